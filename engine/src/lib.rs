@@ -1,0 +1,31 @@
+//! The BPMN engine core: parse → validate → executable model, and the pure state machine that
+//! turns (instance state, command) into (new state, events).
+//!
+//! Architecture invariant: this crate does no I/O — no database, no network, no clock, no files.
+//! It is tested with BPMN text and commands in, events and state out.
+
+pub mod model;
+pub mod parse;
+pub mod ports;
+pub mod runtime;
+pub mod script;
+pub mod state;
+pub mod value;
+
+pub use model::{Definitions, ProcessModel};
+pub use parse::{ParseError, Parsed, Problem, parse};
+pub use ports::{HandlerRegistry, ServiceCall, ServiceHandlers};
+pub use runtime::{Event, Runtime, TaskSpec};
+pub use script::Scripting;
+pub use state::{InstanceState, InstanceStatus, TokenId};
+pub use value::{Value, Variables};
+
+/// Errors of commands given to the runtime. Failures *inside* a process are not errors: they
+/// become incidents on the instance.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidCommand(String),
+}

@@ -1,0 +1,636 @@
+//! BPMN 2.0 XML → validated [`ProcessModel`]s.
+//!
+//! Parse → validate → transform: the XML is read once into a small element tree (namespaces
+//! resolved by URI, never by prefix), checked, and turned into the executable model. Diagram
+//! interchange, documentation and foreign extensions are skipped. Executable elements we cannot
+//! run are refused with their id and type — never run wrongly.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use quick_xml::events::Event as XmlEvent;
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+use crate::model::{Definitions, Element, ElementIndex, ElementKind, Flow, ProcessModel, UserTaskDefinition};
+use crate::ports::ServiceHandlers;
+use crate::script::Scripting;
+
+pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
+pub const CAMUNDA_NS: &str = "http://camunda.org/schema/1.0/bpmn";
+/// Our own namespace, only for what Camunda has no word for (e.g. `sy:handler`).
+pub const SHUANGYONG_NS: &str = "http://shuangyong.sh.gov.cn/schema/bpmn";
+
+/// One thing wrong with a model, pointing at the element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub element_id: Option<String>,
+    pub element_type: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.element_id {
+            Some(id) => write!(formatter, "{} '{}': {}", self.element_type, id, self.message),
+            None => write!(formatter, "{}: {}", self.element_type, self.message),
+        }
+    }
+}
+
+/// Why a file cannot be deployed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("the file is not well-formed XML: {0}")]
+    Xml(String),
+    #[error("the model cannot be deployed: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+}
+
+/// A parsed file: the executable processes, the processes skipped because they are marked
+/// `isExecutable="false"`, and warnings about things that are ignored.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub definitions: Definitions,
+    pub skipped_processes: Vec<String>,
+    pub warnings: Vec<Problem>,
+}
+
+/// Parses and validates a BPMN file. `services` is asked whether service-task handlers exist.
+pub fn parse(xml: &str, scripting: &Scripting, services: &dyn ServiceHandlers) -> Result<Parsed, ParseError> {
+    let root = read_tree(xml)?;
+    if !root.is(BPMN_NS, "definitions") {
+        return Err(ParseError::Invalid(vec![Problem {
+            element_id: None,
+            element_type: root.name.clone(),
+            message: "the root element must be bpmn:definitions".into(),
+        }]));
+    }
+    let mut builder = Builder { scripting, services, problems: Vec::new(), warnings: Vec::new() };
+    let mut processes = Vec::new();
+    let mut skipped_processes = Vec::new();
+    for node in root.children.iter().filter(|node| node.is(BPMN_NS, "process")) {
+        let id = node.attr("id").unwrap_or_default().to_string();
+        match node.attr("isExecutable") {
+            Some("false") => skipped_processes.push(id),
+            _ => {
+                if let Some(process) = builder.process(node) {
+                    processes.push(Arc::new(process));
+                }
+            }
+        }
+    }
+    if processes.is_empty() && builder.problems.is_empty() {
+        builder.problems.push(Problem {
+            element_id: None,
+            element_type: "definitions".into(),
+            message: "the file has no executable process (every process is marked isExecutable=\"false\")".into(),
+        });
+    }
+    if !builder.problems.is_empty() {
+        return Err(ParseError::Invalid(builder.problems));
+    }
+    Ok(Parsed { definitions: Definitions { processes }, skipped_processes, warnings: builder.warnings })
+}
+
+/// A node of the element tree: namespace URI, local name, attributes, children, text.
+#[derive(Debug, Default)]
+struct Node {
+    ns: Option<String>,
+    name: String,
+    /// (namespace URI of the attribute, local name, value); unprefixed attributes have no namespace.
+    attributes: Vec<(Option<String>, String, String)>,
+    children: Vec<Node>,
+    text: String,
+}
+
+impl Node {
+    fn is(&self, ns: &str, name: &str) -> bool {
+        self.ns.as_deref() == Some(ns) && self.name == name
+    }
+
+    fn attr(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(ns, local, _)| ns.is_none() && local == name).map(|(_, _, value)| value.as_str())
+    }
+
+    fn ns_attr(&self, ns: &str, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(attr_ns, local, _)| attr_ns.as_deref() == Some(ns) && local == name)
+            .map(|(_, _, value)| value.as_str())
+    }
+
+    fn bpmn_children<'n>(&'n self, name: &'n str) -> impl Iterator<Item = &'n Node> + 'n {
+        self.children.iter().filter(move |child| child.is(BPMN_NS, name))
+    }
+}
+
+fn resolved_ns(result: ResolveResult<'_>) -> Option<String> {
+    match result {
+        ResolveResult::Bound(namespace) => Some(String::from_utf8_lossy(namespace.as_ref()).into_owned()),
+        _ => None,
+    }
+}
+
+fn read_tree(xml: &str) -> Result<Node, ParseError> {
+    let mut reader = NsReader::from_str(xml);
+    let line_of = |position: u64| {
+        xml.as_bytes()[..(position as usize).min(xml.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    };
+    let mut stack: Vec<Node> = vec![Node::default()];
+    loop {
+        let event = reader.read_resolved_event();
+        let (namespace, event) = match event {
+            Ok((namespace, event)) => (resolved_ns(namespace), event),
+            Err(error) => {
+                let position = reader.error_position();
+                return Err(ParseError::Xml(format!("line {}: {error}", line_of(position))));
+            }
+        };
+        match event {
+            XmlEvent::Start(ref start) | XmlEvent::Empty(ref start) => {
+                let empty = matches!(event, XmlEvent::Empty(_));
+                let mut node = Node {
+                    ns: namespace,
+                    name: String::from_utf8_lossy(start.local_name().as_ref()).into_owned(),
+                    ..Node::default()
+                };
+                for attribute in start.attributes() {
+                    let attribute = attribute.map_err(|error| {
+                        ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position())))
+                    })?;
+                    let key = attribute.key;
+                    if key.as_namespace_binding().is_some() {
+                        continue;
+                    }
+                    let (attr_ns, local) = reader.resolver().resolve_attribute(key);
+                    let value = attribute.unescape_value().map_err(|error| {
+                        ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position())))
+                    })?;
+                    node.attributes.push((
+                        resolved_ns(attr_ns),
+                        String::from_utf8_lossy(local.as_ref()).into_owned(),
+                        value.into_owned(),
+                    ));
+                }
+                if empty {
+                    if let Some(parent) = stack.last_mut() {
+                        parent.children.push(node);
+                    }
+                } else {
+                    stack.push(node);
+                }
+            }
+            XmlEvent::End(_) => {
+                let node = stack.pop().ok_or_else(|| ParseError::Xml("unbalanced end tag".into()))?;
+                match stack.last_mut() {
+                    Some(parent) => parent.children.push(node),
+                    None => return Err(ParseError::Xml("unbalanced end tag".into())),
+                }
+            }
+            XmlEvent::Text(text) => {
+                let decoded = text.xml_content().map_err(|error| ParseError::Xml(error.to_string()))?;
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&decoded);
+                }
+            }
+            XmlEvent::CData(data) => {
+                let decoded = data.decode().map_err(|error| ParseError::Xml(error.to_string()))?;
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&decoded);
+                }
+            }
+            XmlEvent::GeneralRef(reference) => {
+                let resolved = match reference.resolve_char_ref() {
+                    Ok(Some(character)) => character.to_string(),
+                    Ok(None) => {
+                        let name = reference.decode().map_err(|error| ParseError::Xml(error.to_string()))?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| {
+                                ParseError::Xml(format!(
+                                    "line {}: unknown entity &{name};",
+                                    line_of(reader.buffer_position())
+                                ))
+                            })?
+                            .to_string()
+                    }
+                    Err(error) => {
+                        return Err(ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position()))));
+                    }
+                };
+                if let Some(node) = stack.last_mut() {
+                    node.text.push_str(&resolved);
+                }
+            }
+            XmlEvent::Eof => break,
+            _ => {}
+        }
+    }
+    if stack.len() != 1 {
+        return Err(ParseError::Xml("the document ended inside an element".into()));
+    }
+    let document = stack.pop().unwrap_or_default();
+    document.children.into_iter().next().ok_or_else(|| ParseError::Xml("the document is empty".into()))
+}
+
+/// Flow-node elements we know but cannot execute yet, with the reason shown to the modeller.
+const UNSUPPORTED: &[(&str, &str)] = &[
+    ("intermediateCatchEvent", "intermediate catch events are not supported yet"),
+    ("intermediateThrowEvent", "intermediate throw events are not supported yet"),
+    ("boundaryEvent", "boundary events are not supported yet"),
+    ("inclusiveGateway", "inclusive gateways are not supported yet"),
+    ("eventBasedGateway", "event-based gateways are not supported yet"),
+    ("complexGateway", "complex gateways are not supported"),
+    ("callActivity", "call activities are not supported yet"),
+    ("sendTask", "send tasks are not supported"),
+    ("receiveTask", "receive tasks are not supported yet"),
+    ("businessRuleTask", "business rule (DMN) tasks are not supported"),
+    ("transaction", "transaction sub-processes are not supported"),
+    ("adHocSubProcess", "ad-hoc sub-processes are not supported"),
+    ("choreographyTask", "choreographies are not executable"),
+];
+
+/// Elements inside a process that carry no execution semantics we need.
+const IGNORED: &[&str] = &[
+    "documentation",
+    "extensionElements",
+    "laneSet",
+    "dataObject",
+    "dataObjectReference",
+    "dataStoreReference",
+    "textAnnotation",
+    "association",
+    "group",
+    "ioSpecification",
+    "property",
+    "dataInputAssociation",
+    "dataOutputAssociation",
+    "incoming",
+    "outgoing",
+    "category",
+    "auditing",
+    "monitoring",
+    "supports",
+    "correlationSubscription",
+];
+
+struct Builder<'a> {
+    scripting: &'a Scripting,
+    services: &'a dyn ServiceHandlers,
+    problems: Vec<Problem>,
+    warnings: Vec<Problem>,
+}
+
+/// A flow read from XML before its ends are resolved to indices.
+struct RawFlow<'n> {
+    node: &'n Node,
+    scope: Option<ElementIndex>,
+}
+
+impl Builder<'_> {
+    fn problem(&mut self, node: &Node, message: impl Into<String>) {
+        self.problems.push(Problem {
+            element_id: node.attr("id").map(str::to_string),
+            element_type: node.name.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn warning(&mut self, node: &Node, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            element_id: node.attr("id").map(str::to_string),
+            element_type: node.name.clone(),
+            message: message.into(),
+        });
+    }
+
+    fn process(&mut self, node: &Node) -> Option<ProcessModel> {
+        let problems_before = self.problems.len();
+        let Some(id) = node.attr("id") else {
+            self.problem(node, "a process needs an id");
+            return None;
+        };
+        let mut model = ProcessModel {
+            id: id.to_string(),
+            name: node.attr("name").map(str::to_string),
+            is_executable: true,
+            version_tag: node.ns_attr(CAMUNDA_NS, "versionTag").map(str::to_string),
+            history_time_to_live: node.ns_attr(CAMUNDA_NS, "historyTimeToLive").map(str::to_string),
+            elements: Vec::new(),
+            flows: Vec::new(),
+            by_id: HashMap::new(),
+        };
+        let mut raw_flows = Vec::new();
+        self.scope_contents(node, None, &mut model, &mut raw_flows);
+        self.resolve_flows(&mut model, raw_flows);
+        self.check_structure(node, &mut model);
+        (self.problems.len() == problems_before).then_some(model)
+    }
+
+    fn scope_contents<'n>(
+        &mut self,
+        container: &'n Node,
+        scope: Option<ElementIndex>,
+        model: &mut ProcessModel,
+        flows: &mut Vec<RawFlow<'n>>,
+    ) {
+        for child in &container.children {
+            if child.ns.as_deref() != Some(BPMN_NS) {
+                continue; // foreign extension elements directly under a process
+            }
+            let name = child.name.as_str();
+            if name == "sequenceFlow" {
+                flows.push(RawFlow { node: child, scope });
+                continue;
+            }
+            if IGNORED.contains(&name) {
+                continue;
+            }
+            if let Some((_, reason)) = UNSUPPORTED.iter().find(|(unsupported, _)| *unsupported == name) {
+                self.problem(child, *reason);
+                continue;
+            }
+            let Some(kind) = self.element_kind(child) else { continue };
+            let Some(id) = child.attr("id") else {
+                self.problem(child, "the element has no id");
+                continue;
+            };
+            if model.by_id.contains_key(id) {
+                self.problem(child, "the id is used twice");
+                continue;
+            }
+            let is_sub_process = matches!(kind, ElementKind::SubProcess);
+            if !is_sub_process || child.attr("triggeredByEvent") != Some("true") {
+                for loop_kind in ["multiInstanceLoopCharacteristics", "standardLoopCharacteristics"] {
+                    if child.bpmn_children(loop_kind).next().is_some() {
+                        self.problem(child, format!("{loop_kind} (multi-instance / loops) is not supported yet"));
+                    }
+                }
+            }
+            if child.children.iter().any(|c| c.ns.as_deref() == Some(CAMUNDA_NS))
+                || child.bpmn_children("extensionElements").any(|ext| {
+                    ext.children.iter().any(|c| {
+                        c.is(CAMUNDA_NS, "executionListener")
+                            || c.is(CAMUNDA_NS, "taskListener")
+                            || c.is(CAMUNDA_NS, "inputOutput")
+                    })
+                })
+            {
+                self.warning(child, "camunda listeners and input/output mappings are ignored");
+            }
+            let index = model.elements.len();
+            model.by_id.insert(id.to_string(), index);
+            model.elements.push(Element {
+                id: id.to_string(),
+                name: child.attr("name").map(str::to_string),
+                documentation: child
+                    .bpmn_children("documentation")
+                    .next()
+                    .map(|d| d.text.trim().to_string())
+                    .filter(|d| !d.is_empty()),
+                kind,
+                scope,
+                incoming: Vec::new(),
+                outgoing: Vec::new(),
+                default_flow: None,
+            });
+            if is_sub_process {
+                if child.attr("triggeredByEvent") == Some("true") {
+                    self.problem(child, "event sub-processes are not supported yet");
+                }
+                self.scope_contents(child, Some(index), model, flows);
+            }
+        }
+    }
+
+    fn element_kind(&mut self, node: &Node) -> Option<ElementKind> {
+        let event_definition =
+            node.children.iter().find(|c| c.ns.as_deref() == Some(BPMN_NS) && c.name.ends_with("EventDefinition"));
+        Some(match node.name.as_str() {
+            "startEvent" => {
+                if let Some(definition) = event_definition {
+                    self.problem(node, format!("start events with {} are not supported yet", definition.name));
+                    return None;
+                }
+                ElementKind::StartEvent
+            }
+            "endEvent" => match event_definition {
+                None => ElementKind::EndEvent { terminate: false },
+                Some(definition) if definition.name == "terminateEventDefinition" => {
+                    ElementKind::EndEvent { terminate: true }
+                }
+                Some(definition) => {
+                    self.problem(node, format!("end events with {} are not supported yet", definition.name));
+                    return None;
+                }
+            },
+            "exclusiveGateway" => ElementKind::ExclusiveGateway,
+            "parallelGateway" => ElementKind::ParallelGateway,
+            "task" => ElementKind::PassThrough { manual: false },
+            "manualTask" => ElementKind::PassThrough { manual: true },
+            "subProcess" => ElementKind::SubProcess,
+            "userTask" => ElementKind::UserTask(Box::new(self.user_task(node)?)),
+            "serviceTask" => ElementKind::ServiceTask { handler: self.service_handler(node)? },
+            "scriptTask" => self.script_task(node)?,
+            "lane" | "participant" | "messageFlow" => return None,
+            other => {
+                self.problem(node, format!("'{other}' is not a BPMN element this engine can execute"));
+                return None;
+            }
+        })
+    }
+
+    fn user_task(&mut self, node: &Node) -> Option<UserTaskDefinition> {
+        let mut template = |attribute: &str| -> Option<Option<crate::script::Template>> {
+            match node.ns_attr(CAMUNDA_NS, attribute) {
+                None => Some(None),
+                Some(source) => match self.scripting.compile_template(source) {
+                    Ok(template) => Some(Some(template)),
+                    Err(error) => {
+                        self.problem(
+                            node,
+                            format!("camunda:{attribute} '{source}' is not a valid expression: {error}"),
+                        );
+                        None
+                    }
+                },
+            }
+        };
+        Some(UserTaskDefinition {
+            assignee: template("assignee")?,
+            candidate_users: template("candidateUsers")?,
+            candidate_groups: template("candidateGroups")?,
+            due_date: template("dueDate")?,
+            follow_up_date: template("followUpDate")?,
+            priority: template("priority")?,
+            form_key: node.ns_attr(CAMUNDA_NS, "formKey").map(str::to_string),
+        })
+    }
+
+    fn service_handler(&mut self, node: &Node) -> Option<String> {
+        if node.ns_attr(CAMUNDA_NS, "type") == Some("external") {
+            self.problem(node, "external tasks (camunda:type=\"external\") are not supported yet");
+            return None;
+        }
+        let handler = node.ns_attr(SHUANGYONG_NS, "handler").map(str::to_string).or_else(|| {
+            node.ns_attr(CAMUNDA_NS, "delegateExpression").map(|expression| {
+                let trimmed = expression.trim();
+                trimmed.strip_prefix("${").and_then(|rest| rest.strip_suffix('}')).unwrap_or(trimmed).trim().to_string()
+            })
+        });
+        let Some(handler) = handler else {
+            let message = if node.ns_attr(CAMUNDA_NS, "class").is_some()
+                || node.ns_attr(CAMUNDA_NS, "expression").is_some()
+            {
+                "Java delegates and expressions cannot run here: name a registered handler with sy:handler or camunda:delegateExpression=\"${handlerName}\""
+            } else {
+                "the service task has no implementation: set sy:handler (or camunda:delegateExpression) to a registered handler name"
+            };
+            self.problem(node, message);
+            return None;
+        };
+        if !self.services.contains(&handler) {
+            self.problem(node, format!("no service-task handler named '{handler}' is registered"));
+            return None;
+        }
+        Some(handler)
+    }
+
+    fn script_task(&mut self, node: &Node) -> Option<ElementKind> {
+        let format = node.attr("scriptFormat").unwrap_or("rhai");
+        if !format.eq_ignore_ascii_case("rhai") {
+            self.problem(node, format!("scriptFormat '{format}' is not supported: scripts are written in rhai"));
+            return None;
+        }
+        if node.ns_attr(CAMUNDA_NS, "resource").is_some() {
+            self.problem(node, "external script resources are not supported: put the script in the model");
+            return None;
+        }
+        let source = node.bpmn_children("script").next().map(|script| script.text.as_str()).unwrap_or_default();
+        match self.scripting.compile_script(source) {
+            Ok(script) => Some(ElementKind::ScriptTask {
+                script: Arc::new(script),
+                result_variable: node.ns_attr(CAMUNDA_NS, "resultVariable").map(str::to_string),
+            }),
+            Err(error) => {
+                self.problem(node, format!("the script does not compile: {error}"));
+                None
+            }
+        }
+    }
+
+    fn resolve_flows(&mut self, model: &mut ProcessModel, raw_flows: Vec<RawFlow<'_>>) {
+        for RawFlow { node, scope } in raw_flows {
+            let (Some(id), Some(source), Some(target)) =
+                (node.attr("id"), node.attr("sourceRef"), node.attr("targetRef"))
+            else {
+                self.problem(node, "a sequence flow needs id, sourceRef and targetRef");
+                continue;
+            };
+            let (Some(&source), Some(&target)) = (model.by_id.get(source), model.by_id.get(target)) else {
+                // A flow to an element that was refused is already reported through that element.
+                if self.problems.is_empty() {
+                    self.problem(
+                        node,
+                        format!("sourceRef '{source}' or targetRef '{target}' names no element of this process"),
+                    );
+                }
+                continue;
+            };
+            if model.elements[source].scope != scope || model.elements[target].scope != scope {
+                self.problem(node, "a sequence flow cannot cross a sub-process boundary");
+                continue;
+            }
+            let condition = match node.bpmn_children("conditionExpression").next() {
+                None => None,
+                Some(expression) => {
+                    if let Some(language) = expression
+                        .attr("language")
+                        .filter(|l| !l.eq_ignore_ascii_case("rhai") && !l.eq_ignore_ascii_case("juel"))
+                    {
+                        self.problem(node, format!("condition language '{language}' is not supported: write conditions as ${{…}} expressions"));
+                        continue;
+                    }
+                    let text = expression.text.trim();
+                    if text.is_empty() {
+                        None
+                    } else {
+                        match self.scripting.compile_expression(text) {
+                            Ok(compiled) => Some(Arc::new(compiled)),
+                            Err(error) => {
+                                self.problem(node, format!("condition '{text}' does not compile: {error}"));
+                                continue;
+                            }
+                        }
+                    }
+                }
+            };
+            let index = model.flows.len();
+            model.flows.push(Flow {
+                id: id.to_string(),
+                name: node.attr("name").map(str::to_string),
+                source,
+                target,
+                condition,
+            });
+            model.elements[source].outgoing.push(index);
+            model.elements[target].incoming.push(index);
+        }
+    }
+
+    fn check_structure(&mut self, process: &Node, model: &mut ProcessModel) {
+        // Default flows: resolve, and require that they leave the element that names them.
+        let mut defaults = Vec::new();
+        collect_defaults(process, &mut defaults);
+        for (node, default_id) in defaults {
+            let Some(&element) = node.attr("id").and_then(|id| model.by_id.get(id)) else { continue };
+            match model.flows.iter().position(|flow| flow.id == default_id) {
+                Some(flow) if model.flows[flow].source == element => model.elements[element].default_flow = Some(flow),
+                _ => self.problem(node, format!("default flow '{default_id}' is not an outgoing flow of this element")),
+            }
+        }
+        let scopes: Vec<Option<ElementIndex>> = std::iter::once(None)
+            .chain(
+                model
+                    .elements
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| matches!(e.kind, ElementKind::SubProcess))
+                    .map(|(index, _)| Some(index)),
+            )
+            .collect();
+        for scope in scopes {
+            let starts = model.start_events(scope).count();
+            let (element_type, element_id) = match scope {
+                None => ("process".to_string(), Some(model.id.clone())),
+                Some(index) => ("subProcess".to_string(), Some(model.elements[index].id.clone())),
+            };
+            if starts != 1 {
+                self.problems.push(Problem {
+                    element_id,
+                    element_type,
+                    message: if starts == 0 {
+                        "there is no none start event".into()
+                    } else {
+                        format!("there are {starts} none start events; exactly one is allowed")
+                    },
+                });
+            }
+        }
+    }
+}
+
+fn collect_defaults<'n>(node: &'n Node, out: &mut Vec<(&'n Node, String)>) {
+    for child in &node.children {
+        if child.ns.as_deref() != Some(BPMN_NS) {
+            continue;
+        }
+        if let Some(default) = child.attr("default") {
+            out.push((child, default.to_string()));
+        }
+        if child.name == "subProcess" {
+            collect_defaults(child, out);
+        }
+    }
+}

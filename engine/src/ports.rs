@@ -1,0 +1,63 @@
+//! Ports: what the engine asks of the world outside it. Service-task handlers are registered by
+//! name (domain modules in `services/` provide them) and called synchronously while a command
+//! runs, so their output lands in the same transaction as the rest of the command.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::value::Variables;
+
+/// One service-task invocation.
+pub struct ServiceCall<'a> {
+    pub handler: &'a str,
+    pub element_id: &'a str,
+    /// The variables visible at the task.
+    pub variables: &'a Variables,
+}
+
+/// Looks up and calls service-task handlers.
+pub trait ServiceHandlers: Send + Sync {
+    /// Whether a handler of this name exists (checked at deploy).
+    fn contains(&self, name: &str) -> bool;
+    /// Runs the handler; `Ok` holds variables to set, `Err` a message that becomes an incident.
+    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, String>;
+}
+
+type Handler = Arc<dyn Fn(&ServiceCall<'_>) -> Result<Variables, String> + Send + Sync>;
+
+/// A name → closure registry, the usual [`ServiceHandlers`].
+#[derive(Default, Clone)]
+pub struct HandlerRegistry {
+    handlers: HashMap<String, Handler>,
+}
+
+impl HandlerRegistry {
+    pub fn new() -> Self {
+        HandlerRegistry::default()
+    }
+
+    pub fn register(
+        &mut self,
+        name: &str,
+        handler: impl Fn(&ServiceCall<'_>) -> Result<Variables, String> + Send + Sync + 'static,
+    ) {
+        self.handlers.insert(name.to_string(), Arc::new(handler));
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.handlers.keys().map(String::as_str)
+    }
+}
+
+impl ServiceHandlers for HandlerRegistry {
+    fn contains(&self, name: &str) -> bool {
+        self.handlers.contains_key(name)
+    }
+
+    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, String> {
+        match self.handlers.get(call.handler) {
+            Some(handler) => handler(call),
+            None => Err(format!("no service-task handler named '{}' is registered", call.handler)),
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! Typed process variables.
+//!
+//! The engine keeps the type a variable was written with (Camunda distinguishes `Integer`, `Long`,
+//! `Double`, `Date`, `Json` …) so a value read back over the wire has the type it was given.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One variable value. `Date` holds an ISO-8601 text (the wire format decides its shape);
+/// `Json` holds a parsed JSON document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v")]
+pub enum Value {
+    Null,
+    Boolean(bool),
+    Integer(i32),
+    Long(i64),
+    Double(f64),
+    String(String),
+    Date(String),
+    Json(serde_json::Value),
+}
+
+/// Variables of one scope, ordered by name so snapshots and listings are stable.
+pub type Variables = BTreeMap<String, Value>;
+
+impl Value {
+    /// The Camunda type name of this value (`"String"`, `"Integer"`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Null => "Null",
+            Value::Boolean(_) => "Boolean",
+            Value::Integer(_) => "Integer",
+            Value::Long(_) => "Long",
+            Value::Double(_) => "Double",
+            Value::String(_) => "String",
+            Value::Date(_) => "Date",
+            Value::Json(_) => "Json",
+        }
+    }
+
+    /// A whole number, stored as `Integer` when it fits in 32 bits and as `Long` otherwise.
+    pub fn from_i64(number: i64) -> Value {
+        match i32::try_from(number) {
+            Ok(small) => Value::Integer(small),
+            Err(_) => Value::Long(number),
+        }
+    }
+
+    /// The value as plain JSON (dates become strings).
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Boolean(b) => serde_json::Value::Bool(*b),
+            Value::Integer(i) => serde_json::Value::from(*i),
+            Value::Long(i) => serde_json::Value::from(*i),
+            Value::Double(d) => {
+                serde_json::Number::from_f64(*d).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
+            }
+            Value::String(s) | Value::Date(s) => serde_json::Value::String(s.clone()),
+            Value::Json(j) => j.clone(),
+        }
+    }
+
+    /// Infers a value from untyped JSON: numbers become `Integer` / `Long` / `Double`,
+    /// objects and arrays `Json`.
+    pub fn from_json(json: &serde_json::Value) -> Value {
+        match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Boolean(*b),
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(i) => Value::from_i64(i),
+                None => Value::Double(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            serde_json::Value::String(s) => Value::String(s.clone()),
+            other => Value::Json(other.clone()),
+        }
+    }
+
+    /// Truthiness used where a model asks "is this set?" (never for conditions, which must
+    /// be real booleans).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Value::Null => true,
+            Value::String(s) | Value::Date(s) => s.is_empty(),
+            Value::Json(serde_json::Value::Array(a)) => a.is_empty(),
+            Value::Json(serde_json::Value::Object(o)) => o.is_empty(),
+            Value::Json(serde_json::Value::Null) => true,
+            _ => false,
+        }
+    }
+
+    /// The value rendered as text, for assignees and other string-valued expressions.
+    pub fn as_text(&self) -> String {
+        match self {
+            Value::Null => String::new(),
+            Value::String(s) | Value::Date(s) => s.clone(),
+            other => other.to_json().to_string(),
+        }
+    }
+}

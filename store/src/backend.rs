@@ -1,0 +1,758 @@
+//! The SQL shared by both backends, and the macro that expands it into each backend's
+//! [`Store`](crate::Store) implementation.
+//!
+//! The statements are portable SQL written with `?` placeholders; the PostgreSQL backend
+//! rewrites them to `$n`. Connection set-up, migrations and error codes stay per backend
+//! (`sqlite.rs`, `postgres.rs`). This keeps one reviewed copy of each query without the sqlx
+//! `Any` driver or `DB: Database` generics.
+
+use std::borrow::Cow;
+
+use crate::model::{Page, Sorting};
+use crate::{Error, Result};
+
+/// A bound parameter of a dynamic query.
+#[derive(Debug, Clone)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A `WHERE` clause built from optional filters, with bound parameters only.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    clauses: Vec<String>,
+    pub(crate) params: Vec<Param>,
+}
+
+impl Filter {
+    pub(crate) fn eq(&mut self, column: &str, value: &Option<String>) -> &mut Self {
+        if let Some(value) = value {
+            self.clauses.push(format!("{column} = ?"));
+            self.params.push(Param::Text(value.clone()));
+        }
+        self
+    }
+
+    pub(crate) fn eq_int(&mut self, column: &str, value: Option<i64>) -> &mut Self {
+        if let Some(value) = value {
+            self.clauses.push(format!("{column} = ?"));
+            self.params.push(Param::Int(value));
+        }
+        self
+    }
+
+    /// Camunda `…Like` filters: the caller passes SQL `LIKE` patterns (`%` wildcards).
+    pub(crate) fn like(&mut self, column: &str, pattern: &Option<String>) -> &mut Self {
+        if let Some(pattern) = pattern {
+            self.clauses.push(format!("{column} LIKE ?"));
+            self.params.push(Param::Text(pattern.clone()));
+        }
+        self
+    }
+
+    pub(crate) fn any_of(&mut self, column: &str, values: &Option<Vec<String>>) -> &mut Self {
+        if let Some(values) = values {
+            if values.is_empty() {
+                self.clauses.push("1 = 0".into());
+            } else {
+                self.clauses.push(format!("{column} IN ({})", vec!["?"; values.len()].join(", ")));
+                self.params.extend(values.iter().cloned().map(Param::Text));
+            }
+        }
+        self
+    }
+
+    /// A raw clause with its parameters (written by this crate, never from input).
+    pub(crate) fn clause(&mut self, clause: &str, params: impl IntoIterator<Item = Param>) -> &mut Self {
+        self.clauses.push(clause.to_string());
+        self.params.extend(params);
+        self
+    }
+
+    pub(crate) fn sql(&self) -> String {
+        if self.clauses.is_empty() { String::new() } else { format!(" WHERE {}", self.clauses.join(" AND ")) }
+    }
+}
+
+/// `ORDER BY` from a validated sort list; `allowed` maps sort names to columns.
+pub(crate) fn order_by(sorting: &Sorting, allowed: &[(&str, &str)], default: &str) -> Result<String> {
+    let mut parts = Vec::new();
+    for (name, ascending) in sorting {
+        let column = allowed
+            .iter()
+            .find(|(allowed_name, _)| allowed_name == name)
+            .map(|(_, column)| *column)
+            .ok_or_else(|| Error::Invalid(format!("cannot sort by '{name}'")))?;
+        parts.push(format!("{column} {}", if *ascending { "ASC" } else { "DESC" }));
+    }
+    parts.push(default.to_string());
+    Ok(format!(" ORDER BY {}", parts.join(", ")))
+}
+
+pub(crate) fn limit(page: &Page) -> String {
+    let max = page.max_results.unwrap_or(i64::MAX / 4).max(0);
+    format!(" LIMIT {max} OFFSET {}", page.first_result.max(0))
+}
+
+/// `?` → `$1, $2, …` outside string literals (PostgreSQL's placeholder style).
+pub(crate) fn numbered_placeholders(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('?') {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut number = 0;
+    let mut quoted = false;
+    for character in sql.chars() {
+        match character {
+            '\'' => {
+                quoted = !quoted;
+                out.push(character);
+            }
+            '?' if !quoted => {
+                number += 1;
+                out.push('$');
+                out.push_str(&number.to_string());
+            }
+            other => out.push(other),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Expands the [`Store`](crate::Store) implementation for one backend.
+/// `$store` has a field `pool: sqlx::Pool<$db>` and the functions `sql(&'static str)` and
+/// `dynamic(String)` that turn `?`-style SQL into the backend's statement text.
+macro_rules! store_impl {
+    ($store:ty, $db:ty, $name:literal) => {
+        const _: () = {
+            use std::collections::HashMap;
+
+            use sqlx::Row;
+
+            use crate::backend::{Filter, Param, limit, order_by};
+            use crate::model::*;
+            use crate::{Error, Result, Store};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn bind_all<'q>(
+                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                params: &'q [Param],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                for param in params {
+                    query = match param {
+                        Param::Text(text) => query.bind(text.as_str()),
+                        Param::Int(number) => query.bind(*number),
+                    };
+                }
+                query
+            }
+
+            const DEFINITION_COLUMNS: &str = "id, key, version, name, version_tag, history_ttl, deployment_id, resource_id, resource_name, content_hash, suspended";
+            const INSTANCE_COLUMNS: &str = "id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason";
+            const TASK_COLUMNS: &str = "t.id, t.instance_id, t.token, t.definition_id, t.definition_key, t.task_definition_key, t.name, t.description, t.assignee, t.owner, t.priority, t.created_at, t.due, t.follow_up, t.form_key";
+            const ACTIVITY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq";
+            const TASK_HISTORY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, task_definition_key, activity_instance_id, name, description, assignee, owner, priority, created_at, ended_at, delete_reason, due, follow_up, completed_by";
+            const INCIDENT_COLUMNS: &str = "id, instance_id, definition_id, activity_id, token, incident_type, message, created_at, resolved_at";
+            const USER_COLUMNS: &str = "id, password_hash, first_name, last_name, email, must_change_password, created_at";
+
+            fn deployment_from(row: &DbRow) -> Result<Deployment> {
+                Ok(Deployment {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    source: row.try_get("source")?,
+                    tenant_id: row.try_get("tenant_id")?,
+                    deployed_at: row.try_get("deployed_at")?,
+                })
+            }
+
+            fn resource_from(row: &DbRow) -> Result<Resource> {
+                Ok(Resource {
+                    id: row.try_get("id")?,
+                    deployment_id: row.try_get("deployment_id")?,
+                    name: row.try_get("name")?,
+                    content: row.try_get("content")?,
+                    content_hash: row.try_get("content_hash")?,
+                })
+            }
+
+            fn definition_from(row: &DbRow) -> Result<Definition> {
+                Ok(Definition {
+                    id: row.try_get("id")?,
+                    key: row.try_get("key")?,
+                    version: row.try_get("version")?,
+                    name: row.try_get("name")?,
+                    version_tag: row.try_get("version_tag")?,
+                    history_ttl: row.try_get("history_ttl")?,
+                    deployment_id: row.try_get("deployment_id")?,
+                    resource_id: row.try_get("resource_id")?,
+                    resource_name: row.try_get("resource_name")?,
+                    content_hash: row.try_get("content_hash")?,
+                    suspended: row.try_get("suspended")?,
+                })
+            }
+
+            fn instance_from(row: &DbRow) -> Result<InstanceRecord> {
+                let id: String = row.try_get("id")?;
+                let status: String = row.try_get("status")?;
+                let state: String = row.try_get("state")?;
+                Ok(InstanceRecord {
+                    status: status_from_text(&status).ok_or_else(|| Error::Corrupt(format!("instance {id} has status '{status}'")))?,
+                    state: serde_json::from_str(&state).map_err(|error| Error::Corrupt(format!("instance {id}: {error}")))?,
+                    id,
+                    definition_id: row.try_get("definition_id")?,
+                    definition_key: row.try_get("definition_key")?,
+                    business_key: row.try_get("business_key")?,
+                    version: row.try_get("version")?,
+                    started_at: row.try_get("started_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                    start_user: row.try_get("start_user")?,
+                    delete_reason: row.try_get("delete_reason")?,
+                })
+            }
+
+            fn task_from(row: &DbRow) -> Result<TaskRecord> {
+                Ok(TaskRecord {
+                    id: row.try_get("id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    token: row.try_get("token")?,
+                    definition_id: row.try_get("definition_id")?,
+                    definition_key: row.try_get("definition_key")?,
+                    task_definition_key: row.try_get("task_definition_key")?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    assignee: row.try_get("assignee")?,
+                    owner: row.try_get("owner")?,
+                    priority: row.try_get("priority")?,
+                    created_at: row.try_get("created_at")?,
+                    due: row.try_get("due")?,
+                    follow_up: row.try_get("follow_up")?,
+                    form_key: row.try_get("form_key")?,
+                    candidate_users: Vec::new(),
+                    candidate_groups: Vec::new(),
+                })
+            }
+
+            fn activity_from(row: &DbRow) -> Result<ActivityRecord> {
+                Ok(ActivityRecord {
+                    id: row.try_get("id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    definition_id: row.try_get("definition_id")?,
+                    definition_key: row.try_get("definition_key")?,
+                    activity_id: row.try_get("activity_id")?,
+                    activity_name: row.try_get("activity_name")?,
+                    activity_type: row.try_get("activity_type")?,
+                    parent_id: row.try_get("parent_id")?,
+                    task_id: row.try_get("task_id")?,
+                    assignee: row.try_get("assignee")?,
+                    started_at: row.try_get("started_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                    canceled: row.try_get("canceled")?,
+                    actor: row.try_get("actor")?,
+                    seq: row.try_get("seq")?,
+                })
+            }
+
+            fn task_history_from(row: &DbRow) -> Result<TaskHistoryRecord> {
+                Ok(TaskHistoryRecord {
+                    id: row.try_get("id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    definition_id: row.try_get("definition_id")?,
+                    definition_key: row.try_get("definition_key")?,
+                    task_definition_key: row.try_get("task_definition_key")?,
+                    activity_instance_id: row.try_get("activity_instance_id")?,
+                    name: row.try_get("name")?,
+                    description: row.try_get("description")?,
+                    assignee: row.try_get("assignee")?,
+                    owner: row.try_get("owner")?,
+                    priority: row.try_get("priority")?,
+                    created_at: row.try_get("created_at")?,
+                    ended_at: row.try_get("ended_at")?,
+                    delete_reason: row.try_get("delete_reason")?,
+                    due: row.try_get("due")?,
+                    follow_up: row.try_get("follow_up")?,
+                    completed_by: row.try_get("completed_by")?,
+                })
+            }
+
+            fn incident_from(row: &DbRow) -> Result<IncidentRecord> {
+                Ok(IncidentRecord {
+                    id: row.try_get("id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    definition_id: row.try_get("definition_id")?,
+                    activity_id: row.try_get("activity_id")?,
+                    token: row.try_get("token")?,
+                    incident_type: row.try_get("incident_type")?,
+                    message: row.try_get("message")?,
+                    created_at: row.try_get("created_at")?,
+                    resolved_at: row.try_get("resolved_at")?,
+                })
+            }
+
+            fn user_from(row: &DbRow) -> Result<UserRecord> {
+                Ok(UserRecord {
+                    id: row.try_get("id")?,
+                    password_hash: row.try_get("password_hash")?,
+                    first_name: row.try_get("first_name")?,
+                    last_name: row.try_get("last_name")?,
+                    email: row.try_get("email")?,
+                    must_change_password: row.try_get("must_change_password")?,
+                    created_at: row.try_get("created_at")?,
+                })
+            }
+
+            impl $store {
+                /// Runs a counted, paged list query: `SELECT columns FROM from_where order limit`.
+                async fn list<T>(
+                    &self,
+                    columns: &str,
+                    from: &str,
+                    filter: &Filter,
+                    order: &str,
+                    page: &Page,
+                    map: fn(&DbRow) -> Result<T>,
+                ) -> Result<(Vec<T>, i64)> {
+                    let where_sql = filter.sql();
+                    let select = format!("SELECT {columns} FROM {from}{where_sql}{order}{}", limit(page));
+                    let rows = bind_all(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
+                    let items = rows.iter().map(map).collect::<Result<Vec<T>>>()?;
+                    let total = if page.first_result == 0 && page.max_results.is_none_or(|max| (items.len() as i64) < max) {
+                        items.len() as i64
+                    } else {
+                        let count = format!("SELECT COUNT(*) AS n FROM {from}{where_sql}");
+                        bind_all(sqlx::query(Self::dynamic(count)), &filter.params).fetch_one(&self.pool).await?.try_get("n")?
+                    };
+                    Ok((items, total))
+                }
+
+                async fn attach_candidates(&self, tasks: &mut [TaskRecord]) -> Result<()> {
+                    if tasks.is_empty() {
+                        return Ok(());
+                    }
+                    let ids: Vec<Param> = tasks.iter().map(|task| Param::Text(task.id.clone())).collect();
+                    let select = format!(
+                        "SELECT task_id, kind, value FROM task_candidates WHERE task_id IN ({}) ORDER BY value",
+                        vec!["?"; ids.len()].join(", ")
+                    );
+                    let rows = bind_all(sqlx::query(Self::dynamic(select)), &ids).fetch_all(&self.pool).await?;
+                    let mut by_task: HashMap<String, Vec<(String, String)>> = HashMap::new();
+                    for row in rows {
+                        by_task.entry(row.try_get("task_id")?).or_default().push((row.try_get("kind")?, row.try_get("value")?));
+                    }
+                    for task in tasks {
+                        for (kind, value) in by_task.remove(&task.id).unwrap_or_default() {
+                            if kind == "user" { task.candidate_users.push(value) } else { task.candidate_groups.push(value) }
+                        }
+                    }
+                    Ok(())
+                }
+
+                async fn write_changes(tx: &mut sqlx::Transaction<'_, $db>, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
+                    for activity in &changes.started_activities {
+                        sqlx::query(Self::sql("INSERT INTO history_activities (id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(&activity.id).bind(&activity.instance_id).bind(&activity.definition_id).bind(&activity.definition_key)
+                            .bind(&activity.activity_id).bind(&activity.activity_name).bind(&activity.activity_type).bind(&activity.parent_id)
+                            .bind(&activity.task_id).bind(&activity.assignee).bind(activity.started_at).bind(activity.ended_at)
+                            .bind(activity.canceled).bind(&activity.actor).bind(activity.seq)
+                            .execute(&mut **tx).await?;
+                    }
+                    for (id, canceled) in &changes.ended_activities {
+                        sqlx::query(Self::sql("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id = ?"))
+                            .bind(changes.at).bind(*canceled).bind(&changes.actor).bind(id)
+                            .execute(&mut **tx).await?;
+                    }
+                    for task in &changes.new_tasks {
+                        sqlx::query(Self::sql("INSERT INTO tasks (id, instance_id, token, definition_id, definition_key, task_definition_key, name, description, assignee, owner, priority, created_at, due, follow_up, form_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(&task.id).bind(&task.instance_id).bind(task.token).bind(&task.definition_id).bind(&task.definition_key)
+                            .bind(&task.task_definition_key).bind(&task.name).bind(&task.description).bind(&task.assignee).bind(&task.owner)
+                            .bind(task.priority).bind(task.created_at).bind(&task.due).bind(&task.follow_up).bind(&task.form_key)
+                            .execute(&mut **tx).await?;
+                        for (kind, values) in [("user", &task.candidate_users), ("group", &task.candidate_groups)] {
+                            for value in values {
+                                sqlx::query(Self::sql("INSERT INTO task_candidates (task_id, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
+                                    .bind(&task.id).bind(kind).bind(value)
+                                    .execute(&mut **tx).await?;
+                            }
+                        }
+                        sqlx::query(Self::sql("INSERT INTO history_tasks (id, instance_id, definition_id, definition_key, task_definition_key, activity_instance_id, name, description, assignee, owner, priority, created_at, due, follow_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(&task.id).bind(&task.instance_id).bind(&task.definition_id).bind(&task.definition_key)
+                            .bind(&task.task_definition_key).bind(&task.id).bind(&task.name).bind(&task.description)
+                            .bind(&task.assignee).bind(&task.owner).bind(task.priority).bind(task.created_at).bind(&task.due).bind(&task.follow_up)
+                            .execute(&mut **tx).await?;
+                    }
+                    for (task_id, reason) in &changes.ended_tasks {
+                        sqlx::query(Self::sql("DELETE FROM task_candidates WHERE task_id = ?")).bind(task_id).execute(&mut **tx).await?;
+                        sqlx::query(Self::sql("DELETE FROM tasks WHERE id = ?")).bind(task_id).execute(&mut **tx).await?;
+                        sqlx::query(Self::sql("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE id = ?"))
+                            .bind(changes.at).bind(reason).bind(&changes.actor).bind(task_id)
+                            .execute(&mut **tx).await?;
+                    }
+                    for variable in &changes.variables {
+                        let value = serde_json::to_string(&variable.value).map_err(|error| Error::Corrupt(error.to_string()))?;
+                        sqlx::query(Self::sql("INSERT INTO history_variables (id, instance_id, scope, name, value, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(crate::new_id()).bind(&variable.instance_id).bind(variable.scope).bind(&variable.name)
+                            .bind(value).bind(variable.at).bind(&variable.actor)
+                            .execute(&mut **tx).await?;
+                    }
+                    for incident in &changes.new_incidents {
+                        sqlx::query(Self::sql("INSERT INTO incidents (id, instance_id, definition_id, activity_id, token, incident_type, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(&incident.id).bind(&incident.instance_id).bind(&incident.definition_id).bind(&incident.activity_id)
+                            .bind(incident.token).bind(&incident.incident_type).bind(&incident.message).bind(incident.created_at)
+                            .execute(&mut **tx).await?;
+                    }
+                    for id in &changes.resolved_incidents {
+                        sqlx::query(Self::sql("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL"))
+                            .bind(changes.at).bind(id)
+                            .execute(&mut **tx).await?;
+                    }
+                    if instance.ended_at.is_some() {
+                        // Tasks and incidents of an ended instance are closed with it.
+                        sqlx::query(Self::sql("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL"))
+                            .bind(changes.at).bind(&instance.id)
+                            .execute(&mut **tx).await?;
+                    }
+                    Ok(())
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                fn backend(&self) -> &'static str {
+                    $name
+                }
+
+                async fn ping(&self) -> Result<()> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn insert_deployment(&self, deployment: &Deployment, resources: &[Resource], definitions: &[NewDefinition]) -> Result<Vec<Definition>> {
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at) VALUES (?, ?, ?, ?, ?)"))
+                        .bind(&deployment.id).bind(&deployment.name).bind(&deployment.source).bind(&deployment.tenant_id).bind(deployment.deployed_at)
+                        .execute(&mut *tx).await?;
+                    for resource in resources {
+                        sqlx::query(Self::sql("INSERT INTO resources (id, deployment_id, name, content, content_hash) VALUES (?, ?, ?, ?, ?)"))
+                            .bind(&resource.id).bind(&resource.deployment_id).bind(&resource.name).bind(&resource.content).bind(&resource.content_hash)
+                            .execute(&mut *tx).await?;
+                    }
+                    let mut inserted = Vec::new();
+                    for new in definitions {
+                        let latest: Option<i64> = sqlx::query(Self::sql("SELECT MAX(version) AS v FROM process_definitions WHERE key = ?"))
+                            .bind(&new.key).fetch_one(&mut *tx).await?.try_get("v")?;
+                        let version = latest.unwrap_or(0) + 1;
+                        let definition = Definition {
+                            id: format!("{}:{}:{}", new.key, version, crate::new_id()),
+                            key: new.key.clone(),
+                            version,
+                            name: new.name.clone(),
+                            version_tag: new.version_tag.clone(),
+                            history_ttl: new.history_ttl,
+                            deployment_id: deployment.id.clone(),
+                            resource_id: new.resource_id.clone(),
+                            resource_name: new.resource_name.clone(),
+                            content_hash: new.content_hash.clone(),
+                            suspended: false,
+                        };
+                        let result = sqlx::query(Self::sql("INSERT INTO process_definitions (id, key, version, name, version_tag, history_ttl, deployment_id, resource_id, resource_name, content_hash, suspended) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                            .bind(&definition.id).bind(&definition.key).bind(definition.version).bind(&definition.name).bind(&definition.version_tag)
+                            .bind(definition.history_ttl).bind(&definition.deployment_id).bind(&definition.resource_id).bind(&definition.resource_name)
+                            .bind(&definition.content_hash).bind(false)
+                            .execute(&mut *tx).await;
+                        match result {
+                            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                                return Err(Error::Conflict(format!("another deployment of '{}' was made at the same time; deploy again", new.key)));
+                            }
+                            other => other?,
+                        };
+                        inserted.push(definition);
+                    }
+                    tx.commit().await?;
+                    Ok(inserted)
+                }
+
+                async fn deployments(&self, query: &DeploymentQuery) -> Result<(Vec<Deployment>, i64)> {
+                    let mut filter = Filter::default();
+                    filter.eq("id", &query.id).eq("name", &query.name).like("name", &query.name_like).eq("source", &query.source);
+                    let order = order_by(&query.sorting, &[("id", "id"), ("name", "name"), ("deploymentTime", "deployed_at"), ("tenantId", "tenant_id")], "deployed_at ASC, id ASC")?;
+                    self.list("id, name, source, tenant_id, deployed_at", "deployments", &filter, &order, &query.page, deployment_from).await
+                }
+
+                async fn deployment(&self, id: &str) -> Result<Option<Deployment>> {
+                    let row = sqlx::query(Self::sql("SELECT id, name, source, tenant_id, deployed_at FROM deployments WHERE id = ?"))
+                        .bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(deployment_from).transpose()
+                }
+
+                async fn resources(&self, deployment_id: &str) -> Result<Vec<Resource>> {
+                    let rows = sqlx::query(Self::sql("SELECT id, deployment_id, name, content, content_hash FROM resources WHERE deployment_id = ? ORDER BY name"))
+                        .bind(deployment_id).fetch_all(&self.pool).await?;
+                    rows.iter().map(resource_from).collect()
+                }
+
+                async fn resource(&self, id: &str) -> Result<Option<Resource>> {
+                    let row = sqlx::query(Self::sql("SELECT id, deployment_id, name, content, content_hash FROM resources WHERE id = ?"))
+                        .bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(resource_from).transpose()
+                }
+
+                async fn delete_deployment(&self, id: &str, cascade: bool) -> Result<()> {
+                    let mut tx = self.pool.begin().await?;
+                    let exists = sqlx::query(Self::sql("SELECT id FROM deployments WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
+                    if exists.is_none() {
+                        return Err(Error::NotFound(format!("deployment '{id}' does not exist")));
+                    }
+                    let owned = "SELECT id FROM process_instances WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)";
+                    if !cascade {
+                        let running = sqlx::query(Self::dynamic(format!("{owned} AND status = 'ACTIVE'"))).bind(id).fetch_optional(&mut *tx).await?;
+                        if running.is_some() {
+                            return Err(Error::Invalid(format!("deployment '{id}' has running process instances: delete with cascade=true")));
+                        }
+                    }
+                    for table in ["task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id IN (OWNED))", "tasks WHERE instance_id IN (OWNED)", "history_tasks WHERE instance_id IN (OWNED)", "history_activities WHERE instance_id IN (OWNED)", "history_variables WHERE instance_id IN (OWNED)", "incidents WHERE instance_id IN (OWNED)", "process_instances WHERE id IN (OWNED)"] {
+                        let statement = format!("DELETE FROM {}", table.replace("OWNED", owned));
+                        sqlx::query(Self::dynamic(statement)).bind(id).execute(&mut *tx).await?;
+                    }
+                    sqlx::query(Self::sql("DELETE FROM process_definitions WHERE deployment_id = ?")).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("DELETE FROM resources WHERE deployment_id = ?")).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("DELETE FROM deployments WHERE id = ?")).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn definitions(&self, query: &DefinitionQuery) -> Result<(Vec<Definition>, i64)> {
+                    let mut filter = Filter::default();
+                    filter
+                        .eq("id", &query.id).any_of("id", &query.ids).eq("key", &query.key).any_of("key", &query.keys)
+                        .like("key", &query.key_like).eq("name", &query.name).like("name", &query.name_like)
+                        .eq_int("version", query.version).eq("deployment_id", &query.deployment_id)
+                        .eq("resource_name", &query.resource_name).eq("version_tag", &query.version_tag);
+                    if query.latest_version {
+                        filter.clause("version = (SELECT MAX(d2.version) FROM process_definitions d2 WHERE d2.key = process_definitions.key)", []);
+                    }
+                    let order = order_by(&query.sorting, &[("id", "id"), ("key", "key"), ("name", "name"), ("version", "version"), ("deploymentId", "deployment_id"), ("versionTag", "version_tag")], "key ASC, version ASC")?;
+                    self.list(DEFINITION_COLUMNS, "process_definitions", &filter, &order, &query.page, definition_from).await
+                }
+
+                async fn definition_with_hash(&self, key: &str, content_hash: &str) -> Result<Option<Definition>> {
+                    let statement = format!("SELECT {DEFINITION_COLUMNS} FROM process_definitions WHERE key = ? ORDER BY version DESC LIMIT 1");
+                    let row = sqlx::query(Self::dynamic(statement)).bind(key).fetch_optional(&self.pool).await?;
+                    let latest = row.as_ref().map(definition_from).transpose()?;
+                    Ok(latest.filter(|definition| definition.content_hash == content_hash))
+                }
+
+                async fn insert_instance(&self, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
+                    let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query(Self::sql("INSERT INTO process_instances (id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&instance.id).bind(&instance.definition_id).bind(&instance.definition_key).bind(&instance.business_key)
+                        .bind(status_text(instance.status)).bind(state).bind(instance.version).bind(instance.started_at)
+                        .bind(instance.ended_at).bind(&instance.start_user).bind(&instance.delete_reason)
+                        .execute(&mut *tx).await.map_err(Self::map_error)?;
+                    Self::write_changes(&mut tx, instance, changes).await.map_err(Self::map_store_error)?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>> {
+                    let statement = format!("SELECT {INSTANCE_COLUMNS} FROM process_instances WHERE id = ?");
+                    let row = sqlx::query(Self::dynamic(statement)).bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(instance_from).transpose()
+                }
+
+                async fn save_instance(&self, instance: &InstanceRecord, expected_version: i64, changes: &Changes) -> Result<()> {
+                    let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
+                    let mut tx = self.pool.begin().await.map_err(Self::map_error)?;
+                    // The guarded UPDATE is the first statement, so the write lock is taken before
+                    // anything is read in this transaction (no stale snapshot on SQLite).
+                    let updated = sqlx::query(Self::sql("UPDATE process_instances SET status = ?, state = ?, version = ?, ended_at = ?, delete_reason = ? WHERE id = ? AND version = ?"))
+                        .bind(status_text(instance.status)).bind(state).bind(instance.version).bind(instance.ended_at)
+                        .bind(&instance.delete_reason).bind(&instance.id).bind(expected_version)
+                        .execute(&mut *tx).await.map_err(Self::map_error)?;
+                    if updated.rows_affected() != 1 {
+                        return Err(Error::Conflict(format!("process instance {} was changed by someone else; reload and try again", instance.id)));
+                    }
+                    Self::write_changes(&mut tx, instance, changes).await.map_err(Self::map_store_error)?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn instances(&self, query: &InstanceQuery) -> Result<(Vec<InstanceRecord>, i64)> {
+                    let mut filter = Filter::default();
+                    filter
+                        .eq("id", &query.id).any_of("id", &query.ids).eq("definition_id", &query.definition_id)
+                        .eq("definition_key", &query.definition_key).eq("business_key", &query.business_key)
+                        .like("business_key", &query.business_key_like).eq("start_user", &query.started_by);
+                    match query.active {
+                        Some(true) => { filter.clause("status = 'ACTIVE'", []); }
+                        Some(false) => { filter.clause("status <> 'ACTIVE'", []); }
+                        None => {}
+                    }
+                    let order = order_by(&query.sorting, &[("instanceId", "id"), ("definitionKey", "definition_key"), ("definitionId", "definition_id"), ("businessKey", "business_key"), ("startTime", "started_at"), ("endTime", "ended_at")], "started_at ASC, id ASC")?;
+                    self.list(INSTANCE_COLUMNS, "process_instances", &filter, &order, &query.page, instance_from).await
+                }
+
+                async fn tasks(&self, query: &TaskQuery) -> Result<(Vec<TaskRecord>, i64)> {
+                    let mut filter = Filter::default();
+                    filter
+                        .eq("t.id", &query.id).eq("t.instance_id", &query.instance_id).any_of("t.instance_id", &query.instance_ids)
+                        .eq("t.definition_id", &query.definition_id).eq("t.definition_key", &query.definition_key)
+                        .eq("t.task_definition_key", &query.task_definition_key).any_of("t.task_definition_key", &query.task_definition_keys)
+                        .eq("t.name", &query.name).like("t.name", &query.name_like)
+                        .eq("t.assignee", &query.assignee).like("t.assignee", &query.assignee_like);
+                    match query.assigned {
+                        Some(true) => { filter.clause("t.assignee IS NOT NULL", []); }
+                        Some(false) => { filter.clause("t.assignee IS NULL", []); }
+                        None => {}
+                    }
+                    if let Some(user) = &query.candidate_user {
+                        let mut clause = String::from("EXISTS (SELECT 1 FROM task_candidates c WHERE c.task_id = t.id AND ((c.kind = 'user' AND c.value = ?)");
+                        let mut params = vec![Param::Text(user.clone())];
+                        if !query.candidate_user_groups.is_empty() {
+                            clause.push_str(&format!(" OR (c.kind = 'group' AND c.value IN ({}))", vec!["?"; query.candidate_user_groups.len()].join(", ")));
+                            params.extend(query.candidate_user_groups.iter().cloned().map(Param::Text));
+                        }
+                        clause.push_str("))");
+                        filter.clause(&clause, params);
+                    }
+                    if let Some(groups) = &query.candidate_groups {
+                        if groups.is_empty() {
+                            filter.clause("1 = 0", []);
+                        } else {
+                            let clause = format!("EXISTS (SELECT 1 FROM task_candidates c WHERE c.task_id = t.id AND c.kind = 'group' AND c.value IN ({}))", vec!["?"; groups.len()].join(", "));
+                            filter.clause(&clause, groups.iter().cloned().map(Param::Text));
+                        }
+                    }
+                    if (query.candidate_user.is_some() || query.candidate_groups.is_some()) && !query.include_assigned {
+                        filter.clause("t.assignee IS NULL", []);
+                    }
+                    if let Some(business_key) = &query.business_key {
+                        filter.clause("EXISTS (SELECT 1 FROM process_instances p WHERE p.id = t.instance_id AND p.business_key = ?)", [Param::Text(business_key.clone())]);
+                    }
+                    if let Some(min) = query.min_priority { filter.clause("t.priority >= ?", [Param::Int(min)]); }
+                    if let Some(max) = query.max_priority { filter.clause("t.priority <= ?", [Param::Int(max)]); }
+                    let order = order_by(&query.sorting, &[("id", "t.id"), ("name", "t.name"), ("nameCaseInsensitive", "LOWER(t.name)"), ("assignee", "t.assignee"), ("created", "t.created_at"), ("dueDate", "t.due"), ("followUpDate", "t.follow_up"), ("priority", "t.priority"), ("processInstanceId", "t.instance_id"), ("taskDefinitionKey", "t.task_definition_key")], "t.created_at ASC, t.id ASC")?;
+                    let (mut tasks, total) = self.list(TASK_COLUMNS, "tasks t", &filter, &order, &query.page, task_from).await?;
+                    self.attach_candidates(&mut tasks).await?;
+                    Ok((tasks, total))
+                }
+
+                async fn task(&self, id: &str) -> Result<Option<TaskRecord>> {
+                    let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::default() };
+                    Ok(self.tasks(&query).await?.0.into_iter().next())
+                }
+
+                async fn set_assignee(&self, task_id: &str, expected: Option<Option<&str>>, assignee: Option<&str>, at: i64, actor: &str) -> Result<()> {
+                    let mut tx = self.pool.begin().await.map_err(Self::map_error)?;
+                    let updated = match expected {
+                        None => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await,
+                        Some(None) => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ? AND assignee IS NULL")).bind(assignee).bind(task_id).execute(&mut *tx).await,
+                        Some(Some(current)) => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ? AND assignee = ?")).bind(assignee).bind(task_id).bind(current).execute(&mut *tx).await,
+                    }
+                    .map_err(Self::map_error)?;
+                    if updated.rows_affected() != 1 {
+                        let exists = sqlx::query(Self::sql("SELECT id FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&mut *tx).await?;
+                        return Err(match exists {
+                            None => Error::NotFound(format!("task {task_id} does not exist")),
+                            Some(_) => Error::Conflict(format!("task {task_id} is already claimed by someone else")),
+                        });
+                    }
+                    sqlx::query(Self::sql("UPDATE history_tasks SET assignee = ? WHERE id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("UPDATE history_activities SET assignee = ? WHERE task_id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await?;
+                    let _ = (at, actor);
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn activity_history(&self, query: &ActivityQuery) -> Result<(Vec<ActivityRecord>, i64)> {
+                    let mut filter = Filter::default();
+                    filter.eq("instance_id", &query.instance_id).eq("activity_id", &query.activity_id).eq("activity_type", &query.activity_type);
+                    match query.finished {
+                        Some(true) => { filter.clause("ended_at IS NOT NULL", []); }
+                        Some(false) => { filter.clause("ended_at IS NULL", []); }
+                        None => {}
+                    }
+                    let order = order_by(&query.sorting, &[("activityInstanceId", "id"), ("instanceId", "instance_id"), ("activityId", "activity_id"), ("activityName", "activity_name"), ("activityType", "activity_type"), ("startTime", "started_at"), ("endTime", "ended_at"), ("occurrence", "seq")], "started_at ASC, instance_id ASC, seq ASC")?;
+                    self.list(ACTIVITY_COLUMNS, "history_activities", &filter, &order, &query.page, activity_from).await
+                }
+
+                async fn task_history(&self, query: &TaskHistoryQuery) -> Result<(Vec<TaskHistoryRecord>, i64)> {
+                    let mut filter = Filter::default();
+                    filter
+                        .eq("id", &query.task_id).eq("instance_id", &query.instance_id).eq("definition_key", &query.definition_key)
+                        .eq("task_definition_key", &query.task_definition_key).eq("assignee", &query.assignee);
+                    match query.finished {
+                        Some(true) => { filter.clause("ended_at IS NOT NULL", []); }
+                        Some(false) => { filter.clause("ended_at IS NULL", []); }
+                        None => {}
+                    }
+                    let order = order_by(&query.sorting, &[("taskId", "id"), ("processInstanceId", "instance_id"), ("taskName", "name"), ("assignee", "assignee"), ("startTime", "created_at"), ("endTime", "ended_at"), ("priority", "priority"), ("taskDefinitionKey", "task_definition_key")], "created_at ASC, id ASC")?;
+                    self.list(TASK_HISTORY_COLUMNS, "history_tasks", &filter, &order, &query.page, task_history_from).await
+                }
+
+                async fn variable_history(&self, instance_id: &str) -> Result<Vec<VariableRecord>> {
+                    let rows = sqlx::query(Self::sql("SELECT instance_id, scope, name, value, at, actor FROM history_variables WHERE instance_id = ? ORDER BY at, id"))
+                        .bind(instance_id).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            let value: String = row.try_get("value")?;
+                            Ok(VariableRecord {
+                                instance_id: row.try_get("instance_id")?,
+                                scope: row.try_get("scope")?,
+                                name: row.try_get("name")?,
+                                value: serde_json::from_str(&value).map_err(|error| Error::Corrupt(error.to_string()))?,
+                                at: row.try_get("at")?,
+                                actor: row.try_get("actor")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn incidents(&self, query: &IncidentQuery) -> Result<(Vec<IncidentRecord>, i64)> {
+                    let mut filter = Filter::default();
+                    filter.eq("id", &query.id).eq("instance_id", &query.instance_id).eq("definition_id", &query.definition_id).eq("activity_id", &query.activity_id);
+                    if query.open {
+                        filter.clause("resolved_at IS NULL", []);
+                    }
+                    let order = order_by(&query.sorting, &[("incidentId", "id"), ("incidentTimestamp", "created_at"), ("incidentType", "incident_type"), ("activityId", "activity_id"), ("processInstanceId", "instance_id"), ("processDefinitionId", "definition_id")], "created_at ASC, id ASC")?;
+                    self.list(INCIDENT_COLUMNS, "incidents", &filter, &order, &query.page, incident_from).await
+                }
+
+                async fn insert_user(&self, user: &UserRecord) -> Result<()> {
+                    let result = sqlx::query(Self::sql("INSERT INTO users (id, password_hash, first_name, last_name, email, must_change_password, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&user.id).bind(&user.password_hash).bind(&user.first_name).bind(&user.last_name).bind(&user.email)
+                        .bind(user.must_change_password).bind(user.created_at)
+                        .execute(&self.pool).await;
+                    match result {
+                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Err(Error::Conflict(format!("user '{}' already exists", user.id))),
+                        other => other.map(|_| ()).map_err(Error::from),
+                    }
+                }
+
+                async fn user(&self, id: &str) -> Result<Option<UserRecord>> {
+                    let statement = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+                    let row = sqlx::query(Self::dynamic(statement)).bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(user_from).transpose()
+                }
+
+                async fn user_count(&self) -> Result<i64> {
+                    Ok(sqlx::query("SELECT COUNT(*) AS n FROM users").fetch_one(&self.pool).await?.try_get("n")?)
+                }
+
+                async fn user_groups(&self, user_id: &str) -> Result<Vec<String>> {
+                    let rows = sqlx::query(Self::sql("SELECT group_id FROM memberships WHERE user_id = ? ORDER BY group_id")).bind(user_id).fetch_all(&self.pool).await?;
+                    rows.iter().map(|row| row.try_get("group_id").map_err(Error::from)).collect()
+                }
+
+                async fn add_membership(&self, user_id: &str, group_id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO memberships (user_id, group_id) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                        .bind(user_id).bind(group_id).execute(&self.pool).await?;
+                    Ok(())
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use store_impl;

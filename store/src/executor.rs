@@ -1,0 +1,422 @@
+//! Runs engine commands durably: load the instance, run the pure state machine, and write the
+//! new state with every derived row (tasks, history, incidents) in one transaction guarded by
+//! the instance's version. This is the "executor that performs actions" outside the pure core.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use engine::runtime::Event;
+use engine::{
+    InstanceState, InstanceStatus, ProcessModel, Runtime, Scripting, ServiceHandlers, TokenId, Value, Variables,
+};
+
+use crate::model::*;
+use crate::{Error, Result, Store, content_hash, new_id};
+
+pub fn now_millis() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or(0)
+}
+
+/// Who is acting (a user id), recorded in history. `None` for the system itself.
+pub type Actor<'a> = Option<&'a str>;
+
+/// One resource of a deployment as uploaded.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub name: String,
+    pub content: String,
+}
+
+/// What a deploy did.
+#[derive(Debug, Clone)]
+pub struct DeployOutcome {
+    pub deployment: Deployment,
+    pub definitions: Vec<Definition>,
+    /// False when every process was identical to its latest version, so nothing was stored and
+    /// `deployment` is the earlier one.
+    pub created: bool,
+}
+
+pub struct Executor {
+    store: Arc<dyn Store>,
+    scripting: Arc<Scripting>,
+    services: Arc<dyn ServiceHandlers>,
+    /// Parsed models by definition id. Definitions never change once deployed, so this cache
+    /// needs no invalidation across nodes (a deleted definition is simply never asked for).
+    models: RwLock<HashMap<String, Arc<ProcessModel>>>,
+}
+
+fn is_bpmn(name: &str) -> bool {
+    name.ends_with(".bpmn") || name.ends_with(".bpmn20.xml") || name.ends_with(".bpmn2")
+}
+
+impl Executor {
+    pub fn new(store: Arc<dyn Store>, scripting: Arc<Scripting>, services: Arc<dyn ServiceHandlers>) -> Self {
+        Executor { store, scripting, services, models: RwLock::new(HashMap::new()) }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn scripting(&self) -> &Scripting {
+        &self.scripting
+    }
+
+    pub fn services(&self) -> &dyn ServiceHandlers {
+        self.services.as_ref()
+    }
+
+    /// Validates and stores a deployment. Every BPMN resource must parse; a process identical to
+    /// the latest version of its key gets no new version, and when that holds for every process
+    /// nothing is stored at all.
+    pub async fn deploy(
+        &self,
+        name: Option<String>,
+        source: Option<String>,
+        tenant_id: Option<String>,
+        uploads: Vec<Upload>,
+    ) -> Result<DeployOutcome> {
+        let deployment = Deployment { id: new_id(), name, source, tenant_id, deployed_at: now_millis() };
+        let mut resources = Vec::new();
+        let mut new_definitions = Vec::new();
+        let mut unchanged = Vec::new();
+        for upload in uploads {
+            let hash = content_hash(&upload.content);
+            let resource = Resource {
+                id: new_id(),
+                deployment_id: deployment.id.clone(),
+                name: upload.name.clone(),
+                content: upload.content,
+                content_hash: hash.clone(),
+            };
+            if is_bpmn(&upload.name) {
+                let parsed = engine::parse(&resource.content, &self.scripting, self.services.as_ref())?;
+                for process in &parsed.definitions.processes {
+                    match self.store.definition_with_hash(&process.id, &hash).await? {
+                        Some(existing) => unchanged.push(existing),
+                        None => new_definitions.push(NewDefinition {
+                            key: process.id.clone(),
+                            name: process.name.clone(),
+                            version_tag: process.version_tag.clone(),
+                            history_ttl: process
+                                .history_time_to_live
+                                .as_deref()
+                                .and_then(|ttl| ttl.trim().parse().ok()),
+                            resource_id: resource.id.clone(),
+                            resource_name: resource.name.clone(),
+                            content_hash: hash.clone(),
+                        }),
+                    }
+                }
+            }
+            resources.push(resource);
+        }
+        if new_definitions.is_empty() && !unchanged.is_empty() {
+            let earlier = self.store.deployment(&unchanged[0].deployment_id).await?;
+            let earlier =
+                earlier.ok_or_else(|| Error::Corrupt("a definition points at a missing deployment".into()))?;
+            return Ok(DeployOutcome { deployment: earlier, definitions: unchanged, created: false });
+        }
+        let definitions = self.store.insert_deployment(&deployment, &resources, &new_definitions).await?;
+        Ok(DeployOutcome { deployment, definitions, created: true })
+    }
+
+    /// The executable model of a stored definition (parsed once per node).
+    pub async fn model(&self, definition: &Definition) -> Result<Arc<ProcessModel>> {
+        if let Some(model) = self.models.read().ok().and_then(|models| models.get(&definition.id).cloned()) {
+            return Ok(model);
+        }
+        let resource = self
+            .store
+            .resource(&definition.resource_id)
+            .await?
+            .ok_or_else(|| Error::Corrupt(format!("definition {} has no resource", definition.id)))?;
+        let parsed = engine::parse(&resource.content, &self.scripting, self.services.as_ref())?;
+        let model = parsed
+            .definitions
+            .processes
+            .into_iter()
+            .find(|process| process.id == definition.key)
+            .ok_or_else(|| Error::Corrupt(format!("process '{}' is missing from its resource", definition.key)))?;
+        if let Ok(mut models) = self.models.write() {
+            models.insert(definition.id.clone(), model.clone());
+        }
+        Ok(model)
+    }
+
+    pub async fn definition(&self, id: &str) -> Result<Definition> {
+        let query = DefinitionQuery { id: Some(id.to_string()), ..DefinitionQuery::default() };
+        self.store
+            .definitions(&query)
+            .await?
+            .0
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("process definition '{id}' does not exist")))
+    }
+
+    pub async fn latest_definition(&self, key: &str) -> Result<Definition> {
+        let query = DefinitionQuery { key: Some(key.to_string()), latest_version: true, ..DefinitionQuery::default() };
+        self.store
+            .definitions(&query)
+            .await?
+            .0
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("no process definition with key '{key}' is deployed")))
+    }
+
+    fn runtime<'a>(&'a self, model: &'a ProcessModel) -> Runtime<'a> {
+        Runtime { model, scripting: &self.scripting, services: self.services.as_ref() }
+    }
+
+    /// Starts an instance of `definition`.
+    pub async fn start(
+        &self,
+        definition: &Definition,
+        business_key: Option<String>,
+        variables: Variables,
+        actor: Actor<'_>,
+    ) -> Result<InstanceRecord> {
+        if definition.suspended {
+            return Err(Error::Invalid(format!("process definition {} is suspended", definition.id)));
+        }
+        let model = self.model(definition).await?;
+        let (state, events) = self.runtime(&model).start(variables)?;
+        let at = now_millis();
+        let instance = InstanceRecord {
+            id: new_id(),
+            definition_id: definition.id.clone(),
+            definition_key: definition.key.clone(),
+            business_key,
+            status: state.status,
+            ended_at: (!state.is_active()).then_some(at),
+            state,
+            version: 1,
+            started_at: at,
+            start_user: actor.map(str::to_string),
+            delete_reason: None,
+        };
+        let changes = self.changes(&instance, &model, &events, at, actor).await?;
+        self.store.insert_instance(&instance, &changes).await?;
+        Ok(instance)
+    }
+
+    /// Completes a task with variables. A lost race with another command is [`Error::Conflict`].
+    pub async fn complete_task(&self, task_id: &str, variables: Variables, actor: Actor<'_>) -> Result<InstanceRecord> {
+        let task =
+            self.store.task(task_id).await?.ok_or_else(|| Error::NotFound(format!("task {task_id} does not exist")))?;
+        let token = task.token as TokenId;
+        self.command(&task.instance_id, actor, None, move |runtime, state| {
+            runtime.complete_task(state, token, variables).map_err(|error| match error {
+                // The task row was there but the token is gone: someone completed it first.
+                engine::Error::NotFound(_) => Error::Conflict(format!("task {task_id} was completed by someone else")),
+                other => Error::Command(other),
+            })
+        })
+        .await
+    }
+
+    /// Sets and removes process variables.
+    pub async fn set_variables(
+        &self,
+        instance_id: &str,
+        variables: Variables,
+        deletions: Vec<String>,
+        actor: Actor<'_>,
+    ) -> Result<InstanceRecord> {
+        self.command(instance_id, actor, None, move |runtime, state| {
+            Ok(runtime.set_variables(state, variables, &deletions)?)
+        })
+        .await
+    }
+
+    /// Retries the token of an open incident.
+    pub async fn retry_incident(&self, incident_id: &str, actor: Actor<'_>) -> Result<InstanceRecord> {
+        let query = IncidentQuery { id: Some(incident_id.to_string()), open: true, ..IncidentQuery::default() };
+        let incident = self
+            .store
+            .incidents(&query)
+            .await?
+            .0
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("no open incident '{incident_id}'")))?;
+        let token = incident.token as TokenId;
+        self.command(
+            &incident.instance_id,
+            actor,
+            None,
+            move |runtime, state| Ok(runtime.retry_incident(state, token)?),
+        )
+        .await
+    }
+
+    /// Deletes (cancels) a running instance; its history stays.
+    pub async fn cancel_instance(
+        &self,
+        instance_id: &str,
+        reason: Option<String>,
+        actor: Actor<'_>,
+    ) -> Result<InstanceRecord> {
+        self.command(instance_id, actor, reason, |runtime, state| Ok(runtime.cancel(state)?)).await
+    }
+
+    /// Load → run → save with the version guard.
+    async fn command<F>(
+        &self,
+        instance_id: &str,
+        actor: Actor<'_>,
+        delete_reason: Option<String>,
+        run: F,
+    ) -> Result<InstanceRecord>
+    where
+        F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
+    {
+        let stored = self
+            .store
+            .instance(instance_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("process instance {instance_id} does not exist")))?;
+        if stored.status != InstanceStatus::Active {
+            return Err(Error::Invalid(format!("process instance {instance_id} has ended")));
+        }
+        let definition = self.definition(&stored.definition_id).await?;
+        let model = self.model(&definition).await?;
+        let mut instance = stored.clone();
+        let events = run(&self.runtime(&model), &mut instance.state)?;
+        let at = now_millis();
+        instance.version = stored.version + 1;
+        instance.status = instance.state.status;
+        if !instance.state.is_active() {
+            instance.ended_at = Some(at);
+            instance.delete_reason = delete_reason;
+        }
+        let changes = self.changes(&instance, &model, &events, at, actor).await?;
+        self.store.save_instance(&instance, stored.version, &changes).await?;
+        Ok(instance)
+    }
+
+    /// Turns engine events into rows.
+    async fn changes(
+        &self,
+        instance: &InstanceRecord,
+        model: &ProcessModel,
+        events: &[Event],
+        at: i64,
+        actor: Actor<'_>,
+    ) -> Result<Changes> {
+        let mut changes = Changes { at, actor: actor.map(str::to_string), ..Changes::default() };
+        let activity_id = |token: TokenId| format!("{}-{token}", instance.id);
+        let is_user_task = |element_id: &str| {
+            model.element(element_id).is_some_and(|e| matches!(e.kind, engine::model::ElementKind::UserTask(_)))
+        };
+        let mut open_incidents: Option<Vec<IncidentRecord>> = None;
+        for event in events {
+            match event {
+                Event::ActivityStarted { token, parent, element_id, element_type, name } => {
+                    changes.started_activities.push(ActivityRecord {
+                        id: activity_id(*token),
+                        instance_id: instance.id.clone(),
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        activity_id: element_id.clone(),
+                        activity_name: name.clone(),
+                        activity_type: (*element_type).to_string(),
+                        parent_id: parent.map(activity_id),
+                        task_id: is_user_task(element_id).then(|| activity_id(*token)),
+                        assignee: None,
+                        started_at: at,
+                        ended_at: None,
+                        canceled: false,
+                        actor: changes.actor.clone(),
+                        seq: *token as i64,
+                    })
+                }
+                Event::ActivityEnded { token, element_id, canceled } => {
+                    let id = activity_id(*token);
+                    // An activity that starts and ends in the same command is written ended.
+                    match changes.started_activities.iter_mut().find(|started| started.id == id) {
+                        Some(started) => {
+                            started.ended_at = Some(at);
+                            started.canceled = *canceled;
+                        }
+                        None => changes.ended_activities.push((id.clone(), *canceled)),
+                    }
+                    if is_user_task(element_id) {
+                        changes.ended_tasks.push((id, if *canceled { "deleted".into() } else { "completed".into() }));
+                    }
+                }
+                Event::TaskCreated(spec) => {
+                    let id = activity_id(spec.token);
+                    if let Some(started) = changes.started_activities.iter_mut().find(|started| started.id == id) {
+                        started.assignee = spec.assignee.clone();
+                    }
+                    changes.new_tasks.push(TaskRecord {
+                        id,
+                        instance_id: instance.id.clone(),
+                        token: spec.token as i64,
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        task_definition_key: spec.element_id.clone(),
+                        name: spec.name.clone(),
+                        description: spec.documentation.clone(),
+                        assignee: spec.assignee.clone(),
+                        owner: None,
+                        priority: spec.priority,
+                        created_at: at,
+                        due: spec.due_date.clone(),
+                        follow_up: spec.follow_up_date.clone(),
+                        form_key: spec.form_key.clone(),
+                        candidate_users: spec.candidate_users.clone(),
+                        candidate_groups: spec.candidate_groups.clone(),
+                    });
+                }
+                Event::VariableSet { scope, name, value, .. } => changes.variables.push(VariableRecord {
+                    instance_id: instance.id.clone(),
+                    scope: *scope as i64,
+                    name: name.clone(),
+                    value: value.clone(),
+                    at,
+                    actor: changes.actor.clone(),
+                }),
+                Event::IncidentCreated { token, element_id, message } => changes.new_incidents.push(IncidentRecord {
+                    id: new_id(),
+                    instance_id: instance.id.clone(),
+                    definition_id: instance.definition_id.clone(),
+                    activity_id: element_id.clone(),
+                    token: *token as i64,
+                    incident_type: "failedExecution".into(),
+                    message: message.clone(),
+                    created_at: at,
+                    resolved_at: None,
+                }),
+                Event::IncidentResolved { token, .. } => {
+                    if open_incidents.is_none() {
+                        let query = IncidentQuery {
+                            instance_id: Some(instance.id.clone()),
+                            open: true,
+                            ..IncidentQuery::default()
+                        };
+                        open_incidents = Some(self.store.incidents(&query).await?.0);
+                    }
+                    let resolved = open_incidents
+                        .iter()
+                        .flatten()
+                        .filter(|incident| incident.token == *token as i64)
+                        .map(|incident| incident.id.clone());
+                    changes.resolved_incidents.extend(resolved);
+                }
+                Event::InstanceEnded { .. } => {}
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// Camunda-style typed variable for callers that only have JSON.
+pub fn untyped(json: &serde_json::Value) -> Value {
+    Value::from_json(json)
+}

@@ -1,0 +1,130 @@
+//! Durable storage for the engine: the [`Store`] port, its SQLite and PostgreSQL
+//! implementations, and the [`Executor`] that runs engine commands as version-guarded
+//! transactions.
+//!
+//! Architecture invariants: every SQL statement of the system lives in this crate, behind the
+//! [`Store`] trait; no caller branches on the backend. This crate knows nothing of HTTP.
+
+mod backend;
+pub mod executor;
+mod migrate;
+pub mod model;
+mod postgres;
+mod sqlite;
+pub mod testing;
+
+use std::sync::Arc;
+
+pub use executor::{Actor, Executor};
+pub use model::*;
+
+/// Storage errors, mapped to HTTP statuses by `web/`.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Someone else changed the same row first (a lost version race, a claim race).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    /// The request is well-formed but not allowed in the current state.
+    #[error("{0}")]
+    Invalid(String),
+    /// A model that cannot be deployed, with what is wrong with it.
+    #[error(transparent)]
+    Model(#[from] engine::ParseError),
+    #[error(transparent)]
+    Command(#[from] engine::Error),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is damaged: {0}")]
+    Corrupt(String),
+    #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
+/// the same tests against both.
+#[async_trait::async_trait]
+pub trait Store: Send + Sync {
+    /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
+    fn backend(&self) -> &'static str;
+    async fn ping(&self) -> Result<()>;
+
+    // Deployments and definitions.
+    /// Stores a deployment with its resources and definitions, numbering each definition one
+    /// above the latest of its key. Runs in one transaction.
+    async fn insert_deployment(
+        &self,
+        deployment: &Deployment,
+        resources: &[Resource],
+        definitions: &[NewDefinition],
+    ) -> Result<Vec<Definition>>;
+    async fn deployments(&self, query: &DeploymentQuery) -> Result<(Vec<Deployment>, i64)>;
+    async fn deployment(&self, id: &str) -> Result<Option<Deployment>>;
+    async fn resources(&self, deployment_id: &str) -> Result<Vec<Resource>>;
+    /// Deletes a deployment. With `cascade`, its instances and their history go too; without, a
+    /// deployment with running instances is refused.
+    async fn delete_deployment(&self, id: &str, cascade: bool) -> Result<()>;
+    async fn definitions(&self, query: &DefinitionQuery) -> Result<(Vec<Definition>, i64)>;
+    /// The latest definition of `key` whose resource has exactly this content hash.
+    async fn definition_with_hash(&self, key: &str, content_hash: &str) -> Result<Option<Definition>>;
+    async fn resource(&self, id: &str) -> Result<Option<Resource>>;
+
+    // Instances.
+    async fn insert_instance(&self, instance: &InstanceRecord, changes: &Changes) -> Result<()>;
+    async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>>;
+    /// Writes the new state if the stored version is still `expected_version`, with all derived
+    /// rows, in one transaction; otherwise [`Error::Conflict`] and nothing is written.
+    async fn save_instance(&self, instance: &InstanceRecord, expected_version: i64, changes: &Changes) -> Result<()>;
+    async fn instances(&self, query: &InstanceQuery) -> Result<(Vec<InstanceRecord>, i64)>;
+
+    // Tasks.
+    async fn tasks(&self, query: &TaskQuery) -> Result<(Vec<TaskRecord>, i64)>;
+    async fn task(&self, id: &str) -> Result<Option<TaskRecord>>;
+    /// Sets the assignee when the current assignee is `expected` (claim / unclaim / set).
+    async fn set_assignee(
+        &self,
+        task_id: &str,
+        expected: Option<Option<&str>>,
+        assignee: Option<&str>,
+        at: i64,
+        actor: &str,
+    ) -> Result<()>;
+
+    // History and incidents.
+    async fn activity_history(&self, query: &ActivityQuery) -> Result<(Vec<ActivityRecord>, i64)>;
+    async fn task_history(&self, query: &TaskHistoryQuery) -> Result<(Vec<TaskHistoryRecord>, i64)>;
+    async fn variable_history(&self, instance_id: &str) -> Result<Vec<VariableRecord>>;
+    async fn incidents(&self, query: &IncidentQuery) -> Result<(Vec<IncidentRecord>, i64)>;
+
+    // Users (the identity issue grows this).
+    async fn insert_user(&self, user: &UserRecord) -> Result<()>;
+    async fn user(&self, id: &str) -> Result<Option<UserRecord>>;
+    async fn user_count(&self) -> Result<i64>;
+    async fn user_groups(&self, user_id: &str) -> Result<Vec<String>>;
+    async fn add_membership(&self, user_id: &str, group_id: &str) -> Result<()>;
+}
+
+/// Opens the database named by `url` (`sqlite://…` or `postgres://…`) and runs its migrations.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PostgresStore::connect(url).await?))
+    } else {
+        Err(Error::UnsupportedUrl(url.to_string()))
+    }
+}
+
+/// A content hash for duplicate detection (SM3, hex).
+pub fn content_hash(content: &str) -> String {
+    use sm3::Digest;
+    hex::encode(sm3::Sm3::digest(content.as_bytes()))
+}
+
+/// A new time-ordered id.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

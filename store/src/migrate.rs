@@ -1,0 +1,20 @@
+//! Embedded migrations, one list per backend. Applied in order at start; a migration that was
+//! applied is never edited (add a new one instead).
+
+/// (version, name, SQL) of the SQLite migrations.
+pub(crate) const SQLITE: &[(i64, &str, &str)] =
+    &[(1, "engine", include_str!("../../migrations/sqlite/0001_engine.sql"))];
+
+/// (version, name, SQL) of the PostgreSQL migrations.
+pub(crate) const POSTGRES: &[(i64, &str, &str)] =
+    &[(1, "engine", include_str!("../../migrations/postgres/0001_engine.sql"))];
+
+/// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).
+pub(crate) fn statements(sql: &str) -> impl Iterator<Item = &str> {
+    sql.split(';').map(str::trim).filter(|statement| {
+        statement.lines().any(|line| {
+            let line = line.trim();
+            !line.is_empty() && !line.starts_with("--")
+        })
+    })
+}

@@ -1,0 +1,326 @@
+//! Rows and queries of the storage port. Times are Unix milliseconds.
+
+use engine::{InstanceStatus, Value};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Deployment {
+    pub id: String,
+    pub name: Option<String>,
+    pub source: Option<String>,
+    pub tenant_id: Option<String>,
+    pub deployed_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    pub id: String,
+    pub deployment_id: String,
+    pub name: String,
+    pub content: String,
+    pub content_hash: String,
+}
+
+/// A definition to insert; its version is assigned by the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDefinition {
+    pub key: String,
+    pub name: Option<String>,
+    pub version_tag: Option<String>,
+    pub history_ttl: Option<i64>,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub content_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Definition {
+    /// `key:version:uuid`, as Camunda shapes it.
+    pub id: String,
+    pub key: String,
+    pub version: i64,
+    pub name: Option<String>,
+    pub version_tag: Option<String>,
+    pub history_ttl: Option<i64>,
+    pub deployment_id: String,
+    pub resource_id: String,
+    pub resource_name: String,
+    pub content_hash: String,
+    pub suspended: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Page {
+    pub first_result: i64,
+    /// `None` = no limit.
+    pub max_results: Option<i64>,
+}
+
+/// Sort order: (column name from the query's allowed list, ascending?).
+pub type Sorting = Vec<(String, bool)>;
+
+#[derive(Debug, Clone, Default)]
+pub struct DeploymentQuery {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub name_like: Option<String>,
+    pub source: Option<String>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DefinitionQuery {
+    pub id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub key: Option<String>,
+    pub keys: Option<Vec<String>>,
+    pub key_like: Option<String>,
+    pub name: Option<String>,
+    pub name_like: Option<String>,
+    pub version: Option<i64>,
+    pub deployment_id: Option<String>,
+    pub resource_name: Option<String>,
+    pub version_tag: Option<String>,
+    pub latest_version: bool,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+/// A process instance: runtime state plus the columns lists filter on. Ended instances stay
+/// (they are the process-instance history).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceRecord {
+    pub id: String,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub business_key: Option<String>,
+    pub status: InstanceStatus,
+    pub state: engine::InstanceState,
+    pub version: i64,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub start_user: Option<String>,
+    pub delete_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct InstanceQuery {
+    pub id: Option<String>,
+    pub ids: Option<Vec<String>>,
+    pub definition_id: Option<String>,
+    pub definition_key: Option<String>,
+    pub business_key: Option<String>,
+    pub business_key_like: Option<String>,
+    /// `Some(true)`: only running; `Some(false)`: only ended.
+    pub active: Option<bool>,
+    pub started_by: Option<String>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub token: i64,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub task_definition_key: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub assignee: Option<String>,
+    pub owner: Option<String>,
+    pub priority: i64,
+    pub created_at: i64,
+    pub due: Option<String>,
+    pub follow_up: Option<String>,
+    pub form_key: Option<String>,
+    pub candidate_users: Vec<String>,
+    pub candidate_groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskQuery {
+    pub id: Option<String>,
+    pub instance_id: Option<String>,
+    pub instance_ids: Option<Vec<String>>,
+    pub definition_id: Option<String>,
+    pub definition_key: Option<String>,
+    pub task_definition_key: Option<String>,
+    pub task_definition_keys: Option<Vec<String>>,
+    pub name: Option<String>,
+    pub name_like: Option<String>,
+    pub assignee: Option<String>,
+    pub assignee_like: Option<String>,
+    pub assigned: Option<bool>,
+    /// Tasks this user may claim: named as candidate user, or one of `candidate_user_groups` is a
+    /// candidate group.
+    pub candidate_user: Option<String>,
+    pub candidate_user_groups: Vec<String>,
+    pub candidate_groups: Option<Vec<String>>,
+    /// With a candidate filter, also return tasks already assigned (Camunda's `includeAssignedTasks`).
+    pub include_assigned: bool,
+    pub business_key: Option<String>,
+    pub min_priority: Option<i64>,
+    pub max_priority: Option<i64>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActivityRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub activity_id: String,
+    pub activity_name: Option<String>,
+    pub activity_type: String,
+    pub parent_id: Option<String>,
+    pub task_id: Option<String>,
+    pub assignee: Option<String>,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub canceled: bool,
+    pub actor: Option<String>,
+    pub seq: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    pub instance_id: Option<String>,
+    pub activity_id: Option<String>,
+    pub activity_type: Option<String>,
+    pub finished: Option<bool>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskHistoryRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub task_definition_key: String,
+    pub activity_instance_id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub assignee: Option<String>,
+    pub owner: Option<String>,
+    pub priority: i64,
+    pub created_at: i64,
+    pub ended_at: Option<i64>,
+    pub delete_reason: Option<String>,
+    pub due: Option<String>,
+    pub follow_up: Option<String>,
+    pub completed_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskHistoryQuery {
+    pub task_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub definition_key: Option<String>,
+    pub task_definition_key: Option<String>,
+    pub assignee: Option<String>,
+    pub finished: Option<bool>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariableRecord {
+    pub instance_id: String,
+    pub scope: i64,
+    pub name: String,
+    pub value: Value,
+    pub at: i64,
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub definition_id: String,
+    pub activity_id: String,
+    pub token: i64,
+    pub incident_type: String,
+    pub message: String,
+    pub created_at: i64,
+    pub resolved_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct IncidentQuery {
+    pub id: Option<String>,
+    pub instance_id: Option<String>,
+    pub definition_id: Option<String>,
+    pub activity_id: Option<String>,
+    /// Only unresolved incidents (the runtime incident list).
+    pub open: bool,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub password_hash: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub must_change_password: bool,
+    pub created_at: i64,
+}
+
+/// The rows one command derives from the engine's events, written in the same transaction as
+/// the instance state.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Changes {
+    pub new_tasks: Vec<TaskRecord>,
+    /// Tasks that ended: (task id, delete reason: "completed" / "deleted").
+    pub ended_tasks: Vec<(String, String)>,
+    pub started_activities: Vec<ActivityRecord>,
+    /// (activity instance id, canceled).
+    pub ended_activities: Vec<(String, bool)>,
+    pub variables: Vec<VariableRecord>,
+    pub new_incidents: Vec<IncidentRecord>,
+    /// Incident ids resolved.
+    pub resolved_incidents: Vec<String>,
+    /// When these changes were made, and by whom.
+    pub at: i64,
+    pub actor: Option<String>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.new_tasks.is_empty()
+            && self.ended_tasks.is_empty()
+            && self.started_activities.is_empty()
+            && self.ended_activities.is_empty()
+            && self.variables.is_empty()
+            && self.new_incidents.is_empty()
+            && self.resolved_incidents.is_empty()
+    }
+}
+
+pub(crate) fn status_text(status: InstanceStatus) -> &'static str {
+    match status {
+        InstanceStatus::Active => "ACTIVE",
+        InstanceStatus::Completed => "COMPLETED",
+        InstanceStatus::Terminated => "TERMINATED",
+        InstanceStatus::Canceled => "CANCELED",
+    }
+}
+
+pub(crate) fn status_from_text(text: &str) -> Option<InstanceStatus> {
+    Some(match text {
+        "ACTIVE" => InstanceStatus::Active,
+        "COMPLETED" => InstanceStatus::Completed,
+        "TERMINATED" => InstanceStatus::Terminated,
+        "CANCELED" => InstanceStatus::Canceled,
+        _ => return None,
+    })
+}

@@ -1,0 +1,87 @@
+//! The PostgreSQL backend, for production and for several nodes sharing one database.
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Pool, Postgres, SqlSafeStr, SqlStr};
+
+use crate::backend::{numbered_placeholders, store_impl};
+use crate::{Error, Result, migrate};
+
+pub(crate) struct PostgresStore {
+    pool: Pool<Postgres>,
+}
+
+/// Any fixed number: the advisory lock that serialises migrations across nodes.
+const MIGRATION_LOCK: i64 = 0x5359_4d49_4752;
+
+impl PostgresStore {
+    pub(crate) async fn connect(url: &str) -> Result<Self> {
+        let options: PgConnectOptions =
+            url.parse().map_err(|error| Error::Invalid(format!("invalid PostgreSQL URL: {error}")))?;
+        let pool = PgPoolOptions::new().max_connections(16).connect_with(options).await?;
+        let store = PostgresStore { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut connection = self.pool.acquire().await?;
+        sqlx::query("SELECT pg_advisory_lock($1)").bind(MIGRATION_LOCK).execute(&mut *connection).await?;
+        let result = async {
+            sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+                .execute(&mut *connection)
+                .await?;
+            for (version, name, sql) in migrate::POSTGRES {
+                let applied = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                if applied.is_some() {
+                    continue;
+                }
+                let mut transaction = sqlx::Connection::begin(&mut *connection).await?;
+                for statement in migrate::statements(sql) {
+                    sqlx::query(statement).execute(&mut *transaction).await?;
+                }
+                sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                    .bind(version)
+                    .bind(name)
+                    .bind(crate::executor::now_millis())
+                    .execute(&mut *transaction)
+                    .await?;
+                transaction.commit().await?;
+            }
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        sqlx::query("SELECT pg_advisory_unlock($1)").bind(MIGRATION_LOCK).execute(&mut *connection).await?;
+        result.map_err(Error::from)
+    }
+
+    fn sql(statement: &'static str) -> SqlStr {
+        AssertSqlSafe(numbered_placeholders(statement).into_owned()).into_sql_str()
+    }
+
+    /// A statement this crate assembled from its own fragments; every value in it is bound.
+    fn dynamic(statement: String) -> SqlStr {
+        AssertSqlSafe(numbered_placeholders(&statement).into_owned()).into_sql_str()
+    }
+
+    /// Serialization failures and deadlocks are lost races, reported as conflicts.
+    fn map_error(error: sqlx::Error) -> Error {
+        if let sqlx::Error::Database(database) = &error {
+            if matches!(database.code().as_deref(), Some("40001" | "40P01")) {
+                return Error::Conflict("a concurrent change won; try again".into());
+            }
+        }
+        Error::Database(error)
+    }
+
+    fn map_store_error(error: Error) -> Error {
+        match error {
+            Error::Database(inner) => Self::map_error(inner),
+            other => other,
+        }
+    }
+}
+
+store_impl!(PostgresStore, Postgres, "postgres");
