@@ -1,0 +1,142 @@
+//! `/process-instance`: list, count, get, delete, variables.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use engine::InstanceStatus;
+use serde_json::{Value as Json_, json};
+use store::{InstanceQuery, InstanceRecord};
+
+use super::{Filters, Params, body_json, count_json, parse_variable, parse_variables, sort_error, variable_json, variables_json};
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, CurrentUser};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/process-instance", get(list).post(list_post))
+        .route("/process-instance/count", get(count).post(count_post))
+        .route("/process-instance/{id}", get(one).delete(delete))
+        .route("/process-instance/{id}/variables", get(variables).post(modify_variables))
+        .route("/process-instance/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
+}
+
+pub(super) fn instance_json(instance: &InstanceRecord) -> Json_ {
+    json!({
+        "id": instance.id,
+        "definitionId": instance.definition_id,
+        "businessKey": instance.business_key,
+        "caseInstanceId": null,
+        "ended": instance.status != InstanceStatus::Active,
+        "suspended": false,
+        "tenantId": null,
+        "links": [{ "method": "GET", "href": format!("/process-instance/{}", instance.id), "rel": "self" }],
+    })
+}
+
+fn query(filters: &Filters) -> ApiResult<InstanceQuery> {
+    Ok(InstanceQuery {
+        id: None,
+        ids: filters.list("processInstanceIds"),
+        definition_id: filters.text("processDefinitionId"),
+        definition_key: filters.text("processDefinitionKey"),
+        business_key: filters.text("businessKey"),
+        business_key_like: filters.text("businessKeyLike"),
+        active: Some(true),
+        started_by: None,
+        sorting: filters.sorting()?,
+        page: filters.page()?,
+    })
+}
+
+async fn run_list(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {
+    let (instances, _) = state.store().instances(&query(&filters)?).await.map_err(sort_error)?;
+    Ok(Json(Json_::Array(instances.iter().map(instance_json).collect())))
+}
+
+async fn run_count(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {
+    let mut query = query(&filters)?;
+    query.page = store::Page::default();
+    Ok(count_json(state.store().instances(&query).await.map_err(sort_error)?.1))
+}
+
+async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+    run_list(&state, Filters::from_params(&params)).await
+}
+
+async fn list_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+    run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
+}
+
+async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+    run_count(&state, Filters::from_params(&params)).await
+}
+
+async fn count_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+    run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
+}
+
+/// A running instance, or Camunda's 404.
+pub(super) async fn running(state: &AppState, id: &str) -> ApiResult<InstanceRecord> {
+    state
+        .store()
+        .instance(id)
+        .await?
+        .filter(|instance| instance.status == InstanceStatus::Active)
+        .ok_or_else(|| ApiError::NotFound(format!("Process instance with id {id} does not exist")))
+}
+
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    Ok(Json(instance_json(&running(&state, &id).await?)))
+}
+
+async fn delete(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>, Query(params): Query<Params>) -> ApiResult<StatusCode> {
+    running(&state, &id).await?;
+    let reason = params.get("deleteReason").cloned();
+    state.executor.cancel_instance(&id, reason, Some(&user.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn variables(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let instance = running(&state, &id).await?;
+    Ok(Json(variables_json(instance.state.variables())))
+}
+
+async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String, String)>) -> ApiResult<Json<Json_>> {
+    let instance = running(&state, &id).await?;
+    let value = instance
+        .state
+        .variables()
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("process instance variable with name {name} does not exist")))?;
+    Ok(Json(variable_json(value)))
+}
+
+/// `{"modifications": {...}, "deletions": [...]}`.
+async fn modify_variables(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let body = body_json(&body)?;
+    let modifications = parse_variables(body.get("modifications"))?;
+    let deletions = match body.get("deletions") {
+        None | Some(Json_::Null) => Vec::new(),
+        Some(Json_::Array(names)) => names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect(),
+        Some(_) => return Err(ApiError::BadRequest("deletions must be an array of names".into())),
+    };
+    running(&state, &id).await?;
+    state.executor.set_variables(&id, modifications, deletions, Some(&user.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_variable(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let body = Json_::Object(body_json(&body)?);
+    let value = parse_variable(&name, &body)?;
+    running(&state, &id).await?;
+    state.executor.set_variables(&id, [(name, value)].into_iter().collect(), Vec::new(), Some(&user.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_variable(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    running(&state, &id).await?;
+    state.executor.set_variables(&id, engine::Variables::new(), vec![name], Some(&user.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+

@@ -1,0 +1,256 @@
+//! The Camunda 7–compatible REST API under `/engine-rest`: same paths, parameters, JSON shapes
+//! and status codes as Camunda's, for the calls existing clients make. Wire types live here and
+//! only here; engine and store types are converted at this edge.
+
+mod definition;
+mod deployment;
+mod history;
+mod incident;
+mod instance;
+mod task;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::routing::get;
+use chrono::{DateTime, FixedOffset};
+use engine::{Value, Variables};
+use serde_json::{Map, Value as Json, json};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/engine", get(|| async { axum::Json(json!([{ "name": "default" }])) }))
+        .route("/version", get(|| async { axum::Json(json!({ "version": "7.22.0" })) }))
+        .merge(deployment::router())
+        .merge(definition::router())
+        .merge(instance::router())
+        .merge(task::router())
+        .merge(history::router())
+        .merge(incident::router())
+}
+
+/// Query-string parameters as Camunda sends them (lists are comma-separated).
+pub(crate) type Params = HashMap<String, String>;
+
+/// Shanghai time, the zone every timestamp of this system is shown in.
+fn zone() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"))
+}
+
+/// Camunda's date format: `2026-11-28T09:30:00.000+0800`.
+pub(crate) fn format_time(millis: i64) -> Json {
+    match DateTime::from_timestamp_millis(millis) {
+        Some(time) => Json::String(time.with_timezone(&zone()).format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()),
+        None => Json::Null,
+    }
+}
+
+pub(crate) fn format_optional_time(millis: Option<i64>) -> Json {
+    millis.map(format_time).unwrap_or(Json::Null)
+}
+
+/// Parses the date forms Camunda accepts (with or without zone, with or without millis).
+pub(crate) fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z"] {
+        if let Ok(time) = DateTime::parse_from_str(text, format) {
+            return Some(time);
+        }
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return time.and_local_timezone(zone()).single();
+        }
+    }
+    None
+}
+
+/// One variable in Camunda's wire form: `{"value": …, "type": "String", "valueInfo": {}}`.
+pub(crate) fn variable_json(value: &Value) -> Json {
+    let wire_value = match value {
+        Value::Json(document) => Json::String(document.to_string()),
+        other => other.to_json(),
+    };
+    json!({ "value": wire_value, "type": value.type_name(), "valueInfo": {} })
+}
+
+pub(crate) fn variables_json(variables: &Variables) -> Json {
+    Json::Object(variables.iter().map(|(name, value)| (name.clone(), variable_json(value))).collect())
+}
+
+/// Reads a `{"name": {"value", "type"}}` map. Unknown types and values that do not fit their
+/// type are a 400 with Camunda's wording.
+pub(crate) fn parse_variables(json: Option<&Json>) -> ApiResult<Variables> {
+    let mut variables = Variables::new();
+    let Some(json) = json else { return Ok(variables) };
+    if json.is_null() {
+        return Ok(variables);
+    }
+    let object = json.as_object().ok_or_else(|| ApiError::BadRequest("variables must be a JSON object".into()))?;
+    for (name, entry) in object {
+        variables.insert(name.clone(), parse_variable(name, entry)?);
+    }
+    Ok(variables)
+}
+
+pub(crate) fn parse_variable(name: &str, entry: &Json) -> ApiResult<Value> {
+    let invalid = |type_name: &str, raw: &Json| {
+        ApiError::BadRequest(format!("Cannot convert value '{raw}' of variable '{name}' to type {type_name}"))
+    };
+    let (raw, type_name) = match entry.as_object() {
+        Some(object) if object.contains_key("value") || object.contains_key("type") => {
+            (object.get("value").cloned().unwrap_or(Json::Null), object.get("type").and_then(Json::as_str).map(str::to_string))
+        }
+        _ => return Err(ApiError::BadRequest(format!("variable '{name}' must be an object with 'value' and 'type'"))),
+    };
+    let Some(type_name) = type_name else { return Ok(Value::from_json(&raw)) };
+    if raw.is_null() {
+        return Ok(Value::Null);
+    }
+    let value = match type_name.to_ascii_lowercase().as_str() {
+        "string" => Value::String(match &raw {
+            Json::String(text) => text.clone(),
+            other => other.to_string(),
+        }),
+        "integer" | "short" => {
+            let number = raw.as_i64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?;
+            Value::Integer(i32::try_from(number).map_err(|_| invalid(&type_name, &raw))?)
+        }
+        "long" => Value::Long(raw.as_i64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?),
+        "double" => Value::Double(raw.as_f64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?),
+        "boolean" => Value::Boolean(match &raw {
+            Json::Bool(b) => *b,
+            Json::String(text) if text == "true" => true,
+            Json::String(text) if text == "false" => false,
+            _ => return Err(invalid(&type_name, &raw)),
+        }),
+        "date" => {
+            let text = raw.as_str().ok_or_else(|| invalid(&type_name, &raw))?;
+            parse_date(text).ok_or_else(|| invalid(&type_name, &raw))?;
+            Value::Date(text.to_string())
+        }
+        "json" | "object" => match &raw {
+            Json::String(text) => Value::Json(serde_json::from_str(text).map_err(|_| invalid(&type_name, &raw))?),
+            other => Value::Json(other.clone()),
+        },
+        "null" => Value::Null,
+        _ => return Err(ApiError::BadRequest(format!("Unsupported value type '{type_name}' of variable '{name}'"))),
+    };
+    Ok(value)
+}
+
+/// Parses a request body as JSON (an empty body is `{}`), with a Camunda-style 400 on failure.
+pub(crate) fn body_json(body: &[u8]) -> ApiResult<Map<String, Json>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Json>(body) {
+        Ok(Json::Object(map)) => Ok(map),
+        Ok(_) => Err(ApiError::BadRequest("the request body must be a JSON object".into())),
+        Err(error) => Err(ApiError::BadRequest(format!("the request body is not valid JSON: {error}"))),
+    }
+}
+
+/// Reads string parameters from either a query string or a JSON query body (POST queries).
+pub(crate) struct Filters {
+    values: HashMap<String, Json>,
+}
+
+impl Filters {
+    pub(crate) fn from_params(params: &Params) -> Self {
+        Filters { values: params.iter().map(|(key, value)| (key.clone(), Json::String(value.clone()))).collect() }
+    }
+
+    pub(crate) fn from_body(body: Map<String, Json>, params: &Params) -> Self {
+        let mut filters = Filters::from_params(params);
+        filters.values.extend(body);
+        filters
+    }
+
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
+        match self.values.get(name)? {
+            Json::String(text) => Some(text.clone()),
+            Json::Null => None,
+            other => Some(other.to_string()),
+        }
+    }
+
+    /// A comma-separated list (query string) or a JSON array (body).
+    pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
+        match self.values.get(name)? {
+            Json::Array(items) => Some(items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect()),
+            Json::String(text) => Some(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn flag(&self, name: &str) -> ApiResult<Option<bool>> {
+        match self.values.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Bool(value)) => Ok(Some(*value)),
+            Some(Json::String(text)) if text == "true" => Ok(Some(true)),
+            Some(Json::String(text)) if text == "false" => Ok(Some(false)),
+            Some(other) => Err(ApiError::BadRequest(format!("Cannot set query parameter '{name}' to value '{other}'"))),
+        }
+    }
+
+    pub(crate) fn int(&self, name: &str) -> ApiResult<Option<i64>> {
+        match self.values.get(name) {
+            None | Some(Json::Null) => Ok(None),
+            Some(Json::Number(number)) => number.as_i64().map(Some).ok_or_else(|| self.bad(name)),
+            Some(Json::String(text)) => text.parse().map(Some).map_err(|_| self.bad(name)),
+            Some(_) => Err(self.bad(name)),
+        }
+    }
+
+    fn bad(&self, name: &str) -> ApiError {
+        ApiError::BadRequest(format!("Cannot set query parameter '{name}' to value '{}'", self.values.get(name).map(ToString::to_string).unwrap_or_default()))
+    }
+
+    /// `firstResult` / `maxResults`.
+    pub(crate) fn page(&self) -> ApiResult<store::Page> {
+        Ok(store::Page { first_result: self.int("firstResult")?.unwrap_or(0).max(0), max_results: self.int("maxResults")? })
+    }
+
+    /// `sortBy` + `sortOrder` (query) or `sorting: [{sortBy, sortOrder}]` (body). Camunda
+    /// requires both halves of a pair.
+    pub(crate) fn sorting(&self) -> ApiResult<store::Sorting> {
+        let order = |text: Option<&str>| -> ApiResult<bool> {
+            match text {
+                Some("asc") => Ok(true),
+                Some("desc") => Ok(false),
+                other => Err(ApiError::BadRequest(format!("Cannot set query parameter 'sortOrder' to value '{}'", other.unwrap_or_default()))),
+            }
+        };
+        let mut sorting = Vec::new();
+        if let Some(Json::Array(items)) = self.values.get("sorting") {
+            for item in items {
+                let by = item.get("sortBy").and_then(Json::as_str).ok_or_else(|| ApiError::BadRequest("sorting entries need sortBy".into()))?;
+                sorting.push((by.to_string(), order(item.get("sortOrder").and_then(Json::as_str))?));
+            }
+        }
+        match (self.text("sortBy"), self.text("sortOrder")) {
+            (Some(by), Some(direction)) => sorting.push((by, order(Some(&direction))?)),
+            (None, None) => {}
+            _ => return Err(ApiError::BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required".into())),
+        }
+        Ok(sorting)
+    }
+}
+
+/// `{"count": n}`.
+pub(crate) fn count_json(total: i64) -> axum::Json<Json> {
+    axum::Json(json!({ "count": total }))
+}
+
+/// A sort key the store rejects is a 400, as in Camunda.
+pub(crate) fn sort_error(error: store::Error) -> ApiError {
+    match error {
+        store::Error::Invalid(message) if message.starts_with("cannot sort by") => {
+            ApiError::BadRequest(format!("Cannot set query parameter 'sortBy': {message}"))
+        }
+        other => other.into(),
+    }
+}

@@ -1,0 +1,226 @@
+//! `/task`: list, count, get, claim, unclaim, assignee, complete, variables, form variables.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Value as Json_, json};
+use store::{TaskQuery, TaskRecord};
+
+use super::{Filters, Params, body_json, count_json, format_time, parse_variable, parse_variables, sort_error, variable_json, variables_json};
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, CurrentUser};
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/task", get(list).post(list_post))
+        .route("/task/count", get(count).post(count_post))
+        .route("/task/{id}", get(one))
+        .route("/task/{id}/claim", post(claim))
+        .route("/task/{id}/unclaim", post(unclaim))
+        .route("/task/{id}/assignee", post(set_assignee))
+        .route("/task/{id}/complete", post(complete))
+        .route("/task/{id}/submit-form", post(complete))
+        .route("/task/{id}/variables", get(variables).post(modify_variables))
+        .route("/task/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
+        .route("/task/{id}/form-variables", get(form_variables))
+}
+
+fn task_json(task: &TaskRecord) -> Json_ {
+    json!({
+        "id": task.id,
+        "name": task.name,
+        "assignee": task.assignee,
+        "owner": task.owner,
+        "created": format_time(task.created_at),
+        "lastUpdated": null,
+        "due": task.due,
+        "followUp": task.follow_up,
+        "delegationState": null,
+        "description": task.description,
+        "executionId": task.instance_id,
+        "parentTaskId": null,
+        "priority": task.priority,
+        "processDefinitionId": task.definition_id,
+        "processInstanceId": task.instance_id,
+        "caseExecutionId": null,
+        "caseDefinitionId": null,
+        "caseInstanceId": null,
+        "taskDefinitionKey": task.task_definition_key,
+        "suspended": false,
+        "formKey": task.form_key,
+        "camundaFormRef": null,
+        "tenantId": null,
+    })
+}
+
+async fn query(state: &AppState, filters: &Filters) -> ApiResult<TaskQuery> {
+    let candidate_user = filters.text("candidateUser");
+    let candidate_user_groups = match &candidate_user {
+        Some(user) => state.store().user_groups(user).await?,
+        None => Vec::new(),
+    };
+    let candidate_groups = match (filters.text("candidateGroup"), filters.list("candidateGroups")) {
+        (Some(group), _) => Some(vec![group]),
+        (None, groups) => groups,
+    };
+    Ok(TaskQuery {
+        id: filters.text("taskId"),
+        instance_id: filters.text("processInstanceId"),
+        instance_ids: filters.list("processInstanceIdIn"),
+        definition_id: filters.text("processDefinitionId"),
+        definition_key: filters.text("processDefinitionKey"),
+        task_definition_key: filters.text("taskDefinitionKey"),
+        task_definition_keys: filters.list("taskDefinitionKeyIn"),
+        name: filters.text("name"),
+        name_like: filters.text("nameLike"),
+        assignee: filters.text("assignee"),
+        assignee_like: filters.text("assigneeLike"),
+        assigned: match (filters.flag("assigned")?, filters.flag("unassigned")?) {
+            (Some(true), _) => Some(true),
+            (_, Some(true)) => Some(false),
+            _ => None,
+        },
+        candidate_user,
+        candidate_user_groups,
+        candidate_groups,
+        include_assigned: filters.flag("includeAssignedTasks")?.unwrap_or(false),
+        business_key: filters.text("processInstanceBusinessKey"),
+        min_priority: filters.int("minPriority")?,
+        max_priority: filters.int("maxPriority")?,
+        sorting: filters.sorting()?,
+        page: filters.page()?,
+    })
+}
+
+async fn run_list(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {
+    let (tasks, _) = state.store().tasks(&query(state, &filters).await?).await.map_err(sort_error)?;
+    Ok(Json(Json_::Array(tasks.iter().map(task_json).collect())))
+}
+
+async fn run_count(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {
+    let mut query = query(state, &filters).await?;
+    query.page = store::Page::default();
+    Ok(count_json(state.store().tasks(&query).await.map_err(sort_error)?.1))
+}
+
+async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+    run_list(&state, Filters::from_params(&params)).await
+}
+
+async fn list_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+    run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
+}
+
+async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+    run_count(&state, Filters::from_params(&params)).await
+}
+
+async fn count_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+    run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
+}
+
+async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
+    state.store().task(id).await?.ok_or_else(|| ApiError::NotFound(format!("No matching task with id {id}")))
+}
+
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    Ok(Json(task_json(&find(&state, &id).await?)))
+}
+
+fn user_id(body: &serde_json::Map<String, Json_>) -> ApiResult<Option<String>> {
+    match body.get("userId") {
+        None | Some(Json_::Null) => Ok(None),
+        Some(Json_::String(user)) => Ok(Some(user.clone())),
+        Some(_) => Err(ApiError::BadRequest("userId must be a string".into())),
+    }
+}
+
+async fn claim(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let user = user_id(&body_json(&body)?)?.ok_or_else(|| ApiError::BadRequest("userId is required to claim a task".into()))?;
+    let task = find(&state, &id).await?;
+    if task.assignee.as_deref() == Some(user.as_str()) {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    state.store().set_assignee(&id, Some(None), Some(&user), store::executor::now_millis(), &actor.0).await.map_err(|error| match error {
+        store::Error::Conflict(_) => ApiError::Conflict(format!("Task '{id}' is already claimed by someone else.")),
+        other => other.into(),
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unclaim(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    find(&state, &id).await?;
+    state.store().set_assignee(&id, None, None, store::executor::now_millis(), &actor.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_assignee(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let user = user_id(&body_json(&body)?)?;
+    find(&state, &id).await?;
+    state.store().set_assignee(&id, None, user.as_deref(), store::executor::now_millis(), &actor.0).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 204, or 200 with the process variables when `withVariablesInReturn` is true.
+async fn complete(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Response> {
+    let body = body_json(&body)?;
+    let variables = parse_variables(body.get("variables"))?;
+    let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
+    find(&state, &id).await?;
+    let instance = state.executor.complete_task(&id, variables, Some(&actor.0)).await?;
+    if with_variables {
+        return Ok(Json(variables_json(instance.state.variables())).into_response());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn instance_of(state: &AppState, id: &str) -> ApiResult<(TaskRecord, store::InstanceRecord)> {
+    let task = find(state, id).await?;
+    let instance = super::instance::running(state, &task.instance_id).await?;
+    Ok((task, instance))
+}
+
+async fn variables(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let (_, instance) = instance_of(&state, &id).await?;
+    Ok(Json(variables_json(instance.state.variables())))
+}
+
+async fn form_variables(State(state): State<AppState>, Path(id): Path<String>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+    let (_, instance) = instance_of(&state, &id).await?;
+    let wanted = Filters::from_params(&params).list("variableNames");
+    let mut variables = instance.state.variables().clone();
+    if let Some(wanted) = wanted {
+        variables.retain(|name, _| wanted.contains(name));
+    }
+    Ok(Json(variables_json(&variables)))
+}
+
+async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String, String)>) -> ApiResult<Json<Json_>> {
+    let (_, instance) = instance_of(&state, &id).await?;
+    let value = instance.state.variables().get(&name).ok_or_else(|| ApiError::NotFound(format!("task variable with name {name} does not exist")))?;
+    Ok(Json(variable_json(value)))
+}
+
+async fn modify_variables(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let body = body_json(&body)?;
+    let modifications = parse_variables(body.get("modifications"))?;
+    let deletions = body.get("deletions").and_then(Json_::as_array).map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let (task, _) = instance_of(&state, &id).await?;
+    state.executor.set_variables(&task.instance_id, modifications, deletions, Some(&actor.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn put_variable(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+    let value = parse_variable(&name, &Json_::Object(body_json(&body)?))?;
+    let (task, _) = instance_of(&state, &id).await?;
+    state.executor.set_variables(&task.instance_id, [(name, value)].into_iter().collect(), Vec::new(), Some(&actor.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn delete_variable(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+    let (task, _) = instance_of(&state, &id).await?;
+    state.executor.set_variables(&task.instance_id, engine::Variables::new(), vec![name], Some(&actor.0)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,195 @@
+//! Command line: `serve` and `check`. Every setting is a flag with an environment twin.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use store::Executor;
+
+use crate::{AppState, app, demo};
+
+#[derive(Debug, Parser)]
+#[command(name = "shuangyong", version, about = "上海市双拥服务综合管理大系统 — BPM engine and services")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server.
+    Serve(ServeConfig),
+    /// Parse and validate BPMN files without a server; exits non-zero if any would be refused.
+    Check {
+        /// BPMN files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Parser)]
+pub struct ServeConfig {
+    /// Address to listen on.
+    #[arg(long, env = "SY_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Folder for the SQLite database and uploads.
+    #[arg(long, env = "SY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default: SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Do not deploy the demo models on start.
+    #[arg(long, env = "SY_NO_DEMO")]
+    pub no_demo: bool,
+}
+
+/// The database URL with any password hidden, for logs and `Debug`.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ServeConfig")
+            .field("bind", &self.bind)
+            .field("data_dir", &self.data_dir)
+            .field("database_url", &self.database_url.as_deref().map(redact))
+            .field("no_demo", &self.no_demo)
+            .finish()
+    }
+}
+
+impl ServeConfig {
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shuangyong.db").display()))
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { files } => check(&files),
+        Command::Serve(config) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+                .init();
+            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the async runtime: {error}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// Builds the executor for a database: connects, migrates, registers the service handlers.
+pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
+    let store = store::connect(database_url).await.map_err(|error| anyhow::anyhow!("cannot open database {}: {error}", redact(database_url)))?;
+    Ok(Arc::new(Executor::new(store, Arc::new(engine::Scripting::new()), Arc::new(services::handlers()))))
+}
+
+pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") && config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|error| anyhow::anyhow!("cannot create data folder {}: {error}", config.data_dir.display()))?;
+    }
+    let executor = executor(&url).await?;
+    let generated = demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
+    if !config.no_demo {
+        demo::load(&executor).await?;
+    }
+    let listener = tokio::net::TcpListener::bind(&config.bind).await.map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;
+    let address = listener.local_addr()?;
+    println!("shuangyong is running at http://{address} (database: {}, {})", executor.store().backend(), redact(&url));
+    println!("  Camunda-compatible REST API: http://{address}/engine-rest");
+    if let Some(password) = generated {
+        println!("  First start: log in as  admin / {password}");
+        println!("  (printed once; set SY_ADMIN_PASSWORD to choose it instead)");
+    }
+    axum::serve(listener, app(AppState::new(executor))).with_graceful_shutdown(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// `shuangyong check FILE…`
+fn check(files: &[PathBuf]) -> ExitCode {
+    let scripting = engine::Scripting::new();
+    let services = services::handlers();
+    let mut refused = 0;
+    for file in files {
+        let content = match std::fs::read(file) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(error) => {
+                println!("{}: REFUSED — cannot read the file: {error}", file.display());
+                refused += 1;
+                continue;
+            }
+        };
+        match engine::parse(&content, &scripting, &services) {
+            Ok(parsed) => {
+                println!("{}: OK", file.display());
+                for process in &parsed.definitions.processes {
+                    println!("  process '{}'{}: {} elements, {} sequence flows", process.id, process.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(), process.elements.len(), process.flows.len());
+                }
+                for skipped in &parsed.skipped_processes {
+                    println!("  process '{skipped}': skipped (isExecutable=\"false\")");
+                }
+                for warning in &parsed.warnings {
+                    println!("  warning: {warning}");
+                }
+            }
+            Err(engine::ParseError::Xml(message)) => {
+                refused += 1;
+                println!("{}: REFUSED — not well-formed XML: {message}", file.display());
+            }
+            Err(engine::ParseError::Invalid(problems)) => {
+                refused += 1;
+                println!("{}: REFUSED", file.display());
+                for problem in problems {
+                    println!("  {problem}");
+                }
+            }
+        }
+    }
+    if refused > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}

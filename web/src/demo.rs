@@ -1,0 +1,67 @@
+//! First-start set-up: the initial admin and, on the zero-configuration demo, the demo models.
+
+use std::collections::BTreeMap;
+
+use engine::Value;
+use store::executor::{Upload, now_millis};
+use store::{Executor, UserRecord};
+
+use crate::auth;
+
+/// The models shipped in `definitions/processes/`, embedded in the binary.
+pub const PROCESSES: &[(&str, &str)] = &[(
+    "pref03-institution-onboarding.bpmn",
+    include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
+)];
+
+/// Creates the user `admin` when there are no users. Returns the password when it was generated
+/// (so it can be printed once); `SY_ADMIN_PASSWORD` sets it instead.
+pub async fn ensure_admin(executor: &Executor, configured_password: Option<String>) -> anyhow::Result<Option<String>> {
+    let store = executor.store();
+    if store.user_count().await? > 0 {
+        return Ok(None);
+    }
+    let generated = configured_password.is_none();
+    let password = configured_password.unwrap_or_else(auth::generate_password);
+    let hash = tokio::task::spawn_blocking({
+        let password = password.clone();
+        move || auth::hash_password(&password, auth::DEFAULT_ITERATIONS)
+    })
+    .await?;
+    store
+        .insert_user(&UserRecord {
+            id: "admin".into(),
+            password_hash: hash,
+            first_name: Some("系统管理员".into()),
+            last_name: None,
+            email: None,
+            must_change_password: generated,
+            created_at: now_millis(),
+        })
+        .await?;
+    for group in ["camunda-admin", "district-reviewers", "city-reviewers"] {
+        store.add_membership("admin", group).await?;
+    }
+    Ok(generated.then_some(password))
+}
+
+/// Deploys the shipped models (a no-op when they are already deployed unchanged) and, on an
+/// empty database, starts one demo application so the task list has something in it.
+pub async fn load(executor: &Executor) -> anyhow::Result<()> {
+    let uploads = PROCESSES.iter().map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() }).collect();
+    let outcome = executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
+    let (_, running) = executor.store().instances(&store::InstanceQuery::default()).await?;
+    if outcome.created && running == 0 {
+        if let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding") {
+            let variables: BTreeMap<String, Value> = [
+                ("applicant".to_string(), Value::String("admin".into())),
+                ("institutionName".to_string(), Value::String("黄浦区示例退役军人优待餐厅".into())),
+                ("district".to_string(), Value::String("黄浦区".into())),
+            ]
+            .into_iter()
+            .collect();
+            executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some("admin")).await?;
+        }
+    }
+    Ok(())
+}
