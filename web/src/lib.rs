@@ -7,7 +7,7 @@
 pub mod auth;
 mod camunda;
 pub mod cli;
-mod demo;
+pub mod demo;
 pub mod error;
 
 use std::sync::Arc;

@@ -168,7 +168,6 @@ async fn complete(State(state): State<AppState>, Extension(actor): Extension<Cur
     let body = body_json(&body)?;
     let variables = parse_variables(body.get("variables"))?;
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
-    find(&state, &id).await?;
     let instance = state.executor.complete_task(&id, variables, Some(&actor.0)).await?;
     if with_variables {
         return Ok(Json(variables_json(instance.state.variables())).into_response());

@@ -1,0 +1,122 @@
+//! `spawn_app`: the whole application on an ephemeral port with a fresh database.
+
+use reqwest::multipart::{Form, Part};
+use serde_json::Value;
+
+pub const ADMIN_PASSWORD: &str = "e2e-admin-password";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub backend: String,
+}
+
+/// Starts the app on `backend` with the user `admin` (member of `city-reviewers`) and
+/// `wang` (member of `district-reviewers`), both with password [`ADMIN_PASSWORD`].
+pub async fn spawn_app(backend: &str) -> TestApp {
+    let url = store::testing::fresh_database_url(backend).await;
+    let executor = web::cli::executor(&url).await.expect("database opens");
+    for (user, group) in [("admin", "city-reviewers"), ("wang", "district-reviewers")] {
+        executor
+            .store()
+            .insert_user(&store::UserRecord {
+                id: user.into(),
+                password_hash: web::auth::hash_password(ADMIN_PASSWORD, 1_000),
+                first_name: None,
+                last_name: None,
+                email: None,
+                must_change_password: false,
+                created_at: 0,
+            })
+            .await
+            .expect("user is created");
+        executor.store().add_membership(user, group).await.expect("membership is created");
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
+    let address = listener.local_addr().expect("bound address");
+    let app = web::app(web::AppState::new(executor.clone()));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), backend: backend.to_string() }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/engine-rest{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).basic_auth("admin", Some(ADMIN_PASSWORD))
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).basic_auth("admin", Some(ADMIN_PASSWORD)).json(&body)
+    }
+
+    pub async fn json(&self, path: &str) -> Value {
+        let response = self.get(path).send().await.expect("request is sent");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Deploys one BPMN resource; returns the response body and its status.
+    pub async fn deploy(&self, name: &str, xml: &str) -> (u16, Value) {
+        let form = Form::new()
+            .text("deployment-name", name.to_string())
+            .text("enable-duplicate-filtering", "true")
+            .part("data", Part::text(xml.to_string()).file_name(format!("{name}.bpmn")));
+        let response = self
+            .client
+            .post(self.url("/deployment/create"))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .multipart(form)
+            .send()
+            .await
+            .expect("deploy is sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("JSON body"))
+    }
+
+    pub async fn start(&self, key: &str, body: Value) -> Value {
+        let response =
+            self.post(&format!("/process-definition/key/{key}/start"), body).send().await.expect("start is sent");
+        assert_eq!(response.status(), 200, "start {key}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// The open tasks of an instance.
+    pub async fn tasks_of(&self, instance_id: &str) -> Vec<Value> {
+        self.json(&format!("/task?processInstanceId={instance_id}")).await.as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Runs `test` once per backend under test.
+pub async fn each_backend<F, Fut>(test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for backend in store::testing::backends() {
+        test(spawn_app(&backend).await).await;
+    }
+}
+
+/// A district → city approval with a revise loop, candidate groups and a form key.
+pub const APPROVAL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="t">
+  <bpmn:process id="approval" name="两级审批" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:userTask id="districtReview" name="区级审核" camunda:candidateGroups="district-reviewers" camunda:formKey="forms/review" />
+    <bpmn:exclusiveGateway id="decision" default="rejected" />
+    <bpmn:userTask id="cityReview" name="市级审核" camunda:candidateGroups="city-reviewers" />
+    <bpmn:userTask id="revise" name="修改材料" camunda:assignee="${applicant}" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="districtReview" />
+    <bpmn:sequenceFlow id="f2" sourceRef="districtReview" targetRef="decision" />
+    <bpmn:sequenceFlow id="approved" sourceRef="decision" targetRef="cityReview">
+      <bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">${approved}</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="rejected" sourceRef="decision" targetRef="revise" />
+    <bpmn:sequenceFlow id="f3" sourceRef="revise" targetRef="districtReview" />
+    <bpmn:sequenceFlow id="f4" sourceRef="cityReview" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
