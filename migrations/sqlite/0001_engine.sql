@@ -148,3 +148,9 @@ CREATE TABLE memberships (
     group_id TEXT NOT NULL,
     PRIMARY KEY (user_id, group_id)
 );
+-- Always empty. A guarded write inserts changes() of its version-checked UPDATE here inside the
+-- same batch, and the CHECK fails (and the whole transaction rolls back) when the UPDATE matched
+-- no row, i.e. someone else changed the instance first.
+CREATE TABLE version_guard (
+    ok INTEGER NOT NULL CHECK (ok = 1)
+);

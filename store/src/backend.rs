@@ -16,6 +16,62 @@ use crate::{Error, Result};
 pub(crate) enum Param {
     Text(String),
     Int(i64),
+    OptText(Option<String>),
+    OptInt(Option<i64>),
+    Bool(bool),
+}
+
+impl From<&String> for Param {
+    fn from(text: &String) -> Self {
+        Param::Text(text.clone())
+    }
+}
+
+impl From<&Option<String>> for Param {
+    fn from(text: &Option<String>) -> Self {
+        Param::OptText(text.clone())
+    }
+}
+
+impl From<i64> for Param {
+    fn from(number: i64) -> Self {
+        Param::Int(number)
+    }
+}
+
+impl From<Option<i64>> for Param {
+    fn from(number: Option<i64>) -> Self {
+        Param::OptInt(number)
+    }
+}
+
+impl From<bool> for Param {
+    fn from(flag: bool) -> Self {
+        Param::Bool(flag)
+    }
+}
+
+/// Statements to run in order inside one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) statements: Vec<(String, Vec<Param>)>,
+}
+
+impl Batch {
+    pub(crate) fn push(&mut self, statement: String, params: Vec<Param>) {
+        self.statements.push((statement, params));
+    }
+}
+
+/// `INSERT INTO table (columns) VALUES (…), (…)` for `rows` rows.
+pub(crate) fn multi_insert(table: &str, columns: &[&str], rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns.len()].join(", "));
+    format!("INSERT INTO {table} ({}) VALUES {}", columns.join(", "), vec![row; rows].join(", "))
+}
+
+/// `… IN (?, ?, …)` with `count` placeholders.
+pub(crate) fn placeholders(count: usize) -> String {
+    vec!["?"; count].join(", ")
 }
 
 /// A `WHERE` clause built from optional filters, with bound parameters only.
@@ -121,16 +177,16 @@ pub(crate) fn numbered_placeholders(sql: &str) -> Cow<'_, str> {
 }
 
 /// Expands the [`Store`](crate::Store) implementation for one backend.
-/// `$store` has a field `pool: sqlx::Pool<$db>` and the functions `sql(&'static str)` and
+/// `$store` has a field `pool: sqlx::Pool<$db>`, the async `write_gate()`, `begin_write()`,
+/// `execute_batch()` and `execute_guarded()`, and the functions `sql(&'static str)` and
 /// `dynamic(String)` that turn `?`-style SQL into the backend's statement text.
 macro_rules! store_impl {
     ($store:ty, $db:ty, $name:literal) => {
         const _: () = {
-            use std::collections::HashMap;
 
             use sqlx::Row;
 
-            use crate::backend::{Filter, Param, limit, order_by};
+            use crate::backend::{Batch, Filter, Param, limit, multi_insert, order_by, placeholders};
             use crate::model::*;
             use crate::{Error, Result, Store};
 
@@ -144,6 +200,9 @@ macro_rules! store_impl {
                     query = match param {
                         Param::Text(text) => query.bind(text.as_str()),
                         Param::Int(number) => query.bind(*number),
+                        Param::OptText(text) => query.bind(text.as_deref()),
+                        Param::OptInt(number) => query.bind(*number),
+                        Param::Bool(flag) => query.bind(*flag),
                     };
                 }
                 query
@@ -326,91 +385,99 @@ macro_rules! store_impl {
                     Ok((items, total))
                 }
 
-                async fn attach_candidates(&self, tasks: &mut [TaskRecord]) -> Result<()> {
-                    if tasks.is_empty() {
-                        return Ok(());
+                /// A command's derived rows: one multi-row statement per kind of row, run as one
+                /// batch (see each backend's `execute_batch`).
+                fn collect_changes(batch: &mut Batch, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
+                    if !changes.started_activities.is_empty() {
+                        let columns = ["id", "instance_id", "definition_id", "definition_key", "activity_id", "activity_name", "activity_type", "parent_id", "task_id", "assignee", "started_at", "ended_at", "canceled", "actor", "seq"];
+                        let mut params = Vec::with_capacity(columns.len() * changes.started_activities.len());
+                        for a in &changes.started_activities {
+                            params.extend([
+                                Param::from(&a.id), (&a.instance_id).into(), (&a.definition_id).into(), (&a.definition_key).into(),
+                                (&a.activity_id).into(), (&a.activity_name).into(), (&a.activity_type).into(), (&a.parent_id).into(),
+                                (&a.task_id).into(), (&a.assignee).into(), a.started_at.into(), a.ended_at.into(), a.canceled.into(),
+                                (&a.actor).into(), a.seq.into(),
+                            ]);
+                        }
+                        batch.push(multi_insert("history_activities", &columns, changes.started_activities.len()), params);
                     }
-                    let ids: Vec<Param> = tasks.iter().map(|task| Param::Text(task.id.clone())).collect();
-                    let select = format!(
-                        "SELECT task_id, kind, value FROM task_candidates WHERE task_id IN ({}) ORDER BY value",
-                        vec!["?"; ids.len()].join(", ")
-                    );
-                    let rows = bind_all(sqlx::query(Self::dynamic(select)), &ids).fetch_all(&self.pool).await?;
-                    let mut by_task: HashMap<String, Vec<(String, String)>> = HashMap::new();
-                    for row in rows {
-                        by_task.entry(row.try_get("task_id")?).or_default().push((row.try_get("kind")?, row.try_get("value")?));
-                    }
-                    for task in tasks {
-                        for (kind, value) in by_task.remove(&task.id).unwrap_or_default() {
-                            if kind == "user" { task.candidate_users.push(value) } else { task.candidate_groups.push(value) }
+                    for canceled in [false, true] {
+                        let ids: Vec<Param> = changes.ended_activities.iter().filter(|(_, c)| *c == canceled).map(|(id, _)| Param::from(id)).collect();
+                        if !ids.is_empty() {
+                            let statement = format!("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id IN ({})", placeholders(ids.len()));
+                            let mut params = vec![Param::Int(changes.at), Param::Bool(canceled), Param::from(&changes.actor)];
+                            params.extend(ids);
+                            batch.push(statement, params);
                         }
                     }
-                    Ok(())
-                }
-
-                async fn write_changes(tx: &mut sqlx::Transaction<'_, $db>, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
-                    for activity in &changes.started_activities {
-                        sqlx::query(Self::sql("INSERT INTO history_activities (id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                            .bind(&activity.id).bind(&activity.instance_id).bind(&activity.definition_id).bind(&activity.definition_key)
-                            .bind(&activity.activity_id).bind(&activity.activity_name).bind(&activity.activity_type).bind(&activity.parent_id)
-                            .bind(&activity.task_id).bind(&activity.assignee).bind(activity.started_at).bind(activity.ended_at)
-                            .bind(activity.canceled).bind(&activity.actor).bind(activity.seq)
-                            .execute(&mut **tx).await?;
-                    }
-                    for (id, canceled) in &changes.ended_activities {
-                        sqlx::query(Self::sql("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id = ?"))
-                            .bind(changes.at).bind(*canceled).bind(&changes.actor).bind(id)
-                            .execute(&mut **tx).await?;
-                    }
-                    for task in &changes.new_tasks {
-                        sqlx::query(Self::sql("INSERT INTO tasks (id, instance_id, token, definition_id, definition_key, task_definition_key, name, description, assignee, owner, priority, created_at, due, follow_up, form_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                            .bind(&task.id).bind(&task.instance_id).bind(task.token).bind(&task.definition_id).bind(&task.definition_key)
-                            .bind(&task.task_definition_key).bind(&task.name).bind(&task.description).bind(&task.assignee).bind(&task.owner)
-                            .bind(task.priority).bind(task.created_at).bind(&task.due).bind(&task.follow_up).bind(&task.form_key)
-                            .execute(&mut **tx).await?;
-                        for (kind, values) in [("user", &task.candidate_users), ("group", &task.candidate_groups)] {
-                            for value in values {
-                                sqlx::query(Self::sql("INSERT INTO task_candidates (task_id, kind, value) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
-                                    .bind(&task.id).bind(kind).bind(value)
-                                    .execute(&mut **tx).await?;
+                    if !changes.ended_tasks.is_empty() {
+                        let ids: Vec<Param> = changes.ended_tasks.iter().map(|(id, _)| Param::from(id)).collect();
+                        // Candidates go with their task (ON DELETE CASCADE).
+                        batch.push(format!("DELETE FROM tasks WHERE id IN ({})", placeholders(ids.len())), ids);
+                        for reason in ["completed", "deleted"] {
+                            let ids: Vec<Param> = changes.ended_tasks.iter().filter(|(_, r)| r == reason).map(|(id, _)| Param::from(id)).collect();
+                            if !ids.is_empty() {
+                                let statement = format!("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE id IN ({})", placeholders(ids.len()));
+                                let mut params = vec![Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
+                                params.extend(ids);
+                                batch.push(statement, params);
                             }
                         }
-                        sqlx::query(Self::sql("INSERT INTO history_tasks (id, instance_id, definition_id, definition_key, task_definition_key, activity_instance_id, name, description, assignee, owner, priority, created_at, due, follow_up) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                            .bind(&task.id).bind(&task.instance_id).bind(&task.definition_id).bind(&task.definition_key)
-                            .bind(&task.task_definition_key).bind(&task.id).bind(&task.name).bind(&task.description)
-                            .bind(&task.assignee).bind(&task.owner).bind(task.priority).bind(task.created_at).bind(&task.due).bind(&task.follow_up)
-                            .execute(&mut **tx).await?;
                     }
-                    for (task_id, reason) in &changes.ended_tasks {
-                        sqlx::query(Self::sql("DELETE FROM task_candidates WHERE task_id = ?")).bind(task_id).execute(&mut **tx).await?;
-                        sqlx::query(Self::sql("DELETE FROM tasks WHERE id = ?")).bind(task_id).execute(&mut **tx).await?;
-                        sqlx::query(Self::sql("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE id = ?"))
-                            .bind(changes.at).bind(reason).bind(&changes.actor).bind(task_id)
-                            .execute(&mut **tx).await?;
+                    if !changes.new_tasks.is_empty() {
+                        let columns = ["id", "instance_id", "token", "definition_id", "definition_key", "task_definition_key", "name", "description", "assignee", "owner", "priority", "created_at", "due", "follow_up", "form_key"];
+                        let history = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "description", "assignee", "owner", "priority", "created_at", "due", "follow_up"];
+                        let (mut params, mut history_params, mut candidates) = (Vec::new(), Vec::new(), Vec::new());
+                        for t in &changes.new_tasks {
+                            params.extend([
+                                Param::from(&t.id), (&t.instance_id).into(), t.token.into(), (&t.definition_id).into(), (&t.definition_key).into(),
+                                (&t.task_definition_key).into(), (&t.name).into(), (&t.description).into(), (&t.assignee).into(), (&t.owner).into(),
+                                t.priority.into(), t.created_at.into(), (&t.due).into(), (&t.follow_up).into(), (&t.form_key).into(),
+                            ]);
+                            history_params.extend([
+                                Param::from(&t.id), (&t.instance_id).into(), (&t.definition_id).into(), (&t.definition_key).into(),
+                                (&t.task_definition_key).into(), (&t.id).into(), (&t.name).into(), (&t.description).into(), (&t.assignee).into(),
+                                (&t.owner).into(), t.priority.into(), t.created_at.into(), (&t.due).into(), (&t.follow_up).into(),
+                            ]);
+                            for (kind, values) in [("user", &t.candidate_users), ("group", &t.candidate_groups)] {
+                                let mut seen = std::collections::HashSet::new();
+                                for value in values.iter().filter(|value| seen.insert(*value)) {
+                                    candidates.extend([Param::from(&t.id), Param::Text(kind.into()), Param::from(value)]);
+                                }
+                            }
+                        }
+                        batch.push(multi_insert("tasks", &columns, changes.new_tasks.len()), params);
+                        batch.push(multi_insert("history_tasks", &history, changes.new_tasks.len()), history_params);
+                        if !candidates.is_empty() {
+                            let rows = candidates.len() / 3;
+                            batch.push(multi_insert("task_candidates", &["task_id", "kind", "value"], rows), candidates);
+                        }
                     }
-                    for variable in &changes.variables {
-                        let value = serde_json::to_string(&variable.value).map_err(|error| Error::Corrupt(error.to_string()))?;
-                        sqlx::query(Self::sql("INSERT INTO history_variables (id, instance_id, scope, name, value, at, actor) VALUES (?, ?, ?, ?, ?, ?, ?)"))
-                            .bind(crate::new_id()).bind(&variable.instance_id).bind(variable.scope).bind(&variable.name)
-                            .bind(value).bind(variable.at).bind(&variable.actor)
-                            .execute(&mut **tx).await?;
+                    if !changes.variables.is_empty() {
+                        let mut params = Vec::new();
+                        for v in &changes.variables {
+                            let value = serde_json::to_string(&v.value).map_err(|error| Error::Corrupt(error.to_string()))?;
+                            params.extend([Param::Text(crate::new_id()), (&v.instance_id).into(), v.scope.into(), (&v.name).into(), Param::Text(value), v.at.into(), (&v.actor).into()]);
+                        }
+                        batch.push(multi_insert("history_variables", &["id", "instance_id", "scope", "name", "value", "at", "actor"], changes.variables.len()), params);
                     }
-                    for incident in &changes.new_incidents {
-                        sqlx::query(Self::sql("INSERT INTO incidents (id, instance_id, definition_id, activity_id, token, incident_type, message, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
-                            .bind(&incident.id).bind(&incident.instance_id).bind(&incident.definition_id).bind(&incident.activity_id)
-                            .bind(incident.token).bind(&incident.incident_type).bind(&incident.message).bind(incident.created_at)
-                            .execute(&mut **tx).await?;
+                    if !changes.new_incidents.is_empty() {
+                        let mut params = Vec::new();
+                        for i in &changes.new_incidents {
+                            params.extend([Param::from(&i.id), (&i.instance_id).into(), (&i.definition_id).into(), (&i.activity_id).into(), i.token.into(), (&i.incident_type).into(), (&i.message).into(), i.created_at.into()]);
+                        }
+                        let columns = ["id", "instance_id", "definition_id", "activity_id", "token", "incident_type", "message", "created_at"];
+                        batch.push(multi_insert("incidents", &columns, changes.new_incidents.len()), params);
                     }
-                    for id in &changes.resolved_incidents {
-                        sqlx::query(Self::sql("UPDATE incidents SET resolved_at = ? WHERE id = ? AND resolved_at IS NULL"))
-                            .bind(changes.at).bind(id)
-                            .execute(&mut **tx).await?;
+                    if !changes.resolved_incidents.is_empty() {
+                        let statement = format!("UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND id IN ({})", placeholders(changes.resolved_incidents.len()));
+                        let mut params = vec![Param::Int(changes.at)];
+                        params.extend(changes.resolved_incidents.iter().map(Param::from));
+                        batch.push(statement, params);
                     }
                     if instance.ended_at.is_some() {
-                        // Tasks and incidents of an ended instance are closed with it.
-                        sqlx::query(Self::sql("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL"))
-                            .bind(changes.at).bind(&instance.id)
-                            .execute(&mut **tx).await?;
+                        // Incidents of an ended instance are closed with it.
+                        batch.push("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL".into(), vec![Param::Int(changes.at), Param::from(&instance.id)]);
                     }
                     Ok(())
                 }
@@ -428,7 +495,8 @@ macro_rules! store_impl {
                 }
 
                 async fn insert_deployment(&self, deployment: &Deployment, resources: &[Resource], definitions: &[NewDefinition]) -> Result<Vec<Definition>> {
-                    let mut tx = self.pool.begin().await?;
+                    let _gate = self.write_gate().await;
+                    let mut tx = self.begin_write().await?;
                     sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at) VALUES (?, ?, ?, ?, ?)"))
                         .bind(&deployment.id).bind(&deployment.name).bind(&deployment.source).bind(&deployment.tenant_id).bind(deployment.deployed_at)
                         .execute(&mut *tx).await?;
@@ -498,7 +566,8 @@ macro_rules! store_impl {
                 }
 
                 async fn delete_deployment(&self, id: &str, cascade: bool) -> Result<()> {
-                    let mut tx = self.pool.begin().await?;
+                    let _gate = self.write_gate().await;
+                    let mut tx = self.begin_write().await?;
                     let exists = sqlx::query(Self::sql("SELECT id FROM deployments WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
                     if exists.is_none() {
                         return Err(Error::NotFound(format!("deployment '{id}' does not exist")));
@@ -544,13 +613,19 @@ macro_rules! store_impl {
 
                 async fn insert_instance(&self, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
                     let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
-                    let mut tx = self.pool.begin().await?;
-                    sqlx::query(Self::sql("INSERT INTO process_instances (id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                        .bind(&instance.id).bind(&instance.definition_id).bind(&instance.definition_key).bind(&instance.business_key)
-                        .bind(status_text(instance.status)).bind(state).bind(instance.version).bind(instance.started_at)
-                        .bind(instance.ended_at).bind(&instance.start_user).bind(&instance.delete_reason)
-                        .execute(&mut *tx).await.map_err(Self::map_error)?;
-                    Self::write_changes(&mut tx, instance, changes).await.map_err(Self::map_store_error)?;
+                    let mut batch = Batch::default();
+                    batch.push(
+                        "INSERT INTO process_instances (id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".into(),
+                        vec![
+                            Param::from(&instance.id), (&instance.definition_id).into(), (&instance.definition_key).into(), (&instance.business_key).into(),
+                            Param::Text(status_text(instance.status).into()), Param::Text(state), instance.version.into(), instance.started_at.into(),
+                            instance.ended_at.into(), (&instance.start_user).into(), (&instance.delete_reason).into(),
+                        ],
+                    );
+                    Self::collect_changes(&mut batch, instance, changes)?;
+                    let _gate = self.write_gate().await;
+                    let mut tx = self.begin_write().await?;
+                    Self::execute_batch(&mut tx, batch).await.map_err(Self::map_store_error)?;
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(())
                 }
@@ -563,17 +638,22 @@ macro_rules! store_impl {
 
                 async fn save_instance(&self, instance: &InstanceRecord, expected_version: i64, changes: &Changes) -> Result<()> {
                     let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
-                    let mut tx = self.pool.begin().await.map_err(Self::map_error)?;
-                    // The guarded UPDATE is the first statement, so the write lock is taken before
-                    // anything is read in this transaction (no stale snapshot on SQLite).
-                    let updated = sqlx::query(Self::sql("UPDATE process_instances SET status = ?, state = ?, version = ?, ended_at = ?, delete_reason = ? WHERE id = ? AND version = ?"))
-                        .bind(status_text(instance.status)).bind(state).bind(instance.version).bind(instance.ended_at)
-                        .bind(&instance.delete_reason).bind(&instance.id).bind(expected_version)
-                        .execute(&mut *tx).await.map_err(Self::map_error)?;
-                    if updated.rows_affected() != 1 {
+                    let guarded = (
+                        "UPDATE process_instances SET status = ?, state = ?, version = ?, ended_at = ?, delete_reason = ? WHERE id = ? AND version = ?".to_string(),
+                        vec![
+                            Param::Text(status_text(instance.status).into()), Param::Text(state), instance.version.into(), instance.ended_at.into(),
+                            (&instance.delete_reason).into(), (&instance.id).into(), expected_version.into(),
+                        ],
+                    );
+                    let mut batch = Batch::default();
+                    Self::collect_changes(&mut batch, instance, changes)?;
+                    let _gate = self.write_gate().await;
+                    let mut tx = self.begin_write().await?;
+                    // The guarded UPDATE runs first, so the write lock is taken before anything is
+                    // read in this transaction (no stale snapshot on SQLite).
+                    if !Self::execute_guarded(&mut tx, guarded, batch).await.map_err(Self::map_store_error)? {
                         return Err(Error::Conflict(format!("process instance {} was changed by someone else; reload and try again", instance.id)));
                     }
-                    Self::write_changes(&mut tx, instance, changes).await.map_err(Self::map_store_error)?;
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(())
                 }
@@ -633,8 +713,34 @@ macro_rules! store_impl {
                     if let Some(min) = query.min_priority { filter.clause("t.priority >= ?", [Param::Int(min)]); }
                     if let Some(max) = query.max_priority { filter.clause("t.priority <= ?", [Param::Int(max)]); }
                     let order = order_by(&query.sorting, &[("id", "t.id"), ("name", "t.name"), ("nameCaseInsensitive", "LOWER(t.name)"), ("assignee", "t.assignee"), ("created", "t.created_at"), ("dueDate", "t.due"), ("followUpDate", "t.follow_up"), ("priority", "t.priority"), ("processInstanceId", "t.instance_id"), ("taskDefinitionKey", "t.task_definition_key")], "t.created_at ASC, t.id ASC")?;
-                    let (mut tasks, total) = self.list(TASK_COLUMNS, "tasks t", &filter, &order, &query.page, task_from).await?;
-                    self.attach_candidates(&mut tasks).await?;
+                    // One round trip: the page of tasks, numbered in order, joined with their
+                    // candidates.
+                    let where_sql = filter.sql();
+                    let select = format!(
+                        "SELECT q.*, c.kind AS candidate_kind, c.value AS candidate_value FROM (SELECT {TASK_COLUMNS}, ROW_NUMBER() OVER ({}) AS position FROM tasks t{where_sql}{order}{}) q LEFT JOIN task_candidates c ON c.task_id = q.id ORDER BY q.position, c.value",
+                        order.trim_start(),
+                        limit(&query.page)
+                    );
+                    let rows = bind_all(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
+                    let mut tasks: Vec<TaskRecord> = Vec::new();
+                    for row in &rows {
+                        let id: String = row.try_get("id")?;
+                        if tasks.last().is_none_or(|last| last.id != id) {
+                            tasks.push(task_from(row)?);
+                        }
+                        let kind: Option<String> = row.try_get("candidate_kind")?;
+                        let value: Option<String> = row.try_get("candidate_value")?;
+                        if let (Some(kind), Some(value), Some(task)) = (kind, value, tasks.last_mut()) {
+                            if kind == "user" { task.candidate_users.push(value) } else { task.candidate_groups.push(value) }
+                        }
+                    }
+                    let page = &query.page;
+                    let total = if page.first_result == 0 && page.max_results.is_none_or(|max| (tasks.len() as i64) < max) {
+                        tasks.len() as i64
+                    } else {
+                        let count = format!("SELECT COUNT(*) AS n FROM tasks t{where_sql}");
+                        bind_all(sqlx::query(Self::dynamic(count)), &filter.params).fetch_one(&self.pool).await?.try_get("n")?
+                    };
                     Ok((tasks, total))
                 }
 
@@ -644,7 +750,8 @@ macro_rules! store_impl {
                 }
 
                 async fn set_assignee(&self, task_id: &str, expected: Option<Option<&str>>, assignee: Option<&str>, at: i64, actor: &str) -> Result<()> {
-                    let mut tx = self.pool.begin().await.map_err(Self::map_error)?;
+                    let _gate = self.write_gate().await;
+                    let mut tx = self.begin_write().await?;
                     let updated = match expected {
                         None => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await,
                         Some(None) => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ? AND assignee IS NULL")).bind(assignee).bind(task_id).execute(&mut *tx).await,

@@ -205,18 +205,28 @@ impl Executor {
     }
 
     /// Completes a task with variables. A lost race with another command is [`Error::Conflict`].
+    ///
+    /// Task ids are `{instance id}-{token}` (see [`task_id`]), so no task lookup is needed: the
+    /// instance's own state says whether the task is still waiting.
     pub async fn complete_task(&self, task_id: &str, variables: Variables, actor: Actor<'_>) -> Result<InstanceRecord> {
-        let task =
-            self.store.task(task_id).await?.ok_or_else(|| Error::NotFound(format!("task {task_id} does not exist")))?;
-        let token = task.token as TokenId;
-        self.command(&task.instance_id, actor, None, move |runtime, state| {
-            runtime.complete_task(state, token, variables).map_err(|error| match error {
-                // The task row was there but the token is gone: someone completed it first.
-                engine::Error::NotFound(_) => Error::Conflict(format!("task {task_id} was completed by someone else")),
-                other => Error::Command(other),
-            })
-        })
-        .await
+        let Some((instance_id, token)) = parse_task_id(task_id) else {
+            return Err(Error::NotFound(format!("task {task_id} does not exist")));
+        };
+        let result = self.command(instance_id, actor, None, move |runtime, state| Ok(runtime.complete_task(state, token, variables)?)).await;
+        match result {
+            Err(Error::NotFound(_) | Error::Invalid(_) | Error::Command(engine::Error::NotFound(_))) => {
+                // Not waiting any more: someone else acted first (409), or there never was such a task (404).
+                let query = TaskHistoryQuery { task_id: Some(task_id.to_string()), finished: Some(true), ..TaskHistoryQuery::default() };
+                match self.store.task_history(&query).await?.0.into_iter().next() {
+                    Some(ended) => {
+                        let by = ended.completed_by.map(|user| format!(" by {user}")).unwrap_or_default();
+                        Err(Error::Conflict(format!("task {task_id} was already {}{by}", ended.delete_reason.unwrap_or_else(|| "ended".into()))))
+                    }
+                    None => Err(Error::NotFound(format!("task {task_id} does not exist"))),
+                }
+            }
+            other => other,
+        }
     }
 
     /// Sets and removes process variables.
@@ -283,8 +293,11 @@ impl Executor {
         if stored.status != InstanceStatus::Active {
             return Err(Error::Invalid(format!("process instance {instance_id} has ended")));
         }
-        let definition = self.definition(&stored.definition_id).await?;
-        let model = self.model(&definition).await?;
+        let cached = self.models.read().ok().and_then(|models| models.get(&stored.definition_id).cloned());
+        let model = match cached {
+            Some(model) => model,
+            None => self.model(&self.definition(&stored.definition_id).await?).await?,
+        };
         let mut instance = stored.clone();
         let events = run(&self.runtime(&model), &mut instance.state)?;
         let at = now_millis();
@@ -309,7 +322,7 @@ impl Executor {
         actor: Actor<'_>,
     ) -> Result<Changes> {
         let mut changes = Changes { at, actor: actor.map(str::to_string), ..Changes::default() };
-        let activity_id = |token: TokenId| format!("{}-{token}", instance.id);
+        let activity_id = |token: TokenId| task_id(&instance.id, token);
         let is_user_task = |element_id: &str| {
             model.element(element_id).is_some_and(|e| matches!(e.kind, engine::model::ElementKind::UserTask(_)))
         };
@@ -414,6 +427,18 @@ impl Executor {
         }
         Ok(changes)
     }
+}
+
+/// The id of the user task held by `token` in `instance_id`. Tasks are keyed by the element
+/// instance that waits, so the id needs no separate lookup table.
+pub fn task_id(instance_id: &str, token: TokenId) -> String {
+    format!("{instance_id}-{token}")
+}
+
+/// The inverse of [`task_id`].
+pub fn parse_task_id(task_id: &str) -> Option<(&str, TokenId)> {
+    let (instance_id, token) = task_id.rsplit_once('-')?;
+    Some((instance_id, token.parse().ok()?)).filter(|(instance_id, _)| !instance_id.is_empty())
 }
 
 /// Camunda-style typed variable for callers that only have JSON.

@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Pool, Postgres, SqlSafeStr, SqlStr};
 
-use crate::backend::{numbered_placeholders, store_impl};
+use crate::backend::{Batch, Param, numbered_placeholders, store_impl};
 use crate::{Error, Result, migrate};
 
 pub(crate) struct PostgresStore {
@@ -57,6 +57,41 @@ impl PostgresStore {
         result.map_err(Error::from)
     }
 
+    /// PostgreSQL prepares one statement per call, so a batch is sent statement by statement.
+    async fn execute_batch(tx: &mut sqlx::Transaction<'_, Postgres>, batch: Batch) -> Result<()> {
+        for (statement, params) in batch.statements {
+            let mut query = sqlx::query(Self::dynamic(statement));
+            for param in &params {
+                query = bind(query, param);
+            }
+            query.execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
+        self.pool.begin().await.map_err(Self::map_error)
+    }
+
+    /// Runs the version-checked UPDATE; only when it matched its row does the rest follow.
+    async fn execute_guarded(tx: &mut sqlx::Transaction<'_, Postgres>, guarded: (String, Vec<Param>), rest: Batch) -> Result<bool> {
+        let (statement, params) = guarded;
+        let mut query = sqlx::query(Self::dynamic(statement));
+        for param in &params {
+            query = bind(query, param);
+        }
+        if query.execute(&mut **tx).await?.rows_affected() != 1 {
+            return Ok(false);
+        }
+        Self::execute_batch(tx, rest).await?;
+        Ok(true)
+    }
+
+    /// PostgreSQL has row locks; writers need no queue.
+    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+
     fn sql(statement: &'static str) -> SqlStr {
         AssertSqlSafe(numbered_placeholders(statement).into_owned()).into_sql_str()
     }
@@ -85,3 +120,13 @@ impl PostgresStore {
 }
 
 store_impl!(PostgresStore, Postgres, "postgres");
+
+fn bind<'q>(query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>, param: &'q Param) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    match param {
+        Param::Text(text) => query.bind(text.as_str()),
+        Param::Int(number) => query.bind(*number),
+        Param::OptText(text) => query.bind(text.as_deref()),
+        Param::OptInt(number) => query.bind(*number),
+        Param::Bool(flag) => query.bind(*flag),
+    }
+}

@@ -57,13 +57,14 @@ fn query(filters: &Filters) -> ApiResult<DefinitionQuery> {
         resource_name: filters.text("resourceName"),
         version_tag: filters.text("versionTag"),
         latest_version: filters.flag("latestVersion")?.unwrap_or(false),
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(&[("tenantId", None), ("category", None)])?,
         page: filters.page()?,
     })
 }
 
 async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let (definitions, _) = state.store().definitions(&query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
+    let (definitions, _) =
+        state.store().definitions(&query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
     Ok(Json(Json_::Array(definitions.iter().map(definition_json).collect())))
 }
 
@@ -78,7 +79,11 @@ async fn find_by_id(state: &AppState, id: &str) -> ApiResult<Definition> {
 }
 
 async fn find_by_key(state: &AppState, key: &str) -> ApiResult<Definition> {
-    state.executor.latest_definition(key).await.map_err(|_| ApiError::NotFound(format!("No matching process definition with key: {key} and no tenant-id")))
+    state
+        .executor
+        .latest_definition(key)
+        .await
+        .map_err(|_| ApiError::NotFound(format!("No matching process definition with key: {key} and no tenant-id")))
 }
 
 async fn by_id(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
@@ -90,7 +95,11 @@ async fn by_key(State(state): State<AppState>, Path(key): Path<String>) -> ApiRe
 }
 
 async fn xml_json(state: &AppState, definition: &Definition) -> ApiResult<Json<Json_>> {
-    let resource = state.store().resource(&definition.resource_id).await?.ok_or_else(|| ApiError::Internal(format!("definition {} lost its resource", definition.id)))?;
+    let resource = state
+        .store()
+        .resource(&definition.resource_id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("definition {} lost its resource", definition.id)))?;
     Ok(Json(json!({ "id": definition.id, "bpmn20Xml": resource.content })))
 }
 
@@ -111,20 +120,28 @@ async fn start(state: &AppState, user: &CurrentUser, definition: &Definition, bo
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
     let instance = state.executor.start(definition, business_key, variables, Some(&user.0)).await?;
     let mut response = super::instance::instance_json(&instance);
-    if with_variables {
-        if let Some(object) = response.as_object_mut() {
-            object.insert("variables".into(), variables_json(instance.state.variables()));
-        }
+    if with_variables && let Some(object) = response.as_object_mut() {
+        object.insert("variables".into(), variables_json(instance.state.variables()));
     }
     Ok(Json(response))
 }
 
-async fn start_by_id(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn start_by_id(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     let definition = find_by_id(&state, &id).await?;
     start(&state, &user, &definition, &body).await
 }
 
-async fn start_by_key(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(key): Path<String>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn start_by_key(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(key): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     let definition = find_by_key(&state, &key).await?;
     start(&state, &user, &definition, &body).await
 }

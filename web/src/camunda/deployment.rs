@@ -1,5 +1,6 @@
 //! `/deployment`: create (multipart), list, count, get, delete, resources.
 
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
@@ -59,23 +60,42 @@ async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> A
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    let deployment = state.store().deployment(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Deployment with id '{id}' does not exist")))?;
+    let deployment = state
+        .store()
+        .deployment(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Deployment with id '{id}' does not exist")))?;
     Ok(Json(deployment_json(&deployment)))
 }
 
 /// Camunda's multipart deployment: text parts `deployment-name`, `deployment-source`,
 /// `tenant-id`, `enable-duplicate-filtering`, `deploy-changed-only`; every other part with a
 /// file name is a resource.
-async fn create(State(state): State<AppState>, mut multipart: Multipart) -> ApiResult<Json<Json_>> {
+async fn create(
+    State(state): State<AppState>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> ApiResult<Json<Json_>> {
+    // A body that is not multipart gets Camunda's JSON error body, not axum's plain text.
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::BadRequest(format!("the deployment must be a multipart/form-data upload: {}", rejection.body_text()))
+    })?;
     let mut name = None;
     let mut source = None;
     let mut tenant_id = None;
     let mut uploads = Vec::new();
-    while let Some(field) = multipart.next_field().await.map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))? {
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?
+    {
         let field_name = field.name().unwrap_or_default().to_string();
         let file_name = field.file_name().map(str::to_string);
-        let bytes = field.bytes().await.map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?;
-        let text = || String::from_utf8(bytes.to_vec()).map_err(|_| ApiError::BadRequest(format!("part '{field_name}' is not UTF-8 text")));
+        let bytes =
+            field.bytes().await.map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?;
+        let text = || {
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| ApiError::BadRequest(format!("part '{field_name}' is not UTF-8 text")))
+        };
         match (field_name.as_str(), &file_name) {
             ("deployment-name", None) => name = Some(text()?),
             ("deployment-source", None) => source = Some(text()?),
@@ -97,14 +117,20 @@ async fn create(State(state): State<AppState>, mut multipart: Multipart) -> ApiR
         .collect();
     if let Some(object) = body.as_object_mut() {
         object.insert("deployedProcessDefinitions".into(), Json_::Object(definitions));
-        for absent in ["deployedCaseDefinitions", "deployedDecisionDefinitions", "deployedDecisionRequirementsDefinitions"] {
+        for absent in
+            ["deployedCaseDefinitions", "deployedDecisionDefinitions", "deployedDecisionRequirementsDefinitions"]
+        {
             object.insert(absent.into(), Json_::Null);
         }
     }
     Ok(Json(body))
 }
 
-async fn delete(State(state): State<AppState>, Path(id): Path<String>, Query(params): Query<Params>) -> ApiResult<StatusCode> {
+async fn delete(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> ApiResult<StatusCode> {
     let cascade = Filters::from_params(&params).flag("cascade")?.unwrap_or(false);
     state.store().delete_deployment(&id, cascade).await.map_err(|error| match error {
         store::Error::NotFound(_) => ApiError::NotFound(format!("Deployment with id '{id}' do not exist")),
@@ -118,26 +144,37 @@ fn resource_json(resource: &store::Resource) -> Json_ {
 }
 
 async fn resources(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    state.store().deployment(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Deployment resources for deployment id '{id}' do not exist.")))?;
+    state
+        .store()
+        .deployment(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Deployment resources for deployment id '{id}' do not exist.")))?;
     let resources = state.store().resources(&id).await?;
     Ok(Json(Json_::Array(resources.iter().map(resource_json).collect())))
 }
 
 async fn find_resource(state: &AppState, id: &str, resource_id: &str) -> ApiResult<store::Resource> {
-    state
-        .store()
-        .resource(resource_id)
-        .await?
-        .filter(|resource| resource.deployment_id == id)
-        .ok_or_else(|| ApiError::NotFound(format!("Deployment resource '{resource_id}' for deployment id '{id}' does not exist.")))
+    state.store().resource(resource_id).await?.filter(|resource| resource.deployment_id == id).ok_or_else(|| {
+        ApiError::NotFound(format!("Deployment resource '{resource_id}' for deployment id '{id}' does not exist."))
+    })
 }
 
-async fn resource(State(state): State<AppState>, Path((id, resource_id)): Path<(String, String)>) -> ApiResult<Json<Json_>> {
+async fn resource(
+    State(state): State<AppState>,
+    Path((id, resource_id)): Path<(String, String)>,
+) -> ApiResult<Json<Json_>> {
     Ok(Json(resource_json(&find_resource(&state, &id, &resource_id).await?)))
 }
 
-async fn resource_data(State(state): State<AppState>, Path((id, resource_id)): Path<(String, String)>) -> ApiResult<impl IntoResponse> {
+async fn resource_data(
+    State(state): State<AppState>,
+    Path((id, resource_id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
     let resource = find_resource(&state, &id, &resource_id).await?;
-    let content_type = if resource.name.ends_with(".bpmn") || resource.name.ends_with(".xml") { "application/xml" } else { "application/octet-stream" };
+    let content_type = if resource.name.ends_with(".bpmn") || resource.name.ends_with(".xml") {
+        "application/xml"
+    } else {
+        "application/octet-stream"
+    };
     Ok(([(header::CONTENT_TYPE, content_type)], resource.content))
 }

@@ -7,9 +7,14 @@ use axum::routing::get;
 use axum::{Json, Router};
 use engine::InstanceStatus;
 use serde_json::{Value as Json_, json};
-use store::{ActivityQuery, ActivityRecord, Definition, InstanceQuery, InstanceRecord, TaskHistoryQuery, TaskHistoryRecord};
+use store::{
+    ActivityQuery, ActivityRecord, Definition, InstanceQuery, InstanceRecord, TaskHistoryQuery, TaskHistoryRecord,
+};
 
-use super::{Filters, Params, count_json, format_optional_time, format_time, sort_error, variable_json};
+use super::{
+    Filters, Params, count_json, format_optional_date_text, format_optional_time, format_time, sort_error,
+    variable_json,
+};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
@@ -77,7 +82,7 @@ fn instance_query(filters: &Filters) -> ApiResult<InstanceQuery> {
         business_key_like: filters.text("processInstanceBusinessKeyLike"),
         active,
         started_by: filters.text("startedBy"),
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
     })
 }
@@ -85,17 +90,18 @@ fn instance_query(filters: &Filters) -> ApiResult<InstanceQuery> {
 async fn definitions_of(state: &AppState, ids: impl Iterator<Item = &String>) -> HashMap<String, Definition> {
     let mut found = HashMap::new();
     for id in ids {
-        if !found.contains_key(id) {
-            if let Ok(definition) = state.executor.definition(id).await {
-                found.insert(id.clone(), definition);
-            }
+        if !found.contains_key(id)
+            && let Ok(definition) = state.executor.definition(id).await
+        {
+            found.insert(id.clone(), definition);
         }
     }
     found
 }
 
 async fn instances(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let (instances, _) = state.store().instances(&instance_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
+    let (instances, _) =
+        state.store().instances(&instance_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
     let definitions = definitions_of(&state, instances.iter().map(|i| &i.definition_id)).await;
     Ok(Json(Json_::Array(instances.iter().map(|i| instance_json(i, definitions.get(&i.definition_id))).collect())))
 }
@@ -107,7 +113,11 @@ async fn instance_count(State(state): State<AppState>, Query(params): Query<Para
 }
 
 async fn instance(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    let instance = state.store().instance(&id).await?.ok_or_else(|| ApiError::NotFound(format!("Historic process instance with id {id} does not exist")))?;
+    let instance = state
+        .store()
+        .instance(&id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Historic process instance with id {id} does not exist")))?;
     let definitions = definitions_of(&state, std::iter::once(&instance.definition_id)).await;
     Ok(Json(instance_json(&instance, definitions.get(&instance.definition_id))))
 }
@@ -149,13 +159,14 @@ fn activity_query(filters: &Filters) -> ApiResult<ActivityQuery> {
         activity_id: filters.text("activityId"),
         activity_type: filters.text("activityType"),
         finished,
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(&[("executionId", Some("instanceId")), ("tenantId", None)])?,
         page: filters.page()?,
     })
 }
 
 async fn activities(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let (activities, _) = state.store().activity_history(&activity_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
+    let (activities, _) =
+        state.store().activity_history(&activity_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
     Ok(Json(Json_::Array(activities.iter().map(activity_json).collect())))
 }
 
@@ -187,15 +198,25 @@ fn task_json(task: &TaskHistoryRecord) -> Json_ {
         "duration": duration(task.created_at, task.ended_at),
         "taskDefinitionKey": task.task_definition_key,
         "priority": task.priority,
-        "due": task.due,
+        "due": format_optional_date_text(task.due.as_deref()),
         "parentTaskId": null,
-        "followUp": task.follow_up,
+        "followUp": format_optional_date_text(task.follow_up.as_deref()),
         "tenantId": null,
         "removalTime": null,
         "rootProcessInstanceId": task.instance_id,
         "taskState": match task.delete_reason.as_deref() { Some("completed") => "Completed", Some(_) => "Deleted", None => "Created" },
     })
 }
+
+/// Camunda's historic task sort names the store knows under another name, or that order nothing
+/// here.
+const TASK_SORT_ALIASES: &[(&str, Option<&str>)] = &[
+    ("executionId", Some("processInstanceId")),
+    ("caseDefinitionId", None),
+    ("caseInstanceId", None),
+    ("caseExecutionId", None),
+    ("tenantId", None),
+];
 
 fn task_query(filters: &Filters) -> ApiResult<TaskHistoryQuery> {
     let finished = match (filters.flag("finished")?, filters.flag("unfinished")?) {
@@ -210,13 +231,14 @@ fn task_query(filters: &Filters) -> ApiResult<TaskHistoryQuery> {
         task_definition_key: filters.text("taskDefinitionKey"),
         assignee: filters.text("taskAssignee"),
         finished,
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(TASK_SORT_ALIASES)?,
         page: filters.page()?,
     })
 }
 
 async fn tasks(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let (tasks, _) = state.store().task_history(&task_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
+    let (tasks, _) =
+        state.store().task_history(&task_query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
     Ok(Json(Json_::Array(tasks.iter().map(task_json).collect())))
 }
 
@@ -228,7 +250,8 @@ async fn task_count(State(state): State<AppState>, Query(params): Query<Params>)
 
 /// The latest value of each variable of one instance (`processInstanceId` is required here).
 async fn variables(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let instance_id = params.get("processInstanceId").ok_or_else(|| ApiError::BadRequest("processInstanceId is required".into()))?;
+    let instance_id =
+        params.get("processInstanceId").ok_or_else(|| ApiError::BadRequest("processInstanceId is required".into()))?;
     let history = state.store().variable_history(instance_id).await?;
     let mut latest: Vec<(String, &store::VariableRecord)> = Vec::new();
     for record in &history {

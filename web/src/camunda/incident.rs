@@ -1,6 +1,10 @@
-//! `/incident`: list and count of open incidents.
+//! `/incident`: list, count and get open incidents.
+//!
+//! Every incident here is a step that failed and waits to be retried — what Camunda calls a
+//! `failedJob` — so that is its type on the wire (clients such as pycamunda accept only Camunda's
+//! built-in types), whatever name the store gives it.
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
@@ -8,11 +12,14 @@ use store::{IncidentQuery, IncidentRecord};
 
 use super::{Filters, Params, count_json, format_time, sort_error};
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/incident", get(list)).route("/incident/count", get(count))
+    Router::new().route("/incident", get(list)).route("/incident/count", get(count)).route("/incident/{id}", get(one))
 }
+
+/// Camunda's incident type for a failed step that the engine retries.
+const INCIDENT_TYPE: &str = "failedJob";
 
 pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
     json!({
@@ -21,7 +28,7 @@ pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
         "processInstanceId": incident.instance_id,
         "executionId": incident.instance_id,
         "incidentTimestamp": format_time(incident.created_at),
-        "incidentType": incident.incident_type,
+        "incidentType": INCIDENT_TYPE,
         "activityId": incident.activity_id,
         "failedActivityId": incident.activity_id,
         "causeIncidentId": incident.id,
@@ -34,25 +41,53 @@ pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
     })
 }
 
-fn query(filters: &Filters) -> ApiResult<IncidentQuery> {
-    Ok(IncidentQuery {
+/// The store query, or `None` when the filters rule out every incident (another incident type,
+/// or an execution other than the instance: each instance here is its one execution).
+fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
+    if filters.text("incidentType").is_some_and(|kind| kind != INCIDENT_TYPE) {
+        return Ok(None);
+    }
+    let instance_id = match (filters.text("processInstanceId"), filters.text("executionId")) {
+        (Some(instance), Some(execution)) if instance != execution => return Ok(None),
+        (instance, execution) => instance.or(execution),
+    };
+    Ok(Some(IncidentQuery {
         id: filters.text("incidentId"),
-        instance_id: filters.text("processInstanceId"),
+        instance_id,
         definition_id: filters.text("processDefinitionId"),
         activity_id: filters.text("activityId"),
         open: true,
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
-    })
+    }))
 }
 
+/// Camunda's incident sort names the store knows under another name, or that order nothing here
+/// (an incident is its own cause and root cause).
+const SORT_ALIASES: &[(&str, Option<&str>)] = &[
+    ("executionId", Some("processInstanceId")),
+    ("causeIncidentId", Some("incidentId")),
+    ("rootCauseIncidentId", Some("incidentId")),
+    ("configuration", None),
+    ("tenantId", None),
+];
+
 async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let (incidents, _) = state.store().incidents(&query(&Filters::from_params(&params))?).await.map_err(sort_error)?;
+    let Some(query) = query(&Filters::from_params(&params))? else { return Ok(Json(json!([]))) };
+    let (incidents, _) = state.store().incidents(&query).await.map_err(sort_error)?;
     Ok(Json(Json_::Array(incidents.iter().map(incident_json).collect())))
 }
 
 async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let mut query = query(&Filters::from_params(&params))?;
+    let Some(mut query) = query(&Filters::from_params(&params))? else { return Ok(count_json(0)) };
     query.page = store::Page::default();
     Ok(count_json(state.store().incidents(&query).await.map_err(sort_error)?.1))
+}
+
+/// `GET /incident/{id}`: an open incident.
+async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    let query = IncidentQuery { id: Some(id.clone()), open: true, ..IncidentQuery::default() };
+    let (incidents, _) = state.store().incidents(&query).await?;
+    let incident = incidents.first().ok_or_else(|| ApiError::NotFound(format!("No matching incident with id {id}")))?;
+    Ok(Json(incident_json(incident)))
 }

@@ -8,7 +8,9 @@ use engine::InstanceStatus;
 use serde_json::{Value as Json_, json};
 use store::{InstanceQuery, InstanceRecord};
 
-use super::{Filters, Params, body_json, count_json, parse_variable, parse_variables, sort_error, variable_json, variables_json};
+use super::{
+    Filters, Params, body_json, count_json, parse_variable, parse_variables, sort_error, variable_json, variables_json,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, CurrentUser};
 
@@ -44,7 +46,7 @@ fn query(filters: &Filters) -> ApiResult<InstanceQuery> {
         business_key_like: filters.text("businessKeyLike"),
         active: Some(true),
         started_by: None,
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
     })
 }
@@ -64,7 +66,11 @@ async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> Ap
     run_list(&state, Filters::from_params(&params)).await
 }
 
-async fn list_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn list_post(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
@@ -72,7 +78,11 @@ async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> A
     run_count(&state, Filters::from_params(&params)).await
 }
 
-async fn count_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn count_post(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
@@ -90,8 +100,19 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
     Ok(Json(instance_json(&running(&state, &id).await?)))
 }
 
-async fn delete(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>, Query(params): Query<Params>) -> ApiResult<StatusCode> {
-    running(&state, &id).await?;
+/// `DELETE /process-instance/{id}`; with `failIfNotExists=false` a missing instance is a 204.
+async fn delete(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> ApiResult<StatusCode> {
+    let fail_if_not_exists = Filters::from_params(&params).flag("failIfNotExists")?.unwrap_or(true);
+    match running(&state, &id).await {
+        Ok(_) => {}
+        Err(ApiError::NotFound(_)) if !fail_if_not_exists => return Ok(StatusCode::NO_CONTENT),
+        Err(error) => return Err(error),
+    }
     let reason = params.get("deleteReason").cloned();
     state.executor.cancel_instance(&id, reason, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -113,7 +134,12 @@ async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String,
 }
 
 /// `{"modifications": {...}, "deletions": [...]}`.
-async fn modify_variables(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn modify_variables(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let body = body_json(&body)?;
     let modifications = parse_variables(body.get("modifications"))?;
     let deletions = match body.get("deletions") {
@@ -126,7 +152,12 @@ async fn modify_variables(State(state): State<AppState>, Extension(user): Extens
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn put_variable(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn put_variable(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path((id, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let body = Json_::Object(body_json(&body)?);
     let value = parse_variable(&name, &body)?;
     running(&state, &id).await?;
@@ -134,9 +165,12 @@ async fn put_variable(State(state): State<AppState>, Extension(user): Extension<
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn delete_variable(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete_variable(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     running(&state, &id).await?;
     state.executor.set_variables(&id, engine::Variables::new(), vec![name], Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
-

@@ -12,6 +12,7 @@ mod task;
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::get;
 use chrono::{DateTime, FixedOffset};
 use engine::{Value, Variables};
@@ -30,6 +31,27 @@ pub fn router() -> Router<AppState> {
         .merge(task::router())
         .merge(history::router())
         .merge(incident::router())
+        .fallback(unknown_path)
+        .method_not_allowed_fallback(method_not_allowed)
+}
+
+/// An unknown path under `/engine-rest`: a 404 with Camunda's error body, as its JAX-RS layer
+/// answers (clients read `message` from every error).
+async fn unknown_path(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> (StatusCode, axum::Json<Json>) {
+    let message = format!("Could not find resource for full path: {}", uri.path());
+    (StatusCode::NOT_FOUND, axum::Json(json!({ "type": "NotFoundException", "message": message, "code": 0 })))
+}
+
+/// A known path with a method it does not take: a 405 with Camunda's error body.
+async fn method_not_allowed(
+    method: axum::http::Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> (StatusCode, axum::Json<Json>) {
+    let message = format!("No resource method found for {method}, return 405 with Allow header: {}", uri.path());
+    (
+        StatusCode::METHOD_NOT_ALLOWED,
+        axum::Json(json!({ "type": "NotAllowedException", "message": message, "code": 0 })),
+    )
 }
 
 /// Query-string parameters as Camunda sends them (lists are comma-separated).
@@ -52,6 +74,19 @@ pub(crate) fn format_optional_time(millis: Option<i64>) -> Json {
     millis.map(format_time).unwrap_or(Json::Null)
 }
 
+/// A date held as text (a task's due / follow-up date, a `Date` variable) in Camunda's format;
+/// text that is not a date is passed through unchanged.
+pub(crate) fn format_date_text(text: &str) -> String {
+    match parse_date(text) {
+        Some(time) => time.with_timezone(&zone()).format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string(),
+        None => text.to_string(),
+    }
+}
+
+pub(crate) fn format_optional_date_text(text: Option<&str>) -> Json {
+    text.map(|text| Json::String(format_date_text(text))).unwrap_or(Json::Null)
+}
+
 /// Parses the date forms Camunda accepts (with or without zone, with or without millis).
 pub(crate) fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
     for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M:%S%:z"] {
@@ -71,6 +106,7 @@ pub(crate) fn parse_date(text: &str) -> Option<DateTime<FixedOffset>> {
 pub(crate) fn variable_json(value: &Value) -> Json {
     let wire_value = match value {
         Value::Json(document) => Json::String(document.to_string()),
+        Value::Date(text) => Json::String(format_date_text(text)),
         other => other.to_json(),
     };
     json!({ "value": wire_value, "type": value.type_name(), "valueInfo": {} })
@@ -100,9 +136,10 @@ pub(crate) fn parse_variable(name: &str, entry: &Json) -> ApiResult<Value> {
         ApiError::BadRequest(format!("Cannot convert value '{raw}' of variable '{name}' to type {type_name}"))
     };
     let (raw, type_name) = match entry.as_object() {
-        Some(object) if object.contains_key("value") || object.contains_key("type") => {
-            (object.get("value").cloned().unwrap_or(Json::Null), object.get("type").and_then(Json::as_str).map(str::to_string))
-        }
+        Some(object) if object.contains_key("value") || object.contains_key("type") => (
+            object.get("value").cloned().unwrap_or(Json::Null),
+            object.get("type").and_then(Json::as_str).map(str::to_string),
+        ),
         _ => return Err(ApiError::BadRequest(format!("variable '{name}' must be an object with 'value' and 'type'"))),
     };
     let Some(type_name) = type_name else { return Ok(Value::from_json(&raw)) };
@@ -115,11 +152,22 @@ pub(crate) fn parse_variable(name: &str, entry: &Json) -> ApiResult<Value> {
             other => other.to_string(),
         }),
         "integer" | "short" => {
-            let number = raw.as_i64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?;
+            let number = raw
+                .as_i64()
+                .or_else(|| raw.as_str().and_then(|t| t.parse().ok()))
+                .ok_or_else(|| invalid(&type_name, &raw))?;
             Value::Integer(i32::try_from(number).map_err(|_| invalid(&type_name, &raw))?)
         }
-        "long" => Value::Long(raw.as_i64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?),
-        "double" => Value::Double(raw.as_f64().or_else(|| raw.as_str().and_then(|t| t.parse().ok())).ok_or_else(|| invalid(&type_name, &raw))?),
+        "long" => Value::Long(
+            raw.as_i64()
+                .or_else(|| raw.as_str().and_then(|t| t.parse().ok()))
+                .ok_or_else(|| invalid(&type_name, &raw))?,
+        ),
+        "double" => Value::Double(
+            raw.as_f64()
+                .or_else(|| raw.as_str().and_then(|t| t.parse().ok()))
+                .ok_or_else(|| invalid(&type_name, &raw))?,
+        ),
         "boolean" => Value::Boolean(match &raw {
             Json::Bool(b) => *b,
             Json::String(text) if text == "true" => true,
@@ -181,7 +229,9 @@ impl Filters {
     pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
         match self.values.get(name)? {
             Json::Array(items) => Some(items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect()),
-            Json::String(text) => Some(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()),
+            Json::String(text) => {
+                Some(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
+            }
             _ => None,
         }
     }
@@ -206,12 +256,18 @@ impl Filters {
     }
 
     fn bad(&self, name: &str) -> ApiError {
-        ApiError::BadRequest(format!("Cannot set query parameter '{name}' to value '{}'", self.values.get(name).map(ToString::to_string).unwrap_or_default()))
+        ApiError::BadRequest(format!(
+            "Cannot set query parameter '{name}' to value '{}'",
+            self.values.get(name).map(ToString::to_string).unwrap_or_default()
+        ))
     }
 
     /// `firstResult` / `maxResults`.
     pub(crate) fn page(&self) -> ApiResult<store::Page> {
-        Ok(store::Page { first_result: self.int("firstResult")?.unwrap_or(0).max(0), max_results: self.int("maxResults")? })
+        Ok(store::Page {
+            first_result: self.int("firstResult")?.unwrap_or(0).max(0),
+            max_results: self.int("maxResults")?,
+        })
     }
 
     /// `sortBy` + `sortOrder` (query) or `sorting: [{sortBy, sortOrder}]` (body). Camunda
@@ -221,22 +277,48 @@ impl Filters {
             match text {
                 Some("asc") => Ok(true),
                 Some("desc") => Ok(false),
-                other => Err(ApiError::BadRequest(format!("Cannot set query parameter 'sortOrder' to value '{}'", other.unwrap_or_default()))),
+                other => Err(ApiError::BadRequest(format!(
+                    "Cannot set query parameter 'sortOrder' to value '{}'",
+                    other.unwrap_or_default()
+                ))),
             }
         };
         let mut sorting = Vec::new();
         if let Some(Json::Array(items)) = self.values.get("sorting") {
             for item in items {
-                let by = item.get("sortBy").and_then(Json::as_str).ok_or_else(|| ApiError::BadRequest("sorting entries need sortBy".into()))?;
+                let by = item
+                    .get("sortBy")
+                    .and_then(Json::as_str)
+                    .ok_or_else(|| ApiError::BadRequest("sorting entries need sortBy".into()))?;
                 sorting.push((by.to_string(), order(item.get("sortOrder").and_then(Json::as_str))?));
             }
         }
         match (self.text("sortBy"), self.text("sortOrder")) {
             (Some(by), Some(direction)) => sorting.push((by, order(Some(&direction))?)),
             (None, None) => {}
-            _ => return Err(ApiError::BadRequest("Only a single sorting parameter specified. sortBy and sortOrder required".into())),
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "Only a single sorting parameter specified. sortBy and sortOrder required".into(),
+                ));
+            }
         }
         Ok(sorting)
+    }
+
+    /// [`Filters::sorting`] with Camunda's sort names translated to the store's: `Some(name)`
+    /// renames a key (`instanceId` is the store's `processInstanceId`), `None` drops it — a
+    /// property that is the same for every row here (`tenantId`, the `case…` ids), so sorting by
+    /// it is valid in Camunda and changes nothing.
+    pub(crate) fn sorting_with(&self, aliases: &[(&str, Option<&str>)]) -> ApiResult<store::Sorting> {
+        Ok(self
+            .sorting()?
+            .into_iter()
+            .filter_map(|(by, ascending)| match aliases.iter().find(|(name, _)| *name == by) {
+                Some((_, Some(target))) => Some(((*target).to_string(), ascending)),
+                Some((_, None)) => None,
+                None => Some((by, ascending)),
+            })
+            .collect())
     }
 }
 

@@ -8,7 +8,10 @@ use axum::{Extension, Json, Router};
 use serde_json::{Value as Json_, json};
 use store::{TaskQuery, TaskRecord};
 
-use super::{Filters, Params, body_json, count_json, format_time, parse_variable, parse_variables, sort_error, variable_json, variables_json};
+use super::{
+    Filters, Params, body_json, count_json, format_optional_date_text, format_time, parse_variable, parse_variables,
+    sort_error, variable_json, variables_json,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::{AppState, CurrentUser};
 
@@ -27,6 +30,15 @@ pub(super) fn router() -> Router<AppState> {
         .route("/task/{id}/form-variables", get(form_variables))
 }
 
+/// Camunda's task sort names the store knows under another name, or that order nothing here.
+const SORT_ALIASES: &[(&str, Option<&str>)] = &[
+    ("instanceId", Some("processInstanceId")),
+    ("executionId", Some("processInstanceId")),
+    ("caseInstanceId", None),
+    ("caseExecutionId", None),
+    ("tenantId", None),
+];
+
 fn task_json(task: &TaskRecord) -> Json_ {
     json!({
         "id": task.id,
@@ -35,8 +47,8 @@ fn task_json(task: &TaskRecord) -> Json_ {
         "owner": task.owner,
         "created": format_time(task.created_at),
         "lastUpdated": null,
-        "due": task.due,
-        "followUp": task.follow_up,
+        "due": format_optional_date_text(task.due.as_deref()),
+        "followUp": format_optional_date_text(task.follow_up.as_deref()),
         "delegationState": null,
         "description": task.description,
         "executionId": task.instance_id,
@@ -89,7 +101,7 @@ async fn query(state: &AppState, filters: &Filters) -> ApiResult<TaskQuery> {
         business_key: filters.text("processInstanceBusinessKey"),
         min_priority: filters.int("minPriority")?,
         max_priority: filters.int("maxPriority")?,
-        sorting: filters.sorting()?,
+        sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
     })
 }
@@ -109,7 +121,11 @@ async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> Ap
     run_list(&state, Filters::from_params(&params)).await
 }
 
-async fn list_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn list_post(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
@@ -117,7 +133,11 @@ async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> A
     run_count(&state, Filters::from_params(&params)).await
 }
 
-async fn count_post(State(state): State<AppState>, Query(params): Query<Params>, body: axum::body::Bytes) -> ApiResult<Json<Json_>> {
+async fn count_post(
+    State(state): State<AppState>,
+    Query(params): Query<Params>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
     run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
@@ -137,26 +157,43 @@ fn user_id(body: &serde_json::Map<String, Json_>) -> ApiResult<Option<String>> {
     }
 }
 
-async fn claim(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
-    let user = user_id(&body_json(&body)?)?.ok_or_else(|| ApiError::BadRequest("userId is required to claim a task".into()))?;
+async fn claim(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let user = user_id(&body_json(&body)?)?
+        .ok_or_else(|| ApiError::BadRequest("userId is required to claim a task".into()))?;
     let task = find(&state, &id).await?;
     if task.assignee.as_deref() == Some(user.as_str()) {
         return Ok(StatusCode::NO_CONTENT);
     }
-    state.store().set_assignee(&id, Some(None), Some(&user), store::executor::now_millis(), &actor.0).await.map_err(|error| match error {
-        store::Error::Conflict(_) => ApiError::Conflict(format!("Task '{id}' is already claimed by someone else.")),
-        other => other.into(),
-    })?;
+    state.store().set_assignee(&id, Some(None), Some(&user), store::executor::now_millis(), &actor.0).await.map_err(
+        |error| match error {
+            store::Error::Conflict(_) => ApiError::Conflict(format!("Task '{id}' is already claimed by someone else.")),
+            other => other.into(),
+        },
+    )?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn unclaim(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn unclaim(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     find(&state, &id).await?;
     state.store().set_assignee(&id, None, None, store::executor::now_millis(), &actor.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn set_assignee(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn set_assignee(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let user = user_id(&body_json(&body)?)?;
     find(&state, &id).await?;
     state.store().set_assignee(&id, None, user.as_deref(), store::executor::now_millis(), &actor.0).await?;
@@ -164,7 +201,12 @@ async fn set_assignee(State(state): State<AppState>, Extension(actor): Extension
 }
 
 /// 204, or 200 with the process variables when `withVariablesInReturn` is true.
-async fn complete(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<Response> {
+async fn complete(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
     let body = body_json(&body)?;
     let variables = parse_variables(body.get("variables"))?;
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
@@ -186,7 +228,11 @@ async fn variables(State(state): State<AppState>, Path(id): Path<String>) -> Api
     Ok(Json(variables_json(instance.state.variables())))
 }
 
-async fn form_variables(State(state): State<AppState>, Path(id): Path<String>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
+async fn form_variables(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<Params>,
+) -> ApiResult<Json<Json_>> {
     let (_, instance) = instance_of(&state, &id).await?;
     let wanted = Filters::from_params(&params).list("variableNames");
     let mut variables = instance.state.variables().clone();
@@ -198,27 +244,52 @@ async fn form_variables(State(state): State<AppState>, Path(id): Path<String>, Q
 
 async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String, String)>) -> ApiResult<Json<Json_>> {
     let (_, instance) = instance_of(&state, &id).await?;
-    let value = instance.state.variables().get(&name).ok_or_else(|| ApiError::NotFound(format!("task variable with name {name} does not exist")))?;
+    let value = instance
+        .state
+        .variables()
+        .get(&name)
+        .ok_or_else(|| ApiError::NotFound(format!("task variable with name {name} does not exist")))?;
     Ok(Json(variable_json(value)))
 }
 
-async fn modify_variables(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path(id): Path<String>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn modify_variables(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let body = body_json(&body)?;
     let modifications = parse_variables(body.get("modifications"))?;
-    let deletions = body.get("deletions").and_then(Json_::as_array).map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect()).unwrap_or_default();
+    let deletions = body
+        .get("deletions")
+        .and_then(Json_::as_array)
+        .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
     let (task, _) = instance_of(&state, &id).await?;
     state.executor.set_variables(&task.instance_id, modifications, deletions, Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn put_variable(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn put_variable(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path((id, name)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let value = parse_variable(&name, &Json_::Object(body_json(&body)?))?;
     let (task, _) = instance_of(&state, &id).await?;
-    state.executor.set_variables(&task.instance_id, [(name, value)].into_iter().collect(), Vec::new(), Some(&actor.0)).await?;
+    state
+        .executor
+        .set_variables(&task.instance_id, [(name, value)].into_iter().collect(), Vec::new(), Some(&actor.0))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn delete_variable(State(state): State<AppState>, Extension(actor): Extension<CurrentUser>, Path((id, name)): Path<(String, String)>) -> ApiResult<StatusCode> {
+async fn delete_variable(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path((id, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
     let (task, _) = instance_of(&state, &id).await?;
     state.executor.set_variables(&task.instance_id, engine::Variables::new(), vec![name], Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the unmodified Camunda 7 client library pycamunda against a freshly started shuangyong.
+#
+#   cargo build -p web --bin shuangyong && tests/camunda-client/run.sh
+#
+# Environment:
+#   SY_BIN        the server binary (default: target/debug/shuangyong)
+#   DATABASE_URL  use this database instead of SQLite in a fresh temporary folder
+#                 (e.g. postgres://… in CI; the test uses unique keys per run)
+#   SY_USER, SY_PASSWORD
+#                 the admin the test logs in as (default: admin and a random password, which
+#                 becomes admin's password on a database without users; on a reused database
+#                 set SY_PASSWORD to the password admin got on the first run)
+#   SY_VENV       the virtualenv to create or reuse (default: target/camunda-client-venv)
+#   PYTHON        the interpreter that creates it (default: python3)
+# Exits with the test script's status.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/tests/camunda-client"
+BIN="${SY_BIN:-$ROOT/target/debug/shuangyong}"
+VENV="${SY_VENV:-$ROOT/target/camunda-client-venv}"
+PYTHON="${PYTHON:-python3}"
+PYCAMUNDA_VERSION="0.6.1"
+
+if [[ ! -x "$BIN" ]]; then
+    echo "run.sh: no server binary at $BIN; build it with: cargo build -p web --bin shuangyong" >&2
+    exit 2
+fi
+
+# The client, in its own virtualenv (created once, reused afterwards).
+if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('pycamunda') != '$PYCAMUNDA_VERSION')" 2>/dev/null; then
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "pycamunda==$PYCAMUNDA_VERSION"
+fi
+
+# A free port, asked from the kernel.
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/shuangyong-camunda-client.XXXXXX")"
+LOG="$DATA_DIR/server.log"
+PASSWORD="${SY_PASSWORD:-pycamunda-$RANDOM-$RANDOM}"
+SERVER_PID=""
+
+cleanup() {
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    rm -rf "$DATA_DIR"
+}
+trap cleanup EXIT
+
+# With DATABASE_URL set the server uses that database; otherwise SQLite in the fresh folder.
+# SY_ADMIN_PASSWORD only takes effect on a database without users.
+SY_BIND="127.0.0.1:$PORT" SY_DATA_DIR="$DATA_DIR/data" SY_NO_DEMO=true SY_ADMIN_PASSWORD="$PASSWORD" \
+    "$BIN" serve >"$LOG" 2>&1 &
+SERVER_PID=$!
+
+BASE="http://127.0.0.1:$PORT"
+for _ in $(seq 1 150); do
+    if "$VENV/bin/python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('$BASE/healthz', timeout=1).status != 200)" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        echo "run.sh: the server exited during start-up:" >&2
+        cat "$LOG" >&2
+        exit 2
+    fi
+    sleep 0.2
+done
+if ! "$VENV/bin/python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('$BASE/healthz', timeout=1).status != 200)" 2>/dev/null; then
+    echo "run.sh: the server did not become healthy at $BASE/healthz:" >&2
+    cat "$LOG" >&2
+    exit 2
+fi
+
+STATUS=0
+SY_URL="$BASE/engine-rest" SY_USER="${SY_USER:-admin}" SY_PASSWORD="$PASSWORD" \
+    "$VENV/bin/python" "$HERE/test_pycamunda.py" || STATUS=$?
+
+if [[ $STATUS -ne 0 ]]; then
+    echo "--- server log ---" >&2
+    tail -n 50 "$LOG" >&2
+fi
+exit "$STATUS"
