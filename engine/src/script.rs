@@ -246,12 +246,11 @@ fn dynamic_is_empty(value: &Dynamic) -> bool {
 fn unwrap_expression(source: &str) -> &str {
     let trimmed = source.trim();
     for opener in ["${", "#{"] {
-        if let Some(inner) = trimmed.strip_prefix(opener) {
-            if let Some(end) = matching_brace(inner) {
-                if end == inner.len() - 1 {
-                    return &inner[..end];
-                }
-            }
+        if let Some(inner) = trimmed.strip_prefix(opener)
+            && let Some(end) = matching_brace(inner)
+            && end == inner.len() - 1
+        {
+            return &inner[..end];
         }
     }
     trimmed
@@ -357,12 +356,12 @@ pub(crate) fn translate_juel(source: &str) -> String {
                         let mut cursor = next;
                         while let Some(Token::Word(part)) = tokens.get(cursor) {
                             path.push_str(part);
-                            if matches!(tokens.get(cursor + 1), Some(Token::Other("."))) {
-                                if let Some(Token::Word(_)) = tokens.get(cursor + 2) {
-                                    path.push('.');
-                                    cursor += 2;
-                                    continue;
-                                }
+                            if matches!(tokens.get(cursor + 1), Some(Token::Other(".")))
+                                && let Some(Token::Word(_)) = tokens.get(cursor + 2)
+                            {
+                                path.push('.');
+                                cursor += 2;
+                                continue;
                             }
                             break;
                         }

@@ -212,15 +212,26 @@ impl Executor {
         let Some((instance_id, token)) = parse_task_id(task_id) else {
             return Err(Error::NotFound(format!("task {task_id} does not exist")));
         };
-        let result = self.command(instance_id, actor, None, move |runtime, state| Ok(runtime.complete_task(state, token, variables)?)).await;
+        let result =
+            self.command(instance_id, actor, None, move |runtime, state| {
+                Ok(runtime.complete_task(state, token, variables)?)
+            })
+            .await;
         match result {
             Err(Error::NotFound(_) | Error::Invalid(_) | Error::Command(engine::Error::NotFound(_))) => {
                 // Not waiting any more: someone else acted first (409), or there never was such a task (404).
-                let query = TaskHistoryQuery { task_id: Some(task_id.to_string()), finished: Some(true), ..TaskHistoryQuery::default() };
+                let query = TaskHistoryQuery {
+                    task_id: Some(task_id.to_string()),
+                    finished: Some(true),
+                    ..TaskHistoryQuery::default()
+                };
                 match self.store.task_history(&query).await?.0.into_iter().next() {
                     Some(ended) => {
                         let by = ended.completed_by.map(|user| format!(" by {user}")).unwrap_or_default();
-                        Err(Error::Conflict(format!("task {task_id} was already {}{by}", ended.delete_reason.unwrap_or_else(|| "ended".into()))))
+                        Err(Error::Conflict(format!(
+                            "task {task_id} was already {}{by}",
+                            ended.delete_reason.unwrap_or_else(|| "ended".into())
+                        )))
                     }
                     None => Err(Error::NotFound(format!("task {task_id} does not exist"))),
                 }

@@ -74,7 +74,11 @@ impl PostgresStore {
     }
 
     /// Runs the version-checked UPDATE; only when it matched its row does the rest follow.
-    async fn execute_guarded(tx: &mut sqlx::Transaction<'_, Postgres>, guarded: (String, Vec<Param>), rest: Batch) -> Result<bool> {
+    async fn execute_guarded(
+        tx: &mut sqlx::Transaction<'_, Postgres>,
+        guarded: (String, Vec<Param>),
+        rest: Batch,
+    ) -> Result<bool> {
         let (statement, params) = guarded;
         let mut query = sqlx::query(Self::dynamic(statement));
         for param in &params {
@@ -103,10 +107,10 @@ impl PostgresStore {
 
     /// Serialization failures and deadlocks are lost races, reported as conflicts.
     fn map_error(error: sqlx::Error) -> Error {
-        if let sqlx::Error::Database(database) = &error {
-            if matches!(database.code().as_deref(), Some("40001" | "40P01")) {
-                return Error::Conflict("a concurrent change won; try again".into());
-            }
+        if let sqlx::Error::Database(database) = &error
+            && matches!(database.code().as_deref(), Some("40001" | "40P01"))
+        {
+            return Error::Conflict("a concurrent change won; try again".into());
         }
         Error::Database(error)
     }
@@ -121,7 +125,10 @@ impl PostgresStore {
 
 store_impl!(PostgresStore, Postgres, "postgres");
 
-fn bind<'q>(query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>, param: &'q Param) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+fn bind<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    param: &'q Param,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
     match param {
         Param::Text(text) => query.bind(text.as_str()),
         Param::Int(number) => query.bind(*number),

@@ -41,7 +41,8 @@ impl SqliteStore {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let writer = SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
+        let writer =
+            SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
         let store = SqliteStore { pool, writer };
         store.migrate().await?;
         Ok(store)
@@ -116,7 +117,11 @@ impl SqliteStore {
 
     /// Runs the version-checked UPDATE and the rest of the batch in one round trip. The UPDATE's
     /// `changes()` goes into `version_guard`, whose CHECK aborts the batch when it matched no row.
-    async fn execute_guarded(tx: &mut sqlx::Transaction<'_, Sqlite>, guarded: (String, Vec<Param>), rest: Batch) -> Result<bool> {
+    async fn execute_guarded(
+        tx: &mut sqlx::Transaction<'_, Sqlite>,
+        guarded: (String, Vec<Param>),
+        rest: Batch,
+    ) -> Result<bool> {
         let mut batch = Batch::default();
         batch.push(guarded.0, guarded.1);
         batch.push("INSERT INTO version_guard (ok) VALUES (changes())".into(), Vec::new());
@@ -124,7 +129,11 @@ impl SqliteStore {
         batch.statements.extend(rest.statements);
         match Self::execute_batch(tx, batch).await {
             Ok(()) => Ok(true),
-            Err(Error::Database(sqlx::Error::Database(error))) if error.message().contains("CHECK constraint failed") => Ok(false),
+            Err(Error::Database(sqlx::Error::Database(error)))
+                if error.message().contains("CHECK constraint failed") =>
+            {
+                Ok(false)
+            }
             Err(other) => Err(other),
         }
     }
@@ -165,7 +174,10 @@ impl SqliteStore {
 
 store_impl!(SqliteStore, Sqlite, "sqlite");
 
-fn bind<'q>(query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>, param: &'q Param) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
+fn bind<'q>(
+    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
+    param: &'q Param,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
     match param {
         Param::Text(text) => query.bind(text.as_str()),
         Param::Int(number) => query.bind(*number),

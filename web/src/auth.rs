@@ -35,7 +35,9 @@ pub fn verify_password(password: &str, stored: &str) -> bool {
     if *algorithm != "pbkdf2-sm3" {
         return false;
     }
-    let (Ok(iterations), Ok(salt), Ok(expected)) = (iterations.parse::<u32>(), BASE64.decode(salt), BASE64.decode(hash)) else {
+    let (Ok(iterations), Ok(salt), Ok(expected)) =
+        (iterations.parse::<u32>(), BASE64.decode(salt), BASE64.decode(hash))
+    else {
         return false;
     };
     let actual = derive(password.as_bytes(), &salt, iterations);

@@ -72,7 +72,9 @@ impl std::fmt::Debug for ServeConfig {
 
 impl ServeConfig {
     pub fn database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shuangyong.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shuangyong.db").display()))
     }
 }
 
@@ -82,7 +84,9 @@ pub fn main() -> ExitCode {
         Command::Check { files } => check(&files),
         Command::Serve(config) => {
             tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("SY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+                )
                 .init();
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
@@ -104,7 +108,9 @@ pub fn main() -> ExitCode {
 
 /// Builds the executor for a database: connects, migrates, registers the service handlers.
 pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
-    let store = store::connect(database_url).await.map_err(|error| anyhow::anyhow!("cannot open database {}: {error}", redact(database_url)))?;
+    let store = store::connect(database_url)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot open database {}: {error}", redact(database_url)))?;
     Ok(Arc::new(Executor::new(store, Arc::new(engine::Scripting::new()), Arc::new(services::handlers()))))
 }
 
@@ -115,11 +121,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             .map_err(|error| anyhow::anyhow!("cannot create data folder {}: {error}", config.data_dir.display()))?;
     }
     let executor = executor(&url).await?;
-    let generated = demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
+    let generated =
+        demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
     if !config.no_demo {
         demo::load(&executor).await?;
     }
-    let listener = tokio::net::TcpListener::bind(&config.bind).await.map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;
+    let listener = tokio::net::TcpListener::bind(&config.bind)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
     println!("shuangyong is running at http://{address} (database: {}, {})", executor.store().backend(), redact(&url));
     println!("  Camunda-compatible REST API: http://{address}/engine-rest");
@@ -169,7 +178,13 @@ fn check(files: &[PathBuf]) -> ExitCode {
             Ok(parsed) => {
                 println!("{}: OK", file.display());
                 for process in &parsed.definitions.processes {
-                    println!("  process '{}'{}: {} elements, {} sequence flows", process.id, process.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(), process.elements.len(), process.flows.len());
+                    println!(
+                        "  process '{}'{}: {} elements, {} sequence flows",
+                        process.id,
+                        process.name.as_deref().map(|n| format!(" ({n})")).unwrap_or_default(),
+                        process.elements.len(),
+                        process.flows.len()
+                    );
                 }
                 for skipped in &parsed.skipped_processes {
                     println!("  process '{skipped}': skipped (isExecutable=\"false\")");

@@ -48,20 +48,25 @@ pub async fn ensure_admin(executor: &Executor, configured_password: Option<Strin
 /// Deploys the shipped models (a no-op when they are already deployed unchanged) and, on an
 /// empty database, starts one demo application so the task list has something in it.
 pub async fn load(executor: &Executor) -> anyhow::Result<()> {
-    let uploads = PROCESSES.iter().map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() }).collect();
-    let outcome = executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
+    let uploads = PROCESSES
+        .iter()
+        .map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() })
+        .collect();
+    let outcome =
+        executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
     let (_, running) = executor.store().instances(&store::InstanceQuery::default()).await?;
-    if outcome.created && running == 0 {
-        if let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding") {
-            let variables: BTreeMap<String, Value> = [
-                ("applicant".to_string(), Value::String("admin".into())),
-                ("institutionName".to_string(), Value::String("黄浦区示例退役军人优待餐厅".into())),
-                ("district".to_string(), Value::String("黄浦区".into())),
-            ]
-            .into_iter()
-            .collect();
-            executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some("admin")).await?;
-        }
+    if outcome.created
+        && running == 0
+        && let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding")
+    {
+        let variables: BTreeMap<String, Value> = [
+            ("applicant".to_string(), Value::String("admin".into())),
+            ("institutionName".to_string(), Value::String("黄浦区示例退役军人优待餐厅".into())),
+            ("district".to_string(), Value::String("黄浦区".into())),
+        ]
+        .into_iter()
+        .collect();
+        executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some("admin")).await?;
     }
     Ok(())
 }

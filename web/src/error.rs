@@ -66,7 +66,9 @@ impl IntoResponse for ApiError {
         let (kind, code) = self.camunda_type();
         let mut response = (status, Json(json!({ "type": kind, "message": message, "code": code }))).into_response();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"shuangyong\""));
+            response
+                .headers_mut()
+                .insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"shuangyong\""));
         }
         response
     }
@@ -78,7 +80,9 @@ impl From<store::Error> for ApiError {
             store::Error::Conflict(message) => ApiError::Conflict(message),
             store::Error::NotFound(message) => ApiError::NotFound(message),
             store::Error::Invalid(message) => ApiError::Unprocessable(message),
-            store::Error::Model(parse) => ApiError::BadRequest(format!("ENGINE-09005 Could not parse BPMN process. {parse}")),
+            store::Error::Model(parse) => {
+                ApiError::BadRequest(format!("ENGINE-09005 Could not parse BPMN process. {parse}"))
+            }
             store::Error::Command(engine::Error::NotFound(message)) => ApiError::NotFound(message),
             store::Error::Command(engine::Error::InvalidCommand(message)) => ApiError::Unprocessable(message),
             store::Error::UnsupportedUrl(url) => ApiError::Internal(format!("unsupported database URL {url}")),

@@ -59,7 +59,8 @@ pub fn app(state: AppState) -> Router {
 
 async fn healthz(State(state): State<AppState>) -> Response {
     match state.store().ping().await {
-        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "UP", "database": state.store().backend() }))).into_response(),
+        Ok(()) => (StatusCode::OK, Json(serde_json::json!({ "status": "UP", "database": state.store().backend() })))
+            .into_response(),
         Err(error) => {
             tracing::warn!(%error, "health check failed");
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "status": "DOWN" }))).into_response()
@@ -69,7 +70,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// HTTP Basic authentication against the user table.
 async fn require_user(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let header = request.headers().get(axum::http::header::AUTHORIZATION).and_then(|value| value.to_str().ok()).map(str::to_string);
+    let header = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
     match authenticate(&state, header).await {
         Ok(user) => {
             request.extensions_mut().insert(CurrentUser(user));
@@ -103,7 +108,11 @@ fn api_router() -> Router<AppState> {
 }
 
 /// `POST /api/incidents/{id}/retry`: run the failed step again (after fixing its cause).
-async fn retry_incident(State(state): State<AppState>, Extension(user): Extension<CurrentUser>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+async fn retry_incident(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     state.executor.retry_incident(&id, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
