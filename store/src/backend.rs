@@ -177,8 +177,8 @@ pub(crate) fn numbered_placeholders(sql: &str) -> Cow<'_, str> {
 }
 
 /// Expands the [`Store`](crate::Store) implementation for one backend.
-/// `$store` has a field `pool: sqlx::Pool<$db>`, the async `write_gate()`, `begin_write()`,
-/// `execute_batch()` and `execute_guarded()`, and the functions `sql(&'static str)` and
+/// `$store` has a field `pool: sqlx::Pool<$db>` (readers), the async `begin_write()` and
+/// `commit_batch()`, and the functions `sql(&'static str)` and
 /// `dynamic(String)` that turn `?`-style SQL into the backend's statement text.
 macro_rules! store_impl {
     ($store:ty, $db:ty, $name:literal) => {
@@ -386,7 +386,7 @@ macro_rules! store_impl {
                 }
 
                 /// A command's derived rows: one multi-row statement per kind of row, run as one
-                /// batch (see each backend's `execute_batch`).
+                /// batch (see each backend's `commit_batch`).
                 fn collect_changes(batch: &mut Batch, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
                     if !changes.started_activities.is_empty() {
                         let columns = ["id", "instance_id", "definition_id", "definition_key", "activity_id", "activity_name", "activity_type", "parent_id", "task_id", "assignee", "started_at", "ended_at", "canceled", "actor", "seq"];
@@ -495,7 +495,6 @@ macro_rules! store_impl {
                 }
 
                 async fn insert_deployment(&self, deployment: &Deployment, resources: &[Resource], definitions: &[NewDefinition]) -> Result<Vec<Definition>> {
-                    let _gate = self.write_gate().await;
                     let mut tx = self.begin_write().await?;
                     sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at) VALUES (?, ?, ?, ?, ?)"))
                         .bind(&deployment.id).bind(&deployment.name).bind(&deployment.source).bind(&deployment.tenant_id).bind(deployment.deployed_at)
@@ -566,7 +565,6 @@ macro_rules! store_impl {
                 }
 
                 async fn delete_deployment(&self, id: &str, cascade: bool) -> Result<()> {
-                    let _gate = self.write_gate().await;
                     let mut tx = self.begin_write().await?;
                     let exists = sqlx::query(Self::sql("SELECT id FROM deployments WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
                     if exists.is_none() {
@@ -623,10 +621,7 @@ macro_rules! store_impl {
                         ],
                     );
                     Self::collect_changes(&mut batch, instance, changes)?;
-                    let _gate = self.write_gate().await;
-                    let mut tx = self.begin_write().await?;
-                    Self::execute_batch(&mut tx, batch).await.map_err(Self::map_store_error)?;
-                    tx.commit().await.map_err(Self::map_error)?;
+                    self.commit_batch(None, batch).await?;
                     Ok(())
                 }
 
@@ -647,14 +642,9 @@ macro_rules! store_impl {
                     );
                     let mut batch = Batch::default();
                     Self::collect_changes(&mut batch, instance, changes)?;
-                    let _gate = self.write_gate().await;
-                    let mut tx = self.begin_write().await?;
-                    // The guarded UPDATE runs first, so the write lock is taken before anything is
-                    // read in this transaction (no stale snapshot on SQLite).
-                    if !Self::execute_guarded(&mut tx, guarded, batch).await.map_err(Self::map_store_error)? {
+                    if !self.commit_batch(Some(guarded), batch).await? {
                         return Err(Error::Conflict(format!("process instance {} was changed by someone else; reload and try again", instance.id)));
                     }
-                    tx.commit().await.map_err(Self::map_error)?;
                     Ok(())
                 }
 
@@ -750,7 +740,6 @@ macro_rules! store_impl {
                 }
 
                 async fn set_assignee(&self, task_id: &str, expected: Option<Option<&str>>, assignee: Option<&str>, at: i64, actor: &str) -> Result<()> {
-                    let _gate = self.write_gate().await;
                     let mut tx = self.begin_write().await?;
                     let updated = match expected {
                         None => sqlx::query(Self::sql("UPDATE tasks SET assignee = ? WHERE id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await,

@@ -73,27 +73,22 @@ impl PostgresStore {
         self.pool.begin().await.map_err(Self::map_error)
     }
 
-    /// Runs the version-checked UPDATE; only when it matched its row does the rest follow.
-    async fn execute_guarded(
-        tx: &mut sqlx::Transaction<'_, Postgres>,
-        guarded: (String, Vec<Param>),
-        rest: Batch,
-    ) -> Result<bool> {
-        let (statement, params) = guarded;
-        let mut query = sqlx::query(Self::dynamic(statement));
-        for param in &params {
-            query = bind(query, param);
+    /// Commits a command: the version-checked UPDATE first (its row lock serialises racing
+    /// commands); only when it matched its row does the rest follow. Returns false otherwise.
+    async fn commit_batch(&self, guarded: Option<(String, Vec<Param>)>, rest: Batch) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if let Some((statement, params)) = guarded {
+            let mut query = sqlx::query(Self::dynamic(statement));
+            for param in &params {
+                query = bind(query, param);
+            }
+            if query.execute(&mut *tx).await.map_err(Self::map_error)?.rows_affected() != 1 {
+                return Ok(false);
+            }
         }
-        if query.execute(&mut **tx).await?.rows_affected() != 1 {
-            return Ok(false);
-        }
-        Self::execute_batch(tx, rest).await?;
+        Self::execute_batch(&mut tx, rest).await.map_err(Self::map_store_error)?;
+        tx.commit().await.map_err(Self::map_error)?;
         Ok(true)
-    }
-
-    /// PostgreSQL has row locks; writers need no queue.
-    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
     }
 
     fn sql(statement: &'static str) -> SqlStr {

@@ -88,59 +88,53 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// SQLite runs several `;`-separated statements in one call, binding the parameters in
-    /// order, so a whole batch costs one round trip to the connection's worker thread.
-    async fn execute_batch(tx: &mut sqlx::Transaction<'_, Sqlite>, batch: Batch) -> Result<()> {
-        if batch.statements.is_empty() {
-            return Ok(());
-        }
-        let mut text = String::new();
-        let mut params = Vec::new();
-        for (statement, statement_params) in batch.statements {
-            text.push_str(&statement);
-            text.push_str(";\n");
-            params.extend(statement_params);
-        }
-        let mut query = sqlx::query(AssertSqlSafe(text));
-        for param in &params {
-            query = bind(query, param);
-        }
-        query.execute(&mut **tx).await?;
-        Ok(())
-    }
-
     /// `BEGIN IMMEDIATE`: take the write lock at once, so a second process on the same file
     /// waits at the start instead of failing on a stale snapshot later.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Sqlite>> {
         self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(Self::map_error)
     }
 
-    /// Runs the version-checked UPDATE and the rest of the batch in one round trip. The UPDATE's
-    /// `changes()` goes into `version_guard`, whose CHECK aborts the batch when it matched no row.
-    async fn execute_guarded(
-        tx: &mut sqlx::Transaction<'_, Sqlite>,
-        guarded: (String, Vec<Param>),
-        rest: Batch,
-    ) -> Result<bool> {
+    /// Commits a command in one round trip: `BEGIN IMMEDIATE`, the version-checked UPDATE, the
+    /// batch and `COMMIT` travel as one `;`-separated script to the writer connection. The
+    /// UPDATE's `changes()` goes into `version_guard`, whose CHECK fails when it matched no row;
+    /// `INSERT OR ROLLBACK` then rolls the whole transaction back. Returns false in that case.
+    async fn commit_batch(&self, guarded: Option<(String, Vec<Param>)>, rest: Batch) -> Result<bool> {
         let mut batch = Batch::default();
-        batch.push(guarded.0, guarded.1);
-        batch.push("INSERT INTO version_guard (ok) VALUES (changes())".into(), Vec::new());
-        batch.push("DELETE FROM version_guard".into(), Vec::new());
-        batch.statements.extend(rest.statements);
-        match Self::execute_batch(tx, batch).await {
-            Ok(()) => Ok(true),
-            Err(Error::Database(sqlx::Error::Database(error)))
-                if error.message().contains("CHECK constraint failed") =>
-            {
-                Ok(false)
-            }
-            Err(other) => Err(other),
+        batch.push("BEGIN IMMEDIATE".into(), Vec::new());
+        if let Some((statement, params)) = guarded {
+            batch.push(statement, params);
+            batch.push("INSERT OR ROLLBACK INTO version_guard (ok) VALUES (changes())".into(), Vec::new());
+            batch.push("DELETE FROM version_guard".into(), Vec::new());
         }
-    }
-
-    /// The single writer connection already queues writers.
-    async fn write_gate(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        None
+        batch.statements.extend(rest.statements);
+        batch.push("COMMIT".into(), Vec::new());
+        let mut connection = self.writer.acquire().await.map_err(Self::map_error)?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let (text, params) = script(&batch);
+            let mut query = sqlx::query(AssertSqlSafe(text));
+            for param in &params {
+                query = bind(query, param);
+            }
+            match query.execute(&mut *connection).await {
+                Ok(_) => return Ok(true),
+                Err(sqlx::Error::Database(error)) if error.message().contains("CHECK constraint failed") => {
+                    return Ok(false);
+                }
+                // A transaction left open by an earlier failure whose caller went away: close it
+                // and try once more.
+                Err(sqlx::Error::Database(error))
+                    if attempt == 1 && error.message().contains("within a transaction") =>
+                {
+                    sqlx::query("ROLLBACK").execute(&mut *connection).await.map_err(Self::map_error)?;
+                }
+                Err(error) => {
+                    let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+                    return Err(Self::map_error(error));
+                }
+            }
+        }
     }
 
     fn sql(statement: &'static str) -> SqlStr {
@@ -163,13 +157,6 @@ impl SqliteStore {
         }
         Error::Database(error)
     }
-
-    fn map_store_error(error: Error) -> Error {
-        match error {
-            Error::Database(inner) => Self::map_error(inner),
-            other => other,
-        }
-    }
 }
 
 store_impl!(SqliteStore, Sqlite, "sqlite");
@@ -185,4 +172,16 @@ fn bind<'q>(
         Param::OptInt(number) => query.bind(*number),
         Param::Bool(flag) => query.bind(*flag),
     }
+}
+
+/// One `;`-separated script of a batch's statements, with their parameters in order.
+fn script(batch: &Batch) -> (String, Vec<Param>) {
+    let mut text = String::new();
+    let mut params = Vec::new();
+    for (statement, statement_params) in &batch.statements {
+        text.push_str(statement);
+        text.push_str(";\n");
+        params.extend(statement_params.iter().cloned());
+    }
+    (text, params)
 }
