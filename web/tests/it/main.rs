@@ -1,0 +1,226 @@
+//! The `shuangyong` binary as a user runs it: `check` on real models, `serve` configuration
+//! errors, and durability across a hard kill.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_shuangyong")
+}
+
+fn shared(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(path)
+}
+
+fn check(files: &[PathBuf]) -> (bool, String) {
+    let output = Command::new(binary()).arg("check").args(files).output().expect("check runs");
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[test]
+fn check_accepts_the_shipped_and_benchmark_models() {
+    let mut files =
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../definitions/processes/pref03-institution-onboarding.bpmn")];
+    for name in ["linear", "xor", "parallel", "approval"] {
+        files.push(shared(&format!("bench/workloads/rhai/{name}.bpmn")));
+    }
+    let (ok, stdout) = check(&files);
+    assert!(ok, "{stdout}");
+    assert!(stdout.contains("process 'pref03-institution-onboarding' (优待服务提供单位入驻审核)"), "{stdout}");
+    assert_eq!(stdout.matches(": OK").count(), 5, "{stdout}");
+}
+
+#[test]
+fn check_names_the_element_and_fails_for_refused_files() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let broken = directory.path().join("broken.bpmn");
+    std::fs::write(
+        &broken,
+        r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:inclusiveGateway id="split" />
+    <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="split" />
+  </bpmn:process>
+</bpmn:definitions>"#,
+    )
+    .expect("written");
+    let malformed = directory.path().join("malformed.bpmn");
+    std::fs::write(&malformed, "<bpmn:definitions xmlns:bpmn=\"x\">\n<unclosed>").expect("written");
+    let missing = directory.path().join("missing.bpmn");
+    let (ok, stdout) = check(&[broken, malformed, missing]);
+    assert!(!ok, "refused files make check fail");
+    assert!(stdout.contains("inclusiveGateway 'split': inclusive gateways are not supported yet"), "{stdout}");
+    assert!(stdout.contains("malformed.bpmn: REFUSED — not well-formed XML"), "{stdout}");
+    assert!(stdout.contains("missing.bpmn: REFUSED — cannot read the file"), "{stdout}");
+}
+
+#[test]
+fn check_survives_every_miwg_reference_model() {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(shared("conformance/miwg"))
+        .expect("MIWG models are there")
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|extension| extension == "bpmn"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 20);
+    let output = Command::new(binary()).arg("check").args(&files).output().expect("check runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // No panic: every file gets a verdict and the process exits normally (1 = some refused).
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for file in &files {
+        let name = file.display().to_string();
+        assert!(
+            stdout.contains(&format!("{name}: OK")) || stdout.contains(&format!("{name}: REFUSED")),
+            "no verdict for {name}"
+        );
+    }
+}
+
+#[test]
+fn serve_refuses_a_database_url_it_does_not_understand() {
+    let output = Command::new(binary())
+        .args(["serve", "--database-url", "mysql://root@localhost/db", "--bind", "127.0.0.1:0"])
+        .output()
+        .expect("serve runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("unsupported database URL 'mysql://root@localhost/db'"), "{stderr}");
+}
+
+/// A running `shuangyong serve` child process.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path, password: &str) -> Server {
+        let mut child = Command::new(binary())
+            .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+            .env("SY_DATA_DIR", data_dir)
+            .env("SY_ADMIN_PASSWORD", password)
+            .env_remove("DATABASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            assert!(Instant::now() < deadline, "serve did not announce its address");
+            let line = lines.next().expect("serve printed its address").expect("utf-8");
+            if let Some(rest) = line.strip_prefix("shuangyong is running at ") {
+                break rest.split_whitespace().next().expect("address").to_string();
+            }
+        };
+        // Keep reading, so the server never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
+        Server { child, base }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const MODEL: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <bpmn:process id="durable" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:userTask id="first" />
+    <bpmn:userTask id="second" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first" />
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="second" />
+    <bpmn:sequenceFlow id="f3" sourceRef="second" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test]
+async fn acknowledged_work_survives_a_hard_kill() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let password = "kill-test-password";
+    let client = reqwest::Client::new();
+    let server = Server::start(directory.path(), password);
+    let url = |server: &Server, path: &str| format!("{}/engine-rest{path}", server.base);
+    let form =
+        reqwest::multipart::Form::new().part("data", reqwest::multipart::Part::text(MODEL).file_name("durable.bpmn"));
+    let deployed = client
+        .post(url(&server, "/deployment/create"))
+        .basic_auth("admin", Some(password))
+        .multipart(form)
+        .send()
+        .await
+        .expect("deploy");
+    assert_eq!(deployed.status(), 200);
+    let mut instances = Vec::new();
+    for number in 0..20 {
+        let started: Value = client
+            .post(url(&server, "/process-definition/key/durable/start"))
+            .basic_auth("admin", Some(password))
+            .json(&json!({ "businessKey": format!("K{number}") }))
+            .send()
+            .await
+            .expect("start")
+            .json()
+            .await
+            .expect("json");
+        instances.push(started["id"].as_str().expect("id").to_string());
+    }
+    // Complete the first task of the even-numbered instances; each 204 is an acknowledgement.
+    for instance in instances.iter().step_by(2) {
+        let tasks: Value = client
+            .get(url(&server, &format!("/task?processInstanceId={instance}")))
+            .basic_auth("admin", Some(password))
+            .send()
+            .await
+            .expect("tasks")
+            .json()
+            .await
+            .expect("json");
+        let task = tasks[0]["id"].as_str().expect("task id");
+        let completed = client
+            .post(url(&server, &format!("/task/{task}/complete")))
+            .basic_auth("admin", Some(password))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("complete");
+        assert_eq!(completed.status(), 204);
+    }
+    // SIGKILL: no shutdown hook, no flush.
+    drop(server);
+
+    let server = Server::start(directory.path(), "ignored-the-admin-exists");
+    let count: Value = client
+        .get(url(&server, "/process-instance/count"))
+        .basic_auth("admin", Some(password))
+        .send()
+        .await
+        .expect("count")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(count["count"], 20);
+    for (index, instance) in instances.iter().enumerate() {
+        let tasks: Value = client
+            .get(url(&server, &format!("/task?processInstanceId={instance}")))
+            .basic_auth("admin", Some(password))
+            .send()
+            .await
+            .expect("tasks")
+            .json()
+            .await
+            .expect("json");
+        let expected = if index % 2 == 0 { "second" } else { "first" };
+        assert_eq!(tasks[0]["taskDefinitionKey"], expected, "instance {index}");
+    }
+}
