@@ -304,3 +304,46 @@ async fn health_reports_the_database() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_on_one_database_behave_like_one() {
+    each_backend(|first| async move {
+        let second = crate::support::spawn_node(&first.backend, &first.url).await;
+        // Deployed through one node, visible and startable through the other.
+        first.deploy("approval", APPROVAL).await;
+        let instance =
+            second.start("approval", json!({ "variables": { "applicant": variable(json!("li"), "String") } })).await;
+        let instance_id = instance["id"].as_str().expect("id").to_string();
+        let task_id = first.tasks_of(&instance_id).await[0]["id"].as_str().expect("id").to_string();
+        // Both nodes complete the same task at once: exactly one wins.
+        let body = json!({ "variables": { "approved": variable(json!(true), "Boolean") } });
+        let (a, b) = tokio::join!(
+            first.post(&format!("/task/{task_id}/complete"), body.clone()).send(),
+            second.post(&format!("/task/{task_id}/complete"), body.clone()).send()
+        );
+        let mut statuses = [a.expect("sent").status().as_u16(), b.expect("sent").status().as_u16()];
+        statuses.sort();
+        assert_eq!(statuses, [204, 409], "on {}", first.backend);
+        // Both see the same single next task.
+        for node in [&first, &second] {
+            let open = node.tasks_of(&instance_id).await;
+            assert_eq!(open.len(), 1);
+            assert_eq!(open[0]["taskDefinitionKey"], "cityReview");
+        }
+        // A deployment deleted through one node is gone for the other.
+        let deployment = second.json("/deployment").await[0]["id"].as_str().expect("id").to_string();
+        let deleted = first
+            .client
+            .delete(first.url(&format!("/deployment/{deployment}?cascade=true")))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(deleted.status(), 204);
+        assert_eq!(
+            second.post("/process-definition/key/approval/start", json!({})).send().await.expect("sent").status(),
+            404
+        );
+    })
+    .await;
+}

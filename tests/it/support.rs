@@ -9,12 +9,15 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub backend: String,
+    /// The database URL, so a test can start a second node on it.
+    pub url: String,
 }
 
 /// Starts the app on `backend` with the user `admin` (member of `city-reviewers`) and
 /// `wang` (member of `district-reviewers`), both with password [`ADMIN_PASSWORD`].
 pub async fn spawn_app(backend: &str) -> TestApp {
     let url = store::testing::fresh_database_url(backend).await;
+    let app = spawn_node(backend, &url).await;
     let executor = web::cli::executor(&url).await.expect("database opens");
     for (user, group) in [("admin", "city-reviewers"), ("wang", "district-reviewers")] {
         executor
@@ -32,11 +35,22 @@ pub async fn spawn_app(backend: &str) -> TestApp {
             .expect("user is created");
         executor.store().add_membership(user, group).await.expect("membership is created");
     }
+    app
+}
+
+/// Another node on the same database: its own executor, pools and caches, its own port.
+pub async fn spawn_node(backend: &str, url: &str) -> TestApp {
+    let executor = web::cli::executor(url).await.expect("database opens");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
     let app = web::app(web::AppState::new(executor.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
-    TestApp { base: format!("http://{address}"), client: reqwest::Client::new(), backend: backend.to_string() }
+    TestApp {
+        base: format!("http://{address}"),
+        client: reqwest::Client::new(),
+        backend: backend.to_string(),
+        url: url.to_string(),
+    }
 }
 
 impl TestApp {
