@@ -183,20 +183,26 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
                 }
             }
             XmlEvent::End(_) => {
-                let node = stack.pop().ok_or_else(|| ParseError::Xml("unbalanced end tag".into()))?;
+                let unbalanced =
+                    || ParseError::Xml(format!("line {}: unbalanced end tag", line_of(reader.buffer_position())));
+                let node = stack.pop().ok_or_else(unbalanced)?;
                 match stack.last_mut() {
                     Some(parent) => parent.children.push(node),
-                    None => return Err(ParseError::Xml("unbalanced end tag".into())),
+                    None => return Err(unbalanced()),
                 }
             }
             XmlEvent::Text(text) => {
-                let decoded = text.xml_content().map_err(|error| ParseError::Xml(error.to_string()))?;
+                let decoded = text
+                    .xml_content()
+                    .map_err(|error| ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position()))))?;
                 if let Some(node) = stack.last_mut() {
                     node.text.push_str(&decoded);
                 }
             }
             XmlEvent::CData(data) => {
-                let decoded = data.decode().map_err(|error| ParseError::Xml(error.to_string()))?;
+                let decoded = data
+                    .decode()
+                    .map_err(|error| ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position()))))?;
                 if let Some(node) = stack.last_mut() {
                     node.text.push_str(&decoded);
                 }
@@ -205,7 +211,9 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
                 let resolved = match reference.resolve_char_ref() {
                     Ok(Some(character)) => character.to_string(),
                     Ok(None) => {
-                        let name = reference.decode().map_err(|error| ParseError::Xml(error.to_string()))?;
+                        let name = reference.decode().map_err(|error| {
+                            ParseError::Xml(format!("line {}: {error}", line_of(reader.buffer_position())))
+                        })?;
                         quick_xml::escape::resolve_predefined_entity(&name)
                             .ok_or_else(|| {
                                 ParseError::Xml(format!(
@@ -227,11 +235,17 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
             _ => {}
         }
     }
+    let last_line = line_of(xml.len() as u64);
     if stack.len() != 1 {
-        return Err(ParseError::Xml("the document ended inside an element".into()));
+        let open = stack.last().map(|node| node.name.as_str()).unwrap_or_default();
+        return Err(ParseError::Xml(format!("line {last_line}: the document ended inside the element '{open}'")));
     }
     let document = stack.pop().unwrap_or_default();
-    document.children.into_iter().next().ok_or_else(|| ParseError::Xml("the document is empty".into()))
+    document
+        .children
+        .into_iter()
+        .next()
+        .ok_or_else(|| ParseError::Xml(format!("line {last_line}: the document has no root element")))
 }
 
 /// Flow-node elements we know but cannot execute yet, with the reason shown to the modeller.
@@ -273,6 +287,10 @@ const IGNORED: &[&str] = &[
     "monitoring",
     "supports",
     "correlationSubscription",
+    // Children of a sub-process that belong to the activity, not its contents (loops are refused
+    // on the activity itself).
+    "multiInstanceLoopCharacteristics",
+    "standardLoopCharacteristics",
 ];
 
 struct Builder<'a> {
@@ -323,8 +341,8 @@ impl Builder<'_> {
         };
         let mut raw_flows = Vec::new();
         self.scope_contents(node, None, &mut model, &mut raw_flows);
-        self.resolve_flows(&mut model, raw_flows);
-        self.check_structure(node, &mut model);
+        let dropped_flows = self.resolve_flows(&mut model, raw_flows);
+        self.check_structure(node, &mut model, &dropped_flows);
         (self.problems.len() == problems_before).then_some(model)
     }
 
@@ -520,7 +538,11 @@ impl Builder<'_> {
         }
     }
 
-    fn resolve_flows(&mut self, model: &mut ProcessModel, raw_flows: Vec<RawFlow<'_>>) {
+    /// Resolves flow ends and conditions. Returns the ids of flows left out because of a problem
+    /// already reported (on the flow or on an element at one of its ends).
+    fn resolve_flows<'n>(&mut self, model: &mut ProcessModel, raw_flows: Vec<RawFlow<'n>>) -> Vec<&'n str> {
+        let mut dropped = Vec::new();
+        let mut flow_ids = std::collections::HashSet::new();
         for RawFlow { node, scope } in raw_flows {
             let (Some(id), Some(source), Some(target)) =
                 (node.attr("id"), node.attr("sourceRef"), node.attr("targetRef"))
@@ -528,6 +550,12 @@ impl Builder<'_> {
                 self.problem(node, "a sequence flow needs id, sourceRef and targetRef");
                 continue;
             };
+            // Joins count arrivals by flow id, and default flows are found by id: ids must be unique.
+            if model.by_id.contains_key(id) || !flow_ids.insert(id) {
+                self.problem(node, "the id is used twice");
+                continue;
+            }
+            dropped.push(id); // taken back below once the flow is in the model
             let (Some(&source), Some(&target)) = (model.by_id.get(source), model.by_id.get(target)) else {
                 // A flow to an element that was refused is already reported through that element.
                 if self.problems.is_empty() {
@@ -576,15 +604,20 @@ impl Builder<'_> {
             });
             model.elements[source].outgoing.push(index);
             model.elements[target].incoming.push(index);
+            dropped.pop();
         }
+        dropped
     }
 
-    fn check_structure(&mut self, process: &Node, model: &mut ProcessModel) {
+    fn check_structure(&mut self, process: &Node, model: &mut ProcessModel, dropped_flows: &[&str]) {
         // Default flows: resolve, and require that they leave the element that names them.
         let mut defaults = Vec::new();
         collect_defaults(process, &mut defaults);
         for (node, default_id) in defaults {
             let Some(&element) = node.attr("id").and_then(|id| model.by_id.get(id)) else { continue };
+            if dropped_flows.contains(&default_id.as_str()) {
+                continue; // the flow's own problem is reported already
+            }
             match model.flows.iter().position(|flow| flow.id == default_id) {
                 Some(flow) if model.flows[flow].source == element => model.elements[element].default_flow = Some(flow),
                 _ => self.problem(node, format!("default flow '{default_id}' is not an outgoing flow of this element")),

@@ -165,13 +165,20 @@ impl Scripting {
                 continue; // a `let` local of the script
             }
             let value = to_value(value.clone())?;
-            let unchanged = match (existed, &value) {
-                (None, Value::Null) => true,
-                (Some(Value::Date(old)), Value::String(new)) => old == new,
-                (Some(old), new) => old == new,
-                (None, _) => false,
+            let unchanged = match existed {
+                None => value == Value::Null,
+                // Compare with what the script was given, not with the stored value: the trip
+                // through rhai is lossy (one integer type, dates and JSON scalars become plain
+                // values, big JSON numbers floats), and a variable the script did not touch must
+                // not be rewritten.
+                Some(old) => to_value(to_dynamic(old)).is_ok_and(|given| given == value),
             };
             if !unchanged {
+                let value = match (existed, value) {
+                    // rhai has a single integer type: a `Long` variable stays a `Long`.
+                    (Some(Value::Long(_)), Value::Integer(small)) => Value::Long(i64::from(small)),
+                    (_, value) => value,
+                };
                 changed.insert(name.to_string(), value);
             }
         }

@@ -131,7 +131,9 @@ impl Filter {
     }
 }
 
-/// `ORDER BY` from a validated sort list; `allowed` maps sort names to columns.
+/// `ORDER BY` from a validated sort list; `allowed` maps sort names to columns. NULLs sort as
+/// larger than every value on both backends (PostgreSQL's default; SQLite's is the opposite), so a
+/// list sorted by a nullable column comes back in the same order whichever backend runs.
 pub(crate) fn order_by(sorting: &Sorting, allowed: &[(&str, &str)], default: &str) -> Result<String> {
     let mut parts = Vec::new();
     for (name, ascending) in sorting {
@@ -140,7 +142,7 @@ pub(crate) fn order_by(sorting: &Sorting, allowed: &[(&str, &str)], default: &st
             .find(|(allowed_name, _)| allowed_name == name)
             .map(|(_, column)| *column)
             .ok_or_else(|| Error::Invalid(format!("cannot sort by '{name}'")))?;
-        parts.push(format!("{column} {}", if *ascending { "ASC" } else { "DESC" }));
+        parts.push(format!("{column} {}", if *ascending { "ASC NULLS LAST" } else { "DESC NULLS FIRST" }));
     }
     parts.push(default.to_string());
     Ok(format!(" ORDER BY {}", parts.join(", ")))

@@ -1,1 +1,17 @@
-//! Storage conformance suite (being written).
+//! Storage conformance suite: the same tests against every backend in `SY_TEST_BACKENDS`
+//! (see `store::testing`; SQLite by default, `SY_TEST_BACKENDS=sqlite,postgres` adds PostgreSQL).
+//!
+//! Each test gets a fresh database per backend, a [`store::Store`] from `store::connect` and an
+//! [`store::Executor`] over it (see `support`), and drives the store through the executor the way
+//! `web/` does, checking the rows each command leaves behind.
+
+mod cleanup;
+mod concurrency;
+mod definitions;
+mod durability;
+mod identity;
+mod incidents;
+mod instances;
+mod models;
+mod support;
+mod tasks;

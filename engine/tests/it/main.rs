@@ -1,0 +1,11 @@
+//! Data-driven integration tests of the engine core: BPMN text and commands in, event transcripts
+//! and state out. No database, no I/O besides reading fixture files.
+
+mod harness;
+
+mod gateways;
+mod miwg;
+mod parse_errors;
+mod scopes;
+mod tasks;
+mod workloads;
