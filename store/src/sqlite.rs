@@ -33,6 +33,8 @@ impl SqliteStore {
             // A larger page cache (16 MB per connection). No mmap: with WAL most hot pages are
             // read from the log anyway, and remapping a growing file cost more than it saved.
             .pragma("cache_size", "-16000")
+            // `…Like` filters match case as PostgreSQL's LIKE does.
+            .pragma("case_sensitive_like", "ON")
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(2)

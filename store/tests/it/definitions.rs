@@ -354,3 +354,14 @@ where
     }
     outputs
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn like_filters_match_case_the_same_on_every_backend() {
+    each_backend(|cx| async move {
+        cx.deploy_one("case.bpmn", &models::linear("caseproc", "Alpha process", &["only"])).await;
+        let count = |pattern: &str| DefinitionQuery { name_like: Some(pattern.into()), ..DefinitionQuery::default() };
+        assert_eq!(cx.store.definitions(&count("%process")).await.expect("query").1, 1, "{}", cx.backend);
+        assert_eq!(cx.store.definitions(&count("%PROCESS")).await.expect("query").1, 0, "{}", cx.backend);
+    })
+    .await;
+}
