@@ -192,6 +192,14 @@ async fn bad_input_gets_clear_camunda_errors() {
         assert_eq!(app.get("/task?sortBy=banana&sortOrder=asc").send().await.expect("sent").status(), 400);
         assert_eq!(app.get("/task?sortBy=created").send().await.expect("sent").status(), 400);
         assert_eq!(app.get("/task?maxResults=lots").send().await.expect("sent").status(), 400);
+        // A Camunda filter we do not implement is refused, never silently dropped.
+        let unsupported = app.get("/task?assigneeIn=li,wang").send().await.expect("sent");
+        assert_eq!(unsupported.status(), 400);
+        let body: Value = unsupported.json().await.expect("json");
+        assert!(body["message"].as_str().expect("message").contains("assigneeIn"), "{body}");
+        assert_eq!(app.get("/process-definition?createdAfter=2020-01-01T00:00:00.000%2B0800").send().await.expect("sent").status(), 400);
+        // Parameters that cannot change the result here are accepted.
+        assert_eq!(app.get("/task?withoutTenantId=true&deserializeValues=false").send().await.expect("sent").status(), 200);
         // No instance was started by any of the bad requests.
         assert_eq!(app.json("/process-instance/count").await, json!({ "count": 0 }));
 

@@ -44,7 +44,7 @@ pub(super) fn definition_json(definition: &Definition) -> Json_ {
 }
 
 fn query(filters: &Filters) -> ApiResult<DefinitionQuery> {
-    Ok(DefinitionQuery {
+    let query = DefinitionQuery {
         id: filters.text("processDefinitionId"),
         ids: filters.list("processDefinitionIdIn"),
         key: filters.text("key"),
@@ -59,7 +59,9 @@ fn query(filters: &Filters) -> ApiResult<DefinitionQuery> {
         latest_version: filters.flag("latestVersion")?.unwrap_or(false),
         sorting: filters.sorting_with(&[("tenantId", None), ("category", None)])?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {

@@ -38,14 +38,16 @@ pub(super) fn deployment_json(deployment: &Deployment) -> Json_ {
 
 fn query(params: &Params) -> ApiResult<DeploymentQuery> {
     let filters = Filters::from_params(params);
-    Ok(DeploymentQuery {
+    let query = DeploymentQuery {
         id: filters.text("id"),
         name: filters.text("name"),
         name_like: filters.text("nameLike"),
         source: filters.text("source"),
         sorting: filters.sorting()?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {

@@ -73,7 +73,7 @@ fn instance_query(filters: &Filters) -> ApiResult<InstanceQuery> {
         (_, Some(true), _) | (_, _, Some(true)) => Some(true),
         _ => None,
     };
-    Ok(InstanceQuery {
+    let query = InstanceQuery {
         id: filters.text("processInstanceId"),
         ids: filters.list("processInstanceIds"),
         definition_id: filters.text("processDefinitionId"),
@@ -84,7 +84,9 @@ fn instance_query(filters: &Filters) -> ApiResult<InstanceQuery> {
         started_by: filters.text("startedBy"),
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn definitions_of(state: &AppState, ids: impl Iterator<Item = &String>) -> HashMap<String, Definition> {
@@ -154,14 +156,16 @@ fn activity_query(filters: &Filters) -> ApiResult<ActivityQuery> {
         (_, Some(true)) => Some(false),
         _ => None,
     };
-    Ok(ActivityQuery {
+    let query = ActivityQuery {
         instance_id: filters.text("processInstanceId"),
         activity_id: filters.text("activityId"),
         activity_type: filters.text("activityType"),
         finished,
         sorting: filters.sorting_with(&[("executionId", Some("instanceId")), ("tenantId", None)])?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn activities(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
@@ -224,7 +228,7 @@ fn task_query(filters: &Filters) -> ApiResult<TaskHistoryQuery> {
         (_, Some(true)) => Some(false),
         _ => None,
     };
-    Ok(TaskHistoryQuery {
+    let query = TaskHistoryQuery {
         task_id: filters.text("taskId"),
         instance_id: filters.text("processInstanceId"),
         definition_key: filters.text("processDefinitionKey"),
@@ -233,7 +237,9 @@ fn task_query(filters: &Filters) -> ApiResult<TaskHistoryQuery> {
         finished,
         sorting: filters.sorting_with(TASK_SORT_ALIASES)?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn tasks(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {

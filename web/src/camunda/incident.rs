@@ -51,7 +51,7 @@ fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
         (Some(instance), Some(execution)) if instance != execution => return Ok(None),
         (instance, execution) => instance.or(execution),
     };
-    Ok(Some(IncidentQuery {
+    let query = IncidentQuery {
         id: filters.text("incidentId"),
         instance_id,
         definition_id: filters.text("processDefinitionId"),
@@ -59,7 +59,9 @@ fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
         open: true,
         sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
-    }))
+    };
+    filters.reject_unsupported()?;
+    Ok(Some(query))
 }
 
 /// Camunda's incident sort names the store knows under another name, or that order nothing here

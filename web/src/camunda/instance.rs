@@ -37,7 +37,7 @@ pub(super) fn instance_json(instance: &InstanceRecord) -> Json_ {
 }
 
 fn query(filters: &Filters) -> ApiResult<InstanceQuery> {
-    Ok(InstanceQuery {
+    let query = InstanceQuery {
         id: None,
         ids: filters.list("processInstanceIds"),
         definition_id: filters.text("processDefinitionId"),
@@ -48,7 +48,9 @@ fn query(filters: &Filters) -> ApiResult<InstanceQuery> {
         started_by: None,
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn run_list(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {

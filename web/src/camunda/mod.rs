@@ -204,11 +204,16 @@ pub(crate) fn body_json(body: &[u8]) -> ApiResult<Map<String, Json>> {
 /// Reads string parameters from either a query string or a JSON query body (POST queries).
 pub(crate) struct Filters {
     values: HashMap<String, Json>,
+    /// The parameters a query read, so the ones it did not understand can be refused.
+    read: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Filters {
     pub(crate) fn from_params(params: &Params) -> Self {
-        Filters { values: params.iter().map(|(key, value)| (key.clone(), Json::String(value.clone()))).collect() }
+        Filters {
+            values: params.iter().map(|(key, value)| (key.clone(), Json::String(value.clone()))).collect(),
+            read: Default::default(),
+        }
     }
 
     pub(crate) fn from_body(body: Map<String, Json>, params: &Params) -> Self {
@@ -217,8 +222,36 @@ impl Filters {
         filters
     }
 
+    fn get(&self, name: &str) -> Option<&Json> {
+        if let Ok(mut read) = self.read.lock() {
+            read.insert(name.to_string());
+        }
+        self.values.get(name)
+    }
+
+    /// Refuses parameters the query did not read. A Camunda filter we do not implement must not
+    /// be dropped silently: the caller would get more results than asked for. Parameters that
+    /// cannot change the result here (no tenants, nothing is suspended) are let through.
+    pub(crate) fn reject_unsupported(&self) -> ApiResult<()> {
+        let read = self.read.lock().map(|read| read.clone()).unwrap_or_default();
+        let mut unsupported: Vec<&String> = self
+            .values
+            .iter()
+            .filter(|(name, value)| !read.contains(*name) && !value.is_null() && !harmless(name, value))
+            .map(|(name, _)| name)
+            .collect();
+        unsupported.sort();
+        match unsupported.as_slice() {
+            [] => Ok(()),
+            names => Err(ApiError::BadRequest(format!(
+                "Unsupported query parameter(s): {}",
+                names.iter().map(|name| name.as_str()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+
     pub(crate) fn text(&self, name: &str) -> Option<String> {
-        match self.values.get(name)? {
+        match self.get(name)? {
             Json::String(text) => Some(text.clone()),
             Json::Null => None,
             other => Some(other.to_string()),
@@ -227,7 +260,7 @@ impl Filters {
 
     /// A comma-separated list (query string) or a JSON array (body).
     pub(crate) fn list(&self, name: &str) -> Option<Vec<String>> {
-        match self.values.get(name)? {
+        match self.get(name)? {
             Json::Array(items) => Some(items.iter().filter_map(|item| item.as_str().map(str::to_string)).collect()),
             Json::String(text) => {
                 Some(text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect())
@@ -237,7 +270,7 @@ impl Filters {
     }
 
     pub(crate) fn flag(&self, name: &str) -> ApiResult<Option<bool>> {
-        match self.values.get(name) {
+        match self.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::Bool(value)) => Ok(Some(*value)),
             Some(Json::String(text)) if text == "true" => Ok(Some(true)),
@@ -247,7 +280,7 @@ impl Filters {
     }
 
     pub(crate) fn int(&self, name: &str) -> ApiResult<Option<i64>> {
-        match self.values.get(name) {
+        match self.get(name) {
             None | Some(Json::Null) => Ok(None),
             Some(Json::Number(number)) => number.as_i64().map(Some).ok_or_else(|| self.bad(name)),
             Some(Json::String(text)) => text.parse().map(Some).map_err(|_| self.bad(name)),
@@ -284,7 +317,7 @@ impl Filters {
             }
         };
         let mut sorting = Vec::new();
-        if let Some(Json::Array(items)) = self.values.get("sorting") {
+        if let Some(Json::Array(items)) = self.get("sorting") {
             for item in items {
                 let by = item
                     .get("sortBy")
@@ -319,6 +352,25 @@ impl Filters {
                 None => Some((by, ascending)),
             })
             .collect())
+    }
+}
+
+/// Parameters that cannot change a result here: there are no tenants, nothing is suspended, and
+/// values are always returned deserialised.
+fn harmless(name: &str, value: &Json) -> bool {
+    let is = |expected: &str| {
+        value.as_str() == Some(expected) || value.as_bool().map(|b| b.to_string()).as_deref() == Some(expected)
+    };
+    match name {
+        "deserializeValues" | "deserializeValue" => true,
+        "withoutTenantId"
+        | "includeProcessDefinitionsWithoutTenantId"
+        | "includeDeploymentsWithoutTenantId"
+        | "includeIncidentsWithoutTenantId"
+        | "active"
+        | "notSuspended" => is("true") || is("false") && name != "active",
+        "suspended" | "withIncidents" | "withoutIncidents" => is("false"),
+        _ => false,
     }
 }
 

@@ -77,7 +77,7 @@ async fn query(state: &AppState, filters: &Filters) -> ApiResult<TaskQuery> {
         (Some(group), _) => Some(vec![group]),
         (None, groups) => groups,
     };
-    Ok(TaskQuery {
+    let query = TaskQuery {
         id: filters.text("taskId"),
         instance_id: filters.text("processInstanceId"),
         instance_ids: filters.list("processInstanceIdIn"),
@@ -103,7 +103,9 @@ async fn query(state: &AppState, filters: &Filters) -> ApiResult<TaskQuery> {
         max_priority: filters.int("maxPriority")?,
         sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
-    })
+    };
+    filters.reject_unsupported()?;
+    Ok(query)
 }
 
 async fn run_list(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>> {
