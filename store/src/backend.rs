@@ -178,6 +178,26 @@ pub(crate) fn numbered_placeholders(sql: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Defines `bind(query, &Param)` for one backend (used by its module and by [`store_impl`]).
+macro_rules! bind_fn {
+    ($db:ty, $arguments:ty) => {
+        fn bind<'q>(
+            query: sqlx::query::Query<'q, $db, $arguments>,
+            param: &'q Param,
+        ) -> sqlx::query::Query<'q, $db, $arguments> {
+            match param {
+                Param::Text(text) => query.bind(text.as_str()),
+                Param::Int(number) => query.bind(*number),
+                Param::OptText(text) => query.bind(text.as_deref()),
+                Param::OptInt(number) => query.bind(*number),
+                Param::Bool(flag) => query.bind(*flag),
+            }
+        }
+    };
+}
+
+pub(crate) use bind_fn;
+
 /// Expands the [`Store`](crate::Store) implementation for one backend.
 /// `$store` has a field `pool: sqlx::Pool<$db>` (readers), the async `begin_write()` and
 /// `commit_batch()`, and the functions `sql(&'static str)` and
@@ -199,13 +219,7 @@ macro_rules! store_impl {
                 params: &'q [Param],
             ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
                 for param in params {
-                    query = match param {
-                        Param::Text(text) => query.bind(text.as_str()),
-                        Param::Int(number) => query.bind(*number),
-                        Param::OptText(text) => query.bind(text.as_deref()),
-                        Param::OptInt(number) => query.bind(*number),
-                        Param::Bool(flag) => query.bind(*flag),
-                    };
+                    query = bind(query, param);
                 }
                 query
             }

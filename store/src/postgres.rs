@@ -3,7 +3,7 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Pool, Postgres, SqlSafeStr, SqlStr};
 
-use crate::backend::{Batch, Param, numbered_placeholders, store_impl};
+use crate::backend::{Batch, Param, bind_fn, numbered_placeholders, store_impl};
 use crate::{Error, Result, migrate};
 
 pub(crate) struct PostgresStore {
@@ -120,15 +120,4 @@ impl PostgresStore {
 
 store_impl!(PostgresStore, Postgres, "postgres");
 
-fn bind<'q>(
-    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
-    param: &'q Param,
-) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
-    match param {
-        Param::Text(text) => query.bind(text.as_str()),
-        Param::Int(number) => query.bind(*number),
-        Param::OptText(text) => query.bind(text.as_deref()),
-        Param::OptInt(number) => query.bind(*number),
-        Param::Bool(flag) => query.bind(*flag),
-    }
-}
+bind_fn!(Postgres, sqlx::postgres::PgArguments);

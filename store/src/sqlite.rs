@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Pool, SqlSafeStr, SqlStr, Sqlite};
 
-use crate::backend::{Batch, Param, store_impl};
+use crate::backend::{Batch, Param, bind_fn, store_impl};
 use crate::{Error, Result, migrate};
 
 pub(crate) struct SqliteStore {
@@ -163,18 +163,7 @@ impl SqliteStore {
 
 store_impl!(SqliteStore, Sqlite, "sqlite");
 
-fn bind<'q>(
-    query: sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments>,
-    param: &'q Param,
-) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments> {
-    match param {
-        Param::Text(text) => query.bind(text.as_str()),
-        Param::Int(number) => query.bind(*number),
-        Param::OptText(text) => query.bind(text.as_deref()),
-        Param::OptInt(number) => query.bind(*number),
-        Param::Bool(flag) => query.bind(*flag),
-    }
-}
+bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 
 /// One `;`-separated script of a batch's statements, with their parameters in order.
 fn script(batch: &Batch) -> (String, Vec<Param>) {

@@ -130,11 +130,21 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;
     let address = listener.local_addr()?;
-    println!("shuangyong is running at http://{address} (database: {}, {})", executor.store().backend(), redact(&url));
-    println!("  Camunda-compatible REST API: http://{address}/engine-rest");
+    // The server must not die if whoever started it stops reading stdout, so the banner is
+    // written with its error ignored rather than with `println!` (which panics on a closed pipe).
+    let mut announce = format!(
+        "shuangyong is running at http://{address} (database: {}, {})\n  Camunda-compatible REST API: http://{address}/engine-rest\n",
+        executor.store().backend(),
+        redact(&url)
+    );
     if let Some(password) = generated {
-        println!("  First start: log in as  admin / {password}");
-        println!("  (printed once; set SY_ADMIN_PASSWORD to choose it instead)");
+        announce.push_str(&format!(
+            "  First start: log in as  admin / {password}\n  (printed once; set SY_ADMIN_PASSWORD to choose it instead)\n"
+        ));
+    }
+    {
+        use std::io::Write;
+        let _ = std::io::stdout().write_all(announce.as_bytes()).and_then(|()| std::io::stdout().flush());
     }
     axum::serve(listener, app(AppState::new(executor))).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
