@@ -16,8 +16,8 @@ use crate::{AppState, CurrentUser};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/process-instance", get(list).post(list_post))
-        .route("/process-instance/count", get(count).post(count_post))
+        .route("/process-instance", get(list).post(list))
+        .route("/process-instance/count", get(count).post(count))
         .route("/process-instance/{id}", get(one).delete(delete))
         .route("/process-instance/{id}/variables", get(variables).post(modify_variables))
         .route("/process-instance/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
@@ -64,11 +64,8 @@ async fn run_count(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>>
     Ok(count_json(state.store().instances(&query).await.map_err(sort_error)?.1))
 }
 
-async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    run_list(&state, Filters::from_params(&params)).await
-}
-
-async fn list_post(
+/// GET with query parameters and POST with a JSON query body (an empty body reads as `{}`).
+async fn list(
     State(state): State<AppState>,
     Query(params): Query<Params>,
     body: axum::body::Bytes,
@@ -76,11 +73,7 @@ async fn list_post(
     run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
-async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    run_count(&state, Filters::from_params(&params)).await
-}
-
-async fn count_post(
+async fn count(
     State(state): State<AppState>,
     Query(params): Query<Params>,
     body: axum::body::Bytes,

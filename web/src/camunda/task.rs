@@ -17,8 +17,8 @@ use crate::{AppState, CurrentUser};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
-        .route("/task", get(list).post(list_post))
-        .route("/task/count", get(count).post(count_post))
+        .route("/task", get(list).post(list))
+        .route("/task/count", get(count).post(count))
         .route("/task/{id}", get(one))
         .route("/task/{id}/claim", post(claim))
         .route("/task/{id}/unclaim", post(unclaim))
@@ -119,11 +119,8 @@ async fn run_count(state: &AppState, filters: Filters) -> ApiResult<Json<Json_>>
     Ok(count_json(state.store().tasks(&query).await.map_err(sort_error)?.1))
 }
 
-async fn list(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    run_list(&state, Filters::from_params(&params)).await
-}
-
-async fn list_post(
+/// GET with query parameters and POST with a JSON query body (an empty body reads as `{}`).
+async fn list(
     State(state): State<AppState>,
     Query(params): Query<Params>,
     body: axum::body::Bytes,
@@ -131,11 +128,7 @@ async fn list_post(
     run_list(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
-async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    run_count(&state, Filters::from_params(&params)).await
-}
-
-async fn count_post(
+async fn count(
     State(state): State<AppState>,
     Query(params): Query<Params>,
     body: axum::body::Bytes,
