@@ -10,14 +10,15 @@ pub mod ports;
 pub mod runtime;
 pub mod script;
 pub mod state;
+pub mod timer;
 pub mod value;
 
 pub use model::{Definitions, ProcessModel};
 pub use parse::{ParseError, Parsed, Problem, parse};
-pub use ports::{HandlerRegistry, ServiceCall, ServiceHandlers};
+pub use ports::{HandlerRegistry, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};
 pub use script::Scripting;
-pub use state::{InstanceState, InstanceStatus, TokenId};
+pub use state::{InstanceState, InstanceStatus, TokenId, Wait, WaitTrigger};
 pub use value::{Value, Variables};
 
 /// Errors of commands given to the runtime. Failures *inside* a process are not errors: they

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::script::{Expression, Script, Template};
+use crate::timer::TimerDefinition;
 
 /// Index of an element in [`ProcessModel::elements`].
 pub type ElementIndex = usize;
@@ -48,8 +49,19 @@ impl ProcessModel {
         self.elements
             .iter()
             .enumerate()
-            .filter(move |(_, element)| element.scope == scope && matches!(element.kind, ElementKind::StartEvent))
+            .filter(move |(_, element)| {
+                element.scope == scope && matches!(element.kind, ElementKind::StartEvent { trigger: Trigger::None })
+            })
             .map(|(index, _)| index)
+    }
+
+    /// The process-level start events with a trigger (timer, message, signal): what the
+    /// executor subscribes to when a definition is deployed.
+    pub fn triggered_start_events(&self) -> impl Iterator<Item = &Element> {
+        self.elements.iter().filter(|element| {
+            element.scope.is_none()
+                && matches!(&element.kind, ElementKind::StartEvent { trigger } if !matches!(trigger, Trigger::None))
+        })
     }
 
     /// User tasks in the model, in document order (for listings and the next issue's
@@ -71,16 +83,81 @@ pub struct Element {
     pub outgoing: Vec<FlowIndex>,
     /// The `default` flow of a gateway or activity.
     pub default_flow: Option<FlowIndex>,
+    /// Boundary events attached to this activity.
+    pub boundaries: Vec<ElementIndex>,
+    /// `multiInstanceLoopCharacteristics` of an activity.
+    pub multi_instance: Option<Box<MultiInstance>>,
+    /// `camunda:asyncBefore` / `camunda:asyncAfter`: commit and continue in a job.
+    pub async_before: bool,
+    pub async_after: bool,
+    /// `camunda:failedJobRetryTimeCycle` (`R3/PT5M`): how a failing job of this element retries.
+    pub retry_cycle: Option<String>,
+}
+
+/// What an event waits for or throws. Error codes and message / signal names are resolved from
+/// their `bpmn:error` / `bpmn:message` / `bpmn:signal` definitions at parse time.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    None,
+    Terminate,
+    Timer(TimerDefinition),
+    Message(String),
+    Signal(String),
+    /// An error code; `None` catches every error (only valid on catching events).
+    Error(Option<String>),
+}
+
+/// Multi-instance characteristics (会签 / 或签 / 依次审批 are built on them).
+#[derive(Debug)]
+pub struct MultiInstance {
+    pub sequential: bool,
+    /// `bpmn:loopCardinality`: how many instances when there is no collection.
+    pub cardinality: Option<Arc<Expression>>,
+    /// `camunda:collection`: a variable name or an expression giving a list.
+    pub collection: Option<Arc<Expression>>,
+    /// `camunda:elementVariable`: the local variable holding each instance's item.
+    pub element_variable: Option<String>,
+    /// `bpmn:completionCondition`, evaluated after each instance completes.
+    pub completion_condition: Option<Arc<Expression>>,
 }
 
 #[derive(Debug)]
 pub enum ElementKind {
-    StartEvent,
+    StartEvent {
+        trigger: Trigger,
+    },
     EndEvent {
-        terminate: bool,
+        trigger: Trigger,
+    },
+    /// An intermediate catch event (timer, message, signal).
+    CatchEvent {
+        trigger: Trigger,
+    },
+    /// An intermediate throw event (none or signal).
+    ThrowEvent {
+        trigger: Trigger,
+    },
+    BoundaryEvent {
+        attached_to: ElementIndex,
+        /// `cancelActivity`: an interrupting event ends the activity.
+        interrupting: bool,
+        trigger: Trigger,
+        /// `camunda:errorCodeVariable` / `camunda:errorMessageVariable` of an error boundary.
+        error_code_variable: Option<String>,
+        error_message_variable: Option<String>,
     },
     ExclusiveGateway,
     ParallelGateway,
+    InclusiveGateway,
+    EventBasedGateway,
+    ReceiveTask {
+        message: String,
+    },
+    /// `camunda:type="external"`: a worker fetches it by topic (`/engine-rest/external-task`).
+    ExternalTask {
+        topic: String,
+        priority: Option<Template>,
+    },
     UserTask(Box<UserTaskDefinition>),
     ServiceTask {
         handler: String,
@@ -100,11 +177,40 @@ impl ElementKind {
     /// Camunda's activity type names, as the history API reports them.
     pub fn camunda_type(&self) -> &'static str {
         match self {
-            ElementKind::StartEvent => "startEvent",
-            ElementKind::EndEvent { terminate: false } => "noneEndEvent",
-            ElementKind::EndEvent { terminate: true } => "terminateEndEvent",
+            ElementKind::StartEvent { trigger } => match trigger {
+                Trigger::Timer(_) => "startTimerEvent",
+                Trigger::Message(_) => "messageStartEvent",
+                Trigger::Signal(_) => "signalStartEvent",
+                Trigger::Error(_) => "errorStartEvent",
+                _ => "startEvent",
+            },
+            ElementKind::EndEvent { trigger } => match trigger {
+                Trigger::Terminate => "terminateEndEvent",
+                Trigger::Error(_) => "errorEndEvent",
+                Trigger::Signal(_) => "signalEndEvent",
+                _ => "noneEndEvent",
+            },
+            ElementKind::CatchEvent { trigger } => match trigger {
+                Trigger::Timer(_) => "intermediateTimer",
+                Trigger::Signal(_) => "intermediateSignalCatch",
+                _ => "intermediateMessageCatch",
+            },
+            ElementKind::ThrowEvent { trigger } => match trigger {
+                Trigger::Signal(_) => "intermediateSignalThrow",
+                _ => "intermediateNoneThrowEvent",
+            },
+            ElementKind::BoundaryEvent { trigger, .. } => match trigger {
+                Trigger::Timer(_) => "boundaryTimer",
+                Trigger::Message(_) => "boundaryMessage",
+                Trigger::Signal(_) => "boundarySignal",
+                _ => "boundaryError",
+            },
             ElementKind::ExclusiveGateway => "exclusiveGateway",
             ElementKind::ParallelGateway => "parallelGateway",
+            ElementKind::InclusiveGateway => "inclusiveGateway",
+            ElementKind::EventBasedGateway => "eventBasedGateway",
+            ElementKind::ReceiveTask { .. } => "receiveTask",
+            ElementKind::ExternalTask { .. } => "serviceTask",
             ElementKind::UserTask(_) => "userTask",
             ElementKind::ServiceTask { .. } => "serviceTask",
             ElementKind::ScriptTask { .. } => "scriptTask",

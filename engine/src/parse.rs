@@ -13,9 +13,12 @@ use quick_xml::events::Event as XmlEvent;
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
-use crate::model::{Definitions, Element, ElementIndex, ElementKind, Flow, ProcessModel, UserTaskDefinition};
+use crate::model::{
+    Definitions, Element, ElementIndex, ElementKind, Flow, MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
+};
 use crate::ports::ServiceHandlers;
 use crate::script::Scripting;
+use crate::timer::{TimerDefinition, TimerKind};
 
 pub const BPMN_NS: &str = "http://www.omg.org/spec/BPMN/20100524/MODEL";
 pub const CAMUNDA_NS: &str = "http://camunda.org/schema/1.0/bpmn";
@@ -67,7 +70,25 @@ pub fn parse(xml: &str, scripting: &Scripting, services: &dyn ServiceHandlers) -
             message: "the root element must be bpmn:definitions".into(),
         }]));
     }
-    let mut builder = Builder { scripting, services, problems: Vec::new(), warnings: Vec::new() };
+    // Root-level `bpmn:message` / `bpmn:signal` / `bpmn:error`: events name them by id.
+    let mut names = HashMap::new();
+    for node in &root.children {
+        let (Some(id), attribute) = (
+            node.attr("id"),
+            match node.name.as_str() {
+                "message" | "signal" => "name",
+                "error" | "escalation" => "errorCode",
+                _ => continue,
+            },
+        ) else {
+            continue;
+        };
+        if node.ns.as_deref() == Some(BPMN_NS) {
+            let name = node.attr(attribute).or(node.attr("name")).unwrap_or(id);
+            names.insert((node.name.clone(), id.to_string()), name.to_string());
+        }
+    }
+    let mut builder = Builder { scripting, services, names, problems: Vec::new(), warnings: Vec::new() };
     let mut processes = Vec::new();
     let mut skipped_processes = Vec::new();
     for node in root.children.iter().filter(|node| node.is(BPMN_NS, "process")) {
@@ -250,15 +271,9 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
 
 /// Flow-node elements we know but cannot execute yet, with the reason shown to the modeller.
 const UNSUPPORTED: &[(&str, &str)] = &[
-    ("intermediateCatchEvent", "intermediate catch events are not supported yet"),
-    ("intermediateThrowEvent", "intermediate throw events are not supported yet"),
-    ("boundaryEvent", "boundary events are not supported yet"),
-    ("inclusiveGateway", "inclusive gateways are not supported yet"),
-    ("eventBasedGateway", "event-based gateways are not supported yet"),
     ("complexGateway", "complex gateways are not supported"),
     ("callActivity", "call activities are not supported yet"),
     ("sendTask", "send tasks are not supported"),
-    ("receiveTask", "receive tasks are not supported yet"),
     ("businessRuleTask", "business rule (DMN) tasks are not supported"),
     ("transaction", "transaction sub-processes are not supported"),
     ("adHocSubProcess", "ad-hoc sub-processes are not supported"),
@@ -287,8 +302,8 @@ const IGNORED: &[&str] = &[
     "monitoring",
     "supports",
     "correlationSubscription",
-    // Children of a sub-process that belong to the activity, not its contents (loops are refused
-    // on the activity itself).
+    // Children of a sub-process that belong to the activity, not its contents (read with the
+    // activity itself).
     "multiInstanceLoopCharacteristics",
     "standardLoopCharacteristics",
 ];
@@ -296,6 +311,8 @@ const IGNORED: &[&str] = &[
 struct Builder<'a> {
     scripting: &'a Scripting,
     services: &'a dyn ServiceHandlers,
+    /// (`message` | `signal` | `error`, id) → message / signal name or error code.
+    names: HashMap<(String, String), String>,
     problems: Vec<Problem>,
     warnings: Vec<Problem>,
 }
@@ -340,7 +357,9 @@ impl Builder<'_> {
             by_id: HashMap::new(),
         };
         let mut raw_flows = Vec::new();
-        self.scope_contents(node, None, &mut model, &mut raw_flows);
+        let mut attachments = Vec::new();
+        self.scope_contents(node, None, &mut model, &mut raw_flows, &mut attachments);
+        self.attach_boundaries(&mut model, &attachments);
         let dropped_flows = self.resolve_flows(&mut model, raw_flows);
         self.check_structure(node, &mut model, &dropped_flows);
         (self.problems.len() == problems_before).then_some(model)
@@ -352,6 +371,7 @@ impl Builder<'_> {
         scope: Option<ElementIndex>,
         model: &mut ProcessModel,
         flows: &mut Vec<RawFlow<'n>>,
+        attachments: &mut Vec<(ElementIndex, &'n Node, &'n str)>,
     ) {
         for child in &container.children {
             if child.ns.as_deref() != Some(BPMN_NS) {
@@ -379,13 +399,19 @@ impl Builder<'_> {
                 continue;
             }
             let is_sub_process = matches!(kind, ElementKind::SubProcess);
-            if !is_sub_process || child.attr("triggeredByEvent") != Some("true") {
-                for loop_kind in ["multiInstanceLoopCharacteristics", "standardLoopCharacteristics"] {
-                    if child.bpmn_children(loop_kind).next().is_some() {
-                        self.problem(child, format!("{loop_kind} (multi-instance / loops) is not supported yet"));
-                    }
-                }
+            if child.bpmn_children("standardLoopCharacteristics").next().is_some() {
+                self.problem(
+                    child,
+                    "standardLoopCharacteristics (while loops) are not supported: model the loop with a gateway",
+                );
             }
+            let multi_instance = match child.bpmn_children("multiInstanceLoopCharacteristics").next() {
+                None => None,
+                Some(loop_node) => match self.multi_instance(child, loop_node) {
+                    Some(multi_instance) => Some(Box::new(multi_instance)),
+                    None => continue,
+                },
+            };
             if child.children.iter().any(|c| c.ns.as_deref() == Some(CAMUNDA_NS))
                 || child.bpmn_children("extensionElements").any(|ext| {
                     ext.children.iter().any(|c| {
@@ -397,6 +423,7 @@ impl Builder<'_> {
             {
                 self.warning(child, "camunda listeners and input/output mappings are ignored");
             }
+            let flag = |name: &str| child.ns_attr(CAMUNDA_NS, name) == Some("true");
             let index = model.elements.len();
             model.by_id.insert(id.to_string(), index);
             model.elements.push(Element {
@@ -412,44 +439,125 @@ impl Builder<'_> {
                 incoming: Vec::new(),
                 outgoing: Vec::new(),
                 default_flow: None,
+                boundaries: Vec::new(),
+                multi_instance,
+                async_before: flag("asyncBefore") || flag("async"),
+                async_after: flag("asyncAfter"),
+                retry_cycle: child
+                    .bpmn_children("extensionElements")
+                    .flat_map(|ext| ext.children.iter())
+                    .find(|c| c.is(CAMUNDA_NS, "failedJobRetryTimeCycle"))
+                    .map(|c| c.text.trim().to_string())
+                    .filter(|text| !text.is_empty()),
             });
+            if let Some(target) = child.attr("attachedToRef") {
+                attachments.push((index, child, target));
+            }
             if is_sub_process {
                 if child.attr("triggeredByEvent") == Some("true") {
                     self.problem(child, "event sub-processes are not supported yet");
                 }
-                self.scope_contents(child, Some(index), model, flows);
+                self.scope_contents(child, Some(index), model, flows, attachments);
             }
         }
     }
 
     fn element_kind(&mut self, node: &Node) -> Option<ElementKind> {
-        let event_definition =
-            node.children.iter().find(|c| c.ns.as_deref() == Some(BPMN_NS) && c.name.ends_with("EventDefinition"));
         Some(match node.name.as_str() {
             "startEvent" => {
-                if let Some(definition) = event_definition {
-                    self.problem(node, format!("start events with {} are not supported yet", definition.name));
-                    return None;
+                let trigger = self.trigger(node)?;
+                match trigger {
+                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) => {}
+                    _ => {
+                        self.problem(node, "a start event can have no trigger, a timer, a message or a signal");
+                        return None;
+                    }
                 }
-                ElementKind::StartEvent
+                ElementKind::StartEvent { trigger }
             }
-            "endEvent" => match event_definition {
-                None => ElementKind::EndEvent { terminate: false },
-                Some(definition) if definition.name == "terminateEventDefinition" => {
-                    ElementKind::EndEvent { terminate: true }
+            "endEvent" => {
+                let trigger = self.trigger(node)?;
+                match trigger {
+                    Trigger::Error(None) => {
+                        self.problem(node, "an error end event must name an error (errorRef) with an error code");
+                        return None;
+                    }
+                    Trigger::Timer(_) | Trigger::Message(_) => {
+                        self.problem(node, "message end events are not supported: use a service task");
+                        return None;
+                    }
+                    _ => ElementKind::EndEvent { trigger },
                 }
-                Some(definition) => {
-                    self.problem(node, format!("end events with {} are not supported yet", definition.name));
+            }
+            "intermediateCatchEvent" => {
+                let trigger = self.trigger(node)?;
+                if !matches!(trigger, Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_)) {
+                    self.problem(node, "an intermediate catch event needs a timer, message or signal definition");
                     return None;
                 }
-            },
+                ElementKind::CatchEvent { trigger }
+            }
+            "intermediateThrowEvent" => {
+                let trigger = self.trigger(node)?;
+                if !matches!(trigger, Trigger::None | Trigger::Signal(_)) {
+                    self.problem(node, "only none and signal intermediate throw events are supported");
+                    return None;
+                }
+                ElementKind::ThrowEvent { trigger }
+            }
+            "boundaryEvent" => {
+                let trigger = self.trigger(node)?;
+                let interrupting = node.attr("cancelActivity") != Some("false");
+                match trigger {
+                    Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) => {}
+                    Trigger::Error(_) if interrupting => {}
+                    Trigger::Error(_) => {
+                        self.problem(
+                            node,
+                            "an error boundary event always interrupts (cancelActivity cannot be false)",
+                        );
+                        return None;
+                    }
+                    _ => {
+                        self.problem(node, "a boundary event needs a timer, message, signal or error definition");
+                        return None;
+                    }
+                }
+                ElementKind::BoundaryEvent {
+                    attached_to: usize::MAX, // resolved in `attach_boundaries`
+                    interrupting,
+                    trigger,
+                    error_code_variable: node.ns_attr(CAMUNDA_NS, "errorCodeVariable").map(str::to_string),
+                    error_message_variable: node.ns_attr(CAMUNDA_NS, "errorMessageVariable").map(str::to_string),
+                }
+            }
             "exclusiveGateway" => ElementKind::ExclusiveGateway,
             "parallelGateway" => ElementKind::ParallelGateway,
+            "inclusiveGateway" => ElementKind::InclusiveGateway,
+            "eventBasedGateway" => ElementKind::EventBasedGateway,
             "task" => ElementKind::PassThrough { manual: false },
             "manualTask" => ElementKind::PassThrough { manual: true },
             "subProcess" => ElementKind::SubProcess,
             "userTask" => ElementKind::UserTask(Box::new(self.user_task(node)?)),
+            "serviceTask" if node.ns_attr(CAMUNDA_NS, "type") == Some("external") => {
+                let Some(topic) = node.ns_attr(CAMUNDA_NS, "topic").map(str::trim).filter(|t| !t.is_empty()) else {
+                    self.problem(node, "an external task needs camunda:topic");
+                    return None;
+                };
+                let priority = match node.ns_attr(CAMUNDA_NS, "taskPriority") {
+                    None => None,
+                    Some(source) => Some(self.template(node, "taskPriority", source)?),
+                };
+                ElementKind::ExternalTask { topic: topic.to_string(), priority }
+            }
             "serviceTask" => ElementKind::ServiceTask { handler: self.service_handler(node)? },
+            "receiveTask" => {
+                let Some(message) = node.attr("messageRef").and_then(|id| self.name_of(node, "message", id)) else {
+                    self.problem(node, "a receive task needs messageRef naming a bpmn:message");
+                    return None;
+                };
+                ElementKind::ReceiveTask { message }
+            }
             "scriptTask" => self.script_task(node)?,
             "lane" | "participant" | "messageFlow" => return None,
             other => {
@@ -457,6 +565,156 @@ impl Builder<'_> {
                 return None;
             }
         })
+    }
+
+    /// The name or code a `messageRef` / `signalRef` / `errorRef` points at.
+    fn name_of(&mut self, node: &Node, kind: &str, id: &str) -> Option<String> {
+        let found = self.names.get(&(kind.to_string(), id.to_string())).cloned();
+        if found.is_none() {
+            self.problem(node, format!("{kind}Ref '{id}' names no bpmn:{kind} of this file"));
+        }
+        found
+    }
+
+    fn template(&mut self, node: &Node, what: &str, source: &str) -> Option<crate::script::Template> {
+        match self.scripting.compile_template(source.trim()) {
+            Ok(template) => Some(template),
+            Err(error) => {
+                self.problem(node, format!("{what} '{source}' is not a valid expression: {error}"));
+                None
+            }
+        }
+    }
+
+    /// The event definition of an event element. `None` (the outer one) means a problem was
+    /// reported.
+    fn trigger(&mut self, node: &Node) -> Option<Trigger> {
+        let definitions: Vec<&Node> = node
+            .children
+            .iter()
+            .filter(|c| c.ns.as_deref() == Some(BPMN_NS) && c.name.ends_with("EventDefinition"))
+            .collect();
+        let definition = match definitions.as_slice() {
+            [] => return Some(Trigger::None),
+            [one] => *one,
+            _ => {
+                self.problem(node, "events with several event definitions (multiple / parallel) are not supported");
+                return None;
+            }
+        };
+        Some(match definition.name.as_str() {
+            "terminateEventDefinition" => Trigger::Terminate,
+            "timerEventDefinition" => {
+                let parts: Vec<(TimerKind, &Node)> = [
+                    ("timeDate", TimerKind::Date),
+                    ("timeDuration", TimerKind::Duration),
+                    ("timeCycle", TimerKind::Cycle),
+                ]
+                .into_iter()
+                .flat_map(|(name, kind)| definition.bpmn_children(name).map(move |child| (kind, child)))
+                .collect();
+                let [(kind, text)] = parts.as_slice() else {
+                    self.problem(node, "a timer needs exactly one of timeDate, timeDuration or timeCycle");
+                    return None;
+                };
+                if text.text.trim().is_empty() {
+                    self.problem(node, "the timer's time expression is empty");
+                    return None;
+                }
+                let source = text.text.trim();
+                if !source.contains("${") && !source.contains("#{") {
+                    // A literal timer is checked now rather than failing when it is reached.
+                    if let Err(error) = crate::timer::schedule(*kind, source, 0) {
+                        self.problem(node, format!("the timer '{source}' is not valid: {error}"));
+                        return None;
+                    }
+                }
+                let template = self.template(node, "timer", source)?;
+                Trigger::Timer(TimerDefinition { kind: *kind, text: Arc::new(template) })
+            }
+            "messageEventDefinition" => match definition.attr("messageRef") {
+                Some(id) => Trigger::Message(self.name_of(node, "message", id)?),
+                None => {
+                    self.problem(node, "the message event definition needs messageRef naming a bpmn:message");
+                    return None;
+                }
+            },
+            "signalEventDefinition" => match definition.attr("signalRef") {
+                Some(id) => Trigger::Signal(self.name_of(node, "signal", id)?),
+                None => {
+                    self.problem(node, "the signal event definition needs signalRef naming a bpmn:signal");
+                    return None;
+                }
+            },
+            "errorEventDefinition" => match definition.attr("errorRef") {
+                Some(id) => Trigger::Error(Some(self.name_of(node, "error", id)?)),
+                None => Trigger::Error(None),
+            },
+            other => {
+                let what = other.trim_end_matches("EventDefinition");
+                self.problem(node, format!("{what} events are not supported"));
+                return None;
+            }
+        })
+    }
+
+    fn multi_instance(&mut self, activity: &Node, node: &Node) -> Option<MultiInstance> {
+        let mut expression = |what: &str, source: Option<&str>| -> Option<Option<Arc<crate::script::Expression>>> {
+            let Some(source) = source.map(str::trim).filter(|source| !source.is_empty()) else { return Some(None) };
+            match self.scripting.compile_expression(source) {
+                Ok(compiled) => Some(Some(Arc::new(compiled))),
+                Err(error) => {
+                    self.problem(activity, format!("{what} '{source}' does not compile: {error}"));
+                    None
+                }
+            }
+        };
+        let cardinality =
+            expression("loopCardinality", node.bpmn_children("loopCardinality").next().map(|n| n.text.as_str()))?;
+        let collection = expression("camunda:collection", node.ns_attr(CAMUNDA_NS, "collection"))?;
+        let completion_condition = expression(
+            "completionCondition",
+            node.bpmn_children("completionCondition").next().map(|n| n.text.as_str()),
+        )?;
+        if cardinality.is_none() && collection.is_none() {
+            self.problem(activity, "multi-instance needs camunda:collection or loopCardinality");
+            return None;
+        }
+        Some(MultiInstance {
+            sequential: node.attr("isSequential") == Some("true"),
+            cardinality,
+            collection,
+            element_variable: node.ns_attr(CAMUNDA_NS, "elementVariable").map(str::to_string),
+            completion_condition,
+        })
+    }
+
+    /// Resolves `attachedToRef` of boundary events: the activity must be in the same scope.
+    fn attach_boundaries(&mut self, model: &mut ProcessModel, attachments: &[(ElementIndex, &Node, &str)]) {
+        for &(boundary, node, target) in attachments {
+            let Some(&activity) = model.by_id.get(target) else {
+                self.problem(node, format!("attachedToRef '{target}' names no activity of this process"));
+                continue;
+            };
+            let is_activity = matches!(
+                model.elements[activity].kind,
+                ElementKind::UserTask(_)
+                    | ElementKind::ServiceTask { .. }
+                    | ElementKind::ExternalTask { .. }
+                    | ElementKind::ScriptTask { .. }
+                    | ElementKind::ReceiveTask { .. }
+                    | ElementKind::PassThrough { .. }
+                    | ElementKind::SubProcess
+            );
+            if !is_activity || model.elements[activity].scope != model.elements[boundary].scope {
+                self.problem(node, format!("attachedToRef '{target}' must name an activity in the same scope"));
+                continue;
+            }
+            if let ElementKind::BoundaryEvent { attached_to, .. } = &mut model.elements[boundary].kind {
+                *attached_to = activity;
+            }
+            model.elements[activity].boundaries.push(boundary);
+        }
     }
 
     fn user_task(&mut self, node: &Node) -> Option<UserTaskDefinition> {
@@ -639,16 +897,72 @@ impl Builder<'_> {
                 None => ("process".to_string(), Some(model.id.clone())),
                 Some(index) => ("subProcess".to_string(), Some(model.elements[index].id.clone())),
             };
-            if starts != 1 {
-                self.problems.push(Problem {
-                    element_id,
-                    element_type,
-                    message: if starts == 0 {
-                        "there is no none start event".into()
-                    } else {
-                        format!("there are {starts} none start events; exactly one is allowed")
-                    },
-                });
+            // A process may be started by triggers only; an embedded sub-process needs its none start.
+            let triggered = if scope.is_none() { model.triggered_start_events().count() } else { 0 };
+            let message = if starts > 1 {
+                Some(format!("there are {starts} none start events; at most one is allowed"))
+            } else if starts == 0 && triggered == 0 {
+                Some("there is no none start event".to_string())
+            } else {
+                None
+            };
+            if let Some(message) = message {
+                self.problems.push(Problem { element_id, element_type, message });
+            }
+        }
+        for element in &model.elements {
+            let problem = |message: String| Problem {
+                element_id: Some(element.id.clone()),
+                element_type: element.kind.camunda_type().to_string(),
+                message,
+            };
+            match &element.kind {
+                ElementKind::StartEvent { trigger } if element.scope.is_some() && !matches!(trigger, Trigger::None) => {
+                    self.problems.push(problem("a start event inside a sub-process cannot have a trigger".into()));
+                }
+                ElementKind::BoundaryEvent { .. } if !element.incoming.is_empty() => {
+                    self.problems.push(problem("a boundary event cannot have incoming sequence flows".into()));
+                }
+                ElementKind::EventBasedGateway => {
+                    for &flow in &element.outgoing {
+                        let target = &model.elements[model.flows[flow].target];
+                        let catches =
+                            matches!(target.kind, ElementKind::CatchEvent { .. } | ElementKind::ReceiveTask { .. });
+                        if !catches || target.incoming.len() != 1 {
+                            self.problems.push(problem(format!(
+                                "'{}' follows an event-based gateway: it must be an intermediate catch event or receive task with no other incoming flow",
+                                target.id
+                            )));
+                        }
+                    }
+                    if element.outgoing.len() < 2 {
+                        self.problems.push(problem("an event-based gateway needs at least two outgoing flows".into()));
+                    }
+                }
+                _ => {}
+            }
+            if let Some(cycle) = &element.retry_cycle
+                && !matches!(
+                    crate::timer::schedule(TimerKind::Cycle, cycle, 0),
+                    Ok((_, Some(crate::timer::Cycle::Repeat { remaining: Some(_), .. })))
+                )
+            {
+                self.problems.push(problem(format!(
+                    "camunda:failedJobRetryTimeCycle '{cycle}' must be a bounded cycle such as R3/PT5M"
+                )));
+            }
+            if element.multi_instance.is_some()
+                && !matches!(
+                    element.kind,
+                    ElementKind::UserTask(_)
+                        | ElementKind::ServiceTask { .. }
+                        | ElementKind::ExternalTask { .. }
+                        | ElementKind::ScriptTask { .. }
+                        | ElementKind::SubProcess
+                        | ElementKind::PassThrough { .. }
+                )
+            {
+                self.problems.push(problem("multi-instance is only supported on tasks and sub-processes".into()));
             }
         }
     }

@@ -15,15 +15,37 @@ pub struct ServiceCall<'a> {
     pub variables: &'a Variables,
 }
 
+/// Why a handler did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceError {
+    /// A technical failure: becomes an incident (or a job retry when the task is async).
+    Failed(String),
+    /// A business error (`throw new BpmnError(code)` in Camunda): caught by an error boundary
+    /// event with this code, or an incident when nothing catches it.
+    Bpmn { code: String, message: Option<String> },
+}
+
+impl From<String> for ServiceError {
+    fn from(message: String) -> Self {
+        ServiceError::Failed(message)
+    }
+}
+
+impl From<&str> for ServiceError {
+    fn from(message: &str) -> Self {
+        ServiceError::Failed(message.to_string())
+    }
+}
+
 /// Looks up and calls service-task handlers.
 pub trait ServiceHandlers: Send + Sync {
     /// Whether a handler of this name exists (checked at deploy).
     fn contains(&self, name: &str) -> bool;
-    /// Runs the handler; `Ok` holds variables to set, `Err` a message that becomes an incident.
-    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, String>;
+    /// Runs the handler; `Ok` holds variables to set.
+    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, ServiceError>;
 }
 
-type Handler = Arc<dyn Fn(&ServiceCall<'_>) -> Result<Variables, String> + Send + Sync>;
+type Handler = Arc<dyn Fn(&ServiceCall<'_>) -> Result<Variables, ServiceError> + Send + Sync>;
 
 /// A name → closure registry, the usual [`ServiceHandlers`].
 #[derive(Default, Clone)]
@@ -39,7 +61,7 @@ impl HandlerRegistry {
     pub fn register(
         &mut self,
         name: &str,
-        handler: impl Fn(&ServiceCall<'_>) -> Result<Variables, String> + Send + Sync + 'static,
+        handler: impl Fn(&ServiceCall<'_>) -> Result<Variables, ServiceError> + Send + Sync + 'static,
     ) {
         self.handlers.insert(name.to_string(), Arc::new(handler));
     }
@@ -54,10 +76,10 @@ impl ServiceHandlers for HandlerRegistry {
         self.handlers.contains_key(name)
     }
 
-    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, String> {
+    fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, ServiceError> {
         match self.handlers.get(call.handler) {
             Some(handler) => handler(call),
-            None => Err(format!("no service-task handler named '{}' is registered", call.handler)),
+            None => Err(format!("no service-task handler named '{}' is registered", call.handler).into()),
         }
     }
 }

@@ -5,13 +5,17 @@
 //! what the handlers return is applied like any other variable change.
 
 use std::borrow::Cow;
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 
 use crate::Error;
-use crate::model::{ElementIndex, ElementKind, FlowIndex, ProcessModel, UserTaskDefinition};
-use crate::ports::{ServiceCall, ServiceHandlers};
+use crate::model::{ElementIndex, ElementKind, FlowIndex, ProcessModel, Trigger, UserTaskDefinition};
+use crate::ports::{ServiceCall, ServiceError, ServiceHandlers};
 use crate::script::{Scripting, Template};
-use crate::state::{InstanceState, InstanceStatus, Phase, ROOT_SCOPE, ScopeInstance, Token, TokenId, TokenState};
+use crate::state::{
+    InstanceState, InstanceStatus, Phase, ROOT_SCOPE, ScopeInstance, ScopeKind, Token, TokenId, TokenState, Wait,
+    WaitTrigger,
+};
+use crate::timer;
 use crate::value::{Value, Variables};
 
 /// How many element steps one command may take before the runtime assumes a loop without a wait
@@ -54,6 +58,23 @@ pub enum Event {
     InstanceEnded {
         status: InstanceStatus,
     },
+    /// A token now waits for a timer, message, signal or continuation.
+    WaitOpened(Wait),
+    /// That wait is over (fired, or its token ended).
+    WaitClosed {
+        id: TokenId,
+    },
+    /// An external task is ready for a worker to fetch.
+    ExternalTaskCreated {
+        token: TokenId,
+        element_id: String,
+        topic: String,
+        priority: i64,
+    },
+    /// A signal was thrown: the executor broadcasts it once this command has committed.
+    SignalThrown {
+        name: String,
+    },
 }
 
 /// A user task to create, with its expressions already evaluated.
@@ -72,17 +93,25 @@ pub struct TaskSpec {
     pub priority: i64,
 }
 
-/// Everything a command needs besides the state: the model and the ports.
+/// Everything a command needs besides the state: the model, the ports and the time.
 #[derive(Clone, Copy)]
 pub struct Runtime<'a> {
     pub model: &'a ProcessModel,
     pub scripting: &'a Scripting,
     pub services: &'a dyn ServiceHandlers,
+    /// The command's time, in milliseconds since the Unix epoch (the engine reads no clock).
+    pub now: i64,
 }
 
 enum Step {
     Enter(TokenId),
     Leave(TokenId),
+}
+
+/// Where the error of [`Run::throw_error`] was caught.
+enum Caught {
+    Boundary,
+    Nowhere,
 }
 
 impl<'a> Runtime<'a> {
@@ -93,11 +122,35 @@ impl<'a> Runtime<'a> {
             .start_events(None)
             .next()
             .ok_or_else(|| Error::InvalidCommand(format!("process '{}' has no none start event", self.model.id)))?;
+        self.start_at_index(start, variables)
+    }
+
+    /// Starts an instance at a given start event (a timer, message or signal start).
+    pub fn start_at(&self, element_id: &str, variables: Variables) -> Result<(InstanceState, Vec<Event>), Error> {
+        let index = self
+            .model
+            .element_index(element_id)
+            .filter(|&index| {
+                let element = &self.model.elements[index];
+                element.scope.is_none() && matches!(element.kind, ElementKind::StartEvent { .. })
+            })
+            .ok_or_else(|| Error::NotFound(format!("'{element_id}' is not a start event of '{}'", self.model.id)))?;
+        self.start_at_index(index, variables)
+    }
+
+    fn start_at_index(&self, start: ElementIndex, variables: Variables) -> Result<(InstanceState, Vec<Event>), Error> {
         let mut state = InstanceState {
             status: InstanceStatus::Active,
             next_id: ROOT_SCOPE + 1,
-            scopes: vec![ScopeInstance { id: ROOT_SCOPE, parent: None, activity: None, variables: Variables::new() }],
+            scopes: vec![ScopeInstance {
+                id: ROOT_SCOPE,
+                parent: None,
+                activity: None,
+                variables: Variables::new(),
+                kind: ScopeKind::Plain,
+            }],
             tokens: Vec::new(),
+            waits: Vec::new(),
         };
         let mut run = Run::new(self, &mut state);
         run.set_variables(ROOT_SCOPE, variables);
@@ -108,24 +161,111 @@ impl<'a> Runtime<'a> {
         Ok((state, events))
     }
 
-    /// Completes a waiting user task, writing `variables` to the process first.
+    /// Completes a waiting user task. `variables` are set from the task's scope outwards
+    /// (Camunda's `setVariables`: an existing variable is updated where it lives, a new one is
+    /// created on the process).
     pub fn complete_task(
         &self,
         state: &mut InstanceState,
         token: TokenId,
         variables: Variables,
     ) -> Result<Vec<Event>, Error> {
+        self.complete_waiting(state, token, variables, "user task", |kind| matches!(kind, ElementKind::UserTask(_)))
+    }
+
+    /// Completes an external task a worker has done.
+    pub fn complete_external_task(
+        &self,
+        state: &mut InstanceState,
+        token: TokenId,
+        variables: Variables,
+    ) -> Result<Vec<Event>, Error> {
+        self.complete_waiting(state, token, variables, "external task", |kind| {
+            matches!(kind, ElementKind::ExternalTask { .. })
+        })
+    }
+
+    fn complete_waiting(
+        &self,
+        state: &mut InstanceState,
+        token: TokenId,
+        variables: Variables,
+        what: &str,
+        accepts: fn(&ElementKind) -> bool,
+    ) -> Result<Vec<Event>, Error> {
+        let scope = self.waiting(state, token, what, accepts)?;
+        let mut run = Run::new(self, state);
+        run.set_variables(scope, variables);
+        run.queue.push_back(Step::Leave(token));
+        run.drain();
+        Ok(run.events)
+    }
+
+    /// The scope of `token` if it is active, waiting, and at an element `accepts` takes.
+    fn waiting(
+        &self,
+        state: &InstanceState,
+        token: TokenId,
+        what: &str,
+        accepts: fn(&ElementKind) -> bool,
+    ) -> Result<TokenId, Error> {
         ensure_active(state)?;
         let current = state.token(token).ok_or(Error::NotFound(format!("no active task with id {token}")))?;
         let element = self.element_of(current)?;
-        if !matches!(self.model.elements[element].kind, ElementKind::UserTask(_))
-            || current.state != TokenState::Waiting
-        {
-            return Err(Error::InvalidCommand(format!("element instance {token} is not a waiting user task")));
+        let continuing =
+            state.waits.iter().any(|wait| wait.token == token && matches!(wait.trigger, WaitTrigger::Continue { .. }));
+        if !accepts(&self.model.elements[element].kind) || current.state != TokenState::Waiting || continuing {
+            return Err(Error::InvalidCommand(format!("element instance {token} is not a waiting {what}")));
         }
+        Ok(current.scope)
+    }
+
+    /// A worker reports a business error for an external task (`handleBpmnError`): an error
+    /// boundary event catches it, or the task gets an incident.
+    pub fn external_task_error(
+        &self,
+        state: &mut InstanceState,
+        token: TokenId,
+        code: &str,
+        message: Option<&str>,
+        variables: Variables,
+    ) -> Result<Vec<Event>, Error> {
+        let scope =
+            self.waiting(state, token, "external task", |kind| matches!(kind, ElementKind::ExternalTask { .. }))?;
+        let mut run = Run::new(self, state);
+        run.set_variables(scope, variables);
+        if let Caught::Nowhere = run.throw_error(token, code, message) {
+            run.incident(
+                token,
+                Phase::Enter,
+                format!("BPMN error '{code}' was not caught by any error boundary event"),
+            );
+        }
+        run.drain();
+        Ok(run.events)
+    }
+
+    /// Puts an incident on a waiting token (an external task whose retries ran out).
+    pub fn fail_token(&self, state: &mut InstanceState, token: TokenId, message: &str) -> Result<Vec<Event>, Error> {
+        let _ = self.waiting(state, token, "external task", |kind| matches!(kind, ElementKind::ExternalTask { .. }))?;
+        let mut run = Run::new(self, state);
+        run.incident(token, Phase::Enter, message.to_string());
+        Ok(run.events)
+    }
+
+    /// Fires a wait: a due timer or continuation, or a correlated message or signal whose
+    /// `variables` are set on the process.
+    pub fn trigger(&self, state: &mut InstanceState, wait: TokenId, variables: Variables) -> Result<Vec<Event>, Error> {
+        ensure_active(state)?;
+        let found = state
+            .waits
+            .iter()
+            .find(|candidate| candidate.id == wait)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("nothing in this instance waits as {wait}")))?;
         let mut run = Run::new(self, state);
         run.set_variables(ROOT_SCOPE, variables);
-        run.queue.push_back(Step::Leave(token));
+        run.fire(found);
         run.drain();
         Ok(run.events)
     }
@@ -199,11 +339,13 @@ struct Run<'r, 'a> {
     state: &'r mut InstanceState,
     queue: VecDeque<Step>,
     events: Vec<Event>,
+    /// Tokens whose async continuation fired in this command: (token, after).
+    resumed: HashSet<(TokenId, bool)>,
 }
 
 impl<'r, 'a> Run<'r, 'a> {
     fn new(runtime: &'r Runtime<'a>, state: &'r mut InstanceState) -> Self {
-        Run { runtime, state, queue: VecDeque::new(), events: Vec::new() }
+        Run { runtime, state, queue: VecDeque::new(), events: Vec::new(), resumed: HashSet::new() }
     }
 
     fn model(&self) -> &'a ProcessModel {
@@ -212,7 +354,14 @@ impl<'r, 'a> Run<'r, 'a> {
 
     fn drain(&mut self) {
         let mut steps = 0;
-        while let Some(step) = self.queue.pop_front() {
+        loop {
+            let Some(step) = self.queue.pop_front() else {
+                // Quiet: an inclusive join may fire now that no more tokens can reach it.
+                if self.fire_inclusive_joins() {
+                    continue;
+                }
+                break;
+            };
             steps += 1;
             let (token, phase) = match step {
                 Step::Enter(token) => (token, Phase::Enter),
@@ -268,14 +417,19 @@ impl<'r, 'a> Run<'r, 'a> {
             arrived_by: arrived_by.map(|flow| model.flows[flow].id.clone()),
         });
         let parent = self.state.scope(scope).and_then(|scope| scope.activity);
+        let body = definition.multi_instance.is_some() && !self.is_item_scope(scope);
         self.events.push(Event::ActivityStarted {
             token: id,
             parent,
-            element_id: definition.id.clone(),
-            element_type: definition.kind.camunda_type(),
+            element_id: if body { format!("{}#multiInstanceBody", definition.id) } else { definition.id.clone() },
+            element_type: if body { "multiInstanceBody" } else { definition.kind.camunda_type() },
             name: definition.name.clone(),
         });
         id
+    }
+
+    fn is_item_scope(&self, scope: TokenId) -> bool {
+        self.state.scope(scope).is_some_and(|scope| scope.kind == ScopeKind::MultiInstanceItem)
     }
 
     fn incident(&mut self, token: TokenId, phase: Phase, message: String) {
@@ -332,14 +486,76 @@ impl<'r, 'a> Run<'r, 'a> {
         let index = self.element_index(token);
         let element = &model.elements[index];
         let scope = self.token_mut(token).scope;
+        let item = self.is_item_scope(scope);
+        if !item {
+            if element.async_before && !self.resumed.contains(&(token, false)) {
+                self.open_wait(token, index, WaitTrigger::Continue { after: false });
+                return Ok(());
+            }
+            self.open_boundary_waits(token, index, scope)?;
+            if element.multi_instance.is_some() {
+                return self.start_multi_instance(token, index, scope);
+            }
+        }
         match &element.kind {
-            ElementKind::StartEvent | ElementKind::PassThrough { .. } => self.queue.push_back(Step::Leave(token)),
-            ElementKind::EndEvent { terminate } => {
-                self.end_token(token, false);
-                if *terminate {
-                    self.cancel_scope_contents(scope);
+            ElementKind::StartEvent { .. } | ElementKind::PassThrough { .. } | ElementKind::BoundaryEvent { .. } => {
+                self.queue.push_back(Step::Leave(token))
+            }
+            ElementKind::ThrowEvent { trigger } => {
+                if let Trigger::Signal(name) = trigger {
+                    self.events.push(Event::SignalThrown { name: name.clone() });
                 }
-                self.complete_scope_if_done(scope, *terminate);
+                self.queue.push_back(Step::Leave(token));
+            }
+            ElementKind::EndEvent { trigger } => match trigger {
+                Trigger::Error(Some(code)) => {
+                    if let Caught::Nowhere = self.throw_error(token, code, None) {
+                        // Camunda: an error nobody catches ends the path like a none end event.
+                        self.end_token(token, false);
+                        self.complete_scope_if_done(scope, false);
+                    }
+                }
+                _ => {
+                    if let Trigger::Signal(name) = trigger {
+                        self.events.push(Event::SignalThrown { name: name.clone() });
+                    }
+                    let terminate = matches!(trigger, Trigger::Terminate);
+                    self.end_token(token, false);
+                    if terminate {
+                        self.cancel_scope_contents(scope);
+                    }
+                    self.complete_scope_if_done(scope, terminate);
+                }
+            },
+            ElementKind::CatchEvent { trigger } => {
+                let wait = self.wait_trigger(trigger, scope)?;
+                self.token_mut(token).state = TokenState::Waiting;
+                self.open_wait(token, index, wait);
+            }
+            ElementKind::ReceiveTask { message } => {
+                self.token_mut(token).state = TokenState::Waiting;
+                self.open_wait(token, index, WaitTrigger::Message { name: message.clone() });
+            }
+            ElementKind::EventBasedGateway => {
+                let mut waits = Vec::new();
+                for &flow in &element.outgoing {
+                    let target = model.flows[flow].target;
+                    let wait = match &model.elements[target].kind {
+                        ElementKind::CatchEvent { trigger } => self.wait_trigger(trigger, scope)?,
+                        ElementKind::ReceiveTask { message } => WaitTrigger::Message { name: message.clone() },
+                        _ => {
+                            return Err(format!(
+                                "'{}' cannot follow an event-based gateway",
+                                model.elements[target].id
+                            ));
+                        }
+                    };
+                    waits.push((target, wait));
+                }
+                self.token_mut(token).state = TokenState::Waiting;
+                for (target, wait) in waits {
+                    self.open_wait(token, target, wait);
+                }
             }
             ElementKind::ExclusiveGateway => {
                 let flow = self.choose_exclusive(index, scope)?;
@@ -353,17 +569,51 @@ impl<'r, 'a> Run<'r, 'a> {
                     self.try_join(token, index, scope);
                 }
             }
+            ElementKind::InclusiveGateway => {
+                if element.incoming.len() <= 1 {
+                    self.queue.push_back(Step::Leave(token));
+                } else {
+                    // Fires in `fire_inclusive_joins` once no other token can arrive.
+                    self.token_mut(token).state = TokenState::Joining;
+                }
+            }
             ElementKind::UserTask(definition) => {
                 let spec = self.task_spec(token, index, definition, scope)?;
                 self.token_mut(token).state = TokenState::Waiting;
                 self.events.push(Event::TaskCreated(spec));
             }
+            ElementKind::ExternalTask { topic, priority } => {
+                let priority = match priority {
+                    None => 0,
+                    Some(template) => {
+                        let variables = self.visible_variables(scope);
+                        let text = self.runtime.scripting.eval_template(template, &variables)?.as_text();
+                        text.trim().parse().map_err(|_| format!("task priority '{text}' is not a whole number"))?
+                    }
+                };
+                self.token_mut(token).state = TokenState::Waiting;
+                self.events.push(Event::ExternalTaskCreated {
+                    token,
+                    element_id: element.id.clone(),
+                    topic: topic.clone(),
+                    priority,
+                });
+            }
             ElementKind::ServiceTask { handler } => {
                 let variables = self.visible_variables(scope);
                 let call = ServiceCall { handler, element_id: &element.id, variables: &variables };
-                let output = self.runtime.services.call(&call)?;
-                self.set_variables(scope, output);
-                self.queue.push_back(Step::Leave(token));
+                match self.runtime.services.call(&call) {
+                    Ok(output) => {
+                        self.set_variables(scope, output);
+                        self.queue.push_back(Step::Leave(token));
+                    }
+                    Err(ServiceError::Failed(message)) => return Err(message),
+                    Err(ServiceError::Bpmn { code, message }) => {
+                        if let Caught::Nowhere = self.throw_error(token, &code, message.as_deref()) {
+                            return Err(format!("BPMN error '{code}' was not caught by any error boundary event"));
+                        }
+                    }
+                }
             }
             ElementKind::ScriptTask { script, result_variable } => {
                 let variables = self.visible_variables(scope);
@@ -385,12 +635,304 @@ impl<'r, 'a> Run<'r, 'a> {
                     parent: Some(scope),
                     activity: Some(token),
                     variables: Variables::new(),
+                    kind: ScopeKind::Plain,
                 });
                 let inner = self.create_token(start, token, None);
                 self.queue.push_back(Step::Enter(inner));
             }
         }
         Ok(())
+    }
+
+    /// A wait for a catch event's trigger, with timers evaluated now.
+    fn wait_trigger(&self, trigger: &Trigger, scope: TokenId) -> Result<WaitTrigger, String> {
+        Ok(match trigger {
+            Trigger::Timer(definition) => {
+                let variables = self.visible_variables(scope);
+                let text = self.runtime.scripting.eval_template(&definition.text, &variables)?.as_text();
+                let (due, cycle) = timer::schedule(definition.kind, &text, self.runtime.now)?;
+                WaitTrigger::Timer { due, cycle }
+            }
+            Trigger::Message(name) => WaitTrigger::Message { name: name.clone() },
+            Trigger::Signal(name) => WaitTrigger::Signal { name: name.clone() },
+            other => return Err(format!("{other:?} cannot be waited for")),
+        })
+    }
+
+    fn open_wait(&mut self, token: TokenId, element: ElementIndex, trigger: WaitTrigger) {
+        let wait = Wait { id: self.next_id(), token, element: self.model().elements[element].id.clone(), trigger };
+        self.state.waits.push(wait.clone());
+        self.events.push(Event::WaitOpened(wait));
+    }
+
+    fn close_wait(&mut self, id: TokenId) {
+        if let Some(position) = self.state.waits.iter().position(|wait| wait.id == id) {
+            self.state.waits.remove(position);
+            self.events.push(Event::WaitClosed { id });
+        }
+    }
+
+    /// Subscribes an activity's timer, message and signal boundary events.
+    fn open_boundary_waits(&mut self, token: TokenId, index: ElementIndex, scope: TokenId) -> Result<(), String> {
+        let model = self.model();
+        for &boundary in &model.elements[index].boundaries {
+            if let ElementKind::BoundaryEvent { trigger, .. } = &model.elements[boundary].kind {
+                if matches!(trigger, Trigger::Error(_)) {
+                    continue; // errors are looked up when thrown
+                }
+                let wait = self.wait_trigger(trigger, scope)?;
+                self.open_wait(token, boundary, wait);
+            }
+        }
+        Ok(())
+    }
+
+    /// A wait fires.
+    fn fire(&mut self, wait: Wait) {
+        let model = self.model();
+        let Some(token) = self.state.token(wait.token).cloned() else { return };
+        let Some(target) = model.element_index(&wait.element) else { return };
+        match (&model.elements[target].kind, &wait.trigger) {
+            (_, WaitTrigger::Continue { after }) => {
+                self.close_wait(wait.id);
+                self.resumed.insert((token.id, *after));
+                self.queue.push_back(if *after { Step::Leave(token.id) } else { Step::Enter(token.id) });
+            }
+            (ElementKind::BoundaryEvent { interrupting, .. }, trigger) => {
+                let repeats = !matches!(trigger, WaitTrigger::Timer { .. });
+                if *interrupting {
+                    self.cancel_activity(token.id);
+                } else if !repeats {
+                    self.close_wait(wait.id);
+                    if let WaitTrigger::Timer { due, cycle: Some(cycle) } = trigger {
+                        match timer::next(cycle, *due) {
+                            Ok(Some((due, cycle))) => {
+                                self.open_wait(token.id, target, WaitTrigger::Timer { due, cycle: Some(cycle) })
+                            }
+                            Ok(None) => {}
+                            Err(message) => self.incident(token.id, Phase::Enter, message),
+                        }
+                    }
+                }
+                let event = self.create_token(target, token.scope, None);
+                self.queue.push_back(Step::Leave(event));
+            }
+            _ if model.elements[target].id == token.element => {
+                // A catch event or receive task.
+                self.close_wait(wait.id);
+                self.queue.push_back(Step::Leave(token.id));
+            }
+            _ => {
+                // An event-based gateway: the first event wins, the others are withdrawn.
+                let flow = model.elements[target].incoming.first().copied();
+                self.end_token(token.id, false);
+                let event = self.create_token(target, token.scope, flow);
+                self.queue.push_back(Step::Leave(event));
+            }
+        }
+    }
+
+    /// Ends an activity from outside (an interrupting boundary event), with everything inside it.
+    fn cancel_activity(&mut self, token: TokenId) {
+        if self.state.scope(token).is_some() {
+            self.cancel_scope_contents(token);
+            self.state.scopes.retain(|scope| scope.id != token);
+        }
+        self.end_token(token, true);
+    }
+
+    /// Looks for an error boundary event for `code` on `token`'s activity and on every activity
+    /// that encloses it, innermost first; the first found interrupts its activity and continues
+    /// at the boundary event.
+    fn throw_error(&mut self, token: TokenId, code: &str, message: Option<&str>) -> Caught {
+        let model = self.model();
+        let mut current = Some(token);
+        while let Some(activity) = current {
+            let Some(found) = self.state.token(activity).cloned() else { return Caught::Nowhere };
+            if !self.is_item_scope(found.scope)
+                && let Some(index) = model.element_index(&found.element)
+            {
+                let catches = |wanted: Option<&str>| {
+                    model.elements[index].boundaries.iter().copied().find(|&boundary| {
+                        matches!(&model.elements[boundary].kind,
+                            ElementKind::BoundaryEvent { trigger: Trigger::Error(caught), .. } if caught.as_deref() == wanted)
+                    })
+                };
+                if let Some(boundary) = catches(Some(code)).or_else(|| catches(None)) {
+                    if let ElementKind::BoundaryEvent { error_code_variable, error_message_variable, .. } =
+                        &model.elements[boundary].kind
+                    {
+                        let mut variables = Variables::new();
+                        if let Some(name) = error_code_variable {
+                            variables.insert(name.clone(), Value::String(code.to_string()));
+                        }
+                        if let Some(name) = error_message_variable {
+                            variables.insert(
+                                name.clone(),
+                                message.map(|m| Value::String(m.to_string())).unwrap_or(Value::Null),
+                            );
+                        }
+                        self.set_variables(found.scope, variables);
+                    }
+                    self.cancel_activity(activity);
+                    let event = self.create_token(boundary, found.scope, None);
+                    self.queue.push_back(Step::Leave(event));
+                    return Caught::Boundary;
+                }
+            }
+            current = self.state.scope(found.scope).and_then(|scope| scope.activity);
+        }
+        Caught::Nowhere
+    }
+
+    /// Opens a multi-instance body for `token` and starts its first instance(s).
+    fn start_multi_instance(&mut self, token: TokenId, index: ElementIndex, scope: TokenId) -> Result<(), String> {
+        let model = self.model();
+        let Some(definition) = model.elements[index].multi_instance.as_deref() else { return Ok(()) };
+        let variables = self.visible_variables(scope);
+        let scripting = self.runtime.scripting;
+        let items: Option<Vec<Value>> = match &definition.collection {
+            None => None,
+            Some(collection) => match scripting.eval(collection, &variables)? {
+                Value::Json(serde_json::Value::Array(items)) => Some(items.iter().map(Value::from_json).collect()),
+                Value::Null => {
+                    return Err(format!("the multi-instance collection '{}' is not set", collection.source));
+                }
+                other => {
+                    return Err(format!(
+                        "the multi-instance collection '{}' is a {}, not a list",
+                        collection.source,
+                        other.type_name()
+                    ));
+                }
+            },
+        };
+        let total = match (&items, &definition.cardinality) {
+            (Some(items), _) => items.len() as u32,
+            (None, Some(cardinality)) => {
+                let value = scripting.eval(cardinality, &variables)?;
+                match value.as_text().trim().parse::<u32>() {
+                    Ok(count) => count,
+                    Err(_) => return Err(format!("loopCardinality '{}' is not a whole number ≥ 0", value.as_text())),
+                }
+            }
+            (None, None) => 0,
+        };
+        drop(variables);
+        let sequential = definition.sequential;
+        self.token_mut(token).state = TokenState::InScope;
+        self.state.scopes.push(ScopeInstance {
+            id: token,
+            parent: Some(scope),
+            activity: Some(token),
+            variables: Variables::new(),
+            kind: ScopeKind::MultiInstanceBody { sequential, total, items, next: 0 },
+        });
+        let active = if sequential { total.min(1) } else { total };
+        self.set_local(
+            token,
+            [
+                ("nrOfInstances", Value::Integer(total as i32)),
+                ("nrOfCompletedInstances", Value::Integer(0)),
+                ("nrOfActiveInstances", Value::Integer(active as i32)),
+            ],
+        );
+        if total == 0 {
+            self.finish_multi_instance(token);
+            return Ok(());
+        }
+        for _ in 0..active {
+            self.start_item(token, index);
+        }
+        Ok(())
+    }
+
+    /// Starts the next instance of a multi-instance body.
+    fn start_item(&mut self, body: TokenId, index: ElementIndex) {
+        let Some(position) = self.state.scopes.iter().position(|scope| scope.id == body) else { return };
+        let ScopeKind::MultiInstanceBody { items, next, .. } = &mut self.state.scopes[position].kind else { return };
+        let counter = *next;
+        *next += 1;
+        let item = items.as_ref().and_then(|items| items.get(counter as usize).cloned());
+        let id = self.next_id();
+        self.state.scopes.push(ScopeInstance {
+            id,
+            parent: Some(body),
+            activity: Some(body),
+            variables: Variables::new(),
+            kind: ScopeKind::MultiInstanceItem,
+        });
+        let mut locals = vec![("loopCounter", Value::Integer(counter as i32))];
+        let element_variable =
+            self.model().elements[index].multi_instance.as_ref().and_then(|m| m.element_variable.as_deref());
+        if let (Some(name), Some(item)) = (element_variable, item) {
+            locals.push((name, item));
+        }
+        self.set_local(id, locals);
+        let token = self.create_token(index, id, None);
+        self.queue.push_back(Step::Enter(token));
+    }
+
+    /// Sets variables on one scope itself (not its parents).
+    fn set_local<'n>(&mut self, scope: TokenId, variables: impl IntoIterator<Item = (&'n str, Value)>) {
+        let Some(position) = self.state.scopes.iter().position(|s| s.id == scope) else { return };
+        for (name, value) in variables {
+            let previous = self.state.scopes[position].variables.insert(name.to_string(), value.clone());
+            if previous.as_ref() != Some(&value) {
+                self.events.push(Event::VariableSet { scope, name: name.to_string(), value, previous });
+            }
+        }
+    }
+
+    /// One instance of a multi-instance activity completed: count it, check the completion
+    /// condition, and either finish the body or start the next instance.
+    fn item_completed(&mut self, token: TokenId) -> Result<(), String> {
+        let model = self.model();
+        let item_scope = self.token_mut(token).scope;
+        let index = self.element_index(token);
+        let Some(body) = self.state.scope(item_scope).and_then(|scope| scope.parent) else {
+            return Err("a multi-instance item has no body".into());
+        };
+        let counter = |run: &Self, name: &str| match run.state.scope(body).and_then(|s| s.variables.get(name)) {
+            Some(Value::Integer(count)) => *count,
+            _ => 0,
+        };
+        let completed = counter(self, "nrOfCompletedInstances") + 1;
+        let active = counter(self, "nrOfActiveInstances") - 1;
+        let total = counter(self, "nrOfInstances");
+        self.set_local(
+            body,
+            [("nrOfCompletedInstances", Value::Integer(completed)), ("nrOfActiveInstances", Value::Integer(active))],
+        );
+        let condition =
+            match model.elements[index].multi_instance.as_ref().and_then(|m| m.completion_condition.as_ref()) {
+                None => false,
+                Some(condition) => {
+                    let variables = self.visible_variables(item_scope);
+                    self.runtime.scripting.eval_condition(condition, &variables)?
+                }
+            };
+        self.end_token(token, false);
+        self.state.scopes.retain(|scope| scope.id != item_scope);
+        let sequential = matches!(
+            self.state.scope(body).map(|s| &s.kind),
+            Some(ScopeKind::MultiInstanceBody { sequential: true, .. })
+        );
+        if condition || completed >= total {
+            self.finish_multi_instance(body);
+        } else if sequential {
+            self.set_local(body, [("nrOfActiveInstances", Value::Integer(1))]);
+            self.start_item(body, index);
+        }
+        Ok(())
+    }
+
+    /// Ends a multi-instance body (instances still running are canceled) and moves on.
+    fn finish_multi_instance(&mut self, body: TokenId) {
+        self.cancel_scope_contents(body);
+        self.state.scopes.retain(|scope| scope.id != body);
+        self.token_mut(body).state = TokenState::Waiting;
+        self.queue.push_back(Step::Leave(body));
     }
 
     /// Takes the outgoing flows of an activity or event: every flow without a condition and every
@@ -400,9 +942,17 @@ impl<'r, 'a> Run<'r, 'a> {
         let model = self.model();
         let index = self.element_index(token);
         let element = &model.elements[index];
+        let scope = self.token_mut(token).scope;
+        if self.is_item_scope(scope) && self.state.token(token).is_some_and(|t| t.element == element.id) {
+            return self.item_completed(token);
+        }
+        if element.async_after && !self.resumed.contains(&(token, true)) {
+            self.token_mut(token).state = TokenState::Waiting;
+            self.open_wait(token, index, WaitTrigger::Continue { after: true });
+            return Ok(());
+        }
         if element.outgoing.is_empty() {
             // An activity without outgoing flows ends its token (implicit end event).
-            let scope = self.token_mut(token).scope;
             self.end_token(token, false);
             self.complete_scope_if_done(scope, false);
             return Ok(());
@@ -410,7 +960,6 @@ impl<'r, 'a> Run<'r, 'a> {
         let flows: Vec<FlowIndex> = if matches!(element.kind, ElementKind::ParallelGateway) {
             element.outgoing.clone()
         } else {
-            let scope = self.token_mut(token).scope;
             let variables = self.visible_variables(scope);
             let mut taken = Vec::new();
             for &flow in element.outgoing.iter().filter(|&&flow| Some(flow) != element.default_flow) {
@@ -493,6 +1042,70 @@ impl<'r, 'a> Run<'r, 'a> {
         self.queue.push_back(Step::Leave(token));
     }
 
+    /// Fires every inclusive join that has waiting tokens and that no other token of its scope
+    /// can still reach. Returns whether one fired.
+    fn fire_inclusive_joins(&mut self) -> bool {
+        let model = self.model();
+        let joining: Vec<(TokenId, String, TokenId)> = self
+            .state
+            .tokens
+            .iter()
+            .filter(|token| token.state == TokenState::Joining)
+            .filter(|token| {
+                model.element(&token.element).is_some_and(|e| matches!(e.kind, ElementKind::InclusiveGateway))
+            })
+            .map(|token| (token.id, token.element.clone(), token.scope))
+            .collect();
+        for (token, element_id, scope) in joining {
+            let Some(join) = model.element_index(&element_id) else { continue };
+            let blocked = self.state.tokens.iter().any(|other| {
+                other.scope == scope
+                    && other.element != element_id
+                    && model.element_index(&other.element).is_some_and(|from| self.reaches(from, join))
+            });
+            if blocked {
+                continue;
+            }
+            let arrived: Vec<TokenId> = self
+                .state
+                .tokens
+                .iter()
+                .filter(|other| other.scope == scope && other.element == element_id && other.id != token)
+                .map(|other| other.id)
+                .collect();
+            for other in arrived {
+                self.end_token(other, false);
+            }
+            self.token_mut(token).state = TokenState::Waiting;
+            self.queue.push_back(Step::Leave(token));
+            return true;
+        }
+        false
+    }
+
+    /// Whether a token at `from` can still arrive at `to` (along sequence flows and boundary
+    /// events, without passing through `to`).
+    fn reaches(&self, from: ElementIndex, to: ElementIndex) -> bool {
+        let model = self.model();
+        let mut seen = vec![false; model.elements.len()];
+        let mut stack = vec![from];
+        while let Some(at) = stack.pop() {
+            if std::mem::replace(&mut seen[at], true) {
+                continue;
+            }
+            let element = &model.elements[at];
+            let next =
+                element.outgoing.iter().map(|&flow| model.flows[flow].target).chain(element.boundaries.iter().copied());
+            for target in next {
+                if target == to {
+                    return true;
+                }
+                stack.push(target);
+            }
+        }
+        false
+    }
+
     fn task_spec(
         &self,
         token: TokenId,
@@ -541,22 +1154,41 @@ impl<'r, 'a> Run<'r, 'a> {
         })
     }
 
+    /// Ends a token; the waits it owns end with it.
     fn end_token(&mut self, token: TokenId, canceled: bool) {
+        let owned: Vec<TokenId> = self.state.waits.iter().filter(|wait| wait.token == token).map(|w| w.id).collect();
+        for wait in owned {
+            self.close_wait(wait);
+        }
         if let Some(position) = self.state.tokens.iter().position(|t| t.id == token) {
             let removed = self.state.tokens.remove(position);
             self.events.push(Event::ActivityEnded { token, element_id: removed.element, canceled });
         }
     }
 
-    /// Cancels every token in `scope` and, recursively, in the scopes they opened.
+    /// Cancels every token in `scope`, each after everything inside the scope it opened (a
+    /// sub-process or multi-instance body), then any nested scope no token owns (multi-instance
+    /// items).
     fn cancel_scope_contents(&mut self, scope: TokenId) {
         let inside: Vec<TokenId> = self.state.tokens.iter().filter(|t| t.scope == scope).map(|t| t.id).collect();
         for token in inside {
-            if self.state.scope(token).is_some() {
-                self.cancel_scope_contents(token);
-                self.state.scopes.retain(|s| s.id != token);
+            let opened: Vec<TokenId> = self
+                .state
+                .scopes
+                .iter()
+                .filter(|s| s.parent == Some(scope) && s.activity == Some(token))
+                .map(|s| s.id)
+                .collect();
+            for child in opened {
+                self.cancel_scope_contents(child);
+                self.state.scopes.retain(|s| s.id != child);
             }
             self.end_token(token, true);
+        }
+        let rest: Vec<TokenId> = self.state.scopes.iter().filter(|s| s.parent == Some(scope)).map(|s| s.id).collect();
+        for child in rest {
+            self.cancel_scope_contents(child);
+            self.state.scopes.retain(|s| s.id != child);
         }
     }
 

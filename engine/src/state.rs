@@ -4,7 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::Variables;
+use crate::timer::Cycle;
+use crate::value::{Value, Variables};
 
 /// Id of a token or scope inside one instance. Fresh for every element activation, never reused,
 /// so it doubles as the activity-instance id of history and the key of a user task.
@@ -31,10 +32,47 @@ pub struct InstanceState {
     pub scopes: Vec<ScopeInstance>,
     /// Active element instances.
     pub tokens: Vec<Token>,
+    /// What tokens wait for from outside: timers, messages, signals, async continuations.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waits: Vec<Wait>,
 }
 
-/// A running scope: the process itself or an embedded sub-process activation. Later multi-instance
-/// bodies and event sub-processes are scopes too.
+/// A subscription of a token to something outside the instance. The executor mirrors each as a
+/// row — a job for timers and continuations, an event subscription for messages and signals —
+/// and fires it with `Runtime::trigger`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Wait {
+    pub id: TokenId,
+    /// The token that owns the wait: a catch event or receive task, an event-based gateway, or
+    /// the activity a boundary event is attached to. The wait ends with that token.
+    pub token: TokenId,
+    /// The element that fires: the catch event, receive task or boundary event (for a
+    /// continuation, the token's own element).
+    pub element: String,
+    pub trigger: WaitTrigger,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum WaitTrigger {
+    /// Due at `due` (milliseconds since the Unix epoch); a cycle fires again.
+    Timer {
+        due: i64,
+        cycle: Option<Cycle>,
+    },
+    Message {
+        name: String,
+    },
+    Signal {
+        name: String,
+    },
+    /// `asyncBefore` (`after: false`) or `asyncAfter`: continue in a job, now.
+    Continue {
+        after: bool,
+    },
+}
+
+/// A running scope: the process itself, an embedded sub-process activation, or a multi-instance
+/// body or item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScopeInstance {
     pub id: TokenId,
@@ -42,6 +80,34 @@ pub struct ScopeInstance {
     /// The token of the sub-process activity that opened this scope (`None` for the process).
     pub activity: Option<TokenId>,
     pub variables: Variables,
+    #[serde(default, skip_serializing_if = "ScopeKind::is_plain")]
+    pub kind: ScopeKind,
+}
+
+/// What opened a scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum ScopeKind {
+    /// The process or an embedded sub-process.
+    #[default]
+    Plain,
+    /// The body of a multi-instance activity (its token is the body; `nrOf…` variables live here).
+    MultiInstanceBody {
+        sequential: bool,
+        total: u32,
+        /// The evaluated collection, when there is one (sequential bodies take items from it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        items: Option<Vec<Value>>,
+        /// The index of the next instance to start (sequential).
+        next: u32,
+    },
+    /// One instance of a multi-instance activity (`loopCounter` and the element variable live here).
+    MultiInstanceItem,
+}
+
+impl ScopeKind {
+    pub fn is_plain(&self) -> bool {
+        *self == ScopeKind::Plain
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

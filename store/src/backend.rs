@@ -491,6 +491,7 @@ macro_rules! store_impl {
                         params.extend(changes.resolved_incidents.iter().map(Param::from));
                         batch.push(statement, params);
                     }
+                    Self::collect_job_changes(batch, &instance.id, changes);
                     if instance.ended_at.is_some() {
                         // Incidents of an ended instance are closed with it.
                         batch.push("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL".into(), vec![Param::Int(changes.at), Param::from(&instance.id)]);
@@ -593,7 +594,7 @@ macro_rules! store_impl {
                             return Err(Error::Invalid(format!("deployment '{id}' has running process instances: delete with cascade=true")));
                         }
                     }
-                    for table in ["task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id IN (OWNED))", "tasks WHERE instance_id IN (OWNED)", "history_tasks WHERE instance_id IN (OWNED)", "history_activities WHERE instance_id IN (OWNED)", "history_variables WHERE instance_id IN (OWNED)", "incidents WHERE instance_id IN (OWNED)", "process_instances WHERE id IN (OWNED)"] {
+                    for table in ["task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id IN (OWNED))", "tasks WHERE instance_id IN (OWNED)", "history_tasks WHERE instance_id IN (OWNED)", "history_activities WHERE instance_id IN (OWNED)", "history_variables WHERE instance_id IN (OWNED)", "incidents WHERE instance_id IN (OWNED)", "jobs WHERE instance_id IN (OWNED)", "event_subscriptions WHERE instance_id IN (OWNED)", "external_tasks WHERE instance_id IN (OWNED)", "process_instances WHERE id IN (OWNED)", "jobs WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)", "event_subscriptions WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)"] {
                         let statement = format!("DELETE FROM {}", table.replace("OWNED", owned));
                         sqlx::query(Self::dynamic(statement)).bind(id).execute(&mut *tx).await?;
                     }

@@ -6,12 +6,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use engine::model::{ElementKind, Trigger};
 use engine::runtime::Event;
+use engine::timer::{self, TimerKind};
 use engine::{
     InstanceState, InstanceStatus, ProcessModel, Runtime, Scripting, ServiceHandlers, TokenId, Value, Variables,
+    WaitTrigger,
 };
 
 use crate::model::*;
+use crate::triggers::{corrupt, job_retry_policy};
 use crate::{Error, Result, Store, content_hash, new_id};
 
 pub fn now_millis() -> i64 {
@@ -45,7 +49,23 @@ pub struct Executor {
     /// Parsed models by definition id. Definitions never change once deployed, so this cache
     /// needs no invalidation across nodes (a deleted definition is simply never asked for).
     models: RwLock<HashMap<String, Arc<ProcessModel>>>,
+    /// Woken when this node commits a new job or external task, so the job executor and
+    /// long-polling workers need not wait for their next poll. Other nodes poll.
+    pub(crate) new_work: tokio::sync::Notify,
+    pub(crate) new_external_tasks: tokio::sync::Notify,
 }
+
+/// What a message correlation did (Camunda's `MessageCorrelationResultWithVariables`).
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    /// `true`: a process was started at a message start event; `false`: a waiting instance moved.
+    pub started: bool,
+    pub instance: InstanceRecord,
+}
+
+/// A job's retry policy: attempts in all and the pause between them.
+pub(crate) const DEFAULT_JOB_RETRIES: i64 = 3;
+pub(crate) const DEFAULT_RETRY_PAUSE_MS: i64 = 5_000;
 
 fn is_bpmn(name: &str) -> bool {
     name.ends_with(".bpmn") || name.ends_with(".bpmn20.xml") || name.ends_with(".bpmn2")
@@ -53,7 +73,14 @@ fn is_bpmn(name: &str) -> bool {
 
 impl Executor {
     pub fn new(store: Arc<dyn Store>, scripting: Arc<Scripting>, services: Arc<dyn ServiceHandlers>) -> Self {
-        Executor { store, scripting, services, models: RwLock::new(HashMap::new()) }
+        Executor {
+            store,
+            scripting,
+            services,
+            models: RwLock::new(HashMap::new()),
+            new_work: tokio::sync::Notify::new(),
+            new_external_tasks: tokio::sync::Notify::new(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -120,7 +147,71 @@ impl Executor {
             return Ok(DeployOutcome { deployment: earlier, definitions: unchanged, created: false });
         }
         let definitions = self.store.insert_deployment(&deployment, &resources, &new_definitions).await?;
+        for definition in &definitions {
+            self.register_start_triggers(definition).await?;
+        }
         Ok(DeployOutcome { deployment, definitions, created: true })
+    }
+
+    /// Subscribes the timer, message and signal start events of a newly deployed definition,
+    /// replacing those of its key's earlier versions.
+    async fn register_start_triggers(&self, definition: &Definition) -> Result<()> {
+        let model = self.model(definition).await?;
+        let now = now_millis();
+        let mut jobs = Vec::new();
+        let mut subscriptions = Vec::new();
+        for element in model.triggered_start_events() {
+            let ElementKind::StartEvent { trigger } = &element.kind else { continue };
+            let subscription = |kind: &str, name: &str| SubscriptionRecord {
+                id: new_id(),
+                kind: kind.to_string(),
+                name: name.to_string(),
+                instance_id: None,
+                wait_id: None,
+                definition_id: definition.id.clone(),
+                definition_key: definition.key.clone(),
+                activity_id: element.id.clone(),
+                created_at: now,
+            };
+            match trigger {
+                Trigger::Timer(timer_definition) => {
+                    let text = self
+                        .scripting
+                        .eval_template(&timer_definition.text, &Variables::new())
+                        .map_err(|error| Error::Invalid(format!("timer start event '{}': {error}", element.id)))?
+                        .as_text();
+                    let (due, cycle) = timer::schedule(timer_definition.kind, &text, now)
+                        .map_err(|error| Error::Invalid(format!("timer start event '{}': {error}", element.id)))?;
+                    if timer_definition.kind == TimerKind::Date && due < now {
+                        continue; // a start date in the past never fires (as in Camunda)
+                    }
+                    jobs.push(JobRecord {
+                        id: new_id(),
+                        kind: JOB_TIMER_START.into(),
+                        instance_id: None,
+                        wait_id: None,
+                        definition_id: definition.id.clone(),
+                        definition_key: definition.key.clone(),
+                        activity_id: element.id.clone(),
+                        due_at: due,
+                        retries: DEFAULT_JOB_RETRIES,
+                        lock_owner: None,
+                        lock_expires_at: None,
+                        exception_message: None,
+                        cycle: cycle.map(|cycle| serde_json::to_string(&cycle)).transpose().map_err(corrupt)?,
+                        created_at: now,
+                    });
+                }
+                Trigger::Message(name) => subscriptions.push(subscription(SUBSCRIPTION_MESSAGE, name)),
+                Trigger::Signal(name) => subscriptions.push(subscription(SUBSCRIPTION_SIGNAL, name)),
+                _ => {}
+            }
+        }
+        self.store.replace_start_triggers(&definition.key, &jobs, &subscriptions).await?;
+        if !jobs.is_empty() {
+            self.new_work.notify_waiters();
+        }
+        Ok(())
     }
 
     /// The executable model of a stored definition (parsed once per node).
@@ -168,8 +259,8 @@ impl Executor {
             .ok_or_else(|| Error::NotFound(format!("no process definition with key '{key}' is deployed")))
     }
 
-    fn runtime<'a>(&'a self, model: &'a ProcessModel) -> Runtime<'a> {
-        Runtime { model, scripting: &self.scripting, services: self.services.as_ref() }
+    fn runtime<'a>(&'a self, model: &'a ProcessModel, now: i64) -> Runtime<'a> {
+        Runtime { model, scripting: &self.scripting, services: self.services.as_ref(), now }
     }
 
     /// Starts an instance of `definition`.
@@ -183,9 +274,27 @@ impl Executor {
         if definition.suspended {
             return Err(Error::Invalid(format!("process definition {} is suspended", definition.id)));
         }
+        self.start_at(definition, None, business_key, variables, actor, None).await
+    }
+
+    /// Starts an instance at `start_event` (`None`: the none start event). `executed_job` is the
+    /// timer start job that fired, committed with the new instance.
+    pub(crate) async fn start_at(
+        &self,
+        definition: &Definition,
+        start_event: Option<&str>,
+        business_key: Option<String>,
+        variables: Variables,
+        actor: Actor<'_>,
+        executed_job: Option<ExecutedJob>,
+    ) -> Result<InstanceRecord> {
         let model = self.model(definition).await?;
-        let (state, events) = self.runtime(&model).start(variables)?;
         let at = now_millis();
+        let runtime = self.runtime(&model, at);
+        let (state, events) = match start_event {
+            None => runtime.start(variables)?,
+            Some(element) => runtime.start_at(element, variables)?,
+        };
         let instance = InstanceRecord {
             id: new_id(),
             definition_id: definition.id.clone(),
@@ -199,8 +308,10 @@ impl Executor {
             start_user: actor.map(str::to_string),
             delete_reason: None,
         };
-        let changes = self.changes(&instance, &model, &events, at, actor).await?;
+        let mut changes = self.changes(&instance, &model, &events, at, actor).await?;
+        changes.executed_job = executed_job;
         self.store.insert_instance(&instance, &changes).await?;
+        self.after_commit(&changes, &events).await;
         Ok(instance)
     }
 
@@ -286,7 +397,7 @@ impl Executor {
     }
 
     /// Load → run → save with the version guard.
-    async fn command<F>(
+    pub(crate) async fn command<F>(
         &self,
         instance_id: &str,
         actor: Actor<'_>,
@@ -310,8 +421,8 @@ impl Executor {
             None => self.model(&self.definition(&stored.definition_id).await?).await?,
         };
         let mut instance = stored.clone();
-        let events = run(&self.runtime(&model), &mut instance.state)?;
         let at = now_millis();
+        let events = run(&self.runtime(&model, at), &mut instance.state)?;
         instance.version = stored.version + 1;
         instance.status = instance.state.status;
         if !instance.state.is_active() {
@@ -320,7 +431,27 @@ impl Executor {
         }
         let changes = self.changes(&instance, &model, &events, at, actor).await?;
         self.store.save_instance(&instance, stored.version, &changes).await?;
+        self.after_commit(&changes, &events).await;
         Ok(instance)
+    }
+
+    /// Wakes local waiters for new work and delivers thrown signals (each delivery is its own
+    /// transaction, as in Camunda's broadcast).
+    async fn after_commit(&self, changes: &Changes, events: &[Event]) {
+        if !changes.new_jobs.is_empty() {
+            self.new_work.notify_waiters();
+        }
+        if !changes.new_external_tasks.is_empty() {
+            self.new_external_tasks.notify_waiters();
+        }
+        for event in events {
+            if let Event::SignalThrown { name } = event {
+                let name = name.clone();
+                if let Err(error) = Box::pin(self.broadcast_signal(&name, Variables::new())).await {
+                    tracing::warn!(%error, signal = %name, "signal delivery failed");
+                }
+            }
+        }
     }
 
     /// Turns engine events into rows.
@@ -336,6 +467,9 @@ impl Executor {
         let activity_id = |token: TokenId| task_id(&instance.id, token);
         let is_user_task = |element_id: &str| {
             model.element(element_id).is_some_and(|e| matches!(e.kind, engine::model::ElementKind::UserTask(_)))
+        };
+        let is_external_task = |element_id: &str| {
+            model.element(element_id).is_some_and(|e| matches!(e.kind, ElementKind::ExternalTask { .. }))
         };
         let mut open_incidents: Option<Vec<IncidentRecord>> = None;
         for event in events {
@@ -371,6 +505,9 @@ impl Executor {
                     }
                     if is_user_task(element_id) {
                         changes.ended_tasks.push((id, if *canceled { "deleted".into() } else { "completed".into() }));
+                    } else if is_external_task(element_id) {
+                        changes.new_external_tasks.retain(|task| task.id != id);
+                        changes.ended_external_tasks.push(id);
                     }
                 }
                 Event::TaskCreated(spec) => {
@@ -433,7 +570,74 @@ impl Executor {
                         .map(|incident| incident.id.clone());
                     changes.resolved_incidents.extend(resolved);
                 }
-                Event::InstanceEnded { .. } => {}
+                Event::InstanceEnded { .. } | Event::SignalThrown { .. } => {}
+                Event::WaitOpened(wait) => {
+                    let job = |kind: &str, due_at: i64| JobRecord {
+                        id: new_id(),
+                        kind: kind.to_string(),
+                        instance_id: Some(instance.id.clone()),
+                        wait_id: Some(wait.id as i64),
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        activity_id: wait.element.clone(),
+                        due_at,
+                        retries: job_retry_policy(model, &wait.element).0,
+                        lock_owner: None,
+                        lock_expires_at: None,
+                        exception_message: None,
+                        cycle: None,
+                        created_at: at,
+                    };
+                    let subscription = |kind: &str, name: &str| SubscriptionRecord {
+                        id: new_id(),
+                        kind: kind.to_string(),
+                        name: name.to_string(),
+                        instance_id: Some(instance.id.clone()),
+                        wait_id: Some(wait.id as i64),
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        activity_id: wait.element.clone(),
+                        created_at: at,
+                    };
+                    match &wait.trigger {
+                        WaitTrigger::Timer { due, .. } => changes.new_jobs.push(job(JOB_TIMER, *due)),
+                        WaitTrigger::Continue { .. } => changes.new_jobs.push(job(JOB_CONTINUATION, at)),
+                        WaitTrigger::Message { name } => {
+                            changes.new_subscriptions.push(subscription(SUBSCRIPTION_MESSAGE, name))
+                        }
+                        WaitTrigger::Signal { name } => {
+                            changes.new_subscriptions.push(subscription(SUBSCRIPTION_SIGNAL, name))
+                        }
+                    }
+                }
+                Event::WaitClosed { id } => {
+                    let wait = Some(*id as i64);
+                    let (jobs, subscriptions) = (changes.new_jobs.len(), changes.new_subscriptions.len());
+                    changes.new_jobs.retain(|job| job.wait_id != wait);
+                    changes.new_subscriptions.retain(|subscription| subscription.wait_id != wait);
+                    if jobs == changes.new_jobs.len() && subscriptions == changes.new_subscriptions.len() {
+                        changes.closed_waits.push(*id as i64);
+                    }
+                }
+                Event::ExternalTaskCreated { token, element_id, topic, priority } => {
+                    changes.new_external_tasks.push(ExternalTaskRecord {
+                        id: activity_id(*token),
+                        instance_id: instance.id.clone(),
+                        token: *token as i64,
+                        topic: topic.clone(),
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        activity_id: element_id.clone(),
+                        business_key: instance.business_key.clone(),
+                        priority: *priority,
+                        worker_id: None,
+                        lock_expires_at: None,
+                        retries: None,
+                        error_message: None,
+                        error_details: None,
+                        created_at: at,
+                    });
+                }
             }
         }
         Ok(changes)

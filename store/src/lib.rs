@@ -7,16 +7,21 @@
 
 mod backend;
 pub mod executor;
+pub mod job_executor;
+mod jobs;
 mod migrate;
 pub mod model;
 mod postgres;
 mod sqlite;
 pub mod testing;
+mod triggers;
 
 use std::sync::Arc;
 
 pub use executor::{Actor, Executor};
+pub use jobs::JobStore;
 pub use model::*;
+pub use triggers::MessageCorrelation;
 
 /// Storage errors, mapped to HTTP statuses by `web/`.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,13 @@ pub enum Error {
     Command(#[from] engine::Error),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A message that no waiting instance or start event matches (or several, when one was
+    /// expected).
+    #[error("{0}")]
+    NoMatch(String),
+    /// A job's attempt failed and will be retried (the command was rolled back).
+    #[error("{0}")]
+    JobFailed(String),
     #[error("stored data is damaged: {0}")]
     Corrupt(String),
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://…")]
@@ -47,7 +59,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: JobStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -289,6 +289,17 @@ pub struct Changes {
     pub new_incidents: Vec<IncidentRecord>,
     /// Incident ids resolved.
     pub resolved_incidents: Vec<String>,
+    pub new_jobs: Vec<JobRecord>,
+    pub new_subscriptions: Vec<SubscriptionRecord>,
+    /// Waits of this instance that ended: their jobs and subscriptions go.
+    pub closed_waits: Vec<i64>,
+    /// External tasks created (an existing row with the same id is replaced).
+    pub new_external_tasks: Vec<ExternalTaskRecord>,
+    /// External tasks whose token ended.
+    pub ended_external_tasks: Vec<String>,
+    /// The job this command executed, when it is not a wait of the instance (a timer start):
+    /// deleted, or moved to its next due time with its next cycle state.
+    pub executed_job: Option<ExecutedJob>,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,
@@ -303,7 +314,140 @@ impl Changes {
             && self.variables.is_empty()
             && self.new_incidents.is_empty()
             && self.resolved_incidents.is_empty()
+            && self.new_jobs.is_empty()
+            && self.new_subscriptions.is_empty()
+            && self.closed_waits.is_empty()
+            && self.new_external_tasks.is_empty()
+            && self.ended_external_tasks.is_empty()
+            && self.executed_job.is_none()
     }
+}
+
+/// A timer start job that fired, settled in the same transaction as the instance it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutedJob {
+    pub id: String,
+    /// `None`: the job is done and deleted; else its next due time and cycle state.
+    pub next: Option<(i64, Option<String>)>,
+}
+
+/// Job kinds.
+pub const JOB_TIMER: &str = "timer";
+pub const JOB_CONTINUATION: &str = "async-continuation";
+pub const JOB_TIMER_START: &str = "timer-start-event";
+
+/// A job: a timer or continuation of an instance (`instance_id` + `wait_id`), or a timer start
+/// event of a definition (no instance). The job executor runs due, unlocked jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub id: String,
+    pub kind: String,
+    pub instance_id: Option<String>,
+    pub wait_id: Option<i64>,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub activity_id: String,
+    pub due_at: i64,
+    pub retries: i64,
+    pub lock_owner: Option<String>,
+    pub lock_expires_at: Option<i64>,
+    pub exception_message: Option<String>,
+    /// A timer start event's repeat state (JSON of `engine::timer::Cycle`).
+    pub cycle: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct JobQuery {
+    pub id: Option<String>,
+    pub instance_id: Option<String>,
+    pub definition_id: Option<String>,
+    pub definition_key: Option<String>,
+    pub activity_id: Option<String>,
+    /// Due now (`Some(now)`): due_at ≤ now.
+    pub due_before: Option<i64>,
+    pub with_retries_left: Option<bool>,
+    pub timers: bool,
+    pub messages: bool,
+    pub kind: Option<String>,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+/// Subscription kinds.
+pub const SUBSCRIPTION_MESSAGE: &str = "message";
+pub const SUBSCRIPTION_SIGNAL: &str = "signal";
+
+/// A message or signal subscription: of a waiting instance (`instance_id` + `wait_id`) or of a
+/// definition's start event (no instance).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionRecord {
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub instance_id: Option<String>,
+    pub wait_id: Option<i64>,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub activity_id: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SubscriptionQuery {
+    pub kind: Option<String>,
+    pub name: Option<String>,
+    pub instance_id: Option<String>,
+    pub business_key: Option<String>,
+    /// Only start-event subscriptions (`Some(true)`) or only instance ones (`Some(false)`).
+    pub start_events: Option<bool>,
+    pub page: Page,
+}
+
+/// An external task waiting for (or locked by) a worker. Its id is the task id scheme
+/// `{instance id}-{token}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalTaskRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub token: i64,
+    pub topic: String,
+    pub definition_id: String,
+    pub definition_key: String,
+    pub activity_id: String,
+    pub business_key: Option<String>,
+    pub priority: i64,
+    pub worker_id: Option<String>,
+    pub lock_expires_at: Option<i64>,
+    pub retries: Option<i64>,
+    pub error_message: Option<String>,
+    pub error_details: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ExternalTaskQuery {
+    pub id: Option<String>,
+    pub topic: Option<String>,
+    pub worker_id: Option<String>,
+    pub instance_id: Option<String>,
+    pub definition_id: Option<String>,
+    pub activity_id: Option<String>,
+    pub locked: Option<bool>,
+    /// `Some(true)`: retries = 0 (has an incident); `Some(false)`: retries unset or > 0.
+    pub no_retries_left: Option<bool>,
+    pub now: i64,
+    pub sorting: Sorting,
+    pub page: Page,
+}
+
+/// What a worker asks for in fetchAndLock: topic and lock duration.
+#[derive(Debug, Clone)]
+pub struct TopicRequest {
+    pub topic: String,
+    pub lock_duration: i64,
+    pub business_key: Option<String>,
+    pub definition_key: Option<String>,
 }
 
 pub(crate) fn status_text(status: InstanceStatus) -> &'static str {

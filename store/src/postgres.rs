@@ -4,6 +4,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Pool, Postgres, SqlSafeStr, SqlStr};
 
 use crate::backend::{Batch, Param, bind_fn, numbered_placeholders, store_impl};
+use crate::jobs::jobs_impl;
 use crate::{Error, Result, migrate};
 
 pub(crate) struct PostgresStore {
@@ -14,6 +15,9 @@ pub(crate) struct PostgresStore {
 const MIGRATION_LOCK: i64 = 0x5359_4d49_4752;
 
 impl PostgresStore {
+    /// Row locking for job and external-task acquisition (see `jobs.rs`).
+    const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
     pub(crate) async fn connect(url: &str) -> Result<Self> {
         let options: PgConnectOptions =
             url.parse().map_err(|error| Error::Invalid(format!("invalid PostgreSQL URL: {error}")))?;
@@ -119,5 +123,6 @@ impl PostgresStore {
 }
 
 store_impl!(PostgresStore, Postgres, "postgres");
+jobs_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

@@ -8,6 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{AssertSqlSafe, Pool, SqlSafeStr, SqlStr, Sqlite};
 
 use crate::backend::{Batch, Param, bind_fn, store_impl};
+use crate::jobs::jobs_impl;
 use crate::{Error, Result, migrate};
 
 pub(crate) struct SqliteStore {
@@ -22,6 +23,9 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
+    /// Row locking for job and external-task acquisition (see `jobs.rs`).
+    const SKIP_LOCKED: &str = "";
+
     pub(crate) async fn connect(url: &str) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .map_err(|error| Error::Invalid(format!("invalid SQLite URL '{url}': {error}")))?
@@ -162,6 +166,7 @@ impl SqliteStore {
 }
 
 store_impl!(SqliteStore, Sqlite, "sqlite");
+jobs_impl!(SqliteStore, Sqlite);
 
 bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 

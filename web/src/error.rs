@@ -22,6 +22,10 @@ pub enum ApiError {
     /// completing a task of an ended instance).
     #[error("{0}")]
     Unprocessable(String),
+    /// 400: a message that matches no waiting instance or start event (Camunda's
+    /// `MismatchingMessageCorrelationException`).
+    #[error("{0}")]
+    NoMatch(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -37,13 +41,14 @@ impl ApiError {
             ApiError::Unauthorized(_) => ("AuthenticationException", 0),
             ApiError::NotFound(_) => ("InvalidRequestException", 0),
             ApiError::Conflict(_) => ("OptimisticLockingException", 1),
+            ApiError::NoMatch(_) => ("MismatchingMessageCorrelationException", 0),
             ApiError::Internal(_) => ("ProcessEngineException", 0),
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::NoMatch(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -86,7 +91,10 @@ impl From<store::Error> for ApiError {
             store::Error::Command(engine::Error::NotFound(message)) => ApiError::NotFound(message),
             store::Error::Command(engine::Error::InvalidCommand(message)) => ApiError::Unprocessable(message),
             store::Error::UnsupportedUrl(url) => ApiError::Internal(format!("unsupported database URL {url}")),
-            other @ (store::Error::Database(_) | store::Error::Corrupt(_)) => ApiError::Internal(other.to_string()),
+            store::Error::NoMatch(message) => ApiError::NoMatch(message),
+            other @ (store::Error::Database(_) | store::Error::Corrupt(_) | store::Error::JobFailed(_)) => {
+                ApiError::Internal(other.to_string())
+            }
         }
     }
 }

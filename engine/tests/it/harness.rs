@@ -13,11 +13,15 @@
 //! resolved xor#4                    IncidentResolved
 //! instance Completed                InstanceEnded
 //! error NotFound("…")               a command refused with an `engine::Error`
+//! wait t1 #6 by #5 timer +60000ms   WaitOpened (timers relative to the scenario clock)
+//! unwait #6                         WaitClosed
+//! external ext#5 topic=mail         ExternalTaskCreated
+//! signal alarm                      SignalThrown
 //! ```
 
 use std::sync::Arc;
 
-use engine::state::{Phase, TokenState};
+use engine::state::{Phase, TokenState, WaitTrigger};
 use engine::{
     Error, Event, HandlerRegistry, InstanceState, ParseError, Parsed, ProcessModel, Runtime, Scripting, TaskSpec,
     TokenId, Value, Variables,
@@ -98,6 +102,19 @@ pub enum Cmd {
     Retry(&'static str),
     RetryToken(TokenId),
     Cancel,
+    /// Fires the only wait at this element (a timer, message, signal or continuation).
+    Fire(&'static str, Variables),
+    CompleteExternal(&'static str, Variables),
+    BpmnError(&'static str, &'static str),
+    /// Moves the scenario clock forward by this many milliseconds.
+    Advance(i64),
+}
+
+/// The scenario clock's start (2027-01-15T08:00:00Z, a Friday).
+pub const NOW: i64 = 1_800_000_000_000;
+
+pub fn fire(element: &'static str) -> Cmd {
+    Cmd::Fire(element, Variables::new())
 }
 
 pub fn start(variables: Variables) -> Cmd {
@@ -136,7 +153,7 @@ impl Env {
 
     /// Runs `commands` (the first must be [`Cmd::Start`]) and returns the transcript.
     pub fn run(&self, xml: &str, commands: &[Cmd]) -> Scenario {
-        let mut scenario = Scenario { model: self.deploy(xml), state: None, log: Vec::new() };
+        let mut scenario = Scenario { model: self.deploy(xml), state: None, log: Vec::new(), now: NOW };
         for command in commands {
             scenario.apply(self, command.clone());
         }
@@ -150,6 +167,8 @@ pub struct Scenario {
     pub state: Option<InstanceState>,
     /// Every line so far.
     pub log: Vec<String>,
+    /// The clock commands run at.
+    pub now: i64,
 }
 
 impl Scenario {
@@ -159,8 +178,15 @@ impl Scenario {
 
     /// Applies one command and returns the lines it produced (also appended to [`Scenario::log`]).
     pub fn apply(&mut self, env: &Env, command: Cmd) -> Vec<String> {
-        let runtime = Runtime { model: &self.model, scripting: &env.scripting, services: &env.handlers };
+        if let Cmd::Advance(millis) = command {
+            self.now += millis;
+            let line = format!("> advance {millis}ms");
+            self.log.push(line.clone());
+            return vec![line];
+        }
+        let runtime = Runtime { model: &self.model, scripting: &env.scripting, services: &env.handlers, now: self.now };
         let mut lines = vec![format!("> {}", render_command(&command, self.state.as_ref()))];
+        let now = self.now;
         let result = match command {
             Cmd::Start(variables) => runtime.start(variables).map(|(state, events)| {
                 self.state = Some(state);
@@ -182,11 +208,24 @@ impl Scenario {
                     }
                     Cmd::RetryToken(token) => runtime.retry_incident(state, token),
                     Cmd::Cancel => runtime.cancel(state),
+                    Cmd::Fire(element, variables) => {
+                        let wait = wait_at(state, element);
+                        runtime.trigger(state, wait, variables)
+                    }
+                    Cmd::CompleteExternal(element, variables) => {
+                        let token = token_at(state, element);
+                        runtime.complete_external_task(state, token, variables)
+                    }
+                    Cmd::BpmnError(element, code) => {
+                        let token = token_at(state, element);
+                        runtime.external_task_error(state, token, code, None, Variables::new())
+                    }
+                    Cmd::Advance(_) => unreachable!(),
                 }
             }
         };
         match result {
-            Ok(events) => lines.extend(events.iter().map(render_event)),
+            Ok(events) => lines.extend(events.iter().map(|event| render_event_at(event, now))),
             Err(error) => lines.push(render_error(&error)),
         }
         self.log.extend(lines.iter().cloned());
@@ -197,6 +236,13 @@ impl Scenario {
     pub fn tasks(&self) -> Vec<String> {
         self.log.iter().filter(|line| line.starts_with("task ")).cloned().collect()
     }
+}
+
+/// The id of the only wait at `element` (0 when there is none).
+fn wait_at(state: &InstanceState, element: &str) -> TokenId {
+    let found: Vec<TokenId> = state.waits.iter().filter(|wait| wait.element == element).map(|wait| wait.id).collect();
+    assert!(found.len() <= 1, "more than one wait at {element}: name the wait id instead");
+    found.first().copied().unwrap_or(0)
 }
 
 /// The id of the only token at `element` (0 when there is none, which no token ever has).
@@ -224,6 +270,10 @@ fn render_command(command: &Cmd, state: Option<&InstanceState>) -> String {
         Cmd::Retry(element) => format!("retry {}", at(element)),
         Cmd::RetryToken(token) => format!("retry #{token}"),
         Cmd::Cancel => "cancel".to_string(),
+        Cmd::Fire(element, v) => format!("fire {element}{}", variables(v)),
+        Cmd::CompleteExternal(element, v) => format!("complete external {}{}", at(element), variables(v)),
+        Cmd::BpmnError(element, code) => format!("bpmn error {code} at {}", at(element)),
+        Cmd::Advance(millis) => format!("advance {millis}ms"),
     }
 }
 
@@ -231,8 +281,24 @@ pub fn render_error(error: &Error) -> String {
     format!("error {error:?}")
 }
 
-pub fn render_event(event: &Event) -> String {
+pub fn render_event_at(event: &Event, now: i64) -> String {
     match event {
+        Event::WaitOpened(wait) => {
+            let trigger = match &wait.trigger {
+                WaitTrigger::Timer { due, .. } => format!("timer +{}ms", due - now),
+                WaitTrigger::Message { name } => format!("message {name}"),
+                WaitTrigger::Signal { name } => format!("signal {name}"),
+                WaitTrigger::Continue { after: false } => "continue".to_string(),
+                WaitTrigger::Continue { after: true } => "continue after".to_string(),
+            };
+            format!("wait {} #{} by #{} {trigger}", wait.element, wait.id, wait.token)
+        }
+        Event::WaitClosed { id } => format!("unwait #{id}"),
+        Event::ExternalTaskCreated { token, element_id, topic, priority } => match priority {
+            0 => format!("external {element_id}#{token} topic={topic}"),
+            priority => format!("external {element_id}#{token} topic={topic} priority={priority}"),
+        },
+        Event::SignalThrown { name } => format!("signal {name}"),
         Event::ActivityStarted { token, parent, element_id, .. } => match parent {
             None => format!("start {element_id}#{token}"),
             Some(parent) => format!("start {element_id}#{token} in #{parent}"),

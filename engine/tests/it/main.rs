@@ -3,6 +3,9 @@
 
 mod harness;
 
+mod events;
+mod multi_instance;
+
 mod gateways;
 mod miwg;
 mod parse_errors;

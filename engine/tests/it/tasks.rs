@@ -36,7 +36,7 @@ fn user_task_attributes_are_evaluated_into_the_task_spec() {
     );
     let env = Env::new();
     let model = env.deploy(&xml);
-    let runtime = engine::Runtime { model: &model, scripting: &env.scripting, services: &env.handlers };
+    let runtime = engine::Runtime { model: &model, scripting: &env.scripting, services: &env.handlers, now: 0 };
     let (state, events) = runtime
         .start(vars(&[
             ("starter", text("li")),
@@ -126,7 +126,7 @@ fn recording_handlers() -> (HandlerRegistry, Arc<Mutex<Vec<String>>>) {
         log.lock().expect("lock").push(format!("{}@{}", call.handler, call.element_id));
         let amount = match call.variables.get("amount") {
             Some(Value::Integer(amount)) => i64::from(*amount),
-            other => return Err(format!("amount missing: {other:?}")),
+            other => return Err(format!("amount missing: {other:?}").into()),
         };
         Ok(vars(&[("score", Value::from_i64(amount * 2))]))
     });
@@ -216,10 +216,7 @@ fn service_tasks_without_a_registered_handler_are_refused_at_parse() {
             "",
             "the service task has no implementation: set sy:handler (or camunda:delegateExpression) to a registered handler name",
         ),
-        (
-            r#"camunda:type="external" camunda:topic="x""#,
-            "external tasks (camunda:type=\"external\") are not supported yet",
-        ),
+        (r#"camunda:type="external" camunda:topic=" ""#, "an external task needs camunda:topic"),
     ];
     for (attributes, message) in cases {
         let xml = single_task(&format!(r#"<bpmn:serviceTask id="t" {attributes}/>"#));

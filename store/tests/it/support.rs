@@ -27,11 +27,11 @@ pub fn registry() -> HandlerRegistry {
         let amount = match call.variables.get("amount") {
             Some(Value::Integer(number)) => i64::from(*number),
             Some(Value::Long(number)) => *number,
-            other => return Err(format!("amount must be a whole number, not {other:?}")),
+            other => return Err(format!("amount must be a whole number, not {other:?}").into()),
         };
         Ok(Variables::from([("doubled".to_string(), Value::from_i64(amount * 2))]))
     });
-    registry.register("reject", |_| Err("the tax office is unavailable".to_string()));
+    registry.register("reject", |_| Err("the tax office is unavailable".into()));
     registry
 }
 

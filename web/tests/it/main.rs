@@ -43,7 +43,7 @@ fn check_names_the_element_and_fails_for_refused_files() {
         r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
   <bpmn:process id="p" isExecutable="true">
     <bpmn:startEvent id="start" />
-    <bpmn:inclusiveGateway id="split" />
+    <bpmn:complexGateway id="split" />
     <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="split" />
   </bpmn:process>
 </bpmn:definitions>"#,
@@ -54,7 +54,7 @@ fn check_names_the_element_and_fails_for_refused_files() {
     let missing = directory.path().join("missing.bpmn");
     let (ok, stdout) = check(&[broken, malformed, missing]);
     assert!(!ok, "refused files make check fail");
-    assert!(stdout.contains("inclusiveGateway 'split': inclusive gateways are not supported yet"), "{stdout}");
+    assert!(stdout.contains("complexGateway 'split': complex gateways are not supported"), "{stdout}");
     assert!(stdout.contains("malformed.bpmn: REFUSED — not well-formed XML"), "{stdout}");
     assert!(stdout.contains("missing.bpmn: REFUSED — cannot read the file"), "{stdout}");
 }

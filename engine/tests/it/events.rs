@@ -1,0 +1,411 @@
+//! Timers, messages, signals, errors, event-based and inclusive gateways, async continuations
+//! and external tasks: BPMN in, transcripts out. The scenario clock starts at `harness::NOW`.
+
+use engine::{HandlerRegistry, ServiceError, Value};
+
+use crate::harness::{
+    Cmd, Env, assert_lines, boolean, bpmn, complete, definitions, fire, flows, int, start, text, tokens, vars,
+};
+
+const HOUR: i64 = 3_600_000;
+
+fn process(body: &str, extra: &str) -> String {
+    definitions(&format!(r#"{extra}<bpmn:process id="p" isExecutable="true">{body}</bpmn:process>"#))
+}
+
+#[test]
+fn intermediate_timer_waits_for_its_duration_from_an_expression() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:intermediateCatchEvent id="pause"><bpmn:timerEventDefinition><bpmn:timeDuration>${{delay}}</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+        <bpmn:endEvent id="end"/>
+        {}"#,
+        flows("f1: start -> pause\nf2: pause -> end")
+    ));
+    let mut run = env.run(&xml, &[start(vars(&[("delay", text("PT2H"))]))]);
+    assert_lines(&run.log[run.log.len() - 2..], &["start pause#2", "wait pause #3 by #2 timer +7200000ms"]);
+    let fired = run.apply(&env, fire("pause"));
+    assert_lines(
+        &fired,
+        &["> fire pause", "unwait #3", "end pause#2", "start end#4", "end end#4", "instance Completed"],
+    );
+
+    // A bad duration in a variable becomes an incident where the timer is reached.
+    let run = env.run(&xml, &[start(vars(&[("delay", text("two hours"))]))]);
+    assert!(
+        run.log
+            .last()
+            .is_some_and(|line| line.starts_with("incident pause#2: 'two hours' is not an ISO-8601 duration"))
+    );
+}
+
+/// start → review (user task, with an interrupting timer "escalate" and a non-interrupting
+/// cycle "remind") → end; escalate → boss (user task); remind → nudge (script) → done.
+fn escalation() -> String {
+    bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:userTask id="review"/>
+        <bpmn:boundaryEvent id="escalate" attachedToRef="review"><bpmn:timerEventDefinition><bpmn:timeDuration>P2D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+        <bpmn:boundaryEvent id="remind" attachedToRef="review" cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+        <bpmn:scriptTask id="nudge" scriptFormat="rhai"><bpmn:script>reminders = (if reminders == () {{ 0 }} else {{ reminders }}) + 1</bpmn:script></bpmn:scriptTask>
+        <bpmn:endEvent id="done"/>
+        <bpmn:userTask id="boss"/>
+        <bpmn:endEvent id="end"/>
+        {}"#,
+        flows(
+            "f1: start -> review\nf2: review -> end\nf3: escalate -> boss\nf4: remind -> nudge\nf5: nudge -> done\nf6: boss -> end"
+        )
+    ))
+}
+
+#[test]
+fn non_interrupting_cycle_reminds_and_interrupting_timer_escalates() {
+    let env = Env::new();
+    let mut run = env.run(&escalation(), &[start(vars(&[("reminders", int(0))]))]);
+    assert_eq!(
+        run.log[run.log.len() - 4..],
+        [
+            "start review#2",
+            "wait escalate #3 by #2 timer +172800000ms",
+            "wait remind #4 by #2 timer +3600000ms",
+            "task review#2",
+        ]
+    );
+    // The reminder fires, keeps the task, and schedules its second (and last) repetition.
+    let reminded = run.apply(&env, Cmd::Advance(HOUR)).len() + run.apply(&env, fire("remind")).len();
+    assert!(reminded > 0);
+    assert_lines(
+        &run.log[run.log.len() - 10..run.log.len() - 1],
+        &[
+            "> fire remind",
+            "unwait #4",
+            "wait remind #5 by #2 timer +3600000ms",
+            "start remind#6",
+            "end remind#6",
+            "start nudge#7",
+            "var reminders=Integer(1)",
+            "end nudge#7",
+            "start done#8",
+        ],
+    );
+    assert_eq!(tokens(run.state()), ["review#2 Waiting"]);
+    run.apply(&env, Cmd::Advance(HOUR));
+    let last = run.apply(&env, fire("remind"));
+    assert!(!last.iter().any(|line| line.starts_with("wait ")), "R2 repeats twice only: {last:?}");
+
+    // The escalation interrupts the review: the task ends canceled, every wait with it.
+    let escalated = run.apply(&env, fire("escalate"));
+    assert_lines(
+        &escalated,
+        &[
+            "> fire escalate",
+            "unwait #3",
+            "end review#2 canceled",
+            "start escalate#12",
+            "end escalate#12",
+            "start boss#13",
+            "task boss#13",
+        ],
+    );
+    assert!(run.state().waits.is_empty());
+}
+
+#[test]
+fn completing_the_task_withdraws_its_boundary_timers() {
+    let env = Env::new();
+    let mut run = env.run(&escalation(), &[start(vars(&[]))]);
+    let done = run.apply(&env, complete("review", vars(&[])));
+    assert_lines(
+        &done,
+        &[
+            "> complete review#2",
+            "unwait #3",
+            "unwait #4",
+            "end review#2",
+            "start end#5",
+            "end end#5",
+            "instance Completed",
+        ],
+    );
+}
+
+#[test]
+fn receive_task_and_message_boundary_event() {
+    let env = Env::new();
+    let xml = process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:receiveTask id="wait_docs" messageRef="m_docs"/>
+            <bpmn:boundaryEvent id="withdrawn" attachedToRef="wait_docs"><bpmn:messageEventDefinition messageRef="m_cancel"/></bpmn:boundaryEvent>
+            <bpmn:endEvent id="received"/>
+            <bpmn:endEvent id="canceled"/>
+            {}"#,
+            flows("f1: start -> wait_docs\nf2: wait_docs -> received\nf3: withdrawn -> canceled")
+        ),
+        r#"<bpmn:message id="m_docs" name="材料已提交"/><bpmn:message id="m_cancel" name="申请撤回"/>"#,
+    );
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    assert_lines(
+        &run.log[run.log.len() - 2..],
+        &["wait withdrawn #3 by #2 message 申请撤回", "wait wait_docs #4 by #2 message 材料已提交"],
+    );
+    let received = run.apply(&env, Cmd::Fire("wait_docs", vars(&[("pages", int(3))])));
+    assert_lines(
+        &received,
+        &[
+            "> fire wait_docs pages=Integer(3)",
+            "var pages=Integer(3)",
+            "unwait #4",
+            "unwait #3",
+            "end wait_docs#2",
+            "start received#5",
+            "end received#5",
+            "instance Completed",
+        ],
+    );
+
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    let withdrawn = run.apply(&env, fire("withdrawn"));
+    assert_lines(
+        &withdrawn,
+        &[
+            "> fire withdrawn",
+            "unwait #3",
+            "unwait #4",
+            "end wait_docs#2 canceled",
+            "start withdrawn#5",
+            "end withdrawn#5",
+            "start canceled#6",
+            "end canceled#6",
+            "instance Completed",
+        ],
+    );
+}
+
+#[test]
+fn event_based_gateway_takes_the_first_event_and_withdraws_the_others() {
+    let env = Env::new();
+    let xml = process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:eventBasedGateway id="which"/>
+            <bpmn:intermediateCatchEvent id="reply"><bpmn:messageEventDefinition messageRef="m"/></bpmn:intermediateCatchEvent>
+            <bpmn:intermediateCatchEvent id="timeout"><bpmn:timerEventDefinition><bpmn:timeDuration>P7D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+            <bpmn:endEvent id="answered"/>
+            <bpmn:endEvent id="expired"/>
+            {}"#,
+            flows(
+                "f1: start -> which\nf2: which -> reply\nf3: which -> timeout\nf4: reply -> answered\nf5: timeout -> expired"
+            )
+        ),
+        r#"<bpmn:message id="m" name="reply"/>"#,
+    );
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    assert_lines(
+        &run.log[run.log.len() - 2..],
+        &["wait reply #3 by #2 message reply", "wait timeout #4 by #2 timer +604800000ms"],
+    );
+    let expired = run.apply(&env, fire("timeout"));
+    assert_lines(
+        &expired,
+        &[
+            "> fire timeout",
+            "unwait #3",
+            "unwait #4",
+            "end which#2",
+            "start timeout#5",
+            "end timeout#5",
+            "start expired#6",
+            "end expired#6",
+            "instance Completed",
+        ],
+    );
+}
+
+/// A sub-process whose error end event is caught by a boundary event on the sub-process.
+#[test]
+fn error_end_event_is_caught_by_the_enclosing_boundary_by_code() {
+    let env = Env::new();
+    let xml = process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:subProcess id="verify">
+              <bpmn:startEvent id="s"/>
+              <bpmn:exclusiveGateway id="ok" default="fine"/>
+              <bpmn:endEvent id="reject"><bpmn:errorEventDefinition errorRef="e_fraud"/></bpmn:endEvent>
+              <bpmn:endEvent id="e"/>
+              {}
+            </bpmn:subProcess>
+            <bpmn:boundaryEvent id="other" attachedToRef="verify"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+            <bpmn:boundaryEvent id="fraud" attachedToRef="verify" camunda:errorCodeVariable="code"><bpmn:errorEventDefinition errorRef="e_fraud"/></bpmn:boundaryEvent>
+            <bpmn:userTask id="investigate"/>
+            <bpmn:endEvent id="end"/>
+            <bpmn:endEvent id="end2"/>
+            {}"#,
+            flows("s1: s -> ok\nfine: ok -> e\nbad: ok -> reject if ${fraud}"),
+            flows("f1: start -> verify\nf2: verify -> end\nf3: fraud -> investigate\nf4: other -> end2")
+        ),
+        r#"<bpmn:error id="e_fraud" errorCode="FRAUD"/>"#,
+    );
+    let run = env.run(&xml, &[start(vars(&[("fraud", boolean(true))]))]);
+    // The specific catch wins over the catch-all on the same activity.
+    assert_eq!(tokens(run.state()), ["investigate#7 Waiting"]);
+    assert!(run.log.contains(&"var code=String(\"FRAUD\")".to_string()), "{:?}", run.log);
+    assert!(run.log.contains(&"end verify#2 canceled".to_string()));
+
+    let run = env.run(&xml, &[start(vars(&[("fraud", boolean(false))]))]);
+    assert_eq!(run.log.last().map(String::as_str), Some("instance Completed"));
+}
+
+#[test]
+fn service_handlers_and_workers_throw_bpmn_errors() {
+    let mut handlers = HandlerRegistry::new();
+    handlers.register("check", |call| match call.variables.get("score") {
+        Some(Value::Integer(score)) if *score < 60 => {
+            Err(ServiceError::Bpmn { code: "LOW_SCORE".into(), message: Some("分数不足".into()) })
+        }
+        _ => Ok(Default::default()),
+    });
+    let env = Env::with_handlers(handlers);
+    let xml = process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:serviceTask id="check" sy:handler="check"/>
+            <bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="send-mail" camunda:taskPriority="${{score}}"/>
+            <bpmn:boundaryEvent id="low" attachedToRef="check" camunda:errorMessageVariable="why"><bpmn:errorEventDefinition errorRef="e_low"/></bpmn:boundaryEvent>
+            <bpmn:boundaryEvent id="bounced" attachedToRef="mail"><bpmn:errorEventDefinition errorRef="e_bounce"/></bpmn:boundaryEvent>
+            <bpmn:endEvent id="end"/>
+            <bpmn:endEvent id="rejected"/>
+            <bpmn:endEvent id="unreachable"/>
+            {}"#,
+            flows(
+                "f1: start -> check\nf2: check -> mail\nf3: mail -> end\nf4: low -> rejected\nf5: bounced -> unreachable"
+            )
+        ),
+        r#"<bpmn:error id="e_low" errorCode="LOW_SCORE"/><bpmn:error id="e_bounce" errorCode="BOUNCE"/>"#,
+    );
+    let run = env.run(&xml, &[start(vars(&[("score", int(40))]))]);
+    assert!(run.log.contains(&"var why=String(\"分数不足\")".to_string()));
+    assert_eq!(run.log.last().map(String::as_str), Some("instance Completed"));
+
+    let mut run = env.run(&xml, &[start(vars(&[("score", int(80))]))]);
+    assert_eq!(run.log.last().map(String::as_str), Some("external mail#3 topic=send-mail priority=80"));
+    let done = run.apply(&env, Cmd::CompleteExternal("mail", vars(&[("sent", boolean(true))])));
+    assert_lines(
+        &done,
+        &[
+            "> complete external mail#3 sent=Boolean(true)",
+            "var sent=Boolean(true)",
+            "end mail#3",
+            "start end#4",
+            "end end#4",
+            "instance Completed",
+        ],
+    );
+
+    // A worker's BPMN error with no matching catch is an incident on the task.
+    let mut run = env.run(&xml, &[start(vars(&[("score", int(80))]))]);
+    let error = run.apply(&env, Cmd::BpmnError("mail", "QUOTA"));
+    assert_lines(
+        &error,
+        &[
+            "> bpmn error QUOTA at mail#3",
+            "incident mail#3: BPMN error 'QUOTA' was not caught by any error boundary event",
+        ],
+    );
+    let error = run.apply(&env, Cmd::BpmnError("mail", "BOUNCE"));
+    assert_lines(
+        &error,
+        &[
+            "> bpmn error BOUNCE at mail#3",
+            "error InvalidCommand(\"element instance 3 is not a waiting external task\")",
+        ],
+    );
+    // A user-task completion cannot complete an external task.
+    let wrong = run.apply(&env, complete("mail", vars(&[])));
+    assert_lines(
+        &wrong,
+        &["> complete mail#3", "error InvalidCommand(\"element instance 3 is not a waiting user task\")"],
+    );
+}
+
+#[test]
+fn inclusive_gateway_forks_on_true_conditions_and_joins_only_what_was_started() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:inclusiveGateway id="fork" default="none"/>
+        <bpmn:userTask id="finance"/>
+        <bpmn:userTask id="legal"/>
+        <bpmn:userTask id="clerk"/>
+        <bpmn:inclusiveGateway id="join"/>
+        <bpmn:endEvent id="end"/>
+        {}"#,
+        flows(
+            "f1: start -> fork\nmoney: fork -> finance if ${amount > 1000}\nlaw: fork -> legal if ${contract}\nnone: fork -> clerk\nj1: finance -> join\nj2: legal -> join\nj3: clerk -> join\nf9: join -> end"
+        )
+    ));
+    let mut run = env.run(&xml, &[start(vars(&[("amount", int(5000)), ("contract", boolean(false))]))]);
+    assert_eq!(tokens(run.state()), ["finance#3 Waiting"]);
+    let done = run.apply(&env, complete("finance", vars(&[])));
+    assert_eq!(done.last().map(String::as_str), Some("instance Completed"), "{done:?}");
+
+    let mut run = env.run(&xml, &[start(vars(&[("amount", int(5000)), ("contract", boolean(true))]))]);
+    assert_eq!(tokens(run.state()), ["finance#3 Waiting", "legal#4 Waiting"]);
+    run.apply(&env, complete("legal", vars(&[])));
+    // legal arrived; finance can still reach the join, so it waits.
+    assert_eq!(tokens(run.state()), ["finance#3 Waiting", "join#5 Joining"]);
+    let done = run.apply(&env, complete("finance", vars(&[])));
+    assert_lines(
+        &done,
+        &[
+            "> complete finance#3",
+            "end finance#3",
+            "start join#6",
+            "end join#6",
+            "end join#5",
+            "start end#7",
+            "end end#7",
+            "instance Completed",
+        ],
+    );
+
+    let run = env.run(&xml, &[start(vars(&[("amount", int(5)), ("contract", boolean(false))]))]);
+    assert_eq!(tokens(run.state()), ["clerk#3 Waiting"]);
+}
+
+#[test]
+fn async_continuations_and_signals() {
+    let env = Env::new();
+    let xml = process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:scriptTask id="calc" scriptFormat="rhai" camunda:asyncBefore="true" camunda:asyncAfter="true"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>
+            <bpmn:intermediateThrowEvent id="alarm"><bpmn:signalEventDefinition signalRef="s"/></bpmn:intermediateThrowEvent>
+            <bpmn:intermediateCatchEvent id="all_clear"><bpmn:signalEventDefinition signalRef="s2"/></bpmn:intermediateCatchEvent>
+            <bpmn:endEvent id="end"/>
+            {}"#,
+            flows("f1: start -> calc\nf2: calc -> alarm\nf3: alarm -> all_clear\nf4: all_clear -> end")
+        ),
+        r#"<bpmn:signal id="s" name="告警"/><bpmn:signal id="s2" name="解除"/>"#,
+    );
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    assert_lines(&run.log[run.log.len() - 2..], &["start calc#2", "wait calc #3 by #2 continue"]);
+    let before = run.apply(&env, fire("calc"));
+    assert_lines(&before, &["> fire calc", "unwait #3", "var x=Integer(1)", "wait calc #4 by #2 continue after"]);
+    let after = run.apply(&env, fire("calc"));
+    assert_lines(
+        &after,
+        &[
+            "> fire calc",
+            "unwait #4",
+            "end calc#2",
+            "start alarm#5",
+            "signal 告警",
+            "end alarm#5",
+            "start all_clear#6",
+            "wait all_clear #7 by #6 signal 解除",
+        ],
+    );
+}

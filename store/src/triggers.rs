@@ -1,0 +1,391 @@
+//! Executor commands that come from outside an instance's task list: jobs (timers, async
+//! continuations, timer start events), message correlation, signal broadcast and external
+//! tasks. Each is one or more version-guarded instance commands, like every other command.
+
+use std::time::Duration;
+
+use engine::runtime::Event;
+use engine::timer::{self, Cycle, TimerKind};
+use engine::{ProcessModel, TokenId, Variables};
+
+use crate::executor::{Actor, Correlation, DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS, Executor, now_millis};
+use crate::model::*;
+use crate::{Error, Result};
+
+pub(crate) fn corrupt(error: impl std::fmt::Display) -> Error {
+    Error::Corrupt(error.to_string())
+}
+
+/// (attempts, pause in ms) for failing jobs of an element: its
+/// `camunda:failedJobRetryTimeCycle` (`R3/PT5M` = 3 attempts, 5 minutes apart), else 3 and 5 s.
+pub(crate) fn job_retry_policy(model: &ProcessModel, element_id: &str) -> (i64, i64) {
+    let cycle = model.element(element_id).and_then(|element| element.retry_cycle.as_deref());
+    match cycle.map(|cycle| timer::schedule(TimerKind::Cycle, cycle, 0)) {
+        Some(Ok((pause, Some(Cycle::Repeat { remaining: Some(left), .. })))) => (left as i64 + 1, pause),
+        _ => (DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS),
+    }
+}
+
+/// Who sends a message, and to whom (Camunda's `POST /message` body).
+#[derive(Debug, Clone, Default)]
+pub struct MessageCorrelation {
+    pub name: String,
+    pub business_key: Option<String>,
+    pub instance_id: Option<String>,
+    /// Process variables the receiving instance must have, with these values.
+    pub correlation_keys: Variables,
+    /// Set on the receiving (or started) instance.
+    pub variables: Variables,
+    /// Deliver to every match instead of exactly one.
+    pub all: bool,
+}
+
+fn first_incident(events: &[Event]) -> Option<String> {
+    events.iter().find_map(|event| match event {
+        Event::IncidentCreated { message, .. } => Some(message.clone()),
+        _ => None,
+    })
+}
+
+impl Executor {
+    /// Runs one locked job. A failure with attempts left rolls the command back and schedules
+    /// the next attempt; the last attempt's failure is committed as an incident.
+    pub async fn run_job(&self, job: &JobRecord) -> Result<()> {
+        let result = match &job.instance_id {
+            None => self.run_timer_start(job).await,
+            Some(instance_id) => {
+                let wait = job.wait_id.unwrap_or_default() as TokenId;
+                let attempts_left = job.retries;
+                self.command(instance_id, None, None, move |runtime, state| {
+                    let events = runtime.trigger(state, wait, Variables::new())?;
+                    match first_incident(&events) {
+                        Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
+                        _ => Ok(events),
+                    }
+                })
+                .await
+                .map(|_| ())
+            }
+        };
+        let now = now_millis();
+        match result {
+            Ok(()) => Ok(()),
+            Err(Error::Conflict(_)) => self.store().unlock_job(&job.id, now).await,
+            Err(Error::NotFound(_) | Error::Command(engine::Error::NotFound(_))) => {
+                self.store().delete_job(&job.id).await
+            }
+            Err(Error::Invalid(message)) if message.ends_with("has ended") => self.store().delete_job(&job.id).await,
+            Err(error) => {
+                let message = match error {
+                    Error::JobFailed(message) => message,
+                    other => other.to_string(),
+                };
+                let pause = match self.definition(&job.definition_id).await {
+                    Ok(definition) => job_retry_policy(&*self.model(&definition).await?, &job.activity_id).1,
+                    Err(_) => DEFAULT_RETRY_PAUSE_MS,
+                };
+                tracing::info!(job = %job.id, retries = job.retries - 1, %message, "job failed");
+                self.store().job_failed(&job.id, (job.retries - 1).max(0), now + pause, &message).await
+            }
+        }
+    }
+
+    async fn run_timer_start(&self, job: &JobRecord) -> Result<()> {
+        let definition = self.definition(&job.definition_id).await?;
+        let next = match &job.cycle {
+            None => None,
+            Some(json) => {
+                let cycle: Cycle = serde_json::from_str(json).map_err(corrupt)?;
+                match timer::next(&cycle, job.due_at).map_err(Error::Invalid)? {
+                    None => None,
+                    Some((due, cycle)) => Some((due, Some(serde_json::to_string(&cycle).map_err(corrupt)?))),
+                }
+            }
+        };
+        let executed = Some(ExecutedJob { id: job.id.clone(), next });
+        self.start_at(&definition, Some(&job.activity_id), None, Variables::new(), None, executed).await.map(|_| ())
+    }
+
+    /// Delivers a message: to the waiting instance(s) that match, or else by starting a process
+    /// at a message start event. No match at all is [`Error::NoMatch`].
+    pub async fn correlate_message(&self, message: &MessageCorrelation, actor: Actor<'_>) -> Result<Vec<Correlation>> {
+        let query = SubscriptionQuery {
+            kind: Some(SUBSCRIPTION_MESSAGE.into()),
+            name: Some(message.name.clone()),
+            instance_id: message.instance_id.clone(),
+            business_key: message.business_key.clone(),
+            start_events: Some(false),
+            ..SubscriptionQuery::default()
+        };
+        let mut matches = Vec::new();
+        for subscription in self.store().subscriptions(&query).await? {
+            let Some(instance_id) = &subscription.instance_id else { continue };
+            if !message.correlation_keys.is_empty() {
+                let Some(instance) = self.store().instance(instance_id).await? else { continue };
+                let variables = instance.state.variables();
+                if !message.correlation_keys.iter().all(|(name, value)| variables.get(name) == Some(value)) {
+                    continue;
+                }
+            }
+            matches.push(subscription);
+        }
+        if !message.all && matches.len() > 1 {
+            return Err(Error::NoMatch(format!(
+                "Cannot correlate message '{}': {} executions match the correlation keys",
+                message.name,
+                matches.len()
+            )));
+        }
+        let mut results = Vec::new();
+        for subscription in matches {
+            let (Some(instance_id), Some(wait)) = (&subscription.instance_id, subscription.wait_id) else { continue };
+            let variables = message.variables.clone();
+            let fired = self
+                .command(instance_id, actor, None, move |runtime, state| {
+                    Ok(runtime.trigger(state, wait as TokenId, variables)?)
+                })
+                .await;
+            match fired {
+                Ok(instance) => results.push(Correlation { started: false, instance }),
+                // Fired meanwhile by someone else, or the instance ended: not a match any more.
+                Err(Error::Command(engine::Error::NotFound(_))) | Err(Error::NotFound(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        if results.is_empty() && message.instance_id.is_none() && message.correlation_keys.is_empty() {
+            let query = SubscriptionQuery {
+                kind: Some(SUBSCRIPTION_MESSAGE.into()),
+                name: Some(message.name.clone()),
+                start_events: Some(true),
+                ..SubscriptionQuery::default()
+            };
+            let starts = self.store().subscriptions(&query).await?;
+            if !message.all && starts.len() > 1 {
+                return Err(Error::NoMatch(format!(
+                    "Cannot correlate message '{}': {} message start events match",
+                    message.name,
+                    starts.len()
+                )));
+            }
+            for start in starts {
+                let definition = self.definition(&start.definition_id).await?;
+                let instance = self
+                    .start_at(
+                        &definition,
+                        Some(&start.activity_id),
+                        message.business_key.clone(),
+                        message.variables.clone(),
+                        actor,
+                        None,
+                    )
+                    .await?;
+                results.push(Correlation { started: true, instance });
+            }
+        }
+        if results.is_empty() {
+            return Err(Error::NoMatch(format!(
+                "Cannot correlate message '{}': No process definition or execution matches the parameters",
+                message.name
+            )));
+        }
+        Ok(results)
+    }
+
+    /// Throws a signal to every instance waiting for it and starts every process with a
+    /// matching signal start event. Returns how many were reached.
+    pub async fn broadcast_signal(&self, name: &str, variables: Variables) -> Result<usize> {
+        let query = SubscriptionQuery {
+            kind: Some(SUBSCRIPTION_SIGNAL.into()),
+            name: Some(name.to_string()),
+            ..SubscriptionQuery::default()
+        };
+        let mut reached = 0;
+        for subscription in self.store().subscriptions(&query).await? {
+            match (&subscription.instance_id, subscription.wait_id) {
+                (Some(instance_id), Some(wait)) => {
+                    for _attempt in 0..3 {
+                        let variables = variables.clone();
+                        let fired = self
+                            .command(instance_id, None, None, move |runtime, state| {
+                                Ok(runtime.trigger(state, wait as TokenId, variables)?)
+                            })
+                            .await;
+                        match fired {
+                            Ok(_) => reached += 1,
+                            Err(Error::Conflict(_)) => continue,
+                            Err(error) => tracing::debug!(%error, instance = %instance_id, "signal not delivered"),
+                        }
+                        break;
+                    }
+                }
+                _ => {
+                    let definition = self.definition(&subscription.definition_id).await?;
+                    self.start_at(&definition, Some(&subscription.activity_id), None, variables.clone(), None, None)
+                        .await?;
+                    reached += 1;
+                }
+            }
+        }
+        Ok(reached)
+    }
+
+    /// fetchAndLock: locks up to `max` tasks of the topics for `worker`, waiting up to
+    /// `wait` for one to appear (long polling). Returns each task with its process variables.
+    pub async fn fetch_and_lock(
+        &self,
+        worker: &str,
+        topics: &[TopicRequest],
+        max: i64,
+        wait: Duration,
+    ) -> Result<Vec<(ExternalTaskRecord, Variables)>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let locked = loop {
+            let notified = self.new_external_tasks.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let locked = self.store().lock_external_tasks(worker, topics, now_millis(), max).await?;
+            let now = tokio::time::Instant::now();
+            if !locked.is_empty() || now >= deadline {
+                break locked;
+            }
+            // Tasks created on another node are seen at the next poll.
+            let poll = (deadline - now).min(Duration::from_millis(500));
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep(poll) => {}
+            }
+        };
+        let mut result = Vec::with_capacity(locked.len());
+        for task in locked {
+            let variables = match self.store().instance(&task.instance_id).await? {
+                Some(instance) => instance.state.variables().clone(),
+                None => Variables::new(),
+            };
+            result.push((task, variables));
+        }
+        Ok(result)
+    }
+
+    /// The external task `id`, which `worker` must hold locked now.
+    async fn locked_by(&self, id: &str, worker: &str) -> Result<ExternalTaskRecord> {
+        let task = self.external_task(id).await?;
+        let now = now_millis();
+        let held = task.worker_id.as_deref() == Some(worker) && task.lock_expires_at.is_some_and(|until| until > now);
+        if !held {
+            let holder = match (&task.worker_id, task.lock_expires_at) {
+                (Some(other), Some(until)) if until > now => format!("It is locked by worker '{other}'."),
+                _ => "It is not locked.".to_string(),
+            };
+            return Err(Error::Invalid(format!(
+                "External task {id} cannot be completed by worker '{worker}'. {holder}"
+            )));
+        }
+        Ok(task)
+    }
+
+    pub async fn external_task(&self, id: &str) -> Result<ExternalTaskRecord> {
+        let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::default() };
+        self.store()
+            .external_tasks(&query)
+            .await?
+            .0
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::NotFound(format!("external task {id} does not exist")))
+    }
+
+    pub async fn complete_external_task(
+        &self,
+        id: &str,
+        worker: &str,
+        variables: Variables,
+        actor: Actor<'_>,
+    ) -> Result<InstanceRecord> {
+        let task = self.locked_by(id, worker).await?;
+        let token = task.token as TokenId;
+        self.command(&task.instance_id, actor, None, move |runtime, state| {
+            Ok(runtime.complete_external_task(state, token, variables)?)
+        })
+        .await
+    }
+
+    /// A worker's failure report: with retries left the task is fetchable again after
+    /// `retry_timeout`; at 0 it gets an incident.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn external_task_failure(
+        &self,
+        id: &str,
+        worker: &str,
+        message: Option<&str>,
+        details: Option<&str>,
+        retries: i64,
+        retry_timeout: i64,
+        actor: Actor<'_>,
+    ) -> Result<()> {
+        let task = self.locked_by(id, worker).await?;
+        let now = now_millis();
+        let retries = retries.max(0);
+        self.store()
+            .external_task_failed(id, worker, retries, message, details, now + retry_timeout.max(0), now)
+            .await?;
+        if retries == 0 {
+            let token = task.token as TokenId;
+            let text = message.unwrap_or("the external task failed and has no retries left").to_string();
+            self.command(&task.instance_id, actor, None, move |runtime, state| {
+                Ok(runtime.fail_token(state, token, &text)?)
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn external_task_bpmn_error(
+        &self,
+        id: &str,
+        worker: &str,
+        code: &str,
+        message: Option<&str>,
+        variables: Variables,
+        actor: Actor<'_>,
+    ) -> Result<InstanceRecord> {
+        let task = self.locked_by(id, worker).await?;
+        let token = task.token as TokenId;
+        let (code, message) = (code.to_string(), message.map(str::to_string));
+        self.command(&task.instance_id, actor, None, move |runtime, state| {
+            Ok(runtime.external_task_error(state, token, &code, message.as_deref(), variables)?)
+        })
+        .await
+    }
+
+    pub async fn extend_external_task_lock(&self, id: &str, worker: &str, duration: i64) -> Result<()> {
+        self.external_task(id).await?;
+        let now = now_millis();
+        self.store().set_external_task_lock(id, Some(worker), Some(now.saturating_add(duration)), now).await
+    }
+
+    pub async fn unlock_external_task(&self, id: &str) -> Result<()> {
+        self.store().set_external_task_lock(id, None, None, now_millis()).await
+    }
+
+    /// Sets an external task's retries; raising them from 0 resolves its incident (the task is
+    /// offered to workers again).
+    pub async fn set_external_task_retries(&self, id: &str, retries: i64, actor: Actor<'_>) -> Result<()> {
+        let task = self.external_task(id).await?;
+        if retries < 0 {
+            return Err(Error::Invalid("retries must be 0 or more".into()));
+        }
+        if retries > 0 {
+            let query =
+                IncidentQuery { instance_id: Some(task.instance_id.clone()), open: true, ..IncidentQuery::default() };
+            let incident = self.store().incidents(&query).await?.0.into_iter().find(|i| i.token == task.token);
+            if let Some(incident) = incident {
+                self.retry_incident(&incident.id, actor).await?;
+            }
+        }
+        self.store().set_external_task_retries(id, retries).await.or_else(|error| match error {
+            // The retried incident replaced the row; set the retries on the new one.
+            Error::NotFound(_) => Ok(()),
+            other => Err(other),
+        })
+    }
+}
