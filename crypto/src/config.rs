@@ -63,7 +63,7 @@ impl KeyConfig {
             data_keys: BTreeMap::from([("k1".to_owned(), data_key)]),
             index_key: random_hex::<MAC_KEY_LEN>()?,
             audit_key: random_hex::<MAC_KEY_LEN>()?,
-            sm2_private_key: hex::encode(&*crate::software::random_sm2_private_key()?),
+            sm2_private_key: hex::encode(crate::software::random_sm2_private_key()?.as_slice()),
         })
     }
 
@@ -148,7 +148,8 @@ pub(crate) fn random_bytes<const N: usize>() -> Result<Zeroizing<[u8; N]>> {
 }
 
 fn random_hex<const N: usize>() -> Result<String> {
-    Ok(hex::encode(&*random_bytes::<N>()?))
+    // Encode from the slice: dereferencing would copy the array out of its zeroizing wrapper.
+    Ok(hex::encode(random_bytes::<N>()?.as_slice()))
 }
 
 #[cfg(test)]
