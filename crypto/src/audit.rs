@@ -30,8 +30,7 @@ pub fn verify_chain<'a>(
     let mut previous = start;
     for (index, (record, stored)) in records.into_iter().enumerate() {
         let expected = link(provider, &previous, record)?;
-        let differs = expected.iter().zip(stored).fold(0u8, |diff, (a, b)| diff | (a ^ b));
-        if differs != 0 {
+        if !crate::constant_time_eq(&expected, stored) {
             return Err(Error::ChainBroken { index });
         }
         previous = expected;

@@ -83,10 +83,19 @@ impl KeyConfig {
 
     /// Reads a key file written by [`KeyConfig::to_json`].
     pub fn from_json(text: &str) -> Result<KeyConfig> {
-        // serde_json's messages quote at most a short token, never a whole value, and the
-        // values here are validated later anyway; still, keep only the position.
-        serde_json::from_str(text)
-            .map_err(|error| Error::ConfigFormat(format!("line {} column {}", error.line(), error.column())))
+        // serde_json's messages can quote a value (`invalid type: string "…"`), and a value here
+        // may be a key, so only the kind of error and its position are reported.
+        serde_json::from_str(text).map_err(|error| {
+            let kind = match error.classify() {
+                serde_json::error::Category::Syntax => "not valid JSON",
+                serde_json::error::Category::Eof => "truncated",
+                serde_json::error::Category::Data | serde_json::error::Category::Io => {
+                    "expected exactly the fields current_data_key, data_keys, index_key, audit_key, \
+                     sm2_private_key, with string values (data_keys: an object of strings)"
+                }
+            };
+            Error::ConfigFormat(format!("{kind} (line {} column {})", error.line(), error.column()))
+        })
     }
 
     /// The key file: pretty-printed JSON. Write it with owner-only permissions.
@@ -189,5 +198,9 @@ mod tests {
         let read = KeyConfig::from_json(&config.to_json()).expect("own output");
         assert_eq!(read, config);
         assert!(matches!(KeyConfig::from_json("{"), Err(Error::ConfigFormat(_))));
+        // A key in the wrong place is reported without being quoted.
+        let misplaced = r#"{"current_data_key": "k1", "data_keys": "00112233445566778899aabbccddeeff"}"#;
+        let message = KeyConfig::from_json(misplaced).expect_err("data_keys is not a string").to_string();
+        assert!(!message.contains("0011223344"), "{message}");
     }
 }

@@ -20,7 +20,7 @@
 //! - The audit chain: [`CryptoProvider::mac`] (HMAC-SM3 under the audit key) and the link
 //!   formula in [`audit`].
 //! - SM2 signatures (GB/T 32918.2, SM3 digest, default distinguishing ID `1234567812345678`
-//!   of GB/T 35276 / GM/T 0009), 64-byte `r || s`, and [`verify_sm2`] for other parties' keys.
+//!   of GM/T 0009-2012 and GB/T 35276-2017), 64-byte `r || s`, and [`verify_sm2`] for other parties' keys.
 //! - [`mask`]: pure display masking (`310***********1234`) and the GB 11643 check digit.
 //!
 //! # What it must never do
@@ -57,7 +57,7 @@ pub use software::SoftwareCrypto;
 /// `TLS_SM4_GCM_SM3` construction), from RustCrypto's generic GCM over the `sm4` block cipher.
 pub type Sm4Gcm = aes_gcm::AesGcm<sm4::Sm4, aes_gcm::aead::consts::U12>;
 
-/// The default SM2 distinguishing identifier (GB/T 35276-2017 §5.4, GM/T 0009-2012 §10).
+/// The default SM2 distinguishing identifier (GM/T 0009-2012, GB/T 35276-2017).
 pub const DEFAULT_DIST_ID: &str = "1234567812345678";
 
 /// The cryptographic services shuangyong needs, implemented in software now and by an HSM or a
@@ -91,8 +91,7 @@ pub trait CryptoProvider: Send + Sync {
 
     /// Checks a MAC from [`Self::mac`] in constant time.
     fn verify_mac(&self, data: &[u8], tag: &[u8]) -> Result<bool> {
-        let expected = self.mac(data)?;
-        Ok(tag.len() == expected.len() && expected.iter().zip(tag).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0)
+        Ok(constant_time_eq(&self.mac(data)?, tag))
     }
 
     /// SM2 signature of `message` (SM3 with the default distinguishing ID), 64 bytes `r || s`.
@@ -104,6 +103,11 @@ pub trait CryptoProvider: Send + Sync {
 
     /// The SM2 public key, uncompressed SEC1 (`04 ‖ x ‖ y`), as 130 lowercase hex digits.
     fn public_key_hex(&self) -> String;
+}
+
+/// Equality of two byte strings in time that depends only on their lengths, for MACs.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// Verifies an SM2 signature (64 bytes `r || s`) made by someone else: `public_key` is SEC1
