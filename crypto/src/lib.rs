@@ -13,14 +13,16 @@
 //!   re-encrypt old values at leisure ([`CryptoProvider::reencrypt`], [`sealed::key_id`]), then
 //!   drop the old key. Callers should pass associated data that names where a value lives (e.g.
 //!   `"person.id_number"` plus the record id), so a ciphertext copied to another row or field
-//!   does not decrypt.
+//!   does not decrypt. Random 96-bit nonces are safe for up to 2^32 values under one key
+//!   (NIST SP 800-38D §8.3); rotate long before that.
 //! - Blind index: HMAC-SM3 under a separate index key over a domain (the field) and the value
 //!   after [`normalize_for_index`], so exact-match search works on encrypted columns and equal
 //!   values in different fields do not share an index.
 //! - The audit chain: [`CryptoProvider::mac`] (HMAC-SM3 under the audit key) and the link
 //!   formula in [`audit`].
 //! - SM2 signatures (GB/T 32918.2, SM3 digest, default distinguishing ID `1234567812345678`
-//!   of GM/T 0009-2012 and GB/T 35276-2017), 64-byte `r || s`, and [`verify_sm2`] for other parties' keys.
+//!   of GM/T 0009-2012 and GB/T 35276-2017), 64-byte `r || s`, hedged (RFC 6979 nonce mixed
+//!   with fresh randomness), and [`verify_sm2`] for other parties' keys.
 //! - [`mask`]: pure display masking (`310***********1234`) and the GB 11643 check digit.
 //!
 //! # What it must never do
@@ -40,7 +42,15 @@
 //!
 //! Nothing is benchmarked here. SM4-GCM and HMAC-SM3 on a form field, and an SM2 signature, cost
 //! microseconds to a fraction of a millisecond — far below a database commit. The only slow path is
-//! PBKDF2 for passwords, which lives (and is measured) in `web/`.
+//! PBKDF2 for passwords, which lives in `web/`; the one place for measurements is
+//! `shuangyong-bench`, never timed assertions in tests.
+//!
+//! # Crates
+//!
+//! RustCrypto's `sm4` 0.6, `sm2` 0.14 and the generic GCM of `aes-gcm` 0.11 (without its AES
+//! feature), all of the `cipher` 0.5 / `digest` 0.11 / `signature` 3 / `rand_core` 0.10
+//! generation that the workspace's `sm3` 0.5, `hmac` 0.13 and `rand` 0.10 already use, so there
+//! is one copy of each trait crate.
 
 pub mod audit;
 mod config;
