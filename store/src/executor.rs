@@ -53,6 +53,9 @@ pub struct Executor {
     /// long-polling workers need not wait for their next poll. Other nodes poll.
     pub(crate) new_work: tokio::sync::Notify,
     pub(crate) new_external_tasks: tokio::sync::Notify,
+    /// Jobs this node has run (each attempt counts), for monitoring and the "each job runs once
+    /// across nodes" test.
+    pub(crate) jobs_run: std::sync::atomic::AtomicU64,
 }
 
 /// What a message correlation did (Camunda's `MessageCorrelationResultWithVariables`).
@@ -80,7 +83,13 @@ impl Executor {
             models: RwLock::new(HashMap::new()),
             new_work: tokio::sync::Notify::new(),
             new_external_tasks: tokio::sync::Notify::new(),
+            jobs_run: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many job attempts this node has made since it started.
+    pub fn jobs_run(&self) -> u64 {
+        self.jobs_run.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

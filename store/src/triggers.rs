@@ -51,6 +51,7 @@ impl Executor {
     /// Runs one locked job. A failure with attempts left rolls the command back and schedules
     /// the next attempt; the last attempt's failure is committed as an incident.
     pub async fn run_job(&self, job: &JobRecord) -> Result<()> {
+        self.jobs_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = match &job.instance_id {
             None => self.run_timer_start(job).await,
             Some(instance_id) => {

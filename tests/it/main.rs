@@ -2,4 +2,5 @@
 //! backend in `SY_TEST_BACKENDS` (see `store::testing`).
 
 mod engine_rest;
+mod events;
 mod support;

@@ -11,6 +11,8 @@ pub struct TestApp {
     pub backend: String,
     /// The database URL, so a test can start a second node on it.
     pub url: String,
+    /// This node's executor (its job counter, its store).
+    pub executor: std::sync::Arc<store::Executor>,
 }
 
 /// Starts the app on `backend` with the user `admin` (member of `city-reviewers`) and
@@ -45,11 +47,19 @@ pub async fn spawn_node(backend: &str, url: &str) -> TestApp {
     let address = listener.local_addr().expect("bound address");
     let app = web::app(web::AppState::new(executor.clone()));
     tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+    // Every node runs a job executor, as `serve` does; short locks so a test can see take-over.
+    let jobs = store::job_executor::JobExecutorConfig {
+        lock: std::time::Duration::from_secs(5),
+        max_idle: std::time::Duration::from_millis(100),
+        ..Default::default()
+    };
+    tokio::spawn(store::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     TestApp {
         base: format!("http://{address}"),
         client: reqwest::Client::new(),
         backend: backend.to_string(),
         url: url.to_string(),
+        executor,
     }
 }
 

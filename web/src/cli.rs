@@ -42,6 +42,12 @@ pub struct ServeConfig {
     /// Do not deploy the demo models on start.
     #[arg(long, env = "SY_NO_DEMO")]
     pub no_demo: bool,
+    /// Run no job executor on this node (timers and async steps then run on other nodes).
+    #[arg(long, env = "SY_NO_JOBS")]
+    pub no_jobs: bool,
+    /// How long a node's lock on a job holds; a job of a node that died is taken over after it.
+    #[arg(long, env = "SY_JOB_LOCK_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub job_lock_seconds: u64,
 }
 
 /// The database URL with any password hidden, for logs and `Debug`.
@@ -66,6 +72,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact))
             .field("no_demo", &self.no_demo)
+            .field("no_jobs", &self.no_jobs)
+            .field("job_lock_seconds", &self.job_lock_seconds)
             .finish()
     }
 }
@@ -145,6 +153,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     {
         use std::io::Write;
         let _ = std::io::stdout().write_all(announce.as_bytes()).and_then(|()| std::io::stdout().flush());
+    }
+    if !config.no_jobs {
+        let jobs = store::job_executor::JobExecutorConfig {
+            lock: std::time::Duration::from_secs(config.job_lock_seconds),
+            ..Default::default()
+        };
+        tokio::spawn(store::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     }
     axum::serve(listener, app(AppState::new(executor))).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())

@@ -4,9 +4,12 @@
 
 mod definition;
 mod deployment;
+mod events;
+mod external_task;
 mod history;
 mod incident;
 mod instance;
+mod job;
 mod task;
 
 use std::collections::HashMap;
@@ -31,6 +34,9 @@ pub fn router() -> Router<AppState> {
         .merge(task::router())
         .merge(history::router())
         .merge(incident::router())
+        .merge(job::router())
+        .merge(external_task::router())
+        .merge(events::router())
         .fallback(unknown_path)
         .method_not_allowed_fallback(method_not_allowed)
 }

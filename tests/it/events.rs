@@ -1,0 +1,370 @@
+//! Jobs, timers, messages, signals and external tasks end to end: the job executor every node
+//! runs, Camunda's `/message`, `/signal`, `/job` and `/external-task`, on every backend.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, each_backend, spawn_node};
+
+const NS: &str = r#"xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance""#;
+
+fn model(extra: &str, id: &str, body: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions {NS} id="d" targetNamespace="t">{extra}
+  <bpmn:process id="{id}" isExecutable="true">{body}</bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+fn flow(id: &str, from: &str, to: &str) -> String {
+    format!(r#"<bpmn:sequenceFlow id="{id}" sourceRef="{from}" targetRef="{to}"/>"#)
+}
+
+/// Polls `check` every 50 ms until it holds or `limit` passes; returns whether it held.
+async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn deploy(app: &TestApp, name: &str, xml: &str) {
+    let (status, body) = app.deploy(name, xml).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn instance_ended(app: &TestApp, id: &str) -> bool {
+    let response = app.get(&format!("/history/process-instance/{id}")).send().await.expect("sent");
+    let body: Value = response.json().await.expect("JSON");
+    body["state"] == "COMPLETED"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_boundary_timer_escalates_through_the_job_executor() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:userTask id="review" name="审核"/>
+            <bpmn:boundaryEvent id="late" attachedToRef="review"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+            <bpmn:userTask id="escalated" name="督办"/>
+            <bpmn:endEvent id="end"/>{}{}{}"#,
+            flow("f1", "start", "review"),
+            flow("f2", "review", "end"),
+            flow("f3", "late", "escalated")
+        );
+        deploy(&app, "escalation", &model("", "escalation", &body)).await;
+        let instance = app.start("escalation", json!({})).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let jobs = app.json(&format!("/job?processInstanceId={id}")).await;
+        assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+        assert!(jobs[0]["dueDate"].as_str().is_some_and(|due| due.ends_with("+0800")), "{jobs}");
+
+        let escalated = eventually(Duration::from_secs(10), || async {
+            app.tasks_of(&id).await.iter().any(|task| task["taskDefinitionKey"] == "escalated")
+        })
+        .await;
+        assert!(escalated, "the timer fired within 10 s");
+        let tasks = app.tasks_of(&id).await;
+        assert_eq!(tasks.len(), 1, "the review task was canceled: {tasks:?}");
+        assert_eq!(app.json(&format!("/job/count?processInstanceId={id}")).await["count"], 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn messages_correlate_by_business_key_and_keys_and_start_processes() {
+    each_backend(|app| async move {
+        let waiting = format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:receiveTask id="wait" messageRef="m"/><bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "wait"),
+            flow("f2", "wait", "end")
+        );
+        deploy(&app, "payment", &model(r#"<bpmn:message id="m" name="已缴费"/>"#, "payment", &waiting)).await;
+        let starting = format!(
+            r#"<bpmn:startEvent id="apply"><bpmn:messageEventDefinition messageRef="a"/></bpmn:startEvent><bpmn:userTask id="check"/>{}"#,
+            flow("f1", "apply", "check")
+        );
+        deploy(&app, "application", &model(r#"<bpmn:message id="a" name="申请"/>"#, "application", &starting)).await;
+
+        let first = app.start("payment", json!({ "businessKey": "B-1", "variables": { "order": { "value": 1, "type": "Integer" } } })).await;
+        let second = app.start("payment", json!({ "businessKey": "B-2", "variables": { "order": { "value": 2, "type": "Integer" } } })).await;
+
+        // By business key, with the result and variables Camunda returns.
+        let response = app
+            .post("/message", json!({
+                "messageName": "已缴费", "businessKey": "B-1",
+                "processVariables": { "amount": { "value": 30, "type": "Integer" } },
+                "resultEnabled": true, "variablesInResultEnabled": true
+            }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 200);
+        let results: Value = response.json().await.expect("JSON");
+        assert_eq!(results[0]["resultType"], "Execution", "{results}");
+        assert_eq!(results[0]["processInstance"]["id"], first["id"]);
+        assert_eq!(results[0]["variables"]["amount"]["value"], 30);
+        assert!(instance_ended(&app, first["id"].as_str().expect("id")).await);
+
+        // By correlation keys (process variables); no result asked for: 204.
+        let response = app
+            .post("/message", json!({ "messageName": "已缴费", "correlationKeys": { "order": { "value": 2, "type": "Integer" } } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 204);
+        assert!(instance_ended(&app, second["id"].as_str().expect("id")).await);
+
+        // Nothing waits any more: Camunda's 400 with its exception type.
+        let response = app.post("/message", json!({ "messageName": "已缴费", "businessKey": "B-1" })).send().await.expect("sent");
+        assert_eq!(response.status(), 400);
+        let error: Value = response.json().await.expect("JSON");
+        assert_eq!(error["type"], "MismatchingMessageCorrelationException", "{error}");
+
+        // A message start event starts a process, with the business key.
+        let response = app
+            .post("/message", json!({ "messageName": "申请", "businessKey": "K-9", "resultEnabled": true }))
+            .send()
+            .await
+            .expect("sent");
+        let results: Value = response.json().await.expect("JSON");
+        assert_eq!(results[0]["resultType"], "ProcessDefinition", "{results}");
+        assert_eq!(results[0]["processInstance"]["businessKey"], "K-9");
+        let started = results[0]["processInstance"]["id"].as_str().expect("id");
+        assert_eq!(app.tasks_of(started).await.len(), 1);
+
+        let response = app.post("/message", json!({ "businessKey": "B-1" })).send().await.expect("sent");
+        assert_eq!(response.status(), 400, "a message needs a name");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_signal_reaches_every_waiting_instance() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:intermediateCatchEvent id="alarm"><bpmn:signalEventDefinition signalRef="s"/></bpmn:intermediateCatchEvent><bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "alarm"),
+            flow("f2", "alarm", "end")
+        );
+        deploy(&app, "drill", &model(r#"<bpmn:signal id="s" name="演练"/>"#, "drill", &body)).await;
+        let a = app.start("drill", json!({})).await;
+        let b = app.start("drill", json!({})).await;
+        let response = app.post("/signal", json!({ "name": "演练" })).send().await.expect("sent");
+        assert_eq!(response.status(), 204);
+        for instance in [a, b] {
+            assert!(instance_ended(&app, instance["id"].as_str().expect("id")).await);
+        }
+    })
+    .await;
+}
+
+fn external_model() -> String {
+    let body = format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="send-mail"/>
+        <bpmn:boundaryEvent id="bounced" attachedToRef="mail"><bpmn:errorEventDefinition errorRef="e"/></bpmn:boundaryEvent>
+        <bpmn:userTask id="call" name="电话联系"/>
+        <bpmn:endEvent id="end"/>{}{}{}"#,
+        flow("f1", "start", "mail"),
+        flow("f2", "mail", "end"),
+        flow("f3", "bounced", "call")
+    );
+    model(r#"<bpmn:error id="e" errorCode="BOUNCED"/>"#, "notify", &body)
+}
+
+async fn fetch(app: &TestApp, worker: &str, wait_ms: u64) -> Vec<Value> {
+    let body = json!({
+        "workerId": worker, "maxTasks": 5, "asyncResponseTimeout": wait_ms,
+        "topics": [{ "topicName": "send-mail", "lockDuration": 60000, "variables": ["to"] }]
+    });
+    let response = app.post("/external-task/fetchAndLock", body).send().await.expect("sent");
+    assert_eq!(response.status(), 200);
+    response.json::<Value>().await.expect("JSON").as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn external_task_workers_fetch_lock_complete_fail_and_throw() {
+    each_backend(|app| async move {
+        deploy(&app, "notify", &external_model()).await;
+        let vars = json!({ "variables": { "to": { "value": "li@example.org", "type": "String" }, "secret": { "value": "x", "type": "String" } } });
+        let instance = app.start("notify", vars.clone()).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+
+        let locked = fetch(&app, "w1", 0).await;
+        assert_eq!(locked.len(), 1);
+        let task = &locked[0];
+        assert_eq!(task["topicName"], "send-mail");
+        assert_eq!(task["workerId"], "w1");
+        assert_eq!(task["variables"]["to"]["value"], "li@example.org");
+        assert!(task["variables"].get("secret").is_none(), "only the variables asked for: {task}");
+        let task_id = task["id"].as_str().expect("id").to_string();
+        assert!(fetch(&app, "w2", 0).await.is_empty(), "a locked task goes to one worker");
+
+        // Another worker cannot complete it; the holder can.
+        let wrong = app.post(&format!("/external-task/{task_id}/complete"), json!({ "workerId": "w2" })).send().await.expect("sent");
+        assert!(wrong.status().is_client_error(), "{}", wrong.status());
+        let extend = app.post(&format!("/external-task/{task_id}/extendLock"), json!({ "workerId": "w1", "newDuration": 120000 })).send().await.expect("sent");
+        assert_eq!(extend.status(), 204);
+        let done = app
+            .post(&format!("/external-task/{task_id}/complete"), json!({ "workerId": "w1", "variables": { "sent": { "value": true, "type": "Boolean" } } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(done.status(), 204);
+        assert!(instance_ended(&app, &id).await);
+
+        // Failure with retries left: hidden until the retry timeout; at 0: an incident, and
+        // raising the retries offers it again.
+        let instance = app.start("notify", vars.clone()).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let task_id = fetch(&app, "w1", 0).await[0]["id"].as_str().expect("id").to_string();
+        let failed = app
+            .post(&format!("/external-task/{task_id}/failure"), json!({ "workerId": "w1", "errorMessage": "SMTP 超时", "retries": 1, "retryTimeout": 600000 }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(failed.status(), 204);
+        assert!(fetch(&app, "w1", 0).await.is_empty(), "not before the retry timeout");
+        let listed = app.json(&format!("/external-task?processInstanceId={id}")).await;
+        assert_eq!(listed[0]["retries"], 1);
+        assert_eq!(listed[0]["errorMessage"], "SMTP 超时");
+        let unlock = app.post(&format!("/external-task/{task_id}/unlock"), json!({})).send().await.expect("sent");
+        assert_eq!(unlock.status(), 204);
+        let again = fetch(&app, "w1", 0).await;
+        assert_eq!(again.len(), 1);
+        let last = app
+            .post(&format!("/external-task/{task_id}/failure"), json!({ "workerId": "w1", "errorMessage": "SMTP 拒绝", "retries": 0 }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(last.status(), 204);
+        let incidents = app.json(&format!("/incident?processInstanceId={id}")).await;
+        assert_eq!(incidents[0]["incidentMessage"], "SMTP 拒绝", "{incidents}");
+        assert!(fetch(&app, "w1", 0).await.is_empty());
+        let retries = app.client.put(app.url(&format!("/external-task/{task_id}/retries")))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)).json(&json!({ "retries": 2 })).send().await.expect("sent");
+        assert_eq!(retries.status(), 204);
+        assert_eq!(app.json(&format!("/incident/count?processInstanceId={id}")).await["count"], 0);
+        let offered = fetch(&app, "w1", 0).await;
+        assert_eq!(offered.len(), 1, "offered again after the retries were raised");
+
+        // A BPMN error is caught by the boundary event.
+        let task_id = offered[0]["id"].as_str().expect("id");
+        let thrown = app
+            .post(&format!("/external-task/{task_id}/bpmnError"), json!({ "workerId": "w1", "errorCode": "BOUNCED", "errorMessage": "退信" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(thrown.status(), 204);
+        let tasks = app.tasks_of(&id).await;
+        assert_eq!(tasks[0]["taskDefinitionKey"], "call", "{tasks:?}");
+
+        // Bad requests.
+        let bad = app.post("/external-task/fetchAndLock", json!({ "maxTasks": 1, "topics": [] })).send().await.expect("sent");
+        assert_eq!(bad.status(), 400, "workerId is required");
+        let missing = app.post("/external-task/nope-1/complete", json!({ "workerId": "w1" })).send().await.expect("sent");
+        assert_eq!(missing.status(), 404);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_long_poll_answers_as_soon_as_a_task_appears() {
+    each_backend(|app| async move {
+        deploy(&app, "notify", &external_model()).await;
+        let app = std::sync::Arc::new(app);
+        let poller = {
+            let app = app.clone();
+            tokio::spawn(async move { fetch(&app, "w1", 20_000).await })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        app.start("notify", json!({})).await;
+        let locked = tokio::time::timeout(Duration::from_secs(15), poller)
+            .await
+            .expect("answered before its timeout")
+            .expect("joined");
+        assert_eq!(locked.len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failing_async_job_is_retried_then_becomes_an_incident() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:scriptTask id="calc" scriptFormat="rhai" camunda:asyncBefore="true">
+              <bpmn:extensionElements><camunda:failedJobRetryTimeCycle>R2/PT1S</camunda:failedJobRetryTimeCycle></bpmn:extensionElements>
+              <bpmn:script>if fail {{ throw "接口不可用" }}</bpmn:script>
+            </bpmn:scriptTask>
+            <bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "calc"),
+            flow("f2", "calc", "end")
+        );
+        deploy(&app, "retrying", &model("", "retrying", &body)).await;
+        let ok = app.start("retrying", json!({ "variables": { "fail": { "value": false, "type": "Boolean" } } })).await;
+        let ok_id = ok["id"].as_str().expect("id").to_string();
+        assert!(eventually(Duration::from_secs(10), || instance_ended(&app, &ok_id)).await, "the continuation ran");
+
+        let failing = app.start("retrying", json!({ "variables": { "fail": { "value": true, "type": "Boolean" } } })).await;
+        let id = failing["id"].as_str().expect("id").to_string();
+        let retried = eventually(Duration::from_secs(10), || async {
+            let jobs = app.json(&format!("/job?processInstanceId={id}")).await;
+            jobs[0]["retries"] == 1 && jobs[0]["exceptionMessage"].as_str().is_some_and(|m| m.contains("接口不可用"))
+        })
+        .await;
+        assert!(retried, "the first failure leaves one retry and the message");
+        let incident = eventually(Duration::from_secs(10), || async {
+            app.json(&format!("/incident/count?processInstanceId={id}")).await["count"] == 1
+        })
+        .await;
+        assert!(incident, "the last failure becomes an incident");
+        assert_eq!(app.json(&format!("/job/count?processInstanceId={id}")).await["count"], 0);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_run_each_due_job_once() {
+    each_backend(|app| async move {
+        let other = spawn_node(&app.backend, &app.url).await;
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:scriptTask id="calc" scriptFormat="rhai" camunda:asyncBefore="true"><bpmn:script>done = true</bpmn:script></bpmn:scriptTask>
+            <bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "calc"),
+            flow("f2", "calc", "end")
+        );
+        deploy(&app, "async", &model("", "async", &body)).await;
+        let before = app.executor.jobs_run() + other.executor.jobs_run();
+        const N: usize = 40;
+        let mut ids = Vec::new();
+        for index in 0..N {
+            // Alternate the nodes, so each wakes its own executor and both compete.
+            let node = if index % 2 == 0 { &app } else { &other };
+            ids.push(node.start("async", json!({})).await["id"].as_str().expect("id").to_string());
+        }
+        let all_done = eventually(Duration::from_secs(30), || async {
+            app.json("/job/count").await["count"] == 0
+        })
+        .await;
+        assert!(all_done, "every job ran");
+        for id in &ids {
+            assert!(instance_ended(&app, id).await, "{id} completed");
+        }
+        let ran = app.executor.jobs_run() + other.executor.jobs_run() - before;
+        assert_eq!(ran, N as u64, "each job ran exactly once across the two nodes");
+    })
+    .await;
+}
