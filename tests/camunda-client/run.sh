@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the unmodified Camunda 7 client library pycamunda against a freshly started shuangyong.
+# Runs unmodified Camunda 7 client libraries against a freshly started shuangyong: the REST
+# client pycamunda, and Camunda's own external-task worker client for Node.js
+# (camunda-external-task-client-js, pinned in external-task-js/package-lock.json).
 #
 #   cargo build -p web --bin shuangyong && tests/camunda-client/run.sh
 #
@@ -79,6 +81,13 @@ fi
 STATUS=0
 SY_URL="$BASE/engine-rest" SY_USER="${SY_USER:-admin}" SY_PASSWORD="$PASSWORD" \
     "$VENV/bin/python" "$HERE/test_pycamunda.py" || STATUS=$?
+
+# The external-task worker client (npm ci installs exactly the locked versions).
+if [[ ! -d "$HERE/external-task-js/node_modules/camunda-external-task-client-js" ]]; then
+    (cd "$HERE/external-task-js" && npm ci --no-audit --no-fund --silent)
+fi
+SY_URL="$BASE/engine-rest" SY_USER="${SY_USER:-admin}" SY_PASSWORD="$PASSWORD" \
+    node "$HERE/external-task-js/worker-test.mjs" || STATUS=$?
 
 if [[ $STATUS -ne 0 ]]; then
     echo "--- server log ---" >&2

@@ -45,9 +45,9 @@ async fn correlate(
         "resultEnabled",
         "variablesInResultEnabled",
     ];
-    let unknown = body.iter().find(|(key, value)| {
-        !KNOWN.contains(&key.as_str()) && !IGNORED.contains(&key.as_str()) && !value.is_null()
-    });
+    let unknown = body
+        .iter()
+        .find(|(key, value)| !KNOWN.contains(&key.as_str()) && !IGNORED.contains(&key.as_str()) && !value.is_null());
     if let Some((unknown, _)) = unknown {
         return Err(ApiError::BadRequest(format!("'{unknown}' is not supported when correlating a message")));
     }

@@ -256,9 +256,13 @@ async fn task_count(State(state): State<AppState>, Query(params): Query<Params>)
 
 /// The latest value of each variable of one instance (`processInstanceId` is required here).
 async fn variables(State(state): State<AppState>, Query(params): Query<Params>) -> ApiResult<Json<Json_>> {
-    let instance_id =
-        params.get("processInstanceId").ok_or_else(|| ApiError::BadRequest("processInstanceId is required".into()))?;
-    let history = state.store().variable_history(instance_id).await?;
+    let filters = Filters::from_params(&params);
+    let instance_id = filters
+        .text("processInstanceId")
+        .ok_or_else(|| ApiError::BadRequest("processInstanceId is required".into()))?;
+    let name = filters.text("variableName");
+    filters.reject_unsupported()?;
+    let history = state.store().variable_history(&instance_id).await?;
     let mut latest: Vec<(String, &store::VariableRecord)> = Vec::new();
     for record in &history {
         match latest.iter_mut().find(|(name, _)| *name == record.name) {
@@ -269,6 +273,7 @@ async fn variables(State(state): State<AppState>, Query(params): Query<Params>) 
     let items = latest
         .iter()
         .filter(|(_, record)| record.value != engine::Value::Null)
+        .filter(|(variable, _)| name.as_ref().is_none_or(|wanted| wanted == variable))
         .map(|(name, record)| {
             let mut item = variable_json(&record.value);
             if let Some(object) = item.as_object_mut() {
