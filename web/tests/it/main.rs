@@ -100,8 +100,13 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path, password: &str) -> Server {
+        Server::start_with(data_dir, password, &[])
+    }
+
+    fn start_with(data_dir: &Path, password: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary())
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+            .envs(env.iter().copied())
             .env("SY_DATA_DIR", data_dir)
             .env("SY_ADMIN_PASSWORD", password)
             .env_remove("DATABASE_URL")
@@ -223,4 +228,81 @@ async fn acknowledged_work_survives_a_hard_kill() {
         let expected = if index % 2 == 0 { "second" } else { "first" };
         assert_eq!(tasks[0]["taskDefinitionKey"], expected, "instance {index}");
     }
+}
+
+const TIMERS: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="timers" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>${delay}</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:scriptTask id="calc" scriptFormat="rhai" camunda:asyncBefore="true"><bpmn:script>done = true</bpmn:script></bpmn:scriptTask>
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="calc" />
+    <bpmn:sequenceFlow id="f3" sourceRef="calc" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Issue 3: kill a node with SIGKILL while it runs jobs; after a restart every job completes and
+/// no instance is left stuck (the dead node's locks expire and are taken over).
+#[tokio::test]
+async fn jobs_of_a_killed_node_complete_after_restart() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let password = "kill-jobs-password";
+    let client = reqwest::Client::new();
+    let env = [("SY_JOB_LOCK_SECONDS", "2")];
+    let server = Server::start_with(directory.path(), password, &env);
+    let url = |server: &Server, path: &str| format!("{}/engine-rest{path}", server.base);
+    let get = |server: &Server, path: &str| client.get(url(server, path)).basic_auth("admin", Some(password)).send();
+    let form =
+        reqwest::multipart::Form::new().part("data", reqwest::multipart::Part::text(TIMERS).file_name("timers.bpmn"));
+    let deployed =
+        client.post(url(&server, "/deployment/create")).basic_auth("admin", Some(password)).multipart(form).send();
+    assert_eq!(deployed.await.expect("deploy").status(), 200);
+    const N: usize = 150;
+    let first_start = Instant::now();
+    for index in 0..N {
+        // Timers fall due over two seconds, from 1 s after the first start.
+        let delay = format!("PT{:.2}S", 1.0 + index as f64 * 2.0 / N as f64);
+        let started = client
+            .post(url(&server, "/process-definition/key/timers/start"))
+            .basic_auth("admin", Some(password))
+            .json(&json!({ "variables": { "delay": { "value": delay, "type": "String" } } }))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(started.status(), 200);
+    }
+    // Kill it in the middle: some timers have fired, others are due or still waiting.
+    tokio::time::sleep_until((first_start + Duration::from_millis(1800)).into()).await;
+    drop(server);
+
+    let server = Server::start_with(directory.path(), "ignored-the-admin-exists", &env);
+    let finished_at_restart: Value = get(&server, "/history/process-instance/count?finished=true")
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let finished_at_restart = finished_at_restart["count"].as_u64().expect("count");
+    assert!(
+        finished_at_restart < N as u64,
+        "the node was killed with work left ({finished_at_restart} of {N} had finished)"
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let jobs: Value = get(&server, "/job/count").await.expect("jobs").json().await.expect("json");
+        let running: Value = get(&server, "/process-instance/count").await.expect("count").json().await.expect("json");
+        if jobs["count"] == 0 && running["count"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stuck after restart: {jobs} jobs, {running} running instances");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let finished: Value = get(&server, "/history/process-instance/count?finished=true")
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(finished["count"], N, "every instance completed");
 }
