@@ -105,6 +105,10 @@ pub enum Trigger {
     Signal(String),
     /// An error code; `None` catches every error (only valid on catching events).
     Error(Option<String>),
+    /// An escalation code; `None` catches every escalation.
+    Escalation(Option<String>),
+    /// A link name: a throw jumps to the catch of the same name in the same scope.
+    Link(String),
 }
 
 /// Multi-instance characteristics (会签 / 或签 / 依次审批 are built on them).
@@ -187,22 +191,27 @@ impl ElementKind {
             ElementKind::EndEvent { trigger } => match trigger {
                 Trigger::Terminate => "terminateEndEvent",
                 Trigger::Error(_) => "errorEndEvent",
+                Trigger::Escalation(_) => "escalationEndEvent",
                 Trigger::Signal(_) => "signalEndEvent",
                 _ => "noneEndEvent",
             },
             ElementKind::CatchEvent { trigger } => match trigger {
                 Trigger::Timer(_) => "intermediateTimer",
                 Trigger::Signal(_) => "intermediateSignalCatch",
+                Trigger::Link(_) => "intermediateLinkCatch",
                 _ => "intermediateMessageCatch",
             },
             ElementKind::ThrowEvent { trigger } => match trigger {
                 Trigger::Signal(_) => "intermediateSignalThrow",
+                Trigger::Escalation(_) => "intermediateEscalationThrowEvent",
+                Trigger::Link(_) => "intermediateLinkThrowEvent",
                 _ => "intermediateNoneThrowEvent",
             },
             ElementKind::BoundaryEvent { trigger, .. } => match trigger {
                 Trigger::Timer(_) => "boundaryTimer",
                 Trigger::Message(_) => "boundaryMessage",
                 Trigger::Signal(_) => "boundarySignal",
+                Trigger::Escalation(_) => "boundaryEscalation",
                 _ => "boundaryError",
             },
             ElementKind::ExclusiveGateway => "exclusiveGateway",

@@ -482,6 +482,10 @@ impl Builder<'_> {
                         self.problem(node, "an error end event must name an error (errorRef) with an error code");
                         return None;
                     }
+                    Trigger::Escalation(None) => {
+                        self.problem(node, "an escalation end event must name an escalation (escalationRef)");
+                        return None;
+                    }
                     Trigger::Timer(_) | Trigger::Message(_) => {
                         self.problem(node, "message end events are not supported: use a service task");
                         return None;
@@ -491,16 +495,22 @@ impl Builder<'_> {
             }
             "intermediateCatchEvent" => {
                 let trigger = self.trigger(node)?;
-                if !matches!(trigger, Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_)) {
-                    self.problem(node, "an intermediate catch event needs a timer, message or signal definition");
+                if !matches!(trigger, Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) | Trigger::Link(_)) {
+                    self.problem(node, "an intermediate catch event needs a timer, message, signal or link definition");
                     return None;
                 }
                 ElementKind::CatchEvent { trigger }
             }
             "intermediateThrowEvent" => {
                 let trigger = self.trigger(node)?;
-                if !matches!(trigger, Trigger::None | Trigger::Signal(_)) {
-                    self.problem(node, "only none and signal intermediate throw events are supported");
+                if !matches!(
+                    trigger,
+                    Trigger::None | Trigger::Signal(_) | Trigger::Link(_) | Trigger::Escalation(Some(_))
+                ) {
+                    self.problem(
+                        node,
+                        "an intermediate throw event can be none, signal, link or escalation (with escalationRef)",
+                    );
                     return None;
                 }
                 ElementKind::ThrowEvent { trigger }
@@ -509,7 +519,7 @@ impl Builder<'_> {
                 let trigger = self.trigger(node)?;
                 let interrupting = node.attr("cancelActivity") != Some("false");
                 match trigger {
-                    Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) => {}
+                    Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) | Trigger::Escalation(_) => {}
                     Trigger::Error(_) if interrupting => {}
                     Trigger::Error(_) => {
                         self.problem(
@@ -519,7 +529,10 @@ impl Builder<'_> {
                         return None;
                     }
                     _ => {
-                        self.problem(node, "a boundary event needs a timer, message, signal or error definition");
+                        self.problem(
+                            node,
+                            "a boundary event needs a timer, message, signal, error or escalation definition",
+                        );
                         return None;
                     }
                 }
@@ -649,6 +662,17 @@ impl Builder<'_> {
             "errorEventDefinition" => match definition.attr("errorRef") {
                 Some(id) => Trigger::Error(Some(self.name_of(node, "error", id)?)),
                 None => Trigger::Error(None),
+            },
+            "escalationEventDefinition" => match definition.attr("escalationRef") {
+                Some(id) => Trigger::Escalation(Some(self.name_of(node, "escalation", id)?)),
+                None => Trigger::Escalation(None),
+            },
+            "linkEventDefinition" => match definition.attr("name").map(str::trim).filter(|name| !name.is_empty()) {
+                Some(name) => Trigger::Link(name.to_string()),
+                None => {
+                    self.problem(node, "a link event needs a name");
+                    return None;
+                }
             },
             other => {
                 let what = other.trim_end_matches("EventDefinition");
@@ -919,6 +943,22 @@ impl Builder<'_> {
             match &element.kind {
                 ElementKind::StartEvent { trigger } if element.scope.is_some() && !matches!(trigger, Trigger::None) => {
                     self.problems.push(problem("a start event inside a sub-process cannot have a trigger".into()));
+                }
+                ElementKind::ThrowEvent { trigger: Trigger::Link(name) } => {
+                    let catches = model
+                        .elements
+                        .iter()
+                        .filter(|other| other.scope == element.scope)
+                        .filter(|other| matches!(&other.kind, ElementKind::CatchEvent { trigger: Trigger::Link(caught) } if caught == name))
+                        .count();
+                    if catches != 1 {
+                        self.problems.push(problem(format!(
+                            "link '{name}' needs exactly one link catch event of that name in the same scope (found {catches})"
+                        )));
+                    }
+                }
+                ElementKind::CatchEvent { trigger: Trigger::Link(_) } if !element.incoming.is_empty() => {
+                    self.problems.push(problem("a link catch event cannot have incoming sequence flows".into()));
                 }
                 ElementKind::BoundaryEvent { .. } if !element.incoming.is_empty() => {
                     self.problems.push(problem("a boundary event cannot have incoming sequence flows".into()));

@@ -501,13 +501,36 @@ impl<'r, 'a> Run<'r, 'a> {
             ElementKind::StartEvent { .. } | ElementKind::PassThrough { .. } | ElementKind::BoundaryEvent { .. } => {
                 self.queue.push_back(Step::Leave(token))
             }
-            ElementKind::ThrowEvent { trigger } => {
-                if let Trigger::Signal(name) = trigger {
-                    self.events.push(Event::SignalThrown { name: name.clone() });
+            ElementKind::ThrowEvent { trigger } => match trigger {
+                Trigger::Link(name) => {
+                    let target = model.elements.iter().position(|candidate| {
+                        candidate.scope == element.scope
+                            && matches!(&candidate.kind, ElementKind::CatchEvent { trigger: Trigger::Link(caught) } if caught == name)
+                    });
+                    let target = target.ok_or_else(|| format!("no link catch event named '{name}' in this scope"))?;
+                    self.end_token(token, false);
+                    let caught = self.create_token(target, scope, None);
+                    self.queue.push_back(Step::Leave(caught));
                 }
-                self.queue.push_back(Step::Leave(token));
-            }
+                Trigger::Escalation(Some(code)) => {
+                    if !self.throw_escalation(token, code) {
+                        self.queue.push_back(Step::Leave(token));
+                    }
+                }
+                _ => {
+                    if let Trigger::Signal(name) = trigger {
+                        self.events.push(Event::SignalThrown { name: name.clone() });
+                    }
+                    self.queue.push_back(Step::Leave(token));
+                }
+            },
             ElementKind::EndEvent { trigger } => match trigger {
+                Trigger::Escalation(Some(code)) => {
+                    if !self.throw_escalation(token, code) {
+                        self.end_token(token, false);
+                        self.complete_scope_if_done(scope, false);
+                    }
+                }
                 Trigger::Error(Some(code)) => {
                     if let Caught::Nowhere = self.throw_error(token, code, None) {
                         // Camunda: an error nobody catches ends the path like a none end event.
@@ -677,8 +700,8 @@ impl<'r, 'a> Run<'r, 'a> {
         let model = self.model();
         for &boundary in &model.elements[index].boundaries {
             if let ElementKind::BoundaryEvent { trigger, .. } = &model.elements[boundary].kind {
-                if matches!(trigger, Trigger::Error(_)) {
-                    continue; // errors are looked up when thrown
+                if matches!(trigger, Trigger::Error(_) | Trigger::Escalation(_)) {
+                    continue; // looked up when thrown
                 }
                 let wait = self.wait_trigger(trigger, scope)?;
                 self.open_wait(token, boundary, wait);
@@ -741,48 +764,83 @@ impl<'r, 'a> Run<'r, 'a> {
         self.end_token(token, true);
     }
 
-    /// Looks for an error boundary event for `code` on `token`'s activity and on every activity
-    /// that encloses it, innermost first; the first found interrupts its activity and continues
-    /// at the boundary event.
-    fn throw_error(&mut self, token: TokenId, code: &str, message: Option<&str>) -> Caught {
+    /// The innermost boundary event that catches what `token` throws: on `token`'s own activity
+    /// (when `own` — errors of a task are caught on the task) and then on every enclosing
+    /// activity. A specific code wins over a catch-all on the same activity. Returns the
+    /// activity token and the boundary event.
+    fn find_catch(&self, token: TokenId, own: bool, code: &str, escalation: bool) -> Option<(TokenId, ElementIndex)> {
         let model = self.model();
-        let mut current = Some(token);
+        let mut current = if own {
+            Some(token)
+        } else {
+            self.state.token(token).and_then(|t| self.state.scope(t.scope)).and_then(|scope| scope.activity)
+        };
         while let Some(activity) = current {
-            let Some(found) = self.state.token(activity).cloned() else { return Caught::Nowhere };
+            let found = self.state.token(activity)?;
             if !self.is_item_scope(found.scope)
                 && let Some(index) = model.element_index(&found.element)
             {
                 let catches = |wanted: Option<&str>| {
                     model.elements[index].boundaries.iter().copied().find(|&boundary| {
-                        matches!(&model.elements[boundary].kind,
-                            ElementKind::BoundaryEvent { trigger: Trigger::Error(caught), .. } if caught.as_deref() == wanted)
+                        match &model.elements[boundary].kind {
+                            ElementKind::BoundaryEvent { trigger: Trigger::Error(caught), .. } if !escalation => {
+                                caught.as_deref() == wanted
+                            }
+                            ElementKind::BoundaryEvent { trigger: Trigger::Escalation(caught), .. } if escalation => {
+                                caught.as_deref() == wanted
+                            }
+                            _ => false,
+                        }
                     })
                 };
                 if let Some(boundary) = catches(Some(code)).or_else(|| catches(None)) {
-                    if let ElementKind::BoundaryEvent { error_code_variable, error_message_variable, .. } =
-                        &model.elements[boundary].kind
-                    {
-                        let mut variables = Variables::new();
-                        if let Some(name) = error_code_variable {
-                            variables.insert(name.clone(), Value::String(code.to_string()));
-                        }
-                        if let Some(name) = error_message_variable {
-                            variables.insert(
-                                name.clone(),
-                                message.map(|m| Value::String(m.to_string())).unwrap_or(Value::Null),
-                            );
-                        }
-                        self.set_variables(found.scope, variables);
-                    }
-                    self.cancel_activity(activity);
-                    let event = self.create_token(boundary, found.scope, None);
-                    self.queue.push_back(Step::Leave(event));
-                    return Caught::Boundary;
+                    return Some((activity, boundary));
                 }
             }
             current = self.state.scope(found.scope).and_then(|scope| scope.activity);
         }
-        Caught::Nowhere
+        None
+    }
+
+    /// Throws a BPMN error from `token`: the catching boundary event interrupts its activity
+    /// and the path continues there.
+    fn throw_error(&mut self, token: TokenId, code: &str, message: Option<&str>) -> Caught {
+        let Some((activity, boundary)) = self.find_catch(token, true, code, false) else { return Caught::Nowhere };
+        let model = self.model();
+        let scope = self.token_mut(activity).scope;
+        if let ElementKind::BoundaryEvent { error_code_variable, error_message_variable, .. } =
+            &model.elements[boundary].kind
+        {
+            let mut variables = Variables::new();
+            if let Some(name) = error_code_variable {
+                variables.insert(name.clone(), Value::String(code.to_string()));
+            }
+            if let Some(name) = error_message_variable {
+                variables.insert(name.clone(), message.map(|m| Value::String(m.to_string())).unwrap_or(Value::Null));
+            }
+            self.set_variables(scope, variables);
+        }
+        self.cancel_activity(activity);
+        let event = self.create_token(boundary, scope, None);
+        self.queue.push_back(Step::Leave(event));
+        Caught::Boundary
+    }
+
+    /// Throws an escalation from `token` (inside a sub-process): an interrupting catch ends the
+    /// enclosing activity, a non-interrupting one starts its path alongside. Returns whether
+    /// the throwing path was interrupted.
+    fn throw_escalation(&mut self, token: TokenId, code: &str) -> bool {
+        let Some((activity, boundary)) = self.find_catch(token, false, code, true) else { return false };
+        let model = self.model();
+        let scope = self.token_mut(activity).scope;
+        let interrupting =
+            matches!(model.elements[boundary].kind, ElementKind::BoundaryEvent { interrupting: true, .. });
+        if interrupting {
+            self.cancel_activity(activity);
+        }
+        let event = self.create_token(boundary, scope, None);
+        self.queue.push_back(Step::Leave(event));
+        interrupting
     }
 
     /// Opens a multi-instance body for `token` and starts its first instance(s).

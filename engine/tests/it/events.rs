@@ -409,3 +409,70 @@ fn async_continuations_and_signals() {
         ],
     );
 }
+
+#[test]
+fn link_events_jump_within_their_scope() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:intermediateThrowEvent id="go"><bpmn:linkEventDefinition name="page2"/></bpmn:intermediateThrowEvent>
+        <bpmn:intermediateCatchEvent id="arrive"><bpmn:linkEventDefinition name="page2"/></bpmn:intermediateCatchEvent>
+        <bpmn:userTask id="work"/>
+        {}"#,
+        flows("f1: start -> go\nf2: arrive -> work")
+    ));
+    let run = env.run(&xml, &[start(vars(&[]))]);
+    assert_lines(
+        &run.log,
+        &[
+            "> start",
+            "start start#1",
+            "end start#1",
+            "start go#2",
+            "end go#2",
+            "start arrive#3",
+            "end arrive#3",
+            "start work#4",
+            "task work#4",
+        ],
+    );
+    // A throw without its catch is refused at deploy.
+    let broken = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/><bpmn:intermediateThrowEvent id="go"><bpmn:linkEventDefinition name="nowhere"/></bpmn:intermediateThrowEvent>{}"#,
+        flows("f1: start -> go")
+    ));
+    let refused = env.parse(&broken).map(|_| ()).unwrap_err().to_string();
+    assert!(refused.contains("link 'nowhere' needs exactly one link catch event"), "{refused}");
+}
+
+#[test]
+fn escalations_interrupt_or_run_alongside() {
+    let env = Env::new();
+    let xml = |interrupting: bool| {
+        process(
+            &format!(
+                r#"<bpmn:startEvent id="start"/>
+                <bpmn:subProcess id="handle">
+                  <bpmn:startEvent id="s"/>
+                  <bpmn:intermediateThrowEvent id="raise"><bpmn:escalationEventDefinition escalationRef="x"/></bpmn:intermediateThrowEvent>
+                  <bpmn:userTask id="keep_working"/>
+                  <bpmn:endEvent id="e"/>
+                  {}
+                </bpmn:subProcess>
+                <bpmn:boundaryEvent id="notify" attachedToRef="handle" cancelActivity="{interrupting}"><bpmn:escalationEventDefinition escalationRef="x"/></bpmn:boundaryEvent>
+                <bpmn:userTask id="leader"/>
+                <bpmn:endEvent id="end"/>
+                {}"#,
+                flows("s1: s -> raise\ns2: raise -> keep_working\ns3: keep_working -> e"),
+                flows("f1: start -> handle\nf2: handle -> end\nf3: notify -> leader")
+            ),
+            r#"<bpmn:escalation id="x" escalationCode="SLOW"/>"#,
+        )
+    };
+    // Non-interrupting (上报 without stopping the work): both paths wait.
+    let run = env.run(&xml(false), &[start(vars(&[]))]);
+    assert_eq!(tokens(run.state()), ["handle#2 InScope", "leader#6 Waiting", "keep_working#7 Waiting in #2"]);
+    // Interrupting: the sub-process ends, only the leader's task remains.
+    let run = env.run(&xml(true), &[start(vars(&[]))]);
+    assert_eq!(tokens(run.state()), ["leader#6 Waiting"]);
+}

@@ -161,11 +161,15 @@ fn unsupported_elements_are_refused_with_id_and_type() {
         ),
         (
             r#"<bpmn:intermediateThrowEvent id="esc"><bpmn:escalationEventDefinition/></bpmn:intermediateThrowEvent>"#,
-            problem(Some("esc"), "intermediateThrowEvent", "escalation events are not supported"),
+            problem(
+                Some("esc"),
+                "intermediateThrowEvent",
+                "an intermediate throw event can be none, signal, link or escalation (with escalationRef)",
+            ),
         ),
         (
-            r#"<bpmn:intermediateCatchEvent id="link"><bpmn:linkEventDefinition name="x"/></bpmn:intermediateCatchEvent>"#,
-            problem(Some("link"), "intermediateCatchEvent", "link events are not supported"),
+            r#"<bpmn:intermediateCatchEvent id="link"><bpmn:linkEventDefinition/></bpmn:intermediateCatchEvent>"#,
+            problem(Some("link"), "intermediateCatchEvent", "a link event needs a name"),
         ),
         (
             r#"<bpmn:scriptTask id="groovy" scriptFormat="groovy"><bpmn:script>x = 1</bpmn:script></bpmn:scriptTask>"#,
@@ -196,7 +200,7 @@ fn unsupported_elements_are_refused_with_id_and_type() {
             problem(
                 Some("none"),
                 "intermediateCatchEvent",
-                "an intermediate catch event needs a timer, message or signal definition",
+                "an intermediate catch event needs a timer, message, signal or link definition",
             ),
         ),
         (
