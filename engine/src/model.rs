@@ -175,6 +175,48 @@ pub enum ElementKind {
         manual: bool,
     },
     SubProcess,
+    /// A call activity: starts an instance of another process and waits for it.
+    CallActivity(Box<CallDefinition>),
+}
+
+/// `bpmn:callActivity` with Camunda's attributes and `camunda:in` / `camunda:out` mappings.
+#[derive(Debug)]
+pub struct CallDefinition {
+    /// `calledElement`: the process key (may be an expression).
+    pub called_element: Template,
+    pub binding: CallBinding,
+    pub inputs: Vec<Mapping>,
+    pub outputs: Vec<Mapping>,
+    /// `camunda:in businessKey="…"`.
+    pub business_key: Option<CallBusinessKey>,
+}
+
+#[derive(Debug)]
+pub enum CallBinding {
+    /// The latest version (Camunda's default).
+    Latest,
+    /// `calledElementBinding="version"` with `calledElementVersion`.
+    Version(Template),
+    /// The version deployed with the calling process.
+    Deployment,
+}
+
+#[derive(Debug)]
+pub enum CallBusinessKey {
+    /// `#{execution.processBusinessKey}`: the caller's own business key.
+    Inherit,
+    Expression(Template),
+}
+
+/// One `camunda:in` / `camunda:out`.
+#[derive(Debug)]
+pub enum Mapping {
+    /// `variables="all"`: every variable.
+    All,
+    /// `source="a" target="b"`.
+    Variable { source: String, target: String },
+    /// `sourceExpression="${…}" target="b"`.
+    Expression { source: Arc<Expression>, target: String },
 }
 
 impl ElementKind {
@@ -226,6 +268,7 @@ impl ElementKind {
             ElementKind::PassThrough { manual: true } => "manualTask",
             ElementKind::PassThrough { manual: false } => "task",
             ElementKind::SubProcess => "subProcess",
+            ElementKind::CallActivity(_) => "callActivity",
         }
     }
 }

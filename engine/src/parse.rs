@@ -14,7 +14,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
 use crate::model::{
-    Definitions, Element, ElementIndex, ElementKind, Flow, MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
+    CallBinding, CallBusinessKey, CallDefinition, Definitions, Element, ElementIndex, ElementKind, Flow, Mapping,
+    MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
 };
 use crate::ports::ServiceHandlers;
 use crate::script::Scripting;
@@ -272,7 +273,6 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
 /// Flow-node elements we know but cannot execute yet, with the reason shown to the modeller.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("complexGateway", "complex gateways are not supported"),
-    ("callActivity", "call activities are not supported yet"),
     ("sendTask", "send tasks are not supported"),
     ("businessRuleTask", "business rule (DMN) tasks are not supported"),
     ("transaction", "transaction sub-processes are not supported"),
@@ -551,6 +551,7 @@ impl Builder<'_> {
             "task" => ElementKind::PassThrough { manual: false },
             "manualTask" => ElementKind::PassThrough { manual: true },
             "subProcess" => ElementKind::SubProcess,
+            "callActivity" => ElementKind::CallActivity(Box::new(self.call_activity(node)?)),
             "userTask" => ElementKind::UserTask(Box::new(self.user_task(node)?)),
             "serviceTask" if node.ns_attr(CAMUNDA_NS, "type") == Some("external") => {
                 let Some(topic) = node.ns_attr(CAMUNDA_NS, "topic").map(str::trim).filter(|t| !t.is_empty()) else {
@@ -578,6 +579,88 @@ impl Builder<'_> {
                 return None;
             }
         })
+    }
+
+    fn call_activity(&mut self, node: &Node) -> Option<CallDefinition> {
+        let Some(called) = node.attr("calledElement").map(str::trim).filter(|key| !key.is_empty()) else {
+            let message = if node.ns_attr(CAMUNDA_NS, "caseRef").is_some() {
+                "calling a CMMN case is not supported"
+            } else {
+                "a call activity needs calledElement (the key of the process to call)"
+            };
+            self.problem(node, message);
+            return None;
+        };
+        let called_element = self.template(node, "calledElement", called)?;
+        let binding = match node.ns_attr(CAMUNDA_NS, "calledElementBinding").unwrap_or("latest") {
+            "latest" => CallBinding::Latest,
+            "deployment" => CallBinding::Deployment,
+            "version" => match node.ns_attr(CAMUNDA_NS, "calledElementVersion") {
+                Some(version) => CallBinding::Version(self.template(node, "calledElementVersion", version)?),
+                None => {
+                    self.problem(node, "calledElementBinding=\"version\" needs camunda:calledElementVersion");
+                    return None;
+                }
+            },
+            other => {
+                self.problem(
+                    node,
+                    format!("calledElementBinding '{other}' is not supported: use latest, deployment or version"),
+                );
+                return None;
+            }
+        };
+        let mut call =
+            CallDefinition { called_element, binding, inputs: Vec::new(), outputs: Vec::new(), business_key: None };
+        let mappings = node.bpmn_children("extensionElements").flat_map(|ext| ext.children.iter());
+        for mapping in mappings.filter(|c| c.is(CAMUNDA_NS, "in") || c.is(CAMUNDA_NS, "out")) {
+            let input = mapping.name == "in";
+            if input && let Some(key) = mapping.attr("businessKey") {
+                call.business_key = Some(if key.contains("processBusinessKey") {
+                    CallBusinessKey::Inherit
+                } else {
+                    CallBusinessKey::Expression(self.template(node, "camunda:in businessKey", key)?)
+                });
+                continue;
+            }
+            if mapping.attr("local") == Some("true") {
+                self.warning(node, "camunda:in/out local=\"true\" is treated like local=\"false\"");
+            }
+            let target = mapping.attr("target").map(str::to_string);
+            let parsed =
+                match (mapping.attr("variables"), mapping.attr("source"), mapping.attr("sourceExpression"), target) {
+                    (Some("all"), None, None, _) => Mapping::All,
+                    (None, Some(source), None, Some(target)) => {
+                        Mapping::Variable { source: source.to_string(), target }
+                    }
+                    (None, None, Some(expression), Some(target)) => match self.scripting.compile_expression(expression)
+                    {
+                        Ok(compiled) => Mapping::Expression { source: Arc::new(compiled), target },
+                        Err(error) => {
+                            self.problem(
+                                node,
+                                format!(
+                                    "camunda:{} sourceExpression '{expression}' does not compile: {error}",
+                                    mapping.name
+                                ),
+                            );
+                            return None;
+                        }
+                    },
+                    _ => {
+                        self.problem(
+                            node,
+                            format!(
+                                "camunda:{} needs variables=\"all\", or source / sourceExpression with target",
+                                mapping.name
+                            ),
+                        );
+                        return None;
+                    }
+                };
+            if input { call.inputs.push(parsed) } else { call.outputs.push(parsed) }
+        }
+        Some(call)
     }
 
     /// The name or code a `messageRef` / `signalRef` / `errorRef` points at.
@@ -729,6 +812,7 @@ impl Builder<'_> {
                     | ElementKind::ReceiveTask { .. }
                     | ElementKind::PassThrough { .. }
                     | ElementKind::SubProcess
+                    | ElementKind::CallActivity(_)
             );
             if !is_activity || model.elements[activity].scope != model.elements[boundary].scope {
                 self.problem(node, format!("attachedToRef '{target}' must name an activity in the same scope"));
@@ -999,10 +1083,13 @@ impl Builder<'_> {
                         | ElementKind::ExternalTask { .. }
                         | ElementKind::ScriptTask { .. }
                         | ElementKind::SubProcess
+                        | ElementKind::CallActivity(_)
                         | ElementKind::PassThrough { .. }
                 )
             {
-                self.problems.push(problem("multi-instance is only supported on tasks and sub-processes".into()));
+                self.problems.push(problem(
+                    "multi-instance is only supported on tasks, sub-processes and call activities".into(),
+                ));
             }
         }
     }

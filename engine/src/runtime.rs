@@ -8,12 +8,15 @@ use std::borrow::Cow;
 use std::collections::{HashSet, VecDeque};
 
 use crate::Error;
-use crate::model::{ElementIndex, ElementKind, FlowIndex, ProcessModel, Trigger, UserTaskDefinition};
+use crate::model::{
+    CallBinding, CallBusinessKey, ElementIndex, ElementKind, FlowIndex, Mapping, ProcessModel, Trigger,
+    UserTaskDefinition,
+};
 use crate::ports::{ServiceCall, ServiceError, ServiceHandlers};
 use crate::script::{Scripting, Template};
 use crate::state::{
-    InstanceState, InstanceStatus, Phase, ROOT_SCOPE, ScopeInstance, ScopeKind, Token, TokenId, TokenState, Wait,
-    WaitTrigger,
+    CalledBusinessKey, InstanceState, InstanceStatus, Phase, ROOT_SCOPE, ScopeInstance, ScopeKind, Token, TokenId,
+    TokenState, Wait, WaitTrigger,
 };
 use crate::timer;
 use crate::value::{Value, Variables};
@@ -60,9 +63,10 @@ pub enum Event {
     },
     /// A token now waits for a timer, message, signal or continuation.
     WaitOpened(Wait),
-    /// That wait is over (fired, or its token ended).
+    /// That wait is over: it fired, or its token ended (`fired: false`).
     WaitClosed {
-        id: TokenId,
+        wait: Wait,
+        fired: bool,
     },
     /// An external task is ready for a worker to fetch.
     ExternalTaskCreated {
@@ -151,6 +155,7 @@ impl<'a> Runtime<'a> {
             }],
             tokens: Vec::new(),
             waits: Vec::new(),
+            caller: None,
         };
         let mut run = Run::new(self, &mut state);
         run.set_variables(ROOT_SCOPE, variables);
@@ -245,10 +250,21 @@ impl<'a> Runtime<'a> {
         Ok(run.events)
     }
 
-    /// Puts an incident on a waiting token (an external task whose retries ran out).
+    /// Puts an incident on a waiting token (an external task whose retries ran out, a call
+    /// activity whose process cannot be started). Its own waits end; a retry enters it again.
     pub fn fail_token(&self, state: &mut InstanceState, token: TokenId, message: &str) -> Result<Vec<Event>, Error> {
-        let _ = self.waiting(state, token, "external task", |kind| matches!(kind, ElementKind::ExternalTask { .. }))?;
+        ensure_active(state)?;
+        let current = state.token(token).ok_or(Error::NotFound(format!("no active element instance {token}")))?;
+        if current.state != TokenState::Waiting {
+            return Err(Error::InvalidCommand(format!("element instance {token} is not waiting")));
+        }
+        let element = current.element.clone();
+        let own: Vec<TokenId> =
+            state.waits.iter().filter(|wait| wait.token == token && wait.element == element).map(|w| w.id).collect();
         let mut run = Run::new(self, state);
+        for wait in own {
+            run.close_wait(wait, false);
+        }
         run.incident(token, Phase::Enter, message.to_string());
         Ok(run.events)
     }
@@ -264,7 +280,14 @@ impl<'a> Runtime<'a> {
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("nothing in this instance waits as {wait}")))?;
         let mut run = Run::new(self, state);
-        run.set_variables(ROOT_SCOPE, variables);
+        match &found.trigger {
+            // A called instance ended: `variables` are its variables, mapped by camunda:out.
+            WaitTrigger::Call { .. } => {
+                let (scope, outputs) = run.call_outputs(&found, &variables).map_err(Error::InvalidCommand)?;
+                run.set_variables(scope, outputs);
+            }
+            _ => run.set_variables(ROOT_SCOPE, variables),
+        }
         run.fire(found);
         run.drain();
         Ok(run.events)
@@ -327,6 +350,23 @@ impl<'a> Runtime<'a> {
             .element_index(&token.element)
             .ok_or_else(|| Error::InvalidCommand(format!("element '{}' is not in this process version", token.element)))
     }
+}
+
+/// Evaluates `camunda:in` / `camunda:out` mappings against `from`.
+fn apply_mappings(scripting: &Scripting, mappings: &[Mapping], from: &Variables) -> Result<Variables, String> {
+    let mut out = Variables::new();
+    for mapping in mappings {
+        match mapping {
+            Mapping::All => out.extend(from.iter().map(|(name, value)| (name.clone(), value.clone()))),
+            Mapping::Variable { source, target } => {
+                out.insert(target.clone(), from.get(source).cloned().unwrap_or(Value::Null));
+            }
+            Mapping::Expression { source, target } => {
+                out.insert(target.clone(), scripting.eval(source, from)?);
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn ensure_active(state: &InstanceState) -> Result<(), Error> {
@@ -647,6 +687,37 @@ impl<'r, 'a> Run<'r, 'a> {
                 self.set_variables(scope, changed);
                 self.queue.push_back(Step::Leave(token));
             }
+            ElementKind::CallActivity(call) => {
+                let variables = self.visible_variables(scope);
+                let scripting = self.runtime.scripting;
+                let key = scripting.eval_template(&call.called_element, &variables)?.as_text();
+                if key.trim().is_empty() {
+                    return Err(format!("call activity '{}': calledElement is empty", element.id));
+                }
+                let (version, same_deployment) = match &call.binding {
+                    CallBinding::Latest => (None, false),
+                    CallBinding::Deployment => (None, true),
+                    CallBinding::Version(template) => {
+                        let text = scripting.eval_template(template, &variables)?.as_text();
+                        let version = text.trim().parse::<i64>().map_err(|_| {
+                            format!("call activity '{}': calledElementVersion '{text}' is not a number", element.id)
+                        })?;
+                        (Some(version), false)
+                    }
+                };
+                let business_key = match &call.business_key {
+                    None => CalledBusinessKey::None,
+                    Some(CallBusinessKey::Inherit) => CalledBusinessKey::Inherit,
+                    Some(CallBusinessKey::Expression(template)) => {
+                        CalledBusinessKey::Value(scripting.eval_template(template, &variables)?.as_text())
+                    }
+                };
+                let passed = apply_mappings(scripting, &call.inputs, &variables)?;
+                drop(variables);
+                self.token_mut(token).state = TokenState::Waiting;
+                let wait = WaitTrigger::Call { key, version, same_deployment, business_key, variables: passed };
+                self.open_wait(token, index, wait);
+            }
             ElementKind::SubProcess => {
                 let start = model
                     .start_events(Some(index))
@@ -665,6 +736,18 @@ impl<'r, 'a> Run<'r, 'a> {
             }
         }
         Ok(())
+    }
+
+    /// The scope a call activity's results go to, and the results: the called instance's
+    /// variables mapped by the activity's `camunda:out`.
+    fn call_outputs(&self, wait: &Wait, called: &Variables) -> Result<(TokenId, Variables), String> {
+        let model = self.model();
+        let token = self.state.token(wait.token).ok_or("the call activity has ended")?;
+        let element = model.element(&token.element).ok_or("the call activity is not in this process version")?;
+        let ElementKind::CallActivity(call) = &element.kind else {
+            return Err(format!("'{}' is not a call activity", element.id));
+        };
+        Ok((token.scope, apply_mappings(self.runtime.scripting, &call.outputs, called)?))
     }
 
     /// A wait for a catch event's trigger, with timers evaluated now.
@@ -688,10 +771,10 @@ impl<'r, 'a> Run<'r, 'a> {
         self.events.push(Event::WaitOpened(wait));
     }
 
-    fn close_wait(&mut self, id: TokenId) {
+    fn close_wait(&mut self, id: TokenId, fired: bool) {
         if let Some(position) = self.state.waits.iter().position(|wait| wait.id == id) {
-            self.state.waits.remove(position);
-            self.events.push(Event::WaitClosed { id });
+            let wait = self.state.waits.remove(position);
+            self.events.push(Event::WaitClosed { wait, fired });
         }
     }
 
@@ -717,16 +800,17 @@ impl<'r, 'a> Run<'r, 'a> {
         let Some(target) = model.element_index(&wait.element) else { return };
         match (&model.elements[target].kind, &wait.trigger) {
             (_, WaitTrigger::Continue { after }) => {
-                self.close_wait(wait.id);
+                self.close_wait(wait.id, true);
                 self.resumed.insert((token.id, *after));
                 self.queue.push_back(if *after { Step::Leave(token.id) } else { Step::Enter(token.id) });
             }
             (ElementKind::BoundaryEvent { interrupting, .. }, trigger) => {
                 let repeats = !matches!(trigger, WaitTrigger::Timer { .. });
                 if *interrupting {
+                    self.close_wait(wait.id, true);
                     self.cancel_activity(token.id);
                 } else if !repeats {
-                    self.close_wait(wait.id);
+                    self.close_wait(wait.id, true);
                     if let WaitTrigger::Timer { due, cycle: Some(cycle) } = trigger {
                         match timer::next(cycle, *due) {
                             Ok(Some((due, cycle))) => {
@@ -741,12 +825,13 @@ impl<'r, 'a> Run<'r, 'a> {
                 self.queue.push_back(Step::Leave(event));
             }
             _ if model.elements[target].id == token.element => {
-                // A catch event or receive task.
-                self.close_wait(wait.id);
+                // A catch event, receive task or call activity.
+                self.close_wait(wait.id, true);
                 self.queue.push_back(Step::Leave(token.id));
             }
             _ => {
                 // An event-based gateway: the first event wins, the others are withdrawn.
+                self.close_wait(wait.id, true);
                 let flow = model.elements[target].incoming.first().copied();
                 self.end_token(token.id, false);
                 let event = self.create_token(target, token.scope, flow);
@@ -1216,7 +1301,7 @@ impl<'r, 'a> Run<'r, 'a> {
     fn end_token(&mut self, token: TokenId, canceled: bool) {
         let owned: Vec<TokenId> = self.state.waits.iter().filter(|wait| wait.token == token).map(|w| w.id).collect();
         for wait in owned {
-            self.close_wait(wait);
+            self.close_wait(wait, false);
         }
         if let Some(position) = self.state.tokens.iter().position(|t| t.id == token) {
             let removed = self.state.tokens.remove(position);

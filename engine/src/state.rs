@@ -35,6 +35,24 @@ pub struct InstanceState {
     /// What tokens wait for from outside: timers, messages, signals, async continuations.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub waits: Vec<Wait>,
+    /// For an instance started by a call activity: the calling instance and its wait.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+}
+
+/// The business key a call activity gives the instance it starts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum CalledBusinessKey {
+    None,
+    /// The caller's own business key.
+    Inherit,
+    Value(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Caller {
+    pub instance_id: String,
+    pub wait: TokenId,
 }
 
 /// A subscription of a token to something outside the instance. The executor mirrors each as a
@@ -68,6 +86,15 @@ pub enum WaitTrigger {
     /// `asyncBefore` (`after: false`) or `asyncAfter`: continue in a job, now.
     Continue {
         after: bool,
+    },
+    /// A call activity waiting for the instance it starts (`key` at `version`, latest when
+    /// `None`; `same_deployment` binds to the caller's deployment).
+    Call {
+        key: String,
+        version: Option<i64>,
+        same_deployment: bool,
+        business_key: CalledBusinessKey,
+        variables: Variables,
     },
 }
 

@@ -14,7 +14,7 @@ CREATE TABLE jobs (
     lock_owner TEXT,
     lock_expires_at BIGINT,
     exception_message TEXT,
-    cycle TEXT,
+    payload TEXT,
     created_at BIGINT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX jobs_due ON jobs (due_at);

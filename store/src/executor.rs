@@ -58,6 +58,21 @@ pub struct Executor {
     pub(crate) jobs_run: std::sync::atomic::AtomicU64,
 }
 
+/// How an instance is started, beyond its definition.
+#[derive(Debug, Default)]
+pub(crate) struct StartOptions<'a> {
+    /// A triggered start event; `None`: the none start event.
+    pub start_event: Option<&'a str>,
+    pub business_key: Option<String>,
+    pub variables: Variables,
+    /// The job that started it (a timer start, a call activity), settled in the same transaction.
+    pub executed_job: Option<ExecutedJob>,
+    /// A fixed id (a called instance's id is derived from its caller, so a retried start is
+    /// recognised); `None`: a new id.
+    pub id: Option<String>,
+    pub caller: Option<engine::state::Caller>,
+}
+
 /// What a message correlation did (Camunda's `MessageCorrelationResultWithVariables`).
 #[derive(Debug, Clone)]
 pub struct Correlation {
@@ -207,7 +222,7 @@ impl Executor {
                         lock_owner: None,
                         lock_expires_at: None,
                         exception_message: None,
-                        cycle: cycle.map(|cycle| serde_json::to_string(&cycle)).transpose().map_err(corrupt)?,
+                        payload: cycle.map(|cycle| serde_json::to_string(&cycle)).transpose().map_err(corrupt)?,
                         created_at: now,
                     });
                 }
@@ -283,7 +298,7 @@ impl Executor {
         if definition.suspended {
             return Err(Error::Invalid(format!("process definition {} is suspended", definition.id)));
         }
-        self.start_at(definition, None, business_key, variables, actor, None).await
+        self.start_at(definition, StartOptions { business_key, variables, ..StartOptions::default() }, actor).await
     }
 
     /// Starts an instance at `start_event` (`None`: the none start event). `executed_job` is the
@@ -291,21 +306,20 @@ impl Executor {
     pub(crate) async fn start_at(
         &self,
         definition: &Definition,
-        start_event: Option<&str>,
-        business_key: Option<String>,
-        variables: Variables,
+        options: StartOptions<'_>,
         actor: Actor<'_>,
-        executed_job: Option<ExecutedJob>,
     ) -> Result<InstanceRecord> {
+        let StartOptions { start_event, business_key, variables, executed_job, id, caller } = options;
         let model = self.model(definition).await?;
         let at = now_millis();
         let runtime = self.runtime(&model, at);
-        let (state, events) = match start_event {
+        let (mut state, events) = match start_event {
             None => runtime.start(variables)?,
             Some(element) => runtime.start_at(element, variables)?,
         };
+        state.caller = caller;
         let instance = InstanceRecord {
-            id: new_id(),
+            id: id.unwrap_or_else(new_id),
             definition_id: definition.id.clone(),
             definition_key: definition.key.clone(),
             business_key,
@@ -579,7 +593,30 @@ impl Executor {
                         .map(|incident| incident.id.clone());
                     changes.resolved_incidents.extend(resolved);
                 }
-                Event::InstanceEnded { .. } | Event::SignalThrown { .. } => {}
+                Event::InstanceEnded { status } => {
+                    if let (Some(caller), InstanceStatus::Completed | InstanceStatus::Terminated) =
+                        (&instance.state.caller, status)
+                    {
+                        // Resume the caller in its own transaction, exactly once: a job.
+                        changes.new_jobs.push(JobRecord {
+                            id: new_id(),
+                            kind: JOB_CALL_RETURN.into(),
+                            instance_id: Some(caller.instance_id.clone()),
+                            wait_id: Some(caller.wait as i64),
+                            definition_id: instance.definition_id.clone(),
+                            definition_key: instance.definition_key.clone(),
+                            activity_id: String::new(),
+                            due_at: at,
+                            retries: DEFAULT_JOB_RETRIES,
+                            lock_owner: None,
+                            lock_expires_at: None,
+                            exception_message: None,
+                            payload: Some(instance.id.clone()),
+                            created_at: at,
+                        });
+                    }
+                }
+                Event::SignalThrown { .. } => {}
                 Event::WaitOpened(wait) => {
                     let job = |kind: &str, due_at: i64| JobRecord {
                         id: new_id(),
@@ -594,7 +631,7 @@ impl Executor {
                         lock_owner: None,
                         lock_expires_at: None,
                         exception_message: None,
-                        cycle: None,
+                        payload: None,
                         created_at: at,
                     };
                     let subscription = |kind: &str, name: &str| SubscriptionRecord {
@@ -611,6 +648,7 @@ impl Executor {
                     match &wait.trigger {
                         WaitTrigger::Timer { due, .. } => changes.new_jobs.push(job(JOB_TIMER, *due)),
                         WaitTrigger::Continue { .. } => changes.new_jobs.push(job(JOB_CONTINUATION, at)),
+                        WaitTrigger::Call { .. } => changes.new_jobs.push(job(JOB_CALL, at)),
                         WaitTrigger::Message { name } => {
                             changes.new_subscriptions.push(subscription(SUBSCRIPTION_MESSAGE, name))
                         }
@@ -619,13 +657,32 @@ impl Executor {
                         }
                     }
                 }
-                Event::WaitClosed { id } => {
-                    let wait = Some(*id as i64);
+                Event::WaitClosed { wait, fired } => {
+                    let id = Some(wait.id as i64);
                     let (jobs, subscriptions) = (changes.new_jobs.len(), changes.new_subscriptions.len());
-                    changes.new_jobs.retain(|job| job.wait_id != wait);
-                    changes.new_subscriptions.retain(|subscription| subscription.wait_id != wait);
+                    changes.new_jobs.retain(|job| job.wait_id != id);
+                    changes.new_subscriptions.retain(|subscription| subscription.wait_id != id);
                     if jobs == changes.new_jobs.len() && subscriptions == changes.new_subscriptions.len() {
-                        changes.closed_waits.push(*id as i64);
+                        changes.closed_waits.push(wait.id as i64);
+                    }
+                    if matches!(wait.trigger, WaitTrigger::Call { .. }) && !fired {
+                        // The call activity was canceled: so is the instance it called.
+                        changes.new_jobs.push(JobRecord {
+                            id: new_id(),
+                            kind: JOB_CALL_CANCEL.into(),
+                            instance_id: Some(called_instance_id(&instance.id, wait.id)),
+                            wait_id: None,
+                            definition_id: instance.definition_id.clone(),
+                            definition_key: instance.definition_key.clone(),
+                            activity_id: wait.element.clone(),
+                            due_at: at,
+                            retries: DEFAULT_JOB_RETRIES,
+                            lock_owner: None,
+                            lock_expires_at: None,
+                            exception_message: None,
+                            payload: None,
+                            created_at: at,
+                        });
                     }
                 }
                 Event::ExternalTaskCreated { token, element_id, topic, priority } => {
@@ -651,6 +708,12 @@ impl Executor {
         }
         Ok(changes)
     }
+}
+
+/// The id of the instance a call activity's wait starts: derived, so a retried start job
+/// finds the instance it already started.
+pub fn called_instance_id(caller: &str, wait: TokenId) -> String {
+    format!("{caller}-w{wait}")
 }
 
 /// The id of the user task held by `token` in `instance_id`. Tasks are keyed by the element

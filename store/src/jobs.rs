@@ -82,7 +82,7 @@ macro_rules! jobs_impl {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            const JOB_COLUMNS: &str = "id, kind, instance_id, wait_id, definition_id, definition_key, activity_id, due_at, retries, lock_owner, lock_expires_at, exception_message, cycle, created_at";
+            const JOB_COLUMNS: &str = "id, kind, instance_id, wait_id, definition_id, definition_key, activity_id, due_at, retries, lock_owner, lock_expires_at, exception_message, payload, created_at";
             const SUBSCRIPTION_COLUMNS: &str = "id, kind, name, instance_id, wait_id, definition_id, definition_key, activity_id, created_at";
             const EXTERNAL_COLUMNS: &str = "id, instance_id, token, topic, definition_id, definition_key, activity_id, business_key, priority, worker_id, lock_expires_at, retries, error_message, error_details, created_at";
 
@@ -100,7 +100,7 @@ macro_rules! jobs_impl {
                     lock_owner: row.try_get("lock_owner")?,
                     lock_expires_at: row.try_get("lock_expires_at")?,
                     exception_message: row.try_get("exception_message")?,
-                    cycle: row.try_get("cycle")?,
+                    payload: row.try_get("payload")?,
                     created_at: row.try_get("created_at")?,
                 })
             }
@@ -206,7 +206,7 @@ macro_rules! jobs_impl {
                         None => {}
                         Some(ExecutedJob { id, next: None }) => batch.push("DELETE FROM jobs WHERE id = ?".into(), vec![Param::from(id)]),
                         Some(ExecutedJob { id, next: Some((due, cycle)) }) => batch.push(
-                            "UPDATE jobs SET due_at = ?, cycle = ?, lock_owner = NULL, lock_expires_at = NULL, exception_message = NULL WHERE id = ?".into(),
+                            "UPDATE jobs SET due_at = ?, payload = ?, lock_owner = NULL, lock_expires_at = NULL, exception_message = NULL WHERE id = ?".into(),
                             vec![Param::Int(*due), Param::from(cycle), Param::from(id)],
                         ),
                     }
@@ -218,7 +218,7 @@ macro_rules! jobs_impl {
                     Param::from(&job.id), (&job.kind).into(), (&job.instance_id).into(), job.wait_id.into(),
                     (&job.definition_id).into(), (&job.definition_key).into(), (&job.activity_id).into(),
                     job.due_at.into(), job.retries.into(), (&job.lock_owner).into(), job.lock_expires_at.into(),
-                    (&job.exception_message).into(), (&job.cycle).into(), job.created_at.into(),
+                    (&job.exception_message).into(), (&job.payload).into(), job.created_at.into(),
                 ]
             }
 

@@ -335,6 +335,12 @@ pub struct ExecutedJob {
 pub const JOB_TIMER: &str = "timer";
 pub const JOB_CONTINUATION: &str = "async-continuation";
 pub const JOB_TIMER_START: &str = "timer-start-event";
+/// Starts the instance a call activity calls.
+pub const JOB_CALL: &str = "call-activity";
+/// Resumes a call activity when the instance it called has ended.
+pub const JOB_CALL_RETURN: &str = "call-activity-return";
+/// Cancels a called instance whose call activity was canceled.
+pub const JOB_CALL_CANCEL: &str = "call-activity-cancel";
 
 /// A job: a timer or continuation of an instance (`instance_id` + `wait_id`), or a timer start
 /// event of a definition (no instance). The job executor runs due, unlocked jobs.
@@ -352,8 +358,9 @@ pub struct JobRecord {
     pub lock_owner: Option<String>,
     pub lock_expires_at: Option<i64>,
     pub exception_message: Option<String>,
-    /// A timer start event's repeat state (JSON of `engine::timer::Cycle`).
-    pub cycle: Option<String>,
+    /// Kind-specific data: a timer start event's repeat state (JSON of
+    /// `engine::timer::Cycle`), or the called instance a call-return job reports.
+    pub payload: Option<String>,
     pub created_at: i64,
 }
 

@@ -5,10 +5,14 @@
 use std::time::Duration;
 
 use engine::runtime::Event;
+use engine::state::CalledBusinessKey;
 use engine::timer::{self, Cycle, TimerKind};
 use engine::{ProcessModel, TokenId, Variables};
 
-use crate::executor::{Actor, Correlation, DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS, Executor, now_millis};
+use crate::executor::{
+    Actor, Correlation, DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS, Executor, StartOptions, called_instance_id,
+    now_millis,
+};
 use crate::model::*;
 use crate::{Error, Result};
 
@@ -52,9 +56,17 @@ impl Executor {
     /// the next attempt; the last attempt's failure is committed as an incident.
     pub async fn run_job(&self, job: &JobRecord) -> Result<()> {
         self.jobs_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let result = match &job.instance_id {
-            None => self.run_timer_start(job).await,
-            Some(instance_id) => {
+        let result = match (&job.instance_id, job.kind.as_str()) {
+            (None, _) => self.run_timer_start(job).await,
+            (Some(caller), JOB_CALL) => self.start_called_instance(job, caller).await,
+            (Some(caller), JOB_CALL_RETURN) => self.return_from_call(job, caller).await,
+            (Some(called), JOB_CALL_CANCEL) => {
+                match self.cancel_instance(called, Some("the calling activity was canceled".into()), None).await {
+                    Ok(_) | Err(Error::NotFound(_)) | Err(Error::Invalid(_)) => self.store().delete_job(&job.id).await,
+                    Err(error) => Err(error),
+                }
+            }
+            (Some(instance_id), _) => {
                 let wait = job.wait_id.unwrap_or_default() as TokenId;
                 let attempts_left = job.retries;
                 self.command(instance_id, None, None, move |runtime, state| {
@@ -86,14 +98,113 @@ impl Executor {
                     Err(_) => DEFAULT_RETRY_PAUSE_MS,
                 };
                 tracing::info!(job = %job.id, retries = job.retries - 1, %message, "job failed");
-                self.store().job_failed(&job.id, (job.retries - 1).max(0), now + pause, &message).await
+                self.store().job_failed(&job.id, (job.retries - 1).max(0), now + pause, &message).await?;
+                if job.retries <= 1
+                    && job.kind == JOB_CALL
+                    && let (Some(caller), Some(wait)) = (&job.instance_id, job.wait_id)
+                {
+                    // The called process cannot be started: an incident on the call activity.
+                    self.fail_waiting_token(caller, wait as TokenId, &message).await?;
+                    self.store().delete_job(&job.id).await?;
+                }
+                Ok(())
             }
+        }
+    }
+
+    /// Starts the instance a call activity calls (idempotent: the id is derived from the wait).
+    async fn start_called_instance(&self, job: &JobRecord, caller_id: &str) -> Result<()> {
+        let wait_id = job.wait_id.unwrap_or_default() as TokenId;
+        let caller = self
+            .store()
+            .instance(caller_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("process instance {caller_id} does not exist")))?;
+        let Some(wait) = caller.state.waits.iter().find(|wait| wait.id == wait_id) else {
+            return Err(Error::NotFound(format!("instance {caller_id} no longer waits as {wait_id}")));
+        };
+        let engine::WaitTrigger::Call { key, version, same_deployment, business_key, variables } = &wait.trigger else {
+            return Err(Error::Corrupt(format!("wait {wait_id} of {caller_id} is not a call")));
+        };
+        let id = called_instance_id(caller_id, wait_id);
+        if self.store().instance(&id).await?.is_some() {
+            return self.store().delete_job(&job.id).await; // started by an earlier attempt
+        }
+        // A missing definition is a failure to retry (and then an incident), not a vanished wait.
+        let missing = |error: Error| match error {
+            Error::NotFound(message) => Error::Invalid(message),
+            other => other,
+        };
+        let definition = match (version, same_deployment) {
+            (Some(version), _) => {
+                let query = DefinitionQuery { key: Some(key.clone()), version: Some(*version), ..Default::default() };
+                self.store().definitions(&query).await?.0.into_iter().next().ok_or_else(|| {
+                    Error::Invalid(format!("no process definition '{key}' with version {version} is deployed"))
+                })?
+            }
+            (None, true) => {
+                let deployment = self.definition(&caller.definition_id).await?.deployment_id;
+                let query =
+                    DefinitionQuery { key: Some(key.clone()), deployment_id: Some(deployment), ..Default::default() };
+                self.store()
+                    .definitions(&query)
+                    .await?
+                    .0
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::Invalid(format!("process '{key}' is not in the caller's deployment")))?
+            }
+            (None, false) => self.latest_definition(key).await.map_err(missing)?,
+        };
+        let options = StartOptions {
+            business_key: match business_key {
+                CalledBusinessKey::None => None,
+                CalledBusinessKey::Inherit => caller.business_key.clone(),
+                CalledBusinessKey::Value(key) => Some(key.clone()),
+            },
+            variables: variables.clone(),
+            executed_job: Some(ExecutedJob { id: job.id.clone(), next: None }),
+            id: Some(id),
+            caller: Some(engine::state::Caller { instance_id: caller_id.to_string(), wait: wait_id }),
+            ..Default::default()
+        };
+        self.start_at(&definition, options, None).await.map(|_| ())
+    }
+
+    /// A called instance ended: its caller continues with the called instance's variables.
+    async fn return_from_call(&self, job: &JobRecord, caller_id: &str) -> Result<()> {
+        let wait = job.wait_id.unwrap_or_default() as TokenId;
+        let called_id = job.payload.as_deref().unwrap_or_default();
+        let called = self
+            .store()
+            .instance(called_id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("called instance {called_id} does not exist")))?;
+        let variables = called.state.variables().clone();
+        self.command(caller_id, None, None, move |runtime, state| Ok(runtime.trigger(state, wait, variables)?))
+            .await
+            .map(|_| ())
+    }
+
+    /// Puts an incident on a waiting token from outside a command of its own.
+    async fn fail_waiting_token(&self, instance_id: &str, wait: TokenId, message: &str) -> Result<()> {
+        let message = message.to_string();
+        let result = self
+            .command(instance_id, None, None, move |runtime, state| {
+                let token = state.waits.iter().find(|w| w.id == wait).map(|w| w.token);
+                let token = token.ok_or_else(|| Error::NotFound(format!("no wait {wait}")))?;
+                Ok(runtime.fail_token(state, token, &message)?)
+            })
+            .await;
+        match result {
+            Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+            Err(error) => Err(error),
         }
     }
 
     async fn run_timer_start(&self, job: &JobRecord) -> Result<()> {
         let definition = self.definition(&job.definition_id).await?;
-        let next = match &job.cycle {
+        let next = match &job.payload {
             None => None,
             Some(json) => {
                 let cycle: Cycle = serde_json::from_str(json).map_err(corrupt)?;
@@ -104,7 +215,9 @@ impl Executor {
             }
         };
         let executed = Some(ExecutedJob { id: job.id.clone(), next });
-        self.start_at(&definition, Some(&job.activity_id), None, Variables::new(), None, executed).await.map(|_| ())
+        let options =
+            StartOptions { start_event: Some(&job.activity_id), executed_job: executed, ..Default::default() };
+        self.start_at(&definition, options, None).await.map(|_| ())
     }
 
     /// Delivers a message: to the waiting instance(s) that match, or else by starting a process
@@ -170,16 +283,13 @@ impl Executor {
             }
             for start in starts {
                 let definition = self.definition(&start.definition_id).await?;
-                let instance = self
-                    .start_at(
-                        &definition,
-                        Some(&start.activity_id),
-                        message.business_key.clone(),
-                        message.variables.clone(),
-                        actor,
-                        None,
-                    )
-                    .await?;
+                let options = StartOptions {
+                    start_event: Some(&start.activity_id),
+                    business_key: message.business_key.clone(),
+                    variables: message.variables.clone(),
+                    ..Default::default()
+                };
+                let instance = self.start_at(&definition, options, actor).await?;
                 results.push(Correlation { started: true, instance });
             }
         }
@@ -221,8 +331,12 @@ impl Executor {
                 }
                 _ => {
                     let definition = self.definition(&subscription.definition_id).await?;
-                    self.start_at(&definition, Some(&subscription.activity_id), None, variables.clone(), None, None)
-                        .await?;
+                    let options = StartOptions {
+                        start_event: Some(&subscription.activity_id),
+                        variables: variables.clone(),
+                        ..Default::default()
+                    };
+                    self.start_at(&definition, options, None).await?;
                     reached += 1;
                 }
             }

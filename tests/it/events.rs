@@ -368,3 +368,124 @@ async fn two_nodes_run_each_due_job_once() {
     })
     .await;
 }
+
+/// The first open task at `key`, waiting up to 10 s for one to appear.
+async fn first_task(app: &TestApp, key: &str) -> Option<Value> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let tasks = app.json(&format!("/task?taskDefinitionKey={key}")).await;
+        if !tasks[0].is_null() {
+            return Some(tasks[0].clone());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn call_activities_start_wait_for_and_cancel_the_called_process() {
+    each_backend(|app| async move {
+        let child = format!(
+            r#"<bpmn:startEvent id="s"/><bpmn:userTask id="assess" name="评估"/><bpmn:endEvent id="e"/>{}{}"#,
+            flow("c1", "s", "assess"),
+            flow("c2", "assess", "e")
+        );
+        deploy(&app, "assessment", &model("", "assessment", &child)).await;
+        let parent = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:callActivity id="call" calledElement="assessment">
+              <bpmn:extensionElements>
+                <camunda:in source="applicant" target="who"/>
+                <camunda:in businessKey="${{execution.processBusinessKey}}"/>
+                <camunda:out source="score" target="score"/>
+              </bpmn:extensionElements>
+            </bpmn:callActivity>
+            <bpmn:userTask id="decide" name="决定"/>
+            <bpmn:endEvent id="end"/>{}{}{}"#,
+            flow("f1", "start", "call"),
+            flow("f2", "call", "decide"),
+            flow("f3", "decide", "end")
+        );
+        deploy(&app, "application", &model("", "application", &parent)).await;
+        let caller = app
+            .start(
+                "application",
+                json!({ "businessKey": "A-7", "variables": { "applicant": { "value": "李四", "type": "String" } } }),
+            )
+            .await;
+        let caller_id = caller["id"].as_str().expect("id").to_string();
+
+        // The called instance starts in a job: find its task.
+        let called_task = first_task(&app, "assess").await.expect("the called process started");
+        let called_id = called_task["processInstanceId"].as_str().expect("id").to_string();
+        assert_ne!(called_id, caller_id);
+        let called = app.json(&format!("/process-instance/{called_id}")).await;
+        assert_eq!(called["businessKey"], "A-7", "the business key is inherited: {called} / caller {caller}");
+        let who = app.json(&format!("/process-instance/{called_id}/variables/who")).await;
+        assert_eq!(who["value"], "李四");
+
+        let done = app
+            .post(
+                &format!("/task/{}/complete", called_task["id"].as_str().expect("id")),
+                json!({ "variables": { "score": { "value": 88, "type": "Integer" } } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(done.status(), 204);
+        let resumed = eventually(Duration::from_secs(10), || async {
+            app.tasks_of(&caller_id).await.iter().any(|task| task["taskDefinitionKey"] == "decide")
+        })
+        .await;
+        assert!(resumed, "the caller continued after the called process ended");
+        let score = app.json(&format!("/process-instance/{caller_id}/variables/score")).await;
+        assert_eq!(score["value"], 88, "camunda:out brought the result back");
+
+        // Deleting a caller cancels the instance it called.
+        let second = app.start("application", json!({})).await;
+        let second_id = second["id"].as_str().expect("id").to_string();
+        let called = first_task(&app, "assess").await.expect("the second called process started");
+        let called_id = called["processInstanceId"].as_str().expect("id").to_string();
+        let deleted = app
+            .client
+            .delete(app.url(&format!("/process-instance/{second_id}")))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(deleted.status(), 204);
+        let canceled = eventually(Duration::from_secs(10), || async {
+            let history = app.json(&format!("/history/process-instance/{called_id}")).await;
+            history["state"] == "EXTERNALLY_TERMINATED" || history["state"] == "INTERNALLY_TERMINATED"
+        })
+        .await;
+        assert!(canceled, "the called instance was canceled with its caller");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calling_a_process_that_is_not_deployed_is_an_incident() {
+    each_backend(|app| async move {
+        let parent = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:callActivity id="call" calledElement="missing">
+              <bpmn:extensionElements><camunda:failedJobRetryTimeCycle>R1/PT1S</camunda:failedJobRetryTimeCycle></bpmn:extensionElements>
+            </bpmn:callActivity>
+            <bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "call"),
+            flow("f2", "call", "end")
+        );
+        deploy(&app, "dangling", &model("", "dangling", &parent)).await;
+        let caller = app.start("dangling", json!({})).await;
+        let id = caller["id"].as_str().expect("id").to_string();
+        let incident = eventually(Duration::from_secs(10), || async {
+            let incidents = app.json(&format!("/incident?processInstanceId={id}")).await;
+            incidents[0]["activityId"] == "call"
+                && incidents[0]["incidentMessage"].as_str().is_some_and(|m| m.contains("missing"))
+        })
+        .await;
+        assert!(incident, "the call activity has an incident naming the process");
+    })
+    .await;
+}

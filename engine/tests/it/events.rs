@@ -211,8 +211,8 @@ fn event_based_gateway_takes_the_first_event_and_withdraws_the_others() {
         &expired,
         &[
             "> fire timeout",
-            "unwait #3",
             "unwait #4",
+            "unwait #3",
             "end which#2",
             "start timeout#5",
             "end timeout#5",
@@ -475,4 +475,53 @@ fn escalations_interrupt_or_run_alongside() {
     // Interrupting: the sub-process ends, only the leader's task remains.
     let run = env.run(&xml(true), &[start(vars(&[]))]);
     assert_eq!(tokens(run.state()), ["leader#6 Waiting"]);
+}
+
+#[test]
+fn call_activities_pass_variables_in_and_out() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:callActivity id="check" calledElement="${{which}}" camunda:calledElementBinding="version" camunda:calledElementVersion="2">
+          <bpmn:extensionElements>
+            <camunda:in source="applicant" target="who"/>
+            <camunda:in sourceExpression="${{amount * 2}}" target="limit"/>
+            <camunda:in businessKey="${{execution.processBusinessKey}}"/>
+            <camunda:out source="verdict" target="result"/>
+          </bpmn:extensionElements>
+        </bpmn:callActivity>
+        <bpmn:userTask id="after"/>
+        {}"#,
+        flows("f1: start -> check\nf2: check -> after")
+    ));
+    let mut run = env.run(
+        &xml,
+        &[start(vars(&[("which", text("credit")), ("applicant", text("li")), ("amount", int(5)), ("secret", int(1))]))],
+    );
+    let wait = run.state().waits[0].clone();
+    let engine::WaitTrigger::Call { key, version, business_key, variables, .. } = &wait.trigger else {
+        panic!("a call wait: {wait:?}");
+    };
+    assert_eq!((key.as_str(), *version, business_key), ("credit", Some(2), &engine::state::CalledBusinessKey::Inherit));
+    assert_eq!(variables, &vars(&[("who", text("li")), ("limit", int(10))]), "only the mapped variables go in");
+
+    let returned = run.apply(&env, Cmd::Fire("check", vars(&[("verdict", text("pass")), ("internal", int(7))])));
+    assert_lines(
+        &returned,
+        &[
+            "> fire check internal=Integer(7) verdict=String(\"pass\")",
+            "var result=String(\"pass\")",
+            "unwait #3",
+            "end check#2",
+            "start after#4",
+            "task after#4",
+        ],
+    );
+    assert!(!run.state().variables().contains_key("internal"), "only the mapped variables come out");
+
+    // Canceling the caller withdraws the call (the executor then cancels the called instance).
+    let mut run =
+        env.run(&xml, &[start(vars(&[("which", text("credit")), ("applicant", text("li")), ("amount", int(5))]))]);
+    let canceled = run.apply(&env, Cmd::Cancel);
+    assert_lines(&canceled, &["> cancel", "unwait #3", "end check#2 canceled", "instance Canceled"]);
 }

@@ -290,10 +290,11 @@ pub fn render_event_at(event: &Event, now: i64) -> String {
                 WaitTrigger::Signal { name } => format!("signal {name}"),
                 WaitTrigger::Continue { after: false } => "continue".to_string(),
                 WaitTrigger::Continue { after: true } => "continue after".to_string(),
+                WaitTrigger::Call { key, variables, .. } => format!("call {key} with {}", variables.len()),
             };
             format!("wait {} #{} by #{} {trigger}", wait.element, wait.id, wait.token)
         }
-        Event::WaitClosed { id } => format!("unwait #{id}"),
+        Event::WaitClosed { wait, .. } => format!("unwait #{}", wait.id),
         Event::ExternalTaskCreated { token, element_id, topic, priority } => match priority {
             0 => format!("external {element_id}#{token} topic={topic}"),
             priority => format!("external {element_id}#{token} topic={topic} priority={priority}"),

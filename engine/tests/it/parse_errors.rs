@@ -204,8 +204,12 @@ fn unsupported_elements_are_refused_with_id_and_type() {
             ),
         ),
         (
-            r#"<bpmn:callActivity id="call" calledElement="other"/>"#,
-            problem(Some("call"), "callActivity", "call activities are not supported yet"),
+            r#"<bpmn:callActivity id="call"/>"#,
+            problem(
+                Some("call"),
+                "callActivity",
+                "a call activity needs calledElement (the key of the process to call)",
+            ),
         ),
         (
             r#"<bpmn:receiveTask id="rcv"/>"#,
