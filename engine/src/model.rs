@@ -50,7 +50,7 @@ impl ProcessModel {
             .iter()
             .enumerate()
             .filter(move |(_, element)| {
-                element.scope == scope && matches!(element.kind, ElementKind::StartEvent { trigger: Trigger::None })
+                element.scope == scope && matches!(element.kind, ElementKind::StartEvent { trigger: Trigger::None, .. })
             })
             .map(|(index, _)| index)
     }
@@ -60,8 +60,25 @@ impl ProcessModel {
     pub fn triggered_start_events(&self) -> impl Iterator<Item = &Element> {
         self.elements.iter().filter(|element| {
             element.scope.is_none()
-                && matches!(&element.kind, ElementKind::StartEvent { trigger } if !matches!(trigger, Trigger::None))
+                && matches!(&element.kind, ElementKind::StartEvent { trigger, .. } if !matches!(trigger, Trigger::None))
         })
+    }
+
+    /// The event sub-processes directly inside `scope`, with their start events.
+    pub fn event_sub_processes(
+        &self,
+        scope: Option<ElementIndex>,
+    ) -> impl Iterator<Item = (ElementIndex, ElementIndex)> + '_ {
+        self.elements
+            .iter()
+            .enumerate()
+            .filter(move |(_, element)| element.scope == scope && matches!(element.kind, ElementKind::EventSubProcess))
+            .filter_map(|(index, _)| {
+                let start = self.elements.iter().position(|element| {
+                    element.scope == Some(index) && matches!(element.kind, ElementKind::StartEvent { .. })
+                })?;
+                Some((index, start))
+            })
     }
 
     /// User tasks in the model, in document order (for listings and the next issue's
@@ -129,6 +146,8 @@ pub struct MultiInstance {
 pub enum ElementKind {
     StartEvent {
         trigger: Trigger,
+        /// `isInterrupting` (a start event of an event sub-process; default true).
+        interrupting: bool,
     },
     EndEvent {
         trigger: Trigger,
@@ -175,6 +194,9 @@ pub enum ElementKind {
         manual: bool,
     },
     SubProcess,
+    /// `subProcess triggeredByEvent="true"`: started by its start event's trigger while its
+    /// enclosing scope runs.
+    EventSubProcess,
     /// A call activity: starts an instance of another process and waits for it.
     CallActivity(Box<CallDefinition>),
 }
@@ -223,7 +245,7 @@ impl ElementKind {
     /// Camunda's activity type names, as the history API reports them.
     pub fn camunda_type(&self) -> &'static str {
         match self {
-            ElementKind::StartEvent { trigger } => match trigger {
+            ElementKind::StartEvent { trigger, .. } => match trigger {
                 Trigger::Timer(_) => "startTimerEvent",
                 Trigger::Message(_) => "messageStartEvent",
                 Trigger::Signal(_) => "signalStartEvent",
@@ -267,7 +289,7 @@ impl ElementKind {
             ElementKind::ScriptTask { .. } => "scriptTask",
             ElementKind::PassThrough { manual: true } => "manualTask",
             ElementKind::PassThrough { manual: false } => "task",
-            ElementKind::SubProcess => "subProcess",
+            ElementKind::SubProcess | ElementKind::EventSubProcess => "subProcess",
             ElementKind::CallActivity(_) => "callActivity",
         }
     }

@@ -398,7 +398,7 @@ impl Builder<'_> {
                 self.problem(child, "the id is used twice");
                 continue;
             }
-            let is_sub_process = matches!(kind, ElementKind::SubProcess);
+            let is_sub_process = matches!(kind, ElementKind::SubProcess | ElementKind::EventSubProcess);
             if child.bpmn_children("standardLoopCharacteristics").next().is_some() {
                 self.problem(
                     child,
@@ -454,9 +454,6 @@ impl Builder<'_> {
                 attachments.push((index, child, target));
             }
             if is_sub_process {
-                if child.attr("triggeredByEvent") == Some("true") {
-                    self.problem(child, "event sub-processes are not supported yet");
-                }
                 self.scope_contents(child, Some(index), model, flows, attachments);
             }
         }
@@ -466,14 +463,24 @@ impl Builder<'_> {
         Some(match node.name.as_str() {
             "startEvent" => {
                 let trigger = self.trigger(node)?;
+                let interrupting = node.attr("isInterrupting") != Some("false");
                 match trigger {
-                    Trigger::None | Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_) => {}
+                    Trigger::None
+                    | Trigger::Timer(_)
+                    | Trigger::Message(_)
+                    | Trigger::Signal(_)
+                    | Trigger::Error(_)
+                    | Trigger::Escalation(_) => {}
                     _ => {
-                        self.problem(node, "a start event can have no trigger, a timer, a message or a signal");
+                        self.problem(node, "a start event can have no trigger, a timer, a message or a signal (and, in an event sub-process, an error or escalation)");
                         return None;
                     }
                 }
-                ElementKind::StartEvent { trigger }
+                if matches!(trigger, Trigger::Error(_)) && !interrupting {
+                    self.problem(node, "an error start event always interrupts (isInterrupting cannot be false)");
+                    return None;
+                }
+                ElementKind::StartEvent { trigger, interrupting }
             }
             "endEvent" => {
                 let trigger = self.trigger(node)?;
@@ -550,6 +557,7 @@ impl Builder<'_> {
             "eventBasedGateway" => ElementKind::EventBasedGateway,
             "task" => ElementKind::PassThrough { manual: false },
             "manualTask" => ElementKind::PassThrough { manual: true },
+            "subProcess" if node.attr("triggeredByEvent") == Some("true") => ElementKind::EventSubProcess,
             "subProcess" => ElementKind::SubProcess,
             "callActivity" => ElementKind::CallActivity(Box::new(self.call_activity(node)?)),
             "userTask" => ElementKind::UserTask(Box::new(self.user_task(node)?)),
@@ -1025,8 +1033,41 @@ impl Builder<'_> {
                 message,
             };
             match &element.kind {
-                ElementKind::StartEvent { trigger } if element.scope.is_some() && !matches!(trigger, Trigger::None) => {
-                    self.problems.push(problem("a start event inside a sub-process cannot have a trigger".into()));
+                ElementKind::StartEvent { trigger, .. } => {
+                    let in_event_sub_process = element
+                        .scope
+                        .is_some_and(|scope| matches!(model.elements[scope].kind, ElementKind::EventSubProcess));
+                    let message = match (in_event_sub_process, trigger) {
+                        (true, Trigger::None) => Some("the start event of an event sub-process needs a trigger"),
+                        (false, Trigger::Error(_) | Trigger::Escalation(_)) => {
+                            Some("error and escalation start events belong in event sub-processes")
+                        }
+                        (false, Trigger::None) => None,
+                        (false, _) if element.scope.is_some() => {
+                            Some("a start event inside a sub-process cannot have a trigger")
+                        }
+                        _ => None,
+                    };
+                    if let Some(message) = message {
+                        self.problems.push(problem(message.into()));
+                    }
+                }
+                ElementKind::EventSubProcess => {
+                    let index = model.element_index(&element.id);
+                    let starts = model
+                        .elements
+                        .iter()
+                        .filter(|e| e.scope == index && matches!(e.kind, ElementKind::StartEvent { .. }))
+                        .count();
+                    if starts != 1 {
+                        self.problems.push(problem(format!(
+                            "an event sub-process needs exactly one start event (found {starts})"
+                        )));
+                    }
+                    if !element.incoming.is_empty() || !element.outgoing.is_empty() || !element.boundaries.is_empty() {
+                        self.problems
+                            .push(problem("an event sub-process has no sequence flows or boundary events".into()));
+                    }
                 }
                 ElementKind::ThrowEvent { trigger: Trigger::Link(name) } => {
                     let catches = model

@@ -112,6 +112,14 @@ enum Step {
     Leave(TokenId),
 }
 
+/// What catches a thrown error or escalation.
+enum Catcher {
+    /// A boundary event on an activity (activity token, boundary event).
+    Boundary(TokenId, ElementIndex),
+    /// An event sub-process of a scope.
+    EventSubProcess { scope: TokenId, sub_process: ElementIndex, start: ElementIndex },
+}
+
 /// Where the error of [`Run::throw_error`] was caught.
 enum Caught {
     Boundary,
@@ -159,6 +167,7 @@ impl<'a> Runtime<'a> {
         };
         let mut run = Run::new(self, &mut state);
         run.set_variables(ROOT_SCOPE, variables);
+        run.open_event_sub_process_waits(ROOT_SCOPE, None).map_err(Error::InvalidCommand)?;
         let token = run.create_token(start, ROOT_SCOPE, None);
         run.queue.push_back(Step::Enter(token));
         run.drain();
@@ -340,6 +349,7 @@ impl<'a> Runtime<'a> {
         ensure_active(state)?;
         let mut run = Run::new(self, state);
         run.cancel_scope_contents(ROOT_SCOPE);
+        run.close_root_waits();
         run.state.status = InstanceStatus::Canceled;
         run.events.push(Event::InstanceEnded { status: InstanceStatus::Canceled });
         Ok(run.events)
@@ -687,6 +697,9 @@ impl<'r, 'a> Run<'r, 'a> {
                 self.set_variables(scope, changed);
                 self.queue.push_back(Step::Leave(token));
             }
+            ElementKind::EventSubProcess => {
+                return Err(format!("event sub-process '{}' starts only by its start event", element.id));
+            }
             ElementKind::CallActivity(call) => {
                 let variables = self.visible_variables(scope);
                 let scripting = self.runtime.scripting;
@@ -723,6 +736,7 @@ impl<'r, 'a> Run<'r, 'a> {
                     .start_events(Some(index))
                     .next()
                     .ok_or_else(|| format!("sub-process '{}' has no none start event", element.id))?;
+                self.open_event_sub_process_waits(token, Some(index))?;
                 self.token_mut(token).state = TokenState::InScope;
                 self.state.scopes.push(ScopeInstance {
                     id: token,
@@ -796,8 +810,18 @@ impl<'r, 'a> Run<'r, 'a> {
     /// A wait fires.
     fn fire(&mut self, wait: Wait) {
         let model = self.model();
-        let Some(token) = self.state.token(wait.token).cloned() else { return };
         let Some(target) = model.element_index(&wait.element) else { return };
+        if let ElementKind::StartEvent { interrupting, .. } = model.elements[target].kind
+            && let Some(sub_process) = model.elements[target].scope
+        {
+            // An event sub-process start; the wait's owner is the scope.
+            if !interrupting && matches!(wait.trigger, WaitTrigger::Timer { .. }) {
+                self.rearm_timer(&wait, target);
+            }
+            self.start_event_sub_process(wait.token, sub_process, target, interrupting, Some(wait.id));
+            return;
+        }
+        let Some(token) = self.state.token(wait.token).cloned() else { return };
         match (&model.elements[target].kind, &wait.trigger) {
             (_, WaitTrigger::Continue { after }) => {
                 self.close_wait(wait.id, true);
@@ -810,16 +834,7 @@ impl<'r, 'a> Run<'r, 'a> {
                     self.close_wait(wait.id, true);
                     self.cancel_activity(token.id);
                 } else if !repeats {
-                    self.close_wait(wait.id, true);
-                    if let WaitTrigger::Timer { due, cycle: Some(cycle) } = trigger {
-                        match timer::next(cycle, *due) {
-                            Ok(Some((due, cycle))) => {
-                                self.open_wait(token.id, target, WaitTrigger::Timer { due, cycle: Some(cycle) })
-                            }
-                            Ok(None) => {}
-                            Err(message) => self.incident(token.id, Phase::Enter, message),
-                        }
-                    }
+                    self.rearm_timer(&wait, target);
                 }
                 let event = self.create_token(target, token.scope, None);
                 self.queue.push_back(Step::Leave(event));
@@ -840,6 +855,17 @@ impl<'r, 'a> Run<'r, 'a> {
         }
     }
 
+    /// A non-interrupting timer fired: its wait ends, and a cycle with repetitions left waits
+    /// again for its next due time (computed from the previous due time, so it does not drift).
+    fn rearm_timer(&mut self, wait: &Wait, target: ElementIndex) {
+        self.close_wait(wait.id, true);
+        if let WaitTrigger::Timer { due, cycle: Some(cycle) } = &wait.trigger
+            && let Ok(Some((due, cycle))) = timer::next(cycle, *due)
+        {
+            self.open_wait(wait.token, target, WaitTrigger::Timer { due, cycle: Some(cycle) });
+        }
+    }
+
     /// Ends an activity from outside (an interrupting boundary event), with everything inside it.
     fn cancel_activity(&mut self, token: TokenId) {
         if self.state.scope(token).is_some() {
@@ -849,83 +875,188 @@ impl<'r, 'a> Run<'r, 'a> {
         self.end_token(token, true);
     }
 
-    /// The innermost boundary event that catches what `token` throws: on `token`'s own activity
-    /// (when `own` — errors of a task are caught on the task) and then on every enclosing
-    /// activity. A specific code wins over a catch-all on the same activity. Returns the
-    /// activity token and the boundary event.
-    fn find_catch(&self, token: TokenId, own: bool, code: &str, escalation: bool) -> Option<(TokenId, ElementIndex)> {
+    /// The innermost catcher of what `token` throws, walking outwards: `token`'s own activity
+    /// (when `own` — errors of a task are caught on the task), then at each enclosing level the
+    /// event sub-processes of the scope and the boundary events of the activity that opened it.
+    /// A specific code wins over a catch-all at the same place.
+    fn find_catch(&self, token: TokenId, own: bool, code: &str, escalation: bool) -> Option<Catcher> {
         let model = self.model();
-        let mut current = if own {
-            Some(token)
-        } else {
-            self.state.token(token).and_then(|t| self.state.scope(t.scope)).and_then(|scope| scope.activity)
+        let matches = |trigger: &Trigger, wanted: Option<&str>| match trigger {
+            Trigger::Error(caught) if !escalation => caught.as_deref() == wanted,
+            Trigger::Escalation(caught) if escalation => caught.as_deref() == wanted,
+            _ => false,
         };
-        while let Some(activity) = current {
+        let boundary_of = |activity: TokenId| -> Option<ElementIndex> {
             let found = self.state.token(activity)?;
-            if !self.is_item_scope(found.scope)
-                && let Some(index) = model.element_index(&found.element)
-            {
+            if self.is_item_scope(found.scope) {
+                return None; // a multi-instance item: boundaries belong to the body
+            }
+            let index = model.element_index(&found.element)?;
+            let catches = |wanted: Option<&str>| {
+                model.elements[index].boundaries.iter().copied().find(|&boundary| {
+                    matches!(&model.elements[boundary].kind, ElementKind::BoundaryEvent { trigger, .. } if matches(trigger, wanted))
+                })
+            };
+            catches(Some(code)).or_else(|| catches(None))
+        };
+        if own && let Some(boundary) = boundary_of(token) {
+            return Some(Catcher::Boundary(token, boundary));
+        }
+        let mut current = token;
+        loop {
+            let scope = self.state.token(current)?.scope;
+            let scope_instance = self.state.scope(scope)?;
+            if scope_instance.kind == ScopeKind::Plain {
+                let element = match scope_instance.activity {
+                    None => None,
+                    Some(activity) => Some(model.element_index(&self.state.token(activity)?.element)?),
+                };
                 let catches = |wanted: Option<&str>| {
-                    model.elements[index].boundaries.iter().copied().find(|&boundary| {
-                        match &model.elements[boundary].kind {
-                            ElementKind::BoundaryEvent { trigger: Trigger::Error(caught), .. } if !escalation => {
-                                caught.as_deref() == wanted
-                            }
-                            ElementKind::BoundaryEvent { trigger: Trigger::Escalation(caught), .. } if escalation => {
-                                caught.as_deref() == wanted
-                            }
-                            _ => false,
-                        }
+                    model.event_sub_processes(element).find(|&(_, start)| {
+                        matches!(&model.elements[start].kind, ElementKind::StartEvent { trigger, .. } if matches(trigger, wanted))
                     })
                 };
-                if let Some(boundary) = catches(Some(code)).or_else(|| catches(None)) {
-                    return Some((activity, boundary));
+                if let Some((sub_process, start)) = catches(Some(code)).or_else(|| catches(None)) {
+                    return Some(Catcher::EventSubProcess { scope, sub_process, start });
                 }
             }
-            current = self.state.scope(found.scope).and_then(|scope| scope.activity);
+            let activity = scope_instance.activity?;
+            if let Some(boundary) = boundary_of(activity) {
+                return Some(Catcher::Boundary(activity, boundary));
+            }
+            current = activity;
         }
-        None
     }
 
     /// Throws a BPMN error from `token`: the catching boundary event interrupts its activity
-    /// and the path continues there.
+    /// and the path continues there; a catching event sub-process interrupts its scope.
     fn throw_error(&mut self, token: TokenId, code: &str, message: Option<&str>) -> Caught {
-        let Some((activity, boundary)) = self.find_catch(token, true, code, false) else { return Caught::Nowhere };
         let model = self.model();
-        let scope = self.token_mut(activity).scope;
-        if let ElementKind::BoundaryEvent { error_code_variable, error_message_variable, .. } =
-            &model.elements[boundary].kind
-        {
-            let mut variables = Variables::new();
-            if let Some(name) = error_code_variable {
-                variables.insert(name.clone(), Value::String(code.to_string()));
+        match self.find_catch(token, true, code, false) {
+            None => Caught::Nowhere,
+            Some(Catcher::EventSubProcess { scope, sub_process, start }) => {
+                self.start_event_sub_process(scope, sub_process, start, true, None);
+                Caught::Boundary
             }
-            if let Some(name) = error_message_variable {
-                variables.insert(name.clone(), message.map(|m| Value::String(m.to_string())).unwrap_or(Value::Null));
+            Some(Catcher::Boundary(activity, boundary)) => {
+                let scope = self.token_mut(activity).scope;
+                if let ElementKind::BoundaryEvent { error_code_variable, error_message_variable, .. } =
+                    &model.elements[boundary].kind
+                {
+                    let mut variables = Variables::new();
+                    if let Some(name) = error_code_variable {
+                        variables.insert(name.clone(), Value::String(code.to_string()));
+                    }
+                    if let Some(name) = error_message_variable {
+                        variables
+                            .insert(name.clone(), message.map(|m| Value::String(m.to_string())).unwrap_or(Value::Null));
+                    }
+                    self.set_variables(scope, variables);
+                }
+                self.cancel_activity(activity);
+                let event = self.create_token(boundary, scope, None);
+                self.queue.push_back(Step::Leave(event));
+                Caught::Boundary
             }
-            self.set_variables(scope, variables);
         }
-        self.cancel_activity(activity);
-        let event = self.create_token(boundary, scope, None);
-        self.queue.push_back(Step::Leave(event));
-        Caught::Boundary
     }
 
     /// Throws an escalation from `token` (inside a sub-process): an interrupting catch ends the
-    /// enclosing activity, a non-interrupting one starts its path alongside. Returns whether
-    /// the throwing path was interrupted.
+    /// enclosing activity (or scope), a non-interrupting one starts its path alongside. Returns
+    /// whether the throwing path was interrupted.
     fn throw_escalation(&mut self, token: TokenId, code: &str) -> bool {
-        let Some((activity, boundary)) = self.find_catch(token, false, code, true) else { return false };
         let model = self.model();
-        let scope = self.token_mut(activity).scope;
-        let interrupting =
-            matches!(model.elements[boundary].kind, ElementKind::BoundaryEvent { interrupting: true, .. });
-        if interrupting {
-            self.cancel_activity(activity);
+        match self.find_catch(token, false, code, true) {
+            None => false,
+            Some(Catcher::EventSubProcess { scope, sub_process, start }) => {
+                let interrupting =
+                    matches!(model.elements[start].kind, ElementKind::StartEvent { interrupting: true, .. });
+                self.start_event_sub_process(scope, sub_process, start, interrupting, None);
+                interrupting
+            }
+            Some(Catcher::Boundary(activity, boundary)) => {
+                let scope = self.token_mut(activity).scope;
+                let interrupting =
+                    matches!(model.elements[boundary].kind, ElementKind::BoundaryEvent { interrupting: true, .. });
+                if interrupting {
+                    self.cancel_activity(activity);
+                }
+                let event = self.create_token(boundary, scope, None);
+                self.queue.push_back(Step::Leave(event));
+                interrupting
+            }
         }
-        let event = self.create_token(boundary, scope, None);
+    }
+
+    /// Subscribes the timer, message and signal starts of the event sub-processes directly in
+    /// a scope that is starting (`scope` is its id, `element` its sub-process, `None` for the
+    /// process). The waits are owned by the scope and end with it.
+    fn open_event_sub_process_waits(&mut self, scope: TokenId, element: Option<ElementIndex>) -> Result<(), String> {
+        let model = self.model();
+        let mut waits = Vec::new();
+        for (_, start) in model.event_sub_processes(element) {
+            if let ElementKind::StartEvent {
+                trigger: trigger @ (Trigger::Timer(_) | Trigger::Message(_) | Trigger::Signal(_)),
+                ..
+            } = &model.elements[start].kind
+            {
+                waits.push((start, self.wait_trigger(trigger, scope)?));
+            }
+        }
+        for (start, wait) in waits {
+            self.open_wait(scope, start, wait);
+        }
+        Ok(())
+    }
+
+    /// Starts an event sub-process in `scope`. An interrupting one first ends everything else
+    /// in the scope, including the other event sub-processes' subscriptions. `fired` is the
+    /// wait that triggered it, if any.
+    fn start_event_sub_process(
+        &mut self,
+        scope: TokenId,
+        sub_process: ElementIndex,
+        start: ElementIndex,
+        interrupting: bool,
+        fired: Option<TokenId>,
+    ) {
+        let model = self.model();
+        if interrupting {
+            let subscriptions: Vec<TokenId> = self
+                .state
+                .waits
+                .iter()
+                .filter(|wait| {
+                    wait.token == scope
+                        && model.element(&wait.element).is_some_and(|element| {
+                            matches!(element.kind, ElementKind::StartEvent { .. })
+                                && element
+                                    .scope
+                                    .is_some_and(|s| matches!(model.elements[s].kind, ElementKind::EventSubProcess))
+                        })
+                })
+                .map(|wait| wait.id)
+                .collect();
+            for wait in subscriptions {
+                self.close_wait(wait, Some(wait) == fired);
+            }
+            self.cancel_scope_contents(scope);
+        }
+        let token = self.create_token(sub_process, scope, None);
+        self.token_mut(token).state = TokenState::InScope;
+        self.state.scopes.push(ScopeInstance {
+            id: token,
+            parent: Some(scope),
+            activity: Some(token),
+            variables: Variables::new(),
+            kind: ScopeKind::Plain,
+        });
+        if let Err(message) = self.open_event_sub_process_waits(token, Some(sub_process)) {
+            self.incident(token, Phase::Enter, message);
+            return;
+        }
+        let event = self.create_token(start, token, None);
         self.queue.push_back(Step::Leave(event));
-        interrupting
     }
 
     /// Opens a multi-instance body for `token` and starts its first instance(s).
@@ -1297,6 +1428,16 @@ impl<'r, 'a> Run<'r, 'a> {
         })
     }
 
+    /// Closes the waits the process scope owns (its event sub-processes' subscriptions) when
+    /// the instance ends.
+    fn close_root_waits(&mut self) {
+        let owned: Vec<TokenId> =
+            self.state.waits.iter().filter(|wait| wait.token == ROOT_SCOPE).map(|wait| wait.id).collect();
+        for wait in owned {
+            self.close_wait(wait, false);
+        }
+    }
+
     /// Ends a token; the waits it owns end with it.
     fn end_token(&mut self, token: TokenId, canceled: bool) {
         let owned: Vec<TokenId> = self.state.waits.iter().filter(|wait| wait.token == token).map(|w| w.id).collect();
@@ -1343,6 +1484,7 @@ impl<'r, 'a> Run<'r, 'a> {
         }
         if scope == ROOT_SCOPE {
             let status = if terminated { InstanceStatus::Terminated } else { InstanceStatus::Completed };
+            self.close_root_waits();
             self.state.status = status;
             self.events.push(Event::InstanceEnded { status });
             return;

@@ -185,7 +185,7 @@ impl Executor {
         let mut jobs = Vec::new();
         let mut subscriptions = Vec::new();
         for element in model.triggered_start_events() {
-            let ElementKind::StartEvent { trigger } = &element.kind else { continue };
+            let ElementKind::StartEvent { trigger, .. } = &element.kind else { continue };
             let subscription = |kind: &str, name: &str| SubscriptionRecord {
                 id: new_id(),
                 kind: kind.to_string(),

@@ -489,3 +489,39 @@ async fn calling_a_process_that_is_not_deployed_is_an_incident() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_event_sub_process_withdraws_an_application() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:userTask id="review" name="审核"/><bpmn:endEvent id="end"/>
+            <bpmn:subProcess id="withdraw" triggeredByEvent="true">
+              <bpmn:startEvent id="w_start"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+              <bpmn:userTask id="archive" name="归档"/>
+              {}
+            </bpmn:subProcess>{}{}"#,
+            flow("w1", "w_start", "archive"),
+            flow("f1", "start", "review"),
+            flow("f2", "review", "end")
+        );
+        deploy(&app, "withdrawable", &model(r#"<bpmn:message id="m" name="申请撤回"/>"#, "withdrawable", &body)).await;
+        let instance = app.start("withdrawable", json!({ "businessKey": "W-1" })).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let response = app
+            .post("/message", json!({ "messageName": "申请撤回", "businessKey": "W-1" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), 204);
+        let tasks = app.tasks_of(&id).await;
+        assert_eq!(tasks.len(), 1, "{tasks:?}");
+        assert_eq!(tasks[0]["taskDefinitionKey"], "archive", "the review was interrupted");
+        let again = app
+            .post("/message", json!({ "messageName": "申请撤回", "businessKey": "W-1" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(again.status(), 400, "the subscription ended with the interruption");
+    })
+    .await;
+}

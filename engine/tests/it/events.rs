@@ -525,3 +525,86 @@ fn call_activities_pass_variables_in_and_out() {
     let canceled = run.apply(&env, Cmd::Cancel);
     assert_lines(&canceled, &["> cancel", "unwait #3", "end check#2 canceled", "instance Canceled"]);
 }
+
+/// An application with a 撤回 (withdrawal) message event sub-process that interrupts, a
+/// non-interrupting reminder timer, and an error event sub-process.
+fn with_event_sub_processes() -> String {
+    process(
+        &format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:userTask id="review"/>
+            <bpmn:scriptTask id="check" scriptFormat="rhai"><bpmn:script>if broken {{ throw "bad" }}</bpmn:script></bpmn:scriptTask>
+            <bpmn:endEvent id="end"/>
+            <bpmn:endEvent id="fail"><bpmn:errorEventDefinition errorRef="e"/></bpmn:endEvent>
+            <bpmn:exclusiveGateway id="ok" default="fine"/>
+            <bpmn:subProcess id="withdraw" triggeredByEvent="true">
+              <bpmn:startEvent id="w_start"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+              <bpmn:userTask id="archive"/>
+              <bpmn:endEvent id="w_end"/>
+              {}
+            </bpmn:subProcess>
+            <bpmn:subProcess id="remind" triggeredByEvent="true">
+              <bpmn:startEvent id="r_start" isInterrupting="false"><bpmn:timerEventDefinition><bpmn:timeCycle>R2/PT1H</bpmn:timeCycle></bpmn:timerEventDefinition></bpmn:startEvent>
+              <bpmn:scriptTask id="nudge" scriptFormat="rhai"><bpmn:script>nudged = true</bpmn:script></bpmn:scriptTask>
+              <bpmn:endEvent id="r_end"/>
+              {}
+            </bpmn:subProcess>
+            <bpmn:subProcess id="on_error" triggeredByEvent="true">
+              <bpmn:startEvent id="e_start"><bpmn:errorEventDefinition errorRef="e"/></bpmn:startEvent>
+              <bpmn:userTask id="repair"/>
+              {}
+            </bpmn:subProcess>
+            {}"#,
+            flows("w1: w_start -> archive\nw2: archive -> w_end"),
+            flows("r1: r_start -> nudge\nr2: nudge -> r_end"),
+            flows("e1: e_start -> repair"),
+            flows("f1: start -> review\nf2: review -> ok\nfine: ok -> end\nbad: ok -> fail if ${rejected}")
+        ),
+        r#"<bpmn:message id="m" name="撤回"/><bpmn:error id="e" errorCode="REJECTED"/>"#,
+    )
+}
+
+#[test]
+fn event_sub_processes_interrupt_or_run_alongside_their_scope() {
+    let env = Env::new();
+    let mut run = env.run(&with_event_sub_processes(), &[start(vars(&[("rejected", boolean(false))]))]);
+    assert_lines(
+        &run.log[..5],
+        &[
+            "> start rejected=Boolean(false)",
+            "var rejected=Boolean(false)",
+            "wait w_start #1 by #0 message 撤回",
+            "wait r_start #2 by #0 timer +3600000ms",
+            "start start#3",
+        ],
+    );
+    // The reminder runs alongside; the review goes on.
+    let reminded = run.apply(&env, fire("r_start"));
+    assert!(reminded.contains(&"var nudged=Boolean(true)".to_string()), "{reminded:?}");
+    assert!(
+        reminded.contains(&"wait r_start #5 by #0 timer +7200000ms".to_string()),
+        "the cycle goes on: {reminded:?}"
+    );
+    assert_eq!(tokens(run.state()), ["review#4 Waiting"]);
+
+    // The withdrawal interrupts: the review is canceled and the reminder withdrawn.
+    let withdrawn = run.apply(&env, fire("w_start"));
+    assert_lines(
+        &withdrawn[..5],
+        &["> fire w_start", "unwait #1", "unwait #5", "end review#4 canceled", "start withdraw#10"],
+    );
+    assert_eq!(tokens(run.state()), ["withdraw#10 InScope", "archive#12 Waiting in #10"]);
+    let done = run.apply(&env, complete("archive", vars(&[])));
+    assert_eq!(done.last().map(String::as_str), Some("instance Completed"), "{done:?}");
+    assert!(run.state().waits.is_empty());
+}
+
+#[test]
+fn an_error_event_sub_process_catches_errors_of_its_scope() {
+    let env = Env::new();
+    let mut run = env.run(&with_event_sub_processes(), &[start(vars(&[("rejected", boolean(true))]))]);
+    let failed = run.apply(&env, complete("review", vars(&[])));
+    assert!(failed.contains(&"start on_error#7".to_string()), "{failed:?}");
+    assert_eq!(tokens(run.state()), ["on_error#7 InScope", "repair#9 Waiting in #7"]);
+    assert!(run.state().waits.is_empty(), "the interrupting error withdrew the other subscriptions");
+}

@@ -226,7 +226,7 @@ fn unsupported_elements_are_refused_with_id_and_type() {
         ),
         (
             r#"<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="esp_start"/></bpmn:subProcess>"#,
-            problem(Some("esp"), "subProcess", "event sub-processes are not supported yet"),
+            problem(Some("esp_start"), "startEvent", "the start event of an event sub-process needs a trigger"),
         ),
         (
             r#"<bpmn:callChoreography id="cc"/>"#,
