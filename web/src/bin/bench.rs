@@ -8,6 +8,15 @@
 //! Durable mode: `shuangyong-bench --database URL [--clients 8] WORKLOAD N` runs the same
 //! workload through the store — every start and every task completion its own transaction —
 //! from `--clients` concurrent clients.
+//!
+//! Job workloads (durable only, issue 3):
+//! - `timers N`: N instances each wait on a timer that falls due at one moment; reports how fast
+//!   they were created and how long the job executor (`--clients` executors, as many nodes)
+//!   takes to drain them once due.
+//! - `timer-precision N`: N instances 100 ms apart each wait 2 s on a timer, with nothing else
+//!   running; reports how late the timers fired (from the activity history).
+//! - `external N`: N instances each with an external task; `--clients` workers fetch and lock
+//!   10 at a time and complete them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -69,6 +78,11 @@ fn approved() -> Variables {
 
 fn main() -> anyhow::Result<()> {
     let options = options()?;
+    if ["timers", "timer-precision", "external"].contains(&options.workload.as_str()) {
+        let url = options.database.clone().context("job workloads need --database URL")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(jobs::run(&url, &options.workload, options.count, options.clients));
+    }
     let (name, persist) = match options.workload.strip_suffix("+persist") {
         Some(name) => (name.to_string(), true),
         None => (options.workload.clone(), false),
@@ -169,4 +183,185 @@ async fn durable(url: &str, name: &str, xml: &str, count: usize, clients: usize)
         worker.await??;
     }
     Ok(started.elapsed().as_secs_f64())
+}
+
+/// The job workloads: timers, timer precision, external tasks.
+mod jobs {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+
+    use anyhow::Context;
+    use engine::{Value, Variables};
+    use store::executor::{Upload, now_millis};
+    use store::job_executor::{JobExecutorConfig, run_job_executor};
+    use store::{Executor, TopicRequest};
+
+    fn model(body: &str) -> String {
+        format!(
+            r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="bench" isExecutable="true"><bpmn:startEvent id="start"/>{body}<bpmn:endEvent id="end"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="step"/><bpmn:sequenceFlow id="f2" sourceRef="step" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+        )
+    }
+
+    async fn deploy(executor: &Executor, xml: String) -> anyhow::Result<store::Definition> {
+        let uploads = vec![Upload { name: "bench.bpmn".into(), content: xml }];
+        let outcome = executor.deploy(Some("bench".into()), None, None, uploads).await?;
+        outcome.definitions.into_iter().next().context("nothing deployed")
+    }
+
+    /// Starts `count` instances from `clients` concurrent clients; returns the seconds taken.
+    async fn start_all(
+        executor: &Arc<Executor>,
+        definition: &store::Definition,
+        count: usize,
+        clients: usize,
+        variables: impl Fn(usize) -> Variables + Send + Sync + 'static,
+    ) -> anyhow::Result<f64> {
+        let next = Arc::new(AtomicUsize::new(0));
+        let variables = Arc::new(variables);
+        let started = Instant::now();
+        let mut workers = Vec::new();
+        for _ in 0..clients {
+            let (executor, definition, next, variables) =
+                (executor.clone(), definition.clone(), next.clone(), variables.clone());
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        return Ok::<(), anyhow::Error>(());
+                    }
+                    executor.start(&definition, None, variables(index), Some("bench")).await?;
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await??;
+        }
+        Ok(started.elapsed().as_secs_f64())
+    }
+
+    fn spawn_executors(executor: &Arc<Executor>, nodes: usize) {
+        for _ in 0..nodes {
+            let config = JobExecutorConfig { max_idle: Duration::from_millis(200), ..Default::default() };
+            tokio::spawn(run_job_executor(executor.clone(), config, std::future::pending::<()>()));
+        }
+    }
+
+    async fn wait_until_no_jobs(executor: &Executor) -> anyhow::Result<()> {
+        loop {
+            let (_, left) = executor.store().jobs(&store::JobQuery::default()).await?;
+            if left == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn run(url: &str, workload: &str, count: usize, clients: usize) -> anyhow::Result<()> {
+        let executor = web::cli::executor(url).await?;
+        let backend = executor.store().backend();
+        match workload {
+            "timers" => {
+                let xml = model(
+                    r#"<bpmn:intermediateCatchEvent id="step"><bpmn:timerEventDefinition><bpmn:timeDate>${due}</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#,
+                );
+                let definition = deploy(&executor, xml).await?;
+                // Every timer falls due at one moment, after the creation is expected to end.
+                let due = now_millis() + 5_000 + count as i64 * 2;
+                let due_text = chrono::DateTime::from_timestamp_millis(due).context("due date")?.to_rfc3339();
+                let created = start_all(&executor, &definition, count, clients, move |_| {
+                    [("due".to_string(), Value::String(due_text.clone()))].into_iter().collect()
+                })
+                .await?;
+                let lead = due - now_millis();
+                if lead > 0 {
+                    tokio::time::sleep(Duration::from_millis(lead as u64)).await;
+                }
+                let drain_start = Instant::now();
+                spawn_executors(&executor, clients);
+                wait_until_no_jobs(&executor).await?;
+                let drained = drain_start.elapsed().as_secs_f64();
+                println!(
+                    "engine=shuangyong workload=timers database={backend} n={count} executors={clients} create_seconds={created:.3} created_per_s={:.1} drain_seconds={drained:.3} timers_per_s={:.1} due_before_creation_ended={}",
+                    count as f64 / created,
+                    count as f64 / drained.max(1e-9),
+                    lead <= 0
+                );
+            }
+            "timer-precision" => {
+                let xml = model(
+                    r#"<bpmn:intermediateCatchEvent id="step"><bpmn:timerEventDefinition><bpmn:timeDuration>PT2S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>"#,
+                );
+                let definition = deploy(&executor, xml).await?;
+                spawn_executors(&executor, 1);
+                for _ in 0..count {
+                    executor.start(&definition, None, Variables::new(), Some("bench")).await?;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                wait_until_no_jobs(&executor).await?;
+                let query = store::ActivityQuery {
+                    activity_id: Some("step".into()),
+                    finished: Some(true),
+                    ..Default::default()
+                };
+                let (activities, _) = executor.store().activity_history(&query).await?;
+                let mut late: Vec<i64> =
+                    activities.iter().filter_map(|a| a.ended_at.map(|ended| ended - (a.started_at + 2_000))).collect();
+                late.sort_unstable();
+                let at = |q: f64| late.get(((late.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0);
+                println!(
+                    "engine=shuangyong workload=timer-precision database={backend} n={} late_ms_min={} late_ms_median={} late_ms_p95={} late_ms_max={}",
+                    late.len(),
+                    at(0.0),
+                    at(0.5),
+                    at(0.95),
+                    at(1.0)
+                );
+            }
+            _ => {
+                let xml = model(r#"<bpmn:serviceTask id="step" camunda:type="external" camunda:topic="bench"/>"#);
+                let definition = deploy(&executor, xml).await?;
+                let created =
+                    start_all(&executor, &definition, count, clients, |index| super::start_variables(index)).await?;
+                let done = Arc::new(AtomicUsize::new(0));
+                let started = Instant::now();
+                let mut workers = Vec::new();
+                for worker in 0..clients {
+                    let (executor, done) = (executor.clone(), done.clone());
+                    workers.push(tokio::spawn(async move {
+                        let name = format!("worker-{worker}");
+                        let topics = [TopicRequest {
+                            topic: "bench".into(),
+                            lock_duration: 60_000,
+                            business_key: None,
+                            definition_key: None,
+                        }];
+                        while done.load(Ordering::Relaxed) < count {
+                            let locked =
+                                executor.fetch_and_lock(&name, &topics, 10, Duration::from_millis(200)).await?;
+                            for (task, _) in locked {
+                                executor.complete_external_task(&task.id, &name, Variables::new(), None).await?;
+                                done.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Ok::<(), anyhow::Error>(())
+                    }));
+                }
+                for worker in workers {
+                    worker.await??;
+                }
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "engine=shuangyong workload=external database={backend} n={count} workers={clients} create_per_s={:.1} complete_seconds={seconds:.3} tasks_per_s={:.1}",
+                    count as f64 / created,
+                    count as f64 / seconds.max(1e-9)
+                );
+            }
+        }
+        Ok(())
+    }
 }
