@@ -7,6 +7,7 @@
 
 mod backend;
 pub mod executor;
+pub mod identity;
 mod migrate;
 pub mod model;
 mod postgres;
@@ -16,6 +17,7 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use executor::{Actor, Executor};
+pub use identity::{DataScope, IdentityStore};
 pub use model::*;
 
 /// Storage errors, mapped to HTTP statuses by `web/`.
@@ -47,7 +49,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: IdentityStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -2,12 +2,16 @@
 //! applied is never edited (add a new one instead).
 
 /// (version, name, SQL) of the SQLite migrations.
-pub(crate) const SQLITE: &[(i64, &str, &str)] =
-    &[(1, "engine", include_str!("../../migrations/sqlite/0001_engine.sql"))];
+pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
+    (1, "engine", include_str!("../../migrations/sqlite/0001_engine.sql")),
+    (3, "identity", include_str!("../../migrations/sqlite/0003_identity.sql")),
+];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
-pub(crate) const POSTGRES: &[(i64, &str, &str)] =
-    &[(1, "engine", include_str!("../../migrations/postgres/0001_engine.sql"))];
+pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
+    (1, "engine", include_str!("../../migrations/postgres/0001_engine.sql")),
+    (3, "identity", include_str!("../../migrations/postgres/0003_identity.sql")),
+];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).
 pub(crate) fn statements(sql: &str) -> impl Iterator<Item = &str> {

@@ -116,6 +116,8 @@ pub struct InstanceQuery {
     pub started_by: Option<String>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +167,8 @@ pub struct TaskQuery {
     pub max_priority: Option<i64>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +198,8 @@ pub struct ActivityQuery {
     pub finished: Option<bool>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +233,8 @@ pub struct TaskHistoryQuery {
     pub finished: Option<bool>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +270,8 @@ pub struct IncidentQuery {
     pub open: bool,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]

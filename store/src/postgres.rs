@@ -119,5 +119,6 @@ impl PostgresStore {
 }
 
 store_impl!(PostgresStore, Postgres, "postgres");
+crate::identity::identity_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

@@ -162,6 +162,7 @@ impl SqliteStore {
 }
 
 store_impl!(SqliteStore, Sqlite, "sqlite");
+crate::identity::identity_impl!(SqliteStore, Sqlite);
 
 bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 
