@@ -35,16 +35,20 @@ pub async fn spawn_app(backend: &str) -> TestApp {
             .expect("user is created");
         executor.store().add_membership(user, group).await.expect("membership is created");
     }
+    // admin is the system administrator (scope: everything), as on a real first start.
+    executor.store().set_account_roles("admin", &["sysadmin".to_string()]).await.expect("role is granted");
     app
 }
 
 /// Another node on the same database: its own executor, pools and caches, its own port.
 pub async fn spawn_node(backend: &str, url: &str) -> TestApp {
     let executor = web::cli::executor(url).await.expect("database opens");
+    web::identity::seed(executor.store().as_ref()).await.expect("organisation and roles are seeded");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
     let app = web::app(web::AppState::new(executor.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     TestApp {
         base: format!("http://{address}"),
         client: reqwest::Client::new(),

@@ -26,6 +26,12 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Manage accounts: add, freeze, unfreeze, cancel, list.
+    #[command(subcommand)]
+    User(crate::identity::commands::UserCommand),
+    /// The audit log: `audit verify` checks its HMAC-SM3 chain.
+    #[command(subcommand)]
+    Audit(crate::identity::commands::AuditCommand),
 }
 
 #[derive(Clone, Parser)]
@@ -42,6 +48,8 @@ pub struct ServeConfig {
     /// Do not deploy the demo models on start.
     #[arg(long, env = "SY_NO_DEMO")]
     pub no_demo: bool,
+    #[command(flatten)]
+    pub security: crate::identity::config::SecurityFlags,
 }
 
 /// The database URL with any password hidden, for logs and `Debug`.
@@ -66,6 +74,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("data_dir", &self.data_dir)
             .field("database_url", &self.database_url.as_deref().map(redact))
             .field("no_demo", &self.no_demo)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -82,6 +91,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files } => check(&files),
+        Command::User(command) => crate::identity::commands::user(command),
+        Command::Audit(command) => crate::identity::commands::audit(command),
         Command::Serve(config) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -116,11 +127,13 @@ pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let url = config.database_url();
-    if url.starts_with("sqlite:") && config.database_url.is_none() {
+    if config.database_url.is_none() || config.security.key.audit_key.is_none() {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|error| anyhow::anyhow!("cannot create data folder {}: {error}", config.data_dir.display()))?;
     }
+    let security = config.security.security(&config.data_dir)?;
     let executor = executor(&url).await?;
+    crate::identity::seed(executor.store().as_ref()).await?;
     let generated =
         demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
     if !config.no_demo {
@@ -146,7 +159,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().write_all(announce.as_bytes()).and_then(|()| std::io::stdout().flush());
     }
-    axum::serve(listener, app(AppState::new(executor))).with_graceful_shutdown(shutdown_signal()).await?;
+    let application = app(AppState::with_security(executor, security));
+    axum::serve(listener, application.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 
