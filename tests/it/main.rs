@@ -2,4 +2,6 @@
 //! backend in `SY_TEST_BACKENDS` (see `store::testing`).
 
 mod engine_rest;
+mod identity;
+mod idor;
 mod support;
