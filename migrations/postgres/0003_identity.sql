@@ -66,6 +66,8 @@ CREATE TABLE api_keys (
 );
 -- The audit log: append-only, each row's mac = HMAC-SM3(key, previous mac + the row's fields).
 -- `audit_head` holds the last sequence number and mac (one row), and serialises appenders.
+-- `base_seq` / `base_mac` are the last row removed by retention (0 and empty before any purge):
+-- the chain is verified from there, and the purge is itself an audited row naming them.
 CREATE TABLE audit_log (
     seq BIGINT PRIMARY KEY,
     at BIGINT NOT NULL,
@@ -82,9 +84,11 @@ CREATE INDEX audit_log_at ON audit_log (at);
 CREATE TABLE audit_head (
     id BIGINT PRIMARY KEY CHECK (id = 1),
     seq BIGINT NOT NULL,
-    mac TEXT NOT NULL
+    mac TEXT NOT NULL,
+    base_seq BIGINT NOT NULL,
+    base_mac TEXT NOT NULL
 );
-INSERT INTO audit_head (id, seq, mac) VALUES (1, 0, '');
+INSERT INTO audit_head (id, seq, mac, base_seq, base_mac) VALUES (1, 0, '', 0, '');
 -- Fixed-window rate limits shared by every node (login and SMS endpoints).
 CREATE TABLE rate_limits (
     key TEXT PRIMARY KEY,

@@ -243,6 +243,8 @@ pub enum AuditProblem {
     Unlinked { seq: i64 },
     /// The last rows were removed: the head says more rows exist.
     Truncated { last: i64, head: i64 },
+    /// The retention base was moved without an audited purge (rows removed from the start).
+    BaseMoved { base: i64 },
 }
 
 impl std::fmt::Display for AuditProblem {
@@ -255,6 +257,13 @@ impl std::fmt::Display for AuditProblem {
                 write!(formatter, "row {expected}: missing (deleted); the next row present is {found}")
             }
             AuditProblem::Unlinked { seq } => write!(formatter, "row {seq}: does not link to the row before it"),
+            AuditProblem::BaseMoved { base } => {
+                write!(
+                    formatter,
+                    "row {}: the log starts here but no audited purge removed the rows before it",
+                    base + 1
+                )
+            }
             AuditProblem::Truncated { last, head } => {
                 write!(formatter, "row {}: missing (the log ends at {last} but {head} rows were written)", last + 1)
             }
@@ -262,10 +271,18 @@ impl std::fmt::Display for AuditProblem {
     }
 }
 
-/// Walks the whole chain; returns the number of rows checked, or the first problem.
+/// The detail of an `audit.purge` row: which row the kept chain continues from.
+pub fn purge_detail(through: i64, mac: &str) -> String {
+    format!("through={through} mac={mac}")
+}
+
+/// Walks the kept chain (from the retention base); returns the number of rows checked, or the
+/// first problem.
 pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result<Result<i64, AuditProblem>> {
-    let mut expected = 1;
-    let mut previous_mac = String::new();
+    let (base, base_mac) = store.audit_base().await?;
+    let mut expected = base + 1;
+    let mut previous_mac = base_mac.clone();
+    let mut purge_seen = base == 0;
     loop {
         let rows = store.audit_rows(expected - 1, 1000).await?;
         if rows.is_empty() {
@@ -281,6 +298,11 @@ pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result
             if row.prev_mac != previous_mac {
                 return Ok(Err(AuditProblem::Unlinked { seq: row.seq }));
             }
+            if row.entry.action == "audit.purge"
+                && row.entry.detail.as_deref() == Some(purge_detail(base, &base_mac).as_str())
+            {
+                purge_seen = true;
+            }
             previous_mac = row.mac;
             expected += 1;
         }
@@ -290,7 +312,10 @@ pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result
     if head != last || (head > 0 && head_mac != previous_mac) {
         return Ok(Err(AuditProblem::Truncated { last, head }));
     }
-    Ok(Ok(last))
+    if !purge_seen {
+        return Ok(Err(AuditProblem::BaseMoved { base }));
+    }
+    Ok(Ok(last - base))
 }
 
 /// The identity port. Implemented for both backends by [`identity_impl`].
@@ -351,6 +376,11 @@ pub trait IdentityStore: Send + Sync {
     async fn audit_rows(&self, after: i64, limit: i64) -> crate::Result<Vec<AuditRow>>;
     /// The last sequence number and MAC written.
     async fn audit_head(&self) -> crate::Result<(i64, String)>;
+    /// Where the kept chain starts: the seq and MAC of the last row removed by retention.
+    async fn audit_base(&self) -> crate::Result<(i64, String)>;
+    /// Removes the rows older than `before` (retention), moves the base to the last removed row,
+    /// and appends an `audit.purge` row naming it. Returns how many rows were removed.
+    async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> crate::Result<i64>;
 
     // Rate limits and SMS.
     /// Counts one hit on `key` in a fixed window; false when the limit was already reached.
@@ -440,6 +470,22 @@ macro_rules! identity_impl {
             }
 
             impl $store {
+                /// Appends one audit row inside `tx`. The UPDATE takes the head row's lock first,
+                /// so concurrent appenders on any node queue here and each sees the previous MAC.
+                async fn append_in(tx: &mut sqlx::Transaction<'static, $db>, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut **tx).await.map_err(Self::map_error)?;
+                    let head = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
+                    let seq: i64 = head.try_get("seq")?;
+                    let prev_mac: String = head.try_get("mac")?;
+                    let mac = audit_mac(key, seq, entry, &prev_mac);
+                    sqlx::query(Self::sql("INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(seq).bind(entry.at).bind(&entry.user_id).bind(&entry.source_ip).bind(&entry.action).bind(&entry.target)
+                        .bind(&entry.result).bind(&entry.detail).bind(&prev_mac).bind(&mac)
+                        .execute(&mut **tx).await?;
+                    sqlx::query(Self::sql("UPDATE audit_head SET mac = ? WHERE id = 1")).bind(&mac).execute(&mut **tx).await?;
+                    Ok(seq)
+                }
+
                 async fn roles_of(&self, user_id: &str) -> Result<Vec<String>> {
                     let rows = sqlx::query(Self::sql("SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id"))
                         .bind(user_id).fetch_all(&self.pool).await?;
@@ -710,20 +756,30 @@ macro_rules! identity_impl {
 
                 async fn append_audit(&self, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
                     let mut tx = self.begin_write().await?;
-                    // The UPDATE takes the head row's lock first, so concurrent appenders on any
-                    // node queue here and each sees the previous one's MAC.
-                    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
-                    let head = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
-                    let seq: i64 = head.try_get("seq")?;
-                    let prev_mac: String = head.try_get("mac")?;
-                    let mac = audit_mac(key, seq, entry, &prev_mac);
-                    sqlx::query(Self::sql("INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
-                        .bind(seq).bind(entry.at).bind(&entry.user_id).bind(&entry.source_ip).bind(&entry.action).bind(&entry.target)
-                        .bind(&entry.result).bind(&entry.detail).bind(&prev_mac).bind(&mac)
-                        .execute(&mut *tx).await?;
-                    sqlx::query(Self::sql("UPDATE audit_head SET mac = ? WHERE id = 1")).bind(&mac).execute(&mut *tx).await?;
+                    let seq = Self::append_in(&mut tx, entry, key).await?;
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(seq)
+                }
+
+                async fn audit_base(&self) -> Result<(i64, String)> {
+                    let row = sqlx::query("SELECT base_seq, base_mac FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+                    Ok((row.try_get("base_seq")?, row.try_get("base_mac")?))
+                }
+
+                async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
+                    let last = sqlx::query(Self::sql("SELECT seq, mac FROM audit_log WHERE at < ? ORDER BY seq DESC LIMIT 1"))
+                        .bind(before).fetch_optional(&mut *tx).await?;
+                    let Some(last) = last else { return Ok(0) };
+                    let (through, mac): (i64, String) = (last.try_get("seq")?, last.try_get("mac")?);
+                    let removed = sqlx::query(Self::sql("DELETE FROM audit_log WHERE seq <= ?")).bind(through).execute(&mut *tx).await?.rows_affected();
+                    sqlx::query(Self::sql("UPDATE audit_head SET base_seq = ?, base_mac = ? WHERE id = 1")).bind(through).bind(&mac).execute(&mut *tx).await?;
+                    let mut purge = entry.clone();
+                    purge.detail = Some(purge_detail(through, &mac));
+                    Self::append_in(&mut tx, &purge, key).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(removed as i64)
                 }
 
                 async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {

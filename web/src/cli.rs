@@ -159,7 +159,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().write_all(announce.as_bytes()).and_then(|()| std::io::stdout().flush());
     }
-    let application = app(AppState::with_security(executor, security));
+    let state = AppState::with_security(executor, security);
+    crate::identity::spawn_retention(state.clone());
+    let application = app(state);
     axum::serve(listener, application.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

@@ -64,10 +64,19 @@ pub fn app(state: AppState) -> Router {
         .merge(identity::api::public_router())
         .merge(identity::pages::router())
         .merge(authenticated)
-        .fallback(|| async { identity::pages::error_page(StatusCode::NOT_FOUND) })
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), identity::security_headers))
         .with_state(state)
+}
+
+/// Unknown paths: a JSON error under `/api`, the uniform error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::NotFound("资源不存在 (no such resource)".into()).into_response()
+    } else {
+        identity::pages::error_page(StatusCode::NOT_FOUND)
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

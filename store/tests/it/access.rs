@@ -285,6 +285,36 @@ async fn the_audit_chain_names_edited_deleted_and_inserted_rows() {
 }
 
 #[tokio::test]
+async fn retention_removes_old_rows_and_the_chain_still_verifies() {
+    each_backend(|cx| async move {
+        for number in 1..=5 {
+            let entry =
+                AuditEntry { at: number * 1000, action: "x".into(), result: "success".into(), ..AuditEntry::default() };
+            cx.store.append_audit(&entry, KEY).await.expect("appends");
+        }
+        let purge =
+            AuditEntry { at: 9000, action: "audit.purge".into(), result: "success".into(), ..AuditEntry::default() };
+        assert_eq!(cx.store.purge_audit(3000, &purge, KEY).await.expect("purges"), 2, "rows 1 and 2 are older");
+        assert_eq!(cx.store.purge_audit(3000, &purge, KEY).await.expect("purges"), 0, "nothing more to purge");
+        assert_eq!(
+            verify_audit(cx.store.as_ref(), KEY).await.expect("reads"),
+            Ok(4),
+            "{}: rows 3 to 6 remain",
+            cx.backend
+        );
+        assert_eq!(cx.store.audit_rows(0, 10).await.expect("reads")[0].seq, 3);
+        // Cutting more rows off the start by moving the base, without an audited purge, is seen.
+        raw(&cx, "UPDATE audit_head SET base_seq = 3, base_mac = (SELECT mac FROM audit_log WHERE seq = 3)").await;
+        raw(&cx, "DELETE FROM audit_log WHERE seq = 3").await;
+        assert_eq!(
+            verify_audit(cx.store.as_ref(), KEY).await.expect("reads"),
+            Err(AuditProblem::BaseMoved { base: 3 })
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn concurrent_appends_keep_one_chain() {
     each_backend(|cx| async move {
         let mut handles = Vec::new();

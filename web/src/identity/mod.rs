@@ -144,6 +144,23 @@ pub async fn audit(state: &AppState, entry: AuditEntry) -> ApiResult<()> {
     Ok(())
 }
 
+/// Applies audit retention now and every six hours: rows older than the configured days go, the
+/// chain stays verifiable from the new base. Any node may run it; the head row serialises them.
+pub fn spawn_retention(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let before = now_millis() - state.security.audit_retention_days * 86_400_000;
+            let purge = entry(Some("system"), "-", "audit.purge", None, "success");
+            match state.store().purge_audit(before, &purge, &state.security.audit_key).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "audit retention removed old rows"),
+                Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)).await;
+        }
+    });
+}
+
 /// An audit entry stamped now.
 pub fn entry(user: Option<&str>, ip: &str, action: &str, target: Option<&str>, result: &str) -> AuditEntry {
     AuditEntry {
@@ -214,7 +231,9 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
         audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
         return Err(locked(until, now));
     }
-    let valid = state.credentials.get(username, password).is_some() || {
+    // The cache is keyed by the stored hash too, so a changed password is never served from it.
+    let cache_name = format!("{username}\u{0}{}", account.password_hash);
+    let valid = state.credentials.get(&cache_name, password).is_some() || {
         let candidate = password.to_string();
         let stored = account.password_hash.clone();
         tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
@@ -246,7 +265,7 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
     if account.failed_logins > 0 || account.locked_until.is_some() {
         state.store().record_login_success(username).await?;
     }
-    state.credentials.put(username, password);
+    state.credentials.put(&cache_name, password);
     Ok(principal)
 }
 
