@@ -192,6 +192,26 @@ async fn sessions_csrf_logout_and_idle_timeout() {
             200,
             "29 minutes is not idle enough"
         );
+        // POST /logout from a script: the header carries the CSRF token.
+        let refused = app
+            .client
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &fresh.cookie)
+            .header("x-csrf-token", "guess")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(refused.status(), 403);
+        let out = app
+            .client
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &fresh.cookie)
+            .header("x-csrf-token", &fresh.csrf)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(out.status(), 204);
+        assert_eq!(fresh.get(&app, "/api/session").send().await.expect("sent").status(), 401, "logged out");
     })
     .await;
 }
@@ -585,7 +605,31 @@ async fn pages_escape_input_carry_security_headers_and_need_csrf() {
             ok.headers()["set-cookie"].to_str().unwrap_or_default().split(';').next().unwrap_or_default().to_string();
         let home = redirect.get(format!("{}/", app.base)).header("cookie", &session).send().await.expect("sent");
         assert_eq!(home.status(), 200);
-        assert!(home.text().await.expect("text").contains("欢迎，<span id=\"name\">admin</span>"));
+        let home = home.text().await.expect("text");
+        assert!(home.contains("欢迎，<span id=\"name\">admin</span>"));
+        let csrf = home
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("logout form token");
+        let forged = redirect
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &session)
+            .form(&[("csrf_token", "guess")])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(forged.status(), 403);
+        let out = redirect
+            .post(format!("{}/logout", app.base))
+            .header("cookie", &session)
+            .form(&[("csrf_token", csrf)])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!((out.status().as_u16(), out.headers()["location"].to_str().unwrap_or_default()), (303, "/login"));
+        let after = redirect.get(format!("{}/", app.base)).header("cookie", &session).send().await.expect("sent");
+        assert_eq!(after.headers()["location"], "/login", "the session is gone");
         let missing = app.client.get(format!("{}/no/such/page", app.base)).send().await.expect("sent");
         assert_eq!(missing.status(), 404);
         assert!(missing.text().await.expect("text").contains("页面不存在"));

@@ -97,6 +97,14 @@ pub async fn login(
             });
         }
     }
+    let (token, session) = open_session(state, &principal, ip).await?;
+    audit(state, entry(Some(username), ip, "login", Some(username), "success")).await?;
+    Ok((token, session, principal))
+}
+
+/// A new server-side session for `principal`: a fresh random token (no fixation), stored as its
+/// digest with a CSRF token. Returns the cookie token and the session.
+pub async fn open_session(state: &AppState, principal: &Principal, ip: &str) -> ApiResult<(String, SessionRecord)> {
     let token = random_token();
     let now = now_millis();
     let session = SessionRecord {
@@ -109,8 +117,7 @@ pub async fn login(
         second_factor_done: principal.account.totp_secret.is_some(),
     };
     state.store().insert_session(&session).await?;
-    audit(state, entry(Some(username), ip, "login", Some(username), "success")).await?;
-    Ok((token, session, principal))
+    Ok((token, session))
 }
 
 fn session_json(state: &AppState, principal: &Principal, csrf: &str) -> Value {

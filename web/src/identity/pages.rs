@@ -221,14 +221,20 @@ struct CsrfForm {
     csrf_token: String,
 }
 
+/// `POST /logout`: from the page's form (`csrf_token` field, answered with a redirect to the
+/// login page) or from a script (`X-CSRF-Token` header, answered 204).
 async fn logout_form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    let Some(auth) = session_of(&state, &headers, &ip).await else { return redirect("/login") };
-    if !constant_time_eq(csrf_of(&auth).as_bytes(), form.csrf_token.as_bytes()) {
+    let header_token = headers.get(super::CSRF_HEADER).and_then(|value| value.to_str().ok()).map(str::to_string);
+    let Some(auth) = session_of(&state, &headers, &ip).await else {
+        return if header_token.is_some() { StatusCode::NO_CONTENT.into_response() } else { redirect("/login") };
+    };
+    let sent = header_token.clone().or_else(|| form.ok().map(|Form(form)| form.csrf_token)).unwrap_or_default();
+    if !constant_time_eq(csrf_of(&auth).as_bytes(), sent.as_bytes()) {
         return error_page(StatusCode::FORBIDDEN);
     }
     if let Via::Session(session) = &auth.via
@@ -239,7 +245,7 @@ async fn logout_form(
     if audit(&state, entry(Some(&auth.principal.account.id), &ip, "logout", None, "success")).await.is_err() {
         return error_page(StatusCode::INTERNAL_SERVER_ERROR);
     }
-    let mut response = redirect("/login");
+    let mut response = if header_token.is_some() { StatusCode::NO_CONTENT.into_response() } else { redirect("/login") };
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
     response
 }

@@ -15,9 +15,9 @@ use serde::Deserialize;
 use serde_json::json;
 use store::Store;
 use store::executor::now_millis;
-use store::identity::{NewAccount, SessionRecord};
+use store::identity::NewAccount;
 
-use super::{ClientIp, audit, entry, password, random_token, rate_limit, session_cookie, token_digest};
+use super::{ClientIp, audit, entry, password, rate_limit, session_cookie};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
@@ -176,18 +176,7 @@ pub async fn login_with_code(
         audit(&state, entry(None, &ip, "login.sms", Some(&index), "failure")).await?;
         return Err(ApiError::Unauthorized("该手机号未注册或账户不可用 (no active citizen account)".into()));
     };
-    let token = random_token();
-    let now = now_millis();
-    let session = SessionRecord {
-        id: token_digest(&token),
-        user_id: principal.account.id.clone(),
-        csrf_token: random_token(),
-        created_at: now,
-        last_seen_at: now,
-        source_ip: Some(ip.clone()),
-        second_factor_done: true,
-    };
-    state.store().insert_session(&session).await?;
+    let (token, session) = super::api::open_session(&state, &principal, &ip).await?;
     audit(&state, entry(Some(&principal.account.id), &ip, "login.sms", Some(&principal.account.id), "success")).await?;
     let mut response =
         Json(json!({ "username": principal.account.id, "csrfToken": session.csrf_token })).into_response();
