@@ -325,6 +325,26 @@ async fn three_administrators_are_separate_and_the_audit_log_records_everything(
             assert_eq!(freeze.status(), 403, "{who} freezes a user");
         }
         assert_eq!(auditor.get(&app, "/engine-rest/task").send().await.expect("sent").status(), 403);
+        // The security administrator unlocks and assigns roles (not its own); the others cannot.
+        let roles = json!({ "roles": ["district-staff", "operator"] });
+        let put = |session: &crate::identity::Session, user: &str| {
+            session.send(&app, reqwest::Method::PUT, &format!("/api/users/{user}/roles"), roles.clone()).send()
+        };
+        assert_eq!(put(&admin, "zhang").await.expect("sent").status(), 403, "admin assigns roles");
+        assert_eq!(put(&auditor, "zhang").await.expect("sent").status(), 403, "auditor assigns roles");
+        assert_eq!(put(&secadmin, "secadmin1").await.expect("sent").status(), 403, "own roles");
+        assert_eq!(put(&secadmin, "zhang").await.expect("sent").status(), 204);
+        let bad = secadmin
+            .send(&app, reqwest::Method::PUT, "/api/users/zhang/roles", json!({ "roles": ["king"] }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(bad.status(), 400);
+        let zhang: Value =
+            secadmin.get(&app, "/api/users/zhang").send().await.expect("sent").json().await.expect("JSON");
+        assert_eq!(zhang["roles"], json!(["district-staff", "operator"]));
+        assert_eq!(secadmin.post(&app, "/api/users/zhang/unlock", json!({})).send().await.expect("sent").status(), 204);
+        assert_eq!(auditor.post(&app, "/api/users/zhang/unlock", json!({})).send().await.expect("sent").status(), 403);
 
         let rows: Value =
             auditor.get(&app, "/api/audit?limit=1000").send().await.expect("sent").json().await.expect("JSON");

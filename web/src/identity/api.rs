@@ -41,6 +41,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/unfreeze", post(|s, a, i, p| set_status(s, a, i, p, "active")))
         .route("/users/{id}/cancel", post(|s, a, i, p| set_status(s, a, i, p, "cancelled")))
         .route("/users/{id}/password", post(reset_password))
+        .route("/users/{id}/unlock", post(unlock_user))
+        .route("/users/{id}/roles", axum::routing::put(set_roles))
         .route("/users/{id}/api-keys", post(create_api_key))
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
@@ -465,6 +467,48 @@ async fn reset_password(
     }
     password::change(&state, &id, &reset.password, true).await?;
     audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.password-reset", Some(&id), "success")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/users/{id}/unlock`: ends a login lockout (security administrator).
+async fn unlock_user(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    find_account(&state, &auth.principal, &id).await?;
+    state.store().record_login_success(&id).await?;
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.unlock", Some(&id), "success")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Roles {
+    roles: Vec<String>,
+}
+
+/// `PUT /api/users/{id}/roles {roles}`: replaces a user's roles (security administrator; never
+/// one's own, so nobody can raise their own rights).
+async fn set_roles(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Json(roles): Json<Roles>,
+) -> ApiResult<StatusCode> {
+    let account = find_account(&state, &auth.principal, &id).await?;
+    if account.id == auth.principal.account.id {
+        return Err(ApiError::forbidden("不能修改自己的角色 (not your own roles)"));
+    }
+    let known: Vec<String> = state.store().roles().await?.into_iter().map(|role| role.id).collect();
+    if let Some(unknown) = roles.roles.iter().find(|role| !known.contains(role)) {
+        return Err(ApiError::BadRequest(format!("未知的角色 '{unknown}' (unknown role)")));
+    }
+    state.store().set_account_roles(&id, &roles.roles).await?;
+    let mut record = entry(Some(&auth.principal.account.id), &ip, "user.roles", Some(&id), "success");
+    record.detail = Some(roles.roles.join(","));
+    audit(&state, record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

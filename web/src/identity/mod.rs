@@ -347,6 +347,10 @@ fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static
         Some(&["engine:deploy"])
     } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
         Some(&["engine:use"])
+    } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
+        Some(&["user:unlock", "user:manage"])
+    } else if path.starts_with("/api/users/") && path.ends_with("/roles") && is_unsafe(method) {
+        Some(&["role:assign"])
     } else if path.starts_with("/api/users") {
         if is_unsafe(method) {
             Some(&["user:manage", "liaison:manage"])
