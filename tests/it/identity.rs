@@ -119,6 +119,19 @@ async fn sessions_csrf_logout_and_idle_timeout() {
         let (status, body) = try_login(&app, "huangpu", "wrong", None).await.err().expect("refused");
         assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthenticated")));
         assert!(body["message"].as_str().unwrap_or_default().contains("用户名或密码错误"));
+        let form_post = app
+            .client
+            .post(format!("{}/api/session", app.base))
+            .header("content-type", "text/plain")
+            .body(json!({ "username": "huangpu", "password": PASSWORD }).to_string())
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            error_of(form_post).await,
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "json-required".into()),
+            "no login CSRF"
+        );
         let (status, _) = try_login(&app, "nobody", "wrong", None).await.err().expect("refused");
         assert_eq!(status, StatusCode::UNAUTHORIZED, "an unknown user gets the same answer");
 

@@ -153,8 +153,22 @@ fn scope_text(scope: &store::DataScope) -> String {
 async fn create_session(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
+    // Only JSON: a cross-site form cannot send it without a CORS preflight, so another site
+    // cannot log a visitor into an account of its choosing.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::denied(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json-required",
+            "请求须为 JSON (Content-Type: application/json)",
+        ));
+    }
     let credentials: Credentials = serde_json::from_slice(&body)
         .map_err(|_| ApiError::BadRequest("请求格式错误：需要 {username, password} (bad request body)".into()))?;
     let (token, session, principal) = login(&state, &ip, &credentials).await?;
