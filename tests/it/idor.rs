@@ -166,9 +166,62 @@ async fn district_a_cannot_reach_district_b() {
             .await
             .expect("sent");
         assert_eq!(completed.status(), 204, "huangpu works on its own task");
+        // Below the district: a unit with an operator (unit scope) and a liaison (own records).
+        let admin = login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        let unit = admin
+            .post(&app, "/api/org-units", json!({ "id": "310101-01", "parent": "310101", "name": "黄浦区某街道" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(unit.status(), 201);
+        assert_eq!(
+            unit.json::<Value>().await.expect("JSON")["district"],
+            "310101",
+            "a unit belongs to its parent's district"
+        );
+        let refused = login(&app, "huangpu", PASSWORD)
+            .await
+            .post(&app, "/api/org-units", json!({ "id": "x", "parent": "310101", "name": "x" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(refused.status(), 403, "only system configuration adds units");
+        add_account(&app, "operator1", "310101-01", &["operator"], "operator").await;
+        add_account(&app, "liaison1", "310101-01", &["liaison"], "liaison").await;
+        let by_operator = start_as(&app, "operator1", "approval").await;
+        let by_liaison = start_as(&app, "liaison1", "approval").await;
+        let count_for = |user: &'static str| {
+            let request = as_user(&app, user, M::GET, "/process-instance");
+            async move {
+                let (_, list) = status_and_json(request).await;
+                let mut ids: Vec<String> = list
+                    .as_array()
+                    .expect("list")
+                    .iter()
+                    .filter_map(|i| i["id"].as_str().map(str::to_string))
+                    .collect();
+                ids.sort();
+                ids
+            }
+        };
+        let mut unit_instances = vec![by_operator.clone(), by_liaison.clone()];
+        unit_instances.sort();
+        assert_eq!(count_for("operator1").await, unit_instances, "the operator sees its unit's instances");
+        assert_eq!(count_for("liaison1").await, vec![by_liaison.clone()], "a liaison sees only its own");
+        assert!(count_for("huangpu").await.contains(&by_operator), "the district sees its units' instances");
+        assert!(!count_for("xuhui").await.contains(&by_operator));
+        assert_eq!(
+            status_and_json(as_user(&app, "liaison1", M::GET, &format!("/process-instance/{by_operator}"))).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_and_json(as_user(&app, "operator1", M::GET, &format!("/process-instance/{mine}"))).await.0,
+            StatusCode::NOT_FOUND
+        );
+
         // The city sees both districts.
         let (_, everything) = status_and_json(as_user(&app, "city", M::GET, "/process-instance/count")).await;
-        assert_eq!(everything["count"], 4);
+        assert_eq!(everything["count"], 6);
     })
     .await;
 }

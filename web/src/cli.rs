@@ -29,6 +29,9 @@ pub enum Command {
     /// Manage accounts: add, freeze, unfreeze, cancel, list.
     #[command(subcommand)]
     User(crate::identity::commands::UserCommand),
+    /// The organisation tree: add units below the districts, list it.
+    #[command(subcommand)]
+    Unit(crate::identity::commands::UnitCommand),
     /// The audit log: `audit verify` checks its HMAC-SM3 chain.
     #[command(subcommand)]
     Audit(crate::identity::commands::AuditCommand),
@@ -92,6 +95,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Check { files } => check(&files),
         Command::User(command) => crate::identity::commands::user(command),
+        Command::Unit(command) => crate::identity::commands::unit(command),
         Command::Audit(command) => crate::identity::commands::audit(command),
         Command::Serve(config) => {
             tracing_subscriber::fmt()

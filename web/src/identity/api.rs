@@ -44,6 +44,7 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/unlock", post(unlock_user))
         .route("/users/{id}/roles", axum::routing::put(set_roles))
         .route("/users/{id}/api-keys", post(create_api_key))
+        .route("/org-units", get(list_units).post(create_unit))
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
 }
@@ -547,6 +548,33 @@ async fn create_api_key(
     state.store().insert_api_key(&token_digest(&secret), &account.id, &key.name, now_millis()).await?;
     audit(&state, entry(Some(&auth.principal.account.id), &ip, "apikey.create", Some(&account.id), "success")).await?;
     Ok((StatusCode::CREATED, Json(json!({ "key": secret, "name": key.name, "user": account.id }))))
+}
+
+fn unit_json(unit: &store::identity::OrgUnit) -> Value {
+    json!({ "id": unit.id, "parent": unit.parent_id, "name": unit.name, "kind": unit.kind, "district": unit.district })
+}
+
+/// `GET /api/org-units`: the organisation tree (every signed-in user may read it).
+async fn list_units(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(Value::Array(state.store().org_units().await?.iter().map(unit_json).collect())))
+}
+
+#[derive(Deserialize)]
+struct NewUnit {
+    id: String,
+    parent: String,
+    name: String,
+}
+
+/// `POST /api/org-units {id, parent, name}`: a unit below a district or another unit.
+async fn create_unit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Json(unit): Json<NewUnit>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let created = super::add_unit(&state, &auth.principal.account.id, &unit.id, &unit.parent, &unit.name, &ip).await?;
+    Ok((StatusCode::CREATED, Json(unit_json(&created))))
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,63 @@ pub enum UserCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UnitCommand {
+    /// Add a unit below a district (or another unit), e.g. a 街道 or an office.
+    Add {
+        id: String,
+        /// The parent unit id (a district code such as 310101, or another unit).
+        #[arg(long)]
+        parent: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// List the organisation tree.
+    List {
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+}
+
+pub fn unit(command: UnitCommand) -> ExitCode {
+    let result = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            match command {
+                UnitCommand::Add { id, parent, name, database } => {
+                    let state = state(&database, true).await?;
+                    super::add_unit(&state, "cli", &id, &parent, &name, "cli")
+                        .await
+                        .map_err(|error| anyhow::anyhow!("{error}"))?;
+                    println!("unit {id} created below {parent}");
+                }
+                UnitCommand::List { database } => {
+                    let state = state(&database, true).await?;
+                    for unit in state.store().org_units().await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            unit.id,
+                            unit.name,
+                            unit.kind,
+                            unit.parent_id.as_deref().unwrap_or("-"),
+                            unit.district.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the HMAC-SM3 chain of the audit log; exits non-zero naming the first broken row.
     Verify {

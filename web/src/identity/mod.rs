@@ -134,6 +134,41 @@ pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
 /// The id of the city-level unit (the root of the tree).
 pub const CITY_UNIT: &str = "310000";
 
+/// Adds a unit below an existing unit; it belongs to its parent's district. Shared by
+/// `POST /api/org-units` and `shuangyong unit add`.
+pub async fn add_unit(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    parent: &str,
+    name: &str,
+    ip: &str,
+) -> ApiResult<OrgUnit> {
+    let valid_id =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_id || name.trim().is_empty() {
+        return Err(ApiError::BadRequest("单位编号只能包含字母、数字、- 和 _，名称不能为空 (invalid unit)".into()));
+    }
+    if state.store().org_unit(id).await?.is_some() {
+        return Err(ApiError::Conflict(format!("单位 '{id}' 已存在 (unit exists)")));
+    }
+    let parent = state
+        .store()
+        .org_unit(parent)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("未知的上级单位 '{parent}' (unknown parent)")))?;
+    let unit = OrgUnit {
+        id: id.to_string(),
+        parent_id: Some(parent.id.clone()),
+        name: name.trim().to_string(),
+        kind: "unit".into(),
+        district: parent.district.clone(),
+    };
+    state.store().upsert_org_unit(&unit).await?;
+    audit(state, entry(Some(actor), ip, "unit.create", Some(id), "success")).await?;
+    Ok(unit)
+}
+
 /// Appends an audit row. A failure to audit is logged and turned into a 500: an action that
 /// cannot be recorded must not look successful.
 pub async fn audit(state: &AppState, entry: AuditEntry) -> ApiResult<()> {
@@ -357,6 +392,8 @@ fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static
         } else {
             Some(&["user:manage", "user:read", "liaison:manage"])
         }
+    } else if path.starts_with("/api/org-units") && is_unsafe(method) {
+        Some(&["system:config"])
     } else if path.starts_with("/api/audit") {
         Some(&["audit:read"])
     } else {

@@ -42,7 +42,12 @@ async fn tamper(data_dir: &Path, statement: &str) {
 async fn user_commands_and_audit_verify_naming_the_broken_row() {
     let directory = tempfile::tempdir().expect("temp dir");
     let data = directory.path();
-    let add = ["user", "add", "li", "--unit", "310101", "--role", "district-staff", "--name", "李四"];
+    let unit = run(data, &["unit", "add", "310101-01", "--parent", "310101", "--name", "黄浦区某街道"], "");
+    assert!(unit.status.success(), "{}", text(&unit));
+    let units = run(data, &["unit", "list"], "");
+    assert!(text(&units).contains("310101-01\t黄浦区某街道\tunit\t310101\t310101"), "{}", text(&units));
+    assert!(text(&units).contains("310115\t浦东新区\tdistrict\t310000\t310115"), "the 16 districts are seeded");
+    let add = ["user", "add", "li", "--unit", "310101-01", "--role", "district-staff", "--name", "李四"];
     let output = run(data, &add, "Initial-Pass-2026\n");
     assert!(output.status.success(), "{}", text(&output));
     #[cfg(unix)]
@@ -60,9 +65,9 @@ async fn user_commands_and_audit_verify_naming_the_broken_row() {
     assert!(!bad_unit.status.success() && text(&bad_unit).contains("未知的单位"), "{}", text(&bad_unit));
 
     let list = run(data, &["user", "list"], "");
-    assert!(text(&list).contains("li\t李四\t310101\tstaff\tactive\tdistrict-staff"), "{}", text(&list));
+    assert!(text(&list).contains("li\t李四\t310101-01\tstaff\tactive\tdistrict-staff"), "{}", text(&list));
     assert!(run(data, &["user", "freeze", "li"], "").status.success());
-    assert!(text(&run(data, &["user", "list", "--unit", "310101"], "")).contains("\tfrozen\t"));
+    assert!(text(&run(data, &["user", "list", "--unit", "310101-01"], "")).contains("\tfrozen\t"));
     assert!(run(data, &["user", "unfreeze", "li"], "").status.success());
     assert!(run(data, &["user", "cancel", "li"], "").status.success());
     let refused = run(data, &["user", "unfreeze", "li"], "");
@@ -71,7 +76,7 @@ async fn user_commands_and_audit_verify_naming_the_broken_row() {
 
     let intact = run(data, &["audit", "verify"], "");
     assert!(intact.status.success(), "{}", text(&intact));
-    assert!(text(&intact).contains("intact: 7 rows"), "{}", text(&intact));
+    assert!(text(&intact).contains("intact: 8 rows"), "{}", text(&intact));
 
     tamper(data, "UPDATE audit_log SET target = 'someone-else' WHERE seq = 2").await;
     let edited = run(data, &["audit", "verify"], "");
