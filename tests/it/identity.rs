@@ -263,6 +263,29 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_guessing_from_one_address_is_rate_limited() {
+    for backend in store::testing::backends() {
+        let url = store::testing::fresh_database_url(&backend).await;
+        let mut security = crate::support::test_security();
+        security.login_rate_per_minute = 3;
+        let app = crate::support::spawn_node_with(&backend, &url, security).await;
+        add_account(&app, "target", "310101", &["district-staff"], "staff").await;
+        // Spraying over Basic: every guess is a password check; the seventh in a minute is refused.
+        let mut statuses = Vec::new();
+        for number in 0..7 {
+            let user = format!("user{number}");
+            let response =
+                app.client.get(app.url("/task")).basic_auth(&user, Some("guess")).send().await.expect("sent");
+            statuses.push(response.status().as_u16());
+        }
+        assert_eq!(statuses, vec![401, 401, 401, 401, 401, 401, 429], "{backend}");
+        // The login endpoint has its own limit per address.
+        let (status, body) = try_login(&app, "target", PASSWORD, None).await.err().expect("limited");
+        assert_eq!((status, body["error"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate-limited")));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_new_account_must_change_its_password_under_the_policy() {
     each_backend(|app| async move {
         let admin = login(&app, "admin", ADMIN_PASSWORD).await;

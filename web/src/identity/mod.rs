@@ -252,7 +252,11 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
     let security = &state.security;
     let wrong = || ApiError::Unauthorized("用户名或密码错误 (wrong user name or password)".into());
     let now = now_millis();
+    // Every PBKDF2 run counts against the source address (password spraying over Basic, and
+    // CPU exhaustion); verified credentials served from the cache do not.
+    let verify_budget = state.security.login_rate_per_minute * 2;
     let Some(principal) = state.store().principal(username).await? else {
+        rate_limit(state, "verify", ip, verify_budget, 60).await?;
         // Spend the same time as a real check, so response times do not reveal user names.
         let candidate = password.to_string();
         let _ = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &auth::DUMMY_HASH)).await;
@@ -269,6 +273,7 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
     // The cache is keyed by the stored hash too, so a changed password is never served from it.
     let cache_name = format!("{username}\u{0}{}", account.password_hash);
     let valid = state.credentials.get(&cache_name, password).is_some() || {
+        rate_limit(state, "verify", ip, verify_budget, 60).await?;
         let candidate = password.to_string();
         let stored = account.password_hash.clone();
         tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
