@@ -323,6 +323,13 @@ async fn a_new_account_must_change_its_password_under_the_policy() {
         let li = login(&app, "li", "Better-Pass-2027").await;
         assert_eq!(li.body["mustChangePassword"], false);
         assert_eq!(li.get(&app, "/engine-rest/task").send().await.expect("sent").status(), 200);
+        // A password older than 90 days must be changed again.
+        let old = store::executor::now_millis() - 91 * 86_400_000;
+        raw(&app, &format!("UPDATE users SET password_changed_at = {old} WHERE id = 'li'")).await;
+        let expired = login(&app, "li", "Better-Pass-2027").await;
+        assert_eq!(expired.body["mustChangePassword"], true);
+        let blocked = expired.get(&app, "/engine-rest/task").send().await.expect("sent");
+        assert_eq!(error_of(blocked).await, (StatusCode::FORBIDDEN, "password-change-required".into()));
     })
     .await;
 }
