@@ -637,6 +637,16 @@ macro_rules! store_impl {
                             instance.ended_at.into(), (&instance.start_user).into(), (&instance.delete_reason).into(),
                         ],
                     );
+                    // The owner of the instance (data scope): the starter's unit and its district, or
+                    // the district named by a `district` variable (validated by the caller).
+                    let district = match instance.state.variables().get("district") {
+                        Some(engine::Value::String(district)) => Some(district.clone()),
+                        _ => None,
+                    };
+                    batch.push(
+                        "UPDATE process_instances SET owner_unit = (SELECT unit_id FROM users WHERE id = ?), owner_district = COALESCE((SELECT id FROM org_units WHERE kind = 'district' AND (id = ? OR name = ?)), (SELECT o.district FROM users u JOIN org_units o ON o.id = u.unit_id WHERE u.id = ?)) WHERE id = ?".into(),
+                        vec![(&instance.start_user).into(), Param::OptText(district.clone()), Param::OptText(district), (&instance.start_user).into(), (&instance.id).into()],
+                    );
                     Self::collect_changes(&mut batch, instance, changes)?;
                     self.commit_batch(None, batch).await?;
                     Ok(())
@@ -670,7 +680,8 @@ macro_rules! store_impl {
                     filter
                         .eq("id", &query.id).any_of("id", &query.ids).eq("definition_id", &query.definition_id)
                         .eq("definition_key", &query.definition_key).eq("business_key", &query.business_key)
-                        .like("business_key", &query.business_key_like).eq("start_user", &query.started_by);
+                        .like("business_key", &query.business_key_like).eq("start_user", &query.started_by)
+                        .scope(&query.scope, "process_instances.id");
                     match query.active {
                         Some(true) => { filter.clause("status = 'ACTIVE'", []); }
                         Some(false) => { filter.clause("status <> 'ACTIVE'", []); }
@@ -687,7 +698,8 @@ macro_rules! store_impl {
                         .eq("t.definition_id", &query.definition_id).eq("t.definition_key", &query.definition_key)
                         .eq("t.task_definition_key", &query.task_definition_key).any_of("t.task_definition_key", &query.task_definition_keys)
                         .eq("t.name", &query.name).like("t.name", &query.name_like)
-                        .eq("t.assignee", &query.assignee).like("t.assignee", &query.assignee_like);
+                        .eq("t.assignee", &query.assignee).like("t.assignee", &query.assignee_like)
+                        .scope(&query.scope, "t.instance_id");
                     match query.assigned {
                         Some(true) => { filter.clause("t.assignee IS NOT NULL", []); }
                         Some(false) => { filter.clause("t.assignee IS NULL", []); }
@@ -780,7 +792,8 @@ macro_rules! store_impl {
 
                 async fn activity_history(&self, query: &ActivityQuery) -> Result<(Vec<ActivityRecord>, i64)> {
                     let mut filter = Filter::default();
-                    filter.eq("instance_id", &query.instance_id).eq("activity_id", &query.activity_id).eq("activity_type", &query.activity_type);
+                    filter.eq("instance_id", &query.instance_id).eq("activity_id", &query.activity_id).eq("activity_type", &query.activity_type)
+                        .scope(&query.scope, "history_activities.instance_id");
                     match query.finished {
                         Some(true) => { filter.clause("ended_at IS NOT NULL", []); }
                         Some(false) => { filter.clause("ended_at IS NULL", []); }
@@ -794,7 +807,8 @@ macro_rules! store_impl {
                     let mut filter = Filter::default();
                     filter
                         .eq("id", &query.task_id).eq("instance_id", &query.instance_id).eq("definition_key", &query.definition_key)
-                        .eq("task_definition_key", &query.task_definition_key).eq("assignee", &query.assignee);
+                        .eq("task_definition_key", &query.task_definition_key).eq("assignee", &query.assignee)
+                        .scope(&query.scope, "history_tasks.instance_id");
                     match query.finished {
                         Some(true) => { filter.clause("ended_at IS NOT NULL", []); }
                         Some(false) => { filter.clause("ended_at IS NULL", []); }
@@ -824,7 +838,8 @@ macro_rules! store_impl {
 
                 async fn incidents(&self, query: &IncidentQuery) -> Result<(Vec<IncidentRecord>, i64)> {
                     let mut filter = Filter::default();
-                    filter.eq("id", &query.id).eq("instance_id", &query.instance_id).eq("definition_id", &query.definition_id).eq("activity_id", &query.activity_id);
+                    filter.eq("id", &query.id).eq("instance_id", &query.instance_id).eq("definition_id", &query.definition_id).eq("activity_id", &query.activity_id)
+                        .scope(&query.scope, "incidents.instance_id");
                     if query.open {
                         filter.clause("resolved_at IS NULL", []);
                     }

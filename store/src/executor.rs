@@ -470,7 +470,9 @@ impl Executor {
         for event in events {
             if let Event::SignalThrown { name } = event {
                 let name = name.clone();
-                if let Err(error) = Box::pin(self.broadcast_signal(&name, Variables::new())).await {
+                if let Err(error) =
+                    Box::pin(self.broadcast_signal(&name, Variables::new(), &crate::DataScope::All)).await
+                {
                     tracing::warn!(%error, signal = %name, "signal delivery failed");
                 }
             }

@@ -7,8 +7,8 @@
 //! take the same row; SQLite has one writer, so the statement is already exclusive. A lock has
 //! an expiry: a node that dies leaves its rows to be taken over when the lock runs out.
 
-use crate::Result;
 use crate::model::*;
+use crate::{DataScope, Result};
 
 #[async_trait::async_trait]
 pub trait JobStore: Send + Sync {
@@ -37,12 +37,14 @@ pub trait JobStore: Send + Sync {
     async fn subscriptions(&self, query: &SubscriptionQuery) -> Result<Vec<SubscriptionRecord>>;
 
     /// fetchAndLock: locks up to `limit` unlocked external tasks of the topics for `worker`.
+    /// Only tasks of instances in `scope` are offered.
     async fn lock_external_tasks(
         &self,
         worker: &str,
         topics: &[TopicRequest],
         now: i64,
         limit: i64,
+        scope: &DataScope,
     ) -> Result<Vec<ExternalTaskRecord>>;
     async fn external_tasks(&self, query: &ExternalTaskQuery) -> Result<(Vec<ExternalTaskRecord>, i64)>;
     /// Sets or clears the lock of a task; with `worker`, only if that worker holds the lock now.
@@ -291,6 +293,9 @@ macro_rules! jobs_impl {
                     }
                     if query.timers { filter.clause("kind IN ('timer', 'timer-start-event')", []); }
                     if query.messages { filter.clause("kind = 'async-continuation'", []); }
+                    if query.scope != crate::DataScope::All {
+                        filter.clause("instance_id IS NOT NULL", []).scope(&query.scope, "jobs.instance_id");
+                    }
                     let order = order_by(&query.sorting, &[("jobId", "id"), ("jobDueDate", "due_at"), ("jobRetries", "retries"), ("processInstanceId", "instance_id"), ("processDefinitionId", "definition_id"), ("processDefinitionKey", "definition_key")], "due_at ASC, id ASC")?;
                     let where_sql = filter.sql();
                     let select = format!("SELECT {JOB_COLUMNS} FROM jobs{where_sql}{order}{}", limit(&query.page));
@@ -333,13 +338,16 @@ macro_rules! jobs_impl {
                     if let Some(business_key) = &query.business_key {
                         filter.clause("EXISTS (SELECT 1 FROM process_instances p WHERE p.id = s.instance_id AND p.business_key = ?)", [Param::Text(business_key.clone())]);
                     }
+                    if query.scope != crate::DataScope::All && query.start_events != Some(true) {
+                        filter.clause("s.instance_id IS NOT NULL", []).scope(&query.scope, "s.instance_id");
+                    }
                     let columns = SUBSCRIPTION_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ");
                     let select = format!("SELECT {columns} FROM event_subscriptions s{} ORDER BY s.created_at, s.id{}", filter.sql(), limit(&query.page));
                     let rows = bind_params(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
                     rows.iter().map(subscription_from).collect()
                 }
 
-                async fn lock_external_tasks(&self, worker: &str, topics: &[TopicRequest], now: i64, limit: i64) -> Result<Vec<ExternalTaskRecord>> {
+                async fn lock_external_tasks(&self, worker: &str, topics: &[TopicRequest], now: i64, limit: i64, scope: &crate::DataScope) -> Result<Vec<ExternalTaskRecord>> {
                     let mut locked = Vec::new();
                     let mut tx = self.begin_write().await?;
                     for topic in topics {
@@ -347,19 +355,20 @@ macro_rules! jobs_impl {
                         if left <= 0 {
                             break;
                         }
-                        let mut conditions = String::new();
-                        let mut params = vec![Param::Text(worker.to_string()), Param::Int(now.saturating_add(topic.lock_duration)), Param::Text(topic.topic.clone()), Param::Int(now)];
-                        if let Some(key) = &topic.business_key {
-                            conditions.push_str(" AND business_key = ?");
-                            params.push(Param::Text(key.clone()));
-                        }
-                        if let Some(key) = &topic.definition_key {
-                            conditions.push_str(" AND definition_key = ?");
-                            params.push(Param::Text(key.clone()));
-                        }
+                        let mut filter = Filter::default();
+                        filter
+                            .clause("topic = ?", [Param::Text(topic.topic.clone())])
+                            .clause("(lock_expires_at IS NULL OR lock_expires_at < ?)", [Param::Int(now)])
+                            .clause("(retries IS NULL OR retries > 0)", [])
+                            .eq("business_key", &topic.business_key)
+                            .eq("definition_key", &topic.definition_key)
+                            .scope(scope, "external_tasks.instance_id");
+                        let mut params = vec![Param::Text(worker.to_string()), Param::Int(now.saturating_add(topic.lock_duration))];
+                        params.extend(filter.params.iter().cloned());
                         params.push(Param::Int(left));
                         let statement = format!(
-                            "UPDATE external_tasks SET worker_id = ?, lock_expires_at = ? WHERE id IN (SELECT id FROM external_tasks WHERE topic = ? AND (lock_expires_at IS NULL OR lock_expires_at < ?) AND (retries IS NULL OR retries > 0){conditions} ORDER BY priority DESC, created_at, id LIMIT ?{}) RETURNING {EXTERNAL_COLUMNS}",
+                            "UPDATE external_tasks SET worker_id = ?, lock_expires_at = ? WHERE id IN (SELECT id FROM external_tasks{} ORDER BY priority DESC, created_at, id LIMIT ?{}) RETURNING {EXTERNAL_COLUMNS}",
+                            filter.sql(),
                             Self::SKIP_LOCKED
                         );
                         let rows = bind_params(sqlx::query(Self::dynamic(statement)), &params).fetch_all(&mut *tx).await?;
@@ -387,6 +396,7 @@ macro_rules! jobs_impl {
                         Some(false) => { filter.clause("(retries IS NULL OR retries > 0)", []); }
                         None => {}
                     }
+                    filter.scope(&query.scope, "external_tasks.instance_id");
                     let order = order_by(&query.sorting, &[("id", "id"), ("lockExpirationTime", "lock_expires_at"), ("processInstanceId", "instance_id"), ("processDefinitionId", "definition_id"), ("processDefinitionKey", "definition_key"), ("taskPriority", "priority"), ("createTime", "created_at")], "created_at ASC, id ASC")?;
                     let where_sql = filter.sql();
                     let select = format!("SELECT {EXTERNAL_COLUMNS} FROM external_tasks{where_sql}{order}{}", limit(&query.page));

@@ -7,6 +7,7 @@
 
 mod backend;
 pub mod executor;
+pub mod identity;
 pub mod job_executor;
 mod jobs;
 mod migrate;
@@ -19,6 +20,7 @@ mod triggers;
 use std::sync::Arc;
 
 pub use executor::{Actor, Executor};
+pub use identity::{DataScope, IdentityStore};
 pub use jobs::JobStore;
 pub use model::*;
 pub use triggers::MessageCorrelation;
@@ -59,7 +61,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: JobStore + Send + Sync {
+pub trait Store: JobStore + IdentityStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -116,6 +116,8 @@ pub struct InstanceQuery {
     pub started_by: Option<String>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -165,6 +167,8 @@ pub struct TaskQuery {
     pub max_priority: Option<i64>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -194,6 +198,8 @@ pub struct ActivityQuery {
     pub finished: Option<bool>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -227,6 +233,8 @@ pub struct TaskHistoryQuery {
     pub finished: Option<bool>,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,6 +270,8 @@ pub struct IncidentQuery {
     pub open: bool,
     pub sorting: Sorting,
     pub page: Page,
+    /// Only records inside this data scope (see [`crate::DataScope`]).
+    pub scope: crate::DataScope,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -377,6 +387,9 @@ pub struct JobQuery {
     pub timers: bool,
     pub messages: bool,
     pub kind: Option<String>,
+    /// Whose jobs: those of instances in this data scope (timer start jobs belong to no
+    /// instance and are seen with scope `All` only).
+    pub scope: crate::DataScope,
     pub sorting: Sorting,
     pub page: Page,
 }
@@ -408,6 +421,8 @@ pub struct SubscriptionQuery {
     pub business_key: Option<String>,
     /// Only start-event subscriptions (`Some(true)`) or only instance ones (`Some(false)`).
     pub start_events: Option<bool>,
+    /// Instance subscriptions of this data scope only (start events are not scoped).
+    pub scope: crate::DataScope,
     pub page: Page,
 }
 
@@ -444,6 +459,7 @@ pub struct ExternalTaskQuery {
     /// `Some(true)`: retries = 0 (has an incident); `Some(false)`: retries unset or > 0.
     pub no_retries_left: Option<bool>,
     pub now: i64,
+    pub scope: crate::DataScope,
     pub sorting: Sorting,
     pub page: Page,
 }

@@ -124,5 +124,6 @@ impl PostgresStore {
 
 store_impl!(PostgresStore, Postgres, "postgres");
 jobs_impl!(PostgresStore, Postgres);
+crate::identity::identity_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

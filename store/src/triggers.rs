@@ -14,7 +14,7 @@ use crate::executor::{
     now_millis,
 };
 use crate::model::*;
-use crate::{Error, Result};
+use crate::{DataScope, Error, Result};
 
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> Error {
     Error::Corrupt(error.to_string())
@@ -42,6 +42,8 @@ pub struct MessageCorrelation {
     pub variables: Variables,
     /// Deliver to every match instead of exactly one.
     pub all: bool,
+    /// Only instances in the sender's data scope can receive it.
+    pub scope: DataScope,
 }
 
 fn first_incident(events: &[Event]) -> Option<String> {
@@ -229,6 +231,7 @@ impl Executor {
             instance_id: message.instance_id.clone(),
             business_key: message.business_key.clone(),
             start_events: Some(false),
+            scope: message.scope.clone(),
             ..SubscriptionQuery::default()
         };
         let mut matches = Vec::new();
@@ -302,12 +305,13 @@ impl Executor {
         Ok(results)
     }
 
-    /// Throws a signal to every instance waiting for it and starts every process with a
-    /// matching signal start event. Returns how many were reached.
-    pub async fn broadcast_signal(&self, name: &str, variables: Variables) -> Result<usize> {
+    /// Throws a signal to every instance in `scope` waiting for it and starts every process
+    /// with a matching signal start event. Returns how many were reached.
+    pub async fn broadcast_signal(&self, name: &str, variables: Variables, scope: &DataScope) -> Result<usize> {
         let query = SubscriptionQuery {
             kind: Some(SUBSCRIPTION_SIGNAL.into()),
             name: Some(name.to_string()),
+            scope: scope.clone(),
             ..SubscriptionQuery::default()
         };
         let mut reached = 0;
@@ -352,13 +356,14 @@ impl Executor {
         topics: &[TopicRequest],
         max: i64,
         wait: Duration,
+        scope: &DataScope,
     ) -> Result<Vec<(ExternalTaskRecord, Variables)>> {
         let deadline = tokio::time::Instant::now() + wait;
         let locked = loop {
             let notified = self.new_external_tasks.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let locked = self.store().lock_external_tasks(worker, topics, now_millis(), max).await?;
+            let locked = self.store().lock_external_tasks(worker, topics, now_millis(), max, scope).await?;
             let now = tokio::time::Instant::now();
             if !locked.is_empty() || now >= deadline {
                 break locked;

@@ -1,6 +1,9 @@
 //! End-to-end tests: a real server on port 0, real HTTP, a fresh database per test, on every
 //! backend in `SY_TEST_BACKENDS` (see `store::testing`).
 
+mod browser;
 mod engine_rest;
 mod events;
+mod identity;
+mod idor;
 mod support;

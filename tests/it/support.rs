@@ -37,16 +37,34 @@ pub async fn spawn_app(backend: &str) -> TestApp {
             .expect("user is created");
         executor.store().add_membership(user, group).await.expect("membership is created");
     }
+    // admin is the system administrator (scope: everything), as on a real first start.
+    executor.store().set_account_roles("admin", &["sysadmin".to_string()]).await.expect("role is granted");
     app
+}
+
+/// Security settings for tests: the defaults, with fast password hashing.
+pub fn test_security() -> web::identity::Security {
+    let mut security = web::identity::Security::with_random_key();
+    security.password.iterations = 1_000;
+    // One key for every node of a test, as a real deployment shares it.
+    security.audit_key = b"shuangyong-test-audit-key-32byte".to_vec();
+    security
 }
 
 /// Another node on the same database: its own executor, pools and caches, its own port.
 pub async fn spawn_node(backend: &str, url: &str) -> TestApp {
+    spawn_node_with(backend, url, test_security()).await
+}
+
+/// A node with the given security settings.
+pub async fn spawn_node_with(backend: &str, url: &str, security: web::identity::Security) -> TestApp {
     let executor = web::cli::executor(url).await.expect("database opens");
+    web::identity::seed(executor.store().as_ref()).await.expect("organisation and roles are seeded");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
-    let app = web::app(web::AppState::new(executor.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("server runs") });
+    let app = web::app(web::AppState::with_security(executor.clone(), security));
+    let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     // Every node runs a job executor, as `serve` does; short locks so a test can see take-over.
     let jobs = store::job_executor::JobExecutorConfig {
         lock: std::time::Duration::from_secs(5),

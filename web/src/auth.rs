@@ -15,6 +15,11 @@ use rand::RngExt;
 /// Iterations for new hashes.
 pub const DEFAULT_ITERATIONS: u32 = 100_000;
 
+/// A hash of no one's password, checked when a user name does not exist so that the answer takes
+/// as long as for a real user.
+pub static DUMMY_HASH: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| hash_password(&generate_password(), DEFAULT_ITERATIONS));
+
 pub fn hash_password(password: &str, iterations: u32) -> String {
     let mut salt = [0u8; 16];
     rand::rng().fill(&mut salt);

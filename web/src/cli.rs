@@ -26,6 +26,15 @@ pub enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Manage accounts: add, freeze, unfreeze, cancel, list.
+    #[command(subcommand)]
+    User(crate::identity::commands::UserCommand),
+    /// The organisation tree: add units below the districts, list it.
+    #[command(subcommand)]
+    Unit(crate::identity::commands::UnitCommand),
+    /// The audit log: `audit verify` checks its HMAC-SM3 chain.
+    #[command(subcommand)]
+    Audit(crate::identity::commands::AuditCommand),
 }
 
 #[derive(Clone, Parser)]
@@ -48,6 +57,8 @@ pub struct ServeConfig {
     /// How long a node's lock on a job holds; a job of a node that died is taken over after it.
     #[arg(long, env = "SY_JOB_LOCK_SECONDS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub job_lock_seconds: u64,
+    #[command(flatten)]
+    pub security: crate::identity::config::SecurityFlags,
 }
 
 /// The database URL with any password hidden, for logs and `Debug`.
@@ -74,6 +85,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("no_demo", &self.no_demo)
             .field("no_jobs", &self.no_jobs)
             .field("job_lock_seconds", &self.job_lock_seconds)
+            .field("security", &self.security)
             .finish()
     }
 }
@@ -90,6 +102,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { files } => check(&files),
+        Command::User(command) => crate::identity::commands::user(command),
+        Command::Unit(command) => crate::identity::commands::unit(command),
+        Command::Audit(command) => crate::identity::commands::audit(command),
         Command::Serve(config) => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -124,11 +139,13 @@ pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let url = config.database_url();
-    if url.starts_with("sqlite:") && config.database_url.is_none() {
+    if config.database_url.is_none() || config.security.key.audit_key.is_none() {
         std::fs::create_dir_all(&config.data_dir)
             .map_err(|error| anyhow::anyhow!("cannot create data folder {}: {error}", config.data_dir.display()))?;
     }
+    let security = config.security.security(&config.data_dir)?;
     let executor = executor(&url).await?;
+    crate::identity::seed(executor.store().as_ref()).await?;
     let generated =
         demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
     if !config.no_demo {
@@ -161,7 +178,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         };
         tokio::spawn(store::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     }
-    axum::serve(listener, app(AppState::new(executor))).with_graceful_shutdown(shutdown_signal()).await?;
+    let state = AppState::with_security(executor, security);
+    crate::identity::spawn_retention(state.clone());
+    let application = app(state);
+    axum::serve(listener, application.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     Ok(())
 }
 

@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use engine::Value;
+use store::Executor;
 use store::executor::{Upload, now_millis};
-use store::{Executor, UserRecord};
+use store::identity::NewAccount;
 
 use crate::auth;
 
@@ -19,6 +20,12 @@ pub const PROCESSES: &[(&str, &str)] = &[(
 pub async fn ensure_admin(executor: &Executor, configured_password: Option<String>) -> anyhow::Result<Option<String>> {
     let store = executor.store();
     if store.user_count().await? > 0 {
+        // A database from before roles existed: its admin becomes the system administrator.
+        if let Some(admin) = store.account("admin").await?
+            && admin.roles.is_empty()
+        {
+            store.set_account_roles("admin", &["sysadmin".to_string()]).await?;
+        }
         return Ok(None);
     }
     let generated = configured_password.is_none();
@@ -29,13 +36,15 @@ pub async fn ensure_admin(executor: &Executor, configured_password: Option<Strin
     })
     .await?;
     store
-        .insert_user(&UserRecord {
+        .create_account(&NewAccount {
             id: "admin".into(),
+            display_name: Some("系统管理员".into()),
+            unit_id: Some(crate::identity::CITY_UNIT.into()),
+            kind: "staff".into(),
             password_hash: hash,
-            first_name: Some("系统管理员".into()),
-            last_name: None,
-            email: None,
             must_change_password: generated,
+            roles: vec!["sysadmin".into()],
+            phone_index: None,
             created_at: now_millis(),
         })
         .await?;

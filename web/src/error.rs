@@ -26,6 +26,10 @@ pub enum ApiError {
     /// `MismatchingMessageCorrelationException`).
     #[error("{0}")]
     NoMatch(String),
+    /// Refused for a security reason (no permission, locked or frozen account, CSRF, rate
+    /// limit), with a stable machine-readable code and a Chinese message.
+    #[error("{message}")]
+    Denied { status: StatusCode, code: &'static str, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -42,6 +46,7 @@ impl ApiError {
             ApiError::NotFound(_) => ("InvalidRequestException", 0),
             ApiError::Conflict(_) => ("OptimisticLockingException", 1),
             ApiError::NoMatch(_) => ("MismatchingMessageCorrelationException", 0),
+            ApiError::Denied { .. } => ("AuthorizationException", 0),
             ApiError::Internal(_) => ("ProcessEngineException", 0),
         }
     }
@@ -53,6 +58,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Denied { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,13 +75,33 @@ impl IntoResponse for ApiError {
             other => other.to_string(),
         };
         let (kind, code) = self.camunda_type();
-        let mut response = (status, Json(json!({ "type": kind, "message": message, "code": code }))).into_response();
+        let body = match &self {
+            ApiError::Denied { code: error, .. } => {
+                json!({ "type": kind, "message": message, "code": code, "error": error })
+            }
+            ApiError::Unauthorized(_) => {
+                json!({ "type": kind, "message": message, "code": code, "error": "unauthenticated" })
+            }
+            _ => json!({ "type": kind, "message": message, "code": code }),
+        };
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"shuangyong\""));
         }
         response
+    }
+}
+
+impl ApiError {
+    pub fn denied(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Denied { status, code, message: message.into() }
+    }
+
+    /// 403 for a user who lacks a permission.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::denied(StatusCode::FORBIDDEN, "forbidden", message)
     }
 }
 

@@ -9,12 +9,13 @@ mod camunda;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod identity;
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -28,11 +29,19 @@ use crate::error::{ApiError, ApiResult};
 pub struct AppState {
     pub executor: Arc<Executor>,
     credentials: Arc<CredentialCache>,
+    pub security: Arc<identity::Security>,
+    pub sms: Arc<dyn identity::sms::SmsGateway>,
 }
 
 impl AppState {
+    /// Default security settings with a random audit key (tests, tools).
     pub fn new(executor: Arc<Executor>) -> Self {
-        AppState { executor, credentials: Arc::new(CredentialCache::default()) }
+        Self::with_security(executor, identity::Security::with_random_key())
+    }
+
+    pub fn with_security(executor: Arc<Executor>, security: identity::Security) -> Self {
+        let sms = Arc::new(identity::sms::OutboxGateway(executor.store().clone()));
+        AppState { executor, credentials: Arc::new(CredentialCache::default()), security: Arc::new(security), sms }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -48,13 +57,26 @@ pub struct CurrentUser(pub String);
 pub fn app(state: AppState) -> Router {
     let authenticated = Router::new()
         .nest("/engine-rest", camunda::router())
-        .nest("/api", api_router())
-        .layer(middleware::from_fn_with_state(state.clone(), require_user));
+        .nest("/api", api_router().merge(identity::api::router()))
+        .layer(middleware::from_fn_with_state(state.clone(), identity::require_user));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(identity::api::public_router())
+        .merge(identity::pages::router())
         .merge(authenticated)
+        .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), identity::security_headers))
         .with_state(state)
+}
+
+/// Unknown paths: a JSON error under `/api`, the uniform error page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::NotFound("资源不存在 (no such resource)".into()).into_response()
+    } else {
+        identity::pages::error_page(StatusCode::NOT_FOUND)
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -68,40 +90,6 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// HTTP Basic authentication against the user table.
-async fn require_user(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let header = request
-        .headers()
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .map(str::to_string);
-    match authenticate(&state, header).await {
-        Ok(user) => {
-            request.extensions_mut().insert(CurrentUser(user));
-            next.run(request).await
-        }
-        Err(error) => error.into_response(),
-    }
-}
-
-async fn authenticate(state: &AppState, header: Option<String>) -> ApiResult<String> {
-    let unauthorized = || ApiError::Unauthorized("请先登录：需要 HTTP Basic 认证 (authentication required)".into());
-    let (username, password) = header.as_deref().and_then(auth::parse_basic).ok_or_else(unauthorized)?;
-    if let Some(user) = state.credentials.get(&username, &password) {
-        return Ok(user);
-    }
-    let user = state.store().user(&username).await?.ok_or_else(unauthorized)?;
-    let candidate = password.clone();
-    let valid = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &user.password_hash))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
-    if !valid {
-        return Err(unauthorized());
-    }
-    state.credentials.put(&username, &password);
-    Ok(username)
-}
-
 /// The system's own JSON API. The inbox and approval operations arrive with later issues.
 fn api_router() -> Router<AppState> {
     Router::new().route("/incidents/{id}/retry", post(retry_incident))
@@ -113,6 +101,12 @@ async fn retry_incident(
     Extension(user): Extension<CurrentUser>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
+    // Only incidents inside the caller's data scope can be retried.
+    let query =
+        store::IncidentQuery { id: Some(id.clone()), scope: identity::scope(), ..store::IncidentQuery::default() };
+    if state.store().incidents(&query).await?.0.is_empty() {
+        return Err(ApiError::NotFound(format!("incident {id} does not exist")));
+    }
     state.executor.retry_incident(&id, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 //! [`store::Executor`] over it (see `support`), and drives the store through the executor the way
 //! `web/` does, checking the rows each command leaves behind.
 
+mod access;
 mod cleanup;
 mod concurrency;
 mod definitions;

@@ -325,8 +325,7 @@ mod jobs {
             _ => {
                 let xml = model(r#"<bpmn:serviceTask id="step" camunda:type="external" camunda:topic="bench"/>"#);
                 let definition = deploy(&executor, xml).await?;
-                let created =
-                    start_all(&executor, &definition, count, clients, |index| super::start_variables(index)).await?;
+                let created = start_all(&executor, &definition, count, clients, super::start_variables).await?;
                 let done = Arc::new(AtomicUsize::new(0));
                 let started = Instant::now();
                 let mut workers = Vec::new();
@@ -341,8 +340,9 @@ mod jobs {
                             definition_key: None,
                         }];
                         while done.load(Ordering::Relaxed) < count {
-                            let locked =
-                                executor.fetch_and_lock(&name, &topics, 10, Duration::from_millis(200)).await?;
+                            let locked = executor
+                                .fetch_and_lock(&name, &topics, 10, Duration::from_millis(200), &store::DataScope::All)
+                                .await?;
                             for (task, _) in locked {
                                 executor.complete_external_task(&task.id, &name, Variables::new(), None).await?;
                                 done.fetch_add(1, Ordering::Relaxed);

@@ -34,6 +34,20 @@ pub(super) fn router() -> Router<AppState> {
         .route("/external-task/{id}/retries", put(set_retries))
 }
 
+/// The external task `id` if it exists in the caller's data scope; 404 otherwise (a task of
+/// another district does not exist for the caller).
+async fn visible(state: &AppState, id: &str) -> ApiResult<ExternalTaskRecord> {
+    let query = ExternalTaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..Default::default() };
+    state
+        .store()
+        .external_tasks(&query)
+        .await?
+        .0
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound(format!("External task with id {id} does not exist / 外部任务不存在")))
+}
+
 fn task_json(task: &ExternalTaskRecord) -> Json_ {
     json!({
         "id": task.id,
@@ -117,7 +131,7 @@ async fn fetch_and_lock(State(state): State<AppState>, body: axum::body::Bytes) 
             definition_key: text(entry, "processDefinitionKey")?,
         });
     }
-    let locked = state.executor.fetch_and_lock(&worker, &topics, max, wait).await?;
+    let locked = state.executor.fetch_and_lock(&worker, &topics, max, wait, &crate::identity::scope()).await?;
     let tasks = locked
         .iter()
         .map(|(task, variables)| {
@@ -146,6 +160,7 @@ async fn complete(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let mut variables = parse_variables(body.get("variables"))?;
@@ -160,6 +175,7 @@ async fn failure(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let retries = number(&body, "retries")?.unwrap_or(0);
@@ -185,6 +201,7 @@ async fn bpmn_error(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let code = text(&body, "errorCode")?
@@ -201,6 +218,7 @@ async fn extend_lock(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let duration = number(&body, "newDuration")?
@@ -214,6 +232,7 @@ async fn extend_lock(
 }
 
 async fn unlock(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     state.executor.unlock_external_task(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -224,6 +243,7 @@ async fn set_retries(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
+    visible(&state, &id).await?;
     let body = body_json(&body)?;
     let retries = number(&body, "retries")?
         .filter(|retries| *retries >= 0)
@@ -253,6 +273,7 @@ fn query(filters: &Filters) -> ApiResult<ExternalTaskQuery> {
         locked,
         no_retries_left,
         now: store::executor::now_millis(),
+        scope: crate::identity::scope(),
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
     };
@@ -281,10 +302,10 @@ async fn count(
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    Ok(Json(task_json(&state.executor.external_task(&id).await?)))
+    Ok(Json(task_json(&visible(&state, &id).await?)))
 }
 
 async fn error_details(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
-    let task = state.executor.external_task(&id).await?;
+    let task = visible(&state, &id).await?;
     Ok(task.error_details.unwrap_or_default().into_response())
 }

@@ -84,6 +84,7 @@ fn instance_query(filters: &Filters) -> ApiResult<InstanceQuery> {
         started_by: filters.text("startedBy"),
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(query)
@@ -115,9 +116,7 @@ async fn instance_count(State(state): State<AppState>, Query(params): Query<Para
 }
 
 async fn instance(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    let instance = state
-        .store()
-        .instance(&id)
+    let instance = super::instance::scoped(&state, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Historic process instance with id {id} does not exist")))?;
     let definitions = definitions_of(&state, std::iter::once(&instance.definition_id)).await;
@@ -163,6 +162,7 @@ fn activity_query(filters: &Filters) -> ApiResult<ActivityQuery> {
         finished,
         sorting: filters.sorting_with(&[("executionId", Some("instanceId")), ("tenantId", None)])?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(query)
@@ -237,6 +237,7 @@ fn task_query(filters: &Filters) -> ApiResult<TaskHistoryQuery> {
         finished,
         sorting: filters.sorting_with(TASK_SORT_ALIASES)?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(query)
@@ -262,6 +263,9 @@ async fn variables(State(state): State<AppState>, Query(params): Query<Params>) 
         .ok_or_else(|| ApiError::BadRequest("processInstanceId is required".into()))?;
     let name = filters.text("variableName");
     filters.reject_unsupported()?;
+    if super::instance::scoped(&state, &instance_id).await?.is_none() {
+        return Ok(Json(Json_::Array(Vec::new())));
+    }
     let history = state.store().variable_history(&instance_id).await?;
     let mut latest: Vec<(String, &store::VariableRecord)> = Vec::new();
     for record in &history {

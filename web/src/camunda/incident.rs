@@ -59,6 +59,7 @@ fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
         open: true,
         sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(Some(query))
@@ -88,7 +89,8 @@ async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> A
 
 /// `GET /incident/{id}`: an open incident.
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    let query = IncidentQuery { id: Some(id.clone()), open: true, ..IncidentQuery::default() };
+    let query =
+        IncidentQuery { id: Some(id.clone()), open: true, scope: crate::identity::scope(), ..IncidentQuery::default() };
     let (incidents, _) = state.store().incidents(&query).await?;
     let incident = incidents.first().ok_or_else(|| ApiError::NotFound(format!("No matching incident with id {id}")))?;
     Ok(Json(incident_json(incident)))

@@ -48,6 +48,7 @@ fn query(filters: &Filters) -> ApiResult<InstanceQuery> {
         started_by: None,
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(query)
@@ -81,14 +82,18 @@ async fn count(
     run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
-/// A running instance, or Camunda's 404.
+/// A running instance inside the caller's data scope, or Camunda's 404.
 pub(super) async fn running(state: &AppState, id: &str) -> ApiResult<InstanceRecord> {
-    state
-        .store()
-        .instance(id)
+    scoped(state, id)
         .await?
         .filter(|instance| instance.status == InstanceStatus::Active)
         .ok_or_else(|| ApiError::NotFound(format!("Process instance with id {id} does not exist")))
+}
+
+/// An instance (running or ended) if it is inside the caller's data scope.
+pub(super) async fn scoped(state: &AppState, id: &str) -> ApiResult<Option<InstanceRecord>> {
+    let query = InstanceQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..InstanceQuery::default() };
+    Ok(state.store().instances(&query).await?.0.pop())
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {

@@ -59,6 +59,7 @@ fn query(filters: &Filters) -> ApiResult<JobQuery> {
         timers: filters.flag("timers")?.unwrap_or(false),
         messages: filters.flag("messages")?.unwrap_or(false),
         kind: None,
+        scope: crate::identity::scope(),
         sorting: filters.sorting_with(&[
             ("executionId", Some("processInstanceId")),
             ("jobPriority", None),
@@ -91,7 +92,7 @@ async fn count(
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
-    let query = JobQuery { id: Some(id.to_string()), ..JobQuery::default() };
+    let query = JobQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..JobQuery::default() };
     state
         .store()
         .jobs(&query)
@@ -118,6 +119,7 @@ async fn set_retries(
         .and_then(Json_::as_i64)
         .filter(|retries| *retries >= 0)
         .ok_or_else(|| ApiError::BadRequest("retries must be a whole number ≥ 0 / 重试次数须为非负整数".into()))?;
+    find(&state, &id).await?; // in the caller's data scope, or 404
     state.store().set_job_retries(&id, retries).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -103,6 +103,7 @@ async fn query(state: &AppState, filters: &Filters) -> ApiResult<TaskQuery> {
         max_priority: filters.int("maxPriority")?,
         sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,
+        scope: crate::identity::scope(),
     };
     filters.reject_unsupported()?;
     Ok(query)
@@ -136,8 +137,11 @@ async fn count(
     run_count(&state, Filters::from_body(body_json(&body)?, &params)).await
 }
 
+/// A task inside the caller's data scope; one outside it does not exist for them (404).
 async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
-    state.store().task(id).await?.ok_or_else(|| ApiError::NotFound(format!("No matching task with id {id}")))
+    let query = TaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..TaskQuery::default() };
+    let (mut tasks, _) = state.store().tasks(&query).await?;
+    tasks.pop().ok_or_else(|| ApiError::NotFound(format!("No matching task with id {id}")))
 }
 
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
@@ -205,6 +209,17 @@ async fn complete(
     let body = body_json(&body)?;
     let variables = parse_variables(body.get("variables"))?;
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
+    if state
+        .store()
+        .tasks(&TaskQuery { id: Some(id.clone()), scope: crate::identity::scope(), ..TaskQuery::default() })
+        .await?
+        .1
+        == 0
+        && crate::identity::scope() != store::DataScope::All
+    {
+        // Outside the scope: the same answer as for a task that does not exist.
+        return Err(ApiError::NotFound(format!("No matching task with id {id}")));
+    }
     let instance = state.executor.complete_task(&id, variables, Some(&actor.0)).await?;
     if with_variables {
         return Ok(Json(variables_json(instance.state.variables())).into_response());

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+mod identity;
+
 fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_shuangyong")
 }

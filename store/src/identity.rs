@@ -1,0 +1,866 @@
+//! Identity, organisation, access control, sessions, audit log, rate limits and SMS codes: the
+//! [`IdentityStore`] port, with its SQL written once (portable, `?` placeholders) and expanded
+//! into each backend by [`identity_impl`], like `backend.rs` does for the engine tables.
+//!
+//! The data-scope filter ([`DataScope`]) is applied here, in SQL, to every engine query that
+//! carries one; `web/` only chooses the scope from the signed-in user's roles.
+
+use crate::backend::{Filter, Param};
+
+/// Which records a user may see and act on. Several roles: the widest wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum DataScope {
+    /// Everything (city level, system roles). The default of engine queries, so internal callers
+    /// that are not acting for a user see everything.
+    #[default]
+    All,
+    /// Records owned by this district (code) or any unit below it.
+    District(String),
+    /// Records owned by this unit.
+    Unit(String),
+    /// Records this user started.
+    Own(String),
+    /// Nothing (a user with no role).
+    Nothing,
+}
+
+impl DataScope {
+    /// The wider of two scopes (roles add up).
+    pub fn widest(self, other: DataScope) -> DataScope {
+        fn rank(scope: &DataScope) -> u8 {
+            match scope {
+                DataScope::All => 4,
+                DataScope::District(_) => 3,
+                DataScope::Unit(_) => 2,
+                DataScope::Own(_) => 1,
+                DataScope::Nothing => 0,
+            }
+        }
+        if rank(&other) > rank(&self) { other } else { self }
+    }
+}
+
+impl Filter {
+    /// Restricts a query to the records of `scope`. `instance_column` names the column holding
+    /// the process instance id of each row (`id` for the instances table itself).
+    pub(crate) fn scope(&mut self, scope: &DataScope, instance_column: &str) -> &mut Self {
+        let owned = |condition: &str| {
+            format!(
+                "EXISTS (SELECT 1 FROM process_instances scope_p WHERE scope_p.id = {instance_column} AND {condition})"
+            )
+        };
+        match scope {
+            DataScope::All => self,
+            DataScope::District(code) => self.clause(&owned("scope_p.owner_district = ?"), [Param::Text(code.clone())]),
+            DataScope::Unit(unit) => self.clause(&owned("scope_p.owner_unit = ?"), [Param::Text(unit.clone())]),
+            DataScope::Own(user) => self.clause(&owned("scope_p.start_user = ?"), [Param::Text(user.clone())]),
+            DataScope::Nothing => self.clause("1 = 0", []),
+        }
+    }
+
+    /// Restricts a query on `users` (aliased `u`) to the accounts of `scope`.
+    pub(crate) fn account_scope(&mut self, scope: &DataScope) -> &mut Self {
+        match scope {
+            DataScope::All => self,
+            DataScope::District(code) => self.clause(
+                "EXISTS (SELECT 1 FROM org_units scope_o WHERE scope_o.id = u.unit_id AND scope_o.district = ?)",
+                [Param::Text(code.clone())],
+            ),
+            DataScope::Unit(unit) => self.clause("u.unit_id = ?", [Param::Text(unit.clone())]),
+            DataScope::Own(user) => self.clause("u.id = ?", [Param::Text(user.clone())]),
+            DataScope::Nothing => self.clause("1 = 0", []),
+        }
+    }
+}
+
+/// A node of the organisation tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgUnit {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    /// `city`, `district` or `unit`.
+    pub kind: String,
+    /// The district code this unit belongs to; `None` at city level.
+    pub district: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    /// `all`, `district`, `unit` or `own`.
+    pub data_scope: String,
+    pub permissions: Vec<String>,
+}
+
+/// Kinds of account (who the person is).
+pub const ACCOUNT_KINDS: &[&str] =
+    &["staff", "operator", "liaison", "volunteer-contact", "provider", "card-holder", "citizen", "machine"];
+
+/// Account states: `active`, `frozen` (temporarily refused, can be unfrozen), `cancelled`
+/// (final: refused for ever, kept for the audit trail).
+pub const ACCOUNT_STATUSES: &[&str] = &["active", "frozen", "cancelled"];
+
+/// A user account with everything identity needs (the engine's [`crate::UserRecord`] is the
+/// subset it uses).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub unit_id: Option<String>,
+    /// The district of the account's unit (`None`: city level or no unit).
+    pub district: Option<String>,
+    pub kind: String,
+    pub status: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub failed_logins: i64,
+    pub locked_until: Option<i64>,
+    pub password_changed_at: Option<i64>,
+    pub totp_secret: Option<String>,
+    pub created_at: i64,
+    pub roles: Vec<String>,
+}
+
+/// What is needed to create an account.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub unit_id: Option<String>,
+    pub kind: String,
+    pub password_hash: String,
+    pub must_change_password: bool,
+    pub roles: Vec<String>,
+    pub phone_index: Option<String>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AccountQuery {
+    pub unit_id: Option<String>,
+    pub kind: Option<String>,
+    pub status: Option<String>,
+    pub scope: DataScope,
+}
+
+/// A signed-in user's account, permissions and data scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: Account,
+    pub permissions: Vec<String>,
+    pub scope: DataScope,
+}
+
+impl Principal {
+    pub fn can(&self, permission: &str) -> bool {
+        self.permissions.iter().any(|held| held == permission)
+    }
+}
+
+/// A server-side session. `id` is the digest of the cookie value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub csrf_token: String,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+    pub source_ip: Option<String>,
+    pub second_factor_done: bool,
+}
+
+/// One audit event, before it is chained.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    pub user_id: Option<String>,
+    pub source_ip: Option<String>,
+    /// What was done: `login`, `logout`, `user.create`, `instance.delete`, `export`, …
+    pub action: String,
+    pub target: Option<String>,
+    /// `success`, `failure` or `denied`.
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+/// A stored audit row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub seq: i64,
+    pub entry: AuditEntry,
+    pub prev_mac: String,
+    pub mac: String,
+}
+
+/// The bytes an audit row's MAC covers: every field, length-prefixed so no two different rows
+/// share an encoding, after the previous row's MAC.
+pub fn audit_canonical(seq: i64, entry: &AuditEntry, prev_mac: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    let mut field = |bytes: &[u8]| {
+        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(bytes);
+    };
+    field(b"audit-v1");
+    field(prev_mac.as_bytes());
+    field(&seq.to_be_bytes());
+    field(&entry.at.to_be_bytes());
+    for optional in [&entry.user_id, &entry.source_ip] {
+        field(optional.as_deref().unwrap_or("\u{0}").as_bytes());
+    }
+    field(entry.action.as_bytes());
+    field(entry.target.as_deref().unwrap_or("\u{0}").as_bytes());
+    field(entry.result.as_bytes());
+    field(entry.detail.as_deref().unwrap_or("\u{0}").as_bytes());
+    out
+}
+
+/// HMAC-SM3 (GB/T 15852.2 with GB/T 32905), the audit chain's MAC. The one place this system
+/// computes it: the `crypto` provider replaces this body when it arrives.
+pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit, Mac};
+    // HMAC takes a key of any length, so this cannot fail.
+    let mut mac = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
+    mac.update(data);
+    mac.finalize().into_bytes().into()
+}
+
+/// The MAC of an audit row, hex.
+pub fn audit_mac(key: &[u8], seq: i64, entry: &AuditEntry, prev_mac: &str) -> String {
+    hex::encode(hmac_sm3(key, &audit_canonical(seq, entry, prev_mac)))
+}
+
+/// What `verify_audit` found wrong first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditProblem {
+    /// The row's MAC does not match its content (edited, or inserted without the key).
+    Edited { seq: i64 },
+    /// Rows are missing before this one (deleted).
+    Missing { expected: i64, found: i64 },
+    /// The row does not continue the chain (its predecessor was replaced or removed).
+    Unlinked { seq: i64 },
+    /// The last rows were removed: the head says more rows exist.
+    Truncated { last: i64, head: i64 },
+    /// The retention base was moved without an audited purge (rows removed from the start).
+    BaseMoved { base: i64 },
+}
+
+impl std::fmt::Display for AuditProblem {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AuditProblem::Edited { seq } => {
+                write!(formatter, "row {seq}: content does not match its MAC (edited or forged)")
+            }
+            AuditProblem::Missing { expected, found } => {
+                write!(formatter, "row {expected}: missing (deleted); the next row present is {found}")
+            }
+            AuditProblem::Unlinked { seq } => write!(formatter, "row {seq}: does not link to the row before it"),
+            AuditProblem::BaseMoved { base } => {
+                write!(
+                    formatter,
+                    "row {}: the log starts here but no audited purge removed the rows before it",
+                    base + 1
+                )
+            }
+            AuditProblem::Truncated { last, head } => {
+                write!(formatter, "row {}: missing (the log ends at {last} but {head} rows were written)", last + 1)
+            }
+        }
+    }
+}
+
+/// The detail of an `audit.purge` row: which row the kept chain continues from.
+pub fn purge_detail(through: i64, mac: &str) -> String {
+    format!("through={through} mac={mac}")
+}
+
+/// Walks the kept chain (from the retention base); returns the number of rows checked, or the
+/// first problem.
+pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result<Result<i64, AuditProblem>> {
+    let (base, base_mac) = store.audit_base().await?;
+    let mut expected = base + 1;
+    let mut previous_mac = base_mac.clone();
+    let mut purge_seen = base == 0;
+    loop {
+        let rows = store.audit_rows(expected - 1, 1000).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            if row.seq != expected {
+                return Ok(Err(AuditProblem::Missing { expected, found: row.seq }));
+            }
+            if audit_mac(key, row.seq, &row.entry, &row.prev_mac) != row.mac {
+                return Ok(Err(AuditProblem::Edited { seq: row.seq }));
+            }
+            if row.prev_mac != previous_mac {
+                return Ok(Err(AuditProblem::Unlinked { seq: row.seq }));
+            }
+            if row.entry.action == "audit.purge"
+                && row.entry.detail.as_deref() == Some(purge_detail(base, &base_mac).as_str())
+            {
+                purge_seen = true;
+            }
+            previous_mac = row.mac;
+            expected += 1;
+        }
+    }
+    let last = expected - 1;
+    let (head, head_mac) = store.audit_head().await?;
+    if head != last || (head > 0 && head_mac != previous_mac) {
+        return Ok(Err(AuditProblem::Truncated { last, head }));
+    }
+    if !purge_seen {
+        return Ok(Err(AuditProblem::BaseMoved { base }));
+    }
+    Ok(Ok(last - base))
+}
+
+/// The identity port. Implemented for both backends by [`identity_impl`].
+#[async_trait::async_trait]
+pub trait IdentityStore: Send + Sync {
+    // Organisation and roles (seeded from `definitions/org/` at start).
+    async fn upsert_org_unit(&self, unit: &OrgUnit) -> crate::Result<()>;
+    async fn org_units(&self) -> crate::Result<Vec<OrgUnit>>;
+    async fn org_unit(&self, id: &str) -> crate::Result<Option<OrgUnit>>;
+    /// The district code named by a code or a name (`310101` or `黄浦区`).
+    async fn district_named(&self, code_or_name: &str) -> crate::Result<Option<String>>;
+    /// Creates or replaces a role and its permission set.
+    async fn upsert_role(&self, role: &Role) -> crate::Result<()>;
+    async fn roles(&self) -> crate::Result<Vec<Role>>;
+
+    // Accounts.
+    async fn create_account(&self, account: &NewAccount) -> crate::Result<()>;
+    async fn account(&self, id: &str) -> crate::Result<Option<Account>>;
+    async fn accounts(&self, query: &AccountQuery) -> crate::Result<Vec<Account>>;
+    /// Sets `active` / `frozen` / `cancelled`; leaving `active` ends the user's sessions. A
+    /// cancelled account cannot be changed any more.
+    async fn set_account_status(&self, id: &str, status: &str) -> crate::Result<()>;
+    async fn set_account_roles(&self, id: &str, roles: &[String]) -> crate::Result<()>;
+    /// The account with its permissions and widest data scope, if it exists.
+    async fn principal(&self, id: &str) -> crate::Result<Option<Principal>>;
+    /// Counts a failed login; at `max_failures` the account is locked until `now + lock_millis`
+    /// and the count starts again. Returns the lock end when this failure locked it.
+    async fn record_login_failure(
+        &self,
+        id: &str,
+        now: i64,
+        max_failures: i64,
+        lock_millis: i64,
+    ) -> crate::Result<Option<i64>>;
+    async fn record_login_success(&self, id: &str) -> crate::Result<()>;
+    /// Stores a new password hash (keeping the old one in the history) and ends every session.
+    async fn set_password(&self, id: &str, hash: &str, now: i64, must_change: bool) -> crate::Result<()>;
+    /// The latest `count` password hashes, newest first.
+    async fn password_history(&self, id: &str, count: i64) -> crate::Result<Vec<String>>;
+    async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> crate::Result<()>;
+    async fn account_by_phone(&self, phone_index: &str) -> crate::Result<Option<String>>;
+
+    // Sessions and API keys.
+    async fn insert_session(&self, session: &SessionRecord) -> crate::Result<()>;
+    /// The session if it was used within `idle_millis`, marking it used now; an idle one is
+    /// deleted and `None` is returned.
+    async fn touch_session(&self, id: &str, now: i64, idle_millis: i64) -> crate::Result<Option<SessionRecord>>;
+    async fn complete_second_factor(&self, id: &str) -> crate::Result<()>;
+    async fn delete_session(&self, id: &str) -> crate::Result<()>;
+    async fn insert_api_key(&self, id: &str, user_id: &str, name: &str, now: i64) -> crate::Result<()>;
+    /// The user of an unrevoked API key (by digest).
+    async fn api_key_user(&self, id: &str) -> crate::Result<Option<String>>;
+
+    // Audit log.
+    /// Appends one row to the chain (serialised across nodes by the head row). Returns its seq.
+    async fn append_audit(&self, entry: &AuditEntry, key: &[u8]) -> crate::Result<i64>;
+    /// Rows with `seq > after`, in order, at most `limit`.
+    async fn audit_rows(&self, after: i64, limit: i64) -> crate::Result<Vec<AuditRow>>;
+    /// The last sequence number and MAC written.
+    async fn audit_head(&self) -> crate::Result<(i64, String)>;
+    /// Where the kept chain starts: the seq and MAC of the last row removed by retention.
+    async fn audit_base(&self) -> crate::Result<(i64, String)>;
+    /// Removes the rows older than `before` (retention), moves the base to the last removed row,
+    /// and appends an `audit.purge` row naming it. Returns how many rows were removed.
+    async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> crate::Result<i64>;
+
+    // Rate limits and SMS.
+    /// Counts one hit on `key` in a fixed window; false when the limit was already reached.
+    async fn rate_limit_hit(&self, key: &str, now: i64, window_millis: i64, max: i64) -> crate::Result<bool>;
+    async fn insert_sms_code(
+        &self,
+        id: &str,
+        phone: &str,
+        purpose: &str,
+        code_hash: &str,
+        now: i64,
+        expires_at: i64,
+    ) -> crate::Result<()>;
+    /// The newest unused, unexpired code of `phone` for `purpose`: (id, code hash, attempts).
+    async fn sms_code(&self, phone: &str, purpose: &str, now: i64) -> crate::Result<Option<(String, String, i64)>>;
+    /// Counts an attempt on a code; with `used` it is spent (single use). False if it was
+    /// already spent by someone else.
+    async fn use_sms_code(&self, id: &str, now: i64, used: bool) -> crate::Result<bool>;
+    async fn sms_outbox_push(&self, phone: &str, message: &str, now: i64) -> crate::Result<()>;
+    async fn sms_outbox(&self, phone: &str) -> crate::Result<Vec<String>>;
+}
+
+/// Expands [`IdentityStore`] for one backend (same contract as `store_impl!`).
+macro_rules! identity_impl {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use sqlx::Row;
+
+            use crate::backend::Filter;
+            use crate::identity::*;
+            use crate::{Error, Result};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            const ACCOUNT_COLUMNS: &str = "u.id, u.display_name, u.unit_id, o.district, u.kind, u.status, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.password_changed_at, u.totp_secret, u.created_at";
+
+            fn account_from(row: &DbRow) -> Result<Account> {
+                Ok(Account {
+                    id: row.try_get("id")?,
+                    display_name: row.try_get("display_name")?,
+                    unit_id: row.try_get("unit_id")?,
+                    district: row.try_get("district")?,
+                    kind: row.try_get("kind")?,
+                    status: row.try_get("status")?,
+                    password_hash: row.try_get("password_hash")?,
+                    must_change_password: row.try_get("must_change_password")?,
+                    failed_logins: row.try_get("failed_logins")?,
+                    locked_until: row.try_get("locked_until")?,
+                    password_changed_at: row.try_get("password_changed_at")?,
+                    totp_secret: row.try_get("totp_secret")?,
+                    created_at: row.try_get("created_at")?,
+                    roles: Vec::new(),
+                })
+            }
+
+            fn unit_from(row: &DbRow) -> Result<OrgUnit> {
+                Ok(OrgUnit {
+                    id: row.try_get("id")?,
+                    parent_id: row.try_get("parent_id")?,
+                    name: row.try_get("name")?,
+                    kind: row.try_get("kind")?,
+                    district: row.try_get("district")?,
+                })
+            }
+
+            fn session_from(row: &DbRow) -> Result<SessionRecord> {
+                Ok(SessionRecord {
+                    id: row.try_get("id")?,
+                    user_id: row.try_get("user_id")?,
+                    csrf_token: row.try_get("csrf_token")?,
+                    created_at: row.try_get("created_at")?,
+                    last_seen_at: row.try_get("last_seen_at")?,
+                    source_ip: row.try_get("source_ip")?,
+                    second_factor_done: row.try_get("second_factor_done")?,
+                })
+            }
+
+            fn scope_of(data_scope: &str, account: &Account) -> DataScope {
+                match (data_scope, &account.district, &account.unit_id) {
+                    ("all", _, _) => DataScope::All,
+                    ("district", Some(district), _) => DataScope::District(district.clone()),
+                    // A district-scoped role on a city-level account sees only its own records.
+                    ("district", None, _) => DataScope::Own(account.id.clone()),
+                    ("unit", _, Some(unit)) => DataScope::Unit(unit.clone()),
+                    _ => DataScope::Own(account.id.clone()),
+                }
+            }
+
+            impl $store {
+                /// Appends one audit row inside `tx`. The UPDATE takes the head row's lock first,
+                /// so concurrent appenders on any node queue here and each sees the previous MAC.
+                async fn append_in(tx: &mut sqlx::Transaction<'static, $db>, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                    sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut **tx).await.map_err(Self::map_error)?;
+                    let head = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
+                    let seq: i64 = head.try_get("seq")?;
+                    let prev_mac: String = head.try_get("mac")?;
+                    let mac = audit_mac(key, seq, entry, &prev_mac);
+                    sqlx::query(Self::sql("INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(seq).bind(entry.at).bind(&entry.user_id).bind(&entry.source_ip).bind(&entry.action).bind(&entry.target)
+                        .bind(&entry.result).bind(&entry.detail).bind(&prev_mac).bind(&mac)
+                        .execute(&mut **tx).await?;
+                    sqlx::query(Self::sql("UPDATE audit_head SET mac = ? WHERE id = 1")).bind(&mac).execute(&mut **tx).await?;
+                    Ok(seq)
+                }
+
+                async fn roles_of(&self, user_id: &str) -> Result<Vec<String>> {
+                    let rows = sqlx::query(Self::sql("SELECT role_id FROM user_roles WHERE user_id = ? ORDER BY role_id"))
+                        .bind(user_id).fetch_all(&self.pool).await?;
+                    rows.iter().map(|row| row.try_get("role_id").map_err(Error::from)).collect()
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl IdentityStore for $store {
+                async fn upsert_org_unit(&self, unit: &OrgUnit) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO org_units (id, parent_id, name, kind, district, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind, district = excluded.district"))
+                        .bind(&unit.id).bind(&unit.parent_id).bind(&unit.name).bind(&unit.kind).bind(&unit.district)
+                        .bind(crate::executor::now_millis())
+                        .execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn org_units(&self) -> Result<Vec<OrgUnit>> {
+                    let rows = sqlx::query("SELECT id, parent_id, name, kind, district FROM org_units ORDER BY id").fetch_all(&self.pool).await?;
+                    rows.iter().map(unit_from).collect()
+                }
+
+                async fn org_unit(&self, id: &str) -> Result<Option<OrgUnit>> {
+                    let row = sqlx::query(Self::sql("SELECT id, parent_id, name, kind, district FROM org_units WHERE id = ?"))
+                        .bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(unit_from).transpose()
+                }
+
+                async fn district_named(&self, code_or_name: &str) -> Result<Option<String>> {
+                    let row = sqlx::query(Self::sql("SELECT id FROM org_units WHERE kind = 'district' AND (id = ? OR name = ?)"))
+                        .bind(code_or_name).bind(code_or_name).fetch_optional(&self.pool).await?;
+                    Ok(row.map(|row| row.try_get("id")).transpose()?)
+                }
+
+                async fn upsert_role(&self, role: &Role) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("INSERT INTO roles (id, name, data_scope) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET name = excluded.name, data_scope = excluded.data_scope"))
+                        .bind(&role.id).bind(&role.name).bind(&role.data_scope).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("DELETE FROM role_permissions WHERE role_id = ?")).bind(&role.id).execute(&mut *tx).await?;
+                    for permission in &role.permissions {
+                        sqlx::query(Self::sql("INSERT INTO role_permissions (role_id, permission) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                            .bind(&role.id).bind(permission).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn roles(&self) -> Result<Vec<Role>> {
+                    let rows = sqlx::query("SELECT r.id, r.name, r.data_scope, p.permission FROM roles r LEFT JOIN role_permissions p ON p.role_id = r.id ORDER BY r.id, p.permission")
+                        .fetch_all(&self.pool).await?;
+                    let mut roles: Vec<Role> = Vec::new();
+                    for row in &rows {
+                        let id: String = row.try_get("id")?;
+                        if roles.last().is_none_or(|last| last.id != id) {
+                            roles.push(Role { id, name: row.try_get("name")?, data_scope: row.try_get("data_scope")?, permissions: Vec::new() });
+                        }
+                        let permission: Option<String> = row.try_get("permission")?;
+                        if let (Some(permission), Some(role)) = (permission, roles.last_mut()) {
+                            role.permissions.push(permission);
+                        }
+                    }
+                    Ok(roles)
+                }
+
+                async fn create_account(&self, account: &NewAccount) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let inserted = sqlx::query(Self::sql("INSERT INTO users (id, password_hash, first_name, must_change_password, created_at, display_name, unit_id, kind, status, password_changed_at, phone_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"))
+                        .bind(&account.id).bind(&account.password_hash).bind(&account.display_name).bind(account.must_change_password)
+                        .bind(account.created_at).bind(&account.display_name).bind(&account.unit_id).bind(&account.kind)
+                        .bind(account.created_at).bind(&account.phone_index)
+                        .execute(&mut *tx).await;
+                    match inserted {
+                        Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                            return Err(Error::Conflict(format!("user '{}' already exists", account.id)));
+                        }
+                        Err(sqlx::Error::Database(error)) if error.is_foreign_key_violation() => {
+                            return Err(Error::Invalid(format!("unit '{}' does not exist", account.unit_id.as_deref().unwrap_or(""))));
+                        }
+                        other => { other.map_err(Self::map_error)?; }
+                    }
+                    for role in &account.roles {
+                        let added = sqlx::query(Self::sql("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                            .bind(&account.id).bind(role).execute(&mut *tx).await;
+                        if let Err(sqlx::Error::Database(error)) = &added && error.is_foreign_key_violation() {
+                            return Err(Error::Invalid(format!("role '{role}' does not exist")));
+                        }
+                        added?;
+                    }
+                    sqlx::query(Self::sql("INSERT INTO password_history (id, user_id, password_hash, changed_at) VALUES (?, ?, ?, ?)"))
+                        .bind(crate::new_id()).bind(&account.id).bind(&account.password_hash).bind(account.created_at)
+                        .execute(&mut *tx).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn account(&self, id: &str) -> Result<Option<Account>> {
+                    let statement = format!("SELECT {ACCOUNT_COLUMNS} FROM users u LEFT JOIN org_units o ON o.id = u.unit_id WHERE u.id = ?");
+                    let row = sqlx::query(Self::dynamic(statement)).bind(id).fetch_optional(&self.pool).await?;
+                    let Some(mut account) = row.as_ref().map(account_from).transpose()? else { return Ok(None) };
+                    account.roles = self.roles_of(id).await?;
+                    Ok(Some(account))
+                }
+
+                async fn accounts(&self, query: &AccountQuery) -> Result<Vec<Account>> {
+                    let mut filter = Filter::default();
+                    filter.eq("u.unit_id", &query.unit_id).eq("u.kind", &query.kind).eq("u.status", &query.status).account_scope(&query.scope);
+                    let statement = format!("SELECT {ACCOUNT_COLUMNS} FROM users u LEFT JOIN org_units o ON o.id = u.unit_id{} ORDER BY u.id", filter.sql());
+                    let mut select = sqlx::query(Self::dynamic(statement));
+                    for param in &filter.params {
+                        select = bind(select, param);
+                    }
+                    let rows = select.fetch_all(&self.pool).await?;
+                    let mut accounts = rows.iter().map(account_from).collect::<Result<Vec<_>>>()?;
+                    for account in &mut accounts {
+                        account.roles = self.roles_of(&account.id).await?;
+                    }
+                    Ok(accounts)
+                }
+
+                async fn set_account_status(&self, id: &str, status: &str) -> Result<()> {
+                    if !ACCOUNT_STATUSES.contains(&status) {
+                        return Err(Error::Invalid(format!("unknown account status '{status}'")));
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let current = sqlx::query(Self::sql("SELECT status FROM users WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
+                    let Some(current) = current else { return Err(Error::NotFound(format!("user '{id}' does not exist"))) };
+                    let current: String = current.try_get("status")?;
+                    if current == "cancelled" {
+                        return Err(Error::Invalid(format!("user '{id}' is cancelled and cannot be changed")));
+                    }
+                    sqlx::query(Self::sql("UPDATE users SET status = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")).bind(status).bind(id).execute(&mut *tx).await?;
+                    if status != "active" {
+                        sqlx::query(Self::sql("DELETE FROM sessions WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
+                        sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")).bind(crate::executor::now_millis()).bind(id).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn set_account_roles(&self, id: &str, roles: &[String]) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("DELETE FROM user_roles WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
+                    for role in roles {
+                        let added = sqlx::query(Self::sql("INSERT INTO user_roles (user_id, role_id) VALUES (?, ?) ON CONFLICT DO NOTHING"))
+                            .bind(id).bind(role).execute(&mut *tx).await;
+                        if let Err(sqlx::Error::Database(error)) = &added && error.is_foreign_key_violation() {
+                            return Err(Error::Invalid(format!("user '{id}' or role '{role}' does not exist")));
+                        }
+                        added?;
+                    }
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn principal(&self, id: &str) -> Result<Option<Principal>> {
+                    let Some(account) = self.account(id).await? else { return Ok(None) };
+                    let rows = sqlx::query(Self::sql("SELECT r.data_scope, p.permission FROM user_roles ur JOIN roles r ON r.id = ur.role_id LEFT JOIN role_permissions p ON p.role_id = r.id WHERE ur.user_id = ?"))
+                        .bind(id).fetch_all(&self.pool).await?;
+                    let mut scope = DataScope::Nothing;
+                    let mut permissions: Vec<String> = Vec::new();
+                    for row in &rows {
+                        let data_scope: String = row.try_get("data_scope")?;
+                        scope = scope.widest(scope_of(&data_scope, &account));
+                        if let Some(permission) = row.try_get::<Option<String>, _>("permission")? && !permissions.contains(&permission) {
+                            permissions.push(permission);
+                        }
+                    }
+                    permissions.sort();
+                    Ok(Some(Principal { account, permissions, scope }))
+                }
+
+                async fn record_login_failure(&self, id: &str, now: i64, max_failures: i64, lock_millis: i64) -> Result<Option<i64>> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?")).bind(id).execute(&mut *tx).await?;
+                    let row = sqlx::query(Self::sql("SELECT failed_logins FROM users WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
+                    let failures: i64 = match row { Some(row) => row.try_get("failed_logins")?, None => 0 };
+                    let locked = if failures >= max_failures {
+                        let until = now + lock_millis;
+                        sqlx::query(Self::sql("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?")).bind(until).bind(id).execute(&mut *tx).await?;
+                        Some(until)
+                    } else {
+                        None
+                    };
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(locked)
+                }
+
+                async fn record_login_success(&self, id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ? AND (failed_logins <> 0 OR locked_until IS NOT NULL)"))
+                        .bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn set_password(&self, id: &str, hash: &str, now: i64, must_change: bool) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(Self::sql("UPDATE users SET password_hash = ?, password_changed_at = ?, must_change_password = ? WHERE id = ?"))
+                        .bind(hash).bind(now).bind(must_change).bind(id).execute(&mut *tx).await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(Error::NotFound(format!("user '{id}' does not exist")));
+                    }
+                    sqlx::query(Self::sql("INSERT INTO password_history (id, user_id, password_hash, changed_at) VALUES (?, ?, ?, ?)"))
+                        .bind(crate::new_id()).bind(id).bind(hash).bind(now).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("DELETE FROM sessions WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn password_history(&self, id: &str, count: i64) -> Result<Vec<String>> {
+                    let rows = sqlx::query(Self::sql("SELECT password_hash FROM password_history WHERE user_id = ? ORDER BY changed_at DESC, id DESC LIMIT ?"))
+                        .bind(id).bind(count).fetch_all(&self.pool).await?;
+                    rows.iter().map(|row| row.try_get("password_hash").map_err(Error::from)).collect()
+                }
+
+                async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE users SET totp_secret = ? WHERE id = ?")).bind(secret).bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn account_by_phone(&self, phone_index: &str) -> Result<Option<String>> {
+                    let row = sqlx::query(Self::sql("SELECT id FROM users WHERE phone_index = ?")).bind(phone_index).fetch_optional(&self.pool).await?;
+                    Ok(row.map(|row| row.try_get("id")).transpose()?)
+                }
+
+                async fn insert_session(&self, session: &SessionRecord) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO sessions (id, user_id, csrf_token, created_at, last_seen_at, source_ip, second_factor_done) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&session.id).bind(&session.user_id).bind(&session.csrf_token).bind(session.created_at).bind(session.last_seen_at)
+                        .bind(&session.source_ip).bind(session.second_factor_done)
+                        .execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn touch_session(&self, id: &str, now: i64, idle_millis: i64) -> Result<Option<SessionRecord>> {
+                    let row = sqlx::query(Self::sql("SELECT id, user_id, csrf_token, created_at, last_seen_at, source_ip, second_factor_done FROM sessions WHERE id = ?"))
+                        .bind(id).fetch_optional(&self.pool).await?;
+                    let Some(session) = row.as_ref().map(session_from).transpose()? else { return Ok(None) };
+                    if now - session.last_seen_at > idle_millis {
+                        self.delete_session(id).await?;
+                        return Ok(None);
+                    }
+                    // Writing on every request would make each page view a write; a few seconds
+                    // of imprecision in the idle clock is harmless.
+                    if now - session.last_seen_at > 5_000 {
+                        sqlx::query(Self::sql("UPDATE sessions SET last_seen_at = ? WHERE id = ?")).bind(now).bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    }
+                    Ok(Some(SessionRecord { last_seen_at: now, ..session }))
+                }
+
+                async fn complete_second_factor(&self, id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE sessions SET second_factor_done = ? WHERE id = ?")).bind(true).bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn delete_session(&self, id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("DELETE FROM sessions WHERE id = ?")).bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn insert_api_key(&self, id: &str, user_id: &str, name: &str, now: i64) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO api_keys (id, user_id, name, created_at) VALUES (?, ?, ?, ?)"))
+                        .bind(id).bind(user_id).bind(name).bind(now).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn api_key_user(&self, id: &str) -> Result<Option<String>> {
+                    let row = sqlx::query(Self::sql("SELECT user_id FROM api_keys WHERE id = ? AND revoked_at IS NULL")).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+                }
+
+                async fn append_audit(&self, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                    let mut tx = self.begin_write().await?;
+                    let seq = Self::append_in(&mut tx, entry, key).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(seq)
+                }
+
+                async fn audit_base(&self) -> Result<(i64, String)> {
+                    let row = sqlx::query("SELECT base_seq, base_mac FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+                    Ok((row.try_get("base_seq")?, row.try_get("base_mac")?))
+                }
+
+                async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
+                    let last = sqlx::query(Self::sql("SELECT seq, mac FROM audit_log WHERE at < ? ORDER BY seq DESC LIMIT 1"))
+                        .bind(before).fetch_optional(&mut *tx).await?;
+                    let Some(last) = last else { return Ok(0) };
+                    let (through, mac): (i64, String) = (last.try_get("seq")?, last.try_get("mac")?);
+                    let removed = sqlx::query(Self::sql("DELETE FROM audit_log WHERE seq <= ?")).bind(through).execute(&mut *tx).await?.rows_affected();
+                    sqlx::query(Self::sql("UPDATE audit_head SET base_seq = ?, base_mac = ? WHERE id = 1")).bind(through).bind(&mac).execute(&mut *tx).await?;
+                    let mut purge = entry.clone();
+                    purge.detail = Some(purge_detail(through, &mac));
+                    Self::append_in(&mut tx, &purge, key).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(removed as i64)
+                }
+
+                async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
+                    let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"))
+                        .bind(after).bind(limit).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(AuditRow {
+                                seq: row.try_get("seq")?,
+                                entry: AuditEntry {
+                                    at: row.try_get("at")?,
+                                    user_id: row.try_get("user_id")?,
+                                    source_ip: row.try_get("source_ip")?,
+                                    action: row.try_get("action")?,
+                                    target: row.try_get("target")?,
+                                    result: row.try_get("result")?,
+                                    detail: row.try_get("detail")?,
+                                },
+                                prev_mac: row.try_get("prev_mac")?,
+                                mac: row.try_get("mac")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn audit_head(&self) -> Result<(i64, String)> {
+                    let row = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?;
+                    Ok((row.try_get("seq")?, row.try_get("mac")?))
+                }
+
+                async fn rate_limit_hit(&self, key: &str, now: i64, window_millis: i64, max: i64) -> Result<bool> {
+                    let mut tx = self.begin_write().await?;
+                    // Start a new window when the old one is over, otherwise count the hit.
+                    sqlx::query(Self::sql("INSERT INTO rate_limits (key, window_start, count) VALUES (?, ?, 0) ON CONFLICT (key) DO UPDATE SET window_start = CASE WHEN rate_limits.window_start <= ? THEN excluded.window_start ELSE rate_limits.window_start END, count = CASE WHEN rate_limits.window_start <= ? THEN 0 ELSE rate_limits.count END"))
+                        .bind(key).bind(now).bind(now - window_millis).bind(now - window_millis).execute(&mut *tx).await.map_err(Self::map_error)?;
+                    sqlx::query(Self::sql("UPDATE rate_limits SET count = count + 1 WHERE key = ?")).bind(key).execute(&mut *tx).await?;
+                    let count: i64 = sqlx::query(Self::sql("SELECT count FROM rate_limits WHERE key = ?")).bind(key).fetch_one(&mut *tx).await?.try_get("count")?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(count <= max)
+                }
+
+                async fn insert_sms_code(&self, id: &str, phone: &str, purpose: &str, code_hash: &str, now: i64, expires_at: i64) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO sms_codes (id, phone, purpose, code_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"))
+                        .bind(id).bind(phone).bind(purpose).bind(code_hash).bind(now).bind(expires_at).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn sms_code(&self, phone: &str, purpose: &str, now: i64) -> Result<Option<(String, String, i64)>> {
+                    let row = sqlx::query(Self::sql("SELECT id, code_hash, attempts FROM sms_codes WHERE phone = ? AND purpose = ? AND used_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id DESC LIMIT 1"))
+                        .bind(phone).bind(purpose).bind(now).fetch_optional(&self.pool).await?;
+                    match row {
+                        None => Ok(None),
+                        Some(row) => Ok(Some((row.try_get("id")?, row.try_get("code_hash")?, row.try_get("attempts")?))),
+                    }
+                }
+
+                async fn use_sms_code(&self, id: &str, now: i64, used: bool) -> Result<bool> {
+                    let result = if used {
+                        sqlx::query(Self::sql("UPDATE sms_codes SET attempts = attempts + 1, used_at = ? WHERE id = ? AND used_at IS NULL"))
+                            .bind(now).bind(id).execute(&self.pool).await
+                    } else {
+                        sqlx::query(Self::sql("UPDATE sms_codes SET attempts = attempts + 1 WHERE id = ? AND used_at IS NULL"))
+                            .bind(id).execute(&self.pool).await
+                    }
+                    .map_err(Self::map_error)?;
+                    Ok(result.rows_affected() == 1)
+                }
+
+                async fn sms_outbox_push(&self, phone: &str, message: &str, now: i64) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO sms_outbox (id, phone, message, created_at) VALUES (?, ?, ?, ?)"))
+                        .bind(crate::new_id()).bind(phone).bind(message).bind(now).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn sms_outbox(&self, phone: &str) -> Result<Vec<String>> {
+                    let rows = sqlx::query(Self::sql("SELECT message FROM sms_outbox WHERE phone = ? ORDER BY created_at, id")).bind(phone).fetch_all(&self.pool).await?;
+                    rows.iter().map(|row| row.try_get("message").map_err(Error::from)).collect()
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use identity_impl;

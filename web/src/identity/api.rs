@@ -1,0 +1,618 @@
+//! The identity part of `/api`: sessions (`/api/session`), accounts (`/api/users`), the audit
+//! log (`/api/audit`), second-factor enrolment, and SMS codes for citizens.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::executor::now_millis;
+use store::identity::{Account, AccountQuery, NewAccount, Principal, SessionRecord};
+
+use super::{
+    Auth, ClientIp, Via, audit, check_password, entry, password, password_change_due, random_token, rate_limit,
+    session_cookie, token_digest, totp, totp_enrolment_due,
+};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+/// Routes that need no session (login, citizen registration).
+pub fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/session", post(create_session))
+        .route("/api/sms/code", post(super::sms::send_code))
+        .route("/api/citizens", post(super::sms::register_citizen))
+        .route("/api/session/sms", post(super::sms::login_with_code))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+}
+
+/// Routes behind [`super::require_user`] (nested under `/api`).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/session", get(current_session).delete(delete_session))
+        .route("/session/password", post(change_password))
+        .route("/session/totp/setup", post(totp_setup))
+        .route("/session/totp/confirm", post(totp_confirm))
+        .route("/users", get(list_users).post(create_user))
+        .route("/users/{id}", get(one_user))
+        .route("/users/{id}/freeze", post(|s, a, i, p| set_status(s, a, i, p, "frozen")))
+        .route("/users/{id}/unfreeze", post(|s, a, i, p| set_status(s, a, i, p, "active")))
+        .route("/users/{id}/cancel", post(|s, a, i, p| set_status(s, a, i, p, "cancelled")))
+        .route("/users/{id}/password", post(reset_password))
+        .route("/users/{id}/unlock", post(unlock_user))
+        .route("/users/{id}/roles", axum::routing::put(set_roles))
+        .route("/users/{id}/api-keys", post(create_api_key))
+        .route("/org-units", get(list_units).post(create_unit))
+        .route("/audit", get(list_audit))
+        .route("/audit/verify", get(verify_audit))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// Signs a user in: rate limit per address, password (lockout), second factor, then a new
+/// server-side session. Returns the cookie token and the session.
+pub async fn login(
+    state: &AppState,
+    ip: &str,
+    credentials: &Credentials,
+) -> ApiResult<(String, SessionRecord, Principal)> {
+    rate_limit(state, "login", ip, state.security.login_rate_per_minute, 60).await?;
+    let username = credentials.username.trim();
+    let principal = check_password(state, username, &credentials.password, ip).await?;
+    if let Some(secret) = &principal.account.totp_secret {
+        let code = credentials.totp.as_deref().unwrap_or("").trim();
+        if code.is_empty() {
+            return Err(ApiError::denied(
+                StatusCode::UNAUTHORIZED,
+                "totp-required",
+                "请输入动态口令 (second factor required)",
+            ));
+        }
+        if !totp::verify(secret, code, now_millis() / 1000) {
+            let lock = state
+                .store()
+                .record_login_failure(
+                    username,
+                    now_millis(),
+                    state.security.max_failures,
+                    state.security.lock_minutes * 60_000,
+                )
+                .await?;
+            audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
+            return Err(match lock {
+                Some(_) => ApiError::denied(
+                    StatusCode::FORBIDDEN,
+                    "account-locked",
+                    "登录失败次数过多，账户已锁定 (account locked)",
+                ),
+                None => {
+                    ApiError::denied(StatusCode::UNAUTHORIZED, "totp-invalid", "动态口令错误 (wrong second factor)")
+                }
+            });
+        }
+    }
+    let (token, session) = open_session(state, &principal, ip).await?;
+    audit(state, entry(Some(username), ip, "login", Some(username), "success")).await?;
+    Ok((token, session, principal))
+}
+
+/// A new server-side session for `principal`: a fresh random token (no fixation), stored as its
+/// digest with a CSRF token. Returns the cookie token and the session.
+pub async fn open_session(state: &AppState, principal: &Principal, ip: &str) -> ApiResult<(String, SessionRecord)> {
+    let token = random_token();
+    let now = now_millis();
+    let session = SessionRecord {
+        id: token_digest(&token),
+        user_id: principal.account.id.clone(),
+        csrf_token: random_token(),
+        created_at: now,
+        last_seen_at: now,
+        source_ip: Some(ip.to_string()),
+        second_factor_done: principal.account.totp_secret.is_some(),
+    };
+    state.store().insert_session(&session).await?;
+    Ok((token, session))
+}
+
+fn session_json(state: &AppState, principal: &Principal, csrf: &str) -> Value {
+    let account = &principal.account;
+    json!({
+        "username": account.id,
+        "displayName": account.display_name,
+        "unit": account.unit_id,
+        "district": account.district,
+        "kind": account.kind,
+        "roles": account.roles,
+        "permissions": principal.permissions,
+        "scope": scope_text(&principal.scope),
+        "mustChangePassword": password_change_due(&state.security, principal),
+        "totpEnrolmentRequired": totp_enrolment_due(&state.security, principal),
+        "csrfToken": csrf,
+    })
+}
+
+fn scope_text(scope: &store::DataScope) -> String {
+    match scope {
+        store::DataScope::All => "all".into(),
+        store::DataScope::District(code) => format!("district:{code}"),
+        store::DataScope::Unit(unit) => format!("unit:{unit}"),
+        store::DataScope::Own(user) => format!("own:{user}"),
+        store::DataScope::Nothing => "none".into(),
+    }
+}
+
+/// `POST /api/session` `{username, password, totp?}` → the session cookie and who you are.
+async fn create_session(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    // Only JSON: a cross-site form cannot send it without a CORS preflight, so another site
+    // cannot log a visitor into an account of its choosing.
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !json {
+        return Err(ApiError::denied(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "json-required",
+            "请求须为 JSON (Content-Type: application/json)",
+        ));
+    }
+    let credentials: Credentials = serde_json::from_slice(&body)
+        .map_err(|_| ApiError::BadRequest("请求格式错误：需要 {username, password} (bad request body)".into()))?;
+    let (token, session, principal) = login(&state, &ip, &credentials).await?;
+    let mut response = Json(session_json(&state, &principal, &session.csrf_token)).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, &token));
+    Ok(response)
+}
+
+async fn current_session(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Json<Value> {
+    let csrf = match &auth.via {
+        Via::Session(session) => session.csrf_token.clone(),
+        _ => String::new(),
+    };
+    Json(session_json(&state, &auth.principal, &csrf))
+}
+
+/// `DELETE /api/session`: log out (the session row is deleted, so the cookie is dead everywhere).
+async fn delete_session(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+) -> ApiResult<Response> {
+    if let Via::Session(session) = &auth.via {
+        state.store().delete_session(&session.id).await?;
+    }
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "logout", None, "success")).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/session/password`: change one's own password (ends every session; log in again).
+async fn change_password(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Json(change): Json<PasswordChange>,
+) -> ApiResult<Response> {
+    let username = auth.principal.account.id.clone();
+    check_password(&state, &username, &change.current_password, &ip).await?;
+    password::change(&state, &username, &change.new_password, false).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
+    Ok(response)
+}
+
+/// `POST /api/session/totp/setup`: a new secret to enrol (not stored until confirmed).
+async fn totp_setup(Extension(auth): Extension<Auth>) -> Json<Value> {
+    let secret = totp::new_secret();
+    let uri = format!("otpauth://totp/shuangyong:{}?secret={secret}&issuer=shuangyong", auth.principal.account.id);
+    Json(json!({ "secret": secret, "uri": uri }))
+}
+
+#[derive(Deserialize)]
+struct TotpConfirm {
+    secret: String,
+    code: String,
+}
+
+/// `POST /api/session/totp/confirm {secret, code}`: stores the secret once a code from it works.
+async fn totp_confirm(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Json(confirm): Json<TotpConfirm>,
+) -> ApiResult<StatusCode> {
+    if totp::decode_secret(&confirm.secret).is_none()
+        || !totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000)
+    {
+        return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
+    }
+    state.store().set_totp_secret(&auth.principal.account.id, Some(&confirm.secret)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn account_json(account: &Account) -> Value {
+    json!({
+        "username": account.id,
+        "displayName": account.display_name,
+        "unit": account.unit_id,
+        "district": account.district,
+        "kind": account.kind,
+        "status": account.status,
+        "roles": account.roles,
+        "locked": account.locked_until.is_some_and(|until| until > now_millis()),
+        "totp": account.totp_secret.is_some(),
+        "createdAt": crate::camunda::format_time(account.created_at),
+    })
+}
+
+#[derive(Deserialize)]
+struct UserFilter {
+    unit: Option<String>,
+    kind: Option<String>,
+    status: Option<String>,
+}
+
+async fn list_users(
+    Extension(auth): Extension<Auth>,
+    State(state): State<AppState>,
+    Query(filter): Query<UserFilter>,
+) -> ApiResult<Json<Value>> {
+    let query = AccountQuery {
+        unit_id: filter.unit,
+        kind: filter.kind,
+        status: filter.status,
+        scope: manageable_scope(&auth.principal),
+    };
+    let accounts = state.store().accounts(&query).await?;
+    Ok(Json(Value::Array(accounts.iter().map(account_json).collect())))
+}
+
+/// The accounts a user manager sees: their data scope; a liaison manager only liaisons.
+fn manageable_scope(principal: &Principal) -> store::DataScope {
+    principal.scope.clone()
+}
+
+/// Whether `principal` may manage `account` (scope, and liaison managers only liaisons).
+fn may_manage(principal: &Principal, account: &Account) -> bool {
+    super::account_in_scope(principal, account) && (principal.can("user:manage") || account.kind == "liaison")
+}
+
+async fn find_account(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Account> {
+    let not_found = || ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)"));
+    let account = state.store().account(id).await?.ok_or_else(not_found)?;
+    if !super::account_in_scope(principal, &account) {
+        return Err(not_found());
+    }
+    Ok(account)
+}
+
+async fn one_user(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(account_json(&find_account(&state, &auth.principal, &id).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewUser {
+    pub username: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    pub unit: String,
+    #[serde(default = "staff")]
+    pub kind: String,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    pub password: String,
+}
+
+fn staff() -> String {
+    "staff".into()
+}
+
+/// Validates and creates an account (shared by `/api/users` and `shuangyong user add`). The
+/// password must satisfy the policy; the user changes it at first login.
+pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUser, ip: &str) -> ApiResult<()> {
+    let username = user.username.trim();
+    let valid_name = !username.is_empty()
+        && username.len() <= 64
+        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+    if !valid_name {
+        return Err(ApiError::BadRequest(
+            "用户名只能包含字母、数字和 - _ . @，最长 64 个字符 (invalid user name)".into(),
+        ));
+    }
+    if !store::identity::ACCOUNT_KINDS.contains(&user.kind.as_str()) {
+        return Err(ApiError::BadRequest(format!("未知的账户类型 '{}' (unknown kind)", user.kind)));
+    }
+    let unit = state
+        .store()
+        .org_unit(&user.unit)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("未知的单位 '{}' (unknown unit)", user.unit)))?;
+    if let Some(actor) = actor {
+        let target = Account {
+            id: username.to_string(),
+            display_name: None,
+            unit_id: Some(unit.id.clone()),
+            district: unit.district.clone(),
+            kind: user.kind.clone(),
+            status: "active".into(),
+            password_hash: String::new(),
+            must_change_password: true,
+            failed_logins: 0,
+            locked_until: None,
+            password_changed_at: None,
+            totp_secret: None,
+            created_at: 0,
+            roles: user.roles.clone(),
+        };
+        let liaison_only = user.kind == "liaison" && user.roles.iter().all(|role| role == "liaison");
+        if !super::account_in_scope(actor, &target) || (!actor.can("user:manage") && !liaison_only) {
+            return Err(ApiError::forbidden("不能在您的管理范围之外创建该账户 (outside what you may manage)"));
+        }
+    }
+    password::check_policy(&state.security.password, username, &user.password).map_err(ApiError::BadRequest)?;
+    let hashed = password::hash(&user.password, state.security.password.iterations).await?;
+    let account = NewAccount {
+        id: username.to_string(),
+        display_name: user.display_name.clone(),
+        unit_id: Some(unit.id),
+        kind: user.kind.clone(),
+        password_hash: hashed,
+        must_change_password: true,
+        roles: user.roles.clone(),
+        phone_index: None,
+        created_at: now_millis(),
+    };
+    let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
+    let created = state.store().create_account(&account).await;
+    let mut record =
+        entry(Some(actor_id), ip, "user.create", Some(username), if created.is_ok() { "success" } else { "failure" });
+    record.detail = Some(format!("unit={} kind={} roles={}", user.unit, user.kind, user.roles.join(",")));
+    audit(state, record).await?;
+    created.map_err(|error| match error {
+        store::Error::Conflict(_) => ApiError::Conflict(format!("用户 '{username}' 已存在 (user exists)")),
+        store::Error::Invalid(message) => ApiError::BadRequest(message),
+        other => other.into(),
+    })
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Json(user): Json<NewUser>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    add_user(&state, Some(&auth.principal), &user, &ip).await?;
+    let account = state
+        .store()
+        .account(user.username.trim())
+        .await?
+        .ok_or_else(|| ApiError::Internal("created user vanished".into()))?;
+    Ok((StatusCode::CREATED, Json(account_json(&account))))
+}
+
+/// Freeze, unfreeze or cancel an account (shared with the CLI).
+pub async fn change_status(
+    state: &AppState,
+    actor: Option<&Principal>,
+    id: &str,
+    status: &str,
+    ip: &str,
+) -> ApiResult<()> {
+    if let Some(actor) = actor {
+        let account = find_account(state, actor, id).await?;
+        if !may_manage(actor, &account) {
+            return Err(ApiError::forbidden("不能管理该账户 (outside what you may manage)"));
+        }
+        if account.id == actor.account.id {
+            return Err(ApiError::forbidden("不能冻结或注销自己的账户 (not your own account)"));
+        }
+    }
+    let changed = state.store().set_account_status(id, status).await;
+    let action = match status {
+        "frozen" => "user.freeze",
+        "active" => "user.unfreeze",
+        _ => "user.cancel",
+    };
+    let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
+    audit(state, entry(Some(actor_id), ip, action, Some(id), if changed.is_ok() { "success" } else { "failure" }))
+        .await?;
+    changed.map_err(|error| match error {
+        store::Error::NotFound(_) => ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)")),
+        store::Error::Invalid(_) => {
+            ApiError::Unprocessable(format!("用户 '{id}' 已注销，不能再更改 (account cancelled)"))
+        }
+        other => other.into(),
+    })
+}
+
+async fn set_status(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    status: &'static str,
+) -> ApiResult<StatusCode> {
+    change_status(&state, Some(&auth.principal), &id, status, &ip).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Reset {
+    password: String,
+}
+
+/// `POST /api/users/{id}/password {password}`: an administrator sets a new initial password
+/// (the user must change it at next login).
+async fn reset_password(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Json(reset): Json<Reset>,
+) -> ApiResult<StatusCode> {
+    let account = find_account(&state, &auth.principal, &id).await?;
+    if !may_manage(&auth.principal, &account) {
+        return Err(ApiError::forbidden("不能管理该账户 (outside what you may manage)"));
+    }
+    password::change(&state, &id, &reset.password, true).await?;
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.password-reset", Some(&id), "success")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/users/{id}/unlock`: ends a login lockout (security administrator).
+async fn unlock_user(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    find_account(&state, &auth.principal, &id).await?;
+    state.store().record_login_success(&id).await?;
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.unlock", Some(&id), "success")).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct Roles {
+    roles: Vec<String>,
+}
+
+/// `PUT /api/users/{id}/roles {roles}`: replaces a user's roles (security administrator; never
+/// one's own, so nobody can raise their own rights).
+async fn set_roles(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Json(roles): Json<Roles>,
+) -> ApiResult<StatusCode> {
+    let account = find_account(&state, &auth.principal, &id).await?;
+    if account.id == auth.principal.account.id {
+        return Err(ApiError::forbidden("不能修改自己的角色 (not your own roles)"));
+    }
+    let known: Vec<String> = state.store().roles().await?.into_iter().map(|role| role.id).collect();
+    if let Some(unknown) = roles.roles.iter().find(|role| !known.contains(role)) {
+        return Err(ApiError::BadRequest(format!("未知的角色 '{unknown}' (unknown role)")));
+    }
+    state.store().set_account_roles(&id, &roles.roles).await?;
+    let mut record = entry(Some(&auth.principal.account.id), &ip, "user.roles", Some(&id), "success");
+    record.detail = Some(roles.roles.join(","));
+    audit(&state, record).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct KeyName {
+    name: String,
+}
+
+/// `POST /api/users/{id}/api-keys {name}`: a new API key for a machine client; shown once.
+async fn create_api_key(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    Json(key): Json<KeyName>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let account = find_account(&state, &auth.principal, &id).await?;
+    if !auth.principal.can("user:manage") {
+        return Err(ApiError::forbidden("没有权限 (needs permission user:manage)"));
+    }
+    let secret = format!("sy_{}", random_token());
+    state.store().insert_api_key(&token_digest(&secret), &account.id, &key.name, now_millis()).await?;
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "apikey.create", Some(&account.id), "success")).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "key": secret, "name": key.name, "user": account.id }))))
+}
+
+fn unit_json(unit: &store::identity::OrgUnit) -> Value {
+    json!({ "id": unit.id, "parent": unit.parent_id, "name": unit.name, "kind": unit.kind, "district": unit.district })
+}
+
+/// `GET /api/org-units`: the organisation tree (every signed-in user may read it).
+async fn list_units(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    Ok(Json(Value::Array(state.store().org_units().await?.iter().map(unit_json).collect())))
+}
+
+#[derive(Deserialize)]
+struct NewUnit {
+    id: String,
+    parent: String,
+    name: String,
+}
+
+/// `POST /api/org-units {id, parent, name}`: a unit below a district or another unit.
+async fn create_unit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Json(unit): Json<NewUnit>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let created = super::add_unit(&state, &auth.principal.account.id, &unit.id, &unit.parent, &unit.name, &ip).await?;
+    Ok((StatusCode::CREATED, Json(unit_json(&created))))
+}
+
+#[derive(Deserialize)]
+struct AuditPage {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/audit?after=SEQ&limit=N` (auditors only). Reading the log is itself audited.
+async fn list_audit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Query(page): Query<AuditPage>,
+) -> ApiResult<Json<Value>> {
+    let rows = state.store().audit_rows(page.after.unwrap_or(0), page.limit.unwrap_or(100).clamp(1, 1000)).await?;
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "audit.read", None, "success")).await?;
+    let items = rows
+        .iter()
+        .map(|row| {
+            json!({
+                "seq": row.seq,
+                "time": crate::camunda::format_time(row.entry.at),
+                "user": row.entry.user_id,
+                "sourceIp": row.entry.source_ip,
+                "action": row.entry.action,
+                "target": row.entry.target,
+                "result": row.entry.result,
+                "detail": row.entry.detail,
+            })
+        })
+        .collect();
+    Ok(Json(Value::Array(items)))
+}
+
+async fn verify_audit(State(state): State<AppState>) -> ApiResult<Json<Value>> {
+    match store::identity::verify_audit(state.store().as_ref(), &state.security.audit_key).await? {
+        Ok(rows) => Ok(Json(json!({ "intact": true, "rows": rows }))),
+        Err(problem) => Ok(Json(json!({ "intact": false, "problem": problem.to_string() }))),
+    }
+}

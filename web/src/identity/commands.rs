@@ -1,0 +1,240 @@
+//! `shuangyong user …` and `shuangyong audit verify`: the identity commands of the binary. They
+//! open the database directly (the operator on the server is trusted as the `cli` actor) and
+//! audit what they change like the API does.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use super::config::AuditKeyFlags;
+use crate::AppState;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseFlags {
+    /// Folder of the SQLite database and the audit key file.
+    #[arg(long, env = "SY_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default: SQLite in the data folder.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    #[command(flatten)]
+    pub key: AuditKeyFlags,
+}
+
+impl DatabaseFlags {
+    fn url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("shuangyong.db").display()))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the initial password is read from standard input and must be changed
+    /// at first login.
+    Add {
+        username: String,
+        /// Unit id (e.g. 310101 for 黄浦区, 310000 for the city centre).
+        #[arg(long)]
+        unit: String,
+        /// Role id (repeatable): sysadmin, secadmin, auditor, city-staff, district-staff, …
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// Kind of account: staff, operator, liaison, volunteer-contact, provider, card-holder, citizen.
+        #[arg(long, default_value = "staff")]
+        kind: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// Freeze an account (its sessions end at once).
+    Freeze {
+        username: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// Unfreeze a frozen account.
+    Unfreeze {
+        username: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// Cancel an account for good.
+    Cancel {
+        username: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// List accounts.
+    List {
+        /// Only this unit.
+        #[arg(long)]
+        unit: Option<String>,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UnitCommand {
+    /// Add a unit below a district (or another unit), e.g. a 街道 or an office.
+    Add {
+        id: String,
+        /// The parent unit id (a district code such as 310101, or another unit).
+        #[arg(long)]
+        parent: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// List the organisation tree.
+    List {
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+}
+
+pub fn unit(command: UnitCommand) -> ExitCode {
+    let result = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            match command {
+                UnitCommand::Add { id, parent, name, database } => {
+                    let state = state(&database, true).await?;
+                    super::add_unit(&state, "cli", &id, &parent, &name, "cli")
+                        .await
+                        .map_err(|error| anyhow::anyhow!("{error}"))?;
+                    println!("unit {id} created below {parent}");
+                }
+                UnitCommand::List { database } => {
+                    let state = state(&database, true).await?;
+                    for unit in state.store().org_units().await? {
+                        println!(
+                            "{}\t{}\t{}\t{}\t{}",
+                            unit.id,
+                            unit.name,
+                            unit.kind,
+                            unit.parent_id.as_deref().unwrap_or("-"),
+                            unit.district.as_deref().unwrap_or("-")
+                        );
+                    }
+                }
+            }
+            Ok::<(), anyhow::Error>(())
+        })
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the HMAC-SM3 chain of the audit log; exits non-zero naming the first broken row.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+}
+
+async fn state(database: &DatabaseFlags, create_key: bool) -> anyhow::Result<AppState> {
+    let url = database.url();
+    if url.starts_with("sqlite:") && database.database_url.is_none() {
+        std::fs::create_dir_all(&database.data_dir)?;
+    }
+    let key = database.key.load(&database.data_dir, create_key)?;
+    let executor = crate::cli::executor(&url).await?;
+    super::seed(executor.store().as_ref()).await?;
+    Ok(AppState::with_security(executor, super::Security { audit_key: key, ..super::Security::with_random_key() }))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread().enable_all().build()?)
+}
+
+pub fn user(command: UserCommand) -> ExitCode {
+    let result = runtime().and_then(|runtime| runtime.block_on(run_user(command)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_user(command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { username, unit, roles, kind, name, database } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            let state = state(&database, true).await?;
+            let user =
+                super::api::NewUser { username: username.clone(), display_name: name, unit, kind, roles, password };
+            super::api::add_user(&state, None, &user, "cli").await.map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("user {username} created; the password must be changed at first login");
+        }
+        UserCommand::Freeze { username, database } => status(&database, &username, "frozen").await?,
+        UserCommand::Unfreeze { username, database } => status(&database, &username, "active").await?,
+        UserCommand::Cancel { username, database } => status(&database, &username, "cancelled").await?,
+        UserCommand::List { unit, database } => {
+            let state = state(&database, true).await?;
+            let query = store::identity::AccountQuery { unit_id: unit, ..Default::default() };
+            for account in state.store().accounts(&query).await? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}",
+                    account.id,
+                    account.display_name.as_deref().unwrap_or("-"),
+                    account.unit_id.as_deref().unwrap_or("-"),
+                    account.kind,
+                    account.status,
+                    account.roles.join(",")
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn status(database: &DatabaseFlags, username: &str, status: &str) -> anyhow::Result<()> {
+    let state = state(database, true).await?;
+    super::api::change_status(&state, None, username, status, "cli")
+        .await
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    println!("user {username}: {status}");
+    Ok(())
+}
+
+pub fn audit(command: AuditCommand) -> ExitCode {
+    let AuditCommand::Verify { database } = command;
+    let result = runtime().and_then(|runtime| {
+        runtime.block_on(async {
+            let state = state(&database, false).await?;
+            Ok(store::identity::verify_audit(state.store().as_ref(), &state.security.audit_key).await?)
+        })
+    });
+    match result {
+        Ok(Ok(rows)) => {
+            println!("audit log intact: {rows} rows verified");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(problem)) => {
+            println!("audit log BROKEN at {problem}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

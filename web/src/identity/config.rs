@@ -1,0 +1,218 @@
+//! Security settings: flags with environment twins, their defaults, and the audit key.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+/// Password rules. Defaults follow 等保三级 practice.
+#[derive(Debug, Clone)]
+pub struct PasswordPolicy {
+    pub min_length: usize,
+    /// How many of: lower case, upper case, digits, other characters.
+    pub min_classes: usize,
+    /// A new password may not be one of the last N.
+    pub history: i64,
+    /// Days until a password must be changed; 0 = never.
+    pub max_age_days: i64,
+    pub iterations: u32,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 10,
+            min_classes: 3,
+            history: 5,
+            max_age_days: 90,
+            iterations: crate::auth::DEFAULT_ITERATIONS,
+        }
+    }
+}
+
+/// Everything the identity layer is configured with. `Debug` never shows the audit key.
+#[derive(Clone)]
+pub struct Security {
+    pub audit_key: Vec<u8>,
+    pub idle_timeout_minutes: i64,
+    pub max_failures: i64,
+    pub lock_minutes: i64,
+    pub password: PasswordPolicy,
+    pub require_totp: bool,
+    pub behind_tls: bool,
+    pub audit_retention_days: i64,
+    /// Login attempts per source address per minute.
+    pub login_rate_per_minute: i64,
+    pub sms_per_phone_per_hour: i64,
+    pub sms_per_ip_per_hour: i64,
+    pub sms_code_minutes: i64,
+}
+
+impl std::fmt::Debug for Security {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("Security")
+            .field("audit_key", &"***")
+            .field("idle_timeout_minutes", &self.idle_timeout_minutes)
+            .field("max_failures", &self.max_failures)
+            .field("lock_minutes", &self.lock_minutes)
+            .field("password", &self.password)
+            .field("require_totp", &self.require_totp)
+            .field("behind_tls", &self.behind_tls)
+            .field("audit_retention_days", &self.audit_retention_days)
+            .finish()
+    }
+}
+
+impl Security {
+    /// Defaults with a random audit key (tests, the benchmark).
+    pub fn with_random_key() -> Self {
+        let mut key = vec![0u8; 32];
+        rand::RngExt::fill(&mut rand::rng(), key.as_mut_slice());
+        Security {
+            audit_key: key,
+            idle_timeout_minutes: 30,
+            max_failures: 5,
+            lock_minutes: 15,
+            password: PasswordPolicy::default(),
+            require_totp: false,
+            behind_tls: false,
+            audit_retention_days: 180,
+            login_rate_per_minute: 30,
+            sms_per_phone_per_hour: 5,
+            sms_per_ip_per_hour: 20,
+            sms_code_minutes: 5,
+        }
+    }
+}
+
+/// Security flags of `serve` (and the audit key flags of `audit` / `user`).
+#[derive(Debug, Clone, Args)]
+pub struct SecurityFlags {
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "SY_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    pub session_idle_minutes: i64,
+    /// Failed logins that lock an account.
+    #[arg(long, env = "SY_LOCKOUT_FAILURES", default_value_t = 5)]
+    pub lockout_failures: i64,
+    /// Minutes an account stays locked.
+    #[arg(long, env = "SY_LOCKOUT_MINUTES", default_value_t = 15)]
+    pub lockout_minutes: i64,
+    /// Minimum password length.
+    #[arg(long, env = "SY_PASSWORD_MIN_LENGTH", default_value_t = 10)]
+    pub password_min_length: usize,
+    /// Character classes (lower, upper, digit, other) a password needs.
+    #[arg(long, env = "SY_PASSWORD_MIN_CLASSES", default_value_t = 3)]
+    pub password_min_classes: usize,
+    /// Previous passwords that may not be reused.
+    #[arg(long, env = "SY_PASSWORD_HISTORY", default_value_t = 5)]
+    pub password_history: i64,
+    /// Days after which a password must be changed (0: never).
+    #[arg(long, env = "SY_PASSWORD_MAX_AGE_DAYS", default_value_t = 90)]
+    pub password_max_age_days: i64,
+    /// Require a TOTP second factor for staff, operators and the administrator roles.
+    #[arg(long, env = "SY_REQUIRE_TOTP")]
+    pub require_totp: bool,
+    /// The server is reached over TLS (a terminating proxy): Secure cookies and HSTS.
+    #[arg(long, env = "SY_BEHIND_TLS")]
+    pub behind_tls: bool,
+    /// Days audit rows are kept (at least 180).
+    #[arg(long, env = "SY_AUDIT_RETENTION_DAYS", default_value_t = 180)]
+    pub audit_retention_days: i64,
+    #[command(flatten)]
+    pub key: AuditKeyFlags,
+}
+
+#[derive(Clone, Args)]
+pub struct AuditKeyFlags {
+    /// The audit HMAC key, hex (at least 32 hex digits). Every node must use the same key.
+    #[arg(long, env = "SY_AUDIT_KEY", hide_env_values = true)]
+    pub audit_key: Option<String>,
+    /// File holding the audit key (hex); default DATA_DIR/audit.key, created 0600 at first start.
+    #[arg(long, env = "SY_AUDIT_KEY_FILE")]
+    pub audit_key_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for AuditKeyFlags {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("AuditKeyFlags")
+            .field("audit_key", &self.audit_key.as_ref().map(|_| "***"))
+            .field("audit_key_file", &self.audit_key_file)
+            .finish()
+    }
+}
+
+impl AuditKeyFlags {
+    /// The key from the flag, or from the key file; with `create`, a missing file is generated
+    /// (32 random bytes, mode 0600). The key is never stored in the database.
+    pub fn load(&self, data_dir: &Path, create: bool) -> anyhow::Result<Vec<u8>> {
+        if let Some(hex_key) = &self.audit_key {
+            return parse_key(hex_key.trim()).map_err(|error| anyhow::anyhow!("SY_AUDIT_KEY: {error}"));
+        }
+        let file = self.audit_key_file.clone().unwrap_or_else(|| data_dir.join("audit.key"));
+        match std::fs::read_to_string(&file) {
+            Ok(text) => parse_key(text.trim()).map_err(|error| anyhow::anyhow!("{}: {error}", file.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound && create => {
+                let mut key = vec![0u8; 32];
+                rand::RngExt::fill(&mut rand::rng(), key.as_mut_slice());
+                if let Some(parent) = file.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                let mut handle = options
+                    .open(&file)
+                    .map_err(|error| anyhow::anyhow!("cannot create audit key file {}: {error}", file.display()))?;
+                handle.write_all(hex::encode(&key).as_bytes())?;
+                handle.write_all(b"\n")?;
+                Ok(key)
+            }
+            Err(error) => Err(anyhow::anyhow!(
+                "cannot read the audit key file {}: {error} (set SY_AUDIT_KEY or SY_AUDIT_KEY_FILE)",
+                file.display()
+            )),
+        }
+    }
+}
+
+fn parse_key(text: &str) -> Result<Vec<u8>, String> {
+    let key = hex::decode(text).map_err(|error| format!("not hex: {error}"))?;
+    if key.len() < 16 { Err("too short: at least 16 bytes (32 hex digits)".into()) } else { Ok(key) }
+}
+
+impl SecurityFlags {
+    pub fn security(&self, data_dir: &Path) -> anyhow::Result<Security> {
+        if self.audit_retention_days < 180 {
+            anyhow::bail!(
+                "audit retention of {} days refused: at least 180 days are required",
+                self.audit_retention_days
+            );
+        }
+        if self.session_idle_minutes < 1 || self.lockout_failures < 1 || self.lockout_minutes < 1 {
+            anyhow::bail!("session and lockout settings must be at least 1");
+        }
+        if self.password_min_length < 8 || self.password_min_classes > 4 {
+            anyhow::bail!("passwords need at least 8 characters and at most 4 character classes");
+        }
+        Ok(Security {
+            audit_key: self.key.load(data_dir, true)?,
+            idle_timeout_minutes: self.session_idle_minutes,
+            max_failures: self.lockout_failures,
+            lock_minutes: self.lockout_minutes,
+            password: PasswordPolicy {
+                min_length: self.password_min_length,
+                min_classes: self.password_min_classes,
+                history: self.password_history,
+                max_age_days: self.password_max_age_days,
+                iterations: crate::auth::DEFAULT_ITERATIONS,
+            },
+            require_totp: self.require_totp,
+            behind_tls: self.behind_tls,
+            audit_retention_days: self.audit_retention_days,
+            ..Security::with_random_key()
+        })
+    }
+}

@@ -1,0 +1,569 @@
+//! Who is asking and what they may do: security settings, first-start seeding of the
+//! organisation tree and roles, authentication (sessions, Basic, API keys), the per-request data
+//! scope, permission and CSRF checks, security headers and the audit helper.
+//!
+//! Architecture invariant: every check here is backed by the database (sessions, lockout, rate
+//! limits, the audit chain), so any node can serve any request.
+
+pub mod api;
+pub mod commands;
+pub mod config;
+pub mod pages;
+pub mod password;
+pub mod sms;
+pub mod totp;
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use rand::RngExt;
+use store::executor::now_millis;
+use store::identity::{AuditEntry, OrgUnit, Principal, Role, SessionRecord};
+use store::{DataScope, Store};
+
+pub use config::Security;
+
+use crate::error::{ApiError, ApiResult};
+use crate::{AppState, CurrentUser, auth};
+
+/// The session cookie. HttpOnly and SameSite=Strict always; Secure behind TLS.
+pub const SESSION_COOKIE: &str = "sy_session";
+/// Header carrying the CSRF token of a session on state-changing API calls.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+tokio::task_local! {
+    /// The data scope of the request being handled (set by [`require_user`]).
+    static SCOPE: DataScope;
+}
+
+/// The current request's data scope. Outside an authenticated request it is
+/// [`DataScope::Nothing`]: forgetting to set it hides data instead of showing it.
+pub fn scope() -> DataScope {
+    SCOPE.try_with(Clone::clone).unwrap_or(DataScope::Nothing)
+}
+
+/// The source address of a request (the TCP peer; proxies are not trusted blindly). An
+/// extractor that never fails ("unknown" when the server runs without connection info).
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
+pub fn client_ip(request_extensions: &axum::http::Extensions) -> String {
+    request_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// How a request proved who it is.
+#[derive(Debug, Clone)]
+pub enum Via {
+    Session(SessionRecord),
+    Basic,
+    ApiKey,
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    pub principal: Principal,
+    pub via: Via,
+}
+
+/// The organisation tree and roles shipped in `definitions/org/`.
+const UNITS: &str = include_str!("../../../definitions/org/units.json");
+const ROLES: &str = include_str!("../../../definitions/org/roles.json");
+
+/// Writes the city, the 16 districts and the roles (idempotent; run at every start, so a changed
+/// definition file takes effect on the next start).
+pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: String,
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Units {
+        city: Named,
+        districts: Vec<Named>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RoleDefinition {
+        id: String,
+        name: String,
+        data_scope: String,
+        permissions: Vec<String>,
+    }
+    let units: Units = serde_json::from_str(UNITS)?;
+    let city =
+        OrgUnit { id: units.city.id, parent_id: None, name: units.city.name, kind: "city".into(), district: None };
+    store.upsert_org_unit(&city).await?;
+    for district in units.districts {
+        let unit = OrgUnit {
+            id: district.id.clone(),
+            parent_id: Some(city.id.clone()),
+            name: district.name,
+            kind: "district".into(),
+            district: Some(district.id),
+        };
+        store.upsert_org_unit(&unit).await?;
+    }
+    let roles: Vec<RoleDefinition> = serde_json::from_str(ROLES)?;
+    for role in roles {
+        if !["all", "district", "unit", "own"].contains(&role.data_scope.as_str()) {
+            anyhow::bail!("role {}: unknown data scope '{}'", role.id, role.data_scope);
+        }
+        let role = Role { id: role.id, name: role.name, data_scope: role.data_scope, permissions: role.permissions };
+        store.upsert_role(&role).await?;
+    }
+    Ok(())
+}
+
+/// The id of the city-level unit (the root of the tree).
+pub const CITY_UNIT: &str = "310000";
+
+/// Adds a unit below an existing unit; it belongs to its parent's district. Shared by
+/// `POST /api/org-units` and `shuangyong unit add`.
+pub async fn add_unit(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    parent: &str,
+    name: &str,
+    ip: &str,
+) -> ApiResult<OrgUnit> {
+    let valid_id =
+        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid_id || name.trim().is_empty() {
+        return Err(ApiError::BadRequest("单位编号只能包含字母、数字、- 和 _，名称不能为空 (invalid unit)".into()));
+    }
+    if state.store().org_unit(id).await?.is_some() {
+        return Err(ApiError::Conflict(format!("单位 '{id}' 已存在 (unit exists)")));
+    }
+    let parent = state
+        .store()
+        .org_unit(parent)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("未知的上级单位 '{parent}' (unknown parent)")))?;
+    let unit = OrgUnit {
+        id: id.to_string(),
+        parent_id: Some(parent.id.clone()),
+        name: name.trim().to_string(),
+        kind: "unit".into(),
+        district: parent.district.clone(),
+    };
+    state.store().upsert_org_unit(&unit).await?;
+    audit(state, entry(Some(actor), ip, "unit.create", Some(id), "success")).await?;
+    Ok(unit)
+}
+
+/// Appends an audit row. A failure to audit is logged and turned into a 500: an action that
+/// cannot be recorded must not look successful.
+pub async fn audit(state: &AppState, entry: AuditEntry) -> ApiResult<()> {
+    state.store().append_audit(&entry, &state.security.audit_key).await.map_err(|error| {
+        tracing::error!(%error, action = %entry.action, "cannot write the audit log");
+        ApiError::Internal(format!("audit log: {error}"))
+    })?;
+    Ok(())
+}
+
+/// Applies audit retention now and every six hours: rows older than the configured days go, the
+/// chain stays verifiable from the new base. Any node may run it; the head row serialises them.
+pub fn spawn_retention(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let before = now_millis() - state.security.audit_retention_days * 86_400_000;
+            let purge = entry(Some("system"), "-", "audit.purge", None, "success");
+            match state.store().purge_audit(before, &purge, &state.security.audit_key).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "audit retention removed old rows"),
+                Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)).await;
+        }
+    });
+}
+
+/// An audit entry stamped now.
+pub fn entry(user: Option<&str>, ip: &str, action: &str, target: Option<&str>, result: &str) -> AuditEntry {
+    AuditEntry {
+        at: now_millis(),
+        user_id: user.map(str::to_string),
+        source_ip: Some(ip.to_string()),
+        action: action.to_string(),
+        target: target.map(str::to_string),
+        result: result.to_string(),
+        detail: None,
+    }
+}
+
+/// A random URL-safe token of 32 bytes.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The stored id of a session or API key: SM3 of the secret the client holds.
+pub fn token_digest(token: &str) -> String {
+    store::content_hash(token)
+}
+
+/// The value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(header::COOKIE).iter().filter_map(|value| value.to_str().ok()).find_map(|cookies| {
+        cookies.split(';').find_map(|pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key == name).then(|| value.to_string())
+        })
+    })
+}
+
+/// `Set-Cookie` for the session (or clearing it when `token` is empty).
+pub fn session_cookie(security: &Security, token: &str) -> HeaderValue {
+    let secure = if security.behind_tls { "; Secure" } else { "" };
+    let value = if token.is_empty() {
+        format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}")
+    } else {
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{secure}")
+    };
+    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("sy_session=; Max-Age=0"))
+}
+
+fn is_unsafe(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Checks a user name and password (for Basic and the login endpoints): lockout, account
+/// state, the password itself; counts failures and locks the account at the limit.
+pub async fn check_password(state: &AppState, username: &str, password: &str, ip: &str) -> ApiResult<Principal> {
+    let security = &state.security;
+    let wrong = || ApiError::Unauthorized("用户名或密码错误 (wrong user name or password)".into());
+    let now = now_millis();
+    // Every PBKDF2 run counts against the source address (password spraying over Basic, and
+    // CPU exhaustion); verified credentials served from the cache do not.
+    let verify_budget = state.security.login_rate_per_minute * 2;
+    let Some(principal) = state.store().principal(username).await? else {
+        rate_limit(state, "verify", ip, verify_budget, 60).await?;
+        // Spend the same time as a real check, so response times do not reveal user names.
+        let candidate = password.to_string();
+        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &auth::DUMMY_HASH)).await;
+        audit(state, entry(None, ip, "login", Some(username), "failure")).await?;
+        return Err(wrong());
+    };
+    let account = &principal.account;
+    if let Some(until) = account.locked_until
+        && until > now
+    {
+        audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
+        return Err(locked(until, now));
+    }
+    // The cache is keyed by the stored hash too, so a changed password is never served from it.
+    let cache_name = format!("{username}\u{0}{}", account.password_hash);
+    let valid = state.credentials.get(&cache_name, password).is_some() || {
+        rate_limit(state, "verify", ip, verify_budget, 60).await?;
+        let candidate = password.to_string();
+        let stored = account.password_hash.clone();
+        tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string()))?
+    };
+    if !valid {
+        let lock = state
+            .store()
+            .record_login_failure(username, now, security.max_failures, security.lock_minutes * 60_000)
+            .await?;
+        audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
+        return Err(match lock {
+            Some(until) => locked(until, now),
+            None => wrong(),
+        });
+    }
+    match account.status.as_str() {
+        "active" => {}
+        status => {
+            audit(state, entry(Some(username), ip, "login", Some(username), "denied")).await?;
+            return Err(if status == "frozen" {
+                ApiError::denied(StatusCode::FORBIDDEN, "account-frozen", "账户已冻结，请联系管理员 (account frozen)")
+            } else {
+                ApiError::denied(StatusCode::FORBIDDEN, "account-cancelled", "账户已注销 (account cancelled)")
+            });
+        }
+    }
+    if account.failed_logins > 0 || account.locked_until.is_some() {
+        state.store().record_login_success(username).await?;
+    }
+    state.credentials.put(&cache_name, password);
+    Ok(principal)
+}
+
+fn locked(until: i64, now: i64) -> ApiError {
+    let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
+    ApiError::denied(
+        StatusCode::FORBIDDEN,
+        "account-locked",
+        format!("登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试 (account locked)"),
+    )
+}
+
+/// Whether the account must change its password before doing anything else: the generated
+/// initial password, a reset, or an expired password.
+pub fn password_change_due(security: &Security, principal: &Principal) -> bool {
+    let account = &principal.account;
+    let expired = security.password.max_age_days > 0
+        && account
+            .password_changed_at
+            .is_some_and(|changed| now_millis() - changed > security.password.max_age_days * 24 * 3_600_000);
+    account.must_change_password || expired
+}
+
+/// Whether the account still has to enrol a second factor (configuration requires one for
+/// staff and the three administrator roles).
+pub fn totp_enrolment_due(security: &Security, principal: &Principal) -> bool {
+    security.require_totp && needs_second_factor(principal) && principal.account.totp_secret.is_none()
+}
+
+pub fn needs_second_factor(principal: &Principal) -> bool {
+    matches!(principal.account.kind.as_str(), "staff" | "operator")
+        || principal.account.roles.iter().any(|role| ["sysadmin", "secadmin", "auditor"].contains(&role.as_str()))
+}
+
+/// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
+/// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
+pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResult<Option<Auth>> {
+    if let Some(token) = cookie(headers, SESSION_COOKIE).filter(|token| !token.is_empty()) {
+        let idle = state.security.idle_timeout_minutes * 60_000;
+        if let Some(session) = state.store().touch_session(&token_digest(&token), now_millis(), idle).await?
+            && let Some(principal) = state.store().principal(&session.user_id).await?
+            && principal.account.status == "active"
+        {
+            return Ok(Some(Auth { principal, via: Via::Session(session) }));
+        }
+        return Err(ApiError::denied(
+            StatusCode::UNAUTHORIZED,
+            "session-expired",
+            "会话已过期或已退出，请重新登录 (session expired)",
+        ));
+    }
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
+    if let Some((username, password)) = authorization.and_then(auth::parse_basic) {
+        let principal = check_password(state, &username, &password, ip).await?;
+        if password_change_due(&state.security, &principal) {
+            return Err(ApiError::denied(
+                StatusCode::FORBIDDEN,
+                "password-change-required",
+                "请先登录页面修改初始密码 (the password must be changed first)",
+            ));
+        }
+        return Ok(Some(Auth { principal, via: Via::Basic }));
+    }
+    let key = authorization
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .or_else(|| headers.get("x-api-key").and_then(|value| value.to_str().ok()));
+    if let Some(key) = key {
+        let invalid = || ApiError::Unauthorized("API 密钥无效 (invalid API key)".into());
+        let user = state.store().api_key_user(&token_digest(key.trim())).await?.ok_or_else(invalid)?;
+        let principal = state.store().principal(&user).await?.filter(|p| p.account.status == "active");
+        return Ok(Some(Auth { principal: principal.ok_or_else(invalid)?, via: Via::ApiKey }));
+    }
+    Ok(None)
+}
+
+/// The permission a request needs, by path and method. `None`: any signed-in user.
+fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static str]> {
+    if path.starts_with("/engine-rest/deployment") && is_unsafe(method) {
+        Some(&["engine:deploy"])
+    } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
+        Some(&["engine:use"])
+    } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
+        Some(&["user:unlock", "user:manage"])
+    } else if path.starts_with("/api/users/") && path.ends_with("/roles") && is_unsafe(method) {
+        Some(&["role:assign"])
+    } else if path.starts_with("/api/users") {
+        if is_unsafe(method) {
+            Some(&["user:manage", "liaison:manage"])
+        } else {
+            Some(&["user:manage", "user:read", "liaison:manage"])
+        }
+    } else if path.starts_with("/api/org-units") && is_unsafe(method) {
+        Some(&["system:config"])
+    } else if path.starts_with("/api/audit") {
+        Some(&["audit:read"])
+    } else {
+        None
+    }
+}
+
+/// Paths a user with a pending password change or second-factor enrolment may still use.
+fn allowed_while_pending(path: &str) -> bool {
+    path == "/api/session" || path.starts_with("/api/session/")
+}
+
+/// Authentication, the pending-step gate, permissions, CSRF and the data scope for `/api` and
+/// `/engine-rest`; every state-changing request is audited with its outcome.
+pub async fn require_user(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let ip = client_ip(request.extensions());
+    let auth = match resolve(&state, request.headers(), &ip).await {
+        Ok(Some(auth)) => auth,
+        Ok(None) => {
+            return ApiError::Unauthorized(
+                "请先登录：需要会话、HTTP Basic 或 API 密钥 (authentication required)".into(),
+            )
+            .into_response();
+        }
+        Err(error) => return error.into_response(),
+    };
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let user = auth.principal.account.id.clone();
+    let method_text = method.to_string();
+    let refuse = |error: ApiError| {
+        let state = state.clone();
+        let (ip, path, user, method) = (ip.clone(), path.clone(), user.clone(), method_text.clone());
+        async move {
+            let mut denied = entry(Some(&user), &ip, "access", Some(&path), "denied");
+            denied.detail = Some(format!("{method} {path}: {error}"));
+            if let Err(audit_error) = audit(&state, denied).await {
+                return audit_error.into_response();
+            }
+            error.into_response()
+        }
+    };
+    if !allowed_while_pending(&path) {
+        if password_change_due(&state.security, &auth.principal) {
+            return refuse(ApiError::denied(
+                StatusCode::FORBIDDEN,
+                "password-change-required",
+                "请先修改密码 (the password must be changed first)",
+            ))
+            .await;
+        }
+        if totp_enrolment_due(&state.security, &auth.principal) {
+            return refuse(ApiError::denied(
+                StatusCode::FORBIDDEN,
+                "totp-enrolment-required",
+                "请先绑定动态口令 (enrol a second factor first)",
+            ))
+            .await;
+        }
+    }
+    if let Some(any_of) = required_permission(&method, &path)
+        && !any_of.iter().any(|permission| auth.principal.can(permission))
+    {
+        return refuse(ApiError::forbidden(format!("没有权限 (needs permission {})", any_of.join(" or ")))).await;
+    }
+    if let Via::Session(session) = &auth.via
+        && is_unsafe(&method)
+    {
+        let sent = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok());
+        if !sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes())) {
+            return refuse(ApiError::denied(
+                StatusCode::FORBIDDEN,
+                "csrf",
+                "请求校验失败，请刷新页面后重试 (missing or wrong CSRF token)",
+            ))
+            .await;
+        }
+    }
+    let scope = auth.principal.scope.clone();
+    request.extensions_mut().insert(CurrentUser(user.clone()));
+    request.extensions_mut().insert(auth);
+    let response = SCOPE.scope(scope, next.run(request)).await;
+    if is_unsafe(&method) {
+        let status = response.status();
+        let result = if status.is_success() || status.is_redirection() { "success" } else { "failure" };
+        let mut change = entry(Some(&user), &ip, &format!("{method} {path}"), Some(&path), result);
+        change.detail = Some(status.as_u16().to_string());
+        if let Err(error) = audit(&state, change).await {
+            return error.into_response();
+        }
+    }
+    response
+}
+
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
+}
+
+/// Security headers on every response (CSP, framing, sniffing, referrer; HSTS behind TLS).
+pub async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let set = |headers: &mut HeaderMap, name: &'static str, value: &'static str| {
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(
+        headers,
+        "content-security-policy",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+    );
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "no-referrer");
+    set(headers, "cache-control", "no-store");
+    if state.security.behind_tls {
+        set(headers, "strict-transport-security", "max-age=31536000; includeSubDomains");
+    }
+    response
+}
+
+/// Rate limit on `kind` for `subject` (an IP, a phone): `max` hits per `window_seconds`.
+pub async fn rate_limit(state: &AppState, kind: &str, subject: &str, max: i64, window_seconds: i64) -> ApiResult<()> {
+    let key = format!("{kind}:{subject}");
+    if state.store().rate_limit_hit(&key, now_millis(), window_seconds * 1000, max).await? {
+        Ok(())
+    } else {
+        Err(ApiError::denied(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "请求过于频繁，请稍后再试 (too many requests)",
+        ))
+    }
+}
+
+/// Whether `principal` may see or change `account` (its data scope applied to accounts).
+pub fn account_in_scope(principal: &Principal, account: &store::identity::Account) -> bool {
+    match &principal.scope {
+        DataScope::All => true,
+        DataScope::District(district) => account.district.as_deref() == Some(district.as_str()),
+        DataScope::Unit(unit) => account.unit_id.as_deref() == Some(unit.as_str()),
+        DataScope::Own(user) => &account.id == user,
+        DataScope::Nothing => false,
+    }
+}
+
+/// Checks an explicit `district` start variable against the starter's scope: a district user
+/// may only start for its own district. Unknown districts are refused.
+pub async fn check_start_district(state: &AppState, auth: Option<&Auth>, district: Option<&str>) -> ApiResult<()> {
+    let Some(district) = district else { return Ok(()) };
+    let code = state
+        .store()
+        .district_named(district)
+        .await?
+        .ok_or_else(|| ApiError::BadRequest(format!("未知的区 '{district}' (unknown district)")))?;
+    let allowed = match auth.map(|auth| &auth.principal) {
+        None => false,
+        Some(principal) => match &principal.scope {
+            DataScope::All => true,
+            DataScope::Nothing => false,
+            _ => principal.account.district.as_deref() == Some(code.as_str()),
+        },
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("不能为其他区发起流程 ('{district}' is outside your data scope)")))
+    }
+}

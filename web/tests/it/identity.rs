@@ -1,0 +1,175 @@
+//! The identity commands as an operator runs them: `user add | list | freeze | unfreeze |
+//! cancel`, `audit verify` on an intact and a tampered log, the generated admin password that
+//! must be changed, and settings that are refused.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use super::binary;
+
+fn run(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .env("SY_DATA_DIR", data_dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("SY_AUDIT_KEY")
+        .env_remove("SY_AUDIT_KEY_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("runs");
+    child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("writes stdin");
+    child.wait_with_output().expect("finishes")
+}
+
+fn text(output: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+}
+
+async fn tamper(data_dir: &Path, statement: &str) {
+    let url = format!("sqlite://{}", data_dir.join("shuangyong.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    sqlx::query(sqlx::AssertSqlSafe(statement.to_string())).execute(&mut connection).await.expect("runs");
+}
+
+#[tokio::test]
+async fn user_commands_and_audit_verify_naming_the_broken_row() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data = directory.path();
+    let unit = run(data, &["unit", "add", "310101-01", "--parent", "310101", "--name", "黄浦区某街道"], "");
+    assert!(unit.status.success(), "{}", text(&unit));
+    let units = run(data, &["unit", "list"], "");
+    assert!(text(&units).contains("310101-01\t黄浦区某街道\tunit\t310101\t310101"), "{}", text(&units));
+    assert!(text(&units).contains("310115\t浦东新区\tdistrict\t310000\t310115"), "the 16 districts are seeded");
+    let add = ["user", "add", "li", "--unit", "310101-01", "--role", "district-staff", "--name", "李四"];
+    let output = run(data, &add, "Initial-Pass-2026\n");
+    assert!(output.status.success(), "{}", text(&output));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("audit.key")).expect("key file exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated audit key is private");
+    }
+    let again = run(data, &add, "Initial-Pass-2026\n");
+    assert!(!again.status.success() && text(&again).contains("已存在"), "{}", text(&again));
+    let weak = run(data, &["user", "add", "wu", "--unit", "310101", "--role", "district-staff"], "weak\n");
+    assert!(!weak.status.success() && text(&weak).contains("密码"), "{}", text(&weak));
+    let bad_unit =
+        run(data, &["user", "add", "wu", "--unit", "nowhere", "--role", "district-staff"], "Initial-Pass-2026\n");
+    assert!(!bad_unit.status.success() && text(&bad_unit).contains("未知的单位"), "{}", text(&bad_unit));
+
+    let list = run(data, &["user", "list"], "");
+    assert!(text(&list).contains("li\t李四\t310101-01\tstaff\tactive\tdistrict-staff"), "{}", text(&list));
+    assert!(run(data, &["user", "freeze", "li"], "").status.success());
+    assert!(text(&run(data, &["user", "list", "--unit", "310101-01"], "")).contains("\tfrozen\t"));
+    assert!(run(data, &["user", "unfreeze", "li"], "").status.success());
+    assert!(run(data, &["user", "cancel", "li"], "").status.success());
+    let refused = run(data, &["user", "unfreeze", "li"], "");
+    assert!(!refused.status.success() && text(&refused).contains("已注销"), "{}", text(&refused));
+    assert!(!run(data, &["user", "freeze", "nobody"], "").status.success());
+
+    let intact = run(data, &["audit", "verify"], "");
+    assert!(intact.status.success(), "{}", text(&intact));
+    assert!(text(&intact).contains("intact: 8 rows"), "{}", text(&intact));
+
+    tamper(data, "UPDATE audit_log SET target = 'someone-else' WHERE seq = 2").await;
+    let edited = run(data, &["audit", "verify"], "");
+    assert_eq!(edited.status.code(), Some(2));
+    assert!(text(&edited).contains("row 2: content does not match"), "{}", text(&edited));
+    tamper(data, "UPDATE audit_log SET target = 'li' WHERE seq = 2").await;
+    assert!(run(data, &["audit", "verify"], "").status.success(), "restored");
+
+    tamper(data, "DELETE FROM audit_log WHERE seq = 5").await;
+    let deleted = run(data, &["audit", "verify"], "");
+    assert_eq!(deleted.status.code(), Some(2));
+    assert!(text(&deleted).contains("row 5: missing"), "{}", text(&deleted));
+
+    tamper(data, "INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) SELECT 5, at, 'mallory', source_ip, action, target, result, detail, prev_mac, mac FROM audit_log WHERE seq = 4").await;
+    let inserted = run(data, &["audit", "verify"], "");
+    assert_eq!(inserted.status.code(), Some(2));
+    assert!(text(&inserted).contains("row 5: content does not match"), "{}", text(&inserted));
+
+    // Without the key there is nothing to verify against.
+    std::fs::remove_file(data.join("audit.key")).expect("removed");
+    let keyless = run(data, &["audit", "verify"], "");
+    assert_eq!(keyless.status.code(), Some(1));
+    assert!(text(&keyless).contains("audit key"), "{}", text(&keyless));
+}
+
+#[test]
+fn settings_below_the_minimum_are_refused() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let output = run(directory.path(), &["serve", "--bind", "127.0.0.1:0", "--audit-retention-days", "90"], "");
+    assert!(!output.status.success());
+    assert!(text(&output).contains("at least 180 days"), "{}", text(&output));
+}
+
+#[tokio::test]
+async fn the_generated_admin_password_must_be_changed_at_first_login() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+        .env("SY_DATA_DIR", directory.path())
+        .env_remove("SY_ADMIN_PASSWORD")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut base, mut password) = (None, None);
+    while base.is_none() || password.is_none() {
+        assert!(Instant::now() < deadline, "serve did not announce itself");
+        let line = lines.next().expect("a line").expect("utf-8");
+        if let Some(rest) = line.strip_prefix("shuangyong is running at ") {
+            base = rest.split_whitespace().next().map(str::to_string);
+        }
+        if let Some(rest) = line.trim().strip_prefix("First start: log in as  admin / ") {
+            password = Some(rest.trim().to_string());
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    let (base, password) = (base.expect("address"), password.expect("password"));
+    let client = reqwest::Client::new();
+
+    let basic =
+        client.get(format!("{base}/engine-rest/task")).basic_auth("admin", Some(&password)).send().await.expect("sent");
+    assert_eq!(basic.status(), 403);
+    assert_eq!(basic.json::<Value>().await.expect("JSON")["error"], "password-change-required");
+    let login = client
+        .post(format!("{base}/api/session"))
+        .json(&json!({ "username": "admin", "password": password }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"].to_str().expect("text").split(';').next().expect("cookie").to_string();
+    let body: Value = login.json().await.expect("JSON");
+    assert_eq!(body["mustChangePassword"], true);
+    assert_eq!(body["roles"], json!(["sysadmin"]));
+    let changed = client
+        .post(format!("{base}/api/session/password"))
+        .header("cookie", &cookie)
+        .header("x-csrf-token", body["csrfToken"].as_str().expect("csrf"))
+        .json(&json!({ "currentPassword": password, "newPassword": "New-Pass-2026-Shanghai" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(changed.status(), 204);
+    let basic = client
+        .get(format!("{base}/engine-rest/task"))
+        .basic_auth("admin", Some("New-Pass-2026-Shanghai"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(basic.status(), 200);
+    let _ = child.kill();
+    let _ = child.wait();
+}
