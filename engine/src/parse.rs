@@ -273,7 +273,6 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
 /// Flow-node elements we know but cannot execute yet, with the reason shown to the modeller.
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("complexGateway", "complex gateways are not supported"),
-    ("sendTask", "send tasks are not supported"),
     ("businessRuleTask", "business rule (DMN) tasks are not supported"),
     ("transaction", "transaction sub-processes are not supported"),
     ("adHocSubProcess", "ad-hoc sub-processes are not supported"),
@@ -561,7 +560,8 @@ impl Builder<'_> {
             "subProcess" => ElementKind::SubProcess,
             "callActivity" => ElementKind::CallActivity(Box::new(self.call_activity(node)?)),
             "userTask" => ElementKind::UserTask(Box::new(self.user_task(node)?)),
-            "serviceTask" if node.ns_attr(CAMUNDA_NS, "type") == Some("external") => {
+            // A send task is implemented like a service task in Camunda (a handler or a worker).
+            "serviceTask" | "sendTask" if node.ns_attr(CAMUNDA_NS, "type") == Some("external") => {
                 let Some(topic) = node.ns_attr(CAMUNDA_NS, "topic").map(str::trim).filter(|t| !t.is_empty()) else {
                     self.problem(node, "an external task needs camunda:topic");
                     return None;
@@ -572,7 +572,7 @@ impl Builder<'_> {
                 };
                 ElementKind::ExternalTask { topic: topic.to_string(), priority }
             }
-            "serviceTask" => ElementKind::ServiceTask { handler: self.service_handler(node)? },
+            "serviceTask" | "sendTask" => ElementKind::ServiceTask { handler: self.service_handler(node)? },
             "receiveTask" => {
                 let Some(message) = node.attr("messageRef").and_then(|id| self.name_of(node, "message", id)) else {
                     self.problem(node, "a receive task needs messageRef naming a bpmn:message");
@@ -808,7 +808,10 @@ impl Builder<'_> {
     fn attach_boundaries(&mut self, model: &mut ProcessModel, attachments: &[(ElementIndex, &Node, &str)]) {
         for &(boundary, node, target) in attachments {
             let Some(&activity) = model.by_id.get(target) else {
-                self.problem(node, format!("attachedToRef '{target}' names no activity of this process"));
+                // An activity that was refused is already reported through that activity.
+                if self.problems.is_empty() {
+                    self.problem(node, format!("attachedToRef '{target}' names no activity of this process"));
+                }
                 continue;
             };
             let is_activity = matches!(

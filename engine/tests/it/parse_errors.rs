@@ -215,7 +215,14 @@ fn unsupported_elements_are_refused_with_id_and_type() {
             r#"<bpmn:receiveTask id="rcv"/>"#,
             problem(Some("rcv"), "receiveTask", "a receive task needs messageRef naming a bpmn:message"),
         ),
-        (r#"<bpmn:sendTask id="snd"/>"#, problem(Some("snd"), "sendTask", "send tasks are not supported")),
+        (
+            r#"<bpmn:sendTask id="snd"/>"#,
+            problem(
+                Some("snd"),
+                "sendTask",
+                "the service task has no implementation: set sy:handler (or camunda:delegateExpression) to a registered handler name",
+            ),
+        ),
         (
             r#"<bpmn:eventBasedGateway id="eb"/>"#,
             problem(Some("eb"), "eventBasedGateway", "an event-based gateway needs at least two outgoing flows"),
@@ -404,10 +411,14 @@ fn a_default_flow_refused_with_its_target_is_reported_once() {
     // (consequential) missing default flow.
     let xml = bpmn(&format!(
         r#"<bpmn:startEvent id="s"/><bpmn:exclusiveGateway id="gw" default="fd"/><bpmn:endEvent id="e"/>
-        <bpmn:sendTask id="mail"/>{}"#,
+        <bpmn:businessRuleTask id="mail"/>{}"#,
         flows("f1: s -> gw\nfc: gw -> e if ${ok}\nfd: gw -> mail")
     ));
-    assert_refused(&Env::new(), &xml, &[problem(Some("mail"), "sendTask", "send tasks are not supported")]);
+    assert_refused(
+        &Env::new(),
+        &xml,
+        &[problem(Some("mail"), "businessRuleTask", "business rule (DMN) tasks are not supported")],
+    );
 }
 
 #[test]
