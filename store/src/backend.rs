@@ -433,7 +433,8 @@ macro_rules! store_impl {
                         for reason in ["completed", "deleted"] {
                             let ids: Vec<Param> = changes.ended_tasks.iter().filter(|(_, r)| r == reason).map(|(id, _)| Param::from(id)).collect();
                             if !ids.is_empty() {
-                                let statement = format!("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE id IN ({})", placeholders(ids.len()));
+                                // A task ends once: an asyncAfter task ended at completion keeps who completed it.
+                                let statement = format!("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE ended_at IS NULL AND id IN ({})", placeholders(ids.len()));
                                 let mut params = vec![Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
                                 params.extend(ids);
                                 batch.push(statement, params);

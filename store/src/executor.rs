@@ -352,8 +352,13 @@ impl Executor {
             })
             .await;
         match result {
-            Err(Error::NotFound(_) | Error::Invalid(_) | Error::Command(engine::Error::NotFound(_))) => {
-                // Not waiting any more: someone else acted first (409), or there never was such a task (404).
+            Err(
+                error @ (Error::NotFound(_)
+                | Error::Invalid(_)
+                | Error::Command(engine::Error::NotFound(_) | engine::Error::InvalidCommand(_))),
+            ) => {
+                // Not waiting any more: someone else acted first (409), or there never was such a
+                // task (404), or the element is not a user task (the engine's refusal).
                 let query = TaskHistoryQuery {
                     task_id: Some(task_id.to_string()),
                     finished: Some(true),
@@ -367,6 +372,7 @@ impl Executor {
                             ended.delete_reason.unwrap_or_else(|| "ended".into())
                         )))
                     }
+                    None if matches!(error, Error::Command(engine::Error::InvalidCommand(_))) => Err(error),
                     None => Err(Error::NotFound(format!("task {task_id} does not exist"))),
                 }
             }
@@ -649,7 +655,13 @@ impl Executor {
                     };
                     match &wait.trigger {
                         WaitTrigger::Timer { due, .. } => changes.new_jobs.push(job(JOB_TIMER, *due)),
-                        WaitTrigger::Continue { .. } => changes.new_jobs.push(job(JOB_CONTINUATION, at)),
+                        WaitTrigger::Continue { after } => {
+                            changes.new_jobs.push(job(JOB_CONTINUATION, at));
+                            if *after && is_user_task(&wait.element) {
+                                // Completed now; only the path after it continues in the job.
+                                changes.ended_tasks.push((activity_id(wait.token), "completed".into()));
+                            }
+                        }
                         WaitTrigger::Call { .. } => changes.new_jobs.push(job(JOB_CALL, at)),
                         WaitTrigger::Message { name } => {
                             changes.new_subscriptions.push(subscription(SUBSCRIPTION_MESSAGE, name))

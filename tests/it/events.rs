@@ -525,3 +525,37 @@ async fn a_message_event_sub_process_withdraws_an_application() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_async_after_task_leaves_the_inbox_when_completed() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:userTask id="sign" name="签批" camunda:asyncAfter="true"/>
+            <bpmn:userTask id="file" name="归档"/>{}{}"#,
+            flow("f1", "start", "sign"),
+            flow("f2", "sign", "file")
+        );
+        deploy(&app, "async-after", &model("", "async-after", &body)).await;
+        let instance = app.start("async-after", json!({})).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let task = app.tasks_of(&id).await[0]["id"].as_str().expect("task").to_string();
+        let done = app.post(&format!("/task/{task}/complete"), json!({})).send().await.expect("sent");
+        assert_eq!(done.status(), 204);
+        // Gone from the inbox in the completing transaction, before the continuation runs.
+        let inbox = app.tasks_of(&id).await;
+        assert!(inbox.iter().all(|t| t["taskDefinitionKey"] != "sign"), "{inbox:?}");
+        let again = app.post(&format!("/task/{task}/complete"), json!({})).send().await.expect("sent");
+        assert_eq!(again.status(), 409, "completed once only");
+        let next = eventually(Duration::from_secs(10), || async {
+            app.tasks_of(&id).await.iter().any(|t| t["taskDefinitionKey"] == "file")
+        })
+        .await;
+        assert!(next, "the continuation ran");
+        let history = app.json(&format!("/history/task?taskId={task}")).await;
+        assert_eq!(history[0]["deleteReason"], "completed");
+        assert_eq!(history[0]["assignee"], Value::Null);
+        let tasks = app.tasks_of(&id).await;
+        assert_eq!(tasks.len(), 1, "the signed task is not in the inbox any more: {tasks:?}");
+    })
+    .await;
+}
