@@ -118,7 +118,10 @@ pub struct Account {
     pub failed_logins: i64,
     pub locked_until: Option<i64>,
     pub password_changed_at: Option<i64>,
+    /// Sealed (SM4-GCM, see the `crypto` provider), never the secret itself.
     pub totp_secret: Option<String>,
+    /// The phone number, sealed; `None` when the account has none.
+    pub phone_sealed: Option<String>,
     pub created_at: i64,
     pub roles: Vec<String>,
 }
@@ -134,6 +137,8 @@ pub struct NewAccount {
     pub must_change_password: bool,
     pub roles: Vec<String>,
     pub phone_index: Option<String>,
+    /// The phone number, sealed by the crypto provider.
+    pub phone_sealed: Option<String>,
     pub created_at: i64,
 }
 
@@ -216,20 +221,18 @@ pub fn audit_canonical(seq: i64, entry: &AuditEntry, prev_mac: &str) -> Vec<u8> 
     out
 }
 
-/// HMAC-SM3 (GB/T 15852.2 with GB/T 32905), the audit chain's MAC. The one place this system
-/// computes it: the `crypto` provider replaces this body when it arrives.
-pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; 32] {
-    use hmac::{KeyInit, Mac};
-    // HMAC takes a key of any length, so this cannot fail.
-    let mut mac = <hmac::Hmac<sm3::Sm3> as KeyInit>::new_from_slice(key)
-        .unwrap_or_else(|_| unreachable!("HMAC accepts keys of any length"));
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
-/// The MAC of an audit row, hex.
-pub fn audit_mac(key: &[u8], seq: i64, entry: &AuditEntry, prev_mac: &str) -> String {
-    hex::encode(hmac_sm3(key, &audit_canonical(seq, entry, prev_mac)))
+/// The MAC of an audit row, hex: HMAC-SM3 under the provider's audit key (the key never leaves
+/// the provider, so an HSM can hold it).
+pub fn audit_mac(
+    crypto: &dyn crypto::CryptoProvider,
+    seq: i64,
+    entry: &AuditEntry,
+    prev_mac: &str,
+) -> crate::Result<String> {
+    let mac = crypto
+        .mac(&audit_canonical(seq, entry, prev_mac))
+        .map_err(|error| crate::Error::Invalid(format!("the audit MAC cannot be computed: {error}")))?;
+    Ok(hex::encode(mac))
 }
 
 /// What `verify_audit` found wrong first.
@@ -278,7 +281,10 @@ pub fn purge_detail(through: i64, mac: &str) -> String {
 
 /// Walks the kept chain (from the retention base); returns the number of rows checked, or the
 /// first problem.
-pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result<Result<i64, AuditProblem>> {
+pub async fn verify_audit(
+    store: &dyn crate::Store,
+    key: &dyn crypto::CryptoProvider,
+) -> crate::Result<Result<i64, AuditProblem>> {
     let (base, base_mac) = store.audit_base().await?;
     let mut expected = base + 1;
     let mut previous_mac = base_mac.clone();
@@ -292,7 +298,7 @@ pub async fn verify_audit(store: &dyn crate::Store, key: &[u8]) -> crate::Result
             if row.seq != expected {
                 return Ok(Err(AuditProblem::Missing { expected, found: row.seq }));
             }
-            if audit_mac(key, row.seq, &row.entry, &row.prev_mac) != row.mac {
+            if audit_mac(key, row.seq, &row.entry, &row.prev_mac)? != row.mac {
                 return Ok(Err(AuditProblem::Edited { seq: row.seq }));
             }
             if row.prev_mac != previous_mac {
@@ -371,7 +377,7 @@ pub trait IdentityStore: Send + Sync {
 
     // Audit log.
     /// Appends one row to the chain (serialised across nodes by the head row). Returns its seq.
-    async fn append_audit(&self, entry: &AuditEntry, key: &[u8]) -> crate::Result<i64>;
+    async fn append_audit(&self, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> crate::Result<i64>;
     /// Rows with `seq > after`, in order, at most `limit`.
     async fn audit_rows(&self, after: i64, limit: i64) -> crate::Result<Vec<AuditRow>>;
     /// The last sequence number and MAC written.
@@ -380,7 +386,12 @@ pub trait IdentityStore: Send + Sync {
     async fn audit_base(&self) -> crate::Result<(i64, String)>;
     /// Removes the rows older than `before` (retention), moves the base to the last removed row,
     /// and appends an `audit.purge` row naming it. Returns how many rows were removed.
-    async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> crate::Result<i64>;
+    async fn purge_audit(
+        &self,
+        before: i64,
+        entry: &AuditEntry,
+        key: &dyn crypto::CryptoProvider,
+    ) -> crate::Result<i64>;
 
     // Rate limits and SMS.
     /// Counts one hit on `key` in a fixed window; false when the limit was already reached.
@@ -415,7 +426,7 @@ macro_rules! identity_impl {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            const ACCOUNT_COLUMNS: &str = "u.id, u.display_name, u.unit_id, o.district, u.kind, u.status, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.password_changed_at, u.totp_secret, u.created_at";
+            const ACCOUNT_COLUMNS: &str = "u.id, u.display_name, u.unit_id, o.district, u.kind, u.status, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.password_changed_at, u.totp_secret, u.phone_sealed, u.created_at";
 
             fn account_from(row: &DbRow) -> Result<Account> {
                 Ok(Account {
@@ -431,6 +442,7 @@ macro_rules! identity_impl {
                     locked_until: row.try_get("locked_until")?,
                     password_changed_at: row.try_get("password_changed_at")?,
                     totp_secret: row.try_get("totp_secret")?,
+                    phone_sealed: row.try_get("phone_sealed")?,
                     created_at: row.try_get("created_at")?,
                     roles: Vec::new(),
                 })
@@ -472,12 +484,12 @@ macro_rules! identity_impl {
             impl $store {
                 /// Appends one audit row inside `tx`. The UPDATE takes the head row's lock first,
                 /// so concurrent appenders on any node queue here and each sees the previous MAC.
-                async fn append_in(tx: &mut sqlx::Transaction<'static, $db>, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                async fn append_in(tx: &mut sqlx::Transaction<'static, $db>, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> Result<i64> {
                     sqlx::query("UPDATE audit_head SET seq = seq + 1 WHERE id = 1").execute(&mut **tx).await.map_err(Self::map_error)?;
                     let head = sqlx::query("SELECT seq, mac FROM audit_head WHERE id = 1").fetch_one(&mut **tx).await?;
                     let seq: i64 = head.try_get("seq")?;
                     let prev_mac: String = head.try_get("mac")?;
-                    let mac = audit_mac(key, seq, entry, &prev_mac);
+                    let mac = audit_mac(key, seq, entry, &prev_mac)?;
                     sqlx::query(Self::sql("INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                         .bind(seq).bind(entry.at).bind(&entry.user_id).bind(&entry.source_ip).bind(&entry.action).bind(&entry.target)
                         .bind(&entry.result).bind(&entry.detail).bind(&prev_mac).bind(&mac)
@@ -552,10 +564,10 @@ macro_rules! identity_impl {
 
                 async fn create_account(&self, account: &NewAccount) -> Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let inserted = sqlx::query(Self::sql("INSERT INTO users (id, password_hash, first_name, must_change_password, created_at, display_name, unit_id, kind, status, password_changed_at, phone_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?)"))
+                    let inserted = sqlx::query(Self::sql("INSERT INTO users (id, password_hash, first_name, must_change_password, created_at, display_name, unit_id, kind, status, password_changed_at, phone_index, phone_sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?, ?, ?)"))
                         .bind(&account.id).bind(&account.password_hash).bind(&account.display_name).bind(account.must_change_password)
                         .bind(account.created_at).bind(&account.display_name).bind(&account.unit_id).bind(&account.kind)
-                        .bind(account.created_at).bind(&account.phone_index)
+                        .bind(account.created_at).bind(&account.phone_index).bind(&account.phone_sealed)
                         .execute(&mut *tx).await;
                     match inserted {
                         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
@@ -754,7 +766,7 @@ macro_rules! identity_impl {
                     Ok(row.map(|row| row.try_get("user_id")).transpose()?)
                 }
 
-                async fn append_audit(&self, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                async fn append_audit(&self, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> Result<i64> {
                     let mut tx = self.begin_write().await?;
                     let seq = Self::append_in(&mut tx, entry, key).await?;
                     tx.commit().await.map_err(Self::map_error)?;
@@ -766,7 +778,7 @@ macro_rules! identity_impl {
                     Ok((row.try_get("base_seq")?, row.try_get("base_mac")?))
                 }
 
-                async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &[u8]) -> Result<i64> {
+                async fn purge_audit(&self, before: i64, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> Result<i64> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
                     let last = sqlx::query(Self::sql("SELECT seq, mac FROM audit_log WHERE at < ? ORDER BY seq DESC LIMIT 1"))

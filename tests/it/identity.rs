@@ -25,6 +25,7 @@ pub async fn add_account(app: &TestApp, id: &str, unit: &str, roles: &[&str], ki
             must_change_password: false,
             roles: roles.iter().map(|role| role.to_string()).collect(),
             phone_index: None,
+            phone_sealed: None,
             created_at: store::executor::now_millis(),
         })
         .await
@@ -525,6 +526,9 @@ async fn totp_is_required_once_enrolled_and_enrolment_when_configured() {
             .await
             .expect("sent");
         assert_eq!(good.status(), 204);
+        let stored = web::cli::executor(&app.url).await.expect("opens").store().account("sun").await.expect("reads");
+        let stored = stored.and_then(|account| account.totp_secret).expect("enrolled");
+        assert!(!stored.contains(secret.as_str()), "the TOTP secret is stored sealed, not in clear");
         assert_eq!(sun.get(&app, "/engine-rest/task").send().await.expect("sent").status(), 200);
 
         let (status, body) = try_login(&app, "sun", PASSWORD, None).await.err().expect("needs the code");
@@ -576,6 +580,53 @@ async fn citizens_register_and_log_in_with_single_use_sms_codes() {
         let username = registered.json::<Value>().await.expect("JSON")["username"].as_str().expect("name").to_string();
         assert!(!username.contains(phone), "the phone number is not the user name");
         assert_eq!(error_of(register(code).await.expect("sent")).await.1, "sms-code-invalid", "a code works once");
+
+        // At rest the number is sealed (SM4-GCM) and indexed blindly; nowhere in clear.
+        let account = executor.store().account(&username).await.expect("reads").expect("exists");
+        let sealed = account.phone_sealed.clone().expect("the phone is stored sealed");
+        assert!(!sealed.contains(phone) && !sealed.contains("138001"), "{sealed}");
+        // Shown masked; whole only to roles allowed to see personal data, and every view audited.
+        add_account(&app, "city-pii", "310000", &["city-staff"], "staff").await;
+        add_account(&app, "huangpu-pii", "310101", &["district-staff"], "staff").await;
+        let as_user = |user: &str, path: String| {
+            app.client.get(format!("{}/api{path}", app.base)).basic_auth(user, Some(PASSWORD)).send()
+        };
+        let listed: Value = app
+            .client
+            .get(format!("{}/api/users/{username}", app.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(listed["phone"], "138****8000", "{listed}");
+        let admin_view = app
+            .client
+            .get(format!("{}/api/users/{username}/phone", app.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            error_of(admin_view).await,
+            (StatusCode::FORBIDDEN, "pii-unmask-denied".into()),
+            "三员分立: the system admin does not read personal data"
+        );
+        let other_district = as_user("huangpu-pii", format!("/users/{username}/phone")).await.expect("sent");
+        assert_eq!(other_district.status(), StatusCode::NOT_FOUND, "outside the district's scope");
+        let whole: Value =
+            as_user("city-pii", format!("/users/{username}/phone")).await.expect("sent").json().await.expect("JSON");
+        assert_eq!(whole["phone"], phone);
+        let audit = executor.store().audit_rows(0, 10_000).await.expect("reads");
+        let views: Vec<(&str, &str)> = audit
+            .iter()
+            .filter(|row| row.entry.action == "pii.unmask")
+            .map(|row| (row.entry.user_id.as_deref().unwrap_or_default(), row.entry.result.as_str()))
+            .collect();
+        assert!(views.contains(&("city-pii", "success")), "{views:?}");
+        assert!(views.contains(&("admin", "denied")), "{views:?}");
 
         // Log in with a fresh code (after the per-minute limit).
         raw(&app, "DELETE FROM rate_limits").await;

@@ -42,12 +42,17 @@ pub async fn spawn_app(backend: &str) -> TestApp {
     app
 }
 
+/// One key set for the whole test process (every node of a test shares it, as a deployment
+/// shares its key file).
+static TEST_KEYS: std::sync::LazyLock<std::sync::Arc<dyn crypto::CryptoProvider>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(crypto::SoftwareCrypto::generate().expect("random keys")));
+
 /// Security settings for tests: the defaults, with fast password hashing.
 pub fn test_security() -> web::identity::Security {
     let mut security = web::identity::Security::with_random_key();
     security.password.iterations = 1_000;
-    // One key for every node of a test, as a real deployment shares it.
-    security.audit_key = b"shuangyong-test-audit-key-32byte".to_vec();
+    // One key set for every node of a test, as a real deployment shares its key file.
+    security.crypto = TEST_KEYS.clone();
     security
 }
 

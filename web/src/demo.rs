@@ -45,6 +45,7 @@ pub async fn ensure_admin(executor: &Executor, configured_password: Option<Strin
             must_change_password: generated,
             roles: vec!["sysadmin".into()],
             phone_index: None,
+            phone_sealed: None,
             created_at: now_millis(),
         })
         .await?;

@@ -8,7 +8,18 @@ use store::{ActivityQuery, DataScope, IncidentQuery, InstanceQuery, TaskHistoryQ
 use crate::models::APPROVAL;
 use crate::support::{Cx, approval_vars, assert_conflict, assert_invalid, each_backend, text, vars};
 
-const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+/// The audit chain's keys: one provider for the test process, and another installation's.
+fn key() -> &'static crypto::SoftwareCrypto {
+    static KEY: std::sync::LazyLock<crypto::SoftwareCrypto> =
+        std::sync::LazyLock::new(|| crypto::SoftwareCrypto::generate().expect("random keys"));
+    &KEY
+}
+
+fn other_key() -> &'static crypto::SoftwareCrypto {
+    static KEY: std::sync::LazyLock<crypto::SoftwareCrypto> =
+        std::sync::LazyLock::new(|| crypto::SoftwareCrypto::generate().expect("random keys"));
+    &KEY
+}
 
 /// Runs raw SQL on the test database, bypassing the store (what an attacker with database access
 /// could do).
@@ -71,6 +82,7 @@ fn account(id: &str, unit: Option<&str>, roles: &[&str]) -> NewAccount {
         must_change_password: false,
         roles: roles.iter().map(|role| role.to_string()).collect(),
         phone_index: None,
+        phone_sealed: None,
         created_at: 1,
     }
 }
@@ -233,26 +245,26 @@ async fn the_audit_chain_names_edited_deleted_and_inserted_rows() {
                 result: "success".into(),
                 detail: None,
             };
-            assert_eq!(cx.store.append_audit(&entry, KEY).await.expect("appends"), number);
+            assert_eq!(cx.store.append_audit(&entry, key()).await.expect("appends"), number);
         }
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Ok(5));
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Ok(5));
         assert_eq!(
-            verify_audit(cx.store.as_ref(), b"another key").await.expect("reads"),
+            verify_audit(cx.store.as_ref(), other_key()).await.expect("reads"),
             Err(AuditProblem::Edited { seq: 1 }),
             "another key verifies nothing"
         );
 
         // Edit row 3's result.
         raw(&cx, "UPDATE audit_log SET result = 'failure' WHERE seq = 3").await;
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Err(AuditProblem::Edited { seq: 3 }));
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Err(AuditProblem::Edited { seq: 3 }));
         raw(&cx, "UPDATE audit_log SET result = 'success' WHERE seq = 3").await;
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Ok(5), "restored");
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Ok(5), "restored");
 
         // Delete row 2.
         raw(&cx, "CREATE TABLE audit_saved AS SELECT * FROM audit_log WHERE seq = 2").await;
         raw(&cx, "DELETE FROM audit_log WHERE seq = 2").await;
         assert_eq!(
-            verify_audit(cx.store.as_ref(), KEY).await.expect("reads"),
+            verify_audit(cx.store.as_ref(), key()).await.expect("reads"),
             Err(AuditProblem::Missing { expected: 2, found: 3 })
         );
         raw(&cx, "INSERT INTO audit_log SELECT * FROM audit_saved").await;
@@ -260,24 +272,24 @@ async fn the_audit_chain_names_edited_deleted_and_inserted_rows() {
         // Insert a forged row in the middle (renumbering the rest) and at the end.
         raw(&cx, "UPDATE audit_log SET seq = seq + 100 WHERE seq >= 4").await;
         raw(&cx, "INSERT INTO audit_log (seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac) SELECT 4, 4, 'mallory', NULL, 'login', NULL, 'success', NULL, mac, 'forged' FROM audit_log WHERE seq = 3").await;
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Err(AuditProblem::Edited { seq: 4 }));
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Err(AuditProblem::Edited { seq: 4 }));
         raw(&cx, "DELETE FROM audit_log WHERE seq = 4").await;
         raw(&cx, "UPDATE audit_log SET seq = seq - 100 WHERE seq >= 100").await;
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Ok(5), "restored");
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Ok(5), "restored");
 
         // Copying a valid row over another (a replay) breaks the link.
         raw(&cx, "UPDATE audit_log SET prev_mac = (SELECT mac FROM audit_saved) WHERE seq = 5").await;
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Err(AuditProblem::Edited { seq: 5 }));
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Err(AuditProblem::Edited { seq: 5 }));
 
         // Deleting the newest rows is seen against the head.
         let fresh = Cx::new(&cx.backend).await;
         for number in 1..=3 {
             let entry = AuditEntry { at: number, action: "x".into(), result: "success".into(), ..AuditEntry::default() };
-            fresh.store.append_audit(&entry, KEY).await.expect("appends");
+            fresh.store.append_audit(&entry, key()).await.expect("appends");
         }
         raw(&fresh, "DELETE FROM audit_log WHERE seq = 3").await;
         assert_eq!(
-            verify_audit(fresh.store.as_ref(), KEY).await.expect("reads"),
+            verify_audit(fresh.store.as_ref(), key()).await.expect("reads"),
             Err(AuditProblem::Truncated { last: 2, head: 3 })
         );
     })
@@ -290,14 +302,14 @@ async fn retention_removes_old_rows_and_the_chain_still_verifies() {
         for number in 1..=5 {
             let entry =
                 AuditEntry { at: number * 1000, action: "x".into(), result: "success".into(), ..AuditEntry::default() };
-            cx.store.append_audit(&entry, KEY).await.expect("appends");
+            cx.store.append_audit(&entry, key()).await.expect("appends");
         }
         let purge =
             AuditEntry { at: 9000, action: "audit.purge".into(), result: "success".into(), ..AuditEntry::default() };
-        assert_eq!(cx.store.purge_audit(3000, &purge, KEY).await.expect("purges"), 2, "rows 1 and 2 are older");
-        assert_eq!(cx.store.purge_audit(3000, &purge, KEY).await.expect("purges"), 0, "nothing more to purge");
+        assert_eq!(cx.store.purge_audit(3000, &purge, key()).await.expect("purges"), 2, "rows 1 and 2 are older");
+        assert_eq!(cx.store.purge_audit(3000, &purge, key()).await.expect("purges"), 0, "nothing more to purge");
         assert_eq!(
-            verify_audit(cx.store.as_ref(), KEY).await.expect("reads"),
+            verify_audit(cx.store.as_ref(), key()).await.expect("reads"),
             Ok(4),
             "{}: rows 3 to 6 remain",
             cx.backend
@@ -307,7 +319,7 @@ async fn retention_removes_old_rows_and_the_chain_still_verifies() {
         raw(&cx, "UPDATE audit_head SET base_seq = 3, base_mac = (SELECT mac FROM audit_log WHERE seq = 3)").await;
         raw(&cx, "DELETE FROM audit_log WHERE seq = 3").await;
         assert_eq!(
-            verify_audit(cx.store.as_ref(), KEY).await.expect("reads"),
+            verify_audit(cx.store.as_ref(), key()).await.expect("reads"),
             Err(AuditProblem::BaseMoved { base: 3 })
         );
     })
@@ -328,14 +340,14 @@ async fn concurrent_appends_keep_one_chain() {
                         result: "success".into(),
                         ..AuditEntry::default()
                     };
-                    store.append_audit(&entry, KEY).await.expect("appends");
+                    store.append_audit(&entry, key()).await.expect("appends");
                 }
             }));
         }
         for handle in handles {
             handle.await.expect("writer finishes");
         }
-        assert_eq!(verify_audit(cx.store.as_ref(), KEY).await.expect("reads"), Ok(40), "{}", cx.backend);
+        assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Ok(40), "{}", cx.backend);
     })
     .await;
 }

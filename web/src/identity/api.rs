@@ -37,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .route("/session/totp/confirm", post(totp_confirm))
         .route("/users", get(list_users).post(create_user))
         .route("/users/{id}", get(one_user))
+        .route("/users/{id}/phone", get(unmasked_phone))
         .route("/users/{id}/freeze", post(|s, a, i, p| set_status(s, a, i, p, "frozen")))
         .route("/users/{id}/unfreeze", post(|s, a, i, p| set_status(s, a, i, p, "active")))
         .route("/users/{id}/cancel", post(|s, a, i, p| set_status(s, a, i, p, "cancelled")))
@@ -68,7 +69,10 @@ pub async fn login(
     rate_limit(state, "login", ip, state.security.login_rate_per_minute, 60).await?;
     let username = credentials.username.trim();
     let principal = check_password(state, username, &credentials.password, ip).await?;
-    if let Some(secret) = &principal.account.totp_secret {
+    if let Some(sealed) = &principal.account.totp_secret {
+        let secret = crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &totp_aad(&principal.account.id))
+            .map_err(|error| ApiError::Internal(format!("the TOTP secret cannot be opened: {error}")))?;
+        let secret = &secret;
         let code = credentials.totp.as_deref().unwrap_or("").trim();
         if code.is_empty() {
             return Err(ApiError::denied(
@@ -247,12 +251,34 @@ async fn totp_confirm(
     {
         return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
     }
-    state.store().set_totp_secret(&auth.principal.account.id, Some(&confirm.secret)).await?;
+    let id = &auth.principal.account.id;
+    let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), &confirm.secret, &totp_aad(id))
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    state.store().set_totp_secret(id, Some(&sealed)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub fn account_json(account: &Account) -> Value {
+/// The additional data a sealed TOTP secret is bound to.
+fn totp_aad(username: &str) -> Vec<u8> {
+    format!("users.totp:{username}").into_bytes()
+}
+
+/// An account's phone number, masked (`138****5678`); `None` when it has none or it cannot be
+/// opened (a key that is gone: logged, never shown).
+fn masked_phone(state: &AppState, account: &Account) -> Option<String> {
+    let sealed = account.phone_sealed.as_ref()?;
+    match crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &super::sms::phone_aad(&account.id)) {
+        Ok(phone) => Some(crypto::mask::mask_phone(&phone)),
+        Err(error) => {
+            tracing::warn!(%error, user = %account.id, "a sealed phone number cannot be opened");
+            None
+        }
+    }
+}
+
+pub fn account_json(state: &AppState, account: &Account) -> Value {
     json!({
+        "phone": masked_phone(state, account),
         "username": account.id,
         "displayName": account.display_name,
         "unit": account.unit_id,
@@ -285,7 +311,7 @@ async fn list_users(
         scope: manageable_scope(&auth.principal),
     };
     let accounts = state.store().accounts(&query).await?;
-    Ok(Json(Value::Array(accounts.iter().map(account_json).collect())))
+    Ok(Json(Value::Array(accounts.iter().map(|account| account_json(&state, account)).collect())))
 }
 
 /// The accounts a user manager sees: their data scope; a liaison manager only liaisons.
@@ -312,7 +338,35 @@ async fn one_user(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    Ok(Json(account_json(&find_account(&state, &auth.principal, &id).await?)))
+    Ok(Json(account_json(&state, &find_account(&state, &auth.principal, &id).await?)))
+}
+
+/// `GET /api/users/{id}/phone`: the whole phone number, for roles allowed to see personal data
+/// unmasked (`pii:unmask`), within their data scope. Every view is audited.
+async fn unmasked_phone(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    if !auth.principal.can("pii:unmask") {
+        audit(&state, entry(Some(&auth.principal.account.id), &ip, "pii.unmask", Some(&id), "denied")).await?;
+        return Err(ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "pii-unmask-denied",
+            "无权查看完整个人信息 (not allowed to see unmasked personal data)",
+        ));
+    }
+    let account = find_account(&state, &auth.principal, &id).await?;
+    let phone = match &account.phone_sealed {
+        None => None,
+        Some(sealed) => Some(
+            crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &super::sms::phone_aad(&account.id))
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+        ),
+    };
+    audit(&state, entry(Some(&auth.principal.account.id), &ip, "pii.unmask", Some(&id), "success")).await?;
+    Ok(Json(json!({ "username": account.id, "phone": phone })))
 }
 
 #[derive(Deserialize)]
@@ -367,6 +421,7 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
             locked_until: None,
             password_changed_at: None,
             totp_secret: None,
+            phone_sealed: None,
             created_at: 0,
             roles: user.roles.clone(),
         };
@@ -386,6 +441,7 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
         must_change_password: true,
         roles: user.roles.clone(),
         phone_index: None,
+        phone_sealed: None,
         created_at: now_millis(),
     };
     let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
@@ -413,7 +469,7 @@ async fn create_user(
         .account(user.username.trim())
         .await?
         .ok_or_else(|| ApiError::Internal("created user vanished".into()))?;
-    Ok((StatusCode::CREATED, Json(account_json(&account))))
+    Ok((StatusCode::CREATED, Json(account_json(&state, &account))))
 }
 
 /// Freeze, unfreeze or cancel an account (shared with the CLI).
@@ -611,7 +667,7 @@ async fn list_audit(
 }
 
 async fn verify_audit(State(state): State<AppState>) -> ApiResult<Json<Value>> {
-    match store::identity::verify_audit(state.store().as_ref(), &state.security.audit_key).await? {
+    match store::identity::verify_audit(state.store().as_ref(), state.security.crypto.as_ref()).await? {
         Ok(rows) => Ok(Json(json!({ "intact": true, "rows": rows }))),
         Err(problem) => Ok(Json(json!({ "intact": false, "problem": problem.to_string() }))),
     }

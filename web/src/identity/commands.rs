@@ -8,19 +8,19 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::config::AuditKeyFlags;
+use super::config::KeyFlags;
 use crate::AppState;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseFlags {
-    /// Folder of the SQLite database and the audit key file.
+    /// Folder of the SQLite database and the key file.
     #[arg(long, env = "SY_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
     /// `sqlite://PATH` or `postgres://USER@HOST/DB`; default: SQLite in the data folder.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     #[command(flatten)]
-    pub key: AuditKeyFlags,
+    pub key: KeyFlags,
 }
 
 impl DatabaseFlags {
@@ -151,10 +151,10 @@ async fn state(database: &DatabaseFlags, create_key: bool) -> anyhow::Result<App
     if url.starts_with("sqlite:") && database.database_url.is_none() {
         std::fs::create_dir_all(&database.data_dir)?;
     }
-    let key = database.key.load(&database.data_dir, create_key)?;
+    let crypto = database.key.load(&database.data_dir, create_key)?;
     let executor = crate::cli::executor(&url).await?;
     super::seed(executor.store().as_ref()).await?;
-    Ok(AppState::with_security(executor, super::Security { audit_key: key, ..super::Security::with_random_key() }))
+    Ok(AppState::with_security(executor, super::Security::with_crypto(crypto)))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -220,7 +220,7 @@ pub fn audit(command: AuditCommand) -> ExitCode {
     let result = runtime().and_then(|runtime| {
         runtime.block_on(async {
             let state = state(&database, false).await?;
-            Ok(store::identity::verify_audit(state.store().as_ref(), &state.security.audit_key).await?)
+            Ok(store::identity::verify_audit(state.store().as_ref(), state.security.crypto.as_ref()).await?)
         })
     });
     match result {

@@ -1,9 +1,11 @@
-//! Security settings: flags with environment twins, their defaults, and the audit key.
+//! Security settings: flags with environment twins, their defaults, and the key file.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use clap::Args;
+use crypto::CryptoProvider;
 
 /// Password rules. Defaults follow 等保三级 practice.
 #[derive(Debug, Clone)]
@@ -30,10 +32,12 @@ impl Default for PasswordPolicy {
     }
 }
 
-/// Everything the identity layer is configured with. `Debug` never shows the audit key.
+/// Everything the identity layer is configured with. `Debug` never shows a key.
 #[derive(Clone)]
 pub struct Security {
-    pub audit_key: Vec<u8>,
+    /// The cryptography provider (SM4 fields, blind indexes, the audit chain's HMAC-SM3, SM2):
+    /// the software implementation over the key file, or later an HSM / cloud 密码服务.
+    pub crypto: Arc<dyn CryptoProvider>,
     pub idle_timeout_minutes: i64,
     pub max_failures: i64,
     pub lock_minutes: i64,
@@ -52,7 +56,7 @@ impl std::fmt::Debug for Security {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("Security")
-            .field("audit_key", &"***")
+            .field("crypto", &"provider")
             .field("idle_timeout_minutes", &self.idle_timeout_minutes)
             .field("max_failures", &self.max_failures)
             .field("lock_minutes", &self.lock_minutes)
@@ -65,12 +69,17 @@ impl std::fmt::Debug for Security {
 }
 
 impl Security {
-    /// Defaults with a random audit key (tests, the benchmark).
+    /// Defaults with fresh random keys (tests, the benchmark).
     pub fn with_random_key() -> Self {
-        let mut key = vec![0u8; 32];
-        rand::RngExt::fill(&mut rand::rng(), key.as_mut_slice());
+        let crypto = crypto::SoftwareCrypto::generate()
+            .unwrap_or_else(|error| panic!("the operating system gave no random keys: {error}"));
+        Security::with_crypto(Arc::new(crypto))
+    }
+
+    /// Defaults with this provider.
+    pub fn with_crypto(crypto: Arc<dyn CryptoProvider>) -> Self {
         Security {
-            audit_key: key,
+            crypto,
             idle_timeout_minutes: 30,
             max_failures: 5,
             lock_minutes: 15,
@@ -86,7 +95,7 @@ impl Security {
     }
 }
 
-/// Security flags of `serve` (and the audit key flags of `audit` / `user`).
+/// Security flags of `serve` (and the key-file flag of `audit` / `user`).
 #[derive(Debug, Clone, Args)]
 pub struct SecurityFlags {
     /// Minutes of inactivity after which a session ends.
@@ -120,42 +129,34 @@ pub struct SecurityFlags {
     #[arg(long, env = "SY_AUDIT_RETENTION_DAYS", default_value_t = 180)]
     pub audit_retention_days: i64,
     #[command(flatten)]
-    pub key: AuditKeyFlags,
+    pub key: KeyFlags,
 }
 
 #[derive(Clone, Args)]
-pub struct AuditKeyFlags {
-    /// The audit HMAC key, hex (at least 32 hex digits). Every node must use the same key.
-    #[arg(long, env = "SY_AUDIT_KEY", hide_env_values = true)]
-    pub audit_key: Option<String>,
-    /// File holding the audit key (hex); default DATA_DIR/audit.key, created 0600 at first start.
-    #[arg(long, env = "SY_AUDIT_KEY_FILE")]
-    pub audit_key_file: Option<PathBuf>,
+pub struct KeyFlags {
+    /// The key file (JSON: SM4 data keys by id, the blind-index key, the audit HMAC key, the SM2
+    /// private key); default DATA_DIR/keys.json, generated (mode 0600) at first start. Every node
+    /// must use the same file; it is never stored in the database.
+    #[arg(long, env = "SY_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
-impl std::fmt::Debug for AuditKeyFlags {
+impl std::fmt::Debug for KeyFlags {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter
-            .debug_struct("AuditKeyFlags")
-            .field("audit_key", &self.audit_key.as_ref().map(|_| "***"))
-            .field("audit_key_file", &self.audit_key_file)
-            .finish()
+        formatter.debug_struct("KeyFlags").field("key_file", &self.key_file).finish()
     }
 }
 
-impl AuditKeyFlags {
-    /// The key from the flag, or from the key file; with `create`, a missing file is generated
-    /// (32 random bytes, mode 0600). The key is never stored in the database.
-    pub fn load(&self, data_dir: &Path, create: bool) -> anyhow::Result<Vec<u8>> {
-        if let Some(hex_key) = &self.audit_key {
-            return parse_key(hex_key.trim()).map_err(|error| anyhow::anyhow!("SY_AUDIT_KEY: {error}"));
-        }
-        let file = self.audit_key_file.clone().unwrap_or_else(|| data_dir.join("audit.key"));
-        match std::fs::read_to_string(&file) {
-            Ok(text) => parse_key(text.trim()).map_err(|error| anyhow::anyhow!("{}: {error}", file.display())),
+impl KeyFlags {
+    /// The provider over the key file; with `create`, a missing file is generated with fresh
+    /// random keys (mode 0600).
+    pub fn load(&self, data_dir: &Path, create: bool) -> anyhow::Result<Arc<dyn CryptoProvider>> {
+        let file = self.key_file.clone().unwrap_or_else(|| data_dir.join("keys.json"));
+        let config = match std::fs::read_to_string(&file) {
+            Ok(text) => crypto::KeyConfig::from_json(&text)
+                .map_err(|error| anyhow::anyhow!("key file {}: {error}", file.display()))?,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound && create => {
-                let mut key = vec![0u8; 32];
-                rand::RngExt::fill(&mut rand::rng(), key.as_mut_slice());
+                let config = crypto::KeyConfig::generate()?;
                 if let Some(parent) = file.parent() {
                     std::fs::create_dir_all(parent)?;
                 }
@@ -165,22 +166,19 @@ impl AuditKeyFlags {
                 std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
                 let mut handle = options
                     .open(&file)
-                    .map_err(|error| anyhow::anyhow!("cannot create audit key file {}: {error}", file.display()))?;
-                handle.write_all(hex::encode(&key).as_bytes())?;
+                    .map_err(|error| anyhow::anyhow!("cannot create key file {}: {error}", file.display()))?;
+                handle.write_all(config.to_json().as_bytes())?;
                 handle.write_all(b"\n")?;
-                Ok(key)
+                config
             }
-            Err(error) => Err(anyhow::anyhow!(
-                "cannot read the audit key file {}: {error} (set SY_AUDIT_KEY or SY_AUDIT_KEY_FILE)",
-                file.display()
-            )),
-        }
+            Err(error) => {
+                return Err(anyhow::anyhow!("cannot read the key file {}: {error} (set SY_KEY_FILE)", file.display()));
+            }
+        };
+        let provider = crypto::SoftwareCrypto::from_config(&config)
+            .map_err(|error| anyhow::anyhow!("key file {}: {error}", file.display()))?;
+        Ok(Arc::new(provider))
     }
-}
-
-fn parse_key(text: &str) -> Result<Vec<u8>, String> {
-    let key = hex::decode(text).map_err(|error| format!("not hex: {error}"))?;
-    if key.len() < 16 { Err("too short: at least 16 bytes (32 hex digits)".into()) } else { Ok(key) }
 }
 
 impl SecurityFlags {
@@ -198,7 +196,7 @@ impl SecurityFlags {
             anyhow::bail!("passwords need at least 8 characters and at most 4 character classes");
         }
         Ok(Security {
-            audit_key: self.key.load(data_dir, true)?,
+            crypto: self.key.load(data_dir, true)?,
             idle_timeout_minutes: self.session_idle_minutes,
             max_failures: self.lockout_failures,
             lock_minutes: self.lockout_minutes,

@@ -172,7 +172,7 @@ pub async fn add_unit(
 /// Appends an audit row. A failure to audit is logged and turned into a 500: an action that
 /// cannot be recorded must not look successful.
 pub async fn audit(state: &AppState, entry: AuditEntry) -> ApiResult<()> {
-    state.store().append_audit(&entry, &state.security.audit_key).await.map_err(|error| {
+    state.store().append_audit(&entry, state.security.crypto.as_ref()).await.map_err(|error| {
         tracing::error!(%error, action = %entry.action, "cannot write the audit log");
         ApiError::Internal(format!("audit log: {error}"))
     })?;
@@ -186,7 +186,7 @@ pub fn spawn_retention(state: AppState) {
         loop {
             let before = now_millis() - state.security.audit_retention_days * 86_400_000;
             let purge = entry(Some("system"), "-", "audit.purge", None, "success");
-            match state.store().purge_audit(before, &purge, &state.security.audit_key).await {
+            match state.store().purge_audit(before, &purge, state.security.crypto.as_ref()).await {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "audit retention removed old rows"),
                 Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
@@ -389,6 +389,8 @@ fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static
         Some(&["engine:use"])
     } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
         Some(&["user:unlock", "user:manage"])
+    } else if path.starts_with("/api/users/") && path.ends_with("/phone") && !is_unsafe(method) {
+        None // the handler checks `pii:unmask` itself, and audits the refusal too
     } else if path.starts_with("/api/users/") && path.ends_with("/roles") && is_unsafe(method) {
         Some(&["role:assign"])
     } else if path.starts_with("/api/users") {

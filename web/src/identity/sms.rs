@@ -47,11 +47,17 @@ fn parse_phone(phone: &str) -> ApiResult<String> {
     }
 }
 
-/// The searchable stand-in for a phone number: HMAC-SM3 under the server key, so the number
-/// itself is not stored in the code and account tables. (The crypto provider's blind index
-/// replaces this at merge.)
-pub fn phone_index(state: &AppState, phone: &str) -> String {
-    hex::encode(store::identity::hmac_sm3(&state.security.audit_key, format!("phone:{phone}").as_bytes()))
+/// The searchable stand-in for a phone number: the crypto provider's blind index (HMAC-SM3
+/// under the index key), so exact-match lookups work while the number itself is stored only
+/// sealed (`users.phone_sealed`) and nowhere in the code tables.
+pub fn phone_index(state: &AppState, phone: &str) -> ApiResult<String> {
+    state.security.crypto.blind_index("phone", phone).map_err(|error| ApiError::Internal(error.to_string()))
+}
+
+/// The additional data a sealed phone number is bound to: its account, so a sealed value
+/// copied to another row does not decrypt.
+pub fn phone_aad(username: &str) -> Vec<u8> {
+    format!("users.phone:{username}").into_bytes()
 }
 
 fn code_digest(id: &str, code: &str) -> String {
@@ -77,7 +83,7 @@ pub async fn send_code(
     if !PURPOSES.contains(&request.purpose.as_str()) {
         return Err(ApiError::BadRequest("purpose 须为 register、login 或 reset (unknown purpose)".into()));
     }
-    let index = phone_index(&state, &phone);
+    let index = phone_index(&state, &phone)?;
     rate_limit(&state, "sms-ip", &ip, state.security.sms_per_ip_per_hour, 3600).await?;
     rate_limit(&state, "sms-phone-minute", &index, 1, 60).await?;
     rate_limit(&state, "sms-phone", &index, state.security.sms_per_phone_per_hour, 3600).await?;
@@ -127,7 +133,7 @@ pub async fn register_citizen(
     Json(registration): Json<Registration>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
     let phone = parse_phone(&registration.phone)?;
-    let index = phone_index(&state, &phone);
+    let index = phone_index(&state, &phone)?;
     let username = format!("c{}", &index[..16]);
     password::check_policy(&state.security.password, &username, &registration.password)
         .map_err(ApiError::BadRequest)?;
@@ -144,6 +150,10 @@ pub async fn register_citizen(
         must_change_password: false,
         roles: vec!["citizen".into()],
         phone_index: Some(index),
+        phone_sealed: Some(
+            crypto::encrypt_text(state.security.crypto.as_ref(), &phone, &phone_aad(&username))
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+        ),
         created_at: now_millis(),
     };
     state.store().create_account(&account).await?;
@@ -165,7 +175,7 @@ pub async fn login_with_code(
 ) -> ApiResult<Response> {
     rate_limit(&state, "login", &ip, state.security.login_rate_per_minute, 60).await?;
     let phone = parse_phone(&login.phone)?;
-    let index = phone_index(&state, &phone);
+    let index = phone_index(&state, &phone)?;
     consume(&state, &index, "login", &login.code).await?;
     let user = state.store().account_by_phone(&index).await?;
     let principal = match user {

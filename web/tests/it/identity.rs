@@ -17,8 +17,7 @@ fn run(data_dir: &Path, args: &[&str], stdin: &str) -> Output {
         .args(args)
         .env("SY_DATA_DIR", data_dir)
         .env_remove("DATABASE_URL")
-        .env_remove("SY_AUDIT_KEY")
-        .env_remove("SY_AUDIT_KEY_FILE")
+        .env_remove("SY_KEY_FILE")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -53,8 +52,8 @@ async fn user_commands_and_audit_verify_naming_the_broken_row() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(data.join("audit.key")).expect("key file exists").permissions().mode();
-        assert_eq!(mode & 0o777, 0o600, "the generated audit key is private");
+        let mode = std::fs::metadata(data.join("keys.json")).expect("key file exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the generated key file is private");
     }
     let again = run(data, &add, "Initial-Pass-2026\n");
     assert!(!again.status.success() && text(&again).contains("已存在"), "{}", text(&again));
@@ -96,10 +95,10 @@ async fn user_commands_and_audit_verify_naming_the_broken_row() {
     assert!(text(&inserted).contains("row 5: content does not match"), "{}", text(&inserted));
 
     // Without the key there is nothing to verify against.
-    std::fs::remove_file(data.join("audit.key")).expect("removed");
+    std::fs::remove_file(data.join("keys.json")).expect("removed");
     let keyless = run(data, &["audit", "verify"], "");
     assert_eq!(keyless.status.code(), Some(1));
-    assert!(text(&keyless).contains("audit key"), "{}", text(&keyless));
+    assert!(text(&keyless).contains("key file"), "{}", text(&keyless));
 }
 
 #[test]
