@@ -362,6 +362,13 @@ pub trait IdentityStore: Send + Sync {
     /// The latest `count` password hashes, newest first.
     async fn password_history(&self, id: &str, count: i64) -> crate::Result<Vec<String>>;
     async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> crate::Result<()>;
+    /// Replaces an account's sealed values (after a key rotation re-encrypted them).
+    async fn set_sealed_fields(
+        &self,
+        id: &str,
+        phone_sealed: Option<&str>,
+        totp_secret: Option<&str>,
+    ) -> crate::Result<()>;
     async fn account_by_phone(&self, phone_index: &str) -> crate::Result<Option<String>>;
 
     // Sessions and API keys.
@@ -709,6 +716,14 @@ macro_rules! identity_impl {
                     let rows = sqlx::query(Self::sql("SELECT password_hash FROM password_history WHERE user_id = ? ORDER BY changed_at DESC, id DESC LIMIT ?"))
                         .bind(id).bind(count).fetch_all(&self.pool).await?;
                     rows.iter().map(|row| row.try_get("password_hash").map_err(Error::from)).collect()
+                }
+
+                async fn set_sealed_fields(&self, id: &str, phone_sealed: Option<&str>, totp_secret: Option<&str>) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("UPDATE users SET phone_sealed = ?, totp_secret = ? WHERE id = ?"))
+                        .bind(phone_sealed).bind(totp_secret).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> Result<()> {

@@ -35,6 +35,9 @@ pub enum Command {
     /// The audit log: `audit verify` checks its HMAC-SM3 chain.
     #[command(subcommand)]
     Audit(crate::identity::commands::AuditCommand),
+    /// The key file: `keys rotate` adds a new SM4 data key and re-encrypts the stored values.
+    #[command(subcommand)]
+    Keys(crate::identity::commands::KeysCommand),
 }
 
 #[derive(Clone, Parser)]
@@ -105,6 +108,7 @@ pub fn main() -> ExitCode {
         Command::User(command) => crate::identity::commands::user(command),
         Command::Unit(command) => crate::identity::commands::unit(command),
         Command::Audit(command) => crate::identity::commands::audit(command),
+        Command::Keys(command) => crate::identity::commands::keys(command),
         Command::Serve(config) => {
             tracing_subscriber::fmt()
                 .with_env_filter(

@@ -259,7 +259,7 @@ async fn totp_confirm(
 }
 
 /// The additional data a sealed TOTP secret is bound to.
-fn totp_aad(username: &str) -> Vec<u8> {
+pub fn totp_aad(username: &str) -> Vec<u8> {
     format!("users.totp:{username}").into_bytes()
 }
 

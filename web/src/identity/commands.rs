@@ -238,3 +238,78 @@ pub fn audit(command: AuditCommand) -> ExitCode {
         }
     }
 }
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Adds a fresh SM4 data key (id `--key-id`, default the next `kN`), makes it the one new
+    /// values are sealed with, and re-encrypts every sealed value in the database with it. Old
+    /// keys stay in the file, so values not yet re-encrypted still open; running it again after
+    /// an interruption finishes the job.
+    Rotate {
+        #[command(flatten)]
+        database: DatabaseFlags,
+        #[arg(long)]
+        key_id: Option<String>,
+    },
+}
+
+pub fn keys(command: KeysCommand) -> ExitCode {
+    let KeysCommand::Rotate { database, key_id } = command;
+    match runtime().and_then(|runtime| runtime.block_on(rotate(&database, key_id))) {
+        Ok((key_id, count)) => {
+            println!("data key {key_id} is current; {count} sealed values re-encrypted");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn rotate(database: &DatabaseFlags, key_id: Option<String>) -> anyhow::Result<(String, usize)> {
+    let file = database.key.key_file.clone().unwrap_or_else(|| database.data_dir.join("keys.json"));
+    let text = std::fs::read_to_string(&file)
+        .map_err(|error| anyhow::anyhow!("cannot read the key file {}: {error}", file.display()))?;
+    let mut config =
+        crypto::KeyConfig::from_json(&text).map_err(|error| anyhow::anyhow!("key file {}: {error}", file.display()))?;
+    let key_id = match key_id {
+        Some(id) => id,
+        None => (1..).map(|n| format!("k{n}")).find(|id| !config.data_keys.contains_key(id)).unwrap_or_default(),
+    };
+    config.rotate_data_key(&key_id).map_err(|error| anyhow::anyhow!("{error}"))?;
+    // Write the new file beside the old one, then rename: a crash leaves one whole file.
+    let temporary = file.with_extension("json.new");
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut handle = options.open(&temporary)?;
+        std::io::Write::write_all(&mut handle, config.to_json().as_bytes())?;
+        handle.sync_all()?;
+    }
+    std::fs::rename(&temporary, &file)?;
+    let provider = crypto::SoftwareCrypto::from_config(&config)?;
+    let state = state(database, false).await?;
+    let accounts = state.store().accounts(&store::identity::AccountQuery::default()).await?;
+    let mut count = 0;
+    for account in accounts {
+        let reseal = |sealed: &Option<String>, aad: Vec<u8>| -> anyhow::Result<Option<String>> {
+            match sealed {
+                None => Ok(None),
+                Some(text) => {
+                    let plain = crypto::decrypt_text(&provider, text, &aad)?;
+                    Ok(Some(crypto::encrypt_text(&provider, &plain, &aad)?))
+                }
+            }
+        };
+        let phone = reseal(&account.phone_sealed, super::sms::phone_aad(&account.id))?;
+        let totp = reseal(&account.totp_secret, super::api::totp_aad(&account.id))?;
+        count += usize::from(phone.is_some()) + usize::from(totp.is_some());
+        if phone.is_some() || totp.is_some() {
+            state.store().set_sealed_fields(&account.id, phone.as_deref(), totp.as_deref()).await?;
+        }
+    }
+    Ok((key_id, count))
+}

@@ -172,3 +172,48 @@ async fn the_generated_admin_password_must_be_changed_at_first_login() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `keys rotate`: a new SM4 data key becomes current, stored values are re-encrypted with it, and
+/// the old key stays in the file (so the job can be resumed).
+#[tokio::test]
+async fn key_rotation_re_encrypts_sealed_values() {
+    use base64::Engine as _;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data = directory.path();
+    let output =
+        run(data, &["user", "add", "li", "--unit", "310101", "--role", "district-staff"], "Initial-Pass-2026\n");
+    assert!(output.status.success(), "{}", text(&output));
+    let before = crypto::KeyConfig::from_json(&std::fs::read_to_string(data.join("keys.json")).expect("key file"))
+        .expect("key file parses");
+    let old = crypto::SoftwareCrypto::from_config(&before).expect("keys");
+    let aad = b"users.phone:li";
+    let sealed = crypto::encrypt_text(&old, "13912345678", aad).expect("seals");
+    tamper(data, &format!("UPDATE users SET phone_sealed = '{sealed}' WHERE id = 'li'")).await;
+
+    let rotated = run(data, &["keys", "rotate"], "");
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(text(&rotated).contains("data key k2 is current; 1 sealed values re-encrypted"), "{}", text(&rotated));
+    let after = crypto::KeyConfig::from_json(&std::fs::read_to_string(data.join("keys.json")).expect("key file"))
+        .expect("key file parses");
+    assert_eq!(after.current_data_key, "k2");
+    assert!(after.data_keys.contains_key("k1"), "the old key is kept");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("keys.json")).expect("exists").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the rewritten key file stays private");
+    }
+
+    let url = format!("sqlite://{}", data.join("shuangyong.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let stored: String = sqlx::query_scalar("SELECT phone_sealed FROM users WHERE id = 'li'")
+        .fetch_one(&mut connection)
+        .await
+        .expect("reads");
+    assert_ne!(stored, sealed, "re-encrypted");
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&stored).expect("base64");
+    assert_eq!(crypto::sealed::key_id(&bytes).expect("header"), "k2");
+    let new = crypto::SoftwareCrypto::from_config(&after).expect("keys");
+    assert_eq!(crypto::decrypt_text(&new, &stored, aad).expect("opens with the new file"), "13912345678");
+    assert!(crypto::decrypt_text(&old, &stored, aad).is_err(), "the old file alone cannot open it");
+}
