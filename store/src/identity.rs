@@ -362,6 +362,9 @@ pub trait IdentityStore: Send + Sync {
     /// The latest `count` password hashes, newest first.
     async fn password_history(&self, id: &str, count: i64) -> crate::Result<Vec<String>>;
     async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> crate::Result<()>;
+    /// The SM2 signature stored over an account's access-control record.
+    async fn access_signature(&self, id: &str) -> crate::Result<Option<String>>;
+    async fn set_access_signature(&self, id: &str, signature: &str) -> crate::Result<()>;
     /// Replaces an account's sealed values (after a key rotation re-encrypted them).
     async fn set_sealed_fields(
         &self,
@@ -716,6 +719,18 @@ macro_rules! identity_impl {
                     let rows = sqlx::query(Self::sql("SELECT password_hash FROM password_history WHERE user_id = ? ORDER BY changed_at DESC, id DESC LIMIT ?"))
                         .bind(id).bind(count).fetch_all(&self.pool).await?;
                     rows.iter().map(|row| row.try_get("password_hash").map_err(Error::from)).collect()
+                }
+
+                async fn access_signature(&self, id: &str) -> Result<Option<String>> {
+                    let row = sqlx::query(Self::sql("SELECT acl_signature FROM users WHERE id = ?")).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row { Some(row) => row.try_get("acl_signature")?, None => None })
+                }
+
+                async fn set_access_signature(&self, id: &str, signature: &str) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("UPDATE users SET acl_signature = ? WHERE id = ?")).bind(signature).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn set_sealed_fields(&self, id: &str, phone_sealed: Option<&str>, totp_secret: Option<&str>) -> Result<()> {

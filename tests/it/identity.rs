@@ -30,6 +30,8 @@ pub async fn add_account(app: &TestApp, id: &str, unit: &str, roles: &[&str], ki
         })
         .await
         .expect("account is created");
+    // As the system does after every change of an access-control record.
+    web::identity::sign_access(executor.store().as_ref(), crate::support::test_keys(), id).await.expect("signed");
 }
 
 /// Raw SQL on the app's database (what an attacker or an operator with database access does).
@@ -747,6 +749,61 @@ async fn pages_escape_input_carry_security_headers_and_need_csrf() {
         let missing = app.client.get(format!("{}/no/such/page", app.base)).send().await.expect("sent");
         assert_eq!(missing.status(), 404);
         assert!(missing.text().await.expect("text").contains("页面不存在"));
+    })
+    .await;
+}
+
+/// Access-control records are signed with SM2: a role granted by writing to the database
+/// directly (an attacker, or an operator bypassing the system) is refused and audited, while
+/// roles assigned through the system keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn roles_written_behind_the_systems_back_are_refused() {
+    each_backend(|app| async move {
+        add_account(&app, "mallory", "310101", &["district-staff"], "staff").await;
+        add_account(&app, "sec", "310000", &["secadmin"], "staff").await;
+        let tasks = |user: &'static str| app.client.get(app.url("/task")).basic_auth(user, Some(PASSWORD)).send();
+        assert_eq!(tasks("mallory").await.expect("sent").status(), 200);
+
+        raw(&app, "INSERT INTO user_roles (user_id, role_id) VALUES ('mallory', 'sysadmin')").await;
+        let escalated = tasks("mallory").await.expect("sent");
+        assert_eq!(error_of(escalated).await, (StatusCode::FORBIDDEN, "access-record-invalid".into()));
+        let executor = web::cli::executor(&app.url).await.expect("opens");
+        let audit = executor.store().audit_rows(0, 10_000).await.expect("reads");
+        assert!(
+            audit.iter().any(|row| row.entry.action == "access.verify"
+                && row.entry.target.as_deref() == Some("mallory")
+                && row.entry.result == "denied"),
+            "the refusal is audited"
+        );
+        // Undoing the tampering restores the signed record.
+        raw(&app, "DELETE FROM user_roles WHERE user_id = 'mallory' AND role_id = 'sysadmin'").await;
+        assert_eq!(tasks("mallory").await.expect("sent").status(), 200);
+
+        // A role assigned by the security administrator is signed and takes effect.
+        let sec = login(&app, "sec", PASSWORD).await;
+        let assigned = sec
+            .send(
+                &app,
+                reqwest::Method::PUT,
+                "/api/users/mallory/roles",
+                json!({ "roles": ["district-staff", "operator"] }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(assigned.status(), 204);
+        assert_eq!(tasks("mallory").await.expect("sent").status(), 200, "the new record is signed");
+        // Unfreezing behind the system's back does not work either.
+        let frozen = app
+            .client
+            .post(format!("{}/api/users/mallory/freeze", app.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(frozen.status(), 204);
+        raw(&app, "UPDATE users SET status = 'active' WHERE id = 'mallory'").await;
+        assert_eq!(error_of(tasks("mallory").await.expect("sent")).await.1, "access-record-invalid");
     })
     .await;
 }

@@ -39,6 +39,7 @@ pub async fn spawn_app(backend: &str) -> TestApp {
     }
     // admin is the system administrator (scope: everything), as on a real first start.
     executor.store().set_account_roles("admin", &["sysadmin".to_string()]).await.expect("role is granted");
+    web::identity::sign_access(executor.store().as_ref(), test_keys(), "admin").await.expect("signed");
     app
 }
 
@@ -46,6 +47,11 @@ pub async fn spawn_app(backend: &str) -> TestApp {
 /// shares its key file).
 static TEST_KEYS: std::sync::LazyLock<std::sync::Arc<dyn crypto::CryptoProvider>> =
     std::sync::LazyLock::new(|| std::sync::Arc::new(crypto::SoftwareCrypto::generate().expect("random keys")));
+
+/// The test process's crypto provider.
+pub fn test_keys() -> &'static dyn crypto::CryptoProvider {
+    TEST_KEYS.as_ref()
+}
 
 /// Security settings for tests: the defaults, with fast password hashing.
 pub fn test_security() -> web::identity::Security {

@@ -150,8 +150,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let security = config.security.security(&config.data_dir)?;
     let executor = executor(&url).await?;
     crate::identity::seed(executor.store().as_ref()).await?;
-    let generated =
-        demo::ensure_admin(&executor, std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty())).await?;
+    let generated = demo::ensure_admin(
+        &executor,
+        security.crypto.as_ref(),
+        std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
+    )
+    .await?;
+    crate::identity::bootstrap_access_signatures(executor.store().as_ref(), security.crypto.as_ref()).await?;
     if !config.no_demo {
         demo::load(&executor).await?;
     }

@@ -17,7 +17,11 @@ pub const PROCESSES: &[(&str, &str)] = &[(
 
 /// Creates the user `admin` when there are no users. Returns the password when it was generated
 /// (so it can be printed once); `SY_ADMIN_PASSWORD` sets it instead.
-pub async fn ensure_admin(executor: &Executor, configured_password: Option<String>) -> anyhow::Result<Option<String>> {
+pub async fn ensure_admin(
+    executor: &Executor,
+    crypto: &dyn crypto::CryptoProvider,
+    configured_password: Option<String>,
+) -> anyhow::Result<Option<String>> {
     let store = executor.store();
     if store.user_count().await? > 0 {
         // A database from before roles existed: its admin becomes the system administrator.
@@ -25,6 +29,7 @@ pub async fn ensure_admin(executor: &Executor, configured_password: Option<Strin
             && admin.roles.is_empty()
         {
             store.set_account_roles("admin", &["sysadmin".to_string()]).await?;
+            crate::identity::sign_access(store.as_ref(), crypto, "admin").await.map_err(|e| anyhow::anyhow!("{e}"))?;
         }
         return Ok(None);
     }
@@ -52,6 +57,7 @@ pub async fn ensure_admin(executor: &Executor, configured_password: Option<Strin
     for group in ["camunda-admin", "district-reviewers", "city-reviewers"] {
         store.add_membership("admin", group).await?;
     }
+    crate::identity::sign_access(store.as_ref(), crypto, "admin").await.map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(generated.then_some(password))
 }
 

@@ -445,7 +445,12 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
         created_at: now_millis(),
     };
     let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
-    let created = state.store().create_account(&account).await;
+    let mut created = state.store().create_account(&account).await;
+    if created.is_ok() {
+        created = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), username)
+            .await
+            .map_err(|error| store::Error::Invalid(error.to_string()));
+    }
     let mut record =
         entry(Some(actor_id), ip, "user.create", Some(username), if created.is_ok() { "success" } else { "failure" });
     record.detail = Some(format!("unit={} kind={} roles={}", user.unit, user.kind, user.roles.join(",")));
@@ -489,7 +494,12 @@ pub async fn change_status(
             return Err(ApiError::forbidden("不能冻结或注销自己的账户 (not your own account)"));
         }
     }
-    let changed = state.store().set_account_status(id, status).await;
+    let mut changed = state.store().set_account_status(id, status).await;
+    if changed.is_ok() {
+        changed = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), id)
+            .await
+            .map_err(|error| store::Error::Invalid(error.to_string()));
+    }
     let action = match status {
         "frozen" => "user.freeze",
         "active" => "user.unfreeze",
@@ -577,6 +587,7 @@ async fn set_roles(
         return Err(ApiError::BadRequest(format!("未知的角色 '{unknown}' (unknown role)")));
     }
     state.store().set_account_roles(&id, &roles.roles).await?;
+    super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &id).await?;
     let mut record = entry(Some(&auth.principal.account.id), &ip, "user.roles", Some(&id), "success");
     record.detail = Some(roles.roles.join(","));
     audit(&state, record).await?;

@@ -255,7 +255,7 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
     // Every PBKDF2 run counts against the source address (password spraying over Basic, and
     // CPU exhaustion); verified credentials served from the cache do not.
     let verify_budget = state.security.login_rate_per_minute * 2;
-    let Some(principal) = state.store().principal(username).await? else {
+    let Some(principal) = load_principal(state, username).await? else {
         rate_limit(state, "verify", ip, verify_budget, 60).await?;
         // Spend the same time as a real check, so response times do not reveal user names.
         let candidate = password.to_string();
@@ -342,11 +342,82 @@ pub fn needs_second_factor(principal: &Principal) -> bool {
 
 /// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
 /// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
+/// The bytes an account's access-control record signature covers: unit, status and roles.
+fn access_record(principal: &Principal) -> Vec<u8> {
+    let account = &principal.account;
+    let mut roles = account.roles.clone();
+    roles.sort();
+    format!(
+        "shuangyong-acl-v1\n{}\n{}\n{}\n{}",
+        account.id,
+        account.unit_id.as_deref().unwrap_or_default(),
+        account.status,
+        roles.join(",")
+    )
+    .into_bytes()
+}
+
+/// Signs an account's access-control record with the SM2 key (after any change to its unit,
+/// status or roles). Callers outside a request (the CLI, the demo loader, tests) use this too.
+pub async fn sign_access(store: &dyn store::Store, crypto: &dyn crypto::CryptoProvider, id: &str) -> ApiResult<()> {
+    let Some(principal) = store.principal(id).await? else { return Ok(()) };
+    let signature = crypto.sign(&access_record(&principal)).map_err(|error| ApiError::Internal(error.to_string()))?;
+    store.set_access_signature(id, &hex::encode(signature)).await?;
+    Ok(())
+}
+
+/// On the first start after access-control signatures were introduced (no account has one),
+/// signs every account's current record once, and says so in the audit log. Afterwards an
+/// unsigned or wrongly signed account is refused, never re-signed automatically.
+pub async fn bootstrap_access_signatures(
+    store: &dyn store::Store,
+    crypto: &dyn crypto::CryptoProvider,
+) -> anyhow::Result<()> {
+    let accounts = store.accounts(&store::identity::AccountQuery::default()).await?;
+    let mut signed = false;
+    for account in &accounts {
+        if store.access_signature(&account.id).await?.is_some() {
+            signed = true;
+            break;
+        }
+    }
+    if signed || accounts.is_empty() {
+        return Ok(());
+    }
+    for account in &accounts {
+        sign_access(store, crypto, &account.id).await.map_err(|error| anyhow::anyhow!("{error}"))?;
+    }
+    let mut record = entry(None, "-", "access.bootstrap", None, "success");
+    record.detail = Some(format!("{} access-control records signed", accounts.len()));
+    store.append_audit(&record, crypto).await?;
+    Ok(())
+}
+
+/// Loads a user's principal and checks the SM2 signature over its access-control record: a
+/// role, unit or status written into the database behind the system's back is refused (and
+/// audited), never honoured.
+pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Principal>> {
+    let Some(principal) = state.store().principal(id).await? else { return Ok(None) };
+    let signature = state.store().access_signature(id).await?;
+    let valid = signature
+        .and_then(|text| hex::decode(text).ok())
+        .is_some_and(|bytes| state.security.crypto.verify(&access_record(&principal), &bytes));
+    if !valid {
+        audit(state, entry(None, "-", "access.verify", Some(id), "denied")).await?;
+        return Err(ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "access-record-invalid",
+            "账户的权限记录校验失败，请联系安全管理员 (the account's access-control record failed its signature check)",
+        ));
+    }
+    Ok(Some(principal))
+}
+
 pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResult<Option<Auth>> {
     if let Some(token) = cookie(headers, SESSION_COOKIE).filter(|token| !token.is_empty()) {
         let idle = state.security.idle_timeout_minutes * 60_000;
         if let Some(session) = state.store().touch_session(&token_digest(&token), now_millis(), idle).await?
-            && let Some(principal) = state.store().principal(&session.user_id).await?
+            && let Some(principal) = load_principal(state, &session.user_id).await?
             && principal.account.status == "active"
         {
             return Ok(Some(Auth { principal, via: Via::Session(session) }));
@@ -375,7 +446,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
     if let Some(key) = key {
         let invalid = || ApiError::Unauthorized("API 密钥无效 (invalid API key)".into());
         let user = state.store().api_key_user(&token_digest(key.trim())).await?.ok_or_else(invalid)?;
-        let principal = state.store().principal(&user).await?.filter(|p| p.account.status == "active");
+        let principal = load_principal(state, &user).await?.filter(|p| p.account.status == "active");
         return Ok(Some(Auth { principal: principal.ok_or_else(invalid)?, via: Via::ApiKey }));
     }
     Ok(None)

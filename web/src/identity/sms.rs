@@ -157,6 +157,7 @@ pub async fn register_citizen(
         created_at: now_millis(),
     };
     state.store().create_account(&account).await?;
+    super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &username).await?;
     audit(&state, entry(Some(&username), &ip, "citizen.register", Some(&username), "success")).await?;
     Ok((StatusCode::CREATED, Json(json!({ "username": username }))))
 }
@@ -179,7 +180,7 @@ pub async fn login_with_code(
     consume(&state, &index, "login", &login.code).await?;
     let user = state.store().account_by_phone(&index).await?;
     let principal = match user {
-        Some(user) => state.store().principal(&user).await?,
+        Some(user) => super::load_principal(&state, &user).await?,
         None => None,
     };
     let Some(principal) = principal.filter(|p| p.account.status == "active" && p.account.kind == "citizen") else {
