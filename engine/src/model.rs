@@ -64,6 +64,14 @@ impl ProcessModel {
         })
     }
 
+    /// The link catch event named `name` in `scope`, where a link throw of that name jumps.
+    pub fn link_catch(&self, scope: Option<ElementIndex>, name: &str) -> Option<ElementIndex> {
+        self.elements.iter().position(|element| {
+            element.scope == scope
+                && matches!(&element.kind, ElementKind::CatchEvent { trigger: Trigger::Link(caught) } if caught == name)
+        })
+    }
+
     /// The event sub-processes directly inside `scope`, with their start events.
     pub fn event_sub_processes(
         &self,

@@ -553,11 +553,9 @@ impl<'r, 'a> Run<'r, 'a> {
             }
             ElementKind::ThrowEvent { trigger } => match trigger {
                 Trigger::Link(name) => {
-                    let target = model.elements.iter().position(|candidate| {
-                        candidate.scope == element.scope
-                            && matches!(&candidate.kind, ElementKind::CatchEvent { trigger: Trigger::Link(caught) } if caught == name)
-                    });
-                    let target = target.ok_or_else(|| format!("no link catch event named '{name}' in this scope"))?;
+                    let target = model
+                        .link_catch(element.scope, name)
+                        .ok_or_else(|| format!("no link catch event named '{name}' in this scope"))?;
                     self.end_token(token, false);
                     let caught = self.create_token(target, scope, None);
                     self.queue.push_back(Step::Leave(caught));
@@ -737,14 +735,7 @@ impl<'r, 'a> Run<'r, 'a> {
                     .next()
                     .ok_or_else(|| format!("sub-process '{}' has no none start event", element.id))?;
                 self.open_event_sub_process_waits(token, Some(index))?;
-                self.token_mut(token).state = TokenState::InScope;
-                self.state.scopes.push(ScopeInstance {
-                    id: token,
-                    parent: Some(scope),
-                    activity: Some(token),
-                    variables: Variables::new(),
-                    kind: ScopeKind::Plain,
-                });
+                self.open_scope(token, scope, ScopeKind::Plain);
                 let inner = self.create_token(start, token, None);
                 self.queue.push_back(Step::Enter(inner));
             }
@@ -864,6 +855,19 @@ impl<'r, 'a> Run<'r, 'a> {
         {
             self.open_wait(wait.token, target, WaitTrigger::Timer { due, cycle: Some(cycle) });
         }
+    }
+
+    /// `token` (a sub-process, event sub-process or multi-instance body) opens a scope of its
+    /// own inside `parent` and waits in it.
+    fn open_scope(&mut self, token: TokenId, parent: TokenId, kind: ScopeKind) {
+        self.token_mut(token).state = TokenState::InScope;
+        self.state.scopes.push(ScopeInstance {
+            id: token,
+            parent: Some(parent),
+            activity: Some(token),
+            variables: Variables::new(),
+            kind,
+        });
     }
 
     /// Ends an activity from outside (an interrupting boundary event), with everything inside it.
@@ -1043,14 +1047,7 @@ impl<'r, 'a> Run<'r, 'a> {
             self.cancel_scope_contents(scope);
         }
         let token = self.create_token(sub_process, scope, None);
-        self.token_mut(token).state = TokenState::InScope;
-        self.state.scopes.push(ScopeInstance {
-            id: token,
-            parent: Some(scope),
-            activity: Some(token),
-            variables: Variables::new(),
-            kind: ScopeKind::Plain,
-        });
+        self.open_scope(token, scope, ScopeKind::Plain);
         if let Err(message) = self.open_event_sub_process_waits(token, Some(sub_process)) {
             self.incident(token, Phase::Enter, message);
             return;
@@ -1094,14 +1091,7 @@ impl<'r, 'a> Run<'r, 'a> {
         };
         drop(variables);
         let sequential = definition.sequential;
-        self.token_mut(token).state = TokenState::InScope;
-        self.state.scopes.push(ScopeInstance {
-            id: token,
-            parent: Some(scope),
-            activity: Some(token),
-            variables: Variables::new(),
-            kind: ScopeKind::MultiInstanceBody { sequential, total, items, next: 0 },
-        });
+        self.open_scope(token, scope, ScopeKind::MultiInstanceBody { sequential, total, items, next: 0 });
         let active = if sequential { total.min(1) } else { total };
         self.set_local(
             token,
@@ -1368,8 +1358,16 @@ impl<'r, 'a> Run<'r, 'a> {
                 continue;
             }
             let element = &model.elements[at];
-            let next =
-                element.outgoing.iter().map(|&flow| model.flows[flow].target).chain(element.boundaries.iter().copied());
+            let link = match &element.kind {
+                ElementKind::ThrowEvent { trigger: Trigger::Link(name) } => model.link_catch(element.scope, name),
+                _ => None,
+            };
+            let next = element
+                .outgoing
+                .iter()
+                .map(|&flow| model.flows[flow].target)
+                .chain(element.boundaries.iter().copied())
+                .chain(link);
             for target in next {
                 if target == to {
                     return true;

@@ -608,3 +608,28 @@ fn an_error_event_sub_process_catches_errors_of_its_scope() {
     assert_eq!(tokens(run.state()), ["on_error#7 InScope", "repair#9 Waiting in #7"]);
     assert!(run.state().waits.is_empty(), "the interrupting error withdrew the other subscriptions");
 }
+
+#[test]
+fn an_inclusive_join_waits_for_a_token_that_can_still_reach_it_through_a_link() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:inclusiveGateway id="fork"/>
+        <bpmn:userTask id="a"/>
+        <bpmn:userTask id="b"/>
+        <bpmn:intermediateThrowEvent id="jump"><bpmn:linkEventDefinition name="on"/></bpmn:intermediateThrowEvent>
+        <bpmn:intermediateCatchEvent id="land"><bpmn:linkEventDefinition name="on"/></bpmn:intermediateCatchEvent>
+        <bpmn:inclusiveGateway id="join"/>
+        <bpmn:endEvent id="end"/>
+        {}"#,
+        flows(
+            "f1: start -> fork\nfa: fork -> a\nfb: fork -> b\nj1: a -> join\nb1: b -> jump\nj2: land -> join\nf9: join -> end"
+        )
+    ));
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    run.apply(&env, complete("a", vars(&[])));
+    // b can still reach the join through the link: the join waits.
+    assert_eq!(tokens(run.state()), ["b#4 Waiting", "join#5 Joining"]);
+    let done = run.apply(&env, complete("b", vars(&[])));
+    assert_eq!(done.last().map(String::as_str), Some("instance Completed"), "{done:?}");
+}
