@@ -406,13 +406,14 @@ impl Executor {
             .next()
             .ok_or_else(|| Error::NotFound(format!("no open incident '{incident_id}'")))?;
         let token = incident.token as TokenId;
-        self.command(
-            &incident.instance_id,
-            actor,
-            None,
-            move |runtime, state| Ok(runtime.retry_incident(state, token)?),
-        )
-        .await
+        let instance =
+            self.command(&incident.instance_id, actor, None, move |runtime, state| {
+                Ok(runtime.retry_incident(state, token)?)
+            })
+            .await?;
+        // A failed job kept for this incident has done its part.
+        self.store.delete_failed_job(incident_id).await?;
+        Ok(instance)
     }
 
     /// Deletes (cancels) a running instance; its history stays.
@@ -602,6 +603,7 @@ impl Executor {
                     changes.resolved_incidents.extend(resolved);
                 }
                 Event::InstanceEnded { status } => {
+                    changes.instance_ended = true;
                     if let (Some(caller), InstanceStatus::Completed | InstanceStatus::Terminated) =
                         (&instance.state.caller, status)
                     {

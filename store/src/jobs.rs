@@ -20,6 +20,11 @@ pub trait JobStore: Send + Sync {
     /// Releases a lock without counting an attempt (for example the instance was busy).
     async fn unlock_job(&self, id: &str, due_at: i64) -> Result<()>;
     async fn delete_job(&self, id: &str) -> Result<()>;
+    /// Keeps a job whose last attempt failed, with 0 retries and its incident's id as payload,
+    /// so `PUT /job/{id}/retries` can resolve the incident as in Camunda.
+    async fn insert_failed_job(&self, job: &JobRecord) -> Result<()>;
+    /// Deletes the failed job kept for an incident (once the incident is resolved).
+    async fn delete_failed_job(&self, incident_id: &str) -> Result<()>;
     /// Sets a job's retries (Camunda's `PUT /job/{id}/retries`); fails with NotFound.
     async fn set_job_retries(&self, id: &str, retries: i64) -> Result<()>;
     async fn jobs(&self, query: &JobQuery) -> Result<(Vec<JobRecord>, i64)>;
@@ -204,6 +209,10 @@ macro_rules! jobs_impl {
                             ],
                         );
                     }
+                    if changes.instance_ended {
+                        // Failed jobs kept for incidents go with the instance.
+                        batch.push("DELETE FROM jobs WHERE instance_id = ? AND retries = 0 AND wait_id IS NULL".into(), vec![Param::Text(instance_id.to_string())]);
+                    }
                     match &changes.executed_job {
                         None => {}
                         Some(ExecutedJob { id, next: None }) => batch.push("DELETE FROM jobs WHERE id = ?".into(), vec![Param::from(id)]),
@@ -268,6 +277,21 @@ macro_rules! jobs_impl {
                 async fn delete_job(&self, id: &str) -> Result<()> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(Self::sql("DELETE FROM jobs WHERE id = ?")).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn insert_failed_job(&self, job: &JobRecord) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let params = job_params(job);
+                    bind_params(sqlx::query(Self::dynamic(format!("INSERT INTO jobs ({JOB_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))), &params).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn delete_failed_job(&self, incident_id: &str) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("DELETE FROM jobs WHERE retries = 0 AND wait_id IS NULL AND payload = ?")).bind(incident_id).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(())
                 }

@@ -310,6 +310,8 @@ pub struct Changes {
     /// The job this command executed, when it is not a wait of the instance (a timer start):
     /// deleted, or moved to its next due time with its next cycle state.
     pub executed_job: Option<ExecutedJob>,
+    /// The instance ended with these changes.
+    pub instance_ended: bool,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,

@@ -71,15 +71,29 @@ impl Executor {
             (Some(instance_id), _) => {
                 let wait = job.wait_id.unwrap_or_default() as TokenId;
                 let attempts_left = job.retries;
-                self.command(instance_id, None, None, move |runtime, state| {
-                    let events = runtime.trigger(state, wait, Variables::new())?;
-                    match first_incident(&events) {
-                        Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
-                        _ => Ok(events),
-                    }
-                })
-                .await
-                .map(|_| ())
+                let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+                let failure = failed.clone();
+                let result = self
+                    .command(instance_id, None, None, move |runtime, state| {
+                        let events = runtime.trigger(state, wait, Variables::new())?;
+                        match first_incident(&events) {
+                            Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
+                            Some(message) => {
+                                if let Ok(mut slot) = failure.lock() {
+                                    *slot = Some(message);
+                                }
+                                Ok(events)
+                            }
+                            None => Ok(events),
+                        }
+                    })
+                    .await
+                    .map(|_| ());
+                let message = failed.lock().ok().and_then(|mut slot| slot.take());
+                if let (Ok(()), Some(message)) = (&result, message) {
+                    self.keep_failed_job(job, instance_id, &message).await?;
+                }
+                result
             }
         };
         let now = now_millis();
@@ -111,6 +125,40 @@ impl Executor {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The last attempt failed and its incident is committed: the job stays visible with 0
+    /// retries and the exception, pointing at the incident, as in Camunda.
+    async fn keep_failed_job(&self, job: &JobRecord, instance_id: &str, message: &str) -> Result<()> {
+        let query =
+            IncidentQuery { instance_id: Some(instance_id.to_string()), open: true, ..IncidentQuery::default() };
+        let incidents = self.store().incidents(&query).await?.0;
+        let Some(incident) = incidents.iter().max_by_key(|incident| incident.created_at) else { return Ok(()) };
+        let failed = JobRecord {
+            wait_id: None,
+            retries: 0,
+            lock_owner: None,
+            lock_expires_at: None,
+            exception_message: Some(message.to_string()),
+            payload: Some(incident.id.clone()),
+            ..job.clone()
+        };
+        self.store().insert_failed_job(&failed).await
+    }
+
+    /// `PUT /job/{id}/retries`: on a job that is still retrying, sets its retries; on a failed
+    /// job (0 retries, an incident), raising them resolves the incident by running the failed
+    /// step again.
+    pub async fn set_job_retries(&self, id: &str, retries: i64, actor: Actor<'_>) -> Result<()> {
+        let query = JobQuery { id: Some(id.to_string()), ..JobQuery::default() };
+        let job = self.store().jobs(&query).await?.0.into_iter().next();
+        let job = job.ok_or_else(|| Error::NotFound(format!("job {id} does not exist")))?;
+        match (&job.payload, job.retries, job.wait_id) {
+            (Some(incident), 0, None) if retries > 0 && job.instance_id.is_some() => {
+                self.retry_incident(incident, actor).await.map(|_| ())
+            }
+            _ => self.store().set_job_retries(id, retries).await,
         }
     }
 

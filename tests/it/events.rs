@@ -330,7 +330,48 @@ async fn a_failing_async_job_is_retried_then_becomes_an_incident() {
         })
         .await;
         assert!(incident, "the last failure becomes an incident");
+        // As in Camunda, the failed job stays visible with 0 retries and its exception.
+        let jobs = app.json(&format!("/job?processInstanceId={id}&noRetriesLeft=true")).await;
+        assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+        let job = jobs[0]["id"].as_str().expect("id").to_string();
+        assert!(jobs[0]["exceptionMessage"].as_str().is_some_and(|m| m.contains("接口不可用")));
+
+        // Fix the cause, then raise the retries: the incident is resolved and the step runs.
+        let put = |path: String, body: Value| {
+            app.client.put(app.url(&path)).basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)).json(&body).send()
+        };
+        let fixed = put(format!("/process-instance/{id}/variables/fail"), json!({ "value": false, "type": "Boolean" }));
+        assert_eq!(fixed.await.expect("sent").status(), 204);
+        assert_eq!(put(format!("/job/{job}/retries"), json!({ "retries": 1 })).await.expect("sent").status(), 204);
+        assert!(instance_ended(&app, &id).await, "the failed step ran again and the instance completed");
+        assert_eq!(app.json(&format!("/incident/count?processInstanceId={id}")).await["count"], 0);
         assert_eq!(app.json(&format!("/job/count?processInstanceId={id}")).await["count"], 0);
+
+        // Resolving through /incident does the same.
+        let again = app.start("retrying", json!({ "variables": { "fail": { "value": true, "type": "Boolean" } } })).await;
+        let again_id = again["id"].as_str().expect("id").to_string();
+        let mut incident_id = String::new();
+        for _ in 0..200 {
+            let incidents = app.json(&format!("/incident?processInstanceId={again_id}")).await;
+            if let Some(found) = incidents[0]["id"].as_str() {
+                incident_id = found.to_string();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(!incident_id.is_empty(), "a second incident");
+        let fixed = put(format!("/process-instance/{again_id}/variables/fail"), json!({ "value": false, "type": "Boolean" }));
+        assert_eq!(fixed.await.expect("sent").status(), 204);
+        let resolved = app
+            .client
+            .delete(app.url(&format!("/incident/{incident_id}")))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(resolved.status(), 204);
+        assert!(instance_ended(&app, &again_id).await);
+        assert_eq!(app.json(&format!("/job/count?processInstanceId={again_id}")).await["count"], 0);
     })
     .await;
 }

@@ -15,7 +15,10 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/incident", get(list)).route("/incident/count", get(count)).route("/incident/{id}", get(one))
+    Router::new()
+        .route("/incident", get(list))
+        .route("/incident/count", get(count))
+        .route("/incident/{id}", get(one).delete(resolve))
 }
 
 /// Camunda's incident type for a failed step that the engine retries.
@@ -94,4 +97,21 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
     let (incidents, _) = state.store().incidents(&query).await?;
     let incident = incidents.first().ok_or_else(|| ApiError::NotFound(format!("No matching incident with id {id}")))?;
     Ok(Json(incident_json(incident)))
+}
+
+/// `DELETE /incident/{id}`: resolves an incident. Every incident here is a failed step waiting
+/// to be retried, so resolving runs that step again (once its cause is fixed); if it fails again
+/// a new incident is raised.
+async fn resolve(
+    State(state): State<AppState>,
+    axum::Extension(user): axum::Extension<crate::CurrentUser>,
+    Path(id): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    let query =
+        IncidentQuery { id: Some(id.clone()), open: true, scope: crate::identity::scope(), ..IncidentQuery::default() };
+    if state.store().incidents(&query).await?.0.is_empty() {
+        return Err(ApiError::NotFound(format!("No matching incident with id {id}")));
+    }
+    state.executor.retry_incident(&id, Some(&user.0)).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -4,7 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde_json::{Value as Json_, json};
 use store::{JOB_TIMER, JOB_TIMER_START, JobQuery, JobRecord};
 
@@ -110,6 +110,7 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 /// `PUT /job/{id}/retries` `{"retries": n}`.
 async fn set_retries(
     State(state): State<AppState>,
+    Extension(user): Extension<crate::CurrentUser>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
@@ -120,7 +121,7 @@ async fn set_retries(
         .filter(|retries| *retries >= 0)
         .ok_or_else(|| ApiError::BadRequest("retries must be a whole number ≥ 0 / 重试次数须为非负整数".into()))?;
     find(&state, &id).await?; // in the caller's data scope, or 404
-    state.store().set_job_retries(&id, retries).await?;
+    state.executor.set_job_retries(&id, retries, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
