@@ -391,8 +391,9 @@ macro_rules! jobs_impl {
                         params.extend(filter.params.iter().cloned());
                         params.push(Param::Int(left));
                         let statement = format!(
-                            "UPDATE external_tasks SET worker_id = ?, lock_expires_at = ? WHERE id IN (SELECT id FROM external_tasks{} ORDER BY priority DESC, created_at, id LIMIT ?{}) RETURNING {EXTERNAL_COLUMNS}",
+                            "UPDATE external_tasks SET worker_id = ?, lock_expires_at = ? WHERE id IN (SELECT id FROM external_tasks{} ORDER BY {}created_at, id LIMIT ?{}) RETURNING {EXTERNAL_COLUMNS}",
                             filter.sql(),
+                            if topic.by_priority { "priority DESC, " } else { "" },
                             Self::SKIP_LOCKED
                         );
                         let rows = bind_params(sqlx::query(Self::dynamic(statement)), &params).fetch_all(&mut *tx).await?;
@@ -401,7 +402,9 @@ macro_rules! jobs_impl {
                         }
                     }
                     tx.commit().await?;
-                    locked.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at.cmp(&b.created_at)));
+                    if topics.iter().all(|topic| topic.by_priority) {
+                        locked.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.created_at.cmp(&b.created_at)));
+                    }
                     Ok(locked)
                 }
 

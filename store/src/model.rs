@@ -473,6 +473,8 @@ pub struct TopicRequest {
     pub lock_duration: i64,
     pub business_key: Option<String>,
     pub definition_key: Option<String>,
+    /// `usePriority`: highest `taskPriority` first; otherwise oldest first.
+    pub by_priority: bool,
 }
 
 pub(crate) fn status_text(status: InstanceStatus) -> &'static str {

@@ -600,3 +600,31 @@ async fn an_async_after_task_leaves_the_inbox_when_completed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fetch_and_lock_honours_use_priority() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="ranked" camunda:taskPriority="${{rank}}"/><bpmn:endEvent id="end"/>{}{}"#,
+            flow("f1", "start", "mail"),
+            flow("f2", "mail", "end")
+        );
+        deploy(&app, "ranked", &model("", "ranked", &body)).await;
+        for rank in [1, 9, 5] {
+            app.start("ranked", json!({ "variables": { "rank": { "value": rank, "type": "Integer" } } })).await;
+        }
+        let fetch = |use_priority: bool, worker: &'static str| {
+            app.post(
+                "/external-task/fetchAndLock",
+                json!({ "workerId": worker, "maxTasks": 1, "usePriority": use_priority,
+                        "topics": [{ "topicName": "ranked", "lockDuration": 60000 }] }),
+            )
+            .send()
+        };
+        let first: Value = fetch(true, "a").await.expect("sent").json().await.expect("JSON");
+        assert_eq!(first[0]["priority"], 9, "usePriority: the highest first");
+        let next: Value = fetch(false, "b").await.expect("sent").json().await.expect("JSON");
+        assert_eq!(next[0]["priority"], 1, "otherwise the oldest first");
+    })
+    .await;
+}

@@ -338,6 +338,7 @@ mod jobs {
                             lock_duration: 60_000,
                             business_key: None,
                             definition_key: None,
+                            by_priority: false,
                         }];
                         while done.load(Ordering::Relaxed) < count {
                             let locked = executor

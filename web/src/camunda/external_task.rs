@@ -103,6 +103,7 @@ async fn fetch_and_lock(State(state): State<AppState>, body: axum::body::Bytes) 
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let max = number(&body, "maxTasks")?.unwrap_or(10).clamp(0, 1000);
+    let by_priority = field(&body, "usePriority").and_then(Json_::as_bool).unwrap_or(false);
     let wait =
         Duration::from_millis(number(&body, "asyncResponseTimeout")?.unwrap_or(0).max(0) as u64).min(MAX_LONG_POLL);
     let Some(Json_::Array(entries)) = field(&body, "topics") else {
@@ -129,6 +130,7 @@ async fn fetch_and_lock(State(state): State<AppState>, body: axum::body::Bytes) 
             lock_duration,
             business_key: text(entry, "businessKey")?,
             definition_key: text(entry, "processDefinitionKey")?,
+            by_priority,
         });
     }
     let locked = state.executor.fetch_and_lock(&worker, &topics, max, wait, &crate::identity::scope()).await?;
