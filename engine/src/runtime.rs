@@ -419,6 +419,43 @@ impl<'a> Runtime<'a> {
         Ok(events)
     }
 
+    /// Refuses unless `token` is a waiting user task of an active instance.
+    pub fn waiting_user_task(&self, state: &InstanceState, token: TokenId) -> Result<(), Error> {
+        self.waiting(state, token, "user task", |kind| matches!(kind, ElementKind::UserTask(_))).map(|_| ())
+    }
+
+    /// Counts a vote (会签 with a pass ratio) of a waiting multi-instance item: `nrOfApproved` or
+    /// `nrOfRejected` on the multi-instance body goes up by one, so the completion condition
+    /// evaluated when the item completes right after can use them. Outside a multi-instance
+    /// activity this does nothing.
+    pub fn count_vote(&self, state: &mut InstanceState, token: TokenId, approved: bool) -> Result<Vec<Event>, Error> {
+        self.waiting_user_task(state, token)?;
+        let Some(item) = state.token(token).map(|token| token.scope) else { return Ok(Vec::new()) };
+        let body = state
+            .scope(item)
+            .filter(|scope| scope.kind == ScopeKind::MultiInstanceItem)
+            .and_then(|scope| scope.parent)
+            .and_then(|parent| state.scope(parent))
+            .filter(|scope| matches!(scope.kind, ScopeKind::MultiInstanceBody { .. }))
+            .map(|scope| scope.id);
+        let Some(body) = body else { return Ok(Vec::new()) };
+        let mut run = Run::new(self, state);
+        let position = run.state.scopes.iter().position(|scope| scope.id == body).unwrap_or(0);
+        for (name, counts) in [("nrOfApproved", approved), ("nrOfRejected", !approved)] {
+            let variables = &mut run.state.scopes[position].variables;
+            let current = match variables.get(name) {
+                Some(Value::Integer(value)) => *value,
+                _ => 0,
+            };
+            let value = Value::Integer(current + i32::from(counts));
+            let previous = variables.insert(name.to_string(), value.clone());
+            if previous.as_ref() != Some(&value) {
+                run.events.push(Event::VariableSet { scope: body, name: name.to_string(), value, previous });
+            }
+        }
+        Ok(run.events)
+    }
+
     /// The user tasks `token` (a waiting user task) could be returned to by the model: those of
     /// its scope level from which its element can be reached, nearest first. Which of them the
     /// instance actually passed through is the caller's to check against history.

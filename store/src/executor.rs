@@ -436,6 +436,22 @@ impl Executor {
     where
         F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
     {
+        self.recorded_command(instance_id, actor, delete_reason, Vec::new(), run).await
+    }
+
+    /// [`Executor::command`] that also commits approval records (stamped with the command's
+    /// time) in the same transaction.
+    pub(crate) async fn recorded_command<F>(
+        &self,
+        instance_id: &str,
+        actor: Actor<'_>,
+        delete_reason: Option<String>,
+        mut records: Vec<crate::approval::ApprovalRecord>,
+        run: F,
+    ) -> Result<InstanceRecord>
+    where
+        F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
+    {
         let stored = self
             .store
             .instance(instance_id)
@@ -458,7 +474,11 @@ impl Executor {
             instance.ended_at = Some(at);
             instance.delete_reason = delete_reason;
         }
-        let changes = self.changes(&instance, &model, &events, at, actor).await?;
+        let mut changes = self.changes(&instance, &model, &events, at, actor).await?;
+        for record in &mut records {
+            record.at = at;
+        }
+        changes.approval_records = records;
         self.store.save_instance(&instance, stored.version, &changes).await?;
         self.after_commit(&changes, &events).await;
         Ok(instance)

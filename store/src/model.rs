@@ -310,6 +310,8 @@ pub struct Changes {
     /// The job this command executed, when it is not a wait of the instance (a timer start):
     /// deleted, or moved to its next due time with its next cycle state.
     pub executed_job: Option<ExecutedJob>,
+    /// Approval operation records (通过, 驳回, 退回, …) committed with the change they describe.
+    pub approval_records: Vec<crate::approval::ApprovalRecord>,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,
@@ -329,6 +331,7 @@ impl Changes {
             && self.closed_waits.is_empty()
             && self.new_external_tasks.is_empty()
             && self.ended_external_tasks.is_empty()
+            && self.approval_records.is_empty()
             && self.executed_job.is_none()
     }
 }
