@@ -426,8 +426,9 @@ impl<'a> Runtime<'a> {
 
     /// Counts a vote (会签 with a pass ratio) of a waiting multi-instance item: `nrOfApproved` or
     /// `nrOfRejected` on the multi-instance body goes up by one, so the completion condition
-    /// evaluated when the item completes right after can use them. Outside a multi-instance
-    /// activity this does nothing.
+    /// evaluated when the item completes right after can use them; the process variables
+    /// `{element}_approved` / `{element}_rejected` mirror them for gateways after the vote.
+    /// Outside a multi-instance activity this does nothing.
     pub fn count_vote(&self, state: &mut InstanceState, token: TokenId, approved: bool) -> Result<Vec<Event>, Error> {
         self.waiting_user_task(state, token)?;
         let Some(item) = state.token(token).map(|token| token.scope) else { return Ok(Vec::new()) };
@@ -439,9 +440,11 @@ impl<'a> Runtime<'a> {
             .filter(|scope| matches!(scope.kind, ScopeKind::MultiInstanceBody { .. }))
             .map(|scope| scope.id);
         let Some(body) = body else { return Ok(Vec::new()) };
+        let element = state.token(token).map(|token| token.element.clone()).unwrap_or_default();
         let mut run = Run::new(self, state);
         let position = run.state.scopes.iter().position(|scope| scope.id == body).unwrap_or(0);
-        for (name, counts) in [("nrOfApproved", approved), ("nrOfRejected", !approved)] {
+        for (name, mirror, counts) in [("nrOfApproved", "approved", approved), ("nrOfRejected", "rejected", !approved)]
+        {
             let variables = &mut run.state.scopes[position].variables;
             let current = match variables.get(name) {
                 Some(Value::Integer(value)) => *value,
@@ -450,8 +453,16 @@ impl<'a> Runtime<'a> {
             let value = Value::Integer(current + i32::from(counts));
             let previous = variables.insert(name.to_string(), value.clone());
             if previous.as_ref() != Some(&value) {
-                run.events.push(Event::VariableSet { scope: body, name: name.to_string(), value, previous });
+                run.events.push(Event::VariableSet {
+                    scope: body,
+                    name: name.to_string(),
+                    value: value.clone(),
+                    previous,
+                });
             }
+            // The body's counts end with it; a gateway after the vote reads the process-level copy.
+            let mirrored = Variables::from([(format!("{element}_{mirror}"), value)]);
+            run.set_variables(ROOT_SCOPE, mirrored);
         }
         Ok(run.events)
     }

@@ -425,19 +425,21 @@ macro_rules! approval_impl {
                 }
 
                 async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()> {
-                    // (task id, instance id, completed by, ended at)
-                    for chunk in rows.chunks(500) {
+                    // (task id, instance id, completed by, ended at); 5,000 rows a transaction.
+                    for transaction in rows.chunks(5_000) {
                         let mut batch = Batch::default();
-                        let mut params = Vec::with_capacity(chunk.len() * 10);
-                        for (id, instance_id, user, at) in chunk {
-                            params.extend([
-                                Param::from(id), instance_id.into(), Param::Text(format!("{definition_key}:1:fixture")), Param::Text(definition_key.into()),
-                                Param::Text("review".into()), id.into(), Param::Text("审核".into()), Param::Int(0), Param::Int(*at - 60_000), Param::Int(*at),
-                            ]);
-                            params.extend([Param::Text("completed".into()), Param::from(user)]);
+                        for chunk in transaction.chunks(500) {
+                            let mut params = Vec::with_capacity(chunk.len() * 12);
+                            for (id, instance_id, user, at) in chunk {
+                                params.extend([
+                                    Param::from(id), instance_id.into(), Param::Text(format!("{definition_key}:1:fixture")), Param::Text(definition_key.into()),
+                                    Param::Text("review".into()), id.into(), Param::Text("审核".into()), Param::Int(0), Param::Int(*at - 60_000), Param::Int(*at),
+                                    Param::Text("completed".into()), Param::from(user),
+                                ]);
+                            }
+                            let columns = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "priority", "created_at", "ended_at", "delete_reason", "completed_by"];
+                            batch.push(crate::backend::multi_insert("history_tasks", &columns, chunk.len()), params);
                         }
-                        let columns = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "priority", "created_at", "ended_at", "delete_reason", "completed_by"];
-                        batch.push(crate::backend::multi_insert("history_tasks", &columns, chunk.len()), params);
                         self.commit_batch(None, batch).await?;
                     }
                     Ok(())

@@ -98,3 +98,66 @@ fn return_to_a_later_or_unknown_task_is_refused() {
     assert!(runtime.return_to(&mut state, apply, "nowhere", None).is_err());
     assert!(runtime.return_to(&mut state, 999, "apply", None).is_err());
 }
+
+/// 三人会签, two votes decide (pass ratio 2/3): the completion condition reads the vote counts,
+/// the gateway after it the process-level copy.
+fn voting_model() -> String {
+    bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+           <bpmn:userTask id="vote" camunda:assignee="${{voter}}">
+             <bpmn:multiInstanceLoopCharacteristics camunda:collection="${{voters}}" camunda:elementVariable="voter">
+               <bpmn:completionCondition>${{nrOfApproved &gt;= 2 || nrOfRejected &gt;= 2}}</bpmn:completionCondition>
+             </bpmn:multiInstanceLoopCharacteristics>
+           </bpmn:userTask>
+           <bpmn:exclusiveGateway id="decide" default="no"/>
+           <bpmn:endEvent id="passed"/><bpmn:endEvent id="failed"/>
+           <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="vote"/>
+           <bpmn:sequenceFlow id="f2" sourceRef="vote" targetRef="decide"/>
+           <bpmn:sequenceFlow id="yes" sourceRef="decide" targetRef="passed">
+             <bpmn:conditionExpression>${{vote_approved &gt;= 2}}</bpmn:conditionExpression>
+           </bpmn:sequenceFlow>
+           <bpmn:sequenceFlow id="no" sourceRef="decide" targetRef="failed"/>"#
+    ))
+}
+
+fn run_vote(votes: &[bool]) -> (bool, Vec<String>) {
+    let env = Env::new();
+    let model = env.deploy(&voting_model());
+    let runtime = engine::Runtime { model: &model, scripting: &env.scripting, services: &env.handlers, now: 0 };
+    let voters = engine::Value::Json(serde_json::json!(["a", "b", "c"]));
+    let (mut state, _) = runtime.start(Variables::from([("voters".to_string(), voters)])).expect("starts");
+    let mut ended = Vec::new();
+    for &approved in votes {
+        let Some(token) = state
+            .tokens
+            .iter()
+            .find(|token| {
+                token.element == "vote"
+                    && token.state == engine::state::TokenState::Waiting
+                    && state
+                        .scope(token.scope)
+                        .is_some_and(|scope| scope.kind == engine::state::ScopeKind::MultiInstanceItem)
+            })
+            .map(|token| token.id)
+        else {
+            break;
+        };
+        runtime.count_vote(&mut state, token, approved).expect("counts");
+        for event in runtime.complete_task(&mut state, token, Variables::new()).expect("completes") {
+            if let Event::ActivityEnded { element_id, canceled: false, .. } = event
+                && (element_id == "passed" || element_id == "failed")
+            {
+                ended.push(element_id);
+            }
+        }
+    }
+    (state.is_active(), ended)
+}
+
+#[test]
+fn pass_ratio_voting_decides_after_two_matching_votes() {
+    assert_eq!(run_vote(&[true, true]), (false, vec!["passed".to_string()]));
+    assert_eq!(run_vote(&[true, false, false]), (false, vec!["failed".to_string()]));
+    assert_eq!(run_vote(&[false, true, true]), (false, vec!["passed".to_string()]));
+    assert_eq!(run_vote(&[true]).0, true, "one vote decides nothing");
+}
