@@ -102,11 +102,11 @@ fn return_to_a_later_or_unknown_task_is_refused() {
 /// 三人会签, two votes decide (pass ratio 2/3): the completion condition reads the vote counts,
 /// the gateway after it the process-level copy.
 fn voting_model() -> String {
-    bpmn(&format!(
+    bpmn(
         r#"<bpmn:startEvent id="start"/>
-           <bpmn:userTask id="vote" camunda:assignee="${{voter}}">
-             <bpmn:multiInstanceLoopCharacteristics camunda:collection="${{voters}}" camunda:elementVariable="voter">
-               <bpmn:completionCondition>${{nrOfApproved &gt;= 2 || nrOfRejected &gt;= 2}}</bpmn:completionCondition>
+           <bpmn:userTask id="vote" camunda:assignee="${voter}">
+             <bpmn:multiInstanceLoopCharacteristics camunda:collection="${voters}" camunda:elementVariable="voter">
+               <bpmn:completionCondition>${nrOfApproved &gt;= 2 || nrOfRejected &gt;= 2}</bpmn:completionCondition>
              </bpmn:multiInstanceLoopCharacteristics>
            </bpmn:userTask>
            <bpmn:exclusiveGateway id="decide" default="no"/>
@@ -114,10 +114,10 @@ fn voting_model() -> String {
            <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="vote"/>
            <bpmn:sequenceFlow id="f2" sourceRef="vote" targetRef="decide"/>
            <bpmn:sequenceFlow id="yes" sourceRef="decide" targetRef="passed">
-             <bpmn:conditionExpression>${{vote_approved &gt;= 2}}</bpmn:conditionExpression>
+             <bpmn:conditionExpression>${vote_approved &gt;= 2}</bpmn:conditionExpression>
            </bpmn:sequenceFlow>
-           <bpmn:sequenceFlow id="no" sourceRef="decide" targetRef="failed"/>"#
-    ))
+           <bpmn:sequenceFlow id="no" sourceRef="decide" targetRef="failed"/>"#,
+    )
 }
 
 fn run_vote(votes: &[bool]) -> (bool, Vec<String>) {
@@ -159,5 +159,5 @@ fn pass_ratio_voting_decides_after_two_matching_votes() {
     assert_eq!(run_vote(&[true, true]), (false, vec!["passed".to_string()]));
     assert_eq!(run_vote(&[true, false, false]), (false, vec!["failed".to_string()]));
     assert_eq!(run_vote(&[false, true, true]), (false, vec!["passed".to_string()]));
-    assert_eq!(run_vote(&[true]).0, true, "one vote decides nothing");
+    assert!(run_vote(&[true]).0, "one vote decides nothing");
 }
