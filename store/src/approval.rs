@@ -120,6 +120,9 @@ pub trait ApprovalStore: Send + Sync {
     async fn reassign_task(&self, change: &Reassignment, record: &ApprovalRecord) -> Result<()>;
     /// The delegation state and owner of an open task.
     async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// Whether an active account holding `role` (by its own data scope) or any member of the
+    /// group `role` could see the instance: the test of "somebody can take this task".
+    async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool>;
     /// Benchmark fixture: `count` ended history tasks completed by `completed_by` users in
     /// instances of `definition_key`, written in large batches (no instance state behind them).
     async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()>;
@@ -422,6 +425,18 @@ macro_rules! approval_impl {
                 async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>> {
                     let row = sqlx::query(Self::sql("SELECT delegation, owner FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&self.pool).await?;
                     row.map(|row| Ok((row.try_get("delegation")?, row.try_get("owner")?))).transpose()
+                }
+
+                async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool> {
+                    let by_role = sqlx::query(Self::sql(
+                        "SELECT 1 AS found FROM process_instances p, user_roles ur JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id LEFT JOIN org_units o ON o.id = u.unit_id WHERE p.id = ? AND ur.role_id = ? AND u.status = 'active' AND (r.data_scope = 'all' OR (r.data_scope = 'district' AND o.district = p.owner_district) OR (r.data_scope = 'unit' AND u.unit_id = p.owner_unit) OR u.id = p.start_user) LIMIT 1",
+                    ))
+                    .bind(instance_id).bind(role).fetch_optional(&self.pool).await?;
+                    if by_role.is_some() {
+                        return Ok(true);
+                    }
+                    let by_group = sqlx::query(Self::sql("SELECT 1 AS found FROM memberships WHERE group_id = ? LIMIT 1")).bind(role).fetch_optional(&self.pool).await?;
+                    Ok(by_group.is_some())
                 }
 
                 async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()> {

@@ -493,6 +493,9 @@ impl Executor {
         if !changes.new_external_tasks.is_empty() {
             self.new_external_tasks.notify_waiters();
         }
+        if !changes.new_tasks.is_empty() {
+            Box::pin(self.staff_new_tasks(&changes.new_tasks)).await;
+        }
         for event in events {
             if let Event::SignalThrown { name } = event {
                 let name = name.clone();

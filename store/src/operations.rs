@@ -11,6 +11,11 @@
 //!   (back to the first user task, for the starter) or the id of a user task to return to;
 //! - on a user task, `sy:vote` = `true`: 通过 and 驳回 both complete a multi-instance item and
 //!   count `nrOfApproved` / `nrOfRejected` on its body, for pass-ratio completion conditions;
+//! - on a user task (or the process, for all its tasks), `sy:emptyCandidates` = `autoApprove`,
+//!   `autoReject` or `admin`: what happens to a new task nobody can take (no existing assignee
+//!   or candidate user, and no active holder of a candidate role who can see the instance);
+//!   `admin` assigns it to the process's `sy:admin` (default `admin`). Without the property a
+//!   task is left as the model made it (Camunda's behaviour);
 //! - on the process, `sy:withdraw` = `false` forbids the starter's withdrawal and
 //!   `sy:takeBack` = `false` forbids an approver taking a task back.
 
@@ -467,6 +472,74 @@ impl Executor {
         input.detail = Some(serde_json::json!({ "recipients": recipients }));
         let record = self.record(Some(task), instance_id, "urge", &input);
         self.store().insert_approval_record(&record).await
+    }
+}
+
+impl Executor {
+    /// Applies `sy:emptyCandidates` to tasks just created (called after a command commits, so
+    /// the follow-up is its own transaction, like a thrown signal's delivery).
+    pub(crate) async fn staff_new_tasks(&self, tasks: &[TaskRecord]) {
+        for task in tasks {
+            if let Err(error) = Box::pin(self.staff_task(task)).await {
+                tracing::warn!(%error, task = %task.id, "handling a task without candidates failed");
+            }
+        }
+    }
+
+    async fn staff_task(&self, task: &TaskRecord) -> Result<()> {
+        let model = self.model(&self.definition(&task.definition_id).await?).await?;
+        let rule = Self::task_definition(&model, &task.task_definition_key)
+            .and_then(|definition| definition.property("sy:emptyCandidates"))
+            .or_else(|| model.property("sy:emptyCandidates"));
+        let Some(rule) = rule else { return Ok(()) };
+        if self.somebody_can_take(task).await? {
+            return Ok(());
+        }
+        let input = OperationInput {
+            actor: "system".into(),
+            comment: Some(format!("无人可办理，按规则处理：{rule} (no candidates)")),
+            ..OperationInput::default()
+        };
+        match rule {
+            "autoApprove" => self.approve(task, input).await.map(|_| ()),
+            "autoReject" => self.reject(task, input).await.map(|_| ()),
+            _ => {
+                let admin = model.property("sy:admin").unwrap_or("admin").to_string();
+                let (instance_id, _) = split(&task.id)?;
+                let mut input = input;
+                input.detail = Some(serde_json::json!({ "to": admin, "reason": "emptyCandidates" }));
+                let record = self.record(Some(task), instance_id, "transfer", &input);
+                let change = Reassignment {
+                    task_id: task.id.clone(),
+                    expected_assignee: task.assignee.clone(),
+                    assignee: Some(admin),
+                    owner: None,
+                    delegation: None,
+                };
+                self.store().reassign_task(&change, &record).await
+            }
+        }
+    }
+
+    async fn somebody_can_take(&self, task: &TaskRecord) -> Result<bool> {
+        let exists = |user: &str| {
+            let user = user.to_string();
+            async move { Ok::<bool, Error>(self.store().account(&user).await?.is_some_and(|a| a.status == "active")) }
+        };
+        if let Some(assignee) = &task.assignee {
+            return exists(assignee).await;
+        }
+        for user in &task.candidate_users {
+            if exists(user).await? {
+                return Ok(true);
+            }
+        }
+        for group in &task.candidate_groups {
+            if self.store().role_reaches_instance(group, &task.instance_id).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 }
 

@@ -421,3 +421,67 @@ async fn two_people_approving_one_task_and_withdraw_racing_an_approval() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_nobody_can_take_follows_its_empty_candidates_rule() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // 徐汇 has no staff with this role; 黄浦's liaison applies: 区级审核 is auto-approved, and
+        // the 市级审核 step, for a role nobody holds, goes to the process admin.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="empty" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties>
+      <camunda:property name="sy:emptyCandidates" value="admin"/>
+      <camunda:property name="sy:admin" value="city2"/>
+    </camunda:properties></bpmn:extensionElements>
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first"/>
+    <bpmn:userTask id="first" name="初审" camunda:candidateGroups="nobody-has-this">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:emptyCandidates" value="autoApprove"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="second"/>
+    <bpmn:userTask id="second" name="复审" camunda:candidateGroups="nobody-has-this-either"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="second" targetRef="staffed"/>
+    <bpmn:userTask id="staffed" name="区级审核" camunda:candidateGroups="district-staff"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="staffed" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let (status, body) = app.deploy("empty", xml).await;
+        assert_eq!(status, 200, "{body}");
+        let response = app
+            .client
+            .post(format!("{}/engine-rest/process-definition/key/empty/start", app.base))
+            .basic_auth("shenqing", Some(PASSWORD))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("start is sent");
+        assert_eq!(response.status(), 200);
+        let task = todo_task(&app, "city2").await.expect("复审 went to the process admin");
+        let (_, detail) = get(&app, "city2", &format!("/tasks/{task}")).await;
+        assert_eq!(detail["task"]["taskKey"], "second");
+        let automatic: Vec<(String, String)> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|entry| entry["kind"] == "operation")
+            .map(|entry| {
+                (
+                    entry["operation"].as_str().unwrap_or_default().into(),
+                    entry["actor"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        assert_eq!(automatic, [("approve".to_string(), "system".to_string()), ("transfer".into(), "system".into())]);
+        // The staffed step stays with the district staff.
+        assert_eq!(post(&app, "city2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert!(todo_task(&app, "hp1").await.is_some());
+        assert_eq!(todo_total(&app, "city2").await, 0);
+    })
+    .await;
+}
