@@ -29,5 +29,6 @@ CREATE INDEX approval_cc_value ON approval_cc (kind, value, at);
 -- Camunda delegation state of a task: PENDING while a delegate works on it, RESOLVED after.
 ALTER TABLE tasks ADD COLUMN delegation TEXT;
 CREATE INDEX tasks_created ON tasks (created_at);
-CREATE INDEX history_tasks_completed_by ON history_tasks (completed_by, ended_at);
+-- 已办: covering, so a user's list and count need no table rows.
+CREATE INDEX history_tasks_completed_by ON history_tasks (completed_by, ended_at, delete_reason, instance_id);
 CREATE INDEX process_instances_start_user ON process_instances (start_user, started_at)

@@ -336,14 +336,19 @@ macro_rules! approval_impl {
                 async fn inbox(&self, query: &InboxQuery) -> Result<(Vec<InboxItem>, i64)> {
                     let (from_where, params, at) = inbox_sql(query);
                     let order = inbox_order(query, at)?;
-                    let select = format!("SELECT {} {from_where}{order}{}", inbox_columns(query.tab), limit(&query.page));
+                    // 待办 rows are few per caller and sorted in full anyway, so the total comes
+                    // with the page; the other tabs walk an index in order and stop at the page,
+                    // so their total is a separate count.
+                    let windowed = query.tab == InboxTab::Todo;
+                    let total_column = if windowed { ", COUNT(*) OVER () AS total_rows" } else { "" };
+                    let select = format!("SELECT {}{total_column} {from_where}{order}{}", inbox_columns(query.tab), limit(&query.page));
                     let rows = bind_params(sqlx::query(Self::dynamic(select)), &params).fetch_all(&self.pool).await?;
                     let items = rows.iter().map(item_from).collect::<Result<Vec<_>>>()?;
                     let page = &query.page;
-                    let total = if page.first_result == 0 && page.max_results.is_none_or(|max| (items.len() as i64) < max) {
-                        items.len() as i64
-                    } else {
-                        self.inbox_count(query).await?
+                    let total = match rows.first() {
+                        Some(row) if windowed => row.try_get("total_rows")?,
+                        _ if page.first_result == 0 && page.max_results.is_none_or(|max| (items.len() as i64) < max) => items.len() as i64,
+                        _ => self.inbox_count(query).await?,
                     };
                     Ok((items, total))
                 }

@@ -374,10 +374,7 @@ mod jobs {
 
     /// The 待办 benchmark (see the crate docs).
     async fn inbox(executor: &Arc<Executor>, historic: usize, clients: usize) -> anyhow::Result<()> {
-        use store::approval::{InboxQuery, InboxTab};
         const OPEN: usize = 10_000;
-        const SAMPLES: usize = 1_000;
-        let backend = executor.store().backend();
         web::identity::seed(executor.store().as_ref()).await?;
         let units: serde_json::Value = serde_json::from_str(include_str!("../../../definitions/org/units.json"))?;
         let districts: Vec<String> = units["districts"]
@@ -388,6 +385,17 @@ mod jobs {
             .collect();
         let xml = model(r#"<bpmn:userTask id="step" name="区级审核" camunda:candidateGroups="district-staff"/>"#);
         let definition = deploy(executor, xml).await?;
+        // A database that already holds the fixture (a second run) is measured as it is.
+        let (existing, _) = executor
+            .store()
+            .tasks(&store::TaskQuery {
+                page: store::Page { first_result: 0, max_results: Some(1) },
+                ..Default::default()
+            })
+            .await?;
+        if !existing.is_empty() {
+            return measure(executor, &districts, historic, 0.0, 0.0).await;
+        }
         let for_start = districts.clone();
         let created = start_all(executor, &definition, OPEN, clients, move |index| {
             [("district".to_string(), Value::String(for_start[index % for_start.len()].clone()))].into_iter().collect()
@@ -418,6 +426,20 @@ mod jobs {
         }
         executor.store().insert_history_fixture(&definition.key, &rows).await?;
         let fixture = fixture_started.elapsed().as_secs_f64();
+        measure(executor, &districts, historic, created, fixture).await
+    }
+
+    async fn measure(
+        executor: &Arc<Executor>,
+        districts: &[String],
+        historic: usize,
+        created: f64,
+        fixture: f64,
+    ) -> anyhow::Result<()> {
+        use store::approval::{InboxQuery, InboxTab};
+        const OPEN: usize = 10_000;
+        const SAMPLES: usize = 1_000;
+        let backend = executor.store().backend();
         let query = |tab: InboxTab, district: &str, user: String| InboxQuery {
             tab,
             user,
