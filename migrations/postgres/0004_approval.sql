@@ -31,4 +31,18 @@ ALTER TABLE tasks ADD COLUMN delegation TEXT;
 CREATE INDEX tasks_created ON tasks (created_at);
 -- 已办: covering, so a user's list and count need no table rows.
 CREATE INDEX history_tasks_completed_by ON history_tasks (completed_by, ended_at, delete_reason, instance_id);
-CREATE INDEX process_instances_start_user ON process_instances (start_user, started_at)
+CREATE INDEX process_instances_start_user ON process_instances (start_user, started_at);
+-- 加签: signers added to a task, before, after or alongside its holder (position before,
+-- after, alongside, or holder for the holder's own vote among alongside signers), in seq
+-- order. state is pending until the signer approves.
+CREATE TABLE approval_signers (
+    task_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    position TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    state TEXT NOT NULL,
+    added_by TEXT,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (task_id, user_id)
+);
+CREATE INDEX approval_signers_user ON approval_signers (user_id, state)

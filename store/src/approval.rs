@@ -103,6 +103,32 @@ pub struct Reassignment {
     pub delegation: Option<String>,
 }
 
+/// A signer added to a task (加签).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signer {
+    pub task_id: String,
+    pub user_id: String,
+    /// `before`, `after`, `alongside`, or `holder` (the holder's own vote among alongside signers).
+    pub position: String,
+    pub seq: i64,
+    /// `pending` or `done`.
+    pub state: String,
+    pub added_by: Option<String>,
+    pub at: i64,
+}
+
+/// A change of a task's signers, committed with its record in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SigningChange {
+    pub task_id: String,
+    /// The pending signer who just approved: marked done; a conflict if no longer pending.
+    pub signed_by: Option<String>,
+    pub add: Vec<Signer>,
+    /// Pending signers to remove (减签).
+    pub remove: Vec<String>,
+    pub reassign: Option<Reassignment>,
+}
+
 #[async_trait::async_trait]
 pub trait ApprovalStore: Send + Sync {
     async fn inbox(&self, query: &InboxQuery) -> Result<(Vec<InboxItem>, i64)>;
@@ -120,6 +146,9 @@ pub trait ApprovalStore: Send + Sync {
     async fn reassign_task(&self, change: &Reassignment, record: &ApprovalRecord) -> Result<()>;
     /// The delegation state and owner of an open task.
     async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// The signers of a task, in order.
+    async fn signers(&self, task_id: &str) -> Result<Vec<Signer>>;
+    async fn change_signers(&self, change: &SigningChange, record: &ApprovalRecord) -> Result<()>;
     /// Whether an active account holding `role` (by its own data scope) or any member of the
     /// group `role` could see the instance: the test of "somebody can take this task".
     async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool>;
@@ -165,8 +194,9 @@ pub(crate) fn inbox_sql(query: &InboxQuery) -> (String, Vec<Param>, &'static str
                 clause.push_str(&format!(" OR (c.kind = 'group' AND c.value IN ({}))", marks(query.roles.len())));
                 params.extend(query.roles.iter().cloned().map(Param::Text));
             }
-            clause.push_str("))))");
-            filter.clause(&clause, params);
+            clause.push_str(")))) OR EXISTS (SELECT 1 FROM approval_signers s WHERE s.task_id = t.id AND s.user_id = ? AND s.state = 'pending' AND s.position = 'alongside'))");
+            params.push(Param::Text(query.user.clone()));
+            filter.clause(&format!("({clause}"), params);
             ("tasks t JOIN process_instances p ON p.id = t.instance_id", "t.created_at")
         }
         InboxTab::Done => {
@@ -236,6 +266,10 @@ pub(crate) fn inbox_columns(tab: InboxTab) -> &'static str {
 pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
     let (key, ascending) = query.sort.clone().unwrap_or_else(|| ("time".into(), false));
     let column = match key.as_str() {
+        // 待办 is counted in full with the page, so walking the time index cannot stop early;
+        // `+ 0` keeps PostgreSQL from choosing it anyway and lets it start from the caller's
+        // district (measured: 19 ms → 4 ms with 10,000 open tasks).
+        "time" if query.tab == InboxTab::Todo => "(t.created_at + 0)",
         "time" => at,
         "businessKey" => "p.business_key",
         "process" => "p.definition_key",
@@ -430,6 +464,67 @@ macro_rules! approval_impl {
                 async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>> {
                     let row = sqlx::query(Self::sql("SELECT delegation, owner FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&self.pool).await?;
                     row.map(|row| Ok((row.try_get("delegation")?, row.try_get("owner")?))).transpose()
+                }
+
+                async fn signers(&self, task_id: &str) -> Result<Vec<Signer>> {
+                    let rows = sqlx::query(Self::sql("SELECT task_id, user_id, position, seq, state, added_by, at FROM approval_signers WHERE task_id = ? ORDER BY seq")).bind(task_id).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(Signer {
+                                task_id: row.try_get("task_id")?,
+                                user_id: row.try_get("user_id")?,
+                                position: row.try_get("position")?,
+                                seq: row.try_get("seq")?,
+                                state: row.try_get("state")?,
+                                added_by: row.try_get("added_by")?,
+                                at: row.try_get("at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn change_signers(&self, change: &SigningChange, record: &ApprovalRecord) -> Result<()> {
+                    let mut batch = Batch::default();
+                    let reassign = |change: &Reassignment| match &change.expected_assignee {
+                        Some(expected) => (
+                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ? AND assignee = ?".to_string(),
+                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into(), expected.into()],
+                        ),
+                        None => (
+                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ?".to_string(),
+                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into()],
+                        ),
+                    };
+                    let guarded = match (&change.signed_by, &change.reassign) {
+                        (Some(user), _) => Some((
+                            "UPDATE approval_signers SET state = 'done' WHERE task_id = ? AND user_id = ? AND state = 'pending'".to_string(),
+                            vec![Param::from(&change.task_id), user.into()],
+                        )),
+                        (None, Some(reassignment)) => Some(reassign(reassignment)),
+                        (None, None) => None,
+                    };
+                    if let (Some(_), Some(reassignment)) = (&change.signed_by, &change.reassign) {
+                        let (statement, params) = reassign(reassignment);
+                        batch.push(statement, params);
+                    }
+                    if let Some(reassignment) = &change.reassign {
+                        batch.push("UPDATE history_tasks SET assignee = ?, owner = ? WHERE id = ?".into(), vec![Param::from(&reassignment.assignee), (&reassignment.owner).into(), (&reassignment.task_id).into()]);
+                    }
+                    for signer in &change.add {
+                        batch.push(
+                            "INSERT INTO approval_signers (task_id, user_id, position, seq, state, added_by, at) VALUES (?, ?, ?, ?, ?, ?, ?)".into(),
+                            vec![Param::from(&signer.task_id), (&signer.user_id).into(), (&signer.position).into(), signer.seq.into(), (&signer.state).into(), (&signer.added_by).into(), signer.at.into()],
+                        );
+                    }
+                    for user in &change.remove {
+                        batch.push("DELETE FROM approval_signers WHERE task_id = ? AND user_id = ? AND state = 'pending'".into(), vec![Param::from(&change.task_id), user.into()]);
+                    }
+                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    let had_guard = guarded.is_some();
+                    if self.commit_batch(guarded, batch).await? || !had_guard {
+                        return Ok(());
+                    }
+                    Err(Error::Conflict(format!("task {} was changed by someone else", change.task_id)))
                 }
 
                 async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool> {

@@ -22,7 +22,7 @@
 use engine::model::ElementKind;
 use engine::{InstanceState, ProcessModel, TokenId, Value, Variables};
 
-use crate::approval::{ApprovalRecord, CcEntry, Reassignment};
+use crate::approval::{ApprovalRecord, CcEntry, Reassignment, Signer, SigningChange};
 use crate::executor::{now_millis, parse_task_id};
 use crate::model::*;
 use crate::{Error, Executor, Result, new_id};
@@ -121,7 +121,157 @@ impl Executor {
 
     /// 通过: completes the task with the caller's variables.
     pub async fn approve(&self, task: &TaskRecord, input: OperationInput) -> Result<InstanceRecord> {
+        if self.sign_step(task, &input).await? {
+            let (instance_id, _) = split(&task.id)?;
+            return self.load_instance(instance_id).await;
+        }
         self.finish_task(task, input, "approve", true).await
+    }
+
+    /// 通过 on a task with added signers: when the approval only moves the task to its next
+    /// signer (or other alongside signers are still to approve), records it and returns true;
+    /// false when the task is to complete now.
+    async fn sign_step(&self, task: &TaskRecord, input: &OperationInput) -> Result<bool> {
+        let signers = self.store().signers(&task.id).await?;
+        let pending: Vec<&Signer> = signers.iter().filter(|signer| signer.state == "pending").collect();
+        if pending.is_empty() {
+            return Ok(false);
+        }
+        let actor = input.actor.as_str();
+        let own = pending.iter().find(|signer| signer.user_id == actor);
+        let others = |position: &'static str| {
+            pending.iter().filter(move |s| s.user_id != actor && s.position == position).collect::<Vec<_>>()
+        };
+        let next_before = others("before").into_iter().min_by_key(|s| s.seq).map(|s| s.user_id.clone());
+        let next_after = others("after").into_iter().min_by_key(|s| s.seq).map(|s| s.user_id.clone());
+        let alongside_left = !others("alongside").is_empty() || !others("holder").is_empty();
+        let (instance_id, _) = split(&task.id)?;
+        let reassign = |to: Option<String>, owner: Option<String>, signing: bool| Reassignment {
+            task_id: task.id.clone(),
+            expected_assignee: task.assignee.clone(),
+            assignee: to,
+            owner,
+            delegation: signing.then(|| "SIGNING".to_string()),
+        };
+        let position = own.map(|signer| signer.position.as_str());
+        let change = match position {
+            Some("before") => match next_before {
+                Some(next) => Some(reassign(Some(next), task.owner.clone(), true)),
+                None => Some(reassign(task.owner.clone(), task.owner.clone(), false)),
+            },
+            Some("after") => match next_after {
+                Some(next) => Some(reassign(Some(next), task.owner.clone(), true)),
+                None => return Ok(false),
+            },
+            _ if alongside_left => None,
+            _ => match next_after {
+                Some(next) => {
+                    let holder = task.owner.clone().or_else(|| task.assignee.clone());
+                    Some(reassign(Some(next), holder, true))
+                }
+                None => return Ok(false),
+            },
+        };
+        if own.is_none() && change.is_none() {
+            // The holder approves while alongside signers are still to sign: nothing to record
+            // for the holder's row (it has none); treat as the holder's vote only when it has one.
+            return Err(Error::Invalid("请等待加签人办理 (the added signers have not all signed)".into()));
+        }
+        let mut input = input.clone();
+        input.detail = Some(merge(input.detail.take(), "signing", "true"));
+        let record = self.record(Some(task), instance_id, "approve", &input);
+        let signing = SigningChange {
+            task_id: task.id.clone(),
+            signed_by: own.map(|signer| signer.user_id.clone()),
+            reassign: change,
+            ..SigningChange::default()
+        };
+        self.store().change_signers(&signing, &record).await?;
+        Ok(true)
+    }
+
+    /// 加签: adds signers before (they sign first, then the task comes back), after (they sign
+    /// after the holder approves) or alongside (everyone signs, in any order) the holder.
+    pub async fn add_signers(
+        &self,
+        task: &TaskRecord,
+        users: &[String],
+        position: &str,
+        input: OperationInput,
+    ) -> Result<()> {
+        let holder =
+            task.assignee.clone().ok_or_else(|| Error::Invalid("请先认领任务再加签 (claim the task first)".into()))?;
+        if !["before", "after", "alongside"].contains(&position) {
+            return Err(Error::Invalid(format!(
+                "加签位置无效：{position} (position must be before, after or alongside)"
+            )));
+        }
+        if users.is_empty() || users.iter().any(|user| user == &holder) {
+            return Err(Error::Invalid("请选择加签人（不能是自己） (users required, not yourself)".into()));
+        }
+        let existing = self.store().signers(&task.id).await?;
+        if users.iter().any(|user| existing.iter().any(|signer| &signer.user_id == user)) {
+            return Err(Error::Invalid("该人员已是加签人 (already a signer)".into()));
+        }
+        let (instance_id, _) = split(&task.id)?;
+        let at = now_millis();
+        let mut seq = existing.iter().map(|signer| signer.seq).max().unwrap_or(0) + 1;
+        let mut signer = |user: &str, position: &str| {
+            seq += 1;
+            Signer {
+                task_id: task.id.clone(),
+                user_id: user.to_string(),
+                position: position.to_string(),
+                seq,
+                state: "pending".into(),
+                added_by: Some(input.actor.clone()),
+                at,
+            }
+        };
+        let mut add: Vec<Signer> = users.iter().map(|user| signer(user, position)).collect();
+        let mut reassign = None;
+        match position {
+            "before" => {
+                let owner = task.owner.clone().filter(|_| !existing.is_empty()).unwrap_or_else(|| holder.clone());
+                reassign = Some(Reassignment {
+                    task_id: task.id.clone(),
+                    expected_assignee: Some(holder.clone()),
+                    assignee: Some(users[0].clone()),
+                    owner: Some(owner),
+                    delegation: Some("SIGNING".into()),
+                });
+            }
+            "alongside" if !existing.iter().any(|signer| signer.position == "holder") => {
+                add.push(signer(&holder, "holder"))
+            }
+            _ => {}
+        }
+        let mut input = input;
+        input.detail = Some(serde_json::json!({ "users": users, "position": position }));
+        let record = self.record(Some(task), instance_id, "add-signers", &input);
+        let change = SigningChange { task_id: task.id.clone(), add, reassign, ..SigningChange::default() };
+        self.store().change_signers(&change, &record).await
+    }
+
+    /// 减签: removes added signers who have not signed yet (not the one holding the task now).
+    pub async fn remove_signers(&self, task: &TaskRecord, users: &[String], input: OperationInput) -> Result<()> {
+        let existing = self.store().signers(&task.id).await?;
+        for user in users {
+            let removable = existing
+                .iter()
+                .any(|signer| &signer.user_id == user && signer.state == "pending" && signer.position != "holder");
+            if !removable || task.assignee.as_deref() == Some(user.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "{user} 不是尚未办理的加签人 ({user} is not a pending added signer)"
+                )));
+            }
+        }
+        let (instance_id, _) = split(&task.id)?;
+        let mut input = input;
+        input.detail = Some(serde_json::json!({ "users": users }));
+        let record = self.record(Some(task), instance_id, "remove-signers", &input);
+        let change = SigningChange { task_id: task.id.clone(), remove: users.to_vec(), ..SigningChange::default() };
+        self.store().change_signers(&change, &record).await
     }
 
     async fn finish_task(

@@ -485,3 +485,89 @@ async fn a_task_nobody_can_take_follows_its_empty_candidates_rule() {
     })
     .await;
 }
+
+/// hp1 claims the open 区级审核 task through the Camunda API.
+async fn claim_district_task(app: &TestApp) -> String {
+    let task = todo_task(app, "hp1").await.expect("district task");
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/task/{task}/claim", app.base))
+        .basic_auth("hp1", Some(PASSWORD))
+        .json(&json!({ "userId": "hp1" }))
+        .send()
+        .await
+        .expect("claim is sent");
+    assert_eq!(response.status(), 204);
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signers_added_before_after_and_alongside_and_removed() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // After: hp1 approves, then hp2 signs, then the city gets it.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "after" }))
+                .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) =
+            post(&app, "hp2", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp1"] })).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "only the holder adds signers: {body}");
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "not complete before the added signer");
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()));
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Before: hp2 signs first, then it comes back to hp1.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, _) =
+            post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "before" }))
+                .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "hp1").await, 0);
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_task(&app, "hp1").await.as_deref(), Some(task.as_str()), "back with the holder");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Alongside: both sign, in any order; the added signer sees it in 待办.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, _) = post(
+            &app,
+            "hp1",
+            &format!("/tasks/{task}/add-signers"),
+            json!({ "users": ["hp2"], "position": "alongside" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()));
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "hp2 has not signed");
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Removed before signing: the holder's approval completes the task.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "after" }))
+            .await;
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/remove-signers"), json!({ "users": ["hp2"] })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/remove-signers"), json!({ "users": ["hp2"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 1);
+    })
+    .await;
+}

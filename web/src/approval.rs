@@ -262,6 +262,17 @@ fn can_act(task: &TaskRecord, caller: &Caller) -> bool {
         }
 }
 
+/// [`can_act`], or a pending alongside signer (加签) of the task.
+async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResult<bool> {
+    if can_act(task, caller) {
+        return Ok(true);
+    }
+    let signers = state.store().signers(&task.id).await?;
+    Ok(signers
+        .iter()
+        .any(|signer| signer.user_id == caller.id && signer.state == "pending" && signer.position == "alongside"))
+}
+
 /// An instance inside the caller's scope.
 async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
     let query = InstanceQuery { id: Some(id.to_string()), scope: identity::scope(), ..InstanceQuery::default() };
@@ -296,7 +307,7 @@ async fn operations_for(
     let mut operations = Vec::new();
     let instance = state.store().instance(&task.instance_id).await?;
     let starter = instance.as_ref().and_then(|instance| instance.start_user.as_deref()) == Some(caller.id.as_str());
-    if can_act(task, caller) {
+    if may_act(state, task, caller).await? {
         let delegated = state.store().task_delegation(&task.id).await?;
         let pending = matches!(&delegated, Some((Some(state), _)) if state == "PENDING");
         if pending && task.assignee.as_deref() == Some(caller.id.as_str()) {
@@ -307,6 +318,9 @@ async fn operations_for(
                 operations.push("return");
             }
             operations.extend(["transfer", "delegate", "cc"]);
+            if task.assignee.as_deref() == Some(caller.id.as_str()) || caller.admin {
+                operations.extend(["add-signers", "remove-signers"]);
+            }
         }
     }
     if starter || caller.admin {
@@ -361,7 +375,10 @@ async fn task_detail(
     // Inside the scope, the task is shown to those involved: its holders and candidates, the
     // starter, whoever handled a task of the instance, those it was copied to, administrators.
     let involved = caller.admin
-        || task.as_ref().is_some_and(|task| can_act(task, &caller))
+        || match &task {
+            Some(task) => may_act(&state, task, &caller).await?,
+            None => false,
+        }
         || instance.start_user.as_deref() == Some(caller.id.as_str())
         || state.store().is_cc(&instance.id, &caller.id, &caller.groups).await?
         || involved_in_history(&state, &instance.id, &caller.id).await?;
@@ -370,7 +387,11 @@ async fn task_detail(
     }
     let (targets, operations) = match &task {
         Some(task) => {
-            let targets = if can_act(task, &caller) { state.executor.return_targets(task).await? } else { Vec::new() };
+            let targets = if may_act(&state, task, &caller).await? {
+                state.executor.return_targets(task).await?
+            } else {
+                Vec::new()
+            };
             let operations = operations_for(&state, task, &caller, &targets).await?;
             (targets, operations)
         }
@@ -452,6 +473,8 @@ struct OperationBody {
     attachments: Vec<JsonValue>,
     /// A reference to the signature image (an uploaded file id).
     signature: Option<String>,
+    /// 加签: `before`, `after` or `alongside`.
+    position: Option<String>,
 }
 
 const MAX_COMMENT: usize = 2_000;
@@ -516,7 +539,7 @@ async fn operate(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let task = open_task(&state, &id).await?;
-    let acting = can_act(&task, &caller);
+    let acting = may_act(&state, &task, &caller).await?;
     match operation.as_str() {
         "urge" => {
             let instance = visible_instance(&state, &task.instance_id).await?;
@@ -577,13 +600,28 @@ async fn operate(
                 state.executor.delegate(&task, to, input).await?;
             }
         }
-        _ => {
-            return Err(OpError::new(
-                StatusCode::NOT_IMPLEMENTED,
-                "not-implemented",
-                "加签 / 减签尚未实现 (adding and removing signers is not implemented yet)",
-            ));
+        "add-signers" | "remove-signers" => {
+            if !(caller.admin || task.assignee.as_deref() == Some(caller.id.as_str())) {
+                return Err(OpError::forbidden("只有任务办理人可以加签或减签 (only the assignee can change signers)"));
+            }
+            if body.users.is_empty() {
+                return Err(OpError::invalid("请选择人员 (users required)"));
+            }
+            if operation == "add-signers" {
+                for user in &body.users {
+                    if !user_sees_instance(&state, user, &task.instance_id).await? {
+                        return Err(OpError::invalid(format!(
+                            "{user} 无法查看该流程 ({user} cannot see this instance)"
+                        )));
+                    }
+                }
+                let position = body.position.as_deref().unwrap_or("after");
+                state.executor.add_signers(&task, &body.users, position, input).await?;
+            } else {
+                state.executor.remove_signers(&task, &body.users, input).await?;
+            }
         }
+        _ => return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)"))),
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
