@@ -16,6 +16,7 @@
 //!   or candidate user, and no active holder of a candidate role who can see the instance);
 //!   `admin` assigns it to the process's `sy:admin` (default `admin`). Without the property a
 //!   task is left as the model made it (Camunda's behaviour);
+//! - on a user task, `sy:cc` = `user:ID, role:ID, …`: 抄送 when the task is created;
 //! - on the process, `sy:withdraw` = `false` forbids the starter's withdrawal and
 //!   `sy:takeBack` = `false` forbids an approver taking a task back.
 
@@ -458,7 +459,9 @@ impl Executor {
             .into_iter()
             .any(|(_, by)| by.as_deref() != Some(input.actor.as_str()));
         let others = self.store().approval_records(instance_id).await?;
-        if acted || others.iter().any(|record| record.actor.as_deref() != Some(input.actor.as_str())) {
+        // Copies and reminders are not acting on the instance.
+        let acting = |record: &&ApprovalRecord| !matches!(record.operation.as_str(), "cc" | "urge");
+        if acted || others.iter().filter(acting).any(|record| record.actor.as_deref() != Some(input.actor.as_str())) {
             return Err(Error::Conflict("已有人处理，不能撤回 (someone has already acted)".into()));
         }
         let record = self.record(None, instance_id, "withdraw", &input);
@@ -514,7 +517,12 @@ impl Executor {
             from.ok_or_else(|| Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()))?;
         let records = self.store().approval_records(instance_id).await?;
         let last_end = last.ended_at.unwrap_or(0);
-        if records.iter().any(|record| record.at > last_end && record.actor.as_deref() != Some(input.actor.as_str())) {
+        let acting = |record: &&ApprovalRecord| !matches!(record.operation.as_str(), "cc" | "urge");
+        if records
+            .iter()
+            .filter(acting)
+            .any(|record| record.at > last_end && record.actor.as_deref() != Some(input.actor.as_str()))
+        {
             return Err(Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()));
         }
         let mut record = self.record(Some(&from), instance_id, "take-back", &input);
@@ -638,6 +646,21 @@ impl Executor {
 
     async fn staff_task(&self, task: &TaskRecord) -> Result<()> {
         let model = self.model(&self.definition(&task.definition_id).await?).await?;
+        if let Some(copies) =
+            Self::task_definition(&model, &task.task_definition_key).and_then(|definition| definition.property("sy:cc"))
+        {
+            // 抄送 from the model: `user:ID` and `role:ID` entries, comma-separated.
+            let (mut users, mut roles) = (Vec::new(), Vec::new());
+            for entry in copies.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+                match entry.split_once(':') {
+                    Some(("role", role)) => roles.push(role.trim().to_string()),
+                    Some(("user", user)) => users.push(user.trim().to_string()),
+                    _ => users.push(entry.to_string()),
+                }
+            }
+            let input = OperationInput { actor: "system".into(), ..OperationInput::default() };
+            self.copy_to(&task.instance_id, Some(task), &users, &roles, input).await?;
+        }
         let rule = Self::task_definition(&model, &task.task_definition_key)
             .and_then(|definition| definition.property("sy:emptyCandidates"))
             .or_else(|| model.property("sy:emptyCandidates"));

@@ -23,7 +23,11 @@ const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
       </camunda:properties></bpmn:extensionElements>
     </bpmn:userTask>
     <bpmn:sequenceFlow id="f3" sourceRef="district" targetRef="city"/>
-    <bpmn:userTask id="city" name="市级审核" camunda:candidateGroups="city-staff"/>
+    <bpmn:userTask id="city" name="市级审核" camunda:candidateGroups="city-staff">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:cc" value="user:hp2"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
     <bpmn:sequenceFlow id="f4" sourceRef="city" targetRef="end"/>
     <bpmn:endEvent id="end"/>
   </bpmn:process>
@@ -153,7 +157,7 @@ async fn district_then_city_approval_with_inbox_detail_and_isolation() {
             .as_array()
             .expect("timeline")
             .iter()
-            .filter(|entry| entry["kind"] == "operation")
+            .filter(|entry| entry["kind"] == "operation" && entry["operation"] != "cc")
             .collect();
         assert_eq!(comments.len(), 2, "{detail}");
         assert_eq!((comments[1]["actor"].as_str(), comments[1]["comment"].as_str()), (Some("hp1"), Some("同意")));
@@ -169,6 +173,9 @@ async fn district_then_city_approval_with_inbox_detail_and_isolation() {
         assert_eq!((started["total"].as_i64(), started["items"][0]["status"].as_str()), (Some(1), Some("COMPLETED")));
         let (_, counts) = get(&app, "hp1", "/inbox/counts").await;
         assert_eq!(counts, json!({ "todo": 0, "done": 1, "started": 0, "cc": 0 }));
+        // 市级审核 copies the instance to hp2 (sy:cc in the model).
+        let (_, counts) = get(&app, "hp2", "/inbox/counts").await;
+        assert_eq!(counts, json!({ "todo": 0, "done": 0, "started": 0, "cc": 1 }));
         let (status, body) = get(&app, "hp1", "/inbox/todo?pageSize=1000").await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
         let (status, body) = get(&app, "hp1", "/inbox/todo?sort=password").await;
@@ -287,7 +294,7 @@ async fn transfer_delegate_and_resolve() {
             .iter()
             .filter_map(|entry| entry["operation"].as_str().map(str::to_string))
             .collect();
-        assert_eq!(operations, ["approve", "transfer", "delegate", "resolve", "approve"]);
+        assert_eq!(operations, ["approve", "transfer", "delegate", "resolve", "approve", "cc"], "the last: sy:cc");
     })
     .await;
 }
