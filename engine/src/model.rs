@@ -35,6 +35,9 @@ pub struct ProcessModel {
     /// `camunda:properties` of the process (name, value), in document order: settings the
     /// approval layer reads (`sy:withdraw`, …); the engine itself ignores them.
     pub properties: Vec<(String, String)>,
+    /// `camunda:initiator` of the process's none start event: the variable that receives the
+    /// starting user's id (set by the executor, which knows who starts).
+    pub initiator: Option<String>,
     pub(crate) by_id: HashMap<String, ElementIndex>,
 }
 

@@ -354,6 +354,12 @@ impl Builder<'_> {
             elements: Vec::new(),
             flows: Vec::new(),
             properties: camunda_properties(node),
+            initiator: node
+                .bpmn_children("startEvent")
+                .find_map(|start| start.ns_attr(CAMUNDA_NS, "initiator"))
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string),
             by_id: HashMap::new(),
         };
         let mut raw_flows = Vec::new();

@@ -309,8 +309,12 @@ impl Executor {
         options: StartOptions<'_>,
         actor: Actor<'_>,
     ) -> Result<InstanceRecord> {
-        let StartOptions { start_event, business_key, variables, executed_job, id, caller } = options;
+        let StartOptions { start_event, business_key, mut variables, executed_job, id, caller } = options;
         let model = self.model(definition).await?;
+        if let (Some(name), Some(user)) = (&model.initiator, actor) {
+            // `camunda:initiator`: the starter, for `camunda:assignee="${initiator}"` rules.
+            variables.entry(name.clone()).or_insert_with(|| Value::String(user.to_string()));
+        }
         let at = now_millis();
         let runtime = self.runtime(&model, at);
         let (mut state, events) = match start_event {

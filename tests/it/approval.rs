@@ -13,9 +13,9 @@ const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
   <bpmn:process id="allowance" name="优待申请" isExecutable="true">
-    <bpmn:startEvent id="start"/>
+    <bpmn:startEvent id="start" camunda:initiator="starter"/>
     <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="apply"/>
-    <bpmn:userTask id="apply" name="提交申请" camunda:assignee="${applicant}"/>
+    <bpmn:userTask id="apply" name="提交申请" camunda:assignee="${starter}"/>
     <bpmn:sequenceFlow id="f2" sourceRef="apply" targetRef="district"/>
     <bpmn:userTask id="district" name="区级审核" camunda:candidateGroups="district-staff">
       <bpmn:extensionElements><camunda:properties>
@@ -77,9 +77,7 @@ async fn apply(app: &TestApp) -> String {
         .client
         .post(format!("{}/engine-rest/process-definition/key/allowance/start", app.base))
         .basic_auth("shenqing", Some(PASSWORD))
-        .json(
-            &json!({ "businessKey": "YD-1", "variables": { "applicant": { "value": "shenqing", "type": "String" } } }),
-        )
+        .json(&json!({ "businessKey": "YD-1", "variables": { "applicant": { "value": "申请人", "type": "String" } } }))
         .send()
         .await
         .expect("start is sent");
@@ -132,7 +130,11 @@ async fn district_then_city_approval_with_inbox_detail_and_isolation() {
         // Detail: form data, timeline, operations, return targets.
         let (status, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
         assert_eq!(status, StatusCode::OK, "{detail}");
-        assert_eq!(detail["form"]["applicant"], "shenqing");
+        assert_eq!(
+            (detail["form"]["applicant"].as_str(), detail["form"]["starter"].as_str()),
+            (Some("申请人"), Some("shenqing")),
+            "camunda:initiator"
+        );
         assert_eq!(detail["returnTargets"], json!(["apply"]));
         let operations: Vec<&str> =
             detail["operations"].as_array().expect("operations").iter().filter_map(Value::as_str).collect();
