@@ -580,3 +580,58 @@ async fn signers_added_before_after_and_alongside_and_removed() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overdue_district_review_escalates_to_the_city() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // The documented timeout pattern: an interrupting timer boundary event leads to the
+        // next level (escalate); a non-interrupting one would only remind.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="overdue" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="district"/>
+    <bpmn:userTask id="district" name="区级审核" camunda:candidateGroups="district-staff"/>
+    <bpmn:boundaryEvent id="late" attachedToRef="district">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="district" targetRef="end"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="escalated"/>
+    <bpmn:userTask id="escalated" name="超时上报市级" camunda:candidateGroups="city-staff"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="escalated" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let (status, body) = app.deploy("overdue", xml).await;
+        assert_eq!(status, 200, "{body}");
+        let response = app
+            .client
+            .post(format!("{}/engine-rest/process-definition/key/overdue/start", app.base))
+            .basic_auth("shenqing", Some(PASSWORD))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("start is sent");
+        assert_eq!(response.status(), 200);
+        let district_task = todo_task(&app, "hp1").await.expect("district task");
+        let mut escalated = None;
+        for _ in 0..100 {
+            if let Some(task) = todo_task(&app, "city1").await {
+                escalated = Some(task);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let escalated = escalated.expect("escalated to the city within 10 s");
+        assert_eq!(todo_total(&app, "hp1").await, 0, "the overdue task left the district inbox");
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{district_task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "too late");
+        assert_eq!(
+            post(&app, "city1", &format!("/tasks/{escalated}/approve"), json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
+    })
+    .await;
+}
