@@ -281,6 +281,26 @@ pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
     Ok(format!(" ORDER BY {column} {direction}, {tie} {direction}"))
 }
 
+/// The guarded UPDATE of a reassignment: only while the task still has the expected assignee
+/// (with `strict`, an expected `None` means "unassigned"; without, no assignee check).
+pub(crate) fn reassign_statement(change: &Reassignment, strict: bool) -> (String, Vec<Param>) {
+    let mut params = vec![
+        Param::from(&change.assignee),
+        (&change.owner).into(),
+        (&change.delegation).into(),
+        (&change.task_id).into(),
+    ];
+    let condition = match &change.expected_assignee {
+        Some(expected) => {
+            params.push(expected.into());
+            " AND assignee = ?"
+        }
+        None if strict => " AND assignee IS NULL",
+        None => "",
+    };
+    (format!("UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ?{condition}"), params)
+}
+
 pub(crate) fn record_params(record: &ApprovalRecord) -> Vec<Param> {
     vec![
         Param::from(&record.id),
@@ -431,16 +451,7 @@ macro_rules! approval_impl {
                 }
 
                 async fn reassign_task(&self, change: &Reassignment, record: &ApprovalRecord) -> Result<()> {
-                    let guarded = match &change.expected_assignee {
-                        Some(expected) => (
-                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ? AND assignee = ?".to_string(),
-                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into(), expected.into()],
-                        ),
-                        None => (
-                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ? AND assignee IS NULL".to_string(),
-                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into()],
-                        ),
-                    };
+                    let guarded = reassign_statement(change, true);
                     let mut batch = Batch::default();
                     batch.push(
                         "UPDATE history_tasks SET assignee = ?, owner = ? WHERE id = ?".into(),
@@ -485,16 +496,7 @@ macro_rules! approval_impl {
 
                 async fn change_signers(&self, change: &SigningChange, record: &ApprovalRecord) -> Result<()> {
                     let mut batch = Batch::default();
-                    let reassign = |change: &Reassignment| match &change.expected_assignee {
-                        Some(expected) => (
-                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ? AND assignee = ?".to_string(),
-                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into(), expected.into()],
-                        ),
-                        None => (
-                            "UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ?".to_string(),
-                            vec![Param::from(&change.assignee), (&change.owner).into(), (&change.delegation).into(), (&change.task_id).into()],
-                        ),
-                    };
+                    let reassign = |change: &Reassignment| reassign_statement(change, false);
                     let guarded = match (&change.signed_by, &change.reassign) {
                         (Some(user), _) => Some((
                             "UPDATE approval_signers SET state = 'done' WHERE task_id = ? AND user_id = ? AND state = 'pending'".to_string(),

@@ -90,6 +90,21 @@ async fn apply(app: &TestApp) -> String {
     id
 }
 
+/// Deploys `xml` (process id `key`) and starts it as the applicant.
+async fn deploy_and_start(app: &TestApp, key: &str, xml: &str) {
+    let (status, body) = app.deploy(key, xml).await;
+    assert_eq!(status, 200, "{body}");
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/process-definition/key/{key}/start", app.base))
+        .basic_auth("shenqing", Some(PASSWORD))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("start is sent");
+    assert_eq!(response.status(), 200);
+}
+
 /// The first task in `user`'s 待办.
 async fn todo_task(app: &TestApp, user: &str) -> Option<String> {
     let (status, body) = get(app, user, "/inbox/todo").await;
@@ -460,17 +475,7 @@ async fn a_task_nobody_can_take_follows_its_empty_candidates_rule() {
     <bpmn:endEvent id="end"/>
   </bpmn:process>
 </bpmn:definitions>"#;
-        let (status, body) = app.deploy("empty", xml).await;
-        assert_eq!(status, 200, "{body}");
-        let response = app
-            .client
-            .post(format!("{}/engine-rest/process-definition/key/empty/start", app.base))
-            .basic_auth("shenqing", Some(PASSWORD))
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("start is sent");
-        assert_eq!(response.status(), 200);
+        deploy_and_start(&app, "empty", xml).await;
         let task = todo_task(&app, "city2").await.expect("复审 went to the process admin");
         let (_, detail) = get(&app, "city2", &format!("/tasks/{task}")).await;
         assert_eq!(detail["task"]["taskKey"], "second");
@@ -604,17 +609,7 @@ async fn an_overdue_district_review_escalates_to_the_city() {
     <bpmn:endEvent id="end"/>
   </bpmn:process>
 </bpmn:definitions>"#;
-        let (status, body) = app.deploy("overdue", xml).await;
-        assert_eq!(status, 200, "{body}");
-        let response = app
-            .client
-            .post(format!("{}/engine-rest/process-definition/key/overdue/start", app.base))
-            .basic_auth("shenqing", Some(PASSWORD))
-            .json(&json!({}))
-            .send()
-            .await
-            .expect("start is sent");
-        assert_eq!(response.status(), 200);
+        deploy_and_start(&app, "overdue", xml).await;
         let district_task = todo_task(&app, "hp1").await.expect("district task");
         let mut escalated = None;
         for _ in 0..100 {

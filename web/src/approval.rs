@@ -479,6 +479,15 @@ struct OperationBody {
 
 const MAX_COMMENT: usize = 2_000;
 
+/// The operation body; none at all (no JSON content type) is an empty one.
+fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> OpResult<OperationBody> {
+    match body {
+        Ok(Json(body)) => Ok(body),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(OperationBody::default()),
+        Err(error) => Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
+    }
+}
+
 fn input(caller: &Caller, body: &OperationBody) -> OpResult<OperationInput> {
     if body.comment.as_ref().is_some_and(|comment| comment.chars().count() > MAX_COMMENT) {
         return Err(OpError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
@@ -522,11 +531,7 @@ async fn operate(
     if !KNOWN.contains(&operation.as_str()) {
         return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)")));
     }
-    let body = match body {
-        Ok(Json(body)) => body,
-        Err(JsonRejection::MissingJsonContentType(_)) => OperationBody::default(),
-        Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
-    };
+    let body = operation_body(body)?;
     let caller = caller(&state, &auth).await?;
     let input = input(&caller, &body)?;
     if operation == "withdraw" {
@@ -666,11 +671,7 @@ async fn withdraw_instance(
     Path(id): Path<String>,
     body: Result<Json<OperationBody>, JsonRejection>,
 ) -> OpResult<StatusCode> {
-    let body = match body {
-        Ok(Json(body)) => body,
-        Err(JsonRejection::MissingJsonContentType(_)) => OperationBody::default(),
-        Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
-    };
+    let body = operation_body(body)?;
     let caller = caller(&state, &auth).await?;
     let instance = visible_instance(&state, &id).await?;
     if instance.start_user.as_deref() != Some(caller.id.as_str()) {
