@@ -587,6 +587,45 @@ async fn signers_added_before_after_and_alongside_and_removed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_starters_district_leader_and_combined_candidates() {
+    each_backend(|app| async move {
+        people(&app).await;
+        add_account(&app, "hp-leader", "310101", &["district-leader"], "staff").await;
+        add_account(&app, "xh-leader", "310104", &["district-leader"], "staff").await;
+        // 区级负责人 of the starter's district, or a reviewer named in a form field.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="leader" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sign"/>
+    <bpmn:userTask id="sign" name="负责人签批" camunda:candidateGroups="district-leader" camunda:candidateUsers="${reviewer}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="sign" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let (status, body) = app.deploy("leader", xml).await;
+        assert_eq!(status, 200, "{body}");
+        let response = app
+            .client
+            .post(format!("{}/engine-rest/process-definition/key/leader/start", app.base))
+            .basic_auth("shenqing", Some(PASSWORD))
+            .json(&json!({ "variables": { "reviewer": { "value": "city2", "type": "String" } } }))
+            .send()
+            .await
+            .expect("start is sent");
+        assert_eq!(response.status(), 200);
+        assert_eq!(todo_total(&app, "hp-leader").await, 1, "the starter's district leader");
+        assert_eq!(todo_total(&app, "xh-leader").await, 0, "another district's leader");
+        assert_eq!(todo_total(&app, "city2").await, 1, "the reviewer from the form field");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        let task = todo_task(&app, "hp-leader").await.expect("task");
+        assert_eq!(post(&app, "hp-leader", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_overdue_district_review_escalates_to_the_city() {
     each_backend(|app| async move {
         people(&app).await;
