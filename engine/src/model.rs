@@ -32,6 +32,12 @@ pub struct ProcessModel {
     pub history_time_to_live: Option<String>,
     pub elements: Vec<Element>,
     pub flows: Vec<Flow>,
+    /// `camunda:properties` of the process (name, value), in document order: settings the
+    /// approval layer reads (`sy:withdraw`, …); the engine itself ignores them.
+    pub properties: Vec<(String, String)>,
+    /// `camunda:initiator` of the process's none start event: the variable that receives the
+    /// starting user's id (set by the executor, which knows who starts).
+    pub initiator: Option<String>,
     pub(crate) by_id: HashMap<String, ElementIndex>,
 }
 
@@ -314,6 +320,23 @@ pub struct UserTaskDefinition {
     pub follow_up_date: Option<Template>,
     pub priority: Option<Template>,
     pub form_key: Option<String>,
+    /// `camunda:properties` of the task (name, value): approval settings such as `sy:reject`;
+    /// the engine itself ignores them.
+    pub properties: Vec<(String, String)>,
+}
+
+impl UserTaskDefinition {
+    /// The value of a `camunda:property` of this task.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
+}
+
+impl ProcessModel {
+    /// The value of a `camunda:property` of the process.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
 }
 
 #[derive(Debug)]

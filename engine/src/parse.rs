@@ -353,6 +353,13 @@ impl Builder<'_> {
             history_time_to_live: node.ns_attr(CAMUNDA_NS, "historyTimeToLive").map(str::to_string),
             elements: Vec::new(),
             flows: Vec::new(),
+            properties: camunda_properties(node),
+            initiator: node
+                .bpmn_children("startEvent")
+                .find_map(|start| start.ns_attr(CAMUNDA_NS, "initiator"))
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_string),
             by_id: HashMap::new(),
         };
         let mut raw_flows = Vec::new();
@@ -860,6 +867,7 @@ impl Builder<'_> {
             follow_up_date: template("followUpDate")?,
             priority: template("priority")?,
             form_key: node.ns_attr(CAMUNDA_NS, "formKey").map(str::to_string),
+            properties: camunda_properties(node),
         })
     }
 
@@ -1151,4 +1159,17 @@ fn collect_defaults<'n>(node: &'n Node, out: &mut Vec<(&'n Node, String)>) {
             collect_defaults(child, out);
         }
     }
+}
+
+/// `<extensionElements><camunda:properties><camunda:property name value/>` of an element.
+fn camunda_properties(node: &Node) -> Vec<(String, String)> {
+    node.bpmn_children("extensionElements")
+        .flat_map(|ext| ext.children.iter())
+        .filter(|child| child.is(CAMUNDA_NS, "properties"))
+        .flat_map(|properties| properties.children.iter())
+        .filter(|child| child.is(CAMUNDA_NS, "property"))
+        .filter_map(|property| {
+            Some((property.attr("name")?.to_string(), property.attr("value").unwrap_or("").to_string()))
+        })
+        .collect()
 }

@@ -355,6 +355,214 @@ impl<'a> Runtime<'a> {
         Ok(run.events)
     }
 
+    /// 退回: moves a waiting user task back to `target`, an earlier user task of the same
+    /// scope level (the process or the sub-process it lies in). The task's token — or, inside a
+    /// multi-instance or sub-process, the activity that contains it — ends canceled, and so does
+    /// every other token of that level the return makes obsolete: tokens at elements reachable
+    /// from `target`, and tokens parked at a join that arrived by a flow reachable from it.
+    /// Tokens of parallel branches the target does not lead to keep running. `target` is then
+    /// entered afresh; `assignee` (the person who handled it before) overrides its assignee.
+    pub fn return_to(
+        &self,
+        state: &mut InstanceState,
+        token: TokenId,
+        target: &str,
+        assignee: Option<String>,
+    ) -> Result<Vec<Event>, Error> {
+        self.waiting(state, token, "user task", |kind| matches!(kind, ElementKind::UserTask(_)))?;
+        let target_index = self
+            .model
+            .element_index(target)
+            .filter(|&index| matches!(self.model.elements[index].kind, ElementKind::UserTask(_)))
+            .ok_or_else(|| Error::NotFound(format!("'{target}' is not a user task of this process")))?;
+        let (scope, anchor) = self
+            .anchor_in(state, token, self.model.elements[target_index].scope)
+            .ok_or_else(|| Error::InvalidCommand(format!("'{target}' is not on the path of this task")))?;
+        let reachable = self.reachable_from(target_index);
+        let obsolete: Vec<TokenId> = state
+            .tokens
+            .iter()
+            .filter(|candidate| candidate.scope == scope)
+            .filter(|candidate| {
+                candidate.id == anchor
+                    || match candidate.state {
+                        TokenState::Joining => candidate
+                            .arrived_by
+                            .as_deref()
+                            .and_then(|flow| self.model.flows.iter().find(|f| f.id == flow))
+                            .is_some_and(|flow| reachable.contains(&flow.source)),
+                        _ => self.model.element_index(&candidate.element).is_some_and(|at| reachable.contains(&at)),
+                    }
+            })
+            .map(|candidate| candidate.id)
+            .collect();
+        let mut run = Run::new(self, state);
+        for victim in obsolete {
+            if run.state.token(victim).is_some() {
+                run.cancel_activity(victim);
+            }
+        }
+        let fresh = run.create_token(target_index, scope, None);
+        run.queue.push_back(Step::Enter(fresh));
+        run.drain();
+        let mut events = run.events;
+        if let Some(assignee) = assignee {
+            for event in &mut events {
+                if let Event::TaskCreated(spec) = event
+                    && spec.element_id == target
+                    && spec.assignee.is_none()
+                {
+                    spec.assignee = Some(assignee.clone());
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// Refuses unless `token` is a waiting user task of an active instance.
+    pub fn waiting_user_task(&self, state: &InstanceState, token: TokenId) -> Result<(), Error> {
+        self.waiting(state, token, "user task", |kind| matches!(kind, ElementKind::UserTask(_))).map(|_| ())
+    }
+
+    /// Counts a vote (会签 with a pass ratio) of a waiting multi-instance item: `nrOfApproved` or
+    /// `nrOfRejected` on the multi-instance body goes up by one, so the completion condition
+    /// evaluated when the item completes right after can use them; the process variables
+    /// `{element}_approved` / `{element}_rejected` mirror them for gateways after the vote.
+    /// Outside a multi-instance activity this does nothing.
+    pub fn count_vote(&self, state: &mut InstanceState, token: TokenId, approved: bool) -> Result<Vec<Event>, Error> {
+        self.waiting_user_task(state, token)?;
+        let Some(item) = state.token(token).map(|token| token.scope) else { return Ok(Vec::new()) };
+        let body = state
+            .scope(item)
+            .filter(|scope| scope.kind == ScopeKind::MultiInstanceItem)
+            .and_then(|scope| scope.parent)
+            .and_then(|parent| state.scope(parent))
+            .filter(|scope| matches!(scope.kind, ScopeKind::MultiInstanceBody { .. }))
+            .map(|scope| scope.id);
+        let Some(body) = body else { return Ok(Vec::new()) };
+        let element = state.token(token).map(|token| token.element.clone()).unwrap_or_default();
+        let mut run = Run::new(self, state);
+        let position = run.state.scopes.iter().position(|scope| scope.id == body).unwrap_or(0);
+        for (name, mirror, counts) in [("nrOfApproved", "approved", approved), ("nrOfRejected", "rejected", !approved)]
+        {
+            let variables = &mut run.state.scopes[position].variables;
+            let current = match variables.get(name) {
+                Some(Value::Integer(value)) => *value,
+                _ => 0,
+            };
+            let value = Value::Integer(current + i32::from(counts));
+            let previous = variables.insert(name.to_string(), value.clone());
+            if previous.as_ref() != Some(&value) {
+                run.events.push(Event::VariableSet {
+                    scope: body,
+                    name: name.to_string(),
+                    value: value.clone(),
+                    previous,
+                });
+            }
+            // The body's counts end with it; a gateway after the vote reads the process-level copy.
+            let mirrored = Variables::from([(format!("{element}_{mirror}"), value)]);
+            run.set_variables(ROOT_SCOPE, mirrored);
+        }
+        Ok(run.events)
+    }
+
+    /// The user tasks `token` (a waiting user task) could be returned to by the model: those of
+    /// its scope level from which its element can be reached, nearest first. Which of them the
+    /// instance actually passed through is the caller's to check against history.
+    pub fn return_candidates(&self, state: &InstanceState, token: TokenId) -> Vec<String> {
+        let Some(current) = state.token(token) else { return Vec::new() };
+        let Some(mut at) = self.model.element_index(&current.element) else { return Vec::new() };
+        let mut cursor = current;
+        // Climb to the outermost activity so that tasks of every enclosing level are offered.
+        let mut levels = Vec::new();
+        loop {
+            levels.push(at);
+            let Some(scope) = state.scope(cursor.scope) else { break };
+            let Some(parent) = scope.activity.and_then(|activity| state.token(activity)) else { break };
+            let Some(index) = self.model.element_index(&parent.element) else { break };
+            cursor = parent;
+            at = index;
+        }
+        let mut found = Vec::new();
+        for level in levels {
+            let mut seen = HashSet::from([level]);
+            let mut queue = VecDeque::from([level]);
+            while let Some(element) = queue.pop_front() {
+                let definition = &self.model.elements[element];
+                let mut sources: Vec<ElementIndex> =
+                    definition.incoming.iter().map(|&flow| self.model.flows[flow].source).collect();
+                if let ElementKind::BoundaryEvent { .. } = definition.kind {
+                    sources
+                        .extend(self.model.elements.iter().position(|activity| activity.boundaries.contains(&element)));
+                }
+                for source in sources {
+                    if seen.insert(source) {
+                        if matches!(self.model.elements[source].kind, ElementKind::UserTask(_)) {
+                            let id = self.model.elements[source].id.clone();
+                            if !found.contains(&id) {
+                                found.push(id);
+                            }
+                        }
+                        queue.push_back(source);
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    /// The scope instance that runs elements of `container` (`None`: the process) on the way out
+    /// from `token`, and the token at that level that contains `token` (itself, or the
+    /// sub-process / multi-instance activity around it).
+    fn anchor_in(
+        &self,
+        state: &InstanceState,
+        token: TokenId,
+        container: Option<ElementIndex>,
+    ) -> Option<(TokenId, TokenId)> {
+        let mut current = token;
+        let mut scope_id = state.token(token)?.scope;
+        loop {
+            let scope = state.scope(scope_id)?;
+            let scope_element = match scope.activity {
+                None => None,
+                Some(activity) => Some(self.model.element_index(&state.token(activity)?.element)?),
+            };
+            if scope.kind == ScopeKind::Plain && scope_element == container {
+                return Some((scope.id, current));
+            }
+            match scope.activity {
+                Some(activity) => {
+                    current = activity;
+                    scope_id = state.token(activity)?.scope;
+                }
+                None => scope_id = scope.parent?,
+            }
+        }
+    }
+
+    /// Elements reachable from `start` by sequence flows (boundary events included), `start`
+    /// itself among them.
+    fn reachable_from(&self, start: ElementIndex) -> HashSet<ElementIndex> {
+        let mut seen = HashSet::from([start]);
+        let mut queue = VecDeque::from([start]);
+        while let Some(element) = queue.pop_front() {
+            let definition = &self.model.elements[element];
+            let next = definition
+                .outgoing
+                .iter()
+                .map(|&flow| self.model.flows[flow].target)
+                .chain(definition.boundaries.iter().copied());
+            for target in next.collect::<Vec<_>>() {
+                if seen.insert(target) {
+                    queue.push_back(target);
+                }
+            }
+        }
+        seen
+    }
+
     fn element_of(&self, token: &Token) -> Result<ElementIndex, Error> {
         self.model
             .element_index(&token.element)

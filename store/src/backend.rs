@@ -493,6 +493,7 @@ macro_rules! store_impl {
                         batch.push(statement, params);
                     }
                     Self::collect_job_changes(batch, &instance.id, changes);
+                    Self::collect_approval_changes(batch, changes);
                     if instance.ended_at.is_some() {
                         // Incidents of an ended instance are closed with it.
                         batch.push("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL".into(), vec![Param::Int(changes.at), Param::from(&instance.id)]);

@@ -309,8 +309,12 @@ impl Executor {
         options: StartOptions<'_>,
         actor: Actor<'_>,
     ) -> Result<InstanceRecord> {
-        let StartOptions { start_event, business_key, variables, executed_job, id, caller } = options;
+        let StartOptions { start_event, business_key, mut variables, executed_job, id, caller } = options;
         let model = self.model(definition).await?;
+        if let (Some(name), Some(user)) = (&model.initiator, actor) {
+            // `camunda:initiator`: the starter, for `camunda:assignee="${initiator}"` rules.
+            variables.entry(name.clone()).or_insert_with(|| Value::String(user.to_string()));
+        }
         let at = now_millis();
         let runtime = self.runtime(&model, at);
         let (mut state, events) = match start_event {
@@ -437,6 +441,22 @@ impl Executor {
     where
         F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
     {
+        self.recorded_command(instance_id, actor, delete_reason, Vec::new(), run).await
+    }
+
+    /// [`Executor::command`] that also commits approval records (stamped with the command's
+    /// time) in the same transaction.
+    pub(crate) async fn recorded_command<F>(
+        &self,
+        instance_id: &str,
+        actor: Actor<'_>,
+        delete_reason: Option<String>,
+        mut records: Vec<crate::approval::ApprovalRecord>,
+        run: F,
+    ) -> Result<InstanceRecord>
+    where
+        F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
+    {
         let stored = self
             .store
             .instance(instance_id)
@@ -459,7 +479,11 @@ impl Executor {
             instance.ended_at = Some(at);
             instance.delete_reason = delete_reason;
         }
-        let changes = self.changes(&instance, &model, &events, at, actor).await?;
+        let mut changes = self.changes(&instance, &model, &events, at, actor).await?;
+        for record in &mut records {
+            record.at = at;
+        }
+        changes.approval_records = records;
         self.store.save_instance(&instance, stored.version, &changes).await?;
         self.after_commit(&changes, &events).await;
         Ok(instance)
@@ -473,6 +497,9 @@ impl Executor {
         }
         if !changes.new_external_tasks.is_empty() {
             self.new_external_tasks.notify_waiters();
+        }
+        if !changes.new_tasks.is_empty() {
+            Box::pin(self.staff_new_tasks(&changes.new_tasks)).await;
         }
         for event in events {
             if let Event::SignalThrown { name } = event {

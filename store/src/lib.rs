@@ -5,6 +5,7 @@
 //! Architecture invariants: every SQL statement of the system lives in this crate, behind the
 //! [`Store`] trait; no caller branches on the backend. This crate knows nothing of HTTP.
 
+pub mod approval;
 mod backend;
 pub mod executor;
 pub mod identity;
@@ -12,6 +13,7 @@ pub mod job_executor;
 mod jobs;
 mod migrate;
 pub mod model;
+pub mod operations;
 mod postgres;
 mod sqlite;
 pub mod testing;
@@ -19,6 +21,7 @@ mod triggers;
 
 use std::sync::Arc;
 
+pub use approval::ApprovalStore;
 pub use executor::{Actor, Executor};
 pub use identity::{DataScope, IdentityStore};
 pub use jobs::JobStore;
@@ -61,7 +64,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: JobStore + IdentityStore + Send + Sync {
+pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

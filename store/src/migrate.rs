@@ -6,6 +6,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (1, "engine", include_str!("../../migrations/sqlite/0001_engine.sql")),
     (2, "jobs", include_str!("../../migrations/sqlite/0002_jobs.sql")),
     (3, "identity", include_str!("../../migrations/sqlite/0003_identity.sql")),
+    (4, "approval", include_str!("../../migrations/sqlite/0004_approval.sql")),
     (5, "crypto", include_str!("../../migrations/sqlite/0005_crypto.sql")),
 ];
 
@@ -14,6 +15,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "engine", include_str!("../../migrations/postgres/0001_engine.sql")),
     (2, "jobs", include_str!("../../migrations/postgres/0002_jobs.sql")),
     (3, "identity", include_str!("../../migrations/postgres/0003_identity.sql")),
+    (4, "approval", include_str!("../../migrations/postgres/0004_approval.sql")),
     (5, "crypto", include_str!("../../migrations/postgres/0005_crypto.sql")),
 ];
 

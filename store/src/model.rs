@@ -312,6 +312,8 @@ pub struct Changes {
     pub executed_job: Option<ExecutedJob>,
     /// The instance ended with these changes.
     pub instance_ended: bool,
+    /// Approval operation records (通过, 驳回, 退回, …) committed with the change they describe.
+    pub approval_records: Vec<crate::approval::ApprovalRecord>,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,
@@ -331,6 +333,7 @@ impl Changes {
             && self.closed_waits.is_empty()
             && self.new_external_tasks.is_empty()
             && self.ended_external_tasks.is_empty()
+            && self.approval_records.is_empty()
             && self.executed_job.is_none()
     }
 }

@@ -125,5 +125,6 @@ impl PostgresStore {
 store_impl!(PostgresStore, Postgres, "postgres");
 jobs_impl!(PostgresStore, Postgres);
 crate::identity::identity_impl!(PostgresStore, Postgres);
+crate::approval::approval_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

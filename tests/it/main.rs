@@ -1,6 +1,7 @@
 //! End-to-end tests: a real server on port 0, real HTTP, a fresh database per test, on every
 //! backend in `SY_TEST_BACKENDS` (see `store::testing`).
 
+mod approval;
 mod browser;
 mod engine_rest;
 mod events;

@@ -4,6 +4,7 @@
 //! Architecture invariant: this is the only crate that knows HTTP, JSON wire shapes, sessions
 //! and templates. It holds no state a second node would need.
 
+mod approval;
 pub mod auth;
 mod camunda;
 pub mod cli;
@@ -90,9 +91,9 @@ async fn healthz(State(state): State<AppState>) -> Response {
     }
 }
 
-/// The system's own JSON API. The inbox and approval operations arrive with later issues.
+/// The system's own JSON API: incidents, and the inbox and approval operations (`approval.rs`).
 fn api_router() -> Router<AppState> {
-    Router::new().route("/incidents/{id}/retry", post(retry_incident))
+    Router::new().route("/incidents/{id}/retry", post(retry_incident)).merge(approval::router())
 }
 
 /// `POST /api/incidents/{id}/retry`: run the failed step again (after fixing its cause).

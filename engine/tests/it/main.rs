@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod approval;
 mod events;
 mod multi_instance;
 

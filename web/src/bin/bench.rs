@@ -17,6 +17,12 @@
 //!   running; reports how late the timers fired (from the activity history).
 //! - `external N`: N instances each with an external task; `--clients` workers fetch and lock
 //!   10 at a time and complete them.
+//!
+//! Inbox workload (durable only, issue 5):
+//! - `inbox N`: 10,000 open 区级审核 tasks spread over the 16 districts and N historic (ended)
+//!   tasks in their instances; then a district user's first 待办 page (20 rows, with its total)
+//!   is queried 1,000 times, rotating over the districts, and p50 / p99 latencies are printed,
+//!   with the same for the 已办 tab and the per-tab counts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,7 +84,7 @@ fn approved() -> Variables {
 
 fn main() -> anyhow::Result<()> {
     let options = options()?;
-    if ["timers", "timer-precision", "external"].contains(&options.workload.as_str()) {
+    if ["timers", "timer-precision", "external", "inbox"].contains(&options.workload.as_str()) {
         let url = options.database.clone().context("job workloads need --database URL")?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         return runtime.block_on(jobs::run(&url, &options.workload, options.count, options.clients));
@@ -322,6 +328,7 @@ mod jobs {
                     at(1.0)
                 );
             }
+            "inbox" => inbox(&executor, count, clients).await?,
             _ => {
                 let xml = model(r#"<bpmn:serviceTask id="step" camunda:type="external" camunda:topic="bench"/>"#);
                 let definition = deploy(&executor, xml).await?;
@@ -363,6 +370,126 @@ mod jobs {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// The 待办 benchmark (see the crate docs).
+    async fn inbox(executor: &Arc<Executor>, historic: usize, clients: usize) -> anyhow::Result<()> {
+        const OPEN: usize = 10_000;
+        web::identity::seed(executor.store().as_ref()).await?;
+        let units: serde_json::Value = serde_json::from_str(include_str!("../../../definitions/org/units.json"))?;
+        let districts: Vec<String> = units["districts"]
+            .as_array()
+            .context("districts")?
+            .iter()
+            .filter_map(|district| district["id"].as_str().map(str::to_string))
+            .collect();
+        let xml = model(r#"<bpmn:userTask id="step" name="区级审核" camunda:candidateGroups="district-staff"/>"#);
+        let definition = deploy(executor, xml).await?;
+        // A database that already holds the fixture (a second run) is measured as it is.
+        let (existing, _) = executor
+            .store()
+            .tasks(&store::TaskQuery {
+                page: store::Page { first_result: 0, max_results: Some(1) },
+                ..Default::default()
+            })
+            .await?;
+        if !existing.is_empty() {
+            return measure(executor, &districts, historic, 0.0, 0.0).await;
+        }
+        let for_start = districts.clone();
+        let created = start_all(executor, &definition, OPEN, clients, move |index| {
+            [("district".to_string(), Value::String(for_start[index % for_start.len()].clone()))].into_iter().collect()
+        })
+        .await?;
+        // Historic tasks hang off the open instances (earlier rounds of review), completed by
+        // 20 reviewers per district.
+        let (instances, _) = executor
+            .store()
+            .instances(&store::InstanceQuery { definition_id: Some(definition.id.clone()), ..Default::default() })
+            .await?;
+        let fixture_started = Instant::now();
+        let now = now_millis();
+        let mut rows = Vec::with_capacity(50_000);
+        for index in 0..historic {
+            let instance = &instances[index % instances.len()];
+            let reviewer = format!("reviewer-{}-{}", index % instances.len() % districts.len(), index % 20);
+            rows.push((
+                format!("{}-h{index}", instance.id),
+                instance.id.clone(),
+                reviewer,
+                now - (historic - index) as i64 * 1_000,
+            ));
+            if rows.len() == 50_000 {
+                executor.store().insert_history_fixture(&definition.key, &rows).await?;
+                rows.clear();
+            }
+        }
+        executor.store().insert_history_fixture(&definition.key, &rows).await?;
+        let fixture = fixture_started.elapsed().as_secs_f64();
+        measure(executor, &districts, historic, created, fixture).await
+    }
+
+    async fn measure(
+        executor: &Arc<Executor>,
+        districts: &[String],
+        historic: usize,
+        created: f64,
+        fixture: f64,
+    ) -> anyhow::Result<()> {
+        use store::approval::{InboxQuery, InboxTab};
+        const OPEN: usize = 10_000;
+        const SAMPLES: usize = 1_000;
+        let backend = executor.store().backend();
+        let query = |tab: InboxTab, district: &str, user: String| InboxQuery {
+            tab,
+            user,
+            roles: vec!["district-staff".into()],
+            scope: store::DataScope::District(district.to_string()),
+            definition_key: None,
+            business_key: None,
+            from: None,
+            to: None,
+            district: None,
+            text: None,
+            sort: None,
+            page: store::Page { first_result: 0, max_results: Some(20) },
+        };
+        let percentiles = |mut samples: Vec<f64>| {
+            samples.sort_by(f64::total_cmp);
+            let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+            (at(0.5), at(0.99))
+        };
+        let mut todo = Vec::with_capacity(SAMPLES);
+        let mut done = Vec::with_capacity(SAMPLES);
+        let mut counts = Vec::with_capacity(SAMPLES);
+        let mut rows_seen = 0;
+        for sample in 0..SAMPLES {
+            let district_index = sample % districts.len();
+            let district = &districts[district_index];
+            let user = format!("reviewer-{district_index}-{}", sample % 20);
+            let started = Instant::now();
+            let (items, total) = executor.store().inbox(&query(InboxTab::Todo, district, user.clone())).await?;
+            todo.push(started.elapsed().as_secs_f64() * 1_000.0);
+            rows_seen += items.len();
+            anyhow::ensure!(items.len() == 20 && total >= 600, "a district sees its ~625 open tasks ({total})");
+            let started = Instant::now();
+            let (items, _) = executor.store().inbox(&query(InboxTab::Done, district, user.clone())).await?;
+            done.push(started.elapsed().as_secs_f64() * 1_000.0);
+            rows_seen += items.len();
+            let started = Instant::now();
+            for tab in [InboxTab::Todo, InboxTab::Done, InboxTab::Started, InboxTab::Cc] {
+                executor.store().inbox_count(&query(tab, district, user.clone())).await?;
+            }
+            counts.push(started.elapsed().as_secs_f64() * 1_000.0);
+        }
+        let (todo_p50, todo_p99) = percentiles(todo);
+        let (done_p50, done_p99) = percentiles(done);
+        let (counts_p50, counts_p99) = percentiles(counts);
+        println!(
+            "engine=shuangyong workload=inbox database={backend} open={OPEN} historic={historic} districts={} samples={SAMPLES} rows={rows_seen} create_seconds={created:.1} fixture_seconds={fixture:.1} todo_first_page_ms_p50={todo_p50:.2} todo_first_page_ms_p99={todo_p99:.2} done_first_page_ms_p50={done_p50:.2} done_first_page_ms_p99={done_p99:.2} counts_ms_p50={counts_p50:.2} counts_ms_p99={counts_p99:.2}",
+            districts.len()
+        );
         Ok(())
     }
 }

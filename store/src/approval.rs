@@ -1,0 +1,569 @@
+//! The storage port of the approval layer (issue 5): operation records (通过, 驳回, 退回, 转办,
+//! 委派, 撤回, 抄送, 催办 with actor, time, comment), copies (抄送), task reassignment and the
+//! inbox lists (待办 / 已办 / 我发起的 / 抄送我的). Its SQL is expanded per backend by
+//! [`approval_impl`], like `jobs.rs` and `identity.rs`.
+//!
+//! Records of an operation that changes an instance travel in [`Changes::approval_records`]
+//! and are written by the command's own batch, so an operation and its record commit together.
+//! Every inbox query carries the caller's [`DataScope`], applied on the joined instance row.
+
+use crate::backend::{Filter, Param};
+use crate::model::Page;
+use crate::{DataScope, Result};
+
+/// One approval operation as the timeline shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalRecord {
+    pub id: String,
+    pub instance_id: String,
+    pub task_id: Option<String>,
+    pub element_id: Option<String>,
+    pub task_name: Option<String>,
+    /// `approve`, `reject`, `return`, `transfer`, `delegate`, `resolve`, `withdraw`,
+    /// `take-back`, `cc`, `urge`.
+    pub operation: String,
+    pub actor: Option<String>,
+    pub at: i64,
+    pub comment: Option<String>,
+    /// JSON with what the operation needs besides the comment (target, users, attachments).
+    pub detail: Option<String>,
+}
+
+/// A copy (抄送) of an instance to a user (`kind` = `user`) or a role (`role`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CcEntry {
+    pub instance_id: String,
+    pub kind: String,
+    pub value: String,
+    pub by_user: Option<String>,
+    pub at: i64,
+}
+
+/// The inbox tabs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxTab {
+    /// 待办: assigned to the user, or unassigned with the user (or one of their roles) a candidate.
+    Todo,
+    /// 已办: tasks the user ended by acting on them.
+    Done,
+    /// 我发起的: instances the user started.
+    Started,
+    /// 抄送我的: instances copied to the user or one of their roles.
+    Cc,
+}
+
+/// A page of one inbox tab. `scope` is the caller's data scope and always applies.
+#[derive(Debug, Clone)]
+pub struct InboxQuery {
+    pub tab: InboxTab,
+    pub user: String,
+    pub roles: Vec<String>,
+    pub scope: DataScope,
+    pub definition_key: Option<String>,
+    pub business_key: Option<String>,
+    /// Time range on the tab's time (task created, task ended, instance started, copied).
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub district: Option<String>,
+    /// Matched against the task name, the process key and the business key.
+    pub text: Option<String>,
+    /// `time` (default), `businessKey`, `process`, `name`; ascending when true.
+    pub sort: Option<(String, bool)>,
+    pub page: Page,
+}
+
+/// One row of an inbox tab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    pub task_id: Option<String>,
+    pub instance_id: String,
+    pub definition_key: String,
+    pub business_key: Option<String>,
+    pub task_name: Option<String>,
+    pub element_id: Option<String>,
+    pub assignee: Option<String>,
+    /// The tab's time: task created (待办), ended (已办), instance started (我发起的, 抄送我的).
+    pub at: i64,
+    pub started_at: i64,
+    pub start_user: Option<String>,
+    pub district: Option<String>,
+    pub status: String,
+    /// `PENDING` while a delegate works on the task.
+    pub delegation: Option<String>,
+}
+
+/// A change of who holds a task (转办, 委派, 归还).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reassignment {
+    pub task_id: String,
+    /// The assignee the caller saw; the change is refused (conflict) when it changed meanwhile.
+    pub expected_assignee: Option<String>,
+    pub assignee: Option<String>,
+    pub owner: Option<String>,
+    pub delegation: Option<String>,
+}
+
+/// A signer added to a task (加签).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signer {
+    pub task_id: String,
+    pub user_id: String,
+    /// `before`, `after`, `alongside`, or `holder` (the holder's own vote among alongside signers).
+    pub position: String,
+    pub seq: i64,
+    /// `pending` or `done`.
+    pub state: String,
+    pub added_by: Option<String>,
+    pub at: i64,
+}
+
+/// A change of a task's signers, committed with its record in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SigningChange {
+    pub task_id: String,
+    /// The pending signer who just approved: marked done; a conflict if no longer pending.
+    pub signed_by: Option<String>,
+    pub add: Vec<Signer>,
+    /// Pending signers to remove (减签).
+    pub remove: Vec<String>,
+    pub reassign: Option<Reassignment>,
+}
+
+#[async_trait::async_trait]
+pub trait ApprovalStore: Send + Sync {
+    async fn inbox(&self, query: &InboxQuery) -> Result<(Vec<InboxItem>, i64)>;
+    async fn inbox_count(&self, query: &InboxQuery) -> Result<i64>;
+    /// The records of an instance, oldest first.
+    async fn approval_records(&self, instance_id: &str) -> Result<Vec<ApprovalRecord>>;
+    /// Writes a record on its own (催办, which changes no instance).
+    async fn insert_approval_record(&self, record: &ApprovalRecord) -> Result<()>;
+    /// Adds copies (an existing copy is kept) and the record, in one transaction.
+    async fn add_cc(&self, entries: &[CcEntry], record: &ApprovalRecord) -> Result<()>;
+    /// Whether the instance is copied to `user` or one of `roles`.
+    async fn is_cc(&self, instance_id: &str, user: &str, roles: &[String]) -> Result<bool>;
+    /// Reassigns a task and writes the record, in one transaction; [`crate::Error::Conflict`]
+    /// when its assignee is no longer the expected one, NotFound when the task is gone.
+    async fn reassign_task(&self, change: &Reassignment, record: &ApprovalRecord) -> Result<()>;
+    /// The delegation state and owner of an open task.
+    async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>>;
+    /// The signers of a task, in order.
+    async fn signers(&self, task_id: &str) -> Result<Vec<Signer>>;
+    async fn change_signers(&self, change: &SigningChange, record: &ApprovalRecord) -> Result<()>;
+    /// Whether an active account holding `role` (by its own data scope) or any member of the
+    /// group `role` could see the instance: the test of "somebody can take this task".
+    async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool>;
+    /// Benchmark fixture: `count` ended history tasks completed by `completed_by` users in
+    /// instances of `definition_key`, written in large batches (no instance state behind them).
+    async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()>;
+}
+
+/// The data scope as a clause on the joined instance row `p`.
+fn scope_clause(filter: &mut Filter, scope: &DataScope) {
+    match scope {
+        DataScope::All => {}
+        DataScope::District(code) => {
+            filter.clause("p.owner_district = ?", [Param::Text(code.clone())]);
+        }
+        DataScope::Unit(unit) => {
+            filter.clause("p.owner_unit = ?", [Param::Text(unit.clone())]);
+        }
+        DataScope::Own(user) => {
+            filter.clause("p.start_user = ?", [Param::Text(user.clone())]);
+        }
+        DataScope::Nothing => {
+            filter.clause("1 = 0", []);
+        }
+    }
+}
+
+fn marks(count: usize) -> String {
+    vec!["?"; count].join(", ")
+}
+
+/// `SELECT … FROM … WHERE …` (without order and limit) of a tab, with its parameters, and the
+/// expression of the tab's time column.
+pub(crate) fn inbox_sql(query: &InboxQuery) -> (String, Vec<Param>, &'static str) {
+    let mut filter = Filter::default();
+    let (from, at) = match query.tab {
+        InboxTab::Todo => {
+            let mut clause = String::from(
+                "(t.assignee = ? OR (t.assignee IS NULL AND EXISTS (SELECT 1 FROM task_candidates c WHERE c.task_id = t.id AND ((c.kind = 'user' AND c.value = ?)",
+            );
+            let mut params = vec![Param::Text(query.user.clone()), Param::Text(query.user.clone())];
+            if !query.roles.is_empty() {
+                clause.push_str(&format!(" OR (c.kind = 'group' AND c.value IN ({}))", marks(query.roles.len())));
+                params.extend(query.roles.iter().cloned().map(Param::Text));
+            }
+            clause.push_str(")))) OR EXISTS (SELECT 1 FROM approval_signers s WHERE s.task_id = t.id AND s.user_id = ? AND s.state = 'pending' AND s.position = 'alongside'))");
+            params.push(Param::Text(query.user.clone()));
+            filter.clause(&format!("({clause}"), params);
+            ("tasks t JOIN process_instances p ON p.id = t.instance_id", "t.created_at")
+        }
+        InboxTab::Done => {
+            filter.clause(
+                "t.completed_by = ? AND t.ended_at IS NOT NULL AND (t.delete_reason = 'completed' OR EXISTS (SELECT 1 FROM approval_records r WHERE r.task_id = t.id AND r.actor = t.completed_by))",
+                [Param::Text(query.user.clone())],
+            );
+            ("history_tasks t JOIN process_instances p ON p.id = t.instance_id", "t.ended_at")
+        }
+        InboxTab::Started => {
+            filter.clause("p.start_user = ?", [Param::Text(query.user.clone())]);
+            ("process_instances p", "p.started_at")
+        }
+        InboxTab::Cc => {
+            let mut clause = String::from(
+                "EXISTS (SELECT 1 FROM approval_cc c WHERE c.instance_id = p.id AND ((c.kind = 'user' AND c.value = ?)",
+            );
+            let mut params = vec![Param::Text(query.user.clone())];
+            if !query.roles.is_empty() {
+                clause.push_str(&format!(" OR (c.kind = 'role' AND c.value IN ({}))", marks(query.roles.len())));
+                params.extend(query.roles.iter().cloned().map(Param::Text));
+            }
+            clause.push_str("))");
+            filter.clause(&clause, params);
+            ("process_instances p", "p.started_at")
+        }
+    };
+    scope_clause(&mut filter, &query.scope);
+    filter.eq("p.definition_key", &query.definition_key).eq("p.business_key", &query.business_key);
+    filter.eq("p.owner_district", &query.district);
+    if let Some(from) = query.from {
+        filter.clause(&format!("{at} >= ?"), [Param::Int(from)]);
+    }
+    if let Some(to) = query.to {
+        filter.clause(&format!("{at} < ?"), [Param::Int(to)]);
+    }
+    if let Some(text) = query.text.as_deref().map(str::trim).filter(|text| !text.is_empty()) {
+        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
+        let name = if matches!(query.tab, InboxTab::Todo | InboxTab::Done) { "t.name" } else { "p.definition_key" };
+        filter.clause(
+            &format!(
+                "({name} LIKE ? ESCAPE '\\' OR p.definition_key LIKE ? ESCAPE '\\' OR p.business_key LIKE ? ESCAPE '\\')"
+            ),
+            [Param::Text(pattern.clone()), Param::Text(pattern.clone()), Param::Text(pattern)],
+        );
+    }
+    (format!("FROM {from}{}", filter.sql()), filter.params, at)
+}
+
+/// The select list of a tab (kept next to [`inbox_sql`]).
+pub(crate) fn inbox_columns(tab: InboxTab) -> &'static str {
+    match tab {
+        InboxTab::Todo => {
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation"
+        }
+        InboxTab::Done => {
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.ended_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation"
+        }
+        InboxTab::Started | InboxTab::Cc => {
+            "NULL AS task_id, p.id AS instance_id, p.definition_key, p.business_key, NULL AS task_name, NULL AS element_id, NULL AS assignee, p.started_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation"
+        }
+    }
+}
+
+/// `ORDER BY` of a tab from an allow-listed sort key.
+pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
+    let (key, ascending) = query.sort.clone().unwrap_or_else(|| ("time".into(), false));
+    let column = match key.as_str() {
+        // 待办 is counted in full with the page, so walking the time index cannot stop early;
+        // `+ 0` keeps PostgreSQL from choosing it anyway and lets it start from the caller's
+        // district (measured: 19 ms → 4 ms with 10,000 open tasks).
+        "time" if query.tab == InboxTab::Todo => "(t.created_at + 0)",
+        "time" => at,
+        "businessKey" => "p.business_key",
+        "process" => "p.definition_key",
+        "name" if matches!(query.tab, InboxTab::Todo | InboxTab::Done) => "t.name",
+        other => return Err(crate::Error::Invalid(format!("cannot sort by '{other}'"))),
+    };
+    let direction = if ascending { "ASC" } else { "DESC" };
+    let tie = if matches!(query.tab, InboxTab::Todo | InboxTab::Done) { "t.id" } else { "p.id" };
+    Ok(format!(" ORDER BY {column} {direction}, {tie} {direction}"))
+}
+
+/// The guarded UPDATE of a reassignment: only while the task still has the expected assignee
+/// (with `strict`, an expected `None` means "unassigned"; without, no assignee check).
+pub(crate) fn reassign_statement(change: &Reassignment, strict: bool) -> (String, Vec<Param>) {
+    let mut params = vec![
+        Param::from(&change.assignee),
+        (&change.owner).into(),
+        (&change.delegation).into(),
+        (&change.task_id).into(),
+    ];
+    let condition = match &change.expected_assignee {
+        Some(expected) => {
+            params.push(expected.into());
+            " AND assignee = ?"
+        }
+        None if strict => " AND assignee IS NULL",
+        None => "",
+    };
+    (format!("UPDATE tasks SET assignee = ?, owner = ?, delegation = ? WHERE id = ?{condition}"), params)
+}
+
+pub(crate) fn record_params(record: &ApprovalRecord) -> Vec<Param> {
+    vec![
+        Param::from(&record.id),
+        (&record.instance_id).into(),
+        (&record.task_id).into(),
+        (&record.element_id).into(),
+        (&record.task_name).into(),
+        (&record.operation).into(),
+        (&record.actor).into(),
+        record.at.into(),
+        (&record.comment).into(),
+        (&record.detail).into(),
+    ]
+}
+
+pub(crate) const RECORD_COLUMNS: &str =
+    "id, instance_id, task_id, element_id, task_name, operation, actor, at, comment, detail";
+pub(crate) const INSERT_RECORD: &str = "INSERT INTO approval_records (id, instance_id, task_id, element_id, task_name, operation, actor, at, comment, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Expands [`ApprovalStore`] for one backend (same contract as `store_impl!`).
+macro_rules! approval_impl {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use sqlx::Row;
+
+            use crate::approval::*;
+            use crate::backend::{Batch, Param, limit};
+            use crate::model::Changes;
+            use crate::{Error, Result};
+
+            type DbRow = <$db as sqlx::Database>::Row;
+
+            fn item_from(row: &DbRow) -> Result<InboxItem> {
+                Ok(InboxItem {
+                    task_id: row.try_get("task_id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    definition_key: row.try_get("definition_key")?,
+                    business_key: row.try_get("business_key")?,
+                    task_name: row.try_get("task_name")?,
+                    element_id: row.try_get("element_id")?,
+                    assignee: row.try_get("assignee")?,
+                    at: row.try_get("at")?,
+                    started_at: row.try_get("started_at")?,
+                    start_user: row.try_get("start_user")?,
+                    district: row.try_get("district")?,
+                    status: row.try_get("status")?,
+                    delegation: row.try_get("delegation")?,
+                })
+            }
+
+            fn record_from(row: &DbRow) -> Result<ApprovalRecord> {
+                Ok(ApprovalRecord {
+                    id: row.try_get("id")?,
+                    instance_id: row.try_get("instance_id")?,
+                    task_id: row.try_get("task_id")?,
+                    element_id: row.try_get("element_id")?,
+                    task_name: row.try_get("task_name")?,
+                    operation: row.try_get("operation")?,
+                    actor: row.try_get("actor")?,
+                    at: row.try_get("at")?,
+                    comment: row.try_get("comment")?,
+                    detail: row.try_get("detail")?,
+                })
+            }
+
+            fn bind_params<'q>(
+                mut query: sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments>,
+                params: &'q [Param],
+            ) -> sqlx::query::Query<'q, $db, <$db as sqlx::Database>::Arguments> {
+                for param in params {
+                    query = bind(query, param);
+                }
+                query
+            }
+
+            impl $store {
+                /// The approval records of a command (called from `collect_changes`).
+                pub(crate) fn collect_approval_changes(batch: &mut Batch, changes: &Changes) {
+                    for record in &changes.approval_records {
+                        batch.push(INSERT_RECORD.into(), record_params(record));
+                    }
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl ApprovalStore for $store {
+                async fn inbox(&self, query: &InboxQuery) -> Result<(Vec<InboxItem>, i64)> {
+                    let (from_where, params, at) = inbox_sql(query);
+                    let order = inbox_order(query, at)?;
+                    // 待办 rows are few per caller and sorted in full anyway, so the total comes
+                    // with the page; the other tabs walk an index in order and stop at the page,
+                    // so their total is a separate count.
+                    let windowed = query.tab == InboxTab::Todo;
+                    let total_column = if windowed { ", COUNT(*) OVER () AS total_rows" } else { "" };
+                    let select = format!("SELECT {}{total_column} {from_where}{order}{}", inbox_columns(query.tab), limit(&query.page));
+                    let rows = bind_params(sqlx::query(Self::dynamic(select)), &params).fetch_all(&self.pool).await?;
+                    let items = rows.iter().map(item_from).collect::<Result<Vec<_>>>()?;
+                    let page = &query.page;
+                    let total = match rows.first() {
+                        Some(row) if windowed => row.try_get("total_rows")?,
+                        _ if page.first_result == 0 && page.max_results.is_none_or(|max| (items.len() as i64) < max) => items.len() as i64,
+                        _ => self.inbox_count(query).await?,
+                    };
+                    Ok((items, total))
+                }
+
+                async fn inbox_count(&self, query: &InboxQuery) -> Result<i64> {
+                    let (from_where, params, _) = inbox_sql(query);
+                    let count = format!("SELECT COUNT(*) AS n {from_where}");
+                    Ok(bind_params(sqlx::query(Self::dynamic(count)), &params).fetch_one(&self.pool).await?.try_get("n")?)
+                }
+
+                async fn approval_records(&self, instance_id: &str) -> Result<Vec<ApprovalRecord>> {
+                    let select = format!("SELECT {RECORD_COLUMNS} FROM approval_records WHERE instance_id = ? ORDER BY at, id");
+                    let rows = sqlx::query(Self::dynamic(select)).bind(instance_id).fetch_all(&self.pool).await?;
+                    rows.iter().map(record_from).collect()
+                }
+
+                async fn insert_approval_record(&self, record: &ApprovalRecord) -> Result<()> {
+                    let mut batch = Batch::default();
+                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    self.commit_batch(None, batch).await?;
+                    Ok(())
+                }
+
+                async fn add_cc(&self, entries: &[CcEntry], record: &ApprovalRecord) -> Result<()> {
+                    let mut batch = Batch::default();
+                    for entry in entries {
+                        batch.push(
+                            "INSERT INTO approval_cc (instance_id, kind, value, by_user, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, kind, value) DO NOTHING".into(),
+                            vec![Param::from(&entry.instance_id), (&entry.kind).into(), (&entry.value).into(), (&entry.by_user).into(), entry.at.into()],
+                        );
+                    }
+                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    self.commit_batch(None, batch).await?;
+                    Ok(())
+                }
+
+                async fn is_cc(&self, instance_id: &str, user: &str, roles: &[String]) -> Result<bool> {
+                    let mut statement = String::from("SELECT 1 AS found FROM approval_cc WHERE instance_id = ? AND ((kind = 'user' AND value = ?)");
+                    let mut params = vec![Param::Text(instance_id.into()), Param::Text(user.into())];
+                    if !roles.is_empty() {
+                        statement.push_str(&format!(" OR (kind = 'role' AND value IN ({}))", vec!["?"; roles.len()].join(", ")));
+                        params.extend(roles.iter().cloned().map(Param::Text));
+                    }
+                    statement.push_str(") LIMIT 1");
+                    Ok(bind_params(sqlx::query(Self::dynamic(statement)), &params).fetch_optional(&self.pool).await?.is_some())
+                }
+
+                async fn reassign_task(&self, change: &Reassignment, record: &ApprovalRecord) -> Result<()> {
+                    let guarded = reassign_statement(change, true);
+                    let mut batch = Batch::default();
+                    batch.push(
+                        "UPDATE history_tasks SET assignee = ?, owner = ? WHERE id = ?".into(),
+                        vec![Param::from(&change.assignee), (&change.owner).into(), (&change.task_id).into()],
+                    );
+                    batch.push(
+                        "UPDATE history_activities SET assignee = ? WHERE task_id = ?".into(),
+                        vec![Param::from(&change.assignee), (&change.task_id).into()],
+                    );
+                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    if self.commit_batch(Some(guarded), batch).await? {
+                        return Ok(());
+                    }
+                    let exists = sqlx::query(Self::sql("SELECT id FROM tasks WHERE id = ?")).bind(&change.task_id).fetch_optional(&self.pool).await?;
+                    Err(match exists {
+                        None => Error::NotFound(format!("task {} does not exist", change.task_id)),
+                        Some(_) => Error::Conflict(format!("task {} was reassigned by someone else", change.task_id)),
+                    })
+                }
+
+                async fn task_delegation(&self, task_id: &str) -> Result<Option<(Option<String>, Option<String>)>> {
+                    let row = sqlx::query(Self::sql("SELECT delegation, owner FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&self.pool).await?;
+                    row.map(|row| Ok((row.try_get("delegation")?, row.try_get("owner")?))).transpose()
+                }
+
+                async fn signers(&self, task_id: &str) -> Result<Vec<Signer>> {
+                    let rows = sqlx::query(Self::sql("SELECT task_id, user_id, position, seq, state, added_by, at FROM approval_signers WHERE task_id = ? ORDER BY seq")).bind(task_id).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(Signer {
+                                task_id: row.try_get("task_id")?,
+                                user_id: row.try_get("user_id")?,
+                                position: row.try_get("position")?,
+                                seq: row.try_get("seq")?,
+                                state: row.try_get("state")?,
+                                added_by: row.try_get("added_by")?,
+                                at: row.try_get("at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn change_signers(&self, change: &SigningChange, record: &ApprovalRecord) -> Result<()> {
+                    let mut batch = Batch::default();
+                    let reassign = |change: &Reassignment| reassign_statement(change, false);
+                    let guarded = match (&change.signed_by, &change.reassign) {
+                        (Some(user), _) => Some((
+                            "UPDATE approval_signers SET state = 'done' WHERE task_id = ? AND user_id = ? AND state = 'pending'".to_string(),
+                            vec![Param::from(&change.task_id), user.into()],
+                        )),
+                        (None, Some(reassignment)) => Some(reassign(reassignment)),
+                        (None, None) => None,
+                    };
+                    if let (Some(_), Some(reassignment)) = (&change.signed_by, &change.reassign) {
+                        let (statement, params) = reassign(reassignment);
+                        batch.push(statement, params);
+                    }
+                    if let Some(reassignment) = &change.reassign {
+                        batch.push("UPDATE history_tasks SET assignee = ?, owner = ? WHERE id = ?".into(), vec![Param::from(&reassignment.assignee), (&reassignment.owner).into(), (&reassignment.task_id).into()]);
+                    }
+                    for signer in &change.add {
+                        batch.push(
+                            "INSERT INTO approval_signers (task_id, user_id, position, seq, state, added_by, at) VALUES (?, ?, ?, ?, ?, ?, ?)".into(),
+                            vec![Param::from(&signer.task_id), (&signer.user_id).into(), (&signer.position).into(), signer.seq.into(), (&signer.state).into(), (&signer.added_by).into(), signer.at.into()],
+                        );
+                    }
+                    for user in &change.remove {
+                        batch.push("DELETE FROM approval_signers WHERE task_id = ? AND user_id = ? AND state = 'pending'".into(), vec![Param::from(&change.task_id), user.into()]);
+                    }
+                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    let had_guard = guarded.is_some();
+                    if self.commit_batch(guarded, batch).await? || !had_guard {
+                        return Ok(());
+                    }
+                    Err(Error::Conflict(format!("task {} was changed by someone else", change.task_id)))
+                }
+
+                async fn role_reaches_instance(&self, role: &str, instance_id: &str) -> Result<bool> {
+                    let by_role = sqlx::query(Self::sql(
+                        "SELECT 1 AS found FROM process_instances p, user_roles ur JOIN users u ON u.id = ur.user_id JOIN roles r ON r.id = ur.role_id LEFT JOIN org_units o ON o.id = u.unit_id WHERE p.id = ? AND ur.role_id = ? AND u.status = 'active' AND (r.data_scope = 'all' OR (r.data_scope = 'district' AND o.district = p.owner_district) OR (r.data_scope = 'unit' AND u.unit_id = p.owner_unit) OR u.id = p.start_user) LIMIT 1",
+                    ))
+                    .bind(instance_id).bind(role).fetch_optional(&self.pool).await?;
+                    if by_role.is_some() {
+                        return Ok(true);
+                    }
+                    let by_group = sqlx::query(Self::sql("SELECT 1 AS found FROM memberships WHERE group_id = ? LIMIT 1")).bind(role).fetch_optional(&self.pool).await?;
+                    Ok(by_group.is_some())
+                }
+
+                async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()> {
+                    // (task id, instance id, completed by, ended at); 5,000 rows a transaction.
+                    for transaction in rows.chunks(5_000) {
+                        let mut batch = Batch::default();
+                        for chunk in transaction.chunks(500) {
+                            let mut params = Vec::with_capacity(chunk.len() * 12);
+                            for (id, instance_id, user, at) in chunk {
+                                params.extend([
+                                    Param::from(id), instance_id.into(), Param::Text(format!("{definition_key}:1:fixture")), Param::Text(definition_key.into()),
+                                    Param::Text("review".into()), id.into(), Param::Text("审核".into()), Param::Int(0), Param::Int(*at - 60_000), Param::Int(*at),
+                                    Param::Text("completed".into()), Param::from(user),
+                                ]);
+                            }
+                            let columns = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "priority", "created_at", "ended_at", "delete_reason", "completed_by"];
+                            batch.push(crate::backend::multi_insert("history_tasks", &columns, chunk.len()), params);
+                        }
+                        self.commit_batch(None, batch).await?;
+                    }
+                    Ok(())
+                }
+            }
+        };
+    };
+}
+
+pub(crate) use approval_impl;

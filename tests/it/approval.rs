@@ -1,0 +1,671 @@
+//! Approval operations and the inbox over real HTTP, on a two-level 区 → 市 model: the
+//! applicant (a liaison of 黄浦区) applies, 区级审核 goes to the district staff of the
+//! applicant's district, 市级审核 to city staff. Includes attacker-style access from another
+//! district and concurrent misuse (two people acting on one task; withdraw racing an approval).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::identity::{PASSWORD, add_account};
+use crate::support::{TestApp, each_backend};
+
+const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="allowance" name="优待申请" isExecutable="true">
+    <bpmn:startEvent id="start" camunda:initiator="starter"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="apply"/>
+    <bpmn:userTask id="apply" name="提交申请" camunda:assignee="${starter}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="apply" targetRef="district"/>
+    <bpmn:userTask id="district" name="区级审核" camunda:candidateGroups="district-staff">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:reject" value="submitter"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="district" targetRef="city"/>
+    <bpmn:userTask id="city" name="市级审核" camunda:candidateGroups="city-staff">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:cc" value="user:hp2"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="city" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// An `/api` call as `user` (HTTP Basic, so no CSRF header is needed).
+async fn call(
+    app: &TestApp,
+    user: &str,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, format!("{}/api{path}", app.base)).basic_auth(user, Some(PASSWORD));
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("request is sent");
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, user: &str, path: &str) -> (StatusCode, Value) {
+    call(app, user, reqwest::Method::GET, path, None).await
+}
+
+async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    call(app, user, reqwest::Method::POST, path, Some(body)).await
+}
+
+/// Accounts: the applicant and two district staff of 黄浦, one of 徐汇, two city staff.
+async fn people(app: &TestApp) {
+    add_account(app, "shenqing", "310101", &["liaison"], "staff").await;
+    add_account(app, "hp1", "310101", &["district-staff"], "staff").await;
+    add_account(app, "hp2", "310101", &["district-staff"], "staff").await;
+    add_account(app, "xh1", "310104", &["district-staff"], "staff").await;
+    add_account(app, "city1", "310000", &["city-staff"], "staff").await;
+    add_account(app, "city2", "310000", &["city-staff"], "staff").await;
+    let (status, body) = app.deploy("allowance", MODEL).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// The applicant starts an instance and submits the application; returns the instance id.
+async fn apply(app: &TestApp) -> String {
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/process-definition/key/allowance/start", app.base))
+        .basic_auth("shenqing", Some(PASSWORD))
+        .json(&json!({ "businessKey": "YD-1", "variables": { "applicant": { "value": "申请人", "type": "String" } } }))
+        .send()
+        .await
+        .expect("start is sent");
+    assert_eq!(response.status(), 200);
+    let instance: Value = response.json().await.expect("JSON");
+    let id = instance["id"].as_str().expect("id").to_string();
+    let task = todo_task(app, "shenqing").await.expect("the application task");
+    let (status, body) = post(app, "shenqing", &format!("/tasks/{task}/approve"), json!({ "comment": "申请" })).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    id
+}
+
+/// Deploys `xml` (process id `key`) and starts it as the applicant.
+async fn deploy_and_start(app: &TestApp, key: &str, xml: &str) {
+    let (status, body) = app.deploy(key, xml).await;
+    assert_eq!(status, 200, "{body}");
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/process-definition/key/{key}/start", app.base))
+        .basic_auth("shenqing", Some(PASSWORD))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("start is sent");
+    assert_eq!(response.status(), 200);
+}
+
+/// The first task in `user`'s 待办.
+async fn todo_task(app: &TestApp, user: &str) -> Option<String> {
+    let (status, body) = get(app, user, "/inbox/todo").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["items"]
+        .as_array()
+        .and_then(|items| items.first())
+        .and_then(|item| item["taskId"].as_str())
+        .map(str::to_string)
+}
+
+async fn todo_total(app: &TestApp, user: &str) -> i64 {
+    get(app, user, "/inbox/todo").await.1["total"].as_i64().unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn district_then_city_approval_with_inbox_detail_and_isolation() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let instance = apply(&app).await;
+
+        // 区级审核 reaches the applicant's district only.
+        let task = todo_task(&app, "hp1").await.expect("hp1 sees the district task");
+        assert_eq!(todo_total(&app, "hp2").await, 1);
+        assert_eq!(todo_total(&app, "xh1").await, 0, "another district sees nothing");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        for (method, path) in [
+            (reqwest::Method::GET, format!("/tasks/{task}")),
+            (reqwest::Method::POST, format!("/tasks/{task}/approve")),
+        ] {
+            let (status, body) = call(&app, "xh1", method, &path, Some(json!({}))).await;
+            assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not-found")), "{path}");
+        }
+        // The applicant sees its own instance (scope: own) but is no candidate: 403.
+        let (status, body) = post(&app, "shenqing", &format!("/tasks/{task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+
+        // Detail: form data, timeline, operations, return targets.
+        let (status, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        assert_eq!(
+            (detail["form"]["applicant"].as_str(), detail["form"]["starter"].as_str()),
+            (Some("申请人"), Some("shenqing")),
+            "camunda:initiator"
+        );
+        assert_eq!(detail["returnTargets"], json!(["apply"]));
+        let operations: Vec<&str> =
+            detail["operations"].as_array().expect("operations").iter().filter_map(Value::as_str).collect();
+        for expected in ["approve", "reject", "return", "transfer", "delegate", "cc"] {
+            assert!(operations.contains(&expected), "{expected} in {operations:?}");
+        }
+        assert!(!operations.contains(&"withdraw"));
+
+        let (status, body) = post(
+            &app,
+            "hp1",
+            &format!("/tasks/{task}/approve"),
+            json!({ "comment": "同意", "variables": { "level": 2 } }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(todo_total(&app, "hp2").await, 0);
+        let city_task = todo_task(&app, "city1").await.expect("city staff see it");
+        let (_, detail) = get(&app, "city1", &format!("/tasks/{city_task}")).await;
+        assert_eq!(detail["returnTargets"], json!(["district", "apply"]));
+        let comments: Vec<&Value> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|entry| entry["kind"] == "operation" && entry["operation"] != "cc")
+            .collect();
+        assert_eq!(comments.len(), 2, "{detail}");
+        assert_eq!((comments[1]["actor"].as_str(), comments[1]["comment"].as_str()), (Some("hp1"), Some("同意")));
+        assert_eq!(detail["form"]["level"], 2);
+
+        let (status, _) =
+            post(&app, "city1", &format!("/tasks/{city_task}/approve"), json!({ "comment": "通过" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, done) = get(&app, "hp1", "/inbox/done").await;
+        assert_eq!(done["total"], 1);
+        assert_eq!(done["items"][0]["processInstanceId"], instance.as_str());
+        let (_, started) = get(&app, "shenqing", "/inbox/started?process=allowance&text=YD").await;
+        assert_eq!((started["total"].as_i64(), started["items"][0]["status"].as_str()), (Some(1), Some("COMPLETED")));
+        let (_, counts) = get(&app, "hp1", "/inbox/counts").await;
+        assert_eq!(counts, json!({ "todo": 0, "done": 1, "started": 0, "cc": 0 }));
+        // 市级审核 copies the instance to hp2 (sy:cc in the model).
+        let (_, counts) = get(&app, "hp2", "/inbox/counts").await;
+        assert_eq!(counts, json!({ "todo": 0, "done": 0, "started": 0, "cc": 1 }));
+        let (status, body) = get(&app, "hp1", "/inbox/todo?pageSize=1000").await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, body) = get(&app, "hp1", "/inbox/todo?sort=password").await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reject_returns_to_the_submitter_or_ends_the_instance() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let instance = apply(&app).await;
+        // 区级审核 rejects to the submitter (sy:reject = submitter).
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/reject"), json!({ "comment": "材料不全" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let again = todo_task(&app, "shenqing").await.expect("back with the applicant");
+        let (_, detail) = get(&app, "shenqing", &format!("/tasks/{again}")).await;
+        assert_eq!(detail["task"]["taskKey"], "apply");
+        let (status, _) =
+            post(&app, "shenqing", &format!("/tasks/{again}/approve"), json!({ "comment": "已补充" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let task = todo_task(&app, "hp2").await.expect("district task again");
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        // 市级审核 rejects: the instance ends as rejected (the default).
+        let task = todo_task(&app, "city1").await.expect("city task");
+        let (status, _) =
+            post(&app, "city1", &format!("/tasks/{task}/reject"), json!({ "comment": "不符合条件" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, started) = get(&app, "shenqing", "/inbox/started").await;
+        assert_eq!(started["items"][0]["status"], "CANCELED");
+        let instance_json = app.json(&format!("/history/process-instance/{instance}")).await;
+        assert_eq!(instance_json["deleteReason"], "rejected");
+        // The rejected task counts as done for the city reviewer.
+        assert_eq!(get(&app, "city1", "/inbox/done").await.1["total"], 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn return_goes_back_to_the_previous_handler_and_refuses_later_targets() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp2").await.expect("district task");
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city_task = todo_task(&app, "city1").await.expect("city task");
+        let (status, body) =
+            post(&app, "city1", &format!("/tasks/{city_task}/return"), json!({ "target": "city" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
+        let (status, body) = post(&app, "city1", &format!("/tasks/{city_task}/return"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, body) = post(
+            &app,
+            "city1",
+            &format!("/tasks/{city_task}/return"),
+            json!({ "target": "district", "comment": "请复核" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        // Re-created for hp2, who handled it before; hp1 does not see it any more.
+        assert_eq!(todo_total(&app, "hp1").await, 0);
+        let back = todo_task(&app, "hp2").await.expect("back with hp2");
+        let (_, detail) = get(&app, "hp2", &format!("/tasks/{back}")).await;
+        assert_eq!(detail["task"]["assignee"], "hp2");
+        let returned = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .find(|entry| entry["operation"] == "return")
+            .cloned()
+            .expect("the return is in the timeline");
+        assert_eq!(
+            (returned["actor"].as_str(), returned["detail"]["target"].as_str()),
+            (Some("city1"), Some("district"))
+        );
+        // The returned-from task is gone: acting on it is a conflict.
+        let (status, body) = post(&app, "city1", &format!("/tasks/{city_task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfer_delegate_and_resolve() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        // Transfer to someone who cannot see the instance: refused.
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/transfer"), json!({ "user": "xh1" })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/transfer"), json!({ "user": "hp2" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(todo_total(&app, "hp1").await, 0, "the original loses it");
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        // hp2 delegates to hp1; hp1 must resolve, not approve.
+        let (status, _) = post(&app, "hp2", &format!("/tasks/{task}/delegate"), json!({ "user": "hp1" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
+        assert_eq!(detail["operations"], json!(["resolve", "cc"]));
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
+        let (status, _) = post(&app, "hp1", &format!("/tasks/{task}/resolve"), json!({ "comment": "已核实" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()), "back with its owner");
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let (_, detail) =
+            get(&app, "city1", &format!("/tasks/{}", todo_task(&app, "city1").await.expect("city"))).await;
+        let operations: Vec<String> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter_map(|entry| entry["operation"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(operations, ["approve", "transfer", "delegate", "resolve", "approve", "cc"], "the last: sy:cc");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn withdraw_by_the_starter_and_take_back_by_the_last_approver() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let first = apply(&app).await;
+        let (status, body) = post(&app, "hp1", &format!("/process-instances/{first}/withdraw"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("forbidden")));
+        let (status, body) =
+            post(&app, "shenqing", &format!("/process-instances/{first}/withdraw"), json!({ "comment": "填错了" }))
+                .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(todo_total(&app, "hp1").await, 0);
+
+        let second = apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let (status, body) = post(&app, "shenqing", &format!("/process-instances/{second}/withdraw"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "acted on already");
+        // hp1 takes the task back while the city has not acted.
+        let city_task = todo_task(&app, "city1").await.expect("city task");
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{city_task}/withdraw"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        let back = todo_task(&app, "hp1").await.expect("back with hp1");
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{back}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city_task = todo_task(&app, "city1").await.expect("city task again");
+        assert_eq!(
+            post(&app, "city1", &format!("/tasks/{city_task}/approve"), json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
+        // Too late now: the next step was acted on.
+        let (status, _) = post(&app, "hp1", &format!("/tasks/{city_task}/withdraw"), json!({})).await;
+        assert!(status == StatusCode::CONFLICT || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn copies_are_read_only_and_urging_is_rate_limited() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let instance = apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/cc"), json!({ "users": ["xh1"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/cc"), json!({ "users": ["city2"], "comment": "请知悉" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, cc) = get(&app, "city2", "/inbox/cc").await;
+        assert_eq!(
+            (cc["total"].as_i64(), cc["items"][0]["processInstanceId"].as_str()),
+            (Some(1), Some(instance.as_str()))
+        );
+        let (status, detail) = get(&app, "city2", &format!("/tasks/{task}")).await;
+        assert_eq!((status, detail["operations"].clone()), (StatusCode::OK, json!([])), "read-only");
+        let (status, _) = post(&app, "city2", &format!("/tasks/{task}/approve"), json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // An uninvolved city user sees the instance by scope but not the task detail.
+        let (status, _) = get(&app, "city1", &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // 催办 by the applicant: once, then rate-limited.
+        let (status, body) = post(&app, "shenqing", &format!("/tasks/{task}/urge"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) = post(&app, "shenqing", &format!("/tasks/{task}/urge"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("rate-limited")));
+        let (status, _) = post(&app, "hp2", &format!("/tasks/{task}/urge"), json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Unassigned task: the record names the candidate role.
+        let (_, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
+        let urge = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .find(|entry| entry["operation"] == "urge")
+            .cloned()
+            .expect("urge recorded");
+        assert_eq!(urge["detail"]["recipients"], json!(["role:district-staff"]));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_people_approving_one_task_and_withdraw_racing_an_approval() {
+    each_backend(|app| async move {
+        people(&app).await;
+        for _ in 0..3 {
+            apply(&app).await;
+            let task = todo_task(&app, "hp1").await.expect("district task");
+            let path = format!("/tasks/{task}/approve");
+            let (first, second) =
+                tokio::join!(post(&app, "hp1", &path, json!({})), post(&app, "hp2", &path, json!({})));
+            let mut statuses = [first.0, second.0];
+            statuses.sort();
+            assert_eq!(statuses, [StatusCode::NO_CONTENT, StatusCode::CONFLICT], "{first:?} {second:?}");
+            let city_task = todo_task(&app, "city1").await.expect("one city task");
+            assert_eq!(todo_total(&app, "city1").await, 1, "exactly one approval went through");
+            assert_eq!(
+                post(&app, "city1", &format!("/tasks/{city_task}/approve"), json!({})).await.0,
+                StatusCode::NO_CONTENT
+            );
+        }
+        for _ in 0..3 {
+            let instance = apply(&app).await;
+            let task = todo_task(&app, "hp1").await.expect("district task");
+            let (approve_path, withdraw_path) =
+                (format!("/tasks/{task}/approve"), format!("/process-instances/{instance}/withdraw"));
+            let (approval, withdrawal) = tokio::join!(
+                post(&app, "hp1", &approve_path, json!({})),
+                post(&app, "shenqing", &withdraw_path, json!({}))
+            );
+            let statuses = [approval.0, withdrawal.0];
+            let wins = statuses.iter().filter(|status| **status == StatusCode::NO_CONTENT).count();
+            assert_eq!(wins, 1, "exactly one of approval and withdrawal wins: {approval:?} {withdrawal:?}");
+            assert!(statuses.contains(&StatusCode::CONFLICT), "the loser is told: {statuses:?}");
+            // Clean up whichever state remains.
+            if approval.0 == StatusCode::NO_CONTENT {
+                let city_task = todo_task(&app, "city1").await.expect("city task");
+                assert_eq!(
+                    post(&app, "city1", &format!("/tasks/{city_task}/approve"), json!({})).await.0,
+                    StatusCode::NO_CONTENT
+                );
+            } else {
+                assert_eq!(todo_total(&app, "city1").await, 0);
+            }
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_nobody_can_take_follows_its_empty_candidates_rule() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // 徐汇 has no staff with this role; 黄浦's liaison applies: 区级审核 is auto-approved, and
+        // the 市级审核 step, for a role nobody holds, goes to the process admin.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="empty" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties>
+      <camunda:property name="sy:emptyCandidates" value="admin"/>
+      <camunda:property name="sy:admin" value="city2"/>
+    </camunda:properties></bpmn:extensionElements>
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="first"/>
+    <bpmn:userTask id="first" name="初审" camunda:candidateGroups="nobody-has-this">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:emptyCandidates" value="autoApprove"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="first" targetRef="second"/>
+    <bpmn:userTask id="second" name="复审" camunda:candidateGroups="nobody-has-this-either"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="second" targetRef="staffed"/>
+    <bpmn:userTask id="staffed" name="区级审核" camunda:candidateGroups="district-staff"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="staffed" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        deploy_and_start(&app, "empty", xml).await;
+        let task = todo_task(&app, "city2").await.expect("复审 went to the process admin");
+        let (_, detail) = get(&app, "city2", &format!("/tasks/{task}")).await;
+        assert_eq!(detail["task"]["taskKey"], "second");
+        let automatic: Vec<(String, String)> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|entry| entry["kind"] == "operation")
+            .map(|entry| {
+                (
+                    entry["operation"].as_str().unwrap_or_default().into(),
+                    entry["actor"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        assert_eq!(automatic, [("approve".to_string(), "system".to_string()), ("transfer".into(), "system".into())]);
+        // The staffed step stays with the district staff.
+        assert_eq!(post(&app, "city2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert!(todo_task(&app, "hp1").await.is_some());
+        assert_eq!(todo_total(&app, "city2").await, 0);
+    })
+    .await;
+}
+
+/// hp1 claims the open 区级审核 task through the Camunda API.
+async fn claim_district_task(app: &TestApp) -> String {
+    let task = todo_task(app, "hp1").await.expect("district task");
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/task/{task}/claim", app.base))
+        .basic_auth("hp1", Some(PASSWORD))
+        .json(&json!({ "userId": "hp1" }))
+        .send()
+        .await
+        .expect("claim is sent");
+    assert_eq!(response.status(), 204);
+    task
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signers_added_before_after_and_alongside_and_removed() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // After: hp1 approves, then hp2 signs, then the city gets it.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "after" }))
+                .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) =
+            post(&app, "hp2", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp1"] })).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "only the holder adds signers: {body}");
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "not complete before the added signer");
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()));
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Before: hp2 signs first, then it comes back to hp1.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, _) =
+            post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "before" }))
+                .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "hp1").await, 0);
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_task(&app, "hp1").await.as_deref(), Some(task.as_str()), "back with the holder");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Alongside: both sign, in any order; the added signer sees it in 待办.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let (status, _) = post(
+            &app,
+            "hp1",
+            &format!("/tasks/{task}/add-signers"),
+            json!({ "users": ["hp2"], "position": "alongside" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()));
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "hp2 has not signed");
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(post(&app, "city1", &format!("/tasks/{city}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+
+        // Removed before signing: the holder's approval completes the task.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        post(&app, "hp1", &format!("/tasks/{task}/add-signers"), json!({ "users": ["hp2"], "position": "after" }))
+            .await;
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/remove-signers"), json!({ "users": ["hp2"] })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (status, body) =
+            post(&app, "hp1", &format!("/tasks/{task}/remove-signers"), json!({ "users": ["hp2"] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_starters_district_leader_and_combined_candidates() {
+    each_backend(|app| async move {
+        people(&app).await;
+        add_account(&app, "hp-leader", "310101", &["district-leader"], "staff").await;
+        add_account(&app, "xh-leader", "310104", &["district-leader"], "staff").await;
+        // 区级负责人 of the starter's district, or a reviewer named in a form field.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="leader" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sign"/>
+    <bpmn:userTask id="sign" name="负责人签批" camunda:candidateGroups="district-leader" camunda:candidateUsers="${reviewer}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="sign" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let (status, body) = app.deploy("leader", xml).await;
+        assert_eq!(status, 200, "{body}");
+        let response = app
+            .client
+            .post(format!("{}/engine-rest/process-definition/key/leader/start", app.base))
+            .basic_auth("shenqing", Some(PASSWORD))
+            .json(&json!({ "variables": { "reviewer": { "value": "city2", "type": "String" } } }))
+            .send()
+            .await
+            .expect("start is sent");
+        assert_eq!(response.status(), 200);
+        assert_eq!(todo_total(&app, "hp-leader").await, 1, "the starter's district leader");
+        assert_eq!(todo_total(&app, "xh-leader").await, 0, "another district's leader");
+        assert_eq!(todo_total(&app, "city2").await, 1, "the reviewer from the form field");
+        assert_eq!(todo_total(&app, "city1").await, 0);
+        let task = todo_task(&app, "hp-leader").await.expect("task");
+        assert_eq!(post(&app, "hp-leader", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overdue_district_review_escalates_to_the_city() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // The documented timeout pattern: an interrupting timer boundary event leads to the
+        // next level (escalate); a non-interrupting one would only remind.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="overdue" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="district"/>
+    <bpmn:userTask id="district" name="区级审核" camunda:candidateGroups="district-staff"/>
+    <bpmn:boundaryEvent id="late" attachedToRef="district">
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="district" targetRef="end"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="late" targetRef="escalated"/>
+    <bpmn:userTask id="escalated" name="超时上报市级" camunda:candidateGroups="city-staff"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="escalated" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        deploy_and_start(&app, "overdue", xml).await;
+        let district_task = todo_task(&app, "hp1").await.expect("district task");
+        let mut escalated = None;
+        for _ in 0..100 {
+            if let Some(task) = todo_task(&app, "city1").await {
+                escalated = Some(task);
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let escalated = escalated.expect("escalated to the city within 10 s");
+        assert_eq!(todo_total(&app, "hp1").await, 0, "the overdue task left the district inbox");
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{district_task}/approve"), json!({})).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "too late");
+        assert_eq!(
+            post(&app, "city1", &format!("/tasks/{escalated}/approve"), json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
+    })
+    .await;
+}

@@ -1,0 +1,682 @@
+//! The inbox service and approval operations (issue 5): `/api/inbox/{todo|done|started|cc}`,
+//! `/api/inbox/counts`, `/api/tasks/{id}`, `POST /api/tasks/{id}/{operation}` and
+//! `POST /api/process-instances/{id}/withdraw`. Documented in `docs/openapi/inbox.yaml`.
+//!
+//! Every lookup goes through a query scoped by `identity::scope()`: a task or instance outside
+//! the caller's data scope is 404 whatever the URL. Inside it, only the task's assignee, its
+//! candidates (by user, role or group) or an administrator (`system:config`) may act (403
+//! otherwise). Errors are `{code, message}` with a stable code and a Chinese message.
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::Deserialize;
+use serde_json::{Value as JsonValue, json};
+use store::approval::{InboxItem, InboxQuery, InboxTab};
+use store::executor::now_millis;
+use store::operations::OperationInput;
+use store::{InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord};
+
+use crate::identity::{self, Auth};
+use crate::{AppState, CurrentUser};
+
+/// 催办: at most one reminder per task in this window.
+const URGE_WINDOW_SECONDS: i64 = 600;
+const MAX_PAGE_SIZE: i64 = 100;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/inbox/counts", get(counts))
+        .route("/inbox/{tab}", get(inbox))
+        .route("/tasks/{id}", get(task_detail))
+        .route("/tasks/{id}/{operation}", post(operate))
+        .route("/process-instances/{id}/withdraw", post(withdraw_instance))
+}
+
+/// An `/api` error: `{code, message}`.
+#[derive(Debug)]
+pub struct OpError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl OpError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        OpError { status, code, message: message.into() }
+    }
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", message)
+    }
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", message)
+    }
+}
+
+impl IntoResponse for OpError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            tracing::error!(detail = %self.message, "internal error");
+            let body = json!({ "code": self.code, "message": "内部错误，请稍后重试 (internal error)" });
+            return (self.status, Json(body)).into_response();
+        }
+        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
+    }
+}
+
+impl From<store::Error> for OpError {
+    fn from(error: store::Error) -> Self {
+        use store::Error as E;
+        match error {
+            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::NotFound(message) | E::Command(engine::Error::NotFound(message)) => Self::not_found(message),
+            E::Invalid(message) | E::Command(engine::Error::InvalidCommand(message)) => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-state", message)
+            }
+            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
+        }
+    }
+}
+
+impl From<crate::error::ApiError> for OpError {
+    fn from(error: crate::error::ApiError) -> Self {
+        use crate::error::ApiError as A;
+        match error {
+            A::Denied { status, code, message } => Self::new(status, code, message),
+            A::NotFound(message) => Self::not_found(message),
+            A::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            A::BadRequest(message) | A::Unprocessable(message) | A::NoMatch(message) => Self::invalid(message),
+            A::Unauthorized(message) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            A::Internal(message) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}
+
+type OpResult<T> = Result<T, OpError>;
+
+/// The caller: id, candidate groups (roles and group memberships), administrator or not.
+struct Caller {
+    id: String,
+    groups: Vec<String>,
+    admin: bool,
+}
+
+async fn caller(state: &AppState, auth: &Auth) -> OpResult<Caller> {
+    let account = &auth.principal.account;
+    let mut groups = account.roles.clone();
+    for group in state.store().user_groups(&account.id).await? {
+        if !groups.contains(&group) {
+            groups.push(group);
+        }
+    }
+    Ok(Caller { id: account.id.clone(), groups, admin: auth.principal.can("system:config") })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inbox lists
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct InboxParams {
+    process: Option<String>,
+    business_key: Option<String>,
+    /// Milliseconds since the epoch, inclusive.
+    from: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    to: Option<i64>,
+    district: Option<String>,
+    text: Option<String>,
+    /// `time`, `businessKey`, `process` or `name`; a leading `-` sorts descending.
+    sort: Option<String>,
+    page: Option<i64>,
+    page_size: Option<i64>,
+}
+
+fn tab_of(name: &str) -> Option<InboxTab> {
+    match name {
+        "todo" => Some(InboxTab::Todo),
+        "done" => Some(InboxTab::Done),
+        "started" => Some(InboxTab::Started),
+        "cc" => Some(InboxTab::Cc),
+        _ => None,
+    }
+}
+
+fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<InboxQuery> {
+    let page = params.page.unwrap_or(1);
+    let size = params.page_size.unwrap_or(20);
+    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
+        return Err(OpError::invalid(format!("page 从 1 开始，pageSize 为 1–{MAX_PAGE_SIZE} (bad page or pageSize)")));
+    }
+    let sort = params.sort.map(|sort| match sort.strip_prefix('-') {
+        Some(key) => (key.to_string(), false),
+        None => (sort.clone(), true),
+    });
+    if let Some((key, _)) = &sort
+        && !["time", "businessKey", "process", "name"].contains(&key.as_str())
+    {
+        return Err(OpError::invalid(format!("不能按 {key} 排序 (cannot sort by {key})")));
+    }
+    Ok(InboxQuery {
+        tab,
+        user: caller.id.clone(),
+        roles: caller.groups.clone(),
+        scope: identity::scope(),
+        definition_key: params.process,
+        business_key: params.business_key,
+        from: params.from,
+        to: params.to,
+        district: params.district,
+        text: params.text,
+        sort,
+        page: Page { first_result: (page - 1) * size, max_results: Some(size) },
+    })
+}
+
+fn item_json(item: &InboxItem) -> JsonValue {
+    json!({
+        "taskId": item.task_id,
+        "processInstanceId": item.instance_id,
+        "processKey": item.definition_key,
+        "businessKey": item.business_key,
+        "taskName": item.task_name,
+        "taskKey": item.element_id,
+        "assignee": item.assignee,
+        "time": item.at,
+        "startedAt": item.started_at,
+        "startUser": item.start_user,
+        "district": item.district,
+        "status": item.status,
+        "delegation": item.delegation,
+    })
+}
+
+/// `GET /api/inbox/{tab}`.
+async fn inbox(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(tab): Path<String>,
+    params: Result<Query<InboxParams>, QueryRejection>,
+) -> OpResult<Json<JsonValue>> {
+    let tab = tab_of(&tab).ok_or_else(|| OpError::not_found(format!("没有 {tab} 列表 (no such inbox tab)")))?;
+    let Query(params) = params.map_err(|error| OpError::invalid(error.body_text()))?;
+    let caller = caller(&state, &auth).await?;
+    let query = inbox_query(tab, &caller, params)?;
+    let (items, total) = state.store().inbox(&query).await?;
+    Ok(Json(json!({ "items": items.iter().map(item_json).collect::<Vec<_>>(), "total": total })))
+}
+
+/// `GET /api/inbox/counts`: the size of each tab.
+async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> OpResult<Json<JsonValue>> {
+    let caller = caller(&state, &auth).await?;
+    let mut counts = serde_json::Map::new();
+    for (name, tab) in
+        [("todo", InboxTab::Todo), ("done", InboxTab::Done), ("started", InboxTab::Started), ("cc", InboxTab::Cc)]
+    {
+        let query = inbox_query(tab, &caller, InboxParams::default())?;
+        counts.insert(name.into(), json!(state.store().inbox_count(&query).await?));
+    }
+    Ok(Json(JsonValue::Object(counts)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Task detail and operations
+
+/// The open task `id` inside the caller's scope, or 409 when it ended (someone acted first),
+/// or 404.
+async fn open_task(state: &AppState, id: &str) -> OpResult<TaskRecord> {
+    let query = TaskQuery { id: Some(id.to_string()), scope: identity::scope(), ..TaskQuery::default() };
+    if let Some(task) = state.store().tasks(&query).await?.0.into_iter().next() {
+        return Ok(task);
+    }
+    let ended =
+        TaskHistoryQuery { task_id: Some(id.to_string()), scope: identity::scope(), ..TaskHistoryQuery::default() };
+    match state.store().task_history(&ended).await?.0.into_iter().next() {
+        Some(task) => Err(OpError::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "任务已被处理{} (the task has already been handled)",
+                task.completed_by.map(|user| format!("（{user}）")).unwrap_or_default()
+            ),
+        )),
+        None => Err(OpError::not_found("任务不存在或无权查看 (no such task)")),
+    }
+}
+
+/// Whether the caller holds or may claim the task.
+fn can_act(task: &TaskRecord, caller: &Caller) -> bool {
+    caller.admin
+        || match &task.assignee {
+            Some(assignee) => assignee == &caller.id,
+            None => {
+                task.candidate_users.contains(&caller.id)
+                    || task.candidate_groups.iter().any(|group| caller.groups.contains(group))
+            }
+        }
+}
+
+/// [`can_act`], or a pending alongside signer (加签) of the task.
+async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResult<bool> {
+    if can_act(task, caller) {
+        return Ok(true);
+    }
+    let signers = state.store().signers(&task.id).await?;
+    Ok(signers
+        .iter()
+        .any(|signer| signer.user_id == caller.id && signer.state == "pending" && signer.position == "alongside"))
+}
+
+/// An instance inside the caller's scope.
+async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
+    let query = InstanceQuery { id: Some(id.to_string()), scope: identity::scope(), ..InstanceQuery::default() };
+    state
+        .store()
+        .instances(&query)
+        .await?
+        .0
+        .into_iter()
+        .next()
+        .ok_or_else(|| OpError::not_found("流程实例不存在或无权查看 (no such process instance)"))
+}
+
+/// Whether `user` (another account) could see the instance: transfer, delegate and copy
+/// targets must, or they would receive something they cannot open.
+async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> OpResult<bool> {
+    let Some(principal) = state.store().principal(user).await? else { return Ok(false) };
+    if principal.account.status != "active" {
+        return Ok(false);
+    }
+    let query = InstanceQuery { id: Some(instance_id.to_string()), scope: principal.scope, ..InstanceQuery::default() };
+    Ok(!state.store().instances(&query).await?.0.is_empty())
+}
+
+/// The operations the caller may do on an open task now.
+async fn operations_for(
+    state: &AppState,
+    task: &TaskRecord,
+    caller: &Caller,
+    targets: &[String],
+) -> OpResult<Vec<&'static str>> {
+    let mut operations = Vec::new();
+    let instance = state.store().instance(&task.instance_id).await?;
+    let starter = instance.as_ref().and_then(|instance| instance.start_user.as_deref()) == Some(caller.id.as_str());
+    if may_act(state, task, caller).await? {
+        let delegated = state.store().task_delegation(&task.id).await?;
+        let pending = matches!(&delegated, Some((Some(state), _)) if state == "PENDING");
+        if pending && task.assignee.as_deref() == Some(caller.id.as_str()) {
+            operations.extend(["resolve", "cc"]);
+        } else {
+            operations.extend(["approve", "reject"]);
+            if !targets.is_empty() {
+                operations.push("return");
+            }
+            operations.extend(["transfer", "delegate", "cc"]);
+            if task.assignee.as_deref() == Some(caller.id.as_str()) || caller.admin {
+                operations.extend(["add-signers", "remove-signers"]);
+            }
+        }
+    }
+    if starter || caller.admin {
+        operations.push("urge");
+    }
+    if starter {
+        operations.push("withdraw");
+    }
+    Ok(operations)
+}
+
+/// `GET /api/tasks/{id}`: form data, timeline, the caller's operations and the return targets.
+async fn task_detail(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> OpResult<Json<JsonValue>> {
+    let caller = caller(&state, &auth).await?;
+    let open = TaskQuery { id: Some(id.clone()), scope: identity::scope(), ..TaskQuery::default() };
+    let task = state.store().tasks(&open).await?.0.into_iter().next();
+    let history =
+        TaskHistoryQuery { task_id: Some(id.clone()), scope: identity::scope(), ..TaskHistoryQuery::default() };
+    let (instance_id, summary) = match &task {
+        Some(task) => (
+            task.instance_id.clone(),
+            json!({
+                "id": task.id, "name": task.name, "taskKey": task.task_definition_key, "assignee": task.assignee,
+                "owner": task.owner, "created": task.created_at, "candidateUsers": task.candidate_users,
+                "candidateGroups": task.candidate_groups, "formKey": task.form_key, "ended": false,
+            }),
+        ),
+        None => {
+            let ended = state
+                .store()
+                .task_history(&history)
+                .await?
+                .0
+                .into_iter()
+                .next()
+                .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
+            (
+                ended.instance_id.clone(),
+                json!({
+                    "id": ended.id, "name": ended.name, "taskKey": ended.task_definition_key, "assignee": ended.assignee,
+                    "owner": ended.owner, "created": ended.created_at, "endedAt": ended.ended_at,
+                    "outcome": ended.delete_reason, "completedBy": ended.completed_by, "ended": true,
+                }),
+            )
+        }
+    };
+    let instance = visible_instance(&state, &instance_id).await?;
+    // Inside the scope, the task is shown to those involved: its holders and candidates, the
+    // starter, whoever handled a task of the instance, those it was copied to, administrators.
+    let involved = caller.admin
+        || match &task {
+            Some(task) => may_act(&state, task, &caller).await?,
+            None => false,
+        }
+        || instance.start_user.as_deref() == Some(caller.id.as_str())
+        || state.store().is_cc(&instance.id, &caller.id, &caller.groups).await?
+        || involved_in_history(&state, &instance.id, &caller.id).await?;
+    if !involved {
+        return Err(OpError::forbidden("无权查看该任务 (not a participant of this task)"));
+    }
+    let (targets, operations) = match &task {
+        Some(task) => {
+            let targets = if may_act(&state, task, &caller).await? {
+                state.executor.return_targets(task).await?
+            } else {
+                Vec::new()
+            };
+            let operations = operations_for(&state, task, &caller, &targets).await?;
+            (targets, operations)
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let variables: serde_json::Map<String, JsonValue> =
+        instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    Ok(Json(json!({
+        "task": summary,
+        "processInstance": {
+            "id": instance.id, "processKey": instance.definition_key, "businessKey": instance.business_key,
+            "startUser": instance.start_user, "startedAt": instance.started_at, "endedAt": instance.ended_at,
+            "status": format!("{:?}", instance.status).to_uppercase(), "deleteReason": instance.delete_reason,
+        },
+        "form": variables,
+        "timeline": timeline(&state, &instance.id).await?,
+        "operations": operations,
+        "returnTargets": targets,
+    })))
+}
+
+async fn involved_in_history(state: &AppState, instance_id: &str, user: &str) -> OpResult<bool> {
+    let query = TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::default() };
+    let (tasks, _) = state.store().task_history(&query).await?;
+    Ok(tasks.iter().any(|task| task.assignee.as_deref() == Some(user) || task.completed_by.as_deref() == Some(user)))
+}
+
+/// Every step of an instance: each user task (who, when, outcome) and each operation (who,
+/// when, what, comment), in time order.
+async fn timeline(state: &AppState, instance_id: &str) -> OpResult<Vec<JsonValue>> {
+    let query = TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::default() };
+    let (tasks, _) = state.store().task_history(&query).await?;
+    let mut entries: Vec<(i64, JsonValue)> = tasks
+        .iter()
+        .map(|task| {
+            (
+                task.created_at,
+                json!({
+                    "kind": "task", "time": task.created_at, "taskId": task.id, "taskKey": task.task_definition_key,
+                    "name": task.name, "assignee": task.assignee, "endedAt": task.ended_at,
+                    "outcome": task.delete_reason.clone().unwrap_or_else(|| "open".into()), "actor": task.completed_by,
+                }),
+            )
+        })
+        .collect();
+    for record in state.store().approval_records(instance_id).await? {
+        let detail: JsonValue =
+            record.detail.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(JsonValue::Null);
+        entries.push((
+            record.at,
+            json!({
+                "kind": "operation", "time": record.at, "operation": record.operation, "actor": record.actor,
+                "taskId": record.task_id, "taskKey": record.element_id, "name": record.task_name,
+                "comment": record.comment, "detail": detail,
+            }),
+        ));
+    }
+    entries.sort_by_key(|(at, _)| *at);
+    Ok(entries.into_iter().map(|(_, entry)| entry).collect())
+}
+
+/// The body of `POST /api/tasks/{id}/{operation}`; each operation reads what it needs.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OperationBody {
+    comment: Option<String>,
+    /// Plain JSON values, set as process variables on 通过.
+    #[serde(default)]
+    variables: serde_json::Map<String, JsonValue>,
+    /// 退回: the user task to return to.
+    target: Option<String>,
+    /// 转办 / 委派: one user; 抄送: several.
+    user: Option<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    attachments: Vec<JsonValue>,
+    /// A reference to the signature image (an uploaded file id).
+    signature: Option<String>,
+    /// 加签: `before`, `after` or `alongside`.
+    position: Option<String>,
+}
+
+const MAX_COMMENT: usize = 2_000;
+
+/// The operation body; none at all (no JSON content type) is an empty one.
+fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> OpResult<OperationBody> {
+    match body {
+        Ok(Json(body)) => Ok(body),
+        Err(JsonRejection::MissingJsonContentType(_)) => Ok(OperationBody::default()),
+        Err(error) => Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
+    }
+}
+
+fn input(caller: &Caller, body: &OperationBody) -> OpResult<OperationInput> {
+    if body.comment.as_ref().is_some_and(|comment| comment.chars().count() > MAX_COMMENT) {
+        return Err(OpError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
+    }
+    let mut detail = serde_json::Map::new();
+    if !body.attachments.is_empty() {
+        detail.insert("attachments".into(), JsonValue::Array(body.attachments.clone()));
+    }
+    if let Some(signature) = &body.signature {
+        detail.insert("signature".into(), json!(signature));
+    }
+    Ok(OperationInput {
+        actor: caller.id.clone(),
+        comment: body.comment.clone().filter(|comment| !comment.trim().is_empty()),
+        detail: (!detail.is_empty()).then_some(JsonValue::Object(detail)),
+        variables: body.variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect(),
+    })
+}
+
+/// `POST /api/tasks/{id}/{operation}`.
+async fn operate(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Extension(_user): Extension<CurrentUser>,
+    Path((id, operation)): Path<(String, String)>,
+    body: Result<Json<OperationBody>, JsonRejection>,
+) -> OpResult<Response> {
+    const KNOWN: &[&str] = &[
+        "approve",
+        "reject",
+        "return",
+        "transfer",
+        "delegate",
+        "resolve",
+        "add-signers",
+        "remove-signers",
+        "withdraw",
+        "cc",
+        "urge",
+    ];
+    if !KNOWN.contains(&operation.as_str()) {
+        return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)")));
+    }
+    let body = operation_body(body)?;
+    let caller = caller(&state, &auth).await?;
+    let input = input(&caller, &body)?;
+    if operation == "withdraw" {
+        // The last approver takes a task back; `id` is any task of the instance they see.
+        let instance_id = store::executor::parse_task_id(&id)
+            .map(|(instance, _)| instance.to_string())
+            .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
+        visible_instance(&state, &instance_id).await?;
+        state.executor.take_back(&instance_id, input).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let task = open_task(&state, &id).await?;
+    let acting = may_act(&state, &task, &caller).await?;
+    match operation.as_str() {
+        "urge" => {
+            let instance = visible_instance(&state, &task.instance_id).await?;
+            if !(caller.admin || instance.start_user.as_deref() == Some(caller.id.as_str())) {
+                return Err(OpError::forbidden("只有发起人或管理员可以催办 (only the starter can urge)"));
+            }
+            return urge(&state, &task, input).await;
+        }
+        "cc" => {
+            if !acting && !caller.admin {
+                return Err(OpError::forbidden("无权处理该任务 (not an assignee or candidate of this task)"));
+            }
+            if body.users.is_empty() && body.roles.is_empty() {
+                return Err(OpError::invalid("请选择抄送人或角色 (users or roles required)"));
+            }
+            for user in &body.users {
+                if !user_sees_instance(&state, user, &task.instance_id).await? {
+                    return Err(OpError::invalid(format!("{user} 无法查看该流程 ({user} cannot see this instance)")));
+                }
+            }
+            state.executor.copy_to(&task.instance_id, Some(&task), &body.users, &body.roles, input).await?;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        "resolve" => {
+            if task.assignee.as_deref() != Some(caller.id.as_str()) {
+                return Err(OpError::forbidden("只有被委派人可以归还 (only the delegate can resolve)"));
+            }
+            state.executor.resolve(&task, input).await?;
+            return Ok(StatusCode::NO_CONTENT.into_response());
+        }
+        _ => {}
+    }
+    if !acting {
+        return Err(OpError::forbidden("无权处理该任务 (not an assignee or candidate of this task)"));
+    }
+    match operation.as_str() {
+        "approve" => {
+            state.executor.approve(&task, input).await?;
+        }
+        "reject" => {
+            state.executor.reject(&task, input).await?;
+        }
+        "return" => {
+            let target = body.target.as_deref().ok_or_else(|| OpError::invalid("请选择退回环节 (target required)"))?;
+            state.executor.return_task(&task, target, input).await?;
+        }
+        "transfer" | "delegate" => {
+            let to = body.user.as_deref().ok_or_else(|| OpError::invalid("请选择人员 (user required)"))?;
+            if to == caller.id {
+                return Err(OpError::invalid("不能转给自己 (cannot hand a task to yourself)"));
+            }
+            if !user_sees_instance(&state, to, &task.instance_id).await? {
+                return Err(OpError::invalid(format!("{to} 无法查看该流程 ({to} cannot see this instance)")));
+            }
+            if operation == "transfer" {
+                state.executor.transfer(&task, to, input).await?;
+            } else {
+                state.executor.delegate(&task, to, input).await?;
+            }
+        }
+        "add-signers" | "remove-signers" => {
+            if !(caller.admin || task.assignee.as_deref() == Some(caller.id.as_str())) {
+                return Err(OpError::forbidden("只有任务办理人可以加签或减签 (only the assignee can change signers)"));
+            }
+            if body.users.is_empty() {
+                return Err(OpError::invalid("请选择人员 (users required)"));
+            }
+            if operation == "add-signers" {
+                for user in &body.users {
+                    if !user_sees_instance(&state, user, &task.instance_id).await? {
+                        return Err(OpError::invalid(format!(
+                            "{user} 无法查看该流程 ({user} cannot see this instance)"
+                        )));
+                    }
+                }
+                let position = body.position.as_deref().unwrap_or("after");
+                state.executor.add_signers(&task, &body.users, position, input).await?;
+            } else {
+                state.executor.remove_signers(&task, &body.users, input).await?;
+            }
+        }
+        _ => return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)"))),
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// 催办: a reminder to the task's assignee (or its candidate users) through the message
+/// outbox, at most once per task per [`URGE_WINDOW_SECONDS`].
+async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> OpResult<Response> {
+    let key = format!("urge:{}", task.id);
+    if !state.store().rate_limit_hit(&key, now_millis(), URGE_WINDOW_SECONDS * 1000, 1).await? {
+        return Err(OpError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "催办过于频繁，请稍后再试 (already urged recently)",
+        ));
+    }
+    let recipients: Vec<String> = match &task.assignee {
+        Some(assignee) => vec![assignee.clone()],
+        None => task
+            .candidate_users
+            .iter()
+            .cloned()
+            .chain(task.candidate_groups.iter().map(|group| format!("role:{group}")))
+            .collect(),
+    };
+    let name = task.name.clone().unwrap_or_else(|| task.task_definition_key.clone());
+    let message = format!("【双拥】您有待办任务“{name}”需要尽快处理。");
+    for recipient in recipients.iter().filter(|recipient| !recipient.starts_with("role:")) {
+        // Accounts keep no plain phone number: the outbox is addressed to the account, and the
+        // SMS sender resolves it.
+        if let Err(error) = state.sms.send(&format!("account:{recipient}"), &message).await {
+            return Err(OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error));
+        }
+    }
+    state.executor.record_urge(task, &recipients, input).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/process-instances/{id}/withdraw`: the starter withdraws the whole instance.
+async fn withdraw_instance(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    body: Result<Json<OperationBody>, JsonRejection>,
+) -> OpResult<StatusCode> {
+    let body = operation_body(body)?;
+    let caller = caller(&state, &auth).await?;
+    let instance = visible_instance(&state, &id).await?;
+    if instance.start_user.as_deref() != Some(caller.id.as_str()) {
+        return Err(OpError::forbidden("只有发起人可以撤回 (only the starter can withdraw)"));
+    }
+    state.executor.withdraw_instance(&id, input(&caller, &body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
