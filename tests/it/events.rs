@@ -628,3 +628,41 @@ async fn fetch_and_lock_honours_use_priority() {
     })
     .await;
 }
+
+/// The *remind* timeout pattern: a non-interrupting timer on a user task leads to an external
+/// task of the built-in reminder topic; the node's reminder worker sends 催办 to the assignee
+/// through the message outbox and the task stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timed_reminder_urges_the_assignee_and_keeps_the_task() {
+    each_backend(|app| async move {
+        let body = format!(
+            r#"<bpmn:startEvent id="start"/>
+            <bpmn:userTask id="review" name="资格审核" camunda:assignee="admin"/>
+            <bpmn:boundaryEvent id="overdue" attachedToRef="review" cancelActivity="false"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+            <bpmn:serviceTask id="remind" camunda:type="external" camunda:topic="sy-remind"/>
+            <bpmn:endEvent id="reminded"/>
+            <bpmn:endEvent id="end"/>{}{}{}"#,
+            flow("f1", "start", "review"),
+            flow("f2", "review", "end"),
+            flow("f3", "overdue", "remind") + flow("f4", "remind", "reminded").as_str()
+        );
+        deploy(&app, "reminded", &model("", "reminded", &body)).await;
+        let instance = app.start("reminded", json!({})).await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let sent = eventually(Duration::from_secs(15), || async {
+            let outbox = app.executor.store().sms_outbox("account:admin").await.expect("reads");
+            outbox.iter().any(|message| message.contains("资格审核"))
+        })
+        .await;
+        assert!(sent, "the assignee was reminded");
+        let done = eventually(Duration::from_secs(10), || async {
+            app.json(&format!("/external-task/count?processInstanceId={id}")).await["count"] == 0
+        })
+        .await;
+        assert!(done, "the reminder's external task was completed");
+        let tasks = app.tasks_of(&id).await;
+        assert_eq!(tasks.len(), 1, "the task stays open");
+        assert_eq!(tasks[0]["taskDefinitionKey"], "review");
+    })
+    .await;
+}

@@ -73,7 +73,9 @@ pub async fn spawn_node_with(backend: &str, url: &str, security: web::identity::
     web::identity::seed(executor.store().as_ref()).await.expect("organisation and roles are seeded");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
-    let app = web::app(web::AppState::with_security(executor.clone(), security));
+    let state = web::AppState::with_security(executor.clone(), security);
+    tokio::spawn(web::run_reminder_worker(state.clone()));
+    let app = web::app(state);
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     // Every node runs a job executor, as `serve` does; short locks so a test can see take-over.

@@ -642,6 +642,16 @@ async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> OpR
             "催办过于频繁，请稍后再试 (already urged recently)",
         ));
     }
+    let recipients = send_reminder(state, task)
+        .await
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error))?;
+    state.executor.record_urge(task, &recipients, input).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Sends the 催办 message for `task` to its assignee (or its candidate users) through the message
+/// outbox; returns the recipients (candidate roles as `role:…`, which get no message).
+async fn send_reminder(state: &AppState, task: &TaskRecord) -> Result<Vec<String>, String> {
     let recipients: Vec<String> = match &task.assignee {
         Some(assignee) => vec![assignee.clone()],
         None => task
@@ -656,12 +666,69 @@ async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> OpR
     for recipient in recipients.iter().filter(|recipient| !recipient.starts_with("role:")) {
         // Accounts keep no plain phone number: the outbox is addressed to the account, and the
         // SMS sender resolves it.
-        if let Err(error) = state.sms.send(&format!("account:{recipient}"), &message).await {
-            return Err(OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error));
+        state.sms.send(&format!("account:{recipient}"), &message).await?;
+    }
+    Ok(recipients)
+}
+
+/// The topic of the built-in reminder worker. The *remind* timeout pattern is a non-interrupting
+/// timer boundary event on a user task leading to an external task with this topic; the worker
+/// every `serve` node runs sends 催办 for the instance's open tasks and completes it.
+pub const REMIND_TOPIC: &str = "sy-remind";
+
+/// Runs the reminder worker until the process ends (a Camunda-protocol worker in-process).
+pub async fn run_reminder_worker(state: AppState) {
+    let worker = format!("reminder-{}", uuid::Uuid::new_v4().simple());
+    let topics = [store::TopicRequest {
+        topic: REMIND_TOPIC.into(),
+        lock_duration: 60_000,
+        business_key: None,
+        definition_key: None,
+        by_priority: false,
+    }];
+    loop {
+        let wait = std::time::Duration::from_secs(20);
+        match state.executor.fetch_and_lock(&worker, &topics, 10, wait, &store::DataScope::All).await {
+            Ok(locked) => {
+                for (reminder, _) in locked {
+                    if let Err(error) = remind_open_tasks(&state, &worker, &reminder).await {
+                        tracing::warn!(%error, task = %reminder.id, "a timed reminder failed");
+                        let _ = state
+                            .executor
+                            .external_task_failure(&reminder.id, &worker, Some(&error), None, 2, 60_000, None)
+                            .await;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the reminder worker cannot fetch");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
         }
     }
-    state.executor.record_urge(task, &recipients, input).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// One timed reminder: 催办 for every open user task of the instance, recorded on each task
+/// (actor `system`), then the reminder's external task is completed.
+async fn remind_open_tasks(state: &AppState, worker: &str, reminder: &store::ExternalTaskRecord) -> Result<(), String> {
+    let query = store::TaskQuery { instance_id: Some(reminder.instance_id.clone()), ..Default::default() };
+    let (tasks, _) = state.store().tasks(&query).await.map_err(|error| error.to_string())?;
+    for task in &tasks {
+        let recipients = send_reminder(state, task).await?;
+        let input = store::operations::OperationInput {
+            actor: "system".into(),
+            comment: Some("超时自动催办 (timed reminder)".into()),
+            detail: None,
+            variables: Default::default(),
+        };
+        state.executor.record_urge(task, &recipients, input).await.map_err(|error| error.to_string())?;
+    }
+    state
+        .executor
+        .complete_external_task(&reminder.id, worker, Default::default(), None)
+        .await
+        .map(|_| ())
+        .map_err(|error| error.to_string())
 }
 
 /// `POST /api/process-instances/{id}/withdraw`: the starter withdraws the whole instance.

@@ -189,6 +189,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let state = AppState::with_security(executor, security);
     crate::identity::spawn_retention(state.clone());
+    if !config.no_jobs {
+        // Timed reminders (the *remind* timeout pattern) are sent by every node with jobs.
+        tokio::spawn(crate::run_reminder_worker(state.clone()));
+    }
     let application = app(state);
     axum::serve(listener, application.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())

@@ -5,6 +5,7 @@
 //! and templates. It holds no state a second node would need.
 
 mod approval;
+pub use approval::run_reminder_worker;
 pub mod auth;
 mod camunda;
 pub mod cli;
