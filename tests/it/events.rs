@@ -343,7 +343,9 @@ async fn a_failing_async_job_is_retried_then_becomes_an_incident() {
         let fixed = put(format!("/process-instance/{id}/variables/fail"), json!({ "value": false, "type": "Boolean" }));
         assert_eq!(fixed.await.expect("sent").status(), 204);
         assert_eq!(put(format!("/job/{job}/retries"), json!({ "retries": 1 })).await.expect("sent").status(), 204);
-        assert!(instance_ended(&app, &id).await, "the failed step ran again and the instance completed");
+        // The step is async, so it runs again in a fresh job, moments later.
+        let completed = eventually(Duration::from_secs(10), || instance_ended(&app, &id)).await;
+        assert!(completed, "the failed step ran again and the instance completed");
         assert_eq!(app.json(&format!("/incident/count?processInstanceId={id}")).await["count"], 0);
         assert_eq!(app.json(&format!("/job/count?processInstanceId={id}")).await["count"], 0);
 
@@ -370,7 +372,7 @@ async fn a_failing_async_job_is_retried_then_becomes_an_incident() {
             .await
             .expect("sent");
         assert_eq!(resolved.status(), 204);
-        assert!(instance_ended(&app, &again_id).await);
+        assert!(eventually(Duration::from_secs(10), || instance_ended(&app, &again_id)).await);
         assert_eq!(app.json(&format!("/job/count?processInstanceId={again_id}")).await["count"], 0);
     })
     .await;
