@@ -807,3 +807,42 @@ async fn roles_written_behind_the_systems_back_are_refused() {
     })
     .await;
 }
+
+/// Every error under `/api` has one shape, `{code, message}` with a stable string code, whether
+/// authentication, identity, the inbox or routing produced it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn api_errors_share_one_shape() {
+    each_backend(|app| async move {
+        add_account(&app, "auditor2", "310000", &["auditor"], "staff").await;
+        let anonymous = app.client.get(format!("{}/api/inbox/todo", app.base)).send().await.expect("sent");
+        let forbidden = app
+            .client
+            .get(format!("{}/api/users", app.base))
+            .basic_auth("auditor2", Some(PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        let missing = app
+            .client
+            .get(format!("{}/api/no-such-thing", app.base))
+            .basic_auth("admin", Some(ADMIN_PASSWORD))
+            .send()
+            .await
+            .expect("sent");
+        for (response, status, code) in [
+            (anonymous, StatusCode::UNAUTHORIZED, "unauthenticated"),
+            (forbidden, StatusCode::FORBIDDEN, "forbidden"),
+            (missing, StatusCode::NOT_FOUND, "not-found"),
+        ] {
+            assert_eq!(response.status(), status);
+            let body: Value = response.json().await.expect("JSON");
+            assert_eq!(body["code"], code, "{body}");
+            assert!(body["message"].as_str().is_some_and(|message| !message.is_empty()), "{body}");
+        }
+        // /engine-rest keeps Camunda's shape.
+        let camunda = app.client.get(app.url("/task")).send().await.expect("sent");
+        let body: Value = camunda.json().await.expect("JSON");
+        assert!(body["type"].is_string() && body["code"].is_number(), "{body}");
+    })
+    .await;
+}

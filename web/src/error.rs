@@ -124,3 +124,51 @@ impl From<store::Error> for ApiError {
         }
     }
 }
+
+/// The stable code of an `/api` error status, for errors that carry none of their own.
+fn code_for(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "invalid-input",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not-found",
+        409 => "conflict",
+        413 => "too-large",
+        422 => "invalid-state",
+        429 => "rate-limited",
+        _ => "internal",
+    }
+}
+
+/// Gives every error under `/api` one shape, `{code, message}` with a stable string code,
+/// whichever layer produced it (authentication, identity, the inbox, a 404). The `error` field
+/// repeats the code for clients of the earlier identity shape. `/engine-rest` keeps Camunda's.
+pub async fn api_error_shape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let is_api = request.uri().path().starts_with("/api/") || request.uri().path() == "/api";
+    let response = next.run(request).await;
+    let json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    if !is_api || !json || response.status().as_u16() < 400 {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return (parts.status, Json(json!({ "code": code_for(parts.status), "message": "" }))).into_response();
+    };
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if parsed.get("code").is_some_and(serde_json::Value::is_string) {
+        return Response::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let code = parsed.get("error").and_then(|value| value.as_str()).unwrap_or(code_for(parts.status)).to_string();
+    let message = parsed.get("message").cloned().unwrap_or_else(|| json!(""));
+    let mut response = (parts.status, Json(json!({ "code": code, "message": message, "error": code }))).into_response();
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
+            response.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    response
+}
