@@ -123,6 +123,17 @@ pub struct Element {
     pub async_after: bool,
     /// `camunda:failedJobRetryTimeCycle` (`R3/PT5M`): how a failing job of this element retries.
     pub retry_cycle: Option<String>,
+    /// `camunda:properties` of the element (name, value), in document order: settings the
+    /// approval layer reads (`sy:reject` on a user task, `sy:timeout` on a timer boundary, …);
+    /// the engine itself ignores them.
+    pub properties: Vec<(String, String)>,
+}
+
+impl Element {
+    /// The value of a `camunda:property` of this element.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
+    }
 }
 
 /// What an event waits for or throws. Error codes and message / signal names are resolved from
@@ -320,16 +331,6 @@ pub struct UserTaskDefinition {
     pub follow_up_date: Option<Template>,
     pub priority: Option<Template>,
     pub form_key: Option<String>,
-    /// `camunda:properties` of the task (name, value): approval settings such as `sy:reject`;
-    /// the engine itself ignores them.
-    pub properties: Vec<(String, String)>,
-}
-
-impl UserTaskDefinition {
-    /// The value of a `camunda:property` of this task.
-    pub fn property(&self, name: &str) -> Option<&str> {
-        self.properties.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str())
-    }
 }
 
 impl ProcessModel {

@@ -99,17 +99,14 @@ impl Executor {
         }
     }
 
-    /// The user-task definition of a task's element.
-    fn task_definition<'m>(model: &'m ProcessModel, element: &str) -> Option<&'m engine::model::UserTaskDefinition> {
-        match &model.element(element)?.kind {
-            ElementKind::UserTask(definition) => Some(definition),
-            _ => None,
-        }
+    /// A `camunda:property` of a task's element.
+    fn task_property<'m>(model: &'m ProcessModel, element: &str, name: &str) -> Option<&'m str> {
+        model.element(element)?.property(name)
     }
 
     /// 驳回's configured action for a task.
     pub fn reject_action(model: &ProcessModel, element: &str) -> RejectAction {
-        match Self::task_definition(model, element).and_then(|definition| definition.property("sy:reject")) {
+        match Self::task_property(model, element, "sy:reject") {
             None | Some("end") | Some("") => RejectAction::End,
             Some("submitter") => RejectAction::Submitter,
             Some(node) => RejectAction::Node(node.trim().trim_start_matches("node:").to_string()),
@@ -117,7 +114,7 @@ impl Executor {
     }
 
     fn is_vote(model: &ProcessModel, element: &str) -> bool {
-        Self::task_definition(model, element).and_then(|definition| definition.property("sy:vote")) == Some("true")
+        Self::task_property(model, element, "sy:vote") == Some("true")
     }
 
     /// 通过: completes the task with the caller's variables.
@@ -646,9 +643,7 @@ impl Executor {
 
     async fn staff_task(&self, task: &TaskRecord) -> Result<()> {
         let model = self.model(&self.definition(&task.definition_id).await?).await?;
-        if let Some(copies) =
-            Self::task_definition(&model, &task.task_definition_key).and_then(|definition| definition.property("sy:cc"))
-        {
+        if let Some(copies) = Self::task_property(&model, &task.task_definition_key, "sy:cc") {
             // 抄送 from the model: `user:ID` and `role:ID` entries, comma-separated.
             let (mut users, mut roles) = (Vec::new(), Vec::new());
             for entry in copies.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
@@ -658,18 +653,17 @@ impl Executor {
                     _ => users.push(entry.to_string()),
                 }
             }
-            let input = OperationInput { actor: "system".into(), ..OperationInput::default() };
+            let input = OperationInput { actor: SYSTEM_ACTOR.into(), ..OperationInput::default() };
             self.copy_to(&task.instance_id, Some(task), &users, &roles, input).await?;
         }
-        let rule = Self::task_definition(&model, &task.task_definition_key)
-            .and_then(|definition| definition.property("sy:emptyCandidates"))
+        let rule = Self::task_property(&model, &task.task_definition_key, "sy:emptyCandidates")
             .or_else(|| model.property("sy:emptyCandidates"));
         let Some(rule) = rule else { return Ok(()) };
         if self.somebody_can_take(task).await? {
             return Ok(());
         }
         let input = OperationInput {
-            actor: "system".into(),
+            actor: SYSTEM_ACTOR.into(),
             comment: Some(format!("无人可办理，按规则处理：{rule} (no candidates)")),
             ..OperationInput::default()
         };
@@ -716,6 +710,130 @@ impl Executor {
     }
 }
 
+/// A user task's time limit: a timer boundary event on a user task (or its multi-instance
+/// body), with the action its `sy:timeout` names (`approve` / `reject`; `None` for a timer
+/// whose path is modelled).
+struct TaskTimer {
+    action: Option<String>,
+    interrupting: bool,
+}
+
+impl Executor {
+    /// What a job means for the user task its timer is attached to, if anything (from the
+    /// cached model alone: most jobs are not task timers and cost nothing more).
+    async fn task_timer(&self, job: &JobRecord) -> Result<Option<TaskTimer>> {
+        if job.kind != JOB_TIMER {
+            return Ok(None);
+        }
+        let model = self.model(&self.definition(&job.definition_id).await?).await?;
+        let Some(element) = model.element(&job.activity_id) else { return Ok(None) };
+        let ElementKind::BoundaryEvent { attached_to, interrupting, .. } = &element.kind else { return Ok(None) };
+        if !matches!(model.elements[*attached_to].kind, ElementKind::UserTask(_)) {
+            return Ok(None);
+        }
+        Ok(Some(TaskTimer {
+            action: element.property("sy:timeout").map(|action| action.trim().to_string()),
+            interrupting: *interrupting,
+        }))
+    }
+
+    /// The token a job's boundary wait is attached to, while the wait is open.
+    fn attached_token(job: &JobRecord, instance: &InstanceRecord) -> Option<TokenId> {
+        let wait = instance.state.waits.iter().find(|wait| Some(wait.id as i64) == job.wait_id)?;
+        Some(wait.token)
+    }
+
+    /// The open tasks at `activity` or inside it (the items of a multi-instance body).
+    async fn open_tasks_under(&self, instance: &InstanceRecord, activity: TokenId) -> Result<Vec<TaskRecord>> {
+        let query = TaskQuery { instance_id: Some(instance.id.clone()), ..TaskQuery::default() };
+        let (tasks, _) = self.store().tasks(&query).await?;
+        let state = &instance.state;
+        let under = |token: TokenId| {
+            if token == activity {
+                return true;
+            }
+            let mut scope = state.token(token).and_then(|token| state.scope(token.scope));
+            while let Some(current) = scope {
+                if current.activity == Some(activity) {
+                    return true;
+                }
+                scope = current.parent.and_then(|parent| state.scope(parent));
+            }
+            false
+        };
+        Ok(tasks.into_iter().filter(|task| under(task.token as TokenId)).collect())
+    }
+
+    /// Runs a timer job on a user task's time limit. With `sy:timeout` the task is approved or
+    /// rejected by `system`, through the same operation a person uses (so 驳回 follows
+    /// `sy:reject`, and the record says 超时); the boundary's own path is not taken, and the
+    /// job goes with the boundary's wait. Returns false when the job is anything else, and the
+    /// caller fires it as usual.
+    pub(crate) async fn run_task_timeout(&self, job: &JobRecord, instance_id: &str) -> Result<bool> {
+        let Some(TaskTimer { action: Some(action), .. }) = self.task_timer(job).await? else { return Ok(false) };
+        let (comment, operation) =
+            if action == "approve" { ("超时自动通过", "approve") } else { ("超时自动驳回", "reject") };
+        // Each pass handles one task: a sequential 会签 offers its next item only after the
+        // previous one completes. The bound only guards against a model that never settles.
+        for pass in 0..10_000 {
+            let instance = match self.store().instance(instance_id).await? {
+                Some(instance) if instance.state.is_active() => instance,
+                // Ended by this timer's own work: done (its job went with it); else as usual.
+                _ => return Ok(pass > 0),
+            };
+            let Some(attached) = Self::attached_token(job, &instance) else { return Ok(pass > 0) };
+            let Some(task) = self.open_tasks_under(&instance, attached).await?.into_iter().next() else {
+                // Nothing left to decide (say, the task is in an incident): the timer fires as modelled.
+                return Ok(false);
+            };
+            let input = OperationInput {
+                actor: SYSTEM_ACTOR.into(),
+                comment: Some(comment.into()),
+                detail: Some(serde_json::json!({ "timeout": job.activity_id })),
+                variables: Variables::new(),
+            };
+            let result = match operation {
+                // The whole task completes: added signers who have not signed are passed over.
+                "approve" => self.finish_task(&task, input, operation, true).await,
+                _ => self.reject(&task, input).await,
+            };
+            match result {
+                // Somebody acted first on this task: look again.
+                Ok(_) | Err(Error::Conflict(_)) => {}
+                Err(error) => return Err(error),
+            }
+        }
+        Err(Error::JobFailed(format!("the time limit of {} never settled", job.activity_id)))
+    }
+
+    /// The records an interrupting timer on a user task leaves when it fires as modelled (the
+    /// escalate pattern): each open task it ends says it ended by 超时. They describe the
+    /// instance state returned with them; the caller fires only on that state.
+    pub(crate) async fn timeout_records(
+        &self,
+        job: &JobRecord,
+        instance_id: &str,
+    ) -> Result<Option<(Vec<ApprovalRecord>, InstanceState)>> {
+        let Some(TaskTimer { action: None, interrupting: true }) = self.task_timer(job).await? else {
+            return Ok(None);
+        };
+        let Some(instance) = self.store().instance(instance_id).await? else { return Ok(None) };
+        let Some(attached) = Self::attached_token(job, &instance) else { return Ok(None) };
+        let input = OperationInput {
+            actor: SYSTEM_ACTOR.into(),
+            comment: Some("超时未办理，按流程转出".into()),
+            detail: Some(serde_json::json!({ "timeout": job.activity_id })),
+            variables: Variables::new(),
+        };
+        let tasks = self.open_tasks_under(&instance, attached).await?;
+        let records = tasks.iter().map(|task| self.record(Some(task), instance_id, "timeout", &input)).collect();
+        Ok(Some((records, instance.state)))
+    }
+}
+
+/// The actor of what the system does by itself (timeouts, rules, reminders).
+pub const SYSTEM_ACTOR: &str = "system";
+
 fn split(task_id: &str) -> Result<(&str, TokenId)> {
     parse_task_id(task_id).ok_or_else(|| Error::NotFound(format!("task {task_id} does not exist")))
 }
@@ -730,7 +848,7 @@ fn merge(detail: Option<serde_json::Value>, key: &str, value: &str) -> serde_jso
 
 /// Refuses a check-then-act command when the instance moved after the check: the check and
 /// the change then still describe the same state, whatever raced in between.
-fn unchanged_since(seen: &InstanceState, now: &InstanceState) -> Result<()> {
+pub(crate) fn unchanged_since(seen: &InstanceState, now: &InstanceState) -> Result<()> {
     if seen == now {
         Ok(())
     } else {

@@ -68,33 +68,11 @@ impl Executor {
                     Err(error) => Err(error),
                 }
             }
-            (Some(instance_id), _) => {
-                let wait = job.wait_id.unwrap_or_default() as TokenId;
-                let attempts_left = job.retries;
-                let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
-                let failure = failed.clone();
-                let result = self
-                    .command(instance_id, None, None, move |runtime, state| {
-                        let events = runtime.trigger(state, wait, Variables::new())?;
-                        match first_incident(&events) {
-                            Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
-                            Some(message) => {
-                                if let Ok(mut slot) = failure.lock() {
-                                    *slot = Some(message);
-                                }
-                                Ok(events)
-                            }
-                            None => Ok(events),
-                        }
-                    })
-                    .await
-                    .map(|_| ());
-                let message = failed.lock().ok().and_then(|mut slot| slot.take());
-                if let (Ok(()), Some(message)) = (&result, message) {
-                    self.keep_failed_job(job, instance_id, &message).await?;
-                }
-                result
-            }
+            (Some(instance_id), _) => match self.run_task_timeout(job, instance_id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => self.fire_wait(job, instance_id).await,
+                Err(error) => Err(error),
+            },
         };
         let now = now_millis();
         match result {
@@ -126,6 +104,40 @@ impl Executor {
                 Ok(())
             }
         }
+    }
+
+    /// Fires the wait a job mirrors. A timer that interrupts a user task records 超时 on it.
+    async fn fire_wait(&self, job: &JobRecord, instance_id: &str) -> Result<()> {
+        let (records, seen) = self.timeout_records(job, instance_id).await?.unzip();
+        let wait = job.wait_id.unwrap_or_default() as TokenId;
+        let attempts_left = job.retries;
+        let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let failure = failed.clone();
+        let result = self
+            .recorded_command(instance_id, None, None, records.unwrap_or_default(), move |runtime, state| {
+                if let Some(seen) = &seen {
+                    // The 超时 records name the tasks open when they were made.
+                    crate::operations::unchanged_since(seen, state)?;
+                }
+                let events = runtime.trigger(state, wait, Variables::new())?;
+                match first_incident(&events) {
+                    Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
+                    Some(message) => {
+                        if let Ok(mut slot) = failure.lock() {
+                            *slot = Some(message);
+                        }
+                        Ok(events)
+                    }
+                    None => Ok(events),
+                }
+            })
+            .await
+            .map(|_| ());
+        let message = failed.lock().ok().and_then(|mut slot| slot.take());
+        if let (Ok(()), Some(message)) = (&result, message) {
+            self.keep_failed_job(job, instance_id, &message).await?;
+        }
+        result
     }
 
     /// The last attempt failed and its incident is committed: the job stays visible with 0

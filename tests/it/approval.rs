@@ -650,22 +650,172 @@ async fn an_overdue_district_review_escalates_to_the_city() {
 </bpmn:definitions>"#;
         deploy_and_start(&app, "overdue", xml).await;
         let district_task = todo_task(&app, "hp1").await.expect("district task");
-        let mut escalated = None;
-        for _ in 0..100 {
-            if let Some(task) = todo_task(&app, "city1").await {
-                escalated = Some(task);
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        let escalated = escalated.expect("escalated to the city within 10 s");
+        let escalated = await_todo(&app, "city1").await;
         assert_eq!(todo_total(&app, "hp1").await, 0, "the overdue task left the district inbox");
+        // The timeline says why the district task ended.
+        let timeout = operations(&app, "city1", &escalated).await;
+        assert_eq!(timeout, [("timeout".to_string(), "system".to_string(), Some("district".to_string()))]);
         let (status, body) = post(&app, "hp1", &format!("/tasks/{district_task}/approve"), json!({})).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "too late");
         assert_eq!(
             post(&app, "city1", &format!("/tasks/{escalated}/approve"), json!({})).await.0,
             StatusCode::NO_CONTENT
         );
+    })
+    .await;
+}
+
+/// The first task in `user`'s 待办, waiting up to 10 s for a timer to put it there.
+async fn await_todo(app: &TestApp, user: &str) -> String {
+    for _ in 0..100 {
+        if let Some(task) = todo_task(app, user).await {
+            return task;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing reached {user}'s 待办 within 10 s");
+}
+
+/// The operations in a task's timeline: (operation, actor, task key).
+async fn operations(app: &TestApp, user: &str, task: &str) -> Vec<(String, String, Option<String>)> {
+    let (status, detail) = get(app, user, &format!("/tasks/{task}")).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .filter(|entry| entry["kind"] == "operation")
+        .map(|entry| {
+            (
+                entry["operation"].as_str().unwrap_or_default().to_string(),
+                entry["actor"].as_str().unwrap_or_default().to_string(),
+                entry["taskKey"].as_str().map(str::to_string),
+            )
+        })
+        .collect()
+}
+
+/// A model whose 区级审核 has a 1 s time limit with `sy:timeout` = `action`; `reviewers`
+/// makes it a sequential 依次审批 over them.
+fn time_limited(key: &str, action: &str, reviewers: Option<&str>) -> String {
+    let (assignment, loop_characteristics) = match reviewers {
+        Some(list) => (
+            r#"camunda:assignee="${reviewer}""#.to_string(),
+            format!(
+                r#"<bpmn:multiInstanceLoopCharacteristics isSequential="true" camunda:collection="${{[{list}]}}" camunda:elementVariable="reviewer"/>"#
+            ),
+        ),
+        None => (r#"camunda:candidateGroups="district-staff""#.to_string(), String::new()),
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="{key}" isExecutable="true">
+    <bpmn:startEvent id="start" camunda:initiator="starter"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="apply"/>
+    <bpmn:userTask id="apply" name="提交申请" camunda:assignee="${{starter}}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="apply" targetRef="district"/>
+    <bpmn:userTask id="district" name="区级审核" {assignment}>
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:reject" value="submitter"/>
+      </camunda:properties></bpmn:extensionElements>
+      {loop_characteristics}
+    </bpmn:userTask>
+    <bpmn:boundaryEvent id="limit" attachedToRef="district" cancelActivity="false">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:timeout" value="{action}"/>
+      </camunda:properties></bpmn:extensionElements>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT1S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f3" sourceRef="district" targetRef="city"/>
+    <bpmn:userTask id="city" name="市级审核" camunda:candidateGroups="city-staff"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="city" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_time_limit_approves_every_open_signer_as_the_system() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // 依次审批 by hp1 then hp2; nobody acts; after 1 s each is approved in turn.
+        let reviewers = "&quot;hp1&quot;, &quot;hp2&quot;";
+        deploy_and_start(&app, "limited", &time_limited("limited", "approve", Some(reviewers))).await;
+        let application = todo_task(&app, "shenqing").await.expect("application");
+        assert_eq!(
+            post(&app, "shenqing", &format!("/tasks/{application}/approve"), json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert!(todo_task(&app, "hp1").await.is_some(), "the first signer has it");
+        let city = await_todo(&app, "city1").await;
+        assert_eq!((todo_total(&app, "hp1").await, todo_total(&app, "hp2").await), (0, 0));
+        let system = |operation: &str| (operation.to_string(), "system".to_string(), Some("district".to_string()));
+        let timeline = operations(&app, "city1", &city).await;
+        assert_eq!(timeline[1..], [system("approve"), system("approve")], "{timeline:?}");
+        let (_, detail) = get(&app, "city1", &format!("/tasks/{city}")).await;
+        let comments: Vec<&str> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|entry| entry["actor"] == "system")
+            .filter_map(|entry| entry["comment"].as_str())
+            .collect();
+        assert_eq!(comments, ["超时自动通过", "超时自动通过"]);
+        // Nothing of the timer is left behind.
+        let jobs: Value = app.get("/job").send().await.expect("sent").json().await.expect("JSON");
+        assert_eq!(jobs, json!([]));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_time_limit_rejects_as_the_model_says_and_a_timely_approval_cancels_it() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // A new version of the two-level model, which `apply` starts.
+        let (status, body) = app.deploy("allowance", &time_limited("allowance", "reject", None)).await;
+        assert_eq!(status, 200, "{body}");
+        apply(&app).await;
+        // sy:reject = submitter: the overdue review goes back to the applicant, by the system.
+        let back = await_todo(&app, "shenqing").await;
+        assert_eq!(todo_total(&app, "hp1").await, 0);
+        let timeline = operations(&app, "shenqing", &back).await;
+        assert_eq!(
+            timeline.last(),
+            Some(&("reject".to_string(), "system".to_string(), Some("district".to_string()))),
+            "{timeline:?}"
+        );
+        // Resubmitted and approved in time: the next time limit never fires.
+        let (status, _) = post(&app, "shenqing", &format!("/tasks/{back}/approve"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let review = todo_task(&app, "hp1").await.expect("review again");
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{review}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("city review");
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        let timeline = operations(&app, "city1", &city).await;
+        assert_eq!(timeline.iter().filter(|(_, actor, _)| actor == "system").count(), 1, "{timeline:?}");
+        assert_eq!(todo_task(&app, "city1").await.as_deref(), Some(city.as_str()));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approval_settings_with_typos_are_refused_at_deploy() {
+    each_backend(|app| async move {
+        let typo = time_limited("typo", "aprove", None);
+        let (status, body) = app.deploy("typo", &typo).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(
+            body["message"].as_str().unwrap_or_default().contains("sy:timeout must be one of approve, reject"),
+            "{body}"
+        );
+        let misplaced = MODEL.replace(r#"name="sy:cc""#, r#"name="sy:vot""#);
+        let (status, body) = app.deploy("allowance", &misplaced).await;
+        assert_eq!(status, 400, "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains("unknown approval setting 'sy:vot'"), "{body}");
     })
     .await;
 }

@@ -716,7 +716,7 @@ async fn remind_open_tasks(state: &AppState, worker: &str, reminder: &store::Ext
     for task in &tasks {
         let recipients = send_reminder(state, task).await?;
         let input = store::operations::OperationInput {
-            actor: "system".into(),
+            actor: store::operations::SYSTEM_ACTOR.into(),
             comment: Some("超时自动催办 (timed reminder)".into()),
             detail: None,
             variables: Default::default(),
