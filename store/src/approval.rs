@@ -7,7 +7,7 @@
 //! and are written by the command's own batch, so an operation and its record commit together.
 //! Every inbox query carries the caller's [`DataScope`], applied on the joined instance row.
 
-use crate::backend::{Filter, Param};
+use crate::backend::{Batch, Filter, Param};
 use crate::model::Page;
 use crate::{DataScope, Result};
 
@@ -44,7 +44,8 @@ pub struct CcEntry {
 pub enum InboxTab {
     /// 待办: assigned to the user, or unassigned with the user (or one of their roles) a candidate.
     Todo,
-    /// 已办: tasks the user ended by acting on them.
+    /// 已办: tasks the user acted on: completed, or 通过 / 驳回 / 退回 / 转办 / 委派 / 归还 on them
+    /// (the task may still be open with somebody else), latest action first.
     Done,
     /// 我发起的: instances the user started.
     Started,
@@ -82,7 +83,7 @@ pub struct InboxItem {
     pub task_name: Option<String>,
     pub element_id: Option<String>,
     pub assignee: Option<String>,
-    /// The tab's time: task created (待办), ended (已办), instance started (我发起的, 抄送我的).
+    /// The tab's time: task created (待办), the user's latest action (已办), instance started (我发起的, 抄送我的).
     pub at: i64,
     pub started_at: i64,
     pub start_user: Option<String>,
@@ -90,6 +91,10 @@ pub struct InboxItem {
     pub status: String,
     /// `PENDING` while a delegate works on the task.
     pub delegation: Option<String>,
+    /// 已办: the user's latest operation on the task (`approve`, `transfer`, …, or `complete`).
+    pub action: Option<String>,
+    /// 已办: when the task ended; `None` while it is still open (say, transferred to someone).
+    pub task_ended_at: Option<i64>,
 }
 
 /// A change of who holds a task (转办, 委派, 归还).
@@ -200,11 +205,11 @@ pub(crate) fn inbox_sql(query: &InboxQuery) -> (String, Vec<Param>, &'static str
             ("tasks t JOIN process_instances p ON p.id = t.instance_id", "t.created_at")
         }
         InboxTab::Done => {
-            filter.clause(
-                "t.completed_by = ? AND t.ended_at IS NOT NULL AND (t.delete_reason = 'completed' OR EXISTS (SELECT 1 FROM approval_records r WHERE r.task_id = t.id AND r.actor = t.completed_by))",
-                [Param::Text(query.user.clone())],
-            );
-            ("history_tasks t JOIN process_instances p ON p.id = t.instance_id", "t.ended_at")
+            filter.clause("d.user_id = ?", [Param::Text(query.user.clone())]);
+            (
+                "inbox_done d JOIN history_tasks t ON t.id = d.task_id JOIN process_instances p ON p.id = d.instance_id",
+                "d.at",
+            )
         }
         InboxTab::Started => {
             filter.clause("p.start_user = ?", [Param::Text(query.user.clone())]);
@@ -251,13 +256,13 @@ pub(crate) fn inbox_sql(query: &InboxQuery) -> (String, Vec<Param>, &'static str
 pub(crate) fn inbox_columns(tab: InboxTab) -> &'static str {
     match tab {
         InboxTab::Todo => {
-            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation"
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at"
         }
         InboxTab::Done => {
-            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.ended_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation"
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, d.at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, d.operation AS action, t.ended_at AS task_ended_at"
         }
         InboxTab::Started | InboxTab::Cc => {
-            "NULL AS task_id, p.id AS instance_id, p.definition_key, p.business_key, NULL AS task_name, NULL AS element_id, NULL AS assignee, p.started_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation"
+            "NULL AS task_id, p.id AS instance_id, p.definition_key, p.business_key, NULL AS task_name, NULL AS element_id, NULL AS assignee, p.started_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at"
         }
     }
 }
@@ -277,7 +282,12 @@ pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
         other => return Err(crate::Error::Invalid(format!("cannot sort by '{other}'"))),
     };
     let direction = if ascending { "ASC" } else { "DESC" };
-    let tie = if matches!(query.tab, InboxTab::Todo | InboxTab::Done) { "t.id" } else { "p.id" };
+    let tie = match query.tab {
+        InboxTab::Todo => "t.id",
+        // The 已办 index is (user_id, at, task_id): its order, so a page stops early.
+        InboxTab::Done => "d.task_id",
+        InboxTab::Started | InboxTab::Cc => "p.id",
+    };
     Ok(format!(" ORDER BY {column} {direction}, {tie} {direction}"))
 }
 
@@ -316,6 +326,32 @@ pub(crate) fn record_params(record: &ApprovalRecord) -> Vec<Param> {
     ]
 }
 
+/// The operations that put a task in its actor's 已办 (besides completing it).
+pub const HANDLING_OPERATIONS: &[&str] = &["approve", "reject", "return", "transfer", "delegate", "resolve"];
+
+/// Pushes an approval record and, for an operation that handles its task, the actor's 已办 row.
+pub(crate) fn push_record(batch: &mut Batch, record: &ApprovalRecord) {
+    batch.push(INSERT_RECORD.into(), record_params(record));
+    if let (Some(actor), Some(task_id)) = (&record.actor, &record.task_id)
+        && actor != crate::operations::SYSTEM_ACTOR
+        && HANDLING_OPERATIONS.contains(&record.operation.as_str())
+    {
+        batch.push(
+            "INSERT INTO inbox_done (user_id, task_id, instance_id, operation, at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id, task_id) DO UPDATE SET operation = excluded.operation, at = excluded.at".into(),
+            vec![Param::from(actor), task_id.into(), (&record.instance_id).into(), (&record.operation).into(), record.at.into()],
+        );
+    }
+}
+
+/// Pushes the 已办 row of a task `user` completed. An operation recorded by the same command
+/// (same time) keeps its more telling name (`approve` rather than `complete`).
+pub(crate) fn push_completion(batch: &mut Batch, user: &str, task_id: &str, instance_id: &str, at: i64) {
+    batch.push(
+        "INSERT INTO inbox_done (user_id, task_id, instance_id, operation, at) VALUES (?, ?, ?, 'complete', ?) ON CONFLICT (user_id, task_id) DO UPDATE SET operation = CASE WHEN inbox_done.at = excluded.at THEN inbox_done.operation ELSE excluded.operation END, at = excluded.at".into(),
+        vec![Param::Text(user.into()), Param::Text(task_id.into()), Param::Text(instance_id.into()), at.into()],
+    );
+}
+
 pub(crate) const RECORD_COLUMNS: &str =
     "id, instance_id, task_id, element_id, task_name, operation, actor, at, comment, detail";
 pub(crate) const INSERT_RECORD: &str = "INSERT INTO approval_records (id, instance_id, task_id, element_id, task_name, operation, actor, at, comment, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
@@ -348,6 +384,8 @@ macro_rules! approval_impl {
                     district: row.try_get("district")?,
                     status: row.try_get("status")?,
                     delegation: row.try_get("delegation")?,
+                    action: row.try_get("action")?,
+                    task_ended_at: row.try_get("task_ended_at")?,
                 })
             }
 
@@ -380,7 +418,7 @@ macro_rules! approval_impl {
                 /// The approval records of a command (called from `collect_changes`).
                 pub(crate) fn collect_approval_changes(batch: &mut Batch, changes: &Changes) {
                     for record in &changes.approval_records {
-                        batch.push(INSERT_RECORD.into(), record_params(record));
+                        push_record(batch, record);
                     }
                 }
             }
@@ -421,7 +459,7 @@ macro_rules! approval_impl {
 
                 async fn insert_approval_record(&self, record: &ApprovalRecord) -> Result<()> {
                     let mut batch = Batch::default();
-                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    push_record(&mut batch, record);
                     self.commit_batch(None, batch).await?;
                     Ok(())
                 }
@@ -434,7 +472,7 @@ macro_rules! approval_impl {
                             vec![Param::from(&entry.instance_id), (&entry.kind).into(), (&entry.value).into(), (&entry.by_user).into(), entry.at.into()],
                         );
                     }
-                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    push_record(&mut batch, record);
                     self.commit_batch(None, batch).await?;
                     Ok(())
                 }
@@ -461,7 +499,7 @@ macro_rules! approval_impl {
                         "UPDATE history_activities SET assignee = ? WHERE task_id = ?".into(),
                         vec![Param::from(&change.assignee), (&change.task_id).into()],
                     );
-                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    push_record(&mut batch, record);
                     if self.commit_batch(Some(guarded), batch).await? {
                         return Ok(());
                     }
@@ -521,7 +559,7 @@ macro_rules! approval_impl {
                     for user in &change.remove {
                         batch.push("DELETE FROM approval_signers WHERE task_id = ? AND user_id = ? AND state = 'pending'".into(), vec![Param::from(&change.task_id), user.into()]);
                     }
-                    batch.push(INSERT_RECORD.into(), record_params(record));
+                    push_record(&mut batch, record);
                     let had_guard = guarded.is_some();
                     if self.commit_batch(guarded, batch).await? || !had_guard {
                         return Ok(());
@@ -556,6 +594,9 @@ macro_rules! approval_impl {
                             }
                             let columns = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "priority", "created_at", "ended_at", "delete_reason", "completed_by"];
                             batch.push(crate::backend::multi_insert("history_tasks", &columns, chunk.len()), params);
+                            let done = chunk.iter().flat_map(|(id, instance_id, user, at)| [Param::from(user), id.into(), instance_id.into(), Param::Text("approve".into()), Param::Int(*at)]).collect();
+                            let columns = ["user_id", "task_id", "instance_id", "operation", "at"];
+                            batch.push(crate::backend::multi_insert("inbox_done", &columns, chunk.len()), done);
                         }
                         self.commit_batch(None, batch).await?;
                     }

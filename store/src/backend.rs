@@ -440,6 +440,12 @@ macro_rules! store_impl {
                                 batch.push(statement, params);
                             }
                         }
+                        if let Some(user) = &changes.actor {
+                            for (id, _) in changes.ended_tasks.iter().filter(|(_, reason)| reason == "completed") {
+                                let instance_id = crate::executor::parse_task_id(id).map_or(id.as_str(), |(instance, _)| instance);
+                                crate::approval::push_completion(batch, user, id, instance_id, changes.at);
+                            }
+                        }
                     }
                     if !changes.new_tasks.is_empty() {
                         let columns = ["id", "instance_id", "token", "definition_id", "definition_key", "task_definition_key", "name", "description", "assignee", "owner", "priority", "created_at", "due", "follow_up", "form_key"];
@@ -596,7 +602,7 @@ macro_rules! store_impl {
                             return Err(Error::Invalid(format!("deployment '{id}' has running process instances: delete with cascade=true")));
                         }
                     }
-                    for table in ["task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id IN (OWNED))", "tasks WHERE instance_id IN (OWNED)", "history_tasks WHERE instance_id IN (OWNED)", "history_activities WHERE instance_id IN (OWNED)", "history_variables WHERE instance_id IN (OWNED)", "incidents WHERE instance_id IN (OWNED)", "jobs WHERE instance_id IN (OWNED)", "event_subscriptions WHERE instance_id IN (OWNED)", "external_tasks WHERE instance_id IN (OWNED)", "process_instances WHERE id IN (OWNED)", "jobs WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)", "event_subscriptions WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)"] {
+                    for table in ["approval_signers WHERE task_id IN (SELECT id FROM history_tasks WHERE instance_id IN (OWNED))", "approval_records WHERE instance_id IN (OWNED)", "approval_cc WHERE instance_id IN (OWNED)", "inbox_done WHERE instance_id IN (OWNED)", "task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id IN (OWNED))", "tasks WHERE instance_id IN (OWNED)", "history_tasks WHERE instance_id IN (OWNED)", "history_activities WHERE instance_id IN (OWNED)", "history_variables WHERE instance_id IN (OWNED)", "incidents WHERE instance_id IN (OWNED)", "jobs WHERE instance_id IN (OWNED)", "event_subscriptions WHERE instance_id IN (OWNED)", "external_tasks WHERE instance_id IN (OWNED)", "process_instances WHERE id IN (OWNED)", "jobs WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)", "event_subscriptions WHERE definition_id IN (SELECT id FROM process_definitions WHERE deployment_id = ?)"] {
                         let statement = format!("DELETE FROM {}", table.replace("OWNED", owned));
                         sqlx::query(Self::dynamic(statement)).bind(id).execute(&mut *tx).await?;
                     }

@@ -819,3 +819,77 @@ async fn approval_settings_with_typos_are_refused_at_deploy() {
     })
     .await;
 }
+
+/// `user`'s 已办 as (task key, action, still open) in the tab's order, after checking its total.
+async fn done(app: &TestApp, user: &str) -> Vec<(String, String, bool)> {
+    let (status, body) = get(app, user, "/inbox/done").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(body["total"].as_u64(), Some(items.len() as u64), "{body}");
+    items
+        .iter()
+        .map(|item| {
+            (
+                item["taskKey"].as_str().unwrap_or_default().to_string(),
+                item["action"].as_str().unwrap_or_default().to_string(),
+                item["taskEndedAt"].is_null(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn done_lists_every_task_i_acted_on_with_my_latest_action() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let row = |key: &str, action: &str, open: bool| (key.to_string(), action.to_string(), open);
+        assert_eq!(done(&app, "shenqing").await, [row("apply", "approve", false)]);
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        // 转办: the task is still open, with hp2, and in hp1's 已办.
+        assert_eq!(
+            post(&app, "hp1", &format!("/tasks/{task}/transfer"), json!({ "user": "hp2" })).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(done(&app, "hp1").await, [row("district", "transfer", true)]);
+        // 委派 back to hp1 and 归还: one row each, with the latest action.
+        assert_eq!(
+            post(&app, "hp2", &format!("/tasks/{task}/delegate"), json!({ "user": "hp1" })).await.0,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/resolve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(done(&app, "hp1").await, [row("district", "resolve", true)]);
+        assert_eq!(done(&app, "hp2").await, [row("district", "delegate", true)]);
+        // Urging or copying is not handling.
+        assert_eq!(post(&app, "shenqing", &format!("/tasks/{task}/urge"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(done(&app, "shenqing").await.len(), 1);
+        assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(done(&app, "hp2").await, [row("district", "approve", false)]);
+        assert_eq!(done(&app, "hp1").await, [row("district", "resolve", false)], "ended now");
+        // A completion through /engine-rest counts too.
+        let city = todo_task(&app, "city1").await.expect("city task");
+        let claimed = app
+            .client
+            .post(format!("{}/engine-rest/task/{city}/complete", app.base))
+            .basic_auth("city1", Some(PASSWORD))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(claimed.status(), StatusCode::NO_CONTENT);
+        assert_eq!(done(&app, "city1").await, [row("city", "complete", false)]);
+        assert_eq!(get(&app, "hp1", "/inbox/counts").await.1["done"], 1);
+        assert!(done(&app, "xh1").await.is_empty());
+        // Deleting the deployment with its instances empties 已办 with them.
+        let deployments: Value = app.get("/deployment").send().await.expect("sent").json().await.expect("JSON");
+        for deployment in deployments.as_array().expect("deployments") {
+            let id = deployment["id"].as_str().expect("id");
+            let url = app.url(&format!("/deployment/{id}?cascade=true"));
+            let response =
+                app.client.delete(url).basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)).send().await;
+            assert_eq!(response.expect("sent").status(), StatusCode::NO_CONTENT);
+        }
+        assert!(done(&app, "hp1").await.is_empty());
+    })
+    .await;
+}

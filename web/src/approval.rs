@@ -194,6 +194,8 @@ fn item_json(item: &InboxItem) -> JsonValue {
         "district": item.district,
         "status": item.status,
         "delegation": item.delegation,
+        "action": item.action,
+        "taskEndedAt": item.task_ended_at,
     })
 }
 
