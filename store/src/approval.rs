@@ -108,6 +108,23 @@ pub struct Reassignment {
     pub delegation: Option<String>,
 }
 
+/// An uploaded file: an attachment or the signature image of an operation. Its content is
+/// stored sealed; this is what is known about it without opening it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredFile {
+    pub id: String,
+    pub name: String,
+    /// Decided from the content, not from what the client said.
+    pub content_type: String,
+    pub size: i64,
+    /// SM3 of the content, lowercase hex.
+    pub digest: String,
+    pub uploaded_by: String,
+    pub uploaded_at: i64,
+    /// The instance an operation attached it to; `None` until then.
+    pub instance_id: Option<String>,
+}
+
 /// A signer added to a task (加签).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signer {
@@ -160,6 +177,23 @@ pub trait ApprovalStore: Send + Sync {
     /// Benchmark fixture: `count` ended history tasks completed by `completed_by` users in
     /// instances of `definition_key`, written in large batches (no instance state behind them).
     async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()>;
+
+    /// Whether `user` has a 已办 row in the instance (acted on one of its tasks).
+    async fn has_acted(&self, user: &str, instance_id: &str) -> Result<bool>;
+
+    // Files of operations (attachments, signature images).
+    /// Stores an upload with its sealed content, removing unbound uploads older than
+    /// `unbound_before` in the same transaction.
+    async fn insert_file(&self, file: &StoredFile, sealed: &[u8], unbound_before: i64) -> Result<()>;
+    async fn files(&self, ids: &[String]) -> Result<Vec<StoredFile>>;
+    /// A file with its sealed content.
+    async fn file_content(&self, id: &str) -> Result<Option<(StoredFile, Vec<u8>)>>;
+    /// Attaches `user`'s uploads to an instance (again, if they already are); an id that is
+    /// not such an upload is [`crate::Error::Invalid`] and nothing is bound.
+    async fn bind_files(&self, ids: &[String], user: &str, instance_id: &str) -> Result<()>;
+    async fn file_ids(&self) -> Result<Vec<String>>;
+    /// Replaces a file's sealed content (key rotation).
+    async fn replace_file_content(&self, id: &str, sealed: &[u8]) -> Result<()>;
 }
 
 /// The data scope as a clause on the joined instance row `p`.
@@ -394,6 +428,21 @@ macro_rules! approval_impl {
                 })
             }
 
+            const FILE_COLUMNS: &str = "id, name, content_type, size, digest, uploaded_by, uploaded_at, instance_id";
+
+            fn file_from(row: &DbRow) -> Result<StoredFile> {
+                Ok(StoredFile {
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    content_type: row.try_get("content_type")?,
+                    size: row.try_get("size")?,
+                    digest: row.try_get("digest")?,
+                    uploaded_by: row.try_get("uploaded_by")?,
+                    uploaded_at: row.try_get("uploaded_at")?,
+                    instance_id: row.try_get("instance_id")?,
+                })
+            }
+
             fn record_from(row: &DbRow) -> Result<ApprovalRecord> {
                 Ok(ApprovalRecord {
                     id: row.try_get("id")?,
@@ -582,6 +631,69 @@ macro_rules! approval_impl {
                     }
                     let by_group = sqlx::query(Self::sql("SELECT 1 AS found FROM memberships WHERE group_id = ? LIMIT 1")).bind(role).fetch_optional(&self.pool).await?;
                     Ok(by_group.is_some())
+                }
+
+                async fn has_acted(&self, user: &str, instance_id: &str) -> Result<bool> {
+                    let row = sqlx::query(Self::sql("SELECT 1 AS found FROM inbox_done WHERE instance_id = ? AND user_id = ? LIMIT 1"))
+                        .bind(instance_id).bind(user).fetch_optional(&self.pool).await?;
+                    Ok(row.is_some())
+                }
+
+                async fn insert_file(&self, file: &StoredFile, sealed: &[u8], unbound_before: i64) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("DELETE FROM files WHERE instance_id IS NULL AND uploaded_at < ?"))
+                        .bind(unbound_before).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("INSERT INTO files (id, name, content_type, size, digest, uploaded_by, uploaded_at, instance_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&file.id).bind(&file.name).bind(&file.content_type).bind(file.size).bind(&file.digest)
+                        .bind(&file.uploaded_by).bind(file.uploaded_at).bind(&file.instance_id).bind(sealed)
+                        .execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn files(&self, ids: &[String]) -> Result<Vec<StoredFile>> {
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    let select = format!("SELECT {FILE_COLUMNS} FROM files WHERE id IN ({})", vec!["?"; ids.len()].join(", "));
+                    let params: Vec<Param> = ids.iter().map(Param::from).collect();
+                    let rows = bind_params(sqlx::query(Self::dynamic(select)), &params).fetch_all(&self.pool).await?;
+                    rows.iter().map(file_from).collect()
+                }
+
+                async fn file_content(&self, id: &str) -> Result<Option<(StoredFile, Vec<u8>)>> {
+                    let select = format!("SELECT {FILE_COLUMNS}, content FROM files WHERE id = ?");
+                    let row = sqlx::query(Self::dynamic(select)).bind(id).fetch_optional(&self.pool).await?;
+                    row.map(|row| Ok((file_from(&row)?, row.try_get("content")?))).transpose()
+                }
+
+                async fn bind_files(&self, ids: &[String], user: &str, instance_id: &str) -> Result<()> {
+                    if ids.is_empty() {
+                        return Ok(());
+                    }
+                    let mut tx = self.begin_write().await?;
+                    let statement = format!("UPDATE files SET instance_id = ? WHERE uploaded_by = ? AND (instance_id IS NULL OR instance_id = ?) AND id IN ({})", vec!["?"; ids.len()].join(", "));
+                    let mut params = vec![Param::Text(instance_id.into()), Param::Text(user.into()), Param::Text(instance_id.into())];
+                    params.extend(ids.iter().map(Param::from));
+                    let bound = bind_params(sqlx::query(Self::dynamic(statement)), &params).execute(&mut *tx).await?.rows_affected();
+                    if bound != ids.len() as u64 {
+                        // Rolled back: none of them is bound.
+                        return Err(Error::Invalid("附件不存在或不可用 (a file is not one of your uploads)".into()));
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn file_ids(&self) -> Result<Vec<String>> {
+                    let rows = sqlx::query(Self::sql("SELECT id FROM files ORDER BY id")).fetch_all(&self.pool).await?;
+                    rows.iter().map(|row| Ok(row.try_get("id")?)).collect()
+                }
+
+                async fn replace_file_content(&self, id: &str, sealed: &[u8]) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("UPDATE files SET content = ? WHERE id = ?")).bind(sealed).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()> {

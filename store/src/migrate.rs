@@ -9,6 +9,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (4, "approval", include_str!("../../migrations/sqlite/0004_approval.sql")),
     (5, "crypto", include_str!("../../migrations/sqlite/0005_crypto.sql")),
     (6, "inbox_done", include_str!("../../migrations/sqlite/0006_inbox_done.sql")),
+    (7, "files", include_str!("../../migrations/sqlite/0007_files.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -19,6 +20,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (4, "approval", include_str!("../../migrations/postgres/0004_approval.sql")),
     (5, "crypto", include_str!("../../migrations/postgres/0005_crypto.sql")),
     (6, "inbox_done", include_str!("../../migrations/postgres/0006_inbox_done.sql")),
+    (7, "files", include_str!("../../migrations/postgres/0007_files.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

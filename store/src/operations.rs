@@ -176,7 +176,7 @@ impl Executor {
             return Err(Error::Invalid("请等待加签人办理 (the added signers have not all signed)".into()));
         }
         let mut input = input.clone();
-        input.detail = Some(merge(input.detail.take(), "signing", "true"));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "signing": "true" })));
         let record = self.record(Some(task), instance_id, "approve", &input);
         let signing = SigningChange {
             task_id: task.id.clone(),
@@ -245,7 +245,7 @@ impl Executor {
             _ => {}
         }
         let mut input = input;
-        input.detail = Some(serde_json::json!({ "users": users, "position": position }));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "users": users, "position": position })));
         let record = self.record(Some(task), instance_id, "add-signers", &input);
         let change = SigningChange { task_id: task.id.clone(), add, reassign, ..SigningChange::default() };
         self.store().change_signers(&change, &record).await
@@ -266,7 +266,7 @@ impl Executor {
         }
         let (instance_id, _) = split(&task.id)?;
         let mut input = input;
-        input.detail = Some(serde_json::json!({ "users": users }));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "users": users })));
         let record = self.record(Some(task), instance_id, "remove-signers", &input);
         let change = SigningChange { task_id: task.id.clone(), remove: users.to_vec(), ..SigningChange::default() };
         self.store().change_signers(&change, &record).await
@@ -523,7 +523,7 @@ impl Executor {
             return Err(Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()));
         }
         let mut record = self.record(Some(&from), instance_id, "take-back", &input);
-        record.detail = Some(serde_json::json!({ "target": element }).to_string());
+        record.detail = Some(merge(input.detail.clone(), serde_json::json!({ "target": element })).to_string());
         let (_, token) = split(&from.id)?;
         let seen = instance.state.clone();
         let actor = input.actor.clone();
@@ -546,7 +546,7 @@ impl Executor {
         self.refuse_while_delegated(task, &input.actor).await?;
         let (instance_id, _) = split(&task.id)?;
         let mut input = input;
-        input.detail = Some(merge(input.detail.take(), "to", to));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "to": to })));
         let record = self.record(Some(task), instance_id, "transfer", &input);
         let change = Reassignment {
             task_id: task.id.clone(),
@@ -563,7 +563,7 @@ impl Executor {
         self.refuse_while_delegated(task, &input.actor).await?;
         let (instance_id, _) = split(&task.id)?;
         let mut input = input;
-        input.detail = Some(merge(input.detail.take(), "to", to));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "to": to })));
         let record = self.record(Some(task), instance_id, "delegate", &input);
         let change = Reassignment {
             task_id: task.id.clone(),
@@ -615,7 +615,7 @@ impl Executor {
         let entries: Vec<CcEntry> =
             users.iter().map(|user| entry("user", user)).chain(roles.iter().map(|role| entry("role", role))).collect();
         let mut input = input.clone();
-        input.detail = Some(serde_json::json!({ "users": users, "roles": roles }));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "users": users, "roles": roles })));
         let record = self.record(task, instance_id, "cc", &input);
         self.store().add_cc(&entries, &record).await
     }
@@ -624,7 +624,7 @@ impl Executor {
     pub async fn record_urge(&self, task: &TaskRecord, recipients: &[String], input: OperationInput) -> Result<()> {
         let (instance_id, _) = split(&task.id)?;
         let mut input = input;
-        input.detail = Some(serde_json::json!({ "recipients": recipients }));
+        input.detail = Some(merge(input.detail.take(), serde_json::json!({ "recipients": recipients })));
         let record = self.record(Some(task), instance_id, "urge", &input);
         self.store().insert_approval_record(&record).await
     }
@@ -838,10 +838,11 @@ fn split(task_id: &str) -> Result<(&str, TokenId)> {
     parse_task_id(task_id).ok_or_else(|| Error::NotFound(format!("task {task_id} does not exist")))
 }
 
-fn merge(detail: Option<serde_json::Value>, key: &str, value: &str) -> serde_json::Value {
+/// The caller's detail (attachments, signature) with an operation's own fields added.
+fn merge(detail: Option<serde_json::Value>, fields: serde_json::Value) -> serde_json::Value {
     let mut detail = detail.filter(serde_json::Value::is_object).unwrap_or_else(|| serde_json::json!({}));
-    if let Some(object) = detail.as_object_mut() {
-        object.insert(key.to_string(), serde_json::json!(value));
+    if let (Some(object), serde_json::Value::Object(fields)) = (detail.as_object_mut(), fields) {
+        object.extend(fields);
     }
     detail
 }

@@ -852,6 +852,8 @@ async fn done_lists_every_task_i_acted_on_with_my_latest_action() {
             StatusCode::NO_CONTENT
         );
         assert_eq!(done(&app, "hp1").await, [row("district", "transfer", true)]);
+        let (status, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::OK, "what I handled stays open to me: {detail}");
         // 委派 back to hp1 and 归还: one row each, with the latest action.
         assert_eq!(
             post(&app, "hp2", &format!("/tasks/{task}/delegate"), json!({ "user": "hp1" })).await.0,
@@ -890,6 +892,128 @@ async fn done_lists_every_task_i_acted_on_with_my_latest_action() {
             assert_eq!(response.expect("sent").status(), StatusCode::NO_CONTENT);
         }
         assert!(done(&app, "hp1").await.is_empty());
+    })
+    .await;
+}
+
+/// Uploads `content` as `name` through `POST /api/files` as `user`.
+async fn upload(app: &TestApp, user: &str, name: &str, content: Vec<u8>) -> (StatusCode, Value) {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(content).file_name(name.to_string()));
+    let response = app
+        .client
+        .post(format!("{}/api/files", app.base))
+        .basic_auth(user, Some(PASSWORD))
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload is sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// `GET /api/files/{id}` as `user`: status, content disposition and bytes.
+async fn download(app: &TestApp, user: &str, id: &str) -> (StatusCode, String, Vec<u8>) {
+    let response = app
+        .client
+        .get(format!("{}/api/files/{id}", app.base))
+        .basic_auth(user, Some(PASSWORD))
+        .send()
+        .await
+        .expect("download is sent");
+    let status = response.status();
+    let disposition = response
+        .headers()
+        .get("content-disposition")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    (status, disposition, response.bytes().await.map(|bytes| bytes.to_vec()).unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approvals_carry_attachments_and_a_signature_image_that_participants_can_open() {
+    each_backend(|app| async move {
+        people(&app).await;
+        add_account(&app, "auditor1", "310000", &["auditor"], "staff").await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        let pdf = "%PDF-1.7\n% 审核意见书\n".as_bytes().to_vec();
+        let png = b"\x89PNG\r\n\x1a\n signature pixels".to_vec();
+        let (status, report) = upload(&app, "hp1", "审核意见.pdf", pdf.clone()).await;
+        assert_eq!(status, StatusCode::CREATED, "{report}");
+        assert_eq!(
+            (report["contentType"].as_str(), report["size"].as_u64()),
+            (Some("application/pdf"), Some(pdf.len() as u64))
+        );
+        let (_, signature) = upload(&app, "hp1", "sign.png", png.clone()).await;
+        // What is refused: a type we do not take, content that lies about its type, too big.
+        let (status, body) = upload(&app, "hp1", "page.html", b"<script>alert(1)</script>".to_vec()).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, _) = upload(&app, "hp1", "photo.png", pdf.clone()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let mut big = b"%PDF-".to_vec();
+        big.resize(9 * 1024 * 1024, b'x');
+        let (status, body) = upload(&app, "hp1", "big.pdf", big).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")));
+        // Somebody else's upload, or a PDF as a signature, cannot be used.
+        let (_, foreign) = upload(&app, "hp2", "other.pdf", pdf.clone()).await;
+        let id = |file: &Value| file["id"].as_str().expect("file id").to_string();
+        let approve = format!("/tasks/{task}/approve");
+        let (status, body) = post(&app, "hp1", &approve, json!({ "attachments": [id(&foreign)] })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, _) = post(&app, "hp1", &approve, json!({ "signature": id(&report) })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        // Before it is used, only the uploader can open it.
+        assert_eq!(download(&app, "shenqing", &id(&report)).await.0, StatusCode::NOT_FOUND);
+        let body = json!({ "comment": "同意", "attachments": [id(&report)], "signature": id(&signature) });
+        assert_eq!(post(&app, "hp1", &approve, body).await.0, StatusCode::NO_CONTENT);
+        // The next reviewer sees them in the timeline and opens them.
+        let city = todo_task(&app, "city1").await.expect("city task");
+        let (_, detail) = get(&app, "city1", &format!("/tasks/{city}")).await;
+        let approval = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .find(|entry| entry["operation"] == "approve" && entry["actor"] == "hp1")
+            .cloned()
+            .expect("hp1's approval");
+        assert_eq!(approval["detail"]["attachments"][0]["name"], "审核意见.pdf");
+        assert_eq!(approval["detail"]["signature"]["contentType"], "image/png");
+        let (status, disposition, bytes) = download(&app, "city1", &id(&report)).await;
+        assert_eq!((status, bytes), (StatusCode::OK, pdf.clone()));
+        assert!(disposition.starts_with("attachment;") && disposition.contains("%E5%AE%A1"), "{disposition}");
+        let (status, disposition, bytes) = download(&app, "shenqing", &id(&signature)).await;
+        assert_eq!((status, bytes), (StatusCode::OK, png));
+        assert!(disposition.starts_with("inline;"), "{disposition}");
+        // Another district, or a file id that does not exist: the same 404.
+        assert_eq!(download(&app, "xh1", &id(&report)).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(download(&app, "city1", "no-such-file").await.0, StatusCode::NOT_FOUND);
+        // Used once, a file stays with its instance: it cannot be attached to another one.
+        apply(&app).await;
+        let second = todo_task(&app, "hp1").await.expect("second district task");
+        let (status, _) =
+            post(&app, "hp1", &format!("/tasks/{second}/approve"), json!({ "attachments": [id(&report)] })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        // Every download and every refusal is in the audit log.
+        let (_, log) = get(&app, "auditor1", "/audit?limit=1000").await;
+        let downloads: Vec<(&str, &str)> = log
+            .as_array()
+            .expect("audit items")
+            .iter()
+            .filter(|row| row["action"] == "file.download")
+            .map(|row| (row["user"].as_str().unwrap_or_default(), row["result"].as_str().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            downloads,
+            [
+                ("shenqing", "denied"),
+                ("city1", "success"),
+                ("shenqing", "success"),
+                ("xh1", "denied"),
+                ("city1", "denied")
+            ]
+        );
     })
     .await;
 }

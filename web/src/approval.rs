@@ -45,16 +45,16 @@ pub struct OpError {
 }
 
 impl OpError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         OpError { status, code, message: message.into() }
     }
     fn forbidden(message: impl Into<String>) -> Self {
         Self::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
-    fn not_found(message: impl Into<String>) -> Self {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", message)
     }
-    fn invalid(message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", message)
     }
 }
@@ -98,16 +98,16 @@ impl From<crate::error::ApiError> for OpError {
     }
 }
 
-type OpResult<T> = Result<T, OpError>;
+pub(crate) type OpResult<T> = Result<T, OpError>;
 
 /// The caller: id, candidate groups (roles and group memberships), administrator or not.
-struct Caller {
-    id: String,
+pub(crate) struct Caller {
+    pub(crate) id: String,
     groups: Vec<String>,
     admin: bool,
 }
 
-async fn caller(state: &AppState, auth: &Auth) -> OpResult<Caller> {
+pub(crate) async fn caller(state: &AppState, auth: &Auth) -> OpResult<Caller> {
     let account = &auth.principal.account;
     let mut groups = account.roles.clone();
     for group in state.store().user_groups(&account.id).await? {
@@ -276,7 +276,7 @@ async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResu
 }
 
 /// An instance inside the caller's scope.
-async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
+pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
     let query = InstanceQuery { id: Some(id.to_string()), scope: identity::scope(), ..InstanceQuery::default() };
     state
         .store()
@@ -374,17 +374,7 @@ async fn task_detail(
         }
     };
     let instance = visible_instance(&state, &instance_id).await?;
-    // Inside the scope, the task is shown to those involved: its holders and candidates, the
-    // starter, whoever handled a task of the instance, those it was copied to, administrators.
-    let involved = caller.admin
-        || match &task {
-            Some(task) => may_act(&state, task, &caller).await?,
-            None => false,
-        }
-        || instance.start_user.as_deref() == Some(caller.id.as_str())
-        || state.store().is_cc(&instance.id, &caller.id, &caller.groups).await?
-        || involved_in_history(&state, &instance.id, &caller.id).await?;
-    if !involved {
+    if !involved(&state, &caller, &instance, task.as_ref()).await? {
         return Err(OpError::forbidden("无权查看该任务 (not a participant of this task)"));
     }
     let (targets, operations) = match &task {
@@ -415,10 +405,42 @@ async fn task_detail(
     })))
 }
 
-async fn involved_in_history(state: &AppState, instance_id: &str, user: &str) -> OpResult<bool> {
+/// Whether the caller may open the instance (inside their scope already): the holders and
+/// candidates of `task`, the starter, whoever holds or handled a task of it, those it was
+/// copied to, administrators. Task detail and file downloads use this one rule.
+pub(crate) async fn involved(
+    state: &AppState,
+    caller: &Caller,
+    instance: &store::InstanceRecord,
+    task: Option<&TaskRecord>,
+) -> OpResult<bool> {
+    Ok(caller.admin
+        || match task {
+            Some(task) => may_act(state, task, caller).await?,
+            None => false,
+        }
+        || instance.start_user.as_deref() == Some(caller.id.as_str())
+        || state.store().is_cc(&instance.id, &caller.id, &caller.groups).await?
+        || state.store().has_acted(&caller.id, &instance.id).await?
+        || involved_in_history(state, &instance.id, caller).await?)
+}
+
+/// Whether a task of the instance is (or was) the caller's: assigned, completed, or open and
+/// claimable by them.
+async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Caller) -> OpResult<bool> {
+    let user = Some(caller.id.as_str());
     let query = TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::default() };
     let (tasks, _) = state.store().task_history(&query).await?;
-    Ok(tasks.iter().any(|task| task.assignee.as_deref() == Some(user) || task.completed_by.as_deref() == Some(user)))
+    if tasks.iter().any(|task| task.assignee.as_deref() == user || task.completed_by.as_deref() == user) {
+        return Ok(true);
+    }
+    let open = TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::default() };
+    for task in state.store().tasks(&open).await?.0 {
+        if may_act(state, &task, caller).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Every step of an instance: each user task (who, when, outcome) and each operation (who,
@@ -458,7 +480,7 @@ async fn timeline(state: &AppState, instance_id: &str) -> OpResult<Vec<JsonValue
 /// The body of `POST /api/tasks/{id}/{operation}`; each operation reads what it needs.
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct OperationBody {
+pub(crate) struct OperationBody {
     comment: Option<String>,
     /// Plain JSON values, set as process variables on 通过.
     #[serde(default)]
@@ -471,10 +493,11 @@ struct OperationBody {
     users: Vec<String>,
     #[serde(default)]
     roles: Vec<String>,
+    /// Uploaded files (`POST /api/files`) to attach, by id.
     #[serde(default)]
-    attachments: Vec<JsonValue>,
-    /// A reference to the signature image (an uploaded file id).
-    signature: Option<String>,
+    pub(crate) attachments: Vec<String>,
+    /// The uploaded signature image (PNG or JPEG), by id.
+    pub(crate) signature: Option<String>,
     /// 加签: `before`, `after` or `alongside`.
     position: Option<String>,
 }
@@ -494,17 +517,10 @@ fn input(caller: &Caller, body: &OperationBody) -> OpResult<OperationInput> {
     if body.comment.as_ref().is_some_and(|comment| comment.chars().count() > MAX_COMMENT) {
         return Err(OpError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
     }
-    let mut detail = serde_json::Map::new();
-    if !body.attachments.is_empty() {
-        detail.insert("attachments".into(), JsonValue::Array(body.attachments.clone()));
-    }
-    if let Some(signature) = &body.signature {
-        detail.insert("signature".into(), json!(signature));
-    }
     Ok(OperationInput {
         actor: caller.id.clone(),
         comment: body.comment.clone().filter(|comment| !comment.trim().is_empty()),
-        detail: (!detail.is_empty()).then_some(JsonValue::Object(detail)),
+        detail: None,
         variables: body.variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect(),
     })
 }
@@ -542,23 +558,37 @@ async fn operate(
             .map(|(instance, _)| instance.to_string())
             .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
         visible_instance(&state, &instance_id).await?;
+        let input = crate::files::attach(&state, &caller.id, &instance_id, &body, input).await?;
         state.executor.take_back(&instance_id, input).await?;
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let task = open_task(&state, &id).await?;
     let acting = may_act(&state, &task, &caller).await?;
-    match operation.as_str() {
+    let holder = task.assignee.as_deref() == Some(caller.id.as_str());
+    let allowed = match operation.as_str() {
         "urge" => {
             let instance = visible_instance(&state, &task.instance_id).await?;
-            if !(caller.admin || instance.start_user.as_deref() == Some(caller.id.as_str())) {
-                return Err(OpError::forbidden("只有发起人或管理员可以催办 (only the starter can urge)"));
-            }
-            return urge(&state, &task, input).await;
+            caller.admin || instance.start_user.as_deref() == Some(caller.id.as_str())
         }
-        "cc" => {
-            if !acting && !caller.admin {
-                return Err(OpError::forbidden("无权处理该任务 (not an assignee or candidate of this task)"));
+        "cc" => acting || caller.admin,
+        "resolve" => holder,
+        "add-signers" | "remove-signers" => acting && (caller.admin || holder),
+        _ => acting,
+    };
+    if !allowed {
+        return Err(OpError::forbidden(match operation.as_str() {
+            "urge" => "只有发起人或管理员可以催办 (only the starter can urge)",
+            "resolve" => "只有被委派人可以归还 (only the delegate can resolve)",
+            "add-signers" | "remove-signers" if acting => {
+                "只有任务办理人可以加签或减签 (only the assignee can change signers)"
             }
+            _ => "无权处理该任务 (not an assignee or candidate of this task)",
+        }));
+    }
+    let input = crate::files::attach(&state, &caller.id, &task.instance_id, &body, input).await?;
+    match operation.as_str() {
+        "urge" => return urge(&state, &task, input).await,
+        "cc" => {
             if body.users.is_empty() && body.roles.is_empty() {
                 return Err(OpError::invalid("请选择抄送人或角色 (users or roles required)"));
             }
@@ -568,21 +598,10 @@ async fn operate(
                 }
             }
             state.executor.copy_to(&task.instance_id, Some(&task), &body.users, &body.roles, input).await?;
-            return Ok(StatusCode::NO_CONTENT.into_response());
         }
         "resolve" => {
-            if task.assignee.as_deref() != Some(caller.id.as_str()) {
-                return Err(OpError::forbidden("只有被委派人可以归还 (only the delegate can resolve)"));
-            }
             state.executor.resolve(&task, input).await?;
-            return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        _ => {}
-    }
-    if !acting {
-        return Err(OpError::forbidden("无权处理该任务 (not an assignee or candidate of this task)"));
-    }
-    match operation.as_str() {
         "approve" => {
             state.executor.approve(&task, input).await?;
         }
@@ -608,9 +627,6 @@ async fn operate(
             }
         }
         "add-signers" | "remove-signers" => {
-            if !(caller.admin || task.assignee.as_deref() == Some(caller.id.as_str())) {
-                return Err(OpError::forbidden("只有任务办理人可以加签或减签 (only the assignee can change signers)"));
-            }
             if body.users.is_empty() {
                 return Err(OpError::invalid("请选择人员 (users required)"));
             }
@@ -746,6 +762,7 @@ async fn withdraw_instance(
     if instance.start_user.as_deref() != Some(caller.id.as_str()) {
         return Err(OpError::forbidden("只有发起人可以撤回 (only the starter can withdraw)"));
     }
-    state.executor.withdraw_instance(&id, input(&caller, &body)?).await?;
+    let input = crate::files::attach(&state, &caller.id, &id, &body, input(&caller, &body)?).await?;
+    state.executor.withdraw_instance(&id, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -5,6 +5,7 @@
 //! and templates. It holds no state a second node would need.
 
 mod approval;
+mod files;
 pub use approval::run_reminder_worker;
 pub mod auth;
 mod camunda;
@@ -95,7 +96,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// The system's own JSON API: incidents, and the inbox and approval operations (`approval.rs`).
 fn api_router() -> Router<AppState> {
-    Router::new().route("/incidents/{id}/retry", post(retry_incident)).merge(approval::router())
+    Router::new().route("/incidents/{id}/retry", post(retry_incident)).merge(approval::router()).merge(files::router())
 }
 
 /// `POST /api/incidents/{id}/retry`: run the failed step again (after fixing its cause).

@@ -311,5 +311,13 @@ async fn rotate(database: &DatabaseFlags, key_id: Option<String>) -> anyhow::Res
             state.store().set_sealed_fields(&account.id, phone.as_deref(), totp.as_deref()).await?;
         }
     }
+    // Attachments and signature images of approval operations, one at a time.
+    for id in state.store().file_ids().await? {
+        if let Some((_, sealed)) = state.store().file_content(&id).await? {
+            let resealed = crypto::CryptoProvider::reencrypt(&provider, &sealed, &crate::files::file_aad(&id))?;
+            state.store().replace_file_content(&id, &resealed).await?;
+            count += 1;
+        }
+    }
     Ok((key_id, count))
 }

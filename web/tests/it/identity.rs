@@ -189,10 +189,20 @@ async fn key_rotation_re_encrypts_sealed_values() {
     let aad = b"users.phone:li";
     let sealed = crypto::encrypt_text(&old, "13912345678", aad).expect("seals");
     tamper(data, &format!("UPDATE users SET phone_sealed = '{sealed}' WHERE id = 'li'")).await;
+    // An attachment of an approval operation, sealed the same way.
+    let url = format!("sqlite://{}", data.join("shuangyong.db").display());
+    let pdf = b"%PDF-1.7 attachment".to_vec();
+    let sealed_file = crypto::CryptoProvider::encrypt(&old, &pdf, b"file:f1").expect("seals");
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    sqlx::query("INSERT INTO files (id, name, content_type, size, digest, uploaded_by, uploaded_at, content) VALUES ('f1', 'a.pdf', 'application/pdf', 19, '', 'li', 0, ?)")
+        .bind(&sealed_file)
+        .execute(&mut connection)
+        .await
+        .expect("inserts");
 
     let rotated = run(data, &["keys", "rotate"], "");
     assert!(rotated.status.success(), "{}", text(&rotated));
-    assert!(text(&rotated).contains("data key k2 is current; 1 sealed values re-encrypted"), "{}", text(&rotated));
+    assert!(text(&rotated).contains("data key k2 is current; 2 sealed values re-encrypted"), "{}", text(&rotated));
     let after = crypto::KeyConfig::from_json(&std::fs::read_to_string(data.join("keys.json")).expect("key file"))
         .expect("key file parses");
     assert_eq!(after.current_data_key, "k2");
@@ -204,8 +214,6 @@ async fn key_rotation_re_encrypts_sealed_values() {
         assert_eq!(mode & 0o777, 0o600, "the rewritten key file stays private");
     }
 
-    let url = format!("sqlite://{}", data.join("shuangyong.db").display());
-    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("opens");
     let stored: String = sqlx::query_scalar("SELECT phone_sealed FROM users WHERE id = 'li'")
         .fetch_one(&mut connection)
         .await
@@ -216,4 +224,10 @@ async fn key_rotation_re_encrypts_sealed_values() {
     let new = crypto::SoftwareCrypto::from_config(&after).expect("keys");
     assert_eq!(crypto::decrypt_text(&new, &stored, aad).expect("opens with the new file"), "13912345678");
     assert!(crypto::decrypt_text(&old, &stored, aad).is_err(), "the old file alone cannot open it");
+    let stored_file: Vec<u8> = sqlx::query_scalar("SELECT content FROM files WHERE id = 'f1'")
+        .fetch_one(&mut connection)
+        .await
+        .expect("reads");
+    assert_eq!(crypto::sealed::key_id(&stored_file).expect("header"), "k2");
+    assert_eq!(crypto::CryptoProvider::decrypt(&new, &stored_file, b"file:f1").expect("opens"), pdf);
 }

@@ -1,0 +1,277 @@
+//! Files of approval operations (issue 5: 通过 / 驳回 … with attachments and a signature image).
+//!
+//! `POST /api/files` uploads one file (multipart, field `file`) for the caller alone; an
+//! operation names it in `attachments` or `signature`, which binds it to the instance
+//! ([`attach`]); `GET /api/files/{id}` downloads it for its uploader and for whoever may open
+//! a task of that instance. The type is decided by the file's first bytes and must match its
+//! extension; the content is stored sealed (SM4-GCM through the node's crypto provider, bound
+//! to the file id) with its SM3 digest, and every download (and refusal) is audited.
+
+use axum::body::Body;
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde_json::{Value as JsonValue, json};
+use sm3::Digest as _;
+use store::approval::StoredFile;
+use store::executor::now_millis;
+use store::operations::OperationInput;
+
+use crate::AppState;
+use crate::approval::{OpError, OpResult, OperationBody, caller, involved, visible_instance};
+use crate::identity::{Auth, ClientIp, audit, entry};
+
+/// The largest file accepted (the `/api` body limit is a little above it).
+pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+/// At most this many files on one operation.
+const MAX_ATTACHMENTS: usize = 20;
+/// Uploads no operation used are removed after a day.
+const UNBOUND_TTL_MS: i64 = 24 * 3600 * 1000;
+
+/// The kinds of file accepted: extension, content type, and the bytes such a file starts with.
+const KINDS: &[(&str, &str, &[u8])] = &[
+    ("png", "image/png", b"\x89PNG\r\n\x1a\n"),
+    ("jpg", "image/jpeg", b"\xff\xd8\xff"),
+    ("jpeg", "image/jpeg", b"\xff\xd8\xff"),
+    ("pdf", "application/pdf", b"%PDF-"),
+    ("ofd", "application/ofd", b"PK\x03\x04"),
+    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04"),
+    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04"),
+    ("doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
+    ("xls", "application/vnd.ms-excel", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/files", post(upload)).route("/files/{id}", get(download))
+}
+
+fn too_large() -> OpError {
+    OpError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too-large",
+        format!("文件不能超过 {} MB (file too large)", MAX_FILE_BYTES / 1024 / 1024),
+    )
+}
+
+/// The file name as given, without any path, or a refusal.
+fn clean_name(raw: &str) -> OpResult<String> {
+    let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(OpError::invalid("文件名无效 (invalid file name)"));
+    }
+    Ok(name.to_string())
+}
+
+/// The content type of a file: its extension must be one of [`KINDS`] and its bytes must start
+/// the way that kind does.
+fn sniff(name: &str, content: &[u8]) -> OpResult<&'static str> {
+    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase()).unwrap_or_default();
+    let Some((_, content_type, magic)) = KINDS.iter().find(|(known, _, _)| *known == extension) else {
+        return Err(OpError::invalid(
+            "不支持的文件类型，可上传 png、jpg、pdf、ofd、doc、docx、xls、xlsx (unsupported file type)",
+        ));
+    };
+    if !content.starts_with(magic) {
+        return Err(OpError::invalid("文件内容与扩展名不符 (the content does not match the extension)"));
+    }
+    Ok(content_type)
+}
+
+/// What a file's sealed content is bound to.
+pub(crate) fn file_aad(id: &str) -> Vec<u8> {
+    format!("file:{id}").into_bytes()
+}
+
+/// What the API says about a file.
+fn file_json(file: &StoredFile) -> JsonValue {
+    json!({ "id": file.id, "name": file.name, "contentType": file.content_type, "size": file.size, "sm3": file.digest })
+}
+
+/// `POST /api/files`: one file in the multipart field `file` → 201 with its id.
+async fn upload(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> OpResult<Response> {
+    let mut multipart = multipart.map_err(|error| OpError::invalid(format!("请求内容无效 (invalid body): {error}")))?;
+    let mut upload = None;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(field)) => field,
+            Ok(None) => break,
+            Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {error}"))),
+        };
+        if field.name() != Some("file") {
+            continue;
+        }
+        let name = clean_name(field.file_name().unwrap_or_default())?;
+        let content = match field.bytes().await {
+            Ok(content) => content,
+            Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
+            Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {error}"))),
+        };
+        upload = Some((name, content));
+    }
+    let (name, content) = upload.ok_or_else(|| OpError::invalid("请选择文件 (multipart field 'file' required)"))?;
+    if content.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    if content.is_empty() {
+        return Err(OpError::invalid("文件为空 (empty file)"));
+    }
+    let content_type = sniff(&name, &content)?;
+    let now = now_millis();
+    let file = StoredFile {
+        id: store::new_id(),
+        name,
+        content_type: content_type.to_string(),
+        size: content.len() as i64,
+        digest: hex(&sm3::Sm3::digest(&content)),
+        uploaded_by: auth.principal.account.id.clone(),
+        uploaded_at: now,
+        instance_id: None,
+    };
+    let sealed = state
+        .security
+        .crypto
+        .encrypt(&content, &file_aad(&file.id))
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
+    state.store().insert_file(&file, &sealed, now - UNBOUND_TTL_MS).await?;
+    Ok((StatusCode::CREATED, Json(file_json(&file))).into_response())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `GET /api/files/{id}`: the file, for its uploader, or for whoever may open a task of the
+/// instance it is attached to. Anything else is 404, as if there were no such file.
+async fn download(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+) -> OpResult<Response> {
+    let caller = caller(&state, &auth).await?;
+    let found = state.store().file_content(&id).await?;
+    let allowed = match &found {
+        None => false,
+        Some((file, _)) if file.uploaded_by == caller.id => true,
+        Some((StoredFile { instance_id: Some(instance_id), .. }, _)) => {
+            match visible_instance(&state, instance_id).await {
+                Ok(instance) => involved(&state, &caller, &instance, None).await?,
+                Err(_) => false,
+            }
+        }
+        Some(_) => false,
+    };
+    let Some((file, sealed)) = found.filter(|_| allowed) else {
+        audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "denied")).await?;
+        return Err(OpError::not_found("文件不存在或无权查看 (no such file)"));
+    };
+    let content = state
+        .security
+        .crypto
+        .decrypt(&sealed, &file_aad(&file.id))
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
+    audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "success")).await?;
+    let disposition = if file.content_type.starts_with("image/") { "inline" } else { "attachment" };
+    let extension = file.name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("bin");
+    let disposition =
+        format!("{disposition}; filename=\"file.{extension}\"; filename*=UTF-8''{}", percent_encode(&file.name));
+    Response::builder()
+        .header(header::CONTENT_TYPE, &file.content_type)
+        .header(header::CONTENT_DISPOSITION, disposition)
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .body(Body::from(content))
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+}
+
+/// RFC 8187 value characters kept, everything else as `%XX` of its UTF-8 bytes.
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The files an operation names: each must be the caller's upload, not attached to another
+/// instance, and the signature an image. They are bound to the instance and described in the
+/// operation's record (`detail.attachments`, `detail.signature`).
+pub(crate) async fn attach(
+    state: &AppState,
+    user: &str,
+    instance_id: &str,
+    body: &OperationBody,
+    mut input: OperationInput,
+) -> OpResult<OperationInput> {
+    let mut ids = body.attachments.clone();
+    if ids.len() > MAX_ATTACHMENTS {
+        return Err(OpError::invalid(format!("附件不能超过 {MAX_ATTACHMENTS} 个 (too many attachments)")));
+    }
+    ids.extend(body.signature.iter().cloned());
+    if ids.is_empty() {
+        return Ok(input);
+    }
+    ids.sort();
+    ids.dedup();
+    let files = state.store().files(&ids).await?;
+    let usable = |id: &str| {
+        files.iter().find(|file| {
+            file.id == id
+                && file.uploaded_by == user
+                && file.instance_id.as_deref().is_none_or(|bound| bound == instance_id)
+        })
+    };
+    let mut detail = serde_json::Map::new();
+    let mut attachments = Vec::new();
+    for id in &body.attachments {
+        let file = usable(id)
+            .ok_or_else(|| OpError::invalid(format!("附件不存在或不可用：{id} (not one of your uploads)")))?;
+        attachments.push(file_json(file));
+    }
+    if !attachments.is_empty() {
+        detail.insert("attachments".into(), JsonValue::Array(attachments));
+    }
+    if let Some(id) = &body.signature {
+        let file = usable(id)
+            .ok_or_else(|| OpError::invalid(format!("签名图片不存在或不可用：{id} (not one of your uploads)")))?;
+        if !file.content_type.starts_with("image/") {
+            return Err(OpError::invalid("签名须为 png 或 jpg 图片 (the signature must be a PNG or JPEG image)"));
+        }
+        detail.insert("signature".into(), file_json(file));
+    }
+    state.store().bind_files(&ids, user, instance_id).await?;
+    input.detail = Some(JsonValue::Object(detail));
+    Ok(input)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_accepted_only_when_its_bytes_match_its_extension() {
+        assert_eq!(sniff("签名.PNG", b"\x89PNG\r\n\x1a\nrest").ok(), Some("image/png"));
+        assert_eq!(sniff("scan.jpeg", b"\xff\xd8\xff\xe0").ok(), Some("image/jpeg"));
+        assert_eq!(sniff("证明.pdf", b"%PDF-1.7").ok(), Some("application/pdf"));
+        assert!(sniff("page.html", b"<html>").is_err(), "not a kind we take");
+        assert!(sniff("fake.png", b"%PDF-1.7").is_err(), "a PDF named .png");
+        assert!(sniff("noextension", b"%PDF-1.7").is_err());
+    }
+
+    #[test]
+    fn names_lose_their_paths_and_control_characters_are_refused() {
+        assert_eq!(clean_name("C:\\Users\\王\\申请表.pdf").ok().as_deref(), Some("申请表.pdf"));
+        assert_eq!(clean_name("../../etc/passwd.pdf").ok().as_deref(), Some("passwd.pdf"));
+        assert!(clean_name("a\nb.pdf").is_err());
+        assert!(clean_name("dir/").is_err());
+        assert_eq!(percent_encode("申 a.pdf"), "%E7%94%B3%20a.pdf");
+    }
+}
