@@ -362,6 +362,9 @@ pub trait IdentityStore: Send + Sync {
     /// The latest `count` password hashes, newest first.
     async fn password_history(&self, id: &str, count: i64) -> crate::Result<Vec<String>>;
     async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> crate::Result<()>;
+    /// Records that `id` used the TOTP time step `step`: false (and nothing changes) when that
+    /// step or a later one was used already — a replayed code.
+    async fn use_totp_step(&self, id: &str, step: i64) -> crate::Result<bool>;
     /// The SM2 signature stored over an account's access-control record.
     async fn access_signature(&self, id: &str) -> crate::Result<Option<String>>;
     async fn set_access_signature(&self, id: &str, signature: &str) -> crate::Result<()>;
@@ -739,6 +742,14 @@ macro_rules! identity_impl {
                         .bind(phone_sealed).bind(totp_secret).bind(id).execute(&mut *tx).await?;
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn use_totp_step(&self, id: &str, step: i64) -> Result<bool> {
+                    let mut tx = self.begin_write().await?;
+                    let used = sqlx::query(Self::sql("UPDATE users SET totp_last_step = ? WHERE id = ? AND (totp_last_step IS NULL OR totp_last_step < ?)"))
+                        .bind(step).bind(id).bind(step).execute(&mut *tx).await?.rows_affected();
+                    tx.commit().await?;
+                    Ok(used == 1)
                 }
 
                 async fn set_totp_secret(&self, id: &str, secret: Option<&str>) -> Result<()> {

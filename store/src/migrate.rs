@@ -10,6 +10,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (5, "crypto", include_str!("../../migrations/sqlite/0005_crypto.sql")),
     (6, "inbox_done", include_str!("../../migrations/sqlite/0006_inbox_done.sql")),
     (7, "files", include_str!("../../migrations/sqlite/0007_files.sql")),
+    (8, "totp_step", include_str!("../../migrations/sqlite/0008_totp_step.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -21,6 +22,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (5, "crypto", include_str!("../../migrations/postgres/0005_crypto.sql")),
     (6, "inbox_done", include_str!("../../migrations/postgres/0006_inbox_done.sql")),
     (7, "files", include_str!("../../migrations/postgres/0007_files.sql")),
+    (8, "totp_step", include_str!("../../migrations/postgres/0008_totp_step.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

@@ -513,9 +513,11 @@ async fn totp_is_required_once_enrolled_and_enrolment_when_configured() {
             .expect("JSON");
         let secret = setup["secret"].as_str().expect("secret").to_string();
         let key = web::identity::totp::decode_secret(&secret).expect("base32");
-        let code = |offset: i64| {
-            web::identity::totp::hotp(&key, ((store::executor::now_millis() / 1000 + offset) / 30) as u64, 6)
-        };
+        // Codes of this time step and the next, fixed now: each is valid for a minute or more.
+        let step = (store::executor::now_millis() / 1000 / 30) as u64;
+        let (this_step, next_step) =
+            (web::identity::totp::hotp(&key, step, 6), web::identity::totp::hotp(&key, step + 1, 6));
+        let code = |offset: i64| if offset == 0 { this_step.clone() } else { next_step.clone() };
         let bad = sun
             .post(&app, "/api/session/totp/confirm", json!({ "secret": secret, "code": "000000" }))
             .send()
@@ -537,7 +539,12 @@ async fn totp_is_required_once_enrolled_and_enrolment_when_configured() {
         assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("totp-required")));
         let (_, body) = try_login(&app, "sun", PASSWORD, Some("12345x")).await.err().expect("wrong code");
         assert_eq!(body["error"], "totp-invalid");
-        try_login(&app, "sun", PASSWORD, Some(&code(0))).await.expect("password and code log in");
+        // The code that confirmed enrolment has been used; so has a code that signed in.
+        let (_, body) = try_login(&app, "sun", PASSWORD, Some(&code(0))).await.err().expect("replayed");
+        assert_eq!(body["error"], "totp-invalid");
+        try_login(&app, "sun", PASSWORD, Some(&code(30))).await.expect("password and a fresh code log in");
+        let (_, body) = try_login(&app, "sun", PASSWORD, Some(&code(30))).await.err().expect("replayed");
+        assert_eq!(body["error"], "totp-invalid");
     }
 }
 

@@ -81,7 +81,12 @@ pub async fn login(
                 "请输入动态口令 (second factor required)",
             ));
         }
-        if !totp::verify(secret, code, now_millis() / 1000) {
+        // A code counts once: its step must be later than the last one this user signed in with.
+        let fresh = match totp::verify(secret, code, now_millis() / 1000) {
+            Some(step) => state.store().use_totp_step(&principal.account.id, step as i64).await?,
+            None => false,
+        };
+        if !fresh {
             let lock = state
                 .store()
                 .record_login_failure(
@@ -246,15 +251,15 @@ async fn totp_confirm(
     Extension(auth): Extension<Auth>,
     Json(confirm): Json<TotpConfirm>,
 ) -> ApiResult<StatusCode> {
-    if totp::decode_secret(&confirm.secret).is_none()
-        || !totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000)
-    {
+    let Some(step) = totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
         return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
-    }
+    };
     let id = &auth.principal.account.id;
     let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), &confirm.secret, &totp_aad(id))
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     state.store().set_totp_secret(id, Some(&sealed)).await?;
+    // The confirming code cannot then sign in.
+    state.store().use_totp_step(id, step as i64).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -55,17 +55,18 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
     format!("{:0width$}", value % 10u32.pow(digits), width = digits as usize)
 }
 
-/// Whether `code` is valid for the base32 `secret` at `unix_seconds` (±1 step).
-pub fn verify(secret: &str, code: &str, unix_seconds: i64) -> bool {
-    let Some(key) = decode_secret(secret) else { return false };
+/// The time step `code` is valid for with the base32 `secret` at `unix_seconds` (±1 step), if
+/// any. The caller refuses a step already used ([`store::IdentityStore::use_totp_step`]).
+pub fn verify(secret: &str, code: &str, unix_seconds: i64) -> Option<u64> {
+    let key = decode_secret(secret)?;
     let code = code.trim();
     if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
+        return None;
     }
     let step = unix_seconds.max(0) as u64 / 30;
     [step.saturating_sub(1), step, step + 1]
-        .iter()
-        .any(|counter| super::constant_time_eq(hotp(&key, *counter, 6).as_bytes(), code.as_bytes()))
+        .into_iter()
+        .find(|counter| super::constant_time_eq(hotp(&key, *counter, 6).as_bytes(), code.as_bytes()))
 }
 
 #[cfg(test)]
@@ -94,10 +95,11 @@ mod tests {
         assert_eq!(decode_secret(&secret).as_deref(), Some(&b"12345678901234567890"[..]));
         let key = b"12345678901234567890";
         let now = 1_234_567_890;
-        assert!(verify(&secret, &hotp(key, now as u64 / 30, 6), now));
-        assert!(verify(&secret, &hotp(key, now as u64 / 30 - 1, 6), now));
-        assert!(!verify(&secret, &hotp(key, now as u64 / 30 - 2, 6), now));
-        assert!(!verify(&secret, "12345", now));
-        assert!(!verify("not base32!", "123456", now));
+        let step = now as u64 / 30;
+        assert_eq!(verify(&secret, &hotp(key, step, 6), now), Some(step));
+        assert_eq!(verify(&secret, &hotp(key, step - 1, 6), now), Some(step - 1));
+        assert_eq!(verify(&secret, &hotp(key, step - 2, 6), now), None);
+        assert_eq!(verify(&secret, "12345", now), None);
+        assert_eq!(verify("not base32!", "123456", now), None);
     }
 }
