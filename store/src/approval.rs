@@ -20,7 +20,8 @@ pub struct ApprovalRecord {
     pub element_id: Option<String>,
     pub task_name: Option<String>,
     /// `approve`, `reject`, `return`, `transfer`, `delegate`, `resolve`, `withdraw`,
-    /// `take-back`, `cc`, `urge`.
+    /// `take-back`, `cc`, `urge`, `timeout`, or `comment` (a comment alone, e.g. from
+    /// Camunda's `POST /task/{id}/comment/create`).
     pub operation: String,
     pub actor: Option<String>,
     pub at: i64,
@@ -157,6 +158,8 @@ pub trait ApprovalStore: Send + Sync {
     async fn inbox_count(&self, query: &InboxQuery) -> Result<i64>;
     /// The records of an instance, oldest first.
     async fn approval_records(&self, instance_id: &str) -> Result<Vec<ApprovalRecord>>;
+    /// The records of a task that carry a comment (意见), oldest first: Camunda's task comments.
+    async fn task_comments(&self, task_id: &str) -> Result<Vec<ApprovalRecord>>;
     /// Writes a record on its own (催办, which changes no instance).
     async fn insert_approval_record(&self, record: &ApprovalRecord) -> Result<()>;
     /// Adds copies (an existing copy is kept) and the record, in one transaction.
@@ -503,6 +506,12 @@ macro_rules! approval_impl {
                     let (from_where, params, _) = inbox_sql(query, true);
                     let count = format!("SELECT COUNT(*) AS n {from_where}");
                     Ok(bind_params(sqlx::query(Self::dynamic(count)), &params).fetch_one(&self.pool).await?.try_get("n")?)
+                }
+
+                async fn task_comments(&self, task_id: &str) -> Result<Vec<ApprovalRecord>> {
+                    let select = format!("SELECT {RECORD_COLUMNS} FROM approval_records WHERE task_id = ? AND comment IS NOT NULL ORDER BY at, id");
+                    let rows = sqlx::query(Self::dynamic(select)).bind(task_id).fetch_all(&self.pool).await?;
+                    rows.iter().map(record_from).collect()
                 }
 
                 async fn approval_records(&self, instance_id: &str) -> Result<Vec<ApprovalRecord>> {

@@ -621,6 +621,14 @@ impl Executor {
     }
 
     /// 催办's record (the message itself is sent by the caller's gateway).
+    /// A comment (意见) on an open task without acting on it; returns its record.
+    pub async fn comment(&self, task: &TaskRecord, input: OperationInput) -> Result<ApprovalRecord> {
+        let (instance_id, _) = split(&task.id)?;
+        let record = self.record(Some(task), instance_id, "comment", &input);
+        self.store().insert_approval_record(&record).await?;
+        Ok(record)
+    }
+
     pub async fn record_urge(&self, task: &TaskRecord, recipients: &[String], input: OperationInput) -> Result<()> {
         let (instance_id, _) = split(&task.id)?;
         let mut input = input;

@@ -604,6 +604,23 @@ def task_variables():
 
 
 @step
+def task_comments():
+    """Task comments: created, listed and read back; the same records as the approval timeline"""
+    task = CTX["task1"]
+    created = send(pycamunda.task.CommentCreate(URL, task_id=task.id_, message="材料齐全，同意"))
+    equal("the comment's message", created.message, "材料齐全，同意")
+    equal("the comment's task", created.task_id, task.id_)
+    check("the comment has an author and a time", bool(created.user_id) and created.time is not None, created)
+    listed = send(pycamunda.task.CommentGetList(URL, task_id=task.id_))
+    equal("listed comments", [(c.id_, c.message) for c in listed], [(created.id_, "材料齐全，同意")])
+    equal("one comment by id", send(pycamunda.task.CommentGet(URL, task_id=task.id_, comment_id=created.id_)).message, "材料齐全，同意")
+    raises("an unknown comment", pycamunda.NotFound, lambda: send(pycamunda.task.CommentGet(URL, task_id=task.id_, comment_id="nope")))
+    raises("comments of an unknown task", pycamunda.NotFound, lambda: send(pycamunda.task.CommentGetList(URL, task_id="nope")))
+    raises("a comment on an unknown task", pycamunda.NoSuccess, lambda: send(pycamunda.task.CommentCreate(URL, task_id="nope", message="x")))
+    CTX["comment"] = created
+
+
+@step
 def complete_tasks():
     """Complete tasks with variables, with and without variables in return"""
     pi1, pi2 = CTX["pi1"], CTX["pi2"]
@@ -628,6 +645,9 @@ def complete_tasks():
     equal("returned amount", returned.get("amount"), (1500, "Integer"))
     raises("the finished instance is gone", pycamunda.NotFound, lambda: send(pycamunda.processinst.Get(URL, id_=pi1.id_)))
     raises("completing a finished task", pycamunda.NoSuccess, lambda: send(pycamunda.task.Complete(URL, id_=after[0].id_)))
+    if "comment" in CTX:
+        ended = send(pycamunda.task.CommentGetList(URL, task_id=task.id_))
+        equal("a completed task keeps its comments", [c.id_ for c in ended], [CTX["comment"].id_])
 
     second = send(pycamunda.task.GetList(URL, process_instance_id=pi2.id_))
     equal("second instance has one task", len(second), 1)

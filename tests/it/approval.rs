@@ -1017,3 +1017,63 @@ async fn approvals_carry_attachments_and_a_signature_image_that_participants_can
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn camunda_task_comments_are_the_approval_comments() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        let rest = |user: &str, method: reqwest::Method, path: String| {
+            app.client.request(method, format!("{}/engine-rest{path}", app.base)).basic_auth(user, Some(PASSWORD))
+        };
+        let created = rest("hp1", reqwest::Method::POST, format!("/task/{task}/comment/create"))
+            .json(&json!({ "message": "请补充收入证明" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(created.status(), StatusCode::OK);
+        // It is in the approval timeline, and 通过's comment is a Camunda comment.
+        assert_eq!(
+            operations(&app, "hp1", &task).await.last(),
+            Some(&("comment".into(), "hp1".into(), Some("district".into())))
+        );
+        assert_eq!(
+            post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({ "comment": "同意" })).await.0,
+            StatusCode::NO_CONTENT
+        );
+        let listed: Value = rest("hp1", reqwest::Method::GET, format!("/task/{task}/comment"))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        let messages: Vec<(&str, &str)> = listed
+            .as_array()
+            .expect("comments")
+            .iter()
+            .map(|comment| {
+                (comment["userId"].as_str().unwrap_or_default(), comment["message"].as_str().unwrap_or_default())
+            })
+            .collect();
+        assert_eq!(messages, [("hp1", "请补充收入证明"), ("hp1", "同意")]);
+        // Another district's user cannot read them, nor comment.
+        let foreign = rest("xh1", reqwest::Method::GET, format!("/task/{task}/comment")).send().await.expect("sent");
+        assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+        let city = todo_task(&app, "city1").await.expect("city task");
+        let foreign = rest("xh1", reqwest::Method::POST, format!("/task/{city}/comment/create"))
+            .json(&json!({ "message": "x" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(foreign.status(), StatusCode::BAD_REQUEST);
+        let empty = rest("city1", reqwest::Method::POST, format!("/task/{city}/comment/create"))
+            .json(&json!({ "message": " " }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(empty.status(), StatusCode::BAD_REQUEST);
+    })
+    .await;
+}

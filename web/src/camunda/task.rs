@@ -1,4 +1,6 @@
-//! `/task`: list, count, get, claim, unclaim, assignee, complete, variables, form variables.
+//! `/task`: list, count, get, claim, unclaim, assignee, complete, variables, form variables,
+//! comments. A task comment is an approval record with a comment (意见): those of 通过, 驳回 …
+//! show here, and one created here shows in the approval timeline as `comment`.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -28,6 +30,9 @@ pub(super) fn router() -> Router<AppState> {
         .route("/task/{id}/variables", get(variables).post(modify_variables))
         .route("/task/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
         .route("/task/{id}/form-variables", get(form_variables))
+        .route("/task/{id}/comment", get(comments))
+        .route("/task/{id}/comment/create", post(create_comment))
+        .route("/task/{id}/comment/{comment_id}", get(comment))
 }
 
 /// Camunda's task sort names the store knows under another name, or that order nothing here.
@@ -303,4 +308,68 @@ async fn delete_variable(
     let (task, _) = instance_of(&state, &id).await?;
     state.executor.set_variables(&task.instance_id, engine::Variables::new(), vec![name], Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Camunda's `CommentDto` of an approval record.
+fn comment_json(record: &store::approval::ApprovalRecord) -> Json_ {
+    let task_id = record.task_id.clone().unwrap_or_default();
+    json!({
+        "id": record.id,
+        "userId": record.actor,
+        "taskId": task_id,
+        "processInstanceId": record.instance_id,
+        "rootProcessInstanceId": record.instance_id,
+        "time": format_time(record.at),
+        "message": record.comment,
+        "removalTime": null,
+        "links": [{ "method": "GET", "href": format!("/task/{task_id}/comment/{}", record.id), "rel": "self" }],
+    })
+}
+
+/// The comments of a task, open or ended, inside the caller's scope (404 otherwise).
+async fn task_comments(state: &AppState, id: &str) -> ApiResult<Vec<store::approval::ApprovalRecord>> {
+    let scope = crate::identity::scope();
+    let open = TaskQuery { id: Some(id.to_string()), scope: scope.clone(), ..TaskQuery::default() };
+    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), scope, ..Default::default() };
+    if state.store().tasks(&open).await?.0.is_empty() && state.store().task_history(&ended).await?.0.is_empty() {
+        return Err(ApiError::NotFound(format!("No task found for task id {id}")));
+    }
+    Ok(state.store().task_comments(id).await?)
+}
+
+async fn comments(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
+    Ok(Json(task_comments(&state, &id).await?.iter().map(comment_json).collect()))
+}
+
+async fn comment(
+    State(state): State<AppState>,
+    Path((id, comment_id)): Path<(String, String)>,
+) -> ApiResult<Json<Json_>> {
+    let comments = task_comments(&state, &id).await?;
+    let found = comments.iter().find(|record| record.id == comment_id);
+    found.map(|record| Json(comment_json(record))).ok_or_else(|| {
+        ApiError::NotFound(format!("Task comment with id {comment_id} does not exist for task id {id}."))
+    })
+}
+
+/// `POST /task/{id}/comment/create {message}`: a comment on an open task.
+async fn create_comment(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Json_>> {
+    let body = body_json(&body)?;
+    let message = match body.get("message") {
+        Some(Json_::String(message)) if !message.trim().is_empty() => message.clone(),
+        _ => return Err(ApiError::BadRequest("message is required and must be a non-empty string".into())),
+    };
+    if message.chars().count() > 4_000 {
+        return Err(ApiError::BadRequest("message is longer than 4000 characters".into()));
+    }
+    let task = find(&state, &id).await.map_err(|_| ApiError::BadRequest(format!("No task found for task id {id}")))?;
+    let input =
+        store::operations::OperationInput { actor: actor.0.clone(), comment: Some(message), ..Default::default() };
+    let record = state.executor.comment(&task, input).await?;
+    Ok(Json(comment_json(&record)))
 }
