@@ -226,7 +226,7 @@ macro_rules! store_impl {
 
             const DEFINITION_COLUMNS: &str = "id, key, version, name, version_tag, history_ttl, deployment_id, resource_id, resource_name, content_hash, suspended";
             const INSTANCE_COLUMNS: &str = "id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason";
-            const TASK_COLUMNS: &str = "t.id, t.instance_id, t.token, t.definition_id, t.definition_key, t.task_definition_key, t.name, t.description, t.assignee, t.owner, t.priority, t.created_at, t.due, t.follow_up, t.form_key";
+            const TASK_COLUMNS: &str = "t.id, t.instance_id, t.token, t.definition_id, t.definition_key, t.task_definition_key, t.name, t.description, t.assignee, t.owner, t.priority, t.created_at, t.due, t.follow_up, t.form_key, t.delegation";
             const ACTIVITY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq";
             const TASK_HISTORY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, task_definition_key, activity_instance_id, name, description, assignee, owner, priority, created_at, ended_at, delete_reason, due, follow_up, completed_by";
             const INCIDENT_COLUMNS: &str = "id, instance_id, definition_id, activity_id, token, incident_type, message, created_at, resolved_at";
@@ -304,6 +304,7 @@ macro_rules! store_impl {
                     due: row.try_get("due")?,
                     follow_up: row.try_get("follow_up")?,
                     form_key: row.try_get("form_key")?,
+                    delegation: row.try_get("delegation")?,
                     candidate_users: Vec::new(),
                     candidate_groups: Vec::new(),
                 })

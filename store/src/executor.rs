@@ -590,6 +590,7 @@ impl Executor {
                         due: spec.due_date.clone(),
                         follow_up: spec.follow_up_date.clone(),
                         form_key: spec.form_key.clone(),
+                        delegation: None,
                         candidate_users: spec.candidate_users.clone(),
                         candidate_groups: spec.candidate_groups.clone(),
                     });

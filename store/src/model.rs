@@ -137,6 +137,8 @@ pub struct TaskRecord {
     pub due: Option<String>,
     pub follow_up: Option<String>,
     pub form_key: Option<String>,
+    /// Camunda's delegation state: `PENDING` while a delegate (委派) works on it, then `RESOLVED`.
+    pub delegation: Option<String>,
     pub candidate_users: Vec<String>,
     pub candidate_groups: Vec<String>,
 }

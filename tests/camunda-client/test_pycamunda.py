@@ -604,6 +604,25 @@ def task_variables():
 
 
 @step
+def delegate_and_resolve():
+    """Delegate (委派) and resolve (归还): Camunda's delegation states"""
+    task = CTX["task1"]
+    owner = send(pycamunda.task.Get(URL, id_=task.id_)).assignee
+    equal("delegate", send(pycamunda.task.Delegate(URL, id_=task.id_, user_id="wang")), None)
+    delegated = send(pycamunda.task.Get(URL, id_=task.id_))
+    equal("the delegate holds it, the owner keeps it", (delegated.assignee, delegated.owner, str(delegated.delegation_state)), ("wang", owner, "PENDING"))
+    raises("a delegated task cannot be completed", pycamunda.NoSuccess, lambda: send(pycamunda.task.Complete(URL, id_=task.id_)))
+    resolve = pycamunda.task.Resolve(URL, id_=task.id_)
+    resolve.add_variable("delegateNote", "checked by wang", "String")
+    equal("resolve", send(resolve), None)
+    resolved = send(pycamunda.task.Get(URL, id_=task.id_))
+    equal("back with its owner", (resolved.assignee, str(resolved.delegation_state)), (owner, "RESOLVED"))
+    variables = variable_values(send(TaskVariablesGetList(URL, task_id=task.id_)))
+    equal("the delegate's variable", variables.get("delegateNote"), ("checked by wang", "String"))
+    raises("resolving a task that is not delegated", pycamunda.NoSuccess, lambda: send(pycamunda.task.Resolve(URL, id_=task.id_)))
+
+
+@step
 def task_comments():
     """Task comments: created, listed and read back; the same records as the approval timeline"""
     task = CTX["task1"]

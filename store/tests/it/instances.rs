@@ -274,6 +274,7 @@ fn ghost_task(cx_instance: &store::InstanceRecord, token: i64, at: i64) -> TaskR
         due: None,
         follow_up: None,
         form_key: None,
+        delegation: None,
         candidate_users: vec!["ghost".into()],
         candidate_groups: vec!["ghosts".into()],
     }

@@ -1,5 +1,6 @@
-//! `/task`: list, count, get, claim, unclaim, assignee, complete, variables, form variables,
-//! comments. A task comment is an approval record with a comment (意见): those of 通过, 驳回 …
+//! `/task`: list, count, get, claim, unclaim, assignee, delegate, resolve, complete, variables,
+//! form variables, comments. Delegate and resolve are the approval layer's 委派 and 归还 (one
+//! implementation, recorded in the approval timeline). A task comment is an approval record with a comment (意见): those of 通过, 驳回 …
 //! show here, and one created here shows in the approval timeline as `comment`.
 
 use axum::extract::{Path, Query, State};
@@ -30,6 +31,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/task/{id}/variables", get(variables).post(modify_variables))
         .route("/task/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
         .route("/task/{id}/form-variables", get(form_variables))
+        .route("/task/{id}/delegate", post(delegate))
+        .route("/task/{id}/resolve", post(resolve))
         .route("/task/{id}/comment", get(comments))
         .route("/task/{id}/comment/create", post(create_comment))
         .route("/task/{id}/comment/{comment_id}", get(comment))
@@ -54,7 +57,7 @@ fn task_json(task: &TaskRecord) -> Json_ {
         "lastUpdated": null,
         "due": format_optional_date_text(task.due.as_deref()),
         "followUp": format_optional_date_text(task.follow_up.as_deref()),
-        "delegationState": null,
+        "delegationState": task.delegation,
         "description": task.description,
         "executionId": task.instance_id,
         "parentTaskId": null,
@@ -214,16 +217,18 @@ async fn complete(
     let body = body_json(&body)?;
     let variables = parse_variables(body.get("variables"))?;
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
-    if state
+    let (visible, _) = state
         .store()
         .tasks(&TaskQuery { id: Some(id.clone()), scope: crate::identity::scope(), ..TaskQuery::default() })
-        .await?
-        .1
-        == 0
-        && crate::identity::scope() != store::DataScope::All
-    {
+        .await?;
+    if visible.is_empty() && crate::identity::scope() != store::DataScope::All {
         // Outside the scope: the same answer as for a task that does not exist.
         return Err(ApiError::NotFound(format!("No matching task with id {id}")));
+    }
+    if visible.first().and_then(|task| task.delegation.as_deref()) == Some("PENDING") {
+        return Err(ApiError::BadRequest(
+            "A delegated task cannot be completed, but needs to be resolved instead.".into(),
+        ));
     }
     let instance = state.executor.complete_task(&id, variables, Some(&actor.0)).await?;
     if with_variables {
@@ -372,4 +377,41 @@ async fn create_comment(
         store::operations::OperationInput { actor: actor.0.clone(), comment: Some(message), ..Default::default() };
     let record = state.executor.comment(&task, input).await?;
     Ok(Json(comment_json(&record)))
+}
+
+/// `POST /task/{id}/delegate {userId}`: 委派 — the user works on the task and resolves it back to
+/// its owner (the assignee until now).
+async fn delegate(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let user = user_id(&body_json(&body)?)?
+        .ok_or_else(|| ApiError::BadRequest("userId is required to delegate a task".into()))?;
+    let task = find(&state, &id).await?;
+    let input = store::operations::OperationInput { actor: actor.0.clone(), ..Default::default() };
+    state.executor.delegate(&task, &user, input).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /task/{id}/resolve {variables}`: 归还 — a delegated task goes back to its owner, with
+/// the delegate's variables set on the instance first.
+async fn resolve(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    let variables = parse_variables(body_json(&body)?.get("variables"))?;
+    let task = find(&state, &id).await?;
+    if task.delegation.as_deref() != Some("PENDING") {
+        return Err(ApiError::BadRequest(format!("task {id} is not delegated, so it cannot be resolved")));
+    }
+    if !variables.is_empty() {
+        state.executor.set_variables(&task.instance_id, variables, Vec::new(), Some(&actor.0)).await?;
+    }
+    let input = store::operations::OperationInput { actor: actor.0.clone(), ..Default::default() };
+    state.executor.resolve(&task, input).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
