@@ -443,24 +443,7 @@ impl Executor {
     /// acted on it, and the process does not forbid it (`sy:withdraw` = `false`).
     pub async fn withdraw_instance(&self, instance_id: &str, input: OperationInput) -> Result<InstanceRecord> {
         let instance = self.load_instance(instance_id).await?;
-        let model = self.instance_model(&instance).await?;
-        if model.property("sy:withdraw") == Some("false") {
-            return Err(Error::Invalid("该流程不允许撤回 (this process does not allow withdrawal)".into()));
-        }
-        if instance.start_user.as_deref() != Some(input.actor.as_str()) {
-            return Err(Error::Invalid("只有发起人可以撤回 (only the starter can withdraw)".into()));
-        }
-        let acted = self
-            .completed_elements(instance_id)
-            .await?
-            .into_iter()
-            .any(|(_, by)| by.as_deref() != Some(input.actor.as_str()));
-        let others = self.store().approval_records(instance_id).await?;
-        // Copies and reminders are not acting on the instance.
-        let acting = |record: &&ApprovalRecord| !matches!(record.operation.as_str(), "cc" | "urge");
-        if acted || others.iter().filter(acting).any(|record| record.actor.as_deref() != Some(input.actor.as_str())) {
-            return Err(Error::Conflict("已有人处理，不能撤回 (someone has already acted)".into()));
-        }
+        self.check_withdraw(&instance, &input.actor).await?;
         let record = self.record(None, instance_id, "withdraw", &input);
         let seen = instance.state.clone();
         self.recorded_command(
@@ -476,52 +459,41 @@ impl Executor {
         .await
     }
 
+    /// Why the starter cannot withdraw the instance now, if they cannot.
+    async fn check_withdraw(&self, instance: &InstanceRecord, actor: &str) -> Result<()> {
+        let model = self.instance_model(instance).await?;
+        if model.property("sy:withdraw") == Some("false") {
+            return Err(Error::Invalid("该流程不允许撤回 (this process does not allow withdrawal)".into()));
+        }
+        if instance.start_user.as_deref() != Some(actor) {
+            return Err(Error::Invalid("只有发起人可以撤回 (only the starter can withdraw)".into()));
+        }
+        let acted =
+            self.completed_elements(&instance.id).await?.into_iter().any(|(_, by)| by.as_deref() != Some(actor));
+        let others = self.store().approval_records(&instance.id).await?;
+        if acted
+            || others.iter().filter(|record| is_acting(record)).any(|record| record.actor.as_deref() != Some(actor))
+        {
+            return Err(Error::Conflict("已有人处理，不能撤回 (someone has already acted)".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether `actor` may withdraw the instance now (the starter's 撤回).
+    pub async fn may_withdraw(&self, instance: &InstanceRecord, actor: &str) -> Result<bool> {
+        allowed(self.check_withdraw(instance, actor).await)
+    }
+
+    /// Whether `actor` may take back the task they completed last in the instance now.
+    pub async fn may_take_back(&self, instance: &InstanceRecord, actor: &str) -> Result<bool> {
+        allowed(self.take_back_plan(instance, actor).await.map(|_| ()))
+    }
+
     /// 撤回 by the last approver: takes back the task the caller completed last in this
     /// instance, as long as nobody has acted since (the next tasks are returned from).
     pub async fn take_back(&self, instance_id: &str, input: OperationInput) -> Result<InstanceRecord> {
         let instance = self.load_instance(instance_id).await?;
-        let model = self.instance_model(&instance).await?;
-        if model.property("sy:takeBack") == Some("false") {
-            return Err(Error::Invalid("该流程不允许撤回 (this process does not allow taking tasks back)".into()));
-        }
-        let query = TaskHistoryQuery {
-            instance_id: Some(instance_id.to_string()),
-            finished: Some(true),
-            ..TaskHistoryQuery::default()
-        };
-        let (ended, _) = self.store().task_history(&query).await?;
-        let mut ended: Vec<_> =
-            ended.into_iter().filter(|task| task.delete_reason.as_deref() == Some("completed")).collect();
-        ended.sort_by_key(|task| (task.ended_at, task.created_at));
-        let last = ended.last().ok_or_else(|| Error::Invalid("没有可撤回的任务 (nothing to take back)".into()))?;
-        if last.completed_by.as_deref() != Some(input.actor.as_str()) {
-            return Err(Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()));
-        }
-        let element = last.task_definition_key.clone();
-        let open = self
-            .store()
-            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::default() })
-            .await?
-            .0;
-        let mut from = None;
-        for task in &open {
-            if self.return_targets(task).await?.contains(&element) {
-                from = Some(task.clone());
-                break;
-            }
-        }
-        let from =
-            from.ok_or_else(|| Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()))?;
-        let records = self.store().approval_records(instance_id).await?;
-        let last_end = last.ended_at.unwrap_or(0);
-        let acting = |record: &&ApprovalRecord| !matches!(record.operation.as_str(), "cc" | "urge");
-        if records
-            .iter()
-            .filter(acting)
-            .any(|record| record.at > last_end && record.actor.as_deref() != Some(input.actor.as_str()))
-        {
-            return Err(Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into()));
-        }
+        let (from, element) = self.take_back_plan(&instance, &input.actor).await?;
         let mut record = self.record(Some(&from), instance_id, "take-back", &input);
         record.detail = Some(merge(input.detail.clone(), serde_json::json!({ "target": element })).to_string());
         let (_, token) = split(&from.id)?;
@@ -539,6 +511,55 @@ impl Executor {
             }
             other => other,
         }
+    }
+
+    /// The open task a take-back returns from and the element it returns to, or why there is
+    /// none: the process forbids it, the caller did not complete the last task, or somebody
+    /// acted since.
+    async fn take_back_plan(&self, instance: &InstanceRecord, actor: &str) -> Result<(TaskRecord, String)> {
+        let instance_id = instance.id.as_str();
+        let model = self.instance_model(instance).await?;
+        if model.property("sy:takeBack") == Some("false") {
+            return Err(Error::Invalid("该流程不允许撤回 (this process does not allow taking tasks back)".into()));
+        }
+        let query = TaskHistoryQuery {
+            instance_id: Some(instance_id.to_string()),
+            finished: Some(true),
+            ..TaskHistoryQuery::default()
+        };
+        let (ended, _) = self.store().task_history(&query).await?;
+        let mut ended: Vec<_> =
+            ended.into_iter().filter(|task| task.delete_reason.as_deref() == Some("completed")).collect();
+        ended.sort_by_key(|task| (task.ended_at, task.created_at));
+        let last = ended.last().ok_or_else(|| Error::Invalid("没有可撤回的任务 (nothing to take back)".into()))?;
+        let moved_on = || Error::Conflict("下一环节已处理，不能撤回 (the next step has been acted on)".into());
+        if last.completed_by.as_deref() != Some(actor) {
+            return Err(moved_on());
+        }
+        let element = last.task_definition_key.clone();
+        let open = self
+            .store()
+            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::default() })
+            .await?
+            .0;
+        let mut from = None;
+        for task in &open {
+            if self.return_targets(task).await?.contains(&element) {
+                from = Some(task.clone());
+                break;
+            }
+        }
+        let from = from.ok_or_else(moved_on)?;
+        let records = self.store().approval_records(instance_id).await?;
+        let last_end = last.ended_at.unwrap_or(0);
+        if records
+            .iter()
+            .filter(|record| is_acting(record))
+            .any(|record| record.at > last_end && record.actor.as_deref() != Some(actor))
+        {
+            return Err(moved_on());
+        }
+        Ok((from, element))
     }
 
     /// 转办: the task goes to `to`; the caller loses it.
@@ -836,6 +857,20 @@ impl Executor {
         let tasks = self.open_tasks_under(&instance, attached).await?;
         let records = tasks.iter().map(|task| self.record(Some(task), instance_id, "timeout", &input)).collect();
         Ok(Some((records, instance.state)))
+    }
+}
+
+/// Copies, reminders and comments do not act on an instance: they never stop a withdrawal.
+fn is_acting(record: &ApprovalRecord) -> bool {
+    !matches!(record.operation.as_str(), "cc" | "urge" | "comment")
+}
+
+/// A check's answer as yes / no; only failures of the store itself are errors.
+fn allowed(check: Result<()>) -> Result<bool> {
+    match check {
+        Ok(()) => Ok(true),
+        Err(Error::Invalid(_) | Error::Conflict(_) | Error::NotFound(_)) => Ok(false),
+        Err(error) => Err(error),
     }
 }
 

@@ -331,7 +331,26 @@ async fn withdraw_by_the_starter_and_take_back_by_the_last_approver() {
 
         let second = apply(&app).await;
         let task = todo_task(&app, "hp1").await.expect("district task");
+        // The task detail says which 撤回 each may do now.
+        let withdrawals = |user: &'static str, task: String| {
+            let app = &app;
+            async move {
+                let (status, detail) = get(app, user, &format!("/tasks/{task}")).await;
+                assert_eq!(status, StatusCode::OK, "{detail}");
+                let operations = detail["operations"].as_array().cloned().unwrap_or_default();
+                operations
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter(|operation| operation.starts_with("withdraw"))
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(withdrawals("shenqing", task.clone()).await, ["withdraw", "withdraw-instance"], "nobody acted yet");
+        assert!(withdrawals("hp1", task.clone()).await.is_empty());
         assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(withdrawals("hp1", task.clone()).await, ["withdraw"], "hp1's ended task, from 已办");
+        assert!(withdrawals("shenqing", task.clone()).await.is_empty(), "hp1 acted");
         let (status, body) = post(&app, "shenqing", &format!("/process-instances/{second}/withdraw"), json!({})).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::CONFLICT, Some("conflict")), "acted on already");
         // hp1 takes the task back while the city has not acted.
@@ -347,6 +366,7 @@ async fn withdraw_by_the_starter_and_take_back_by_the_last_approver() {
             StatusCode::NO_CONTENT
         );
         // Too late now: the next step was acted on.
+        assert!(withdrawals("hp1", back.clone()).await.is_empty());
         let (status, _) = post(&app, "hp1", &format!("/tasks/{city_task}/withdraw"), json!({})).await;
         assert!(status == StatusCode::CONFLICT || status == StatusCode::UNPROCESSABLE_ENTITY, "{status}");
     })

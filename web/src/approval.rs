@@ -305,10 +305,10 @@ async fn operations_for(
     task: &TaskRecord,
     caller: &Caller,
     targets: &[String],
+    instance: &store::InstanceRecord,
 ) -> OpResult<Vec<&'static str>> {
     let mut operations = Vec::new();
-    let instance = state.store().instance(&task.instance_id).await?;
-    let starter = instance.as_ref().and_then(|instance| instance.start_user.as_deref()) == Some(caller.id.as_str());
+    let starter = instance.start_user.as_deref() == Some(caller.id.as_str());
     if may_act(state, task, caller).await? {
         let delegated = state.store().task_delegation(&task.id).await?;
         let pending = matches!(&delegated, Some((Some(state), _)) if state == "PENDING");
@@ -328,8 +328,29 @@ async fn operations_for(
     if starter || caller.admin {
         operations.push("urge");
     }
-    if starter {
+    operations.extend(withdrawals(state, instance, caller).await?);
+    Ok(operations)
+}
+
+/// The 撤回 the caller may do on the instance now: `withdraw` (take back the task they
+/// completed last, `POST /api/tasks/{id}/withdraw`) and `withdraw-instance` (the starter's,
+/// `POST /api/process-instances/{id}/withdraw`).
+async fn withdrawals(
+    state: &AppState,
+    instance: &store::InstanceRecord,
+    caller: &Caller,
+) -> OpResult<Vec<&'static str>> {
+    let mut operations = Vec::new();
+    if !instance.state.is_active() {
+        return Ok(operations);
+    }
+    if state.executor.may_take_back(instance, &caller.id).await? {
         operations.push("withdraw");
+    }
+    if instance.start_user.as_deref() == Some(caller.id.as_str())
+        && state.executor.may_withdraw(instance, &caller.id).await?
+    {
+        operations.push("withdraw-instance");
     }
     Ok(operations)
 }
@@ -384,10 +405,11 @@ async fn task_detail(
             } else {
                 Vec::new()
             };
-            let operations = operations_for(&state, task, &caller, &targets).await?;
+            let operations = operations_for(&state, task, &caller, &targets, &instance).await?;
             (targets, operations)
         }
-        None => (Vec::new(), Vec::new()),
+        // An ended task (say, in 已办): what its handler or the starter may still withdraw.
+        None => (Vec::new(), withdrawals(&state, &instance, &caller).await?),
     };
     let variables: serde_json::Map<String, JsonValue> =
         instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
