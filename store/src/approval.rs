@@ -210,7 +210,8 @@ fn scope_clause(filter: &mut Filter, scope: &DataScope) {
             filter.clause("p.owner_unit = ?", [Param::Text(unit.clone())]);
         }
         DataScope::Own(user) => {
-            filter.clause("p.start_user = ?", [Param::Text(user.clone())]);
+            let (condition, params) = crate::identity::participant(user, "p.id");
+            filter.clause(&condition, params);
         }
         DataScope::Nothing => {
             filter.clause("1 = 0", []);

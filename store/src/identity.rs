@@ -18,7 +18,8 @@ pub enum DataScope {
     District(String),
     /// Records owned by this unit.
     Unit(String),
-    /// Records this user started.
+    /// The instances this user takes part in: started, holds or may claim a task of, acted
+    /// on, or was copied ([`participant`]).
     Own(String),
     /// Nothing (a user with no role).
     Nothing,
@@ -40,6 +41,21 @@ impl DataScope {
     }
 }
 
+/// The instances `user` takes part in, as a condition on `instance_column`: started by them,
+/// with an open task assigned to them or naming them as candidate user, with a task they acted
+/// on (已办), or copied to them. What an own-scope account (citizen, provider, liaison …) sees:
+/// a provider asked to confirm a service sees that one instance, and no other.
+pub(crate) fn participant(user: &str, instance_column: &str) -> (String, Vec<Param>) {
+    let condition = format!(
+        "(EXISTS (SELECT 1 FROM process_instances scope_p WHERE scope_p.id = {instance_column} AND scope_p.start_user = ?) \
+         OR EXISTS (SELECT 1 FROM tasks scope_t WHERE scope_t.instance_id = {instance_column} AND (scope_t.assignee = ? \
+         OR EXISTS (SELECT 1 FROM task_candidates scope_c WHERE scope_c.task_id = scope_t.id AND scope_c.kind = 'user' AND scope_c.value = ?))) \
+         OR EXISTS (SELECT 1 FROM inbox_done scope_d WHERE scope_d.instance_id = {instance_column} AND scope_d.user_id = ?) \
+         OR EXISTS (SELECT 1 FROM approval_cc scope_cc WHERE scope_cc.instance_id = {instance_column} AND scope_cc.kind = 'user' AND scope_cc.value = ?))"
+    );
+    (condition, vec![Param::Text(user.to_string()); 5])
+}
+
 impl Filter {
     /// Restricts a query to the records of `scope`. `instance_column` names the column holding
     /// the process instance id of each row (`id` for the instances table itself).
@@ -53,7 +69,10 @@ impl Filter {
             DataScope::All => self,
             DataScope::District(code) => self.clause(&owned("scope_p.owner_district = ?"), [Param::Text(code.clone())]),
             DataScope::Unit(unit) => self.clause(&owned("scope_p.owner_unit = ?"), [Param::Text(unit.clone())]),
-            DataScope::Own(user) => self.clause(&owned("scope_p.start_user = ?"), [Param::Text(user.clone())]),
+            DataScope::Own(user) => {
+                let (condition, params) = participant(user, instance_column);
+                self.clause(&condition, params)
+            }
             DataScope::Nothing => self.clause("1 = 0", []),
         }
     }

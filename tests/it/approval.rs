@@ -1097,3 +1097,72 @@ async fn camunda_task_comments_are_the_approval_comments() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn own_scope_accounts_see_the_instances_they_are_asked_to_act_on_and_no_others() {
+    each_backend(|app| async move {
+        people(&app).await;
+        add_account(&app, "prov1", "310101", &["provider"], "provider").await;
+        add_account(&app, "prov2", "310101", &["provider"], "provider").await;
+        // SVC-14's shape: a liaison submits, a service unit (own scope) confirms.
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="service" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="confirm"/>
+    <bpmn:userTask id="confirm" name="服务确认" camunda:assignee="${unit}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="confirm" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+        let (status, body) = app.deploy("service", xml).await;
+        assert_eq!(status, 200, "{body}");
+        let start = |unit: &'static str| {
+            let app = &app;
+            async move {
+                let response = app
+                    .client
+                    .post(format!("{}/engine-rest/process-definition/key/service/start", app.base))
+                    .basic_auth("shenqing", Some(PASSWORD))
+                    .json(&json!({ "variables": { "unit": { "value": unit, "type": "String" } } }))
+                    .send()
+                    .await
+                    .expect("start is sent");
+                assert_eq!(response.status(), StatusCode::OK);
+                let instance: Value = response.json().await.expect("JSON");
+                instance["id"].as_str().expect("id").to_string()
+            }
+        };
+        let mine = start("prov1").await;
+        let theirs = start("prov2").await;
+        let instance = |user: &'static str, id: String| {
+            let app = &app;
+            async move {
+                app.client
+                    .get(format!("{}/engine-rest/process-instance/{id}", app.base))
+                    .basic_auth(user, Some(PASSWORD))
+                    .send()
+                    .await
+                    .expect("sent")
+                    .status()
+            }
+        };
+        assert_eq!(instance("prov1", mine.clone()).await, StatusCode::OK, "asked to act on it");
+        assert_eq!(instance("prov1", theirs.clone()).await, StatusCode::NOT_FOUND, "not theirs");
+        let task = todo_task(&app, "prov1").await.expect("prov1's confirmation");
+        assert_eq!(todo_total(&app, "prov1").await, 1);
+        assert_eq!(get(&app, "prov2", &format!("/tasks/{task}")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            post(&app, "prov1", &format!("/tasks/{task}/approve"), json!({ "comment": "已安排" })).await.0,
+            StatusCode::NO_CONTENT
+        );
+        // Afterwards: in 已办 and still open to them, the other instance still not.
+        assert_eq!(done(&app, "prov1").await.len(), 1);
+        assert_eq!(get(&app, "prov1", &format!("/tasks/{task}")).await.0, StatusCode::OK);
+        assert_eq!(instance("prov1", theirs).await, StatusCode::NOT_FOUND);
+        // The liaison sees what they started.
+        assert_eq!(get(&app, "shenqing", "/inbox/started").await.1["total"], 2);
+    })
+    .await;
+}
