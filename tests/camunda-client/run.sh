@@ -25,11 +25,6 @@ VENV="${SY_VENV:-$ROOT/target/camunda-client-venv}"
 PYTHON="${PYTHON:-python3}"
 PYCAMUNDA_VERSION="0.6.1"
 
-if [[ ! -x "$BIN" ]]; then
-    echo "run.sh: no server binary at $BIN; build it with: cargo build -p web --bin shuangyong" >&2
-    exit 2
-fi
-
 # The client, in its own virtualenv (created once, reused afterwards).
 if [[ ! -x "$VENV/bin/python" ]]; then
     "$PYTHON" -m venv "$VENV"
@@ -38,45 +33,9 @@ if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.vers
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "pycamunda==$PYCAMUNDA_VERSION"
 fi
 
-# A free port, asked from the kernel.
-PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
-DATA_DIR="$(mktemp -d "${TMPDIR:-/tmp}/shuangyong-camunda-client.XXXXXX")"
-LOG="$DATA_DIR/server.log"
-PASSWORD="${SY_PASSWORD:-pycamunda-$RANDOM-$RANDOM}"
-SERVER_PID=""
-
-cleanup() {
-    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-    fi
-    rm -rf "$DATA_DIR"
-}
-trap cleanup EXIT
-
-# With DATABASE_URL set the server uses that database; otherwise SQLite in the fresh folder.
-# SY_ADMIN_PASSWORD only takes effect on a database without users.
-SY_BIND="127.0.0.1:$PORT" SY_DATA_DIR="$DATA_DIR/data" SY_NO_DEMO=true SY_ADMIN_PASSWORD="$PASSWORD" \
-    "$BIN" serve >"$LOG" 2>&1 &
-SERVER_PID=$!
-
-BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 1 150); do
-    if "$VENV/bin/python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('$BASE/healthz', timeout=1).status != 200)" 2>/dev/null; then
-        break
-    fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-        echo "run.sh: the server exited during start-up:" >&2
-        cat "$LOG" >&2
-        exit 2
-    fi
-    sleep 0.2
-done
-if ! "$VENV/bin/python" -c "import sys, urllib.request; sys.exit(urllib.request.urlopen('$BASE/healthz', timeout=1).status != 200)" 2>/dev/null; then
-    echo "run.sh: the server did not become healthy at $BASE/healthz:" >&2
-    cat "$LOG" >&2
-    exit 2
-fi
+NAME=camunda-client PY="$VENV/bin/python"
+# shellcheck source=../server.sh
+source "$ROOT/tests/server.sh"
 
 STATUS=0
 SY_URL="$BASE/engine-rest" SY_USER="${SY_USER:-admin}" SY_PASSWORD="$PASSWORD" \

@@ -151,9 +151,13 @@ fn tab_of(name: &str) -> Option<InboxTab> {
 fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<InboxQuery> {
     let page = params.page.unwrap_or(1);
     let size = params.page_size.unwrap_or(20);
-    if page < 1 || !(1..=MAX_PAGE_SIZE).contains(&size) {
+    let first_result = page
+        .checked_sub(1)
+        .and_then(|skipped| skipped.checked_mul(size))
+        .filter(|_| page >= 1 && (1..=MAX_PAGE_SIZE).contains(&size));
+    let Some(first_result) = first_result else {
         return Err(OpError::invalid(format!("page 从 1 开始，pageSize 为 1–{MAX_PAGE_SIZE} (bad page or pageSize)")));
-    }
+    };
     let sort = params.sort.map(|sort| match sort.strip_prefix('-') {
         Some(key) => (key.to_string(), false),
         None => (sort.clone(), true),
@@ -175,7 +179,7 @@ fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<
         district: params.district,
         text: params.text,
         sort,
-        page: Page { first_result: (page - 1) * size, max_results: Some(size) },
+        page: Page { first_result, max_results: Some(size) },
     })
 }
 

@@ -140,6 +140,20 @@ fn code_for(status: StatusCode) -> &'static str {
     }
 }
 
+/// A handler that panics (a bug) answers 500 in its API's error shape instead of dropping the
+/// connection; the panic itself is logged with the request's path.
+pub async fn catch_panic(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use futures_util::FutureExt as _;
+    let path = request.uri().path().to_string();
+    match std::panic::AssertUnwindSafe(next.run(request)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%path, "a request handler panicked");
+            ApiError::Internal(format!("the handler of {path} failed")).into_response()
+        }
+    }
+}
+
 /// Gives every error under `/api` one shape, `{code, message}` with a stable string code,
 /// whichever layer produced it (authentication, identity, the inbox, a 404). The `error` field
 /// repeats the code for clients of the earlier identity shape. `/engine-rest` keeps Camunda's.
@@ -171,4 +185,40 @@ pub async fn api_error_shape(request: axum::extract::Request, next: axum::middle
         }
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+
+    use super::*;
+
+    /// A panicking handler (a bug) answers 500 in its API's shape and the server keeps serving.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_server_lives_on() {
+        async fn boom() -> &'static str {
+            panic!("a bug")
+        }
+        let app = Router::new()
+            .route("/api/boom", get(boom))
+            .route("/engine-rest/boom", get(boom))
+            .route("/api/fine", get(|| async { "fine" }))
+            .layer(axum::middleware::from_fn(catch_panic))
+            .layer(axum::middleware::from_fn(api_error_shape));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        let api = client.get(format!("{base}/api/boom")).send().await.expect("an answer, not a dropped connection");
+        assert_eq!(api.status(), 500);
+        let body: serde_json::Value = api.json().await.expect("JSON");
+        assert_eq!(body["code"], "internal");
+        let rest = client.get(format!("{base}/engine-rest/boom")).send().await.expect("an answer");
+        assert_eq!(rest.status(), 500);
+        let body: serde_json::Value = rest.json().await.expect("JSON");
+        assert_eq!(body["type"], "ProcessEngineException");
+        let fine = client.get(format!("{base}/api/fine")).send().await.expect("still serving");
+        assert_eq!(fine.text().await.expect("text"), "fine");
+    }
 }

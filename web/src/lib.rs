@@ -68,6 +68,7 @@ pub fn app(state: AppState) -> Router {
         .merge(identity::pages::router())
         .merge(authenticated)
         .fallback(not_found)
+        .layer(middleware::from_fn(error::catch_panic))
         .layer(middleware::from_fn(error::api_error_shape))
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), identity::security_headers))
