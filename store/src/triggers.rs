@@ -506,7 +506,7 @@ impl Executor {
         let now = now_millis();
         let retries = retries.max(0);
         self.store()
-            .external_task_failed(id, worker, retries, message, details, now + retry_timeout.max(0), now)
+            .external_task_failed(id, worker, retries, message, details, now.saturating_add(retry_timeout.max(0)), now)
             .await?;
         if retries == 0 {
             let token = task.token as TokenId;

@@ -230,7 +230,8 @@ async fn external_task_workers_fetch_lock_complete_fail_and_throw() {
         let id = instance["id"].as_str().expect("id").to_string();
         let task_id = fetch(&app, "w1", 0).await[0]["id"].as_str().expect("id").to_string();
         let failed = app
-            .post(&format!("/external-task/{task_id}/failure"), json!({ "workerId": "w1", "errorMessage": "SMTP 超时", "retries": 1, "retryTimeout": 600000 }))
+            // The longest timeout there is: later than anything, never an overflow.
+            .post(&format!("/external-task/{task_id}/failure"), json!({ "workerId": "w1", "errorMessage": "SMTP 超时", "retries": 1, "retryTimeout": i64::MAX }))
             .send()
             .await
             .expect("sent");
