@@ -181,6 +181,17 @@ pub trait ApprovalStore: Send + Sync {
     /// instances of `definition_key`, written in large batches (no instance state behind them).
     async fn insert_history_fixture(&self, definition_key: &str, rows: &[(String, String, String, i64)]) -> Result<()>;
 
+    /// Adds (`add`) or removes a candidate of an open task (`kind` `user` or `group`), or sets
+    /// or clears its owner (`kind` `owner`), with the record, in one transaction.
+    async fn change_identity_link(
+        &self,
+        task_id: &str,
+        kind: &str,
+        value: &str,
+        add: bool,
+        record: &ApprovalRecord,
+    ) -> Result<()>;
+
     /// Whether `user` has a 已办 row in the instance (acted on one of its tasks).
     async fn has_acted(&self, user: &str, instance_id: &str) -> Result<bool>;
 
@@ -641,6 +652,37 @@ macro_rules! approval_impl {
                     }
                     let by_group = sqlx::query(Self::sql("SELECT 1 AS found FROM memberships WHERE group_id = ? LIMIT 1")).bind(role).fetch_optional(&self.pool).await?;
                     Ok(by_group.is_some())
+                }
+
+                async fn change_identity_link(&self, task_id: &str, kind: &str, value: &str, add: bool, record: &ApprovalRecord) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    if sqlx::query(Self::sql("SELECT id FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&mut *tx).await?.is_none() {
+                        return Err(Error::NotFound(format!("task {task_id} does not exist")));
+                    }
+                    let (statement, owner) = match (kind, add) {
+                        ("owner", true) => ("UPDATE tasks SET owner = ? WHERE id = ?", Some(value)),
+                        ("owner", false) => ("UPDATE tasks SET owner = NULL WHERE id = ? AND owner = ?", None),
+                        (_, true) => ("INSERT INTO task_candidates (task_id, kind, value) VALUES (?, ?, ?) ON CONFLICT (task_id, kind, value) DO NOTHING", None),
+                        (_, false) => ("DELETE FROM task_candidates WHERE task_id = ? AND kind = ? AND value = ?", None),
+                    };
+                    let query = sqlx::query(Self::sql(statement));
+                    let query = match (kind, add) {
+                        ("owner", true) => query.bind(owner).bind(task_id),
+                        ("owner", false) => query.bind(task_id).bind(value),
+                        _ => query.bind(task_id).bind(kind).bind(value),
+                    };
+                    query.execute(&mut *tx).await?;
+                    if kind == "owner" {
+                        sqlx::query(Self::sql("UPDATE history_tasks SET owner = (SELECT owner FROM tasks WHERE id = ?) WHERE id = ?"))
+                            .bind(task_id).bind(task_id).execute(&mut *tx).await?;
+                    }
+                    let mut batch = Batch::default();
+                    push_record(&mut batch, record);
+                    for (statement, params) in &batch.statements {
+                        bind_params(sqlx::query(Self::dynamic(statement.clone())), params).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
                 }
 
                 async fn has_acted(&self, user: &str, instance_id: &str) -> Result<bool> {

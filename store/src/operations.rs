@@ -642,6 +642,28 @@ impl Executor {
     }
 
     /// 催办's record (the message itself is sent by the caller's gateway).
+    /// Changes who may take an open task: adds or removes a candidate user or group, or sets or
+    /// clears its owner (Camunda's identity links), recorded as `candidates` / `owner`.
+    pub async fn change_identity_link(
+        &self,
+        task: &TaskRecord,
+        kind: &str,
+        value: &str,
+        add: bool,
+        input: OperationInput,
+    ) -> Result<()> {
+        if !["user", "group", "owner"].contains(&kind) || value.trim().is_empty() {
+            return Err(Error::Invalid(format!("an identity link needs a user or group, not '{kind}'")));
+        }
+        let (instance_id, _) = split(&task.id)?;
+        let mut input = input;
+        let change = serde_json::json!({ "kind": kind, "value": value, "change": if add { "add" } else { "remove" } });
+        input.detail = Some(merge(input.detail.take(), change));
+        let operation = if kind == "owner" { "owner" } else { "candidates" };
+        let record = self.record(Some(task), instance_id, operation, &input);
+        self.store().change_identity_link(&task.id, kind, value, add, &record).await
+    }
+
     /// A comment (意见) on an open task without acting on it; returns its record.
     pub async fn comment(&self, task: &TaskRecord, input: OperationInput) -> Result<ApprovalRecord> {
         let (instance_id, _) = split(&task.id)?;

@@ -623,6 +623,26 @@ def delegate_and_resolve():
 
 
 @step
+def identity_links():
+    """Identity links: the assignee, owner and candidates of a task, added and removed"""
+    task = CTX["task1"]
+    links = lambda type_=None: sorted(  # noqa: E731
+        (link.type_, link.user_id or link.group_id) for link in send(pycamunda.task.IdentityLinksGetList(URL, task_id=task.id_, type_=type_))
+    )
+    before = links()
+    check("the assignee and the candidate group are links", ("assignee", "zhang") in before and ("candidate", REVIEWERS) in before, before)
+    equal("add a candidate user", send(pycamunda.task.IdentityLinksAdd(URL, task_id=task.id_, type_="candidate", user_id="li")), None)
+    equal("add a candidate group", send(pycamunda.task.IdentityLinksAdd(URL, task_id=task.id_, type_="candidate", group_id="auditors")), None)
+    equal("candidates", links("candidate"), sorted([("candidate", REVIEWERS), ("candidate", "li"), ("candidate", "auditors")]))
+    equal("li may now claim it", [t.id_ for t in send(pycamunda.task.GetList(URL, candidate_user="li", include_assigned_tasks=True, process_definition_key=KEY))], [task.id_])
+    equal("remove the candidate user", send(pycamunda.task.IdentityLinksDelete(URL, task_id=task.id_, type_="candidate", user_id="li")), None)
+    send(pycamunda.task.IdentityLinksDelete(URL, task_id=task.id_, type_="candidate", group_id="auditors"))
+    equal("back as before", links(), before)
+    raises("a link of an unknown type", pycamunda.NoSuccess, lambda: send(pycamunda.task.IdentityLinksAdd(URL, task_id=task.id_, type_="watcher", user_id="li")))
+    raises("a link on an unknown task", pycamunda.NotFound, lambda: send(pycamunda.task.IdentityLinksGetList(URL, task_id="nope")))
+
+
+@step
 def task_comments():
     """Task comments: created, listed and read back; the same records as the approval timeline"""
     task = CTX["task1"]

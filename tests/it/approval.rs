@@ -1171,3 +1171,36 @@ async fn own_scope_accounts_see_the_instances_they_are_asked_to_act_on_and_no_ot
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn camunda_identity_links_change_who_sees_a_task_and_are_recorded() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        assert_eq!(todo_total(&app, "hp2").await, 1, "district staff are candidates by role");
+        let link = |path: &str, body: Value| {
+            app.client
+                .post(format!("{}/engine-rest/task/{task}/{path}", app.base))
+                .basic_auth("hp1", Some(PASSWORD))
+                .json(&body)
+                .send()
+        };
+        // A named reviewer from the same district is added, then the role is taken away.
+        let added = link("identity-links", json!({ "userId": "hp2", "type": "candidate" })).await.expect("sent");
+        assert_eq!(added.status(), StatusCode::NO_CONTENT);
+        let removed = link("identity-links/delete", json!({ "groupId": "district-staff", "type": "candidate" }))
+            .await
+            .expect("sent");
+        assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+        assert_eq!((todo_total(&app, "hp1").await, todo_total(&app, "hp2").await), (0, 1));
+        let timeline = operations(&app, "hp2", &task).await;
+        let candidates: Vec<_> = timeline.iter().filter(|(operation, _, _)| operation == "candidates").collect();
+        assert_eq!(candidates.len(), 2, "{timeline:?}");
+        let bad = link("identity-links", json!({ "userId": "hp2", "groupId": "x", "type": "candidate" }))
+            .await
+            .expect("sent");
+        assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    })
+    .await;
+}

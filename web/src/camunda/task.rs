@@ -1,5 +1,5 @@
 //! `/task`: list, count, get, claim, unclaim, assignee, delegate, resolve, complete, variables,
-//! form variables, comments. Delegate and resolve are the approval layer's 委派 and 归还 (one
+//! form variables, comments, identity links (assignee, owner, candidate users and groups). Delegate and resolve are the approval layer's 委派 and 归还 (one
 //! implementation, recorded in the approval timeline). A task comment is an approval record with a comment (意见): those of 通过, 驳回 …
 //! show here, and one created here shows in the approval timeline as `comment`.
 
@@ -31,6 +31,8 @@ pub(super) fn router() -> Router<AppState> {
         .route("/task/{id}/variables", get(variables).post(modify_variables))
         .route("/task/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
         .route("/task/{id}/form-variables", get(form_variables))
+        .route("/task/{id}/identity-links", get(identity_links).post(add_identity_link))
+        .route("/task/{id}/identity-links/delete", post(delete_identity_link))
         .route("/task/{id}/delegate", post(delegate))
         .route("/task/{id}/resolve", post(resolve))
         .route("/task/{id}/comment", get(comments))
@@ -414,4 +416,85 @@ async fn resolve(
     let input = store::operations::OperationInput { actor: actor.0.clone(), ..Default::default() };
     state.executor.resolve(&task, input).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /task/{id}/identity-links[?type=assignee|owner|candidate]`.
+async fn identity_links(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(params): Query<std::collections::HashMap<String, String>>,
+) -> ApiResult<Json<Json_>> {
+    let task = find(&state, &id).await?;
+    let link = |user: Option<&String>, group: Option<&String>, kind: &str| json!({ "userId": user, "groupId": group, "type": kind });
+    let mut links: Vec<Json_> = Vec::new();
+    links.extend(task.assignee.iter().map(|user| link(Some(user), None, "assignee")));
+    links.extend(task.owner.iter().map(|user| link(Some(user), None, "owner")));
+    links.extend(task.candidate_users.iter().map(|user| link(Some(user), None, "candidate")));
+    links.extend(task.candidate_groups.iter().map(|group| link(None, Some(group), "candidate")));
+    if let Some(kind) = params.get("type") {
+        links.retain(|link| link["type"] == kind.as_str());
+    }
+    Ok(Json(Json_::Array(links)))
+}
+
+/// The `{userId | groupId, type}` body of an identity-link change: what changes (`user` or
+/// `group` candidate, `assignee`, `owner`) and who.
+fn identity_link(body: &[u8]) -> ApiResult<(&'static str, String)> {
+    let body = body_json(body)?;
+    let text = |name: &str| match body.get(name) {
+        None | Some(Json_::Null) => Ok(None),
+        Some(Json_::String(value)) if !value.trim().is_empty() => Ok(Some(value.clone())),
+        Some(_) => Err(ApiError::BadRequest(format!("{name} must be a non-empty string"))),
+    };
+    let kind = text("type")?.ok_or_else(|| ApiError::BadRequest("type is required".into()))?;
+    let (who, value) = match (text("userId")?, text("groupId")?) {
+        (Some(user), None) => ("user", user),
+        (None, Some(group)) => ("group", group),
+        _ => return Err(ApiError::BadRequest("exactly one of userId and groupId is required".into())),
+    };
+    match (kind.as_str(), who) {
+        ("candidate", _) => Ok((who, value)),
+        ("assignee" | "owner", "user") => Ok((if kind == "owner" { "owner" } else { "assignee" }, value)),
+        ("assignee" | "owner", _) => Err(ApiError::BadRequest(format!("a {kind} link names a userId"))),
+        _ => Err(ApiError::BadRequest(format!("identity link type '{kind}' is not one of assignee, owner, candidate"))),
+    }
+}
+
+async fn change_identity_link(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    body: &[u8],
+    add: bool,
+) -> ApiResult<StatusCode> {
+    let (kind, value) = identity_link(body)?;
+    let task = find(state, id).await?;
+    if kind == "assignee" {
+        let (expected, assignee) = if add { (None, Some(value.as_str())) } else { (Some(Some(value.as_str())), None) };
+        state.store().set_assignee(id, expected, assignee, store::executor::now_millis(), actor).await?;
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    let input = store::operations::OperationInput { actor: actor.to_string(), ..Default::default() };
+    state.executor.change_identity_link(&task, kind, &value, add, input).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /task/{id}/identity-links {userId | groupId, type}`.
+async fn add_identity_link(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    change_identity_link(&state, &actor.0, &id, &body, true).await
+}
+
+/// `POST /task/{id}/identity-links/delete {userId | groupId, type}`.
+async fn delete_identity_link(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
+    change_identity_link(&state, &actor.0, &id, &body, false).await
 }
