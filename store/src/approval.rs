@@ -20,8 +20,8 @@ pub struct ApprovalRecord {
     pub element_id: Option<String>,
     pub task_name: Option<String>,
     /// `approve`, `reject`, `return`, `transfer`, `delegate`, `resolve`, `withdraw`,
-    /// `take-back`, `cc`, `urge`, `timeout`, or `comment` (a comment alone, e.g. from
-    /// Camunda's `POST /task/{id}/comment/create`).
+    /// `take-back`, `cc`, `urge`, `timeout`, `comment` (a comment alone, e.g. from Camunda's
+    /// `POST /task/{id}/comment/create`), or `candidates` / `owner` (identity links changed).
     pub operation: String,
     pub actor: Option<String>,
     pub at: i64,

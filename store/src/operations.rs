@@ -38,6 +38,13 @@ pub struct OperationInput {
     pub variables: Variables,
 }
 
+impl OperationInput {
+    /// An operation by `actor` with nothing else to say.
+    pub fn by(actor: &str) -> Self {
+        OperationInput { actor: actor.to_string(), ..OperationInput::default() }
+    }
+}
+
 /// What 驳回 does for a task (`sy:reject`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RejectAction {
@@ -704,7 +711,7 @@ impl Executor {
                     _ => users.push(entry.to_string()),
                 }
             }
-            let input = OperationInput { actor: SYSTEM_ACTOR.into(), ..OperationInput::default() };
+            let input = OperationInput::by(SYSTEM_ACTOR);
             self.copy_to(&task.instance_id, Some(task), &users, &roles, input).await?;
         }
         let rule = Self::task_property(&model, &task.task_definition_key, "sy:emptyCandidates")

@@ -376,7 +376,7 @@ async fn create_comment(
     }
     let task = find(&state, &id).await.map_err(|_| ApiError::BadRequest(format!("No task found for task id {id}")))?;
     let input =
-        store::operations::OperationInput { actor: actor.0.clone(), comment: Some(message), ..Default::default() };
+        store::operations::OperationInput { comment: Some(message), ..store::operations::OperationInput::by(&actor.0) };
     let record = state.executor.comment(&task, input).await?;
     Ok(Json(comment_json(&record)))
 }
@@ -392,7 +392,7 @@ async fn delegate(
     let user = user_id(&body_json(&body)?)?
         .ok_or_else(|| ApiError::BadRequest("userId is required to delegate a task".into()))?;
     let task = find(&state, &id).await?;
-    let input = store::operations::OperationInput { actor: actor.0.clone(), ..Default::default() };
+    let input = store::operations::OperationInput::by(&actor.0);
     state.executor.delegate(&task, &user, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -413,7 +413,7 @@ async fn resolve(
     if !variables.is_empty() {
         state.executor.set_variables(&task.instance_id, variables, Vec::new(), Some(&actor.0)).await?;
     }
-    let input = store::operations::OperationInput { actor: actor.0.clone(), ..Default::default() };
+    let input = store::operations::OperationInput::by(&actor.0);
     state.executor.resolve(&task, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -474,7 +474,7 @@ async fn change_identity_link(
         state.store().set_assignee(id, expected, assignee, store::executor::now_millis(), actor).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    let input = store::operations::OperationInput { actor: actor.to_string(), ..Default::default() };
+    let input = store::operations::OperationInput::by(actor);
     state.executor.change_identity_link(&task, kind, &value, add, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
