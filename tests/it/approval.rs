@@ -1204,3 +1204,52 @@ async fn camunda_identity_links_change_who_sees_a_task_and_are_recorded() {
     })
     .await;
 }
+
+/// PREF-03 as shipped (`definitions/processes/`): 区 → 市 review with 驳回 back to the applicant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_shipped_pref03_model_runs_district_then_city_review_with_returns() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let (name, xml) = web::demo::PROCESSES[0];
+        let (status, body) = app.deploy(name.trim_end_matches(".bpmn"), xml).await;
+        assert_eq!(status, 200, "{body}");
+        let response = app
+            .client
+            .post(format!("{}/engine-rest/process-definition/key/pref03-institution-onboarding/start", app.base))
+            .basic_auth("shenqing", Some(PASSWORD))
+            .json(&json!({ "businessKey": "PREF03-T1", "variables": { "institutionName": { "value": "示例餐厅", "type": "String" } } }))
+            .send()
+            .await
+            .expect("start is sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let submit = |user: &'static str| {
+            let app = &app;
+            async move {
+                let task = todo_task(app, user).await.expect("a task to act on");
+                (task.clone(), post(app, user, &format!("/tasks/{task}/approve"), json!({ "comment": "提交" })).await.0)
+            }
+        };
+        assert_eq!(submit("shenqing").await.1, StatusCode::NO_CONTENT, "the application");
+        assert_eq!(todo_total(&app, "xh1").await, 0, "another district's staff never see it");
+        // 区级审核 by 黄浦's staff: 驳回 goes back to the applicant.
+        let review = todo_task(&app, "hp1").await.expect("district review");
+        let (status, _) = post(&app, "hp1", &format!("/tasks/{review}/reject"), json!({ "comment": "缺少营业执照" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(submit("shenqing").await.1, StatusCode::NO_CONTENT, "revised and submitted again");
+        assert_eq!(submit("hp2").await.1, StatusCode::NO_CONTENT, "district review");
+        let (city, status) = submit("city1").await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "city review");
+        let (_, detail) = get(&app, "city1", &format!("/tasks/{city}")).await;
+        assert_eq!(detail["processInstance"]["status"], "COMPLETED");
+        assert_eq!(detail["form"]["onboarded"], true);
+        let steps: Vec<&str> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|entry| entry["kind"] == "task")
+            .filter_map(|entry| entry["taskKey"].as_str())
+            .collect();
+        assert_eq!(steps, ["application", "districtReview", "application", "districtReview", "cityReview"]);
+    })
+    .await;
+}
