@@ -185,3 +185,89 @@ async fn parallel_commands_on_different_instances_all_succeed() {
     })
     .await;
 }
+
+/// A review with a time limit that is already due (`sy:timeout` = `approve`): the job that
+/// approves it as `system` races the reviewer approving it.
+const TIME_LIMITED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="limited" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" camunda:assignee="alice"/>
+    <bpmn:boundaryEvent id="limit" attachedToRef="review" cancelActivity="false">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:timeout" value="approve"/>
+      </camunda:properties></bpmn:extensionElements>
+      <bpmn:timerEventDefinition><bpmn:timeDuration>PT0S</bpmn:timeDuration></bpmn:timerEventDefinition>
+    </bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="next"/>
+    <bpmn:userTask id="next" camunda:assignee="bob"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="next" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_time_limit_racing_the_reviewer_approves_once() {
+    use store::ApprovalStore as _;
+    use store::JobStore as _;
+    use store::operations::OperationInput;
+    each_backend(|cx| async move {
+        let definition = cx.deploy_one("limited.bpmn", TIME_LIMITED).await;
+        let other_node = executor_for(cx.store.clone());
+        let mut winners = std::collections::BTreeMap::new();
+        for round in 0..ROUNDS {
+            let instance = cx.start(&definition, None, Default::default(), Some("starter")).await;
+            let review = cx.only_task(&instance.id).await;
+            let now = now_millis();
+            let jobs = cx.store.acquire_jobs("racer", now + 1_000, now + 60_000, 100).await.expect("jobs lock");
+            let job = jobs.into_iter().find(|job| job.instance_id.as_deref() == Some(instance.id.as_str()));
+            let job = job.unwrap_or_else(|| panic!("{}: round {round}: the due time limit is a job", cx.backend));
+            // A third of the rounds start together; in the others one side gets a head start,
+            // so both "the timer first" and "the reviewer first" are seen to be handled.
+            let head_start = |side: usize| std::time::Duration::from_millis(if round % 3 == side { 30 } else { 0 });
+            let barrier = Arc::new(Barrier::new(2));
+            let timer = {
+                let (executor, barrier, delay) = (cx.executor.clone(), barrier.clone(), head_start(2));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    tokio::time::sleep(delay).await;
+                    executor.run_job(&job).await
+                })
+            };
+            let person = {
+                let (executor, barrier, review, delay) =
+                    (other_node.clone(), barrier.clone(), review.clone(), head_start(1));
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    tokio::time::sleep(delay).await;
+                    executor.approve(&review, OperationInput::by("alice")).await
+                })
+            };
+            timer.await.expect("the job does not panic").expect("the job settles either way");
+            match person.await.expect("the approval does not panic") {
+                Ok(_) | Err(store::Error::Conflict(_)) => {}
+                Err(other) => panic!("{}: a late approval is a conflict, got {other:?}", cx.backend),
+            }
+            // Exactly one 通过 of the review, by whoever came first; the next step once; no job left.
+            let records = cx.store.approval_records(&instance.id).await.expect("records load");
+            let approvals: Vec<_> = records
+                .iter()
+                .filter(|record| record.operation == "approve" && record.task_id.as_deref() == Some(review.id.as_str()))
+                .collect();
+            assert_eq!(approvals.len(), 1, "{}: round {round}: {records:?}", cx.backend);
+            *winners.entry(approvals[0].actor.clone().unwrap_or_default()).or_insert(0) += 1;
+            let open = cx.tasks_of(&instance.id).await;
+            assert_eq!(open.iter().map(|task| task.task_definition_key.as_str()).collect::<Vec<_>>(), ["next"]);
+            let (left, _) = cx
+                .store
+                .jobs(&store::JobQuery { instance_id: Some(instance.id.clone()), ..Default::default() })
+                .await
+                .expect("jobs list");
+            assert!(left.is_empty(), "{}: round {round}: {left:?}", cx.backend);
+        }
+        assert!(winners.contains_key("system") && winners.contains_key("alice"), "{}: {winners:?}", cx.backend);
+    })
+    .await;
+}
