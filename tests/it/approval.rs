@@ -301,7 +301,7 @@ async fn transfer_delegate_and_resolve() {
         let (status, _) = post(&app, "hp2", &format!("/tasks/{task}/delegate"), json!({ "user": "hp1" })).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (_, detail) = get(&app, "hp1", &format!("/tasks/{task}")).await;
-        assert_eq!(detail["operations"], json!(["resolve", "cc"]));
+        assert_eq!(detail["operations"], json!(["resolve", "cc", "comment"]));
         let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/approve"), json!({})).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
         let (status, _) = post(&app, "hp1", &format!("/tasks/{task}/resolve"), json!({ "comment": "已核实" })).await;
@@ -1058,6 +1058,15 @@ async fn camunda_task_comments_are_the_approval_comments() {
             .await
             .expect("sent");
         assert_eq!(created.status(), StatusCode::OK);
+        // The same through /api; an empty comment is refused.
+        let (status, body) = post(&app, "hp1", &format!("/tasks/{task}/comment"), json!({ "comment": " " })).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
+        let (status, _) = post(&app, "xh1", &format!("/tasks/{task}/comment"), json!({ "comment": "x" })).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another district");
+        assert_eq!(
+            post(&app, "hp1", &format!("/tasks/{task}/comment"), json!({ "comment": "已电话核实" })).await.0,
+            StatusCode::NO_CONTENT
+        );
         // It is in the approval timeline, and 通过's comment is a Camunda comment.
         assert_eq!(
             operations(&app, "hp1", &task).await.last(),
@@ -1082,7 +1091,7 @@ async fn camunda_task_comments_are_the_approval_comments() {
                 (comment["userId"].as_str().unwrap_or_default(), comment["message"].as_str().unwrap_or_default())
             })
             .collect();
-        assert_eq!(messages, [("hp1", "请补充收入证明"), ("hp1", "同意")]);
+        assert_eq!(messages, [("hp1", "请补充收入证明"), ("hp1", "已电话核实"), ("hp1", "同意")]);
         // Another district's user cannot read them, nor comment.
         let foreign = rest("xh1", reqwest::Method::GET, format!("/task/{task}/comment")).send().await.expect("sent");
         assert_eq!(foreign.status(), StatusCode::NOT_FOUND);

@@ -317,13 +317,13 @@ async fn operations_for(
         let delegated = state.store().task_delegation(&task.id).await?;
         let pending = matches!(&delegated, Some((Some(state), _)) if state == "PENDING");
         if pending && task.assignee.as_deref() == Some(caller.id.as_str()) {
-            operations.extend(["resolve", "cc"]);
+            operations.extend(["resolve", "cc", "comment"]);
         } else {
             operations.extend(["approve", "reject"]);
             if !targets.is_empty() {
                 operations.push("return");
             }
-            operations.extend(["transfer", "delegate", "cc"]);
+            operations.extend(["transfer", "delegate", "cc", "comment"]);
             if task.assignee.as_deref() == Some(caller.id.as_str()) || caller.admin {
                 operations.extend(["add-signers", "remove-signers"]);
             }
@@ -571,6 +571,7 @@ async fn operate(
         "withdraw",
         "cc",
         "urge",
+        "comment",
     ];
     if !KNOWN.contains(&operation.as_str()) {
         return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)")));
@@ -596,7 +597,7 @@ async fn operate(
             let instance = visible_instance(&state, &task.instance_id).await?;
             caller.admin || instance.start_user.as_deref() == Some(caller.id.as_str())
         }
-        "cc" => acting || caller.admin,
+        "cc" | "comment" => acting || caller.admin,
         "resolve" => holder,
         "add-signers" | "remove-signers" => acting && (caller.admin || holder),
         _ => acting,
@@ -627,6 +628,12 @@ async fn operate(
         }
         "resolve" => {
             state.executor.resolve(&task, input).await?;
+        }
+        "comment" => {
+            if input.comment.is_none() {
+                return Err(OpError::invalid("请填写意见 (comment required)"));
+            }
+            state.executor.comment(&task, input).await?;
         }
         "approve" => {
             state.executor.approve(&task, input).await?;
