@@ -673,18 +673,23 @@ impl Executor {
 
     /// A comment (意见) on an open task without acting on it; returns its record.
     pub async fn comment(&self, task: &TaskRecord, input: OperationInput) -> Result<ApprovalRecord> {
+        self.note(task, "comment", input).await
+    }
+
+    /// A record on an open task that changes nothing else: a comment, a reminder, a Camunda
+    /// task attachment added (`attachment`) or removed (`attachment-removed`); what describes
+    /// it is in the input's `detail`. Returns the record.
+    pub async fn note(&self, task: &TaskRecord, operation: &str, input: OperationInput) -> Result<ApprovalRecord> {
         let (instance_id, _) = split(&task.id)?;
-        let record = self.record(Some(task), instance_id, "comment", &input);
+        let record = self.record(Some(task), instance_id, operation, &input);
         self.store().insert_approval_record(&record).await?;
         Ok(record)
     }
 
     pub async fn record_urge(&self, task: &TaskRecord, recipients: &[String], input: OperationInput) -> Result<()> {
-        let (instance_id, _) = split(&task.id)?;
         let mut input = input;
         input.detail = Some(merge(input.detail.take(), serde_json::json!({ "recipients": recipients })));
-        let record = self.record(Some(task), instance_id, "urge", &input);
-        self.store().insert_approval_record(&record).await
+        self.note(task, "urge", input).await.map(|_| ())
     }
 }
 

@@ -1262,3 +1262,86 @@ async fn the_shipped_pref03_model_runs_district_then_city_review_with_returns() 
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn camunda_task_attachments_are_checked_sealed_files_in_the_timeline() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("district task");
+        let rest = |user: &str, method: reqwest::Method, path: String| {
+            app.client
+                .request(method, format!("{}/engine-rest/task/{task}{path}", app.base))
+                .basic_auth(user, Some(PASSWORD))
+        };
+        let pdf = b"%PDF-1.7 licence scan".to_vec();
+        let form = |content: Option<(&str, Vec<u8>)>, url: Option<&str>| {
+            let mut form = reqwest::multipart::Form::new()
+                .text("attachment-name", "营业执照")
+                .text("attachment-description", "扫描件")
+                .text("attachment-type", "application/pdf");
+            if let Some((file, bytes)) = content {
+                form = form.part("content", reqwest::multipart::Part::bytes(bytes).file_name(file.to_string()));
+            }
+            if let Some(url) = url {
+                form = form.text("url", url.to_string());
+            }
+            form
+        };
+        let created = rest("hp1", reqwest::Method::POST, "/attachment/create".into())
+            .multipart(form(Some(("licence.pdf", pdf.clone())), None))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(created.status(), StatusCode::OK);
+        let file: Value = created.json().await.expect("JSON");
+        let linked = rest("hp1", reqwest::Method::POST, "/attachment/create".into())
+            .multipart(form(None, Some("https://example.gov.cn/licence/123")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(linked.status(), StatusCode::OK);
+        let linked: Value = linked.json().await.expect("JSON");
+        let refused = rest("hp1", reqwest::Method::POST, "/attachment/create".into())
+            .multipart(form(Some(("page.html", b"<script>alert(1)</script>".to_vec())), None))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "the same type check as /api/files");
+        let listed: Value = rest("hp1", reqwest::Method::GET, "/attachment".into())
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(listed.as_array().map(Vec::len), Some(2));
+        assert_eq!((listed[0]["name"].as_str(), listed[0]["description"].as_str()), (Some("营业执照"), Some("扫描件")));
+        let data = rest("hp2", reqwest::Method::GET, format!("/attachment/{}/data", file["id"].as_str().expect("id")))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(data.status(), StatusCode::OK);
+        assert_eq!(data.bytes().await.expect("bytes").to_vec(), pdf);
+        let url_only = format!("/attachment/{}", linked["id"].as_str().expect("id"));
+        let no_data = rest("hp1", reqwest::Method::GET, format!("{url_only}/data")).send().await.expect("sent");
+        assert_eq!(no_data.status(), StatusCode::NOT_FOUND, "a URL attachment has no content");
+        let deleted = rest("hp1", reqwest::Method::DELETE, url_only.clone()).send().await.expect("sent");
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+        let listed: Value = rest("hp1", reqwest::Method::GET, "/attachment".into())
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(listed.as_array().map(Vec::len), Some(1));
+        let foreign = rest("xh1", reqwest::Method::GET, "/attachment".into()).send().await.expect("sent");
+        assert_eq!(foreign.status(), StatusCode::NOT_FOUND);
+        // In the approval timeline, removal included: nothing is rewritten.
+        let kinds: Vec<String> =
+            operations(&app, "hp1", &task).await.into_iter().map(|(operation, _, _)| operation).collect();
+        assert_eq!(kinds[1..], ["attachment", "attachment", "attachment-removed"], "{kinds:?}");
+    })
+    .await;
+}

@@ -84,6 +84,22 @@ impl From<store::Error> for OpError {
     }
 }
 
+/// For `/engine-rest` handlers that reuse an `/api` helper: Camunda's error classes.
+impl From<OpError> for crate::error::ApiError {
+    fn from(error: OpError) -> Self {
+        use crate::error::ApiError as A;
+        match error.status {
+            StatusCode::NOT_FOUND => A::NotFound(error.message),
+            StatusCode::CONFLICT => A::Conflict(error.message),
+            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
+                A::Denied { status: error.status, code: error.code, message: error.message }
+            }
+            status if status.is_server_error() => A::Internal(error.message),
+            _ => A::BadRequest(error.message),
+        }
+    }
+}
+
 impl From<crate::error::ApiError> for OpError {
     fn from(error: crate::error::ApiError) -> Self {
         use crate::error::ApiError as A;

@@ -108,7 +108,7 @@ async fn upload(
         if field.name() != Some("file") {
             continue;
         }
-        let name = clean_name(field.file_name().unwrap_or_default())?;
+        let name = field.file_name().unwrap_or_default().to_string();
         let content = match field.bytes().await {
             Ok(content) => content,
             Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
@@ -117,31 +117,56 @@ async fn upload(
         upload = Some((name, content));
     }
     let (name, content) = upload.ok_or_else(|| OpError::invalid("请选择文件 (multipart field 'file' required)"))?;
+    let file = store_file(&state, &auth.principal.account.id, &name, &content, None).await?;
+    Ok((StatusCode::CREATED, Json(file_json(&file))).into_response())
+}
+
+/// Checks and stores a file `user` uploads, sealed; `instance_id` binds it at once (a Camunda
+/// task attachment), `None` leaves it for an operation to bind.
+pub(crate) async fn store_file(
+    state: &AppState,
+    user: &str,
+    name: &str,
+    content: &[u8],
+    instance_id: Option<&str>,
+) -> OpResult<StoredFile> {
+    let name = clean_name(name)?;
     if content.len() > MAX_FILE_BYTES {
         return Err(too_large());
     }
     if content.is_empty() {
         return Err(OpError::invalid("文件为空 (empty file)"));
     }
-    let content_type = sniff(&name, &content)?;
+    let content_type = sniff(&name, content)?;
     let now = now_millis();
     let file = StoredFile {
         id: store::new_id(),
         name,
         content_type: content_type.to_string(),
         size: content.len() as i64,
-        digest: hex(&sm3::Sm3::digest(&content)),
-        uploaded_by: auth.principal.account.id.clone(),
+        digest: hex(&sm3::Sm3::digest(content)),
+        uploaded_by: user.to_string(),
         uploaded_at: now,
-        instance_id: None,
+        instance_id: instance_id.map(str::to_string),
     };
     let sealed = state
         .security
         .crypto
-        .encrypt(&content, &file_aad(&file.id))
+        .encrypt(content, &file_aad(&file.id))
         .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
     state.store().insert_file(&file, &sealed, now - UNBOUND_TTL_MS).await?;
-    Ok((StatusCode::CREATED, Json(file_json(&file))).into_response())
+    Ok(file)
+}
+
+/// A stored file with its content opened, or `None` when there is no such file.
+pub(crate) async fn open_file(state: &AppState, id: &str) -> OpResult<Option<(StoredFile, Vec<u8>)>> {
+    let Some((file, sealed)) = state.store().file_content(id).await? else { return Ok(None) };
+    let content = state
+        .security
+        .crypto
+        .decrypt(&sealed, &file_aad(&file.id))
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
+    Ok(Some((file, content)))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -157,28 +182,27 @@ async fn download(
     Path(id): Path<String>,
 ) -> OpResult<Response> {
     let caller = caller(&state, &auth).await?;
-    let found = state.store().file_content(&id).await?;
+    let found = state.store().files(std::slice::from_ref(&id)).await?.into_iter().next();
     let allowed = match &found {
         None => false,
-        Some((file, _)) if file.uploaded_by == caller.id => true,
-        Some((StoredFile { instance_id: Some(instance_id), .. }, _)) => {
-            match visible_instance(&state, instance_id).await {
-                Ok(instance) => involved(&state, &caller, &instance, None).await?,
-                Err(_) => false,
-            }
-        }
+        Some(file) if file.uploaded_by == caller.id => true,
+        Some(StoredFile { instance_id: Some(instance_id), .. }) => match visible_instance(&state, instance_id).await {
+            Ok(instance) => involved(&state, &caller, &instance, None).await?,
+            Err(_) => false,
+        },
         Some(_) => false,
     };
-    let Some((file, sealed)) = found.filter(|_| allowed) else {
+    let opened = if allowed { open_file(&state, &id).await? } else { None };
+    let Some((file, content)) = opened else {
         audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "denied")).await?;
         return Err(OpError::not_found("文件不存在或无权查看 (no such file)"));
     };
-    let content = state
-        .security
-        .crypto
-        .decrypt(&sealed, &file_aad(&file.id))
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
     audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "success")).await?;
+    file_response(&file, content)
+}
+
+/// A file's bytes with its content type; images inline, other files as attachments.
+pub(crate) fn file_response(file: &StoredFile, content: Vec<u8>) -> OpResult<Response> {
     let disposition = if file.content_type.starts_with("image/") { "inline" } else { "attachment" };
     let extension = file.name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("bin");
     let disposition =

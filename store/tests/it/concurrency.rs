@@ -210,8 +210,6 @@ const TIME_LIMITED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_limit_racing_the_reviewer_approves_once() {
-    use store::ApprovalStore as _;
-    use store::JobStore as _;
     use store::operations::OperationInput;
     each_backend(|cx| async move {
         let definition = cx.deploy_one("limited.bpmn", TIME_LIMITED).await;

@@ -2,6 +2,7 @@
 //! and status codes as Camunda's, for the calls existing clients make. Wire types live here and
 //! only here; engine and store types are converted at this edge.
 
+mod attachment;
 mod definition;
 mod deployment;
 mod events;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(definition::router())
         .merge(instance::router())
         .merge(task::router())
+        .merge(attachment::router())
         .merge(history::router())
         .merge(incident::router())
         .merge(job::router())
