@@ -11,7 +11,6 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde_json::{Value as Json_, json};
-use store::TaskQuery;
 use store::approval::ApprovalRecord;
 use store::operations::OperationInput;
 
@@ -46,23 +45,9 @@ fn attachment_json(record: &ApprovalRecord) -> Json_ {
     })
 }
 
-/// The task's instance if the task (open or ended) is inside the caller's scope.
-async fn task_instance(state: &AppState, id: &str) -> ApiResult<String> {
-    let scope = crate::identity::scope();
-    let open = TaskQuery { id: Some(id.to_string()), scope: scope.clone(), ..TaskQuery::default() };
-    if let Some(task) = state.store().tasks(&open).await?.0.into_iter().next() {
-        return Ok(task.instance_id);
-    }
-    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), scope, ..Default::default() };
-    match state.store().task_history(&ended).await?.0.into_iter().next() {
-        Some(task) => Ok(task.instance_id),
-        None => Err(ApiError::NotFound(format!("No task found for task id {id}"))),
-    }
-}
-
 /// The task's attachments that have not been removed, oldest first.
 async fn attachments(state: &AppState, id: &str) -> ApiResult<Vec<ApprovalRecord>> {
-    let instance_id = task_instance(state, id).await?;
+    let instance_id = super::task::task_instance(state, id).await?;
     let records = state.store().approval_records(&instance_id).await?;
     let removed: Vec<String> = records
         .iter()
@@ -76,6 +61,11 @@ async fn attachments(state: &AppState, id: &str) -> ApiResult<Vec<ApprovalRecord
         .filter(|record| record.operation == "attachment" && record.task_id.as_deref() == Some(id))
         .filter(|record| !removed.contains(&record.id))
         .collect())
+}
+
+/// An open task in the caller's scope; anything else is Camunda's 400 for attachments.
+async fn open_task(state: &AppState, id: &str) -> ApiResult<store::TaskRecord> {
+    super::task::find(state, id).await.map_err(|_| ApiError::BadRequest(format!("No task found for task id {id}")))
 }
 
 async fn find(state: &AppState, id: &str, attachment_id: &str) -> ApiResult<ApprovalRecord> {
@@ -150,14 +140,7 @@ async fn create(
             _ => {}
         }
     }
-    let task = state
-        .store()
-        .tasks(&TaskQuery { id: Some(id.clone()), scope: crate::identity::scope(), ..TaskQuery::default() })
-        .await?
-        .0
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::BadRequest(format!("No task found for task id {id}")))?;
+    let task = open_task(&state, &id).await?;
     let name = name.filter(|name| !name.trim().is_empty());
     let mut detail = json!({ "name": name, "description": description, "type": kind, "url": url });
     match (&content, &url) {
@@ -185,14 +168,7 @@ async fn remove(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     find(&state, &id, &attachment_id).await?;
-    let task = state
-        .store()
-        .tasks(&TaskQuery { id: Some(id.clone()), scope: crate::identity::scope(), ..TaskQuery::default() })
-        .await?
-        .0
-        .into_iter()
-        .next()
-        .ok_or_else(|| ApiError::BadRequest(format!("No task found for task id {id}")))?;
+    let task = open_task(&state, &id).await?;
     let input = OperationInput { detail: Some(json!({ "attachment": attachment_id })), ..OperationInput::by(&actor.0) };
     state.executor.note(&task, "attachment-removed", input).await?;
     Ok(StatusCode::NO_CONTENT)

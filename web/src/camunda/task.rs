@@ -148,7 +148,7 @@ async fn count(
 }
 
 /// A task inside the caller's data scope; one outside it does not exist for them (404).
-async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
+pub(super) async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
     let query = TaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..TaskQuery::default() };
     let (mut tasks, _) = state.store().tasks(&query).await?;
     tasks.pop().ok_or_else(|| ApiError::NotFound(format!("No matching task with id {id}")))
@@ -333,14 +333,23 @@ fn comment_json(record: &store::approval::ApprovalRecord) -> Json_ {
     })
 }
 
-/// The comments of a task, open or ended, inside the caller's scope (404 otherwise).
-async fn task_comments(state: &AppState, id: &str) -> ApiResult<Vec<store::approval::ApprovalRecord>> {
+/// The instance of a task, open or ended, inside the caller's scope (404 otherwise).
+pub(super) async fn task_instance(state: &AppState, id: &str) -> ApiResult<String> {
     let scope = crate::identity::scope();
     let open = TaskQuery { id: Some(id.to_string()), scope: scope.clone(), ..TaskQuery::default() };
-    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), scope, ..Default::default() };
-    if state.store().tasks(&open).await?.0.is_empty() && state.store().task_history(&ended).await?.0.is_empty() {
-        return Err(ApiError::NotFound(format!("No task found for task id {id}")));
+    if let Some(task) = state.store().tasks(&open).await?.0.into_iter().next() {
+        return Ok(task.instance_id);
     }
+    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), scope, ..Default::default() };
+    match state.store().task_history(&ended).await?.0.into_iter().next() {
+        Some(task) => Ok(task.instance_id),
+        None => Err(ApiError::NotFound(format!("No task found for task id {id}"))),
+    }
+}
+
+/// The comments of a task, open or ended, inside the caller's scope (404 otherwise).
+async fn task_comments(state: &AppState, id: &str) -> ApiResult<Vec<store::approval::ApprovalRecord>> {
+    task_instance(state, id).await?;
     Ok(state.store().task_comments(id).await?)
 }
 
