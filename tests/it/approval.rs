@@ -59,6 +59,11 @@ async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> (StatusCode
     call(app, user, reqwest::Method::POST, path, Some(body)).await
 }
 
+/// An `/engine-rest` request as `user` (Camunda's API, limited to the user's data scope).
+fn engine_rest(app: &TestApp, user: &str, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    app.client.request(method, format!("{}/engine-rest{path}", app.base)).basic_auth(user, Some(PASSWORD))
+}
+
 /// Accounts: the applicant and two district staff of 黄浦, one of 徐汇, two city staff.
 async fn people(app: &TestApp) {
     add_account(app, "shenqing", "310101", &["liaison"], "staff").await;
@@ -1049,9 +1054,7 @@ async fn camunda_task_comments_are_the_approval_comments() {
         people(&app).await;
         apply(&app).await;
         let task = todo_task(&app, "hp1").await.expect("district task");
-        let rest = |user: &str, method: reqwest::Method, path: String| {
-            app.client.request(method, format!("{}/engine-rest{path}", app.base)).basic_auth(user, Some(PASSWORD))
-        };
+        let rest = |user: &str, method: reqwest::Method, path: String| engine_rest(&app, user, method, &path);
         let created = rest("hp1", reqwest::Method::POST, format!("/task/{task}/comment/create"))
             .json(&json!({ "message": "请补充收入证明" }))
             .send()
@@ -1189,11 +1192,7 @@ async fn camunda_identity_links_change_who_sees_a_task_and_are_recorded() {
         let task = todo_task(&app, "hp1").await.expect("district task");
         assert_eq!(todo_total(&app, "hp2").await, 1, "district staff are candidates by role");
         let link = |path: &str, body: Value| {
-            app.client
-                .post(format!("{}/engine-rest/task/{task}/{path}", app.base))
-                .basic_auth("hp1", Some(PASSWORD))
-                .json(&body)
-                .send()
+            engine_rest(&app, "hp1", reqwest::Method::POST, &format!("/task/{task}/{path}")).json(&body).send()
         };
         // A named reviewer from the same district is added, then the role is taken away.
         let added = link("identity-links", json!({ "userId": "hp2", "type": "candidate" })).await.expect("sent");
@@ -1270,9 +1269,7 @@ async fn camunda_task_attachments_are_checked_sealed_files_in_the_timeline() {
         apply(&app).await;
         let task = todo_task(&app, "hp1").await.expect("district task");
         let rest = |user: &str, method: reqwest::Method, path: String| {
-            app.client
-                .request(method, format!("{}/engine-rest/task/{task}{path}", app.base))
-                .basic_auth(user, Some(PASSWORD))
+            engine_rest(&app, user, method, &format!("/task/{task}{path}"))
         };
         let pdf = b"%PDF-1.7 licence scan".to_vec();
         let form = |content: Option<(&str, Vec<u8>)>, url: Option<&str>| {
