@@ -202,9 +202,6 @@ pub trait ApprovalStore: Send + Sync {
     async fn files(&self, ids: &[String]) -> Result<Vec<StoredFile>>;
     /// A file with its sealed content.
     async fn file_content(&self, id: &str) -> Result<Option<(StoredFile, Vec<u8>)>>;
-    /// Attaches `user`'s uploads to an instance (again, if they already are); an id that is
-    /// not such an upload is [`crate::Error::Invalid`] and nothing is bound.
-    async fn bind_files(&self, ids: &[String], user: &str, instance_id: &str) -> Result<()>;
     async fn file_ids(&self) -> Result<Vec<String>>;
     /// Replaces a file's sealed content (key rotation).
     async fn replace_file_content(&self, id: &str, sealed: &[u8]) -> Result<()>;
@@ -383,11 +380,13 @@ pub(crate) fn record_params(record: &ApprovalRecord) -> Vec<Param> {
 /// The operations that put a task in its actor's 已办 (besides completing it).
 pub const HANDLING_OPERATIONS: &[&str] = &["approve", "reject", "return", "transfer", "delegate", "resolve"];
 
-/// Pushes an approval record and, for an operation that handles its task, the actor's 已办 row.
+/// Pushes an approval record with what goes with it in the same transaction: for an operation
+/// that handles its task, the actor's 已办 row; and the files its detail names (`attachments`,
+/// `signature`, `file`: the actor's uploads, checked by the caller) are bound to the instance.
 pub(crate) fn push_record(batch: &mut Batch, record: &ApprovalRecord) {
     batch.push(INSERT_RECORD.into(), record_params(record));
-    if let (Some(actor), Some(task_id)) = (&record.actor, &record.task_id)
-        && actor != crate::operations::SYSTEM_ACTOR
+    let Some(actor) = record.actor.as_ref().filter(|actor| *actor != crate::operations::SYSTEM_ACTOR) else { return };
+    if let Some(task_id) = &record.task_id
         && HANDLING_OPERATIONS.contains(&record.operation.as_str())
     {
         batch.push(
@@ -395,14 +394,47 @@ pub(crate) fn push_record(batch: &mut Batch, record: &ApprovalRecord) {
             vec![Param::from(actor), task_id.into(), (&record.instance_id).into(), (&record.operation).into(), record.at.into()],
         );
     }
+    let files = record_files(record);
+    if !files.is_empty() {
+        let statement = format!(
+            "UPDATE files SET instance_id = ? WHERE uploaded_by = ? AND (instance_id IS NULL OR instance_id = ?) AND id IN ({})",
+            vec!["?"; files.len()].join(", ")
+        );
+        let mut params = vec![Param::from(&record.instance_id), actor.into(), (&record.instance_id).into()];
+        params.extend(files.into_iter().map(Param::Text));
+        batch.push(statement, params);
+    }
 }
 
-/// Pushes the 已办 row of a task `user` completed. An operation recorded by the same command
-/// (same time) keeps its more telling name (`approve` rather than `complete`).
-pub(crate) fn push_completion(batch: &mut Batch, user: &str, task_id: &str, instance_id: &str, at: i64) {
+/// The ids of the files a record's detail names.
+fn record_files(record: &ApprovalRecord) -> Vec<String> {
+    let Some(detail) = record.detail.as_deref().and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+    else {
+        return Vec::new();
+    };
+    let mut files: Vec<String> = detail["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain([&detail["signature"], &detail["file"]])
+        .filter_map(|file| file["id"].as_str().map(str::to_string))
+        .collect();
+    files.sort();
+    files.dedup();
+    files
+}
+
+/// Pushes the 已办 row of a task `user` completed, taken from its history row so that it is
+/// written only when this command ended the task (not when a retried asyncAfter step passes an
+/// already ended one again). An operation recorded by the same command (same time) keeps its
+/// more telling name (`approve` rather than `complete`). What the system does is nobody's 已办.
+pub(crate) fn push_completion(batch: &mut Batch, user: &str, task_id: &str, at: i64) {
+    if user == crate::operations::SYSTEM_ACTOR {
+        return;
+    }
     batch.push(
-        "INSERT INTO inbox_done (user_id, task_id, instance_id, operation, at) VALUES (?, ?, ?, 'complete', ?) ON CONFLICT (user_id, task_id) DO UPDATE SET operation = CASE WHEN inbox_done.at = excluded.at THEN inbox_done.operation ELSE excluded.operation END, at = excluded.at".into(),
-        vec![Param::Text(user.into()), Param::Text(task_id.into()), Param::Text(instance_id.into()), at.into()],
+        "INSERT INTO inbox_done (user_id, task_id, instance_id, operation, at) SELECT ?, id, instance_id, 'complete', ? FROM history_tasks WHERE id = ? AND completed_by = ? AND ended_at = ? AND delete_reason = 'completed' ON CONFLICT (user_id, task_id) DO UPDATE SET operation = CASE WHEN inbox_done.at = excluded.at THEN inbox_done.operation ELSE excluded.operation END, at = excluded.at".into(),
+        vec![Param::Text(user.into()), at.into(), Param::Text(task_id.into()), Param::Text(user.into()), at.into()],
     );
 }
 
@@ -659,22 +691,24 @@ macro_rules! approval_impl {
                     if sqlx::query(Self::sql("SELECT id FROM tasks WHERE id = ?")).bind(task_id).fetch_optional(&mut *tx).await?.is_none() {
                         return Err(Error::NotFound(format!("task {task_id} does not exist")));
                     }
-                    let (statement, owner) = match (kind, add) {
-                        ("owner", true) => ("UPDATE tasks SET owner = ? WHERE id = ?", Some(value)),
-                        ("owner", false) => ("UPDATE tasks SET owner = NULL WHERE id = ? AND owner = ?", None),
-                        (_, true) => ("INSERT INTO task_candidates (task_id, kind, value) VALUES (?, ?, ?) ON CONFLICT (task_id, kind, value) DO NOTHING", None),
-                        (_, false) => ("DELETE FROM task_candidates WHERE task_id = ? AND kind = ? AND value = ?", None),
-                    };
-                    let query = sqlx::query(Self::sql(statement));
-                    let query = match (kind, add) {
-                        ("owner", true) => query.bind(owner).bind(task_id),
-                        ("owner", false) => query.bind(task_id).bind(value),
-                        _ => query.bind(task_id).bind(kind).bind(value),
-                    };
-                    query.execute(&mut *tx).await?;
+                    let changed = match (kind, add) {
+                        ("owner", true) => sqlx::query(Self::sql("UPDATE tasks SET owner = ? WHERE id = ?")).bind(value).bind(task_id).execute(&mut *tx).await,
+                        ("owner", false) => sqlx::query(Self::sql("UPDATE tasks SET owner = NULL WHERE id = ? AND owner = ?")).bind(task_id).bind(value).execute(&mut *tx).await,
+                        (_, true) => sqlx::query(Self::sql("INSERT INTO task_candidates (task_id, kind, value) VALUES (?, ?, ?) ON CONFLICT (task_id, kind, value) DO NOTHING")).bind(task_id).bind(kind).bind(value).execute(&mut *tx).await,
+                        (_, false) => sqlx::query(Self::sql("DELETE FROM task_candidates WHERE task_id = ? AND kind = ? AND value = ?")).bind(task_id).bind(kind).bind(value).execute(&mut *tx).await,
+                    }
+                    .map_err(Self::map_error)?
+                    .rows_affected();
+                    match (changed, add) {
+                        // Already so: nothing changed, nothing to record.
+                        (0, true) => return Ok(()),
+                        (0, false) => return Err(Error::Invalid(format!("{value} is not the task's {}", if kind == "owner" { "owner" } else { "candidate" }))),
+                        _ => {}
+                    }
                     if kind == "owner" {
-                        sqlx::query(Self::sql("UPDATE history_tasks SET owner = (SELECT owner FROM tasks WHERE id = ?) WHERE id = ?"))
-                            .bind(task_id).bind(task_id).execute(&mut *tx).await?;
+                        let owner = add.then_some(value);
+                        sqlx::query(Self::sql("UPDATE history_tasks SET owner = ? WHERE id = ? AND ended_at IS NULL"))
+                            .bind(owner).bind(task_id).execute(&mut *tx).await?;
                     }
                     let mut batch = Batch::default();
                     push_record(&mut batch, record);
@@ -717,23 +751,6 @@ macro_rules! approval_impl {
                     let select = format!("SELECT {FILE_COLUMNS}, content FROM files WHERE id = ?");
                     let row = sqlx::query(Self::dynamic(select)).bind(id).fetch_optional(&self.pool).await?;
                     row.map(|row| Ok((file_from(&row)?, row.try_get("content")?))).transpose()
-                }
-
-                async fn bind_files(&self, ids: &[String], user: &str, instance_id: &str) -> Result<()> {
-                    if ids.is_empty() {
-                        return Ok(());
-                    }
-                    let mut tx = self.begin_write().await?;
-                    let statement = format!("UPDATE files SET instance_id = ? WHERE uploaded_by = ? AND (instance_id IS NULL OR instance_id = ?) AND id IN ({})", vec!["?"; ids.len()].join(", "));
-                    let mut params = vec![Param::Text(instance_id.into()), Param::Text(user.into()), Param::Text(instance_id.into())];
-                    params.extend(ids.iter().map(Param::from));
-                    let bound = bind_params(sqlx::query(Self::dynamic(statement)), &params).execute(&mut *tx).await?.rows_affected();
-                    if bound != ids.len() as u64 {
-                        // Rolled back: none of them is bound.
-                        return Err(Error::Invalid("附件不存在或不可用 (a file is not one of your uploads)".into()));
-                    }
-                    tx.commit().await?;
-                    Ok(())
                 }
 
                 async fn file_ids(&self) -> Result<Vec<String>> {

@@ -443,8 +443,7 @@ macro_rules! store_impl {
                         }
                         if let Some(user) = &changes.actor {
                             for (id, _) in changes.ended_tasks.iter().filter(|(_, reason)| reason == "completed") {
-                                let instance_id = crate::executor::parse_task_id(id).map_or(id.as_str(), |(instance, _)| instance);
-                                crate::approval::push_completion(batch, user, id, instance_id, changes.at);
+                                crate::approval::push_completion(batch, user, id, changes.at);
                             }
                         }
                     }

@@ -11,6 +11,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (6, "inbox_done", include_str!("../../migrations/sqlite/0006_inbox_done.sql")),
     (7, "files", include_str!("../../migrations/sqlite/0007_files.sql")),
     (8, "totp_step", include_str!("../../migrations/sqlite/0008_totp_step.sql")),
+    (9, "system_not_done", include_str!("../../migrations/sqlite/0009_system_not_done.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -23,6 +24,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "inbox_done", include_str!("../../migrations/postgres/0006_inbox_done.sql")),
     (7, "files", include_str!("../../migrations/postgres/0007_files.sql")),
     (8, "totp_step", include_str!("../../migrations/postgres/0008_totp_step.sql")),
+    (9, "system_not_done", include_str!("../../migrations/postgres/0009_system_not_done.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

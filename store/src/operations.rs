@@ -894,9 +894,16 @@ impl Executor {
     }
 }
 
-/// Copies, reminders and comments do not act on an instance: they never stop a withdrawal.
+/// Whether a record acted on the instance, so that a withdrawal must not undo it. Copies,
+/// reminders, comments, attachments and changes of who may take a task do not; neither does
+/// the system routing a task nobody could take (`sy:emptyCandidates` = `admin`). A decision by
+/// the system (a time limit's 通过 / 驳回) does.
 fn is_acting(record: &ApprovalRecord) -> bool {
-    !matches!(record.operation.as_str(), "cc" | "urge" | "comment")
+    match record.operation.as_str() {
+        "cc" | "urge" | "comment" | "attachment" | "attachment-removed" | "candidates" | "owner" => false,
+        "transfer" => record.actor.as_deref() != Some(SYSTEM_ACTOR),
+        _ => true,
+    }
 }
 
 /// A check's answer as yes / no; only failures of the store itself are errors.

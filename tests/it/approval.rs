@@ -173,6 +173,14 @@ async fn district_then_city_approval_with_inbox_detail_and_isolation() {
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         assert_eq!(todo_total(&app, "hp2").await, 0);
         let city_task = todo_task(&app, "city1").await.expect("city staff see it");
+        // hp1 sees the instance (their district) but the city's task is not theirs to complete,
+        // through /engine-rest no more than through /api.
+        let complete = engine_rest(&app, "hp1", reqwest::Method::POST, &format!("/task/{city_task}/complete"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(complete.status(), StatusCode::FORBIDDEN);
         let (_, detail) = get(&app, "city1", &format!("/tasks/{city_task}")).await;
         assert_eq!(detail["returnTargets"], json!(["district", "apply"]));
         let comments: Vec<&Value> = detail["timeline"]
@@ -996,6 +1004,10 @@ async fn approvals_carry_attachments_and_a_signature_image_that_participants_can
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         // Before it is used, only the uploader can open it.
         assert_eq!(download(&app, "shenqing", &id(&report)).await.0, StatusCode::NOT_FOUND);
+        // An operation that is refused binds nothing: the file stays free for another instance.
+        let (_, spare) = upload(&app, "hp1", "备用.pdf", pdf.clone()).await;
+        let (status, _) = post(&app, "hp1", &format!("/tasks/{task}/cc"), json!({ "attachments": [id(&spare)] })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "no one to copy to");
         let body = json!({ "comment": "同意", "attachments": [id(&report)], "signature": id(&signature) });
         assert_eq!(post(&app, "hp1", &approve, body).await.0, StatusCode::NO_CONTENT);
         // The next reviewer sees them in the timeline and opens them.
@@ -1025,6 +1037,9 @@ async fn approvals_carry_attachments_and_a_signature_image_that_participants_can
         let (status, _) =
             post(&app, "hp1", &format!("/tasks/{second}/approve"), json!({ "attachments": [id(&report)] })).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (status, _) =
+            post(&app, "hp1", &format!("/tasks/{second}/approve"), json!({ "attachments": [id(&spare)] })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "the spare file was never bound");
         // Every download and every refusal is in the audit log.
         let (_, log) = get(&app, "auditor1", "/audit?limit=1000").await;
         let downloads: Vec<(&str, &str)> = log
@@ -1170,6 +1185,27 @@ async fn own_scope_accounts_see_the_instances_they_are_asked_to_act_on_and_no_ot
         let task = todo_task(&app, "prov1").await.expect("prov1's confirmation");
         assert_eq!(todo_total(&app, "prov1").await, 1);
         assert_eq!(get(&app, "prov2", &format!("/tasks/{task}")).await.0, StatusCode::NOT_FOUND);
+        // Seeing an instance is not acting on it, through /engine-rest either: the liaison who
+        // started it cannot complete the provider's confirmation, nor make themselves a candidate.
+        let complete = engine_rest(&app, "shenqing", reqwest::Method::POST, &format!("/task/{task}/complete"))
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(complete.status(), StatusCode::FORBIDDEN);
+        let link = engine_rest(&app, "shenqing", reqwest::Method::POST, &format!("/task/{task}/identity-links"))
+            .json(&json!({ "userId": "shenqing", "type": "candidate" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(link.status(), StatusCode::FORBIDDEN);
+        // Nor can a holder hand the task to an account that could not see the instance.
+        let delegate = engine_rest(&app, "prov1", reqwest::Method::POST, &format!("/task/{task}/delegate"))
+            .json(&json!({ "userId": "xh1" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(delegate.status(), StatusCode::BAD_REQUEST, "xh1 is another district's staff");
         assert_eq!(
             post(&app, "prov1", &format!("/tasks/{task}/approve"), json!({ "comment": "已安排" })).await.0,
             StatusCode::NO_CONTENT
@@ -1339,6 +1375,50 @@ async fn camunda_task_attachments_are_checked_sealed_files_in_the_timeline() {
         let kinds: Vec<String> =
             operations(&app, "hp1", &task).await.into_iter().map(|(operation, _, _)| operation).collect();
         assert_eq!(kinds[1..], ["attachment", "attachment", "attachment-removed"], "{kinds:?}");
+    })
+    .await;
+}
+
+/// PREF-03 in a district with no reviewers yet: the review goes to admin (a routing by the
+/// system, which is nobody acting), so the applicant can still withdraw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_review_routed_to_the_admin_still_lets_the_applicant_withdraw() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let (name, xml) = web::demo::PROCESSES[0];
+        assert_eq!(app.deploy(name.trim_end_matches(".bpmn"), xml).await.0, 200);
+        // A liaison of 静安区, where nobody holds district-staff yet.
+        add_account(&app, "jingan", "310106", &["liaison"], "staff").await;
+        let started = engine_rest(
+            &app,
+            "jingan",
+            reqwest::Method::POST,
+            "/process-definition/key/pref03-institution-onboarding/start",
+        )
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("sent");
+        assert_eq!(started.status(), StatusCode::OK);
+        let instance: Value = started.json().await.expect("JSON");
+        let instance = instance["id"].as_str().expect("id").to_string();
+        let application = todo_task(&app, "jingan").await.expect("the application");
+        assert_eq!(
+            post(&app, "jingan", &format!("/tasks/{application}/approve"), json!({})).await.0,
+            StatusCode::NO_CONTENT
+        );
+        let routed = operations(&app, "jingan", &application).await;
+        assert!(
+            routed.contains(&("transfer".to_string(), "system".to_string(), Some("districtReview".to_string()))),
+            "{routed:?}"
+        );
+        let (_, detail) = get(&app, "jingan", &format!("/tasks/{application}")).await;
+        assert!(
+            detail["operations"].as_array().is_some_and(|ops| ops.contains(&json!("withdraw-instance"))),
+            "{detail}"
+        );
+        let (status, body) = post(&app, "jingan", &format!("/process-instances/{instance}/withdraw"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     })
     .await;
 }

@@ -34,6 +34,10 @@ async fn district_a_cannot_reach_district_b() {
     each_backend(|app| async move {
         add_account(&app, "huangpu", "310101", &["district-staff"], "staff").await;
         add_account(&app, "xuhui", "310104", &["district-staff"], "staff").await;
+        // Both review for their district in the `approval` model (its candidate group).
+        for reviewer in ["huangpu", "xuhui"] {
+            app.executor.store().add_membership(reviewer, "district-reviewers").await.expect("member");
+        }
         add_account(&app, "city", "310000", &["city-staff"], "staff").await;
         let (status, _) = app.deploy("approval", APPROVAL).await;
         assert_eq!(status, 200);

@@ -54,6 +54,9 @@ impl OpError {
     pub(crate) fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not-found", message)
     }
+    pub(crate) fn is_not_found(&self) -> bool {
+        self.status == StatusCode::NOT_FOUND
+    }
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", message)
     }
@@ -308,6 +311,28 @@ pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<sto
         .ok_or_else(|| OpError::not_found("流程实例不存在或无权查看 (no such process instance)"))
 }
 
+/// Whether the signed-in user may work on the task: its holders and candidates, a pending
+/// alongside signer, or an administrator. `/api` operations and `/engine-rest` task writes
+/// (complete, claim, variables, delegate, links …) follow this one rule, as Camunda does with
+/// authorizations on; the data scope alone only decides what one may see.
+pub(crate) async fn may_work_on(state: &AppState, auth: &Auth, task: &TaskRecord) -> OpResult<bool> {
+    may_act(state, task, &caller(state, auth).await?).await
+}
+
+/// Whether naming `user` on a task (as candidate, owner, delegate, assignee) would show its
+/// instance to an account of ours that cannot see it now — a citizen made a candidate of a
+/// district task, say. Ids that are no account here (Camunda models with outside identities)
+/// cannot sign in, so they expose nothing.
+pub(crate) async fn exposes_instance(state: &AppState, user: &str, task: &TaskRecord) -> OpResult<bool> {
+    let Some(account) = state.store().account(user).await? else { return Ok(false) };
+    // Whom the model already names (a candidate user, or a holder of a candidate role or
+    // group) is meant to have it.
+    let designated = task.candidate_users.iter().any(|candidate| candidate == user)
+        || account.roles.iter().any(|role| task.candidate_groups.contains(role))
+        || state.store().user_groups(user).await?.iter().any(|group| task.candidate_groups.contains(group));
+    Ok(!designated && !user_sees_instance(state, user, &task.instance_id).await?)
+}
+
 /// Whether `user` (another account) could see the instance: transfer, delegate and copy
 /// targets must, or they would receive something they cannot open.
 async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> OpResult<bool> {
@@ -544,7 +569,8 @@ pub(crate) struct OperationBody {
     position: Option<String>,
 }
 
-const MAX_COMMENT: usize = 2_000;
+/// The longest 意见, in characters (also for Camunda task comments).
+pub(crate) const MAX_COMMENT: usize = 2_000;
 
 /// The operation body; none at all (no JSON content type) is an empty one.
 fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> OpResult<OperationBody> {

@@ -117,19 +117,13 @@ async fn upload(
         upload = Some((name, content));
     }
     let (name, content) = upload.ok_or_else(|| OpError::invalid("请选择文件 (multipart field 'file' required)"))?;
-    let file = store_file(&state, &auth.principal.account.id, &name, &content, None).await?;
+    let file = store_file(&state, &auth.principal.account.id, &name, &content).await?;
     Ok((StatusCode::CREATED, Json(file_json(&file))).into_response())
 }
 
-/// Checks and stores a file `user` uploads, sealed; `instance_id` binds it at once (a Camunda
-/// task attachment), `None` leaves it for an operation to bind.
-pub(crate) async fn store_file(
-    state: &AppState,
-    user: &str,
-    name: &str,
-    content: &[u8],
-    instance_id: Option<&str>,
-) -> OpResult<StoredFile> {
+/// Checks and stores a file `user` uploads, sealed and not yet bound to an instance: the record
+/// of the operation that uses it binds it.
+pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content: &[u8]) -> OpResult<StoredFile> {
     let name = clean_name(name)?;
     if content.len() > MAX_FILE_BYTES {
         return Err(too_large());
@@ -147,7 +141,7 @@ pub(crate) async fn store_file(
         digest: hex(&sm3::Sm3::digest(content)),
         uploaded_by: user.to_string(),
         uploaded_at: now,
-        instance_id: instance_id.map(str::to_string),
+        instance_id: None,
     };
     let sealed = state
         .security
@@ -188,7 +182,8 @@ async fn download(
         Some(file) if file.uploaded_by == caller.id => true,
         Some(StoredFile { instance_id: Some(instance_id), .. }) => match visible_instance(&state, instance_id).await {
             Ok(instance) => involved(&state, &caller, &instance, None).await?,
-            Err(_) => false,
+            Err(error) if error.is_not_found() => false,
+            Err(error) => return Err(error),
         },
         Some(_) => false,
     };
@@ -226,8 +221,9 @@ fn percent_encode(text: &str) -> String {
 }
 
 /// The files an operation names: each must be the caller's upload, not attached to another
-/// instance, and the signature an image. They are bound to the instance and described in the
-/// operation's record (`detail.attachments`, `detail.signature`).
+/// instance, and the signature an image. They are described in the operation's record
+/// (`detail.attachments`, `detail.signature`), whose insertion binds them to the instance in the
+/// operation's own transaction, so a refused or lost operation binds nothing.
 pub(crate) async fn attach(
     state: &AppState,
     user: &str,
@@ -271,7 +267,7 @@ pub(crate) async fn attach(
         }
         detail.insert("signature".into(), file_json(file));
     }
-    state.store().bind_files(&ids, user, instance_id).await?;
+    // Bound by the operation's record, in the operation's own transaction.
     input.detail = Some(JsonValue::Object(detail));
     Ok(input)
 }

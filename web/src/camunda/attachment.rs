@@ -16,7 +16,7 @@ use store::operations::OperationInput;
 
 use super::format_time;
 use crate::error::{ApiError, ApiResult};
-use crate::identity::{ClientIp, audit, entry};
+use crate::identity::{Auth, ClientIp, audit, entry};
 use crate::{AppState, CurrentUser};
 
 pub(super) fn router() -> Router<AppState> {
@@ -63,9 +63,13 @@ async fn attachments(state: &AppState, id: &str) -> ApiResult<Vec<ApprovalRecord
         .collect())
 }
 
-/// An open task in the caller's scope; anything else is Camunda's 400 for attachments.
-async fn open_task(state: &AppState, id: &str) -> ApiResult<store::TaskRecord> {
-    super::task::find(state, id).await.map_err(|_| ApiError::BadRequest(format!("No task found for task id {id}")))
+/// An open task the caller may work on; one outside their scope is Camunda's 400 for
+/// attachments.
+async fn open_task(state: &AppState, auth: &Auth, id: &str) -> ApiResult<store::TaskRecord> {
+    super::task::writable(state, auth, id).await.map_err(|error| match error {
+        ApiError::NotFound(_) => ApiError::BadRequest(format!("No task found for task id {id}")),
+        other => other,
+    })
 }
 
 async fn find(state: &AppState, id: &str, attachment_id: &str) -> ApiResult<ApprovalRecord> {
@@ -111,6 +115,7 @@ async fn data(
 async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Json_>> {
@@ -140,14 +145,16 @@ async fn create(
             _ => {}
         }
     }
-    let task = open_task(&state, &id).await?;
+    let task = open_task(&state, &auth, &id).await?;
     let name = name.filter(|name| !name.trim().is_empty());
     let mut detail = json!({ "name": name, "description": description, "type": kind, "url": url });
     match (&content, &url) {
         (Some((file_name, bytes)), None) => {
             // The file's own name decides its type when it has an extension; else the attachment's.
             let named = file_name.as_deref().filter(|file| file.contains('.')).or(name.as_deref()).unwrap_or_default();
-            let file = crate::files::store_file(&state, &actor.0, named, bytes, Some(&task.instance_id)).await?;
+            // Stored unbound; the attachment's record binds it (an upload whose record fails
+            // is removed with the other unused uploads).
+            let file = crate::files::store_file(&state, &actor.0, named, bytes).await?;
             detail["file"] = json!({ "id": file.id, "name": file.name, "contentType": file.content_type, "size": file.size, "sm3": file.digest });
             if detail["name"].is_null() {
                 detail["name"] = json!(file.name);
@@ -165,10 +172,11 @@ async fn create(
 async fn remove(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     find(&state, &id, &attachment_id).await?;
-    let task = open_task(&state, &id).await?;
+    let task = open_task(&state, &auth, &id).await?;
     let input = OperationInput { detail: Some(json!({ "attachment": attachment_id })), ..OperationInput::by(&actor.0) };
     state.executor.note(&task, "attachment-removed", input).await?;
     Ok(StatusCode::NO_CONTENT)

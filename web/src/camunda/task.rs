@@ -16,6 +16,7 @@ use super::{
     sort_error, variable_json, variables_json,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
 use crate::{AppState, CurrentUser};
 
 pub(super) fn router() -> Router<AppState> {
@@ -148,6 +149,39 @@ async fn count(
 }
 
 /// A task inside the caller's data scope; one outside it does not exist for them (404).
+/// A task the signed-in user may change: inside their scope (404 otherwise) and theirs to work
+/// on — held, claimable, or an administrator's (403 otherwise).
+pub(super) async fn writable(state: &AppState, auth: &Auth, id: &str) -> ApiResult<TaskRecord> {
+    let task = find(state, id).await?;
+    authorize(state, auth, &task).await?;
+    Ok(task)
+}
+
+async fn authorize(state: &AppState, auth: &Auth, task: &TaskRecord) -> ApiResult<()> {
+    if crate::approval::may_work_on(state, auth, task).await? {
+        return Ok(());
+    }
+    Err(ApiError::denied(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        format!(
+            "The user with id '{}' is not an assignee or candidate of task '{}' (无权处理该任务)",
+            auth.principal.account.id, task.id
+        ),
+    ))
+}
+
+/// Refuses to name `user` on a task's instance that they could not see (see
+/// [`crate::approval::exposes_instance`]).
+async fn refuse_exposure(state: &AppState, user: &str, task: &TaskRecord) -> ApiResult<()> {
+    if crate::approval::exposes_instance(state, user, task).await? {
+        return Err(ApiError::BadRequest(format!(
+            "the user '{user}' cannot see this process instance, so the task cannot go to them ({user} 无法查看该流程)"
+        )));
+    }
+    Ok(())
+}
+
 pub(super) async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
     let query = TaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..TaskQuery::default() };
     let (mut tasks, _) = state.store().tasks(&query).await?;
@@ -169,12 +203,14 @@ fn user_id(body: &serde_json::Map<String, Json_>) -> ApiResult<Option<String>> {
 async fn claim(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let user = user_id(&body_json(&body)?)?
         .ok_or_else(|| ApiError::BadRequest("userId is required to claim a task".into()))?;
-    let task = find(&state, &id).await?;
+    let task = writable(&state, &auth, &id).await?;
+    refuse_exposure(&state, &user, &task).await?;
     if task.assignee.as_deref() == Some(user.as_str()) {
         return Ok(StatusCode::NO_CONTENT);
     }
@@ -190,9 +226,10 @@ async fn claim(
 async fn unclaim(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    find(&state, &id).await?;
+    writable(&state, &auth, &id).await?;
     state.store().set_assignee(&id, None, None, store::executor::now_millis(), &actor.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -200,11 +237,15 @@ async fn unclaim(
 async fn set_assignee(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let user = user_id(&body_json(&body)?)?;
-    find(&state, &id).await?;
+    let task = writable(&state, &auth, &id).await?;
+    if let Some(user) = &user {
+        refuse_exposure(&state, user, &task).await?;
+    }
     state.store().set_assignee(&id, None, user.as_deref(), store::executor::now_millis(), &actor.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -213,6 +254,7 @@ async fn set_assignee(
 async fn complete(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -226,6 +268,9 @@ async fn complete(
     if visible.is_empty() && crate::identity::scope() != store::DataScope::All {
         // Outside the scope: the same answer as for a task that does not exist.
         return Err(ApiError::NotFound(format!("No matching task with id {id}")));
+    }
+    if let Some(task) = visible.first() {
+        authorize(&state, &auth, task).await?;
     }
     if visible.first().and_then(|task| task.delegation.as_deref()) == Some("PENDING") {
         return Err(ApiError::BadRequest(
@@ -277,6 +322,7 @@ async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String,
 async fn modify_variables(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
@@ -288,6 +334,7 @@ async fn modify_variables(
         .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
     let (task, _) = instance_of(&state, &id).await?;
+    authorize(&state, &auth, &task).await?;
     state.executor.set_variables(&task.instance_id, modifications, deletions, Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -295,11 +342,13 @@ async fn modify_variables(
 async fn put_variable(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let value = parse_variable(&name, &Json_::Object(body_json(&body)?))?;
     let (task, _) = instance_of(&state, &id).await?;
+    authorize(&state, &auth, &task).await?;
     state
         .executor
         .set_variables(&task.instance_id, [(name, value)].into_iter().collect(), Vec::new(), Some(&actor.0))
@@ -310,9 +359,11 @@ async fn put_variable(
 async fn delete_variable(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let (task, _) = instance_of(&state, &id).await?;
+    authorize(&state, &auth, &task).await?;
     state.executor.set_variables(&task.instance_id, engine::Variables::new(), vec![name], Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -372,6 +423,7 @@ async fn comment(
 async fn create_comment(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Json_>> {
@@ -380,10 +432,17 @@ async fn create_comment(
         Some(Json_::String(message)) if !message.trim().is_empty() => message.clone(),
         _ => return Err(ApiError::BadRequest("message is required and must be a non-empty string".into())),
     };
-    if message.chars().count() > 4_000 {
-        return Err(ApiError::BadRequest("message is longer than 4000 characters".into()));
+    if message.chars().count() > crate::approval::MAX_COMMENT {
+        return Err(ApiError::BadRequest(format!(
+            "message is longer than {} characters (意见不能超过 {0} 字)",
+            crate::approval::MAX_COMMENT
+        )));
     }
-    let task = find(&state, &id).await.map_err(|_| ApiError::BadRequest(format!("No task found for task id {id}")))?;
+    let task = find(&state, &id).await.map_err(|error| match error {
+        ApiError::NotFound(_) => ApiError::BadRequest(format!("No task found for task id {id}")),
+        other => other,
+    })?;
+    authorize(&state, &auth, &task).await?;
     let input =
         store::operations::OperationInput { comment: Some(message), ..store::operations::OperationInput::by(&actor.0) };
     let record = state.executor.comment(&task, input).await?;
@@ -395,12 +454,14 @@ async fn create_comment(
 async fn delegate(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let user = user_id(&body_json(&body)?)?
         .ok_or_else(|| ApiError::BadRequest("userId is required to delegate a task".into()))?;
-    let task = find(&state, &id).await?;
+    let task = writable(&state, &auth, &id).await?;
+    refuse_exposure(&state, &user, &task).await?;
     let input = store::operations::OperationInput::by(&actor.0);
     state.executor.delegate(&task, &user, input).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -411,11 +472,12 @@ async fn delegate(
 async fn resolve(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let variables = parse_variables(body_json(&body)?.get("variables"))?;
-    let task = find(&state, &id).await?;
+    let task = writable(&state, &auth, &id).await?;
     if task.delegation.as_deref() != Some("PENDING") {
         return Err(ApiError::BadRequest(format!("task {id} is not delegated, so it cannot be resolved")));
     }
@@ -471,13 +533,17 @@ fn identity_link(body: &[u8]) -> ApiResult<(&'static str, String)> {
 
 async fn change_identity_link(
     state: &AppState,
-    actor: &str,
+    auth: &Auth,
     id: &str,
     body: &[u8],
     add: bool,
 ) -> ApiResult<StatusCode> {
+    let actor = auth.principal.account.id.as_str();
     let (kind, value) = identity_link(body)?;
-    let task = find(state, id).await?;
+    let task = writable(state, auth, id).await?;
+    if add && kind != "group" {
+        refuse_exposure(state, &value, &task).await?;
+    }
     if kind == "assignee" {
         let (expected, assignee) = if add { (None, Some(value.as_str())) } else { (Some(Some(value.as_str())), None) };
         state.store().set_assignee(id, expected, assignee, store::executor::now_millis(), actor).await?;
@@ -491,19 +557,19 @@ async fn change_identity_link(
 /// `POST /task/{id}/identity-links {userId | groupId, type}`.
 async fn add_identity_link(
     State(state): State<AppState>,
-    Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    change_identity_link(&state, &actor.0, &id, &body, true).await
+    change_identity_link(&state, &auth, &id, &body, true).await
 }
 
 /// `POST /task/{id}/identity-links/delete {userId | groupId, type}`.
 async fn delete_identity_link(
     State(state): State<AppState>,
-    Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    change_identity_link(&state, &actor.0, &id, &body, false).await
+    change_identity_link(&state, &auth, &id, &body, false).await
 }
