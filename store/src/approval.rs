@@ -221,6 +221,9 @@ fn scope_clause(filter: &mut Filter, scope: &DataScope) {
             let (condition, params) = crate::identity::participant(user, "p.id");
             filter.clause(&condition, params);
         }
+        DataScope::Started(user) => {
+            filter.clause("p.start_user = ?", [Param::Text(user.clone())]);
+        }
         DataScope::Nothing => {
             filter.clause("1 = 0", []);
         }

@@ -21,6 +21,9 @@ pub enum DataScope {
     /// The instances this user takes part in: started, holds or may claim a task of, acted
     /// on, or was copied ([`participant`]).
     Own(String),
+    /// The instances this user started: what an `own` account may change beyond its tasks
+    /// (`DataScope::for_change`).
+    Started(String),
     /// Nothing (a user with no role).
     Nothing,
 }
@@ -33,11 +36,21 @@ impl DataScope {
                 DataScope::All => 4,
                 DataScope::District(_) => 3,
                 DataScope::Unit(_) => 2,
-                DataScope::Own(_) => 1,
+                DataScope::Own(_) | DataScope::Started(_) => 1,
                 DataScope::Nothing => 0,
             }
         }
         if rank(&other) > rank(&self) { other } else { self }
+    }
+
+    /// The scope of changes to instances other than through their tasks (deleting one, its
+    /// variables, messages, signals, jobs, incidents): an `own` account sees the instances it
+    /// takes part in but changes only those it started; other scopes are unchanged.
+    pub fn for_change(self) -> DataScope {
+        match self {
+            DataScope::Own(user) => DataScope::Started(user),
+            other => other,
+        }
     }
 }
 
@@ -73,6 +86,7 @@ impl Filter {
                 let (condition, params) = participant(user, instance_column);
                 self.clause(&condition, params)
             }
+            DataScope::Started(user) => self.clause(&owned("scope_p.start_user = ?"), [Param::Text(user.clone())]),
             DataScope::Nothing => self.clause("1 = 0", []),
         }
     }
@@ -86,7 +100,7 @@ impl Filter {
                 [Param::Text(code.clone())],
             ),
             DataScope::Unit(unit) => self.clause("u.unit_id = ?", [Param::Text(unit.clone())]),
-            DataScope::Own(user) => self.clause("u.id = ?", [Param::Text(user.clone())]),
+            DataScope::Own(user) | DataScope::Started(user) => self.clause("u.id = ?", [Param::Text(user.clone())]),
             DataScope::Nothing => self.clause("1 = 0", []),
         }
     }

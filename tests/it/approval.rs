@@ -1206,6 +1206,19 @@ async fn own_scope_accounts_see_the_instances_they_are_asked_to_act_on_and_no_ot
             .await
             .expect("sent");
         assert_eq!(delegate.status(), StatusCode::BAD_REQUEST, "xh1 is another district's staff");
+        // Taking part lets prov1 see the instance and act on its task, not change the instance.
+        let delete = engine_rest(&app, "prov1", reqwest::Method::DELETE, &format!("/process-instance/{mine}"))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(delete.status(), StatusCode::NOT_FOUND);
+        let variables =
+            engine_rest(&app, "prov1", reqwest::Method::POST, &format!("/process-instance/{mine}/variables"))
+                .json(&json!({ "modifications": { "unit": { "value": "prov2", "type": "String" } } }))
+                .send()
+                .await
+                .expect("sent");
+        assert_eq!(variables.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             post(&app, "prov1", &format!("/tasks/{task}/approve"), json!({ "comment": "已安排" })).await.0,
             StatusCode::NO_CONTENT

@@ -206,6 +206,9 @@ async fn data_scope_filters_every_engine_query() {
         assert_eq!(instance_ids(district_b.clone()).await, expected_b);
         assert_eq!(instance_ids(DataScope::Unit("310101-01".into())).await, vec![mine.id.clone()]);
         assert_eq!(instance_ids(DataScope::Own("b".into())).await, vec![theirs.id.clone()]);
+        assert_eq!(instance_ids(DataScope::Started("b".into())).await, vec![theirs.id.clone()]);
+        assert_eq!(DataScope::Own("b".into()).for_change(), DataScope::Started("b".into()));
+        assert_eq!(DataScope::District("310101".into()).for_change(), DataScope::District("310101".into()));
         assert_eq!(instance_ids(DataScope::All).await.len(), 4);
         assert!(instance_ids(DataScope::Nothing).await.is_empty());
         let _ = unowned;

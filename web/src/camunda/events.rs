@@ -62,7 +62,8 @@ async fn correlate(
         correlation_keys: parse_variables(body.get("correlationKeys"))?,
         variables: parse_variables(body.get("processVariables"))?,
         all: flag("all"),
-        scope: crate::identity::scope(),
+        // Messages move instances: an `own` account reaches only those it started.
+        scope: crate::identity::change_scope(),
     };
     let results = state.executor.correlate_message(&message, Some(&actor.0)).await?;
     if !flag("resultEnabled") {
@@ -101,6 +102,6 @@ async fn signal(State(state): State<AppState>, body: axum::body::Bytes) -> ApiRe
         .filter(|name| !name.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name is required / 需要信号名称".into()))?;
     let variables = parse_variables(body.get("variables"))?;
-    state.executor.broadcast_signal(&name, variables, &crate::identity::scope()).await?;
+    state.executor.broadcast_signal(&name, variables, &crate::identity::change_scope()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

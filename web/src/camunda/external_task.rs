@@ -37,7 +37,16 @@ pub(super) fn router() -> Router<AppState> {
 /// The external task `id` if it exists in the caller's data scope; 404 otherwise (a task of
 /// another district does not exist for the caller).
 async fn visible(state: &AppState, id: &str) -> ApiResult<ExternalTaskRecord> {
-    let query = ExternalTaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..Default::default() };
+    visible_in(state, id, crate::identity::scope()).await
+}
+
+/// An external task the caller may work on as a worker (`crate::identity::change_scope`).
+async fn workable(state: &AppState, id: &str) -> ApiResult<ExternalTaskRecord> {
+    visible_in(state, id, crate::identity::change_scope()).await
+}
+
+async fn visible_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<ExternalTaskRecord> {
+    let query = ExternalTaskQuery { id: Some(id.to_string()), scope, ..Default::default() };
     state
         .store()
         .external_tasks(&query)
@@ -133,7 +142,7 @@ async fn fetch_and_lock(State(state): State<AppState>, body: axum::body::Bytes) 
             by_priority,
         });
     }
-    let locked = state.executor.fetch_and_lock(&worker, &topics, max, wait, &crate::identity::scope()).await?;
+    let locked = state.executor.fetch_and_lock(&worker, &topics, max, wait, &crate::identity::change_scope()).await?;
     let tasks = locked
         .iter()
         .map(|(task, variables)| {
@@ -162,7 +171,7 @@ async fn complete(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let mut variables = parse_variables(body.get("variables"))?;
@@ -177,7 +186,7 @@ async fn failure(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let retries = number(&body, "retries")?.unwrap_or(0);
@@ -203,7 +212,7 @@ async fn bpmn_error(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let code = text(&body, "errorCode")?
@@ -220,7 +229,7 @@ async fn extend_lock(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     let body = body_json(&body)?;
     let worker = worker(&body)?;
     let duration = number(&body, "newDuration")?
@@ -234,7 +243,7 @@ async fn extend_lock(
 }
 
 async fn unlock(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     state.executor.unlock_external_task(&id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -245,7 +254,7 @@ async fn set_retries(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
-    visible(&state, &id).await?;
+    workable(&state, &id).await?;
     let body = body_json(&body)?;
     let retries = number(&body, "retries")?
         .filter(|retries| *retries >= 0)

@@ -107,8 +107,12 @@ async fn resolve(
     axum::Extension(user): axum::Extension<crate::CurrentUser>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let query =
-        IncidentQuery { id: Some(id.clone()), open: true, scope: crate::identity::scope(), ..IncidentQuery::default() };
+    let query = IncidentQuery {
+        id: Some(id.clone()),
+        open: true,
+        scope: crate::identity::change_scope(),
+        ..IncidentQuery::default()
+    };
     if state.store().incidents(&query).await?.0.is_empty() {
         return Err(ApiError::NotFound(format!("No matching incident with id {id}")));
     }

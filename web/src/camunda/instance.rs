@@ -84,8 +84,23 @@ async fn count(
 
 /// A running instance inside the caller's data scope, or Camunda's 404.
 pub(super) async fn running(state: &AppState, id: &str) -> ApiResult<InstanceRecord> {
-    scoped(state, id)
+    running_in(state, id, crate::identity::scope()).await
+}
+
+/// A running instance the caller may change (delete, set variables): inside their scope for
+/// changes ([`crate::identity::change_scope`]), or Camunda's 404.
+async fn changeable(state: &AppState, id: &str) -> ApiResult<InstanceRecord> {
+    running_in(state, id, crate::identity::change_scope()).await
+}
+
+async fn running_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<InstanceRecord> {
+    let query = InstanceQuery { id: Some(id.to_string()), scope, ..InstanceQuery::default() };
+    state
+        .store()
+        .instances(&query)
         .await?
+        .0
+        .pop()
         .filter(|instance| instance.status == InstanceStatus::Active)
         .ok_or_else(|| ApiError::NotFound(format!("Process instance with id {id} does not exist")))
 }
@@ -108,7 +123,7 @@ async fn delete(
     Query(params): Query<Params>,
 ) -> ApiResult<StatusCode> {
     let fail_if_not_exists = Filters::from_params(&params).flag("failIfNotExists")?.unwrap_or(true);
-    match running(&state, &id).await {
+    match changeable(&state, &id).await {
         Ok(_) => {}
         Err(ApiError::NotFound(_)) if !fail_if_not_exists => return Ok(StatusCode::NO_CONTENT),
         Err(error) => return Err(error),
@@ -147,7 +162,7 @@ async fn modify_variables(
         Some(Json_::Array(names)) => names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect(),
         Some(_) => return Err(ApiError::BadRequest("deletions must be an array of names".into())),
     };
-    running(&state, &id).await?;
+    changeable(&state, &id).await?;
     state.executor.set_variables(&id, modifications, deletions, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -160,7 +175,7 @@ async fn put_variable(
 ) -> ApiResult<StatusCode> {
     let body = Json_::Object(body_json(&body)?);
     let value = parse_variable(&name, &body)?;
-    running(&state, &id).await?;
+    changeable(&state, &id).await?;
     state.executor.set_variables(&id, [(name, value)].into_iter().collect(), Vec::new(), Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,7 +185,7 @@ async fn delete_variable(
     Extension(user): Extension<CurrentUser>,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    running(&state, &id).await?;
+    changeable(&state, &id).await?;
     state.executor.set_variables(&id, engine::Variables::new(), vec![name], Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

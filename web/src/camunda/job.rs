@@ -92,7 +92,16 @@ async fn count(
 }
 
 async fn find(state: &AppState, id: &str) -> ApiResult<JobRecord> {
-    let query = JobQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..JobQuery::default() };
+    find_in(state, id, crate::identity::scope()).await
+}
+
+/// A job the caller may retry or run (`crate::identity::change_scope`).
+async fn changeable(state: &AppState, id: &str) -> ApiResult<JobRecord> {
+    find_in(state, id, crate::identity::change_scope()).await
+}
+
+async fn find_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<JobRecord> {
+    let query = JobQuery { id: Some(id.to_string()), scope, ..JobQuery::default() };
     state
         .store()
         .jobs(&query)
@@ -120,16 +129,16 @@ async fn set_retries(
         .and_then(Json_::as_i64)
         .filter(|retries| *retries >= 0)
         .ok_or_else(|| ApiError::BadRequest("retries must be a whole number ≥ 0 / 重试次数须为非负整数".into()))?;
-    find(&state, &id).await?; // in the caller's data scope, or 404
+    changeable(&state, &id).await?; // in the caller's data scope for changes, or 404
     state.executor.set_job_retries(&id, retries, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /job/{id}/execute`: runs the job now, whatever its due date.
 async fn execute(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    let job = find(&state, &id).await?;
+    let job = changeable(&state, &id).await?;
     state.executor.run_job(&job).await?;
-    match find(&state, &id).await {
+    match changeable(&state, &id).await {
         // Still there with an exception: this attempt failed (Camunda answers 500 with the cause).
         Ok(after) if after.exception_message.is_some() && after.retries < job.retries => {
             Err(ApiError::Unprocessable(format!("the job failed: {}", after.exception_message.unwrap_or_default())))

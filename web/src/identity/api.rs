@@ -155,6 +155,7 @@ fn scope_text(scope: &store::DataScope) -> String {
         store::DataScope::District(code) => format!("district:{code}"),
         store::DataScope::Unit(unit) => format!("unit:{unit}"),
         store::DataScope::Own(user) => format!("own:{user}"),
+        store::DataScope::Started(user) => format!("started:{user}"),
         store::DataScope::Nothing => "none".into(),
     }
 }

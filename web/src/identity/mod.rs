@@ -46,6 +46,12 @@ pub fn scope() -> DataScope {
     SCOPE.try_with(Clone::clone).unwrap_or(DataScope::Nothing)
 }
 
+/// The caller's scope for changing instances other than through their tasks
+/// ([`DataScope::for_change`]).
+pub fn change_scope() -> DataScope {
+    scope().for_change()
+}
+
 /// The source address of a request (the TCP peer; proxies are not trusted blindly). An
 /// extractor that never fails ("unknown" when the server runs without connection info).
 #[derive(Debug, Clone)]
@@ -612,7 +618,7 @@ pub fn account_in_scope(principal: &Principal, account: &store::identity::Accoun
         DataScope::All => true,
         DataScope::District(district) => account.district.as_deref() == Some(district.as_str()),
         DataScope::Unit(unit) => account.unit_id.as_deref() == Some(unit.as_str()),
-        DataScope::Own(user) => &account.id == user,
+        DataScope::Own(user) | DataScope::Started(user) => &account.id == user,
         DataScope::Nothing => false,
     }
 }
