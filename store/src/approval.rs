@@ -21,7 +21,8 @@ pub struct ApprovalRecord {
     pub task_name: Option<String>,
     /// `approve`, `reject`, `return`, `transfer`, `delegate`, `resolve`, `withdraw`,
     /// `take-back`, `cc`, `urge`, `timeout`, `comment` (a comment alone, e.g. from Camunda's
-    /// `POST /task/{id}/comment/create`), or `candidates` / `owner` (identity links changed).
+    /// `POST /task/{id}/comment/create`), `candidates` / `owner` (identity links changed),
+    /// `claim` / `unclaim` / `assignee` (认领, 释放, 指派), `attachment` / `attachment-removed`.
     pub operation: String,
     pub actor: Option<String>,
     pub at: i64,

@@ -793,7 +793,30 @@ macro_rules! store_impl {
                     }
                     sqlx::query(Self::sql("UPDATE history_tasks SET assignee = ? WHERE id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await?;
                     sqlx::query(Self::sql("UPDATE history_activities SET assignee = ? WHERE task_id = ?")).bind(assignee).bind(task_id).execute(&mut *tx).await?;
-                    let _ = (at, actor);
+                    // Who took or handed on the task is in the approval timeline too (认领 / 释放 / 指派).
+                    let row = sqlx::query(Self::sql("SELECT instance_id, task_definition_key, name FROM tasks WHERE id = ?")).bind(task_id).fetch_one(&mut *tx).await?;
+                    let operation = match (expected, assignee) {
+                        (_, None) => "unclaim",
+                        (Some(None), Some(_)) => "claim",
+                        _ => "assignee",
+                    };
+                    let record = crate::approval::ApprovalRecord {
+                        id: crate::new_id(),
+                        instance_id: row.try_get("instance_id")?,
+                        task_id: Some(task_id.to_string()),
+                        element_id: row.try_get("task_definition_key")?,
+                        task_name: row.try_get("name")?,
+                        operation: operation.into(),
+                        actor: Some(actor.to_string()),
+                        at,
+                        comment: None,
+                        detail: Some(serde_json::json!({ "assignee": assignee }).to_string()),
+                    };
+                    let mut batch = Batch::default();
+                    crate::approval::push_record(&mut batch, &record);
+                    for (statement, params) in &batch.statements {
+                        bind_all(sqlx::query(Self::dynamic(statement.clone())), params).execute(&mut *tx).await?;
+                    }
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(())
                 }

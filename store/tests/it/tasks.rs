@@ -211,6 +211,18 @@ async fn claim_unclaim_and_set_assignee() {
         assignee_everywhere(Some("carol")).await;
         cx.store.set_assignee(&task.id, None, None, now_millis(), "admin").await.expect("clears");
         assignee_everywhere(None).await;
+        // Each change (not the refused ones) is in the approval timeline, by whom it was made.
+        let records = cx.store.approval_records(&task.instance_id).await.expect("records load");
+        let changes: Vec<(&str, &str)> = records
+            .iter()
+            .map(|record| (record.operation.as_str(), record.actor.as_deref().unwrap_or_default()))
+            .collect();
+        assert_eq!(
+            changes,
+            [("claim", "alice"), ("unclaim", "alice"), ("claim", "bob"), ("assignee", "admin"), ("unclaim", "admin")],
+            "{}",
+            cx.backend
+        );
 
         for expected in [None, Some(None), Some(Some("alice"))] {
             assert_not_found(
