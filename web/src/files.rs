@@ -155,12 +155,16 @@ pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content
 /// A stored file with its content opened, or `None` when there is no such file.
 pub(crate) async fn open_file(state: &AppState, id: &str) -> OpResult<Option<(StoredFile, Vec<u8>)>> {
     let Some((file, sealed)) = state.store().file_content(id).await? else { return Ok(None) };
-    let content = state
+    let content = unseal(state, &file, &sealed)?;
+    Ok(Some((file, content)))
+}
+
+fn unseal(state: &AppState, file: &StoredFile, sealed: &[u8]) -> OpResult<Vec<u8>> {
+    state
         .security
         .crypto
-        .decrypt(&sealed, &file_aad(&file.id))
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
-    Ok(Some((file, content)))
+        .decrypt(sealed, &file_aad(&file.id))
+        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -176,22 +180,24 @@ async fn download(
     Path(id): Path<String>,
 ) -> OpResult<Response> {
     let caller = caller(&state, &auth).await?;
-    let found = state.store().files(std::slice::from_ref(&id)).await?.into_iter().next();
+    let found = state.store().file_content(&id).await?;
     let allowed = match &found {
         None => false,
-        Some(file) if file.uploaded_by == caller.id => true,
-        Some(StoredFile { instance_id: Some(instance_id), .. }) => match visible_instance(&state, instance_id).await {
-            Ok(instance) => involved(&state, &caller, &instance, None).await?,
-            Err(error) if error.is_not_found() => false,
-            Err(error) => return Err(error),
-        },
+        Some((file, _)) if file.uploaded_by == caller.id => true,
+        Some((StoredFile { instance_id: Some(instance_id), .. }, _)) => {
+            match visible_instance(&state, instance_id).await {
+                Ok(instance) => involved(&state, &caller, &instance, None).await?,
+                Err(error) if error.is_not_found() => false,
+                Err(error) => return Err(error),
+            }
+        }
         Some(_) => false,
     };
-    let opened = if allowed { open_file(&state, &id).await? } else { None };
-    let Some((file, content)) = opened else {
+    let Some((file, sealed)) = found.filter(|_| allowed) else {
         audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "denied")).await?;
         return Err(OpError::not_found("文件不存在或无权查看 (no such file)"));
     };
+    let content = unseal(&state, &file, &sealed)?;
     audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "success")).await?;
     file_response(&file, content)
 }

@@ -119,29 +119,14 @@ async fn create(
     Path(id): Path<String>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Json_>> {
-    let mut multipart = multipart.map_err(|rejection| {
-        ApiError::BadRequest(format!("an attachment is a multipart/form-data upload: {}", rejection.body_text()))
-    })?;
     let (mut name, mut description, mut kind, mut url, mut content) = (None, None, None, None, None);
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?
-    {
-        let field_name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes =
-            field.bytes().await.map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?;
-        let text = || {
-            String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::BadRequest(format!("part '{field_name}' is not UTF-8 text")))
-        };
-        match field_name.as_str() {
-            "attachment-name" => name = Some(text()?),
-            "attachment-description" => description = Some(text()?),
-            "attachment-type" => kind = Some(text()?),
-            "url" => url = Some(text()?).filter(|url| !url.trim().is_empty()),
-            "content" => content = Some((file_name, bytes)),
+    for part in super::form_parts(multipart, "an attachment").await? {
+        match part.name.as_str() {
+            "attachment-name" => name = Some(part.text()?),
+            "attachment-description" => description = Some(part.text()?),
+            "attachment-type" => kind = Some(part.text()?),
+            "url" => url = Some(part.text()?).filter(|url| !url.trim().is_empty()),
+            "content" => content = Some((part.file_name, part.bytes)),
             _ => {}
         }
     }

@@ -77,34 +77,21 @@ async fn create(
     State(state): State<AppState>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Json_>> {
-    // A body that is not multipart gets Camunda's JSON error body, not axum's plain text.
-    let mut multipart = multipart.map_err(|rejection| {
-        ApiError::BadRequest(format!("the deployment must be a multipart/form-data upload: {}", rejection.body_text()))
-    })?;
     let mut name = None;
     let mut source = None;
     let mut tenant_id = None;
     let mut uploads = Vec::new();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?
-    {
-        let field_name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes =
-            field.bytes().await.map_err(|error| ApiError::BadRequest(format!("invalid multipart body: {error}")))?;
-        let text = || {
-            String::from_utf8(bytes.to_vec())
-                .map_err(|_| ApiError::BadRequest(format!("part '{field_name}' is not UTF-8 text")))
-        };
-        match (field_name.as_str(), &file_name) {
-            ("deployment-name", None) => name = Some(text()?),
-            ("deployment-source", None) => source = Some(text()?),
-            ("tenant-id", None) => tenant_id = Some(text()?).filter(|t| !t.is_empty()),
+    for part in super::form_parts(multipart, "the deployment").await? {
+        match (part.name.as_str(), &part.file_name) {
+            ("deployment-name", None) => name = Some(part.text()?),
+            ("deployment-source", None) => source = Some(part.text()?),
+            ("tenant-id", None) => tenant_id = Some(part.text()?).filter(|t| !t.is_empty()),
             // Duplicate filtering is always on: identical content never makes a new version.
             ("enable-duplicate-filtering" | "deploy-changed-only" | "deployment-activation-time", None) => {}
-            _ => uploads.push(Upload { name: file_name.unwrap_or(field_name.clone()), content: text()? }),
+            _ => {
+                let content = part.text()?;
+                uploads.push(Upload { name: part.file_name.unwrap_or(part.name), content });
+            }
         }
     }
     if uploads.is_empty() {

@@ -396,3 +396,39 @@ pub(crate) fn sort_error(error: store::Error) -> ApiError {
         other => other.into(),
     }
 }
+
+/// One part of a Camunda multipart upload (deployments, task attachments).
+pub(crate) struct FormPart {
+    pub name: String,
+    pub file_name: Option<String>,
+    pub bytes: axum::body::Bytes,
+}
+
+impl FormPart {
+    /// The part as UTF-8 text, or Camunda's 400.
+    pub fn text(&self) -> ApiResult<String> {
+        String::from_utf8(self.bytes.to_vec())
+            .map_err(|_| ApiError::BadRequest(format!("part '{}' is not UTF-8 text", self.name)))
+    }
+}
+
+/// Every part of a multipart body; a body that is not multipart (`what` says what it should
+/// have been) or is malformed gets Camunda's JSON 400, not axum's plain text.
+pub(crate) async fn form_parts(
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+    what: &str,
+) -> ApiResult<Vec<FormPart>> {
+    let mut multipart = multipart.map_err(|rejection| {
+        ApiError::BadRequest(format!("{what} must be a multipart/form-data upload: {}", rejection.body_text()))
+    })?;
+    let invalid = |error: axum::extract::multipart::MultipartError| {
+        ApiError::BadRequest(format!("invalid multipart body: {error}"))
+    };
+    let mut parts = Vec::new();
+    while let Some(field) = multipart.next_field().await.map_err(invalid)? {
+        let name = field.name().unwrap_or_default().to_string();
+        let file_name = field.file_name().map(str::to_string);
+        parts.push(FormPart { name, file_name, bytes: field.bytes().await.map_err(invalid)? });
+    }
+    Ok(parts)
+}
