@@ -17,9 +17,9 @@ pub use model::{Definitions, ProcessModel};
 pub use parse::{ParseError, Parsed, Problem, parse};
 pub use ports::{HandlerRegistry, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};
-pub use script::Scripting;
+pub use script::{RUNTIME_STACK_BYTES, Scripting};
 pub use state::{InstanceState, InstanceStatus, TokenId, Wait, WaitTrigger};
-pub use value::{Value, Variables};
+pub use value::{MAX_VALUE_DEPTH, Value, Variables, check_variables};
 
 /// Errors of commands given to the runtime. Failures *inside* a process are not errors: they
 /// become incidents on the instance.

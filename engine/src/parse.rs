@@ -155,6 +155,11 @@ fn resolved_ns(result: ResolveResult<'_>) -> Option<String> {
     }
 }
 
+/// How deeply elements may nest in a model. bpmn-js and Camunda Modeler files stay far below
+/// this (a process inside sub-processes inside extension elements is some twenty levels); a
+/// deeper file is refused before its tree could overflow the stack when it is walked or dropped.
+pub const MAX_XML_DEPTH: usize = 256;
+
 fn read_tree(xml: &str) -> Result<Node, ParseError> {
     let mut reader = NsReader::from_str(xml);
     let line_of = |position: u64| {
@@ -201,6 +206,12 @@ fn read_tree(xml: &str) -> Result<Node, ParseError> {
                         parent.children.push(node);
                     }
                 } else {
+                    if stack.len() > MAX_XML_DEPTH {
+                        return Err(ParseError::Xml(format!(
+                            "line {}: elements are nested deeper than {MAX_XML_DEPTH} levels",
+                            line_of(reader.buffer_position())
+                        )));
+                    }
                     stack.push(node);
                 }
             }

@@ -19,7 +19,7 @@ use crate::state::{
     TokenState, Wait, WaitTrigger,
 };
 use crate::timer;
-use crate::value::{Value, Variables};
+use crate::value::{Value, Variables, check_variables};
 
 /// How many element steps one command may take before the runtime assumes a loop without a wait
 /// state and stops that token with an incident.
@@ -151,6 +151,7 @@ impl<'a> Runtime<'a> {
     }
 
     fn start_at_index(&self, start: ElementIndex, variables: Variables) -> Result<(InstanceState, Vec<Event>), Error> {
+        check_variables(&variables).map_err(Error::InvalidCommand)?;
         let mut state = InstanceState {
             status: InstanceStatus::Active,
             next_id: ROOT_SCOPE + 1,
@@ -208,6 +209,7 @@ impl<'a> Runtime<'a> {
         accepts: fn(&ElementKind) -> bool,
     ) -> Result<Vec<Event>, Error> {
         let scope = self.waiting(state, token, what, accepts)?;
+        check_variables(&variables).map_err(Error::InvalidCommand)?;
         let mut run = Run::new(self, state);
         run.set_variables(scope, variables);
         run.queue.push_back(Step::Leave(token));
@@ -246,6 +248,7 @@ impl<'a> Runtime<'a> {
     ) -> Result<Vec<Event>, Error> {
         let scope =
             self.waiting(state, token, "external task", |kind| matches!(kind, ElementKind::ExternalTask { .. }))?;
+        check_variables(&variables).map_err(Error::InvalidCommand)?;
         let mut run = Run::new(self, state);
         run.set_variables(scope, variables);
         if let Caught::Nowhere = run.throw_error(token, code, message) {
@@ -288,6 +291,7 @@ impl<'a> Runtime<'a> {
             .find(|candidate| candidate.id == wait)
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("nothing in this instance waits as {wait}")))?;
+        check_variables(&variables).map_err(Error::InvalidCommand)?;
         let mut run = Run::new(self, state);
         match &found.trigger {
             // A called instance ended: `variables` are its variables, mapped by camunda:out.
@@ -310,6 +314,7 @@ impl<'a> Runtime<'a> {
         deletions: &[String],
     ) -> Result<Vec<Event>, Error> {
         ensure_active(state)?;
+        check_variables(&variables).map_err(Error::InvalidCommand)?;
         let mut run = Run::new(self, state);
         run.set_variables(ROOT_SCOPE, variables);
         for name in deletions {
@@ -883,6 +888,7 @@ impl<'r, 'a> Run<'r, 'a> {
                 let call = ServiceCall { handler, element_id: &element.id, variables: &variables };
                 match self.runtime.services.call(&call) {
                     Ok(output) => {
+                        check_variables(&output)?;
                         self.set_variables(scope, output);
                         self.queue.push_back(Step::Leave(token));
                     }
@@ -900,6 +906,7 @@ impl<'r, 'a> Run<'r, 'a> {
                 if let Some(name) = result_variable {
                     changed.insert(name.clone(), result);
                 }
+                check_variables(&changed)?;
                 self.set_variables(scope, changed);
                 self.queue.push_back(Step::Leave(token));
             }

@@ -39,6 +39,13 @@ enum TemplatePart {
     Expression(Arc<Expression>),
 }
 
+/// The stack a thread that runs the engine needs. Within the script limits (an array or map
+/// holds at most 10 000 elements, nested ones counted), a script can still build a value nested
+/// some 20 000 levels deep, and rhai clones, measures and drops values recursively: that takes
+/// a few MiB in a release build and tens in a debug build. `serve` gives its runtime threads
+/// this much (virtual memory; only what is touched is used), so no script can end the process.
+pub const RUNTIME_STACK_BYTES: usize = 64 << 20;
+
 /// The sandboxed script engine. Build it once and share it: an `Engine` is expensive to make.
 pub struct Scripting {
     engine: Engine,
@@ -226,11 +233,30 @@ fn to_value(value: Dynamic) -> Result<Value, String> {
         return Ok(Value::String(c.to_string()));
     }
     if value.is_array() || value.is_map() {
+        // Measured with a recursion that stops one level past the limit, so a value of any
+        // depth is refused without walking all of it (the conversion below recurses fully).
+        if nested_deeper_than(&value, crate::value::MAX_VALUE_DEPTH) {
+            return Err(format!(
+                "脚本生成的值嵌套层级超过 {0} 层 (a script produced a value nested deeper than {0} levels)",
+                crate::value::MAX_VALUE_DEPTH
+            ));
+        }
         return rhai::serde::from_dynamic::<serde_json::Value>(&value)
             .map(Value::Json)
             .map_err(|error| format!("value cannot be stored: {error}"));
     }
     Err(format!("a script produced a value of type '{}' that cannot be stored", value.type_name()))
+}
+
+/// Whether arrays and maps nest inside `value` more than `limit` levels (`[1]` is one level).
+fn nested_deeper_than(value: &Dynamic, limit: usize) -> bool {
+    if let Some(array) = value.read_lock::<rhai::Array>() {
+        return limit == 0 || array.iter().any(|item| nested_deeper_than(item, limit - 1));
+    }
+    if let Some(map) = value.read_lock::<rhai::Map>() {
+        return limit == 0 || map.values().any(|item| nested_deeper_than(item, limit - 1));
+    }
+    false
 }
 
 fn dynamic_is_empty(value: &Dynamic) -> bool {

@@ -25,6 +25,43 @@ pub enum Value {
 /// Variables of one scope, ordered by name so snapshots and listings are stable.
 pub type Variables = BTreeMap<String, Value>;
 
+/// How deeply a `Json` value may nest (arrays and objects inside each other). A stored instance
+/// document wraps its variables in a few levels of its own, and every reader (serde_json's
+/// default recursion limit of 128, the stack of a recursive drop) must be able to read it back:
+/// a value that could be written but not read would poison the instance for good.
+pub const MAX_VALUE_DEPTH: usize = 32;
+
+/// The nesting depth of a JSON document (a scalar is 0, `[1]` is 1), counted without recursion
+/// so a document of any depth can be measured.
+pub fn json_depth(document: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(document, 0usize)];
+    while let Some((value, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            serde_json::Value::Array(items) => pending.extend(items.iter().map(|item| (item, depth + 1))),
+            serde_json::Value::Object(map) => pending.extend(map.values().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Refuses variables the engine could store but not read back: `Json` values nested deeper
+/// than [`MAX_VALUE_DEPTH`]. The message names the variable.
+pub fn check_variables(variables: &Variables) -> Result<(), String> {
+    for (name, value) in variables {
+        if let Value::Json(document) = value
+            && json_depth(document) > MAX_VALUE_DEPTH
+        {
+            return Err(format!(
+                "变量 '{name}' 嵌套层级超过 {MAX_VALUE_DEPTH} 层 (variable '{name}' is nested deeper than {MAX_VALUE_DEPTH} levels)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl Value {
     /// The Camunda type name of this value (`"String"`, `"Integer"`, …).
     pub fn type_name(&self) -> &'static str {

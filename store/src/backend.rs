@@ -392,7 +392,16 @@ macro_rules! store_impl {
                     let where_sql = filter.sql();
                     let select = format!("SELECT {columns} FROM {from}{where_sql}{order}{}", limit(page));
                     let rows = bind_all(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
-                    let items = rows.iter().map(map).collect::<Result<Vec<T>>>()?;
+                    // One damaged row (a document this build cannot read) never breaks a list:
+                    // it is reported in the log and left out; `damaged_instances` lists them.
+                    let mut items = Vec::with_capacity(rows.len());
+                    for row in &rows {
+                        match map(row) {
+                            Ok(item) => items.push(item),
+                            Err(Error::Corrupt(problem)) => tracing::warn!(%problem, "a damaged row is left out of a list"),
+                            Err(other) => return Err(other),
+                        }
+                    }
                     let total = if page.first_result == 0 && page.max_results.is_none_or(|max| (items.len() as i64) < max) {
                         items.len() as i64
                     } else {
@@ -635,7 +644,7 @@ macro_rules! store_impl {
                 }
 
                 async fn insert_instance(&self, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
-                    let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
+                    let state = crate::model::readable_state(instance)?;
                     let mut batch = Batch::default();
                     batch.push(
                         "INSERT INTO process_instances (id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)".into(),
@@ -667,7 +676,7 @@ macro_rules! store_impl {
                 }
 
                 async fn save_instance(&self, instance: &InstanceRecord, expected_version: i64, changes: &Changes) -> Result<()> {
-                    let state = serde_json::to_string(&instance.state).map_err(|error| Error::Corrupt(error.to_string()))?;
+                    let state = crate::model::readable_state(instance)?;
                     let guarded = (
                         "UPDATE process_instances SET status = ?, state = ?, version = ?, ended_at = ?, delete_reason = ? WHERE id = ? AND version = ?".to_string(),
                         vec![
@@ -680,6 +689,43 @@ macro_rules! store_impl {
                     if !self.commit_batch(Some(guarded), batch).await? {
                         return Err(Error::Conflict(format!("process instance {} was changed by someone else; reload and try again", instance.id)));
                     }
+                    Ok(())
+                }
+
+                async fn damaged_instances(&self) -> Result<Vec<(String, String)>> {
+                    let rows = sqlx::query(Self::sql("SELECT id, state FROM process_instances WHERE status = 'ACTIVE'")).fetch_all(&self.pool).await?;
+                    let mut damaged = Vec::new();
+                    for row in &rows {
+                        let state: String = row.try_get("state")?;
+                        if let Err(error) = serde_json::from_str::<engine::InstanceState>(&state) {
+                            damaged.push((row.try_get("id")?, error.to_string()));
+                        }
+                    }
+                    Ok(damaged)
+                }
+
+                async fn discard_damaged_instance(&self, id: &str, at: i64) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let row = sqlx::query(Self::sql("SELECT state FROM process_instances WHERE id = ? AND status = 'ACTIVE'")).bind(id).fetch_optional(&mut *tx).await?;
+                    let Some(row) = row else {
+                        return Err(Error::NotFound(format!("process instance {id} is not running")));
+                    };
+                    let state: String = row.try_get("state")?;
+                    if serde_json::from_str::<engine::InstanceState>(&state).is_ok() {
+                        return Err(Error::Invalid(format!("process instance {id} is not damaged: cancel it instead")));
+                    }
+                    for statement in [
+                        "DELETE FROM task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id = ?)",
+                        "DELETE FROM tasks WHERE instance_id = ?",
+                        "DELETE FROM jobs WHERE instance_id = ?",
+                        "DELETE FROM event_subscriptions WHERE instance_id = ?",
+                        "DELETE FROM external_tasks WHERE instance_id = ?",
+                    ] {
+                        sqlx::query(Self::sql(statement)).bind(id).execute(&mut *tx).await?;
+                    }
+                    sqlx::query(Self::sql("UPDATE process_instances SET status = 'CANCELED', ended_at = ?, delete_reason = 'damaged', version = version + 1 WHERE id = ?"))
+                        .bind(at).bind(id).execute(&mut *tx).await?;
+                    tx.commit().await?;
                     Ok(())
                 }
 

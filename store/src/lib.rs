@@ -96,6 +96,15 @@ pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
     /// rows, in one transaction; otherwise [`Error::Conflict`] and nothing is written.
     async fn save_instance(&self, instance: &InstanceRecord, expected_version: i64, changes: &Changes) -> Result<()>;
     async fn instances(&self, query: &InstanceQuery) -> Result<(Vec<InstanceRecord>, i64)>;
+    /// Running instances whose stored document cannot be read (written by an older build, or
+    /// changed behind the system's back): `(id, problem)`. Lists leave them out; an
+    /// administrator sees them here and ends them with [`Store::discard_damaged_instance`].
+    async fn damaged_instances(&self) -> Result<Vec<(String, String)>>;
+    /// Ends a running instance whose document cannot be read, without reading it: its open
+    /// tasks, jobs, subscriptions and external tasks go, the instance is `CANCELED` with the
+    /// delete reason `damaged`, and the document itself is kept for investigation. Refused
+    /// ([`Error::Invalid`]) for an instance that reads fine: that one is canceled normally.
+    async fn discard_damaged_instance(&self, id: &str, at: i64) -> Result<()>;
 
     // Tasks.
     async fn tasks(&self, query: &TaskQuery) -> Result<(Vec<TaskRecord>, i64)>;

@@ -500,3 +500,17 @@ pub(crate) fn status_from_text(text: &str) -> Option<InstanceStatus> {
         _ => return None,
     })
 }
+
+/// The instance document as stored, after checking that it reads back: a document that could be
+/// written but not read (nested past serde_json's recursion limit, say) would make the instance,
+/// and every command on it, fail for good. Such a write is refused instead.
+pub(crate) fn readable_state(instance: &InstanceRecord) -> crate::Result<String> {
+    let text = serde_json::to_string(&instance.state).map_err(|error| crate::Error::Invalid(error.to_string()))?;
+    serde_json::from_str::<serde::de::IgnoredAny>(&text).map_err(|error| {
+        crate::Error::Invalid(format!(
+            "流程实例数据无法读回，已拒绝保存 (instance {} would be stored unreadable: {error})",
+            instance.id
+        ))
+    })?;
+    Ok(text)
+}

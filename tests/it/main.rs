@@ -7,4 +7,5 @@ mod engine_rest;
 mod events;
 mod identity;
 mod idor;
+mod security;
 mod support;

@@ -115,7 +115,11 @@ pub fn main() -> ExitCode {
                     tracing_subscriber::EnvFilter::try_from_env("SY_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
                 )
                 .init();
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .thread_stack_size(engine::RUNTIME_STACK_BYTES)
+                .enable_all()
+                .build()
+            {
                 Ok(runtime) => runtime,
                 Err(error) => {
                     eprintln!("error: cannot start the async runtime: {error}");

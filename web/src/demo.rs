@@ -70,7 +70,11 @@ pub async fn load(executor: &Executor) -> anyhow::Result<()> {
         .collect();
     let outcome =
         executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
-    let (_, running) = executor.store().instances(&store::InstanceQuery::default()).await?;
+    // Only whether any instance exists: one row, never every document (a damaged one is left
+    // out of lists anyway, so existing data never stops a start).
+    let any =
+        store::InstanceQuery { page: store::Page { first_result: 0, max_results: Some(1) }, ..Default::default() };
+    let (_, running) = executor.store().instances(&any).await?;
     if outcome.created
         && running == 0
         && let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding")

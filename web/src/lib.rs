@@ -97,7 +97,37 @@ async fn healthz(State(state): State<AppState>) -> Response {
 
 /// The system's own JSON API: incidents, and the inbox and approval operations (`approval.rs`).
 fn api_router() -> Router<AppState> {
-    Router::new().route("/incidents/{id}/retry", post(retry_incident)).merge(approval::router()).merge(files::router())
+    Router::new()
+        .route("/incidents/{id}/retry", post(retry_incident))
+        .route("/damaged-instances", get(damaged_instances))
+        .route("/damaged-instances/{id}", axum::routing::delete(discard_damaged_instance))
+        .merge(approval::router())
+        .merge(files::router())
+}
+
+/// `GET /api/damaged-instances` (process administrators): running instances whose stored
+/// document cannot be read. Lists leave them out, so one never breaks a list or a start.
+async fn damaged_instances(State(state): State<AppState>) -> ApiResult<Json<serde_json::Value>> {
+    let damaged = state.store().damaged_instances().await?;
+    let items: Vec<_> =
+        damaged.iter().map(|(id, problem)| serde_json::json!({ "id": id, "problem": problem })).collect();
+    Ok(Json(serde_json::Value::Array(items)))
+}
+
+/// `DELETE /api/damaged-instances/{id}`: ends a damaged instance without reading it (its tasks
+/// and jobs go; the document stays for investigation). Audited.
+async fn discard_damaged_instance(
+    State(state): State<AppState>,
+    Extension(user): Extension<CurrentUser>,
+    identity::ClientIp(ip): identity::ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let result = state.store().discard_damaged_instance(&id, store::executor::now_millis()).await;
+    let outcome = if result.is_ok() { "success" } else { "failure" };
+    identity::audit(&state, identity::entry(Some(&user.0), &ip, "instance.discard-damaged", Some(&id), outcome))
+        .await?;
+    result?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `POST /api/incidents/{id}/retry`: run the failed step again (after fixing its cause).

@@ -8,6 +8,7 @@ mod events;
 mod multi_instance;
 
 mod gateways;
+mod limits;
 mod miwg;
 mod parse_errors;
 mod scopes;

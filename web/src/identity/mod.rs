@@ -462,6 +462,8 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
 fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static str]> {
     if path.starts_with("/engine-rest/deployment") && is_unsafe(method) {
         Some(&["engine:deploy"])
+    } else if path.starts_with("/api/damaged-instances") {
+        Some(&["engine:deploy"])
     } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
         Some(&["engine:use"])
     } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
