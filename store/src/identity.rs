@@ -197,6 +197,17 @@ impl Principal {
     }
 }
 
+/// An API key as listed: never the secret, nor the digest it is found by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiKey {
+    pub public_id: String,
+    pub user_id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
 /// A server-side session. `id` is the digest of the cookie value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -380,16 +391,23 @@ pub trait IdentityStore: Send + Sync {
     async fn set_account_roles(&self, id: &str, roles: &[String]) -> crate::Result<()>;
     /// The account with its permissions and widest data scope, if it exists.
     async fn principal(&self, id: &str) -> crate::Result<Option<Principal>>;
-    /// Counts a failed login; at `max_failures` the account is locked until `now + lock_millis`
-    /// and the count starts again. Returns the lock end when this failure locked it.
+    /// Counts a failed login of the name `name` (an account or not) from `source`; at
+    /// `max_failures` that name is locked for that source until `now + lock_millis` and the
+    /// count starts again. Returns the lock end when this failure locked it.
     async fn record_login_failure(
         &self,
-        id: &str,
+        name: &str,
+        source: &str,
         now: i64,
         max_failures: i64,
         lock_millis: i64,
     ) -> crate::Result<Option<i64>>;
-    async fn record_login_success(&self, id: &str) -> crate::Result<()>;
+    /// The end of the lock on `name` for `source`, when it is locked at `now`.
+    async fn login_lock(&self, name: &str, source: &str, now: i64) -> crate::Result<Option<i64>>;
+    /// A successful login of `name` from `source` clears its count there.
+    async fn record_login_success(&self, name: &str, source: &str) -> crate::Result<()>;
+    /// Ends every count and lock of `name`, from every source (an unlock).
+    async fn clear_login_failures(&self, name: &str) -> crate::Result<()>;
     /// Stores a new password hash (keeping the old one in the history) and ends every session.
     async fn set_password(&self, id: &str, hash: &str, now: i64, must_change: bool) -> crate::Result<()>;
     /// The latest `count` password hashes, newest first.
@@ -417,9 +435,13 @@ pub trait IdentityStore: Send + Sync {
     async fn touch_session(&self, id: &str, now: i64, idle_millis: i64) -> crate::Result<Option<SessionRecord>>;
     async fn complete_second_factor(&self, id: &str) -> crate::Result<()>;
     async fn delete_session(&self, id: &str) -> crate::Result<()>;
-    async fn insert_api_key(&self, id: &str, user_id: &str, name: &str, now: i64) -> crate::Result<()>;
-    /// The user of an unrevoked API key (by digest).
-    async fn api_key_user(&self, id: &str) -> crate::Result<Option<String>>;
+    async fn insert_api_key(&self, key: &ApiKey, digest: &str) -> crate::Result<()>;
+    /// The user of an API key (by digest) that is neither revoked nor expired at `now`.
+    async fn api_key_user(&self, digest: &str, now: i64) -> crate::Result<Option<String>>;
+    /// A user's API keys, newest first (revoked and expired ones included).
+    async fn api_keys(&self, user_id: &str) -> crate::Result<Vec<ApiKey>>;
+    /// Revokes one key of `user_id` by its public id; false when it has no such unrevoked key.
+    async fn revoke_api_key(&self, user_id: &str, public_id: &str, now: i64) -> crate::Result<bool>;
 
     // Audit log.
     /// Appends one row to the chain (serialised across nodes by the head row). Returns its seq.
@@ -472,7 +494,7 @@ macro_rules! identity_impl {
 
             type DbRow = <$db as sqlx::Database>::Row;
 
-            const ACCOUNT_COLUMNS: &str = "u.id, u.display_name, u.unit_id, o.district, u.kind, u.status, u.password_hash, u.must_change_password, u.failed_logins, u.locked_until, u.password_changed_at, u.totp_secret, u.phone_sealed, u.created_at";
+            const ACCOUNT_COLUMNS: &str = "u.id, u.display_name, u.unit_id, o.district, u.kind, u.status, u.password_hash, u.must_change_password, COALESCE((SELECT MAX(lf.failures) FROM login_failures lf WHERE lf.user_id = u.id), 0) AS failed_logins, (SELECT MAX(lf.locked_until) FROM login_failures lf WHERE lf.user_id = u.id) AS locked_until, u.password_changed_at, u.totp_secret, u.phone_sealed, u.created_at";
 
             fn account_from(row: &DbRow) -> Result<Account> {
                 Ok(Account {
@@ -674,7 +696,8 @@ macro_rules! identity_impl {
                     if current == "cancelled" {
                         return Err(Error::Invalid(format!("user '{id}' is cancelled and cannot be changed")));
                     }
-                    sqlx::query(Self::sql("UPDATE users SET status = ?, failed_logins = 0, locked_until = NULL WHERE id = ?")).bind(status).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("UPDATE users SET status = ? WHERE id = ?")).bind(status).bind(id).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("DELETE FROM login_failures WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
                     if status != "active" {
                         sqlx::query(Self::sql("DELETE FROM sessions WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
                         sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")).bind(crate::executor::now_millis()).bind(id).execute(&mut *tx).await?;
@@ -715,25 +738,38 @@ macro_rules! identity_impl {
                     Ok(Some(Principal { account, permissions, scope }))
                 }
 
-                async fn record_login_failure(&self, id: &str, now: i64, max_failures: i64, lock_millis: i64) -> Result<Option<i64>> {
+                async fn record_login_failure(&self, name: &str, source: &str, now: i64, max_failures: i64, lock_millis: i64) -> Result<Option<i64>> {
+                    let subject = format!("{name}\n{source}");
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(Self::sql("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = ?")).bind(id).execute(&mut *tx).await?;
-                    let row = sqlx::query(Self::sql("SELECT failed_logins FROM users WHERE id = ?")).bind(id).fetch_optional(&mut *tx).await?;
-                    let failures: i64 = match row { Some(row) => row.try_get("failed_logins")?, None => 0 };
-                    let locked = if failures >= max_failures {
-                        let until = now + lock_millis;
-                        sqlx::query(Self::sql("UPDATE users SET failed_logins = 0, locked_until = ? WHERE id = ?")).bind(until).bind(id).execute(&mut *tx).await?;
-                        Some(until)
-                    } else {
-                        None
+                    let row = sqlx::query(Self::sql("SELECT failures, locked_until FROM login_failures WHERE subject = ?")).bind(&subject).fetch_optional(&mut *tx).await?;
+                    let (failures, locked_until): (i64, Option<i64>) = match row {
+                        Some(row) => (row.try_get("failures")?, row.try_get("locked_until")?),
+                        None => (0, None),
                     };
+                    // A lock that has run out starts the count again.
+                    let failures = if locked_until.is_some_and(|until| until <= now) { 1 } else { failures + 1 };
+                    let (failures, locked) = if failures >= max_failures { (0, Some(now + lock_millis)) } else { (failures, None) };
+                    let kept_lock = locked.or(locked_until.filter(|until| *until > now));
+                    sqlx::query(Self::sql("INSERT INTO login_failures (subject, user_id, failures, locked_until, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at"))
+                        .bind(&subject).bind(name).bind(failures).bind(kept_lock).bind(now).execute(&mut *tx).await?;
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(locked)
                 }
 
-                async fn record_login_success(&self, id: &str) -> Result<()> {
-                    sqlx::query(Self::sql("UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ? AND (failed_logins <> 0 OR locked_until IS NOT NULL)"))
-                        .bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                async fn login_lock(&self, name: &str, source: &str, now: i64) -> Result<Option<i64>> {
+                    let row = sqlx::query(Self::sql("SELECT locked_until FROM login_failures WHERE subject = ? AND locked_until > ?"))
+                        .bind(format!("{name}\n{source}")).bind(now).fetch_optional(&self.pool).await?;
+                    Ok(row.map(|row| row.try_get("locked_until")).transpose()?)
+                }
+
+                async fn record_login_success(&self, name: &str, source: &str) -> Result<()> {
+                    sqlx::query(Self::sql("DELETE FROM login_failures WHERE subject = ?"))
+                        .bind(format!("{name}\n{source}")).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn clear_login_failures(&self, name: &str) -> Result<()> {
+                    sqlx::query(Self::sql("DELETE FROM login_failures WHERE user_id = ?")).bind(name).execute(&self.pool).await.map_err(Self::map_error)?;
                     Ok(())
                 }
 
@@ -829,15 +865,40 @@ macro_rules! identity_impl {
                     Ok(())
                 }
 
-                async fn insert_api_key(&self, id: &str, user_id: &str, name: &str, now: i64) -> Result<()> {
-                    sqlx::query(Self::sql("INSERT INTO api_keys (id, user_id, name, created_at) VALUES (?, ?, ?, ?)"))
-                        .bind(id).bind(user_id).bind(name).bind(now).execute(&self.pool).await.map_err(Self::map_error)?;
+                async fn insert_api_key(&self, key: &ApiKey, digest: &str) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO api_keys (id, user_id, name, created_at, expires_at, public_id) VALUES (?, ?, ?, ?, ?, ?)"))
+                        .bind(digest).bind(&key.user_id).bind(&key.name).bind(key.created_at).bind(key.expires_at).bind(&key.public_id)
+                        .execute(&self.pool).await.map_err(Self::map_error)?;
                     Ok(())
                 }
 
-                async fn api_key_user(&self, id: &str) -> Result<Option<String>> {
-                    let row = sqlx::query(Self::sql("SELECT user_id FROM api_keys WHERE id = ? AND revoked_at IS NULL")).bind(id).fetch_optional(&self.pool).await?;
+                async fn api_key_user(&self, digest: &str, now: i64) -> Result<Option<String>> {
+                    let row = sqlx::query(Self::sql("SELECT user_id FROM api_keys WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"))
+                        .bind(digest).bind(now).fetch_optional(&self.pool).await?;
                     Ok(row.map(|row| row.try_get("user_id")).transpose()?)
+                }
+
+                async fn api_keys(&self, user_id: &str) -> Result<Vec<ApiKey>> {
+                    let rows = sqlx::query(Self::sql("SELECT public_id, user_id, name, created_at, expires_at, revoked_at FROM api_keys WHERE user_id = ? ORDER BY created_at DESC, public_id"))
+                        .bind(user_id).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(ApiKey {
+                                public_id: row.try_get("public_id")?,
+                                user_id: row.try_get("user_id")?,
+                                name: row.try_get("name")?,
+                                created_at: row.try_get("created_at")?,
+                                expires_at: row.try_get("expires_at")?,
+                                revoked_at: row.try_get("revoked_at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn revoke_api_key(&self, user_id: &str, public_id: &str, now: i64) -> Result<bool> {
+                    let revoked = sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND public_id = ? AND revoked_at IS NULL"))
+                        .bind(now).bind(user_id).bind(public_id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(revoked.rows_affected() == 1)
                 }
 
                 async fn append_audit(&self, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> Result<i64> {

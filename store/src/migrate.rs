@@ -12,6 +12,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (7, "files", include_str!("../../migrations/sqlite/0007_files.sql")),
     (8, "totp_step", include_str!("../../migrations/sqlite/0008_totp_step.sql")),
     (9, "system_not_done", include_str!("../../migrations/sqlite/0009_system_not_done.sql")),
+    (10, "keys_and_lockout", include_str!("../../migrations/sqlite/0010_keys_and_lockout.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -25,6 +26,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "files", include_str!("../../migrations/postgres/0007_files.sql")),
     (8, "totp_step", include_str!("../../migrations/postgres/0008_totp_step.sql")),
     (9, "system_not_done", include_str!("../../migrations/postgres/0009_system_not_done.sql")),
+    (10, "keys_and_lockout", include_str!("../../migrations/postgres/0010_keys_and_lockout.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

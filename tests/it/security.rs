@@ -4,7 +4,9 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::identity::{PASSWORD, add_account, raw};
+use axum::response::IntoResponse as _;
+
+use crate::identity::{PASSWORD, Session, add_account, login, raw};
 use crate::support::{APPROVAL, TestApp, each_backend, spawn_node};
 
 /// A request as `user` over HTTP Basic.
@@ -80,6 +82,244 @@ async fn one_request_cannot_poison_the_database() {
         assert_eq!(status, StatusCode::NO_CONTENT);
         assert_eq!(status_and_json(admin(Method::GET, "/api/damaged-instances")).await.1, json!([]));
         assert!(app.tasks_of(&damaged).await.is_empty(), "its tasks are gone");
+    })
+    .await;
+}
+
+fn api(app: &TestApp, path: &str) -> String {
+    format!("{}{path}", app.base)
+}
+
+/// The audit rows with this action, as the auditor reads them.
+async fn audit_rows(app: &TestApp, auditor: &Session, action: &str) -> Vec<Value> {
+    let rows: Value = auditor.get(app, "/api/audit?limit=1000").send().await.expect("sent").json().await.expect("JSON");
+    rows.as_array().cloned().unwrap_or_default().into_iter().filter(|row| row["action"] == action).collect()
+}
+
+/// T-ADMIN (finding 1): nobody acquires another administrator's credentials, and the three
+/// administrator roles never meet in one account, over the API, the CLI's code path or a
+/// signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_three_administrators_stay_separate() {
+    each_backend(|app| async move {
+        add_account(&app, "aud1", "310000", &["auditor"], "staff").await;
+        add_account(&app, "sec1", "310000", &["secadmin"], "staff").await;
+        add_account(&app, "bot", "310000", &["city-staff"], "machine").await;
+        add_account(&app, "zhang", "310101", &["district-staff"], "staff").await;
+        let admin = login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        let secadmin = login(&app, "sec1", PASSWORD).await;
+        let auditor = login(&app, "aud1", PASSWORD).await;
+        let key_body = json!({ "name": "k", "password": crate::support::ADMIN_PASSWORD });
+        // The system administrator mints no key for anybody: not the auditor, the security
+        // administrator, nor a machine account.
+        for user in ["aud1", "sec1", "bot"] {
+            let (status, body) =
+                status_and_json(admin.post(&app, &format!("/api/users/{user}/api-keys"), key_body.clone())).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "sysadmin mints a key for {user}: {body}");
+        }
+        // The security administrator mints none for a person either, only for machines.
+        let (status, body) = status_and_json(
+            secadmin.post(&app, "/api/users/aud1/api-keys", json!({ "name": "k", "password": PASSWORD })),
+        )
+        .await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("machine-accounts-only")));
+        // The system administrator neither resets nor freezes another administrator.
+        for path in ["/api/users/aud1/password", "/api/users/sec1/freeze", "/api/users/aud1/cancel"] {
+            let (status, _) =
+                status_and_json(admin.post(&app, path, json!({ "password": "Another-Pass-2026x" }))).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
+        assert_eq!(login(&app, "aud1", PASSWORD).await.body["username"], "aud1", "its password is unchanged");
+        // One account holding all three: refused at creation …
+        let triple = json!({ "username": "triple", "unit": "310000", "roles": ["sysadmin", "secadmin", "auditor"], "password": "Initial-Pass-2026" });
+        let (status, body) = status_and_json(admin.post(&app, "/api/users", triple)).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("admin-roles-combined")));
+        // … and an administrator role comes only from the security administrator.
+        let one = json!({ "username": "aud2", "unit": "310000", "roles": ["auditor"], "password": "Initial-Pass-2026" });
+        let (status, body) = status_and_json(admin.post(&app, "/api/users", one)).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("admin-role-assignment")));
+        // … by role assignment, never two of them, and only with a step-up.
+        let put = |roles: Value| secadmin.send(&app, Method::PUT, "/api/users/zhang/roles", roles);
+        let (status, body) = status_and_json(put(json!({ "roles": ["sysadmin", "auditor"], "password": PASSWORD }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("admin-roles-combined")));
+        let (status, body) = status_and_json(put(json!({ "roles": ["auditor"] }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")));
+        let (status, body) = status_and_json(put(json!({ "roles": ["auditor"], "password": "wrong" }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-failed")));
+        let (status, _) = status_and_json(put(json!({ "roles": ["auditor"], "password": PASSWORD }))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let changes = audit_rows(&app, &auditor, "user.roles.admin").await;
+        assert!(changes.iter().any(|row| row["user"] == "sec1" && row["target"] == "zhang"), "{changes:?}");
+        // The CLI path (no actor) refuses the combination too, and so does the signature.
+        let state = web::AppState::with_security(app.executor.clone(), crate::support::test_security());
+        let user = web::identity::api::NewUser {
+            username: "cli-triple".into(),
+            display_name: None,
+            unit: "310000".into(),
+            kind: "staff".into(),
+            roles: vec!["sysadmin".into(), "auditor".into()],
+            password: "Initial-Pass-2026".into(),
+        };
+        let refused = web::identity::api::add_user(&state, None, &user, "cli").await;
+        assert!(refused.is_err_and(|error| error.to_string().contains("三员")), "the CLI refuses it");
+        app.executor.store().set_account_roles("bot", &["sysadmin".into(), "auditor".into()]).await.expect("raw");
+        let signed = web::identity::sign_access(app.executor.store().as_ref(), crate::support::test_keys(), "bot").await;
+        assert!(signed.is_err(), "no signature over a combined record");
+    })
+    .await;
+}
+
+/// T-2FA (finding 2): with a second factor enrolled or required, HTTP Basic is refused; API keys
+/// are for machine accounts, need a step-up to create, expire, are listed and revocable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn basic_and_keys_do_not_skip_the_second_factor() {
+    for backend in store::testing::backends() {
+        let url = store::testing::fresh_database_url(&backend).await;
+        let mut security = crate::support::test_security();
+        security.require_totp = true;
+        let app = crate::support::spawn_node_with(&backend, &url, security).await;
+        add_account(&app, "staff1", "310000", &["city-staff"], "staff").await;
+        add_account(&app, "sec1", "310000", &["secadmin"], "staff").await;
+        add_account(&app, "bot", "310000", &["city-staff"], "machine").await;
+        // Staff must use a second factor here: Basic is refused, before and after enrolment.
+        let basic = as_user(&app, "staff1", Method::GET, "/task").send().await.expect("sent");
+        assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(basic.json::<Value>().await.expect("JSON")["type"], "AuthorizationException");
+        let (status, body) =
+            status_and_json(app.client.get(api(&app, "/api/users")).basic_auth("sec1", Some(PASSWORD))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("basic-not-allowed")));
+        // A machine account needs no second factor and may use Basic.
+        assert_eq!(as_user(&app, "bot", Method::GET, "/task").send().await.expect("sent").status(), 200);
+
+        // The security administrator enrols TOTP, then creates a key only with a fresh code.
+        let secret = enrol_totp(&app, "sec1").await;
+        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&code_at(&secret, 0))).await.expect("in");
+        let create = |body: Value| sec.post(&app, "/api/users/bot/api-keys", body);
+        let (status, body) = status_and_json(create(json!({ "name": "ci", "password": PASSWORD }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")), "{body}");
+        let (status, body) = status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 0) }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("totp-invalid")), "a used code");
+        let (status, body) =
+            status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 1), "expiresInDays": 400 }))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "longer than allowed: {body}");
+        let (status, created) =
+            status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 1), "expiresInDays": 30 }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let key = created["key"].as_str().expect("the key, once").to_string();
+        let key_id = created["id"].as_str().expect("public id").to_string();
+        let bearer = || app.client.get(app.url("/task")).bearer_auth(&key);
+        assert_eq!(bearer().send().await.expect("sent").status(), 200);
+        // Listed without its secret; a key cannot mint another key.
+        let (_, listed) = status_and_json(sec.get(&app, "/api/users/bot/api-keys")).await;
+        assert_eq!(listed[0]["id"], key_id.as_str());
+        assert!(listed.to_string().find(&key).is_none(), "the secret is never listed");
+        let (status, _) = status_and_json(
+            app.client.post(api(&app, "/api/users/bot/api-keys")).bearer_auth(&key).json(&json!({ "name": "again" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // Expired keys stop working.
+        let now = store::executor::now_millis();
+        raw(&app, &format!("UPDATE api_keys SET expires_at = {now} WHERE public_id = '{key_id}'")).await;
+        assert_eq!(bearer().send().await.expect("sent").status(), 401, "expired");
+        raw(&app, &format!("UPDATE api_keys SET expires_at = {} WHERE public_id = '{key_id}'", now + 3_600_000)).await;
+        assert_eq!(bearer().send().await.expect("sent").status(), 200);
+        // Revoked keys stop working at once.
+        let revoke = sec.send(&app, Method::DELETE, &format!("/api/users/bot/api-keys/{key_id}"), json!({}));
+        assert_eq!(revoke.send().await.expect("sent").status(), 204);
+        assert_eq!(bearer().send().await.expect("sent").status(), 401, "revoked");
+        // A key issued earlier to a person stops working too.
+        let digest = web::identity::token_digest("sy_old-staff-key");
+        raw(&app, &format!("INSERT INTO api_keys (id, user_id, name, created_at, expires_at, public_id) VALUES ('{digest}', 'staff1', 'old', 0, {}, 'oldkey')", now + 3_600_000)).await;
+        let old = app.client.get(app.url("/task")).bearer_auth("sy_old-staff-key").send().await.expect("sent");
+        assert_eq!(old.status(), 401);
+    }
+}
+
+/// Enrols a TOTP secret for `user` directly (sealed as the server does); returns the secret.
+async fn enrol_totp(app: &TestApp, user: &str) -> String {
+    let secret = web::identity::totp::new_secret();
+    let sealed = crypto::encrypt_text(crate::support::test_keys(), &secret, &web::identity::api::totp_aad(user))
+        .expect("sealed");
+    app.executor.store().set_totp_secret(user, Some(&sealed)).await.expect("stored");
+    secret
+}
+
+/// The code of `secret` for the current 30-second step plus `offset` steps.
+fn code_at(secret: &str, offset: u64) -> String {
+    let key = web::identity::totp::decode_secret(secret).expect("base32");
+    let step = (store::executor::now_millis() / 1000 / 30) as u64;
+    web::identity::totp::hotp(&key, step + offset, 6)
+}
+
+/// T-LOCK (finding 10): failures lock a name only for the source they come from; an unknown
+/// name answers exactly like a locked or wrong one; the CLI's unlock is the way back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lockout_is_per_source_and_reveals_no_names() {
+    each_backend(|app| async move {
+        let state = web::AppState::with_security(app.executor.clone(), crate::support::test_security());
+        let attempt = |name: &'static str, password: &'static str, source: &'static str| {
+            let state = state.clone();
+            async move { web::identity::check_password(&state, name, password, source).await.err() }
+        };
+        for _ in 0..4 {
+            attempt("admin", "guess", "203.0.113.9").await.expect("refused");
+            attempt("nobody", "guess", "203.0.113.9").await.expect("refused");
+        }
+        let locked_admin = attempt("admin", "guess", "203.0.113.9").await.expect("refused").into_response();
+        let locked_nobody = attempt("nobody", "guess", "203.0.113.9").await.expect("refused").into_response();
+        let (admin_status, admin_body) = (locked_admin.status(), body_of(locked_admin).await);
+        let (nobody_status, nobody_body) = (locked_nobody.status(), body_of(locked_nobody).await);
+        assert_eq!(admin_status, nobody_status, "an account and a non-account answer alike");
+        assert_eq!(admin_body["error"], nobody_body["error"]);
+        assert_eq!(admin_body["error"], "account-locked");
+        // The right password from the attacker's address is still refused …
+        let from_attacker = attempt("admin", crate::support::ADMIN_PASSWORD, "203.0.113.9").await;
+        assert!(from_attacker.is_some(), "locked for that source");
+        // … while the administrator logs in from anywhere else (over real HTTP, from 127.0.0.1).
+        login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        // The trusted path: the CLI's unlock ends every lock of the name.
+        app.executor.store().clear_login_failures("admin").await.expect("unlocked");
+        assert!(attempt("admin", crate::support::ADMIN_PASSWORD, "203.0.113.9").await.is_none());
+    })
+    .await;
+}
+
+async fn body_of(response: axum::response::Response) -> Value {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+    serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+}
+
+/// T-STEP (finding 11): a signed-in session cannot replace the enrolled second factor without
+/// the password and a current code of the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replacing_the_second_factor_needs_password_and_current_code() {
+    each_backend(|app| async move {
+        add_account(&app, "li", "310101", &["district-staff"], "staff").await;
+        let old = enrol_totp(&app, "li").await;
+        let session = crate::identity::try_login(&app, "li", PASSWORD, Some(&code_at(&old, 0))).await.expect("in");
+        let new = web::identity::totp::new_secret();
+        let confirm = |body: Value| session.post(&app, "/api/session/totp/confirm", body);
+        let (status, body) = status_and_json(confirm(json!({ "secret": new, "code": code_at(&new, 0) }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")), "{body}");
+        let (status, body) = status_and_json(confirm(
+            json!({ "secret": new, "code": code_at(&new, 0), "currentCode": code_at(&old, 1), "password": "wrong" }),
+        ))
+        .await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-failed")), "{body}");
+        // The code above was used: the next step's code and the password replace it.
+        let stored = |app: &TestApp| {
+            let store = app.executor.store().clone();
+            async move { store.account("li").await.expect("reads").and_then(|account| account.totp_secret) }
+        };
+        let before = stored(&app).await;
+        raw(&app, "UPDATE users SET totp_last_step = 0 WHERE id = 'li'").await;
+        let (status, body) = status_and_json(confirm(
+            json!({ "secret": new, "code": code_at(&new, 0), "currentCode": code_at(&old, 0), "password": PASSWORD }),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        assert_ne!(stored(&app).await, before, "replaced");
     })
     .await;
 }

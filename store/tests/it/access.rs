@@ -152,14 +152,28 @@ async fn sessions_expire_when_idle_and_lockout_counts_failures() {
         assert!(cx.store.touch_session("s", 70_000, 30_000).await.expect("reads").is_none(), "idle too long");
         assert!(cx.store.touch_session("s", 70_001, 30_000).await.expect("reads").is_none(), "and it is gone");
 
+        // Failures count per name and source (issue 10, T-LOCK): a guesser locks only itself out.
         for attempt in 1..5 {
-            assert_eq!(cx.store.record_login_failure("b", 100, 5, 900_000).await.expect("counts"), None, "{attempt}");
+            let counted = cx.store.record_login_failure("b", "10.0.0.9", 100, 5, 900_000).await.expect("counts");
+            assert_eq!(counted, None, "{attempt}");
         }
-        assert_eq!(cx.store.record_login_failure("b", 100, 5, 900_000).await.expect("counts"), Some(900_100));
+        let locked = cx.store.record_login_failure("b", "10.0.0.9", 100, 5, 900_000).await.expect("counts");
+        assert_eq!(locked, Some(900_100));
+        assert_eq!(cx.store.login_lock("b", "10.0.0.9", 200).await.expect("reads"), Some(900_100));
+        assert_eq!(cx.store.login_lock("b", "127.0.0.1", 200).await.expect("reads"), None, "another source");
+        assert_eq!(cx.store.login_lock("b", "10.0.0.9", 900_100).await.expect("reads"), None, "it runs out");
         let b = cx.store.account("b").await.expect("loads").expect("exists");
-        assert_eq!((b.locked_until, b.failed_logins), (Some(900_100), 0));
-        cx.store.record_login_success("b").await.expect("resets");
+        assert_eq!(b.locked_until, Some(900_100), "shown on the account");
+        // Names that are no account count the same way.
+        for _ in 0..5 {
+            cx.store.record_login_failure("nobody", "10.0.0.9", 100, 5, 900_000).await.expect("counts");
+        }
+        assert_eq!(cx.store.login_lock("nobody", "10.0.0.9", 200).await.expect("reads"), Some(900_100));
+        cx.store.record_login_success("b", "10.0.0.9").await.expect("resets");
         assert_eq!(cx.store.account("b").await.expect("loads").expect("exists").locked_until, None);
+        cx.store.record_login_failure("b", "10.0.0.8", 100, 1, 900_000).await.expect("counts");
+        cx.store.clear_login_failures("b").await.expect("unlocks");
+        assert_eq!(cx.store.login_lock("b", "10.0.0.8", 200).await.expect("reads"), None, "an unlock ends every lock");
 
         cx.store.set_password("b", "hash-2", 5, false).await.expect("changes");
         cx.store.set_password("b", "hash-3", 6, false).await.expect("changes");

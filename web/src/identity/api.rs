@@ -44,7 +44,8 @@ pub fn router() -> Router<AppState> {
         .route("/users/{id}/password", post(reset_password))
         .route("/users/{id}/unlock", post(unlock_user))
         .route("/users/{id}/roles", axum::routing::put(set_roles))
-        .route("/users/{id}/api-keys", post(create_api_key))
+        .route("/users/{id}/api-keys", get(list_api_keys).post(create_api_key))
+        .route("/users/{id}/api-keys/{key}", axum::routing::delete(revoke_api_key))
         .route("/org-units", get(list_units).post(create_unit))
         .route("/audit", get(list_audit))
         .route("/audit/verify", get(verify_audit))
@@ -69,10 +70,7 @@ pub async fn login(
     rate_limit(state, "login", ip, state.security.login_rate_per_minute, 60).await?;
     let username = credentials.username.trim();
     let principal = check_password(state, username, &credentials.password, ip).await?;
-    if let Some(sealed) = &principal.account.totp_secret {
-        let secret = crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &totp_aad(&principal.account.id))
-            .map_err(|error| ApiError::Internal(format!("the TOTP secret cannot be opened: {error}")))?;
-        let secret = &secret;
+    if principal.account.totp_secret.is_some() {
         let code = credentials.totp.as_deref().unwrap_or("").trim();
         if code.is_empty() {
             return Err(ApiError::denied(
@@ -82,15 +80,12 @@ pub async fn login(
             ));
         }
         // A code counts once: its step must be later than the last one this user signed in with.
-        let fresh = match totp::verify(secret, code, now_millis() / 1000) {
-            Some(step) => state.store().use_totp_step(&principal.account.id, step as i64).await?,
-            None => false,
-        };
-        if !fresh {
+        if !super::fresh_totp(state, &principal.account, code).await? {
             let lock = state
                 .store()
                 .record_login_failure(
                     username,
+                    ip,
                     now_millis(),
                     state.security.max_failures,
                     state.security.lock_minutes * 60_000,
@@ -241,26 +236,46 @@ async fn totp_setup(Extension(auth): Extension<Auth>) -> Json<Value> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TotpConfirm {
     secret: String,
     code: String,
+    /// Replacing an enrolled second factor: the password …
+    #[serde(default)]
+    password: Option<String>,
+    /// … and a current code of the secret being replaced.
+    #[serde(default)]
+    current_code: Option<String>,
 }
 
 /// `POST /api/session/totp/confirm {secret, code}`: stores the secret once a code from it works.
+/// Replacing one already enrolled also needs the password and a current code of the old one,
+/// so a session left open (or stolen) cannot move the second factor to another phone.
 async fn totp_confirm(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
     Json(confirm): Json<TotpConfirm>,
 ) -> ApiResult<StatusCode> {
+    let id = &auth.principal.account.id;
+    if auth.principal.account.totp_secret.is_some() {
+        let proof = super::StepUp { password: None, totp: confirm.current_code.clone() };
+        super::step_up(&state, &auth, &proof, &ip).await?;
+        let password = confirm.password.as_deref().unwrap_or_default();
+        check_password(&state, id, password, &ip).await.map_err(|_| {
+            ApiError::denied(StatusCode::FORBIDDEN, "step-up-failed", "请输入正确的密码 (your password is required)")
+        })?;
+    }
     let Some(step) = totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
         return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
     };
-    let id = &auth.principal.account.id;
     let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), &confirm.secret, &totp_aad(id))
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     state.store().set_totp_secret(id, Some(&sealed)).await?;
     // The confirming code cannot then sign in.
     state.store().use_totp_step(id, step as i64).await?;
+    let action = if auth.principal.account.totp_secret.is_some() { "totp.replace" } else { "totp.enrol" };
+    audit(&state, entry(Some(id), &ip, action, Some(id), "success")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,12 +325,14 @@ async fn list_users(
     State(state): State<AppState>,
     Query(filter): Query<UserFilter>,
 ) -> ApiResult<Json<Value>> {
-    let query = AccountQuery {
-        unit_id: filter.unit,
-        kind: filter.kind,
-        status: filter.status,
-        scope: manageable_scope(&auth.principal),
+    // A liaison manager (district staff) sees liaisons only, whatever kind it asks for.
+    let kind = if auth.principal.can("user:manage") || auth.principal.can("user:read") {
+        filter.kind
+    } else {
+        Some("liaison".to_string())
     };
+    let query =
+        AccountQuery { unit_id: filter.unit, kind, status: filter.status, scope: manageable_scope(&auth.principal) };
     let accounts = state.store().accounts(&query).await?;
     Ok(Json(Value::Array(accounts.iter().map(|account| account_json(&state, account)).collect())))
 }
@@ -325,9 +342,14 @@ fn manageable_scope(principal: &Principal) -> store::DataScope {
     principal.scope.clone()
 }
 
-/// Whether `principal` may manage `account` (scope, and liaison managers only liaisons).
+/// Whether `principal` may manage `account` (scope, and liaison managers only liaisons). No
+/// one manages an administrator's account (password, status) through the API: that would let
+/// one of the three acquire or silence another (`docs/security.md` T-ADMIN); the operator on the
+/// server uses `shuangyong user …`.
 fn may_manage(principal: &Principal, account: &Account) -> bool {
-    super::account_in_scope(principal, account) && (principal.can("user:manage") || account.kind == "liaison")
+    super::account_in_scope(principal, account)
+        && (principal.can("user:manage") || account.kind == "liaison")
+        && !super::holds_admin_role(&account.roles)
 }
 
 async fn find_account(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Account> {
@@ -407,6 +429,24 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
     }
     if !store::identity::ACCOUNT_KINDS.contains(&user.kind.as_str()) {
         return Err(ApiError::BadRequest(format!("未知的账户类型 '{}' (unknown kind)", user.kind)));
+    }
+    super::check_role_set(&user.roles)?;
+    if super::holds_admin_role(&user.roles) {
+        if actor.is_some() {
+            // Over the API an administrator role comes only from the security administrator's
+            // role assignment (with a step-up), never with the account its creator knows the
+            // initial password of.
+            return Err(ApiError::denied(
+                StatusCode::FORBIDDEN,
+                "admin-role-assignment",
+                "管理员角色只能由安全管理员分配 (administrator roles are assigned by the security administrator)",
+            ));
+        }
+        if user.kind == "machine" {
+            return Err(ApiError::Unprocessable(
+                "机器账户不能持有管理员角色 (a machine account holds no administrator role)".into(),
+            ));
+        }
     }
     let unit = state
         .store()
@@ -565,7 +605,7 @@ async fn unlock_user(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     find_account(&state, &auth.principal, &id).await?;
-    state.store().record_login_success(&id).await?;
+    state.store().clear_login_failures(&id).await?;
     audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.unlock", Some(&id), "success")).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -573,6 +613,8 @@ async fn unlock_user(
 #[derive(Deserialize)]
 struct Roles {
     roles: Vec<String>,
+    #[serde(flatten)]
+    proof: super::StepUp,
 }
 
 /// `PUT /api/users/{id}/roles {roles}`: replaces a user's roles (security administrator; never
@@ -592,35 +634,147 @@ async fn set_roles(
     if let Some(unknown) = roles.roles.iter().find(|role| !known.contains(role)) {
         return Err(ApiError::BadRequest(format!("未知的角色 '{unknown}' (unknown role)")));
     }
+    super::check_role_set(&roles.roles)?;
+    let admin_change = super::holds_admin_role(&roles.roles) || super::holds_admin_role(&account.roles);
+    if admin_change {
+        if account.kind == "machine" && super::holds_admin_role(&roles.roles) {
+            return Err(ApiError::Unprocessable(
+                "机器账户不能持有管理员角色 (a machine account holds no administrator role)".into(),
+            ));
+        }
+        super::step_up(&state, &auth, &roles.proof, &ip).await?;
+    }
+    let previous = account.roles.join(",");
     state.store().set_account_roles(&id, &roles.roles).await?;
     super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &id).await?;
-    let mut record = entry(Some(&auth.principal.account.id), &ip, "user.roles", Some(&id), "success");
-    record.detail = Some(roles.roles.join(","));
+    let action = if admin_change { "user.roles.admin" } else { "user.roles" };
+    let mut record = entry(Some(&auth.principal.account.id), &ip, action, Some(&id), "success");
+    record.detail = Some(format!("{previous} -> {}", roles.roles.join(",")));
     audit(&state, record).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
-struct KeyName {
+#[serde(rename_all = "camelCase")]
+struct NewKey {
     name: String,
+    /// At most the configured lifetime (`--api-key-days`), which is also the default.
+    #[serde(default)]
+    expires_in_days: Option<i64>,
+    #[serde(flatten)]
+    proof: super::StepUp,
 }
 
-/// `POST /api/users/{id}/api-keys {name}`: a new API key for a machine client; shown once.
+/// The machine account whose keys `auth` may see and change: its owner (signed in as itself),
+/// or the security administrator (`apikey:manage`) for machine accounts that hold no
+/// administrator role. Nobody acquires a person's credentials (`docs/security.md` T-ADMIN).
+async fn key_owner(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Account> {
+    let account = find_account(state, &auth.principal, id).await?;
+    let own = account.id == auth.principal.account.id;
+    if !own && !auth.principal.can("apikey:manage") {
+        return Err(ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "api-key-not-yours",
+            "只有账户本人或安全管理员可以管理 API 密钥 (only the owner or the security administrator)",
+        ));
+    }
+    if account.kind != "machine" || super::holds_admin_role(&account.roles) {
+        return Err(ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "machine-accounts-only",
+            "API 密钥只能发给不持有管理员角色的机器账户 (API keys are for machine accounts without administrator roles)",
+        ));
+    }
+    Ok(account)
+}
+
+fn key_json(key: &store::identity::ApiKey) -> Value {
+    json!({
+        "id": key.public_id,
+        "name": key.name,
+        "user": key.user_id,
+        "createdAt": crate::camunda::format_time(key.created_at),
+        "expiresAt": crate::camunda::format_time(key.expires_at),
+        "revokedAt": crate::camunda::format_optional_time(key.revoked_at),
+        "active": key.revoked_at.is_none() && key.expires_at > now_millis(),
+    })
+}
+
+/// `POST /api/users/{id}/api-keys {name, expiresInDays?, password | totp}`: a new API key for a
+/// machine account, shown once. Needs a fresh second-factor check (or the password) of the
+/// person creating it; it expires.
 async fn create_api_key(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-    Json(key): Json<KeyName>,
+    Json(request): Json<NewKey>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let account = find_account(&state, &auth.principal, &id).await?;
-    if !auth.principal.can("user:manage") {
-        return Err(ApiError::forbidden("没有权限 (needs permission user:manage)"));
+    let account = key_owner(&state, &auth, &id).await?;
+    let name = request.name.trim();
+    if name.is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::BadRequest("密钥名称须为 1 到 64 个字符 (name: 1 to 64 characters)".into()));
     }
+    let days = request.expires_in_days.unwrap_or(state.security.api_key_days);
+    if !(1..=state.security.api_key_days).contains(&days) {
+        return Err(ApiError::BadRequest(format!(
+            "有效期须为 1 到 {} 天 (expiresInDays: 1 to {})",
+            state.security.api_key_days, state.security.api_key_days
+        )));
+    }
+    super::step_up(&state, &auth, &request.proof, &ip).await?;
     let secret = format!("sy_{}", random_token());
-    state.store().insert_api_key(&token_digest(&secret), &account.id, &key.name, now_millis()).await?;
-    audit(&state, entry(Some(&auth.principal.account.id), &ip, "apikey.create", Some(&account.id), "success")).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": secret, "name": key.name, "user": account.id }))))
+    let now = now_millis();
+    let key = store::identity::ApiKey {
+        public_id: uuid::Uuid::new_v4().simple().to_string()[..16].to_string(),
+        user_id: account.id.clone(),
+        name: name.to_string(),
+        created_at: now,
+        expires_at: now + days * 86_400_000,
+        revoked_at: None,
+    };
+    state.store().insert_api_key(&key, &token_digest(&secret)).await?;
+    let mut record = entry(Some(&auth.principal.account.id), &ip, "apikey.create", Some(&account.id), "success");
+    record.detail = Some(format!("key={} days={days}", key.public_id));
+    audit(&state, record).await?;
+    let mut body = key_json(&key);
+    body["key"] = json!(secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `GET /api/users/{id}/api-keys`: the account's keys (never their secrets).
+async fn list_api_keys(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let account = key_owner(&state, &auth, &id).await?;
+    let keys = state.store().api_keys(&account.id).await?;
+    Ok(Json(Value::Array(keys.iter().map(key_json).collect())))
+}
+
+/// `DELETE /api/users/{id}/api-keys/{key}`: revokes a key at once, on every node.
+async fn revoke_api_key(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((id, key)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let account = key_owner(&state, &auth, &id).await?;
+    let revoked = state.store().revoke_api_key(&account.id, &key, now_millis()).await?;
+    let mut record = entry(
+        Some(&auth.principal.account.id),
+        &ip,
+        "apikey.revoke",
+        Some(&account.id),
+        if revoked { "success" } else { "failure" },
+    );
+    record.detail = Some(format!("key={key}"));
+    audit(&state, record).await?;
+    if !revoked {
+        return Err(ApiError::NotFound(format!("没有可吊销的密钥 '{key}' (no such active key)")));
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn unit_json(unit: &store::identity::OrgUnit) -> Value {

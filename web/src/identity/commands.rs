@@ -70,6 +70,20 @@ pub enum UserCommand {
         #[command(flatten)]
         database: DatabaseFlags,
     },
+    /// End every login lock of an account, from every source address (the trusted path back in
+    /// for an administrator whose name is being guessed).
+    Unlock {
+        username: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
+    /// Set a new initial password (read from standard input; changed at the next login). The
+    /// way to reset an administrator's password: the API refuses it to the other administrators.
+    Password {
+        username: String,
+        #[command(flatten)]
+        database: DatabaseFlags,
+    },
     /// List accounts.
     List {
         /// Only this unit.
@@ -187,6 +201,27 @@ async fn run_user(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::Freeze { username, database } => status(&database, &username, "frozen").await?,
         UserCommand::Unfreeze { username, database } => status(&database, &username, "active").await?,
         UserCommand::Cancel { username, database } => status(&database, &username, "cancelled").await?,
+        UserCommand::Unlock { username, database } => {
+            let state = state(&database, true).await?;
+            state.store().clear_login_failures(&username).await?;
+            super::audit(&state, super::entry(Some("cli"), "cli", "user.unlock", Some(&username), "success"))
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("user {username}: every login lock ended");
+        }
+        UserCommand::Password { username, database } => {
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']).to_string();
+            let state = state(&database, true).await?;
+            super::password::change(&state, &username, &password, true)
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            super::audit(&state, super::entry(Some("cli"), "cli", "user.password-reset", Some(&username), "success"))
+                .await
+                .map_err(|error| anyhow::anyhow!("{error}"))?;
+            println!("user {username}: new initial password set; it must be changed at the next login");
+        }
         UserCommand::List { unit, database } => {
             let state = state(&database, true).await?;
             let query = store::identity::AccountQuery { unit_id: unit, ..Default::default() };

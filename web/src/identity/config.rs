@@ -50,6 +50,8 @@ pub struct Security {
     pub sms_per_phone_per_hour: i64,
     pub sms_per_ip_per_hour: i64,
     pub sms_code_minutes: i64,
+    /// Days an API key lives (the default and the longest a key may be given).
+    pub api_key_days: i64,
 }
 
 impl std::fmt::Debug for Security {
@@ -91,6 +93,7 @@ impl Security {
             sms_per_phone_per_hour: 5,
             sms_per_ip_per_hour: 20,
             sms_code_minutes: 5,
+            api_key_days: 90,
         }
     }
 }
@@ -125,6 +128,9 @@ pub struct SecurityFlags {
     /// The server is reached over TLS (a terminating proxy): Secure cookies and HSTS.
     #[arg(long, env = "SY_BEHIND_TLS")]
     pub behind_tls: bool,
+    /// Days an API key lives (the default, and the most a key may be given; 1 to 3650).
+    #[arg(long, env = "SY_API_KEY_DAYS", default_value_t = 90)]
+    pub api_key_days: i64,
     /// Days audit rows are kept (at least 180).
     #[arg(long, env = "SY_AUDIT_RETENTION_DAYS", default_value_t = 180)]
     pub audit_retention_days: i64,
@@ -192,6 +198,9 @@ impl SecurityFlags {
         if self.session_idle_minutes < 1 || self.lockout_failures < 1 || self.lockout_minutes < 1 {
             anyhow::bail!("session and lockout settings must be at least 1");
         }
+        if !(1..=3650).contains(&self.api_key_days) {
+            anyhow::bail!("API keys live 1 to 3650 days, not {}", self.api_key_days);
+        }
         if self.password_min_length < 8 || self.password_min_classes > 4 {
             anyhow::bail!("passwords need at least 8 characters and at most 4 character classes");
         }
@@ -210,6 +219,7 @@ impl SecurityFlags {
             require_totp: self.require_totp,
             behind_tls: self.behind_tls,
             audit_retention_days: self.audit_retention_days,
+            api_key_days: self.api_key_days,
             ..Security::with_random_key()
         })
     }

@@ -253,50 +253,54 @@ fn is_unsafe(method: &Method) -> bool {
 }
 
 /// Checks a user name and password (for Basic and the login endpoints): lockout, account
-/// state, the password itself; counts failures and locks the account at the limit.
+/// state, the password itself. Failures count per name and source address, for names that are
+/// accounts and names that are not alike, so a guesser locks out only itself and a locked name
+/// answers exactly as an unknown one does (`docs/security.md` T-LOCK).
 pub async fn check_password(state: &AppState, username: &str, password: &str, ip: &str) -> ApiResult<Principal> {
     let security = &state.security;
     let wrong = || ApiError::Unauthorized("用户名或密码错误 (wrong user name or password)".into());
     let now = now_millis();
-    // Every PBKDF2 run counts against the source address (password spraying over Basic, and
-    // CPU exhaustion); verified credentials served from the cache do not.
-    let verify_budget = state.security.login_rate_per_minute * 2;
-    let Some(principal) = load_principal(state, username).await? else {
-        rate_limit(state, "verify", ip, verify_budget, 60).await?;
-        // Spend the same time as a real check, so response times do not reveal user names.
-        let candidate = password.to_string();
-        let _ = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &auth::DUMMY_HASH)).await;
-        audit(state, entry(None, ip, "login", Some(username), "failure")).await?;
-        return Err(wrong());
-    };
-    let account = &principal.account;
-    if let Some(until) = account.locked_until
-        && until > now
-    {
+    if let Some(until) = state.store().login_lock(username, ip, now).await? {
         audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
         return Err(locked(until, now));
     }
-    // The cache is keyed by the stored hash too, so a changed password is never served from it.
-    let cache_name = format!("{username}\u{0}{}", account.password_hash);
-    let valid = state.credentials.get(&cache_name, password).is_some() || {
-        rate_limit(state, "verify", ip, verify_budget, 60).await?;
-        let candidate = password.to_string();
-        let stored = account.password_hash.clone();
-        tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
-            .await
-            .map_err(|error| ApiError::Internal(error.to_string()))?
+    // Every PBKDF2 run counts against the source address (password spraying over Basic, and
+    // CPU exhaustion); verified credentials served from the cache do not.
+    let verify_budget = state.security.login_rate_per_minute * 2;
+    let principal = load_principal(state, username).await?;
+    let valid = match &principal {
+        None => {
+            rate_limit(state, "verify", ip, verify_budget, 60).await?;
+            // Spend the same time as a real check, so response times do not reveal user names.
+            let candidate = password.to_string();
+            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &auth::DUMMY_HASH)).await;
+            false
+        }
+        Some(principal) => {
+            // The cache is keyed by the stored hash too, so a changed password is never served from it.
+            let cache_name = format!("{username}\u{0}{}", principal.account.password_hash);
+            state.credentials.get(&cache_name, password).is_some() || {
+                rate_limit(state, "verify", ip, verify_budget, 60).await?;
+                let candidate = password.to_string();
+                let stored = principal.account.password_hash.clone();
+                tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
+                    .await
+                    .map_err(|error| ApiError::Internal(error.to_string()))?
+            }
+        }
     };
-    if !valid {
+    let Some(principal) = principal.filter(|_| valid) else {
         let lock = state
             .store()
-            .record_login_failure(username, now, security.max_failures, security.lock_minutes * 60_000)
+            .record_login_failure(username, ip, now, security.max_failures, security.lock_minutes * 60_000)
             .await?;
         audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
         return Err(match lock {
             Some(until) => locked(until, now),
             None => wrong(),
         });
-    }
+    };
+    let account = &principal.account;
     match account.status.as_str() {
         "active" => {}
         status => {
@@ -309,10 +313,87 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
         }
     }
     if account.failed_logins > 0 || account.locked_until.is_some() {
-        state.store().record_login_success(username).await?;
+        state.store().record_login_success(username, ip).await?;
     }
-    state.credentials.put(&cache_name, password);
+    state.credentials.put(&format!("{username}\u{0}{}", account.password_hash), password);
     Ok(principal)
+}
+
+/// A TOTP code of the account's enrolled secret, counted once: its step must be later than the
+/// last one used (a login, an enrolment, a step-up). False for a wrong or replayed code.
+pub async fn fresh_totp(state: &AppState, account: &store::identity::Account, code: &str) -> ApiResult<bool> {
+    let Some(sealed) = &account.totp_secret else { return Ok(false) };
+    let secret = crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &api::totp_aad(&account.id))
+        .map_err(|error| ApiError::Internal(format!("the TOTP secret cannot be opened: {error}")))?;
+    Ok(match totp::verify(&secret, code.trim(), now_millis() / 1000) {
+        Some(step) => state.store().use_totp_step(&account.id, step as i64).await?,
+        None => false,
+    })
+}
+
+/// What a sensitive change asks of the person making it, now: the TOTP code when they have one
+/// enrolled, otherwise their password.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+pub struct StepUp {
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub totp: Option<String>,
+}
+
+/// Checks a [`StepUp`] proof for `auth` (creating an API key, changing administrator roles,
+/// replacing a second factor): never over an API key, a fresh TOTP code when one is enrolled
+/// (each code counts once), otherwise the password. `docs/security.md` T-STEP.
+pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) -> ApiResult<()> {
+    let required = |message: &str| ApiError::denied(StatusCode::FORBIDDEN, "step-up-required", message);
+    if matches!(auth.via, Via::ApiKey) {
+        return Err(required("该操作须本人登录确认，不能使用 API 密钥 (not with an API key)"));
+    }
+    let account = &auth.principal.account;
+    if account.totp_secret.is_some() {
+        let code = proof.totp.as_deref().filter(|code| !code.trim().is_empty());
+        let Some(code) = code else {
+            return Err(required("请输入动态口令以确认该操作 (a current TOTP code is required)"));
+        };
+        if !fresh_totp(state, account, code).await? {
+            audit(state, entry(Some(&account.id), ip, "step-up", Some(&account.id), "failure")).await?;
+            return Err(ApiError::denied(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"));
+        }
+        return Ok(());
+    }
+    let Some(password) = proof.password.as_deref().filter(|password| !password.is_empty()) else {
+        return Err(required("请输入密码以确认该操作 (your password is required)"));
+    };
+    check_password(state, &account.id, password, ip).await.map_err(|error| match error {
+        ApiError::Unauthorized(_) => {
+            ApiError::denied(StatusCode::FORBIDDEN, "step-up-failed", "密码错误，操作未执行 (wrong password)")
+        }
+        other => other,
+    })?;
+    Ok(())
+}
+
+/// The three administrator roles (三员): system, security and audit administrator.
+pub const ADMIN_ROLES: [&str; 3] = ["sysadmin", "secadmin", "auditor"];
+
+/// Whether an account holding `roles` holds an administrator role.
+pub fn holds_admin_role(roles: &[String]) -> bool {
+    roles.iter().any(|role| ADMIN_ROLES.contains(&role.as_str()))
+}
+
+/// 三员分立: no account ever holds two of the administrator roles, whoever assigns them and
+/// however (API, CLI, seeding; [`sign_access`] refuses to sign such a record, and
+/// [`load_principal`] refuses one signed before this rule). `docs/security.md` T-ADMIN.
+pub fn check_role_set(roles: &[String]) -> ApiResult<()> {
+    let held = ADMIN_ROLES.iter().filter(|admin| roles.iter().any(|role| role == *admin)).count();
+    if held > 1 {
+        return Err(ApiError::denied(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "admin-roles-combined",
+            "系统管理员、安全管理员、安全审计员不能由同一账户兼任 (三员分立: the administrator roles never combine)",
+        ));
+    }
+    Ok(())
 }
 
 fn locked(until: i64, now: i64) -> ApiError {
@@ -342,8 +423,13 @@ pub fn totp_enrolment_due(security: &Security, principal: &Principal) -> bool {
 }
 
 pub fn needs_second_factor(principal: &Principal) -> bool {
-    matches!(principal.account.kind.as_str(), "staff" | "operator")
-        || principal.account.roles.iter().any(|role| ["sysadmin", "secadmin", "auditor"].contains(&role.as_str()))
+    matches!(principal.account.kind.as_str(), "staff" | "operator") || holds_admin_role(&principal.account.roles)
+}
+
+/// Whether the account signs in only with a second factor: it has one enrolled, or the
+/// configuration requires one for it. Such an account cannot use HTTP Basic at all.
+pub fn must_use_second_factor(security: &Security, principal: &Principal) -> bool {
+    principal.account.totp_secret.is_some() || (security.require_totp && needs_second_factor(principal))
 }
 
 /// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
@@ -367,6 +453,7 @@ fn access_record(principal: &Principal) -> Vec<u8> {
 /// status or roles). Callers outside a request (the CLI, the demo loader, tests) use this too.
 pub async fn sign_access(store: &dyn store::Store, crypto: &dyn crypto::CryptoProvider, id: &str) -> ApiResult<()> {
     let Some(principal) = store.principal(id).await? else { return Ok(()) };
+    check_role_set(&principal.account.roles)?;
     let signature = crypto.sign(&access_record(&principal)).map_err(|error| ApiError::Internal(error.to_string()))?;
     store.set_access_signature(id, &hex::encode(signature)).await?;
     Ok(())
@@ -416,6 +503,10 @@ pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Prin
             "账户的权限记录校验失败，请联系安全管理员 (the account's access-control record failed its signature check)",
         ));
     }
+    if let Err(error) = check_role_set(&principal.account.roles) {
+        audit(state, entry(None, "-", "access.verify", Some(id), "denied")).await?;
+        return Err(error);
+    }
     Ok(Some(principal))
 }
 
@@ -437,6 +528,16 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     if let Some((username, password)) = authorization.and_then(auth::parse_basic) {
         let principal = check_password(state, &username, &password, ip).await?;
+        // Basic has no place for a code: an account that must use a second factor never gets in
+        // this way, nor mints a key this way (`docs/security.md` T-2FA).
+        if must_use_second_factor(&state.security, &principal) {
+            audit(state, entry(Some(&username), ip, "login", Some(&username), "denied")).await?;
+            return Err(ApiError::denied(
+                StatusCode::UNAUTHORIZED,
+                "basic-not-allowed",
+                "该账户须使用动态口令登录，不能使用 HTTP Basic (this account signs in with a second factor; HTTP Basic is refused)",
+            ));
+        }
         if password_change_due(&state.security, &principal) {
             return Err(ApiError::denied(
                 StatusCode::FORBIDDEN,
@@ -451,8 +552,11 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
         .or_else(|| headers.get("x-api-key").and_then(|value| value.to_str().ok()));
     if let Some(key) = key {
         let invalid = || ApiError::Unauthorized("API 密钥无效 (invalid API key)".into());
-        let user = state.store().api_key_user(&token_digest(key.trim())).await?.ok_or_else(invalid)?;
-        let principal = load_principal(state, &user).await?.filter(|p| p.account.status == "active");
+        let user = state.store().api_key_user(&token_digest(key.trim()), now_millis()).await?.ok_or_else(invalid)?;
+        // Keys are for machine accounts that hold no administrator role, whenever they were made.
+        let principal = load_principal(state, &user).await?.filter(|p| {
+            p.account.status == "active" && p.account.kind == "machine" && !holds_admin_role(&p.account.roles)
+        });
         return Ok(Some(Auth { principal: principal.ok_or_else(invalid)?, via: Via::ApiKey }));
     }
     Ok(None)
@@ -460,16 +564,19 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
 
 /// The permission a request needs, by path and method. `None`: any signed-in user.
 fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static str]> {
-    if path.starts_with("/engine-rest/deployment") && is_unsafe(method) {
-        Some(&["engine:deploy"])
-    } else if path.starts_with("/api/damaged-instances") {
+    if (path.starts_with("/engine-rest/deployment") && is_unsafe(method)) || path.starts_with("/api/damaged-instances")
+    {
         Some(&["engine:deploy"])
     } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
         Some(&["engine:use"])
     } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
         Some(&["user:unlock", "user:manage"])
-    } else if path.starts_with("/api/users/") && path.ends_with("/phone") && !is_unsafe(method) {
-        None // the handler checks `pii:unmask` itself, and audits the refusal too
+    } else if path.starts_with("/api/users/")
+        && ((path.ends_with("/phone") && !is_unsafe(method)) || path.contains("/api-keys"))
+    {
+        // The handlers decide: `pii:unmask` for a phone number (refusals audited too); the
+        // owner (a machine account) or `apikey:manage` for API keys.
+        None
     } else if path.starts_with("/api/users/") && path.ends_with("/roles") && is_unsafe(method) {
         Some(&["role:assign"])
     } else if path.starts_with("/api/users") {
