@@ -654,16 +654,24 @@ macro_rules! store_impl {
                             instance.ended_at.into(), (&instance.start_user).into(), (&instance.delete_reason).into(),
                         ],
                     );
-                    // The owner of the instance (data scope): the starter's unit and its district, or
-                    // the district named by a `district` variable (validated by the caller).
-                    let district = match instance.state.variables().get("district") {
-                        Some(engine::Value::String(district)) => Some(district.clone()),
-                        _ => None,
-                    };
-                    batch.push(
-                        "UPDATE process_instances SET owner_unit = (SELECT unit_id FROM users WHERE id = ?), owner_district = COALESCE((SELECT id FROM org_units WHERE kind = 'district' AND (id = ? OR name = ?)), (SELECT o.district FROM users u JOIN org_units o ON o.id = u.unit_id WHERE u.id = ?)) WHERE id = ?".into(),
-                        vec![(&instance.start_user).into(), Param::OptText(district.clone()), Param::OptText(district), (&instance.start_user).into(), (&instance.id).into()],
-                    );
+                    // The owner of the instance (data scope): a called instance's caller's owner;
+                    // otherwise the starter's unit and its district, or the district named by a
+                    // `district` variable (checked by `Executor::check_owner`).
+                    if let Some(caller) = &instance.state.caller {
+                        batch.push(
+                            "UPDATE process_instances SET owner_unit = (SELECT c.owner_unit FROM process_instances c WHERE c.id = ?), owner_district = (SELECT c.owner_district FROM process_instances c WHERE c.id = ?) WHERE id = ?".into(),
+                            vec![(&caller.instance_id).into(), (&caller.instance_id).into(), (&instance.id).into()],
+                        );
+                    } else {
+                        let district = match instance.state.variables().get("district") {
+                            Some(engine::Value::String(district)) => Some(district.clone()),
+                            _ => None,
+                        };
+                        batch.push(
+                            "UPDATE process_instances SET owner_unit = (SELECT unit_id FROM users WHERE id = ?), owner_district = COALESCE((SELECT id FROM org_units WHERE kind = 'district' AND (id = ? OR name = ?)), (SELECT o.district FROM users u JOIN org_units o ON o.id = u.unit_id WHERE u.id = ?)) WHERE id = ?".into(),
+                            vec![(&instance.start_user).into(), Param::OptText(district.clone()), Param::OptText(district), (&instance.start_user).into(), (&instance.id).into()],
+                        );
+                    }
                     Self::collect_changes(&mut batch, instance, changes)?;
                     self.commit_batch(None, batch).await?;
                     Ok(())

@@ -315,6 +315,9 @@ impl Executor {
             // `camunda:initiator`: the starter, for `camunda:assignee="${initiator}"` rules.
             variables.entry(name.clone()).or_insert_with(|| Value::String(user.to_string()));
         }
+        if caller.is_none() {
+            self.check_owner(actor, &variables).await?;
+        }
         let at = now_millis();
         let runtime = self.runtime(&model, at);
         let (mut state, events) = match start_event {
@@ -340,6 +343,35 @@ impl Executor {
         self.store.insert_instance(&instance, &changes).await?;
         self.after_commit(&changes, &events).await;
         Ok(instance)
+    }
+
+    /// The one check every new instance passes, however it comes into being (a start, a message
+    /// or signal start, a timer start; a form submission later): the district a `district`
+    /// variable names must exist, and a person may name only their own (data scope `all`: any).
+    /// A called instance belongs to its caller's owner instead (`insert_instance`), and one the
+    /// system starts to the district its model or trigger names.
+    async fn check_owner(&self, actor: Actor<'_>, variables: &Variables) -> Result<()> {
+        let Some(named) = variables.get("district") else { return Ok(()) };
+        let Value::String(name) = named else {
+            return Err(Error::Invalid("变量 district 须为区名或区划代码 (district must be text)".into()));
+        };
+        let code = self
+            .store
+            .district_named(name)
+            .await?
+            .ok_or_else(|| Error::Invalid(format!("未知的区 '{name}' (unknown district)")))?;
+        let Some(user) = actor.filter(|user| *user != "system") else { return Ok(()) };
+        let Some(principal) = self.store.principal(user).await? else { return Ok(()) };
+        let allowed = match &principal.scope {
+            crate::DataScope::All => true,
+            crate::DataScope::Nothing => false,
+            _ => principal.account.district.as_deref() == Some(code.as_str()),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::Forbidden(format!("不能为其他区发起流程 ('{name}' is outside your data scope)")))
+        }
     }
 
     /// Completes a task with variables. A lost race with another command is [`Error::Conflict`].
@@ -392,7 +424,20 @@ impl Executor {
         deletions: Vec<String>,
         actor: Actor<'_>,
     ) -> Result<InstanceRecord> {
-        self.command(instance_id, actor, None, move |runtime, state| {
+        // A person's change is in the approval timeline, written with the change.
+        let records = match actor.filter(|actor| *actor != "system") {
+            Some(actor) => {
+                let detail = serde_json::json!({ "set": variables.keys().collect::<Vec<_>>(), "deleted": deletions });
+                let input = crate::operations::OperationInput {
+                    actor: actor.to_string(),
+                    detail: Some(detail),
+                    ..Default::default()
+                };
+                vec![self.record(None, instance_id, "variables", &input)]
+            }
+            None => Vec::new(),
+        };
+        self.recorded_command(instance_id, actor, None, records, move |runtime, state| {
             Ok(runtime.set_variables(state, variables, &deletions)?)
         })
         .await
@@ -427,7 +472,18 @@ impl Executor {
         reason: Option<String>,
         actor: Actor<'_>,
     ) -> Result<InstanceRecord> {
-        self.command(instance_id, actor, reason, |runtime, state| Ok(runtime.cancel(state)?)).await
+        let records = match actor.filter(|actor| *actor != "system") {
+            Some(actor) => {
+                let input = crate::operations::OperationInput {
+                    actor: actor.to_string(),
+                    comment: reason.clone(),
+                    ..Default::default()
+                };
+                vec![self.record(None, instance_id, "cancel", &input)]
+            }
+            None => Vec::new(),
+        };
+        self.recorded_command(instance_id, actor, reason, records, |runtime, state| Ok(runtime.cancel(state)?)).await
     }
 
     /// Load → run → save with the version guard.
@@ -505,7 +561,7 @@ impl Executor {
             if let Event::SignalThrown { name } = event {
                 let name = name.clone();
                 if let Err(error) =
-                    Box::pin(self.broadcast_signal(&name, Variables::new(), &crate::DataScope::All)).await
+                    Box::pin(self.broadcast_signal(&name, Variables::new(), &crate::DataScope::All, None)).await
                 {
                     tracing::warn!(%error, signal = %name, "signal delivery failed");
                 }

@@ -39,6 +39,9 @@ pub enum Error {
     /// The request is well-formed but not allowed in the current state.
     #[error("{0}")]
     Invalid(String),
+    /// The actor may not do this (a start for a district outside their data scope).
+    #[error("{0}")]
+    Forbidden(String),
     /// A model that cannot be deployed, with what is wrong with it.
     #[error(transparent)]
     Model(#[from] engine::ParseError),

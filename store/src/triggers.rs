@@ -367,7 +367,13 @@ impl Executor {
 
     /// Throws a signal to every instance in `scope` waiting for it and starts every process
     /// with a matching signal start event. Returns how many were reached.
-    pub async fn broadcast_signal(&self, name: &str, variables: Variables, scope: &DataScope) -> Result<usize> {
+    pub async fn broadcast_signal(
+        &self,
+        name: &str,
+        variables: Variables,
+        scope: &DataScope,
+        actor: Actor<'_>,
+    ) -> Result<usize> {
         let query = SubscriptionQuery {
             kind: Some(SUBSCRIPTION_SIGNAL.into()),
             name: Some(name.to_string()),
@@ -400,7 +406,8 @@ impl Executor {
                         variables: variables.clone(),
                         ..Default::default()
                     };
-                    self.start_at(&definition, options, None).await?;
+                    // Started by whoever sent the signal: the owner check applies to them.
+                    self.start_at(&definition, options, actor).await?;
                     reached += 1;
                 }
             }

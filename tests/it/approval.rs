@@ -624,6 +624,61 @@ async fn signers_added_before_after_and_alongside_and_removed() {
     .await;
 }
 
+/// Completes a task through Camunda's `/engine-rest/task/{id}/complete`, as `user`.
+async fn engine_complete(app: &TestApp, user: &str, task: &str) -> StatusCode {
+    let response = app
+        .client
+        .post(format!("{}/engine-rest/task/{task}/complete", app.base))
+        .basic_auth(user, Some(PASSWORD))
+        .json(&json!({}))
+        .send()
+        .await
+        .expect("complete is sent");
+    response.status()
+}
+
+/// Issue 10, finding 7 (`docs/security.md` T-RULES): 加签 holds on Camunda's complete too — an
+/// `after` signer still signs after the holder, an `alongside` signer completes only its own
+/// part, and a `before` signer's completion hands the task back to the holder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn camunda_complete_keeps_the_added_signers() {
+    each_backend(|app| async move {
+        people(&app).await;
+        // After.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let added = json!({ "users": ["hp2"], "position": "after" });
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/add-signers"), added).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(engine_complete(&app, "hp1", &task).await, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "the after signer has not signed");
+        assert_eq!(todo_task(&app, "hp2").await.as_deref(), Some(task.as_str()));
+        assert_eq!(engine_complete(&app, "hp2", &task).await, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(engine_complete(&app, "city1", &city).await, StatusCode::NO_CONTENT);
+        // Alongside: the signer's completion is its part only.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let added = json!({ "users": ["hp2"], "position": "alongside" });
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/add-signers"), added).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(engine_complete(&app, "hp2", &task).await, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "the holder has not signed");
+        assert_eq!(engine_complete(&app, "hp1", &task).await, StatusCode::NO_CONTENT);
+        let city = todo_task(&app, "city1").await.expect("complete after both");
+        assert_eq!(engine_complete(&app, "city1", &city).await, StatusCode::NO_CONTENT);
+        // Before: the signer's completion goes back to the holder, not on.
+        apply(&app).await;
+        let task = claim_district_task(&app).await;
+        let added = json!({ "users": ["hp2"], "position": "before" });
+        assert_eq!(post(&app, "hp1", &format!("/tasks/{task}/add-signers"), added).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(engine_complete(&app, "hp2", &task).await, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 0, "the holder has not signed");
+        assert_eq!(todo_task(&app, "hp1").await.as_deref(), Some(task.as_str()), "back with the holder");
+        assert_eq!(engine_complete(&app, "hp1", &task).await, StatusCode::NO_CONTENT);
+        assert_eq!(todo_total(&app, "city1").await, 1);
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_starters_district_leader_and_combined_candidates() {
     each_backend(|app| async move {

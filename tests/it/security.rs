@@ -323,3 +323,107 @@ async fn replacing_the_second_factor_needs_password_and_current_code() {
     })
     .await;
 }
+
+/// T-RIGHTS (finding 5): a same-district colleague who may not act on the instance neither
+/// rewrites its variables nor deletes it; its starter may (while 撤回 is allowed), and every
+/// such change is in the approval timeline with its actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn changing_an_instance_needs_a_right_to_it() {
+    each_backend(|app| async move {
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        add_account(&app, "hp2", "310101", &["district-staff"], "staff").await;
+        assert_eq!(app.deploy("approval", APPROVAL).await.0, 200);
+        let start = json!({ "variables": { "applicant": { "value": "hp1", "type": "String" } } });
+        let (status, started) =
+            status_and_json(as_user(&app, "hp1", Method::POST, "/process-definition/key/approval/start").json(&start))
+                .await;
+        assert_eq!(status, 200, "{started}");
+        let id = started["id"].as_str().expect("id").to_string();
+        let value = json!({ "value": "hp2", "type": "String" });
+        let attempts = [
+            (
+                Method::POST,
+                format!("/process-instance/{id}/variables"),
+                json!({ "modifications": { "applicant": value } }),
+            ),
+            (Method::PUT, format!("/process-instance/{id}/variables/applicant"), value.clone()),
+            (Method::DELETE, format!("/process-instance/{id}/variables/applicant"), json!({})),
+            (Method::DELETE, format!("/process-instance/{id}"), json!({})),
+        ];
+        for (method, path, body) in &attempts {
+            let (status, answer) = status_and_json(as_user(&app, "hp2", method.clone(), path).json(body)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "hp2 {method} {path}: {answer}");
+        }
+        let (_, variables) =
+            status_and_json(as_user(&app, "hp1", Method::GET, &format!("/process-instance/{id}/variables"))).await;
+        assert_eq!(variables["applicant"]["value"], "hp1", "unchanged");
+        // The starter changes a variable and withdraws by deleting; both are in the timeline.
+        let (status, _) = status_and_json(
+            as_user(&app, "hp1", Method::PUT, &format!("/process-instance/{id}/variables/note"))
+                .json(&json!({ "value": "补充说明", "type": "String" })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, _) = status_and_json(as_user(
+            &app,
+            "hp1",
+            Method::DELETE,
+            &format!("/process-instance/{id}?deleteReason=不再需要"),
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let records = app.executor.store().approval_records(&id).await.expect("records");
+        let seen: Vec<(&str, Option<&str>)> =
+            records.iter().map(|record| (record.operation.as_str(), record.actor.as_deref())).collect();
+        assert!(seen.contains(&("variables", Some("hp1"))), "{seen:?}");
+        assert!(seen.contains(&("cancel", Some("hp1"))), "{seen:?}");
+        assert!(
+            records.iter().any(|record| record.operation == "cancel" && record.comment.as_deref() == Some("不再需要"))
+        );
+    })
+    .await;
+}
+
+const STARTS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:message id="m" name="申请提交"/>
+  <bpmn:signal id="s" name="全市通知"/>
+  <bpmn:process id="starts" isExecutable="true">
+    <bpmn:startEvent id="byMessage"><bpmn:messageEventDefinition messageRef="m"/></bpmn:startEvent>
+    <bpmn:startEvent id="bySignal"><bpmn:signalEventDefinition signalRef="s"/></bpmn:startEvent>
+    <bpmn:userTask id="work"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="byMessage" targetRef="work"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="bySignal" targetRef="work"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// T-OWNER (finding 6): every way an instance comes into being passes one owner check — a
+/// district user's message or signal start for another district is refused like a direct one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn message_and_signal_starts_check_the_district() {
+    each_backend(|app| async move {
+        add_account(&app, "hp", "310101", &["district-staff"], "staff").await;
+        assert_eq!(app.deploy("starts", STARTS).await.0, 200);
+        let district = |name: &str| json!({ "district": { "value": name, "type": "String" } });
+        let message = |name: &str| json!({ "messageName": "申请提交", "processVariables": district(name), "resultEnabled": true });
+        let (status, body) = status_and_json(as_user(&app, "hp", Method::POST, "/message").json(&message("徐汇区"))).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, body) = status_and_json(as_user(&app, "hp", Method::POST, "/message").json(&message("不存在区"))).await;
+        assert!(status.is_client_error() && status != StatusCode::FORBIDDEN, "unknown district: {status} {body}");
+        // A district user's signal reaches only its district's instances (start events have
+        // none, so it starts nothing); the owner check holds for a signal start all the same.
+        let signal = json!({ "name": "全市通知", "variables": district("徐汇区") });
+        let (status, body) = status_and_json(as_user(&app, "hp", Method::POST, "/signal").json(&signal)).await;
+        assert!(status == StatusCode::NO_CONTENT || status == StatusCode::FORBIDDEN, "{status} {body}");
+        let variables = [("district".to_string(), engine::Value::String("徐汇区".into()))].into_iter().collect();
+        let started = app.executor.broadcast_signal("全市通知", variables, &store::DataScope::All, Some("hp")).await;
+        assert!(matches!(started, Err(store::Error::Forbidden(_))), "{started:?}");
+        assert_eq!(app.json("/process-instance").await, json!([]), "nothing was started");
+        // Its own district works, and the instance is its district's.
+        let (status, body) = status_and_json(as_user(&app, "hp", Method::POST, "/message").json(&message("黄浦区"))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let (_, mine) = status_and_json(as_user(&app, "hp", Method::GET, "/process-instance")).await;
+        assert_eq!(mine.as_array().map(Vec::len), Some(1), "{mine}");
+    })
+    .await;
+}

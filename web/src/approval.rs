@@ -78,6 +78,7 @@ impl From<store::Error> for OpError {
         use store::Error as E;
         match error {
             E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
+            E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
             E::NotFound(message) | E::Command(engine::Error::NotFound(message)) => Self::not_found(message),
             E::Invalid(message) | E::Command(engine::Error::InvalidCommand(message)) => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-state", message)
@@ -317,6 +318,19 @@ pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<sto
 /// authorizations on; the data scope alone only decides what one may see.
 pub(crate) async fn may_work_on(state: &AppState, auth: &Auth, task: &TaskRecord) -> OpResult<bool> {
     may_act(state, task, &caller(state, auth).await?).await
+}
+
+/// Whether the caller may change or delete an instance other than through its tasks
+/// (`/engine-rest` variables and delete): an administrator, or its starter while 撤回 is still
+/// allowed (the process allows it and nobody else has acted). A colleague who merely sees the
+/// instance may not (`docs/security.md` T-RIGHTS).
+pub(crate) async fn may_change_instance(
+    state: &AppState,
+    auth: &Auth,
+    instance: &store::InstanceRecord,
+) -> OpResult<bool> {
+    let caller = caller(state, auth).await?;
+    Ok(caller.admin || state.executor.may_withdraw(instance, &caller.id).await?)
 }
 
 /// Whether naming `user` on a task (as candidate, owner, delegate, assignee) would show its

@@ -118,6 +118,7 @@ impl From<store::Error> for ApiError {
             store::Error::Command(engine::Error::InvalidCommand(message)) => ApiError::Unprocessable(message),
             store::Error::UnsupportedUrl(url) => ApiError::Internal(format!("unsupported database URL {url}")),
             store::Error::NoMatch(message) => ApiError::NoMatch(message),
+            store::Error::Forbidden(message) => ApiError::forbidden(message),
             other @ (store::Error::Database(_) | store::Error::Corrupt(_) | store::Error::JobFailed(_)) => {
                 ApiError::Internal(other.to_string())
             }

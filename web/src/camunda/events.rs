@@ -91,7 +91,11 @@ async fn correlate(
     Ok(Json(Json_::Array(results)).into_response())
 }
 
-async fn signal(State(state): State<AppState>, body: axum::body::Bytes) -> ApiResult<StatusCode> {
+async fn signal(
+    State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
+    body: axum::body::Bytes,
+) -> ApiResult<StatusCode> {
     let body = body_json(&body)?;
     if let Some(execution) = text(&body, "executionId")? {
         return Err(ApiError::BadRequest(format!(
@@ -102,6 +106,6 @@ async fn signal(State(state): State<AppState>, body: axum::body::Bytes) -> ApiRe
         .filter(|name| !name.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name is required / 需要信号名称".into()))?;
     let variables = parse_variables(body.get("variables"))?;
-    state.executor.broadcast_signal(&name, variables, &crate::identity::change_scope()).await?;
+    state.executor.broadcast_signal(&name, variables, &crate::identity::change_scope(), Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

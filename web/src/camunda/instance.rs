@@ -12,6 +12,7 @@ use super::{
     Filters, Params, body_json, count_json, parse_variable, parse_variables, sort_error, variable_json, variables_json,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
 use crate::{AppState, CurrentUser};
 
 pub(super) fn router() -> Router<AppState> {
@@ -88,9 +89,18 @@ pub(super) async fn running(state: &AppState, id: &str) -> ApiResult<InstanceRec
 }
 
 /// A running instance the caller may change (delete, set variables): inside their scope for
-/// changes ([`crate::identity::change_scope`]), or Camunda's 404.
-async fn changeable(state: &AppState, id: &str) -> ApiResult<InstanceRecord> {
-    running_in(state, id, crate::identity::change_scope()).await
+/// changes ([`crate::identity::change_scope`]), or Camunda's 404; and a right to change it
+/// ([`crate::approval::may_change_instance`]), or 403.
+async fn changeable(state: &AppState, auth: &Auth, id: &str) -> ApiResult<InstanceRecord> {
+    let instance = running_in(state, id, crate::identity::change_scope()).await?;
+    if !crate::approval::may_change_instance(state, auth, &instance).await? {
+        return Err(ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "只有发起人（在可撤回时）或管理员可以修改或删除流程实例 (only its starter, while it may still be withdrawn, or an administrator changes an instance)",
+        ));
+    }
+    Ok(instance)
 }
 
 async fn running_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<InstanceRecord> {
@@ -119,11 +129,12 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 async fn delete(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     Query(params): Query<Params>,
 ) -> ApiResult<StatusCode> {
     let fail_if_not_exists = Filters::from_params(&params).flag("failIfNotExists")?.unwrap_or(true);
-    match changeable(&state, &id).await {
+    match changeable(&state, &auth, &id).await {
         Ok(_) => {}
         Err(ApiError::NotFound(_)) if !fail_if_not_exists => return Ok(StatusCode::NO_CONTENT),
         Err(error) => return Err(error),
@@ -152,6 +163,7 @@ async fn variable(State(state): State<AppState>, Path((id, name)): Path<(String,
 async fn modify_variables(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
@@ -162,7 +174,7 @@ async fn modify_variables(
         Some(Json_::Array(names)) => names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect(),
         Some(_) => return Err(ApiError::BadRequest("deletions must be an array of names".into())),
     };
-    changeable(&state, &id).await?;
+    changeable(&state, &auth, &id).await?;
     state.executor.set_variables(&id, modifications, deletions, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -170,12 +182,13 @@ async fn modify_variables(
 async fn put_variable(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let body = Json_::Object(body_json(&body)?);
     let value = parse_variable(&name, &body)?;
-    changeable(&state, &id).await?;
+    changeable(&state, &auth, &id).await?;
     state.executor.set_variables(&id, [(name, value)].into_iter().collect(), Vec::new(), Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -183,9 +196,10 @@ async fn put_variable(
 async fn delete_variable(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,
+    Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    changeable(&state, &id).await?;
+    changeable(&state, &auth, &id).await?;
     state.executor.set_variables(&id, engine::Variables::new(), vec![name], Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

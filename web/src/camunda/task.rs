@@ -277,7 +277,11 @@ async fn complete(
             "A delegated task cannot be completed, but needs to be resolved instead.".into(),
         ));
     }
-    let instance = state.executor.complete_task(&id, variables, Some(&actor.0)).await?;
+    let instance = match visible.first() {
+        // The approval rules (added signers, votes) hold here as on `/api` (`docs/security.md`).
+        Some(task) => state.executor.complete_by_rules(task, variables, &actor.0).await?,
+        None => state.executor.complete_task(&id, variables, Some(&actor.0)).await?,
+    };
     if with_variables {
         return Ok(Json(variables_json(instance.state.variables())).into_response());
     }

@@ -731,27 +731,3 @@ pub fn account_in_scope(principal: &Principal, account: &store::identity::Accoun
         DataScope::Nothing => false,
     }
 }
-
-/// Checks an explicit `district` start variable against the starter's scope: a district user
-/// may only start for its own district. Unknown districts are refused.
-pub async fn check_start_district(state: &AppState, auth: Option<&Auth>, district: Option<&str>) -> ApiResult<()> {
-    let Some(district) = district else { return Ok(()) };
-    let code = state
-        .store()
-        .district_named(district)
-        .await?
-        .ok_or_else(|| ApiError::BadRequest(format!("未知的区 '{district}' (unknown district)")))?;
-    let allowed = match auth.map(|auth| &auth.principal) {
-        None => false,
-        Some(principal) => match &principal.scope {
-            DataScope::All => true,
-            DataScope::Nothing => false,
-            _ => principal.account.district.as_deref() == Some(code.as_str()),
-        },
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("不能为其他区发起流程 ('{district}' is outside your data scope)")))
-    }
-}
