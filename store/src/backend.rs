@@ -57,9 +57,33 @@ pub(crate) struct Batch {
     pub(crate) statements: Vec<(String, Vec<Param>)>,
 }
 
+/// The most bound parameters one statement of a batch gets: far below SQLite's 32 766 and
+/// PostgreSQL's 65 535, so a command that wrote many rows (a loop that ran until the step
+/// limit stopped it) still commits, as several statements.
+const MAX_PARAMS: usize = 8_000;
+
 impl Batch {
     pub(crate) fn push(&mut self, statement: String, params: Vec<Param>) {
         self.statements.push((statement, params));
+    }
+
+    /// Inserts rows (`params`: the values of each row in `columns` order, row after row) with
+    /// as few multi-row statements as [`MAX_PARAMS`] allows.
+    pub(crate) fn push_rows(&mut self, table: &str, columns: &[&str], params: Vec<Param>) {
+        let per_statement = (MAX_PARAMS / columns.len()).max(1) * columns.len();
+        for chunk in params.chunks(per_statement) {
+            self.push(multi_insert(table, columns, chunk.len() / columns.len()), chunk.to_vec());
+        }
+    }
+
+    /// `statement` with its `IN ({})` list filled from `ids`, chunked under [`MAX_PARAMS`];
+    /// `leading` are the parameters before the list, repeated for each chunk.
+    pub(crate) fn push_in(&mut self, statement: &str, leading: &[Param], ids: &[Param]) {
+        for chunk in ids.chunks(MAX_PARAMS - leading.len()) {
+            let mut params = leading.to_vec();
+            params.extend(chunk.iter().cloned());
+            self.push(statement.replace("{}", &placeholders(chunk.len())), params);
+        }
     }
 }
 
@@ -425,29 +449,25 @@ macro_rules! store_impl {
                                 (&a.actor).into(), a.seq.into(),
                             ]);
                         }
-                        batch.push(multi_insert("history_activities", &columns, changes.started_activities.len()), params);
+                        batch.push_rows("history_activities", &columns, params);
                     }
                     for canceled in [false, true] {
                         let ids: Vec<Param> = changes.ended_activities.iter().filter(|(_, c)| *c == canceled).map(|(id, _)| Param::from(id)).collect();
                         if !ids.is_empty() {
-                            let statement = format!("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id IN ({})", placeholders(ids.len()));
-                            let mut params = vec![Param::Int(changes.at), Param::Bool(canceled), Param::from(&changes.actor)];
-                            params.extend(ids);
-                            batch.push(statement, params);
+                            let leading = [Param::Int(changes.at), Param::Bool(canceled), Param::from(&changes.actor)];
+                            batch.push_in("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id IN ({})", &leading, &ids);
                         }
                     }
                     if !changes.ended_tasks.is_empty() {
                         let ids: Vec<Param> = changes.ended_tasks.iter().map(|(id, _)| Param::from(id)).collect();
                         // Candidates go with their task (ON DELETE CASCADE).
-                        batch.push(format!("DELETE FROM tasks WHERE id IN ({})", placeholders(ids.len())), ids);
+                        batch.push_in("DELETE FROM tasks WHERE id IN ({})", &[], &ids);
                         for reason in ["completed", "deleted"] {
                             let ids: Vec<Param> = changes.ended_tasks.iter().filter(|(_, r)| r == reason).map(|(id, _)| Param::from(id)).collect();
                             if !ids.is_empty() {
                                 // A task ends once: an asyncAfter task ended at completion keeps who completed it.
-                                let statement = format!("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE ended_at IS NULL AND id IN ({})", placeholders(ids.len()));
-                                let mut params = vec![Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
-                                params.extend(ids);
-                                batch.push(statement, params);
+                                let leading = [Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
+                                batch.push_in("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE ended_at IS NULL AND id IN ({})", &leading, &ids);
                             }
                         }
                         if let Some(user) = &changes.actor {
@@ -478,11 +498,10 @@ macro_rules! store_impl {
                                 }
                             }
                         }
-                        batch.push(multi_insert("tasks", &columns, changes.new_tasks.len()), params);
-                        batch.push(multi_insert("history_tasks", &history, changes.new_tasks.len()), history_params);
+                        batch.push_rows("tasks", &columns, params);
+                        batch.push_rows("history_tasks", &history, history_params);
                         if !candidates.is_empty() {
-                            let rows = candidates.len() / 3;
-                            batch.push(multi_insert("task_candidates", &["task_id", "kind", "value"], rows), candidates);
+                            batch.push_rows("task_candidates", &["task_id", "kind", "value"], candidates);
                         }
                     }
                     if !changes.variables.is_empty() {
@@ -491,7 +510,7 @@ macro_rules! store_impl {
                             let value = serde_json::to_string(&v.value).map_err(|error| Error::Corrupt(error.to_string()))?;
                             params.extend([Param::Text(crate::new_id()), (&v.instance_id).into(), v.scope.into(), (&v.name).into(), Param::Text(value), v.at.into(), (&v.actor).into()]);
                         }
-                        batch.push(multi_insert("history_variables", &["id", "instance_id", "scope", "name", "value", "at", "actor"], changes.variables.len()), params);
+                        batch.push_rows("history_variables", &["id", "instance_id", "scope", "name", "value", "at", "actor"], params);
                     }
                     if !changes.new_incidents.is_empty() {
                         let mut params = Vec::new();
@@ -499,13 +518,11 @@ macro_rules! store_impl {
                             params.extend([Param::from(&i.id), (&i.instance_id).into(), (&i.definition_id).into(), (&i.activity_id).into(), i.token.into(), (&i.incident_type).into(), (&i.message).into(), i.created_at.into()]);
                         }
                         let columns = ["id", "instance_id", "definition_id", "activity_id", "token", "incident_type", "message", "created_at"];
-                        batch.push(multi_insert("incidents", &columns, changes.new_incidents.len()), params);
+                        batch.push_rows("incidents", &columns, params);
                     }
                     if !changes.resolved_incidents.is_empty() {
-                        let statement = format!("UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND id IN ({})", placeholders(changes.resolved_incidents.len()));
-                        let mut params = vec![Param::Int(changes.at)];
-                        params.extend(changes.resolved_incidents.iter().map(Param::from));
-                        batch.push(statement, params);
+                        let ids: Vec<Param> = changes.resolved_incidents.iter().map(Param::from).collect();
+                        batch.push_in("UPDATE incidents SET resolved_at = ? WHERE resolved_at IS NULL AND id IN ({})", &[Param::Int(changes.at)], &ids);
                     }
                     Self::collect_job_changes(batch, &instance.id, changes);
                     Self::collect_approval_changes(batch, changes);

@@ -427,3 +427,75 @@ async fn message_and_signal_starts_check_the_district() {
     })
     .await;
 }
+
+/// T-CSRF (finding 9): no 401 invites a browser to cache Basic credentials, and JSON bodies
+/// are read only when sent as JSON, so a cross-site form or `text/plain` request changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn browsers_are_not_invited_to_basic_and_json_means_json() {
+    each_backend(|app| async move {
+        assert_eq!(app.deploy("approval", APPROVAL).await.0, 200);
+        for path in ["/api/inbox/todo", "/engine-rest/task", "/api/users"] {
+            let browser = app
+                .client
+                .get(api(&app, path))
+                .header("sec-fetch-mode", "navigate")
+                .header("accept", "text/html")
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(browser.status(), StatusCode::UNAUTHORIZED, "{path}");
+            assert!(browser.headers().get("www-authenticate").is_none(), "{path} invites Basic");
+        }
+        let api_401 = app.client.get(api(&app, "/api/inbox/todo")).send().await.expect("sent");
+        assert!(api_401.headers().get("www-authenticate").is_none(), "/api never invites Basic");
+        let start = app.url("/process-definition/key/approval/start");
+        for content_type in ["text/plain", "application/x-www-form-urlencoded", "multipart/mixed; boundary=x"] {
+            let response = app
+                .client
+                .post(&start)
+                .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+                .header("content-type", content_type)
+                .body("{}")
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type}");
+            let body: Value = response.json().await.expect("Camunda's error shape");
+            assert!(body["type"].is_string(), "{body}");
+        }
+        let plain = app.client.post(api(&app, "/api/session")).header("content-type", "text/plain").body("{}");
+        assert_eq!(plain.send().await.expect("sent").status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(app.json("/process-instance").await, json!([]), "nothing was started");
+        let response = app.post("/process-definition/key/approval/start", json!({})).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK, "JSON works");
+    })
+    .await;
+}
+
+const ENDLESS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="endless" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:scriptTask id="count" scriptFormat="rhai"><bpmn:script>n = if n == () { 1 } else { n + 1 }</bpmn:script></bpmn:scriptTask>
+    <bpmn:exclusiveGateway id="again"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="count"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="count" targetRef="again"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="again" targetRef="count"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// T-DATA (finding 12): a loop without a wait state is an incident on the instance, committed
+/// with every row it wrote, not a 500 about too many SQL variables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_loop_without_a_wait_state_is_an_incident() {
+    each_backend(|app| async move {
+        assert_eq!(app.deploy("endless", ENDLESS).await.0, 200);
+        let response = app.post("/process-definition/key/endless/start", json!({})).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK, "{}", response.text().await.unwrap_or_default());
+        let incidents = app.json("/incident").await;
+        assert_eq!(incidents.as_array().map(Vec::len), Some(1), "{incidents}");
+        let at = incidents[0]["activityId"].as_str().unwrap_or_default();
+        assert!(["count", "again"].contains(&at), "{incidents}");
+    })
+    .await;
+}

@@ -84,13 +84,9 @@ impl IntoResponse for ApiError {
             }
             _ => json!({ "type": kind, "message": message, "code": code }),
         };
-        let mut response = (status, Json(body)).into_response();
-        if status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert("www-authenticate", axum::http::HeaderValue::from_static("Basic realm=\"shuangyong\""));
-        }
-        response
+        // No `WWW-Authenticate: Basic` here: only `identity::basic_challenge` adds it, and never
+        // to a browser (a cached Basic login would ride along on cross-site requests).
+        (status, Json(body)).into_response()
     }
 }
 

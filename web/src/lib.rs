@@ -68,6 +68,8 @@ pub fn app(state: AppState) -> Router {
         .merge(identity::pages::router())
         .merge(authenticated)
         .fallback(not_found)
+        .layer(middleware::from_fn(identity::require_json_bodies))
+        .layer(middleware::from_fn(identity::basic_challenge))
         .layer(middleware::from_fn(error::catch_panic))
         .layer(middleware::from_fn(error::api_error_shape))
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))

@@ -707,6 +707,52 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     response
 }
 
+/// A 401 on `/engine-rest` invites Basic (`WWW-Authenticate`) only for clients that are not
+/// browsers: a browser that was shown the prompt would cache the credentials and send them on
+/// every cross-site request to this origin. Browsers say who they are with `Sec-Fetch-Mode`;
+/// `/api` and the pages never invite Basic (`docs/security.md` T-CSRF).
+pub async fn basic_challenge(request: Request, next: Next) -> Response {
+    let invite = request.uri().path().starts_with("/engine-rest") && !request.headers().contains_key("sec-fetch-mode");
+    let mut response = next.run(request).await;
+    if invite && response.status() == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"shuangyong\""));
+    }
+    response
+}
+
+/// A request body under `/api` or `/engine-rest` is read as JSON only when it says it is JSON
+/// (`application/json` or `application/…+json`); uploads are `multipart/form-data`. Anything
+/// else with a body is 415 before a handler sees it, so a cross-site form (`text/plain`,
+/// form-encoded) can never pass as a JSON request.
+pub async fn require_json_bodies(request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    let ours = path.starts_with("/api/") || path.starts_with("/engine-rest/");
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .is_some_and(|length| length > 0);
+    if ours && has_body {
+        let media = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .map(|value| value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        let json = media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"));
+        if !json && media != "multipart/form-data" {
+            return ApiError::denied(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "json-required",
+                "请求正文须为 JSON (Content-Type: application/json) 或文件上传 (multipart/form-data)",
+            )
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
 /// Rate limit on `kind` for `subject` (an IP, a phone): `max` hits per `window_seconds`.
 pub async fn rate_limit(state: &AppState, kind: &str, subject: &str, max: i64, window_seconds: i64) -> ApiResult<()> {
     let key = format!("{kind}:{subject}");
