@@ -19,7 +19,7 @@ pub use ports::{HandlerRegistry, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};
 pub use script::{RUNTIME_STACK_BYTES, Scripting};
 pub use state::{InstanceState, InstanceStatus, TokenId, Wait, WaitTrigger};
-pub use value::{MAX_VALUE_DEPTH, Value, Variables, check_variables};
+pub use value::{MAX_NAME_CHARS, MAX_VALUE_BYTES, MAX_VALUE_DEPTH, Value, Variables, check_variables};
 
 /// Errors of commands given to the runtime. Failures *inside* a process are not errors: they
 /// become incidents on the instance.

@@ -47,15 +47,41 @@ pub fn json_depth(document: &serde_json::Value) -> usize {
     deepest
 }
 
-/// Refuses variables the engine could store but not read back: `Json` values nested deeper
-/// than [`MAX_VALUE_DEPTH`]. The message names the variable.
+/// The longest variable name, in characters (Camunda's column holds 255).
+pub const MAX_NAME_CHARS: usize = 255;
+
+/// The largest variable value: a text of this many bytes, or a `Json` document this long when
+/// written out. The instance document is loaded by every command on it, so one value may not
+/// make it slow for good.
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
+
+/// Refuses variables the engine could store but not read back, or not afford to: a name longer
+/// than [`MAX_NAME_CHARS`], a value larger than [`MAX_VALUE_BYTES`], a `Json` value nested
+/// deeper than [`MAX_VALUE_DEPTH`]. The message names the variable.
 pub fn check_variables(variables: &Variables) -> Result<(), String> {
     for (name, value) in variables {
-        if let Value::Json(document) = value
-            && json_depth(document) > MAX_VALUE_DEPTH
-        {
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            let shown: String = name.chars().take(40).collect();
             return Err(format!(
-                "变量 '{name}' 嵌套层级超过 {MAX_VALUE_DEPTH} 层 (variable '{name}' is nested deeper than {MAX_VALUE_DEPTH} levels)"
+                "变量名须为 1 到 {MAX_NAME_CHARS} 个字符 (variable name '{shown}…' is empty or longer than {MAX_NAME_CHARS} characters)"
+            ));
+        }
+        let size = match value {
+            Value::String(text) | Value::Date(text) => text.len(),
+            Value::Json(document) => {
+                if json_depth(document) > MAX_VALUE_DEPTH {
+                    return Err(format!(
+                        "变量 '{name}' 嵌套层级超过 {MAX_VALUE_DEPTH} 层 (variable '{name}' is nested deeper than {MAX_VALUE_DEPTH} levels)"
+                    ));
+                }
+                serde_json::to_string(document).map_or(usize::MAX, |text| text.len())
+            }
+            _ => 0,
+        };
+        if size > MAX_VALUE_BYTES {
+            return Err(format!(
+                "变量 '{name}' 超过 {} KB (variable '{name}' is larger than {MAX_VALUE_BYTES} bytes)",
+                MAX_VALUE_BYTES / 1024
             ));
         }
     }

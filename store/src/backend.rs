@@ -232,7 +232,7 @@ macro_rules! store_impl {
 
             use sqlx::Row;
 
-            use crate::backend::{Batch, Filter, Param, limit, multi_insert, order_by, placeholders};
+            use crate::backend::{Batch, Filter, Param, limit, order_by};
             use crate::model::*;
             use crate::{Error, Result, Store};
 

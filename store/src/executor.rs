@@ -25,6 +25,9 @@ pub fn now_millis() -> i64 {
 /// Who is acting (a user id), recorded in history. `None` for the system itself.
 pub type Actor<'a> = Option<&'a str>;
 
+/// The longest business key, in characters (Camunda's column holds 255).
+pub const MAX_BUSINESS_KEY_CHARS: usize = 255;
+
 /// One resource of a deployment as uploaded.
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -314,6 +317,11 @@ impl Executor {
         if let (Some(name), Some(user)) = (&model.initiator, actor) {
             // `camunda:initiator`: the starter, for `camunda:assignee="${initiator}"` rules.
             variables.entry(name.clone()).or_insert_with(|| Value::String(user.to_string()));
+        }
+        if business_key.as_ref().is_some_and(|key| key.chars().count() > MAX_BUSINESS_KEY_CHARS) {
+            return Err(Error::Invalid(format!(
+                "业务编号最长 {MAX_BUSINESS_KEY_CHARS} 个字符 (a business key has at most {MAX_BUSINESS_KEY_CHARS} characters)"
+            )));
         }
         if caller.is_none() {
             self.check_owner(actor, &variables).await?;

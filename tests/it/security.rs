@@ -499,3 +499,56 @@ async fn a_loop_without_a_wait_state_is_an_incident() {
     })
     .await;
 }
+
+/// T-SHAPE (finding 14): every error is `{code, message}` under `/api` and Camunda's shape under
+/// `/engine-rest`, axum's own rejections included; every string input has a maximum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_error_has_the_documented_shape_and_inputs_have_maxima() {
+    each_backend(|app| async move {
+        let admin = login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        // A field of the wrong type, and a body over the limit.
+        let wrong_type = admin.post(
+            &app,
+            "/api/users",
+            json!({ "username": "x", "unit": "310101", "roles": "city-staff", "password": 1 }),
+        );
+        let (status, body) = status_and_json(wrong_type).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(body["code"].is_string() && body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        let huge = "x".repeat(11 * 1024 * 1024);
+        let too_large = admin.post(&app, "/api/users", json!({ "username": huge }));
+        let (status, body) = status_and_json(too_large).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")), "{body}");
+        let wrong_method = admin.send(&app, Method::PATCH, "/api/inbox/todo", json!({}));
+        let (status, body) = status_and_json(wrong_method).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method-not-allowed")));
+        // The same under /engine-rest, in Camunda's shape.
+        let (status, body) =
+            status_and_json(app.post("/process-definition/key/approval/start", json!({ "x": huge }))).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+        assert!(body["type"].is_string() && body["code"].is_number(), "{body}");
+
+        // A 5 MB business key, an over-long variable name and an over-large text are refused.
+        assert_eq!(app.deploy("approval", APPROVAL).await.0, 200);
+        let start = |body: Value| app.post("/process-definition/key/approval/start", body);
+        let long_key = "K".repeat(5 * 1024 * 1024);
+        let (status, body) = status_and_json(start(json!({ "businessKey": long_key }))).await;
+        assert!(status.is_client_error(), "{status}");
+        assert!(body["type"].is_string(), "{body}");
+        let (status, _) = status_and_json(start(json!({ "businessKey": "K".repeat(256) }))).await;
+        assert!(status.is_client_error(), "256 characters: {status}");
+        let (status, _) = status_and_json(start(json!({ "businessKey": "业".repeat(255) }))).await;
+        assert_eq!(status, StatusCode::OK, "255 characters, Chinese ones too");
+        let name = "v".repeat(256);
+        let (status, _) =
+            status_and_json(start(json!({ "variables": { name: { "value": 1, "type": "Integer" } } }))).await;
+        assert!(status.is_client_error(), "a 256-character name: {status}");
+        let text = "字".repeat(400_000);
+        let (status, body) =
+            status_and_json(start(json!({ "variables": { "text": { "value": text, "type": "String" } } }))).await;
+        assert!(status.is_client_error() && body["message"].as_str().unwrap_or_default().contains("text"), "{body}");
+        let count = app.json("/process-instance/count").await;
+        assert_eq!(count["count"], 1, "only the valid start made an instance");
+    })
+    .await;
+}

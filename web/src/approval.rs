@@ -585,10 +585,20 @@ pub(crate) struct OperationBody {
 
 /// The longest 意见, in characters (also for Camunda task comments).
 pub(crate) const MAX_COMMENT: usize = 2_000;
+/// The most users or roles one operation names (转办 / 抄送 / 加签 …).
+const MAX_LISTED: usize = 100;
+/// The most files one operation attaches.
+const MAX_ATTACHMENTS: usize = 20;
 
 /// The operation body; none at all (no JSON content type) is an empty one.
 fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> OpResult<OperationBody> {
     match body {
+        Ok(Json(body)) if body.users.len() > MAX_LISTED || body.roles.len() > MAX_LISTED => {
+            Err(OpError::invalid(format!("一次最多 {MAX_LISTED} 个用户或角色 (at most {MAX_LISTED} users or roles)")))
+        }
+        Ok(Json(body)) if body.attachments.len() > MAX_ATTACHMENTS => {
+            Err(OpError::invalid(format!("一次最多 {MAX_ATTACHMENTS} 个附件 (at most {MAX_ATTACHMENTS} attachments)")))
+        }
         Ok(Json(body)) => Ok(body),
         Err(JsonRejection::MissingJsonContentType(_)) => Ok(OperationBody::default()),
         Err(error) => Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),

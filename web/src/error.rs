@@ -129,8 +129,10 @@ fn code_for(status: StatusCode) -> &'static str {
         401 => "unauthenticated",
         403 => "forbidden",
         404 => "not-found",
+        405 => "method-not-allowed",
         409 => "conflict",
         413 => "too-large",
+        415 => "json-required",
         422 => "invalid-state",
         429 => "rate-limited",
         _ => "internal",
@@ -152,31 +154,57 @@ pub async fn catch_panic(request: axum::extract::Request, next: axum::middleware
 }
 
 /// Gives every error under `/api` one shape, `{code, message}` with a stable string code,
-/// whichever layer produced it (authentication, identity, the inbox, a 404). The `error` field
-/// repeats the code for clients of the earlier identity shape. `/engine-rest` keeps Camunda's.
+/// whichever layer produced it (authentication, identity, the inbox, a 404, and axum's own
+/// plain-text rejections: a body too large, a field of the wrong type, a wrong method). The
+/// `error` field repeats the code for clients of the earlier identity shape. Under
+/// `/engine-rest` a plain-text rejection gets Camunda's `{type, message, code}`.
 pub async fn api_error_shape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let is_api = request.uri().path().starts_with("/api/") || request.uri().path() == "/api";
+    let path = request.uri().path();
+    let is_api = path.starts_with("/api/") || path == "/api";
+    let is_rest = path.starts_with("/engine-rest/") || path == "/engine-rest";
     let response = next.run(request).await;
     let json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
-    if !is_api || !json || response.status().as_u16() < 400 {
+    if !(is_api || is_rest) || response.status().as_u16() < 400 || (is_rest && json) {
         return response;
     }
     let (parts, body) = response.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return (parts.status, Json(json!({ "code": code_for(parts.status), "message": "" }))).into_response();
     };
+    if !json {
+        // axum's rejections are plain text; their text is the message.
+        let message = String::from_utf8_lossy(&bytes).trim().to_string();
+        let message =
+            if message.is_empty() { parts.status.canonical_reason().unwrap_or("").to_string() } else { message };
+        let body = if is_rest {
+            let kind =
+                if parts.status.is_server_error() { "ProcessEngineException" } else { "InvalidRequestException" };
+            json!({ "type": kind, "message": message, "code": 0 })
+        } else {
+            let code = code_for(parts.status);
+            json!({ "code": code, "message": message, "error": code })
+        };
+        return with_headers((parts.status, Json(body)).into_response(), &parts.headers);
+    }
     let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
     if parsed.get("code").is_some_and(serde_json::Value::is_string) {
         return Response::from_parts(parts, axum::body::Body::from(bytes));
     }
     let code = parsed.get("error").and_then(|value| value.as_str()).unwrap_or(code_for(parts.status)).to_string();
     let message = parsed.get("message").cloned().unwrap_or_else(|| json!(""));
-    let mut response = (parts.status, Json(json!({ "code": code, "message": message, "error": code }))).into_response();
-    for (name, value) in parts.headers.iter() {
+    with_headers(
+        (parts.status, Json(json!({ "code": code, "message": message, "error": code }))).into_response(),
+        &parts.headers,
+    )
+}
+
+/// `response` with the headers of the response it replaces (but its own body's length and type).
+fn with_headers(mut response: Response, headers: &axum::http::HeaderMap) -> Response {
+    for (name, value) in headers.iter() {
         if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
             response.headers_mut().append(name.clone(), value.clone());
         }

@@ -122,10 +122,10 @@ async fn create(
     let (mut name, mut description, mut kind, mut url, mut content) = (None, None, None, None, None);
     for part in super::form_parts(multipart, "an attachment").await? {
         match part.name.as_str() {
-            "attachment-name" => name = Some(part.text()?),
-            "attachment-description" => description = Some(part.text()?),
-            "attachment-type" => kind = Some(part.text()?),
-            "url" => url = Some(part.text()?).filter(|url| !url.trim().is_empty()),
+            "attachment-name" => name = Some(part.field()?),
+            "attachment-description" => description = Some(part.field()?),
+            "attachment-type" => kind = Some(part.field()?),
+            "url" => url = Some(part.field()?).filter(|url| !url.trim().is_empty()),
             "content" => content = Some((part.file_name, part.bytes)),
             _ => {}
         }

@@ -83,9 +83,9 @@ async fn create(
     let mut uploads = Vec::new();
     for part in super::form_parts(multipart, "the deployment").await? {
         match (part.name.as_str(), &part.file_name) {
-            ("deployment-name", None) => name = Some(part.text()?),
-            ("deployment-source", None) => source = Some(part.text()?),
-            ("tenant-id", None) => tenant_id = Some(part.text()?).filter(|t| !t.is_empty()),
+            ("deployment-name", None) => name = Some(part.field()?),
+            ("deployment-source", None) => source = Some(part.field()?),
+            ("tenant-id", None) => tenant_id = Some(part.field()?).filter(|t| !t.is_empty()),
             // Duplicate filtering is always on: identical content never makes a new version.
             ("enable-duplicate-filtering" | "deploy-changed-only" | "deployment-activation-time", None) => {}
             _ => {

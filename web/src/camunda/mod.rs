@@ -404,12 +404,38 @@ pub(crate) struct FormPart {
     pub bytes: axum::body::Bytes,
 }
 
+/// The longest form field of an upload (a deployment or attachment name, a description), in
+/// characters; resources and file contents are bounded by the body limit instead.
+pub(crate) const MAX_FIELD_CHARS: usize = 1_000;
+/// The longest user or group id a request may name, in characters.
+pub(crate) const MAX_ID_CHARS: usize = 255;
+
 impl FormPart {
     /// The part as UTF-8 text, or Camunda's 400.
     pub fn text(&self) -> ApiResult<String> {
         String::from_utf8(self.bytes.to_vec())
             .map_err(|_| ApiError::BadRequest(format!("part '{}' is not UTF-8 text", self.name)))
     }
+
+    /// A short form field: UTF-8 text of at most [`MAX_FIELD_CHARS`] characters.
+    pub fn field(&self) -> ApiResult<String> {
+        let text = self.text()?;
+        if text.chars().count() > MAX_FIELD_CHARS {
+            return Err(ApiError::BadRequest(format!(
+                "form field '{}' is longer than {MAX_FIELD_CHARS} characters",
+                self.name
+            )));
+        }
+        Ok(text)
+    }
+}
+
+/// A user or group id from a request: at most [`MAX_ID_CHARS`] characters.
+pub(crate) fn checked_id(field: &str, value: String) -> ApiResult<String> {
+    if value.chars().count() > MAX_ID_CHARS {
+        return Err(ApiError::BadRequest(format!("{field} is longer than {MAX_ID_CHARS} characters")));
+    }
+    Ok(value)
 }
 
 /// Every part of a multipart body; a body that is not multipart (`what` says what it should

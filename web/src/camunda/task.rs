@@ -195,7 +195,7 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 fn user_id(body: &serde_json::Map<String, Json_>) -> ApiResult<Option<String>> {
     match body.get("userId") {
         None | Some(Json_::Null) => Ok(None),
-        Some(Json_::String(user)) => Ok(Some(user.clone())),
+        Some(Json_::String(user)) => Ok(Some(super::checked_id("userId", user.clone())?)),
         Some(_) => Err(ApiError::BadRequest("userId must be a string".into())),
     }
 }
@@ -518,7 +518,7 @@ fn identity_link(body: &[u8]) -> ApiResult<(&'static str, String)> {
     let body = body_json(body)?;
     let text = |name: &str| match body.get(name) {
         None | Some(Json_::Null) => Ok(None),
-        Some(Json_::String(value)) if !value.trim().is_empty() => Ok(Some(value.clone())),
+        Some(Json_::String(value)) if !value.trim().is_empty() => Ok(Some(super::checked_id(name, value.clone())?)),
         Some(_) => Err(ApiError::BadRequest(format!("{name} must be a non-empty string"))),
     };
     let kind = text("type")?.ok_or_else(|| ApiError::BadRequest("type is required".into()))?;

@@ -152,8 +152,10 @@ pub async fn add_unit(
 ) -> ApiResult<OrgUnit> {
     let valid_id =
         !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid_id || name.trim().is_empty() {
-        return Err(ApiError::BadRequest("单位编号只能包含字母、数字、- 和 _，名称不能为空 (invalid unit)".into()));
+    if !valid_id || name.trim().is_empty() || name.chars().count() > 64 {
+        return Err(ApiError::BadRequest(
+            "单位编号只能包含字母、数字、- 和 _（最长 64 个字符），名称不能为空且最长 64 个字符 (invalid unit)".into(),
+        ));
     }
     if state.store().org_unit(id).await?.is_some() {
         return Err(ApiError::Conflict(format!("单位 '{id}' 已存在 (unit exists)")));
