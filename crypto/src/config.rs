@@ -81,6 +81,16 @@ impl KeyConfig {
         Ok(())
     }
 
+    /// Fresh random keys in place of the index key, the audit key and the SM2 signing key (a
+    /// key file that was exposed). Unlike data keys, none of them is kept: the caller recomputes
+    /// every blind index, re-MACs the audit chain and re-signs every record with the new ones.
+    pub fn rotate_secrets(&mut self) -> Result<()> {
+        self.index_key = random_hex::<MAC_KEY_LEN>()?;
+        self.audit_key = random_hex::<MAC_KEY_LEN>()?;
+        self.sm2_private_key = hex::encode(crate::software::random_sm2_private_key()?.as_slice());
+        Ok(())
+    }
+
     /// Reads a key file written by [`KeyConfig::to_json`].
     pub fn from_json(text: &str) -> Result<KeyConfig> {
         // serde_json's messages can quote a value (`invalid type: string "…"`), and a value here

@@ -427,6 +427,16 @@ pub trait IdentityStore: Send + Sync {
         totp_secret: Option<&str>,
     ) -> crate::Result<()>;
     async fn account_by_phone(&self, phone_index: &str) -> crate::Result<Option<String>>;
+    /// After the index, audit and signing keys were replaced (`shuangyong keys rotate --all`), in
+    /// one transaction: the new access-record signatures and phone indexes of the accounts named,
+    /// and every kept audit row's MAC recomputed under `new_audit` (the chain from the retention
+    /// base, each row linked to its new predecessor). Returns the audit rows re-MACed.
+    async fn replace_key_material(
+        &self,
+        signatures: &[(String, String)],
+        phone_indexes: &[(String, String)],
+        new_audit: &dyn crypto::CryptoProvider,
+    ) -> crate::Result<i64>;
 
     // Sessions and API keys.
     async fn insert_session(&self, session: &SessionRecord) -> crate::Result<()>;
@@ -796,6 +806,41 @@ macro_rules! identity_impl {
                 async fn access_signature(&self, id: &str) -> Result<Option<String>> {
                     let row = sqlx::query(Self::sql("SELECT acl_signature FROM users WHERE id = ?")).bind(id).fetch_optional(&self.pool).await?;
                     Ok(match row { Some(row) => row.try_get("acl_signature")?, None => None })
+                }
+
+                async fn replace_key_material(&self, signatures: &[(String, String)], phone_indexes: &[(String, String)], new_audit: &dyn crypto::CryptoProvider) -> Result<i64> {
+                    let mut tx = self.begin_write().await?;
+                    // Holding the head row keeps appenders on every node out until the commit.
+                    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
+                    for (id, signature) in signatures {
+                        sqlx::query(Self::sql("UPDATE users SET acl_signature = ? WHERE id = ?")).bind(signature).bind(id).execute(&mut *tx).await?;
+                    }
+                    for (id, index) in phone_indexes {
+                        sqlx::query(Self::sql("UPDATE users SET phone_index = ? WHERE id = ?")).bind(index).bind(id).execute(&mut *tx).await?;
+                    }
+                    let head = sqlx::query("SELECT base_mac FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
+                    let mut previous: String = head.try_get("base_mac")?;
+                    let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail FROM audit_log ORDER BY seq")).fetch_all(&mut *tx).await?;
+                    let mut count = 0;
+                    for row in &rows {
+                        let seq: i64 = row.try_get("seq")?;
+                        let entry = AuditEntry {
+                            at: row.try_get("at")?,
+                            user_id: row.try_get("user_id")?,
+                            source_ip: row.try_get("source_ip")?,
+                            action: row.try_get("action")?,
+                            target: row.try_get("target")?,
+                            result: row.try_get("result")?,
+                            detail: row.try_get("detail")?,
+                        };
+                        let mac = audit_mac(new_audit, seq, &entry, &previous)?;
+                        sqlx::query(Self::sql("UPDATE audit_log SET prev_mac = ?, mac = ? WHERE seq = ?")).bind(&previous).bind(&mac).bind(seq).execute(&mut *tx).await?;
+                        previous = mac;
+                        count += 1;
+                    }
+                    sqlx::query(Self::sql("UPDATE audit_head SET mac = ? WHERE id = 1")).bind(&previous).execute(&mut *tx).await?;
+                    tx.commit().await.map_err(Self::map_error)?;
+                    Ok(count)
                 }
 
                 async fn set_access_signature(&self, id: &str, signature: &str) -> Result<()> {

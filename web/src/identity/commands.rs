@@ -279,20 +279,26 @@ pub enum KeysCommand {
     /// Adds a fresh SM4 data key (id `--key-id`, default the next `kN`), makes it the one new
     /// values are sealed with, and re-encrypts every sealed value in the database with it. Old
     /// keys stay in the file, so values not yet re-encrypted still open; running it again after
-    /// an interruption finishes the job.
+    /// an interruption finishes the job. With `--all`, the blind-index key, the audit key and
+    /// the SM2 signing key are replaced too (a key file that was exposed): the audit chain is
+    /// verified under the old key first, then every phone index is recomputed, every valid
+    /// access record re-signed and the kept audit chain re-MACed, in one transaction.
     Rotate {
         #[command(flatten)]
         database: DatabaseFlags,
         #[arg(long)]
         key_id: Option<String>,
+        /// Replace the index, audit and signing keys as well.
+        #[arg(long)]
+        all: bool,
     },
 }
 
 pub fn keys(command: KeysCommand) -> ExitCode {
-    let KeysCommand::Rotate { database, key_id } = command;
-    match runtime().and_then(|runtime| runtime.block_on(rotate(&database, key_id))) {
-        Ok((key_id, count)) => {
-            println!("data key {key_id} is current; {count} sealed values re-encrypted");
+    let KeysCommand::Rotate { database, key_id, all } = command;
+    match runtime().and_then(|runtime| runtime.block_on(rotate(&database, key_id, all))) {
+        Ok(report) => {
+            println!("{report}");
             ExitCode::SUCCESS
         }
         Err(error) => {
@@ -302,34 +308,46 @@ pub fn keys(command: KeysCommand) -> ExitCode {
     }
 }
 
-async fn rotate(database: &DatabaseFlags, key_id: Option<String>) -> anyhow::Result<(String, usize)> {
+/// Writes a key file beside `file` (`.new`, mode 0600, synced) and returns its path.
+fn write_key_file(file: &std::path::Path, config: &crypto::KeyConfig) -> anyhow::Result<PathBuf> {
+    let temporary = file.with_extension("json.new");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut handle = options.open(&temporary)?;
+    std::io::Write::write_all(&mut handle, config.to_json().as_bytes())?;
+    handle.sync_all()?;
+    Ok(temporary)
+}
+
+async fn rotate(database: &DatabaseFlags, key_id: Option<String>, all: bool) -> anyhow::Result<String> {
     let file = database.key.key_file.clone().unwrap_or_else(|| database.data_dir.join("keys.json"));
     let text = std::fs::read_to_string(&file)
         .map_err(|error| anyhow::anyhow!("cannot read the key file {}: {error}", file.display()))?;
     let mut config =
         crypto::KeyConfig::from_json(&text).map_err(|error| anyhow::anyhow!("key file {}: {error}", file.display()))?;
+    let old = crypto::SoftwareCrypto::from_config(&config)?;
+    let state = state(database, false).await?;
+    if all {
+        // An exposed audit key lets its holder forge rows; a chain that is already broken is
+        // investigated, not sealed under a new key.
+        if let Err(problem) = store::identity::verify_audit(state.store().as_ref(), &old).await? {
+            anyhow::bail!("the audit log is broken ({problem}); nothing was rotated — investigate first");
+        }
+    }
     let key_id = match key_id {
         Some(id) => id,
         None => (1..).map(|n| format!("k{n}")).find(|id| !config.data_keys.contains_key(id)).unwrap_or_default(),
     };
     config.rotate_data_key(&key_id).map_err(|error| anyhow::anyhow!("{error}"))?;
-    // Write the new file beside the old one, then rename: a crash leaves one whole file.
-    let temporary = file.with_extension("json.new");
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut handle = options.open(&temporary)?;
-        std::io::Write::write_all(&mut handle, config.to_json().as_bytes())?;
-        handle.sync_all()?;
-    }
-    std::fs::rename(&temporary, &file)?;
+    // The new data key goes into the file first (the old ones stay, so every value opens at
+    // every moment), then the values are re-encrypted one by one.
+    std::fs::rename(write_key_file(&file, &config)?, &file)?;
     let provider = crypto::SoftwareCrypto::from_config(&config)?;
-    let state = state(database, false).await?;
     let accounts = state.store().accounts(&store::identity::AccountQuery::default()).await?;
     let mut count = 0;
-    for account in accounts {
+    for account in &accounts {
         let reseal = |sealed: &Option<String>, aad: Vec<u8>| -> anyhow::Result<Option<String>> {
             match sealed {
                 None => Ok(None),
@@ -354,5 +372,67 @@ async fn rotate(database: &DatabaseFlags, key_id: Option<String>) -> anyhow::Res
             count += 1;
         }
     }
-    Ok((key_id, count))
+    let mut report = format!("data key {key_id} is current; {count} sealed values re-encrypted");
+    if all {
+        report.push('\n');
+        report.push_str(&rotate_secrets(&state, &file, config, &provider, &accounts).await?);
+    }
+    Ok(report)
+}
+
+/// `keys rotate --all`, second part: new index, audit and signing keys. They are written to
+/// `keys.json.new`, the database is moved to them in one transaction, and only then does the
+/// new file replace the old one. Interrupted after the commit, `keys.json.new` holds the keys
+/// the database now needs: move it into place.
+async fn rotate_secrets(
+    state: &AppState,
+    file: &std::path::Path,
+    mut config: crypto::KeyConfig,
+    old: &crypto::SoftwareCrypto,
+    accounts: &[store::identity::Account],
+) -> anyhow::Result<String> {
+    use crypto::CryptoProvider as _;
+    config.rotate_secrets()?;
+    let new = crypto::SoftwareCrypto::from_config(&config)?;
+    let mut signatures = Vec::new();
+    let mut refused = Vec::new();
+    let mut indexes = Vec::new();
+    for account in accounts {
+        let Some(principal) = state.store().principal(&account.id).await? else { continue };
+        let record = super::access_record(&principal);
+        let signed = state.store().access_signature(&account.id).await?;
+        let valid = signed.and_then(|text| hex::decode(text).ok()).is_some_and(|bytes| old.verify(&record, &bytes));
+        if valid {
+            signatures.push((account.id.clone(), hex::encode(new.sign(&record)?)));
+        } else {
+            // Refused before, refused after: a forged record is never re-signed.
+            refused.push(account.id.clone());
+        }
+        if let Some(sealed) = &account.phone_sealed {
+            let phone = crypto::decrypt_text(&new, sealed, &super::sms::phone_aad(&account.id))?;
+            indexes.push((account.id.clone(), new.blind_index("phone", &phone)?));
+        }
+    }
+    let staged = write_key_file(file, &config)?;
+    let rows = state.store().replace_key_material(&signatures, &indexes, &new).await?;
+    std::fs::rename(&staged, file)?;
+    let mut record = super::entry(Some("cli"), "cli", "keys.rotate", None, "success");
+    record.detail = Some(format!(
+        "index, audit and signing keys replaced: {} records re-signed, {} phone indexes, {rows} audit rows",
+        signatures.len(),
+        indexes.len()
+    ));
+    state.store().append_audit(&record, &new).await?;
+    let mut report = format!(
+        "index, audit and SM2 signing keys replaced: {} access records re-signed, {} phone indexes recomputed, {rows} audit rows re-MACed",
+        signatures.len(),
+        indexes.len()
+    );
+    if !refused.is_empty() {
+        report.push_str(&format!(
+            "\nnot re-signed (their record failed the old signature and stays refused): {}",
+            refused.join(", ")
+        ));
+    }
+    Ok(report)
 }

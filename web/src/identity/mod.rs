@@ -437,7 +437,7 @@ pub fn must_use_second_factor(security: &Security, principal: &Principal) -> boo
 /// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
 /// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
 /// The bytes an account's access-control record signature covers: unit, status and roles.
-fn access_record(principal: &Principal) -> Vec<u8> {
+pub(crate) fn access_record(principal: &Principal) -> Vec<u8> {
     let account = &principal.account;
     let mut roles = account.roles.clone();
     roles.sort();

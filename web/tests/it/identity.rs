@@ -231,3 +231,65 @@ async fn key_rotation_re_encrypts_sealed_values() {
     assert_eq!(crypto::sealed::key_id(&stored_file).expect("header"), "k2");
     assert_eq!(crypto::CryptoProvider::decrypt(&new, &stored_file, b"file:f1").expect("opens"), pdf);
 }
+
+/// `keys rotate --all` (issue 10, finding 8; `docs/security.md` T-KEYS): after a key file was
+/// exposed, the index, audit and SM2 signing keys are replaced too — the audit chain verifies
+/// under the new key (and no longer under the old), access records are re-signed, blind
+/// indexes recomputed, and a forged record is not re-signed.
+#[tokio::test]
+async fn rotating_every_key_keeps_the_chain_the_signatures_and_the_indexes() {
+    use crypto::CryptoProvider as _;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let data = directory.path();
+    for user in ["li", "wu"] {
+        let output =
+            run(data, &["user", "add", user, "--unit", "310101", "--role", "district-staff"], "Initial-Pass-2026\n");
+        assert!(output.status.success(), "{}", text(&output));
+    }
+    let before = crypto::KeyConfig::from_json(&std::fs::read_to_string(data.join("keys.json")).expect("key file"))
+        .expect("key file parses");
+    let old = crypto::SoftwareCrypto::from_config(&before).expect("keys");
+    let sealed = crypto::encrypt_text(&old, "13912345678", b"users.phone:li").expect("seals");
+    let index = old.blind_index("phone", "13912345678").expect("index");
+    tamper(data, &format!("UPDATE users SET phone_sealed = '{sealed}', phone_index = '{index}' WHERE id = 'li'")).await;
+    // wu's roles written behind the system's back: its signature no longer matches.
+    tamper(data, "INSERT INTO user_roles (user_id, role_id) VALUES ('wu', 'city-staff')").await;
+
+    let rotated = run(data, &["keys", "rotate", "--all"], "");
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    let report = text(&rotated);
+    assert!(report.contains("1 access records re-signed, 1 phone indexes recomputed"), "{report}");
+    assert!(report.contains("not re-signed") && report.contains("wu"), "{report}");
+    assert!(!data.join("keys.json.new").exists(), "the staged file was moved into place");
+    let after = crypto::KeyConfig::from_json(&std::fs::read_to_string(data.join("keys.json")).expect("key file"))
+        .expect("key file parses");
+    assert_ne!(after.audit_key, before.audit_key);
+    assert_ne!(after.index_key, before.index_key);
+    assert_ne!(after.sm2_private_key, before.sm2_private_key);
+    let new = crypto::SoftwareCrypto::from_config(&after).expect("keys");
+
+    let verified = run(data, &["audit", "verify"], "");
+    assert!(verified.status.success(), "the chain verifies under the new key: {}", text(&verified));
+    let url = format!("sqlite://{}", data.join("shuangyong.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.expect("opens");
+    let (stored_index, signature): (String, String) =
+        sqlx::query_as("SELECT phone_index, acl_signature FROM users WHERE id = 'li'")
+            .fetch_one(&mut connection)
+            .await
+            .expect("reads");
+    assert_eq!(stored_index, new.blind_index("phone", "13912345678").expect("index"));
+    let record = b"shuangyong-acl-v1\nli\n310101\nactive\ndistrict-staff";
+    let signature = hex::decode(signature).expect("hex");
+    assert!(new.verify(record, &signature), "re-signed with the new key");
+    assert!(!old.verify(record, &signature), "not with the old one");
+    // The old key file no longer verifies the chain.
+    std::fs::write(data.join("old.json"), before.to_json().as_bytes()).expect("writes");
+    let with_old = Command::new(binary())
+        .args(["audit", "verify"])
+        .env("SY_DATA_DIR", data)
+        .env("SY_KEY_FILE", data.join("old.json"))
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("runs");
+    assert!(!with_old.status.success(), "{}", text(&with_old));
+}
