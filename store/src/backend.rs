@@ -740,6 +740,12 @@ macro_rules! store_impl {
                         return Err(Error::Invalid(format!("process instance {id} is not damaged: cancel it instead")));
                     }
                     for statement in [
+                        "UPDATE history_tasks SET ended_at = ?, delete_reason = 'damaged' WHERE ended_at IS NULL AND instance_id = ?",
+                        "UPDATE history_activities SET ended_at = ?, canceled = TRUE WHERE ended_at IS NULL AND instance_id = ?",
+                    ] {
+                        sqlx::query(Self::sql(statement)).bind(at).bind(id).execute(&mut *tx).await?;
+                    }
+                    for statement in [
                         "DELETE FROM task_candidates WHERE task_id IN (SELECT id FROM tasks WHERE instance_id = ?)",
                         "DELETE FROM tasks WHERE instance_id = ?",
                         "DELETE FROM jobs WHERE instance_id = ?",

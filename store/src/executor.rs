@@ -323,15 +323,17 @@ impl Executor {
                 "业务编号最长 {MAX_BUSINESS_KEY_CHARS} 个字符 (a business key has at most {MAX_BUSINESS_KEY_CHARS} characters)"
             )));
         }
-        if caller.is_none() {
-            self.check_owner(actor, &variables).await?;
-        }
         let at = now_millis();
         let runtime = self.runtime(&model, at);
         let (mut state, events) = match start_event {
             None => runtime.start(variables)?,
             Some(element) => runtime.start_at(element, variables)?,
         };
+        // The owner is read from the state as it will be stored (a script before the first wait
+        // could have set `district`), so the check and the stored owner never differ.
+        if caller.is_none() {
+            self.check_owner(actor, state.variables()).await?;
+        }
         state.caller = caller;
         let instance = InstanceRecord {
             id: id.unwrap_or_else(new_id),

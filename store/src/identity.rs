@@ -197,6 +197,18 @@ impl Principal {
     }
 }
 
+/// One counted login attempt of a name from a source ([`IdentityStore::record_login_failure`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// Attempts counted since the last success or lock, this one included.
+    pub count: i64,
+    /// The end of the lock on the name for the source, when it is locked now (by this attempt
+    /// or an earlier one).
+    pub locked_until: Option<i64>,
+    /// The name was locked already: this attempt was not counted and must not be tried.
+    pub was_locked: bool,
+}
+
 /// An API key as listed: never the secret, nor the digest it is found by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiKey {
@@ -391,9 +403,9 @@ pub trait IdentityStore: Send + Sync {
     async fn set_account_roles(&self, id: &str, roles: &[String]) -> crate::Result<()>;
     /// The account with its permissions and widest data scope, if it exists.
     async fn principal(&self, id: &str) -> crate::Result<Option<Principal>>;
-    /// Counts a failed login of the name `name` (an account or not) from `source`; at
-    /// `max_failures` that name is locked for that source until `now + lock_millis` and the
-    /// count starts again. Returns the lock end when this failure locked it.
+    /// Counts a login attempt (or failure) of the name `name` (an account or not) from
+    /// `source`, atomically; at `max_failures` that name is locked for that source until
+    /// `now + lock_millis` and the count starts again. An attempt while locked is not counted.
     async fn record_login_failure(
         &self,
         name: &str,
@@ -401,7 +413,7 @@ pub trait IdentityStore: Send + Sync {
         now: i64,
         max_failures: i64,
         lock_millis: i64,
-    ) -> crate::Result<Option<i64>>;
+    ) -> crate::Result<LoginAttempt>;
     /// The end of the lock on `name` for `source`, when it is locked at `now`.
     async fn login_lock(&self, name: &str, source: &str, now: i64) -> crate::Result<Option<i64>>;
     /// A successful login of `name` from `source` clears its count there.
@@ -445,6 +457,8 @@ pub trait IdentityStore: Send + Sync {
     async fn touch_session(&self, id: &str, now: i64, idle_millis: i64) -> crate::Result<Option<SessionRecord>>;
     async fn complete_second_factor(&self, id: &str) -> crate::Result<()>;
     async fn delete_session(&self, id: &str) -> crate::Result<()>;
+    /// Ends every session of a user (its rights changed: it signs in again under the new ones).
+    async fn delete_sessions_of(&self, user_id: &str) -> crate::Result<()>;
     async fn insert_api_key(&self, key: &ApiKey, digest: &str) -> crate::Result<()>;
     /// The user of an API key (by digest) that is neither revoked nor expired at `now`.
     async fn api_key_user(&self, digest: &str, now: i64) -> crate::Result<Option<String>>;
@@ -748,22 +762,26 @@ macro_rules! identity_impl {
                     Ok(Some(Principal { account, permissions, scope }))
                 }
 
-                async fn record_login_failure(&self, name: &str, source: &str, now: i64, max_failures: i64, lock_millis: i64) -> Result<Option<i64>> {
+                async fn record_login_failure(&self, name: &str, source: &str, now: i64, max_failures: i64, lock_millis: i64) -> Result<LoginAttempt> {
                     let subject = format!("{name}\n{source}");
                     let mut tx = self.begin_write().await?;
-                    let row = sqlx::query(Self::sql("SELECT failures, locked_until FROM login_failures WHERE subject = ?")).bind(&subject).fetch_optional(&mut *tx).await?;
-                    let (failures, locked_until): (i64, Option<i64>) = match row {
-                        Some(row) => (row.try_get("failures")?, row.try_get("locked_until")?),
-                        None => (0, None),
+                    // One atomic upsert (the row stays locked until the commit on PostgreSQL), so
+                    // attempts at the same moment are all counted: an active lock is kept and the
+                    // attempt not counted, a lock that ran out starts the count again.
+                    let row = sqlx::query(Self::sql("INSERT INTO login_failures (subject, user_id, failures, locked_until, updated_at) VALUES (?, ?, 1, NULL, ?) ON CONFLICT (subject) DO UPDATE SET failures = CASE WHEN login_failures.locked_until > ? THEN login_failures.failures WHEN login_failures.locked_until IS NOT NULL THEN 1 ELSE login_failures.failures + 1 END, locked_until = CASE WHEN login_failures.locked_until > ? THEN login_failures.locked_until ELSE NULL END, updated_at = excluded.updated_at RETURNING failures, locked_until"))
+                        .bind(&subject).bind(name).bind(now).bind(now).bind(now).fetch_one(&mut *tx).await.map_err(Self::map_error)?;
+                    let count: i64 = row.try_get("failures")?;
+                    let locked_until: Option<i64> = row.try_get("locked_until")?;
+                    let was_locked = locked_until.is_some_and(|until| until > now);
+                    let attempt = if !was_locked && count >= max_failures {
+                        let until = now + lock_millis;
+                        sqlx::query(Self::sql("UPDATE login_failures SET failures = 0, locked_until = ? WHERE subject = ?")).bind(until).bind(&subject).execute(&mut *tx).await?;
+                        LoginAttempt { count, locked_until: Some(until), was_locked }
+                    } else {
+                        LoginAttempt { count, locked_until: locked_until.filter(|_| was_locked), was_locked }
                     };
-                    // A lock that has run out starts the count again.
-                    let failures = if locked_until.is_some_and(|until| until <= now) { 1 } else { failures + 1 };
-                    let (failures, locked) = if failures >= max_failures { (0, Some(now + lock_millis)) } else { (failures, None) };
-                    let kept_lock = locked.or(locked_until.filter(|until| *until > now));
-                    sqlx::query(Self::sql("INSERT INTO login_failures (subject, user_id, failures, locked_until, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (subject) DO UPDATE SET failures = excluded.failures, locked_until = excluded.locked_until, updated_at = excluded.updated_at"))
-                        .bind(&subject).bind(name).bind(failures).bind(kept_lock).bind(now).execute(&mut *tx).await?;
                     tx.commit().await.map_err(Self::map_error)?;
-                    Ok(locked)
+                    Ok(attempt)
                 }
 
                 async fn login_lock(&self, name: &str, source: &str, now: i64) -> Result<Option<i64>> {
@@ -902,6 +920,11 @@ macro_rules! identity_impl {
 
                 async fn complete_second_factor(&self, id: &str) -> Result<()> {
                     sqlx::query(Self::sql("UPDATE sessions SET second_factor_done = ? WHERE id = ?")).bind(true).bind(id).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn delete_sessions_of(&self, user_id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("DELETE FROM sessions WHERE user_id = ?")).bind(user_id).execute(&self.pool).await.map_err(Self::map_error)?;
                     Ok(())
                 }
 

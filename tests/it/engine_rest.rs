@@ -182,8 +182,12 @@ async fn bad_input_gets_clear_camunda_errors() {
         assert_eq!(wrong_type.status(), 400);
         let unknown_type = app.post("/process-definition/key/approval/start", json!({ "variables": { "x": variable(json!(1), "Banana") } })).send().await.expect("sent");
         assert_eq!(unknown_type.status(), 400);
-        let not_json = app.client.post(app.url("/process-definition/key/approval/start")).basic_auth("admin", Some(ADMIN_PASSWORD)).body("{not json").send().await.expect("sent");
+        let not_json = app.client.post(app.url("/process-definition/key/approval/start")).basic_auth("admin", Some(ADMIN_PASSWORD)).header("content-type", "application/json").body("{not json").send().await.expect("sent");
         assert_eq!(not_json.status(), 400);
+        // Without `Content-Type: application/json` a body is not read at all, as Camunda's
+        // JAX-RS layer answers (issue 10, finding 9).
+        let untyped = app.client.post(app.url("/process-definition/key/approval/start")).basic_auth("admin", Some(ADMIN_PASSWORD)).body("{}").send().await.expect("sent");
+        assert_eq!(untyped.status(), 415);
         let missing = app.post("/process-definition/key/nope/start", json!({})).send().await.expect("sent");
         assert_eq!(missing.status(), 404);
         let body: Value = missing.json().await.expect("json");

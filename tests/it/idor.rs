@@ -261,10 +261,11 @@ async fn district_a_cannot_reach_district_b_jobs_external_tasks_and_messages() {
         use reqwest::Method as M;
         let denied = |status: StatusCode| status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN;
 
-        // A worker acting as district A is offered nothing of B's.
+        // A worker (a machine account) of district A is offered nothing of B's.
+        add_account(&app, "hp-worker", "310101", &["district-staff"], "machine").await;
         let fetch = json!({ "workerId": "a", "maxTasks": 10, "topics": [{ "topicName": "idor-mail", "lockDuration": 60000 }] });
         let (status, locked) =
-            status_and_json(as_user(&app, "huangpu", M::POST, "/external-task/fetchAndLock").json(&fetch)).await;
+            status_and_json(as_user(&app, "hp-worker", M::POST, "/external-task/fetchAndLock").json(&fetch)).await;
         assert_eq!((status, locked), (StatusCode::OK, json!([])), "{}", app.backend);
         for path in ["/external-task", "/job", &format!("/job?processInstanceId={theirs}")] {
             let (status, body) = status_and_json(as_user(&app, "huangpu", M::GET, path)).await;

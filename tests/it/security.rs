@@ -515,16 +515,25 @@ async fn every_error_has_the_documented_shape_and_inputs_have_maxima() {
         let (status, body) = status_and_json(wrong_type).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
         assert!(body["code"].is_string() && body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+        // Bodies over the limit: the server answers before reading them and closes the
+        // connection, so each goes on a client of its own (a pooled connection would be dead).
         let huge = "x".repeat(11 * 1024 * 1024);
-        let too_large = admin.post(&app, "/api/users", json!({ "username": huge }));
+        let too_large = reqwest::Client::new()
+            .post(api(&app, "/api/users"))
+            .header("cookie", &admin.cookie)
+            .header("x-csrf-token", &admin.csrf)
+            .json(&json!({ "username": huge }));
         let (status, body) = status_and_json(too_large).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")), "{body}");
         let wrong_method = admin.send(&app, Method::PATCH, "/api/inbox/todo", json!({}));
         let (status, body) = status_and_json(wrong_method).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method-not-allowed")));
         // The same under /engine-rest, in Camunda's shape.
-        let (status, body) =
-            status_and_json(app.post("/process-definition/key/approval/start", json!({ "x": huge }))).await;
+        let too_large = reqwest::Client::new()
+            .post(app.url("/process-definition/key/approval/start"))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+            .json(&json!({ "x": huge }));
+        let (status, body) = status_and_json(too_large).await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
         assert!(body["type"].is_string() && body["code"].is_number(), "{body}");
 
@@ -549,6 +558,95 @@ async fn every_error_has_the_documented_shape_and_inputs_have_maxima() {
         assert!(status.is_client_error() && body["message"].as_str().unwrap_or_default().contains("text"), "{body}");
         let count = app.json("/process-instance/count").await;
         assert_eq!(count["count"], 1, "only the valid start made an instance");
+    })
+    .await;
+}
+
+const WAITING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:message id="m" name="材料补正"/>
+  <bpmn:process id="waiting" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:receiveTask id="wait" messageRef="m"/>
+    <bpmn:serviceTask id="mail" camunda:type="external" camunda:topic="review-mail"/>
+    <bpmn:userTask id="done"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="mail"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="mail" targetRef="done"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// What the review of issue 10 found in the first fixes (`docs/security.md`): a user id that
+/// looks like a sub-resource, administrator roles for an account whose password someone else
+/// set, colleagues' accounts read by id, step-up codes guessed without limit, and messages and
+/// external tasks that move a colleague's instance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn side_doors_found_in_review_are_shut() {
+    each_backend(|app| async move {
+        add_account(&app, "wu", "310101", &["district-staff"], "staff").await;
+        add_account(&app, "zhou", "310101", &["district-staff"], "staff").await;
+        add_account(&app, "sec1", "310000", &["secadmin"], "staff").await;
+        let wu = login(&app, "wu", PASSWORD).await;
+        // A liaison named like a sub-resource gives its creator no way around the permissions.
+        let created = wu.post(&app, "/api/users", json!({ "username": "api-keys", "unit": "310101", "kind": "liaison", "roles": ["liaison"], "password": "Liaison-Pass-2026" }));
+        assert_eq!(status_and_json(created).await.0, StatusCode::CREATED);
+        let grant = wu.send(&app, Method::PUT, "/api/users/api-keys/roles", json!({ "roles": ["sysadmin"], "password": PASSWORD }));
+        assert_eq!(status_and_json(grant).await.0, StatusCode::FORBIDDEN);
+        // A liaison manager reads liaisons and itself, not its colleagues.
+        assert_eq!(status_and_json(wu.get(&app, "/api/users/zhou")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(status_and_json(wu.get(&app, "/api/users/zhou/phone")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(status_and_json(wu.get(&app, "/api/users/api-keys")).await.0, StatusCode::OK);
+        // No administrator role for an account whose initial password someone else knows.
+        let secadmin = login(&app, "sec1", PASSWORD).await;
+        let new = app.executor.store().clone();
+        web::identity::api::add_user(
+            &web::AppState::with_security(app.executor.clone(), crate::support::test_security()),
+            None,
+            &web::identity::api::NewUser {
+                username: "fresh".into(),
+                display_name: None,
+                unit: "310000".into(),
+                kind: "staff".into(),
+                roles: vec!["city-staff".into()],
+                password: "Initial-Pass-2026".into(),
+            },
+            "cli",
+        )
+        .await
+        .expect("created");
+        let (status, body) = status_and_json(secadmin.send(&app, Method::PUT, "/api/users/fresh/roles", json!({ "roles": ["auditor"], "password": PASSWORD }))).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("initial-password")), "{body}");
+        assert!(new.account("fresh").await.expect("reads").expect("exists").roles == vec!["city-staff".to_string()]);
+        // An administrator-role change ends the account's sessions.
+        let zhou = login(&app, "zhou", PASSWORD).await;
+        let (status, _) = status_and_json(secadmin.send(&app, Method::PUT, "/api/users/zhou/roles", json!({ "roles": ["auditor"], "password": PASSWORD }))).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert_eq!(status_and_json(zhou.get(&app, "/api/session")).await.0, StatusCode::UNAUTHORIZED);
+        // Step-up codes count like failed logins: a stolen session cannot try them all.
+        let secret = enrol_totp(&app, "sec1").await;
+        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&code_at(&secret, 0))).await.expect("in");
+        let mut last = Value::Null;
+        let valid = [code_at(&secret, 0), code_at(&secret, 1), code_at(&secret, 2)];
+        let guesses = (0..20).map(|n| format!("{n:06}")).filter(|code| !valid.contains(code)).take(6);
+        for guess in guesses {
+            let body = json!({ "roles": ["district-staff"], "totp": guess });
+            last = status_and_json(sec.send(&app, Method::PUT, "/api/users/zhou/roles", body)).await.1;
+        }
+        assert_eq!(last["code"], "account-locked", "{last}");
+
+        // A colleague's message or external-task work does not move hp's instance.
+        add_account(&app, "hp", "310101", &["district-staff"], "staff").await;
+        assert_eq!(app.deploy("waiting", WAITING).await.0, 200);
+        let (status, started) = status_and_json(as_user(&app, "hp", Method::POST, "/process-definition/key/waiting/start").json(&json!({ "businessKey": "HP-1" }))).await;
+        assert_eq!(status, StatusCode::OK, "{started}");
+        let message = json!({ "messageName": "材料补正", "businessKey": "HP-1", "processVariables": { "x": { "value": 1, "type": "Integer" } } });
+        let (status, _) = status_and_json(as_user(&app, "wu", Method::POST, "/message").json(&message)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "no instance the colleague may move matches");
+        let (status, _) = status_and_json(as_user(&app, "hp", Method::POST, "/message").json(&message)).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "its starter's message arrives");
+        let fetch = json!({ "workerId": "w", "maxTasks": 1, "topics": [{ "topicName": "review-mail", "lockDuration": 60000 }] });
+        let (status, body) = status_and_json(as_user(&app, "wu", Method::POST, "/external-task/fetchAndLock").json(&fetch)).await;
+        assert_eq!((status, body["type"].as_str()), (StatusCode::FORBIDDEN, Some("AuthorizationException")), "{body}");
     })
     .await;
 }

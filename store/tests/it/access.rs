@@ -155,10 +155,12 @@ async fn sessions_expire_when_idle_and_lockout_counts_failures() {
         // Failures count per name and source (issue 10, T-LOCK): a guesser locks only itself out.
         for attempt in 1..5 {
             let counted = cx.store.record_login_failure("b", "10.0.0.9", 100, 5, 900_000).await.expect("counts");
-            assert_eq!(counted, None, "{attempt}");
+            assert_eq!((counted.count, counted.locked_until), (attempt, None));
         }
         let locked = cx.store.record_login_failure("b", "10.0.0.9", 100, 5, 900_000).await.expect("counts");
-        assert_eq!(locked, Some(900_100));
+        assert_eq!((locked.locked_until, locked.was_locked), (Some(900_100), false));
+        let again = cx.store.record_login_failure("b", "10.0.0.9", 200, 5, 900_000).await.expect("counts");
+        assert_eq!((again.locked_until, again.was_locked), (Some(900_100), true), "not counted while locked");
         assert_eq!(cx.store.login_lock("b", "10.0.0.9", 200).await.expect("reads"), Some(900_100));
         assert_eq!(cx.store.login_lock("b", "127.0.0.1", 200).await.expect("reads"), None, "another source");
         assert_eq!(cx.store.login_lock("b", "10.0.0.9", 900_100).await.expect("reads"), None, "it runs out");
@@ -365,6 +367,31 @@ async fn concurrent_appends_keep_one_chain() {
             handle.await.expect("writer finishes");
         }
         assert_eq!(verify_audit(cx.store.as_ref(), key()).await.expect("reads"), Ok(40), "{}", cx.backend);
+    })
+    .await;
+}
+
+/// Issue 10 review: failed logins sent at the same moment are all counted (an atomic upsert),
+/// so a burst locks the name at the limit instead of each racer reading the same count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_login_failures_are_all_counted() {
+    each_backend(|cx| async move {
+        let store = cx.store.clone();
+        let attempts: Vec<_> = (0..12)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { store.record_login_failure("c", "10.0.0.7", 100, 5, 900_000).await })
+            })
+            .collect();
+        let mut tried = 0;
+        for attempt in attempts {
+            let attempt = attempt.await.expect("joins").expect("counts");
+            if !attempt.was_locked {
+                tried += 1;
+            }
+        }
+        assert_eq!(tried, 5, "exactly the limit of attempts may be tried, the rest find the lock");
+        assert_eq!(store.login_lock("c", "10.0.0.7", 200).await.expect("reads"), Some(900_100));
     })
     .await;
 }

@@ -32,6 +32,7 @@ const IGNORED: &[&str] = &["tenantId", "withoutTenantId", "localCorrelationKeys"
 async fn correlate(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<crate::identity::Auth>,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let body = body_json(&body)?;
@@ -62,8 +63,7 @@ async fn correlate(
         correlation_keys: parse_variables(body.get("correlationKeys"))?,
         variables: parse_variables(body.get("processVariables"))?,
         all: flag("all"),
-        // Messages move instances: an `own` account reaches only those it started.
-        scope: crate::identity::change_scope(),
+        scope: message_scope(&auth),
     };
     let results = state.executor.correlate_message(&message, Some(&actor.0)).await?;
     if !flag("resultEnabled") {
@@ -94,6 +94,7 @@ async fn correlate(
 async fn signal(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
+    Extension(auth): Extension<crate::identity::Auth>,
     body: axum::body::Bytes,
 ) -> ApiResult<StatusCode> {
     let body = body_json(&body)?;
@@ -106,6 +107,20 @@ async fn signal(
         .filter(|name| !name.is_empty())
         .ok_or_else(|| ApiError::BadRequest("name is required / 需要信号名称".into()))?;
     let variables = parse_variables(body.get("variables"))?;
-    state.executor.broadcast_signal(&name, variables, &crate::identity::change_scope(), Some(&actor.0)).await?;
+    state.executor.broadcast_signal(&name, variables, &message_scope(&auth), Some(&actor.0)).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Which running instances a message or signal from the caller may reach: those it may change
+/// anyway (its scope for changes) for machine accounts and process administrators; for a
+/// person, only the instances they started — messages and signals set variables and move
+/// instances on, which a colleague who merely sees an instance may not (`docs/security.md`
+/// T-RIGHTS). Start events are not instances: they are reached either way.
+fn message_scope(auth: &crate::identity::Auth) -> store::DataScope {
+    let principal = &auth.principal;
+    if principal.account.kind == "machine" || principal.can("engine:deploy") {
+        crate::identity::change_scope()
+    } else {
+        store::DataScope::Started(principal.account.id.clone())
+    }
 }

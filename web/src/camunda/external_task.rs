@@ -20,18 +20,40 @@ use crate::{AppState, CurrentUser};
 const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 
 pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/external-task", get(list).post(list))
-        .route("/external-task/count", get(count).post(count))
+    let work = Router::new()
         .route("/external-task/fetchAndLock", post(fetch_and_lock))
-        .route("/external-task/{id}", get(one))
-        .route("/external-task/{id}/errorDetails", get(error_details))
         .route("/external-task/{id}/complete", post(complete))
         .route("/external-task/{id}/failure", post(failure))
         .route("/external-task/{id}/bpmnError", post(bpmn_error))
         .route("/external-task/{id}/extendLock", post(extend_lock))
         .route("/external-task/{id}/unlock", post(unlock))
         .route("/external-task/{id}/retries", put(set_retries))
+        .route_layer(axum::middleware::from_fn(workers_only));
+    Router::new()
+        .route("/external-task", get(list).post(list))
+        .route("/external-task/count", get(count).post(count))
+        .route("/external-task/{id}", get(one))
+        .route("/external-task/{id}/errorDetails", get(error_details))
+        .merge(work)
+}
+
+/// Doing external tasks (which set variables on instances and move them on) is for workers:
+/// machine accounts, and process administrators (`engine:deploy`). A person who merely sees an
+/// instance does not complete its service steps (`docs/security.md` T-RIGHTS).
+async fn workers_only(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let worker = request
+        .extensions()
+        .get::<crate::identity::Auth>()
+        .is_some_and(|auth| auth.principal.account.kind == "machine" || auth.principal.can("engine:deploy"));
+    if !worker {
+        return ApiError::denied(
+            StatusCode::FORBIDDEN,
+            "workers-only",
+            "外部任务只能由机器账户或流程管理员办理 (external tasks are done by machine accounts or process administrators)",
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// The external task `id` if it exists in the caller's data scope; 404 otherwise (a task of

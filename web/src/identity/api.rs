@@ -90,7 +90,8 @@ pub async fn login(
                     state.security.max_failures,
                     state.security.lock_minutes * 60_000,
                 )
-                .await?;
+                .await?
+                .locked_until;
             audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
             return Err(match lock {
                 Some(_) => ApiError::denied(
@@ -358,6 +359,14 @@ async fn find_account(state: &AppState, principal: &Principal, id: &str) -> ApiR
     if !super::account_in_scope(principal, &account) {
         return Err(not_found());
     }
+    // Without an account-management right (district staff managing liaisons, `pii:unmask` on
+    // the people they serve) a user reaches itself and the public's accounts, never its
+    // colleagues' (staff, operators, machines).
+    let manager = principal.can("user:manage") || principal.can("user:read");
+    let colleague = matches!(account.kind.as_str(), "staff" | "operator" | "machine");
+    if !manager && colleague && account.id != principal.account.id {
+        return Err(not_found());
+    }
     Ok(account)
 }
 
@@ -411,6 +420,9 @@ pub struct NewUser {
     pub password: String,
 }
 
+/// Names the system uses as actors of its own (timeouts, routing, the CLI): no account has them.
+const RESERVED_NAMES: &[&str] = &["system", "cli", "anonymous"];
+
 fn staff() -> String {
     "staff".into()
 }
@@ -421,7 +433,9 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
     let username = user.username.trim();
     let valid_name = !username.is_empty()
         && username.len() <= 64
-        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'));
+        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
+        // Actors the system writes into records itself.
+        && !RESERVED_NAMES.contains(&username.to_ascii_lowercase().as_str());
     if !valid_name {
         return Err(ApiError::BadRequest(
             "用户名只能包含字母、数字和 - _ . @，最长 64 个字符 (invalid user name)".into(),
@@ -447,9 +461,9 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
                 "管理员角色只能由安全管理员分配 (administrator roles are assigned by the security administrator)",
             ));
         }
-        if user.kind == "machine" {
+        if user.kind != "staff" {
             return Err(ApiError::Unprocessable(
-                "机器账户不能持有管理员角色 (a machine account holds no administrator role)".into(),
+                "管理员角色只能授予工作人员账户 (administrator roles are for staff accounts only)".into(),
             ));
         }
     }
@@ -631,6 +645,9 @@ async fn set_roles(
     Path(id): Path<String>,
     Json(roles): Json<Roles>,
 ) -> ApiResult<StatusCode> {
+    if !auth.principal.can("role:assign") {
+        return Err(ApiError::forbidden("没有权限 (needs permission role:assign)"));
+    }
     let account = find_account(&state, &auth.principal, &id).await?;
     if account.id == auth.principal.account.id {
         return Err(ApiError::forbidden("不能修改自己的角色 (not your own roles)"));
@@ -642,15 +659,30 @@ async fn set_roles(
     super::check_role_set(&roles.roles)?;
     let admin_change = super::holds_admin_role(&roles.roles) || super::holds_admin_role(&account.roles);
     if admin_change {
-        if account.kind == "machine" && super::holds_admin_role(&roles.roles) {
-            return Err(ApiError::Unprocessable(
-                "机器账户不能持有管理员角色 (a machine account holds no administrator role)".into(),
-            ));
+        if super::holds_admin_role(&roles.roles) {
+            if account.kind != "staff" {
+                return Err(ApiError::Unprocessable(
+                    "管理员角色只能授予工作人员账户 (administrator roles are for staff accounts only)".into(),
+                ));
+            }
+            // An initial or reset password is known to whoever set it: the person changes it
+            // at their first login before they can become an administrator.
+            if account.must_change_password && !super::holds_admin_role(&account.roles) {
+                return Err(ApiError::denied(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "initial-password",
+                    "该账户仍在使用他人设置的初始密码，须本人登录修改密码后才能授予管理员角色 (the account still has a password someone else set)",
+                ));
+            }
         }
         super::step_up(&state, &auth, &roles.proof, &ip).await?;
     }
     let previous = account.roles.join(",");
     state.store().set_account_roles(&id, &roles.roles).await?;
+    if admin_change {
+        // Sessions opened under the old rights end: the account signs in again under the new.
+        state.store().delete_sessions_of(&id).await?;
+    }
     super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &id).await?;
     let action = if admin_change { "user.roles.admin" } else { "user.roles" };
     let mut record = entry(Some(&auth.principal.account.id), &ip, action, Some(&id), "success");

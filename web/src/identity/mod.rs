@@ -266,6 +266,16 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
         audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
         return Err(locked(until, now));
     }
+    // The attempt is counted before the password is tried, so attempts sent at the same moment
+    // cannot all be tried before the lock lands; a success clears the count.
+    let attempt = state
+        .store()
+        .record_login_failure(username, ip, now, security.max_failures, security.lock_minutes * 60_000)
+        .await?;
+    if attempt.was_locked {
+        audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
+        return Err(locked(attempt.locked_until.unwrap_or(now), now));
+    }
     // Every PBKDF2 run counts against the source address (password spraying over Basic, and
     // CPU exhaustion); verified credentials served from the cache do not.
     let verify_budget = state.security.login_rate_per_minute * 2;
@@ -292,12 +302,8 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
         }
     };
     let Some(principal) = principal.filter(|_| valid) else {
-        let lock = state
-            .store()
-            .record_login_failure(username, ip, now, security.max_failures, security.lock_minutes * 60_000)
-            .await?;
         audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
-        return Err(match lock {
+        return Err(match attempt.locked_until {
             Some(until) => locked(until, now),
             None => wrong(),
         });
@@ -314,9 +320,7 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
             });
         }
     }
-    if account.failed_logins > 0 || account.locked_until.is_some() {
-        state.store().record_login_success(username, ip).await?;
-    }
+    state.store().record_login_success(username, ip).await?;
     state.credentials.put(&format!("{username}\u{0}{}", account.password_hash), password);
     Ok(principal)
 }
@@ -357,9 +361,23 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
         let Some(code) = code else {
             return Err(required("请输入动态口令以确认该操作 (a current TOTP code is required)"));
         };
+        // Wrong codes count like failed logins of the account from this address: a stolen
+        // session cannot try every code.
+        let now = now_millis();
+        if let Some(until) = state.store().login_lock(&account.id, ip, now).await? {
+            return Err(locked(until, now));
+        }
         if !fresh_totp(state, account, code).await? {
+            let security = &state.security;
+            let attempt = state
+                .store()
+                .record_login_failure(&account.id, ip, now, security.max_failures, security.lock_minutes * 60_000)
+                .await?;
             audit(state, entry(Some(&account.id), ip, "step-up", Some(&account.id), "failure")).await?;
-            return Err(ApiError::denied(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"));
+            return Err(match attempt.locked_until {
+                Some(until) => locked(until, now),
+                None => ApiError::denied(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"),
+            });
         }
         return Ok(());
     }
@@ -571,21 +589,18 @@ fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static
         Some(&["engine:deploy"])
     } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
         Some(&["engine:use"])
-    } else if path.starts_with("/api/users/") && path.ends_with("/unlock") {
-        Some(&["user:unlock", "user:manage"])
-    } else if path.starts_with("/api/users/")
-        && ((path.ends_with("/phone") && !is_unsafe(method)) || path.contains("/api-keys"))
-    {
-        // The handlers decide: `pii:unmask` for a phone number (refusals audited too); the
-        // owner (a machine account) or `apikey:manage` for API keys.
-        None
-    } else if path.starts_with("/api/users/") && path.ends_with("/roles") && is_unsafe(method) {
-        Some(&["role:assign"])
-    } else if path.starts_with("/api/users") {
-        if is_unsafe(method) {
-            Some(&["user:manage", "liaison:manage"])
-        } else {
-            Some(&["user:manage", "user:read", "liaison:manage"])
+    } else if path == "/api/users" || path.starts_with("/api/users/") {
+        // By exact segments: a user id is one segment, so no name can pose as a sub-resource.
+        let segments: Vec<&str> = path.split('/').skip(3).collect();
+        match segments.as_slice() {
+            [_, "unlock"] => Some(&["user:unlock", "user:manage"]),
+            [_, "roles"] => Some(&["role:assign"]),
+            // The handlers decide: `pii:unmask` for a phone number (refusals audited too); the
+            // owner (a machine account) or `apikey:manage` for API keys.
+            [_, "phone"] if !is_unsafe(method) => None,
+            [_, "api-keys"] | [_, "api-keys", _] => None,
+            _ if is_unsafe(method) => Some(&["user:manage", "liaison:manage"]),
+            _ => Some(&["user:manage", "user:read", "liaison:manage"]),
         }
     } else if path.starts_with("/api/org-units") && is_unsafe(method) {
         Some(&["system:config"])

@@ -183,7 +183,15 @@ pub async fn login_with_code(
         Some(user) => super::load_principal(&state, &user).await?,
         None => None,
     };
-    let Some(principal) = principal.filter(|p| p.account.status == "active" && p.account.kind == "citizen") else {
+    // A code by SMS is one factor: only a plain citizen account (no staff or administrator role,
+    // no second factor to skip) signs in with it alone.
+    let plain_citizen = |p: &store::identity::Principal| {
+        p.account.status == "active"
+            && p.account.kind == "citizen"
+            && p.account.roles.iter().all(|role| role == "citizen" || role == "card-holder")
+            && !super::must_use_second_factor(&state.security, p)
+    };
+    let Some(principal) = principal.filter(plain_citizen) else {
         audit(&state, entry(None, &ip, "login.sms", Some(&index), "failure")).await?;
         return Err(ApiError::Unauthorized("该手机号未注册或账户不可用 (no active citizen account)".into()));
     };
