@@ -650,3 +650,33 @@ async fn side_doors_found_in_review_are_shut() {
     })
     .await;
 }
+
+/// T-LOCK behind a reverse proxy: with `--trusted-proxy`, the proxy's `X-Forwarded-For` names
+/// the client, so one guesser behind the proxy locks a name only for itself; without it (every
+/// other test) the header is ignored and cannot be used to pick an address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn behind_a_trusted_proxy_the_forwarded_client_is_the_source() {
+    for backend in store::testing::backends() {
+        let url = store::testing::fresh_database_url(&backend).await;
+        let mut security = crate::support::test_security();
+        security.trusted_proxies = vec!["127.0.0.1".parse().expect("address")];
+        let app = crate::support::spawn_node_with(&backend, &url, security).await;
+        add_account(&app, "li", "310101", &["district-staff"], "staff").await;
+        let attempt = |password: &str, forwarded: &str| {
+            app.client
+                .post(api(&app, "/api/session"))
+                .header("x-forwarded-for", forwarded)
+                .json(&json!({ "username": "li", "password": password }))
+        };
+        // The client's own claim before the proxy's entry does not count: the proxy appends.
+        for _ in 0..5 {
+            attempt("wrong", "10.9.9.9, 203.0.113.5").send().await.expect("sent");
+        }
+        let (status, body) = status_and_json(attempt(PASSWORD, "203.0.113.5")).await;
+        assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("account-locked")), "{body}");
+        let (status, body) = status_and_json(attempt(PASSWORD, "198.51.100.7")).await;
+        assert_eq!(status, StatusCode::OK, "another client behind the same proxy signs in: {body}");
+        let (status, _) = status_and_json(attempt(PASSWORD, "10.9.9.9")).await;
+        assert_eq!(status, StatusCode::OK, "the address the guesser claimed was never locked");
+    }
+}

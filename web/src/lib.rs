@@ -74,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(error::api_error_shape))
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), identity::security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), identity::source_address))
         .with_state(state)
 }
 

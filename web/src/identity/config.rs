@@ -52,6 +52,8 @@ pub struct Security {
     pub sms_code_minutes: i64,
     /// Days an API key lives (the default and the longest a key may be given).
     pub api_key_days: i64,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (none by default).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for Security {
@@ -94,6 +96,7 @@ impl Security {
             sms_per_ip_per_hour: 20,
             sms_code_minutes: 5,
             api_key_days: 90,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -131,6 +134,11 @@ pub struct SecurityFlags {
     /// Days an API key lives (the default, and the most a key may be given; 1 to 3650).
     #[arg(long, env = "SY_API_KEY_DAYS", default_value_t = 90)]
     pub api_key_days: i64,
+    /// A reverse proxy in front of the nodes (repeatable, or comma-separated): its
+    /// `X-Forwarded-For` names the client for lockout, rate limits and the audit log. Without
+    /// it the TCP peer is the client and the header is ignored.
+    #[arg(long = "trusted-proxy", env = "SY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// Days audit rows are kept (at least 180).
     #[arg(long, env = "SY_AUDIT_RETENTION_DAYS", default_value_t = 180)]
     pub audit_retention_days: i64,
@@ -220,6 +228,7 @@ impl SecurityFlags {
             behind_tls: self.behind_tls,
             audit_retention_days: self.audit_retention_days,
             api_key_days: self.api_key_days,
+            trusted_proxies: self.trusted_proxies.clone(),
             ..Security::with_random_key()
         })
     }

@@ -66,10 +66,40 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
 }
 
 pub fn client_ip(request_extensions: &axum::http::Extensions) -> String {
+    if let Some(SourceAddress(address)) = request_extensions.get::<SourceAddress>() {
+        return address.clone();
+    }
     request_extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(address)| address.ip().to_string())
         .unwrap_or_else(|| "unknown".into())
+}
+
+/// The source address of a request as [`source_address`] decided it.
+#[derive(Debug, Clone)]
+struct SourceAddress(String);
+
+/// Decides each request's source address once: the TCP peer, or — only when the peer is one of
+/// the configured reverse proxies (`--trusted-proxy`) — the last address in `X-Forwarded-For`
+/// that is not itself a trusted proxy. Lockout, rate limits and the audit log count by it, so
+/// behind a proxy one guesser does not lock a name for everyone (`docs/security.md` T-LOCK),
+/// while a client that is not a proxy cannot choose its address by sending the header.
+pub async fn source_address(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(address)| address.ip());
+    let trusted = &state.security.trusted_proxies;
+    if let Some(peer) = peer.filter(|peer| trusted.contains(peer)) {
+        let forwarded = request
+            .headers()
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|part| part.trim().parse::<std::net::IpAddr>().ok())
+            .collect::<Vec<_>>();
+        let client = forwarded.iter().rev().find(|address| !trusted.contains(address)).copied().unwrap_or(peer);
+        request.extensions_mut().insert(SourceAddress(client.to_string()));
+    }
+    next.run(request).await
 }
 
 /// How a request proved who it is.
@@ -742,10 +772,13 @@ pub async fn basic_challenge(request: Request, next: Next) -> Response {
 /// else with a body is 415 before a handler sees it, so a cross-site form (`text/plain`,
 /// form-encoded) can never pass as a JSON request.
 pub async fn require_json_bodies(request: Request, next: Next) -> Response {
+    use axum::body::HttpBody as _;
     let path = request.uri().path();
     let ours = path.starts_with("/api/") || path.starts_with("/engine-rest/");
     let headers = request.headers();
-    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+    // Whatever the protocol says about the length (HTTP/1 headers, an HTTP/2 stream): a body
+    // that is not known to be empty is a body.
+    let has_body = request.body().size_hint().exact() != Some(0)
         || headers
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
