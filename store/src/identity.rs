@@ -448,7 +448,13 @@ pub trait IdentityStore: Send + Sync {
         signatures: &[(String, String)],
         phone_indexes: &[(String, String)],
         new_audit: &dyn crypto::CryptoProvider,
+        new_fingerprint: &str,
     ) -> crate::Result<i64>;
+    /// The fingerprint of the key file this database was set up with, if one was recorded.
+    async fn key_fingerprint(&self) -> crate::Result<Option<String>>;
+    /// Records the fingerprint when none is recorded yet; returns the one recorded now (ours, or
+    /// another node's that came first).
+    async fn record_key_fingerprint(&self, fingerprint: &str) -> crate::Result<String>;
 
     // Sessions and API keys.
     async fn insert_session(&self, session: &SessionRecord) -> crate::Result<()>;
@@ -826,7 +832,18 @@ macro_rules! identity_impl {
                     Ok(match row { Some(row) => row.try_get("acl_signature")?, None => None })
                 }
 
-                async fn replace_key_material(&self, signatures: &[(String, String)], phone_indexes: &[(String, String)], new_audit: &dyn crypto::CryptoProvider) -> Result<i64> {
+                async fn key_fingerprint(&self) -> Result<Option<String>> {
+                    let row = sqlx::query("SELECT fingerprint FROM key_fingerprint WHERE id = 1").fetch_optional(&self.pool).await?;
+                    Ok(row.map(|row| row.try_get("fingerprint")).transpose()?)
+                }
+
+                async fn record_key_fingerprint(&self, fingerprint: &str) -> Result<String> {
+                    sqlx::query(Self::sql("INSERT INTO key_fingerprint (id, fingerprint) VALUES (1, ?) ON CONFLICT (id) DO NOTHING"))
+                        .bind(fingerprint).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(self.key_fingerprint().await?.unwrap_or_else(|| fingerprint.to_string()))
+                }
+
+                async fn replace_key_material(&self, signatures: &[(String, String)], phone_indexes: &[(String, String)], new_audit: &dyn crypto::CryptoProvider, new_fingerprint: &str) -> Result<i64> {
                     let mut tx = self.begin_write().await?;
                     // Holding the head row keeps appenders on every node out until the commit.
                     sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1").execute(&mut *tx).await.map_err(Self::map_error)?;
@@ -857,6 +874,8 @@ macro_rules! identity_impl {
                         count += 1;
                     }
                     sqlx::query(Self::sql("UPDATE audit_head SET mac = ? WHERE id = 1")).bind(&previous).execute(&mut *tx).await?;
+                    sqlx::query(Self::sql("INSERT INTO key_fingerprint (id, fingerprint) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET fingerprint = excluded.fingerprint"))
+                        .bind(new_fingerprint).execute(&mut *tx).await?;
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(count)
                 }

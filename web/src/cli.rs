@@ -153,6 +153,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     let security = config.security.security(&config.data_dir)?;
     let executor = executor(&url).await?;
+    let key_file = config.security.key.key_file.clone().unwrap_or_else(|| config.data_dir.join("keys.json"));
+    crate::identity::check_key_file(executor.store().as_ref(), security.crypto.as_ref(), &key_file).await?;
     crate::identity::seed(executor.store().as_ref()).await?;
     let generated = demo::ensure_admin(
         &executor,

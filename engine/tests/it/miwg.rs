@@ -2,8 +2,8 @@
 //! accept / refuse outcome is pinned, so a change in what the engine accepts is noticed.
 //!
 //! The models are the reference files of the BPMN MIWG test suite
-//! (bpmn-miwg/bpmn-miwg-test-suite), CC BY 3.0; see `shared/conformance/miwg/README.md` next to
-//! this repository.
+//! (bpmn-miwg/bpmn-miwg-test-suite), CC BY 3.0, copied into `tests/fixtures/miwg/` (see its
+//! `README.md` for the source and the licence).
 //! `docs/bpmn-support.md` lists the same outcome with the full reasons.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -151,7 +151,7 @@ const EXPECTED: &[(&str, Outcome)] = &[
 ];
 
 fn miwg_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/miwg")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/miwg")
 }
 
 #[test]

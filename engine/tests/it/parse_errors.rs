@@ -87,7 +87,7 @@ fn malformed_xml_is_an_xml_error_with_a_line_number() {
 
 #[test]
 fn every_truncation_of_a_real_model_is_an_xml_error_not_a_panic() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/workloads/rhai/approval.bpmn");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/workloads/rhai/approval.bpmn");
     let xml = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
     let env = Env::new();
     let end_of_root = xml.rfind("</bpmn:definitions>").expect("fixture has a root end tag");

@@ -1,4 +1,5 @@
-//! The rhai benchmark workloads (`/work/shared/bench/workloads/rhai/`) run to the results their
+//! The rhai benchmark workloads (`tests/fixtures/workloads/rhai/`, copied from the shared benchmark
+//! harness) run to the results their
 //! README documents.
 
 use std::path::PathBuf;
@@ -8,7 +9,7 @@ use engine::{InstanceStatus, Value};
 use crate::harness::{Cmd, Env, assert_lines, boolean, bpmn, complete, flows, int, start, tokens, vars};
 
 fn workload(name: &str) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/bench/workloads/rhai").join(name);
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/workloads/rhai").join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 

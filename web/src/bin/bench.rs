@@ -70,7 +70,7 @@ fn options() -> anyhow::Result<Options> {
 
 fn workload_file(name: &str) -> PathBuf {
     let base = std::env::var("PEER_BENCH_WORKLOADS")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench/workloads").into());
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/workloads").into());
     PathBuf::from(base).join("rhai").join(format!("{name}.bpmn"))
 }
 

@@ -444,9 +444,10 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
     if !store::identity::ACCOUNT_KINDS.contains(&user.kind.as_str()) {
         return Err(ApiError::BadRequest(format!("未知的账户类型 '{}' (unknown kind)", user.kind)));
     }
-    if user.display_name.as_ref().is_some_and(|name| name.chars().count() > 64) || user.password.chars().count() > 128 {
+    if user.display_name.as_ref().is_some_and(|name| name.chars().count() > 128) || user.password.chars().count() > 128
+    {
         return Err(ApiError::BadRequest(
-            "姓名最长 64 个字符，密码最长 128 个字符 (display name ≤ 64, password ≤ 128)".into(),
+            "姓名最长 128 个字符，密码最长 128 个字符 (display name ≤ 128, password ≤ 128)".into(),
         ));
     }
     super::check_role_set(&user.roles)?;

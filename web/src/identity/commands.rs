@@ -167,6 +167,8 @@ async fn state(database: &DatabaseFlags, create_key: bool) -> anyhow::Result<App
     }
     let crypto = database.key.load(&database.data_dir, create_key)?;
     let executor = crate::cli::executor(&url).await?;
+    let key_file = database.key.key_file.clone().unwrap_or_else(|| database.data_dir.join("keys.json"));
+    super::check_key_file(executor.store().as_ref(), crypto.as_ref(), &key_file).await?;
     super::seed(executor.store().as_ref()).await?;
     Ok(AppState::with_security(executor, super::Security::with_crypto(crypto)))
 }
@@ -414,7 +416,7 @@ async fn rotate_secrets(
         }
     }
     let staged = write_key_file(file, &config)?;
-    let rows = state.store().replace_key_material(&signatures, &indexes, &new).await?;
+    let rows = state.store().replace_key_material(&signatures, &indexes, &new, &super::key_fingerprint(&new)?).await?;
     std::fs::rename(&staged, file)?;
     let mut record = super::entry(Some("cli"), "cli", "keys.rotate", None, "success");
     record.detail = Some(format!(

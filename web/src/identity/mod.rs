@@ -509,6 +509,59 @@ pub async fn sign_access(store: &dyn store::Store, crypto: &dyn crypto::CryptoPr
     Ok(())
 }
 
+/// The fingerprint of a key file: short MACs of a fixed label under its audit and index keys,
+/// and the start of its SM2 public key. It names a key file without revealing a key.
+pub fn key_fingerprint(crypto: &dyn crypto::CryptoProvider) -> anyhow::Result<String> {
+    let audit = hex::encode(crypto.mac(b"shuangyong-key-check-v1")?);
+    let index = crypto.blind_index("key-check", "v1")?;
+    let public = crypto.public_key_hex();
+    Ok(format!("{}-{}-{}", &audit[..12], &index[..12.min(index.len())], &public[..12.min(public.len())]))
+}
+
+/// Refuses a key file that is not the one the database was set up with: a node started with a
+/// fresh data folder against an existing PostgreSQL database would otherwise generate keys of
+/// its own, and every login would fail its access-record check while sealed data stayed shut.
+/// On a database without a recorded fingerprint (first start, or one made before this check)
+/// the file is accepted only if it verifies the accounts' existing signatures; then its
+/// fingerprint is recorded.
+pub async fn check_key_file(
+    store: &dyn store::Store,
+    crypto: &dyn crypto::CryptoProvider,
+    key_file: &std::path::Path,
+) -> anyhow::Result<()> {
+    let ours = key_fingerprint(crypto)?;
+    let mismatch = |theirs: &str| {
+        anyhow::anyhow!(
+            "the key file {} (fingerprint {ours}) is not the one this database was set up with (fingerprint {theirs}): \
+             start every node with the same key file (SY_KEY_FILE / --key-file; a node with a fresh data folder \
+             generates new keys), or restore the right file from its backup",
+            key_file.display()
+        )
+    };
+    let recorded = match store.key_fingerprint().await? {
+        Some(recorded) => recorded,
+        None => {
+            for account in store.accounts(&store::identity::AccountQuery::default()).await? {
+                let (Some(principal), Some(signature)) =
+                    (store.principal(&account.id).await?, store.access_signature(&account.id).await?)
+                else {
+                    continue;
+                };
+                let valid = hex::decode(signature).is_ok_and(|bytes| crypto.verify(&access_record(&principal), &bytes));
+                if !valid {
+                    return Err(mismatch("not recorded; the accounts' signatures were made with another key"));
+                }
+                break;
+            }
+            store.record_key_fingerprint(&ours).await?
+        }
+    };
+    if recorded != ours {
+        return Err(mismatch(&recorded));
+    }
+    Ok(())
+}
+
 /// On the first start after access-control signatures were introduced (no account has one),
 /// signs every account's current record once, and says so in the audit log. Afterwards an
 /// unsigned or wrongly signed account is refused, never re-signed automatically.

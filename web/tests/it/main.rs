@@ -14,8 +14,8 @@ fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_shuangyong")
 }
 
-fn shared(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared").join(path)
+fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(path)
 }
 
 fn check(files: &[PathBuf]) -> (bool, String) {
@@ -28,7 +28,7 @@ fn check_accepts_the_shipped_and_benchmark_models() {
     let mut files =
         vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../definitions/processes/pref03-institution-onboarding.bpmn")];
     for name in ["linear", "xor", "parallel", "approval"] {
-        files.push(shared(&format!("bench/workloads/rhai/{name}.bpmn")));
+        files.push(fixture(&format!("workloads/rhai/{name}.bpmn")));
     }
     let (ok, stdout) = check(&files);
     assert!(ok, "{stdout}");
@@ -63,7 +63,7 @@ fn check_names_the_element_and_fails_for_refused_files() {
 
 #[test]
 fn check_survives_every_miwg_reference_model() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(shared("conformance/miwg"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture("miwg"))
         .expect("MIWG models are there")
         .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|path| path.extension().is_some_and(|extension| extension == "bpmn"))
@@ -108,10 +108,10 @@ impl Server {
     fn start_with(data_dir: &Path, password: &str, env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(binary())
             .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
-            .envs(env.iter().copied())
+            .env_remove("DATABASE_URL")
             .env("SY_DATA_DIR", data_dir)
             .env("SY_ADMIN_PASSWORD", password)
-            .env_remove("DATABASE_URL")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -307,4 +307,45 @@ async fn jobs_of_a_killed_node_complete_after_restart() {
         .await
         .expect("json");
     assert_eq!(finished["count"], N, "every instance completed");
+}
+
+/// Issue 11 (keys out of git): a node started with a fresh data folder against an existing
+/// database generates a key file of its own; `serve` refuses to start with it, naming both
+/// fingerprints and what to do, instead of failing every login later.
+#[test]
+fn serve_refuses_a_key_file_that_is_not_the_databases() {
+    let shared = tempfile::tempdir().expect("temp dir");
+    let (first, second) = (tempfile::tempdir().expect("temp dir"), tempfile::tempdir().expect("temp dir"));
+    let url = format!("sqlite://{}", shared.path().join("shared.db").display());
+    {
+        let _node = Server::start_with(first.path(), "First-Node-2026", &[("DATABASE_URL", &url)]);
+    }
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+        .env("SY_DATA_DIR", second.path())
+        .env("DATABASE_URL", &url)
+        .env("SY_ADMIN_PASSWORD", "Second-Node-2026")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("serve starts");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waits") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve started with a key file that is not the database's");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr).expect("reads");
+    assert!(!status.success());
+    assert!(stderr.contains("is not the one this database was set up with"), "{stderr}");
+    assert_eq!(stderr.matches("fingerprint ").count(), 2, "both fingerprints are named: {stderr}");
+    assert!(stderr.contains("SY_KEY_FILE"), "and what to do: {stderr}");
+    // The right key file still starts.
+    let _again = Server::start_with(first.path(), "First-Node-2026", &[("DATABASE_URL", &url)]);
 }
