@@ -349,3 +349,26 @@ fn serve_refuses_a_key_file_that_is_not_the_databases() {
     // The right key file still starts.
     let _again = Server::start_with(first.path(), "First-Node-2026", &[("DATABASE_URL", &url)]);
 }
+
+/// Issue 10, finding 8 (`docs/security.md` T-KEYS): no key material is tracked, and every
+/// `data/` folder (where `serve` writes its key file) is ignored. Needs git, as every checkout
+/// of this repository (and CI's clone) has.
+#[test]
+fn no_key_file_is_tracked_and_data_folders_are_ignored() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let listed = Command::new("git").arg("ls-files").current_dir(&root).output().expect("git runs");
+    assert!(listed.status.success(), "git ls-files: {}", String::from_utf8_lossy(&listed.stderr));
+    let files = String::from_utf8_lossy(&listed.stdout);
+    let leaked: Vec<&str> = files
+        .lines()
+        .filter(|file| {
+            file.ends_with("keys.json") || file.ends_with(".key") || file.split('/').any(|part| part == "data")
+        })
+        .collect();
+    assert!(leaked.is_empty(), "key material or data folders are tracked: {leaked:?}");
+    for path in ["data/keys.json", "web/data/keys.json", "web/data/audit.key", "tests/data/keys.json"] {
+        let ignored =
+            Command::new("git").args(["check-ignore", "-q", path]).current_dir(&root).status().expect("git runs");
+        assert!(ignored.success(), "{path} is not ignored");
+    }
+}
