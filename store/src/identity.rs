@@ -556,6 +556,23 @@ macro_rules! identity_impl {
                 })
             }
 
+            fn audit_row_from(row: &DbRow) -> Result<AuditRow> {
+                Ok(AuditRow {
+                    seq: row.try_get("seq")?,
+                    entry: AuditEntry {
+                        at: row.try_get("at")?,
+                        user_id: row.try_get("user_id")?,
+                        source_ip: row.try_get("source_ip")?,
+                        action: row.try_get("action")?,
+                        target: row.try_get("target")?,
+                        result: row.try_get("result")?,
+                        detail: row.try_get("detail")?,
+                    },
+                    prev_mac: row.try_get("prev_mac")?,
+                    mac: row.try_get("mac")?,
+                })
+            }
+
             fn session_from(row: &DbRow) -> Result<SessionRecord> {
                 Ok(SessionRecord {
                     id: row.try_get("id")?,
@@ -855,19 +872,10 @@ macro_rules! identity_impl {
                     }
                     let head = sqlx::query("SELECT base_mac FROM audit_head WHERE id = 1").fetch_one(&mut *tx).await?;
                     let mut previous: String = head.try_get("base_mac")?;
-                    let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail FROM audit_log ORDER BY seq")).fetch_all(&mut *tx).await?;
+                    let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac FROM audit_log ORDER BY seq")).fetch_all(&mut *tx).await?;
                     let mut count = 0;
                     for row in &rows {
-                        let seq: i64 = row.try_get("seq")?;
-                        let entry = AuditEntry {
-                            at: row.try_get("at")?,
-                            user_id: row.try_get("user_id")?,
-                            source_ip: row.try_get("source_ip")?,
-                            action: row.try_get("action")?,
-                            target: row.try_get("target")?,
-                            result: row.try_get("result")?,
-                            detail: row.try_get("detail")?,
-                        };
+                        let AuditRow { seq, entry, .. } = audit_row_from(row)?;
                         let mac = audit_mac(new_audit, seq, &entry, &previous)?;
                         sqlx::query(Self::sql("UPDATE audit_log SET prev_mac = ?, mac = ? WHERE seq = ?")).bind(&previous).bind(&mac).bind(seq).execute(&mut *tx).await?;
                         previous = mac;
@@ -1019,24 +1027,7 @@ macro_rules! identity_impl {
                 async fn audit_rows(&self, after: i64, limit: i64) -> Result<Vec<AuditRow>> {
                     let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"))
                         .bind(after).bind(limit).fetch_all(&self.pool).await?;
-                    rows.iter()
-                        .map(|row| {
-                            Ok(AuditRow {
-                                seq: row.try_get("seq")?,
-                                entry: AuditEntry {
-                                    at: row.try_get("at")?,
-                                    user_id: row.try_get("user_id")?,
-                                    source_ip: row.try_get("source_ip")?,
-                                    action: row.try_get("action")?,
-                                    target: row.try_get("target")?,
-                                    result: row.try_get("result")?,
-                                    detail: row.try_get("detail")?,
-                                },
-                                prev_mac: row.try_get("prev_mac")?,
-                                mac: row.try_get("mac")?,
-                            })
-                        })
-                        .collect()
+                    rows.iter().map(audit_row_from).collect()
                 }
 
                 async fn audit_head(&self) -> Result<(i64, String)> {

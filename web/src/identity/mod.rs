@@ -292,11 +292,7 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
     let security = &state.security;
     let wrong = || ApiError::Unauthorized("用户名或密码错误 (wrong user name or password)".into());
     let now = now_millis();
-    if let Some(until) = state.store().login_lock(username, ip, now).await? {
-        audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
-        return Err(locked(until, now));
-    }
-    // The attempt is counted before the password is tried, so attempts sent at the same moment
+    // The attempt is counted before the password is tried (an attempt while locked is not), so attempts sent at the same moment
     // cannot all be tried before the lock lands; a success clears the count.
     let attempt = state
         .store()
