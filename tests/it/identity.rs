@@ -13,12 +13,17 @@ pub const PASSWORD: &str = "Shuang-Yong-2026";
 
 /// Creates an account directly in the store (password [`PASSWORD`]).
 pub async fn add_account(app: &TestApp, id: &str, unit: &str, roles: &[&str], kind: &str) {
+    add_named_account(app, id, &format!("测试{id}"), unit, roles, kind).await;
+}
+
+/// [`add_account`] with a chosen display name.
+pub async fn add_named_account(app: &TestApp, id: &str, name: &str, unit: &str, roles: &[&str], kind: &str) {
     let executor = web::cli::executor(&app.url).await.expect("database opens");
     executor
         .store()
         .create_account(&NewAccount {
             id: id.into(),
-            display_name: Some(format!("测试{id}")),
+            display_name: Some(name.into()),
             unit_id: Some(unit.into()),
             kind: kind.into(),
             password_hash: web::auth::hash_password(PASSWORD, 1_000),
@@ -768,6 +773,50 @@ async fn pages_escape_input_carry_security_headers_and_need_csrf() {
         let missing = app.client.get(format!("{}/no/such/page", app.base)).send().await.expect("sent");
         assert_eq!(missing.status(), 404);
         assert!(missing.text().await.expect("text").contains("页面不存在"));
+    })
+    .await;
+}
+
+/// Issue 11, point 7: the hand-written template filled slots one after another, so a display
+/// name containing `{{csrf}}` received the session's CSRF token. Values never become markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_display_name_cannot_fill_a_template_slot() {
+    each_backend(|app| async move {
+        let name = "{{csrf}}<b>{{unit}}</b>{% block content %}";
+        add_named_account(&app, "slotty", name, "310101", &["district-staff"], "staff").await;
+        let page = app.client.get(format!("{}/login", app.base)).send().await.expect("sent");
+        let cookie = page
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find(|value| value.starts_with("sy_login_csrf="))
+            .and_then(|value| value.split(';').next())
+            .expect("csrf cookie")
+            .to_string();
+        let token = cookie.trim_start_matches("sy_login_csrf=").to_string();
+        let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let ok = redirect
+            .post(format!("{}/login", app.base))
+            .header("cookie", &cookie)
+            .form(&[("username", "slotty"), ("password", PASSWORD), ("csrf_token", &token)])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(ok.status(), 303);
+        let session =
+            ok.headers()["set-cookie"].to_str().unwrap_or_default().split(';').next().unwrap_or_default().to_string();
+        let home = redirect.get(format!("{}/", app.base)).header("cookie", &session).send().await.expect("sent");
+        assert_eq!(home.status(), 200);
+        let home = home.text().await.expect("text");
+        let csrf = home
+            .split("name=\"csrf_token\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .expect("logout form token");
+        assert_eq!(home.matches(csrf).count(), 1, "the token is in the logout form and nowhere else: {home}");
+        let shown = home.split("<span id=\"name\">").nth(1).and_then(|rest| rest.split("</span>").next());
+        assert_eq!(shown, Some("{{csrf}}&lt;b&gt;{{unit}}&lt;/b&gt;{% block content %}"), "{home}");
     })
     .await;
 }

@@ -146,6 +146,7 @@ pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
 }
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    crate::templates::check().map_err(|error| anyhow::anyhow!(error))?;
     let url = config.database_url();
     if config.database_url.is_none() || config.security.key.key_file.is_none() {
         std::fs::create_dir_all(&config.data_dir)

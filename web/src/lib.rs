@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod identity;
+pub mod templates;
 
 use std::sync::Arc;
 

@@ -1,5 +1,5 @@
-//! Server-rendered pages for people: login, home, password change, logout. Minimal Chinese
-//! pages; every value is escaped by [`render`], the only way to put text into a template.
+//! Server-rendered pages for people: login, home, password change, logout (templates in
+//! `web/templates/`, rendered by [`crate::templates`]).
 
 use axum::Form;
 use axum::extract::State;
@@ -15,83 +15,7 @@ use super::{
 };
 use crate::AppState;
 use crate::error::ApiError;
-
-/// Markup that is already safe (a rendered template). Text never becomes `Html` unescaped.
-pub struct Html(String);
-
-impl Html {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Fills `{{name}}` slots of a template with escaped values. `{{content}}` may take nested
-/// markup through [`layout`] only.
-pub fn render(template: &'static str, values: &[(&str, &str)]) -> Html {
-    let mut out = template.to_string();
-    for (name, value) in values {
-        out = out.replace(&format!("{{{{{name}}}}}"), &escape(value));
-    }
-    Html(out)
-}
-
-/// The page frame around rendered content.
-pub fn layout(title: &str, content: Html) -> Html {
-    let frame = render(LAYOUT, &[("title", title)]);
-    Html(frame.0.replace("<!--content-->", &content.0))
-}
-
-const LAYOUT: &str = r#"<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{title}} - 上海市双拥服务综合管理大系统</title>
-<style>body{font-family:sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.8rem 0 .2rem}input{width:100%;padding:.4rem}button{margin-top:1rem;padding:.5rem 1.5rem}.error{color:#b00020}</style>
-</head><body><h1>上海市双拥服务综合管理大系统</h1>
-<!--content-->
-</body></html>"#;
-
-const LOGIN: &str = r#"<h2>登录</h2>
-<p class="error" id="error">{{error}}</p>
-<form method="post" action="/login">
-<input type="hidden" name="csrf_token" value="{{csrf}}">
-<label for="username">用户名</label><input id="username" name="username" value="{{username}}" autocomplete="username" required>
-<label for="password">密码</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<label for="totp">动态口令（如已绑定）</label><input id="totp" name="totp" inputmode="numeric" autocomplete="one-time-code">
-<button type="submit">登录</button>
-</form>"#;
-
-const HOME: &str = r#"<h2>欢迎，<span id="name">{{name}}</span></h2>
-<p>单位：<span id="unit">{{unit}}</span></p>
-<form method="post" action="/logout"><input type="hidden" name="csrf_token" value="{{csrf}}"><button type="submit">退出登录</button></form>
-<p><a href="/password">修改密码</a></p>"#;
-
-const PASSWORD: &str = r#"<h2>修改密码</h2>
-<p>{{notice}}</p>
-<p class="error" id="error">{{error}}</p>
-<form method="post" action="/password">
-<input type="hidden" name="csrf_token" value="{{csrf}}">
-<label for="current">当前密码</label><input id="current" name="current_password" type="password" required>
-<label for="new">新密码</label><input id="new" name="new_password" type="password" required>
-<label for="confirm">确认新密码</label><input id="confirm" name="confirm_password" type="password" required>
-<button type="submit">保存</button>
-</form>"#;
-
-const ERROR: &str = r#"<h2>{{title}}</h2><p>{{message}}</p><p><a href="/">返回首页</a></p>"#;
+use crate::templates::{Context, page};
 
 pub fn router() -> axum::Router<AppState> {
     axum::Router::new()
@@ -102,25 +26,15 @@ pub fn router() -> axum::Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
 }
 
-fn page(status: StatusCode, title: &str, content: Html) -> Response {
-    let mut response = (status, layout(title, content).0).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    response
-}
-
 fn redirect(to: &'static str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
 }
 
 /// The uniform error page: a status and a message that leaks nothing.
 pub fn error_page(status: StatusCode) -> Response {
-    let (title, message) = match status {
-        StatusCode::NOT_FOUND => ("页面不存在", "您访问的页面不存在。"),
-        StatusCode::FORBIDDEN => ("没有权限", "您没有访问该页面的权限。"),
-        StatusCode::TOO_MANY_REQUESTS => ("请求过于频繁", "请稍后再试。"),
-        _ => ("出错了", "请求未能完成，请稍后重试。"),
-    };
-    page(status, title, render(ERROR, &[("title", title), ("message", message)]))
+    let mut context = Context::new();
+    context.insert("status", &status.as_u16());
+    page(status, "error.html", &context)
 }
 
 /// The login form's CSRF token: a double-submit cookie (there is no session yet).
@@ -128,8 +42,11 @@ const LOGIN_CSRF_COOKIE: &str = "sy_login_csrf";
 
 fn login_response(state: &AppState, status: StatusCode, error: &str, username: &str) -> Response {
     let csrf = random_token();
-    let mut response =
-        page(status, "登录", render(LOGIN, &[("error", error), ("csrf", &csrf), ("username", username)]));
+    let mut context = Context::new();
+    context.insert("error", error);
+    context.insert("csrf", &csrf);
+    context.insert("username", username);
+    let mut response = page(status, "login.html", &context);
     let secure = if state.security.behind_tls { "; Secure" } else { "" };
     if let Ok(value) =
         HeaderValue::from_str(&format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/login; HttpOnly; SameSite=Strict{secure}"))
@@ -212,7 +129,11 @@ async fn home(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: He
         Some(unit) => state.store().org_unit(unit).await.ok().flatten().map(|unit| unit.name).unwrap_or_default(),
         None => String::new(),
     };
-    page(StatusCode::OK, "首页", render(HOME, &[("name", &name), ("unit", &unit), ("csrf", csrf_of(&auth))]))
+    let mut context = Context::new();
+    context.insert("name", &name);
+    context.insert("unit", &unit);
+    context.insert("csrf", csrf_of(&auth));
+    page(StatusCode::OK, "home.html", &context)
 }
 
 #[derive(Deserialize)]
@@ -251,8 +172,11 @@ async fn logout_form(
 }
 
 fn password_response(auth: &Auth, status: StatusCode, error: &str, due: bool) -> Response {
-    let notice = if due { "首次登录或密码已过期：请先设置新密码。" } else { "" };
-    page(status, "修改密码", render(PASSWORD, &[("notice", notice), ("error", error), ("csrf", csrf_of(auth))]))
+    let mut context = Context::new();
+    context.insert("due", &due);
+    context.insert("error", error);
+    context.insert("csrf", csrf_of(auth));
+    page(status, "password.html", &context)
 }
 
 async fn password_page(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {

@@ -1,0 +1,57 @@
+//! Server-rendered pages: tera templates from `web/templates/`, compiled into the binary.
+//! Every template name ends in `.html`, so tera escapes every value it prints; markup is only
+//! ever what a template file holds (no HTML is assembled from strings in Rust). The Chinese
+//! text of a page lives in its template.
+
+use std::sync::LazyLock;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+pub use tera::Context;
+
+/// Embeds each named file of `web/templates/`.
+macro_rules! embedded {
+    ($($name:literal),* $(,)?) => { &[$(($name, include_str!(concat!("../templates/", $name)))),*] };
+}
+
+const TEMPLATES: &[(&str, &str)] = embedded!["base.html", "login.html", "home.html", "password.html", "error.html"];
+
+static ENGINE: LazyLock<Result<tera::Tera, String>> = LazyLock::new(|| {
+    let mut tera = tera::Tera::new();
+    tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|error| format!("templates: {error}"))?;
+    Ok(tera)
+});
+
+/// Compiles every template; `serve` and `check` call this before they do anything else.
+pub fn check() -> Result<(), String> {
+    ENGINE.as_ref().map(|_| ()).map_err(Clone::clone)
+}
+
+/// Renders one template.
+pub fn render(name: &str, context: &Context) -> Result<String, String> {
+    let engine = ENGINE.as_ref().map_err(Clone::clone)?;
+    engine.render(name, context).map_err(|error| format!("template {name}: {error}"))
+}
+
+/// An HTML response from a template. A template that fails to render (a bug, caught by the
+/// tests) answers 500 with a fixed sentence, never a partial page.
+pub fn page(status: StatusCode, name: &str, context: &Context) -> Response {
+    let (status, body) = match render(name, context) {
+        Ok(body) => (status, body),
+        Err(error) => {
+            tracing::error!(%error, "page rendering failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "服务器内部错误 (internal error)".to_string())
+        }
+    };
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        assert_eq!(super::check(), Ok(()));
+    }
+}
