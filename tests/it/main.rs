@@ -7,5 +7,6 @@ mod engine_rest;
 mod events;
 mod identity;
 mod idor;
+mod routes;
 mod security;
 mod support;

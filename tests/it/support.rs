@@ -69,13 +69,23 @@ pub async fn spawn_node(backend: &str, url: &str) -> TestApp {
 
 /// A node with the given security settings.
 pub async fn spawn_node_with(backend: &str, url: &str, security: web::identity::Security) -> TestApp {
+    spawn_node_app(backend, url, security, web::app).await
+}
+
+/// A node serving the application `build` makes from the state.
+pub async fn spawn_node_app(
+    backend: &str,
+    url: &str,
+    security: web::identity::Security,
+    build: impl FnOnce(web::AppState) -> axum::Router,
+) -> TestApp {
     let executor = web::cli::executor(url).await.expect("database opens");
     web::identity::seed(executor.store().as_ref()).await.expect("organisation and roles are seeded");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
     let state = web::AppState::with_security(executor.clone(), security);
     tokio::spawn(web::run_reminder_worker(state.clone()));
-    let app = web::app(state);
+    let app = build(state);
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     // Every node runs a job executor, as `serve` does; short locks so a test can see take-over.

@@ -11,8 +11,7 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use store::approval::{InboxItem, InboxQuery, InboxTab};
@@ -21,19 +20,20 @@ use store::operations::OperationInput;
 use store::{InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord};
 
 use crate::identity::{self, Auth};
+use crate::routes::{Need, Routes};
 use crate::{AppState, CurrentUser};
 
 /// 催办: at most one reminder per task in this window.
 const URGE_WINDOW_SECONDS: i64 = 600;
 const MAX_PAGE_SIZE: i64 = 100;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/inbox/counts", get(counts))
-        .route("/inbox/{tab}", get(inbox))
-        .route("/tasks/{id}", get(task_detail))
-        .route("/tasks/{id}/{operation}", post(operate))
-        .route("/process-instances/{id}/withdraw", post(withdraw_instance))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/inbox/counts", Need::SignedIn, counts)
+        .get("/inbox/{tab}", Need::SignedIn, inbox)
+        .get("/tasks/{id}", Need::SignedIn, task_detail)
+        .post("/tasks/{id}/{operation}", Need::SignedIn, operate)
+        .post("/process-instances/{id}/withdraw", Need::SignedIn, withdraw_instance)
 }
 
 /// An `/api` error: `{code, message}`.

@@ -12,8 +12,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as JsonValue, json};
 use sm3::Digest as _;
 use store::approval::StoredFile;
@@ -23,6 +22,7 @@ use store::operations::OperationInput;
 use crate::AppState;
 use crate::approval::{OpError, OpResult, OperationBody, caller, involved, visible_instance};
 use crate::identity::{Auth, ClientIp, audit, entry};
+use crate::routes::{Need, Routes};
 
 /// The largest file accepted (the `/api` body limit is a little above it).
 pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
@@ -44,8 +44,8 @@ const KINDS: &[(&str, &str, &[u8])] = &[
     ("xls", "application/vnd.ms-excel", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
 ];
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/files", post(upload)).route("/files/{id}", get(download))
+pub fn router() -> Routes {
+    Routes::new().post("/files", Need::SignedIn, upload).get("/files/{id}", Need::SignedIn, download)
 }
 
 fn too_large() -> OpError {

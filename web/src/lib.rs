@@ -13,6 +13,7 @@ pub mod cli;
 pub mod demo;
 pub mod error;
 pub mod identity;
+pub mod routes;
 pub mod templates;
 
 use std::sync::Arc;
@@ -21,12 +22,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use store::{Executor, Store};
 
 use crate::auth::CredentialCache;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_DEPLOY, ENGINE_USE, Need, Routes};
 
 /// Shared by every request handler. Cheap to clone.
 #[derive(Clone)]
@@ -57,17 +58,33 @@ impl AppState {
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub String);
 
-/// The whole HTTP application. Tests call this without a socket or on port 0.
-pub fn app(state: AppState) -> Router {
-    let authenticated = Router::new()
-        .nest("/engine-rest", camunda::router())
-        .nest("/api", api_router().merge(identity::api::router()))
-        .layer(middleware::from_fn_with_state(state.clone(), identity::require_user));
-    Router::new()
-        .route("/healthz", get(healthz))
+/// Every route of the application with its declared need ([`routes::Need`]).
+pub fn routes() -> Routes {
+    Routes::new()
+        .get("/healthz", Need::Public, healthz)
         .merge(identity::api::public_router())
         .merge(identity::pages::router())
-        .merge(authenticated)
+        .nest("/engine-rest", camunda::router())
+        .nest("/api", api_router().merge(identity::api::router()))
+}
+
+/// The whole HTTP application. Tests call this without a socket or on port 0.
+pub fn app(state: AppState) -> Router {
+    assemble(state, routes(), Router::new())
+}
+
+/// [`app`] with extra routes added behind the builder's back: only for the test that proves
+/// such a route is refused.
+#[doc(hidden)]
+pub fn app_with_undeclared(state: AppState, extra: Router<AppState>) -> Router {
+    assemble(state, routes(), extra)
+}
+
+fn assemble(state: AppState, routes: Routes, extra: Router<AppState>) -> Router {
+    let (router, table) = routes.into_parts();
+    router
+        .merge(extra)
+        .layer(middleware::from_fn_with_state((state.clone(), table), routes::guard))
         .fallback(not_found)
         .layer(middleware::from_fn(identity::require_json_bodies))
         .layer(middleware::from_fn(identity::basic_challenge))
@@ -100,11 +117,11 @@ async fn healthz(State(state): State<AppState>) -> Response {
 }
 
 /// The system's own JSON API: incidents, and the inbox and approval operations (`approval.rs`).
-fn api_router() -> Router<AppState> {
-    Router::new()
-        .route("/incidents/{id}/retry", post(retry_incident))
-        .route("/damaged-instances", get(damaged_instances))
-        .route("/damaged-instances/{id}", axum::routing::delete(discard_damaged_instance))
+fn api_router() -> Routes {
+    Routes::new()
+        .post("/incidents/{id}/retry", ENGINE_USE, retry_incident)
+        .get("/damaged-instances", ENGINE_DEPLOY, damaged_instances)
+        .delete("/damaged-instances/{id}", ENGINE_DEPLOY, discard_damaged_instance)
         .merge(approval::router())
         .merge(files::router())
 }

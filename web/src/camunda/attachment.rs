@@ -8,8 +8,7 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as Json_, json};
 use store::approval::ApprovalRecord;
 use store::operations::OperationInput;
@@ -17,14 +16,16 @@ use store::operations::OperationInput;
 use super::format_time;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{Auth, ClientIp, audit, entry};
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/task/{id}/attachment", get(list))
-        .route("/task/{id}/attachment/create", post(create))
-        .route("/task/{id}/attachment/{attachment_id}", get(one).delete(remove))
-        .route("/task/{id}/attachment/{attachment_id}/data", get(data))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/task/{id}/attachment", ENGINE_USE, list)
+        .post("/task/{id}/attachment/create", ENGINE_USE, create)
+        .get("/task/{id}/attachment/{attachment_id}", ENGINE_USE, one)
+        .delete("/task/{id}/attachment/{attachment_id}", ENGINE_USE, remove)
+        .get("/task/{id}/attachment/{attachment_id}/data", ENGINE_USE, data)
 }
 
 fn attachment_json(record: &ApprovalRecord) -> Json_ {

@@ -1,27 +1,27 @@
 //! `/process-definition`: list, count, get by id or key, XML, start.
 
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as Json_, json};
 use store::{Definition, DefinitionQuery};
 
 use super::{Filters, Params, body_json, count_json, parse_variables, sort_error, variables_json};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/process-definition", get(list))
-        .route("/process-definition/count", get(count))
-        .route("/process-definition/{id}", get(by_id))
-        .route("/process-definition/{id}/xml", get(xml_by_id))
-        .route("/process-definition/{id}/start", post(start_by_id))
-        .route("/process-definition/{id}/submit-form", post(start_by_id))
-        .route("/process-definition/key/{key}", get(by_key))
-        .route("/process-definition/key/{key}/xml", get(xml_by_key))
-        .route("/process-definition/key/{key}/start", post(start_by_key))
-        .route("/process-definition/key/{key}/submit-form", post(start_by_key))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/process-definition", ENGINE_USE, list)
+        .get("/process-definition/count", ENGINE_USE, count)
+        .get("/process-definition/{id}", ENGINE_USE, by_id)
+        .get("/process-definition/{id}/xml", ENGINE_USE, xml_by_id)
+        .post("/process-definition/{id}/start", ENGINE_USE, start_by_id)
+        .post("/process-definition/{id}/submit-form", ENGINE_USE, start_by_id)
+        .get("/process-definition/key/{key}", ENGINE_USE, by_key)
+        .get("/process-definition/key/{key}/xml", ENGINE_USE, xml_by_key)
+        .post("/process-definition/key/{key}/start", ENGINE_USE, start_by_key)
+        .post("/process-definition/key/{key}/submit-form", ENGINE_USE, start_by_key)
 }
 
 pub(super) fn definition_json(definition: &Definition) -> Json_ {

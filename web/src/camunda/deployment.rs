@@ -1,11 +1,10 @@
 //! `/deployment`: create (multipart), list, count, get, delete, resources.
 
+use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde_json::{Map, Value as Json_, json};
 use store::executor::Upload;
 use store::{Deployment, DeploymentQuery};
@@ -13,16 +12,18 @@ use store::{Deployment, DeploymentQuery};
 use super::{Filters, Params, count_json, format_time, sort_error};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_DEPLOY, ENGINE_USE, Routes};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/deployment", get(list))
-        .route("/deployment/count", get(count))
-        .route("/deployment/create", post(create))
-        .route("/deployment/{id}", get(one).delete(delete))
-        .route("/deployment/{id}/resources", get(resources))
-        .route("/deployment/{id}/resources/{resource_id}", get(resource))
-        .route("/deployment/{id}/resources/{resource_id}/data", get(resource_data))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/deployment", ENGINE_USE, list)
+        .get("/deployment/count", ENGINE_USE, count)
+        .post("/deployment/create", ENGINE_DEPLOY, create)
+        .get("/deployment/{id}", ENGINE_USE, one)
+        .delete("/deployment/{id}", ENGINE_DEPLOY, delete)
+        .get("/deployment/{id}/resources", ENGINE_USE, resources)
+        .get("/deployment/{id}/resources/{resource_id}", ENGINE_USE, resource)
+        .get("/deployment/{id}/resources/{resource_id}/data", ENGINE_USE, resource_data)
 }
 
 pub(super) fn deployment_json(deployment: &Deployment) -> Json_ {

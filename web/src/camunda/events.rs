@@ -3,18 +3,18 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as Json_, json};
 use store::MessageCorrelation;
 
 use super::instance::instance_json;
 use super::{body_json, parse_variables, variables_json};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new().route("/message", post(correlate)).route("/signal", post(signal))
+pub(super) fn router() -> Routes {
+    Routes::new().post("/message", ENGINE_USE, correlate).post("/signal", ENGINE_USE, signal)
 }
 
 /// Reads a body's string field; `null` and absence are the same.

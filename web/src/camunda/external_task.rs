@@ -6,34 +6,36 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Map, Value as Json_, json};
 use store::{ExternalTaskQuery, ExternalTaskRecord, TopicRequest};
 
 use super::{Filters, Params, body_json, count_json, format_optional_time, parse_variables, sort_error, variable_json};
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
 /// The longest a fetchAndLock may wait (Camunda's default limit is 30 minutes; ours is shorter
 /// so a node's connections are not held long).
 const MAX_LONG_POLL: Duration = Duration::from_secs(60);
 
-pub(super) fn router() -> Router<AppState> {
-    let work = Router::new()
-        .route("/external-task/fetchAndLock", post(fetch_and_lock))
-        .route("/external-task/{id}/complete", post(complete))
-        .route("/external-task/{id}/failure", post(failure))
-        .route("/external-task/{id}/bpmnError", post(bpmn_error))
-        .route("/external-task/{id}/extendLock", post(extend_lock))
-        .route("/external-task/{id}/unlock", post(unlock))
-        .route("/external-task/{id}/retries", put(set_retries))
-        .route_layer(axum::middleware::from_fn(workers_only));
-    Router::new()
-        .route("/external-task", get(list).post(list))
-        .route("/external-task/count", get(count).post(count))
-        .route("/external-task/{id}", get(one))
-        .route("/external-task/{id}/errorDetails", get(error_details))
+pub(super) fn router() -> Routes {
+    let work = Routes::new()
+        .post("/external-task/fetchAndLock", ENGINE_USE, fetch_and_lock)
+        .post("/external-task/{id}/complete", ENGINE_USE, complete)
+        .post("/external-task/{id}/failure", ENGINE_USE, failure)
+        .post("/external-task/{id}/bpmnError", ENGINE_USE, bpmn_error)
+        .post("/external-task/{id}/extendLock", ENGINE_USE, extend_lock)
+        .post("/external-task/{id}/unlock", ENGINE_USE, unlock)
+        .put("/external-task/{id}/retries", ENGINE_USE, set_retries)
+        .with_router(|router| router.route_layer(axum::middleware::from_fn(workers_only)));
+    Routes::new()
+        .get("/external-task", ENGINE_USE, list)
+        .post("/external-task", ENGINE_USE, list)
+        .get("/external-task/count", ENGINE_USE, count)
+        .post("/external-task/count", ENGINE_USE, count)
+        .get("/external-task/{id}", ENGINE_USE, one)
+        .get("/external-task/{id}/errorDetails", ENGINE_USE, error_details)
         .merge(work)
 }
 

@@ -2,9 +2,8 @@
 
 use std::collections::HashMap;
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use engine::InstanceStatus;
 use serde_json::{Value as Json_, json};
 use store::{
@@ -17,17 +16,18 @@ use super::{
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/history/process-instance", get(instances))
-        .route("/history/process-instance/count", get(instance_count))
-        .route("/history/process-instance/{id}", get(instance))
-        .route("/history/activity-instance", get(activities))
-        .route("/history/activity-instance/count", get(activity_count))
-        .route("/history/task", get(tasks))
-        .route("/history/task/count", get(task_count))
-        .route("/history/variable-instance", get(variables))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/history/process-instance", ENGINE_USE, instances)
+        .get("/history/process-instance/count", ENGINE_USE, instance_count)
+        .get("/history/process-instance/{id}", ENGINE_USE, instance)
+        .get("/history/activity-instance", ENGINE_USE, activities)
+        .get("/history/activity-instance/count", ENGINE_USE, activity_count)
+        .get("/history/task", ENGINE_USE, tasks)
+        .get("/history/task/count", ENGINE_USE, task_count)
+        .get("/history/variable-instance", ENGINE_USE, variables)
 }
 
 fn state_name(status: InstanceStatus) -> &'static str {

@@ -4,21 +4,22 @@
 //! `failedJob` — so that is its type on the wire (clients such as pycamunda accept only Camunda's
 //! built-in types), whatever name the store gives it.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde_json::{Value as Json_, json};
 use store::{IncidentQuery, IncidentRecord};
 
 use super::{Filters, Params, count_json, format_time, sort_error};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/incident", get(list))
-        .route("/incident/count", get(count))
-        .route("/incident/{id}", get(one).delete(resolve))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/incident", ENGINE_USE, list)
+        .get("/incident/count", ENGINE_USE, count)
+        .get("/incident/{id}", ENGINE_USE, one)
+        .delete("/incident/{id}", ENGINE_USE, resolve)
 }
 
 /// Camunda's incident type for a failed step that the engine retries.

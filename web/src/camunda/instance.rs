@@ -2,8 +2,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use engine::InstanceStatus;
 use serde_json::{Value as Json_, json};
 use store::{InstanceQuery, InstanceRecord};
@@ -13,15 +12,22 @@ use super::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Auth;
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/process-instance", get(list).post(list))
-        .route("/process-instance/count", get(count).post(count))
-        .route("/process-instance/{id}", get(one).delete(delete))
-        .route("/process-instance/{id}/variables", get(variables).post(modify_variables))
-        .route("/process-instance/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/process-instance", ENGINE_USE, list)
+        .post("/process-instance", ENGINE_USE, list)
+        .get("/process-instance/count", ENGINE_USE, count)
+        .post("/process-instance/count", ENGINE_USE, count)
+        .get("/process-instance/{id}", ENGINE_USE, one)
+        .delete("/process-instance/{id}", ENGINE_USE, delete)
+        .get("/process-instance/{id}/variables", ENGINE_USE, variables)
+        .post("/process-instance/{id}/variables", ENGINE_USE, modify_variables)
+        .get("/process-instance/{id}/variables/{name}", ENGINE_USE, variable)
+        .put("/process-instance/{id}/variables/{name}", ENGINE_USE, put_variable)
+        .delete("/process-instance/{id}/variables/{name}", ENGINE_USE, delete_variable)
 }
 
 pub(super) fn instance_json(instance: &InstanceRecord) -> Json_ {

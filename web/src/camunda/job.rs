@@ -3,22 +3,24 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as Json_, json};
 use store::{JOB_TIMER, JOB_TIMER_START, JobQuery, JobRecord};
 
 use super::{Filters, Params, body_json, count_json, format_time, sort_error};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/job", get(list).post(list))
-        .route("/job/count", get(count).post(count))
-        .route("/job/{id}", get(one))
-        .route("/job/{id}/retries", put(set_retries))
-        .route("/job/{id}/execute", post(execute))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/job", ENGINE_USE, list)
+        .post("/job", ENGINE_USE, list)
+        .get("/job/count", ENGINE_USE, count)
+        .post("/job/count", ENGINE_USE, count)
+        .get("/job/{id}", ENGINE_USE, one)
+        .put("/job/{id}/retries", ENGINE_USE, set_retries)
+        .post("/job/{id}/execute", ENGINE_USE, execute)
 }
 
 fn job_json(job: &JobRecord) -> Json_ {

@@ -15,20 +15,18 @@ mod task;
 
 use std::collections::HashMap;
 
-use axum::Router;
 use axum::http::StatusCode;
-use axum::routing::get;
 use chrono::{DateTime, FixedOffset};
 use engine::{Value, Variables};
 use serde_json::{Map, Value as Json, json};
 
-use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{ENGINE_USE, Routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/engine", get(|| async { axum::Json(json!([{ "name": "default" }])) }))
-        .route("/version", get(|| async { axum::Json(json!({ "version": "7.22.0" })) }))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/engine", ENGINE_USE, || async { axum::Json(json!([{ "name": "default" }])) })
+        .get("/version", ENGINE_USE, || async { axum::Json(json!({ "version": "7.22.0" })) })
         .merge(deployment::router())
         .merge(definition::router())
         .merge(instance::router())
@@ -39,8 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(job::router())
         .merge(external_task::router())
         .merge(events::router())
-        .fallback(unknown_path)
-        .method_not_allowed_fallback(method_not_allowed)
+        .with_router(|router| router.fallback(unknown_path).method_not_allowed_fallback(method_not_allowed))
 }
 
 /// An unknown path under `/engine-rest`: a 404 with Camunda's error body, as its JAX-RS layer
@@ -55,7 +52,12 @@ async fn method_not_allowed(
     method: axum::http::Method,
     axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
 ) -> (StatusCode, axum::Json<Json>) {
-    let message = format!("No resource method found for {method}, return 405 with Allow header: {}", uri.path());
+    not_allowed(&method, uri.path())
+}
+
+/// The body of [`method_not_allowed`] (also answered by [`crate::routes::guard`]).
+pub(crate) fn not_allowed(method: &axum::http::Method, path: &str) -> (StatusCode, axum::Json<Json>) {
+    let message = format!("No resource method found for {method}, return 405 with Allow header: {path}");
     (
         StatusCode::METHOD_NOT_ALLOWED,
         axum::Json(json!({ "type": "NotAllowedException", "message": message, "code": 0 })),

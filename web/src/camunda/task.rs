@@ -6,8 +6,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde_json::{Value as Json_, json};
 use store::{TaskQuery, TaskRecord};
 
@@ -17,28 +16,35 @@ use super::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::identity::Auth;
+use crate::routes::{ENGINE_USE, Routes};
 use crate::{AppState, CurrentUser};
 
-pub(super) fn router() -> Router<AppState> {
-    Router::new()
-        .route("/task", get(list).post(list))
-        .route("/task/count", get(count).post(count))
-        .route("/task/{id}", get(one))
-        .route("/task/{id}/claim", post(claim))
-        .route("/task/{id}/unclaim", post(unclaim))
-        .route("/task/{id}/assignee", post(set_assignee))
-        .route("/task/{id}/complete", post(complete))
-        .route("/task/{id}/submit-form", post(complete))
-        .route("/task/{id}/variables", get(variables).post(modify_variables))
-        .route("/task/{id}/variables/{name}", get(variable).put(put_variable).delete(delete_variable))
-        .route("/task/{id}/form-variables", get(form_variables))
-        .route("/task/{id}/identity-links", get(identity_links).post(add_identity_link))
-        .route("/task/{id}/identity-links/delete", post(delete_identity_link))
-        .route("/task/{id}/delegate", post(delegate))
-        .route("/task/{id}/resolve", post(resolve))
-        .route("/task/{id}/comment", get(comments))
-        .route("/task/{id}/comment/create", post(create_comment))
-        .route("/task/{id}/comment/{comment_id}", get(comment))
+pub(super) fn router() -> Routes {
+    Routes::new()
+        .get("/task", ENGINE_USE, list)
+        .post("/task", ENGINE_USE, list)
+        .get("/task/count", ENGINE_USE, count)
+        .post("/task/count", ENGINE_USE, count)
+        .get("/task/{id}", ENGINE_USE, one)
+        .post("/task/{id}/claim", ENGINE_USE, claim)
+        .post("/task/{id}/unclaim", ENGINE_USE, unclaim)
+        .post("/task/{id}/assignee", ENGINE_USE, set_assignee)
+        .post("/task/{id}/complete", ENGINE_USE, complete)
+        .post("/task/{id}/submit-form", ENGINE_USE, complete)
+        .get("/task/{id}/variables", ENGINE_USE, variables)
+        .post("/task/{id}/variables", ENGINE_USE, modify_variables)
+        .get("/task/{id}/variables/{name}", ENGINE_USE, variable)
+        .put("/task/{id}/variables/{name}", ENGINE_USE, put_variable)
+        .delete("/task/{id}/variables/{name}", ENGINE_USE, delete_variable)
+        .get("/task/{id}/form-variables", ENGINE_USE, form_variables)
+        .get("/task/{id}/identity-links", ENGINE_USE, identity_links)
+        .post("/task/{id}/identity-links", ENGINE_USE, add_identity_link)
+        .post("/task/{id}/identity-links/delete", ENGINE_USE, delete_identity_link)
+        .post("/task/{id}/delegate", ENGINE_USE, delegate)
+        .post("/task/{id}/resolve", ENGINE_USE, resolve)
+        .get("/task/{id}/comment", ENGINE_USE, comments)
+        .post("/task/{id}/comment/create", ENGINE_USE, create_comment)
+        .get("/task/{id}/comment/{comment_id}", ENGINE_USE, comment)
 }
 
 /// Camunda's task sort names the store knows under another name, or that order nothing here.

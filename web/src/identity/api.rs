@@ -4,8 +4,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::executor::now_millis;
@@ -17,38 +16,52 @@ use super::{
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::routes::{Need, Routes};
 
 /// Routes that need no session (login, citizen registration).
-pub fn public_router() -> Router<AppState> {
-    Router::new()
-        .route("/api/session", post(create_session))
-        .route("/api/sms/code", post(super::sms::send_code))
-        .route("/api/citizens", post(super::sms::register_citizen))
-        .route("/api/session/sms", post(super::sms::login_with_code))
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+pub fn public_router() -> Routes {
+    Routes::new()
+        .post("/api/session", Need::Public, create_session)
+        .post("/api/sms/code", Need::Public, super::sms::send_code)
+        .post("/api/citizens", Need::Public, super::sms::register_citizen)
+        .post("/api/session/sms", Need::Public, super::sms::login_with_code)
+        .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
 }
 
-/// Routes behind [`super::require_user`] (nested under `/api`).
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/session", get(current_session).delete(delete_session))
-        .route("/session/password", post(change_password))
-        .route("/session/totp/setup", post(totp_setup))
-        .route("/session/totp/confirm", post(totp_confirm))
-        .route("/users", get(list_users).post(create_user))
-        .route("/users/{id}", get(one_user))
-        .route("/users/{id}/phone", get(unmasked_phone))
-        .route("/users/{id}/freeze", post(|s, a, i, p| set_status(s, a, i, p, "frozen")))
-        .route("/users/{id}/unfreeze", post(|s, a, i, p| set_status(s, a, i, p, "active")))
-        .route("/users/{id}/cancel", post(|s, a, i, p| set_status(s, a, i, p, "cancelled")))
-        .route("/users/{id}/password", post(reset_password))
-        .route("/users/{id}/unlock", post(unlock_user))
-        .route("/users/{id}/roles", axum::routing::put(set_roles))
-        .route("/users/{id}/api-keys", get(list_api_keys).post(create_api_key))
-        .route("/users/{id}/api-keys/{key}", axum::routing::delete(revoke_api_key))
-        .route("/org-units", get(list_units).post(create_unit))
-        .route("/audit", get(list_audit))
-        .route("/audit/verify", get(verify_audit))
+/// Reading accounts (the lists and one account).
+const READ_USERS: Need = Need::AnyOf(&["user:manage", "user:read", "liaison:manage"]);
+/// Creating and changing accounts (a liaison manager for liaison accounts, checked again by
+/// the handler).
+const MANAGE_USERS: Need = Need::AnyOf(&["user:manage", "liaison:manage"]);
+
+/// Routes for signed-in callers (nested under `/api`). `phone` and `api-keys` are
+/// [`Need::SignedIn`] because the handler decides with the record in hand: `pii:unmask` for a
+/// phone number (refusals audited too); the owner (a machine account) or `apikey:manage` for
+/// API keys.
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/session", Need::SignedIn, current_session)
+        .delete("/session", Need::SignedIn, delete_session)
+        .post("/session/password", Need::SignedIn, change_password)
+        .post("/session/totp/setup", Need::SignedIn, totp_setup)
+        .post("/session/totp/confirm", Need::SignedIn, totp_confirm)
+        .get("/users", READ_USERS, list_users)
+        .post("/users", MANAGE_USERS, create_user)
+        .get("/users/{id}", READ_USERS, one_user)
+        .get("/users/{id}/phone", Need::SignedIn, unmasked_phone)
+        .post("/users/{id}/freeze", MANAGE_USERS, |s, a, i, p| set_status(s, a, i, p, "frozen"))
+        .post("/users/{id}/unfreeze", MANAGE_USERS, |s, a, i, p| set_status(s, a, i, p, "active"))
+        .post("/users/{id}/cancel", MANAGE_USERS, |s, a, i, p| set_status(s, a, i, p, "cancelled"))
+        .post("/users/{id}/password", MANAGE_USERS, reset_password)
+        .post("/users/{id}/unlock", Need::AnyOf(&["user:unlock", "user:manage"]), unlock_user)
+        .put("/users/{id}/roles", Need::AnyOf(&["role:assign"]), set_roles)
+        .get("/users/{id}/api-keys", Need::SignedIn, list_api_keys)
+        .post("/users/{id}/api-keys", Need::SignedIn, create_api_key)
+        .delete("/users/{id}/api-keys/{key}", Need::SignedIn, revoke_api_key)
+        .get("/org-units", Need::SignedIn, list_units)
+        .post("/org-units", Need::AnyOf(&["system:config"]), create_unit)
+        .get("/audit", Need::AnyOf(&["audit:read"]), list_audit)
+        .get("/audit/verify", Need::AnyOf(&["audit:read"]), verify_audit)
 }
 
 #[derive(Deserialize)]

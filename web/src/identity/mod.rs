@@ -661,45 +661,22 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
     Ok(None)
 }
 
-/// The permission a request needs, by path and method. `None`: any signed-in user.
-fn required_permission(method: &Method, path: &str) -> Option<&'static [&'static str]> {
-    if (path.starts_with("/engine-rest/deployment") && is_unsafe(method)) || path.starts_with("/api/damaged-instances")
-    {
-        Some(&["engine:deploy"])
-    } else if path.starts_with("/engine-rest") || path.starts_with("/api/incidents") {
-        Some(&["engine:use"])
-    } else if path == "/api/users" || path.starts_with("/api/users/") {
-        // By exact segments: a user id is one segment, so no name can pose as a sub-resource.
-        let segments: Vec<&str> = path.split('/').skip(3).collect();
-        match segments.as_slice() {
-            [_, "unlock"] => Some(&["user:unlock", "user:manage"]),
-            [_, "roles"] => Some(&["role:assign"]),
-            // The handlers decide: `pii:unmask` for a phone number (refusals audited too); the
-            // owner (a machine account) or `apikey:manage` for API keys.
-            [_, "phone"] if !is_unsafe(method) => None,
-            [_, "api-keys"] | [_, "api-keys", _] => None,
-            _ if is_unsafe(method) => Some(&["user:manage", "liaison:manage"]),
-            _ => Some(&["user:manage", "user:read", "liaison:manage"]),
-        }
-    } else if path.starts_with("/api/org-units") && is_unsafe(method) {
-        Some(&["system:config"])
-    } else if path.starts_with("/api/audit") {
-        Some(&["audit:read"])
-    } else {
-        None
-    }
-}
-
 /// Paths a user with a pending password change or second-factor enrolment may still use.
 fn allowed_while_pending(path: &str) -> bool {
     path == "/api/session" || path.starts_with("/api/session/")
 }
 
-/// Authentication, the pending-step gate, permissions, CSRF and the data scope for `/api` and
-/// `/engine-rest`; every state-changing request is audited with its outcome.
-pub async fn require_user(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+/// Authentication, the pending-step gate, the route's permissions (`any_of`, declared with the
+/// route: [`crate::routes::Need`]), CSRF and the data scope; every state-changing request is
+/// audited with its outcome.
+pub async fn require_user(
+    state: &AppState,
+    any_of: Option<&'static [&'static str]>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let ip = client_ip(request.extensions());
-    let auth = match resolve(&state, request.headers(), &ip).await {
+    let auth = match resolve(state, request.headers(), &ip).await {
         Ok(Some(auth)) => auth,
         Ok(None) => {
             return ApiError::Unauthorized(
@@ -743,7 +720,7 @@ pub async fn require_user(State(state): State<AppState>, mut request: Request, n
             .await;
         }
     }
-    if let Some(any_of) = required_permission(&method, &path)
+    if let Some(any_of) = any_of
         && !any_of.iter().any(|permission| auth.principal.can(permission))
     {
         return refuse(ApiError::forbidden(format!("没有权限 (needs permission {})", any_of.join(" or ")))).await;
@@ -770,7 +747,7 @@ pub async fn require_user(State(state): State<AppState>, mut request: Request, n
         let result = if status.is_success() || status.is_redirection() { "success" } else { "failure" };
         let mut change = entry(Some(&user), &ip, &format!("{method} {path}"), Some(&path), result);
         change.detail = Some(status.as_u16().to_string());
-        if let Err(error) = audit(&state, change).await {
+        if let Err(error) = audit(state, change).await {
             return error.into_response();
         }
     }

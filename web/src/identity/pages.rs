@@ -5,7 +5,6 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::api::{Credentials, login};
@@ -15,15 +14,18 @@ use super::{
 };
 use crate::AppState;
 use crate::error::ApiError;
+use crate::routes::{Need, Routes};
 use crate::templates::{Context, page};
 
-pub fn router() -> axum::Router<AppState> {
-    axum::Router::new()
-        .route("/", get(home))
-        .route("/login", get(login_page).post(login_form))
-        .route("/logout", post(logout_form))
-        .route("/password", get(password_page).post(password_form))
-        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/", Need::Page, home)
+        .get("/login", Need::Page, login_page)
+        .post("/login", Need::Page, login_form)
+        .post("/logout", Need::Page, logout_form)
+        .get("/password", Need::Page, password_page)
+        .post("/password", Need::Page, password_form)
+        .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
 }
 
 fn redirect(to: &'static str) -> Response {
