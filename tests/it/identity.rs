@@ -685,6 +685,37 @@ async fn citizens_register_and_log_in_with_single_use_sms_codes() {
     .await;
 }
 
+/// The login page's CSRF cookie (`name=value`, as a client sends it back) and its token.
+fn login_form_csrf(headers: &reqwest::header::HeaderMap) -> (String, String) {
+    let cookie = headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|value| value.starts_with("sy_login_csrf="))
+        .and_then(|value| value.split(';').next())
+        .expect("csrf cookie")
+        .to_string();
+    let token = cookie.trim_start_matches("sy_login_csrf=").to_string();
+    (cookie, token)
+}
+
+/// Submits the login form with the page's CSRF cookie and token.
+async fn post_login_form(
+    client: &reqwest::Client,
+    app: &TestApp,
+    (cookie, token): (&str, &str),
+    username: &str,
+    password: &str,
+) -> reqwest::Response {
+    client
+        .post(format!("{}/login", app.base))
+        .header("cookie", cookie)
+        .form(&[("username", username), ("password", password), ("csrf_token", token)])
+        .send()
+        .await
+        .expect("sent")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_escape_input_carry_security_headers_and_need_csrf() {
     each_backend(|app| async move {
@@ -707,38 +738,15 @@ async fn pages_escape_input_carry_security_headers_and_need_csrf() {
             .await
             .expect("sent");
         assert_eq!(no_token.status(), 403);
-        let cookie = headers
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find(|value| value.starts_with("sy_login_csrf="))
-            .expect("csrf cookie")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        let token = cookie.trim_start_matches("sy_login_csrf=").to_string();
+        let (cookie, token) = login_form_csrf(&headers);
         let evil = "<script>alert(1)</script>";
-        let failed = app
-            .client
-            .post(format!("{}/login", app.base))
-            .header("cookie", &cookie)
-            .form(&[("username", evil), ("password", "x"), ("csrf_token", &token)])
-            .send()
-            .await
-            .expect("sent");
+        let failed = post_login_form(&app.client, &app, (&cookie, &token), evil, "x").await;
         assert_eq!(failed.status(), 401);
         let html = failed.text().await.expect("text");
         assert!(!html.contains(evil) && html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "escaped");
 
         let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let ok = redirect
-            .post(format!("{}/login", app.base))
-            .header("cookie", &cookie)
-            .form(&[("username", "admin"), ("password", ADMIN_PASSWORD), ("csrf_token", &token)])
-            .send()
-            .await
-            .expect("sent");
+        let ok = post_login_form(&redirect, &app, (&cookie, &token), "admin", ADMIN_PASSWORD).await;
         assert_eq!(ok.status(), 303);
         assert_eq!(ok.headers()["location"], "/");
         let session =
@@ -785,24 +793,9 @@ async fn a_display_name_cannot_fill_a_template_slot() {
         let name = "{{csrf}}<b>{{unit}}</b>{% block content %}";
         add_named_account(&app, "slotty", name, "310101", &["district-staff"], "staff").await;
         let page = app.client.get(format!("{}/login", app.base)).send().await.expect("sent");
-        let cookie = page
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .find(|value| value.starts_with("sy_login_csrf="))
-            .and_then(|value| value.split(';').next())
-            .expect("csrf cookie")
-            .to_string();
-        let token = cookie.trim_start_matches("sy_login_csrf=").to_string();
+        let (cookie, token) = login_form_csrf(page.headers());
         let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
-        let ok = redirect
-            .post(format!("{}/login", app.base))
-            .header("cookie", &cookie)
-            .form(&[("username", "slotty"), ("password", PASSWORD), ("csrf_token", &token)])
-            .send()
-            .await
-            .expect("sent");
+        let ok = post_login_form(&redirect, &app, (&cookie, &token), "slotty", PASSWORD).await;
         assert_eq!(ok.status(), 303);
         let session =
             ok.headers()["set-cookie"].to_str().unwrap_or_default().split(';').next().unwrap_or_default().to_string();

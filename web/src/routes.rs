@@ -103,46 +103,48 @@ impl Routes {
     }
 
     pub fn into_parts(self) -> (Router<AppState>, Table) {
-        let mut needs = HashMap::new();
+        let mut needs: HashMap<String, HashMap<Method, Need>> = HashMap::new();
         for declared in self.declared {
-            needs.insert((declared.method, declared.path), declared.need);
+            needs.entry(declared.path).or_default().insert(declared.method, declared.need);
         }
         (self.router, Table(Arc::new(needs)))
     }
 }
 
-/// The needs by (method, path template). Cheap to clone.
+/// The needs by path template, then method. Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Table(Arc<HashMap<(Method, String), Need>>);
+pub struct Table(Arc<HashMap<String, HashMap<Method, Need>>>);
 
 impl Table {
-    /// The need of a request to `path` (a template); `HEAD` is answered by the `GET` route.
-    pub fn need(&self, method: &Method, path: &str) -> Option<Need> {
+    /// `None`: the path is not declared; `Some(None)`: the path is, this method is not. `HEAD`
+    /// is answered by the `GET` route.
+    fn lookup(&self, method: &Method, path: &str) -> Option<Option<Need>> {
         let method = if method == Method::HEAD { &Method::GET } else { method };
-        self.0.get(&(method.clone(), path.to_string())).copied()
-    }
-
-    fn knows_path(&self, path: &str) -> bool {
-        self.0.keys().any(|(_, known)| known == path)
+        self.0.get(path).map(|methods| methods.get(method).copied())
     }
 }
 
 /// The layer over every route: looks up the matched route's need and enforces it; a route
 /// without a declaration is refused. Requests that match no route (the 404 fallback) pass.
 pub async fn guard(State((state, table)): State<(AppState, Table)>, request: Request, next: Next) -> Response {
-    let Some(path) = request.extensions().get::<MatchedPath>().map(|path| path.as_str().to_string()) else {
+    let Some(found) =
+        request.extensions().get::<MatchedPath>().map(|path| table.lookup(request.method(), path.as_str()))
+    else {
         return next.run(request).await;
     };
-    match table.need(request.method(), &path) {
-        Some(Need::Public | Need::Page) => next.run(request).await,
-        Some(Need::SignedIn) => crate::identity::require_user(&state, None, request, next).await,
-        Some(Need::AnyOf(permissions)) => crate::identity::require_user(&state, Some(permissions), request, next).await,
+    let path = request.uri().path();
+    match found {
+        Some(Some(Need::Public | Need::Page)) => next.run(request).await,
+        Some(Some(Need::SignedIn)) => crate::identity::require_user(&state, None, request, next).await,
+        Some(Some(Need::AnyOf(permissions))) => {
+            crate::identity::require_user(&state, Some(permissions), request, next).await
+        }
         // A method the path does not declare: answered here, so a handler added for it behind
         // the builder's back never runs.
-        None if table.knows_path(&path) && path.starts_with("/engine-rest/") => {
-            crate::camunda::not_allowed(request.method(), request.uri().path()).into_response()
+        Some(None) if path.starts_with("/engine-rest/") => {
+            crate::camunda::not_allowed(request.method(), path).into_response()
         }
-        None if table.knows_path(&path) => ApiError::denied(
+        Some(None) => ApiError::denied(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
             format!("该地址不支持此请求方法 ({} {path})", request.method()),
