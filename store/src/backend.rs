@@ -849,7 +849,7 @@ macro_rules! store_impl {
                 }
 
                 async fn task(&self, id: &str) -> Result<Option<TaskRecord>> {
-                    let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::default() };
+                    let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(crate::DataScope::All) };
                     Ok(self.tasks(&query).await?.0.into_iter().next())
                 }
 

@@ -408,7 +408,7 @@ impl Executor {
                 let query = TaskHistoryQuery {
                     task_id: Some(task_id.to_string()),
                     finished: Some(true),
-                    ..TaskHistoryQuery::default()
+                    ..TaskHistoryQuery::new(crate::DataScope::All)
                 };
                 match self.store.task_history(&query).await?.0.into_iter().next() {
                     Some(ended) => {
@@ -455,7 +455,11 @@ impl Executor {
 
     /// Retries the token of an open incident.
     pub async fn retry_incident(&self, incident_id: &str, actor: Actor<'_>) -> Result<InstanceRecord> {
-        let query = IncidentQuery { id: Some(incident_id.to_string()), open: true, ..IncidentQuery::default() };
+        let query = IncidentQuery {
+            id: Some(incident_id.to_string()),
+            open: true,
+            ..IncidentQuery::new(crate::DataScope::All)
+        };
         let incident = self
             .store
             .incidents(&query)
@@ -685,7 +689,7 @@ impl Executor {
                         let query = IncidentQuery {
                             instance_id: Some(instance.id.clone()),
                             open: true,
-                            ..IncidentQuery::default()
+                            ..IncidentQuery::new(crate::DataScope::All)
                         };
                         open_incidents = Some(self.store.incidents(&query).await?.0);
                     }

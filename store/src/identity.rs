@@ -6,13 +6,30 @@
 //! carries one; `web/` only chooses the scope from the signed-in user's roles.
 
 use crate::backend::{Filter, Param};
+use crate::model::scoped_query;
 
 /// Which records a user may see and act on. Several roles: the widest wins.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+///
+/// There is no default: every query constructor takes one (`InstanceQuery::new(scope)` …), so
+/// internal callers that act for no user write [`DataScope::All`] where they mean it.
+///
+/// ```
+/// let query = store::TaskQuery::new(store::DataScope::District("310101".into()));
+/// assert_eq!(query.scope, store::DataScope::District("310101".into()));
+/// ```
+///
+/// A query that does not name its scope does not compile:
+///
+/// ```compile_fail
+/// let query = store::TaskQuery::default();
+/// ```
+///
+/// ```compile_fail
+/// let query = store::TaskQuery { assignee: Some("demo".into()), ..Default::default() };
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataScope {
-    /// Everything (city level, system roles). The default of engine queries, so internal callers
-    /// that are not acting for a user see everything.
-    #[default]
+    /// Everything (city level, system roles, the engine's own work).
     All,
     /// Records owned by this district (code) or any unit below it.
     District(String),
@@ -175,12 +192,13 @@ pub struct NewAccount {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct AccountQuery {
-    pub unit_id: Option<String>,
-    pub kind: Option<String>,
-    pub status: Option<String>,
-    pub scope: DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct AccountQuery {
+        pub unit_id: Option<String>,
+        pub kind: Option<String>,
+        pub status: Option<String>,
+    }
 }
 
 /// A signed-in user's account, permissions and data scope.

@@ -2,6 +2,29 @@
 
 use engine::{InstanceStatus, Value};
 
+/// A query over instance data: `pub struct` with filter fields (all `Default`) plus a `scope`
+/// field that has no default. The only constructor is `new(scope)`, so a query that does not
+/// say whose records it reads does not compile (deny by default: there is no "everything"
+/// unless the caller writes [`crate::DataScope::All`]).
+macro_rules! scoped_query {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $type:ty,)* }) => {
+        $(#[$meta])*
+        pub struct $name {
+            $($(#[$field_meta])* pub $field: $type,)*
+            /// Only records inside this data scope (see [`crate::DataScope`]); required.
+            pub scope: crate::DataScope,
+        }
+
+        impl $name {
+            /// A query with no filter, reading the records of `scope`.
+            pub fn new(scope: crate::DataScope) -> Self {
+                Self { $($field: Default::default(),)* scope }
+            }
+        }
+    };
+}
+pub(crate) use scoped_query;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Deployment {
     pub id: String,
@@ -103,21 +126,21 @@ pub struct InstanceRecord {
     pub delete_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct InstanceQuery {
-    pub id: Option<String>,
-    pub ids: Option<Vec<String>>,
-    pub definition_id: Option<String>,
-    pub definition_key: Option<String>,
-    pub business_key: Option<String>,
-    pub business_key_like: Option<String>,
-    /// `Some(true)`: only running; `Some(false)`: only ended.
-    pub active: Option<bool>,
-    pub started_by: Option<String>,
-    pub sorting: Sorting,
-    pub page: Page,
-    /// Only records inside this data scope (see [`crate::DataScope`]).
-    pub scope: crate::DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct InstanceQuery {
+        pub id: Option<String>,
+        pub ids: Option<Vec<String>>,
+        pub definition_id: Option<String>,
+        pub definition_key: Option<String>,
+        pub business_key: Option<String>,
+        pub business_key_like: Option<String>,
+        /// `Some(true)`: only running; `Some(false)`: only ended.
+        pub active: Option<bool>,
+        pub started_by: Option<String>,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,34 +166,34 @@ pub struct TaskRecord {
     pub candidate_groups: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct TaskQuery {
-    pub id: Option<String>,
-    pub instance_id: Option<String>,
-    pub instance_ids: Option<Vec<String>>,
-    pub definition_id: Option<String>,
-    pub definition_key: Option<String>,
-    pub task_definition_key: Option<String>,
-    pub task_definition_keys: Option<Vec<String>>,
-    pub name: Option<String>,
-    pub name_like: Option<String>,
-    pub assignee: Option<String>,
-    pub assignee_like: Option<String>,
-    pub assigned: Option<bool>,
-    /// Tasks this user may claim: named as candidate user, or one of `candidate_user_groups` is a
-    /// candidate group.
-    pub candidate_user: Option<String>,
-    pub candidate_user_groups: Vec<String>,
-    pub candidate_groups: Option<Vec<String>>,
-    /// With a candidate filter, also return tasks already assigned (Camunda's `includeAssignedTasks`).
-    pub include_assigned: bool,
-    pub business_key: Option<String>,
-    pub min_priority: Option<i64>,
-    pub max_priority: Option<i64>,
-    pub sorting: Sorting,
-    pub page: Page,
-    /// Only records inside this data scope (see [`crate::DataScope`]).
-    pub scope: crate::DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct TaskQuery {
+        pub id: Option<String>,
+        pub instance_id: Option<String>,
+        pub instance_ids: Option<Vec<String>>,
+        pub definition_id: Option<String>,
+        pub definition_key: Option<String>,
+        pub task_definition_key: Option<String>,
+        pub task_definition_keys: Option<Vec<String>>,
+        pub name: Option<String>,
+        pub name_like: Option<String>,
+        pub assignee: Option<String>,
+        pub assignee_like: Option<String>,
+        pub assigned: Option<bool>,
+        /// Tasks this user may claim: named as candidate user, or one of `candidate_user_groups` is a
+        /// candidate group.
+        pub candidate_user: Option<String>,
+        pub candidate_user_groups: Vec<String>,
+        pub candidate_groups: Option<Vec<String>>,
+        /// With a candidate filter, also return tasks already assigned (Camunda's `includeAssignedTasks`).
+        pub include_assigned: bool,
+        pub business_key: Option<String>,
+        pub min_priority: Option<i64>,
+        pub max_priority: Option<i64>,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -192,16 +215,16 @@ pub struct ActivityRecord {
     pub seq: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ActivityQuery {
-    pub instance_id: Option<String>,
-    pub activity_id: Option<String>,
-    pub activity_type: Option<String>,
-    pub finished: Option<bool>,
-    pub sorting: Sorting,
-    pub page: Page,
-    /// Only records inside this data scope (see [`crate::DataScope`]).
-    pub scope: crate::DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct ActivityQuery {
+        pub instance_id: Option<String>,
+        pub activity_id: Option<String>,
+        pub activity_type: Option<String>,
+        pub finished: Option<bool>,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -225,18 +248,18 @@ pub struct TaskHistoryRecord {
     pub completed_by: Option<String>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct TaskHistoryQuery {
-    pub task_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub definition_key: Option<String>,
-    pub task_definition_key: Option<String>,
-    pub assignee: Option<String>,
-    pub finished: Option<bool>,
-    pub sorting: Sorting,
-    pub page: Page,
-    /// Only records inside this data scope (see [`crate::DataScope`]).
-    pub scope: crate::DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct TaskHistoryQuery {
+        pub task_id: Option<String>,
+        pub instance_id: Option<String>,
+        pub definition_key: Option<String>,
+        pub task_definition_key: Option<String>,
+        pub assignee: Option<String>,
+        pub finished: Option<bool>,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -262,18 +285,18 @@ pub struct IncidentRecord {
     pub resolved_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct IncidentQuery {
-    pub id: Option<String>,
-    pub instance_id: Option<String>,
-    pub definition_id: Option<String>,
-    pub activity_id: Option<String>,
-    /// Only unresolved incidents (the runtime incident list).
-    pub open: bool,
-    pub sorting: Sorting,
-    pub page: Page,
-    /// Only records inside this data scope (see [`crate::DataScope`]).
-    pub scope: crate::DataScope,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct IncidentQuery {
+        pub id: Option<String>,
+        pub instance_id: Option<String>,
+        pub definition_id: Option<String>,
+        pub activity_id: Option<String>,
+        /// Only unresolved incidents (the runtime incident list).
+        pub open: bool,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -381,24 +404,23 @@ pub struct JobRecord {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct JobQuery {
-    pub id: Option<String>,
-    pub instance_id: Option<String>,
-    pub definition_id: Option<String>,
-    pub definition_key: Option<String>,
-    pub activity_id: Option<String>,
-    /// Due now (`Some(now)`): due_at ≤ now.
-    pub due_before: Option<i64>,
-    pub with_retries_left: Option<bool>,
-    pub timers: bool,
-    pub messages: bool,
-    pub kind: Option<String>,
-    /// Whose jobs: those of instances in this data scope (timer start jobs belong to no
-    /// instance and are seen with scope `All` only).
-    pub scope: crate::DataScope,
-    pub sorting: Sorting,
-    pub page: Page,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct JobQuery {
+        pub id: Option<String>,
+        pub instance_id: Option<String>,
+        pub definition_id: Option<String>,
+        pub definition_key: Option<String>,
+        pub activity_id: Option<String>,
+        /// Due now (`Some(now)`): due_at ≤ now.
+        pub due_before: Option<i64>,
+        pub with_retries_left: Option<bool>,
+        pub timers: bool,
+        pub messages: bool,
+        pub kind: Option<String>,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 /// Subscription kinds.
@@ -420,17 +442,17 @@ pub struct SubscriptionRecord {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct SubscriptionQuery {
-    pub kind: Option<String>,
-    pub name: Option<String>,
-    pub instance_id: Option<String>,
-    pub business_key: Option<String>,
-    /// Only start-event subscriptions (`Some(true)`) or only instance ones (`Some(false)`).
-    pub start_events: Option<bool>,
-    /// Instance subscriptions of this data scope only (start events are not scoped).
-    pub scope: crate::DataScope,
-    pub page: Page,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct SubscriptionQuery {
+        pub kind: Option<String>,
+        pub name: Option<String>,
+        pub instance_id: Option<String>,
+        pub business_key: Option<String>,
+        /// Only start-event subscriptions (`Some(true)`) or only instance ones (`Some(false)`).
+        pub start_events: Option<bool>,
+        pub page: Page,
+    }
 }
 
 /// An external task waiting for (or locked by) a worker. Its id is the task id scheme
@@ -454,21 +476,22 @@ pub struct ExternalTaskRecord {
     pub created_at: i64,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct ExternalTaskQuery {
-    pub id: Option<String>,
-    pub topic: Option<String>,
-    pub worker_id: Option<String>,
-    pub instance_id: Option<String>,
-    pub definition_id: Option<String>,
-    pub activity_id: Option<String>,
-    pub locked: Option<bool>,
-    /// `Some(true)`: retries = 0 (has an incident); `Some(false)`: retries unset or > 0.
-    pub no_retries_left: Option<bool>,
-    pub now: i64,
-    pub scope: crate::DataScope,
-    pub sorting: Sorting,
-    pub page: Page,
+scoped_query! {
+    #[derive(Debug, Clone)]
+    pub struct ExternalTaskQuery {
+        pub id: Option<String>,
+        pub topic: Option<String>,
+        pub worker_id: Option<String>,
+        pub instance_id: Option<String>,
+        pub definition_id: Option<String>,
+        pub activity_id: Option<String>,
+        pub locked: Option<bool>,
+        /// `Some(true)`: retries = 0 (has an incident); `Some(false)`: retries unset or > 0.
+        pub no_retries_left: Option<bool>,
+        pub now: i64,
+        pub sorting: Sorting,
+        pub page: Page,
+    }
 }
 
 /// What a worker asks for in fetchAndLock: topic and lock duration.

@@ -95,7 +95,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             task_id: Some(task_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::default()
+            ..TaskHistoryQuery::new(crate::DataScope::All)
         };
         match self.store().task_history(&query).await {
             Ok((ended, _)) if !ended.is_empty() => {
@@ -409,7 +409,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             instance_id: Some(instance_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::default()
+            ..TaskHistoryQuery::new(crate::DataScope::All)
         };
         let (tasks, _) = self.store().task_history(&query).await?;
         Ok(tasks
@@ -555,7 +555,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             instance_id: Some(instance_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::default()
+            ..TaskHistoryQuery::new(crate::DataScope::All)
         };
         let (ended, _) = self.store().task_history(&query).await?;
         let mut ended: Vec<_> =
@@ -569,7 +569,7 @@ impl Executor {
         let element = last.task_definition_key.clone();
         let open = self
             .store()
-            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::default() })
+            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::new(crate::DataScope::All) })
             .await?
             .0;
         let mut from = None;
@@ -831,7 +831,7 @@ impl Executor {
 
     /// The open tasks at `activity` or inside it (the items of a multi-instance body).
     async fn open_tasks_under(&self, instance: &InstanceRecord, activity: TokenId) -> Result<Vec<TaskRecord>> {
-        let query = TaskQuery { instance_id: Some(instance.id.clone()), ..TaskQuery::default() };
+        let query = TaskQuery { instance_id: Some(instance.id.clone()), ..TaskQuery::new(crate::DataScope::All) };
         let (tasks, _) = self.store().tasks(&query).await?;
         let state = &instance.state;
         let under = |token: TokenId| {

@@ -30,20 +30,20 @@ pub(crate) fn job_retry_policy(model: &ProcessModel, element_id: &str) -> (i64, 
     }
 }
 
-/// Who sends a message, and to whom (Camunda's `POST /message` body).
-#[derive(Debug, Clone, Default)]
-pub struct MessageCorrelation {
-    pub name: String,
-    pub business_key: Option<String>,
-    pub instance_id: Option<String>,
-    /// Process variables the receiving instance must have, with these values.
-    pub correlation_keys: Variables,
-    /// Set on the receiving (or started) instance.
-    pub variables: Variables,
-    /// Deliver to every match instead of exactly one.
-    pub all: bool,
-    /// Only instances in the sender's data scope can receive it.
-    pub scope: DataScope,
+scoped_query! {
+    /// Who sends a message, and to whom (Camunda's `POST /message` body).
+    #[derive(Debug, Clone)]
+    pub struct MessageCorrelation {
+        pub name: String,
+        pub business_key: Option<String>,
+        pub instance_id: Option<String>,
+        /// Process variables the receiving instance must have, with these values.
+        pub correlation_keys: Variables,
+        /// Set on the receiving (or started) instance.
+        pub variables: Variables,
+        /// Deliver to every match instead of exactly one.
+        pub all: bool,
+    }
 }
 
 fn first_incident(events: &[Event]) -> Option<String> {
@@ -143,8 +143,11 @@ impl Executor {
     /// The last attempt failed and its incident is committed: the job stays visible with 0
     /// retries and the exception, pointing at the incident, as in Camunda.
     async fn keep_failed_job(&self, job: &JobRecord, instance_id: &str, message: &str) -> Result<()> {
-        let query =
-            IncidentQuery { instance_id: Some(instance_id.to_string()), open: true, ..IncidentQuery::default() };
+        let query = IncidentQuery {
+            instance_id: Some(instance_id.to_string()),
+            open: true,
+            ..IncidentQuery::new(crate::DataScope::All)
+        };
         let incidents = self.store().incidents(&query).await?.0;
         let Some(incident) = incidents.iter().max_by_key(|incident| incident.created_at) else { return Ok(()) };
         let failed = JobRecord {
@@ -163,7 +166,7 @@ impl Executor {
     /// job (0 retries, an incident), raising them resolves the incident by running the failed
     /// step again.
     pub async fn set_job_retries(&self, id: &str, retries: i64, actor: Actor<'_>) -> Result<()> {
-        let query = JobQuery { id: Some(id.to_string()), ..JobQuery::default() };
+        let query = JobQuery { id: Some(id.to_string()), ..JobQuery::new(crate::DataScope::All) };
         let job = self.store().jobs(&query).await?.0.into_iter().next();
         let job = job.ok_or_else(|| Error::NotFound(format!("job {id} does not exist")))?;
         match (&job.payload, job.retries, job.wait_id) {
@@ -291,8 +294,7 @@ impl Executor {
             instance_id: message.instance_id.clone(),
             business_key: message.business_key.clone(),
             start_events: Some(false),
-            scope: message.scope.clone(),
-            ..SubscriptionQuery::default()
+            ..SubscriptionQuery::new(message.scope.clone())
         };
         let mut matches = Vec::new();
         for subscription in self.store().subscriptions(&query).await? {
@@ -334,7 +336,7 @@ impl Executor {
                 kind: Some(SUBSCRIPTION_MESSAGE.into()),
                 name: Some(message.name.clone()),
                 start_events: Some(true),
-                ..SubscriptionQuery::default()
+                ..SubscriptionQuery::new(crate::DataScope::All)
             };
             let starts = self.store().subscriptions(&query).await?;
             if !message.all && starts.len() > 1 {
@@ -377,8 +379,7 @@ impl Executor {
         let query = SubscriptionQuery {
             kind: Some(SUBSCRIPTION_SIGNAL.into()),
             name: Some(name.to_string()),
-            scope: scope.clone(),
-            ..SubscriptionQuery::default()
+            ..SubscriptionQuery::new(scope.clone())
         };
         let mut reached = 0;
         for subscription in self.store().subscriptions(&query).await? {
@@ -471,7 +472,7 @@ impl Executor {
     }
 
     pub async fn external_task(&self, id: &str) -> Result<ExternalTaskRecord> {
-        let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::default() };
+        let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::new(crate::DataScope::All) };
         self.store()
             .external_tasks(&query)
             .await?
@@ -562,8 +563,11 @@ impl Executor {
             return Err(Error::Invalid("retries must be 0 or more".into()));
         }
         if retries > 0 {
-            let query =
-                IncidentQuery { instance_id: Some(task.instance_id.clone()), open: true, ..IncidentQuery::default() };
+            let query = IncidentQuery {
+                instance_id: Some(task.instance_id.clone()),
+                open: true,
+                ..IncidentQuery::new(crate::DataScope::All)
+            };
             let incident = self.store().incidents(&query).await?.0.into_iter().find(|i| i.token == task.token);
             if let Some(incident) = incident {
                 self.retry_incident(&incident.id, actor).await?;

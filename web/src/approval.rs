@@ -257,12 +257,11 @@ async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>)
 /// The open task `id` inside the caller's scope, or 409 when it ended (someone acted first),
 /// or 404.
 async fn open_task(state: &AppState, id: &str) -> OpResult<TaskRecord> {
-    let query = TaskQuery { id: Some(id.to_string()), scope: identity::scope(), ..TaskQuery::default() };
+    let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(identity::scope()) };
     if let Some(task) = state.store().tasks(&query).await?.0.into_iter().next() {
         return Ok(task);
     }
-    let ended =
-        TaskHistoryQuery { task_id: Some(id.to_string()), scope: identity::scope(), ..TaskHistoryQuery::default() };
+    let ended = TaskHistoryQuery { task_id: Some(id.to_string()), ..TaskHistoryQuery::new(identity::scope()) };
     match state.store().task_history(&ended).await?.0.into_iter().next() {
         Some(task) => Err(OpError::new(
             StatusCode::CONFLICT,
@@ -301,7 +300,7 @@ async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResu
 
 /// An instance inside the caller's scope.
 pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
-    let query = InstanceQuery { id: Some(id.to_string()), scope: identity::scope(), ..InstanceQuery::default() };
+    let query = InstanceQuery { id: Some(id.to_string()), ..InstanceQuery::new(identity::scope()) };
     state
         .store()
         .instances(&query)
@@ -354,7 +353,7 @@ async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> 
     if principal.account.status != "active" {
         return Ok(false);
     }
-    let query = InstanceQuery { id: Some(instance_id.to_string()), scope: principal.scope, ..InstanceQuery::default() };
+    let query = InstanceQuery { id: Some(instance_id.to_string()), ..InstanceQuery::new(principal.scope) };
     Ok(!state.store().instances(&query).await?.0.is_empty())
 }
 
@@ -421,10 +420,9 @@ async fn task_detail(
     Path(id): Path<String>,
 ) -> OpResult<Json<JsonValue>> {
     let caller = caller(&state, &auth).await?;
-    let open = TaskQuery { id: Some(id.clone()), scope: identity::scope(), ..TaskQuery::default() };
+    let open = TaskQuery { id: Some(id.clone()), ..TaskQuery::new(identity::scope()) };
     let task = state.store().tasks(&open).await?.0.into_iter().next();
-    let history =
-        TaskHistoryQuery { task_id: Some(id.clone()), scope: identity::scope(), ..TaskHistoryQuery::default() };
+    let history = TaskHistoryQuery { task_id: Some(id.clone()), ..TaskHistoryQuery::new(identity::scope()) };
     let (instance_id, summary) = match &task {
         Some(task) => (
             task.instance_id.clone(),
@@ -510,12 +508,13 @@ pub(crate) async fn involved(
 /// claimable by them.
 async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Caller) -> OpResult<bool> {
     let user = Some(caller.id.as_str());
-    let query = TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::default() };
+    let query =
+        TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::new(store::DataScope::All) };
     let (tasks, _) = state.store().task_history(&query).await?;
     if tasks.iter().any(|task| task.assignee.as_deref() == user || task.completed_by.as_deref() == user) {
         return Ok(true);
     }
-    let open = TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::default() };
+    let open = TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::new(store::DataScope::All) };
     for task in state.store().tasks(&open).await?.0 {
         if may_act(state, &task, caller).await? {
             return Ok(true);
@@ -527,7 +526,8 @@ async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Calle
 /// Every step of an instance: each user task (who, when, outcome) and each operation (who,
 /// when, what, comment), in time order.
 async fn timeline(state: &AppState, instance_id: &str) -> OpResult<Vec<JsonValue>> {
-    let query = TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::default() };
+    let query =
+        TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::new(store::DataScope::All) };
     let (tasks, _) = state.store().task_history(&query).await?;
     let mut entries: Vec<(i64, JsonValue)> = tasks
         .iter()
@@ -828,7 +828,10 @@ pub async fn run_reminder_worker(state: AppState) {
 /// One timed reminder: 催办 for every open user task of the instance, recorded on each task
 /// (actor `system`), then the reminder's external task is completed.
 async fn remind_open_tasks(state: &AppState, worker: &str, reminder: &store::ExternalTaskRecord) -> Result<(), String> {
-    let query = store::TaskQuery { instance_id: Some(reminder.instance_id.clone()), ..Default::default() };
+    let query = store::TaskQuery {
+        instance_id: Some(reminder.instance_id.clone()),
+        ..store::TaskQuery::new(store::DataScope::All)
+    };
     let (tasks, _) = state.store().tasks(&query).await.map_err(|error| error.to_string())?;
     for task in &tasks {
         let recipients = send_reminder(state, task).await?;

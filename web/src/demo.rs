@@ -72,8 +72,10 @@ pub async fn load(executor: &Executor) -> anyhow::Result<()> {
         executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
     // Only whether any instance exists: one row, never every document (a damaged one is left
     // out of lists anyway, so existing data never stops a start).
-    let any =
-        store::InstanceQuery { page: store::Page { first_result: 0, max_results: Some(1) }, ..Default::default() };
+    let any = store::InstanceQuery {
+        page: store::Page { first_result: 0, max_results: Some(1) },
+        ..store::InstanceQuery::new(store::DataScope::All)
+    };
     let (_, running) = executor.store().instances(&any).await?;
     if outcome.created
         && running == 0

@@ -158,11 +158,7 @@ async fn retry_incident(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     // Only incidents inside the caller's data scope can be retried.
-    let query = store::IncidentQuery {
-        id: Some(id.clone()),
-        scope: identity::change_scope(),
-        ..store::IncidentQuery::default()
-    };
+    let query = store::IncidentQuery { id: Some(id.clone()), ..store::IncidentQuery::new(identity::change_scope()) };
     if state.store().incidents(&query).await?.0.is_empty() {
         return Err(ApiError::NotFound(format!("incident {id} does not exist")));
     }

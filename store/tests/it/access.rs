@@ -108,7 +108,7 @@ async fn accounts_roles_and_principals() {
         assert_invalid(cx.store.create_account(&account("y", Some("310101-01"), &["nope"])).await, "unknown role");
         assert!(cx.store.account("y").await.expect("loads").is_none(), "a refused account leaves nothing behind");
 
-        let scoped = AccountQuery { scope: DataScope::District("310101".into()), ..AccountQuery::default() };
+        let scoped = AccountQuery { ..AccountQuery::new(DataScope::District("310101".into())) };
         let ids: Vec<String> = cx.store.accounts(&scoped).await.expect("lists").into_iter().map(|a| a.id).collect();
         assert_eq!(ids, vec!["a"], "{}: a district sees only its own accounts", cx.backend);
 
@@ -209,7 +209,7 @@ async fn data_scope_filters_every_engine_query() {
         let instance_ids = |scope: DataScope| {
             let store = cx.store.clone();
             async move {
-                let query = InstanceQuery { scope, ..InstanceQuery::default() };
+                let query = InstanceQuery { ..InstanceQuery::new(scope) };
                 let mut ids: Vec<String> =
                     store.instances(&query).await.expect("lists").0.into_iter().map(|i| i.id).collect();
                 ids.sort();
@@ -230,22 +230,20 @@ async fn data_scope_filters_every_engine_query() {
         let _ = unowned;
 
         // A filter naming the other district's instance finds nothing: list, count and detail.
-        let probe =
-            InstanceQuery { id: Some(theirs.id.clone()), scope: district_a.clone(), ..InstanceQuery::default() };
+        let probe = InstanceQuery { id: Some(theirs.id.clone()), ..InstanceQuery::new(district_a.clone()) };
         assert_eq!(cx.store.instances(&probe).await.expect("lists"), (Vec::new(), 0));
-        let tasks =
-            TaskQuery { instance_id: Some(theirs.id.clone()), scope: district_a.clone(), ..TaskQuery::default() };
+        let tasks = TaskQuery { instance_id: Some(theirs.id.clone()), ..TaskQuery::new(district_a.clone()) };
         assert_eq!(cx.store.tasks(&tasks).await.expect("lists").1, 0);
-        let all_tasks = TaskQuery { scope: district_a.clone(), ..TaskQuery::default() };
+        let all_tasks = TaskQuery { ..TaskQuery::new(district_a.clone()) };
         let (visible, _) = cx.store.tasks(&all_tasks).await.expect("lists");
         assert!(visible.iter().all(|task| task.instance_id == mine.id), "only 黄浦's tasks");
         assert!(!visible.is_empty());
-        let history = TaskHistoryQuery { scope: district_a.clone(), ..TaskHistoryQuery::default() };
+        let history = TaskHistoryQuery { ..TaskHistoryQuery::new(district_a.clone()) };
         assert!(cx.task_history(history).await.iter().all(|task| task.instance_id == mine.id));
-        let activities = ActivityQuery { scope: district_a.clone(), ..ActivityQuery::default() };
+        let activities = ActivityQuery { ..ActivityQuery::new(district_a.clone()) };
         let (activities, _) = cx.store.activity_history(&activities).await.expect("lists");
         assert!(!activities.is_empty() && activities.iter().all(|activity| activity.instance_id == mine.id));
-        let incidents = IncidentQuery { scope: district_b, ..IncidentQuery::default() };
+        let incidents = IncidentQuery { ..IncidentQuery::new(district_b) };
         assert!(cx.store.incidents(&incidents).await.expect("lists").0.is_empty());
     })
     .await;

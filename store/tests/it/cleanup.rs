@@ -18,13 +18,16 @@ async fn footprint(cx: &Cx, instance_ids: &[String]) -> Vec<(String, usize)> {
         let tasks = cx.tasks_of(id).await.len();
         let (activities, _) = cx
             .store
-            .activity_history(&ActivityQuery { instance_id: some.clone(), ..ActivityQuery::default() })
+            .activity_history(&ActivityQuery { instance_id: some.clone(), ..ActivityQuery::new(store::DataScope::All) })
             .await
             .expect("loads");
         let task_history = cx.task_history_of(id).await.len();
         let variables = cx.store.variable_history(id).await.expect("loads").len();
-        let (incidents, _) =
-            cx.store.incidents(&IncidentQuery { instance_id: some, ..IncidentQuery::default() }).await.expect("loads");
+        let (incidents, _) = cx
+            .store
+            .incidents(&IncidentQuery { instance_id: some, ..IncidentQuery::new(store::DataScope::All) })
+            .await
+            .expect("loads");
         counts.push((id.clone(), instance + tasks + activities.len() + task_history + variables + incidents.len()));
     }
     counts
@@ -72,20 +75,24 @@ async fn delete_deployment_refuses_running_instances_unless_cascading() {
         for (id, rows) in footprint(&cx, &doomed_ids).await {
             assert_eq!(rows, 0, "{}: instance {id} left rows behind", cx.backend);
         }
-        let flaky_incidents = IncidentQuery { definition_id: Some(flaky.id.clone()), ..IncidentQuery::default() };
+        let flaky_incidents =
+            IncidentQuery { definition_id: Some(flaky.id.clone()), ..IncidentQuery::new(store::DataScope::All) };
         assert_eq!(cx.store.incidents(&flaky_incidents).await.expect("loads").1, 0);
-        let by_key = TaskHistoryQuery { definition_key: Some("approval".into()), ..TaskHistoryQuery::default() };
+        let by_key = TaskHistoryQuery {
+            definition_key: Some("approval".into()),
+            ..TaskHistoryQuery::new(store::DataScope::All)
+        };
         assert_eq!(cx.task_history(by_key).await.len(), 1, "only the kept version's task history remains");
 
         // Everything of the other deployments is untouched.
         assert_eq!(footprint(&cx, &kept_ids).await, kept_before);
-        assert_eq!(cx.tasks(TaskQuery::default()).await.1, 2);
+        assert_eq!(cx.tasks(TaskQuery::new(store::DataScope::All)).await.1, 2);
         let (remaining, total) = cx.store.deployments(&DeploymentQuery::default()).await.expect("loads");
         assert_eq!(total, 2);
         assert!(remaining.iter().all(|d| d.id != doomed.deployment.id));
         let latest = cx.executor.latest_definition("approval").await.expect("version 2 is still deployed");
         assert_eq!(latest.id, kept_definition.id);
-        let (instances, _) = cx.store.instances(&InstanceQuery::default()).await.expect("loads");
+        let (instances, _) = cx.store.instances(&InstanceQuery::new(store::DataScope::All)).await.expect("loads");
         let mut left: Vec<_> = instances.into_iter().map(|i| i.id).collect();
         left.sort();
         let mut expected = kept_ids.clone();

@@ -58,7 +58,7 @@ async fn assert_moved_once(cx: &Cx, instance_id: &str, review_id: &str, winner: 
         .task_history(TaskHistoryQuery {
             instance_id: Some(instance_id.into()),
             task_definition_key: Some("revise".into()),
-            ..TaskHistoryQuery::default()
+            ..TaskHistoryQuery::new(store::DataScope::All)
         })
         .await;
     assert_eq!(revise.len(), 1, "{}: exactly one next task was ever created", cx.backend);
@@ -260,7 +260,10 @@ async fn a_time_limit_racing_the_reviewer_approves_once() {
             assert_eq!(open.iter().map(|task| task.task_definition_key.as_str()).collect::<Vec<_>>(), ["next"]);
             let (left, _) = cx
                 .store
-                .jobs(&store::JobQuery { instance_id: Some(instance.id.clone()), ..Default::default() })
+                .jobs(&store::JobQuery {
+                    instance_id: Some(instance.id.clone()),
+                    ..store::JobQuery::new(store::DataScope::All)
+                })
                 .await
                 .expect("jobs list");
             assert!(left.is_empty(), "{}: round {round}: {left:?}", cx.backend);

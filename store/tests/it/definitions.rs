@@ -258,7 +258,7 @@ async fn definition_queries_filter_sort_and_page() {
         let bad = cx.store.definitions(&sorted(vec![("key; DROP TABLE tasks", true)], Page::default())).await;
         assert_invalid(bad, "unknown sort column");
         assert_eq!(definitions(&cx, DefinitionQuery::default()).await.1, 4);
-        assert_eq!(cx.tasks(TaskQuery::default()).await.1, 0);
+        assert_eq!(cx.tasks(TaskQuery::new(store::DataScope::All)).await.1, 0);
     })
     .await;
 }

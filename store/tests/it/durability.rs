@@ -15,7 +15,7 @@ async fn reopening_the_database_keeps_everything() {
             .await;
         let review = cx.only_task(&instance.id).await;
         let moved = cx.executor.complete_task(&review.id, decision(false), Some("alice")).await.expect("completes");
-        let (tasks_before, _) = cx.tasks(store::TaskQuery::default()).await;
+        let (tasks_before, _) = cx.tasks(store::TaskQuery::new(store::DataScope::All)).await;
         let history_before = cx.store.variable_history(&instance.id).await.expect("loads");
         let user = store::UserRecord {
             id: "wang".into(),
@@ -36,13 +36,17 @@ async fn reopening_the_database_keeps_everything() {
         assert_eq!(store.backend(), backend);
         let cx = Cx { backend, url: url.clone(), executor: executor_for(store.clone()), store };
         assert_eq!(cx.instance(&instance.id).await, moved);
-        assert_eq!(cx.tasks(store::TaskQuery::default()).await.0, tasks_before);
+        assert_eq!(cx.tasks(store::TaskQuery::new(store::DataScope::All)).await.0, tasks_before);
         assert_eq!(cx.store.variable_history(&instance.id).await.expect("loads"), history_before);
         let (definitions, _) = cx.store.definitions(&DefinitionQuery::default()).await.expect("loads");
         assert_eq!(definitions, vec![definition.clone()]);
         assert_eq!(cx.store.user_count().await.expect("counts"), 1);
-        let ended =
-            cx.task_history(TaskHistoryQuery { task_id: Some(review.id.clone()), ..TaskHistoryQuery::default() }).await;
+        let ended = cx
+            .task_history(TaskHistoryQuery {
+                task_id: Some(review.id.clone()),
+                ..TaskHistoryQuery::new(store::DataScope::All)
+            })
+            .await;
         assert_eq!(ended[0].completed_by.as_deref(), Some("alice"));
 
         // The reopened store carries on: the model is parsed again from the stored resource.

@@ -39,13 +39,33 @@ async fn a_failing_script_raises_an_incident_that_a_retry_resolves() {
             let cx = &cx;
             async move { cx.store.incidents(&query).await.expect("incidents load") }
         };
-        let all_open = listed(IncidentQuery { open: true, ..IncidentQuery::default() }).await;
+        let all_open = listed(IncidentQuery { open: true, ..IncidentQuery::new(store::DataScope::All) }).await;
         assert_eq!(all_open, (vec![incident.clone()], 1));
-        assert_eq!(listed(IncidentQuery { id: Some(incident.id.clone()), ..IncidentQuery::default() }).await.1, 1);
-        assert_eq!(listed(IncidentQuery { activity_id: Some("calc".into()), ..IncidentQuery::default() }).await.1, 1);
-        assert_eq!(listed(IncidentQuery { activity_id: Some("double".into()), ..IncidentQuery::default() }).await.1, 0);
         assert_eq!(
-            listed(IncidentQuery { definition_id: Some(definition.id.clone()), ..IncidentQuery::default() }).await.1,
+            listed(IncidentQuery { id: Some(incident.id.clone()), ..IncidentQuery::new(store::DataScope::All) })
+                .await
+                .1,
+            1
+        );
+        assert_eq!(
+            listed(IncidentQuery { activity_id: Some("calc".into()), ..IncidentQuery::new(store::DataScope::All) })
+                .await
+                .1,
+            1
+        );
+        assert_eq!(
+            listed(IncidentQuery { activity_id: Some("double".into()), ..IncidentQuery::new(store::DataScope::All) })
+                .await
+                .1,
+            0
+        );
+        assert_eq!(
+            listed(IncidentQuery {
+                definition_id: Some(definition.id.clone()),
+                ..IncidentQuery::new(store::DataScope::All)
+            })
+            .await
+            .1,
             1
         );
 

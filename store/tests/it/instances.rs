@@ -113,7 +113,10 @@ async fn completing_tasks_moves_the_instance_to_its_end() {
         assert_eq!(cx.store.task(&first_review.id).await.expect("loads"), None, "the completed task is gone");
 
         let ended = cx
-            .task_history(TaskHistoryQuery { task_id: Some(first_review.id.clone()), ..TaskHistoryQuery::default() })
+            .task_history(TaskHistoryQuery {
+                task_id: Some(first_review.id.clone()),
+                ..TaskHistoryQuery::new(store::DataScope::All)
+            })
             .await;
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].delete_reason.as_deref(), Some("completed"));
@@ -123,7 +126,7 @@ async fn completing_tasks_moves_the_instance_to_its_end() {
             .task_history(TaskHistoryQuery {
                 instance_id: Some(started.id.clone()),
                 finished: Some(false),
-                ..TaskHistoryQuery::default()
+                ..TaskHistoryQuery::new(store::DataScope::All)
             })
             .await;
         assert_eq!(ids(&open, |t| &t.id), vec![revise.id.clone()]);
@@ -154,8 +157,11 @@ async fn completing_tasks_moves_the_instance_to_its_end() {
         let stored = cx.instance(&started.id).await;
         assert_eq!(stored, done);
         assert!(cx.tasks_of(&started.id).await.is_empty(), "no task outlives its instance");
-        let open_activities =
-            ActivityQuery { instance_id: Some(started.id.clone()), finished: Some(false), ..ActivityQuery::default() };
+        let open_activities = ActivityQuery {
+            instance_id: Some(started.id.clone()),
+            finished: Some(false),
+            ..ActivityQuery::new(store::DataScope::All)
+        };
         assert_eq!(cx.store.activity_history(&open_activities).await.expect("loads").1, 0);
         let last = cx.activities(&started.id).await.pop().expect("activities");
         assert_eq!((last.activity_id.as_str(), last.activity_type.as_str()), ("end", "noneEndEvent"));
@@ -216,7 +222,7 @@ async fn cancel_ends_the_instance_and_deletes_its_tasks() {
         assert_eq!(canceled.version, doomed.version + 1);
         assert_eq!(cx.instance(&doomed.id).await, canceled);
         assert!(cx.tasks_of(&doomed.id).await.is_empty());
-        let candidate = TaskQuery { candidate_user: Some("alice".into()), ..TaskQuery::default() };
+        let candidate = TaskQuery { candidate_user: Some("alice".into()), ..TaskQuery::new(store::DataScope::All) };
         let (visible, _) = cx.tasks(candidate).await;
         assert_eq!(
             ids(&visible, |t| &t.instance_id),
@@ -237,9 +243,17 @@ async fn cancel_ends_the_instance_and_deletes_its_tasks() {
 
         // An assigned task is deleted the same way.
         cx.executor.cancel_instance(&revise_instance.id, None, Some("admin")).await.expect("cancels");
-        let ended = cx.task_history(TaskHistoryQuery { task_id: Some(revise.id.clone()), ..Default::default() }).await;
+        let ended = cx
+            .task_history(TaskHistoryQuery {
+                task_id: Some(revise.id.clone()),
+                ..TaskHistoryQuery::new(store::DataScope::All)
+            })
+            .await;
         assert_eq!(ended[0].delete_reason.as_deref(), Some("deleted"));
-        assert_eq!(cx.tasks(TaskQuery { assignee: Some("tom".into()), ..TaskQuery::default() }).await.1, 0);
+        assert_eq!(
+            cx.tasks(TaskQuery { assignee: Some("tom".into()), ..TaskQuery::new(store::DataScope::All) }).await.1,
+            0
+        );
 
         // The other instance is untouched, and the canceled one refuses further commands.
         assert_eq!(cx.instance(&bystander.id).await, bystander);
@@ -250,7 +264,7 @@ async fn cancel_ends_the_instance_and_deletes_its_tasks() {
         );
         assert_invalid(cx.executor.cancel_instance(&doomed.id, None, None).await, "canceling twice");
         assert_not_found(cx.executor.cancel_instance("no-such-instance", None, None).await, "unknown instance");
-        let active = InstanceQuery { active: Some(true), ..InstanceQuery::default() };
+        let active = InstanceQuery { active: Some(true), ..InstanceQuery::new(store::DataScope::All) };
         let (running, _) = cx.store.instances(&active).await.expect("instances load");
         assert_eq!(ids(&running, |i| &i.id), vec![bystander.id.clone()]);
     })
@@ -309,7 +323,7 @@ async fn snapshot(cx: &Cx, instance_id: &str) -> impl PartialEq + std::fmt::Debu
         cx.task_history_of(instance_id).await,
         cx.store.variable_history(instance_id).await.expect("loads"),
         cx.incidents(instance_id, false).await,
-        cx.tasks(TaskQuery { candidate_user: Some("ghost".into()), ..TaskQuery::default() }).await,
+        cx.tasks(TaskQuery { candidate_user: Some("ghost".into()), ..TaskQuery::new(store::DataScope::All) }).await,
     )
 }
 
@@ -444,15 +458,21 @@ async fn instance_queries_filter_sort_and_page() {
                 (ids(&found, |i| &i.id), total)
             }
         };
-        let approval = || InstanceQuery { definition_key: Some("approval".into()), ..InstanceQuery::default() };
+        let approval =
+            || InstanceQuery { definition_key: Some("approval".into()), ..InstanceQuery::new(store::DataScope::All) };
         assert_eq!(query(approval()).await, (vec![id(0), id(1), id(2)], 3), "default order: start time");
         assert_eq!(
-            query(InstanceQuery { definition_id: Some(other.id.clone()), ..InstanceQuery::default() }).await,
+            query(InstanceQuery { definition_id: Some(other.id.clone()), ..InstanceQuery::new(store::DataScope::All) })
+                .await,
             (vec![unrelated.id.clone()], 1)
         );
         assert_eq!(query(InstanceQuery { business_key: Some("order-2".into()), ..approval() }).await, (vec![id(1)], 1));
         assert_eq!(
-            query(InstanceQuery { business_key_like: Some("order-%".into()), ..InstanceQuery::default() }).await,
+            query(InstanceQuery {
+                business_key_like: Some("order-%".into()),
+                ..InstanceQuery::new(store::DataScope::All)
+            })
+            .await,
             (vec![id(0), id(1), unrelated.id.clone()], 3)
         );
         assert_eq!(
@@ -460,17 +480,23 @@ async fn instance_queries_filter_sort_and_page() {
             (vec![id(0), id(2)], 2)
         );
         assert_eq!(query(InstanceQuery { active: Some(true), ..approval() }).await, (vec![id(0), id(2)], 2));
-        assert_eq!(query(InstanceQuery { active: Some(false), ..InstanceQuery::default() }).await, (vec![id(1)], 1));
         assert_eq!(
-            query(InstanceQuery { ids: Some(vec![id(2), id(0)]), ..InstanceQuery::default() }).await,
+            query(InstanceQuery { active: Some(false), ..InstanceQuery::new(store::DataScope::All) }).await,
+            (vec![id(1)], 1)
+        );
+        assert_eq!(
+            query(InstanceQuery { ids: Some(vec![id(2), id(0)]), ..InstanceQuery::new(store::DataScope::All) }).await,
             (vec![id(0), id(2)], 2)
         );
-        assert_eq!(query(InstanceQuery { id: Some(id(2)), ..InstanceQuery::default() }).await, (vec![id(2)], 1));
+        assert_eq!(
+            query(InstanceQuery { id: Some(id(2)), ..InstanceQuery::new(store::DataScope::All) }).await,
+            (vec![id(2)], 1)
+        );
         let sorted = InstanceQuery { sorting: vec![("businessKey".into(), false)], ..approval() };
         assert_eq!(query(sorted.clone()).await, (vec![id(1), id(0), id(2)], 3));
         let paged = InstanceQuery { page: Page { first_result: 1, max_results: Some(1) }, ..sorted };
         assert_eq!(query(paged).await, (vec![id(0)], 3));
-        let bad = InstanceQuery { sorting: vec![("state".into(), true)], ..InstanceQuery::default() };
+        let bad = InstanceQuery { sorting: vec![("state".into(), true)], ..InstanceQuery::new(store::DataScope::All) };
         assert_invalid(cx.store.instances(&bad).await, "unknown sort column");
     })
     .await;

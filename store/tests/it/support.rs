@@ -94,7 +94,7 @@ impl Cx {
 
     /// The open tasks of an instance, oldest first.
     pub async fn tasks_of(&self, instance_id: &str) -> Vec<TaskRecord> {
-        self.tasks(TaskQuery { instance_id: Some(instance_id.into()), ..TaskQuery::default() }).await.0
+        self.tasks(TaskQuery { instance_id: Some(instance_id.into()), ..TaskQuery::new(store::DataScope::All) }).await.0
     }
 
     /// The only open task of an instance.
@@ -109,7 +109,7 @@ impl Cx {
         let query = ActivityQuery {
             instance_id: Some(instance_id.into()),
             sorting: vec![("occurrence".into(), true)],
-            ..ActivityQuery::default()
+            ..ActivityQuery::new(store::DataScope::All)
         };
         let (rows, total) = self.store.activity_history(&query).await.expect("activity history loads");
         assert_eq!(total, rows.len() as i64);
@@ -123,12 +123,16 @@ impl Cx {
     }
 
     pub async fn task_history_of(&self, instance_id: &str) -> Vec<TaskHistoryRecord> {
-        self.task_history(TaskHistoryQuery { instance_id: Some(instance_id.into()), ..TaskHistoryQuery::default() })
-            .await
+        self.task_history(TaskHistoryQuery {
+            instance_id: Some(instance_id.into()),
+            ..TaskHistoryQuery::new(store::DataScope::All)
+        })
+        .await
     }
 
     pub async fn incidents(&self, instance_id: &str, open: bool) -> Vec<IncidentRecord> {
-        let query = IncidentQuery { instance_id: Some(instance_id.into()), open, ..IncidentQuery::default() };
+        let query =
+            IncidentQuery { instance_id: Some(instance_id.into()), open, ..IncidentQuery::new(store::DataScope::All) };
         let (rows, total) = self.store.incidents(&query).await.expect("incidents load");
         assert_eq!(total, rows.len() as i64);
         rows

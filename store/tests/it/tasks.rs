@@ -50,7 +50,7 @@ async fn task_queries_filter_sort_and_page() {
                 (task_ids(&tasks), total)
             }
         };
-        let q = TaskQuery::default;
+        let q = || TaskQuery::new(store::DataScope::All);
         assert_eq!(
             found(q()).await,
             (vec![r1.clone(), r2.clone(), r3.clone(), c.clone()], 4),
@@ -180,10 +180,14 @@ async fn claim_unclaim_and_set_assignee() {
                 let current = cx.store.task(&task_id).await.expect("loads").expect("task exists");
                 assert_eq!(current.assignee.as_deref(), expected, "{}: task row", cx.backend);
                 let history = cx
-                    .task_history(TaskHistoryQuery { task_id: Some(task_id.clone()), ..TaskHistoryQuery::default() })
+                    .task_history(TaskHistoryQuery {
+                        task_id: Some(task_id.clone()),
+                        ..TaskHistoryQuery::new(store::DataScope::All)
+                    })
                     .await;
                 assert_eq!(history[0].assignee.as_deref(), expected, "{}: task history", cx.backend);
-                let query = ActivityQuery { activity_id: Some("review".into()), ..ActivityQuery::default() };
+                let query =
+                    ActivityQuery { activity_id: Some("review".into()), ..ActivityQuery::new(store::DataScope::All) };
                 let (activities, _) = cx.store.activity_history(&query).await.expect("loads");
                 assert_eq!(activities[0].assignee.as_deref(), expected, "{}: activity history", cx.backend);
             }
@@ -233,8 +237,12 @@ async fn claim_unclaim_and_set_assignee() {
         // Completing keeps the last assignee in history; the task row is gone afterwards.
         cx.store.set_assignee(&task.id, Some(None), Some("dave"), now_millis(), "dave").await.expect("claims");
         cx.executor.complete_task(&task.id, decision(true), Some("dave")).await.expect("completes");
-        let history =
-            cx.task_history(TaskHistoryQuery { assignee: Some("dave".into()), ..TaskHistoryQuery::default() }).await;
+        let history = cx
+            .task_history(TaskHistoryQuery {
+                assignee: Some("dave".into()),
+                ..TaskHistoryQuery::new(store::DataScope::All)
+            })
+            .await;
         assert_eq!(history.len(), 1);
         assert_eq!(history[0].completed_by.as_deref(), Some("dave"));
         assert_not_found(
@@ -264,7 +272,10 @@ async fn unassigned_tasks_sort_the_same_on_every_backend() {
         let sorted = |ascending: bool| {
             let cx = &cx;
             async move {
-                let query = TaskQuery { sorting: vec![("assignee".into(), ascending)], ..TaskQuery::default() };
+                let query = TaskQuery {
+                    sorting: vec![("assignee".into(), ascending)],
+                    ..TaskQuery::new(store::DataScope::All)
+                };
                 task_ids(&cx.tasks(query).await.0)
             }
         };
@@ -275,7 +286,7 @@ async fn unassigned_tasks_sort_the_same_on_every_backend() {
         let page = TaskQuery {
             sorting: vec![("assignee".into(), true)],
             page: Page { first_result: 1, max_results: Some(2) },
-            ..TaskQuery::default()
+            ..TaskQuery::new(store::DataScope::All)
         };
         let (paged, total) = cx.tasks(page).await;
         assert_eq!((task_ids(&paged), total), (vec![tasks[0].clone(), tasks[1].clone()], 4));

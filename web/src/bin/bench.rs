@@ -176,8 +176,10 @@ async fn durable(url: &str, name: &str, xml: &str, count: usize, clients: usize)
                 }
                 let instance = executor.start(&definition, None, start_variables(index), Some("bench")).await?;
                 loop {
-                    let query =
-                        store::TaskQuery { instance_id: Some(instance.id.clone()), ..store::TaskQuery::default() };
+                    let query = store::TaskQuery {
+                        instance_id: Some(instance.id.clone()),
+                        ..store::TaskQuery::new(store::DataScope::All)
+                    };
                     let (tasks, _) = executor.store().tasks(&query).await?;
                     let Some(task) = tasks.into_iter().next() else { break };
                     executor.complete_task(&task.id, approved(), Some("bench")).await?;
@@ -259,7 +261,7 @@ mod jobs {
 
     async fn wait_until_no_jobs(executor: &Executor) -> anyhow::Result<()> {
         loop {
-            let (_, left) = executor.store().jobs(&store::JobQuery::default()).await?;
+            let (_, left) = executor.store().jobs(&store::JobQuery::new(store::DataScope::All)).await?;
             if left == 0 {
                 return Ok(());
             }
@@ -312,7 +314,7 @@ mod jobs {
                 let query = store::ActivityQuery {
                     activity_id: Some("step".into()),
                     finished: Some(true),
-                    ..Default::default()
+                    ..store::ActivityQuery::new(store::DataScope::All)
                 };
                 let (activities, _) = executor.store().activity_history(&query).await?;
                 let mut late: Vec<i64> =
@@ -391,7 +393,7 @@ mod jobs {
             .store()
             .tasks(&store::TaskQuery {
                 page: store::Page { first_result: 0, max_results: Some(1) },
-                ..Default::default()
+                ..store::TaskQuery::new(store::DataScope::All)
             })
             .await?;
         if !existing.is_empty() {
@@ -406,7 +408,10 @@ mod jobs {
         // 20 reviewers per district.
         let (instances, _) = executor
             .store()
-            .instances(&store::InstanceQuery { definition_id: Some(definition.id.clone()), ..Default::default() })
+            .instances(&store::InstanceQuery {
+                definition_id: Some(definition.id.clone()),
+                ..store::InstanceQuery::new(store::DataScope::All)
+            })
             .await?;
         let fixture_started = Instant::now();
         let now = now_millis();

@@ -70,7 +70,7 @@ async fn workable(state: &AppState, id: &str) -> ApiResult<ExternalTaskRecord> {
 }
 
 async fn visible_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<ExternalTaskRecord> {
-    let query = ExternalTaskQuery { id: Some(id.to_string()), scope, ..Default::default() };
+    let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::new(scope) };
     state
         .store()
         .external_tasks(&query)

@@ -93,8 +93,7 @@ async fn count(State(state): State<AppState>, Query(params): Query<Params>) -> A
 
 /// `GET /incident/{id}`: an open incident.
 async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<Json<Json_>> {
-    let query =
-        IncidentQuery { id: Some(id.clone()), open: true, scope: crate::identity::scope(), ..IncidentQuery::default() };
+    let query = IncidentQuery { id: Some(id.clone()), open: true, ..IncidentQuery::new(crate::identity::scope()) };
     let (incidents, _) = state.store().incidents(&query).await?;
     let incident = incidents.first().ok_or_else(|| ApiError::NotFound(format!("No matching incident with id {id}")))?;
     Ok(Json(incident_json(incident)))
@@ -108,12 +107,8 @@ async fn resolve(
     axum::Extension(user): axum::Extension<crate::CurrentUser>,
     Path(id): Path<String>,
 ) -> ApiResult<axum::http::StatusCode> {
-    let query = IncidentQuery {
-        id: Some(id.clone()),
-        open: true,
-        scope: crate::identity::change_scope(),
-        ..IncidentQuery::default()
-    };
+    let query =
+        IncidentQuery { id: Some(id.clone()), open: true, ..IncidentQuery::new(crate::identity::change_scope()) };
     if state.store().incidents(&query).await?.0.is_empty() {
         return Err(ApiError::NotFound(format!("No matching incident with id {id}")));
     }

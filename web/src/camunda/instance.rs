@@ -110,7 +110,7 @@ async fn changeable(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Instan
 }
 
 async fn running_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<InstanceRecord> {
-    let query = InstanceQuery { id: Some(id.to_string()), scope, ..InstanceQuery::default() };
+    let query = InstanceQuery { id: Some(id.to_string()), ..InstanceQuery::new(scope) };
     state
         .store()
         .instances(&query)
@@ -123,7 +123,7 @@ async fn running_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiR
 
 /// An instance (running or ended) if it is inside the caller's data scope.
 pub(super) async fn scoped(state: &AppState, id: &str) -> ApiResult<Option<InstanceRecord>> {
-    let query = InstanceQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..InstanceQuery::default() };
+    let query = InstanceQuery { id: Some(id.to_string()), ..InstanceQuery::new(crate::identity::scope()) };
     Ok(state.store().instances(&query).await?.0.pop())
 }
 

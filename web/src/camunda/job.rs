@@ -103,7 +103,7 @@ async fn changeable(state: &AppState, id: &str) -> ApiResult<JobRecord> {
 }
 
 async fn find_in(state: &AppState, id: &str, scope: store::DataScope) -> ApiResult<JobRecord> {
-    let query = JobQuery { id: Some(id.to_string()), scope, ..JobQuery::default() };
+    let query = JobQuery { id: Some(id.to_string()), ..JobQuery::new(scope) };
     state
         .store()
         .jobs(&query)

@@ -189,7 +189,7 @@ async fn refuse_exposure(state: &AppState, user: &str, task: &TaskRecord) -> Api
 }
 
 pub(super) async fn find(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
-    let query = TaskQuery { id: Some(id.to_string()), scope: crate::identity::scope(), ..TaskQuery::default() };
+    let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(crate::identity::scope()) };
     let (mut tasks, _) = state.store().tasks(&query).await?;
     tasks.pop().ok_or_else(|| ApiError::NotFound(format!("No matching task with id {id}")))
 }
@@ -267,10 +267,8 @@ async fn complete(
     let body = body_json(&body)?;
     let variables = parse_variables(body.get("variables"))?;
     let with_variables = body.get("withVariablesInReturn").and_then(Json_::as_bool).unwrap_or(false);
-    let (visible, _) = state
-        .store()
-        .tasks(&TaskQuery { id: Some(id.clone()), scope: crate::identity::scope(), ..TaskQuery::default() })
-        .await?;
+    let (visible, _) =
+        state.store().tasks(&TaskQuery { id: Some(id.clone()), ..TaskQuery::new(crate::identity::scope()) }).await?;
     if visible.is_empty() && crate::identity::scope() != store::DataScope::All {
         // Outside the scope: the same answer as for a task that does not exist.
         return Err(ApiError::NotFound(format!("No matching task with id {id}")));
@@ -397,11 +395,11 @@ fn comment_json(record: &store::approval::ApprovalRecord) -> Json_ {
 /// The instance of a task, open or ended, inside the caller's scope (404 otherwise).
 pub(super) async fn task_instance(state: &AppState, id: &str) -> ApiResult<String> {
     let scope = crate::identity::scope();
-    let open = TaskQuery { id: Some(id.to_string()), scope: scope.clone(), ..TaskQuery::default() };
+    let open = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(scope.clone()) };
     if let Some(task) = state.store().tasks(&open).await?.0.into_iter().next() {
         return Ok(task.instance_id);
     }
-    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), scope, ..Default::default() };
+    let ended = store::TaskHistoryQuery { task_id: Some(id.to_string()), ..store::TaskHistoryQuery::new(scope) };
     match state.store().task_history(&ended).await?.0.into_iter().next() {
         Some(task) => Ok(task.instance_id),
         None => Err(ApiError::NotFound(format!("No task found for task id {id}"))),

@@ -226,7 +226,10 @@ async fn run_user(command: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::List { unit, database } => {
             let state = state(&database, true).await?;
-            let query = store::identity::AccountQuery { unit_id: unit, ..Default::default() };
+            let query = store::identity::AccountQuery {
+                unit_id: unit,
+                ..store::identity::AccountQuery::new(store::DataScope::All)
+            };
             for account in state.store().accounts(&query).await? {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}",
@@ -347,7 +350,7 @@ async fn rotate(database: &DatabaseFlags, key_id: Option<String>, all: bool) -> 
     // every moment), then the values are re-encrypted one by one.
     std::fs::rename(write_key_file(&file, &config)?, &file)?;
     let provider = crypto::SoftwareCrypto::from_config(&config)?;
-    let accounts = state.store().accounts(&store::identity::AccountQuery::default()).await?;
+    let accounts = state.store().accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await?;
     let mut count = 0;
     for account in &accounts {
         let reseal = |sealed: &Option<String>, aad: Vec<u8>| -> anyhow::Result<Option<String>> {

@@ -537,7 +537,7 @@ pub async fn check_key_file(
     let recorded = match store.key_fingerprint().await? {
         Some(recorded) => recorded,
         None => {
-            for account in store.accounts(&store::identity::AccountQuery::default()).await? {
+            for account in store.accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await? {
                 let (Some(principal), Some(signature)) =
                     (store.principal(&account.id).await?, store.access_signature(&account.id).await?)
                 else {
@@ -565,7 +565,7 @@ pub async fn bootstrap_access_signatures(
     store: &dyn store::Store,
     crypto: &dyn crypto::CryptoProvider,
 ) -> anyhow::Result<()> {
-    let accounts = store.accounts(&store::identity::AccountQuery::default()).await?;
+    let accounts = store.accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await?;
     let mut signed = false;
     for account in &accounts {
         if store.access_signature(&account.id).await?.is_some() {
