@@ -59,6 +59,9 @@ pub struct Executor {
     /// Jobs this node has run (each attempt counts), for monitoring and the "each job runs once
     /// across nodes" test.
     pub(crate) jobs_run: std::sync::atomic::AtomicU64,
+    /// Leave follow-up jobs to the job executor instead of running them right after the commit
+    /// (see [`Executor::defer_follow_ups`]).
+    deferred_follow_ups: std::sync::atomic::AtomicBool,
 }
 
 /// How an instance is started, beyond its definition.
@@ -87,6 +90,10 @@ pub struct Correlation {
 /// A job's retry policy: attempts in all and the pause between them.
 pub(crate) const DEFAULT_JOB_RETRIES: i64 = 3;
 pub(crate) const DEFAULT_RETRY_PAUSE_MS: i64 = 5_000;
+/// The lock a node takes on its own follow-up jobs right after the commit: if it dies while
+/// running one, another node's job executor takes the job over once the lock expires.
+const FOLLOW_UP_LOCK_MS: i64 = 60_000;
+const FOLLOW_UP_OWNER: &str = "follow-up";
 
 fn is_bpmn(name: &str) -> bool {
     name.ends_with(".bpmn") || name.ends_with(".bpmn20.xml") || name.ends_with(".bpmn2")
@@ -102,7 +109,16 @@ impl Executor {
             new_work: tokio::sync::Notify::new(),
             new_external_tasks: tokio::sync::Notify::new(),
             jobs_run: std::sync::atomic::AtomicU64::new(0),
+            deferred_follow_ups: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether this node runs a command's follow-ups (cc, empty-candidate rules, signal
+    /// deliveries) right after the commit (`false`, the default: an API call returns with them
+    /// done) or leaves them to the job executor (`true`: shorter calls, effects a poll later).
+    /// Either way they are job rows committed with the command, so none is lost.
+    pub fn defer_follow_ups(&self, defer: bool) {
+        self.deferred_follow_ups.store(defer, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many job attempts this node has made since it started.
@@ -351,7 +367,7 @@ impl Executor {
         let mut changes = self.changes(&instance, &model, &events, at, actor).await?;
         changes.executed_job = executed_job;
         self.store.insert_instance(&instance, &changes).await?;
-        self.after_commit(&changes, &events).await;
+        self.after_commit(&changes).await;
         Ok(instance)
     }
 
@@ -555,30 +571,34 @@ impl Executor {
         }
         changes.approval_records = records;
         self.store.save_instance(&instance, stored.version, &changes).await?;
-        self.after_commit(&changes, &events).await;
+        self.after_commit(&changes).await;
         Ok(instance)
     }
 
-    /// Wakes local waiters for new work and delivers thrown signals (each delivery is its own
-    /// transaction, as in Camunda's broadcast).
-    async fn after_commit(&self, changes: &Changes, events: &[Event]) {
+    /// Wakes local waiters for new work, and runs the command's follow-up jobs here and now
+    /// (unless deferred). A follow-up this node does not finish stays a job row: another node's
+    /// job executor takes it over when its lock expires.
+    async fn after_commit(&self, changes: &Changes) {
         if !changes.new_jobs.is_empty() {
             self.new_work.notify_waiters();
         }
         if !changes.new_external_tasks.is_empty() {
             self.new_external_tasks.notify_waiters();
         }
-        if !changes.new_tasks.is_empty() {
-            Box::pin(self.staff_new_tasks(&changes.new_tasks)).await;
+        if self.deferred_follow_ups.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
-        for event in events {
-            if let Event::SignalThrown { name } = event {
-                let name = name.clone();
-                if let Err(error) =
-                    Box::pin(self.broadcast_signal(&name, Variables::new(), &crate::DataScope::All, None)).await
-                {
-                    tracing::warn!(%error, signal = %name, "signal delivery failed");
+        for job in changes.new_jobs.iter().filter(|job| is_follow_up(&job.kind)) {
+            let now = now_millis();
+            let until = now + FOLLOW_UP_LOCK_MS;
+            match self.store.lock_job(&job.id, FOLLOW_UP_OWNER, now, until).await {
+                Ok(Some(locked)) => {
+                    if let Err(error) = Box::pin(self.run_job(&locked)).await {
+                        tracing::warn!(%error, job = %job.id, "follow-up failed; the job executor retries it");
+                    }
                 }
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, job = %job.id, "follow-up left to the job executor"),
             }
         }
     }
@@ -664,6 +684,25 @@ impl Executor {
                         candidate_users: spec.candidate_users.clone(),
                         candidate_groups: spec.candidate_groups.clone(),
                     });
+                    if crate::operations::needs_staffing(model, &spec.element_id) {
+                        // Copies and the no-candidate rule: a follow-up, committed with the task.
+                        changes.new_jobs.push(JobRecord {
+                            id: new_id(),
+                            kind: JOB_TASK_STAFFING.into(),
+                            instance_id: Some(instance.id.clone()),
+                            wait_id: None,
+                            definition_id: instance.definition_id.clone(),
+                            definition_key: instance.definition_key.clone(),
+                            activity_id: spec.element_id.clone(),
+                            due_at: at,
+                            retries: DEFAULT_JOB_RETRIES,
+                            lock_owner: None,
+                            lock_expires_at: None,
+                            exception_message: None,
+                            payload: Some(activity_id(spec.token)),
+                            created_at: at,
+                        });
+                    }
                 }
                 Event::VariableSet { scope, name, value, .. } => changes.variables.push(VariableRecord {
                     instance_id: instance.id.clone(),
@@ -724,7 +763,22 @@ impl Executor {
                         });
                     }
                 }
-                Event::SignalThrown { .. } => {}
+                Event::SignalThrown { name } => changes.new_jobs.push(JobRecord {
+                    id: new_id(),
+                    kind: JOB_SIGNAL.into(),
+                    instance_id: Some(instance.id.clone()),
+                    wait_id: None,
+                    definition_id: instance.definition_id.clone(),
+                    definition_key: instance.definition_key.clone(),
+                    activity_id: String::new(),
+                    due_at: at,
+                    retries: DEFAULT_JOB_RETRIES,
+                    lock_owner: None,
+                    lock_expires_at: None,
+                    exception_message: None,
+                    payload: Some(name.clone()),
+                    created_at: at,
+                }),
                 Event::WaitOpened(wait) => {
                     let job = |kind: &str, due_at: i64| JobRecord {
                         id: new_id(),

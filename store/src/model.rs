@@ -381,6 +381,18 @@ pub const JOB_CALL: &str = "call-activity";
 pub const JOB_CALL_RETURN: &str = "call-activity-return";
 /// Cancels a called instance whose call activity was canceled.
 pub const JOB_CALL_CANCEL: &str = "call-activity-cancel";
+/// A follow-up of a new user task (`sy:cc` copies, the `sy:emptyCandidates` rule); the payload is
+/// the task id.
+pub const JOB_TASK_STAFFING: &str = "task-staffing";
+/// A follow-up of a thrown signal: delivers it to every subscription; the payload is its name.
+pub const JOB_SIGNAL: &str = "signal-broadcast";
+
+/// Whether a job kind is a follow-up: work a command commits as a job row in its own
+/// transaction, run right after the commit on the same node, and by any node's job executor if
+/// that node dies first.
+pub fn is_follow_up(kind: &str) -> bool {
+    kind == JOB_TASK_STAFFING || kind == JOB_SIGNAL
+}
 
 /// A job: a timer or continuation of an instance (`instance_id` + `wait_id`), or a timer start
 /// event of a definition (no instance). The job executor runs due, unlocked jobs.

@@ -655,6 +655,19 @@ impl Executor {
         roles: &[String],
         input: OperationInput,
     ) -> Result<()> {
+        self.copy_as(instance_id, task, users, roles, input, None).await
+    }
+
+    /// [`Executor::copy_to`] with a fixed record id (`None`: a new one).
+    async fn copy_as(
+        &self,
+        instance_id: &str,
+        task: Option<&TaskRecord>,
+        users: &[String],
+        roles: &[String],
+        input: OperationInput,
+        record_id: Option<String>,
+    ) -> Result<()> {
         let at = now_millis();
         let entry = |kind: &str, value: &String| CcEntry {
             instance_id: instance_id.to_string(),
@@ -667,7 +680,10 @@ impl Executor {
             users.iter().map(|user| entry("user", user)).chain(roles.iter().map(|role| entry("role", role))).collect();
         let mut input = input.clone();
         input.detail = Some(merge(input.detail.take(), serde_json::json!({ "users": users, "roles": roles })));
-        let record = self.record(task, instance_id, "cc", &input);
+        let mut record = self.record(task, instance_id, "cc", &input);
+        if let Some(id) = record_id {
+            record.id = id;
+        }
         self.store().add_cc(&entries, &record).await
     }
 
@@ -719,17 +735,27 @@ impl Executor {
 impl Executor {
     /// Applies `sy:emptyCandidates` to tasks just created (called after a command commits, so
     /// the follow-up is its own transaction, like a thrown signal's delivery).
-    pub(crate) async fn staff_new_tasks(&self, tasks: &[TaskRecord]) {
-        for task in tasks {
-            if let Err(error) = Box::pin(self.staff_task(task)).await {
-                tracing::warn!(%error, task = %task.id, "handling a task without candidates failed");
-            }
+    /// Runs a [`JOB_TASK_STAFFING`] follow-up: the task's `sy:cc` copies and its
+    /// `sy:emptyCandidates` rule. Safe to run again after a crash: each record it writes has an
+    /// id derived from the job, so a step already committed is skipped, and a task already
+    /// approved, rejected or taken over is left alone.
+    pub(crate) async fn staff_from_job(&self, job: &JobRecord) -> Result<()> {
+        let task_id = job.payload.clone().unwrap_or_default();
+        let query = TaskQuery { id: Some(task_id), ..TaskQuery::new(crate::DataScope::All) };
+        if let Some(task) = self.store().tasks(&query).await?.0.into_iter().next() {
+            self.staff_task(&task, &job.id).await?;
         }
+        self.store().delete_job(&job.id).await
     }
 
-    async fn staff_task(&self, task: &TaskRecord) -> Result<()> {
+    async fn staff_task(&self, task: &TaskRecord, job_id: &str) -> Result<()> {
         let model = self.model(&self.definition(&task.definition_id).await?).await?;
-        if let Some(copies) = Self::task_property(&model, &task.task_definition_key, "sy:cc") {
+        let done: Vec<String> =
+            self.store().approval_records(&task.instance_id).await?.into_iter().map(|record| record.id).collect();
+        let cc_id = format!("{job_id}-cc");
+        if let Some(copies) = Self::task_property(&model, &task.task_definition_key, "sy:cc")
+            && !done.contains(&cc_id)
+        {
             // 抄送 from the model: `user:ID` and `role:ID` entries, comma-separated.
             let (mut users, mut roles) = (Vec::new(), Vec::new());
             for entry in copies.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
@@ -740,12 +766,11 @@ impl Executor {
                 }
             }
             let input = OperationInput::by(SYSTEM_ACTOR);
-            self.copy_to(&task.instance_id, Some(task), &users, &roles, input).await?;
+            self.copy_as(&task.instance_id, Some(task), &users, &roles, input, Some(cc_id)).await?;
         }
-        let rule = Self::task_property(&model, &task.task_definition_key, "sy:emptyCandidates")
-            .or_else(|| model.property("sy:emptyCandidates"));
-        let Some(rule) = rule else { return Ok(()) };
-        if self.somebody_can_take(task).await? {
+        let Some(rule) = empty_candidates_rule(&model, &task.task_definition_key) else { return Ok(()) };
+        let transfer_id = format!("{job_id}-transfer");
+        if done.contains(&transfer_id) || self.somebody_can_take(task).await? {
             return Ok(());
         }
         let input = OperationInput {
@@ -761,7 +786,8 @@ impl Executor {
                 let (instance_id, _) = split(&task.id)?;
                 let mut input = input;
                 input.detail = Some(serde_json::json!({ "to": admin, "reason": "emptyCandidates" }));
-                let record = self.record(Some(task), instance_id, "transfer", &input);
+                let record =
+                    ApprovalRecord { id: transfer_id, ..self.record(Some(task), instance_id, "transfer", &input) };
                 let change = Reassignment {
                     task_id: task.id.clone(),
                     expected_assignee: task.assignee.clone(),
@@ -794,6 +820,17 @@ impl Executor {
         }
         Ok(false)
     }
+}
+
+/// The `sy:emptyCandidates` rule of a user task (its own, else the process's).
+fn empty_candidates_rule<'m>(model: &'m ProcessModel, element: &str) -> Option<&'m str> {
+    Executor::task_property(model, element, "sy:emptyCandidates").or_else(|| model.property("sy:emptyCandidates"))
+}
+
+/// Whether a new task of `element` has follow-up work ([`JOB_TASK_STAFFING`]): copies to make
+/// or an empty-candidate rule to apply.
+pub(crate) fn needs_staffing(model: &ProcessModel, element: &str) -> bool {
+    Executor::task_property(model, element, "sy:cc").is_some() || empty_candidates_rule(model, element).is_some()
 }
 
 /// A user task's time limit: a timer boundary event on a user task (or its multi-instance

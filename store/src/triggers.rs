@@ -60,6 +60,14 @@ impl Executor {
         self.jobs_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = match (&job.instance_id, job.kind.as_str()) {
             (None, _) => self.run_timer_start(job).await,
+            (Some(_), JOB_TASK_STAFFING) => self.staff_from_job(job).await,
+            (Some(_), JOB_SIGNAL) => {
+                let name = job.payload.clone().unwrap_or_default();
+                match self.deliver_signal(&name, Variables::new(), &DataScope::All, None, Some(&job.id)).await {
+                    Ok(_) => self.store().delete_job(&job.id).await,
+                    Err(error) => Err(error),
+                }
+            }
             (Some(caller), JOB_CALL) => self.start_called_instance(job, caller).await,
             (Some(caller), JOB_CALL_RETURN) => self.return_from_call(job, caller).await,
             (Some(called), JOB_CALL_CANCEL) => {
@@ -170,7 +178,7 @@ impl Executor {
         let job = self.store().jobs(&query).await?.0.into_iter().next();
         let job = job.ok_or_else(|| Error::NotFound(format!("job {id} does not exist")))?;
         match (&job.payload, job.retries, job.wait_id) {
-            (Some(incident), 0, None) if retries > 0 && job.instance_id.is_some() => {
+            (Some(incident), 0, None) if retries > 0 && job.instance_id.is_some() && !is_follow_up(&job.kind) => {
                 self.retry_incident(incident, actor).await.map(|_| ())
             }
             _ => self.store().set_job_retries(id, retries).await,
@@ -376,6 +384,21 @@ impl Executor {
         scope: &DataScope,
         actor: Actor<'_>,
     ) -> Result<usize> {
+        self.deliver_signal(name, variables, scope, actor, None).await
+    }
+
+    /// Delivers a signal to every subscription in `scope`. From a [`JOB_SIGNAL`] follow-up
+    /// (`job`), the instances it starts get ids derived from the job and the subscription, so a
+    /// delivery that runs again after a crash starts none twice; a waiting instance it already
+    /// moved has no subscription any more.
+    async fn deliver_signal(
+        &self,
+        name: &str,
+        variables: Variables,
+        scope: &DataScope,
+        actor: Actor<'_>,
+        job: Option<&str>,
+    ) -> Result<usize> {
         let query = SubscriptionQuery {
             kind: Some(SUBSCRIPTION_SIGNAL.into()),
             name: Some(name.to_string()),
@@ -401,10 +424,17 @@ impl Executor {
                     }
                 }
                 _ => {
+                    let id = job.map(|job| format!("{job}-s{}", subscription.id));
+                    if let Some(id) = &id
+                        && self.store().instance(id).await?.is_some()
+                    {
+                        continue; // started by an earlier attempt of this delivery
+                    }
                     let definition = self.definition(&subscription.definition_id).await?;
                     let options = StartOptions {
                         start_event: Some(&subscription.activity_id),
                         variables: variables.clone(),
+                        id,
                         ..Default::default()
                     };
                     // Started by whoever sent the signal: the owner check applies to them.

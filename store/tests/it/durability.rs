@@ -92,3 +92,92 @@ async fn unsupported_urls_are_refused() {
         assert!(matches!(result, Err(store::Error::UnsupportedUrl(_))), "{url}: {:?}", result.err());
     }
 }
+
+/// A user task with copies (`sy:cc`) and no one to take it (`sy:emptyCandidates`), after a
+/// thrown signal that starts a second process.
+const FOLLOWED_UP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:signal id="notice" name="follow-up-notice"/>
+  <bpmn:process id="followed" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="announce"/>
+    <bpmn:intermediateThrowEvent id="announce"><bpmn:signalEventDefinition signalRef="notice"/></bpmn:intermediateThrowEvent>
+    <bpmn:sequenceFlow id="f2" sourceRef="announce" targetRef="review"/>
+    <bpmn:userTask id="review" name="审核" camunda:candidateGroups="nobody-holds-this">
+      <bpmn:extensionElements><camunda:properties>
+        <camunda:property name="sy:cc" value="user:copied"/>
+        <camunda:property name="sy:emptyCandidates" value="admin"/>
+      </camunda:properties></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="review" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+  <bpmn:process id="noticed" isExecutable="true">
+    <bpmn:startEvent id="heard"><bpmn:signalEventDefinition signalRef="notice"/></bpmn:startEvent>
+    <bpmn:sequenceFlow id="g1" sourceRef="heard" targetRef="read"/>
+    <bpmn:userTask id="read" name="阅知"/>
+    <bpmn:sequenceFlow id="g2" sourceRef="read" targetRef="done"/>
+    <bpmn:endEvent id="done"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Issue 11: cc, the empty-candidate rule and signal deliveries are job rows written in the
+/// command's own transaction. A node that commits the command and dies before running them
+/// (here: one that defers them and is then dropped) loses none: another node's job executor
+/// runs them, and running one again (its first runner died after the effect, before deleting
+/// the job) does nothing twice.
+#[tokio::test]
+async fn follow_ups_survive_the_node_that_committed_them() {
+    each_backend(|cx| async move {
+        let outcome = cx.deploy("followed.bpmn", &[("followed.bpmn", FOLLOWED_UP)]).await;
+        let followed = outcome.definitions.iter().find(|d| d.key == "followed").expect("deployed").clone();
+        cx.executor.defer_follow_ups(true);
+        let instance = cx.start(&followed, None, Default::default(), None).await;
+        let task = cx.only_task(&instance.id).await;
+
+        // Committed with the instance: two follow-up jobs, neither run.
+        let (jobs, _) = cx.store.jobs(&store::JobQuery::new(store::DataScope::All)).await.expect("jobs");
+        let mut kinds: Vec<(&str, Option<&str>)> =
+            jobs.iter().map(|job| (job.kind.as_str(), job.payload.as_deref())).collect();
+        kinds.sort();
+        assert_eq!(
+            kinds,
+            [(store::JOB_SIGNAL, Some("follow-up-notice")), (store::JOB_TASK_STAFFING, Some(task.id.as_str()))]
+        );
+        assert_eq!(task.assignee, None);
+        assert!(!cx.store.is_cc(&instance.id, "copied", &[]).await.expect("reads"));
+        let noticed = || store::InstanceQuery {
+            definition_key: Some("noticed".into()),
+            ..store::InstanceQuery::new(store::DataScope::All)
+        };
+        assert_eq!(cx.store.instances(&noticed()).await.expect("reads").1, 0);
+
+        // The node is gone; another one opens the database and runs what is due.
+        let other = executor_for(store::connect(&cx.url).await.expect("opens"));
+        let config = store::job_executor::JobExecutorConfig::default();
+        while store::job_executor::run_due_jobs(&other, &config).await.expect("runs") > 0 {}
+        assert_eq!(other.store().jobs(&store::JobQuery::new(store::DataScope::All)).await.expect("jobs").1, 0);
+        let staffed = cx.only_task(&instance.id).await;
+        assert_eq!(staffed.assignee.as_deref(), Some("admin"), "no candidate: to the process admin");
+        assert!(cx.store.is_cc(&instance.id, "copied", &[]).await.expect("reads"));
+        assert_eq!(cx.store.instances(&noticed()).await.expect("reads").1, 1, "the signal started one");
+
+        // Each follow-up run a second time changes nothing.
+        for job in &jobs {
+            other.run_job(job).await.expect("a second run settles");
+        }
+        let operations: Vec<String> = cx
+            .store
+            .approval_records(&instance.id)
+            .await
+            .expect("reads")
+            .into_iter()
+            .map(|record| record.operation)
+            .collect();
+        assert_eq!(operations, ["cc", "transfer"]);
+        assert_eq!(cx.store.instances(&noticed()).await.expect("reads").1, 1, "not started twice");
+        assert_eq!(cx.only_task(&instance.id).await.assignee.as_deref(), Some("admin"));
+    })
+    .await;
+}
