@@ -1,39 +1,37 @@
-//! The audit log's hash chain: each record's link is HMAC-SM3 (audit key) over the previous
-//! link and the record, so removing, reordering or changing any record — or forging one without
-//! the key — breaks every later link. The first record's previous link is [`GENESIS`].
+//! The audit log's hash chain, defined once: each record's link is HMAC-SM3 (audit key) over a
+//! format tag, the previous record's link and the record's fields, so removing, reordering or
+//! changing any record — or forging one without the key — breaks every later link.
 //!
-//! How a record is serialised is the audit log's business; it must be canonical (the same record
-//! always gives the same bytes), and this module only defines the chain over those bytes.
+//! Which fields a record has is the audit log's business (`store::identity::AuditEntry`); this
+//! module fixes their encoding: every part is length-prefixed (u64, big-endian), so no two
+//! different records share an encoding. Changing it changes every stored link: it is part of the
+//! stored format, frozen by the known-answer test in `crypto/tests/it/audit.rs`.
 
-use crate::{CryptoProvider, Error, Result};
+use crate::{CryptoProvider, Result};
 
-/// The "previous link" of the first record in a chain.
-pub const GENESIS: [u8; 32] = [0; 32];
+/// The format tag every link starts with.
+pub const FORMAT: &[u8] = b"audit-v1";
 
-/// The link of `record`: HMAC-SM3(audit key, `previous` ‖ `record`). `previous` has a fixed
-/// length, so the concatenation is unambiguous.
-pub fn link(provider: &dyn CryptoProvider, previous: &[u8; 32], record: &[u8]) -> Result<[u8; 32]> {
-    let mut data = Vec::with_capacity(previous.len() + record.len());
-    data.extend_from_slice(previous);
-    data.extend_from_slice(record);
-    provider.mac(&data)
+/// The bytes a link covers: [`FORMAT`], `previous` (the link before, as stored), then `fields`,
+/// each length-prefixed.
+pub fn canonical(previous: &str, fields: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + fields.iter().map(|field| field.len() + 8).sum::<usize>());
+    for part in [FORMAT, previous.as_bytes()].into_iter().chain(fields.iter().copied()) {
+        out.extend_from_slice(&(part.len() as u64).to_be_bytes());
+        out.extend_from_slice(part);
+    }
+    out
 }
 
-/// Recomputes a chain from `start` (usually [`GENESIS`], or the last link checked before) over
-/// `(record, stored link)` pairs in order. Returns the last link, or
-/// [`Error::ChainBroken`] with the index of the first record whose stored link is wrong.
-pub fn verify_chain<'a>(
-    provider: &dyn CryptoProvider,
-    start: [u8; 32],
-    records: impl IntoIterator<Item = (&'a [u8], &'a [u8; 32])>,
-) -> Result<[u8; 32]> {
-    let mut previous = start;
-    for (index, (record, stored)) in records.into_iter().enumerate() {
-        let expected = link(provider, &previous, record)?;
-        if !crate::constant_time_eq(&expected, stored) {
-            return Err(Error::ChainBroken { index });
-        }
-        previous = expected;
-    }
-    Ok(previous)
+/// The link of a record, lowercase hex: HMAC-SM3 under the provider's audit key (the key never
+/// leaves the provider, so an HSM can hold it).
+pub fn link(provider: &dyn CryptoProvider, previous: &str, fields: &[&[u8]]) -> Result<String> {
+    Ok(hex::encode(provider.mac(&canonical(previous, fields))?))
+}
+
+/// Whether `stored` is the link of the record, compared in constant time. A stored link that is
+/// not hex never matches.
+pub fn verify_link(provider: &dyn CryptoProvider, previous: &str, fields: &[&[u8]], stored: &str) -> Result<bool> {
+    let Ok(stored) = hex::decode(stored) else { return Ok(false) };
+    provider.verify_mac(&canonical(previous, fields), &stored)
 }

@@ -39,11 +39,6 @@ pub enum Error {
     /// An SM2 public key is not a valid SEC1 point on the SM2 curve.
     #[error("invalid SM2 public key")]
     InvalidPublicKey,
-
-    /// An audit chain link does not match its record: the record, its MAC or an earlier record
-    /// was changed, removed or reordered. `index` is the first record whose link fails.
-    #[error("audit chain broken at record {index}")]
-    ChainBroken { index: usize },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

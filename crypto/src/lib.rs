@@ -18,8 +18,11 @@
 //! - Blind index: HMAC-SM3 under a separate index key over a domain (the field) and the value
 //!   after [`normalize_for_index`], so exact-match search works on encrypted columns and equal
 //!   values in different fields do not share an index.
-//! - The audit chain: [`CryptoProvider::mac`] (HMAC-SM3 under the audit key) and the link
-//!   formula in [`audit`].
+//! - The audit chain: [`CryptoProvider::mac`] (HMAC-SM3 under the audit key) and the one link
+//!   formula and encoding in [`audit`].
+//! - Password hashes (PBKDF2-HMAC-SM3, [`password`]), TOTP codes (RFC 6238, [`totp`]), the SM3
+//!   digest ([`sm3`], [`sm3_hex`]) and the one constant-time comparison ([`constant_time_eq`]):
+//!   every hash, MAC, KDF and secret comparison of the system is in this crate.
 //! - SM2 signatures (GB/T 32918.2, SM3 digest, default distinguishing ID `1234567812345678`
 //!   of GM/T 0009-2012 and GB/T 35276-2017), 64-byte `r || s`, hedged (RFC 6979 nonce mixed
 //!   with fresh randomness), and [`verify_sm2`] for other parties' keys.
@@ -42,7 +45,7 @@
 //!
 //! Nothing is benchmarked here. SM4-GCM and HMAC-SM3 on a form field, and an SM2 signature, cost
 //! microseconds to a fraction of a millisecond — far below a database commit. The only slow path is
-//! PBKDF2 for passwords, which lives in `web/`; the one place for measurements is
+//! PBKDF2 for passwords ([`password`]); the one place for measurements is
 //! `shuangyong-bench`, never timed assertions in tests.
 //!
 //! # Crates
@@ -56,8 +59,10 @@ pub mod audit;
 mod config;
 mod error;
 pub mod mask;
+pub mod password;
 pub mod sealed;
 mod software;
+pub mod totp;
 
 pub use config::{DATA_KEY_LEN, KeyConfig, MAC_KEY_LEN, SM2_PRIVATE_KEY_LEN};
 pub use error::{Error, Result};
@@ -115,8 +120,21 @@ pub trait CryptoProvider: Send + Sync {
     fn public_key_hex(&self) -> String;
 }
 
-/// Equality of two byte strings in time that depends only on their lengths, for MACs.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// The SM3 digest (GB/T 32905) of `data`.
+pub fn sm3(data: &[u8]) -> [u8; 32] {
+    use sm3::Digest;
+    sm3::Sm3::digest(data).into()
+}
+
+/// The SM3 digest of `data` as 64 lowercase hex digits (content hashes, file digests).
+pub fn sm3_hex(data: &[u8]) -> String {
+    hex::encode(sm3(data))
+}
+
+/// Equality of two byte strings in time that depends only on their lengths: for MACs, tokens,
+/// codes and every other secret compared with what someone sent. The only such comparison in
+/// the workspace.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 

@@ -67,7 +67,11 @@ def main() -> None:
     domain = b"person.id_number"
     both_hmac("provider mac", audit_key, b"shuangyong audit")
     both_hmac("blind index", index_key, struct.pack(">I", len(domain)) + domain + b"11010519491231002X")
-    both_hmac("audit link 1", audit_key, bytes(32) + b"record 1")
+    # crypto::audit: every part length-prefixed (u64 big-endian): the format tag, the previous
+    # link (as stored, hex text), then the record's fields.
+    frame = lambda part: struct.pack(">Q", len(part)) + part
+    parts = [b"audit-v1", b"", struct.pack(">q", 1), struct.pack(">q", 1700000000000), b"admin", b"\0", b"user.create"]
+    both_hmac("audit link 1", audit_key, b"".join(frame(part) for part in parts))
 
     # PBKDF2-HMAC-SM3 with RFC 6070's inputs.
     for password, salt, iterations, length in [

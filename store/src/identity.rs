@@ -273,40 +273,40 @@ pub struct AuditRow {
     pub mac: String,
 }
 
-/// The bytes an audit row's MAC covers: every field, length-prefixed so no two different rows
-/// share an encoding, after the previous row's MAC.
-pub fn audit_canonical(seq: i64, entry: &AuditEntry, prev_mac: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
-    let mut field = |bytes: &[u8]| {
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
-        out.extend_from_slice(bytes);
-    };
-    field(b"audit-v1");
-    field(prev_mac.as_bytes());
-    field(&seq.to_be_bytes());
-    field(&entry.at.to_be_bytes());
-    for optional in [&entry.user_id, &entry.source_ip] {
-        field(optional.as_deref().unwrap_or("\u{0}").as_bytes());
-    }
-    field(entry.action.as_bytes());
-    field(entry.target.as_deref().unwrap_or("\u{0}").as_bytes());
-    field(entry.result.as_bytes());
-    field(entry.detail.as_deref().unwrap_or("\u{0}").as_bytes());
-    out
+/// The fields of an audit row its link covers, in the order [`crypto::audit`] encodes them.
+fn audit_fields(seq: i64, entry: &AuditEntry) -> [Vec<u8>; 8] {
+    let text = |value: &Option<String>| value.as_deref().unwrap_or("\u{0}").as_bytes().to_vec();
+    [
+        seq.to_be_bytes().to_vec(),
+        entry.at.to_be_bytes().to_vec(),
+        text(&entry.user_id),
+        text(&entry.source_ip),
+        entry.action.as_bytes().to_vec(),
+        text(&entry.target),
+        entry.result.as_bytes().to_vec(),
+        text(&entry.detail),
+    ]
 }
 
-/// The MAC of an audit row, hex: HMAC-SM3 under the provider's audit key (the key never leaves
-/// the provider, so an HSM can hold it).
+/// The link (MAC) of an audit row, hex: the one chain of [`crypto::audit`].
 pub fn audit_mac(
     crypto: &dyn crypto::CryptoProvider,
     seq: i64,
     entry: &AuditEntry,
     prev_mac: &str,
 ) -> crate::Result<String> {
-    let mac = crypto
-        .mac(&audit_canonical(seq, entry, prev_mac))
-        .map_err(|error| crate::Error::Invalid(format!("the audit MAC cannot be computed: {error}")))?;
-    Ok(hex::encode(mac))
+    let fields = audit_fields(seq, entry);
+    let fields: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    crypto::audit::link(crypto, prev_mac, &fields)
+        .map_err(|error| crate::Error::Invalid(format!("the audit MAC cannot be computed: {error}")))
+}
+
+/// Whether an audit row's stored MAC is its link (constant time).
+fn audit_row_intact(crypto: &dyn crypto::CryptoProvider, row: &AuditRow) -> crate::Result<bool> {
+    let fields = audit_fields(row.seq, &row.entry);
+    let fields: Vec<&[u8]> = fields.iter().map(Vec::as_slice).collect();
+    crypto::audit::verify_link(crypto, &row.prev_mac, &fields, &row.mac)
+        .map_err(|error| crate::Error::Invalid(format!("the audit MAC cannot be checked: {error}")))
 }
 
 /// What `verify_audit` found wrong first.
@@ -372,7 +372,7 @@ pub async fn verify_audit(
             if row.seq != expected {
                 return Ok(Err(AuditProblem::Missing { expected, found: row.seq }));
             }
-            if audit_mac(key, row.seq, &row.entry, &row.prev_mac)? != row.mac {
+            if !audit_row_intact(key, &row)? {
                 return Ok(Err(AuditProblem::Edited { seq: row.seq }));
             }
             if row.prev_mac != previous_mac {

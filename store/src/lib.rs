@@ -149,8 +149,7 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 
 /// A content hash for duplicate detection (SM3, hex).
 pub fn content_hash(content: &str) -> String {
-    use sm3::Digest;
-    hex::encode(sm3::Sm3::digest(content.as_bytes()))
+    crypto::sm3_hex(content.as_bytes())
 }
 
 /// A new time-ordered id.

@@ -529,11 +529,10 @@ async fn totp_is_required_once_enrolled_and_enrolment_when_configured() {
             .await
             .expect("JSON");
         let secret = setup["secret"].as_str().expect("secret").to_string();
-        let key = web::identity::totp::decode_secret(&secret).expect("base32");
+        let key = crypto::totp::decode_secret(&secret).expect("base32");
         // Codes of this time step and the next, fixed now: each is valid for a minute or more.
         let step = (store::executor::now_millis() / 1000 / 30) as u64;
-        let (this_step, next_step) =
-            (web::identity::totp::hotp(&key, step, 6), web::identity::totp::hotp(&key, step + 1, 6));
+        let (this_step, next_step) = (crypto::totp::hotp(&key, step, 6), crypto::totp::hotp(&key, step + 1, 6));
         let code = |offset: i64| if offset == 0 { this_step.clone() } else { next_step.clone() };
         let bad = sun
             .post(&app, "/api/session/totp/confirm", json!({ "secret": secret, "code": "000000" }))

@@ -238,7 +238,7 @@ async fn basic_and_keys_do_not_skip_the_second_factor() {
 
 /// Enrols a TOTP secret for `user` directly (sealed as the server does); returns the secret.
 async fn enrol_totp(app: &TestApp, user: &str) -> String {
-    let secret = web::identity::totp::new_secret();
+    let secret = crypto::totp::new_secret();
     let sealed = crypto::encrypt_text(crate::support::test_keys(), &secret, &web::identity::api::totp_aad(user))
         .expect("sealed");
     app.executor.store().set_totp_secret(user, Some(&sealed)).await.expect("stored");
@@ -247,9 +247,9 @@ async fn enrol_totp(app: &TestApp, user: &str) -> String {
 
 /// The code of `secret` for the current 30-second step plus `offset` steps.
 fn code_at(secret: &str, offset: u64) -> String {
-    let key = web::identity::totp::decode_secret(secret).expect("base32");
+    let key = crypto::totp::decode_secret(secret).expect("base32");
     let step = (store::executor::now_millis() / 1000 / 30) as u64;
-    web::identity::totp::hotp(&key, step + offset, 6)
+    crypto::totp::hotp(&key, step + offset, 6)
 }
 
 /// T-LOCK (finding 10): failures lock a name only for the source they come from; an unknown
@@ -298,7 +298,7 @@ async fn replacing_the_second_factor_needs_password_and_current_code() {
         add_account(&app, "li", "310101", &["district-staff"], "staff").await;
         let old = enrol_totp(&app, "li").await;
         let session = crate::identity::try_login(&app, "li", PASSWORD, Some(&code_at(&old, 0))).await.expect("in");
-        let new = web::identity::totp::new_secret();
+        let new = crypto::totp::new_secret();
         let confirm = |body: Value| session.post(&app, "/api/session/totp/confirm", body);
         let (status, body) = status_and_json(confirm(json!({ "secret": new, "code": code_at(&new, 0) }))).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")), "{body}");

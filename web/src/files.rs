@@ -14,7 +14,6 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde_json::{Value as JsonValue, json};
-use sm3::Digest as _;
 use store::approval::StoredFile;
 use store::executor::now_millis;
 use store::operations::OperationInput;
@@ -138,7 +137,7 @@ pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content
         name,
         content_type: content_type.to_string(),
         size: content.len() as i64,
-        digest: hex(&sm3::Sm3::digest(content)),
+        digest: crypto::sm3_hex(content),
         uploaded_by: user.to_string(),
         uploaded_at: now,
         instance_id: None,
@@ -165,10 +164,6 @@ fn unseal(state: &AppState, file: &StoredFile, sealed: &[u8]) -> OpResult<Vec<u8
         .crypto
         .decrypt(sealed, &file_aad(&file.id))
         .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 /// `GET /api/files/{id}`: the file, for its uploader, or for whoever may open a task of the

@@ -1,56 +1,44 @@
-//! The audit chain.
+//! The audit chain's link: its encoding is frozen (existing audit logs must keep verifying), it
+//! covers every part, parts cannot be shifted into each other, and it needs the key.
 
-use crypto::audit::{GENESIS, link, verify_chain};
-use crypto::{CryptoProvider, Error, SoftwareCrypto};
+use crypto::SoftwareCrypto;
+use crypto::audit::{link, verify_link};
 
 use crate::{fixed_config, random_provider};
 
-fn chain(provider: &dyn CryptoProvider, records: &[&[u8]]) -> Vec<[u8; 32]> {
-    let mut previous = GENESIS;
-    records
-        .iter()
-        .map(|record| {
-            previous = link(provider, &previous, record).expect("mac");
-            previous
-        })
-        .collect()
-}
+const AT: [u8; 8] = 1_700_000_000_000i64.to_be_bytes();
+const SEQ: [u8; 8] = 1i64.to_be_bytes();
 
-// Known answer with the fixed audit key 20 21 … 3f: HMAC-SM3(key, 32 zero bytes ‖ "record 1"),
-// computed independently like the other HMAC-SM3 answers (`crypto/tests/known_answers.py`).
+// Known answer with the fixed audit key 20 21 … 3f, computed independently of the Rust crates
+// (`crypto/tests/known_answers.py`, "audit link 1").
 #[test]
-fn first_link_known_answer() {
+fn link_known_answer() {
     let provider = SoftwareCrypto::from_config(&fixed_config()).expect("valid keys");
-    let first = link(&provider, &GENESIS, b"record 1").expect("mac");
-    assert_eq!(hex::encode(first), "0ce1b4b884656b46ea56f5dba5a65aa5528078e039a5fb19c66d9aec6ea8a4f5");
-}
-
-fn pairs<'a>(records: &[&'a [u8]], links: &'a [[u8; 32]]) -> Vec<(&'a [u8], &'a [u8; 32])> {
-    records.iter().copied().zip(links).collect()
+    let fields: [&[u8]; 5] = [&SEQ, &AT, b"admin", b"\0", b"user.create"];
+    let first = link(&provider, "", &fields).expect("mac");
+    assert_eq!(first, "2a3cf88a5436a6d3a4e39e8d3533b7a0627547cc78fa35b7fc385760f9a4a885");
+    assert!(verify_link(&provider, "", &fields, &first).expect("checks"));
 }
 
 #[test]
-fn intact_chain_verifies_and_any_change_breaks_it() {
+fn every_part_counts_and_parts_do_not_shift() {
     let provider = random_provider();
-    let records: Vec<&[u8]> = vec![b"login admin", b"view id_number of 42", b"complete task 7"];
-    let links = chain(&provider, &records);
-    let last = verify_chain(&provider, GENESIS, pairs(&records, &links)).expect("intact");
-    assert_eq!(last, links[2]);
-    // Continuing from a checkpoint.
-    assert_eq!(verify_chain(&provider, links[0], pairs(&records[1..], &links[1..])).ok(), Some(links[2]));
+    let fields: [&[u8]; 3] = [b"login", b"admin", b"success"];
+    let stored = link(&provider, "previous", &fields).expect("mac");
+    assert!(verify_link(&provider, "previous", &fields, &stored).expect("checks"));
+    // A changed field, another previous link, or the same bytes split differently: no match.
+    assert!(!verify_link(&provider, "previous", &[b"login", b"admin", b"failure"], &stored).expect("checks"));
+    assert!(!verify_link(&provider, "other", &fields, &stored).expect("checks"));
+    assert!(!verify_link(&provider, "previous", &[b"logina", b"dmin", b"success"], &stored).expect("checks"));
+    assert!(!verify_link(&provider, "previous", &[b"login", b"admin", b"success", b""], &stored).expect("checks"));
+    // A stored link that is not hex, or is cut short, never matches.
+    assert!(!verify_link(&provider, "previous", &fields, "not hex").expect("checks"));
+    assert!(!verify_link(&provider, "previous", &fields, &stored[..62]).expect("checks"));
+}
 
-    let mut changed = records.clone();
-    changed[1] = b"view id_number of 43";
-    assert!(matches!(verify_chain(&provider, GENESIS, pairs(&changed, &links)), Err(Error::ChainBroken { index: 1 })));
-
-    let removed = [records[0], records[2]];
-    let removed_links = [links[0], links[2]];
-    assert!(matches!(
-        verify_chain(&provider, GENESIS, pairs(&removed, &removed_links)),
-        Err(Error::ChainBroken { index: 1 })
-    ));
-
-    // Re-linking a forged record needs the key: another key's links do not verify.
-    let forged = chain(&random_provider(), &records);
-    assert!(matches!(verify_chain(&provider, GENESIS, pairs(&records, &forged)), Err(Error::ChainBroken { index: 0 })));
+#[test]
+fn a_link_needs_the_audit_key() {
+    let fields: [&[u8]; 2] = [b"user.freeze", b"zhangsan"];
+    let forged = link(&random_provider(), "", &fields).expect("mac");
+    assert!(!verify_link(&random_provider(), "", &fields, &forged).expect("checks"));
 }

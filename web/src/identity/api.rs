@@ -12,7 +12,7 @@ use store::identity::{Account, AccountQuery, NewAccount, Principal, SessionRecor
 
 use super::{
     Auth, ClientIp, Via, audit, check_password, entry, password, password_change_due, random_token, rate_limit,
-    session_cookie, token_digest, totp, totp_enrolment_due,
+    session_cookie, token_digest, totp_enrolment_due,
 };
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
@@ -244,7 +244,7 @@ async fn change_password(
 
 /// `POST /api/session/totp/setup`: a new secret to enrol (not stored until confirmed).
 async fn totp_setup(Extension(auth): Extension<Auth>) -> Json<Value> {
-    let secret = totp::new_secret();
+    let secret = crypto::totp::new_secret();
     let uri = format!("otpauth://totp/shuangyong:{}?secret={secret}&issuer=shuangyong", auth.principal.account.id);
     Json(json!({ "secret": secret, "uri": uri }))
 }
@@ -280,7 +280,7 @@ async fn totp_confirm(
             ApiError::denied(StatusCode::FORBIDDEN, "step-up-failed", "请输入正确的密码 (your password is required)")
         })?;
     }
-    let Some(step) = totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
+    let Some(step) = crypto::totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
         return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
     };
     let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), &confirm.secret, &totp_aad(id))

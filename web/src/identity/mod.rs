@@ -11,7 +11,6 @@ pub mod config;
 pub mod pages;
 pub mod password;
 pub mod sms;
-pub mod totp;
 
 use std::net::SocketAddr;
 
@@ -357,7 +356,7 @@ pub async fn fresh_totp(state: &AppState, account: &store::identity::Account, co
     let Some(sealed) = &account.totp_secret else { return Ok(false) };
     let secret = crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &api::totp_aad(&account.id))
         .map_err(|error| ApiError::Internal(format!("the TOTP secret cannot be opened: {error}")))?;
-    Ok(match totp::verify(&secret, code.trim(), now_millis() / 1000) {
+    Ok(match crypto::totp::verify(&secret, code.trim(), now_millis() / 1000) {
         Some(step) => state.store().use_totp_step(&account.id, step as i64).await?,
         None => false,
     })
@@ -729,7 +728,7 @@ pub async fn require_user(
         && is_unsafe(&method)
     {
         let sent = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok());
-        if !sent.is_some_and(|sent| constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes())) {
+        if !sent.is_some_and(|sent| crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes())) {
             return refuse(ApiError::denied(
                 StatusCode::FORBIDDEN,
                 "csrf",
@@ -752,10 +751,6 @@ pub async fn require_user(
         }
     }
     response
-}
-
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |diff, (x, y)| diff | (x ^ y)) == 0
 }
 
 /// Security headers on every response (CSP, framing, sniffing, referrer; HSTS behind TLS).

@@ -9,8 +9,7 @@ use serde::Deserialize;
 
 use super::api::{Credentials, login};
 use super::{
-    Auth, ClientIp, Via, audit, constant_time_eq, cookie, entry, password, password_change_due, random_token, resolve,
-    session_cookie,
+    Auth, ClientIp, Via, audit, cookie, entry, password, password_change_due, random_token, resolve, session_cookie,
 };
 use crate::AppState;
 use crate::error::ApiError;
@@ -79,7 +78,7 @@ async fn login_form(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
-    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf_token.as_bytes()) {
+    if expected.is_empty() || !crypto::constant_time_eq(expected.as_bytes(), form.csrf_token.as_bytes()) {
         return login_response(&state, StatusCode::FORBIDDEN, "页面已过期，请重新登录 (form expired)", &form.username);
     }
     let credentials = Credentials {
@@ -157,7 +156,7 @@ async fn logout_form(
         return if header_token.is_some() { StatusCode::NO_CONTENT.into_response() } else { redirect("/login") };
     };
     let sent = header_token.clone().or_else(|| form.ok().map(|Form(form)| form.csrf_token)).unwrap_or_default();
-    if !constant_time_eq(csrf_of(&auth).as_bytes(), sent.as_bytes()) {
+    if !crypto::constant_time_eq(csrf_of(&auth).as_bytes(), sent.as_bytes()) {
         return error_page(StatusCode::FORBIDDEN);
     }
     if let Via::Session(session) = &auth.via
@@ -204,7 +203,7 @@ async fn password_form(
 ) -> Response {
     let Some(auth) = session_of(&state, &headers, &ip).await else { return redirect("/login") };
     let due = password_change_due(&state.security, &auth.principal);
-    if !constant_time_eq(csrf_of(&auth).as_bytes(), form.csrf_token.as_bytes()) {
+    if !crypto::constant_time_eq(csrf_of(&auth).as_bytes(), form.csrf_token.as_bytes()) {
         return error_page(StatusCode::FORBIDDEN);
     }
     if form.new_password != form.confirm_password {

@@ -109,7 +109,7 @@ async fn consume(state: &AppState, index: &str, purpose: &str, code: &str) -> Ap
     if attempts >= 5 {
         return Err(invalid());
     }
-    let matches = super::constant_time_eq(code_digest(&id, code.trim()).as_bytes(), digest.as_bytes());
+    let matches = crypto::constant_time_eq(code_digest(&id, code.trim()).as_bytes(), digest.as_bytes());
     if !state.store().use_sms_code(&id, now, matches).await? || !matches {
         return Err(invalid());
     }

@@ -56,7 +56,7 @@ pub fn hotp(key: &[u8], counter: u64, digits: u32) -> String {
 }
 
 /// The time step `code` is valid for with the base32 `secret` at `unix_seconds` (±1 step), if
-/// any. The caller refuses a step already used ([`store::IdentityStore::use_totp_step`]).
+/// any. The caller refuses a step already used (the store records used steps).
 pub fn verify(secret: &str, code: &str, unix_seconds: i64) -> Option<u64> {
     let key = decode_secret(secret)?;
     let code = code.trim();
@@ -66,7 +66,7 @@ pub fn verify(secret: &str, code: &str, unix_seconds: i64) -> Option<u64> {
     let step = unix_seconds.max(0) as u64 / 30;
     [step.saturating_sub(1), step, step + 1]
         .into_iter()
-        .find(|counter| super::constant_time_eq(hotp(&key, *counter, 6).as_bytes(), code.as_bytes()))
+        .find(|counter| crate::constant_time_eq(hotp(&key, *counter, 6).as_bytes(), code.as_bytes()))
 }
 
 #[cfg(test)]
