@@ -389,7 +389,7 @@ pub const HANDLING_OPERATIONS: &[&str] = &["approve", "reject", "return", "trans
 /// `signature`, `file`: the actor's uploads, checked by the caller) are bound to the instance.
 pub(crate) fn push_record(batch: &mut Batch, record: &ApprovalRecord) {
     batch.push(INSERT_RECORD.into(), record_params(record));
-    let Some(actor) = record.actor.as_ref().filter(|actor| *actor != crate::operations::SYSTEM_ACTOR) else { return };
+    let Some(actor) = record.actor.as_ref().filter(|actor| *actor != crate::SYSTEM_ACTOR) else { return };
     if let Some(task_id) = &record.task_id
         && HANDLING_OPERATIONS.contains(&record.operation.as_str())
     {
@@ -433,7 +433,7 @@ fn record_files(record: &ApprovalRecord) -> Vec<String> {
 /// already ended one again). An operation recorded by the same command (same time) keeps its
 /// more telling name (`approve` rather than `complete`). What the system does is nobody's 已办.
 pub(crate) fn push_completion(batch: &mut Batch, user: &str, task_id: &str, at: i64) {
-    if user == crate::operations::SYSTEM_ACTOR {
+    if user == crate::SYSTEM_ACTOR {
         return;
     }
     batch.push(

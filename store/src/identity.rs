@@ -643,7 +643,7 @@ macro_rules! identity_impl {
                 async fn upsert_org_unit(&self, unit: &OrgUnit) -> Result<()> {
                     sqlx::query(Self::sql("INSERT INTO org_units (id, parent_id, name, kind, district, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, name = excluded.name, kind = excluded.kind, district = excluded.district"))
                         .bind(&unit.id).bind(&unit.parent_id).bind(&unit.name).bind(&unit.kind).bind(&unit.district)
-                        .bind(crate::executor::now_millis())
+                        .bind(crate::now_millis())
                         .execute(&self.pool).await.map_err(Self::map_error)?;
                     Ok(())
                 }
@@ -765,7 +765,7 @@ macro_rules! identity_impl {
                     sqlx::query(Self::sql("DELETE FROM login_failures WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
                     if status != "active" {
                         sqlx::query(Self::sql("DELETE FROM sessions WHERE user_id = ?")).bind(id).execute(&mut *tx).await?;
-                        sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")).bind(crate::executor::now_millis()).bind(id).execute(&mut *tx).await?;
+                        sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")).bind(crate::now_millis()).bind(id).execute(&mut *tx).await?;
                     }
                     tx.commit().await.map_err(Self::map_error)?;
                     Ok(())

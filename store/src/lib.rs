@@ -1,32 +1,28 @@
-//! Durable storage for the engine: the [`Store`] port, its SQLite and PostgreSQL
-//! implementations, and the [`Executor`] that runs engine commands as version-guarded
-//! transactions.
+//! Durable storage: the [`Store`] port (engine tables, jobs, identity, approval), its SQLite and
+//! PostgreSQL implementations, migrations and the test support of the conformance suite.
 //!
-//! Architecture invariants: every SQL statement of the system lives in this crate, behind the
-//! [`Store`] trait; no caller branches on the backend. This crate knows nothing of HTTP.
+//! What it must never do: decide anything. Which command runs, who may act and what follows
+//! from a change belong to `runtime/` (the command runner) and `web/`; this crate writes and
+//! reads rows as told, each port method one transaction. Every SQL statement of the system
+//! lives here, behind the [`Store`] trait; no caller branches on the backend. It knows nothing
+//! of HTTP.
 
 pub mod approval;
 mod backend;
-pub mod executor;
 pub mod identity;
-pub mod job_executor;
 mod jobs;
 mod migrate;
 pub mod model;
-pub mod operations;
 mod postgres;
 mod sqlite;
 pub mod testing;
-mod triggers;
 
 use std::sync::Arc;
 
 pub use approval::ApprovalStore;
-pub use executor::{Actor, Executor};
 pub use identity::{DataScope, IdentityStore};
 pub use jobs::JobStore;
 pub use model::*;
-pub use triggers::MessageCorrelation;
 
 /// Storage errors, mapped to HTTP statuses by `web/`.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +147,15 @@ pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
 pub fn content_hash(content: &str) -> String {
     crypto::sm3_hex(content.as_bytes())
 }
+
+/// Now, in Unix milliseconds (the time of every stored row).
+pub fn now_millis() -> i64 {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or(0)
+}
+
+/// The actor of what the system does by itself (timeouts, rules, reminders).
+pub const SYSTEM_ACTOR: &str = "system";
 
 /// A new time-ordered id.
 pub fn new_id() -> String {

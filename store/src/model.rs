@@ -435,6 +435,22 @@ scoped_query! {
     }
 }
 
+scoped_query! {
+    /// Who sends a message, and to whom (Camunda's `POST /message` body).
+    #[derive(Debug, Clone)]
+    pub struct MessageCorrelation {
+        pub name: String,
+        pub business_key: Option<String>,
+        pub instance_id: Option<String>,
+        /// Process variables the receiving instance must have, with these values.
+        pub correlation_keys: engine::Variables,
+        /// Set on the receiving (or started) instance.
+        pub variables: engine::Variables,
+        /// Deliver to every match instead of exactly one.
+        pub all: bool,
+    }
+}
+
 /// Subscription kinds.
 pub const SUBSCRIPTION_MESSAGE: &str = "message";
 pub const SUBSCRIPTION_SIGNAL: &str = "signal";

@@ -49,7 +49,7 @@ impl PostgresStore {
                 sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
                     .bind(version)
                     .bind(name)
-                    .bind(crate::executor::now_millis())
+                    .bind(crate::now_millis())
                     .execute(&mut *transaction)
                     .await?;
                 transaction.commit().await?;

@@ -77,7 +77,7 @@ impl SqliteStore {
                 sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
                     .bind(version)
                     .bind(name)
-                    .bind(crate::executor::now_millis())
+                    .bind(crate::now_millis())
                     .execute(&mut *connection)
                     .await?;
             }

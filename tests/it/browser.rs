@@ -147,5 +147,5 @@ fn tempfile_dir() -> std::path::PathBuf {
 }
 
 fn uuid_like() -> String {
-    format!("{}-{}", std::process::id(), store::executor::now_millis())
+    format!("{}-{}", std::process::id(), runtime::executor::now_millis())
 }

@@ -31,7 +31,7 @@ pub async fn add_named_account(app: &TestApp, id: &str, name: &str, unit: &str, 
             roles: roles.iter().map(|role| role.to_string()).collect(),
             phone_index: None,
             phone_sealed: None,
-            created_at: store::executor::now_millis(),
+            created_at: runtime::executor::now_millis(),
         })
         .await
         .expect("account is created");
@@ -201,12 +201,12 @@ async fn sessions_csrf_logout_and_idle_timeout() {
         // Idle for longer than the timeout (30 minutes by default): the session is gone.
         let idle = login(&app, "huangpu", PASSWORD).await;
         assert_eq!(idle.get(&app, "/api/session").send().await.expect("sent").status(), 200);
-        let back = store::executor::now_millis() - 31 * 60_000;
+        let back = runtime::executor::now_millis() - 31 * 60_000;
         raw(&app, &format!("UPDATE sessions SET last_seen_at = {back}")).await;
         let expired = idle.get(&app, "/api/session").send().await.expect("sent");
         assert_eq!(error_of(expired).await, (StatusCode::UNAUTHORIZED, "session-expired".into()));
         let fresh = login(&app, "huangpu", PASSWORD).await;
-        let back = store::executor::now_millis() - 29 * 60_000;
+        let back = runtime::executor::now_millis() - 29 * 60_000;
         raw(&app, &format!("UPDATE sessions SET last_seen_at = {back}")).await;
         assert_eq!(
             fresh.get(&app, "/api/session").send().await.expect("sent").status(),
@@ -258,7 +258,7 @@ async fn five_failures_lock_the_account_for_fifteen_minutes() {
             &app,
             &format!(
                 "UPDATE login_failures SET locked_until = {} WHERE user_id = 'xuhui'",
-                store::executor::now_millis() - 1
+                runtime::executor::now_millis() - 1
             ),
         )
         .await;
@@ -338,7 +338,7 @@ async fn a_new_account_must_change_its_password_under_the_policy() {
         assert_eq!(li.body["mustChangePassword"], false);
         assert_eq!(li.get(&app, "/engine-rest/task").send().await.expect("sent").status(), 200);
         // A password older than 90 days must be changed again.
-        let old = store::executor::now_millis() - 91 * 86_400_000;
+        let old = runtime::executor::now_millis() - 91 * 86_400_000;
         raw(&app, &format!("UPDATE users SET password_changed_at = {old} WHERE id = 'li'")).await;
         let expired = login(&app, "li", "Better-Pass-2027").await;
         assert_eq!(expired.body["mustChangePassword"], true);
@@ -531,7 +531,7 @@ async fn totp_is_required_once_enrolled_and_enrolment_when_configured() {
         let secret = setup["secret"].as_str().expect("secret").to_string();
         let key = crypto::totp::decode_secret(&secret).expect("base32");
         // Codes of this time step and the next, fixed now: each is valid for a minute or more.
-        let step = (store::executor::now_millis() / 1000 / 30) as u64;
+        let step = (runtime::executor::now_millis() / 1000 / 30) as u64;
         let (this_step, next_step) = (crypto::totp::hotp(&key, step, 6), crypto::totp::hotp(&key, step + 1, 6));
         let code = |offset: i64| if offset == 0 { this_step.clone() } else { next_step.clone() };
         let bad = sun

@@ -219,7 +219,7 @@ async fn basic_and_keys_do_not_skip_the_second_factor() {
         .await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // Expired keys stop working.
-        let now = store::executor::now_millis();
+        let now = runtime::executor::now_millis();
         raw(&app, &format!("UPDATE api_keys SET expires_at = {now} WHERE public_id = '{key_id}'")).await;
         assert_eq!(bearer().send().await.expect("sent").status(), 401, "expired");
         raw(&app, &format!("UPDATE api_keys SET expires_at = {} WHERE public_id = '{key_id}'", now + 3_600_000)).await;
@@ -248,7 +248,7 @@ async fn enrol_totp(app: &TestApp, user: &str) -> String {
 /// The code of `secret` for the current 30-second step plus `offset` steps.
 fn code_at(secret: &str, offset: u64) -> String {
     let key = crypto::totp::decode_secret(secret).expect("base32");
-    let step = (store::executor::now_millis() / 1000 / 30) as u64;
+    let step = (runtime::executor::now_millis() / 1000 / 30) as u64;
     crypto::totp::hotp(&key, step + offset, 6)
 }
 

@@ -12,7 +12,7 @@ pub struct TestApp {
     /// The database URL, so a test can start a second node on it.
     pub url: String,
     /// This node's executor (its job counter, its store).
-    pub executor: std::sync::Arc<store::Executor>,
+    pub executor: std::sync::Arc<runtime::Executor>,
 }
 
 /// Starts the app on `backend` with the user `admin` (member of `city-reviewers`) and
@@ -89,12 +89,12 @@ pub async fn spawn_node_app(
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });
     // Every node runs a job executor, as `serve` does; short locks so a test can see take-over.
-    let jobs = store::job_executor::JobExecutorConfig {
+    let jobs = runtime::job_executor::JobExecutorConfig {
         lock: std::time::Duration::from_secs(5),
         max_idle: std::time::Duration::from_millis(100),
         ..Default::default()
     };
-    tokio::spawn(store::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
+    tokio::spawn(runtime::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     TestApp {
         base: format!("http://{address}"),
         client: reqwest::Client::new(),

@@ -12,11 +12,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use runtime::executor::now_millis;
+use runtime::operations::OperationInput;
 use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use store::approval::{InboxItem, InboxQuery, InboxTab};
-use store::executor::now_millis;
-use store::operations::OperationInput;
 use store::{InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord};
 
 use crate::identity::{self, Auth};
@@ -647,7 +647,7 @@ async fn operate(
     let input = input(&caller, &body)?;
     if operation == "withdraw" {
         // The last approver takes a task back; `id` is any task of the instance they see.
-        let instance_id = store::executor::parse_task_id(&id)
+        let instance_id = runtime::executor::parse_task_id(&id)
             .map(|(instance, _)| instance.to_string())
             .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
         visible_instance(&state, &instance_id).await?;
@@ -835,8 +835,8 @@ async fn remind_open_tasks(state: &AppState, worker: &str, reminder: &store::Ext
     let (tasks, _) = state.store().tasks(&query).await.map_err(|error| error.to_string())?;
     for task in &tasks {
         let recipients = send_reminder(state, task).await?;
-        let input = store::operations::OperationInput {
-            actor: store::operations::SYSTEM_ACTOR.into(),
+        let input = runtime::operations::OperationInput {
+            actor: runtime::operations::SYSTEM_ACTOR.into(),
             comment: Some("超时自动催办 (timed reminder)".into()),
             detail: None,
             variables: Default::default(),

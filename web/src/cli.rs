@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
-use store::Executor;
+use runtime::Executor;
 
 use crate::{AppState, app, demo};
 
@@ -188,11 +188,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         let _ = std::io::stdout().write_all(announce.as_bytes()).and_then(|()| std::io::stdout().flush());
     }
     if !config.no_jobs {
-        let jobs = store::job_executor::JobExecutorConfig {
+        let jobs = runtime::job_executor::JobExecutorConfig {
             lock: std::time::Duration::from_secs(config.job_lock_seconds),
             ..Default::default()
         };
-        tokio::spawn(store::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
+        tokio::spawn(runtime::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     }
     let state = AppState::with_security(executor, security);
     crate::identity::spawn_retention(state.clone());

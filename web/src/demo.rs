@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use engine::Value;
-use store::Executor;
-use store::executor::{Upload, now_millis};
+use runtime::Executor;
+use runtime::executor::{Upload, now_millis};
 use store::identity::NewAccount;
 
 use crate::auth;

@@ -13,10 +13,10 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use runtime::executor::now_millis;
+use runtime::operations::OperationInput;
 use serde_json::{Value as JsonValue, json};
 use store::approval::StoredFile;
-use store::executor::now_millis;
-use store::operations::OperationInput;
 
 use crate::AppState;
 use crate::approval::{OpError, OpResult, OperationBody, caller, involved, visible_instance};

@@ -23,7 +23,8 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json, Router};
-use store::{Executor, Store};
+use runtime::Executor;
+use store::Store;
 
 use crate::auth::CredentialCache;
 use crate::error::{ApiError, ApiResult};
@@ -143,7 +144,7 @@ async fn discard_damaged_instance(
     identity::ClientIp(ip): identity::ClientIp,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let result = state.store().discard_damaged_instance(&id, store::executor::now_millis()).await;
+    let result = state.store().discard_damaged_instance(&id, runtime::executor::now_millis()).await;
     let outcome = if result.is_ok() { "success" } else { "failure" };
     identity::audit(&state, identity::entry(Some(&user.0), &ip, "instance.discard-damaged", Some(&id), outcome))
         .await?;

@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use engine::Value;
-use store::executor::now_millis;
-use store::{Executor, TaskHistoryQuery};
+use runtime::Executor;
+use runtime::executor::now_millis;
+use store::TaskHistoryQuery;
 use tokio::sync::Barrier;
 
 use crate::models::APPROVAL;
@@ -210,7 +211,7 @@ const TIME_LIMITED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_time_limit_racing_the_reviewer_approves_once() {
-    use store::operations::OperationInput;
+    use runtime::operations::OperationInput;
     each_backend(|cx| async move {
         let definition = cx.deploy_one("limited.bpmn", TIME_LIMITED).await;
         let other_node = executor_for(cx.store.clone());

@@ -315,7 +315,7 @@ async fn concurrent_deploys_of_one_key_never_share_a_version() {
             let executor = executor.clone();
             async move {
                 let content = models::linear("racy", &format!("Racy {index}"), &["t"]);
-                let upload = store::executor::Upload { name: "racy.bpmn".into(), content };
+                let upload = runtime::executor::Upload { name: "racy.bpmn".into(), content };
                 executor.deploy(None, None, None, vec![upload]).await
             }
         });

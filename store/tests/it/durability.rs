@@ -155,8 +155,8 @@ async fn follow_ups_survive_the_node_that_committed_them() {
 
         // The node is gone; another one opens the database and runs what is due.
         let other = executor_for(store::connect(&cx.url).await.expect("opens"));
-        let config = store::job_executor::JobExecutorConfig::default();
-        while store::job_executor::run_due_jobs(&other, &config).await.expect("runs") > 0 {}
+        let config = runtime::job_executor::JobExecutorConfig::default();
+        while runtime::job_executor::run_due_jobs(&other, &config).await.expect("runs") > 0 {}
         assert_eq!(other.store().jobs(&store::JobQuery::new(store::DataScope::All)).await.expect("jobs").1, 0);
         let staffed = cx.only_task(&instance.id).await;
         assert_eq!(staffed.assignee.as_deref(), Some("admin"), "no candidate: to the process admin");

@@ -1,7 +1,7 @@
 //! Starting, completing and canceling instances, and the version guard of `save_instance`.
 
 use engine::{InstanceStatus, Value};
-use store::executor::now_millis;
+use runtime::executor::now_millis;
 use store::{
     ActivityQuery, ActivityRecord, Changes, InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord,
     VariableRecord,
@@ -37,7 +37,7 @@ async fn start_writes_the_instance_its_task_and_history() {
         assert_eq!(stored.state.variables(), &variables, "typed variables survive the round trip");
 
         let task = cx.only_task(&started.id).await;
-        assert_eq!(task.id, store::executor::task_id(&started.id, task.token as u64));
+        assert_eq!(task.id, runtime::executor::task_id(&started.id, task.token as u64));
         assert_eq!(task.instance_id, started.id);
         assert_eq!(task.definition_id, definition.id);
         assert_eq!(task.definition_key, "approval");
@@ -183,7 +183,7 @@ async fn completing_tasks_moves_the_instance_to_its_end() {
             cx.executor.complete_task(&second_review.id, decision(true), Some("carol")).await,
             "completing a completed task",
         );
-        let ghost = store::executor::task_id(&started.id, 99);
+        let ghost = runtime::executor::task_id(&started.id, 99);
         assert_not_found(cx.executor.complete_task(&ghost, decision(true), None).await, "unknown token");
         assert_not_found(cx.executor.complete_task("not-a-task", decision(true), None).await, "malformed id");
         assert_invalid(
@@ -273,7 +273,7 @@ async fn cancel_ends_the_instance_and_deletes_its_tasks() {
 
 fn ghost_task(cx_instance: &store::InstanceRecord, token: i64, at: i64) -> TaskRecord {
     TaskRecord {
-        id: store::executor::task_id(&cx_instance.id, token as u64),
+        id: runtime::executor::task_id(&cx_instance.id, token as u64),
         instance_id: cx_instance.id.clone(),
         token,
         definition_id: cx_instance.definition_id.clone(),
@@ -296,7 +296,7 @@ fn ghost_task(cx_instance: &store::InstanceRecord, token: i64, at: i64) -> TaskR
 
 fn ghost_activity(instance: &store::InstanceRecord, token: i64, at: i64) -> ActivityRecord {
     ActivityRecord {
-        id: store::executor::task_id(&instance.id, token as u64),
+        id: runtime::executor::task_id(&instance.id, token as u64),
         instance_id: instance.id.clone(),
         definition_id: instance.definition_id.clone(),
         definition_key: instance.definition_key.clone(),

@@ -2,7 +2,7 @@
 //! (see `store::testing`; SQLite by default, `SY_TEST_BACKENDS=sqlite,postgres` adds PostgreSQL).
 //!
 //! Each test gets a fresh database per backend, a [`store::Store`] from `store::connect` and an
-//! [`store::Executor`] over it (see `support`), and drives the store through the executor the way
+//! [`runtime::Executor`] over it (see `support`), and drives the store through the executor the way
 //! `web/` does, checking the rows each command leaves behind.
 
 mod access;

@@ -5,10 +5,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use engine::{HandlerRegistry, Scripting, Value, Variables};
-use store::executor::{DeployOutcome, Upload};
+use runtime::Executor;
+use runtime::executor::{DeployOutcome, Upload};
 use store::{
-    ActivityQuery, ActivityRecord, Definition, Executor, IncidentQuery, IncidentRecord, InstanceRecord, Store,
-    TaskHistoryQuery, TaskHistoryRecord, TaskQuery, TaskRecord,
+    ActivityQuery, ActivityRecord, Definition, IncidentQuery, IncidentRecord, InstanceRecord, Store, TaskHistoryQuery,
+    TaskHistoryRecord, TaskQuery, TaskRecord,
 };
 
 /// One backend's fresh database, opened.
@@ -205,8 +206,8 @@ pub fn assert_invalid<T: Debug>(result: store::Result<T>, what: &str) {
 
 /// Waits until the clock has moved on, so rows written next get a later timestamp.
 pub async fn next_millisecond() {
-    let now = store::executor::now_millis();
-    while store::executor::now_millis() <= now {
+    let now = runtime::executor::now_millis();
+    while runtime::executor::now_millis() <= now {
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
 }

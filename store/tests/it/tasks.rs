@@ -1,7 +1,7 @@
 //! Task queries (the task list and the candidate inbox) and claiming.
 
 use engine::Value;
-use store::executor::now_millis;
+use runtime::executor::now_millis;
 use store::{ActivityQuery, Page, TaskHistoryQuery, TaskQuery};
 
 use crate::models::{APPROVAL, SCRIPTED};

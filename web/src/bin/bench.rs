@@ -160,7 +160,7 @@ fn in_memory(xml: &str, count: usize, persist: bool) -> anyhow::Result<f64> {
 /// clients.
 async fn durable(url: &str, name: &str, xml: &str, count: usize, clients: usize) -> anyhow::Result<f64> {
     let executor = web::cli::executor(url).await?;
-    let uploads = vec![store::executor::Upload { name: format!("{name}.bpmn"), content: xml.to_string() }];
+    let uploads = vec![runtime::executor::Upload { name: format!("{name}.bpmn"), content: xml.to_string() }];
     let outcome = executor.deploy(Some("bench".into()), None, None, uploads).await?;
     let definition = outcome.definitions.into_iter().next().context("nothing deployed")?;
     let next = Arc::new(AtomicUsize::new(0));
@@ -201,9 +201,10 @@ mod jobs {
 
     use anyhow::Context;
     use engine::{Value, Variables};
-    use store::executor::{Upload, now_millis};
-    use store::job_executor::{JobExecutorConfig, run_job_executor};
-    use store::{Executor, TopicRequest};
+    use runtime::Executor;
+    use runtime::executor::{Upload, now_millis};
+    use runtime::job_executor::{JobExecutorConfig, run_job_executor};
+    use store::TopicRequest;
 
     fn model(body: &str) -> String {
         format!(

@@ -9,9 +9,9 @@ use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Extension, Json};
+use runtime::operations::OperationInput;
 use serde_json::{Value as Json_, json};
 use store::approval::ApprovalRecord;
-use store::operations::OperationInput;
 
 use super::format_time;
 use crate::error::{ApiError, ApiResult};

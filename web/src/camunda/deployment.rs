@@ -5,8 +5,8 @@ use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use runtime::executor::Upload;
 use serde_json::{Map, Value as Json_, json};
-use store::executor::Upload;
 use store::{Deployment, DeploymentQuery};
 
 use super::{Filters, Params, count_json, format_time, sort_error};

@@ -307,7 +307,7 @@ fn query(filters: &Filters) -> ApiResult<ExternalTaskQuery> {
         activity_id: filters.text("activityId"),
         locked,
         no_retries_left,
-        now: store::executor::now_millis(),
+        now: runtime::executor::now_millis(),
         scope: crate::identity::scope(),
         sorting: filters.sorting_with(&[("tenantId", None)])?,
         page: filters.page()?,

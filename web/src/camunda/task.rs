@@ -220,7 +220,7 @@ async fn claim(
     if task.assignee.as_deref() == Some(user.as_str()) {
         return Ok(StatusCode::NO_CONTENT);
     }
-    state.store().set_assignee(&id, Some(None), Some(&user), store::executor::now_millis(), &actor.0).await.map_err(
+    state.store().set_assignee(&id, Some(None), Some(&user), runtime::executor::now_millis(), &actor.0).await.map_err(
         |error| match error {
             store::Error::Conflict(_) => ApiError::Conflict(format!("Task '{id}' is already claimed by someone else.")),
             other => other.into(),
@@ -236,7 +236,7 @@ async fn unclaim(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     writable(&state, &auth, &id).await?;
-    state.store().set_assignee(&id, None, None, store::executor::now_millis(), &actor.0).await?;
+    state.store().set_assignee(&id, None, None, runtime::executor::now_millis(), &actor.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -252,7 +252,7 @@ async fn set_assignee(
     if let Some(user) = &user {
         refuse_exposure(&state, user, &task).await?;
     }
-    state.store().set_assignee(&id, None, user.as_deref(), store::executor::now_millis(), &actor.0).await?;
+    state.store().set_assignee(&id, None, user.as_deref(), runtime::executor::now_millis(), &actor.0).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -451,8 +451,10 @@ async fn create_comment(
         other => other,
     })?;
     authorize(&state, &auth, &task).await?;
-    let input =
-        store::operations::OperationInput { comment: Some(message), ..store::operations::OperationInput::by(&actor.0) };
+    let input = runtime::operations::OperationInput {
+        comment: Some(message),
+        ..runtime::operations::OperationInput::by(&actor.0)
+    };
     let record = state.executor.comment(&task, input).await?;
     Ok(Json(comment_json(&record)))
 }
@@ -470,7 +472,7 @@ async fn delegate(
         .ok_or_else(|| ApiError::BadRequest("userId is required to delegate a task".into()))?;
     let task = writable(&state, &auth, &id).await?;
     refuse_exposure(&state, &user, &task).await?;
-    let input = store::operations::OperationInput::by(&actor.0);
+    let input = runtime::operations::OperationInput::by(&actor.0);
     state.executor.delegate(&task, &user, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -492,7 +494,7 @@ async fn resolve(
     if !variables.is_empty() {
         state.executor.set_variables(&task.instance_id, variables, Vec::new(), Some(&actor.0)).await?;
     }
-    let input = store::operations::OperationInput::by(&actor.0);
+    let input = runtime::operations::OperationInput::by(&actor.0);
     state.executor.resolve(&task, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -554,10 +556,10 @@ async fn change_identity_link(
     }
     if kind == "assignee" {
         let (expected, assignee) = if add { (None, Some(value.as_str())) } else { (Some(Some(value.as_str())), None) };
-        state.store().set_assignee(id, expected, assignee, store::executor::now_millis(), actor).await?;
+        state.store().set_assignee(id, expected, assignee, runtime::executor::now_millis(), actor).await?;
         return Ok(StatusCode::NO_CONTENT);
     }
-    let input = store::operations::OperationInput::by(actor);
+    let input = runtime::operations::OperationInput::by(actor);
     state.executor.change_identity_link(&task, kind, &value, add, input).await?;
     Ok(StatusCode::NO_CONTENT)
 }

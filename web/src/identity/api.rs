@@ -5,9 +5,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use runtime::executor::now_millis;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::executor::now_millis;
 use store::identity::{Account, AccountQuery, NewAccount, Principal, SessionRecord};
 
 use super::{

@@ -20,7 +20,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use rand::RngExt;
-use store::executor::now_millis;
+use runtime::executor::now_millis;
 use store::identity::{AuditEntry, OrgUnit, Principal, Role, SessionRecord};
 use store::{DataScope, Store};
 

@@ -1,6 +1,6 @@
 //! The password policy and password changes.
 
-use store::executor::now_millis;
+use runtime::executor::now_millis;
 
 use super::config::PasswordPolicy;
 use crate::AppState;

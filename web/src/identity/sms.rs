@@ -11,10 +11,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rand::RngExt;
+use runtime::executor::now_millis;
 use serde::Deserialize;
 use serde_json::json;
 use store::Store;
-use store::executor::now_millis;
 use store::identity::NewAccount;
 
 use super::{ClientIp, audit, entry, password, rate_limit, session_cookie};

@@ -13,8 +13,8 @@ use crate::executor::{
     Actor, Correlation, DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS, Executor, StartOptions, called_instance_id,
     now_millis,
 };
-use crate::model::*;
-use crate::{DataScope, Error, Result};
+use store::model::*;
+use store::{DataScope, Error, Result};
 
 pub(crate) fn corrupt(error: impl std::fmt::Display) -> Error {
     Error::Corrupt(error.to_string())
@@ -27,22 +27,6 @@ pub(crate) fn job_retry_policy(model: &ProcessModel, element_id: &str) -> (i64, 
     match cycle.map(|cycle| timer::schedule(TimerKind::Cycle, cycle, 0)) {
         Some(Ok((pause, Some(Cycle::Repeat { remaining: Some(left), .. })))) => (left as i64 + 1, pause),
         _ => (DEFAULT_JOB_RETRIES, DEFAULT_RETRY_PAUSE_MS),
-    }
-}
-
-scoped_query! {
-    /// Who sends a message, and to whom (Camunda's `POST /message` body).
-    #[derive(Debug, Clone)]
-    pub struct MessageCorrelation {
-        pub name: String,
-        pub business_key: Option<String>,
-        pub instance_id: Option<String>,
-        /// Process variables the receiving instance must have, with these values.
-        pub correlation_keys: Variables,
-        /// Set on the receiving (or started) instance.
-        pub variables: Variables,
-        /// Deliver to every match instead of exactly one.
-        pub all: bool,
     }
 }
 
@@ -154,7 +138,7 @@ impl Executor {
         let query = IncidentQuery {
             instance_id: Some(instance_id.to_string()),
             open: true,
-            ..IncidentQuery::new(crate::DataScope::All)
+            ..IncidentQuery::new(store::DataScope::All)
         };
         let incidents = self.store().incidents(&query).await?.0;
         let Some(incident) = incidents.iter().max_by_key(|incident| incident.created_at) else { return Ok(()) };
@@ -174,7 +158,7 @@ impl Executor {
     /// job (0 retries, an incident), raising them resolves the incident by running the failed
     /// step again.
     pub async fn set_job_retries(&self, id: &str, retries: i64, actor: Actor<'_>) -> Result<()> {
-        let query = JobQuery { id: Some(id.to_string()), ..JobQuery::new(crate::DataScope::All) };
+        let query = JobQuery { id: Some(id.to_string()), ..JobQuery::new(store::DataScope::All) };
         let job = self.store().jobs(&query).await?.0.into_iter().next();
         let job = job.ok_or_else(|| Error::NotFound(format!("job {id} does not exist")))?;
         match (&job.payload, job.retries, job.wait_id) {
@@ -344,7 +328,7 @@ impl Executor {
                 kind: Some(SUBSCRIPTION_MESSAGE.into()),
                 name: Some(message.name.clone()),
                 start_events: Some(true),
-                ..SubscriptionQuery::new(crate::DataScope::All)
+                ..SubscriptionQuery::new(store::DataScope::All)
             };
             let starts = self.store().subscriptions(&query).await?;
             if !message.all && starts.len() > 1 {
@@ -502,7 +486,7 @@ impl Executor {
     }
 
     pub async fn external_task(&self, id: &str) -> Result<ExternalTaskRecord> {
-        let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::new(crate::DataScope::All) };
+        let query = ExternalTaskQuery { id: Some(id.to_string()), ..ExternalTaskQuery::new(store::DataScope::All) };
         self.store()
             .external_tasks(&query)
             .await?
@@ -596,7 +580,7 @@ impl Executor {
             let query = IncidentQuery {
                 instance_id: Some(task.instance_id.clone()),
                 open: true,
-                ..IncidentQuery::new(crate::DataScope::All)
+                ..IncidentQuery::new(store::DataScope::All)
             };
             let incident = self.store().incidents(&query).await?.0.into_iter().find(|i| i.token == task.token);
             if let Some(incident) = incident {

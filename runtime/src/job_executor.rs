@@ -64,7 +64,7 @@ pub async fn run_job_executor(
 }
 
 /// Locks and runs one batch of due jobs; returns how many ran.
-pub async fn run_due_jobs(executor: &Executor, config: &JobExecutorConfig) -> crate::Result<usize> {
+pub async fn run_due_jobs(executor: &Executor, config: &JobExecutorConfig) -> store::Result<usize> {
     let now = now_millis();
     let lock_until = now + config.lock.as_millis() as i64;
     let jobs = executor.store().acquire_jobs(&config.owner, now, lock_until, config.batch).await?;

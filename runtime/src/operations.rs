@@ -23,10 +23,11 @@
 use engine::model::ElementKind;
 use engine::{InstanceState, ProcessModel, TokenId, Value, Variables};
 
-use crate::approval::{ApprovalRecord, CcEntry, Reassignment, Signer, SigningChange};
+use crate::Executor;
 use crate::executor::{now_millis, parse_task_id};
-use crate::model::*;
-use crate::{Error, Executor, Result, new_id};
+use store::approval::{ApprovalRecord, CcEntry, Reassignment, Signer, SigningChange};
+use store::model::*;
+use store::{Error, Result, new_id};
 
 /// What the caller says with an operation.
 #[derive(Debug, Clone, Default)]
@@ -95,7 +96,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             task_id: Some(task_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::new(crate::DataScope::All)
+            ..TaskHistoryQuery::new(store::DataScope::All)
         };
         match self.store().task_history(&query).await {
             Ok((ended, _)) if !ended.is_empty() => {
@@ -409,7 +410,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             instance_id: Some(instance_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::new(crate::DataScope::All)
+            ..TaskHistoryQuery::new(store::DataScope::All)
         };
         let (tasks, _) = self.store().task_history(&query).await?;
         Ok(tasks
@@ -555,7 +556,7 @@ impl Executor {
         let query = TaskHistoryQuery {
             instance_id: Some(instance_id.to_string()),
             finished: Some(true),
-            ..TaskHistoryQuery::new(crate::DataScope::All)
+            ..TaskHistoryQuery::new(store::DataScope::All)
         };
         let (ended, _) = self.store().task_history(&query).await?;
         let mut ended: Vec<_> =
@@ -569,7 +570,7 @@ impl Executor {
         let element = last.task_definition_key.clone();
         let open = self
             .store()
-            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::new(crate::DataScope::All) })
+            .tasks(&TaskQuery { instance_id: Some(instance_id.to_string()), ..TaskQuery::new(store::DataScope::All) })
             .await?
             .0;
         let mut from = None;
@@ -741,7 +742,7 @@ impl Executor {
     /// approved, rejected or taken over is left alone.
     pub(crate) async fn staff_from_job(&self, job: &JobRecord) -> Result<()> {
         let task_id = job.payload.clone().unwrap_or_default();
-        let query = TaskQuery { id: Some(task_id), ..TaskQuery::new(crate::DataScope::All) };
+        let query = TaskQuery { id: Some(task_id), ..TaskQuery::new(store::DataScope::All) };
         if let Some(task) = self.store().tasks(&query).await?.0.into_iter().next() {
             self.staff_task(&task, &job.id).await?;
         }
@@ -868,7 +869,7 @@ impl Executor {
 
     /// The open tasks at `activity` or inside it (the items of a multi-instance body).
     async fn open_tasks_under(&self, instance: &InstanceRecord, activity: TokenId) -> Result<Vec<TaskRecord>> {
-        let query = TaskQuery { instance_id: Some(instance.id.clone()), ..TaskQuery::new(crate::DataScope::All) };
+        let query = TaskQuery { instance_id: Some(instance.id.clone()), ..TaskQuery::new(store::DataScope::All) };
         let (tasks, _) = self.store().tasks(&query).await?;
         let state = &instance.state;
         let under = |token: TokenId| {
@@ -975,8 +976,7 @@ fn allowed(check: Result<()>) -> Result<bool> {
     }
 }
 
-/// The actor of what the system does by itself (timeouts, rules, reminders).
-pub const SYSTEM_ACTOR: &str = "system";
+pub use store::SYSTEM_ACTOR;
 
 fn split(task_id: &str) -> Result<(&str, TokenId)> {
     parse_task_id(task_id).ok_or_else(|| Error::NotFound(format!("task {task_id} does not exist")))

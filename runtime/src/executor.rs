@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use engine::model::{ElementKind, Trigger};
 use engine::runtime::Event;
@@ -14,13 +13,10 @@ use engine::{
     WaitTrigger,
 };
 
-use crate::model::*;
 use crate::triggers::{corrupt, job_retry_policy};
-use crate::{Error, Result, Store, content_hash, new_id};
-
-pub fn now_millis() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|elapsed| elapsed.as_millis() as i64).unwrap_or(0)
-}
+use store::model::*;
+pub use store::now_millis;
+use store::{Error, Result, Store, content_hash, new_id};
 
 /// Who is acting (a user id), recorded in history. `None` for the system itself.
 pub type Actor<'a> = Option<&'a str>;
@@ -389,8 +385,8 @@ impl Executor {
         let Some(user) = actor.filter(|user| *user != "system") else { return Ok(()) };
         let Some(principal) = self.store.principal(user).await? else { return Ok(()) };
         let allowed = match &principal.scope {
-            crate::DataScope::All => true,
-            crate::DataScope::Nothing => false,
+            store::DataScope::All => true,
+            store::DataScope::Nothing => false,
             _ => principal.account.district.as_deref() == Some(code.as_str()),
         };
         if allowed {
@@ -424,7 +420,7 @@ impl Executor {
                 let query = TaskHistoryQuery {
                     task_id: Some(task_id.to_string()),
                     finished: Some(true),
-                    ..TaskHistoryQuery::new(crate::DataScope::All)
+                    ..TaskHistoryQuery::new(store::DataScope::All)
                 };
                 match self.store.task_history(&query).await?.0.into_iter().next() {
                     Some(ended) => {
@@ -474,7 +470,7 @@ impl Executor {
         let query = IncidentQuery {
             id: Some(incident_id.to_string()),
             open: true,
-            ..IncidentQuery::new(crate::DataScope::All)
+            ..IncidentQuery::new(store::DataScope::All)
         };
         let incident = self
             .store
@@ -537,7 +533,7 @@ impl Executor {
         instance_id: &str,
         actor: Actor<'_>,
         delete_reason: Option<String>,
-        mut records: Vec<crate::approval::ApprovalRecord>,
+        mut records: Vec<store::approval::ApprovalRecord>,
         run: F,
     ) -> Result<InstanceRecord>
     where
@@ -728,7 +724,7 @@ impl Executor {
                         let query = IncidentQuery {
                             instance_id: Some(instance.id.clone()),
                             open: true,
-                            ..IncidentQuery::new(crate::DataScope::All)
+                            ..IncidentQuery::new(store::DataScope::All)
                         };
                         open_incidents = Some(self.store.incidents(&query).await?.0);
                     }
