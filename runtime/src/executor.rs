@@ -714,7 +714,12 @@ impl Executor {
                     definition_id: instance.definition_id.clone(),
                     activity_id: element_id.clone(),
                     token: *token as i64,
-                    incident_type: "failedExecution".into(),
+                    incident_type: if is_external_task(element_id) {
+                        INCIDENT_FAILED_EXTERNAL_TASK
+                    } else {
+                        INCIDENT_FAILED_EXECUTION
+                    }
+                    .into(),
                     message: message.clone(),
                     created_at: at,
                     resolved_at: None,

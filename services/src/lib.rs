@@ -1,11 +1,30 @@
-//! Domain modules of the 双拥 system. Each registers its service-task handlers here; later
-//! issues add institutions, bookings, volunteers, coupons, the e-card and SMS.
+//! Domain modules of the 双拥 system and the contract they are written against.
 //!
-//! This crate must never know HTTP or SQL: handlers get variables in and give variables out.
+//! Two kinds of handler, by what they need:
+//! - **Domain handlers** ([`domain::DomainHandler`]): async, reach the system through
+//!   [`domain::Ports`], run as durable workers of an external-task topic (`sy-…`), retried and
+//!   taken over across nodes, each effect once. Everything that sends, stores or looks up.
+//!   Listed by [`domain_handlers`].
+//! - **Inline handlers** ([`handlers`], `sy:handler="…"` on a service task): pure functions of
+//!   the variables, called inside the engine step and committed with it. Nothing else.
+//!
+//! What this crate must never do: know HTTP or SQL, or reach the database other than through a
+//! port. Later issues add institutions, bookings, volunteers, coupons and the e-card here, one
+//! module each.
+
+use std::sync::Arc;
 
 use engine::{HandlerRegistry, Value, Variables};
 
-/// Every service-task handler the system offers, by name (`sy:handler="…"` in a model).
+pub mod domain;
+pub mod notify;
+
+/// Every domain handler the system runs, one per topic.
+pub fn domain_handlers() -> Vec<Arc<dyn domain::DomainHandler>> {
+    vec![Arc::new(notify::Notify)]
+}
+
+/// Every inline service-task handler the system offers, by name (`sy:handler="…"` in a model).
 pub fn handlers() -> HandlerRegistry {
     let mut registry = HandlerRegistry::new();
     // `noop`: a placeholder step for models drawn before their service exists.

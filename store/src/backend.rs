@@ -947,7 +947,7 @@ macro_rules! store_impl {
                 async fn incidents(&self, query: &IncidentQuery) -> Result<(Vec<IncidentRecord>, i64)> {
                     let mut filter = Filter::default();
                     filter.eq("id", &query.id).eq("instance_id", &query.instance_id).eq("definition_id", &query.definition_id).eq("activity_id", &query.activity_id)
-                        .scope(&query.scope, "incidents.instance_id");
+                        .eq("incident_type", &query.incident_type).scope(&query.scope, "incidents.instance_id");
                     if query.open {
                         filter.clause("resolved_at IS NULL", []);
                     }

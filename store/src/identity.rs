@@ -526,7 +526,15 @@ pub trait IdentityStore: Send + Sync {
     /// Counts an attempt on a code; with `used` it is spent (single use). False if it was
     /// already spent by someone else.
     async fn use_sms_code(&self, id: &str, now: i64, used: bool) -> crate::Result<bool>;
-    async fn sms_outbox_push(&self, phone: &str, message: &str, now: i64) -> crate::Result<()>;
+    /// Adds a message to the SMS outbox. With a `dedup_key`, only once: a second push with the
+    /// same key adds nothing and returns `false`.
+    async fn sms_outbox_push(
+        &self,
+        phone: &str,
+        message: &str,
+        dedup_key: Option<&str>,
+        now: i64,
+    ) -> crate::Result<bool>;
     async fn sms_outbox(&self, phone: &str) -> crate::Result<Vec<String>>;
 }
 
@@ -1091,10 +1099,10 @@ macro_rules! identity_impl {
                     Ok(result.rows_affected() == 1)
                 }
 
-                async fn sms_outbox_push(&self, phone: &str, message: &str, now: i64) -> Result<()> {
-                    sqlx::query(Self::sql("INSERT INTO sms_outbox (id, phone, message, created_at) VALUES (?, ?, ?, ?)"))
-                        .bind(crate::new_id()).bind(phone).bind(message).bind(now).execute(&self.pool).await.map_err(Self::map_error)?;
-                    Ok(())
+                async fn sms_outbox_push(&self, phone: &str, message: &str, dedup_key: Option<&str>, now: i64) -> Result<bool> {
+                    let done = sqlx::query(Self::sql("INSERT INTO sms_outbox (id, phone, message, dedup_key, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING"))
+                        .bind(crate::new_id()).bind(phone).bind(message).bind(dedup_key).bind(now).execute(&self.pool).await.map_err(Self::map_error)?;
+                    Ok(done.rows_affected() == 1)
                 }
 
                 async fn sms_outbox(&self, phone: &str) -> Result<Vec<String>> {

@@ -14,6 +14,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (9, "system_not_done", include_str!("../../migrations/sqlite/0009_system_not_done.sql")),
     (10, "keys_and_lockout", include_str!("../../migrations/sqlite/0010_keys_and_lockout.sql")),
     (11, "key_fingerprint", include_str!("../../migrations/sqlite/0011_key_fingerprint.sql")),
+    (12, "outbox_once", include_str!("../../migrations/sqlite/0012_outbox_once.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -29,6 +30,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (9, "system_not_done", include_str!("../../migrations/postgres/0009_system_not_done.sql")),
     (10, "keys_and_lockout", include_str!("../../migrations/postgres/0010_keys_and_lockout.sql")),
     (11, "key_fingerprint", include_str!("../../migrations/postgres/0011_key_fingerprint.sql")),
+    (12, "outbox_once", include_str!("../../migrations/postgres/0012_outbox_once.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

@@ -292,6 +292,8 @@ scoped_query! {
         pub instance_id: Option<String>,
         pub definition_id: Option<String>,
         pub activity_id: Option<String>,
+        /// `failedExecution` (a step of the engine) or `failedExternalTask` (a worker's task).
+        pub incident_type: Option<String>,
         /// Only unresolved incidents (the runtime incident list).
         pub open: bool,
         pub sorting: Sorting,
@@ -370,6 +372,11 @@ pub struct ExecutedJob {
     /// `None`: the job is done and deleted; else its next due time and cycle state.
     pub next: Option<(i64, Option<String>)>,
 }
+
+/// Incident types: a step the engine ran failed (a script, a service call, a job's last
+/// attempt), or a worker reported its external task failed for good.
+pub const INCIDENT_FAILED_EXECUTION: &str = "failedExecution";
+pub const INCIDENT_FAILED_EXTERNAL_TASK: &str = "failedExternalTask";
 
 /// Job kinds.
 pub const JOB_TIMER: &str = "timer";

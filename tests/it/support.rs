@@ -85,6 +85,8 @@ pub async fn spawn_node_app(
     let address = listener.local_addr().expect("bound address");
     let state = web::AppState::with_security(executor.clone(), security);
     tokio::spawn(web::run_reminder_worker(state.clone()));
+    let workers = runtime::workers::WorkerConfig { lock_ms: Some(5_000), ..Default::default() };
+    tokio::spawn(web::domain_workers(&state).run(executor.clone(), workers, std::future::pending::<()>()));
     let app = build(state);
     let service = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, service).await.expect("server runs") });

@@ -199,6 +199,11 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if !config.no_jobs {
         // Timed reminders (the *remind* timeout pattern) are sent by every node with jobs.
         tokio::spawn(crate::run_reminder_worker(state.clone()));
+        let workers = runtime::workers::WorkerConfig {
+            lock_ms: Some(config.job_lock_seconds.saturating_mul(1000) as i64),
+            ..Default::default()
+        };
+        tokio::spawn(crate::domain_workers(&state).run(state.executor.clone(), workers, std::future::pending::<()>()));
     }
     let application = app(state);
     axum::serve(listener, application.into_make_service_with_connect_info::<std::net::SocketAddr>())

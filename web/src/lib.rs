@@ -55,6 +55,12 @@ impl AppState {
     }
 }
 
+/// The domain handlers of `services`, over this node's store and crypto provider.
+pub fn domain_workers(state: &AppState) -> Arc<runtime::workers::DomainWorkers> {
+    let ports = runtime::ports::store_ports(state.store().clone(), state.security.crypto.clone());
+    Arc::new(runtime::workers::DomainWorkers::new(services::domain_handlers(), ports))
+}
+
 /// The authenticated user of a request (set by the auth middleware).
 #[derive(Debug, Clone)]
 pub struct CurrentUser(pub String);

@@ -16,3 +16,4 @@ mod instances;
 mod models;
 mod support;
 mod tasks;
+mod workers;

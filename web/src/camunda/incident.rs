@@ -1,8 +1,9 @@
 //! `/incident`: list, count and get open incidents.
 //!
-//! Every incident here is a step that failed and waits to be retried — what Camunda calls a
-//! `failedJob` — so that is its type on the wire (clients such as pycamunda accept only Camunda's
-//! built-in types), whatever name the store gives it.
+//! An incident is a step that failed and waits to be retried. Camunda has two built-in types
+//! for that, and clients such as pycamunda accept only those: `failedExternalTask` when a
+//! worker (ours or an outside one) reported its external task failed for good, and `failedJob`
+//! for every step the engine ran itself (the store's `failedExecution`).
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -22,8 +23,10 @@ pub(super) fn router() -> Routes {
         .delete("/incident/{id}", ENGINE_USE, resolve)
 }
 
-/// Camunda's incident type for a failed step that the engine retries.
-const INCIDENT_TYPE: &str = "failedJob";
+/// Camunda's incident type of a stored incident.
+fn wire_type(incident: &IncidentRecord) -> &'static str {
+    if incident.incident_type == store::INCIDENT_FAILED_EXTERNAL_TASK { "failedExternalTask" } else { "failedJob" }
+}
 
 pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
     json!({
@@ -32,7 +35,7 @@ pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
         "processInstanceId": incident.instance_id,
         "executionId": incident.instance_id,
         "incidentTimestamp": format_time(incident.created_at),
-        "incidentType": INCIDENT_TYPE,
+        "incidentType": wire_type(incident),
         "activityId": incident.activity_id,
         "failedActivityId": incident.activity_id,
         "causeIncidentId": incident.id,
@@ -48,9 +51,12 @@ pub(crate) fn incident_json(incident: &IncidentRecord) -> Json_ {
 /// The store query, or `None` when the filters rule out every incident (another incident type,
 /// or an execution other than the instance: each instance here is its one execution).
 fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
-    if filters.text("incidentType").is_some_and(|kind| kind != INCIDENT_TYPE) {
-        return Ok(None);
-    }
+    let incident_type = match filters.text("incidentType").as_deref() {
+        None => None,
+        Some("failedJob") => Some(store::INCIDENT_FAILED_EXECUTION.to_string()),
+        Some("failedExternalTask") => Some(store::INCIDENT_FAILED_EXTERNAL_TASK.to_string()),
+        Some(_) => return Ok(None),
+    };
     let instance_id = match (filters.text("processInstanceId"), filters.text("executionId")) {
         (Some(instance), Some(execution)) if instance != execution => return Ok(None),
         (instance, execution) => instance.or(execution),
@@ -60,6 +66,7 @@ fn query(filters: &Filters) -> ApiResult<Option<IncidentQuery>> {
         instance_id,
         definition_id: filters.text("processDefinitionId"),
         activity_id: filters.text("activityId"),
+        incident_type,
         open: true,
         sorting: filters.sorting_with(SORT_ALIASES)?,
         page: filters.page()?,

@@ -33,7 +33,7 @@ pub struct OutboxGateway(pub Arc<dyn Store>);
 #[async_trait::async_trait]
 impl SmsGateway for OutboxGateway {
     async fn send(&self, phone: &str, message: &str) -> Result<(), String> {
-        self.0.sms_outbox_push(phone, message, now_millis()).await.map_err(|error| error.to_string())
+        self.0.sms_outbox_push(phone, message, None, now_millis()).await.map(|_| ()).map_err(|error| error.to_string())
     }
 }
 

@@ -309,6 +309,85 @@ async fn jobs_of_a_killed_node_complete_after_restart() {
     assert_eq!(finished["count"], N, "every instance completed");
 }
 
+const NOTIFY_LATER: &str = r#"<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
+  <bpmn:process id="notifyLater" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>${delay}</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+    <bpmn:serviceTask id="notify" camunda:type="external" camunda:topic="sy-notify" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait" />
+    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="notify" />
+    <bpmn:sequenceFlow id="f3" sourceRef="notify" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Issue 11: a node is killed with SIGKILL while its domain workers send notifications. After
+/// a restart every notification has been sent exactly once: none is lost with the dead node's
+/// locks, and none that the dead node sent before it could complete its task is sent again.
+#[tokio::test]
+async fn domain_handlers_of_a_killed_node_send_each_message_once() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let password = "kill-handlers-password";
+    let client = reqwest::Client::new();
+    let env = [("SY_JOB_LOCK_SECONDS", "2")];
+    let server = Server::start_with(directory.path(), password, &env);
+    let url = |server: &Server, path: &str| format!("{}/engine-rest{path}", server.base);
+    let get = |server: &Server, path: &str| client.get(url(server, path)).basic_auth("admin", Some(password)).send();
+    let form = reqwest::multipart::Form::new()
+        .part("data", reqwest::multipart::Part::text(NOTIFY_LATER).file_name("notify-later.bpmn"));
+    let deployed =
+        client.post(url(&server, "/deployment/create")).basic_auth("admin", Some(password)).multipart(form).send();
+    assert_eq!(deployed.await.expect("deploy").status(), 200);
+    const N: usize = 150;
+    let first_start = Instant::now();
+    for index in 0..N {
+        // The notifications fall due over two seconds, from 1 s after the first start.
+        let delay = format!("PT{:.2}S", 1.0 + index as f64 * 2.0 / N as f64);
+        let variables = json!({
+            "delay": { "value": delay, "type": "String" },
+            "notifyTo": { "value": "admin", "type": "String" },
+            "notifyText": { "value": format!("通知 {index}"), "type": "String" },
+        });
+        let started = client
+            .post(url(&server, "/process-definition/key/notifyLater/start"))
+            .basic_auth("admin", Some(password))
+            .json(&json!({ "variables": variables }))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(started.status(), 200);
+    }
+    tokio::time::sleep_until((first_start + Duration::from_millis(1800)).into()).await;
+    drop(server); // SIGKILL, with notifications sent, being sent and still to send
+
+    let server = Server::start_with(directory.path(), "ignored-the-admin-exists", &env);
+    let finished: Value = get(&server, "/history/process-instance/count?finished=true")
+        .await
+        .expect("history")
+        .json()
+        .await
+        .expect("json");
+    let finished_at_restart = finished["count"].as_u64().expect("count");
+    assert!(finished_at_restart < N as u64, "killed with work left ({finished_at_restart} of {N} had finished)");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let running: Value = get(&server, "/process-instance/count").await.expect("count").json().await.expect("json");
+        if running["count"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "stuck after restart: {running} running instances");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(server);
+    let database = format!("sqlite://{}", directory.path().join("shuangyong.db").display());
+    let store = store::connect(&database).await.expect("the database opens");
+    let mut sent = store.sms_outbox("account:admin").await.expect("reads");
+    sent.sort();
+    let mut expected: Vec<String> = (0..N).map(|index| format!("通知 {index}")).collect();
+    expected.sort();
+    assert_eq!(sent, expected, "each notification exactly once");
+}
+
 /// Issue 11 (keys out of git): a node started with a fresh data folder against an existing
 /// database generates a key file of its own; `serve` refuses to start with it, naming both
 /// fingerprints and what to do, instead of failing every login later.
