@@ -252,6 +252,11 @@ async fn external_task_workers_fetch_lock_complete_fail_and_throw() {
         assert_eq!(last.status(), 204);
         let incidents = app.json(&format!("/incident?processInstanceId={id}")).await;
         assert_eq!(incidents[0]["incidentMessage"], "SMTP 拒绝", "{incidents}");
+        // Camunda's type for a worker's failure, and the type filter finds it under that name only.
+        assert_eq!(incidents[0]["incidentType"], "failedExternalTask", "{incidents}");
+        let by_type = |kind: &str| format!("/incident/count?processInstanceId={id}&incidentType={kind}");
+        assert_eq!(app.json(&by_type("failedExternalTask")).await["count"], 1);
+        assert_eq!(app.json(&by_type("failedJob")).await["count"], 0);
         assert!(fetch(&app, "w1", 0).await.is_empty());
         let retries = app.client.put(app.url(&format!("/external-task/{task_id}/retries")))
             .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD)).json(&json!({ "retries": 2 })).send().await.expect("sent");
