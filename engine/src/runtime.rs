@@ -9,11 +9,11 @@ use std::collections::{HashSet, VecDeque};
 
 use crate::Error;
 use crate::model::{
-    CallBinding, CallBusinessKey, ElementIndex, ElementKind, FlowIndex, Mapping, ProcessModel, Trigger,
+    CallBinding, CallBusinessKey, CallDefinition, ElementIndex, ElementKind, FlowIndex, Mapping, ProcessModel, Trigger,
     UserTaskDefinition,
 };
 use crate::ports::{ServiceCall, ServiceError, ServiceHandlers};
-use crate::script::{Scripting, Template};
+use crate::script::{Script, Scripting, Template};
 use crate::state::{
     CalledBusinessKey, InstanceState, InstanceStatus, Phase, ROOT_SCOPE, ScopeInstance, ScopeKind, Token, TokenId,
     TokenState, Wait, WaitTrigger,
@@ -105,6 +105,14 @@ pub struct Runtime<'a> {
     pub services: &'a dyn ServiceHandlers,
     /// The command's time, in milliseconds since the Unix epoch (the engine reads no clock).
     pub now: i64,
+}
+
+/// Where a token arrived: the token, its element's index and the scope it runs in.
+#[derive(Debug, Clone, Copy)]
+struct Arrival {
+    token: TokenId,
+    index: usize,
+    scope: TokenId,
 }
 
 enum Step {
@@ -744,13 +752,14 @@ impl<'r, 'a> Run<'r, 'a> {
         }
     }
 
+    /// A token arrives at its element: the common part (async-before, boundary events,
+    /// multi-instance), then the element kind's own processor.
     fn enter(&mut self, token: TokenId) -> Result<(), String> {
         let model = self.model();
         let index = self.element_index(token);
         let element = &model.elements[index];
         let scope = self.token_mut(token).scope;
-        let item = self.is_item_scope(scope);
-        if !item {
+        if !self.is_item_scope(scope) {
             if element.async_before && !self.resumed.contains(&(token, false)) {
                 self.open_wait(token, index, WaitTrigger::Continue { after: false });
                 return Ok(());
@@ -760,201 +769,247 @@ impl<'r, 'a> Run<'r, 'a> {
                 return self.start_multi_instance(token, index, scope);
             }
         }
+        let at = Arrival { token, index, scope };
         match &element.kind {
             ElementKind::StartEvent { .. } | ElementKind::PassThrough { .. } | ElementKind::BoundaryEvent { .. } => {
-                self.queue.push_back(Step::Leave(token))
+                self.queue.push_back(Step::Leave(token));
+                Ok(())
             }
-            ElementKind::ThrowEvent { trigger } => match trigger {
-                Trigger::Link(name) => {
-                    let target = model
-                        .link_catch(element.scope, name)
-                        .ok_or_else(|| format!("no link catch event named '{name}' in this scope"))?;
-                    self.end_token(token, false);
-                    let caught = self.create_token(target, scope, None);
-                    self.queue.push_back(Step::Leave(caught));
-                }
-                Trigger::Escalation(Some(code)) => {
-                    if !self.throw_escalation(token, code) {
-                        self.queue.push_back(Step::Leave(token));
-                    }
-                }
-                _ => {
-                    if let Trigger::Signal(name) = trigger {
-                        self.events.push(Event::SignalThrown { name: name.clone() });
-                    }
-                    self.queue.push_back(Step::Leave(token));
-                }
-            },
-            ElementKind::EndEvent { trigger } => match trigger {
-                Trigger::Escalation(Some(code)) => {
-                    if !self.throw_escalation(token, code) {
-                        self.end_token(token, false);
-                        self.complete_scope_if_done(scope, false);
-                    }
-                }
-                Trigger::Error(Some(code)) => {
-                    if let Caught::Nowhere = self.throw_error(token, code, None) {
-                        // Camunda: an error nobody catches ends the path like a none end event.
-                        self.end_token(token, false);
-                        self.complete_scope_if_done(scope, false);
-                    }
-                }
-                _ => {
-                    if let Trigger::Signal(name) = trigger {
-                        self.events.push(Event::SignalThrown { name: name.clone() });
-                    }
-                    let terminate = matches!(trigger, Trigger::Terminate);
-                    self.end_token(token, false);
-                    if terminate {
-                        self.cancel_scope_contents(scope);
-                    }
-                    self.complete_scope_if_done(scope, terminate);
-                }
-            },
+            ElementKind::ThrowEvent { trigger } => self.enter_throw_event(at, trigger),
+            ElementKind::EndEvent { trigger } => {
+                self.enter_end_event(at, trigger);
+                Ok(())
+            }
             ElementKind::CatchEvent { trigger } => {
                 let wait = self.wait_trigger(trigger, scope)?;
-                self.token_mut(token).state = TokenState::Waiting;
-                self.open_wait(token, index, wait);
+                self.wait_at(at, wait);
+                Ok(())
             }
             ElementKind::ReceiveTask { message } => {
-                self.token_mut(token).state = TokenState::Waiting;
-                self.open_wait(token, index, WaitTrigger::Message { name: message.clone() });
+                self.wait_at(at, WaitTrigger::Message { name: message.clone() });
+                Ok(())
             }
-            ElementKind::EventBasedGateway => {
-                let mut waits = Vec::new();
-                for &flow in &element.outgoing {
-                    let target = model.flows[flow].target;
-                    let wait = match &model.elements[target].kind {
-                        ElementKind::CatchEvent { trigger } => self.wait_trigger(trigger, scope)?,
-                        ElementKind::ReceiveTask { message } => WaitTrigger::Message { name: message.clone() },
-                        _ => {
-                            return Err(format!(
-                                "'{}' cannot follow an event-based gateway",
-                                model.elements[target].id
-                            ));
-                        }
-                    };
-                    waits.push((target, wait));
-                }
-                self.token_mut(token).state = TokenState::Waiting;
-                for (target, wait) in waits {
-                    self.open_wait(token, target, wait);
-                }
-            }
+            ElementKind::EventBasedGateway => self.enter_event_based_gateway(at),
             ElementKind::ExclusiveGateway => {
                 let flow = self.choose_exclusive(index, scope)?;
                 self.take_flows(token, &[flow]);
+                Ok(())
             }
-            ElementKind::ParallelGateway => {
-                if element.incoming.len() <= 1 {
-                    self.queue.push_back(Step::Leave(token));
-                } else {
-                    self.token_mut(token).state = TokenState::Joining;
-                    self.try_join(token, index, scope);
-                }
-            }
-            ElementKind::InclusiveGateway => {
-                if element.incoming.len() <= 1 {
-                    self.queue.push_back(Step::Leave(token));
-                } else {
-                    // Fires in `fire_inclusive_joins` once no other token can arrive.
-                    self.token_mut(token).state = TokenState::Joining;
-                }
+            ElementKind::ParallelGateway | ElementKind::InclusiveGateway => {
+                self.enter_joining_gateway(at);
+                Ok(())
             }
             ElementKind::UserTask(definition) => {
                 let spec = self.task_spec(token, index, definition, scope)?;
                 self.token_mut(token).state = TokenState::Waiting;
                 self.events.push(Event::TaskCreated(spec));
+                Ok(())
             }
-            ElementKind::ExternalTask { topic, priority } => {
-                let priority = match priority {
-                    None => 0,
-                    Some(template) => {
-                        let variables = self.visible_variables(scope);
-                        let text = self.runtime.scripting.eval_template(template, &variables)?.as_text();
-                        text.trim().parse().map_err(|_| format!("task priority '{text}' is not a whole number"))?
-                    }
-                };
-                self.token_mut(token).state = TokenState::Waiting;
-                self.events.push(Event::ExternalTaskCreated {
-                    token,
-                    element_id: element.id.clone(),
-                    topic: topic.clone(),
-                    priority,
-                });
-            }
-            ElementKind::ServiceTask { handler } => {
-                let variables = self.visible_variables(scope);
-                let call = ServiceCall { handler, element_id: &element.id, variables: &variables };
-                match self.runtime.services.call(&call) {
-                    Ok(output) => {
-                        check_variables(&output)?;
-                        self.set_variables(scope, output);
-                        self.queue.push_back(Step::Leave(token));
-                    }
-                    Err(ServiceError::Failed(message)) => return Err(message),
-                    Err(ServiceError::Bpmn { code, message }) => {
-                        if let Caught::Nowhere = self.throw_error(token, &code, message.as_deref()) {
-                            return Err(format!("BPMN error '{code}' was not caught by any error boundary event"));
-                        }
-                    }
-                }
-            }
+            ElementKind::ExternalTask { topic, priority } => self.enter_external_task(at, topic, priority.as_ref()),
+            ElementKind::ServiceTask { handler } => self.enter_service_task(at, handler),
             ElementKind::ScriptTask { script, result_variable } => {
-                let variables = self.visible_variables(scope);
-                let (mut changed, result) = self.runtime.scripting.run_script(script, &variables)?;
-                if let Some(name) = result_variable {
-                    changed.insert(name.clone(), result);
-                }
-                check_variables(&changed)?;
-                self.set_variables(scope, changed);
-                self.queue.push_back(Step::Leave(token));
+                self.enter_script_task(at, script, result_variable.as_deref())
             }
             ElementKind::EventSubProcess => {
-                return Err(format!("event sub-process '{}' starts only by its start event", element.id));
+                Err(format!("event sub-process '{}' starts only by its start event", element.id))
             }
-            ElementKind::CallActivity(call) => {
-                let variables = self.visible_variables(scope);
-                let scripting = self.runtime.scripting;
-                let key = scripting.eval_template(&call.called_element, &variables)?.as_text();
-                if key.trim().is_empty() {
-                    return Err(format!("call activity '{}': calledElement is empty", element.id));
+            ElementKind::CallActivity(call) => self.enter_call_activity(at, call),
+            ElementKind::SubProcess => self.enter_sub_process(at),
+        }
+    }
+
+    /// The token waits at its element for `wait`.
+    fn wait_at(&mut self, at: Arrival, wait: WaitTrigger) {
+        self.token_mut(at.token).state = TokenState::Waiting;
+        self.open_wait(at.token, at.index, wait);
+    }
+
+    fn enter_throw_event(&mut self, at: Arrival, trigger: &Trigger) -> Result<(), String> {
+        let Arrival { token, index, scope } = at;
+        match trigger {
+            Trigger::Link(name) => {
+                let model = self.model();
+                let target = model
+                    .link_catch(model.elements[index].scope, name)
+                    .ok_or_else(|| format!("no link catch event named '{name}' in this scope"))?;
+                self.end_token(token, false);
+                let caught = self.create_token(target, scope, None);
+                self.queue.push_back(Step::Leave(caught));
+            }
+            Trigger::Escalation(Some(code)) => {
+                if !self.throw_escalation(token, code) {
+                    self.queue.push_back(Step::Leave(token));
                 }
-                let (version, same_deployment) = match &call.binding {
-                    CallBinding::Latest => (None, false),
-                    CallBinding::Deployment => (None, true),
-                    CallBinding::Version(template) => {
-                        let text = scripting.eval_template(template, &variables)?.as_text();
-                        let version = text.trim().parse::<i64>().map_err(|_| {
-                            format!("call activity '{}': calledElementVersion '{text}' is not a number", element.id)
-                        })?;
-                        (Some(version), false)
-                    }
-                };
-                let business_key = match &call.business_key {
-                    None => CalledBusinessKey::None,
-                    Some(CallBusinessKey::Inherit) => CalledBusinessKey::Inherit,
-                    Some(CallBusinessKey::Expression(template)) => {
-                        CalledBusinessKey::Value(scripting.eval_template(template, &variables)?.as_text())
-                    }
-                };
-                let passed = apply_mappings(scripting, &call.inputs, &variables)?;
-                drop(variables);
-                self.token_mut(token).state = TokenState::Waiting;
-                let wait = WaitTrigger::Call { key, version, same_deployment, business_key, variables: passed };
-                self.open_wait(token, index, wait);
             }
-            ElementKind::SubProcess => {
-                let start = model
-                    .start_events(Some(index))
-                    .next()
-                    .ok_or_else(|| format!("sub-process '{}' has no none start event", element.id))?;
-                self.open_event_sub_process_waits(token, Some(index))?;
-                self.open_scope(token, scope, ScopeKind::Plain);
-                let inner = self.create_token(start, token, None);
-                self.queue.push_back(Step::Enter(inner));
+            _ => {
+                if let Trigger::Signal(name) = trigger {
+                    self.events.push(Event::SignalThrown { name: name.clone() });
+                }
+                self.queue.push_back(Step::Leave(token));
             }
         }
+        Ok(())
+    }
+
+    fn enter_end_event(&mut self, at: Arrival, trigger: &Trigger) {
+        let Arrival { token, scope, .. } = at;
+        match trigger {
+            Trigger::Escalation(Some(code)) => {
+                if !self.throw_escalation(token, code) {
+                    self.end_token(token, false);
+                    self.complete_scope_if_done(scope, false);
+                }
+            }
+            Trigger::Error(Some(code)) => {
+                if let Caught::Nowhere = self.throw_error(token, code, None) {
+                    // Camunda: an error nobody catches ends the path like a none end event.
+                    self.end_token(token, false);
+                    self.complete_scope_if_done(scope, false);
+                }
+            }
+            _ => {
+                if let Trigger::Signal(name) = trigger {
+                    self.events.push(Event::SignalThrown { name: name.clone() });
+                }
+                let terminate = matches!(trigger, Trigger::Terminate);
+                self.end_token(token, false);
+                if terminate {
+                    self.cancel_scope_contents(scope);
+                }
+                self.complete_scope_if_done(scope, terminate);
+            }
+        }
+    }
+
+    /// Waits for whichever event after the gateway comes first.
+    fn enter_event_based_gateway(&mut self, at: Arrival) -> Result<(), String> {
+        let model = self.model();
+        let mut waits = Vec::new();
+        for &flow in &model.elements[at.index].outgoing {
+            let target = model.flows[flow].target;
+            let wait = match &model.elements[target].kind {
+                ElementKind::CatchEvent { trigger } => self.wait_trigger(trigger, at.scope)?,
+                ElementKind::ReceiveTask { message } => WaitTrigger::Message { name: message.clone() },
+                _ => return Err(format!("'{}' cannot follow an event-based gateway", model.elements[target].id)),
+            };
+            waits.push((target, wait));
+        }
+        self.token_mut(at.token).state = TokenState::Waiting;
+        for (target, wait) in waits {
+            self.open_wait(at.token, target, wait);
+        }
+        Ok(())
+    }
+
+    /// A parallel or inclusive gateway: passes a single incoming flow through, else joins (a
+    /// parallel join when every flow has arrived, an inclusive one in `fire_inclusive_joins`
+    /// once no other token can arrive).
+    fn enter_joining_gateway(&mut self, at: Arrival) {
+        let element = &self.model().elements[at.index];
+        if element.incoming.len() <= 1 {
+            self.queue.push_back(Step::Leave(at.token));
+            return;
+        }
+        self.token_mut(at.token).state = TokenState::Joining;
+        if matches!(element.kind, ElementKind::ParallelGateway) {
+            self.try_join(at.token, at.index, at.scope);
+        }
+    }
+
+    fn enter_external_task(&mut self, at: Arrival, topic: &str, priority: Option<&Template>) -> Result<(), String> {
+        let priority = match priority {
+            None => 0,
+            Some(template) => {
+                let variables = self.visible_variables(at.scope);
+                let text = self.runtime.scripting.eval_template(template, &variables)?.as_text();
+                text.trim().parse().map_err(|_| format!("task priority '{text}' is not a whole number"))?
+            }
+        };
+        self.token_mut(at.token).state = TokenState::Waiting;
+        self.events.push(Event::ExternalTaskCreated {
+            token: at.token,
+            element_id: self.model().elements[at.index].id.clone(),
+            topic: topic.to_string(),
+            priority,
+        });
+        Ok(())
+    }
+
+    /// An inline handler: a pure function of the variables, committed with the step.
+    fn enter_service_task(&mut self, at: Arrival, handler: &str) -> Result<(), String> {
+        let variables = self.visible_variables(at.scope);
+        let element_id = &self.model().elements[at.index].id;
+        let call = ServiceCall { handler, element_id, variables: &variables };
+        match self.runtime.services.call(&call) {
+            Ok(output) => {
+                check_variables(&output)?;
+                self.set_variables(at.scope, output);
+                self.queue.push_back(Step::Leave(at.token));
+                Ok(())
+            }
+            Err(ServiceError::Failed(message)) => Err(message),
+            Err(ServiceError::Bpmn { code, message }) => match self.throw_error(at.token, &code, message.as_deref()) {
+                Caught::Nowhere => Err(format!("BPMN error '{code}' was not caught by any error boundary event")),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    fn enter_script_task(&mut self, at: Arrival, script: &Script, result_variable: Option<&str>) -> Result<(), String> {
+        let variables = self.visible_variables(at.scope);
+        let (mut changed, result) = self.runtime.scripting.run_script(script, &variables)?;
+        if let Some(name) = result_variable {
+            changed.insert(name.to_string(), result);
+        }
+        check_variables(&changed)?;
+        self.set_variables(at.scope, changed);
+        self.queue.push_back(Step::Leave(at.token));
+        Ok(())
+    }
+
+    /// Waits for the called instance, with what to start it with evaluated now.
+    fn enter_call_activity(&mut self, at: Arrival, call: &CallDefinition) -> Result<(), String> {
+        let element_id = &self.model().elements[at.index].id;
+        let variables = self.visible_variables(at.scope);
+        let scripting = self.runtime.scripting;
+        let key = scripting.eval_template(&call.called_element, &variables)?.as_text();
+        if key.trim().is_empty() {
+            return Err(format!("call activity '{element_id}': calledElement is empty"));
+        }
+        let (version, same_deployment) = match &call.binding {
+            CallBinding::Latest => (None, false),
+            CallBinding::Deployment => (None, true),
+            CallBinding::Version(template) => {
+                let text = scripting.eval_template(template, &variables)?.as_text();
+                let version = text.trim().parse::<i64>().map_err(|_| {
+                    format!("call activity '{element_id}': calledElementVersion '{text}' is not a number")
+                })?;
+                (Some(version), false)
+            }
+        };
+        let business_key = match &call.business_key {
+            None => CalledBusinessKey::None,
+            Some(CallBusinessKey::Inherit) => CalledBusinessKey::Inherit,
+            Some(CallBusinessKey::Expression(template)) => {
+                CalledBusinessKey::Value(scripting.eval_template(template, &variables)?.as_text())
+            }
+        };
+        let passed = apply_mappings(scripting, &call.inputs, &variables)?;
+        drop(variables);
+        self.wait_at(at, WaitTrigger::Call { key, version, same_deployment, business_key, variables: passed });
+        Ok(())
+    }
+
+    fn enter_sub_process(&mut self, at: Arrival) -> Result<(), String> {
+        let model = self.model();
+        let start = model
+            .start_events(Some(at.index))
+            .next()
+            .ok_or_else(|| format!("sub-process '{}' has no none start event", model.elements[at.index].id))?;
+        self.open_event_sub_process_waits(at.token, Some(at.index))?;
+        self.open_scope(at.token, at.scope, ScopeKind::Plain);
+        let inner = self.create_token(start, at.token, None);
+        self.queue.push_back(Step::Enter(inner));
         Ok(())
     }
 
