@@ -3,6 +3,10 @@
 //!
 //! Architecture invariant: this crate does no I/O — no database, no network, no clock, no files.
 //! It is tested with BPMN text and commands in, events and state out.
+//!
+//! What it must never do: know the 双拥 domain or its approval rules. Layers above add their
+//! own deploy checks through [`ModelCheck`] (`parse_checked`), and their own service-task
+//! handlers through [`ServiceHandlers`]; the engine only runs BPMN.
 
 pub mod model;
 pub mod parse;
@@ -14,8 +18,8 @@ pub mod timer;
 pub mod value;
 
 pub use model::{Definitions, ProcessModel};
-pub use parse::{ParseError, Parsed, Problem, parse};
-pub use ports::{HandlerRegistry, ServiceCall, ServiceError, ServiceHandlers};
+pub use parse::{ParseError, Parsed, Problem, parse, parse_checked};
+pub use ports::{HandlerRegistry, ModelCheck, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};
 pub use script::{RUNTIME_STACK_BYTES, Scripting};
 pub use state::{InstanceState, InstanceStatus, TokenId, Wait, WaitTrigger};

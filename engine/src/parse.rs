@@ -17,7 +17,7 @@ use crate::model::{
     CallBinding, CallBusinessKey, CallDefinition, Definitions, Element, ElementIndex, ElementKind, Flow, Mapping,
     MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
 };
-use crate::ports::ServiceHandlers;
+use crate::ports::{ModelCheck, ServiceHandlers};
 use crate::script::Scripting;
 use crate::timer::{TimerDefinition, TimerKind};
 
@@ -63,6 +63,17 @@ pub struct Parsed {
 
 /// Parses and validates a BPMN file. `services` is asked whether service-task handlers exist.
 pub fn parse(xml: &str, scripting: &Scripting, services: &dyn ServiceHandlers) -> Result<Parsed, ParseError> {
+    parse_checked(xml, scripting, services, &[])
+}
+
+/// [`parse`], with the deploy checks of the layers above the engine (the approval rules' `sy:`
+/// settings, say) run on every process: their problems refuse the file like the engine's own.
+pub fn parse_checked(
+    xml: &str,
+    scripting: &Scripting,
+    services: &dyn ServiceHandlers,
+    checks: &[&dyn ModelCheck],
+) -> Result<Parsed, ParseError> {
     let root = read_tree(xml)?;
     if !root.is(BPMN_NS, "definitions") {
         return Err(ParseError::Invalid(vec![Problem {
@@ -89,7 +100,7 @@ pub fn parse(xml: &str, scripting: &Scripting, services: &dyn ServiceHandlers) -
             names.insert((node.name.clone(), id.to_string()), name.to_string());
         }
     }
-    let mut builder = Builder { scripting, services, names, problems: Vec::new(), warnings: Vec::new() };
+    let mut builder = Builder { scripting, services, checks, names, problems: Vec::new(), warnings: Vec::new() };
     let mut processes = Vec::new();
     let mut skipped_processes = Vec::new();
     for node in root.children.iter().filter(|node| node.is(BPMN_NS, "process")) {
@@ -321,6 +332,7 @@ const IGNORED: &[&str] = &[
 struct Builder<'a> {
     scripting: &'a Scripting,
     services: &'a dyn ServiceHandlers,
+    checks: &'a [&'a dyn ModelCheck],
     /// (`message` | `signal` | `error`, id) → message / signal name or error code.
     names: HashMap<(String, String), String>,
     problems: Vec<Problem>,
@@ -379,7 +391,9 @@ impl Builder<'_> {
         self.attach_boundaries(&mut model, &attachments);
         let dropped_flows = self.resolve_flows(&mut model, raw_flows);
         self.check_structure(node, &mut model, &dropped_flows);
-        self.check_settings(&model);
+        for check in self.checks {
+            self.problems.extend(check.check(&model));
+        }
         (self.problems.len() == problems_before).then_some(model)
     }
 
@@ -1157,81 +1171,6 @@ impl Builder<'_> {
             }
         }
     }
-}
-
-impl Builder<'_> {
-    /// The approval settings (`sy:` properties) the approval layer reads: a name it does not
-    /// know, a value it cannot use or a setting on the wrong element is refused at deploy,
-    /// so a typo never silently changes what 驳回 or a timeout does.
-    fn check_settings(&mut self, model: &ProcessModel) {
-        const SWITCH: &[&str] = &["true", "false"];
-        const EMPTY_RULES: &[&str] = &["autoApprove", "autoReject", "admin"];
-        let process_problem =
-            |message: String| Problem { element_id: Some(model.id.clone()), element_type: "process".into(), message };
-        for (name, value) in &model.properties {
-            let message = match name.as_str() {
-                "sy:withdraw" | "sy:takeBack" => one_of(name, value, SWITCH),
-                "sy:emptyCandidates" => one_of(name, value, EMPTY_RULES),
-                "sy:admin" if value.trim().is_empty() => Some("sy:admin needs a user id".to_string()),
-                "sy:admin" => None,
-                other if other.starts_with("sy:") => Some(format!("unknown process setting '{other}'")),
-                _ => None,
-            };
-            if let Some(message) = message {
-                self.problems.push(process_problem(message));
-            }
-        }
-        for element in &model.elements {
-            let user_task = matches!(element.kind, ElementKind::UserTask(_));
-            let task_timer = match &element.kind {
-                ElementKind::BoundaryEvent { attached_to, trigger: Trigger::Timer(_), .. } => {
-                    matches!(model.elements[*attached_to].kind, ElementKind::UserTask(_))
-                }
-                _ => false,
-            };
-            for (name, value) in &element.properties {
-                let message = match name.as_str() {
-                    "sy:reject" | "sy:vote" | "sy:cc" | "sy:emptyCandidates" if !user_task => {
-                        Some(format!("{name} belongs on a user task"))
-                    }
-                    "sy:reject" => match value.trim().trim_start_matches("node:") {
-                        "" | "end" | "submitter" => None,
-                        node if model.element(node).is_some_and(|n| matches!(n.kind, ElementKind::UserTask(_))) => None,
-                        node => {
-                            Some(format!("sy:reject '{node}' is not end, submitter or a user task of this process"))
-                        }
-                    },
-                    "sy:vote" => one_of(name, value, SWITCH),
-                    "sy:emptyCandidates" => one_of(name, value, EMPTY_RULES),
-                    "sy:cc" => value
-                        .split(',')
-                        .map(str::trim)
-                        .filter(|entry| !entry.is_empty())
-                        .find(|entry| entry.split_once(':').is_some_and(|(kind, _)| kind != "user" && kind != "role"))
-                        .map(|entry| format!("sy:cc entry '{entry}' must be user:ID, role:ID or a user id")),
-                    "sy:timeout" if !task_timer => {
-                        Some("sy:timeout belongs on a timer boundary event of a user task".to_string())
-                    }
-                    "sy:timeout" => one_of(name, value, &["approve", "reject"]),
-                    other if other.starts_with("sy:") => Some(format!("unknown approval setting '{other}'")),
-                    _ => None,
-                };
-                if let Some(message) = message {
-                    self.problems.push(Problem {
-                        element_id: Some(element.id.clone()),
-                        element_type: element.kind.camunda_type().to_string(),
-                        message,
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// `None` when `value` is one of `allowed`, else the problem.
-fn one_of(name: &str, value: &str, allowed: &[&str]) -> Option<String> {
-    (!allowed.contains(&value.trim()))
-        .then(|| format!("{name} must be one of {} (found '{value}')", allowed.join(", ")))
 }
 
 fn collect_defaults<'n>(node: &'n Node, out: &mut Vec<(&'n Node, String)>) {

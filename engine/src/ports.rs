@@ -37,6 +37,12 @@ impl From<&str> for ServiceError {
     }
 }
 
+/// A deploy check of a layer above the engine: the problems it finds in a parsed process
+/// refuse the file, like the engine's own ([`crate::parse_checked`]).
+pub trait ModelCheck: Send + Sync {
+    fn check(&self, model: &crate::ProcessModel) -> Vec<crate::Problem>;
+}
+
 /// Looks up and calls service-task handlers.
 pub trait ServiceHandlers: Send + Sync {
     /// Whether a handler of this name exists (checked at deploy).

@@ -48,6 +48,8 @@ pub struct Executor {
     /// Parsed models by definition id. Definitions never change once deployed, so this cache
     /// needs no invalidation across nodes (a deleted definition is simply never asked for).
     models: RwLock<HashMap<String, Arc<ProcessModel>>>,
+    /// The approval settings of the cached models, read once per definition.
+    settings: RwLock<HashMap<String, Arc<approval::ApprovalSettings>>>,
     /// Woken when this node commits a new job or external task, so the job executor and
     /// long-polling workers need not wait for their next poll. Other nodes poll.
     pub(crate) new_work: tokio::sync::Notify,
@@ -102,6 +104,7 @@ impl Executor {
             scripting,
             services,
             models: RwLock::new(HashMap::new()),
+            settings: RwLock::new(HashMap::new()),
             new_work: tokio::sync::Notify::new(),
             new_external_tasks: tokio::sync::Notify::new(),
             jobs_run: std::sync::atomic::AtomicU64::new(0),
@@ -158,7 +161,12 @@ impl Executor {
                 content_hash: hash.clone(),
             };
             if is_bpmn(&upload.name) {
-                let parsed = engine::parse(&resource.content, &self.scripting, self.services.as_ref())?;
+                let parsed = engine::parse_checked(
+                    &resource.content,
+                    &self.scripting,
+                    self.services.as_ref(),
+                    &[&approval::SettingsCheck],
+                )?;
                 for process in &parsed.definitions.processes {
                     match self.store.definition_with_hash(&process.id, &hash).await? {
                         Some(existing) => unchanged.push(existing),
@@ -270,10 +278,23 @@ impl Executor {
             .into_iter()
             .find(|process| process.id == definition.key)
             .ok_or_else(|| Error::Corrupt(format!("process '{}' is missing from its resource", definition.key)))?;
+        if let Ok(mut settings) = self.settings.write() {
+            settings.insert(definition.id.clone(), Arc::new(approval::ApprovalSettings::of(&model)));
+        }
         if let Ok(mut models) = self.models.write() {
             models.insert(definition.id.clone(), model.clone());
         }
         Ok(model)
+    }
+
+    /// The approval settings of a definition (read when its model is first loaded).
+    pub async fn approval_settings(&self, definition_id: &str) -> Result<Arc<approval::ApprovalSettings>> {
+        let cached = || self.settings.read().ok().and_then(|settings| settings.get(definition_id).cloned());
+        if let Some(settings) = cached() {
+            return Ok(settings);
+        }
+        let model = self.model(&self.definition(definition_id).await?).await?;
+        Ok(cached().unwrap_or_else(|| Arc::new(approval::ApprovalSettings::of(&model))))
     }
 
     pub async fn definition(&self, id: &str) -> Result<Definition> {
@@ -680,7 +701,7 @@ impl Executor {
                         candidate_users: spec.candidate_users.clone(),
                         candidate_groups: spec.candidate_groups.clone(),
                     });
-                    if crate::operations::needs_staffing(model, &spec.element_id) {
+                    if self.approval_settings(&instance.definition_id).await?.needs_staffing(&spec.element_id) {
                         // Copies and the no-candidate rule: a follow-up, committed with the task.
                         changes.new_jobs.push(JobRecord {
                             id: new_id(),

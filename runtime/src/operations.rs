@@ -23,6 +23,8 @@
 use engine::model::ElementKind;
 use engine::{InstanceState, ProcessModel, TokenId, Value, Variables};
 
+use approval::{CcTarget, EmptyRule, TimeoutAction};
+
 use crate::Executor;
 use crate::executor::{now_millis, parse_task_id};
 use store::approval::{ApprovalRecord, CcEntry, Reassignment, Signer, SigningChange};
@@ -46,13 +48,7 @@ impl OperationInput {
     }
 }
 
-/// What 驳回 does for a task (`sy:reject`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RejectAction {
-    End,
-    Submitter,
-    Node(String),
-}
+pub use approval::RejectAction;
 
 /// The outcome variable an instance ended by 驳回 carries.
 pub const OUTCOME_VARIABLE: &str = "approvalOutcome";
@@ -107,22 +103,9 @@ impl Executor {
         }
     }
 
-    /// A `camunda:property` of a task's element.
-    fn task_property<'m>(model: &'m ProcessModel, element: &str, name: &str) -> Option<&'m str> {
-        model.element(element)?.property(name)
-    }
-
-    /// 驳回's configured action for a task.
-    pub fn reject_action(model: &ProcessModel, element: &str) -> RejectAction {
-        match Self::task_property(model, element, "sy:reject") {
-            None | Some("end") | Some("") => RejectAction::End,
-            Some("submitter") => RejectAction::Submitter,
-            Some(node) => RejectAction::Node(node.trim().trim_start_matches("node:").to_string()),
-        }
-    }
-
-    fn is_vote(model: &ProcessModel, element: &str) -> bool {
-        Self::task_property(model, element, "sy:vote") == Some("true")
+    /// Whether a task completes by vote (`sy:vote`).
+    async fn is_vote(&self, task: &TaskRecord) -> Result<bool> {
+        Ok(self.approval_settings(&task.definition_id).await?.task(&task.task_definition_key).vote)
     }
 
     /// A completion from outside the approval API (Camunda's `task/{id}/complete`): where the
@@ -135,11 +118,7 @@ impl Executor {
         actor: &str,
     ) -> Result<InstanceRecord> {
         let signing = self.store().signers(&task.id).await?.iter().any(|signer| signer.state == "pending");
-        let ruled = signing || {
-            let (instance_id, _) = split(&task.id)?;
-            let instance = self.load_instance(instance_id).await?;
-            Self::is_vote(&*self.instance_model(&instance).await?, &task.task_definition_key)
-        };
+        let ruled = signing || { self.is_vote(task).await? };
         if ruled {
             return self
                 .approve(task, OperationInput { actor: actor.to_string(), variables, ..Default::default() })
@@ -313,9 +292,8 @@ impl Executor {
         self.refuse_while_delegated(task, &input.actor).await?;
         let (instance_id, token) = split(&task.id)?;
         let record = self.record(Some(task), instance_id, operation, &input);
-        let instance = self.load_instance(instance_id).await?;
-        let model = self.instance_model(&instance).await?;
-        let vote = Self::is_vote(&model, &task.task_definition_key);
+        self.load_instance(instance_id).await?; // a task of a vanished instance: NotFound
+        let vote = self.is_vote(task).await?;
         let mut variables = input.variables;
         let result = self
             .recorded_command(instance_id, Some(&input.actor), None, vec![record], move |runtime, state| {
@@ -350,13 +328,13 @@ impl Executor {
     pub async fn reject(&self, task: &TaskRecord, input: OperationInput) -> Result<InstanceRecord> {
         let (instance_id, token) = split(&task.id)?;
         let instance = self.load_instance(instance_id).await?;
-        let model = self.instance_model(&instance).await?;
-        if Self::is_vote(&model, &task.task_definition_key) {
+        if self.is_vote(task).await? {
             return self.finish_task(task, input, "reject", false).await;
         }
         self.refuse_while_delegated(task, &input.actor).await?;
         let record = self.record(Some(task), instance_id, "reject", &input);
-        let result = match Self::reject_action(&model, &task.task_definition_key) {
+        let settings = self.approval_settings(&task.definition_id).await?;
+        let result = match &settings.task(&task.task_definition_key).reject {
             RejectAction::End => {
                 let outcome = Variables::from([(OUTCOME_VARIABLE.to_string(), Value::String("rejected".into()))]);
                 self.recorded_command(
@@ -383,8 +361,8 @@ impl Executor {
                 self.return_command(task, &target, assignee, record, &input.actor).await
             }
             RejectAction::Node(target) => {
-                let assignee = self.previous_handler(instance_id, &target).await?;
-                self.return_command(task, &target, assignee, record, &input.actor).await
+                let assignee = self.previous_handler(instance_id, target).await?;
+                self.return_command(task, target, assignee, record, &input.actor).await
             }
         };
         match result {
@@ -492,8 +470,7 @@ impl Executor {
 
     /// Why the starter cannot withdraw the instance now, if they cannot.
     async fn check_withdraw(&self, instance: &InstanceRecord, actor: &str) -> Result<()> {
-        let model = self.instance_model(instance).await?;
-        if model.property("sy:withdraw") == Some("false") {
+        if !self.approval_settings(&instance.definition_id).await?.withdraw {
             return Err(Error::Invalid("该流程不允许撤回 (this process does not allow withdrawal)".into()));
         }
         if instance.start_user.as_deref() != Some(actor) {
@@ -549,8 +526,7 @@ impl Executor {
     /// acted since.
     async fn take_back_plan(&self, instance: &InstanceRecord, actor: &str) -> Result<(TaskRecord, String)> {
         let instance_id = instance.id.as_str();
-        let model = self.instance_model(instance).await?;
-        if model.property("sy:takeBack") == Some("false") {
+        if !self.approval_settings(&instance.definition_id).await?.take_back {
             return Err(Error::Invalid("该流程不允许撤回 (this process does not allow taking tasks back)".into()));
         }
         let query = TaskHistoryQuery {
@@ -750,40 +726,43 @@ impl Executor {
     }
 
     async fn staff_task(&self, task: &TaskRecord, job_id: &str) -> Result<()> {
-        let model = self.model(&self.definition(&task.definition_id).await?).await?;
+        let settings = self.approval_settings(&task.definition_id).await?;
         let done: Vec<String> =
             self.store().approval_records(&task.instance_id).await?.into_iter().map(|record| record.id).collect();
         let cc_id = format!("{job_id}-cc");
-        if let Some(copies) = Self::task_property(&model, &task.task_definition_key, "sy:cc")
-            && !done.contains(&cc_id)
-        {
-            // 抄送 from the model: `user:ID` and `role:ID` entries, comma-separated.
+        let copies = &settings.task(&task.task_definition_key).cc;
+        if !copies.is_empty() && !done.contains(&cc_id) {
+            // 抄送 from the model (`sy:cc`).
             let (mut users, mut roles) = (Vec::new(), Vec::new());
-            for entry in copies.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-                match entry.split_once(':') {
-                    Some(("role", role)) => roles.push(role.trim().to_string()),
-                    Some(("user", user)) => users.push(user.trim().to_string()),
-                    _ => users.push(entry.to_string()),
+            for target in copies {
+                match target {
+                    CcTarget::User(user) => users.push(user.clone()),
+                    CcTarget::Role(role) => roles.push(role.clone()),
                 }
             }
             let input = OperationInput::by(SYSTEM_ACTOR);
             self.copy_as(&task.instance_id, Some(task), &users, &roles, input, Some(cc_id)).await?;
         }
-        let Some(rule) = empty_candidates_rule(&model, &task.task_definition_key) else { return Ok(()) };
+        let Some(rule) = settings.empty_rule(&task.task_definition_key) else { return Ok(()) };
         let transfer_id = format!("{job_id}-transfer");
         if done.contains(&transfer_id) || self.somebody_can_take(task).await? {
             return Ok(());
         }
+        let name = match rule {
+            EmptyRule::AutoApprove => "autoApprove",
+            EmptyRule::AutoReject => "autoReject",
+            EmptyRule::Admin => "admin",
+        };
         let input = OperationInput {
             actor: SYSTEM_ACTOR.into(),
-            comment: Some(format!("无人可办理，按规则处理：{rule} (no candidates)")),
+            comment: Some(format!("无人可办理，按规则处理：{name} (no candidates)")),
             ..OperationInput::default()
         };
         match rule {
-            "autoApprove" => self.approve(task, input).await.map(|_| ()),
-            "autoReject" => self.reject(task, input).await.map(|_| ()),
-            _ => {
-                let admin = model.property("sy:admin").unwrap_or("admin").to_string();
+            EmptyRule::AutoApprove => self.approve(task, input).await.map(|_| ()),
+            EmptyRule::AutoReject => self.reject(task, input).await.map(|_| ()),
+            EmptyRule::Admin => {
+                let admin = settings.admin.clone();
                 let (instance_id, _) = split(&task.id)?;
                 let mut input = input;
                 input.detail = Some(serde_json::json!({ "to": admin, "reason": "emptyCandidates" }));
@@ -823,22 +802,11 @@ impl Executor {
     }
 }
 
-/// The `sy:emptyCandidates` rule of a user task (its own, else the process's).
-fn empty_candidates_rule<'m>(model: &'m ProcessModel, element: &str) -> Option<&'m str> {
-    Executor::task_property(model, element, "sy:emptyCandidates").or_else(|| model.property("sy:emptyCandidates"))
-}
-
-/// Whether a new task of `element` has follow-up work ([`JOB_TASK_STAFFING`]): copies to make
-/// or an empty-candidate rule to apply.
-pub(crate) fn needs_staffing(model: &ProcessModel, element: &str) -> bool {
-    Executor::task_property(model, element, "sy:cc").is_some() || empty_candidates_rule(model, element).is_some()
-}
-
 /// A user task's time limit: a timer boundary event on a user task (or its multi-instance
 /// body), with the action its `sy:timeout` names (`approve` / `reject`; `None` for a timer
 /// whose path is modelled).
 struct TaskTimer {
-    action: Option<String>,
+    action: Option<TimeoutAction>,
     interrupting: bool,
 }
 
@@ -850,15 +818,13 @@ impl Executor {
             return Ok(None);
         }
         let model = self.model(&self.definition(&job.definition_id).await?).await?;
+        let settings = self.approval_settings(&job.definition_id).await?;
         let Some(element) = model.element(&job.activity_id) else { return Ok(None) };
         let ElementKind::BoundaryEvent { attached_to, interrupting, .. } = &element.kind else { return Ok(None) };
         if !matches!(model.elements[*attached_to].kind, ElementKind::UserTask(_)) {
             return Ok(None);
         }
-        Ok(Some(TaskTimer {
-            action: element.property("sy:timeout").map(|action| action.trim().to_string()),
-            interrupting: *interrupting,
-        }))
+        Ok(Some(TaskTimer { action: settings.timeout(&element.id), interrupting: *interrupting }))
     }
 
     /// The token a job's boundary wait is attached to, while the wait is open.
@@ -895,8 +861,10 @@ impl Executor {
     /// caller fires it as usual.
     pub(crate) async fn run_task_timeout(&self, job: &JobRecord, instance_id: &str) -> Result<bool> {
         let Some(TaskTimer { action: Some(action), .. }) = self.task_timer(job).await? else { return Ok(false) };
-        let (comment, operation) =
-            if action == "approve" { ("超时自动通过", "approve") } else { ("超时自动驳回", "reject") };
+        let (comment, operation) = match action {
+            TimeoutAction::Approve => ("超时自动通过", "approve"),
+            TimeoutAction::Reject => ("超时自动驳回", "reject"),
+        };
         // Each pass handles one task: a sequential 会签 offers its next item only after the
         // previous one completes. The bound only guards against a model that never settles.
         for pass in 0..10_000 {

@@ -7,6 +7,7 @@
 //! candidates (by user, role or group) or an administrator (`system:config`) may act (403
 //! otherwise). Errors are `{code, message}` with a stable code and a Chinese message.
 
+use ::approval::{Operation, Standing};
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -357,6 +358,24 @@ async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> 
     Ok(!state.store().instances(&query).await?.0.is_empty())
 }
 
+/// What the caller is to an open task: the facts [`::approval::may`] decides on.
+async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResult<Standing> {
+    let holder = task.assignee.as_deref() == Some(caller.id.as_str());
+    let acting = may_act(state, task, caller).await?;
+    let delegated = if acting && holder { state.store().task_delegation(&task.id).await? } else { None };
+    let starter = match state.store().instance(&task.instance_id).await? {
+        Some(instance) => instance.start_user.as_deref() == Some(caller.id.as_str()),
+        None => false,
+    };
+    Ok(Standing {
+        admin: caller.admin,
+        acting,
+        holder,
+        starter,
+        delegate: matches!(&delegated, Some((Some(state), _)) if state == "PENDING"),
+    })
+}
+
 /// The operations the caller may do on an open task now.
 async fn operations_for(
     state: &AppState,
@@ -365,27 +384,9 @@ async fn operations_for(
     targets: &[String],
     instance: &store::InstanceRecord,
 ) -> OpResult<Vec<&'static str>> {
-    let mut operations = Vec::new();
-    let starter = instance.start_user.as_deref() == Some(caller.id.as_str());
-    if may_act(state, task, caller).await? {
-        let delegated = state.store().task_delegation(&task.id).await?;
-        let pending = matches!(&delegated, Some((Some(state), _)) if state == "PENDING");
-        if pending && task.assignee.as_deref() == Some(caller.id.as_str()) {
-            operations.extend(["resolve", "cc", "comment"]);
-        } else {
-            operations.extend(["approve", "reject"]);
-            if !targets.is_empty() {
-                operations.push("return");
-            }
-            operations.extend(["transfer", "delegate", "cc", "comment"]);
-            if task.assignee.as_deref() == Some(caller.id.as_str()) || caller.admin {
-                operations.extend(["add-signers", "remove-signers"]);
-            }
-        }
-    }
-    if starter || caller.admin {
-        operations.push("urge");
-    }
+    let standing = standing(state, task, caller).await?;
+    let mut operations: Vec<&'static str> =
+        ::approval::offered(&standing, !targets.is_empty()).into_iter().map(Operation::name).collect();
     operations.extend(withdrawals(state, instance, caller).await?);
     Ok(operations)
 }
@@ -625,27 +626,13 @@ async fn operate(
     Path((id, operation)): Path<(String, String)>,
     body: Result<Json<OperationBody>, JsonRejection>,
 ) -> OpResult<Response> {
-    const KNOWN: &[&str] = &[
-        "approve",
-        "reject",
-        "return",
-        "transfer",
-        "delegate",
-        "resolve",
-        "add-signers",
-        "remove-signers",
-        "withdraw",
-        "cc",
-        "urge",
-        "comment",
-    ];
-    if !KNOWN.contains(&operation.as_str()) {
+    let Ok(operation) = operation.parse::<Operation>() else {
         return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)")));
-    }
+    };
     let body = operation_body(body)?;
     let caller = caller(&state, &auth).await?;
     let input = input(&caller, &body)?;
-    if operation == "withdraw" {
+    if operation == Operation::Withdraw {
         // The last approver takes a task back; `id` is any task of the instance they see.
         let instance_id = runtime::executor::parse_task_id(&id)
             .map(|(instance, _)| instance.to_string())
@@ -656,32 +643,12 @@ async fn operate(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     let task = open_task(&state, &id).await?;
-    let acting = may_act(&state, &task, &caller).await?;
-    let holder = task.assignee.as_deref() == Some(caller.id.as_str());
-    let allowed = match operation.as_str() {
-        "urge" => {
-            let instance = visible_instance(&state, &task.instance_id).await?;
-            caller.admin || instance.start_user.as_deref() == Some(caller.id.as_str())
-        }
-        "cc" | "comment" => acting || caller.admin,
-        "resolve" => holder,
-        "add-signers" | "remove-signers" => acting && (caller.admin || holder),
-        _ => acting,
-    };
-    if !allowed {
-        return Err(OpError::forbidden(match operation.as_str() {
-            "urge" => "只有发起人或管理员可以催办 (only the starter can urge)",
-            "resolve" => "只有被委派人可以归还 (only the delegate can resolve)",
-            "add-signers" | "remove-signers" if acting => {
-                "只有任务办理人可以加签或减签 (only the assignee can change signers)"
-            }
-            _ => "无权处理该任务 (not an assignee or candidate of this task)",
-        }));
-    }
+    let standing = standing(&state, &task, &caller).await?;
+    ::approval::may(operation, &standing).map_err(|refusal| OpError::forbidden(refusal.0))?;
     let input = crate::files::attach(&state, &caller.id, &task.instance_id, &body, input).await?;
-    match operation.as_str() {
-        "urge" => return urge(&state, &task, input).await,
-        "cc" => {
+    match operation {
+        Operation::Urge => return urge(&state, &task, input).await,
+        Operation::Cc => {
             if body.users.is_empty() && body.roles.is_empty() {
                 return Err(OpError::invalid("请选择抄送人或角色 (users or roles required)"));
             }
@@ -692,26 +659,26 @@ async fn operate(
             }
             state.executor.copy_to(&task.instance_id, Some(&task), &body.users, &body.roles, input).await?;
         }
-        "resolve" => {
+        Operation::Resolve => {
             state.executor.resolve(&task, input).await?;
         }
-        "comment" => {
+        Operation::Comment => {
             if input.comment.is_none() {
                 return Err(OpError::invalid("请填写意见 (comment required)"));
             }
             state.executor.comment(&task, input).await?;
         }
-        "approve" => {
+        Operation::Approve => {
             state.executor.approve(&task, input).await?;
         }
-        "reject" => {
+        Operation::Reject => {
             state.executor.reject(&task, input).await?;
         }
-        "return" => {
+        Operation::Return => {
             let target = body.target.as_deref().ok_or_else(|| OpError::invalid("请选择退回环节 (target required)"))?;
             state.executor.return_task(&task, target, input).await?;
         }
-        "transfer" | "delegate" => {
+        Operation::Transfer | Operation::Delegate => {
             let to = body.user.as_deref().ok_or_else(|| OpError::invalid("请选择人员 (user required)"))?;
             if to == caller.id {
                 return Err(OpError::invalid("不能转给自己 (cannot hand a task to yourself)"));
@@ -719,17 +686,17 @@ async fn operate(
             if !user_sees_instance(&state, to, &task.instance_id).await? {
                 return Err(OpError::invalid(format!("{to} 无法查看该流程 ({to} cannot see this instance)")));
             }
-            if operation == "transfer" {
+            if operation == Operation::Transfer {
                 state.executor.transfer(&task, to, input).await?;
             } else {
                 state.executor.delegate(&task, to, input).await?;
             }
         }
-        "add-signers" | "remove-signers" => {
+        Operation::AddSigners | Operation::RemoveSigners => {
             if body.users.is_empty() {
                 return Err(OpError::invalid("请选择人员 (users required)"));
             }
-            if operation == "add-signers" {
+            if operation == Operation::AddSigners {
                 for user in &body.users {
                     if !user_sees_instance(&state, user, &task.instance_id).await? {
                         return Err(OpError::invalid(format!(
@@ -743,7 +710,7 @@ async fn operate(
                 state.executor.remove_signers(&task, &body.users, input).await?;
             }
         }
-        _ => return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)"))),
+        Operation::Withdraw => unreachable!("answered above"),
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -246,7 +246,7 @@ fn check(files: &[PathBuf]) -> ExitCode {
                 continue;
             }
         };
-        match engine::parse(&content, &scripting, &services) {
+        match engine::parse_checked(&content, &scripting, &services, &[&::approval::SettingsCheck]) {
             Ok(parsed) => {
                 println!("{}: OK", file.display());
                 for process in &parsed.definitions.processes {

@@ -435,60 +435,28 @@ fn camunda_listeners_are_ignored_with_a_warning() {
     );
 }
 
-/// `camunda:property` entries named `sy:…` are approval settings: a typo in a name or value, or
-/// a setting on an element that cannot use it, is refused rather than silently ignored.
+/// A layer above the engine adds its deploy checks (`parse_checked`); their problems refuse the
+/// file like the engine's own, and `parse` alone knows nothing of them.
 #[test]
-fn approval_settings_are_checked_by_name_value_and_place() {
+fn deploy_checks_of_other_layers_refuse_the_file() {
+    struct NoTasksNamedTodo;
+    impl engine::ModelCheck for NoTasksNamedTodo {
+        fn check(&self, model: &engine::ProcessModel) -> Vec<Problem> {
+            model
+                .elements
+                .iter()
+                .filter(|element| element.name.as_deref() == Some("todo"))
+                .map(|element| problem(Some(&element.id), "userTask", "name it"))
+                .collect()
+        }
+    }
     let env = Env::new();
-    let properties = |entries: &[(&str, &str)]| {
-        let entries: String = entries
-            .iter()
-            .map(|(name, value)| format!(r#"<camunda:property name="{name}" value="{value}"/>"#))
-            .collect();
-        format!("<bpmn:extensionElements><camunda:properties>{entries}</camunda:properties></bpmn:extensionElements>")
-    };
     let xml = definitions(&format!(
-        r#"<bpmn:process id="p" isExecutable="true">
-        {process}
-        <bpmn:startEvent id="s"/>
-        <bpmn:userTask id="review">{review}</bpmn:userTask>
-        <bpmn:boundaryEvent id="limit" attachedToRef="review" cancelActivity="false">{limit}
-          <bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition>
-        </bpmn:boundaryEvent>
-        <bpmn:manualTask id="notify">{notify}</bpmn:manualTask>
-        <bpmn:endEvent id="e"/>
-        {flows}
-        </bpmn:process>"#,
-        process = properties(&[("sy:withdraw", "no"), ("sy:colour", "red"), ("color", "free text is fine")]),
-        review = properties(&[
-            ("sy:reject", "nowhere"),
-            ("sy:vote", "true"),
-            ("sy:cc", "user:hp2, group:staff"),
-            ("sy:emptyCandidates", "autoapprove"),
-        ]),
-        limit = properties(&[("sy:timeout", "escalate")]),
-        notify = properties(&[("sy:timeout", "approve")]),
-        flows = flows("f1: s -> review\nf2: review -> notify\nf3: notify -> e"),
+        r#"<bpmn:process id="p" isExecutable="true"><bpmn:startEvent id="s"/><bpmn:userTask id="u" name="todo"/>
+        <bpmn:endEvent id="e"/>{}</bpmn:process>"#,
+        flows("f1: s -> u\nf2: u -> e")
     ));
-    assert_refused(
-        &env,
-        &xml,
-        &[
-            problem(Some("p"), "process", "sy:withdraw must be one of true, false (found 'no')"),
-            problem(Some("p"), "process", "unknown process setting 'sy:colour'"),
-            problem(
-                Some("review"),
-                "userTask",
-                "sy:reject 'nowhere' is not end, submitter or a user task of this process",
-            ),
-            problem(Some("review"), "userTask", "sy:cc entry 'group:staff' must be user:ID, role:ID or a user id"),
-            problem(
-                Some("review"),
-                "userTask",
-                "sy:emptyCandidates must be one of autoApprove, autoReject, admin (found 'autoapprove')",
-            ),
-            problem(Some("limit"), "boundaryTimer", "sy:timeout must be one of approve, reject (found 'escalate')"),
-            problem(Some("notify"), "manualTask", "sy:timeout belongs on a timer boundary event of a user task"),
-        ],
-    );
+    assert!(env.parse(&xml).is_ok(), "the engine itself has no objection");
+    let checked = engine::parse_checked(&xml, &env.scripting, &env.handlers, &[&NoTasksNamedTodo]);
+    assert_eq!(checked.err(), Some(ParseError::Invalid(vec![problem(Some("u"), "userTask", "name it")])));
 }

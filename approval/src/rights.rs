@@ -1,0 +1,232 @@
+//! The approval operations and who may do each (issue 11: the rights sat in the HTTP handler
+//! as string dispatch, with the task page's list of operations worked out separately).
+//!
+//! Rights only: whether the task's state allows the operation (a delegated task must be
+//! resolved before it is approved, a return needs a target) is the runtime's check, answered
+//! with its own error.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An approval operation on a task (`POST /api/tasks/{id}/{operation}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// 通过
+    Approve,
+    /// 驳回
+    Reject,
+    /// 退回
+    Return,
+    /// 转办
+    Transfer,
+    /// 委派
+    Delegate,
+    /// 归还 (the delegate hands the task back)
+    Resolve,
+    /// 加签
+    AddSigners,
+    /// 减签
+    RemoveSigners,
+    /// 撤回 by the last approver (take back); the runtime decides from the instance's history.
+    Withdraw,
+    /// 抄送
+    Cc,
+    /// 催办
+    Urge,
+    /// 意见
+    Comment,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 12] = [
+        Operation::Approve,
+        Operation::Reject,
+        Operation::Return,
+        Operation::Transfer,
+        Operation::Delegate,
+        Operation::Resolve,
+        Operation::AddSigners,
+        Operation::RemoveSigners,
+        Operation::Withdraw,
+        Operation::Cc,
+        Operation::Urge,
+        Operation::Comment,
+    ];
+
+    /// The name in URLs and in the task page's list.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Approve => "approve",
+            Operation::Reject => "reject",
+            Operation::Return => "return",
+            Operation::Transfer => "transfer",
+            Operation::Delegate => "delegate",
+            Operation::Resolve => "resolve",
+            Operation::AddSigners => "add-signers",
+            Operation::RemoveSigners => "remove-signers",
+            Operation::Withdraw => "withdraw",
+            Operation::Cc => "cc",
+            Operation::Urge => "urge",
+            Operation::Comment => "comment",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.name())
+    }
+}
+
+/// The name is not an operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownOperation(pub String);
+
+impl FromStr for Operation {
+    type Err = UnknownOperation;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Operation::ALL
+            .into_iter()
+            .find(|operation| operation.name() == name)
+            .ok_or_else(|| UnknownOperation(name.into()))
+    }
+}
+
+/// What the caller is to a task, as established from the store by the caller of [`may`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Standing {
+    /// A process administrator (`engine:admin`) of this instance's scope.
+    pub admin: bool,
+    /// Holds the task or may claim it (assignee, candidate user, member of a candidate group).
+    pub acting: bool,
+    /// The task's assignee.
+    pub holder: bool,
+    /// Started the instance.
+    pub starter: bool,
+    /// The task is delegated (委派, pending until resolved); with `holder`, to the caller.
+    pub delegate: bool,
+}
+
+/// Why the caller may not: the message shown to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal(pub &'static str);
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.0)
+    }
+}
+
+/// Whether someone of `standing` may do `operation` on the task.
+pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
+    let not_theirs = Refusal("无权处理该任务 (not an assignee or candidate of this task)");
+    let allowed = match operation {
+        Operation::Urge => {
+            return (standing.starter || standing.admin)
+                .then_some(())
+                .ok_or(Refusal("只有发起人或管理员可以催办 (only the starter can urge)"));
+        }
+        Operation::Resolve => {
+            return standing
+                .holder
+                .then_some(())
+                .ok_or(Refusal("只有被委派人可以归还 (only the delegate can resolve)"));
+        }
+        Operation::AddSigners | Operation::RemoveSigners if standing.acting => {
+            return (standing.admin || standing.holder)
+                .then_some(())
+                .ok_or(Refusal("只有任务办理人可以加签或减签 (only the assignee can change signers)"));
+        }
+        Operation::Withdraw => true,
+        Operation::Cc | Operation::Comment => standing.acting || standing.admin,
+        _ => standing.acting,
+    };
+    allowed.then_some(()).ok_or(not_theirs)
+}
+
+/// The operations the task page offers someone of `standing` (take-back and the starter's
+/// withdrawal are offered by the runtime, from the instance's history). Every one offered is
+/// allowed by [`may`].
+pub fn offered(standing: &Standing, has_return_targets: bool) -> Vec<Operation> {
+    use Operation::*;
+    let mut operations = Vec::new();
+    if standing.acting {
+        if standing.delegate && standing.holder {
+            operations.extend([Resolve, Cc, Comment]);
+        } else {
+            operations.extend([Approve, Reject]);
+            if has_return_targets {
+                operations.push(Return);
+            }
+            operations.extend([Transfer, Delegate, Cc, Comment]);
+            if standing.holder || standing.admin {
+                operations.extend([AddSigners, RemoveSigners]);
+            }
+        }
+    }
+    if standing.starter || standing.admin {
+        operations.push(Urge);
+    }
+    operations
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for operation in Operation::ALL {
+            assert_eq!(operation.name().parse::<Operation>(), Ok(operation));
+        }
+        assert_eq!("approve ".parse::<Operation>(), Err(UnknownOperation("approve ".into())));
+        assert!("delete".parse::<Operation>().is_err());
+    }
+
+    /// Every combination of standing: what is offered is allowed, and the rules a reviewer
+    /// relies on hold.
+    #[test]
+    fn whatever_is_offered_is_allowed() {
+        for bits in 0u8..32 {
+            let standing = Standing {
+                admin: bits & 1 != 0,
+                acting: bits & 2 != 0,
+                holder: bits & 4 != 0,
+                starter: bits & 8 != 0,
+                delegate: bits & 16 != 0,
+            };
+            for targets in [false, true] {
+                for operation in offered(&standing, targets) {
+                    assert_eq!(may(operation, &standing), Ok(()), "{operation} offered to {standing:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_rules() {
+        let stranger = Standing::default();
+        let candidate = Standing { acting: true, ..stranger };
+        let holder = Standing { acting: true, holder: true, ..stranger };
+        let starter = Standing { starter: true, ..stranger };
+        let admin = Standing { admin: true, ..stranger };
+        assert!(may(Operation::Approve, &stranger).is_err());
+        assert!(may(Operation::Approve, &candidate).is_ok());
+        assert!(may(Operation::Approve, &admin).is_err(), "an administrator does not decide others' tasks");
+        assert!(may(Operation::Cc, &admin).is_ok());
+        assert_eq!(
+            may(Operation::AddSigners, &candidate),
+            Err(Refusal("只有任务办理人可以加签或减签 (only the assignee can change signers)"))
+        );
+        assert!(may(Operation::AddSigners, &holder).is_ok());
+        assert!(may(Operation::Urge, &starter).is_ok());
+        assert!(may(Operation::Urge, &holder).is_err());
+        assert!(may(Operation::Resolve, &candidate).is_err());
+        assert_eq!(
+            offered(&Standing { delegate: true, ..holder }, true),
+            [Operation::Resolve, Operation::Cc, Operation::Comment]
+        );
+        assert!(!offered(&candidate, false).contains(&Operation::Return), "no target, no 退回");
+    }
+}
