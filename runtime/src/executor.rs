@@ -602,21 +602,21 @@ impl Executor {
         if !changes.new_external_tasks.is_empty() {
             self.new_external_tasks.notify_waiters();
         }
-        if self.deferred_follow_ups.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        for job in changes.new_jobs.iter().filter(|job| is_follow_up(&job.kind)) {
-            let now = now_millis();
-            let until = now + FOLLOW_UP_LOCK_MS;
-            match self.store.lock_job(&job.id, FOLLOW_UP_OWNER, now, until).await {
-                Ok(Some(locked)) => {
-                    if let Err(error) = Box::pin(self.run_job(&locked)).await {
-                        tracing::warn!(%error, job = %job.id, "follow-up failed; the job executor retries it");
-                    }
-                }
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, job = %job.id, "follow-up left to the job executor"),
+        // Follow-ups this node committed locked to itself: nobody else takes them unless it dies.
+        for job in changes.new_jobs.iter().filter(|job| is_follow_up(&job.kind) && job.lock_owner.is_some()) {
+            if let Err(error) = Box::pin(self.run_job(job)).await {
+                tracing::warn!(%error, job = %job.id, "follow-up failed; the job executor retries it");
             }
+        }
+    }
+
+    /// The lock a follow-up job is committed with: held by this node, which runs it right after
+    /// the commit; none when follow-ups are deferred to the job executor.
+    fn follow_up_lock(&self, at: i64) -> (Option<String>, Option<i64>) {
+        if self.deferred_follow_ups.load(std::sync::atomic::Ordering::Relaxed) {
+            (None, None)
+        } else {
+            (Some(FOLLOW_UP_OWNER.to_string()), Some(at + FOLLOW_UP_LOCK_MS))
         }
     }
 
@@ -713,8 +713,8 @@ impl Executor {
                             activity_id: spec.element_id.clone(),
                             due_at: at,
                             retries: DEFAULT_JOB_RETRIES,
-                            lock_owner: None,
-                            lock_expires_at: None,
+                            lock_owner: self.follow_up_lock(at).0,
+                            lock_expires_at: self.follow_up_lock(at).1,
                             exception_message: None,
                             payload: Some(activity_id(spec.token)),
                             created_at: at,
@@ -795,8 +795,8 @@ impl Executor {
                     activity_id: String::new(),
                     due_at: at,
                     retries: DEFAULT_JOB_RETRIES,
-                    lock_owner: None,
-                    lock_expires_at: None,
+                    lock_owner: self.follow_up_lock(at).0,
+                    lock_expires_at: self.follow_up_lock(at).1,
                     exception_message: None,
                     payload: Some(name.clone()),
                     created_at: at,

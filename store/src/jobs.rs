@@ -15,9 +15,6 @@ pub trait JobStore: Send + Sync {
     /// Locks up to `limit` due jobs with retries left for `owner` until `lock_until`. Jobs whose
     /// lock expired are taken over.
     async fn acquire_jobs(&self, owner: &str, now: i64, lock_until: i64, limit: i64) -> Result<Vec<JobRecord>>;
-    /// Locks one job by id for `owner` until `lock_until`, if it has retries left and no live
-    /// lock; `None` when another runner holds it or it is gone.
-    async fn lock_job(&self, id: &str, owner: &str, now: i64, lock_until: i64) -> Result<Option<JobRecord>>;
     /// A failed attempt: `retries` left, next attempt at `due_at`, lock released.
     async fn job_failed(&self, id: &str, retries: i64, due_at: i64, message: &str) -> Result<()>;
     /// Releases a lock without counting an attempt (for example the instance was busy).
@@ -246,16 +243,6 @@ macro_rules! jobs_impl {
 
             #[async_trait::async_trait]
             impl JobStore for $store {
-                async fn lock_job(&self, id: &str, owner: &str, now: i64, lock_until: i64) -> Result<Option<JobRecord>> {
-                    let statement = format!("UPDATE jobs SET lock_owner = ?, lock_expires_at = ? WHERE id = ? AND retries > 0 AND (lock_expires_at IS NULL OR lock_expires_at < ?) RETURNING {JOB_COLUMNS}");
-                    let mut tx = self.begin_write().await?;
-                    let row = sqlx::query(Self::dynamic(statement))
-                        .bind(owner).bind(lock_until).bind(id).bind(now)
-                        .fetch_optional(&mut *tx).await?;
-                    tx.commit().await?;
-                    row.as_ref().map(job_from).transpose()
-                }
-
                 async fn acquire_jobs(&self, owner: &str, now: i64, lock_until: i64, limit: i64) -> Result<Vec<JobRecord>> {
                     let statement = format!(
                         "UPDATE jobs SET lock_owner = ?, lock_expires_at = ? WHERE id IN (SELECT id FROM jobs WHERE due_at <= ? AND retries > 0 AND (lock_expires_at IS NULL OR lock_expires_at < ?) ORDER BY due_at LIMIT ?{}) RETURNING {JOB_COLUMNS}",

@@ -20,6 +20,7 @@ use serde_json::{Value as JsonValue, json};
 use store::approval::{InboxItem, InboxQuery, InboxTab};
 use store::{InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord};
 
+use crate::error::{ApiError, ApiResult};
 use crate::identity::{self, Auth};
 use crate::routes::{Need, Routes};
 use crate::{AppState, CurrentUser};
@@ -37,90 +38,6 @@ pub fn router() -> Routes {
         .post("/process-instances/{id}/withdraw", Need::SignedIn, withdraw_instance)
 }
 
-/// An `/api` error: `{code, message}`.
-#[derive(Debug)]
-pub struct OpError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl OpError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        OpError { status, code, message: message.into() }
-    }
-    fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
-    }
-    pub(crate) fn not_found(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not-found", message)
-    }
-    pub(crate) fn is_not_found(&self) -> bool {
-        self.status == StatusCode::NOT_FOUND
-    }
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", message)
-    }
-}
-
-impl IntoResponse for OpError {
-    fn into_response(self) -> Response {
-        if self.status.is_server_error() {
-            tracing::error!(detail = %self.message, "internal error");
-            let body = json!({ "code": self.code, "message": "内部错误，请稍后重试 (internal error)" });
-            return (self.status, Json(body)).into_response();
-        }
-        (self.status, Json(json!({ "code": self.code, "message": self.message }))).into_response()
-    }
-}
-
-impl From<store::Error> for OpError {
-    fn from(error: store::Error) -> Self {
-        use store::Error as E;
-        match error {
-            E::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            E::Forbidden(message) => Self::new(StatusCode::FORBIDDEN, "forbidden", message),
-            E::NotFound(message) | E::Command(engine::Error::NotFound(message)) => Self::not_found(message),
-            E::Invalid(message) | E::Command(engine::Error::InvalidCommand(message)) => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-state", message)
-            }
-            other => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", other.to_string()),
-        }
-    }
-}
-
-/// For `/engine-rest` handlers that reuse an `/api` helper: Camunda's error classes.
-impl From<OpError> for crate::error::ApiError {
-    fn from(error: OpError) -> Self {
-        use crate::error::ApiError as A;
-        match error.status {
-            StatusCode::NOT_FOUND => A::NotFound(error.message),
-            StatusCode::CONFLICT => A::Conflict(error.message),
-            StatusCode::FORBIDDEN | StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS => {
-                A::Denied { status: error.status, code: error.code, message: error.message }
-            }
-            status if status.is_server_error() => A::Internal(error.message),
-            _ => A::BadRequest(error.message),
-        }
-    }
-}
-
-impl From<crate::error::ApiError> for OpError {
-    fn from(error: crate::error::ApiError) -> Self {
-        use crate::error::ApiError as A;
-        match error {
-            A::Denied { status, code, message } => Self::new(status, code, message),
-            A::NotFound(message) => Self::not_found(message),
-            A::Conflict(message) => Self::new(StatusCode::CONFLICT, "conflict", message),
-            A::BadRequest(message) | A::Unprocessable(message) | A::NoMatch(message) => Self::invalid(message),
-            A::Unauthorized(message) => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
-            A::Internal(message) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
-        }
-    }
-}
-
-pub(crate) type OpResult<T> = Result<T, OpError>;
-
 /// The caller: id, candidate groups (roles and group memberships), administrator or not.
 pub(crate) struct Caller {
     pub(crate) id: String,
@@ -128,7 +45,7 @@ pub(crate) struct Caller {
     admin: bool,
 }
 
-pub(crate) async fn caller(state: &AppState, auth: &Auth) -> OpResult<Caller> {
+pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
     let account = &auth.principal.account;
     let mut groups = account.roles.clone();
     for group in state.store().user_groups(&account.id).await? {
@@ -169,7 +86,7 @@ fn tab_of(name: &str) -> Option<InboxTab> {
     }
 }
 
-fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<InboxQuery> {
+fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> ApiResult<InboxQuery> {
     let page = params.page.unwrap_or(1);
     let size = params.page_size.unwrap_or(20);
     let first_result = page
@@ -177,7 +94,7 @@ fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<
         .and_then(|skipped| skipped.checked_mul(size))
         .filter(|_| page >= 1 && (1..=MAX_PAGE_SIZE).contains(&size));
     let Some(first_result) = first_result else {
-        return Err(OpError::invalid(format!("page 从 1 开始，pageSize 为 1–{MAX_PAGE_SIZE} (bad page or pageSize)")));
+        return Err(ApiError::invalid(format!("page 从 1 开始，pageSize 为 1–{MAX_PAGE_SIZE} (bad page or pageSize)")));
     };
     let sort = params.sort.map(|sort| match sort.strip_prefix('-') {
         Some(key) => (key.to_string(), false),
@@ -186,7 +103,7 @@ fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> OpResult<
     if let Some((key, _)) = &sort
         && !["time", "businessKey", "process", "name"].contains(&key.as_str())
     {
-        return Err(OpError::invalid(format!("不能按 {key} 排序 (cannot sort by {key})")));
+        return Err(ApiError::invalid(format!("不能按 {key} 排序 (cannot sort by {key})")));
     }
     Ok(InboxQuery {
         tab,
@@ -230,9 +147,9 @@ async fn inbox(
     Extension(auth): Extension<Auth>,
     Path(tab): Path<String>,
     params: Result<Query<InboxParams>, QueryRejection>,
-) -> OpResult<Json<JsonValue>> {
-    let tab = tab_of(&tab).ok_or_else(|| OpError::not_found(format!("没有 {tab} 列表 (no such inbox tab)")))?;
-    let Query(params) = params.map_err(|error| OpError::invalid(error.body_text()))?;
+) -> ApiResult<Json<JsonValue>> {
+    let tab = tab_of(&tab).ok_or_else(|| ApiError::not_found(format!("没有 {tab} 列表 (no such inbox tab)")))?;
+    let Query(params) = params.map_err(|error| ApiError::invalid(error.body_text()))?;
     let caller = caller(&state, &auth).await?;
     let query = inbox_query(tab, &caller, params)?;
     let (items, total) = state.store().inbox(&query).await?;
@@ -240,7 +157,7 @@ async fn inbox(
 }
 
 /// `GET /api/inbox/counts`: the size of each tab.
-async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> OpResult<Json<JsonValue>> {
+async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Json<JsonValue>> {
     let caller = caller(&state, &auth).await?;
     let mut counts = serde_json::Map::new();
     for (name, tab) in
@@ -257,14 +174,14 @@ async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>)
 
 /// The open task `id` inside the caller's scope, or 409 when it ended (someone acted first),
 /// or 404.
-async fn open_task(state: &AppState, id: &str) -> OpResult<TaskRecord> {
+async fn open_task(state: &AppState, id: &str) -> ApiResult<TaskRecord> {
     let query = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(identity::scope()) };
     if let Some(task) = state.store().tasks(&query).await?.0.into_iter().next() {
         return Ok(task);
     }
     let ended = TaskHistoryQuery { task_id: Some(id.to_string()), ..TaskHistoryQuery::new(identity::scope()) };
     match state.store().task_history(&ended).await?.0.into_iter().next() {
-        Some(task) => Err(OpError::new(
+        Some(task) => Err(ApiError::coded(
             StatusCode::CONFLICT,
             "conflict",
             format!(
@@ -272,7 +189,7 @@ async fn open_task(state: &AppState, id: &str) -> OpResult<TaskRecord> {
                 task.completed_by.map(|user| format!("（{user}）")).unwrap_or_default()
             ),
         )),
-        None => Err(OpError::not_found("任务不存在或无权查看 (no such task)")),
+        None => Err(ApiError::not_found("任务不存在或无权查看 (no such task)")),
     }
 }
 
@@ -289,7 +206,7 @@ fn can_act(task: &TaskRecord, caller: &Caller) -> bool {
 }
 
 /// [`can_act`], or a pending alongside signer (加签) of the task.
-async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResult<bool> {
+async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiResult<bool> {
     if can_act(task, caller) {
         return Ok(true);
     }
@@ -300,7 +217,7 @@ async fn may_act(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResu
 }
 
 /// An instance inside the caller's scope.
-pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<store::InstanceRecord> {
+pub(crate) async fn visible_instance(state: &AppState, id: &str) -> ApiResult<store::InstanceRecord> {
     let query = InstanceQuery { id: Some(id.to_string()), ..InstanceQuery::new(identity::scope()) };
     state
         .store()
@@ -309,14 +226,14 @@ pub(crate) async fn visible_instance(state: &AppState, id: &str) -> OpResult<sto
         .0
         .into_iter()
         .next()
-        .ok_or_else(|| OpError::not_found("流程实例不存在或无权查看 (no such process instance)"))
+        .ok_or_else(|| ApiError::not_found("流程实例不存在或无权查看 (no such process instance)"))
 }
 
 /// Whether the signed-in user may work on the task: its holders and candidates, a pending
 /// alongside signer, or an administrator. `/api` operations and `/engine-rest` task writes
 /// (complete, claim, variables, delegate, links …) follow this one rule, as Camunda does with
 /// authorizations on; the data scope alone only decides what one may see.
-pub(crate) async fn may_work_on(state: &AppState, auth: &Auth, task: &TaskRecord) -> OpResult<bool> {
+pub(crate) async fn may_work_on(state: &AppState, auth: &Auth, task: &TaskRecord) -> ApiResult<bool> {
     may_act(state, task, &caller(state, auth).await?).await
 }
 
@@ -328,7 +245,7 @@ pub(crate) async fn may_change_instance(
     state: &AppState,
     auth: &Auth,
     instance: &store::InstanceRecord,
-) -> OpResult<bool> {
+) -> ApiResult<bool> {
     let caller = caller(state, auth).await?;
     Ok(caller.admin || state.executor.may_withdraw(instance, &caller.id).await?)
 }
@@ -337,7 +254,7 @@ pub(crate) async fn may_change_instance(
 /// instance to an account of ours that cannot see it now — a citizen made a candidate of a
 /// district task, say. Ids that are no account here (Camunda models with outside identities)
 /// cannot sign in, so they expose nothing.
-pub(crate) async fn exposes_instance(state: &AppState, user: &str, task: &TaskRecord) -> OpResult<bool> {
+pub(crate) async fn exposes_instance(state: &AppState, user: &str, task: &TaskRecord) -> ApiResult<bool> {
     let Some(account) = state.store().account(user).await? else { return Ok(false) };
     // Whom the model already names (a candidate user, or a holder of a candidate role or
     // group) is meant to have it.
@@ -349,7 +266,7 @@ pub(crate) async fn exposes_instance(state: &AppState, user: &str, task: &TaskRe
 
 /// Whether `user` (another account) could see the instance: transfer, delegate and copy
 /// targets must, or they would receive something they cannot open.
-async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> OpResult<bool> {
+async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> ApiResult<bool> {
     let Some(principal) = state.store().principal(user).await? else { return Ok(false) };
     if principal.account.status != "active" {
         return Ok(false);
@@ -359,7 +276,7 @@ async fn user_sees_instance(state: &AppState, user: &str, instance_id: &str) -> 
 }
 
 /// What the caller is to an open task: the facts [`::approval::may`] decides on.
-async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> OpResult<Standing> {
+async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiResult<Standing> {
     let holder = task.assignee.as_deref() == Some(caller.id.as_str());
     let acting = may_act(state, task, caller).await?;
     let delegated = if acting && holder { state.store().task_delegation(&task.id).await? } else { None };
@@ -383,7 +300,7 @@ async fn operations_for(
     caller: &Caller,
     targets: &[String],
     instance: &store::InstanceRecord,
-) -> OpResult<Vec<&'static str>> {
+) -> ApiResult<Vec<&'static str>> {
     let standing = standing(state, task, caller).await?;
     let mut operations: Vec<&'static str> =
         ::approval::offered(&standing, !targets.is_empty()).into_iter().map(Operation::name).collect();
@@ -398,7 +315,7 @@ async fn withdrawals(
     state: &AppState,
     instance: &store::InstanceRecord,
     caller: &Caller,
-) -> OpResult<Vec<&'static str>> {
+) -> ApiResult<Vec<&'static str>> {
     let mut operations = Vec::new();
     if !instance.state.is_active() {
         return Ok(operations);
@@ -419,7 +336,7 @@ async fn task_detail(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-) -> OpResult<Json<JsonValue>> {
+) -> ApiResult<Json<JsonValue>> {
     let caller = caller(&state, &auth).await?;
     let open = TaskQuery { id: Some(id.clone()), ..TaskQuery::new(identity::scope()) };
     let task = state.store().tasks(&open).await?.0.into_iter().next();
@@ -441,7 +358,7 @@ async fn task_detail(
                 .0
                 .into_iter()
                 .next()
-                .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
+                .ok_or_else(|| ApiError::not_found("任务不存在或无权查看 (no such task)"))?;
             (
                 ended.instance_id.clone(),
                 json!({
@@ -454,7 +371,7 @@ async fn task_detail(
     };
     let instance = visible_instance(&state, &instance_id).await?;
     if !involved(&state, &caller, &instance, task.as_ref()).await? {
-        return Err(OpError::forbidden("无权查看该任务 (not a participant of this task)"));
+        return Err(ApiError::forbidden("无权查看该任务 (not a participant of this task)"));
     }
     let (targets, operations) = match &task {
         Some(task) => {
@@ -493,7 +410,7 @@ pub(crate) async fn involved(
     caller: &Caller,
     instance: &store::InstanceRecord,
     task: Option<&TaskRecord>,
-) -> OpResult<bool> {
+) -> ApiResult<bool> {
     Ok(caller.admin
         || match task {
             Some(task) => may_act(state, task, caller).await?,
@@ -507,7 +424,7 @@ pub(crate) async fn involved(
 
 /// Whether a task of the instance is (or was) the caller's: assigned, completed, or open and
 /// claimable by them.
-async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Caller) -> OpResult<bool> {
+async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Caller) -> ApiResult<bool> {
     let user = Some(caller.id.as_str());
     let query =
         TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::new(store::DataScope::All) };
@@ -526,7 +443,7 @@ async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Calle
 
 /// Every step of an instance: each user task (who, when, outcome) and each operation (who,
 /// when, what, comment), in time order.
-async fn timeline(state: &AppState, instance_id: &str) -> OpResult<Vec<JsonValue>> {
+async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<Vec<JsonValue>> {
     let query =
         TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::new(store::DataScope::All) };
     let (tasks, _) = state.store().task_history(&query).await?;
@@ -592,23 +509,23 @@ const MAX_LISTED: usize = 100;
 const MAX_ATTACHMENTS: usize = 20;
 
 /// The operation body; none at all (no JSON content type) is an empty one.
-fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> OpResult<OperationBody> {
+fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> ApiResult<OperationBody> {
     match body {
         Ok(Json(body)) if body.users.len() > MAX_LISTED || body.roles.len() > MAX_LISTED => {
-            Err(OpError::invalid(format!("一次最多 {MAX_LISTED} 个用户或角色 (at most {MAX_LISTED} users or roles)")))
+            Err(ApiError::invalid(format!("一次最多 {MAX_LISTED} 个用户或角色 (at most {MAX_LISTED} users or roles)")))
         }
         Ok(Json(body)) if body.attachments.len() > MAX_ATTACHMENTS => {
-            Err(OpError::invalid(format!("一次最多 {MAX_ATTACHMENTS} 个附件 (at most {MAX_ATTACHMENTS} attachments)")))
+            Err(ApiError::invalid(format!("一次最多 {MAX_ATTACHMENTS} 个附件 (at most {MAX_ATTACHMENTS} attachments)")))
         }
         Ok(Json(body)) => Ok(body),
         Err(JsonRejection::MissingJsonContentType(_)) => Ok(OperationBody::default()),
-        Err(error) => Err(OpError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
+        Err(error) => Err(ApiError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
     }
 }
 
-fn input(caller: &Caller, body: &OperationBody) -> OpResult<OperationInput> {
+fn input(caller: &Caller, body: &OperationBody) -> ApiResult<OperationInput> {
     if body.comment.as_ref().is_some_and(|comment| comment.chars().count() > MAX_COMMENT) {
-        return Err(OpError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
+        return Err(ApiError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
     }
     Ok(OperationInput {
         actor: caller.id.clone(),
@@ -625,9 +542,9 @@ async fn operate(
     Extension(_user): Extension<CurrentUser>,
     Path((id, operation)): Path<(String, String)>,
     body: Result<Json<OperationBody>, JsonRejection>,
-) -> OpResult<Response> {
+) -> ApiResult<Response> {
     let Ok(operation) = operation.parse::<Operation>() else {
-        return Err(OpError::not_found(format!("没有 {operation} 操作 (no such operation)")));
+        return Err(ApiError::not_found(format!("没有 {operation} 操作 (no such operation)")));
     };
     let body = operation_body(body)?;
     let caller = caller(&state, &auth).await?;
@@ -636,7 +553,7 @@ async fn operate(
         // The last approver takes a task back; `id` is any task of the instance they see.
         let instance_id = runtime::executor::parse_task_id(&id)
             .map(|(instance, _)| instance.to_string())
-            .ok_or_else(|| OpError::not_found("任务不存在或无权查看 (no such task)"))?;
+            .ok_or_else(|| ApiError::not_found("任务不存在或无权查看 (no such task)"))?;
         visible_instance(&state, &instance_id).await?;
         let input = crate::files::attach(&state, &caller.id, &instance_id, &body, input).await?;
         state.executor.take_back(&instance_id, input).await?;
@@ -644,17 +561,17 @@ async fn operate(
     }
     let task = open_task(&state, &id).await?;
     let standing = standing(&state, &task, &caller).await?;
-    ::approval::may(operation, &standing).map_err(|refusal| OpError::forbidden(refusal.0))?;
+    ::approval::may(operation, &standing).map_err(|refusal| ApiError::forbidden(refusal.0))?;
     let input = crate::files::attach(&state, &caller.id, &task.instance_id, &body, input).await?;
     match operation {
         Operation::Urge => return urge(&state, &task, input).await,
         Operation::Cc => {
             if body.users.is_empty() && body.roles.is_empty() {
-                return Err(OpError::invalid("请选择抄送人或角色 (users or roles required)"));
+                return Err(ApiError::invalid("请选择抄送人或角色 (users or roles required)"));
             }
             for user in &body.users {
                 if !user_sees_instance(&state, user, &task.instance_id).await? {
-                    return Err(OpError::invalid(format!("{user} 无法查看该流程 ({user} cannot see this instance)")));
+                    return Err(ApiError::invalid(format!("{user} 无法查看该流程 ({user} cannot see this instance)")));
                 }
             }
             state.executor.copy_to(&task.instance_id, Some(&task), &body.users, &body.roles, input).await?;
@@ -664,7 +581,7 @@ async fn operate(
         }
         Operation::Comment => {
             if input.comment.is_none() {
-                return Err(OpError::invalid("请填写意见 (comment required)"));
+                return Err(ApiError::invalid("请填写意见 (comment required)"));
             }
             state.executor.comment(&task, input).await?;
         }
@@ -675,16 +592,16 @@ async fn operate(
             state.executor.reject(&task, input).await?;
         }
         Operation::Return => {
-            let target = body.target.as_deref().ok_or_else(|| OpError::invalid("请选择退回环节 (target required)"))?;
+            let target = body.target.as_deref().ok_or_else(|| ApiError::invalid("请选择退回环节 (target required)"))?;
             state.executor.return_task(&task, target, input).await?;
         }
         Operation::Transfer | Operation::Delegate => {
-            let to = body.user.as_deref().ok_or_else(|| OpError::invalid("请选择人员 (user required)"))?;
+            let to = body.user.as_deref().ok_or_else(|| ApiError::invalid("请选择人员 (user required)"))?;
             if to == caller.id {
-                return Err(OpError::invalid("不能转给自己 (cannot hand a task to yourself)"));
+                return Err(ApiError::invalid("不能转给自己 (cannot hand a task to yourself)"));
             }
             if !user_sees_instance(&state, to, &task.instance_id).await? {
-                return Err(OpError::invalid(format!("{to} 无法查看该流程 ({to} cannot see this instance)")));
+                return Err(ApiError::invalid(format!("{to} 无法查看该流程 ({to} cannot see this instance)")));
             }
             if operation == Operation::Transfer {
                 state.executor.transfer(&task, to, input).await?;
@@ -694,12 +611,12 @@ async fn operate(
         }
         Operation::AddSigners | Operation::RemoveSigners => {
             if body.users.is_empty() {
-                return Err(OpError::invalid("请选择人员 (users required)"));
+                return Err(ApiError::invalid("请选择人员 (users required)"));
             }
             if operation == Operation::AddSigners {
                 for user in &body.users {
                     if !user_sees_instance(&state, user, &task.instance_id).await? {
-                        return Err(OpError::invalid(format!(
+                        return Err(ApiError::invalid(format!(
                             "{user} 无法查看该流程 ({user} cannot see this instance)"
                         )));
                     }
@@ -717,18 +634,16 @@ async fn operate(
 
 /// 催办: a reminder to the task's assignee (or its candidate users) through the message
 /// outbox, at most once per task per [`URGE_WINDOW_SECONDS`].
-async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> OpResult<Response> {
+async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> ApiResult<Response> {
     let key = format!("urge:{}", task.id);
     if !state.store().rate_limit_hit(&key, now_millis(), URGE_WINDOW_SECONDS * 1000, 1).await? {
-        return Err(OpError::new(
+        return Err(ApiError::coded(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "催办过于频繁，请稍后再试 (already urged recently)",
         ));
     }
-    let recipients = send_reminder(state, task)
-        .await
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error))?;
+    let recipients = send_reminder(state, task).await.map_err(ApiError::Internal)?;
     state.executor.record_urge(task, &recipients, input).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -824,12 +739,12 @@ async fn withdraw_instance(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
     body: Result<Json<OperationBody>, JsonRejection>,
-) -> OpResult<StatusCode> {
+) -> ApiResult<StatusCode> {
     let body = operation_body(body)?;
     let caller = caller(&state, &auth).await?;
     let instance = visible_instance(&state, &id).await?;
     if instance.start_user.as_deref() != Some(caller.id.as_str()) {
-        return Err(OpError::forbidden("只有发起人可以撤回 (only the starter can withdraw)"));
+        return Err(ApiError::forbidden("只有发起人可以撤回 (only the starter can withdraw)"));
     }
     let input = crate::files::attach(&state, &caller.id, &id, &body, input(&caller, &body)?).await?;
     state.executor.withdraw_instance(&id, input).await?;

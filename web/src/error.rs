@@ -1,12 +1,15 @@
-//! The one HTTP error type. Every variant maps to a status and Camunda's error body
-//! `{"type", "message", "code"}` in one place; 5xx details go to the log, never to the client.
+//! The one HTTP error type of `web/`, with its two renderers: Camunda's `{type, message, code}`
+//! under `/engine-rest` and `{code, message}` (a stable string code) everywhere else under
+//! `/api`. A handler returns [`ApiError`] whichever API it serves; [`render_errors`] picks the
+//! shape (and, under `/engine-rest`, Camunda's status) by the request's path. 5xx details go to
+//! the log, never to the client.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request itself is wrong (bad JSON, unknown variable type, bad sort key).
     #[error("{0}")]
@@ -26,10 +29,11 @@ pub enum ApiError {
     /// `MismatchingMessageCorrelationException`).
     #[error("{0}")]
     NoMatch(String),
-    /// Refused for a security reason (no permission, locked or frozen account, CSRF, rate
-    /// limit), with a stable machine-readable code and a Chinese message.
+    /// Refused with a stable machine-readable code and a Chinese message: for a security reason
+    /// (no permission, locked or frozen account, CSRF, rate limit) or because the request cannot
+    /// be done (`invalid-input`, `invalid-state` …).
     #[error("{message}")]
-    Denied { status: StatusCode, code: &'static str, message: String },
+    Coded { status: StatusCode, code: &'static str, message: String },
     #[error("internal error")]
     Internal(String),
 }
@@ -46,7 +50,12 @@ impl ApiError {
             ApiError::NotFound(_) => ("InvalidRequestException", 0),
             ApiError::Conflict(_) => ("OptimisticLockingException", 1),
             ApiError::NoMatch(_) => ("MismatchingMessageCorrelationException", 0),
-            ApiError::Denied { .. } => ("AuthorizationException", 0),
+            ApiError::Coded { status, .. } => match status.as_u16() {
+                401 | 403 | 423 | 429 => ("AuthorizationException", 0),
+                409 => ("OptimisticLockingException", 1),
+                500.. => ("ProcessEngineException", 0),
+                _ => ("InvalidRequestException", 0),
+            },
             ApiError::Internal(_) => ("ProcessEngineException", 0),
         }
     }
@@ -58,46 +67,104 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Denied { status, .. } => *status,
+            ApiError::Coded { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let message = match &self {
+    /// The status under `/engine-rest`: Camunda answers a request it cannot carry out with 400
+    /// (`InvalidRequestException`), where `/api` says 422 with `invalid-input` or
+    /// `invalid-state`.
+    fn camunda_status(&self) -> StatusCode {
+        match self {
+            ApiError::Coded { status, .. } if *status == StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            other => other.status(),
+        }
+    }
+
+    /// The stable code under `/api`.
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::Coded { code, .. } => code,
+            other => code_for(other.status()),
+        }
+    }
+
+    /// The message a client sees (never an internal detail).
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Coded { status, message, .. } if status.is_server_error() => {
+                tracing::error!(detail = %message, "internal error");
+                "内部错误，请稍后重试 (internal error; see the server log)".to_string()
+            }
             ApiError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 "内部错误，请稍后重试 (internal error; see the server log)".to_string()
             }
             other => other.to_string(),
-        };
+        }
+    }
+
+    /// Whether this is a 404 (for helpers that treat "not there" as an answer).
+    pub fn is_not_found(&self) -> bool {
+        self.status() == StatusCode::NOT_FOUND
+    }
+}
+
+/// Renders Camunda's shape (the default: `/engine-rest` clients parse it) and attaches the error,
+/// so [`render_errors`] can give it the shape of the API the request was for.
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status(), Json(self.camunda_body())).into_response();
+        response.extensions_mut().insert(RenderedError(self));
+        response
+    }
+}
+
+impl ApiError {
+    fn camunda_body(&self) -> serde_json::Value {
         let (kind, code) = self.camunda_type();
-        let body = match &self {
-            ApiError::Denied { code: error, .. } => {
+        let message = self.public_message();
+        match self {
+            ApiError::Coded { code: error, .. } => {
                 json!({ "type": kind, "message": message, "code": code, "error": error })
             }
             ApiError::Unauthorized(_) => {
                 json!({ "type": kind, "message": message, "code": code, "error": "unauthenticated" })
             }
             _ => json!({ "type": kind, "message": message, "code": code }),
-        };
-        // No `WWW-Authenticate: Basic` here: only `identity::basic_challenge` adds it, and never
-        // to a browser (a cached Basic login would ride along on cross-site requests).
-        (status, Json(body)).into_response()
+        }
+    }
+
+    fn api_body(&self) -> serde_json::Value {
+        let code = self.code();
+        // `error` repeats the code for clients of the earlier identity shape.
+        json!({ "code": code, "message": self.public_message(), "error": code })
     }
 }
 
+/// The error a response was made from, for [`render_errors`].
+#[derive(Clone)]
+struct RenderedError(ApiError);
+
 impl ApiError {
-    pub fn denied(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::Denied { status, code, message: message.into() }
+    /// An error with a stable code (`/api`) and a Chinese message.
+    pub fn coded(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::Coded { status, code, message: message.into() }
     }
 
     /// 403 for a user who lacks a permission.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::denied(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::coded(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        ApiError::NotFound(message.into())
+    }
+
+    /// 422 `invalid-input`: the request names something it cannot (under `/engine-rest`, 400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::coded(StatusCode::UNPROCESSABLE_ENTITY, "invalid-input", message)
     }
 }
 
@@ -153,16 +220,30 @@ pub async fn catch_panic(request: axum::extract::Request, next: axum::middleware
     }
 }
 
-/// Gives every error under `/api` one shape, `{code, message}` with a stable string code,
-/// whichever layer produced it (authentication, identity, the inbox, a 404, and axum's own
-/// plain-text rejections: a body too large, a field of the wrong type, a wrong method). The
-/// `error` field repeats the code for clients of the earlier identity shape. Under
-/// `/engine-rest` a plain-text rejection gets Camunda's `{type, message, code}`.
-pub async fn api_error_shape(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// The second renderer: every error under `/api` gets `{code, message}` with a stable string code,
+/// whichever layer produced it (a handler's [`ApiError`], authentication, a 404, and axum's own
+/// plain-text rejections: a body too large, a field of the wrong type, a wrong method); under
+/// `/engine-rest` an [`ApiError`] keeps Camunda's body with Camunda's status, and a plain-text
+/// rejection gets Camunda's `{type, message, code}`.
+pub async fn render_errors(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let path = request.uri().path();
     let is_api = path.starts_with("/api/") || path == "/api";
     let is_rest = path.starts_with("/engine-rest/") || path == "/engine-rest";
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if let Some(RenderedError(error)) = response.extensions_mut().remove::<RenderedError>() {
+        if is_rest {
+            let status = error.camunda_status();
+            if status != response.status() {
+                *response.status_mut() = status;
+            }
+            return response;
+        }
+        if is_api {
+            let (parts, _) = response.into_parts();
+            return with_headers((parts.status, Json(error.api_body())).into_response(), &parts.headers);
+        }
+        return response;
+    }
     let json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
@@ -172,34 +253,29 @@ pub async fn api_error_shape(request: axum::extract::Request, next: axum::middle
         return response;
     }
     let (parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return (parts.status, Json(json!({ "code": code_for(parts.status), "message": "" }))).into_response();
-    };
-    if !json {
-        // axum's rejections are plain text; their text is the message.
-        let message = String::from_utf8_lossy(&bytes).trim().to_string();
-        let message =
-            if message.is_empty() { parts.status.canonical_reason().unwrap_or("").to_string() } else { message };
-        let body = if is_rest {
-            let kind =
-                if parts.status.is_server_error() { "ProcessEngineException" } else { "InvalidRequestException" };
-            json!({ "type": kind, "message": message, "code": 0 })
-        } else {
-            let code = code_for(parts.status);
-            json!({ "code": code, "message": message, "error": code })
-        };
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    if json {
+        // A JSON error made without `ApiError`: keep a string code, else derive one.
+        let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        if parsed.get("code").is_some_and(serde_json::Value::is_string) {
+            return Response::from_parts(parts, axum::body::Body::from(bytes));
+        }
+        let code = parsed.get("error").and_then(|value| value.as_str()).unwrap_or(code_for(parts.status)).to_string();
+        let message = parsed.get("message").cloned().unwrap_or_else(|| json!(""));
+        let body = json!({ "code": code, "message": message, "error": code });
         return with_headers((parts.status, Json(body)).into_response(), &parts.headers);
     }
-    let parsed: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-    if parsed.get("code").is_some_and(serde_json::Value::is_string) {
-        return Response::from_parts(parts, axum::body::Body::from(bytes));
-    }
-    let code = parsed.get("error").and_then(|value| value.as_str()).unwrap_or(code_for(parts.status)).to_string();
-    let message = parsed.get("message").cloned().unwrap_or_else(|| json!(""));
-    with_headers(
-        (parts.status, Json(json!({ "code": code, "message": message, "error": code }))).into_response(),
-        &parts.headers,
-    )
+    // axum's rejections are plain text; their text is the message.
+    let message = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if message.is_empty() { parts.status.canonical_reason().unwrap_or("").to_string() } else { message };
+    let body = if is_rest {
+        let kind = if parts.status.is_server_error() { "ProcessEngineException" } else { "InvalidRequestException" };
+        json!({ "type": kind, "message": message, "code": 0 })
+    } else {
+        let code = code_for(parts.status);
+        json!({ "code": code, "message": message, "error": code })
+    };
+    with_headers((parts.status, Json(body)).into_response(), &parts.headers)
 }
 
 /// `response` with the headers of the response it replaces (but its own body's length and type).
@@ -230,7 +306,7 @@ mod tests {
             .route("/engine-rest/boom", get(boom))
             .route("/api/fine", get(|| async { "fine" }))
             .layer(axum::middleware::from_fn(catch_panic))
-            .layer(axum::middleware::from_fn(api_error_shape));
+            .layer(axum::middleware::from_fn(render_errors));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let base = format!("http://{}", listener.local_addr().expect("address"));
         tokio::spawn(async move { axum::serve(listener, app).await });

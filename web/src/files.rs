@@ -19,7 +19,8 @@ use serde_json::{Value as JsonValue, json};
 use store::approval::StoredFile;
 
 use crate::AppState;
-use crate::approval::{OpError, OpResult, OperationBody, caller, involved, visible_instance};
+use crate::approval::{OperationBody, caller, involved, visible_instance};
+use crate::error::{ApiError, ApiResult};
 use crate::identity::{Auth, ClientIp, audit, entry};
 use crate::routes::{Need, Routes};
 
@@ -47,8 +48,8 @@ pub fn router() -> Routes {
     Routes::new().post("/files", Need::SignedIn, upload).get("/files/{id}", Need::SignedIn, download)
 }
 
-fn too_large() -> OpError {
-    OpError::new(
+fn too_large() -> ApiError {
+    ApiError::coded(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too-large",
         format!("文件不能超过 {} MB (file too large)", MAX_FILE_BYTES / 1024 / 1024),
@@ -56,25 +57,25 @@ fn too_large() -> OpError {
 }
 
 /// The file name as given, without any path, or a refusal.
-fn clean_name(raw: &str) -> OpResult<String> {
+fn clean_name(raw: &str) -> ApiResult<String> {
     let name = raw.rsplit(['/', '\\']).next().unwrap_or_default().trim();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(OpError::invalid("文件名无效 (invalid file name)"));
+        return Err(ApiError::invalid("文件名无效 (invalid file name)"));
     }
     Ok(name.to_string())
 }
 
 /// The content type of a file: its extension must be one of [`KINDS`] and its bytes must start
 /// the way that kind does.
-fn sniff(name: &str, content: &[u8]) -> OpResult<&'static str> {
+fn sniff(name: &str, content: &[u8]) -> ApiResult<&'static str> {
     let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase()).unwrap_or_default();
     let Some((_, content_type, magic)) = KINDS.iter().find(|(known, _, _)| *known == extension) else {
-        return Err(OpError::invalid(
+        return Err(ApiError::invalid(
             "不支持的文件类型，可上传 png、jpg、pdf、ofd、doc、docx、xls、xlsx (unsupported file type)",
         ));
     };
     if !content.starts_with(magic) {
-        return Err(OpError::invalid("文件内容与扩展名不符 (the content does not match the extension)"));
+        return Err(ApiError::invalid("文件内容与扩展名不符 (the content does not match the extension)"));
     }
     Ok(content_type)
 }
@@ -94,15 +95,16 @@ async fn upload(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     multipart: Result<Multipart, MultipartRejection>,
-) -> OpResult<Response> {
-    let mut multipart = multipart.map_err(|error| OpError::invalid(format!("请求内容无效 (invalid body): {error}")))?;
+) -> ApiResult<Response> {
+    let mut multipart =
+        multipart.map_err(|error| ApiError::invalid(format!("请求内容无效 (invalid body): {error}")))?;
     let mut upload = None;
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(field)) => field,
             Ok(None) => break,
             Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-            Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {error}"))),
+            Err(error) => return Err(ApiError::invalid(format!("请求内容无效 (invalid body): {error}"))),
         };
         if field.name() != Some("file") {
             continue;
@@ -111,24 +113,24 @@ async fn upload(
         let content = match field.bytes().await {
             Ok(content) => content,
             Err(error) if error.status() == StatusCode::PAYLOAD_TOO_LARGE => return Err(too_large()),
-            Err(error) => return Err(OpError::invalid(format!("请求内容无效 (invalid body): {error}"))),
+            Err(error) => return Err(ApiError::invalid(format!("请求内容无效 (invalid body): {error}"))),
         };
         upload = Some((name, content));
     }
-    let (name, content) = upload.ok_or_else(|| OpError::invalid("请选择文件 (multipart field 'file' required)"))?;
+    let (name, content) = upload.ok_or_else(|| ApiError::invalid("请选择文件 (multipart field 'file' required)"))?;
     let file = store_file(&state, &auth.principal.account.id, &name, &content).await?;
     Ok((StatusCode::CREATED, Json(file_json(&file))).into_response())
 }
 
 /// Checks and stores a file `user` uploads, sealed and not yet bound to an instance: the record
 /// of the operation that uses it binds it.
-pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content: &[u8]) -> OpResult<StoredFile> {
+pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content: &[u8]) -> ApiResult<StoredFile> {
     let name = clean_name(name)?;
     if content.len() > MAX_FILE_BYTES {
         return Err(too_large());
     }
     if content.is_empty() {
-        return Err(OpError::invalid("文件为空 (empty file)"));
+        return Err(ApiError::invalid("文件为空 (empty file)"));
     }
     let content_type = sniff(&name, content)?;
     let now = now_millis();
@@ -146,24 +148,20 @@ pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content
         .security
         .crypto
         .encrypt(content, &file_aad(&file.id))
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))?;
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
     state.store().insert_file(&file, &sealed, now - UNBOUND_TTL_MS).await?;
     Ok(file)
 }
 
 /// A stored file with its content opened, or `None` when there is no such file.
-pub(crate) async fn open_file(state: &AppState, id: &str) -> OpResult<Option<(StoredFile, Vec<u8>)>> {
+pub(crate) async fn open_file(state: &AppState, id: &str) -> ApiResult<Option<(StoredFile, Vec<u8>)>> {
     let Some((file, sealed)) = state.store().file_content(id).await? else { return Ok(None) };
     let content = unseal(state, &file, &sealed)?;
     Ok(Some((file, content)))
 }
 
-fn unseal(state: &AppState, file: &StoredFile, sealed: &[u8]) -> OpResult<Vec<u8>> {
-    state
-        .security
-        .crypto
-        .decrypt(sealed, &file_aad(&file.id))
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+fn unseal(state: &AppState, file: &StoredFile, sealed: &[u8]) -> ApiResult<Vec<u8>> {
+    state.security.crypto.decrypt(sealed, &file_aad(&file.id)).map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// `GET /api/files/{id}`: the file, for its uploader, or for whoever may open a task of the
@@ -173,7 +171,7 @@ async fn download(
     Extension(auth): Extension<Auth>,
     ClientIp(ip): ClientIp,
     Path(id): Path<String>,
-) -> OpResult<Response> {
+) -> ApiResult<Response> {
     let caller = caller(&state, &auth).await?;
     let found = state.store().file_content(&id).await?;
     let allowed = match &found {
@@ -190,7 +188,7 @@ async fn download(
     };
     let Some((file, sealed)) = found.filter(|_| allowed) else {
         audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "denied")).await?;
-        return Err(OpError::not_found("文件不存在或无权查看 (no such file)"));
+        return Err(ApiError::not_found("文件不存在或无权查看 (no such file)"));
     };
     let content = unseal(&state, &file, &sealed)?;
     audit(&state, entry(Some(&caller.id), &ip, "file.download", Some(&id), "success")).await?;
@@ -198,7 +196,7 @@ async fn download(
 }
 
 /// A file's bytes with its content type; images inline, other files as attachments.
-pub(crate) fn file_response(file: &StoredFile, content: Vec<u8>) -> OpResult<Response> {
+pub(crate) fn file_response(file: &StoredFile, content: Vec<u8>) -> ApiResult<Response> {
     let disposition = if file.content_type.starts_with("image/") { "inline" } else { "attachment" };
     let extension = file.name.rsplit_once('.').map(|(_, extension)| extension).unwrap_or("bin");
     let disposition =
@@ -208,7 +206,7 @@ pub(crate) fn file_response(file: &StoredFile, content: Vec<u8>) -> OpResult<Res
         .header(header::CONTENT_DISPOSITION, disposition)
         .header(header::CACHE_CONTROL, "private, no-store")
         .body(Body::from(content))
-        .map_err(|error| OpError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string()))
+        .map_err(|error| ApiError::Internal(error.to_string()))
 }
 
 /// RFC 8187 value characters kept, everything else as `%XX` of its UTF-8 bytes.
@@ -231,10 +229,10 @@ pub(crate) async fn attach(
     instance_id: &str,
     body: &OperationBody,
     mut input: OperationInput,
-) -> OpResult<OperationInput> {
+) -> ApiResult<OperationInput> {
     let mut ids = body.attachments.clone();
     if ids.len() > MAX_ATTACHMENTS {
-        return Err(OpError::invalid(format!("附件不能超过 {MAX_ATTACHMENTS} 个 (too many attachments)")));
+        return Err(ApiError::invalid(format!("附件不能超过 {MAX_ATTACHMENTS} 个 (too many attachments)")));
     }
     ids.extend(body.signature.iter().cloned());
     if ids.is_empty() {
@@ -254,7 +252,7 @@ pub(crate) async fn attach(
     let mut attachments = Vec::new();
     for id in &body.attachments {
         let file = usable(id)
-            .ok_or_else(|| OpError::invalid(format!("附件不存在或不可用：{id} (not one of your uploads)")))?;
+            .ok_or_else(|| ApiError::invalid(format!("附件不存在或不可用：{id} (not one of your uploads)")))?;
         attachments.push(file_json(file));
     }
     if !attachments.is_empty() {
@@ -262,9 +260,9 @@ pub(crate) async fn attach(
     }
     if let Some(id) = &body.signature {
         let file = usable(id)
-            .ok_or_else(|| OpError::invalid(format!("签名图片不存在或不可用：{id} (not one of your uploads)")))?;
+            .ok_or_else(|| ApiError::invalid(format!("签名图片不存在或不可用：{id} (not one of your uploads)")))?;
         if !file.content_type.starts_with("image/") {
-            return Err(OpError::invalid("签名须为 png 或 jpg 图片 (the signature must be a PNG or JPEG image)"));
+            return Err(ApiError::invalid("签名须为 png 或 jpg 图片 (the signature must be a PNG or JPEG image)"));
         }
         detail.insert("signature".into(), file_json(file));
     }

@@ -96,7 +96,7 @@ fn assemble(state: AppState, routes: Routes, extra: Router<AppState>) -> Router 
         .layer(middleware::from_fn(identity::require_json_bodies))
         .layer(middleware::from_fn(identity::basic_challenge))
         .layer(middleware::from_fn(error::catch_panic))
-        .layer(middleware::from_fn(error::api_error_shape))
+        .layer(middleware::from_fn(error::render_errors))
         .layer(axum::extract::DefaultBodyLimit::max(10 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), identity::security_headers))
         .layer(middleware::from_fn_with_state(state.clone(), identity::source_address))

@@ -144,7 +144,7 @@ pub async fn guard(State((state, table)): State<(AppState, Table)>, request: Req
         Some(None) if path.starts_with("/engine-rest/") => {
             crate::camunda::not_allowed(request.method(), path).into_response()
         }
-        Some(None) => ApiError::denied(
+        Some(None) => ApiError::coded(
             StatusCode::METHOD_NOT_ALLOWED,
             "method-not-allowed",
             format!("该地址不支持此请求方法 ({} {path})", request.method()),
@@ -152,7 +152,7 @@ pub async fn guard(State((state, table)): State<(AppState, Table)>, request: Req
         .into_response(),
         None => {
             tracing::error!(method = %request.method(), %path, "a route without a declared need was refused");
-            ApiError::denied(
+            ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "route-undeclared",
                 "该功能未声明访问权限，已拒绝 (route declares no permission)",

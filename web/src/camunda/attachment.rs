@@ -108,7 +108,7 @@ async fn data(
         ApiError::NotFound(format!("Attachment content for attachment with id {attachment_id} does not exist"))
     })?;
     audit(&state, entry(Some(&actor.0), &ip, "file.download", Some(file_id), "success")).await?;
-    Ok(crate::files::file_response(&file, content)?)
+    crate::files::file_response(&file, content)
 }
 
 /// `POST …/create` (multipart): `attachment-name`, `attachment-description`, `attachment-type`,

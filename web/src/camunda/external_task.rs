@@ -48,7 +48,7 @@ async fn workers_only(request: axum::extract::Request, next: axum::middleware::N
         .get::<crate::identity::Auth>()
         .is_some_and(|auth| auth.principal.account.kind == "machine" || auth.principal.can("engine:deploy"));
     if !worker {
-        return ApiError::denied(
+        return ApiError::coded(
             StatusCode::FORBIDDEN,
             "workers-only",
             "外部任务只能由机器账户或流程管理员办理 (external tasks are done by machine accounts or process administrators)",

@@ -100,7 +100,7 @@ pub(super) async fn running(state: &AppState, id: &str) -> ApiResult<InstanceRec
 async fn changeable(state: &AppState, auth: &Auth, id: &str) -> ApiResult<InstanceRecord> {
     let instance = running_in(state, id, crate::identity::change_scope()).await?;
     if !crate::approval::may_change_instance(state, auth, &instance).await? {
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::FORBIDDEN,
             "forbidden",
             "只有发起人（在可撤回时）或管理员可以修改或删除流程实例 (only its starter, while it may still be withdrawn, or an administrator changes an instance)",

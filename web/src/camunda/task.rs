@@ -167,7 +167,7 @@ async fn authorize(state: &AppState, auth: &Auth, task: &TaskRecord) -> ApiResul
     if crate::approval::may_work_on(state, auth, task).await? {
         return Ok(());
     }
-    Err(ApiError::denied(
+    Err(ApiError::coded(
         StatusCode::FORBIDDEN,
         "forbidden",
         format!(

@@ -86,7 +86,7 @@ pub async fn login(
     if principal.account.totp_secret.is_some() {
         let code = credentials.totp.as_deref().unwrap_or("").trim();
         if code.is_empty() {
-            return Err(ApiError::denied(
+            return Err(ApiError::coded(
                 StatusCode::UNAUTHORIZED,
                 "totp-required",
                 "请输入动态口令 (second factor required)",
@@ -107,14 +107,12 @@ pub async fn login(
                 .locked_until;
             audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
             return Err(match lock {
-                Some(_) => ApiError::denied(
+                Some(_) => ApiError::coded(
                     StatusCode::FORBIDDEN,
                     "account-locked",
                     "登录失败次数过多，账户已锁定 (account locked)",
                 ),
-                None => {
-                    ApiError::denied(StatusCode::UNAUTHORIZED, "totp-invalid", "动态口令错误 (wrong second factor)")
-                }
+                None => ApiError::coded(StatusCode::UNAUTHORIZED, "totp-invalid", "动态口令错误 (wrong second factor)"),
             });
         }
     }
@@ -183,7 +181,7 @@ async fn create_session(
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.starts_with("application/json"));
     if !json {
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "json-required",
             "请求须为 JSON (Content-Type: application/json)",
@@ -277,7 +275,7 @@ async fn totp_confirm(
         super::step_up(&state, &auth, &proof, &ip).await?;
         let password = confirm.password.as_deref().unwrap_or_default();
         check_password(&state, id, password, &ip).await.map_err(|_| {
-            ApiError::denied(StatusCode::FORBIDDEN, "step-up-failed", "请输入正确的密码 (your password is required)")
+            ApiError::coded(StatusCode::FORBIDDEN, "step-up-failed", "请输入正确的密码 (your password is required)")
         })?;
     }
     let Some(step) = crypto::totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
@@ -401,7 +399,7 @@ async fn unmasked_phone(
 ) -> ApiResult<Json<Value>> {
     if !auth.principal.can("pii:unmask") {
         audit(&state, entry(Some(&auth.principal.account.id), &ip, "pii.unmask", Some(&id), "denied")).await?;
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::FORBIDDEN,
             "pii-unmask-denied",
             "无权查看完整个人信息 (not allowed to see unmasked personal data)",
@@ -469,7 +467,7 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
             // Over the API an administrator role comes only from the security administrator's
             // role assignment (with a step-up), never with the account its creator knows the
             // initial password of.
-            return Err(ApiError::denied(
+            return Err(ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "admin-role-assignment",
                 "管理员角色只能由安全管理员分配 (administrator roles are assigned by the security administrator)",
@@ -682,7 +680,7 @@ async fn set_roles(
             // An initial or reset password is known to whoever set it: the person changes it
             // at their first login before they can become an administrator.
             if account.must_change_password && !super::holds_admin_role(&account.roles) {
-                return Err(ApiError::denied(
+                return Err(ApiError::coded(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "initial-password",
                     "该账户仍在使用他人设置的初始密码，须本人登录修改密码后才能授予管理员角色 (the account still has a password someone else set)",
@@ -723,14 +721,14 @@ async fn key_owner(state: &AppState, auth: &Auth, id: &str) -> ApiResult<Account
     let account = find_account(state, &auth.principal, id).await?;
     let own = account.id == auth.principal.account.id;
     if !own && !auth.principal.can("apikey:manage") {
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::FORBIDDEN,
             "api-key-not-yours",
             "只有账户本人或安全管理员可以管理 API 密钥 (only the owner or the security administrator)",
         ));
     }
     if account.kind != "machine" || super::holds_admin_role(&account.roles) {
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::FORBIDDEN,
             "machine-accounts-only",
             "API 密钥只能发给不持有管理员角色的机器账户 (API keys are for machine accounts without administrator roles)",

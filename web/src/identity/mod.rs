@@ -339,9 +339,9 @@ pub async fn check_password(state: &AppState, username: &str, password: &str, ip
         status => {
             audit(state, entry(Some(username), ip, "login", Some(username), "denied")).await?;
             return Err(if status == "frozen" {
-                ApiError::denied(StatusCode::FORBIDDEN, "account-frozen", "账户已冻结，请联系管理员 (account frozen)")
+                ApiError::coded(StatusCode::FORBIDDEN, "account-frozen", "账户已冻结，请联系管理员 (account frozen)")
             } else {
-                ApiError::denied(StatusCode::FORBIDDEN, "account-cancelled", "账户已注销 (account cancelled)")
+                ApiError::coded(StatusCode::FORBIDDEN, "account-cancelled", "账户已注销 (account cancelled)")
             });
         }
     }
@@ -376,7 +376,7 @@ pub struct StepUp {
 /// replacing a second factor): never over an API key, a fresh TOTP code when one is enrolled
 /// (each code counts once), otherwise the password. `docs/security.md` T-STEP.
 pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) -> ApiResult<()> {
-    let required = |message: &str| ApiError::denied(StatusCode::FORBIDDEN, "step-up-required", message);
+    let required = |message: &str| ApiError::coded(StatusCode::FORBIDDEN, "step-up-required", message);
     if matches!(auth.via, Via::ApiKey) {
         return Err(required("该操作须本人登录确认，不能使用 API 密钥 (not with an API key)"));
     }
@@ -401,7 +401,7 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
             audit(state, entry(Some(&account.id), ip, "step-up", Some(&account.id), "failure")).await?;
             return Err(match attempt.locked_until {
                 Some(until) => locked(until, now),
-                None => ApiError::denied(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"),
+                None => ApiError::coded(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"),
             });
         }
         return Ok(());
@@ -411,7 +411,7 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
     };
     check_password(state, &account.id, password, ip).await.map_err(|error| match error {
         ApiError::Unauthorized(_) => {
-            ApiError::denied(StatusCode::FORBIDDEN, "step-up-failed", "密码错误，操作未执行 (wrong password)")
+            ApiError::coded(StatusCode::FORBIDDEN, "step-up-failed", "密码错误，操作未执行 (wrong password)")
         }
         other => other,
     })?;
@@ -432,7 +432,7 @@ pub fn holds_admin_role(roles: &[String]) -> bool {
 pub fn check_role_set(roles: &[String]) -> ApiResult<()> {
     let held = ADMIN_ROLES.iter().filter(|admin| roles.iter().any(|role| role == *admin)).count();
     if held > 1 {
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,
             "admin-roles-combined",
             "系统管理员、安全管理员、安全审计员不能由同一账户兼任 (三员分立: the administrator roles never combine)",
@@ -443,7 +443,7 @@ pub fn check_role_set(roles: &[String]) -> ApiResult<()> {
 
 fn locked(until: i64, now: i64) -> ApiError {
     let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
-    ApiError::denied(
+    ApiError::coded(
         StatusCode::FORBIDDEN,
         "account-locked",
         format!("登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试 (account locked)"),
@@ -595,7 +595,7 @@ pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Prin
         .is_some_and(|bytes| state.security.crypto.verify(&access_record(&principal), &bytes));
     if !valid {
         audit(state, entry(None, "-", "access.verify", Some(id), "denied")).await?;
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::FORBIDDEN,
             "access-record-invalid",
             "账户的权限记录校验失败，请联系安全管理员 (the account's access-control record failed its signature check)",
@@ -617,7 +617,7 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
         {
             return Ok(Some(Auth { principal, via: Via::Session(session) }));
         }
-        return Err(ApiError::denied(
+        return Err(ApiError::coded(
             StatusCode::UNAUTHORIZED,
             "session-expired",
             "会话已过期或已退出，请重新登录 (session expired)",
@@ -630,14 +630,14 @@ pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResu
         // this way, nor mints a key this way (`docs/security.md` T-2FA).
         if must_use_second_factor(&state.security, &principal) {
             audit(state, entry(Some(&username), ip, "login", Some(&username), "denied")).await?;
-            return Err(ApiError::denied(
+            return Err(ApiError::coded(
                 StatusCode::UNAUTHORIZED,
                 "basic-not-allowed",
                 "该账户须使用动态口令登录，不能使用 HTTP Basic (this account signs in with a second factor; HTTP Basic is refused)",
             ));
         }
         if password_change_due(&state.security, &principal) {
-            return Err(ApiError::denied(
+            return Err(ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "password-change-required",
                 "请先登录页面修改初始密码 (the password must be changed first)",
@@ -703,7 +703,7 @@ pub async fn require_user(
     };
     if !allowed_while_pending(&path) {
         if password_change_due(&state.security, &auth.principal) {
-            return refuse(ApiError::denied(
+            return refuse(ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "password-change-required",
                 "请先修改密码 (the password must be changed first)",
@@ -711,7 +711,7 @@ pub async fn require_user(
             .await;
         }
         if totp_enrolment_due(&state.security, &auth.principal) {
-            return refuse(ApiError::denied(
+            return refuse(ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "totp-enrolment-required",
                 "请先绑定动态口令 (enrol a second factor first)",
@@ -729,7 +729,7 @@ pub async fn require_user(
     {
         let sent = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok());
         if !sent.is_some_and(|sent| crypto::constant_time_eq(sent.as_bytes(), session.csrf_token.as_bytes())) {
-            return refuse(ApiError::denied(
+            return refuse(ApiError::coded(
                 StatusCode::FORBIDDEN,
                 "csrf",
                 "请求校验失败，请刷新页面后重试 (missing or wrong CSRF token)",
@@ -813,7 +813,7 @@ pub async fn require_json_bodies(request: Request, next: Next) -> Response {
             .unwrap_or_default();
         let json = media == "application/json" || (media.starts_with("application/") && media.ends_with("+json"));
         if !json && media != "multipart/form-data" {
-            return ApiError::denied(
+            return ApiError::coded(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "json-required",
                 "请求正文须为 JSON (Content-Type: application/json) 或文件上传 (multipart/form-data)",
@@ -830,7 +830,7 @@ pub async fn rate_limit(state: &AppState, kind: &str, subject: &str, max: i64, w
     if state.store().rate_limit_hit(&key, now_millis(), window_seconds * 1000, max).await? {
         Ok(())
     } else {
-        Err(ApiError::denied(
+        Err(ApiError::coded(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
             "请求过于频繁，请稍后再试 (too many requests)",

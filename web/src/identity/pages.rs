@@ -95,7 +95,7 @@ async fn login_form(
         }
         Err(error) => {
             let status = match &error {
-                ApiError::Denied { status, .. } => *status,
+                ApiError::Coded { status, .. } => *status,
                 ApiError::Internal(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR),
                 _ => StatusCode::UNAUTHORIZED,
             };

@@ -101,9 +101,8 @@ pub async fn send_code(
 
 /// Checks and spends a code (single use, 5 tries).
 async fn consume(state: &AppState, index: &str, purpose: &str, code: &str) -> ApiResult<()> {
-    let invalid = || {
-        ApiError::denied(StatusCode::BAD_REQUEST, "sms-code-invalid", "验证码错误或已失效 (invalid or expired code)")
-    };
+    let invalid =
+        || ApiError::coded(StatusCode::BAD_REQUEST, "sms-code-invalid", "验证码错误或已失效 (invalid or expired code)");
     let now = now_millis();
     let (id, digest, attempts) = state.store().sms_code(index, purpose, now).await?.ok_or_else(invalid)?;
     if attempts >= 5 {
