@@ -96,7 +96,7 @@ impl FromStr for Operation {
 /// What the caller is to a task, as established from the store by the caller of [`may`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Standing {
-    /// A process administrator (`engine:admin`) of this instance's scope.
+    /// An administrator of the approval layer (holds `system:config`).
     pub admin: bool,
     /// Holds the task or may claim it (assignee, candidate user, member of a candidate group).
     pub acting: bool,

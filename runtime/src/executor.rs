@@ -60,6 +60,10 @@ pub struct Executor {
     /// Leave follow-up jobs to the job executor instead of running them right after the commit
     /// (see [`Executor::defer_follow_ups`]).
     deferred_follow_ups: std::sync::atomic::AtomicBool,
+    /// This node's lock on the follow-ups it commits: its owner name and how long it holds
+    /// ([`Executor::set_follow_up_lock`]).
+    follow_up_owner: String,
+    follow_up_lock_ms: std::sync::atomic::AtomicI64,
 }
 
 /// How an instance is started, beyond its definition.
@@ -88,10 +92,9 @@ pub struct Correlation {
 /// A job's retry policy: attempts in all and the pause between them.
 pub(crate) const DEFAULT_JOB_RETRIES: i64 = 3;
 pub(crate) const DEFAULT_RETRY_PAUSE_MS: i64 = 5_000;
-/// The lock a node takes on its own follow-up jobs right after the commit: if it dies while
-/// running one, another node's job executor takes the job over once the lock expires.
-const FOLLOW_UP_LOCK_MS: i64 = 60_000;
-const FOLLOW_UP_OWNER: &str = "follow-up";
+/// The default lock a node holds on the follow-up jobs it commits: if it dies before running
+/// one, another node's job executor takes the job over once the lock expires.
+const DEFAULT_FOLLOW_UP_LOCK_MS: i64 = 60_000;
 
 fn is_bpmn(name: &str) -> bool {
     name.ends_with(".bpmn") || name.ends_with(".bpmn20.xml") || name.ends_with(".bpmn2")
@@ -109,6 +112,8 @@ impl Executor {
             new_external_tasks: tokio::sync::Notify::new(),
             jobs_run: std::sync::atomic::AtomicU64::new(0),
             deferred_follow_ups: std::sync::atomic::AtomicBool::new(false),
+            follow_up_owner: format!("follow-up-{}", uuid::Uuid::new_v4().simple()),
+            follow_up_lock_ms: std::sync::atomic::AtomicI64::new(DEFAULT_FOLLOW_UP_LOCK_MS),
         }
     }
 
@@ -118,6 +123,14 @@ impl Executor {
     /// Either way they are job rows committed with the command, so none is lost.
     pub fn defer_follow_ups(&self, defer: bool) {
         self.deferred_follow_ups.store(defer, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How long this node's lock on a follow-up it committed holds: how soon another node takes
+    /// it over if this one dies (`serve` uses `--job-lock-seconds`). It must exceed the longest
+    /// follow-up; one that runs over is taken over and run again, which does nothing twice.
+    pub fn set_follow_up_lock(&self, lock: std::time::Duration) {
+        let ms = i64::try_from(lock.as_millis()).unwrap_or(i64::MAX).max(1);
+        self.follow_up_lock_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// How many job attempts this node has made since it started.
@@ -616,7 +629,8 @@ impl Executor {
         if self.deferred_follow_ups.load(std::sync::atomic::Ordering::Relaxed) {
             (None, None)
         } else {
-            (Some(FOLLOW_UP_OWNER.to_string()), Some(at + FOLLOW_UP_LOCK_MS))
+            let lock = self.follow_up_lock_ms.load(std::sync::atomic::Ordering::Relaxed);
+            (Some(self.follow_up_owner.clone()), Some(at.saturating_add(lock)))
         }
     }
 
@@ -703,6 +717,7 @@ impl Executor {
                     });
                     if self.approval_settings(&instance.definition_id).await?.needs_staffing(&spec.element_id) {
                         // Copies and the no-candidate rule: a follow-up, committed with the task.
+                        let lock = self.follow_up_lock(at);
                         changes.new_jobs.push(JobRecord {
                             id: new_id(),
                             kind: JOB_TASK_STAFFING.into(),
@@ -713,8 +728,8 @@ impl Executor {
                             activity_id: spec.element_id.clone(),
                             due_at: at,
                             retries: DEFAULT_JOB_RETRIES,
-                            lock_owner: self.follow_up_lock(at).0,
-                            lock_expires_at: self.follow_up_lock(at).1,
+                            lock_owner: lock.0,
+                            lock_expires_at: lock.1,
                             exception_message: None,
                             payload: Some(activity_id(spec.token)),
                             created_at: at,
@@ -785,22 +800,25 @@ impl Executor {
                         });
                     }
                 }
-                Event::SignalThrown { name } => changes.new_jobs.push(JobRecord {
-                    id: new_id(),
-                    kind: JOB_SIGNAL.into(),
-                    instance_id: Some(instance.id.clone()),
-                    wait_id: None,
-                    definition_id: instance.definition_id.clone(),
-                    definition_key: instance.definition_key.clone(),
-                    activity_id: String::new(),
-                    due_at: at,
-                    retries: DEFAULT_JOB_RETRIES,
-                    lock_owner: self.follow_up_lock(at).0,
-                    lock_expires_at: self.follow_up_lock(at).1,
-                    exception_message: None,
-                    payload: Some(name.clone()),
-                    created_at: at,
-                }),
+                Event::SignalThrown { name } => {
+                    let lock = self.follow_up_lock(at);
+                    changes.new_jobs.push(JobRecord {
+                        id: new_id(),
+                        kind: JOB_SIGNAL.into(),
+                        instance_id: Some(instance.id.clone()),
+                        wait_id: None,
+                        definition_id: instance.definition_id.clone(),
+                        definition_key: instance.definition_key.clone(),
+                        activity_id: String::new(),
+                        due_at: at,
+                        retries: DEFAULT_JOB_RETRIES,
+                        lock_owner: lock.0,
+                        lock_expires_at: lock.1,
+                        exception_message: None,
+                        payload: Some(name.clone()),
+                        created_at: at,
+                    })
+                }
                 Event::WaitOpened(wait) => {
                     let job = |kind: &str, due_at: i64| JobRecord {
                         id: new_id(),

@@ -30,6 +30,10 @@ pub(crate) fn job_retry_policy(model: &ProcessModel, element_id: &str) -> (i64, 
     }
 }
 
+/// How often a command lost to a concurrent change of its instance is run again before the
+/// conflict is reported.
+pub(crate) const COMMAND_ATTEMPTS: u32 = 5;
+
 fn first_incident(events: &[Event]) -> Option<String> {
     events.iter().find_map(|event| match event {
         Event::IncidentCreated { message, .. } => Some(message.clone()),
@@ -47,7 +51,7 @@ impl Executor {
             (Some(_), JOB_TASK_STAFFING) => self.staff_from_job(job).await,
             (Some(_), JOB_SIGNAL) => {
                 let name = job.payload.clone().unwrap_or_default();
-                match self.deliver_signal(&name, Variables::new(), &DataScope::All, None, Some(&job.id)).await {
+                match self.deliver_signal(&name, Variables::new(), &DataScope::All, None, Some(job)).await {
                     Ok(_) => self.store().delete_job(&job.id).await,
                     Err(error) => Err(error),
                 }
@@ -381,7 +385,7 @@ impl Executor {
         variables: Variables,
         scope: &DataScope,
         actor: Actor<'_>,
-        job: Option<&str>,
+        job: Option<&JobRecord>,
     ) -> Result<usize> {
         let query = SubscriptionQuery {
             kind: Some(SUBSCRIPTION_SIGNAL.into()),
@@ -389,10 +393,17 @@ impl Executor {
             ..SubscriptionQuery::new(scope.clone())
         };
         let mut reached = 0;
+        let mut failed: Option<Error> = None;
         for subscription in self.store().subscriptions(&query).await? {
-            match (&subscription.instance_id, subscription.wait_id) {
+            // A delivery that runs late (after a crash or a failed attempt) reaches what was
+            // subscribed when the signal was thrown, not what came to wait afterwards.
+            if job.is_some_and(|job| subscription.created_at > job.created_at) {
+                continue;
+            }
+            let delivered = match (&subscription.instance_id, subscription.wait_id) {
                 (Some(instance_id), Some(wait)) => {
-                    for _attempt in 0..3 {
+                    let mut attempt = 0;
+                    let fired = loop {
                         let variables = variables.clone();
                         let fired = self
                             .command(instance_id, None, None, move |runtime, state| {
@@ -400,34 +411,57 @@ impl Executor {
                             })
                             .await;
                         match fired {
-                            Ok(_) => reached += 1,
-                            Err(Error::Conflict(_)) => continue,
-                            Err(error) => tracing::debug!(%error, instance = %instance_id, "signal not delivered"),
+                            Err(Error::Conflict(_)) if attempt < COMMAND_ATTEMPTS => attempt += 1,
+                            // The wait ended meanwhile (the instance moved on): nothing to deliver.
+                            Err(Error::NotFound(_) | Error::Command(engine::Error::NotFound(_))) => break Ok(false),
+                            Err(Error::Invalid(message)) if message.ends_with("has ended") => break Ok(false),
+                            other => break other.map(|_| true),
                         }
-                        break;
+                    };
+                    match fired {
+                        // Sent through the API: a waiting instance that cannot take it is skipped,
+                        // as in Camunda's broadcast (the caller hears of failed starts only); the
+                        // follow-up job instead tries again, for those still missing.
+                        Err(error) if job.is_none() => {
+                            tracing::debug!(%error, instance = %instance_id, "signal not delivered");
+                            Ok(false)
+                        }
+                        other => other,
                     }
                 }
                 _ => {
-                    let id = job.map(|job| format!("{job}-s{}", subscription.id));
-                    if let Some(id) = &id
-                        && self.store().instance(id).await?.is_some()
-                    {
-                        continue; // started by an earlier attempt of this delivery
+                    let id = job.map(|job| format!("{}-s{}", job.id, subscription.id));
+                    match &id {
+                        Some(id) if self.store().instance(id).await?.is_some() => Ok(false), // an earlier attempt
+                        _ => {
+                            let definition = self.definition(&subscription.definition_id).await?;
+                            let options = StartOptions {
+                                start_event: Some(&subscription.activity_id),
+                                variables: variables.clone(),
+                                id,
+                                ..Default::default()
+                            };
+                            // Started by whoever sent the signal: the owner check applies to them.
+                            self.start_at(&definition, options, actor).await.map(|_| true)
+                        }
                     }
-                    let definition = self.definition(&subscription.definition_id).await?;
-                    let options = StartOptions {
-                        start_event: Some(&subscription.activity_id),
-                        variables: variables.clone(),
-                        id,
-                        ..Default::default()
-                    };
-                    // Started by whoever sent the signal: the owner check applies to them.
-                    self.start_at(&definition, options, actor).await?;
-                    reached += 1;
+                }
+            };
+            match delivered {
+                Ok(true) => reached += 1,
+                Ok(false) => {}
+                // One subscriber's failure does not keep the signal from the others; the
+                // delivery fails at the end, and its retry reaches only those still missing.
+                Err(error) => {
+                    tracing::debug!(%error, subscription = %subscription.id, "signal not delivered");
+                    failed.get_or_insert(error);
                 }
             }
         }
-        Ok(reached)
+        match failed {
+            Some(error) => Err(error),
+            None => Ok(reached),
+        }
     }
 
     /// fetchAndLock: locks up to `max` tasks of the topics for `worker`, waiting up to
@@ -531,12 +565,24 @@ impl Executor {
             .external_task_failed(id, worker, retries, message, details, now.saturating_add(retry_timeout.max(0)), now)
             .await?;
         if retries == 0 {
+            // The incident must follow: a task with no retries left is offered to no worker, so
+            // without it the task would sit unseen. A concurrent change of the instance (a user
+            // acting on a parallel branch) is a lost race to run again, not a reason to stop.
             let token = task.token as TokenId;
             let text = message.unwrap_or("the external task failed and has no retries left").to_string();
-            self.command(&task.instance_id, actor, None, move |runtime, state| {
-                Ok(runtime.fail_token(state, token, &text)?)
-            })
-            .await?;
+            let mut attempt = 0;
+            loop {
+                let text = text.clone();
+                let failed = self
+                    .command(&task.instance_id, actor, None, move |runtime, state| {
+                        Ok(runtime.fail_token(state, token, &text)?)
+                    })
+                    .await;
+                match failed {
+                    Err(Error::Conflict(_)) if attempt < COMMAND_ATTEMPTS => attempt += 1,
+                    other => return other.map(|_| ()),
+                }
+            }
         }
         Ok(())
     }

@@ -159,7 +159,15 @@ impl DomainWorkers {
         let outcome = handler.handle(&task, &self.ports).await;
         let result = match outcome {
             Ok(output) => {
-                executor.complete_external_task(&record.id, worker, output, None).await.map(|_| Settled::Completed)
+                // A concurrent change of the instance is a lost race: settle again (the task is
+                // still ours), rather than leave it locked until the lock runs out.
+                let mut attempt = 0;
+                loop {
+                    match executor.complete_external_task(&record.id, worker, output.clone(), None).await {
+                        Err(store::Error::Conflict(_)) if attempt < crate::triggers::COMMAND_ATTEMPTS => attempt += 1,
+                        other => break other.map(|_| Settled::Completed),
+                    }
+                }
             }
             Err(Failure::Transient { kind, message }) => {
                 let left = left_before - 1;
@@ -179,10 +187,25 @@ impl DomainWorkers {
                     .await
                     .map(|()| Settled::Incident)
             }
-            Err(Failure::Business { code, message }) => executor
-                .external_task_bpmn_error(&record.id, worker, &code, Some(&message), engine::Variables::new(), None)
-                .await
-                .map(|_| Settled::BpmnError),
+            Err(Failure::Business { code, message }) => {
+                let mut attempt = 0;
+                loop {
+                    let thrown = executor
+                        .external_task_bpmn_error(
+                            &record.id,
+                            worker,
+                            &code,
+                            Some(&message),
+                            engine::Variables::new(),
+                            None,
+                        )
+                        .await;
+                    match thrown {
+                        Err(store::Error::Conflict(_)) if attempt < crate::triggers::COMMAND_ATTEMPTS => attempt += 1,
+                        other => break other.map(|_| Settled::BpmnError),
+                    }
+                }
+            }
         };
         match result {
             Ok(settled) => Ok(settled),
@@ -192,6 +215,8 @@ impl DomainWorkers {
                 tracing::warn!(task = %record.id, "lock lost before settling");
                 Ok(Settled::LockLost)
             }
+            // Gone (the instance was cancelled meanwhile), or still losing races after every
+            // attempt: the lock runs out and the task, if it is still there, is offered again.
             Err(store::Error::Conflict(_) | store::Error::NotFound(_)) => Ok(Settled::LockLost),
             Err(error) => Err(error),
         }

@@ -192,6 +192,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             lock: std::time::Duration::from_secs(config.job_lock_seconds),
             ..Default::default()
         };
+        executor.set_follow_up_lock(jobs.lock);
         tokio::spawn(runtime::job_executor::run_job_executor(executor.clone(), jobs, std::future::pending::<()>()));
     }
     let state = AppState::with_security(executor, security);

@@ -74,10 +74,14 @@ impl ApiError {
 
     /// The status under `/engine-rest`: Camunda answers a request it cannot carry out with 400
     /// (`InvalidRequestException`), where `/api` says 422 with `invalid-input` or
-    /// `invalid-state`.
+    /// `invalid-state`. Security refusals keep their status.
     fn camunda_status(&self) -> StatusCode {
         match self {
-            ApiError::Coded { status, .. } if *status == StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+            ApiError::Coded { status, code: "invalid-input" | "invalid-state", .. }
+                if *status == StatusCode::UNPROCESSABLE_ENTITY =>
+            {
+                StatusCode::BAD_REQUEST
+            }
             other => other.status(),
         }
     }
@@ -92,16 +96,18 @@ impl ApiError {
 
     /// The message a client sees (never an internal detail).
     fn public_message(&self) -> String {
+        match self.internal_detail() {
+            Some(_) => "内部错误，请稍后重试 (internal error; see the server log)".to_string(),
+            None => self.to_string(),
+        }
+    }
+
+    /// What only the log may see.
+    fn internal_detail(&self) -> Option<&str> {
         match self {
-            ApiError::Coded { status, message, .. } if status.is_server_error() => {
-                tracing::error!(detail = %message, "internal error");
-                "内部错误，请稍后重试 (internal error; see the server log)".to_string()
-            }
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                "内部错误，请稍后重试 (internal error; see the server log)".to_string()
-            }
-            other => other.to_string(),
+            ApiError::Coded { status, message, .. } if status.is_server_error() => Some(message),
+            ApiError::Internal(detail) => Some(detail),
+            _ => None,
         }
     }
 
@@ -115,6 +121,9 @@ impl ApiError {
 /// so [`render_errors`] can give it the shape of the API the request was for.
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(detail) = self.internal_detail() {
+            tracing::error!(%detail, "internal error");
+        }
         let mut response = (self.status(), Json(self.camunda_body())).into_response();
         response.extensions_mut().insert(RenderedError(self));
         response

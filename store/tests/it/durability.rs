@@ -153,6 +153,12 @@ async fn follow_ups_survive_the_node_that_committed_them() {
         };
         assert_eq!(cx.store.instances(&noticed()).await.expect("reads").1, 0);
 
+        // A process that starts on the signal, deployed after it was thrown: a late delivery
+        // does not reach it.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        let late = FOLLOWED_UP.replace(r#"id="noticed""#, r#"id="late""#).replace(r#"id="followed""#, r#"id="unused""#);
+        cx.deploy("late.bpmn", &[("late.bpmn", late.as_str())]).await;
+
         // The node is gone; another one opens the database and runs what is due.
         let other = executor_for(store::connect(&cx.url).await.expect("opens"));
         let config = runtime::job_executor::JobExecutorConfig::default();
@@ -162,6 +168,11 @@ async fn follow_ups_survive_the_node_that_committed_them() {
         assert_eq!(staffed.assignee.as_deref(), Some("admin"), "no candidate: to the process admin");
         assert!(cx.store.is_cc(&instance.id, "copied", &[]).await.expect("reads"));
         assert_eq!(cx.store.instances(&noticed()).await.expect("reads").1, 1, "the signal started one");
+        let late = store::InstanceQuery {
+            definition_key: Some("late".into()),
+            ..store::InstanceQuery::new(store::DataScope::All)
+        };
+        assert_eq!(cx.store.instances(&late).await.expect("reads").1, 0, "subscribed after the throw");
 
         // Each follow-up run a second time changes nothing.
         for job in &jobs {

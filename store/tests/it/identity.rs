@@ -51,3 +51,32 @@ async fn users_and_memberships() {
     })
     .await;
 }
+
+/// The bytes an audit row's MAC covers are part of the stored format: audit logs written before
+/// the chain moved to `crypto::audit` (issue 11) must keep verifying. The expected MAC was
+/// computed outside Rust (Python's `hmac` with OpenSSL's SM3) from the encoding of the earlier
+/// `store::identity::audit_canonical`: every part length-prefixed (u64, big-endian) — `audit-v1`,
+/// the previous MAC, seq, time, user, source address, action, target, result, detail, with a
+/// NUL byte for a missing value.
+#[test]
+fn the_audit_mac_covers_the_row_as_it_always_has() {
+    let keys = crypto::KeyConfig {
+        current_data_key: "k1".into(),
+        data_keys: [("k1".to_string(), "0123456789abcdeffedcba9876543210".to_string())].into(),
+        index_key: "00".repeat(32),
+        audit_key: (32u8..64).map(|byte| format!("{byte:02x}")).collect(),
+        sm2_private_key: "3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8".into(),
+    };
+    let provider = crypto::SoftwareCrypto::from_config(&keys).expect("valid keys");
+    let entry = store::identity::AuditEntry {
+        at: 1_700_000_000_123,
+        user_id: Some("管理员admin".into()),
+        source_ip: None,
+        action: "user.freeze".into(),
+        target: Some("zhang".into()),
+        result: "success".into(),
+        detail: None,
+    };
+    let mac = store::identity::audit_mac(&provider, 7, &entry, &"5f".repeat(32)).expect("mac");
+    assert_eq!(mac, "d3bc92bcdbd78de05ad086c77212e303725849a884cf90035ebd8a2cfb3de8a4");
+}
