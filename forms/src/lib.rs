@@ -1,1 +1,5 @@
-//! Placeholder.
+//! Dynamic forms (issue 13): definitions that generate the admin screens, validation, list
+//! queries, import and export. Empty until that issue.
+//!
+//! What it must never do: write SQL of its own (records go through a `store` port) or trust the
+//! browser (the server validates every submission against the same definition).

@@ -3,6 +3,10 @@
 //!
 //! Architecture invariant: this is the only crate that knows HTTP, JSON wire shapes, sessions
 //! and templates. It holds no state a second node would need.
+//!
+//! What it must never do: write SQL (every statement is in `store/`), decide an approval rule
+//! (`approval/`) or what a command does (`runtime/`), or add a route without declaring what it
+//! needs (`routes::Routes`). Its errors are the one [`error::ApiError`].
 
 mod approval;
 mod files;
