@@ -198,6 +198,25 @@ impl From<store::Error> for ApiError {
     }
 }
 
+impl From<::identity::Error> for ApiError {
+    fn from(error: ::identity::Error) -> Self {
+        use ::identity::{Error as E, Refusal};
+        match error {
+            E::Refused { kind, code, message } => {
+                let status = match kind {
+                    Refusal::Invalid => StatusCode::BAD_REQUEST,
+                    Refusal::Forbidden => StatusCode::FORBIDDEN,
+                    Refusal::Conflict => StatusCode::CONFLICT,
+                    Refusal::Rule => StatusCode::UNPROCESSABLE_ENTITY,
+                };
+                ApiError::coded(status, code, message)
+            }
+            E::Store(error) => error.into(),
+            other @ (E::Crypto(_) | E::Definition(_)) => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
 /// The stable code of an `/api` error status, for errors that carry none of their own.
 fn code_for(status: StatusCode) -> &'static str {
     match status.as_u16() {

@@ -404,7 +404,7 @@ async fn rotate_secrets(
     let mut indexes = Vec::new();
     for account in accounts {
         let Some(principal) = state.store().principal(&account.id).await? else { continue };
-        let record = super::access_record(&principal);
+        let record = ::identity::access::access_record(&principal);
         let signed = state.store().access_signature(&account.id).await?;
         let valid = signed.and_then(|text| hex::decode(text).ok()).is_some_and(|bytes| old.verify(&record, &bytes));
         if valid {

@@ -7,30 +7,7 @@ use std::sync::Arc;
 use clap::Args;
 use crypto::CryptoProvider;
 
-/// Password rules. Defaults follow 等保三级 practice.
-#[derive(Debug, Clone)]
-pub struct PasswordPolicy {
-    pub min_length: usize,
-    /// How many of: lower case, upper case, digits, other characters.
-    pub min_classes: usize,
-    /// A new password may not be one of the last N.
-    pub history: i64,
-    /// Days until a password must be changed; 0 = never.
-    pub max_age_days: i64,
-    pub iterations: u32,
-}
-
-impl Default for PasswordPolicy {
-    fn default() -> Self {
-        PasswordPolicy {
-            min_length: 10,
-            min_classes: 3,
-            history: 5,
-            max_age_days: 90,
-            iterations: crate::auth::DEFAULT_ITERATIONS,
-        }
-    }
-}
+pub use ::identity::policy::PasswordPolicy;
 
 /// Everything the identity layer is configured with. `Debug` never shows a key.
 #[derive(Clone)]

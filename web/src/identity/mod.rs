@@ -18,11 +18,9 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use rand::RngExt;
 use runtime::executor::now_millis;
-use store::identity::{AuditEntry, OrgUnit, Principal, Role, SessionRecord};
-use store::{DataScope, Store};
+use store::DataScope;
+use store::identity::{AuditEntry, OrgUnit, Principal, SessionRecord};
 
 pub use config::Security;
 
@@ -117,59 +115,15 @@ pub struct Auth {
 }
 
 /// The organisation tree and roles shipped in `definitions/org/`.
-const UNITS: &str = include_str!("../../../definitions/org/units.json");
-const ROLES: &str = include_str!("../../../definitions/org/roles.json");
+pub use ::identity::access::{
+    ADMIN_ROLES, bootstrap_access_signatures, check_key_file, check_role_set, holds_admin_role, key_fingerprint,
+    sign_access,
+};
+pub use ::identity::audit::entry;
+pub use ::identity::org::{CITY_UNIT, seed};
+pub use ::identity::policy::{needs_second_factor, random_token, token_digest};
 
-/// Writes the city, the 16 districts and the roles (idempotent; run at every start, so a changed
-/// definition file takes effect on the next start).
-pub async fn seed(store: &dyn Store) -> anyhow::Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Named {
-        id: String,
-        name: String,
-    }
-    #[derive(serde::Deserialize)]
-    struct Units {
-        city: Named,
-        districts: Vec<Named>,
-    }
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct RoleDefinition {
-        id: String,
-        name: String,
-        data_scope: String,
-        permissions: Vec<String>,
-    }
-    let units: Units = serde_json::from_str(UNITS)?;
-    let city =
-        OrgUnit { id: units.city.id, parent_id: None, name: units.city.name, kind: "city".into(), district: None };
-    store.upsert_org_unit(&city).await?;
-    for district in units.districts {
-        let unit = OrgUnit {
-            id: district.id.clone(),
-            parent_id: Some(city.id.clone()),
-            name: district.name,
-            kind: "district".into(),
-            district: Some(district.id),
-        };
-        store.upsert_org_unit(&unit).await?;
-    }
-    let roles: Vec<RoleDefinition> = serde_json::from_str(ROLES)?;
-    for role in roles {
-        if !["all", "district", "unit", "own"].contains(&role.data_scope.as_str()) {
-            anyhow::bail!("role {}: unknown data scope '{}'", role.id, role.data_scope);
-        }
-        let role = Role { id: role.id, name: role.name, data_scope: role.data_scope, permissions: role.permissions };
-        store.upsert_role(&role).await?;
-    }
-    Ok(())
-}
-
-/// The id of the city-level unit (the root of the tree).
-pub const CITY_UNIT: &str = "310000";
-
-/// Adds a unit below an existing unit; it belongs to its parent's district. Shared by
+/// Adds a unit below an existing unit ([`::identity::org::add_unit`], audited). Shared by
 /// `POST /api/org-units` and `shuangyong unit add`.
 pub async fn add_unit(
     state: &AppState,
@@ -179,83 +133,23 @@ pub async fn add_unit(
     name: &str,
     ip: &str,
 ) -> ApiResult<OrgUnit> {
-    let valid_id =
-        !id.is_empty() && id.len() <= 64 && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid_id || name.trim().is_empty() || name.chars().count() > 64 {
-        return Err(ApiError::BadRequest(
-            "单位编号只能包含字母、数字、- 和 _（最长 64 个字符），名称不能为空且最长 64 个字符 (invalid unit)".into(),
-        ));
-    }
-    if state.store().org_unit(id).await?.is_some() {
-        return Err(ApiError::Conflict(format!("单位 '{id}' 已存在 (unit exists)")));
-    }
-    let parent = state
-        .store()
-        .org_unit(parent)
-        .await?
-        .ok_or_else(|| ApiError::BadRequest(format!("未知的上级单位 '{parent}' (unknown parent)")))?;
-    let unit = OrgUnit {
-        id: id.to_string(),
-        parent_id: Some(parent.id.clone()),
-        name: name.trim().to_string(),
-        kind: "unit".into(),
-        district: parent.district.clone(),
-    };
-    state.store().upsert_org_unit(&unit).await?;
-    audit(state, entry(Some(actor), ip, "unit.create", Some(id), "success")).await?;
-    Ok(unit)
+    Ok(::identity::org::add_unit(state.store().as_ref(), state.security.crypto.as_ref(), actor, (id, parent, name), ip)
+        .await?)
 }
 
-/// Appends an audit row. A failure to audit is logged and turned into a 500: an action that
-/// cannot be recorded must not look successful.
+/// Appends an audit row; a failure to audit is a 500 (an action that cannot be recorded must
+/// not look successful).
 pub async fn audit(state: &AppState, entry: AuditEntry) -> ApiResult<()> {
-    state.store().append_audit(&entry, state.security.crypto.as_ref()).await.map_err(|error| {
-        tracing::error!(%error, action = %entry.action, "cannot write the audit log");
-        ApiError::Internal(format!("audit log: {error}"))
-    })?;
-    Ok(())
+    Ok(::identity::audit::record(state.store().as_ref(), state.security.crypto.as_ref(), entry).await?)
 }
 
-/// Applies audit retention now and every six hours: rows older than the configured days go, the
-/// chain stays verifiable from the new base. Any node may run it; the head row serialises them.
+/// Audit retention on this node ([`::identity::audit::spawn_retention`]).
 pub fn spawn_retention(state: AppState) {
-    tokio::spawn(async move {
-        loop {
-            let before = now_millis() - state.security.audit_retention_days * 86_400_000;
-            let purge = entry(Some("system"), "-", "audit.purge", None, "success");
-            match state.store().purge_audit(before, &purge, state.security.crypto.as_ref()).await {
-                Ok(0) => {}
-                Ok(removed) => tracing::info!(removed, "audit retention removed old rows"),
-                Err(error) => tracing::warn!(%error, "audit retention failed; retrying later"),
-            }
-            tokio::time::sleep(std::time::Duration::from_secs(6 * 3600)).await;
-        }
-    });
-}
-
-/// An audit entry stamped now.
-pub fn entry(user: Option<&str>, ip: &str, action: &str, target: Option<&str>, result: &str) -> AuditEntry {
-    AuditEntry {
-        at: now_millis(),
-        user_id: user.map(str::to_string),
-        source_ip: Some(ip.to_string()),
-        action: action.to_string(),
-        target: target.map(str::to_string),
-        result: result.to_string(),
-        detail: None,
-    }
-}
-
-/// A random URL-safe token of 32 bytes.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rng().fill(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// The stored id of a session or API key: SM3 of the secret the client holds.
-pub fn token_digest(token: &str) -> String {
-    store::content_hash(token)
+    ::identity::audit::spawn_retention(
+        state.store().clone(),
+        state.security.crypto.clone(),
+        state.security.audit_retention_days,
+    );
 }
 
 /// The value of cookie `name` in the request's `Cookie` headers.
@@ -418,29 +312,6 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
     Ok(())
 }
 
-/// The three administrator roles (三员): system, security and audit administrator.
-pub const ADMIN_ROLES: [&str; 3] = ["sysadmin", "secadmin", "auditor"];
-
-/// Whether an account holding `roles` holds an administrator role.
-pub fn holds_admin_role(roles: &[String]) -> bool {
-    roles.iter().any(|role| ADMIN_ROLES.contains(&role.as_str()))
-}
-
-/// 三员分立: no account ever holds two of the administrator roles, whoever assigns them and
-/// however (API, CLI, seeding; [`sign_access`] refuses to sign such a record, and
-/// [`load_principal`] refuses one signed before this rule). `docs/security.md` T-ADMIN.
-pub fn check_role_set(roles: &[String]) -> ApiResult<()> {
-    let held = ADMIN_ROLES.iter().filter(|admin| roles.iter().any(|role| role == *admin)).count();
-    if held > 1 {
-        return Err(ApiError::coded(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "admin-roles-combined",
-            "系统管理员、安全管理员、安全审计员不能由同一账户兼任 (三员分立: the administrator roles never combine)",
-        ));
-    }
-    Ok(())
-}
-
 fn locked(until: i64, now: i64) -> ApiError {
     let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
     ApiError::coded(
@@ -450,162 +321,28 @@ fn locked(until: i64, now: i64) -> ApiError {
     )
 }
 
-/// Whether the account must change its password before doing anything else: the generated
-/// initial password, a reset, or an expired password.
+/// Whether the account must change its password before doing anything else
+/// ([`::identity::policy::password_change_due`]).
 pub fn password_change_due(security: &Security, principal: &Principal) -> bool {
-    let account = &principal.account;
-    let expired = security.password.max_age_days > 0
-        && account
-            .password_changed_at
-            .is_some_and(|changed| now_millis() - changed > security.password.max_age_days * 24 * 3_600_000);
-    account.must_change_password || expired
+    ::identity::policy::password_change_due(&security.password, principal)
 }
 
-/// Whether the account still has to enrol a second factor (configuration requires one for
-/// staff and the three administrator roles).
+/// Whether the account still has to enrol a second factor.
 pub fn totp_enrolment_due(security: &Security, principal: &Principal) -> bool {
-    security.require_totp && needs_second_factor(principal) && principal.account.totp_secret.is_none()
+    ::identity::policy::totp_enrolment_due(security.require_totp, principal)
 }
 
-pub fn needs_second_factor(principal: &Principal) -> bool {
-    matches!(principal.account.kind.as_str(), "staff" | "operator") || holds_admin_role(&principal.account.roles)
-}
-
-/// Whether the account signs in only with a second factor: it has one enrolled, or the
-/// configuration requires one for it. Such an account cannot use HTTP Basic at all.
+/// Whether the account signs in only with a second factor (no HTTP Basic).
 pub fn must_use_second_factor(security: &Security, principal: &Principal) -> bool {
-    principal.account.totp_secret.is_some() || (security.require_totp && needs_second_factor(principal))
+    ::identity::policy::must_use_second_factor(security.require_totp, principal)
 }
 
 /// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
 /// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
-/// The bytes an account's access-control record signature covers: unit, status and roles.
-pub(crate) fn access_record(principal: &Principal) -> Vec<u8> {
-    let account = &principal.account;
-    let mut roles = account.roles.clone();
-    roles.sort();
-    format!(
-        "shuangyong-acl-v1\n{}\n{}\n{}\n{}",
-        account.id,
-        account.unit_id.as_deref().unwrap_or_default(),
-        account.status,
-        roles.join(",")
-    )
-    .into_bytes()
-}
-
-/// Signs an account's access-control record with the SM2 key (after any change to its unit,
-/// status or roles). Callers outside a request (the CLI, the demo loader, tests) use this too.
-pub async fn sign_access(store: &dyn store::Store, crypto: &dyn crypto::CryptoProvider, id: &str) -> ApiResult<()> {
-    let Some(principal) = store.principal(id).await? else { return Ok(()) };
-    check_role_set(&principal.account.roles)?;
-    let signature = crypto.sign(&access_record(&principal)).map_err(|error| ApiError::Internal(error.to_string()))?;
-    store.set_access_signature(id, &hex::encode(signature)).await?;
-    Ok(())
-}
-
-/// The fingerprint of a key file: short MACs of a fixed label under its audit and index keys,
-/// and the start of its SM2 public key. It names a key file without revealing a key.
-pub fn key_fingerprint(crypto: &dyn crypto::CryptoProvider) -> anyhow::Result<String> {
-    let audit = hex::encode(crypto.mac(b"shuangyong-key-check-v1")?);
-    let index = crypto.blind_index("key-check", "v1")?;
-    let public = crypto.public_key_hex();
-    Ok(format!("{}-{}-{}", &audit[..12], &index[..12.min(index.len())], &public[..12.min(public.len())]))
-}
-
-/// Refuses a key file that is not the one the database was set up with: a node started with a
-/// fresh data folder against an existing PostgreSQL database would otherwise generate keys of
-/// its own, and every login would fail its access-record check while sealed data stayed shut.
-/// On a database without a recorded fingerprint (first start, or one made before this check)
-/// the file is accepted only if it verifies the accounts' existing signatures; then its
-/// fingerprint is recorded.
-pub async fn check_key_file(
-    store: &dyn store::Store,
-    crypto: &dyn crypto::CryptoProvider,
-    key_file: &std::path::Path,
-) -> anyhow::Result<()> {
-    let ours = key_fingerprint(crypto)?;
-    let mismatch = |theirs: &str| {
-        anyhow::anyhow!(
-            "the key file {} (fingerprint {ours}) is not the one this database was set up with (fingerprint {theirs}): \
-             start every node with the same key file (SY_KEY_FILE / --key-file; a node with a fresh data folder \
-             generates new keys), or restore the right file from its backup",
-            key_file.display()
-        )
-    };
-    let recorded = match store.key_fingerprint().await? {
-        Some(recorded) => recorded,
-        None => {
-            for account in store.accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await? {
-                let (Some(principal), Some(signature)) =
-                    (store.principal(&account.id).await?, store.access_signature(&account.id).await?)
-                else {
-                    continue;
-                };
-                let valid = hex::decode(signature).is_ok_and(|bytes| crypto.verify(&access_record(&principal), &bytes));
-                if !valid {
-                    return Err(mismatch("not recorded; the accounts' signatures were made with another key"));
-                }
-                break;
-            }
-            store.record_key_fingerprint(&ours).await?
-        }
-    };
-    if recorded != ours {
-        return Err(mismatch(&recorded));
-    }
-    Ok(())
-}
-
-/// On the first start after access-control signatures were introduced (no account has one),
-/// signs every account's current record once, and says so in the audit log. Afterwards an
-/// unsigned or wrongly signed account is refused, never re-signed automatically.
-pub async fn bootstrap_access_signatures(
-    store: &dyn store::Store,
-    crypto: &dyn crypto::CryptoProvider,
-) -> anyhow::Result<()> {
-    let accounts = store.accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await?;
-    let mut signed = false;
-    for account in &accounts {
-        if store.access_signature(&account.id).await?.is_some() {
-            signed = true;
-            break;
-        }
-    }
-    if signed || accounts.is_empty() {
-        return Ok(());
-    }
-    for account in &accounts {
-        sign_access(store, crypto, &account.id).await.map_err(|error| anyhow::anyhow!("{error}"))?;
-    }
-    let mut record = entry(None, "-", "access.bootstrap", None, "success");
-    record.detail = Some(format!("{} access-control records signed", accounts.len()));
-    store.append_audit(&record, crypto).await?;
-    Ok(())
-}
-
-/// Loads a user's principal and checks the SM2 signature over its access-control record: a
-/// role, unit or status written into the database behind the system's back is refused (and
-/// audited), never honoured.
+/// A user's principal, its access-control record's signature checked
+/// ([`::identity::access::verified_principal`]).
 pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Principal>> {
-    let Some(principal) = state.store().principal(id).await? else { return Ok(None) };
-    let signature = state.store().access_signature(id).await?;
-    let valid = signature
-        .and_then(|text| hex::decode(text).ok())
-        .is_some_and(|bytes| state.security.crypto.verify(&access_record(&principal), &bytes));
-    if !valid {
-        audit(state, entry(None, "-", "access.verify", Some(id), "denied")).await?;
-        return Err(ApiError::coded(
-            StatusCode::FORBIDDEN,
-            "access-record-invalid",
-            "账户的权限记录校验失败，请联系安全管理员 (the account's access-control record failed its signature check)",
-        ));
-    }
-    if let Err(error) = check_role_set(&principal.account.roles) {
-        audit(state, entry(None, "-", "access.verify", Some(id), "denied")).await?;
-        return Err(error);
-    }
-    Ok(Some(principal))
+    Ok(::identity::access::verified_principal(state.store().as_ref(), state.security.crypto.as_ref(), id).await?)
 }
 
 pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResult<Option<Auth>> {

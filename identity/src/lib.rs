@@ -1,0 +1,59 @@
+//! Identity policy (issue 11: it lived in `web/`, returned HTTP errors, and the CLI called it
+//! through them): the organisation tree and roles as shipped ([`org`]), the signed
+//! access-control records and the key-file check ([`access`]), the audit log's writer
+//! ([`audit`]), and the rules of passwords and second factors ([`policy`]).
+//!
+//! What it must never do: know HTTP (cookies, headers, status codes: `web/` maps [`Error`]),
+//! write SQL (it goes through `store` ports), or handle key material other than through the
+//! `crypto` provider.
+//!
+//! Still in `web/src/identity` and due here next: login with lockout, sessions, step-up and
+//! password changes.
+
+pub mod access;
+pub mod audit;
+pub mod org;
+pub mod policy;
+
+/// Why an identity rule refused, or what failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A rule refused: a stable `code`, a Chinese `message`, and what kind of refusal it is.
+    #[error("{message}")]
+    Refused { kind: Refusal, code: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    /// The crypto provider failed (an HSM that is down, say).
+    #[error("crypto provider: {0}")]
+    Crypto(String),
+    /// A shipped definition (`definitions/org/`) is broken.
+    #[error("{0}")]
+    Definition(String),
+}
+
+/// The kinds of refusal, which `web/` turns into statuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The request is malformed (400).
+    Invalid,
+    /// Not allowed for this caller or account (403).
+    Forbidden,
+    /// Exists already (409).
+    Conflict,
+    /// Well-formed, but breaks a rule (422).
+    Rule,
+}
+
+impl Error {
+    pub fn refused(kind: Refusal, code: &'static str, message: impl Into<String>) -> Error {
+        Error::Refused { kind, code, message: message.into() }
+    }
+}
+
+impl From<crypto::Error> for Error {
+    fn from(error: crypto::Error) -> Error {
+        Error::Crypto(error.to_string())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
