@@ -1,17 +1,18 @@
 //! Identity policy (issue 11: it lived in `web/`, returned HTTP errors, and the CLI called it
 //! through them): the organisation tree and roles as shipped ([`org`]), the signed
 //! access-control records and the key-file check ([`access`]), the audit log's writer
-//! ([`audit`]), and the rules of passwords and second factors ([`policy`]).
+//! ([`audit`]), login ([`login`]), and the rules of passwords and second factors ([`policy`]).
 //!
 //! What it must never do: know HTTP (cookies, headers, status codes: `web/` maps [`Error`]),
 //! write SQL (it goes through `store` ports), or handle key material other than through the
 //! `crypto` provider.
 //!
-//! Still in `web/src/identity` and due here next: login with lockout, sessions, step-up and
-//! password changes.
+//! Login with lockout and the credential cache are here ([`login`]); still in `web/src/identity`
+//! and due here next: sessions, step-up and password changes.
 
 pub mod access;
 pub mod audit;
+pub mod login;
 pub mod org;
 pub mod policy;
 
@@ -42,6 +43,10 @@ pub enum Refusal {
     Conflict,
     /// Well-formed, but breaks a rule (422).
     Rule,
+    /// Wrong credentials (401).
+    Unauthenticated,
+    /// Too many attempts (429).
+    Limited,
 }
 
 impl Error {

@@ -202,12 +202,15 @@ impl From<::identity::Error> for ApiError {
     fn from(error: ::identity::Error) -> Self {
         use ::identity::{Error as E, Refusal};
         match error {
+            E::Refused { kind: Refusal::Unauthenticated, message, .. } => ApiError::Unauthorized(message),
             E::Refused { kind, code, message } => {
                 let status = match kind {
                     Refusal::Invalid => StatusCode::BAD_REQUEST,
                     Refusal::Forbidden => StatusCode::FORBIDDEN,
                     Refusal::Conflict => StatusCode::CONFLICT,
                     Refusal::Rule => StatusCode::UNPROCESSABLE_ENTITY,
+                    Refusal::Limited => StatusCode::TOO_MANY_REQUESTS,
+                    Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
                 };
                 ApiError::coded(status, code, message)
             }

@@ -177,71 +177,17 @@ fn is_unsafe(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// Checks a user name and password (for Basic and the login endpoints): lockout, account
-/// state, the password itself. Failures count per name and source address, for names that are
-/// accounts and names that are not alike, so a guesser locks out only itself and a locked name
-/// answers exactly as an unknown one does (`docs/security.md` T-LOCK).
+/// Checks a user name and password ([`::identity::login::check_password`]: lockout, the
+/// account's state, the cost limit and the credential cache).
 pub async fn check_password(state: &AppState, username: &str, password: &str, ip: &str) -> ApiResult<Principal> {
     let security = &state.security;
-    let wrong = || ApiError::Unauthorized("用户名或密码错误 (wrong user name or password)".into());
-    let now = now_millis();
-    // The attempt is counted before the password is tried (an attempt while locked is not), so attempts sent at the same moment
-    // cannot all be tried before the lock lands; a success clears the count.
-    let attempt = state
-        .store()
-        .record_login_failure(username, ip, now, security.max_failures, security.lock_minutes * 60_000)
-        .await?;
-    if attempt.was_locked {
-        audit(state, entry(Some(username), ip, "login", Some(username), "locked")).await?;
-        return Err(locked(attempt.locked_until.unwrap_or(now), now));
-    }
-    // Every PBKDF2 run counts against the source address (password spraying over Basic, and
-    // CPU exhaustion); verified credentials served from the cache do not.
-    let verify_budget = state.security.login_rate_per_minute * 2;
-    let principal = load_principal(state, username).await?;
-    let valid = match &principal {
-        None => {
-            rate_limit(state, "verify", ip, verify_budget, 60).await?;
-            // Spend the same time as a real check, so response times do not reveal user names.
-            let candidate = password.to_string();
-            let _ = tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &auth::DUMMY_HASH)).await;
-            false
-        }
-        Some(principal) => {
-            // The cache is keyed by the stored hash too, so a changed password is never served from it.
-            let cache_name = format!("{username}\u{0}{}", principal.account.password_hash);
-            state.credentials.get(&cache_name, password).is_some() || {
-                rate_limit(state, "verify", ip, verify_budget, 60).await?;
-                let candidate = password.to_string();
-                let stored = principal.account.password_hash.clone();
-                tokio::task::spawn_blocking(move || auth::verify_password(&candidate, &stored))
-                    .await
-                    .map_err(|error| ApiError::Internal(error.to_string()))?
-            }
-        }
+    let lockout = ::identity::login::Lockout {
+        max_failures: security.max_failures,
+        lock_minutes: security.lock_minutes,
+        checks_per_minute: security.login_rate_per_minute * 2,
     };
-    let Some(principal) = principal.filter(|_| valid) else {
-        audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
-        return Err(match attempt.locked_until {
-            Some(until) => locked(until, now),
-            None => wrong(),
-        });
-    };
-    let account = &principal.account;
-    match account.status.as_str() {
-        "active" => {}
-        status => {
-            audit(state, entry(Some(username), ip, "login", Some(username), "denied")).await?;
-            return Err(if status == "frozen" {
-                ApiError::coded(StatusCode::FORBIDDEN, "account-frozen", "账户已冻结，请联系管理员 (account frozen)")
-            } else {
-                ApiError::coded(StatusCode::FORBIDDEN, "account-cancelled", "账户已注销 (account cancelled)")
-            });
-        }
-    }
-    state.store().record_login_success(username, ip).await?;
-    state.credentials.put(&format!("{username}\u{0}{}", account.password_hash), password);
-    Ok(principal)
+    let (store, crypto) = (state.store().as_ref(), security.crypto.as_ref());
+    Ok(::identity::login::check_password(store, crypto, &state.credentials, lockout, (username, password), ip).await?)
 }
 
 /// A TOTP code of the account's enrolled secret, counted once: its step must be later than the
@@ -284,7 +230,7 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
         // session cannot try every code.
         let now = now_millis();
         if let Some(until) = state.store().login_lock(&account.id, ip, now).await? {
-            return Err(locked(until, now));
+            return Err(::identity::login::locked(until, now).into());
         }
         if !fresh_totp(state, account, code).await? {
             let security = &state.security;
@@ -294,7 +240,7 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
                 .await?;
             audit(state, entry(Some(&account.id), ip, "step-up", Some(&account.id), "failure")).await?;
             return Err(match attempt.locked_until {
-                Some(until) => locked(until, now),
+                Some(until) => ::identity::login::locked(until, now).into(),
                 None => ApiError::coded(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"),
             });
         }
@@ -310,15 +256,6 @@ pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) ->
         other => other,
     })?;
     Ok(())
-}
-
-fn locked(until: i64, now: i64) -> ApiError {
-    let minutes = ((until - now) as f64 / 60_000.0).ceil().max(1.0) as i64;
-    ApiError::coded(
-        StatusCode::FORBIDDEN,
-        "account-locked",
-        format!("登录失败次数过多，账户已锁定，请 {minutes} 分钟后再试 (account locked)"),
-    )
 }
 
 /// Whether the account must change its password before doing anything else
@@ -563,16 +500,7 @@ pub async fn require_json_bodies(request: Request, next: Next) -> Response {
 
 /// Rate limit on `kind` for `subject` (an IP, a phone): `max` hits per `window_seconds`.
 pub async fn rate_limit(state: &AppState, kind: &str, subject: &str, max: i64, window_seconds: i64) -> ApiResult<()> {
-    let key = format!("{kind}:{subject}");
-    if state.store().rate_limit_hit(&key, now_millis(), window_seconds * 1000, max).await? {
-        Ok(())
-    } else {
-        Err(ApiError::coded(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "请求过于频繁，请稍后再试 (too many requests)",
-        ))
-    }
+    Ok(::identity::login::rate_limit(state.store().as_ref(), kind, subject, max, window_seconds).await?)
 }
 
 /// Whether `principal` may see or change `account` (its data scope applied to accounts).
