@@ -1,19 +1,21 @@
 //! Identity policy (issue 11: it lived in `web/`, returned HTTP errors, and the CLI called it
 //! through them): the organisation tree and roles as shipped ([`org`]), the signed
 //! access-control records and the key-file check ([`access`]), the audit log's writer
-//! ([`audit`]), login ([`login`]), and the rules of passwords and second factors ([`policy`]).
+//! ([`audit`]), login with lockout ([`login`]), the password policy and changes ([`password`]),
+//! and the rules of second factors and tokens ([`policy`]).
 //!
 //! What it must never do: know HTTP (cookies, headers, status codes: `web/` maps [`Error`]),
 //! write SQL (it goes through `store` ports), or handle key material other than through the
 //! `crypto` provider.
 //!
-//! Login with lockout and the credential cache are here ([`login`]); still in `web/src/identity`
-//! and due here next: sessions, step-up and password changes.
+//! Still in `web/src/identity` and due here next: sessions and their resolution, step-up, and
+//! SMS codes.
 
 pub mod access;
 pub mod audit;
 pub mod login;
 pub mod org;
+pub mod password;
 pub mod policy;
 
 /// Why an identity rule refused, or what failed.

@@ -1,80 +1,13 @@
-//! The password policy and password changes.
+//! Password changes over HTTP: [`::identity::password`] with this node's store and policy.
 
-use runtime::executor::now_millis;
+pub use ::identity::password::{check_policy, hash};
 
-use super::config::PasswordPolicy;
 use crate::AppState;
-use crate::auth;
-use crate::error::{ApiError, ApiResult};
-
-/// Checks a new password against the policy; the message says what is wrong, in Chinese.
-pub fn check_policy(policy: &PasswordPolicy, username: &str, password: &str) -> Result<(), String> {
-    if password.chars().count() < policy.min_length {
-        return Err(format!("密码至少 {} 个字符 (at least {} characters)", policy.min_length, policy.min_length));
-    }
-    let classes = [
-        password.chars().any(|c| c.is_ascii_lowercase()),
-        password.chars().any(|c| c.is_ascii_uppercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_ascii_alphanumeric()),
-    ]
-    .iter()
-    .filter(|present| **present)
-    .count();
-    if classes < policy.min_classes {
-        return Err(format!(
-            "密码须包含小写字母、大写字母、数字、符号中的至少 {} 类 (at least {} character classes)",
-            policy.min_classes, policy.min_classes
-        ));
-    }
-    let lower = password.to_lowercase();
-    let name = username.to_lowercase();
-    if !name.is_empty() && (lower.contains(&name) || lower.chars().rev().collect::<String>().contains(&name)) {
-        return Err("密码不能包含用户名 (the password may not contain the user name)".into());
-    }
-    Ok(())
-}
-
-pub async fn hash(password: &str, iterations: u32) -> ApiResult<String> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || auth::hash_password(&password, iterations))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))
-}
+use crate::error::ApiResult;
 
 /// Sets a new password for `username` after the policy and history checks; ends every session
 /// of the user. `must_change` marks it as an initial password (a reset by an administrator).
 pub async fn change(state: &AppState, username: &str, new_password: &str, must_change: bool) -> ApiResult<()> {
-    let policy = &state.security.password;
-    check_policy(policy, username, new_password).map_err(ApiError::BadRequest)?;
-    let history = state.store().password_history(username, policy.history.max(1)).await?;
-    let candidate = new_password.to_string();
-    let reused = tokio::task::spawn_blocking(move || history.iter().any(|old| auth::verify_password(&candidate, old)))
-        .await
-        .map_err(|error| ApiError::Internal(error.to_string()))?;
-    if reused {
-        return Err(ApiError::BadRequest(format!(
-            "不能使用最近 {} 次用过的密码 (the password was used recently)",
-            policy.history
-        )));
-    }
-    let hashed = hash(new_password, policy.iterations).await?;
-    state.store().set_password(username, &hashed, now_millis(), must_change).await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_policy_names_what_is_wrong() {
-        let policy = PasswordPolicy::default();
-        assert!(check_policy(&policy, "wang", "Short1!").is_err());
-        assert!(check_policy(&policy, "wang", "alllowercaseletters").is_err());
-        assert!(check_policy(&policy, "wang", "Wang-2026-password").unwrap_err().contains("用户名"));
-        assert!(check_policy(&policy, "wang", "Gnaw-2026-reversed").is_err(), "reversed user name");
-        assert!(check_policy(&policy, "wang", "Shanghai-2026").is_ok());
-        assert!(check_policy(&policy, "wang", "双拥服务Abc12345").is_ok());
-    }
+    let (store, policy) = (state.store().as_ref(), &state.security.password);
+    Ok(::identity::password::change(store, policy, username, new_password, must_change).await?)
 }
