@@ -2,14 +2,14 @@
 //! through them): the organisation tree and roles as shipped ([`org`]), the signed
 //! access-control records and the key-file check ([`access`]), the audit log's writer
 //! ([`audit`]), login with lockout ([`login`]), the password policy and changes ([`password`]),
-//! and the rules of second factors and tokens ([`policy`]).
+//! TOTP codes and step-up ([`second_factor`]), and the rules of second factors and tokens
+//! ([`policy`]).
 //!
 //! What it must never do: know HTTP (cookies, headers, status codes: `web/` maps [`Error`]),
 //! write SQL (it goes through `store` ports), or handle key material other than through the
 //! `crypto` provider.
 //!
-//! Still in `web/src/identity` and due here next: sessions and their resolution, step-up, and
-//! SMS codes.
+//! Still in `web/src/identity` and due here next: sessions and their resolution, and SMS codes.
 
 pub mod access;
 pub mod audit;
@@ -17,6 +17,7 @@ pub mod login;
 pub mod org;
 pub mod password;
 pub mod policy;
+pub mod second_factor;
 
 /// Why an identity rule refused, or what failed.
 #[derive(Debug, thiserror::Error)]

@@ -291,10 +291,7 @@ async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The additional data a sealed TOTP secret is bound to.
-pub fn totp_aad(username: &str) -> Vec<u8> {
-    format!("users.totp:{username}").into_bytes()
-}
+pub use ::identity::second_factor::totp_aad;
 
 /// An account's phone number, masked (`138****5678`); `None` when it has none or it cannot be
 /// opened (a key that is gone: logged, never shown).

@@ -180,82 +180,38 @@ fn is_unsafe(method: &Method) -> bool {
 /// Checks a user name and password ([`::identity::login::check_password`]: lockout, the
 /// account's state, the cost limit and the credential cache).
 pub async fn check_password(state: &AppState, username: &str, password: &str, ip: &str) -> ApiResult<Principal> {
-    let security = &state.security;
-    let lockout = ::identity::login::Lockout {
-        max_failures: security.max_failures,
-        lock_minutes: security.lock_minutes,
-        checks_per_minute: security.login_rate_per_minute * 2,
-    };
-    let (store, crypto) = (state.store().as_ref(), security.crypto.as_ref());
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    let lockout = lockout(&state.security);
     Ok(::identity::login::check_password(store, crypto, &state.credentials, lockout, (username, password), ip).await?)
 }
 
-/// A TOTP code of the account's enrolled secret, counted once: its step must be later than the
-/// last one used (a login, an enrolment, a step-up). False for a wrong or replayed code.
+pub use ::identity::second_factor::StepUp;
+
+/// The node's lockout rules, from its settings.
+fn lockout(security: &Security) -> ::identity::login::Lockout {
+    ::identity::login::Lockout {
+        max_failures: security.max_failures,
+        lock_minutes: security.lock_minutes,
+        checks_per_minute: security.login_rate_per_minute * 2,
+    }
+}
+
+/// A fresh TOTP code of the account ([`::identity::second_factor::fresh_totp`]).
 pub async fn fresh_totp(state: &AppState, account: &store::identity::Account, code: &str) -> ApiResult<bool> {
-    let Some(sealed) = &account.totp_secret else { return Ok(false) };
-    let secret = crypto::decrypt_text(state.security.crypto.as_ref(), sealed, &api::totp_aad(&account.id))
-        .map_err(|error| ApiError::Internal(format!("the TOTP secret cannot be opened: {error}")))?;
-    Ok(match crypto::totp::verify(&secret, code.trim(), now_millis() / 1000) {
-        Some(step) => state.store().use_totp_step(&account.id, step as i64).await?,
-        None => false,
-    })
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    Ok(::identity::second_factor::fresh_totp(store, crypto, account, code).await?)
 }
 
-/// What a sensitive change asks of the person making it, now: the TOTP code when they have one
-/// enrolled, otherwise their password.
-#[derive(Debug, Default, Clone, serde::Deserialize)]
-pub struct StepUp {
-    #[serde(default)]
-    pub password: Option<String>,
-    #[serde(default)]
-    pub totp: Option<String>,
-}
-
-/// Checks a [`StepUp`] proof for `auth` (creating an API key, changing administrator roles,
-/// replacing a second factor): never over an API key, a fresh TOTP code when one is enrolled
-/// (each code counts once), otherwise the password. `docs/security.md` T-STEP.
+/// Checks a [`StepUp`] proof for `auth` ([`::identity::second_factor::step_up`]).
 pub async fn step_up(state: &AppState, auth: &Auth, proof: &StepUp, ip: &str) -> ApiResult<()> {
-    let required = |message: &str| ApiError::coded(StatusCode::FORBIDDEN, "step-up-required", message);
-    if matches!(auth.via, Via::ApiKey) {
-        return Err(required("该操作须本人登录确认，不能使用 API 密钥 (not with an API key)"));
-    }
-    let account = &auth.principal.account;
-    if account.totp_secret.is_some() {
-        let code = proof.totp.as_deref().filter(|code| !code.trim().is_empty());
-        let Some(code) = code else {
-            return Err(required("请输入动态口令以确认该操作 (a current TOTP code is required)"));
-        };
-        // Wrong codes count like failed logins of the account from this address: a stolen
-        // session cannot try every code.
-        let now = now_millis();
-        if let Some(until) = state.store().login_lock(&account.id, ip, now).await? {
-            return Err(::identity::login::locked(until, now).into());
-        }
-        if !fresh_totp(state, account, code).await? {
-            let security = &state.security;
-            let attempt = state
-                .store()
-                .record_login_failure(&account.id, ip, now, security.max_failures, security.lock_minutes * 60_000)
-                .await?;
-            audit(state, entry(Some(&account.id), ip, "step-up", Some(&account.id), "failure")).await?;
-            return Err(match attempt.locked_until {
-                Some(until) => ::identity::login::locked(until, now).into(),
-                None => ApiError::coded(StatusCode::FORBIDDEN, "totp-invalid", "动态口令错误 (wrong second factor)"),
-            });
-        }
-        return Ok(());
-    }
-    let Some(password) = proof.password.as_deref().filter(|password| !password.is_empty()) else {
-        return Err(required("请输入密码以确认该操作 (your password is required)"));
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    let asker = ::identity::second_factor::Asker {
+        account: &auth.principal.account,
+        by_api_key: matches!(auth.via, Via::ApiKey),
+        ip,
     };
-    check_password(state, &account.id, password, ip).await.map_err(|error| match error {
-        ApiError::Unauthorized(_) => {
-            ApiError::coded(StatusCode::FORBIDDEN, "step-up-failed", "密码错误，操作未执行 (wrong password)")
-        }
-        other => other,
-    })?;
-    Ok(())
+    let lockout = lockout(&state.security);
+    Ok(::identity::second_factor::step_up(store, crypto, &state.credentials, lockout, asker, proof).await?)
 }
 
 /// Whether the account must change its password before doing anything else
