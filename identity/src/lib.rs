@@ -9,7 +9,8 @@
 //! write SQL (it goes through `store` ports), or handle key material other than through the
 //! `crypto` provider.
 //!
-//! Still in `web/src/identity` and due here next: sessions and their resolution, and SMS codes.
+//! SMS codes and citizen registration are [`sms`]. Still in `web/src/identity` and due here
+//! next: sessions and their resolution.
 
 pub mod access;
 pub mod audit;
@@ -18,6 +19,7 @@ pub mod org;
 pub mod password;
 pub mod policy;
 pub mod second_factor;
+pub mod sms;
 
 /// Why an identity rule refused, or what failed.
 #[derive(Debug, thiserror::Error)]

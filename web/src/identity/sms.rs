@@ -10,14 +10,12 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rand::RngExt;
 use runtime::executor::now_millis;
 use serde::Deserialize;
 use serde_json::json;
 use store::Store;
-use store::identity::NewAccount;
 
-use super::{ClientIp, audit, entry, password, rate_limit, session_cookie};
+use super::{ClientIp, audit, entry, rate_limit, session_cookie};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
@@ -37,34 +35,16 @@ impl SmsGateway for OutboxGateway {
     }
 }
 
-/// A mainland mobile number: 11 digits starting with 1.
+pub use ::identity::sms::phone_aad;
+
 fn parse_phone(phone: &str) -> ApiResult<String> {
-    let phone = phone.trim();
-    if phone.len() == 11 && phone.starts_with('1') && phone.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(phone.to_string())
-    } else {
-        Err(ApiError::BadRequest("手机号码格式不正确 (invalid phone number)".into()))
-    }
+    Ok(::identity::sms::parse_phone(phone)?)
 }
 
-/// The searchable stand-in for a phone number: the crypto provider's blind index (HMAC-SM3
-/// under the index key), so exact-match lookups work while the number itself is stored only
-/// sealed (`users.phone_sealed`) and nowhere in the code tables.
+/// The blind index of a phone number under this node's provider.
 pub fn phone_index(state: &AppState, phone: &str) -> ApiResult<String> {
-    state.security.crypto.blind_index("phone", phone).map_err(|error| ApiError::Internal(error.to_string()))
+    Ok(::identity::sms::phone_index(state.security.crypto.as_ref(), phone)?)
 }
-
-/// The additional data a sealed phone number is bound to: its account, so a sealed value
-/// copied to another row does not decrypt.
-pub fn phone_aad(username: &str) -> Vec<u8> {
-    format!("users.phone:{username}").into_bytes()
-}
-
-fn code_digest(id: &str, code: &str) -> String {
-    store::content_hash(&format!("{id}:{code}"))
-}
-
-const PURPOSES: &[&str] = &["register", "login", "reset"];
 
 #[derive(Deserialize)]
 pub struct CodeRequest {
@@ -80,39 +60,20 @@ pub async fn send_code(
     Json(request): Json<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     let phone = parse_phone(&request.phone)?;
-    if !PURPOSES.contains(&request.purpose.as_str()) {
+    if !::identity::sms::PURPOSES.contains(&request.purpose.as_str()) {
         return Err(ApiError::BadRequest("purpose 须为 register、login 或 reset (unknown purpose)".into()));
     }
     let index = phone_index(&state, &phone)?;
     rate_limit(&state, "sms-ip", &ip, state.security.sms_per_ip_per_hour, 3600).await?;
     rate_limit(&state, "sms-phone-minute", &index, 1, 60).await?;
     rate_limit(&state, "sms-phone", &index, state.security.sms_per_phone_per_hour, 3600).await?;
-    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
-    let id = store::new_id();
-    let now = now_millis();
-    let expires = now + state.security.sms_code_minutes * 60_000;
-    state.store().insert_sms_code(&id, &index, &request.purpose, &code_digest(&id, &code), now, expires).await?;
+    let minutes = state.security.sms_code_minutes;
+    let code = ::identity::sms::issue_code(state.store().as_ref(), &index, &request.purpose, minutes).await?;
     let message =
         format!("【上海双拥】您的验证码是 {code}，{} 分钟内有效，请勿告诉他人。", state.security.sms_code_minutes);
     state.sms.send(&phone, &message).await.map_err(ApiError::Internal)?;
     audit(&state, entry(None, &ip, "sms.code", Some(&index), "success")).await?;
     Ok(StatusCode::ACCEPTED)
-}
-
-/// Checks and spends a code (single use, 5 tries).
-async fn consume(state: &AppState, index: &str, purpose: &str, code: &str) -> ApiResult<()> {
-    let invalid =
-        || ApiError::coded(StatusCode::BAD_REQUEST, "sms-code-invalid", "验证码错误或已失效 (invalid or expired code)");
-    let now = now_millis();
-    let (id, digest, attempts) = state.store().sms_code(index, purpose, now).await?.ok_or_else(invalid)?;
-    if attempts >= 5 {
-        return Err(invalid());
-    }
-    let matches = crypto::constant_time_eq(code_digest(&id, code.trim()).as_bytes(), digest.as_bytes());
-    if !state.store().use_sms_code(&id, now, matches).await? || !matches {
-        return Err(invalid());
-    }
-    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -131,32 +92,14 @@ pub async fn register_citizen(
     ClientIp(ip): ClientIp,
     Json(registration): Json<Registration>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    let phone = parse_phone(&registration.phone)?;
-    let index = phone_index(&state, &phone)?;
-    let username = format!("c{}", &index[..16]);
-    password::check_policy(&state.security.password, &username, &registration.password)
-        .map_err(ApiError::BadRequest)?;
-    consume(&state, &index, "register", &registration.code).await?;
-    if state.store().account_by_phone(&index).await?.is_some() {
-        return Err(ApiError::Conflict("该手机号已注册 (already registered)".into()));
-    }
-    let account = NewAccount {
-        id: username.clone(),
-        display_name: registration.display_name,
-        unit_id: Some(super::CITY_UNIT.into()),
-        kind: "citizen".into(),
-        password_hash: password::hash(&registration.password, state.security.password.iterations).await?,
-        must_change_password: false,
-        roles: vec!["citizen".into()],
-        phone_index: Some(index),
-        phone_sealed: Some(
-            crypto::encrypt_text(state.security.crypto.as_ref(), &phone, &phone_aad(&username))
-                .map_err(|error| ApiError::Internal(error.to_string()))?,
-        ),
-        created_at: now_millis(),
-    };
-    state.store().create_account(&account).await?;
-    super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &username).await?;
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    let citizen = (
+        registration.phone.as_str(),
+        registration.code.as_str(),
+        registration.password.as_str(),
+        registration.display_name,
+    );
+    let username = ::identity::sms::register_citizen(store, crypto, &state.security.password, citizen).await?;
     audit(&state, entry(Some(&username), &ip, "citizen.register", Some(&username), "success")).await?;
     Ok((StatusCode::CREATED, Json(json!({ "username": username }))))
 }
@@ -176,20 +119,15 @@ pub async fn login_with_code(
     rate_limit(&state, "login", &ip, state.security.login_rate_per_minute, 60).await?;
     let phone = parse_phone(&login.phone)?;
     let index = phone_index(&state, &phone)?;
-    consume(&state, &index, "login", &login.code).await?;
+    ::identity::sms::consume(state.store().as_ref(), &index, "login", &login.code).await?;
     let user = state.store().account_by_phone(&index).await?;
     let principal = match user {
         Some(user) => super::load_principal(&state, &user).await?,
         None => None,
     };
-    // A code by SMS is one factor: only a plain citizen account (no staff or administrator role,
-    // no second factor to skip) signs in with it alone.
-    let plain_citizen = |p: &store::identity::Principal| {
-        p.account.status == "active"
-            && p.account.kind == "citizen"
-            && p.account.roles.iter().all(|role| role == "citizen" || role == "card-holder")
-            && !super::must_use_second_factor(&state.security, p)
-    };
+    // A code by SMS is one factor: only a plain citizen account signs in with it alone.
+    let plain_citizen =
+        |p: &store::identity::Principal| ::identity::sms::may_log_in_with_code(state.security.require_totp, p);
     let Some(principal) = principal.filter(plain_citizen) else {
         audit(&state, entry(None, &ip, "login.sms", Some(&index), "failure")).await?;
         return Err(ApiError::Unauthorized("该手机号未注册或账户不可用 (no active citizen account)".into()));
