@@ -9,8 +9,8 @@
 //! write SQL (it goes through `store` ports), or handle key material other than through the
 //! `crypto` provider.
 //!
-//! SMS codes and citizen registration are [`sms`]. Still in `web/src/identity` and due here
-//! next: sessions and their resolution.
+//! Who is asking ([`session`]: sessions, Basic, API keys) and SMS codes ([`sms`]) are here too;
+//! `web/` reads the cookies and headers and keeps the HTTP handlers.
 
 pub mod access;
 pub mod audit;
@@ -19,6 +19,7 @@ pub mod org;
 pub mod password;
 pub mod policy;
 pub mod second_factor;
+pub mod session;
 pub mod sms;
 
 /// Why an identity rule refused, or what failed.

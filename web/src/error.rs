@@ -202,7 +202,9 @@ impl From<::identity::Error> for ApiError {
     fn from(error: ::identity::Error) -> Self {
         use ::identity::{Error as E, Refusal};
         match error {
-            E::Refused { kind: Refusal::Unauthenticated, message, .. } => ApiError::Unauthorized(message),
+            E::Refused { kind: Refusal::Unauthenticated, code: "unauthenticated", message } => {
+                ApiError::Unauthorized(message)
+            }
             E::Refused { kind, code, message } => {
                 let status = match kind {
                     Refusal::Invalid => StatusCode::BAD_REQUEST,

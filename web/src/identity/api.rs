@@ -124,19 +124,7 @@ pub async fn login(
 /// A new server-side session for `principal`: a fresh random token (no fixation), stored as its
 /// digest with a CSRF token. Returns the cookie token and the session.
 pub async fn open_session(state: &AppState, principal: &Principal, ip: &str) -> ApiResult<(String, SessionRecord)> {
-    let token = random_token();
-    let now = now_millis();
-    let session = SessionRecord {
-        id: token_digest(&token),
-        user_id: principal.account.id.clone(),
-        csrf_token: random_token(),
-        created_at: now,
-        last_seen_at: now,
-        source_ip: Some(ip.to_string()),
-        second_factor_done: principal.account.totp_secret.is_some(),
-    };
-    state.store().insert_session(&session).await?;
-    Ok((token, session))
+    Ok(::identity::session::open(state.store().as_ref(), principal, ip).await?)
 }
 
 fn session_json(state: &AppState, principal: &Principal, csrf: &str) -> Value {

@@ -18,7 +18,6 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use runtime::executor::now_millis;
 use store::DataScope;
 use store::identity::{AuditEntry, OrgUnit, Principal, SessionRecord};
 
@@ -225,11 +224,6 @@ pub fn totp_enrolment_due(security: &Security, principal: &Principal) -> bool {
     ::identity::policy::totp_enrolment_due(security.require_totp, principal)
 }
 
-/// Whether the account signs in only with a second factor (no HTTP Basic).
-pub fn must_use_second_factor(security: &Security, principal: &Principal) -> bool {
-    ::identity::policy::must_use_second_factor(security.require_totp, principal)
-}
-
 /// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
 /// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
 /// A user's principal, its access-control record's signature checked
@@ -239,53 +233,35 @@ pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Prin
 }
 
 pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResult<Option<Auth>> {
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
     if let Some(token) = cookie(headers, SESSION_COOKIE).filter(|token| !token.is_empty()) {
         let idle = state.security.idle_timeout_minutes * 60_000;
-        if let Some(session) = state.store().touch_session(&token_digest(&token), now_millis(), idle).await?
-            && let Some(principal) = load_principal(state, &session.user_id).await?
-            && principal.account.status == "active"
-        {
-            return Ok(Some(Auth { principal, via: Via::Session(session) }));
-        }
-        return Err(ApiError::coded(
-            StatusCode::UNAUTHORIZED,
-            "session-expired",
-            "会话已过期或已退出，请重新登录 (session expired)",
-        ));
+        let (principal, session) = ::identity::session::by_token(store, crypto, &token, idle).await?;
+        return Ok(Some(Auth { principal, via: Via::Session(session) }));
     }
     let authorization = headers.get(header::AUTHORIZATION).and_then(|value| value.to_str().ok());
     if let Some((username, password)) = authorization.and_then(auth::parse_basic) {
-        let principal = check_password(state, &username, &password, ip).await?;
-        // Basic has no place for a code: an account that must use a second factor never gets in
-        // this way, nor mints a key this way (`docs/security.md` T-2FA).
-        if must_use_second_factor(&state.security, &principal) {
-            audit(state, entry(Some(&username), ip, "login", Some(&username), "denied")).await?;
-            return Err(ApiError::coded(
-                StatusCode::UNAUTHORIZED,
-                "basic-not-allowed",
-                "该账户须使用动态口令登录，不能使用 HTTP Basic (this account signs in with a second factor; HTTP Basic is refused)",
-            ));
-        }
-        if password_change_due(&state.security, &principal) {
-            return Err(ApiError::coded(
-                StatusCode::FORBIDDEN,
-                "password-change-required",
-                "请先登录页面修改初始密码 (the password must be changed first)",
-            ));
-        }
+        let security = &state.security;
+        let rules = (&security.password, security.require_totp);
+        let credentials = (username.as_str(), password.as_str());
+        let principal = ::identity::session::by_password(
+            store,
+            crypto,
+            &state.credentials,
+            lockout(security),
+            rules,
+            credentials,
+            ip,
+        )
+        .await?;
         return Ok(Some(Auth { principal, via: Via::Basic }));
     }
     let key = authorization
         .and_then(|value| value.strip_prefix("Bearer "))
         .or_else(|| headers.get("x-api-key").and_then(|value| value.to_str().ok()));
     if let Some(key) = key {
-        let invalid = || ApiError::Unauthorized("API 密钥无效 (invalid API key)".into());
-        let user = state.store().api_key_user(&token_digest(key.trim()), now_millis()).await?.ok_or_else(invalid)?;
-        // Keys are for machine accounts that hold no administrator role, whenever they were made.
-        let principal = load_principal(state, &user).await?.filter(|p| {
-            p.account.status == "active" && p.account.kind == "machine" && !holds_admin_role(&p.account.roles)
-        });
-        return Ok(Some(Auth { principal: principal.ok_or_else(invalid)?, via: Via::ApiKey }));
+        let principal = ::identity::session::by_api_key(store, crypto, key).await?;
+        return Ok(Some(Auth { principal, via: Via::ApiKey }));
     }
     Ok(None)
 }
