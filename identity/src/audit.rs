@@ -24,7 +24,7 @@ pub fn entry(user: Option<&str>, ip: &str, action: &str, target: Option<&str>, r
 pub async fn record(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, entry: AuditEntry) -> crate::Result<()> {
     store.append_audit(&entry, crypto).await.map(|_| ()).map_err(|error| {
         tracing::error!(%error, action = %entry.action, "cannot write the audit log");
-        crate::Error::Store(error)
+        crate::Error::Audit(error)
     })
 }
 

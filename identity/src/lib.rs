@@ -30,6 +30,9 @@ pub enum Error {
     Refused { kind: Refusal, code: &'static str, message: String },
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// The audit log cannot be written: the action must not look successful, nor retryable.
+    #[error("audit log: {0}")]
+    Audit(store::Error),
     /// The crypto provider failed (an HSM that is down, say).
     #[error("crypto provider: {0}")]
     Crypto(String),
@@ -49,7 +52,11 @@ pub enum Refusal {
     Conflict,
     /// Well-formed, but breaks a rule (422).
     Rule,
-    /// Wrong credentials (401).
+    /// Wrong credentials: a user name and password, or an API key, that do not match (401,
+    /// Camunda's `AuthenticationException`).
+    WrongCredentials,
+    /// Not signed in any more, or not in this way (401: a session that expired, HTTP Basic for
+    /// an account that must use a second factor).
     Unauthenticated,
     /// Too many attempts (429).
     Limited,

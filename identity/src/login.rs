@@ -90,7 +90,7 @@ pub fn locked(until: i64, now: i64) -> Error {
 }
 
 /// Checks a user name and password from `ip`, and returns the account's verified principal.
-/// Every outcome is audited. The attempt is counted before the password is tried (an attempt
+/// Every refusal is audited (the caller audits the success of what it does with it). The attempt is counted before the password is tried (an attempt
 /// while locked is not), so attempts sent at the same moment cannot all be tried before the
 /// lock lands; a success clears the count.
 pub async fn check_password(
@@ -103,7 +103,7 @@ pub async fn check_password(
 ) -> crate::Result<Principal> {
     let (username, password) = credentials;
     let wrong = || {
-        Error::refused(Refusal::Unauthenticated, "unauthenticated", "用户名或密码错误 (wrong user name or password)")
+        Error::refused(Refusal::WrongCredentials, "unauthenticated", "用户名或密码错误 (wrong user name or password)")
     };
     let audit =
         |result: &'static str| record(store, crypto, entry(Some(username), ip, "login", Some(username), result));
@@ -117,24 +117,28 @@ pub async fn check_password(
     // Every PBKDF2 run counts against the source address (password spraying over Basic, and
     // CPU exhaustion); verified credentials served from the cache do not.
     let principal = crate::access::verified_principal(store, crypto, username).await?;
-    let verify = |stored: String| {
+    // `None`: an unknown name, checked against a hash of no one's password so that the answer
+    // takes as long as for a real user (the hash is made off the async threads, too).
+    let verify = |stored: Option<String>| {
         let candidate = password.to_string();
         async move {
             rate_limit(store, "verify", ip, lockout.checks_per_minute, 60).await?;
-            tokio::task::spawn_blocking(move || crypto::password::verify_password(&candidate, &stored))
-                .await
-                .map_err(|error| Error::Crypto(error.to_string()))
+            tokio::task::spawn_blocking(move || {
+                let stored = stored.unwrap_or_else(|| DUMMY_HASH.clone());
+                crypto::password::verify_password(&candidate, &stored)
+            })
+            .await
+            .map_err(|error| Error::Crypto(error.to_string()))
         }
     };
     let valid = match &principal {
-        // Spend the same time as a real check, so response times do not reveal user names.
         None => {
-            verify(DUMMY_HASH.clone()).await?;
+            verify(None).await?;
             false
         }
         Some(principal) => {
             let stored = &principal.account.password_hash;
-            cache.holds(username, stored, password) || verify(stored.clone()).await?
+            cache.holds(username, stored, password) || verify(Some(stored.clone())).await?
         }
     };
     let Some(principal) = principal.filter(|_| valid) else {

@@ -91,7 +91,7 @@ pub async fn step_up(
         return Err(required("请输入密码以确认该操作 (your password is required)"));
     };
     match check_password(store, crypto, cache, lockout, (&account.id, password), ip).await {
-        Err(Error::Refused { kind: Refusal::Unauthenticated, .. }) => {
+        Err(Error::Refused { kind: Refusal::WrongCredentials, .. }) => {
             Err(Error::refused(Refusal::Forbidden, "step-up-failed", "密码错误，操作未执行 (wrong password)"))
         }
         other => other.map(|_| ()),

@@ -82,7 +82,7 @@ pub async fn by_password(
 /// The account of an API key. Keys are for active machine accounts that hold no administrator
 /// role, whenever they were made.
 pub async fn by_api_key(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, key: &str) -> crate::Result<Principal> {
-    let invalid = || Error::refused(Refusal::Unauthenticated, "unauthenticated", "API 密钥无效 (invalid API key)");
+    let invalid = || Error::refused(Refusal::WrongCredentials, "unauthenticated", "API 密钥无效 (invalid API key)");
     let user = store.api_key_user(&token_digest(key.trim()), store::now_millis()).await?.ok_or_else(invalid)?;
     let principal = crate::access::verified_principal(store, crypto, &user).await?.filter(|principal| {
         let account = &principal.account;

@@ -38,15 +38,17 @@ fn code_digest(id: &str, code: &str) -> String {
     crypto::sm3_hex(format!("{id}:{code}").as_bytes())
 }
 
+/// Refuses a purpose that is not one of [`PURPOSES`].
+pub fn check_purpose(purpose: &str) -> crate::Result<()> {
+    if PURPOSES.contains(&purpose) {
+        return Ok(());
+    }
+    Err(Error::refused(Refusal::Invalid, "invalid-input", "purpose 须为 register、login 或 reset (unknown purpose)"))
+}
+
 /// Stores a new code for the phone `index` and returns it (to be sent); valid `minutes`.
 pub async fn issue_code(store: &dyn Store, index: &str, purpose: &str, minutes: i64) -> crate::Result<String> {
-    if !PURPOSES.contains(&purpose) {
-        return Err(Error::refused(
-            Refusal::Invalid,
-            "invalid-input",
-            "purpose 须为 register、login 或 reset (unknown purpose)",
-        ));
-    }
+    check_purpose(purpose)?;
     let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
     let id = store::new_id();
     let now = store::now_millis();

@@ -202,9 +202,7 @@ impl From<::identity::Error> for ApiError {
     fn from(error: ::identity::Error) -> Self {
         use ::identity::{Error as E, Refusal};
         match error {
-            E::Refused { kind: Refusal::Unauthenticated, code: "unauthenticated", message } => {
-                ApiError::Unauthorized(message)
-            }
+            E::Refused { kind: Refusal::WrongCredentials, message, .. } => ApiError::Unauthorized(message),
             E::Refused { kind, code, message } => {
                 let status = match kind {
                     Refusal::Invalid => StatusCode::BAD_REQUEST,
@@ -212,12 +210,12 @@ impl From<::identity::Error> for ApiError {
                     Refusal::Conflict => StatusCode::CONFLICT,
                     Refusal::Rule => StatusCode::UNPROCESSABLE_ENTITY,
                     Refusal::Limited => StatusCode::TOO_MANY_REQUESTS,
-                    Refusal::Unauthenticated => StatusCode::UNAUTHORIZED,
+                    Refusal::Unauthenticated | Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
                 };
                 ApiError::coded(status, code, message)
             }
             E::Store(error) => error.into(),
-            other @ (E::Crypto(_) | E::Definition(_)) => ApiError::Internal(other.to_string()),
+            other @ (E::Audit(_) | E::Crypto(_) | E::Definition(_)) => ApiError::Internal(other.to_string()),
         }
     }
 }
@@ -327,6 +325,22 @@ mod tests {
     use axum::routing::get;
 
     use super::*;
+
+    /// An action whose audit row cannot be written is a 500, never a conflict a client would
+    /// retry (the action itself may have happened); wrong credentials are Camunda's
+    /// `AuthenticationException`, other 401s keep their code.
+    #[test]
+    fn identity_errors_keep_their_meaning() {
+        let busy = ::identity::Error::Audit(store::Error::Conflict("the database is busy".into()));
+        assert_eq!(ApiError::from(busy).status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let wrong = ::identity::Error::refused(::identity::Refusal::WrongCredentials, "unauthenticated", "密码错误");
+        assert!(matches!(ApiError::from(wrong), ApiError::Unauthorized(_)));
+        let expired = ::identity::Error::refused(::identity::Refusal::Unauthenticated, "session-expired", "会话已过期");
+        let expired = ApiError::from(expired);
+        assert_eq!((expired.status(), expired.code()), (StatusCode::UNAUTHORIZED, "session-expired"));
+        let combined = ::identity::Error::refused(::identity::Refusal::Rule, "admin-roles-combined", "三员分立");
+        assert_eq!(ApiError::from(combined).camunda_status(), StatusCode::UNPROCESSABLE_ENTITY, "not a 400");
+    }
 
     /// A panicking handler (a bug) answers 500 in its API's shape and the server keeps serving.
     #[tokio::test]

@@ -107,11 +107,7 @@ pub async fn login(
                 .locked_until;
             audit(state, entry(Some(username), ip, "login", Some(username), "failure")).await?;
             return Err(match lock {
-                Some(_) => ApiError::coded(
-                    StatusCode::FORBIDDEN,
-                    "account-locked",
-                    "登录失败次数过多，账户已锁定 (account locked)",
-                ),
+                Some(until) => ::identity::login::locked(until, now_millis()).into(),
                 None => ApiError::coded(StatusCode::UNAUTHORIZED, "totp-invalid", "动态口令错误 (wrong second factor)"),
             });
         }
@@ -492,7 +488,7 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
             return Err(ApiError::forbidden("不能在您的管理范围之外创建该账户 (outside what you may manage)"));
         }
     }
-    password::check_policy(&state.security.password, username, &user.password).map_err(ApiError::BadRequest)?;
+    ::identity::password::require_policy(&state.security.password, username, &user.password)?;
     let hashed = password::hash(&user.password, state.security.password.iterations).await?;
     let account = NewAccount {
         id: username.to_string(),
@@ -507,21 +503,22 @@ pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUse
         created_at: now_millis(),
     };
     let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
-    let mut created = state.store().create_account(&account).await;
+    let mut created = state.store().create_account(&account).await.map_err(|error| match error {
+        store::Error::Conflict(_) => ApiError::Conflict(format!("用户 '{username}' 已存在 (user exists)")),
+        store::Error::Invalid(message) => ApiError::BadRequest(message),
+        other => other.into(),
+    });
     if created.is_ok() {
+        // A refused role set is the caller's error; a provider or database failure stays a 5xx.
         created = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), username)
             .await
-            .map_err(|error| store::Error::Invalid(error.to_string()));
+            .map_err(ApiError::from);
     }
     let mut record =
         entry(Some(actor_id), ip, "user.create", Some(username), if created.is_ok() { "success" } else { "failure" });
     record.detail = Some(format!("unit={} kind={} roles={}", user.unit, user.kind, user.roles.join(",")));
     audit(state, record).await?;
-    created.map_err(|error| match error {
-        store::Error::Conflict(_) => ApiError::Conflict(format!("用户 '{username}' 已存在 (user exists)")),
-        store::Error::Invalid(message) => ApiError::BadRequest(message),
-        other => other.into(),
-    })
+    created
 }
 
 async fn create_user(

@@ -113,7 +113,7 @@ pub struct Auth {
     pub via: Via,
 }
 
-/// The organisation tree and roles shipped in `definitions/org/`.
+// Identity policy without HTTP lives in the `identity` crate; these are its parts the handlers use.
 pub use ::identity::access::{
     ADMIN_ROLES, bootstrap_access_signatures, check_key_file, check_role_set, holds_admin_role, key_fingerprint,
     sign_access,
@@ -224,14 +224,14 @@ pub fn totp_enrolment_due(security: &Security, principal: &Principal) -> bool {
     ::identity::policy::totp_enrolment_due(security.require_totp, principal)
 }
 
-/// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
-/// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
 /// A user's principal, its access-control record's signature checked
 /// ([`::identity::access::verified_principal`]).
 pub async fn load_principal(state: &AppState, id: &str) -> ApiResult<Option<Principal>> {
     Ok(::identity::access::verified_principal(state.store().as_ref(), state.security.crypto.as_ref(), id).await?)
 }
 
+/// Finds the caller: a session cookie, `Authorization: Basic`, or an API key
+/// (`Authorization: Bearer KEY` / `X-API-Key: KEY`). `None`: no credentials at all.
 pub async fn resolve(state: &AppState, headers: &HeaderMap, ip: &str) -> ApiResult<Option<Auth>> {
     let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
     if let Some(token) = cookie(headers, SESSION_COOKIE).filter(|token| !token.is_empty()) {

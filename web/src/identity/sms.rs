@@ -60,9 +60,7 @@ pub async fn send_code(
     Json(request): Json<CodeRequest>,
 ) -> ApiResult<StatusCode> {
     let phone = parse_phone(&request.phone)?;
-    if !::identity::sms::PURPOSES.contains(&request.purpose.as_str()) {
-        return Err(ApiError::BadRequest("purpose 须为 register、login 或 reset (unknown purpose)".into()));
-    }
+    ::identity::sms::check_purpose(&request.purpose)?;
     let index = phone_index(&state, &phone)?;
     rate_limit(&state, "sms-ip", &ip, state.security.sms_per_ip_per_hour, 3600).await?;
     rate_limit(&state, "sms-phone-minute", &index, 1, 60).await?;
