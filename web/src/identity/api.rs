@@ -553,11 +553,19 @@ pub async fn change_status(
             return Err(ApiError::forbidden("不能冻结或注销自己的账户 (not your own account)"));
         }
     }
-    let mut changed = state.store().set_account_status(id, status).await;
+    let mut changed = state.store().set_account_status(id, status).await.map_err(|error| match error {
+        store::Error::NotFound(_) => ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)")),
+        store::Error::Invalid(_) => {
+            ApiError::Unprocessable(format!("用户 '{id}' 已注销，不能再更改 (account cancelled)"))
+        }
+        other => other.into(),
+    });
     if changed.is_ok() {
+        // A provider or database failure while signing stays a 5xx (it used to be reported as
+        // "account cancelled").
         changed = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), id)
             .await
-            .map_err(|error| store::Error::Invalid(error.to_string()));
+            .map_err(ApiError::from);
     }
     let action = match status {
         "frozen" => "user.freeze",
@@ -567,13 +575,7 @@ pub async fn change_status(
     let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
     audit(state, entry(Some(actor_id), ip, action, Some(id), if changed.is_ok() { "success" } else { "failure" }))
         .await?;
-    changed.map_err(|error| match error {
-        store::Error::NotFound(_) => ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)")),
-        store::Error::Invalid(_) => {
-            ApiError::Unprocessable(format!("用户 '{id}' 已注销，不能再更改 (account cancelled)"))
-        }
-        other => other.into(),
-    })
+    changed
 }
 
 async fn set_status(
