@@ -13,6 +13,7 @@
 //! `web/` reads the cookies and headers and keeps the HTTP handlers.
 
 pub mod access;
+pub mod accounts;
 pub mod audit;
 pub mod login;
 pub mod org;
@@ -60,6 +61,8 @@ pub enum Refusal {
     Unauthenticated,
     /// Too many attempts (429).
     Limited,
+    /// No such record, or not one the caller may reach (404).
+    NotFound,
 }
 
 impl Error {

@@ -203,6 +203,7 @@ impl From<::identity::Error> for ApiError {
         use ::identity::{Error as E, Refusal};
         match error {
             E::Refused { kind: Refusal::WrongCredentials, message, .. } => ApiError::Unauthorized(message),
+            E::Refused { kind: Refusal::NotFound, message, .. } => ApiError::NotFound(message),
             E::Refused { kind, code, message } => {
                 let status = match kind {
                     Refusal::Invalid => StatusCode::BAD_REQUEST,
@@ -211,6 +212,7 @@ impl From<::identity::Error> for ApiError {
                     Refusal::Rule => StatusCode::UNPROCESSABLE_ENTITY,
                     Refusal::Limited => StatusCode::TOO_MANY_REQUESTS,
                     Refusal::Unauthenticated | Refusal::WrongCredentials => StatusCode::UNAUTHORIZED,
+                    Refusal::NotFound => StatusCode::NOT_FOUND,
                 };
                 ApiError::coded(status, code, message)
             }

@@ -8,7 +8,7 @@ use axum::{Extension, Json};
 use runtime::executor::now_millis;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::identity::{Account, AccountQuery, NewAccount, Principal, SessionRecord};
+use store::identity::{Account, AccountQuery, Principal, SessionRecord};
 
 use super::{
     Auth, ClientIp, Via, audit, check_password, entry, password, password_change_due, random_token, rate_limit,
@@ -335,31 +335,10 @@ fn manageable_scope(principal: &Principal) -> store::DataScope {
     principal.scope.clone()
 }
 
-/// Whether `principal` may manage `account` (scope, and liaison managers only liaisons). No
-/// one manages an administrator's account (password, status) through the API: that would let
-/// one of the three acquire or silence another (`docs/security.md` T-ADMIN); the operator on the
-/// server uses `shuangyong user …`.
-fn may_manage(principal: &Principal, account: &Account) -> bool {
-    super::account_in_scope(principal, account)
-        && (principal.can("user:manage") || account.kind == "liaison")
-        && !super::holds_admin_role(&account.roles)
-}
+use ::identity::accounts::may_manage;
 
 async fn find_account(state: &AppState, principal: &Principal, id: &str) -> ApiResult<Account> {
-    let not_found = || ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)"));
-    let account = state.store().account(id).await?.ok_or_else(not_found)?;
-    if !super::account_in_scope(principal, &account) {
-        return Err(not_found());
-    }
-    // Without an account-management right (district staff managing liaisons, `pii:unmask` on
-    // the people they serve) a user reaches itself and the public's accounts, never its
-    // colleagues' (staff, operators, machines).
-    let manager = principal.can("user:manage") || principal.can("user:read");
-    let colleague = matches!(account.kind.as_str(), "staff" | "operator" | "machine");
-    if !manager && colleague && account.id != principal.account.id {
-        return Err(not_found());
-    }
-    Ok(account)
+    Ok(::identity::accounts::find_account(state.store().as_ref(), principal, id).await?)
 }
 
 async fn one_user(
@@ -398,127 +377,13 @@ async fn unmasked_phone(
     Ok(Json(json!({ "username": account.id, "phone": phone })))
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NewUser {
-    pub username: String,
-    #[serde(default)]
-    pub display_name: Option<String>,
-    pub unit: String,
-    #[serde(default = "staff")]
-    pub kind: String,
-    #[serde(default)]
-    pub roles: Vec<String>,
-    pub password: String,
-}
+pub use ::identity::accounts::NewUser;
 
-/// Names the system uses as actors of its own (timeouts, routing, the CLI): no account has them.
-const RESERVED_NAMES: &[&str] = &["system", "cli", "anonymous"];
-
-fn staff() -> String {
-    "staff".into()
-}
-
-/// Validates and creates an account (shared by `/api/users` and `shuangyong user add`). The
-/// password must satisfy the policy; the user changes it at first login.
+/// Validates and creates an account ([`::identity::accounts::create`], shared by `/api/users`
+/// and `shuangyong user add`).
 pub async fn add_user(state: &AppState, actor: Option<&Principal>, user: &NewUser, ip: &str) -> ApiResult<()> {
-    let username = user.username.trim();
-    let valid_name = !username.is_empty()
-        && username.len() <= 64
-        && username.chars().all(|c| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@'))
-        // Actors the system writes into records itself.
-        && !RESERVED_NAMES.contains(&username.to_ascii_lowercase().as_str());
-    if !valid_name {
-        return Err(ApiError::BadRequest(
-            "用户名只能包含字母、数字和 - _ . @，最长 64 个字符 (invalid user name)".into(),
-        ));
-    }
-    if !store::identity::ACCOUNT_KINDS.contains(&user.kind.as_str()) {
-        return Err(ApiError::BadRequest(format!("未知的账户类型 '{}' (unknown kind)", user.kind)));
-    }
-    if user.display_name.as_ref().is_some_and(|name| name.chars().count() > 128) || user.password.chars().count() > 128
-    {
-        return Err(ApiError::BadRequest(
-            "姓名最长 128 个字符，密码最长 128 个字符 (display name ≤ 128, password ≤ 128)".into(),
-        ));
-    }
-    super::check_role_set(&user.roles)?;
-    if super::holds_admin_role(&user.roles) {
-        if actor.is_some() {
-            // Over the API an administrator role comes only from the security administrator's
-            // role assignment (with a step-up), never with the account its creator knows the
-            // initial password of.
-            return Err(ApiError::coded(
-                StatusCode::FORBIDDEN,
-                "admin-role-assignment",
-                "管理员角色只能由安全管理员分配 (administrator roles are assigned by the security administrator)",
-            ));
-        }
-        if user.kind != "staff" {
-            return Err(ApiError::Unprocessable(
-                "管理员角色只能授予工作人员账户 (administrator roles are for staff accounts only)".into(),
-            ));
-        }
-    }
-    let unit = state
-        .store()
-        .org_unit(&user.unit)
-        .await?
-        .ok_or_else(|| ApiError::BadRequest(format!("未知的单位 '{}' (unknown unit)", user.unit)))?;
-    if let Some(actor) = actor {
-        let target = Account {
-            id: username.to_string(),
-            display_name: None,
-            unit_id: Some(unit.id.clone()),
-            district: unit.district.clone(),
-            kind: user.kind.clone(),
-            status: "active".into(),
-            password_hash: String::new(),
-            must_change_password: true,
-            failed_logins: 0,
-            locked_until: None,
-            password_changed_at: None,
-            totp_secret: None,
-            phone_sealed: None,
-            created_at: 0,
-            roles: user.roles.clone(),
-        };
-        let liaison_only = user.kind == "liaison" && user.roles.iter().all(|role| role == "liaison");
-        if !super::account_in_scope(actor, &target) || (!actor.can("user:manage") && !liaison_only) {
-            return Err(ApiError::forbidden("不能在您的管理范围之外创建该账户 (outside what you may manage)"));
-        }
-    }
-    ::identity::password::require_policy(&state.security.password, username, &user.password)?;
-    let hashed = password::hash(&user.password, state.security.password.iterations).await?;
-    let account = NewAccount {
-        id: username.to_string(),
-        display_name: user.display_name.clone(),
-        unit_id: Some(unit.id),
-        kind: user.kind.clone(),
-        password_hash: hashed,
-        must_change_password: true,
-        roles: user.roles.clone(),
-        phone_index: None,
-        phone_sealed: None,
-        created_at: now_millis(),
-    };
-    let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
-    let mut created = state.store().create_account(&account).await.map_err(|error| match error {
-        store::Error::Conflict(_) => ApiError::Conflict(format!("用户 '{username}' 已存在 (user exists)")),
-        store::Error::Invalid(message) => ApiError::BadRequest(message),
-        other => other.into(),
-    });
-    if created.is_ok() {
-        // A refused role set is the caller's error; a provider or database failure stays a 5xx.
-        created = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), username)
-            .await
-            .map_err(ApiError::from);
-    }
-    let mut record =
-        entry(Some(actor_id), ip, "user.create", Some(username), if created.is_ok() { "success" } else { "failure" });
-    record.detail = Some(format!("unit={} kind={} roles={}", user.unit, user.kind, user.roles.join(",")));
-    audit(state, record).await?;
-    created
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    Ok(::identity::accounts::create(store, crypto, &state.security.password, actor, user, ip).await?)
 }
 
 async fn create_user(
@@ -536,7 +401,8 @@ async fn create_user(
     Ok((StatusCode::CREATED, Json(account_json(&state, &account))))
 }
 
-/// Freeze, unfreeze or cancel an account (shared with the CLI).
+/// Freeze, unfreeze or cancel an account ([`::identity::accounts::change_status`], shared with
+/// the CLI).
 pub async fn change_status(
     state: &AppState,
     actor: Option<&Principal>,
@@ -544,38 +410,8 @@ pub async fn change_status(
     status: &str,
     ip: &str,
 ) -> ApiResult<()> {
-    if let Some(actor) = actor {
-        let account = find_account(state, actor, id).await?;
-        if !may_manage(actor, &account) {
-            return Err(ApiError::forbidden("不能管理该账户 (outside what you may manage)"));
-        }
-        if account.id == actor.account.id {
-            return Err(ApiError::forbidden("不能冻结或注销自己的账户 (not your own account)"));
-        }
-    }
-    let mut changed = state.store().set_account_status(id, status).await.map_err(|error| match error {
-        store::Error::NotFound(_) => ApiError::NotFound(format!("用户 '{id}' 不存在 (no such user)")),
-        store::Error::Invalid(_) => {
-            ApiError::Unprocessable(format!("用户 '{id}' 已注销，不能再更改 (account cancelled)"))
-        }
-        other => other.into(),
-    });
-    if changed.is_ok() {
-        // A provider or database failure while signing stays a 5xx (it used to be reported as
-        // "account cancelled").
-        changed = super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), id)
-            .await
-            .map_err(ApiError::from);
-    }
-    let action = match status {
-        "frozen" => "user.freeze",
-        "active" => "user.unfreeze",
-        _ => "user.cancel",
-    };
-    let actor_id = actor.map(|actor| actor.account.id.as_str()).unwrap_or("cli");
-    audit(state, entry(Some(actor_id), ip, action, Some(id), if changed.is_ok() { "success" } else { "failure" }))
-        .await?;
-    changed
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    Ok(::identity::accounts::change_status(store, crypto, actor, id, status, ip).await?)
 }
 
 async fn set_status(

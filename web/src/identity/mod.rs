@@ -435,13 +435,4 @@ pub async fn rate_limit(state: &AppState, kind: &str, subject: &str, max: i64, w
     Ok(::identity::login::rate_limit(state.store().as_ref(), kind, subject, max, window_seconds).await?)
 }
 
-/// Whether `principal` may see or change `account` (its data scope applied to accounts).
-pub fn account_in_scope(principal: &Principal, account: &store::identity::Account) -> bool {
-    match &principal.scope {
-        DataScope::All => true,
-        DataScope::District(district) => account.district.as_deref() == Some(district.as_str()),
-        DataScope::Unit(unit) => account.unit_id.as_deref() == Some(unit.as_str()),
-        DataScope::Own(user) | DataScope::Started(user) => &account.id == user,
-        DataScope::Nothing => false,
-    }
-}
+pub use ::identity::accounts::account_in_scope;
