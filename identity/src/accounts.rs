@@ -229,3 +229,65 @@ pub async fn change_status(
     record(store, crypto, entry(Some(actor_id), ip, action, Some(id), result)).await?;
     changed
 }
+
+/// Whether a change of `account`'s roles to `roles` (by `actor`, who holds `role:assign`) is
+/// allowed, and whether it touches an administrator role (then the caller asks for a step-up
+/// before [`apply_roles`]). Never one's own roles, only known roles, 三员分立, administrator
+/// roles only for staff who have set their own password.
+pub fn check_roles(actor: &Principal, account: &Account, roles: &[String], known: &[String]) -> crate::Result<bool> {
+    if account.id == actor.account.id {
+        return Err(Error::refused(Refusal::Forbidden, "forbidden", "不能修改自己的角色 (not your own roles)"));
+    }
+    if let Some(unknown) = roles.iter().find(|role| !known.contains(role)) {
+        return Err(Error::refused(
+            Refusal::Invalid,
+            "invalid-input",
+            format!("未知的角色 '{unknown}' (unknown role)"),
+        ));
+    }
+    crate::access::check_role_set(roles)?;
+    let granted = crate::access::holds_admin_role(roles);
+    if granted {
+        if account.kind != "staff" {
+            return Err(Error::refused(
+                Refusal::Rule,
+                "invalid-state",
+                "管理员角色只能授予工作人员账户 (administrator roles are for staff accounts only)",
+            ));
+        }
+        // An initial or reset password is known to whoever set it: the person changes it at
+        // their first login before they can become an administrator.
+        if account.must_change_password && !crate::access::holds_admin_role(&account.roles) {
+            return Err(Error::refused(
+                Refusal::Rule,
+                "initial-password",
+                "该账户仍在使用他人设置的初始密码，须本人登录修改密码后才能授予管理员角色 (the account still has a password someone else set)",
+            ));
+        }
+    }
+    Ok(granted || crate::access::holds_admin_role(&account.roles))
+}
+
+/// Replaces `account`'s roles after [`check_roles`] (and its step-up): re-signed, audited with
+/// the old and new roles; a change of administrator roles also ends the account's sessions, so
+/// it signs in again under its new rights.
+pub async fn apply_roles(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    actor: &Principal,
+    account: &Account,
+    roles: &[String],
+    admin_change: bool,
+    ip: &str,
+) -> crate::Result<()> {
+    let previous = account.roles.join(",");
+    store.set_account_roles(&account.id, roles).await?;
+    if admin_change {
+        store.delete_sessions_of(&account.id).await?;
+    }
+    crate::access::sign_access(store, crypto, &account.id).await?;
+    let action = if admin_change { "user.roles.admin" } else { "user.roles" };
+    let mut row = entry(Some(&actor.account.id), ip, action, Some(&account.id), "success");
+    row.detail = Some(format!("{previous} -> {}", roles.join(",")));
+    record(store, crypto, row).await
+}

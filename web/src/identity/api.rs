@@ -481,45 +481,14 @@ async fn set_roles(
         return Err(ApiError::forbidden("没有权限 (needs permission role:assign)"));
     }
     let account = find_account(&state, &auth.principal, &id).await?;
-    if account.id == auth.principal.account.id {
-        return Err(ApiError::forbidden("不能修改自己的角色 (not your own roles)"));
-    }
     let known: Vec<String> = state.store().roles().await?.into_iter().map(|role| role.id).collect();
-    if let Some(unknown) = roles.roles.iter().find(|role| !known.contains(role)) {
-        return Err(ApiError::BadRequest(format!("未知的角色 '{unknown}' (unknown role)")));
-    }
-    super::check_role_set(&roles.roles)?;
-    let admin_change = super::holds_admin_role(&roles.roles) || super::holds_admin_role(&account.roles);
+    let admin_change = ::identity::accounts::check_roles(&auth.principal, &account, &roles.roles, &known)?;
     if admin_change {
-        if super::holds_admin_role(&roles.roles) {
-            if account.kind != "staff" {
-                return Err(ApiError::Unprocessable(
-                    "管理员角色只能授予工作人员账户 (administrator roles are for staff accounts only)".into(),
-                ));
-            }
-            // An initial or reset password is known to whoever set it: the person changes it
-            // at their first login before they can become an administrator.
-            if account.must_change_password && !super::holds_admin_role(&account.roles) {
-                return Err(ApiError::coded(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "initial-password",
-                    "该账户仍在使用他人设置的初始密码，须本人登录修改密码后才能授予管理员角色 (the account still has a password someone else set)",
-                ));
-            }
-        }
         super::step_up(&state, &auth, &roles.proof, &ip).await?;
     }
-    let previous = account.roles.join(",");
-    state.store().set_account_roles(&id, &roles.roles).await?;
-    if admin_change {
-        // Sessions opened under the old rights end: the account signs in again under the new.
-        state.store().delete_sessions_of(&id).await?;
-    }
-    super::sign_access(state.store().as_ref(), state.security.crypto.as_ref(), &id).await?;
-    let action = if admin_change { "user.roles.admin" } else { "user.roles" };
-    let mut record = entry(Some(&auth.principal.account.id), &ip, action, Some(&id), "success");
-    record.detail = Some(format!("{previous} -> {}", roles.roles.join(",")));
-    audit(&state, record).await?;
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    ::identity::accounts::apply_roles(store, crypto, &auth.principal, &account, &roles.roles, admin_change, &ip)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
