@@ -710,8 +710,6 @@ impl Executor {
 }
 
 impl Executor {
-    /// Applies `sy:emptyCandidates` to tasks just created (called after a command commits, so
-    /// the follow-up is its own transaction, like a thrown signal's delivery).
     /// Runs a [`JOB_TASK_STAFFING`] follow-up: the task's `sy:cc` copies and its
     /// `sy:emptyCandidates` rule. Safe to run again after a crash: each record it writes has an
     /// id derived from the job, so a step already committed is skipped, and a task already

@@ -359,6 +359,15 @@ async fn domain_handlers_of_a_killed_node_send_each_message_once() {
     }
     tokio::time::sleep_until((first_start + Duration::from_millis(1800)).into()).await;
     drop(server); // SIGKILL, with notifications sent, being sent and still to send
+    // Whether the kill fell between a message and its task's completion is up to timing (the
+    // deterministic case is `store/tests/it/workers.rs`); say which it was.
+    let database = format!("sqlite://{}", directory.path().join("shuangyong.db").display());
+    {
+        let store = store::connect(&database).await.expect("the database opens");
+        let sent = store.sms_outbox("account:admin").await.expect("reads").len();
+        let open = store.external_tasks(&store::ExternalTaskQuery::new(store::DataScope::All)).await.expect("reads").1;
+        eprintln!("at the kill: {sent} messages in the outbox, {open} notification tasks still open");
+    }
 
     let server = Server::start_with(directory.path(), "ignored-the-admin-exists", &env);
     let finished: Value = get(&server, "/history/process-instance/count?finished=true")
@@ -379,7 +388,6 @@ async fn domain_handlers_of_a_killed_node_send_each_message_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(server);
-    let database = format!("sqlite://{}", directory.path().join("shuangyong.db").display());
     let store = store::connect(&database).await.expect("the database opens");
     let mut sent = store.sms_outbox("account:admin").await.expect("reads");
     sent.sort();
