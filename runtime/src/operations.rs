@@ -703,9 +703,29 @@ impl Executor {
     }
 
     pub async fn record_urge(&self, task: &TaskRecord, recipients: &[String], input: OperationInput) -> Result<()> {
+        self.record_urge_as(task, recipients, input, None).await
+    }
+
+    /// [`Executor::record_urge`] with a fixed record id: a second call with the same id records
+    /// nothing (a reminder that runs again after a crash).
+    pub async fn record_urge_as(
+        &self,
+        task: &TaskRecord,
+        recipients: &[String],
+        input: OperationInput,
+        id: Option<String>,
+    ) -> Result<()> {
         let mut input = input;
         input.detail = Some(merge(input.detail.take(), serde_json::json!({ "recipients": recipients })));
-        self.note(task, "urge", input).await.map(|_| ())
+        let (instance_id, _) = split(&task.id)?;
+        let mut record = self.record(Some(task), instance_id, "urge", &input);
+        if let Some(id) = id {
+            if self.store().approval_records(instance_id).await?.iter().any(|done| done.id == id) {
+                return Ok(());
+            }
+            record.id = id;
+        }
+        self.store().insert_approval_record(&record).await
     }
 }
 

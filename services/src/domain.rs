@@ -131,11 +131,38 @@ pub trait Directory: Send + Sync {
     async fn person(&self, id: &str) -> Result<Option<Person>, PortError>;
 }
 
+/// An open user task, as a handler may see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    pub id: String,
+    pub name: Option<String>,
+    /// The BPMN element of the task.
+    pub element_id: String,
+    pub assignee: Option<String>,
+    pub candidate_users: Vec<String>,
+    pub candidate_groups: Vec<String>,
+}
+
+/// The user tasks of an instance and the approval records on them.
+#[async_trait::async_trait]
+pub trait Tasks: Send + Sync {
+    async fn open_tasks(&self, instance_id: &str) -> Result<Vec<OpenTask>, PortError>;
+    /// Records a 催办 by the system on the task, naming its recipients, once per `key`.
+    async fn record_urge(
+        &self,
+        key: &str,
+        task_id: &str,
+        recipients: &[String],
+        comment: &str,
+    ) -> Result<(), PortError>;
+}
+
 /// Everything a handler may reach.
 #[derive(Clone)]
 pub struct Ports {
     pub messages: Arc<dyn Messages>,
     pub directory: Arc<dyn Directory>,
+    pub tasks: Arc<dyn Tasks>,
     pub crypto: Arc<dyn crypto::CryptoProvider>,
 }
 

@@ -18,10 +18,11 @@ use engine::{HandlerRegistry, Value, Variables};
 
 pub mod domain;
 pub mod notify;
+pub mod remind;
 
 /// Every domain handler the system runs, one per topic.
 pub fn domain_handlers() -> Vec<Arc<dyn domain::DomainHandler>> {
-    vec![Arc::new(notify::Notify)]
+    vec![Arc::new(notify::Notify), Arc::new(remind::Remind)]
 }
 
 /// Every inline service-task handler the system offers, by name (`sy:handler="…"` in a model).

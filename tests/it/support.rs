@@ -84,7 +84,6 @@ pub async fn spawn_node_app(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port 0 binds");
     let address = listener.local_addr().expect("bound address");
     let state = web::AppState::with_security(executor.clone(), security);
-    tokio::spawn(web::run_reminder_worker(state.clone()));
     let workers = runtime::workers::WorkerConfig { lock_ms: Some(5_000), ..Default::default() };
     tokio::spawn(web::domain_workers(&state).run(executor.clone(), workers, std::future::pending::<()>()));
     let app = build(state);

@@ -651,86 +651,15 @@ async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> Api
 /// Sends the 催办 message for `task` to its assignee (or its candidate users) through the message
 /// outbox; returns the recipients (candidate roles as `role:…`, which get no message).
 async fn send_reminder(state: &AppState, task: &TaskRecord) -> Result<Vec<String>, String> {
-    let recipients: Vec<String> = match &task.assignee {
-        Some(assignee) => vec![assignee.clone()],
-        None => task
-            .candidate_users
-            .iter()
-            .cloned()
-            .chain(task.candidate_groups.iter().map(|group| format!("role:{group}")))
-            .collect(),
-    };
-    let name = task.name.clone().unwrap_or_else(|| task.task_definition_key.clone());
-    let message = format!("【双拥】您有待办任务“{name}”需要尽快处理。");
+    let recipients =
+        services::remind::recipients(task.assignee.as_deref(), &task.candidate_users, &task.candidate_groups);
+    let message = services::remind::message(task.name.as_deref().unwrap_or(&task.task_definition_key));
     for recipient in recipients.iter().filter(|recipient| !recipient.starts_with("role:")) {
         // Accounts keep no plain phone number: the outbox is addressed to the account, and the
         // SMS sender resolves it.
         state.sms.send(&format!("account:{recipient}"), &message).await?;
     }
     Ok(recipients)
-}
-
-/// The topic of the built-in reminder worker. The *remind* timeout pattern is a non-interrupting
-/// timer boundary event on a user task leading to an external task with this topic; the worker
-/// every `serve` node runs sends 催办 for the instance's open tasks and completes it.
-pub const REMIND_TOPIC: &str = "sy-remind";
-
-/// Runs the reminder worker until the process ends (a Camunda-protocol worker in-process).
-pub async fn run_reminder_worker(state: AppState) {
-    let worker = format!("reminder-{}", uuid::Uuid::new_v4().simple());
-    let topics = [store::TopicRequest {
-        topic: REMIND_TOPIC.into(),
-        lock_duration: 60_000,
-        business_key: None,
-        definition_key: None,
-        by_priority: false,
-    }];
-    loop {
-        let wait = std::time::Duration::from_secs(20);
-        match state.executor.fetch_and_lock(&worker, &topics, 10, wait, &store::DataScope::All).await {
-            Ok(locked) => {
-                for (reminder, _) in locked {
-                    if let Err(error) = remind_open_tasks(&state, &worker, &reminder).await {
-                        tracing::warn!(%error, task = %reminder.id, "a timed reminder failed");
-                        let _ = state
-                            .executor
-                            .external_task_failure(&reminder.id, &worker, Some(&error), None, 2, 60_000, None)
-                            .await;
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "the reminder worker cannot fetch");
-                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-/// One timed reminder: 催办 for every open user task of the instance, recorded on each task
-/// (actor `system`), then the reminder's external task is completed.
-async fn remind_open_tasks(state: &AppState, worker: &str, reminder: &store::ExternalTaskRecord) -> Result<(), String> {
-    let query = store::TaskQuery {
-        instance_id: Some(reminder.instance_id.clone()),
-        ..store::TaskQuery::new(store::DataScope::All)
-    };
-    let (tasks, _) = state.store().tasks(&query).await.map_err(|error| error.to_string())?;
-    for task in &tasks {
-        let recipients = send_reminder(state, task).await?;
-        let input = runtime::operations::OperationInput {
-            actor: runtime::operations::SYSTEM_ACTOR.into(),
-            comment: Some("超时自动催办 (timed reminder)".into()),
-            detail: None,
-            variables: Default::default(),
-        };
-        state.executor.record_urge(task, &recipients, input).await.map_err(|error| error.to_string())?;
-    }
-    state
-        .executor
-        .complete_external_task(&reminder.id, worker, Default::default(), None)
-        .await
-        .map(|_| ())
-        .map_err(|error| error.to_string())
 }
 
 /// `POST /api/process-instances/{id}/withdraw`: the starter withdraws the whole instance.

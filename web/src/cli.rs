@@ -198,8 +198,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::with_security(executor, security);
     crate::identity::spawn_retention(state.clone());
     if !config.no_jobs {
-        // Timed reminders (the *remind* timeout pattern) are sent by every node with jobs.
-        tokio::spawn(crate::run_reminder_worker(state.clone()));
+        // The domain handlers (timed reminders, notifications …) run on every node with jobs.
         let workers = runtime::workers::WorkerConfig {
             lock_ms: Some(config.job_lock_seconds.saturating_mul(1000) as i64),
             ..Default::default()

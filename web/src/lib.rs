@@ -9,13 +9,12 @@
 //! needs (`routes::Routes`). Its errors are the one [`error::ApiError`].
 
 mod approval;
-mod files;
-pub use approval::run_reminder_worker;
 pub mod auth;
 mod camunda;
 pub mod cli;
 pub mod demo;
 pub mod error;
+mod files;
 pub mod identity;
 pub mod routes;
 pub mod templates;
@@ -61,7 +60,7 @@ impl AppState {
 
 /// The domain handlers of `services`, over this node's store and crypto provider.
 pub fn domain_workers(state: &AppState) -> Arc<runtime::workers::DomainWorkers> {
-    let ports = runtime::ports::store_ports(state.store().clone(), state.security.crypto.clone());
+    let ports = runtime::ports::node_ports(state.executor.clone(), state.security.crypto.clone());
     Arc::new(runtime::workers::DomainWorkers::new(services::domain_handlers(), ports))
 }
 

@@ -33,7 +33,7 @@ const NOTIFY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 
 fn ports(cx: &Cx) -> Ports {
     let crypto = Arc::new(crypto::SoftwareCrypto::generate().expect("keys"));
-    runtime::ports::store_ports(cx.store.clone(), crypto)
+    runtime::ports::node_ports(cx.executor.clone(), crypto)
 }
 
 fn workers(cx: &Cx) -> DomainWorkers {
@@ -183,6 +183,76 @@ async fn failures_are_typed_retry_then_incident_incident_now_or_a_bpmn_error() {
         assert_eq!(workers(&cx).run_once(&cx.executor, &config("node")).await.expect("runs"), [Settled::BpmnError]);
         assert_eq!(open_task(&cx, &instance).await.as_deref(), Some("fix"));
         assert!(cx.store.sms_outbox("account:nobody").await.expect("reads").is_empty());
+    })
+    .await;
+}
+
+/// A user task with a reminder beside it (the *remind* pattern reduced to its effect).
+const REMIND: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="reminded" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="fork"/>
+    <bpmn:parallelGateway id="fork"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="fork" targetRef="review"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="fork" targetRef="remind"/>
+    <bpmn:userTask id="review" name="区级审核" camunda:assignee="zhang"/>
+    <bpmn:serviceTask id="remind" camunda:type="external" camunda:topic="sy-remind"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="review" targetRef="end"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="remind" targetRef="done"/>
+    <bpmn:endEvent id="end"/>
+    <bpmn:endEvent id="done"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// `sy-remind` as a domain handler: the assignee of every open task gets one SMS and the task
+/// one 催办 record by the system, even when the reminder runs twice (its first node died after
+/// the effects, before completing it).
+#[tokio::test]
+async fn a_timed_reminder_urges_each_open_task_once() {
+    each_backend(|cx| async move {
+        person(&cx, "zhang").await;
+        let definition = cx.deploy_one("reminded.bpmn", REMIND).await;
+        let instance = cx.start(&definition, None, Variables::new(), None).await.id;
+        let topic = store::TopicRequest {
+            topic: services::remind::TOPIC.into(),
+            lock_duration: 1,
+            business_key: None,
+            definition_key: None,
+            by_priority: false,
+        };
+        let locked = cx.executor.fetch_and_lock("node-a", &[topic], 1, Duration::ZERO, &store::DataScope::All).await;
+        let (record, variables) = locked.expect("fetches").pop().expect("the reminder is offered");
+        let task = Task {
+            id: record.id.clone(),
+            topic: record.topic.clone(),
+            instance_id: record.instance_id.clone(),
+            business_key: None,
+            activity_id: record.activity_id.clone(),
+            variables,
+            attempt: 0,
+        };
+        services::remind::Remind.handle(&task, &ports(&cx)).await.expect("node A urges");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let settled = workers(&cx).run_once(&cx.executor, &config("node-b")).await.expect("runs");
+        assert_eq!(settled, [Settled::Completed]);
+        assert_eq!(
+            cx.store.sms_outbox("account:zhang").await.expect("reads"),
+            ["【双拥】您有待办任务“区级审核”需要尽快处理。"]
+        );
+        let urges: Vec<_> = cx
+            .store
+            .approval_records(&instance)
+            .await
+            .expect("reads")
+            .into_iter()
+            .filter(|record| record.operation == "urge")
+            .map(|record| (record.actor, record.detail))
+            .collect();
+        assert_eq!(urges.len(), 1, "{urges:?}");
+        assert_eq!(urges[0].0.as_deref(), Some("system"));
+        assert!(urges[0].1.as_deref().is_some_and(|detail| detail.contains("zhang")), "{urges:?}");
     })
     .await;
 }
