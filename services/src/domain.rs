@@ -1,8 +1,8 @@
 //! The contract between the runtime and a domain module's handlers (issue 11).
 //!
 //! A domain handler is **async** and reaches the system only through [`Ports`] (messages, the
-//! directory of accounts, the crypto provider; records arrive with the forms layer), never
-//! through SQL. It runs as a durable in-process worker of an external-task topic: a model says
+//! directory of accounts, an instance's user tasks, the crypto provider; records arrive with
+//! the forms layer), never through SQL. It runs as a durable in-process worker of an external-task topic: a model says
 //! `camunda:type="external" camunda:topic="sy-notify"`, the runtime locks the task, calls
 //! [`DomainHandler::handle`], and completes the task with the variables it returns, in one
 //! version-guarded command. So a handler's work is recorded in the database before it runs, is
