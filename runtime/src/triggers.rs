@@ -32,7 +32,23 @@ pub(crate) fn job_retry_policy(model: &ProcessModel, element_id: &str) -> (i64, 
 
 /// How often a command lost to a concurrent change of its instance is run again before the
 /// conflict is reported.
-pub(crate) const COMMAND_ATTEMPTS: u32 = 5;
+const COMMAND_ATTEMPTS: u32 = 5;
+
+/// Runs `command` again while it loses to a concurrent change of its instance
+/// ([`Error::Conflict`]), up to [`COMMAND_ATTEMPTS`] times in all; then reports the conflict.
+pub(crate) async fn retry_conflicts<T, F, Fut>(mut command: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match command().await {
+            Err(Error::Conflict(_)) if attempt < COMMAND_ATTEMPTS => attempt += 1,
+            other => return other,
+        }
+    }
+}
 
 fn first_incident(events: &[Event]) -> Option<String> {
     events.iter().find_map(|event| match event {
@@ -402,21 +418,18 @@ impl Executor {
             }
             let delivered = match (&subscription.instance_id, subscription.wait_id) {
                 (Some(instance_id), Some(wait)) => {
-                    let mut attempt = 0;
-                    let fired = loop {
+                    let fired = retry_conflicts(|| {
                         let variables = variables.clone();
-                        let fired = self
-                            .command(instance_id, None, None, move |runtime, state| {
-                                Ok(runtime.trigger(state, wait as TokenId, variables)?)
-                            })
-                            .await;
-                        match fired {
-                            Err(Error::Conflict(_)) if attempt < COMMAND_ATTEMPTS => attempt += 1,
-                            // The wait ended meanwhile (the instance moved on): nothing to deliver.
-                            Err(Error::NotFound(_) | Error::Command(engine::Error::NotFound(_))) => break Ok(false),
-                            Err(Error::Invalid(message)) if message.ends_with("has ended") => break Ok(false),
-                            other => break other.map(|_| true),
-                        }
+                        self.command(instance_id, None, None, move |runtime, state| {
+                            Ok(runtime.trigger(state, wait as TokenId, variables)?)
+                        })
+                    })
+                    .await;
+                    let fired = match fired {
+                        // The wait ended meanwhile (the instance moved on): nothing to deliver.
+                        Err(Error::NotFound(_) | Error::Command(engine::Error::NotFound(_))) => Ok(false),
+                        Err(Error::Invalid(message)) if message.ends_with("has ended") => Ok(false),
+                        other => other.map(|_| true),
                     };
                     match fired {
                         // Sent through the API: a waiting instance that cannot take it is skipped,
@@ -570,19 +583,13 @@ impl Executor {
             // acting on a parallel branch) is a lost race to run again, not a reason to stop.
             let token = task.token as TokenId;
             let text = message.unwrap_or("the external task failed and has no retries left").to_string();
-            let mut attempt = 0;
-            loop {
+            retry_conflicts(|| {
                 let text = text.clone();
-                let failed = self
-                    .command(&task.instance_id, actor, None, move |runtime, state| {
-                        Ok(runtime.fail_token(state, token, &text)?)
-                    })
-                    .await;
-                match failed {
-                    Err(Error::Conflict(_)) if attempt < COMMAND_ATTEMPTS => attempt += 1,
-                    other => return other.map(|_| ()),
-                }
-            }
+                self.command(&task.instance_id, actor, None, move |runtime, state| {
+                    Ok(runtime.fail_token(state, token, &text)?)
+                })
+            })
+            .await?;
         }
         Ok(())
     }

@@ -22,6 +22,7 @@ use services::domain::{DomainHandler, Failure, Ports, Task};
 use store::{ExternalTaskRecord, TopicRequest};
 
 use crate::Executor;
+use crate::triggers::retry_conflicts;
 
 /// How one node's domain workers run.
 #[derive(Debug, Clone)]
@@ -161,13 +162,9 @@ impl DomainWorkers {
             Ok(output) => {
                 // A concurrent change of the instance is a lost race: settle again (the task is
                 // still ours), rather than leave it locked until the lock runs out.
-                let mut attempt = 0;
-                loop {
-                    match executor.complete_external_task(&record.id, worker, output.clone(), None).await {
-                        Err(store::Error::Conflict(_)) if attempt < crate::triggers::COMMAND_ATTEMPTS => attempt += 1,
-                        other => break other.map(|_| Settled::Completed),
-                    }
-                }
+                retry_conflicts(|| executor.complete_external_task(&record.id, worker, output.clone(), None))
+                    .await
+                    .map(|_| Settled::Completed)
             }
             Err(Failure::Transient { kind, message }) => {
                 let left = left_before - 1;
@@ -187,25 +184,18 @@ impl DomainWorkers {
                     .await
                     .map(|()| Settled::Incident)
             }
-            Err(Failure::Business { code, message }) => {
-                let mut attempt = 0;
-                loop {
-                    let thrown = executor
-                        .external_task_bpmn_error(
-                            &record.id,
-                            worker,
-                            &code,
-                            Some(&message),
-                            engine::Variables::new(),
-                            None,
-                        )
-                        .await;
-                    match thrown {
-                        Err(store::Error::Conflict(_)) if attempt < crate::triggers::COMMAND_ATTEMPTS => attempt += 1,
-                        other => break other.map(|_| Settled::BpmnError),
-                    }
-                }
-            }
+            Err(Failure::Business { code, message }) => retry_conflicts(|| {
+                executor.external_task_bpmn_error(
+                    &record.id,
+                    worker,
+                    &code,
+                    Some(&message),
+                    engine::Variables::new(),
+                    None,
+                )
+            })
+            .await
+            .map(|_| Settled::BpmnError),
         };
         match result {
             Ok(settled) => Ok(settled),

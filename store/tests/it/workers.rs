@@ -67,6 +67,30 @@ async fn start(cx: &Cx, variables: &[(&str, &str)]) -> String {
     cx.start(&definition, None, variables, None).await.id
 }
 
+/// Node A locks one task of `topic` for 1 ms (it will "die" holding it): the record and the task
+/// as its handler sees it.
+async fn lock_as_node_a(cx: &Cx, topic: &str) -> (store::ExternalTaskRecord, Task) {
+    let request = store::TopicRequest {
+        topic: topic.into(),
+        lock_duration: 1,
+        business_key: None,
+        definition_key: None,
+        by_priority: false,
+    };
+    let locked = cx.executor.fetch_and_lock("node-a", &[request], 1, Duration::ZERO, &store::DataScope::All).await;
+    let (record, variables) = locked.expect("fetches").pop().expect("the task is offered");
+    let task = Task {
+        id: record.id.clone(),
+        topic: record.topic.clone(),
+        instance_id: record.instance_id.clone(),
+        business_key: None,
+        activity_id: record.activity_id.clone(),
+        variables,
+        attempt: 0,
+    };
+    (record, task)
+}
+
 async fn open_task(cx: &Cx, instance: &str) -> Option<String> {
     cx.tasks_of(instance).await.first().map(|task| task.task_definition_key.clone())
 }
@@ -78,24 +102,7 @@ async fn an_effect_happens_once_when_the_node_dies_before_completing() {
         let instance = start(&cx, &[("notifyTo", "zhang"), ("notifyText", "您的申请已受理")]).await;
 
         // Node A locks the task briefly, makes the effect, and dies before completing it.
-        let topic = store::TopicRequest {
-            topic: "sy-notify".into(),
-            lock_duration: 1,
-            business_key: None,
-            definition_key: None,
-            by_priority: false,
-        };
-        let locked = cx.executor.fetch_and_lock("node-a", &[topic], 1, Duration::ZERO, &store::DataScope::All).await;
-        let (record, variables) = locked.expect("fetches").pop().expect("the task is offered");
-        let task = Task {
-            id: record.id.clone(),
-            topic: record.topic.clone(),
-            instance_id: record.instance_id.clone(),
-            business_key: None,
-            activity_id: record.activity_id.clone(),
-            variables,
-            attempt: 0,
-        };
+        let (record, task) = lock_as_node_a(&cx, services::notify::TOPIC).await;
         services::notify::Notify.handle(&task, &ports(&cx)).await.expect("the message is sent");
         assert_eq!(cx.store.sms_outbox("account:zhang").await.expect("reads"), ["您的申请已受理"]);
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -215,24 +222,7 @@ async fn a_timed_reminder_urges_each_open_task_once() {
         person(&cx, "zhang").await;
         let definition = cx.deploy_one("reminded.bpmn", REMIND).await;
         let instance = cx.start(&definition, None, Variables::new(), None).await.id;
-        let topic = store::TopicRequest {
-            topic: services::remind::TOPIC.into(),
-            lock_duration: 1,
-            business_key: None,
-            definition_key: None,
-            by_priority: false,
-        };
-        let locked = cx.executor.fetch_and_lock("node-a", &[topic], 1, Duration::ZERO, &store::DataScope::All).await;
-        let (record, variables) = locked.expect("fetches").pop().expect("the reminder is offered");
-        let task = Task {
-            id: record.id.clone(),
-            topic: record.topic.clone(),
-            instance_id: record.instance_id.clone(),
-            business_key: None,
-            activity_id: record.activity_id.clone(),
-            variables,
-            attempt: 0,
-        };
+        let (_, task) = lock_as_node_a(&cx, services::remind::TOPIC).await;
         services::remind::Remind.handle(&task, &ports(&cx)).await.expect("node A urges");
         tokio::time::sleep(Duration::from_millis(20)).await;
         let settled = workers(&cx).run_once(&cx.executor, &config("node-b")).await.expect("runs");
