@@ -65,7 +65,7 @@ fn engine_rest(app: &TestApp, user: &str, method: reqwest::Method, path: &str) -
 }
 
 /// Accounts: the applicant and two district staff of 黄浦, one of 徐汇, two city staff.
-async fn people(app: &TestApp) {
+pub(crate) async fn people(app: &TestApp) {
     add_account(app, "shenqing", "310101", &["liaison"], "staff").await;
     add_account(app, "hp1", "310101", &["district-staff"], "staff").await;
     add_account(app, "hp2", "310101", &["district-staff"], "staff").await;
@@ -77,7 +77,7 @@ async fn people(app: &TestApp) {
 }
 
 /// The applicant starts an instance and submits the application; returns the instance id.
-async fn apply(app: &TestApp) -> String {
+pub(crate) async fn apply(app: &TestApp) -> String {
     let response = app
         .client
         .post(format!("{}/engine-rest/process-definition/key/allowance/start", app.base))
@@ -111,7 +111,7 @@ async fn deploy_and_start(app: &TestApp, key: &str, xml: &str) {
 }
 
 /// The first task in `user`'s 待办.
-async fn todo_task(app: &TestApp, user: &str) -> Option<String> {
+pub(crate) async fn todo_task(app: &TestApp, user: &str) -> Option<String> {
     let (status, body) = get(app, user, "/inbox/todo").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["items"]

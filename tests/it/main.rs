@@ -3,6 +3,7 @@
 
 mod approval;
 mod browser;
+mod console;
 mod engine_rest;
 mod events;
 mod identity;

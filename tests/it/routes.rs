@@ -116,6 +116,12 @@ async fn every_declared_route_enforces_its_need() {
                     Need::Public | Need::Page => {
                         assert_ne!(anonymous.error, UNAUTHENTICATED, "{what}: open to anyone");
                     }
+                    // A screen sends whoever has no browser session to the login page
+                    // (tests/it/console.rs checks the permissions with a session).
+                    Need::Screen(_) => {
+                        assert_eq!(anonymous.status, 303, "{what}: a stranger goes to the login page");
+                        assert_eq!(plain.status, 303, "{what}: HTTP Basic is no browser session");
+                    }
                     Need::SignedIn => {
                         assert_eq!((anonymous.status, anonymous.error.as_str()), (401, UNAUTHENTICATED), "{what}");
                         assert!(!plain.message.contains(NEEDS_PERMISSION), "{what}: any account passes the route");

@@ -15,8 +15,8 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use runtime::executor::now_millis;
 use runtime::operations::OperationInput;
-use serde::Deserialize;
-use serde_json::{Value as JsonValue, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as JsonValue;
 use store::approval::{InboxItem, InboxQuery, InboxTab};
 use store::{InstanceQuery, Page, TaskHistoryQuery, TaskQuery, TaskRecord};
 
@@ -59,24 +59,24 @@ pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
 // ---------------------------------------------------------------------------------------------
 // Inbox lists
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Serialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
-struct InboxParams {
-    process: Option<String>,
-    business_key: Option<String>,
+pub(crate) struct InboxParams {
+    pub(crate) process: Option<String>,
+    pub(crate) business_key: Option<String>,
     /// Milliseconds since the epoch, inclusive.
-    from: Option<i64>,
+    pub(crate) from: Option<i64>,
     /// Milliseconds since the epoch, exclusive.
-    to: Option<i64>,
-    district: Option<String>,
-    text: Option<String>,
+    pub(crate) to: Option<i64>,
+    pub(crate) district: Option<String>,
+    pub(crate) text: Option<String>,
     /// `time`, `businessKey`, `process` or `name`; a leading `-` sorts descending.
-    sort: Option<String>,
-    page: Option<i64>,
-    page_size: Option<i64>,
+    pub(crate) sort: Option<String>,
+    pub(crate) page: Option<i64>,
+    pub(crate) page_size: Option<i64>,
 }
 
-fn tab_of(name: &str) -> Option<InboxTab> {
+pub(crate) fn tab_of(name: &str) -> Option<InboxTab> {
     match name {
         "todo" => Some(InboxTab::Todo),
         "done" => Some(InboxTab::Done),
@@ -86,7 +86,7 @@ fn tab_of(name: &str) -> Option<InboxTab> {
     }
 }
 
-fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> ApiResult<InboxQuery> {
+pub(crate) fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> ApiResult<InboxQuery> {
     let page = params.page.unwrap_or(1);
     let size = params.page_size.unwrap_or(20);
     let first_result = page
@@ -121,23 +121,89 @@ fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -> ApiResult
     })
 }
 
-fn item_json(item: &InboxItem) -> JsonValue {
-    json!({
-        "taskId": item.task_id,
-        "processInstanceId": item.instance_id,
-        "processKey": item.definition_key,
-        "businessKey": item.business_key,
-        "taskName": item.task_name,
-        "taskKey": item.element_id,
-        "assignee": item.assignee,
-        "time": item.at,
-        "startedAt": item.started_at,
-        "startUser": item.start_user,
-        "district": item.district,
-        "status": item.status,
-        "delegation": item.delegation,
-        "action": item.action,
-        "taskEndedAt": item.task_ended_at,
+/// One row of an inbox tab, as `/api/inbox/{tab}` answers it and the inbox page shows it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InboxEntry {
+    pub(crate) task_id: Option<String>,
+    pub(crate) process_instance_id: String,
+    pub(crate) process_key: String,
+    pub(crate) business_key: Option<String>,
+    pub(crate) task_name: Option<String>,
+    pub(crate) task_key: Option<String>,
+    pub(crate) assignee: Option<String>,
+    pub(crate) time: i64,
+    pub(crate) started_at: i64,
+    pub(crate) start_user: Option<String>,
+    pub(crate) district: Option<String>,
+    pub(crate) status: String,
+    pub(crate) delegation: Option<String>,
+    pub(crate) action: Option<String>,
+    pub(crate) task_ended_at: Option<i64>,
+}
+
+impl From<InboxItem> for InboxEntry {
+    fn from(item: InboxItem) -> Self {
+        InboxEntry {
+            task_id: item.task_id,
+            process_instance_id: item.instance_id,
+            process_key: item.definition_key,
+            business_key: item.business_key,
+            task_name: item.task_name,
+            task_key: item.element_id,
+            assignee: item.assignee,
+            time: item.at,
+            started_at: item.started_at,
+            start_user: item.start_user,
+            district: item.district,
+            status: item.status,
+            delegation: item.delegation,
+            action: item.action,
+            task_ended_at: item.task_ended_at,
+        }
+    }
+}
+
+/// A page of an inbox tab.
+#[derive(Debug, Serialize)]
+pub(crate) struct InboxList {
+    pub(crate) items: Vec<InboxEntry>,
+    pub(crate) total: i64,
+}
+
+/// The caller's inbox tab: the one lookup behind `/api/inbox/{tab}` and the inbox page.
+pub(crate) async fn inbox_list(
+    state: &AppState,
+    auth: &Auth,
+    tab: InboxTab,
+    params: InboxParams,
+) -> ApiResult<InboxList> {
+    let caller = caller(state, auth).await?;
+    let query = inbox_query(tab, &caller, params)?;
+    let (items, total) = state.store().inbox(&query).await?;
+    Ok(InboxList { items: items.into_iter().map(InboxEntry::from).collect(), total })
+}
+
+/// The size of each tab.
+#[derive(Debug, Serialize)]
+pub(crate) struct InboxCounts {
+    pub(crate) todo: i64,
+    pub(crate) done: i64,
+    pub(crate) started: i64,
+    pub(crate) cc: i64,
+}
+
+pub(crate) async fn inbox_counts(state: &AppState, auth: &Auth) -> ApiResult<InboxCounts> {
+    let caller = caller(state, auth).await?;
+    let count = |tab| {
+        let query = inbox_query(tab, &caller, InboxParams::default());
+        async move { state.store().inbox_count(&query?).await.map_err(ApiError::from) }
+    };
+    Ok(InboxCounts {
+        todo: count(InboxTab::Todo).await?,
+        done: count(InboxTab::Done).await?,
+        started: count(InboxTab::Started).await?,
+        cc: count(InboxTab::Cc).await?,
     })
 }
 
@@ -147,26 +213,15 @@ async fn inbox(
     Extension(auth): Extension<Auth>,
     Path(tab): Path<String>,
     params: Result<Query<InboxParams>, QueryRejection>,
-) -> ApiResult<Json<JsonValue>> {
+) -> ApiResult<Json<InboxList>> {
     let tab = tab_of(&tab).ok_or_else(|| ApiError::not_found(format!("没有 {tab} 列表 (no such inbox tab)")))?;
     let Query(params) = params.map_err(|error| ApiError::invalid(error.body_text()))?;
-    let caller = caller(&state, &auth).await?;
-    let query = inbox_query(tab, &caller, params)?;
-    let (items, total) = state.store().inbox(&query).await?;
-    Ok(Json(json!({ "items": items.iter().map(item_json).collect::<Vec<_>>(), "total": total })))
+    Ok(Json(inbox_list(&state, &auth, tab, params).await?))
 }
 
 /// `GET /api/inbox/counts`: the size of each tab.
-async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Json<JsonValue>> {
-    let caller = caller(&state, &auth).await?;
-    let mut counts = serde_json::Map::new();
-    for (name, tab) in
-        [("todo", InboxTab::Todo), ("done", InboxTab::Done), ("started", InboxTab::Started), ("cc", InboxTab::Cc)]
-    {
-        let query = inbox_query(tab, &caller, InboxParams::default())?;
-        counts.insert(name.into(), json!(state.store().inbox_count(&query).await?));
-    }
-    Ok(Json(JsonValue::Object(counts)))
+async fn counts(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Json<InboxCounts>> {
+    Ok(Json(inbox_counts(&state, &auth).await?))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -331,23 +386,156 @@ async fn withdrawals(
     Ok(operations)
 }
 
+/// A task as its page shows it: open (with its candidates) or ended (with its outcome).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum TaskSummary {
+    Open(OpenTask),
+    Ended(EndedTask),
+}
+
+/// What an open and an ended task both show.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskFacts {
+    pub(crate) id: String,
+    pub(crate) name: Option<String>,
+    pub(crate) task_key: String,
+    pub(crate) assignee: Option<String>,
+    pub(crate) owner: Option<String>,
+    pub(crate) created: i64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OpenTask {
+    #[serde(flatten)]
+    pub(crate) facts: TaskFacts,
+    /// `camunda:dueDate`, as the model evaluated it.
+    pub(crate) due: Option<String>,
+    pub(crate) candidate_users: Vec<String>,
+    pub(crate) candidate_groups: Vec<String>,
+    pub(crate) form_key: Option<String>,
+    pub(crate) ended: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct EndedTask {
+    #[serde(flatten)]
+    pub(crate) facts: TaskFacts,
+    pub(crate) ended_at: Option<i64>,
+    pub(crate) outcome: Option<String>,
+    pub(crate) completed_by: Option<String>,
+    pub(crate) ended: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InstanceSummary {
+    pub(crate) id: String,
+    pub(crate) process_key: String,
+    /// The deployed definition (its diagram: `/engine-rest/process-definition/{id}/xml`).
+    pub(crate) definition_id: String,
+    pub(crate) business_key: Option<String>,
+    pub(crate) start_user: Option<String>,
+    pub(crate) started_at: i64,
+    pub(crate) ended_at: Option<i64>,
+    /// `ACTIVE`, `COMPLETED`, `CANCELED` …
+    pub(crate) status: String,
+    pub(crate) delete_reason: Option<String>,
+}
+
+impl From<&store::InstanceRecord> for InstanceSummary {
+    fn from(instance: &store::InstanceRecord) -> Self {
+        InstanceSummary {
+            id: instance.id.clone(),
+            process_key: instance.definition_key.clone(),
+            definition_id: instance.definition_id.clone(),
+            business_key: instance.business_key.clone(),
+            start_user: instance.start_user.clone(),
+            started_at: instance.started_at,
+            ended_at: instance.ended_at,
+            status: format!("{:?}", instance.status).to_uppercase(),
+            delete_reason: instance.delete_reason.clone(),
+        }
+    }
+}
+
+/// One step of an instance's timeline.
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", rename_all_fields = "camelCase")]
+pub(crate) enum TimelineEntry {
+    /// A user task: who held it, when it ended and how (`open` while it runs).
+    Task {
+        time: i64,
+        task_id: String,
+        task_key: String,
+        name: Option<String>,
+        assignee: Option<String>,
+        ended_at: Option<i64>,
+        outcome: String,
+        actor: Option<String>,
+    },
+    /// An approval operation with its comment and detail.
+    Operation {
+        time: i64,
+        operation: String,
+        actor: Option<String>,
+        task_id: Option<String>,
+        task_key: Option<String>,
+        name: Option<String>,
+        comment: Option<String>,
+        detail: JsonValue,
+    },
+}
+
+/// `GET /api/tasks/{id}` and the task page: the task, its instance, the form data, the
+/// timeline, what the caller may do now and where a 退回 may go.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskDetail {
+    pub(crate) task: TaskSummary,
+    pub(crate) process_instance: InstanceSummary,
+    pub(crate) form: serde_json::Map<String, JsonValue>,
+    pub(crate) timeline: Vec<TimelineEntry>,
+    pub(crate) operations: Vec<&'static str>,
+    pub(crate) return_targets: Vec<String>,
+}
+
 /// `GET /api/tasks/{id}`: form data, timeline, the caller's operations and the return targets.
 async fn task_detail(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
-) -> ApiResult<Json<JsonValue>> {
-    let caller = caller(&state, &auth).await?;
-    let open = TaskQuery { id: Some(id.clone()), ..TaskQuery::new(identity::scope()) };
+) -> ApiResult<Json<TaskDetail>> {
+    Ok(Json(load_task_detail(&state, &auth, &id).await?))
+}
+
+/// The one reading of a task for its API answer and its page: 404 outside the caller's scope,
+/// 403 for someone in scope who takes no part in it.
+pub(crate) async fn load_task_detail(state: &AppState, auth: &Auth, id: &str) -> ApiResult<TaskDetail> {
+    let caller = caller(state, auth).await?;
+    let open = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(identity::scope()) };
     let task = state.store().tasks(&open).await?.0.into_iter().next();
-    let history = TaskHistoryQuery { task_id: Some(id.clone()), ..TaskHistoryQuery::new(identity::scope()) };
+    let history = TaskHistoryQuery { task_id: Some(id.to_string()), ..TaskHistoryQuery::new(identity::scope()) };
     let (instance_id, summary) = match &task {
         Some(task) => (
             task.instance_id.clone(),
-            json!({
-                "id": task.id, "name": task.name, "taskKey": task.task_definition_key, "assignee": task.assignee,
-                "owner": task.owner, "created": task.created_at, "candidateUsers": task.candidate_users,
-                "candidateGroups": task.candidate_groups, "formKey": task.form_key, "ended": false,
+            TaskSummary::Open(OpenTask {
+                facts: TaskFacts {
+                    id: task.id.clone(),
+                    name: task.name.clone(),
+                    task_key: task.task_definition_key.clone(),
+                    assignee: task.assignee.clone(),
+                    owner: task.owner.clone(),
+                    created: task.created_at,
+                },
+                due: task.due.clone(),
+                candidate_users: task.candidate_users.clone(),
+                candidate_groups: task.candidate_groups.clone(),
+                form_key: task.form_key.clone(),
+                ended: false,
             }),
         ),
         None => {
@@ -361,45 +549,49 @@ async fn task_detail(
                 .ok_or_else(|| ApiError::not_found("任务不存在或无权查看 (no such task)"))?;
             (
                 ended.instance_id.clone(),
-                json!({
-                    "id": ended.id, "name": ended.name, "taskKey": ended.task_definition_key, "assignee": ended.assignee,
-                    "owner": ended.owner, "created": ended.created_at, "endedAt": ended.ended_at,
-                    "outcome": ended.delete_reason, "completedBy": ended.completed_by, "ended": true,
+                TaskSummary::Ended(EndedTask {
+                    facts: TaskFacts {
+                        id: ended.id,
+                        name: ended.name,
+                        task_key: ended.task_definition_key,
+                        assignee: ended.assignee,
+                        owner: ended.owner,
+                        created: ended.created_at,
+                    },
+                    ended_at: ended.ended_at,
+                    outcome: ended.delete_reason,
+                    completed_by: ended.completed_by,
+                    ended: true,
                 }),
             )
         }
     };
-    let instance = visible_instance(&state, &instance_id).await?;
-    if !involved(&state, &caller, &instance, task.as_ref()).await? {
+    let instance = visible_instance(state, &instance_id).await?;
+    if !involved(state, &caller, &instance, task.as_ref()).await? {
         return Err(ApiError::forbidden("无权查看该任务 (not a participant of this task)"));
     }
     let (targets, operations) = match &task {
         Some(task) => {
-            let targets = if may_act(&state, task, &caller).await? {
+            let targets = if may_act(state, task, &caller).await? {
                 state.executor.return_targets(task).await?
             } else {
                 Vec::new()
             };
-            let operations = operations_for(&state, task, &caller, &targets, &instance).await?;
+            let operations = operations_for(state, task, &caller, &targets, &instance).await?;
             (targets, operations)
         }
         // An ended task (say, in 已办): what its handler or the starter may still withdraw.
-        None => (Vec::new(), withdrawals(&state, &instance, &caller).await?),
+        None => (Vec::new(), withdrawals(state, &instance, &caller).await?),
     };
-    let variables: serde_json::Map<String, JsonValue> =
-        instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
-    Ok(Json(json!({
-        "task": summary,
-        "processInstance": {
-            "id": instance.id, "processKey": instance.definition_key, "businessKey": instance.business_key,
-            "startUser": instance.start_user, "startedAt": instance.started_at, "endedAt": instance.ended_at,
-            "status": format!("{:?}", instance.status).to_uppercase(), "deleteReason": instance.delete_reason,
-        },
-        "form": variables,
-        "timeline": timeline(&state, &instance.id).await?,
-        "operations": operations,
-        "returnTargets": targets,
-    })))
+    let form = instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    Ok(TaskDetail {
+        task: summary,
+        process_instance: InstanceSummary::from(&instance),
+        form,
+        timeline: timeline(state, &instance.id).await?,
+        operations,
+        return_targets: targets,
+    })
 }
 
 /// Whether the caller may open the instance (inside their scope already): the holders and
@@ -443,20 +635,25 @@ async fn involved_in_history(state: &AppState, instance_id: &str, caller: &Calle
 
 /// Every step of an instance: each user task (who, when, outcome) and each operation (who,
 /// when, what, comment), in time order.
-async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<Vec<JsonValue>> {
+pub(crate) async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<Vec<TimelineEntry>> {
     let query =
         TaskHistoryQuery { instance_id: Some(instance_id.to_string()), ..TaskHistoryQuery::new(store::DataScope::All) };
     let (tasks, _) = state.store().task_history(&query).await?;
-    let mut entries: Vec<(i64, JsonValue)> = tasks
-        .iter()
+    let mut entries: Vec<(i64, TimelineEntry)> = tasks
+        .into_iter()
         .map(|task| {
             (
                 task.created_at,
-                json!({
-                    "kind": "task", "time": task.created_at, "taskId": task.id, "taskKey": task.task_definition_key,
-                    "name": task.name, "assignee": task.assignee, "endedAt": task.ended_at,
-                    "outcome": task.delete_reason.clone().unwrap_or_else(|| "open".into()), "actor": task.completed_by,
-                }),
+                TimelineEntry::Task {
+                    time: task.created_at,
+                    task_id: task.id,
+                    task_key: task.task_definition_key,
+                    name: task.name,
+                    assignee: task.assignee,
+                    ended_at: task.ended_at,
+                    outcome: task.delete_reason.unwrap_or_else(|| "open".into()),
+                    actor: task.completed_by,
+                },
             )
         })
         .collect();
@@ -465,11 +662,16 @@ async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<Vec<JsonValu
             record.detail.as_deref().and_then(|text| serde_json::from_str(text).ok()).unwrap_or(JsonValue::Null);
         entries.push((
             record.at,
-            json!({
-                "kind": "operation", "time": record.at, "operation": record.operation, "actor": record.actor,
-                "taskId": record.task_id, "taskKey": record.element_id, "name": record.task_name,
-                "comment": record.comment, "detail": detail,
-            }),
+            TimelineEntry::Operation {
+                time: record.at,
+                operation: record.operation,
+                actor: record.actor,
+                task_id: record.task_id,
+                task_key: record.element_id,
+                name: record.task_name,
+                comment: record.comment,
+                detail,
+            },
         ));
     }
     entries.sort_by_key(|(at, _)| *at);
@@ -480,25 +682,25 @@ async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<Vec<JsonValu
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct OperationBody {
-    comment: Option<String>,
+    pub(crate) comment: Option<String>,
     /// Plain JSON values, set as process variables on 通过.
     #[serde(default)]
-    variables: serde_json::Map<String, JsonValue>,
+    pub(crate) variables: serde_json::Map<String, JsonValue>,
     /// 退回: the user task to return to.
-    target: Option<String>,
+    pub(crate) target: Option<String>,
     /// 转办 / 委派: one user; 抄送: several.
-    user: Option<String>,
+    pub(crate) user: Option<String>,
     #[serde(default)]
-    users: Vec<String>,
+    pub(crate) users: Vec<String>,
     #[serde(default)]
-    roles: Vec<String>,
+    pub(crate) roles: Vec<String>,
     /// Uploaded files (`POST /api/files`) to attach, by id.
     #[serde(default)]
     pub(crate) attachments: Vec<String>,
     /// The uploaded signature image (PNG or JPEG), by id.
     pub(crate) signature: Option<String>,
     /// 加签: `before`, `after` or `alongside`.
-    position: Option<String>,
+    pub(crate) position: Option<String>,
 }
 
 /// The longest 意见, in characters (also for Camunda task comments).
@@ -511,16 +713,25 @@ const MAX_ATTACHMENTS: usize = 20;
 /// The operation body; none at all (no JSON content type) is an empty one.
 fn operation_body(body: Result<Json<OperationBody>, JsonRejection>) -> ApiResult<OperationBody> {
     match body {
-        Ok(Json(body)) if body.users.len() > MAX_LISTED || body.roles.len() > MAX_LISTED => {
-            Err(ApiError::invalid(format!("一次最多 {MAX_LISTED} 个用户或角色 (at most {MAX_LISTED} users or roles)")))
-        }
-        Ok(Json(body)) if body.attachments.len() > MAX_ATTACHMENTS => {
-            Err(ApiError::invalid(format!("一次最多 {MAX_ATTACHMENTS} 个附件 (at most {MAX_ATTACHMENTS} attachments)")))
-        }
-        Ok(Json(body)) => Ok(body),
+        Ok(Json(body)) => checked_body(body),
         Err(JsonRejection::MissingJsonContentType(_)) => Ok(OperationBody::default()),
         Err(error) => Err(ApiError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text()))),
     }
+}
+
+/// The limits every operation body meets, from JSON or from a page's form.
+pub(crate) fn checked_body(body: OperationBody) -> ApiResult<OperationBody> {
+    if body.users.len() > MAX_LISTED || body.roles.len() > MAX_LISTED {
+        return Err(ApiError::invalid(format!(
+            "一次最多 {MAX_LISTED} 个用户或角色 (at most {MAX_LISTED} users or roles)"
+        )));
+    }
+    if body.attachments.len() > MAX_ATTACHMENTS {
+        return Err(ApiError::invalid(format!(
+            "一次最多 {MAX_ATTACHMENTS} 个附件 (at most {MAX_ATTACHMENTS} attachments)"
+        )));
+    }
+    Ok(body)
 }
 
 fn input(caller: &Caller, body: &OperationBody) -> ApiResult<OperationInput> {
@@ -546,31 +757,43 @@ async fn operate(
     let Ok(operation) = operation.parse::<Operation>() else {
         return Err(ApiError::not_found(format!("没有 {operation} 操作 (no such operation)")));
     };
-    let body = operation_body(body)?;
-    let caller = caller(&state, &auth).await?;
+    perform(&state, &auth, &id, operation, operation_body(body)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Does one approval operation on task `id` for the caller: the rights check, then the
+/// command. `POST /api/tasks/{id}/{operation}` and the task page's forms both come here.
+pub(crate) async fn perform(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    operation: Operation,
+    body: OperationBody,
+) -> ApiResult<()> {
+    let caller = caller(state, auth).await?;
     let input = input(&caller, &body)?;
     if operation == Operation::Withdraw {
         // The last approver takes a task back; `id` is any task of the instance they see.
-        let instance_id = runtime::executor::parse_task_id(&id)
+        let instance_id = runtime::executor::parse_task_id(id)
             .map(|(instance, _)| instance.to_string())
             .ok_or_else(|| ApiError::not_found("任务不存在或无权查看 (no such task)"))?;
-        visible_instance(&state, &instance_id).await?;
-        let input = crate::files::attach(&state, &caller.id, &instance_id, &body, input).await?;
+        visible_instance(state, &instance_id).await?;
+        let input = crate::files::attach(state, &caller.id, &instance_id, &body, input).await?;
         state.executor.take_back(&instance_id, input).await?;
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return Ok(());
     }
-    let task = open_task(&state, &id).await?;
-    let standing = standing(&state, &task, &caller).await?;
+    let task = open_task(state, id).await?;
+    let standing = standing(state, &task, &caller).await?;
     ::approval::may(operation, &standing).map_err(|refusal| ApiError::forbidden(refusal.0))?;
-    let input = crate::files::attach(&state, &caller.id, &task.instance_id, &body, input).await?;
+    let input = crate::files::attach(state, &caller.id, &task.instance_id, &body, input).await?;
     match operation {
-        Operation::Urge => return urge(&state, &task, input).await,
+        Operation::Urge => urge(state, &task, input).await?,
         Operation::Cc => {
             if body.users.is_empty() && body.roles.is_empty() {
                 return Err(ApiError::invalid("请选择抄送人或角色 (users or roles required)"));
             }
             for user in &body.users {
-                if !user_sees_instance(&state, user, &task.instance_id).await? {
+                if !user_sees_instance(state, user, &task.instance_id).await? {
                     return Err(ApiError::invalid(format!("{user} 无法查看该流程 ({user} cannot see this instance)")));
                 }
             }
@@ -600,7 +823,7 @@ async fn operate(
             if to == caller.id {
                 return Err(ApiError::invalid("不能转给自己 (cannot hand a task to yourself)"));
             }
-            if !user_sees_instance(&state, to, &task.instance_id).await? {
+            if !user_sees_instance(state, to, &task.instance_id).await? {
                 return Err(ApiError::invalid(format!("{to} 无法查看该流程 ({to} cannot see this instance)")));
             }
             if operation == Operation::Transfer {
@@ -615,7 +838,7 @@ async fn operate(
             }
             if operation == Operation::AddSigners {
                 for user in &body.users {
-                    if !user_sees_instance(&state, user, &task.instance_id).await? {
+                    if !user_sees_instance(state, user, &task.instance_id).await? {
                         return Err(ApiError::invalid(format!(
                             "{user} 无法查看该流程 ({user} cannot see this instance)"
                         )));
@@ -629,12 +852,12 @@ async fn operate(
         }
         Operation::Withdraw => unreachable!("answered above"),
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// 催办: a reminder to the task's assignee (or its candidate users) through the message
 /// outbox, at most once per task per [`URGE_WINDOW_SECONDS`].
-async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> ApiResult<Response> {
+async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> ApiResult<()> {
     let key = format!("urge:{}", task.id);
     if !state.store().rate_limit_hit(&key, now_millis(), URGE_WINDOW_SECONDS * 1000, 1).await? {
         return Err(ApiError::coded(
@@ -645,7 +868,7 @@ async fn urge(state: &AppState, task: &TaskRecord, input: OperationInput) -> Api
     }
     let recipients = send_reminder(state, task).await.map_err(ApiError::Internal)?;
     state.executor.record_urge(task, &recipients, input).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(())
 }
 
 /// Sends the 催办 message for `task` to its assignee (or its candidate users) through the message

@@ -60,7 +60,7 @@ impl ApiError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::NoMatch(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
@@ -262,6 +262,11 @@ pub async fn render_errors(request: axum::extract::Request, next: axum::middlewa
     let path = request.uri().path();
     let is_api = path.starts_with("/api/") || path == "/api";
     let is_rest = path.starts_with("/engine-rest/") || path == "/engine-rest";
+    let wants_page = request
+        .headers()
+        .get(axum::http::header::ACCEPT)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.contains("text/html"));
     let mut response = next.run(request).await;
     if let Some(RenderedError(error)) = response.extensions_mut().remove::<RenderedError>() {
         if is_rest {
@@ -275,7 +280,14 @@ pub async fn render_errors(request: axum::extract::Request, next: axum::middlewa
             let (parts, _) = response.into_parts();
             return with_headers((parts.status, Json(error.api_body())).into_response(), &parts.headers);
         }
-        return response;
+        if !wants_page {
+            return response;
+        }
+        // A page for a browser (a console screen): the Chinese error page, with the refusal's
+        // own sentence for a 4xx (they are written for people) and nothing of a 5xx's cause.
+        let status = response.status();
+        let message = if status.is_client_error() { error.to_string() } else { String::new() };
+        return with_headers(crate::identity::pages::error_page_with(status, &message), response.headers());
     }
     let json = response
         .headers()

@@ -9,9 +9,11 @@
 //! needs (`routes::Routes`). Its errors are the one [`error::ApiError`].
 
 mod approval;
+pub mod assets;
 pub mod auth;
 mod camunda;
 pub mod cli;
+mod console;
 pub mod demo;
 pub mod error;
 mod files;
@@ -74,6 +76,8 @@ pub fn routes() -> Routes {
         .get("/healthz", Need::Public, healthz)
         .merge(identity::api::public_router())
         .merge(identity::pages::router())
+        .merge(console::router())
+        .merge(assets::router())
         .nest("/engine-rest", camunda::router())
         .nest("/api", api_router().merge(identity::api::router()))
 }

@@ -31,6 +31,11 @@ pub enum Need {
     SignedIn,
     /// Signed in and holding at least one of these permissions.
     AnyOf(&'static [&'static str]),
+    /// A console screen: a browser session holding at least one of these permissions (none
+    /// listed: any signed-in person). A stranger is sent to the login page, a missing
+    /// permission gets the 403 page, and every form post must carry the session's CSRF token
+    /// (`identity::require_screen`).
+    Screen(&'static [&'static str]),
 }
 
 /// One declared route: what [`guard`] enforces and what the router walk checks.
@@ -138,6 +143,9 @@ pub async fn guard(State((state, table)): State<(AppState, Table)>, request: Req
         Some(Some(Need::SignedIn)) => crate::identity::require_user(&state, None, request, next).await,
         Some(Some(Need::AnyOf(permissions))) => {
             crate::identity::require_user(&state, Some(permissions), request, next).await
+        }
+        Some(Some(Need::Screen(permissions))) => {
+            crate::identity::require_screen(&state, permissions, request, next).await
         }
         // A method the path does not declare: answered here, so a handler added for it behind
         // the builder's back never runs.

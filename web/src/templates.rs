@@ -14,7 +14,16 @@ macro_rules! embedded {
     ($($name:literal),* $(,)?) => { &[$(($name, include_str!(concat!("../templates/", $name)))),*] };
 }
 
-const TEMPLATES: &[(&str, &str)] = embedded!["base.html", "login.html", "home.html", "password.html", "error.html"];
+const TEMPLATES: &[(&str, &str)] = embedded![
+    "base.html",
+    "shell.html",
+    "login.html",
+    "home.html",
+    "inbox.html",
+    "task.html",
+    "password.html",
+    "error.html"
+];
 
 static ENGINE: LazyLock<Result<tera::Tera, String>> = LazyLock::new(|| {
     let mut tera = tera::Tera::new();
@@ -30,7 +39,9 @@ pub fn check() -> Result<(), String> {
 /// Renders one template.
 pub fn render(name: &str, context: &Context) -> Result<String, String> {
     let engine = ENGINE.as_ref().map_err(Clone::clone)?;
-    engine.render(name, context).map_err(|error| format!("template {name}: {error}"))
+    let mut context = context.clone();
+    context.insert("asset", &*crate::assets::URLS);
+    engine.render(name, &context).map_err(|error| format!("template {name}: {error}"))
 }
 
 /// An HTML response from a template. A template that fails to render (a bug, caught by the

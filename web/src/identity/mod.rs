@@ -277,7 +277,7 @@ fn allowed_while_pending(path: &str) -> bool {
 pub async fn require_user(
     state: &AppState,
     any_of: Option<&'static [&'static str]>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let ip = client_ip(request.extensions());
@@ -343,6 +343,15 @@ pub async fn require_user(
             .await;
         }
     }
+    run_as(state, auth, &ip, request, next).await
+}
+
+/// Runs the request as `auth`: its identity in the extensions, its data scope set, and a
+/// state-changing request audited with its outcome.
+async fn run_as(state: &AppState, auth: Auth, ip: &str, mut request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let user = auth.principal.account.id.clone();
     let scope = auth.principal.scope.clone();
     request.extensions_mut().insert(CurrentUser(user.clone()));
     request.extensions_mut().insert(auth);
@@ -350,13 +359,115 @@ pub async fn require_user(
     if is_unsafe(&method) {
         let status = response.status();
         let result = if status.is_success() || status.is_redirection() { "success" } else { "failure" };
-        let mut change = entry(Some(&user), &ip, &format!("{method} {path}"), Some(&path), result);
+        let mut change = entry(Some(&user), ip, &format!("{method} {path}"), Some(&path), result);
         change.detail = Some(status.as_u16().to_string());
         if let Err(error) = audit(state, change).await {
             return error.into_response();
         }
     }
     response
+}
+
+/// The form field that carries the session's CSRF token on console forms.
+pub const CSRF_FIELD: &str = "csrf_token";
+/// The largest console form body (operation forms; files go through `/api/files`).
+const MAX_SCREEN_FORM: usize = 64 * 1024;
+
+/// The guard of a console screen ([`crate::routes::Need::Screen`]): a browser session (a
+/// stranger goes to the login page, a pending password change to `/password`), the screen's
+/// permissions (the 403 page), CSRF on every form post (the `csrf_token` field or the
+/// `X-CSRF-Token` header), then [`run_as`]: scope and audit as for the API.
+pub async fn require_screen(
+    state: &AppState,
+    any_of: &'static [&'static str],
+    request: Request,
+    next: Next,
+) -> Response {
+    let ip = client_ip(request.extensions());
+    let auth = match resolve(state, request.headers(), &ip).await {
+        Ok(Some(auth)) if matches!(auth.via, Via::Session(_)) => auth,
+        Ok(_) => return see_other("/login"),
+        // An expired, idle or revoked session: back to the login page, the stale cookie cleared.
+        Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
+            let mut response = see_other("/login");
+            response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
+            return response;
+        }
+        Err(error) => return error.into_response(),
+    };
+    if password_change_due(&state.security, &auth.principal) {
+        return see_other("/password");
+    }
+    let path = request.uri().path().to_string();
+    let method = request.method().clone();
+    let denied = |error: ApiError, why: String| {
+        let mut denied = entry(Some(&auth.principal.account.id), &ip, "access", Some(&path), "denied");
+        denied.detail = Some(format!("{method} {path}: {why}"));
+        async move {
+            match audit(state, denied).await {
+                Ok(()) => error.into_response(),
+                Err(audit_error) => audit_error.into_response(),
+            }
+        }
+    };
+    if totp_enrolment_due(&state.security, &auth.principal) {
+        let refusal = ApiError::coded(
+            StatusCode::FORBIDDEN,
+            "totp-enrolment-required",
+            "请先绑定动态口令后再使用系统 (enrol a second factor first)",
+        );
+        return denied(refusal, "totp enrolment pending".into()).await;
+    }
+    if !any_of.is_empty() && !any_of.iter().any(|permission| auth.principal.can(permission)) {
+        let refusal = ApiError::forbidden("您没有访问该页面的权限 (missing permission)");
+        return denied(refusal, format!("needs {}", any_of.join(" or "))).await;
+    }
+    let request = if is_unsafe(request.method()) {
+        let Via::Session(session) = &auth.via else { unreachable!("matched above") };
+        let expected = session.csrf_token.clone();
+        match csrf_checked(request, &expected).await {
+            Ok(request) => request,
+            Err(refusal) => return denied(refusal, "csrf".into()).await,
+        }
+    } else {
+        request
+    };
+    run_as(state, auth, &ip, request, next).await
+}
+
+/// The request again, when its `X-CSRF-Token` header or its form's `csrf_token` field is the
+/// session's token; the refusal otherwise.
+async fn csrf_checked(request: Request, expected: &str) -> Result<Request, ApiError> {
+    let refused =
+        || ApiError::coded(StatusCode::FORBIDDEN, "csrf", "页面已过期，请刷新后重试 (missing or wrong CSRF token)");
+    let matches = |sent: &str| crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes());
+    if let Some(sent) = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok()) {
+        return if matches(sent) { Ok(request) } else { Err(refused()) };
+    }
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(refused());
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_SCREEN_FORM).await else {
+        return Err(ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "提交的内容过大 (form too large)"));
+    };
+    let sent = form_urlencoded::parse(&bytes).find(|(name, _)| name == CSRF_FIELD).map(|(_, value)| value);
+    if !sent.is_some_and(|sent| matches(&sent)) {
+        return Err(refused());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn see_other(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, HeaderValue::from_static("/login"))]).into_response(),
+    }
 }
 
 /// Security headers on every response (CSP, framing, sniffing, referrer; HSTS behind TLS).

@@ -18,7 +18,6 @@ use crate::templates::{Context, page};
 
 pub fn router() -> Routes {
     Routes::new()
-        .get("/", Need::Page, home)
         .get("/login", Need::Page, login_page)
         .post("/login", Need::Page, login_form)
         .post("/logout", Need::Page, logout_form)
@@ -33,8 +32,16 @@ fn redirect(to: &'static str) -> Response {
 
 /// The uniform error page: a status and a message that leaks nothing.
 pub fn error_page(status: StatusCode) -> Response {
+    error_page_with(status, "")
+}
+
+/// [`error_page`] with a sentence for the person (a refusal's own message; never a cause).
+pub fn error_page_with(status: StatusCode, message: &str) -> Response {
     let mut context = Context::new();
     context.insert("status", &status.as_u16());
+    // The Chinese part of a bilingual message ("任务不存在 (no such task)").
+    let message = message.split(" (").next().unwrap_or(message);
+    context.insert("message", message);
     page(status, "error.html", &context)
 }
 
@@ -117,24 +124,6 @@ fn csrf_of(auth: &Auth) -> &str {
         Via::Session(session) => &session.csrf_token,
         _ => "",
     }
-}
-
-async fn home(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
-    let Some(auth) = session_of(&state, &headers, &ip).await else { return redirect("/login") };
-    if password_change_due(&state.security, &auth.principal) {
-        return redirect("/password");
-    }
-    let account = &auth.principal.account;
-    let name = account.display_name.clone().unwrap_or_else(|| account.id.clone());
-    let unit = match &account.unit_id {
-        Some(unit) => state.store().org_unit(unit).await.ok().flatten().map(|unit| unit.name).unwrap_or_default(),
-        None => String::new(),
-    };
-    let mut context = Context::new();
-    context.insert("name", &name);
-    context.insert("unit", &unit);
-    context.insert("csrf", csrf_of(&auth));
-    page(StatusCode::OK, "home.html", &context)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,280 @@
+//! The web console over real HTTP (issue 12): screens need a browser session and their menu
+//! permission, show only the caller's district, act through the same rules as `/api`, escape
+//! what people typed, and answer refusals with the Chinese error page.
+
+use reqwest::StatusCode;
+use reqwest::header::{CACHE_CONTROL, LOCATION};
+
+use crate::approval::{apply, people, todo_task};
+use crate::identity::{PASSWORD, Session, add_account, login};
+use crate::support::{TestApp, each_backend};
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client")
+}
+
+/// A console page as `session`: its status and HTML.
+async fn screen(app: &TestApp, session: &Session, path: &str) -> (StatusCode, String) {
+    let response = no_redirects()
+        .get(format!("{}{path}", app.base))
+        .header("cookie", &session.cookie)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page is fetched");
+    (response.status(), response.text().await.expect("HTML"))
+}
+
+/// A console form post as `session` (`csrf`: the token the form carries, if any).
+async fn submit(
+    app: &TestApp,
+    session: &Session,
+    path: &str,
+    csrf: Option<&str>,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    if let Some(csrf) = csrf {
+        form.push(("csrf_token", csrf));
+    }
+    no_redirects()
+        .post(format!("{}{path}", app.base))
+        .header("cookie", &session.cookie)
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .expect("form is posted")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_district_reviewer_approves_from_the_console_and_another_district_sees_nothing() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let xh1 = login(&app, "xh1", PASSWORD).await;
+
+        // Home and inbox: the count and the row with its business key and a link to the task.
+        let (status, home) = screen(&app, &hp1, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(home.contains(r#"id="count-todo">1<"#), "home counts the task: {home}");
+        let (status, inbox) = screen(&app, &hp1, "/inbox?tab=todo").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(inbox.contains(&format!(r#"href="/tasks/{task}""#)) && inbox.contains("YD-1"), "{inbox}");
+        // Filters are applied and kept: a business key that matches nothing shows the empty state.
+        let (_, filtered) = screen(&app, &hp1, "/inbox?tab=todo&businessKey=NOPE").await;
+        assert!(filtered.contains(r#"id="empty""#) && !filtered.contains(&task), "{filtered}");
+        assert!(filtered.contains(r#"value="NOPE""#), "the filter stays in its field");
+
+        // 徐汇 sees neither the row nor the task: its URL is the 404 page.
+        let (_, other) = screen(&app, &xh1, "/inbox?tab=todo").await;
+        assert!(!other.contains(&task) && other.contains(r#"id="empty""#), "{other}");
+        let (status, page) = screen(&app, &xh1, &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(page.contains("页面不存在"), "{page}");
+
+        // The task page offers the operations the API lists, as forms.
+        let (status, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains(&format!(r#"action="/tasks/{task}/approve""#)), "{page}");
+        assert!(page.contains(&format!(r#"action="/tasks/{task}/reject""#)), "{page}");
+        assert!(page.contains("区级审核") && page.contains(r#"id="diagram""#), "{page}");
+
+        // A form without the session's token is refused and changes nothing.
+        let refused = submit(&app, &hp1, &format!("/tasks/{task}/approve"), None, &[("comment", "同意")]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        let wrong = submit(&app, &hp1, &format!("/tasks/{task}/approve"), Some("forged"), &[]).await;
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        // Nor a wrong header, nor a body the guard cannot read a token from.
+        let approve = format!("{}/tasks/{task}/approve", app.base);
+        let header = no_redirects()
+            .post(&approve)
+            .header("cookie", &hp1.cookie)
+            .header("x-csrf-token", "forged")
+            .form(&[("csrf_token", hp1.csrf.as_str())])
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(header.status(), StatusCode::FORBIDDEN, "a wrong header is not saved by a right field");
+        let multipart = reqwest::multipart::Form::new().text("csrf_token", hp1.csrf.clone());
+        let multipart = no_redirects()
+            .post(&approve)
+            .header("cookie", &hp1.cookie)
+            .multipart(multipart)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(multipart.status(), StatusCode::FORBIDDEN, "only urlencoded forms carry the field");
+        let plain = no_redirects()
+            .post(&approve)
+            .header("cookie", &hp1.cookie)
+            .header("content-type", "text/plain")
+            .body(format!("csrf_token={}", hp1.csrf))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(plain.status(), StatusCode::FORBIDDEN);
+        assert_eq!(todo_task(&app, "hp1").await.as_deref(), Some(task.as_str()), "still open");
+
+        // 通过 goes back to the inbox with the notice; the task has moved to the city.
+        let done = submit(&app, &hp1, &format!("/tasks/{task}/approve"), Some(&hp1.csrf), &[("comment", "同意")]).await;
+        assert_eq!(done.status(), StatusCode::SEE_OTHER);
+        assert_eq!(done.headers()[LOCATION], "/inbox?notice=approve");
+        let (_, inbox) = screen(&app, &hp1, "/inbox?notice=approve").await;
+        assert!(inbox.contains("已通过") && !inbox.contains(&format!(r#"href="/tasks/{task}""#)), "{inbox}");
+        assert!(todo_task(&app, "city1").await.is_some(), "the city has it");
+
+        // Acting again on the handled task: the 409 page says someone acted first.
+        let again =
+            submit(&app, &hp1, &format!("/tasks/{task}/approve"), Some(&hp1.csrf), &[("comment", "再次")]).await;
+        assert_eq!(again.status(), StatusCode::CONFLICT);
+        let page = again.text().await.expect("HTML");
+        assert!(page.contains("已被他人处理") && page.contains("任务已被处理"), "{page}");
+        // 已办 lists it, and its page shows the comment in the timeline.
+        let (_, done_tab) = screen(&app, &hp1, "/inbox?tab=done").await;
+        assert!(done_tab.contains(&task), "{done_tab}");
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
+        assert!(page.contains("同意") && page.contains("已结束"), "{page}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn screens_need_a_session_and_their_menu_permission() {
+    each_backend(|app| async move {
+        add_account(&app, "nobody", "310101", &[], "staff").await;
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        // A stranger goes to the login page, also when sending HTTP Basic (screens are for browsers).
+        for path in ["/", "/inbox", "/tasks/x-1"] {
+            let response = no_redirects().get(format!("{}{path}", app.base)).send().await.expect("sent");
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
+            assert_eq!(response.headers()[LOCATION], "/login", "{path}");
+            let basic = no_redirects()
+                .get(format!("{}{path}", app.base))
+                .basic_auth("hp1", Some(PASSWORD))
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(basic.headers()[LOCATION], "/login", "{path} with Basic");
+        }
+        // Without menu:tasks: home works, the inbox is the 403 page, and the menu does not offer it.
+        let nobody = login(&app, "nobody", PASSWORD).await;
+        let (status, home) = screen(&app, &nobody, "/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!home.contains(r#"href="/inbox""#) && !home.contains("count-todo"), "{home}");
+        for path in ["/inbox", "/tasks/x-1"] {
+            let (status, page) = screen(&app, &nobody, path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+            assert!(page.contains("没有权限"), "{page}");
+        }
+        let post = submit(&app, &nobody, "/tasks/x-1/approve", Some(&nobody.csrf), &[]).await;
+        assert_eq!(post.status(), StatusCode::FORBIDDEN, "an operation needs the menu permission too");
+        // Each refusal left an audit row.
+        let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit rows read");
+        let denied: Vec<_> = rows
+            .iter()
+            .filter(|row| {
+                row.entry.user_id.as_deref() == Some("nobody")
+                    && row.entry.action == "access"
+                    && row.entry.result == "denied"
+            })
+            .filter_map(|row| row.entry.target.clone())
+            .collect();
+        assert_eq!(denied, ["/inbox", "/tasks/x-1", "/tasks/x-1/approve"], "{denied:?}");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let (_, home) = screen(&app, &hp1, "/").await;
+        assert!(home.contains(r#"href="/inbox""#), "staff see 我的事项");
+        // A tab that does not exist and a bad date are Chinese pages, not crashes.
+        let (status, page) = screen(&app, &hp1, "/inbox?tab=secret").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{page}");
+        let (status, page) = screen(&app, &hp1, "/inbox?from=2026-13-45").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(page.contains("日期格式应为"), "{page}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn what_people_type_is_shown_as_text() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let attack = r#"<script>alert(1)</script><img src=x onerror=alert(2)>"#;
+        let response =
+            submit(&app, &hp1, &format!("/tasks/{task}/comment"), Some(&hp1.csrf), &[("comment", attack)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[LOCATION], format!("/tasks/{task}?notice=comment"));
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}?notice=comment")).await;
+        assert!(page.contains("意见已保存"), "{page}");
+        assert!(page.contains("&lt;script&gt;alert(1)&lt;"), "the comment is shown escaped: {page}");
+        assert!(!page.contains("<script>alert") && !page.contains("<img src=x"), "{page}");
+        // A business key in the filter field is escaped too.
+        let (status, inbox) = screen(&app, &hp1, "/inbox?businessKey=%22%3E%3Cscript%3Ex%3C%2Fscript%3E").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!inbox.contains("\"><script>x"), "{inbox}");
+        assert!(inbox.contains("&quot;&gt;&lt;script&gt;x"), "the filter value is shown escaped: {inbox}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn assets_are_served_under_hashed_names_with_a_long_cache() {
+    each_backend(|app| async move {
+        let login_page = app.client.get(format!("{}/login", app.base)).send().await.expect("sent");
+        let html = login_page.text().await.expect("HTML");
+        let start = html.find("/assets/console-").expect("the stylesheet is linked by its hashed name");
+        let end = start + html[start..].find('"').expect("attribute ends");
+        let path = &html[start..end];
+        assert!(path.ends_with(".css") && path.len() > "/assets/console-.css".len() + 8, "{path}");
+        let response = app.client.get(format!("{}{path}", app.base)).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable");
+        assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/css"));
+        assert!(response.text().await.expect("CSS").contains(".sidebar"), "our stylesheet");
+        let missing = app.client.get(format!("{}/assets/console-0000.css", app.base)).send().await.expect("sent");
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pending_second_factor_closes_the_screens_too() {
+    for backend in store::testing::backends() {
+        let url = store::testing::fresh_database_url(&backend).await;
+        let mut security = crate::support::test_security();
+        security.require_totp = true;
+        let app = crate::support::spawn_node_with(&backend, &url, security).await;
+        add_account(&app, "sun", "310101", &["district-staff"], "staff").await;
+        let sun = login(&app, "sun", PASSWORD).await;
+        let (status, page) = screen(&app, &sun, "/inbox").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(page.contains("请先绑定动态口令"), "{page}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_that_ended_goes_back_to_the_login_page() {
+    each_backend(|app| async move {
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        assert_eq!(screen(&app, &hp1, "/inbox").await.0, StatusCode::OK);
+        let out = submit(&app, &hp1, "/logout", Some(&hp1.csrf), &[]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        let response = no_redirects()
+            .get(format!("{}/inbox", app.base))
+            .header("cookie", &hp1.cookie)
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()[LOCATION], "/login");
+        let cleared = response.headers()["set-cookie"].to_str().unwrap_or_default();
+        assert!(cleared.contains("Max-Age=0"), "the stale cookie is cleared: {cleared}");
+    })
+    .await;
+}

@@ -1,0 +1,146 @@
+//! The home page and the inbox (待办 / 已办 / 我发起的 / 抄送我的), filters kept in the URL.
+
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use store::approval::InboxTab;
+
+use super::screen;
+use crate::AppState;
+use crate::approval::{InboxEntry, InboxParams, inbox_counts, inbox_list, tab_of};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
+use crate::templates::Context;
+
+const PAGE_SIZE: i64 = 20;
+
+/// Milliseconds since the epoch as Shanghai time (`2026-12-02 19:05`).
+pub(crate) fn shanghai(millis: i64) -> String {
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    chrono::DateTime::from_timestamp_millis(millis)
+        .map(|time| time.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// An inbox row with its times as people read them.
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    entry: InboxEntry,
+    time_text: String,
+    started_text: String,
+}
+
+impl From<InboxEntry> for Row {
+    fn from(entry: InboxEntry) -> Self {
+        Row { time_text: shanghai(entry.time), started_text: shanghai(entry.started_at), entry }
+    }
+}
+
+pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
+    let mut context = Context::new();
+    if auth.principal.can("menu:tasks") {
+        let counts = inbox_counts(&state, &auth).await?;
+        let params = InboxParams { page_size: Some(5), ..InboxParams::default() };
+        let newest = inbox_list(&state, &auth, InboxTab::Todo, params).await?;
+        context.insert("counts", &counts);
+        context.insert("newest", &newest.items.into_iter().map(Row::from).collect::<Vec<_>>());
+    }
+    screen(&state, &auth, "home", "home.html", context).await
+}
+
+/// The inbox page's query string: the tab and the filters of `/api/inbox/{tab}`, as a form
+/// sends them (empty fields are no filter; dates are `YYYY-MM-DD`).
+#[derive(Debug, Deserialize, Serialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct InboxPage {
+    #[serde(default)]
+    tab: String,
+    #[serde(default)]
+    process: String,
+    #[serde(default)]
+    business_key: String,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    district: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    sort: String,
+    page: Option<i64>,
+    /// A sentence to show once, after an operation (`approved`, `rejected` …).
+    #[serde(default)]
+    notice: String,
+}
+
+fn filled(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// `YYYY-MM-DD` as the start of that day in Shanghai, in milliseconds; `days` later for an end.
+fn day_start(text: &str, days: i64) -> ApiResult<Option<i64>> {
+    let Some(text) = filled(text) else { return Ok(None) };
+    let date = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+        .map_err(|_| ApiError::invalid(format!("日期格式应为 年-月-日：{text} (bad date)")))?;
+    let start = date.and_hms_opt(0, 0, 0).map(|time| time.and_utc().timestamp_millis() - 8 * 3_600_000);
+    Ok(start.map(|start| start + days * 86_400_000))
+}
+
+pub(crate) async fn inbox(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<InboxPage>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    let tab_name = if filters.tab.is_empty() { "todo".to_string() } else { filters.tab.clone() };
+    let tab = tab_of(&tab_name).ok_or_else(|| ApiError::not_found("没有这个列表 (no such inbox tab)"))?;
+    let page = filters.page.unwrap_or(1).max(1);
+    let params = InboxParams {
+        process: filled(&filters.process),
+        business_key: filled(&filters.business_key),
+        from: day_start(&filters.from, 0)?,
+        to: day_start(&filters.to, 1)?,
+        district: filled(&filters.district),
+        text: filled(&filters.text),
+        sort: filled(&filters.sort),
+        page: Some(page),
+        page_size: Some(PAGE_SIZE),
+    };
+    let list = inbox_list(&state, &auth, tab, params).await?;
+    let counts = inbox_counts(&state, &auth).await?;
+    let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    // The filters again, to keep them on the tab, sort and page links.
+    let kept = kept_filters(&filters);
+    let mut context = Context::new();
+    context.insert("tab", &tab_name);
+    context.insert("filters", &filters);
+    context.insert("kept", &kept);
+    context.insert("rows", &list.items.into_iter().map(Row::from).collect::<Vec<_>>());
+    context.insert("total", &list.total);
+    context.insert("counts", &counts);
+    context.insert("page", &page);
+    context.insert("pages", &pages);
+    screen(&state, &auth, "inbox", "inbox.html", context).await
+}
+
+/// The filters as a query string, kept on the tab, sort and page links.
+fn kept_filters(filters: &InboxPage) -> String {
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in [
+        ("process", &filters.process),
+        ("businessKey", &filters.business_key),
+        ("text", &filters.text),
+        ("district", &filters.district),
+        ("from", &filters.from),
+        ("to", &filters.to),
+    ] {
+        if !value.trim().is_empty() {
+            kept.append_pair(name, value);
+        }
+    }
+    kept.finish()
+}

@@ -1,0 +1,90 @@
+//! The web console (issue 12): the shell every staff screen shares (left navigation by the
+//! user's `menu:*` permissions, breadcrumbs, the user menu), the home page, the inbox and the
+//! task page. Screens are declared with [`Need::Screen`], so the guard has signed the person in,
+//! checked the screen's permission and CSRF, and set the data scope before a handler runs.
+//! They read and act through the same functions as `/api` (`crate::approval`), so a page can
+//! never show or do more than the API allows.
+
+mod inbox;
+mod task;
+
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Serialize;
+
+use crate::AppState;
+use crate::error::ApiResult;
+use crate::identity::{Auth, Via};
+use crate::routes::{Need, Routes};
+use crate::templates::{Context, page};
+
+/// Staff screens: whoever may use the engine (every staff role).
+pub(crate) const STAFF: Need = Need::Screen(&["menu:tasks"]);
+
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/", Need::Screen(&[]), inbox::home)
+        .get("/inbox", STAFF, inbox::inbox)
+        .get("/tasks/{id}", STAFF, task::show)
+        .post("/tasks/{id}/{operation}", STAFF, task::operate)
+        .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
+}
+
+/// Which sections of the navigation the user sees (their `menu:*` permissions).
+#[derive(Serialize)]
+struct Menu {
+    tasks: bool,
+    engine: bool,
+    users: bool,
+    security: bool,
+    audit: bool,
+    reports: bool,
+    system: bool,
+}
+
+/// What the shell shows around every screen.
+#[derive(Serialize)]
+struct Shell {
+    user: String,
+    unit: String,
+    csrf: String,
+    menu: Menu,
+    /// The navigation entry to mark (`home`, `inbox` …).
+    active: &'static str,
+}
+
+/// A screen inside the shell: `context` plus the shell's own values under `shell`.
+pub(crate) async fn screen(
+    state: &AppState,
+    auth: &Auth,
+    active: &'static str,
+    template: &str,
+    mut context: Context,
+) -> ApiResult<Response> {
+    let account = &auth.principal.account;
+    let unit = match &account.unit_id {
+        Some(unit) => state.store().org_unit(unit).await?.map(|unit| unit.name).unwrap_or_default(),
+        None => String::new(),
+    };
+    let can = |permission: &str| auth.principal.can(permission);
+    let shell = Shell {
+        user: account.display_name.clone().unwrap_or_else(|| account.id.clone()),
+        unit,
+        csrf: match &auth.via {
+            Via::Session(session) => session.csrf_token.clone(),
+            _ => String::new(),
+        },
+        menu: Menu {
+            tasks: can("menu:tasks"),
+            engine: can("menu:engine"),
+            users: can("menu:users"),
+            security: can("menu:security"),
+            audit: can("menu:audit"),
+            reports: can("menu:reports"),
+            system: can("menu:system"),
+        },
+        active,
+    };
+    context.insert("shell", &shell);
+    Ok(page(StatusCode::OK, template, &context))
+}

@@ -1,0 +1,151 @@
+//! The task page: the task, its form data, the timeline, the diagram with the current node, and
+//! a form for each operation the caller may do now (the list `/api/tasks/{id}` gives).
+
+use approval::Operation;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Form};
+use serde::{Deserialize, Serialize};
+use store::ActivityQuery;
+
+use super::inbox::shanghai;
+use super::screen;
+use crate::AppState;
+use crate::approval::{OperationBody, TaskSummary, TimelineEntry, checked_body, load_task_detail, perform};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::{self, Auth};
+use crate::templates::Context;
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Shown {
+    /// The sentence after an operation that keeps the task open (`urged`, `copied` …).
+    #[serde(default)]
+    notice: String,
+}
+
+/// A timeline step with its time as people read it.
+#[derive(Serialize)]
+struct Step {
+    #[serde(flatten)]
+    entry: TimelineEntry,
+    time_text: String,
+}
+
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    let detail = load_task_detail(&state, &auth, &id).await?;
+    let instance_id = detail.process_instance.id.clone();
+    // The diagram: where the instance is now, and how often each node ran.
+    let query = ActivityQuery { instance_id: Some(instance_id), ..ActivityQuery::new(identity::scope()) };
+    let (activities, _) = state.store().activity_history(&query).await?;
+    let mut visits: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut current = Vec::new();
+    for activity in &activities {
+        *visits.entry(activity.activity_id.clone()).or_default() += 1;
+        if activity.ended_at.is_none() {
+            current.push(activity.activity_id.clone());
+        }
+    }
+    let (created, ended) = match &detail.task {
+        TaskSummary::Open(task) => (task.facts.created, None),
+        TaskSummary::Ended(task) => (task.facts.created, task.ended_at),
+    };
+    let mut context = Context::new();
+    context.insert("detail", &detail);
+    context.insert("created_text", &shanghai(created));
+    context.insert("ended_text", &ended.map(shanghai).unwrap_or_default());
+    context.insert("started_text", &shanghai(detail.process_instance.started_at));
+    let steps: Vec<Step> = detail
+        .timeline
+        .into_iter()
+        .map(|entry| {
+            let time = match &entry {
+                TimelineEntry::Task { time, .. } | TimelineEntry::Operation { time, .. } => *time,
+            };
+            Step { entry, time_text: shanghai(time) }
+        })
+        .collect();
+    context.insert("steps", &steps);
+    let text = |value: &serde_json::Value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        serde_json::Value::Null => "—".into(),
+        serde_json::Value::Bool(flag) => if *flag { "是" } else { "否" }.into(),
+        other => other.to_string(),
+    };
+    context.insert("form", &detail.form.iter().map(|(name, value)| (name, text(value))).collect::<Vec<_>>());
+    context.insert("operations", &detail.operations);
+    context.insert("targets", &detail.return_targets);
+    context.insert("current", &current.join(" "));
+    context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
+    context.insert("task_id", &id);
+    context.insert("notice", &shown.notice);
+    screen(&state, &auth, "inbox", "task.html", context).await
+}
+
+/// An operation form of the task page: the fields of the API's body, lists comma-separated.
+#[derive(Deserialize)]
+pub(crate) struct OperationForm {
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    target: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    users: String,
+    #[serde(default)]
+    roles: String,
+    #[serde(default)]
+    position: String,
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split([',', '，', ' ', '\n']).map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
+}
+
+fn filled(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// `POST /tasks/{id}/{operation}` from the task page. An operation that ends the caller's part
+/// goes back to the inbox with a sentence saying what was done; one that keeps the task (催办,
+/// 抄送, 意见, 加签) comes back to the task. A refusal shows the error page with its sentence;
+/// a 409 (someone acted first) says so.
+pub(crate) async fn operate(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((id, operation)): Path<(String, String)>,
+    form: Result<Form<OperationForm>, axum::extract::rejection::FormRejection>,
+) -> ApiResult<Response> {
+    let operation: Operation =
+        operation.parse().map_err(|_| ApiError::not_found("没有这个操作 (no such operation)"))?;
+    let Form(form) = form.map_err(|_| ApiError::invalid("提交的内容无效 (bad form)"))?;
+    let body = checked_body(OperationBody {
+        comment: filled(&form.comment),
+        target: filled(&form.target),
+        user: filled(&form.user),
+        users: list(&form.users),
+        roles: list(&form.roles),
+        position: filled(&form.position),
+        ..OperationBody::default()
+    })?;
+    perform(&state, &auth, &id, operation, body).await?;
+    let stays = matches!(
+        operation,
+        Operation::Urge | Operation::Cc | Operation::Comment | Operation::AddSigners | Operation::RemoveSigners
+    );
+    let to = if stays {
+        let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+        format!("/tasks/{id}?notice={}", operation.name())
+    } else {
+        format!("/inbox?notice={}", operation.name())
+    };
+    let location = HeaderValue::from_str(&to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
+}
