@@ -23,19 +23,51 @@ pub(crate) fn shanghai(millis: i64) -> String {
         .unwrap_or_default()
 }
 
-/// An inbox row with its times as people read them.
+/// An inbox row with its times and district as people read them.
 #[derive(Serialize)]
 struct Row {
     #[serde(flatten)]
     entry: InboxEntry,
     time_text: String,
     started_text: String,
+    district_name: String,
 }
 
-impl From<InboxEntry> for Row {
-    fn from(entry: InboxEntry) -> Self {
-        Row { time_text: shanghai(entry.time), started_text: shanghai(entry.started_at), entry }
-    }
+/// A district for the filter: its code and name.
+#[derive(Serialize)]
+struct District {
+    code: String,
+    name: String,
+}
+
+/// The districts of the organisation tree, in code order.
+async fn districts(state: &AppState) -> ApiResult<Vec<District>> {
+    let mut districts: Vec<District> = state
+        .store()
+        .org_units()
+        .await?
+        .into_iter()
+        .filter(|unit| unit.kind == "district")
+        .map(|unit| District { code: unit.id, name: unit.name })
+        .collect();
+    districts.sort_by(|a, b| a.code.cmp(&b.code));
+    Ok(districts)
+}
+
+fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let district_name = entry
+                .district
+                .as_deref()
+                .map(|code| {
+                    districts.iter().find(|d| d.code == code).map(|d| d.name.clone()).unwrap_or_else(|| code.into())
+                })
+                .unwrap_or_default();
+            Row { time_text: shanghai(entry.time), started_text: shanghai(entry.started_at), district_name, entry }
+        })
+        .collect()
 }
 
 pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
@@ -45,7 +77,7 @@ pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extensi
         let params = InboxParams { page_size: Some(5), ..InboxParams::default() };
         let newest = inbox_list(&state, &auth, InboxTab::Todo, params).await?;
         context.insert("counts", &counts);
-        context.insert("newest", &newest.items.into_iter().map(Row::from).collect::<Vec<_>>());
+        context.insert("newest", &rows(newest.items, &districts(&state).await?));
     }
     screen(&state, &auth, "home", "home.html", context).await
 }
@@ -119,7 +151,9 @@ pub(crate) async fn inbox(
     context.insert("tab", &tab_name);
     context.insert("filters", &filters);
     context.insert("kept", &kept);
-    context.insert("rows", &list.items.into_iter().map(Row::from).collect::<Vec<_>>());
+    let districts = districts(&state).await?;
+    context.insert("rows", &rows(list.items, &districts));
+    context.insert("districts", &districts);
     context.insert("total", &list.total);
     context.insert("counts", &counts);
     context.insert("page", &page);
