@@ -67,8 +67,8 @@ pub(crate) fn not_allowed(method: &axum::http::Method, path: &str) -> (StatusCod
 /// Query-string parameters as Camunda sends them (lists are comma-separated).
 pub(crate) type Params = HashMap<String, String>;
 
-/// Shanghai time, the zone every timestamp of this system is shown in.
-fn zone() -> FixedOffset {
+/// Shanghai time, the zone every timestamp of this system is shown in (also on the console).
+pub(crate) fn zone() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| unreachable!("+08:00 is a valid offset"))
 }
 

@@ -6,7 +6,7 @@ use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use store::approval::InboxTab;
 
-use super::screen;
+use super::{filled, screen};
 use crate::AppState;
 use crate::approval::{InboxEntry, InboxParams, inbox_counts, inbox_list, tab_of};
 use crate::error::{ApiError, ApiResult};
@@ -17,9 +17,8 @@ const PAGE_SIZE: i64 = 20;
 
 /// Milliseconds since the epoch as Shanghai time (`2026-12-02 19:05`).
 pub(crate) fn shanghai(millis: i64) -> String {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
     chrono::DateTime::from_timestamp_millis(millis)
-        .map(|time| time.with_timezone(&offset).format("%Y-%m-%d %H:%M").to_string())
+        .map(|time| time.with_timezone(&crate::camunda::zone()).format("%Y-%m-%d %H:%M").to_string())
         .unwrap_or_default()
 }
 
@@ -107,10 +106,6 @@ pub(crate) struct InboxPage {
     /// A sentence to show once, after an operation (`approved`, `rejected` …).
     #[serde(default)]
     notice: String,
-}
-
-fn filled(text: &str) -> Option<String> {
-    Some(text.trim().to_string()).filter(|text| !text.is_empty())
 }
 
 /// `YYYY-MM-DD` as the start of that day in Shanghai, in milliseconds; `days` later for an end.

@@ -30,6 +30,11 @@ pub fn router() -> Routes {
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
 }
 
+/// A form or query field as an optional value: empty or blank is none.
+fn filled(text: &str) -> Option<String> {
+    Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
 /// Which sections of the navigation the user sees (their `menu:*` permissions).
 #[derive(Serialize)]
 struct Menu {

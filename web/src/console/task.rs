@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use store::ActivityQuery;
 
 use super::inbox::shanghai;
-use super::screen;
+use super::{filled, screen};
 use crate::AppState;
 use crate::approval::{OperationBody, TaskSummary, TimelineEntry, checked_body, load_task_detail, perform};
 use crate::error::{ApiError, ApiResult};
@@ -107,10 +107,6 @@ pub(crate) struct OperationForm {
 
 fn list(text: &str) -> Vec<String> {
     text.split([',', '，', ' ', '\n']).map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
-}
-
-fn filled(text: &str) -> Option<String> {
-    Some(text.trim().to_string()).filter(|text| !text.is_empty())
 }
 
 /// `POST /tasks/{id}/{operation}` from the task page. An operation that ends the caller's part
