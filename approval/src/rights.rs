@@ -35,10 +35,14 @@ pub enum Operation {
     Urge,
     /// 意见
     Comment,
+    /// 认领: a candidate takes an unassigned task.
+    Claim,
+    /// 取消认领: whoever claimed a pooled task gives it back to its candidates.
+    Unclaim,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 12] = [
+    pub const ALL: [Operation; 14] = [
         Operation::Approve,
         Operation::Reject,
         Operation::Return,
@@ -51,6 +55,8 @@ impl Operation {
         Operation::Cc,
         Operation::Urge,
         Operation::Comment,
+        Operation::Claim,
+        Operation::Unclaim,
     ];
 
     /// The name in URLs and in the task page's list.
@@ -68,6 +74,8 @@ impl Operation {
             Operation::Cc => "cc",
             Operation::Urge => "urge",
             Operation::Comment => "comment",
+            Operation::Claim => "claim",
+            Operation::Unclaim => "unclaim",
         }
     }
 }
@@ -106,6 +114,10 @@ pub struct Standing {
     pub starter: bool,
     /// The task is delegated (委派, pending until resolved); with `holder`, to the caller.
     pub delegate: bool,
+    /// The caller is a candidate of the task (by user, role or group), whoever holds it.
+    pub candidate: bool,
+    /// Nobody holds the task.
+    pub unassigned: bool,
 }
 
 /// Why the caller may not: the message shown to them.
@@ -133,6 +145,16 @@ pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
                 .then_some(())
                 .ok_or(Refusal("只有被委派人可以归还 (only the delegate can resolve)"));
         }
+        Operation::Claim => {
+            return (standing.candidate && standing.unassigned)
+                .then_some(())
+                .ok_or(Refusal("只有候选人可以认领无人办理的任务 (only a candidate can claim an unassigned task)"));
+        }
+        Operation::Unclaim => {
+            return (standing.holder && standing.candidate && !standing.delegate)
+                .then_some(())
+                .ok_or(Refusal("只有认领人可以取消认领 (only whoever claimed the task can release it)"));
+        }
         Operation::AddSigners | Operation::RemoveSigners if standing.acting => {
             return (standing.admin || standing.holder)
                 .then_some(())
@@ -151,6 +173,11 @@ pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
 pub fn offered(standing: &Standing, has_return_targets: bool) -> Vec<Operation> {
     use Operation::*;
     let mut operations = Vec::new();
+    for pool in [Claim, Unclaim] {
+        if may(pool, standing).is_ok() {
+            operations.push(pool);
+        }
+    }
     if standing.acting {
         if standing.delegate && standing.holder {
             operations.extend([Resolve, Cc, Comment]);
@@ -188,13 +215,15 @@ mod tests {
     /// relies on hold.
     #[test]
     fn whatever_is_offered_is_allowed() {
-        for bits in 0u8..32 {
+        for bits in 0u8..128 {
             let standing = Standing {
                 admin: bits & 1 != 0,
                 acting: bits & 2 != 0,
                 holder: bits & 4 != 0,
                 starter: bits & 8 != 0,
                 delegate: bits & 16 != 0,
+                candidate: bits & 32 != 0,
+                unassigned: bits & 64 != 0,
             };
             for targets in [false, true] {
                 for operation in offered(&standing, targets) {
@@ -228,5 +257,13 @@ mod tests {
             [Operation::Resolve, Operation::Cc, Operation::Comment]
         );
         assert!(!offered(&candidate, false).contains(&Operation::Return), "no target, no 退回");
+        let pooled = Standing { acting: true, candidate: true, unassigned: true, ..stranger };
+        assert_eq!(offered(&pooled, false)[0], Operation::Claim, "an unclaimed task offers 认领 first");
+        assert!(may(Operation::Claim, &Standing { unassigned: true, ..admin }).is_err(), "not a candidate");
+        assert!(may(Operation::Claim, &Standing { candidate: true, ..holder }).is_err(), "already held");
+        let claimed = Standing { candidate: true, ..holder };
+        assert!(may(Operation::Unclaim, &claimed).is_ok());
+        assert!(may(Operation::Unclaim, &holder).is_err(), "assigned by the model, not claimed from a pool");
+        assert!(may(Operation::Unclaim, &Standing { delegate: true, ..claimed }).is_err(), "a delegate resolves");
     }
 }

@@ -623,6 +623,35 @@ impl Executor {
         self.store().reassign_task(&change, &record).await
     }
 
+    /// 认领: the actor takes an unassigned task (refused as a conflict when someone took it
+    /// first). Recorded, so the timeline shows who claimed it.
+    pub async fn claim(&self, task: &TaskRecord, input: OperationInput) -> Result<()> {
+        let (instance_id, _) = split(&task.id)?;
+        let record = self.record(Some(task), instance_id, "claim", &input);
+        let change = Reassignment {
+            task_id: task.id.clone(),
+            expected_assignee: None,
+            assignee: Some(input.actor.clone()),
+            owner: task.owner.clone(),
+            delegation: None,
+        };
+        self.store().reassign_task(&change, &record).await
+    }
+
+    /// 取消认领: the actor gives a claimed task back to its candidates.
+    pub async fn unclaim(&self, task: &TaskRecord, input: OperationInput) -> Result<()> {
+        let (instance_id, _) = split(&task.id)?;
+        let record = self.record(Some(task), instance_id, "unclaim", &input);
+        let change = Reassignment {
+            task_id: task.id.clone(),
+            expected_assignee: Some(input.actor.clone()),
+            assignee: None,
+            owner: task.owner.clone(),
+            delegation: None,
+        };
+        self.store().reassign_task(&change, &record).await
+    }
+
     /// 抄送: copies the instance to users and roles.
     pub async fn copy_to(
         &self,

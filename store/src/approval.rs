@@ -44,8 +44,12 @@ pub struct CcEntry {
 /// The inbox tabs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboxTab {
-    /// 待办: assigned to the user, or unassigned with the user (or one of their roles) a candidate.
+    /// 待办: assigned to the user, or unassigned with the user (or one of their roles) a candidate
+    /// (what they may act on now), or a pending alongside signer (加签) of it.
     Todo,
+    /// 待认领: the part of 待办 nobody holds yet — unassigned, the user or one of their roles a
+    /// candidate; 认领 takes it.
+    Claimable,
     /// 已办: tasks the user acted on: completed, or 通过 / 驳回 / 退回 / 转办 / 委派 / 归还 on them
     /// (the task may still be open with somebody else), latest action first.
     Done,
@@ -235,6 +239,20 @@ fn marks(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 
+/// "The user, or one of their roles, is a candidate of task `t`", with its parameters.
+fn candidate_clause(query: &InboxQuery) -> (String, Vec<Param>) {
+    let mut clause = String::from(
+        "EXISTS (SELECT 1 FROM task_candidates c WHERE c.task_id = t.id AND ((c.kind = 'user' AND c.value = ?)",
+    );
+    let mut params = vec![Param::Text(query.user.clone())];
+    if !query.roles.is_empty() {
+        clause.push_str(&format!(" OR (c.kind = 'group' AND c.value IN ({}))", marks(query.roles.len())));
+        params.extend(query.roles.iter().cloned().map(Param::Text));
+    }
+    clause.push_str("))");
+    (clause, params)
+}
+
 /// `SELECT … FROM … WHERE …` (without order and limit) of a tab, with its parameters, and the
 /// expression of the tab's time column. `counting` leaves out joins only the columns need.
 pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Param>, &'static str) {
@@ -242,17 +260,18 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
     let mut filter = Filter::default();
     let (from, at) = match query.tab {
         InboxTab::Todo => {
-            let mut clause = String::from(
-                "(t.assignee = ? OR (t.assignee IS NULL AND EXISTS (SELECT 1 FROM task_candidates c WHERE c.task_id = t.id AND ((c.kind = 'user' AND c.value = ?)",
-            );
-            let mut params = vec![Param::Text(query.user.clone()), Param::Text(query.user.clone())];
-            if !query.roles.is_empty() {
-                clause.push_str(&format!(" OR (c.kind = 'group' AND c.value IN ({}))", marks(query.roles.len())));
-                params.extend(query.roles.iter().cloned().map(Param::Text));
-            }
-            clause.push_str(")))) OR EXISTS (SELECT 1 FROM approval_signers s WHERE s.task_id = t.id AND s.user_id = ? AND s.state = 'pending' AND s.position = 'alongside'))");
+            let (candidate, mut params) = candidate_clause(query);
+            params.insert(0, Param::Text(query.user.clone()));
             params.push(Param::Text(query.user.clone()));
-            filter.clause(&format!("({clause}"), params);
+            filter.clause(
+                &format!("(t.assignee = ? OR (t.assignee IS NULL AND {candidate}) OR EXISTS (SELECT 1 FROM approval_signers s WHERE s.task_id = t.id AND s.user_id = ? AND s.state = 'pending' AND s.position = 'alongside'))"),
+                params,
+            );
+            ("tasks t JOIN process_instances p ON p.id = t.instance_id", "t.created_at")
+        }
+        InboxTab::Claimable => {
+            let (candidate, params) = candidate_clause(query);
+            filter.clause(&format!("(t.assignee IS NULL AND {candidate})"), params);
             ("tasks t JOIN process_instances p ON p.id = t.instance_id", "t.created_at")
         }
         InboxTab::Done => {
@@ -296,7 +315,11 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
     if let Some(text) = text {
         let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
         let pattern = format!("%{escaped}%");
-        let name = if matches!(query.tab, InboxTab::Todo | InboxTab::Done) { "t.name" } else { "p.definition_key" };
+        let name = if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable | InboxTab::Done) {
+            "t.name"
+        } else {
+            "p.definition_key"
+        };
         filter.clause(
             &format!(
                 "({name} LIKE ? ESCAPE '\\' OR p.definition_key LIKE ? ESCAPE '\\' OR p.business_key LIKE ? ESCAPE '\\')"
@@ -310,7 +333,7 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
 /// The select list of a tab (kept next to [`inbox_sql`]).
 pub(crate) fn inbox_columns(tab: InboxTab) -> &'static str {
     match tab {
-        InboxTab::Todo => {
+        InboxTab::Todo | InboxTab::Claimable => {
             "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at"
         }
         InboxTab::Done => {
@@ -329,16 +352,16 @@ pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
         // 待办 is counted in full with the page, so walking the time index cannot stop early;
         // `+ 0` keeps PostgreSQL from choosing it anyway and lets it start from the caller's
         // district (measured: 19 ms → 4 ms with 10,000 open tasks).
-        "time" if query.tab == InboxTab::Todo => "(t.created_at + 0)",
+        "time" if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable) => "(t.created_at + 0)",
         "time" => at,
         "businessKey" => "p.business_key",
         "process" => "p.definition_key",
-        "name" if matches!(query.tab, InboxTab::Todo | InboxTab::Done) => "t.name",
+        "name" if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable | InboxTab::Done) => "t.name",
         other => return Err(crate::Error::Invalid(format!("cannot sort by '{other}'"))),
     };
     let direction = if ascending { "ASC" } else { "DESC" };
     let tie = match query.tab {
-        InboxTab::Todo => "t.id",
+        InboxTab::Todo | InboxTab::Claimable => "t.id",
         // The 已办 index is (user_id, at, task_id): its order, so a page stops early.
         InboxTab::Done => "d.task_id",
         InboxTab::Started | InboxTab::Cc => "p.id",
@@ -536,7 +559,7 @@ macro_rules! approval_impl {
                     // 待办 rows are few per caller and sorted in full anyway, so the total comes
                     // with the page; the other tabs walk an index in order and stop at the page,
                     // so their total is a separate count.
-                    let windowed = query.tab == InboxTab::Todo;
+                    let windowed = matches!(query.tab, InboxTab::Todo | InboxTab::Claimable);
                     let total_column = if windowed { ", COUNT(*) OVER () AS total_rows" } else { "" };
                     let select = format!("SELECT {}{total_column} {from_where}{order}{}", inbox_columns(query.tab), limit(&query.page));
                     let rows = bind_params(sqlx::query(Self::dynamic(select)), &params).fetch_all(&self.pool).await?;

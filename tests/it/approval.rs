@@ -51,11 +51,11 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-async fn get(app: &TestApp, user: &str, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &TestApp, user: &str, path: &str) -> (StatusCode, Value) {
     call(app, user, reqwest::Method::GET, path, None).await
 }
 
-async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn post(app: &TestApp, user: &str, path: &str, body: Value) -> (StatusCode, Value) {
     call(app, user, reqwest::Method::POST, path, Some(body)).await
 }
 
@@ -202,10 +202,10 @@ async fn district_then_city_approval_with_inbox_detail_and_isolation() {
         let (_, started) = get(&app, "shenqing", "/inbox/started?process=allowance&text=YD").await;
         assert_eq!((started["total"].as_i64(), started["items"][0]["status"].as_str()), (Some(1), Some("COMPLETED")));
         let (_, counts) = get(&app, "hp1", "/inbox/counts").await;
-        assert_eq!(counts, json!({ "todo": 0, "done": 1, "started": 0, "cc": 0 }));
+        assert_eq!(counts, json!({ "todo": 0, "claimable": 0, "done": 1, "started": 0, "cc": 0 }));
         // 市级审核 copies the instance to hp2 (sy:cc in the model).
         let (_, counts) = get(&app, "hp2", "/inbox/counts").await;
-        assert_eq!(counts, json!({ "todo": 0, "done": 0, "started": 0, "cc": 1 }));
+        assert_eq!(counts, json!({ "todo": 0, "claimable": 0, "done": 0, "started": 0, "cc": 1 }));
         let (status, body) = get(&app, "hp1", "/inbox/todo?pageSize=1000").await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));
         // Found by schemathesis: a page number whose offset does not fit 64 bits.

@@ -285,3 +285,76 @@ async fn a_session_that_ended_goes_back_to_the_login_page() {
     })
     .await;
 }
+
+/// 待认领 (issue 12): a task offered to a role is in the 待认领 list of each holder of the role,
+/// with its count on home; 认领 makes it one person's (the others lose it, a second claim is the
+/// 409 page), 取消认领 gives it back, and both are in the timeline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn candidates_claim_a_pooled_task_and_give_it_back() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let hp2 = login(&app, "hp2", PASSWORD).await;
+
+        let (_, home) = screen(&app, &hp1, "/").await;
+        assert!(home.contains(r#"id="count-claimable">1<"#), "home counts 待认领: {home}");
+        let (_, pool) = screen(&app, &hp2, "/inbox?tab=claimable").await;
+        assert!(pool.contains(&format!(r#"action="/tasks/{task}/claim""#)), "a 认领 button per row: {pool}");
+        let (_, todo) = screen(&app, &hp2, "/inbox?tab=todo").await;
+        assert!(todo.contains(&task) && todo.contains(r#"<span class="tag warn">待认领</span>"#), "{todo}");
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
+        assert!(page.contains(r#"id="op-claim""#) && !page.contains(r#"id="op-unclaim""#), "{page}");
+
+        // hp1 claims from the list: back to the list, which no longer has it, for either of them.
+        let claimed =
+            submit(&app, &hp1, &format!("/tasks/{task}/claim"), Some(&hp1.csrf), &[("back", "claimable")]).await;
+        assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+        assert_eq!(claimed.headers()[LOCATION], "/inbox?tab=claimable&notice=claim");
+        let (_, pool) = screen(&app, &hp1, "/inbox?tab=claimable&notice=claim").await;
+        assert!(pool.contains("已认领") && !pool.contains(&task) && pool.contains(r#"id="empty""#), "{pool}");
+        let (_, todo) = screen(&app, &hp2, "/inbox?tab=todo").await;
+        assert!(!todo.contains(&task), "hp2 lost it: {todo}");
+        assert_eq!(todo_task(&app, "hp1").await.as_deref(), Some(task.as_str()), "hp1 holds it");
+        // hp2, with the page still open, claims too late.
+        let late = submit(&app, &hp2, &format!("/tasks/{task}/claim"), Some(&hp2.csrf), &[]).await;
+        assert_eq!(late.status(), StatusCode::CONFLICT, "someone else was first");
+        let late = late.text().await.expect("HTML");
+        assert!(late.contains("已被他人处理") && late.contains("已被 hp1 认领"), "{late}");
+        // hp1's page now offers 取消认领 and the decisions, not 认领.
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
+        assert!(page.contains(r#"id="op-unclaim""#) && !page.contains(r#"id="op-claim""#), "{page}");
+        assert!(page.contains(&format!(r#"action="/tasks/{task}/approve""#)), "{page}");
+        assert!(page.contains("认领"), "the timeline has the claim");
+
+        // 取消认领: back in everyone's pool.
+        let released = submit(&app, &hp1, &format!("/tasks/{task}/unclaim"), Some(&hp1.csrf), &[]).await;
+        assert_eq!(released.status(), StatusCode::SEE_OTHER);
+        assert_eq!(released.headers()[LOCATION], "/inbox?tab=claimable&notice=unclaim");
+        let (_, pool) = screen(&app, &hp2, "/inbox?tab=claimable").await;
+        assert!(pool.contains(&task), "{pool}");
+        // The records, in order, through the API the page reads.
+        let (status, detail) = crate::approval::get(&app, "hp2", &format!("/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::OK, "{detail}");
+        let records: Vec<&str> = detail["timeline"]
+            .as_array()
+            .expect("timeline")
+            .iter()
+            .filter(|step| step["kind"] == "operation")
+            .filter_map(|step| step["operation"].as_str())
+            .filter(|operation| operation.contains("claim"))
+            .collect();
+        assert_eq!(records, ["claim", "unclaim"]);
+        assert_eq!(detail["operations"][0], "claim", "{detail}");
+        // The API counts the pool too, and nobody outside the role may claim.
+        let (_, counts) = crate::approval::get(&app, "hp2", "/inbox/counts").await;
+        assert_eq!((counts["todo"].as_i64(), counts["claimable"].as_i64()), (Some(1), Some(1)), "{counts}");
+        let claim = format!("/tasks/{task}/claim");
+        let (status, body) = crate::approval::post(&app, "city1", &claim, serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "the city sees it but is no candidate: {body}");
+        let (status, _) = crate::approval::post(&app, "xh1", &claim, serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "outside the district the task does not exist");
+    })
+    .await;
+}

@@ -79,6 +79,7 @@ pub(crate) struct InboxParams {
 pub(crate) fn tab_of(name: &str) -> Option<InboxTab> {
     match name {
         "todo" => Some(InboxTab::Todo),
+        "claimable" => Some(InboxTab::Claimable),
         "done" => Some(InboxTab::Done),
         "started" => Some(InboxTab::Started),
         "cc" => Some(InboxTab::Cc),
@@ -188,6 +189,8 @@ pub(crate) async fn inbox_list(
 #[derive(Debug, Serialize)]
 pub(crate) struct InboxCounts {
     pub(crate) todo: i64,
+    /// The part of 待办 nobody holds yet (待认领).
+    pub(crate) claimable: i64,
     pub(crate) done: i64,
     pub(crate) started: i64,
     pub(crate) cc: i64,
@@ -201,6 +204,7 @@ pub(crate) async fn inbox_counts(state: &AppState, auth: &Auth) -> ApiResult<Inb
     };
     Ok(InboxCounts {
         todo: count(InboxTab::Todo).await?,
+        claimable: count(InboxTab::Claimable).await?,
         done: count(InboxTab::Done).await?,
         started: count(InboxTab::Started).await?,
         cc: count(InboxTab::Cc).await?,
@@ -253,11 +257,13 @@ fn can_act(task: &TaskRecord, caller: &Caller) -> bool {
     caller.admin
         || match &task.assignee {
             Some(assignee) => assignee == &caller.id,
-            None => {
-                task.candidate_users.contains(&caller.id)
-                    || task.candidate_groups.iter().any(|group| caller.groups.contains(group))
-            }
+            None => is_candidate(task, caller),
         }
+}
+
+/// Whether the caller is a candidate of the task, by user or by one of their groups.
+fn is_candidate(task: &TaskRecord, caller: &Caller) -> bool {
+    task.candidate_users.contains(&caller.id) || task.candidate_groups.iter().any(|group| caller.groups.contains(group))
 }
 
 /// [`can_act`], or a pending alongside signer (加签) of the task.
@@ -345,6 +351,8 @@ async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiRe
         holder,
         starter,
         delegate: matches!(&delegated, Some((Some(state), _)) if state == "PENDING"),
+        candidate: is_candidate(task, caller),
+        unassigned: task.assignee.is_none(),
     })
 }
 
@@ -784,6 +792,19 @@ pub(crate) async fn perform(
     }
     let task = open_task(state, id).await?;
     let standing = standing(state, &task, &caller).await?;
+    if operation == Operation::Claim && standing.holder {
+        return Ok(()); // claimed already (a second click, say), as Camunda answers it
+    }
+    if operation == Operation::Claim && standing.candidate && !standing.unassigned {
+        return Err(ApiError::coded(
+            StatusCode::CONFLICT,
+            "conflict",
+            format!(
+                "任务已被 {} 认领 (the task was claimed by someone else)",
+                task.assignee.as_deref().unwrap_or_default()
+            ),
+        ));
+    }
     ::approval::may(operation, &standing).map_err(|refusal| ApiError::forbidden(refusal.0))?;
     let input = crate::files::attach(state, &caller.id, &task.instance_id, &body, input).await?;
     match operation {
@@ -802,6 +823,8 @@ pub(crate) async fn perform(
         Operation::Resolve => {
             state.executor.resolve(&task, input).await?;
         }
+        Operation::Claim => state.executor.claim(&task, input).await?,
+        Operation::Unclaim => state.executor.unclaim(&task, input).await?,
         Operation::Comment => {
             if input.comment.is_none() {
                 return Err(ApiError::invalid("请填写意见 (comment required)"));

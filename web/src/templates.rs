@@ -15,6 +15,7 @@ macro_rules! embedded {
 }
 
 const TEMPLATES: &[(&str, &str)] = embedded![
+    "components.html",
     "base.html",
     "shell.html",
     "login.html",

@@ -103,6 +103,9 @@ pub(crate) struct OperationForm {
     roles: String,
     #[serde(default)]
     position: String,
+    /// `claimable`: the 认领 button of the 待认领 list, which goes back to that list.
+    #[serde(default)]
+    back: String,
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -111,7 +114,8 @@ fn list(text: &str) -> Vec<String> {
 
 /// `POST /tasks/{id}/{operation}` from the task page. An operation that ends the caller's part
 /// goes back to the inbox with a sentence saying what was done; one that keeps the task (催办,
-/// 抄送, 意见, 加签) comes back to the task. A refusal shows the error page with its sentence;
+/// 抄送, 意见, 加签, 认领) comes back to the task; 认领 from the 待认领 list and 取消认领 go to
+/// that list. A refusal shows the error page with its sentence;
 /// a 409 (someone acted first) says so.
 pub(crate) async fn operate(
     State(state): State<AppState>,
@@ -134,9 +138,16 @@ pub(crate) async fn operate(
     perform(&state, &auth, &id, operation, body).await?;
     let stays = matches!(
         operation,
-        Operation::Urge | Operation::Cc | Operation::Comment | Operation::AddSigners | Operation::RemoveSigners
+        Operation::Urge
+            | Operation::Cc
+            | Operation::Comment
+            | Operation::AddSigners
+            | Operation::RemoveSigners
+            | Operation::Claim
     );
-    let to = if stays {
+    let to = if form.back == "claimable" || operation == Operation::Unclaim {
+        format!("/inbox?tab=claimable&notice={}", operation.name())
+    } else if stays {
         let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
         format!("/tasks/{id}?notice={}", operation.name())
     } else {
