@@ -145,6 +145,27 @@ pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
     Ok(Arc::new(Executor::new(store, Arc::new(engine::Scripting::new()), Arc::new(services::handlers()))))
 }
 
+/// What the first start prints: the admin's login and, with the demo, every demo login.
+fn first_start_banner(first: &demo::FirstStart, demo_people: bool) -> String {
+    let mut banner = if first.generated {
+        format!("  First start: log in as  admin / {}\n", first.password)
+    } else {
+        "  First start: log in as  admin with the password SY_ADMIN_PASSWORD gave\n".to_string()
+    };
+    if demo_people {
+        banner.push_str("  Demo logins, same password:\n");
+        for (id, name, _, _) in demo::DEMO_PEOPLE {
+            banner.push_str(&format!("    {id:<14} {name}\n"));
+        }
+    }
+    if first.generated {
+        banner.push_str(
+            "  (printed once, to be changed at the first login; set SY_ADMIN_PASSWORD to choose it instead)\n",
+        );
+    }
+    banner
+}
+
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     crate::templates::check().map_err(|error| anyhow::anyhow!(error))?;
     let url = config.database_url();
@@ -157,7 +178,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let key_file = config.security.key.key_file.clone().unwrap_or_else(|| config.data_dir.join("keys.json"));
     crate::identity::check_key_file(executor.store().as_ref(), security.crypto.as_ref(), &key_file).await?;
     crate::identity::seed(executor.store().as_ref()).await?;
-    let generated = demo::ensure_admin(
+    let first = demo::ensure_admin(
         &executor,
         security.crypto.as_ref(),
         std::env::var("SY_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()),
@@ -165,6 +186,9 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .await?;
     crate::identity::bootstrap_access_signatures(executor.store().as_ref(), security.crypto.as_ref()).await?;
     if !config.no_demo {
+        if let Some(first) = &first {
+            demo::add_people(&executor, security.crypto.as_ref(), first).await?;
+        }
         demo::load(&executor).await?;
     }
     let listener = tokio::net::TcpListener::bind(&config.bind)
@@ -178,10 +202,8 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         executor.store().backend(),
         redact(&url)
     );
-    if let Some(password) = generated {
-        announce.push_str(&format!(
-            "  First start: log in as  admin / {password}\n  (printed once; set SY_ADMIN_PASSWORD to choose it instead)\n"
-        ));
+    if let Some(first) = &first {
+        announce.push_str(&first_start_banner(first, !config.no_demo));
     }
     {
         use std::io::Write;

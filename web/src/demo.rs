@@ -1,10 +1,13 @@
-//! First-start set-up: the initial admin and, on the zero-configuration demo, the demo models.
+//! First-start set-up: the initial admin and, on the zero-configuration demo, the demo models,
+//! the demo accounts (one per kind of user the console is for) and one application waiting at
+//! 黄浦区's review.
 
 use std::collections::BTreeMap;
 
 use engine::Value;
 use runtime::Executor;
 use runtime::executor::{Upload, now_millis};
+use runtime::operations::OperationInput;
 use store::identity::NewAccount;
 
 use crate::auth;
@@ -15,13 +18,34 @@ pub const PROCESSES: &[(&str, &str)] = &[(
     include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
 )];
 
-/// Creates the user `admin` when there are no users. Returns the password when it was generated
-/// (so it can be printed once); `SY_ADMIN_PASSWORD` sets it instead.
+/// The demo accounts of a first start with the demo on: (id, display name, unit, role). They
+/// share the admin's password (printed once, or `SY_ADMIN_PASSWORD`).
+pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
+    ("applicant", "黄浦区联络员（申请人）", "310101", "liaison"),
+    ("hp-reviewer", "黄浦区审核员", "310101", "district-staff"),
+    ("hp-reviewer2", "黄浦区审核员二", "310101", "district-staff"),
+    ("xh-reviewer", "徐汇区审核员", "310104", "district-staff"),
+    ("city-reviewer", "市级审核员", crate::identity::CITY_UNIT, "city-staff"),
+    ("process-admin", "流程管理员", crate::identity::CITY_UNIT, "process-admin"),
+    ("security", "安全管理员", crate::identity::CITY_UNIT, "secadmin"),
+    ("audit", "安全审计员", crate::identity::CITY_UNIT, "auditor"),
+];
+
+/// What the first start created: the admin's password and whether it was generated (then it
+/// must be changed at the first login, and is printed once).
+pub struct FirstStart {
+    pub password: String,
+    pub generated: bool,
+    hash: String,
+}
+
+/// Creates the user `admin` when there are no users; `SY_ADMIN_PASSWORD` (`configured_password`)
+/// sets its password, else one is generated.
 pub async fn ensure_admin(
     executor: &Executor,
     crypto: &dyn crypto::CryptoProvider,
     configured_password: Option<String>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Option<FirstStart>> {
     let store = executor.store();
     if store.user_count().await? > 0 {
         // A database from before roles existed: its admin becomes the system administrator.
@@ -40,25 +64,50 @@ pub async fn ensure_admin(
         move || auth::hash_password(&password, auth::DEFAULT_ITERATIONS)
     })
     .await?;
+    let first = FirstStart { password, generated, hash };
+    add_account(executor, crypto, &first, ("admin", "系统管理员", crate::identity::CITY_UNIT, "sysadmin")).await?;
+    for group in ["camunda-admin", "district-reviewers", "city-reviewers"] {
+        store.add_membership("admin", group).await?;
+    }
+    Ok(Some(first))
+}
+
+/// One account of the first start, with the first start's password, signed.
+async fn add_account(
+    executor: &Executor,
+    crypto: &dyn crypto::CryptoProvider,
+    first: &FirstStart,
+    (id, name, unit, role): (&str, &str, &str, &str),
+) -> anyhow::Result<()> {
+    let store = executor.store();
     store
         .create_account(&NewAccount {
-            id: "admin".into(),
-            display_name: Some("系统管理员".into()),
-            unit_id: Some(crate::identity::CITY_UNIT.into()),
+            id: id.into(),
+            display_name: Some(name.into()),
+            unit_id: Some(unit.into()),
             kind: "staff".into(),
-            password_hash: hash,
-            must_change_password: generated,
-            roles: vec!["sysadmin".into()],
+            password_hash: first.hash.clone(),
+            must_change_password: first.generated,
+            roles: vec![role.into()],
             phone_index: None,
             phone_sealed: None,
             created_at: now_millis(),
         })
         .await?;
-    for group in ["camunda-admin", "district-reviewers", "city-reviewers"] {
-        store.add_membership("admin", group).await?;
+    crate::identity::sign_access(store.as_ref(), crypto, id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+/// The demo accounts ([`DEMO_PEOPLE`]), on the first start only.
+pub async fn add_people(
+    executor: &Executor,
+    crypto: &dyn crypto::CryptoProvider,
+    first: &FirstStart,
+) -> anyhow::Result<()> {
+    for person in DEMO_PEOPLE {
+        add_account(executor, crypto, first, *person).await?;
     }
-    crate::identity::sign_access(store.as_ref(), crypto, "admin").await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(generated.then_some(password))
+    Ok(())
 }
 
 /// Deploys the shipped models (a no-op when they are already deployed unchanged) and, on an
@@ -81,14 +130,31 @@ pub async fn load(executor: &Executor) -> anyhow::Result<()> {
         && running == 0
         && let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding")
     {
+        // The 黄浦区 applicant applies (when the demo accounts exist) and submits, so the first
+        // thing a district reviewer sees is an application waiting in 黄浦区's pool.
+        let applicant = match executor.store().account("applicant").await? {
+            Some(_) => "applicant",
+            None => "admin",
+        };
         let variables: BTreeMap<String, Value> = [
-            ("applicant".to_string(), Value::String("admin".into())),
+            ("applicant".to_string(), Value::String(applicant.into())),
             ("institutionName".to_string(), Value::String("黄浦区示例退役军人优待餐厅".into())),
             ("district".to_string(), Value::String("黄浦区".into())),
         ]
         .into_iter()
         .collect();
-        executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some("admin")).await?;
+        let instance = executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some(applicant)).await?;
+        if applicant == "applicant" {
+            let query = store::TaskQuery {
+                instance_id: Some(instance.id.clone()),
+                ..store::TaskQuery::new(store::DataScope::All)
+            };
+            if let Some(task) = executor.store().tasks(&query).await?.0.into_iter().next() {
+                let input =
+                    OperationInput { comment: Some("提交入驻申请".into()), ..OperationInput::by(applicant) };
+                executor.approve(&task, input).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -293,3 +293,87 @@ async fn rotating_every_key_keeps_the_chain_the_signatures_and_the_indexes() {
         .expect("runs");
     assert!(!with_old.status.success(), "{}", text(&with_old));
 }
+
+/// Starts `serve` on `data_dir` with the demo on; returns the child, its address and every line
+/// it printed up to its address (the banner ends there).
+fn serve_demo(data_dir: &Path) -> (std::process::Child, String, Vec<String>) {
+    let mut child = Command::new(binary())
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .env("SY_DATA_DIR", data_dir)
+        .env("SY_ADMIN_PASSWORD", "Demo-Pass-2026!")
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut printed = Vec::new();
+    let base = loop {
+        let line = receiver.recv_timeout(Duration::from_secs(60)).expect("serve announces itself");
+        printed.push(line.clone());
+        if let Some(rest) = line.strip_prefix("shuangyong is running at ") {
+            break rest.split_whitespace().next().expect("address").to_string();
+        }
+    };
+    // The rest of the banner is written with the address, in one go.
+    while let Ok(line) = receiver.recv_timeout(Duration::from_millis(500)) {
+        printed.push(line);
+    }
+    (child, base, printed)
+}
+
+/// The demo (issue 12): the first start prints every demo login, without the password it was
+/// given; a district reviewer signs in with it and finds the demo application in 待办 and
+/// 待认领, another district's reviewer finds nothing, and a second start adds no one.
+#[tokio::test]
+async fn the_first_demo_start_prints_the_demo_logins_and_their_inbox_is_ready() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let (mut child, base, printed) = serve_demo(directory.path());
+    let banner = printed.join("\n");
+    assert!(banner.contains("log in as  admin"), "{banner}");
+    for login in ["applicant", "hp-reviewer", "xh-reviewer", "city-reviewer", "process-admin", "security", "audit"] {
+        assert!(printed.iter().any(|line| line.trim_start().starts_with(login)), "{login} in\n{banner}");
+    }
+    assert!(!banner.contains("Demo-Pass-2026!"), "a chosen password is not printed: {banner}");
+    let client = reqwest::Client::new();
+    let counts = |user: &'static str| {
+        let client = client.clone();
+        let base = base.clone();
+        async move {
+            let response = client
+                .get(format!("{base}/api/inbox/counts"))
+                .basic_auth(user, Some("Demo-Pass-2026!"))
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(response.status(), 200, "{user}");
+            response.json::<Value>().await.expect("JSON")
+        }
+    };
+    let hp = counts("hp-reviewer").await;
+    assert_eq!((hp["todo"].as_i64(), hp["claimable"].as_i64()), (Some(1), Some(1)), "{hp}");
+    let xh = counts("xh-reviewer").await;
+    assert_eq!(xh["todo"].as_i64(), Some(0), "{xh}");
+    let applicant = counts("applicant").await;
+    assert_eq!(applicant["started"].as_i64(), Some(1), "{applicant}");
+    let session = client
+        .post(format!("{base}/api/session"))
+        .json(&json!({ "username": "audit", "password": "Demo-Pass-2026!" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(session.json::<Value>().await.expect("JSON")["roles"], json!(["auditor"]));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let (mut again, _, printed) = serve_demo(directory.path());
+    assert!(!printed.join("\n").contains("Demo logins"), "{printed:?}");
+    let _ = again.kill();
+    let _ = again.wait();
+}
