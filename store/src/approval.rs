@@ -313,7 +313,7 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
         filter.clause(&format!("{at} < ?"), [Param::Int(to)]);
     }
     if let Some(text) = text {
-        let escaped = text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+        let escaped = crate::backend::escape_like(text);
         let pattern = format!("%{escaped}%");
         let name = if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable | InboxTab::Done) {
             "t.name"

@@ -98,6 +98,11 @@ pub(crate) fn placeholders(count: usize) -> String {
     vec!["?"; count].join(", ")
 }
 
+/// `text` with `LIKE`'s wildcards and the escape character escaped (for `ESCAPE '\'`).
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// A `WHERE` clause built from optional filters, with bound parameters only.
 #[derive(Debug, Default)]
 pub(crate) struct Filter {

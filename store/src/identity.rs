@@ -264,6 +264,43 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// A search of the audit log (the auditor's screen), newest first. Every filter is optional;
+/// `action` matches a prefix (`user.` finds every account action), `target` a part.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub user: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub result: Option<String>,
+    /// Milliseconds since the epoch, inclusive.
+    pub from: Option<i64>,
+    /// Milliseconds since the epoch, exclusive.
+    pub to: Option<i64>,
+    pub page: crate::Page,
+}
+
+impl AuditQuery {
+    /// The `WHERE` clause with its parameters.
+    pub(crate) fn filter(&self) -> Filter {
+        let escape = crate::backend::escape_like;
+        let mut filter = Filter::default();
+        filter.eq("user_id", &self.user).eq("result", &self.result);
+        if let Some(action) = &self.action {
+            filter.clause("action LIKE ? ESCAPE '\\'", [Param::Text(format!("{}%", escape(action)))]);
+        }
+        if let Some(target) = &self.target {
+            filter.clause("target LIKE ? ESCAPE '\\'", [Param::Text(format!("%{}%", escape(target)))]);
+        }
+        if let Some(from) = self.from {
+            filter.clause("at >= ?", [Param::Int(from)]);
+        }
+        if let Some(to) = self.to {
+            filter.clause("at < ?", [Param::Int(to)]);
+        }
+        filter
+    }
+}
+
 /// A stored audit row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRow {
@@ -496,6 +533,8 @@ pub trait IdentityStore: Send + Sync {
     async fn append_audit(&self, entry: &AuditEntry, key: &dyn crypto::CryptoProvider) -> crate::Result<i64>;
     /// Rows with `seq > after`, in order, at most `limit`.
     async fn audit_rows(&self, after: i64, limit: i64) -> crate::Result<Vec<AuditRow>>;
+    /// One page of the rows `query` finds, newest first, and how many it finds in all.
+    async fn audit_search(&self, query: &AuditQuery) -> crate::Result<(Vec<AuditRow>, i64)>;
     /// The last sequence number and MAC written.
     async fn audit_head(&self) -> crate::Result<(i64, String)>;
     /// Where the kept chain starts: the seq and MAC of the last row removed by retention.
@@ -1054,6 +1093,23 @@ macro_rules! identity_impl {
                     let rows = sqlx::query(Self::sql("SELECT seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?"))
                         .bind(after).bind(limit).fetch_all(&self.pool).await?;
                     rows.iter().map(audit_row_from).collect()
+                }
+
+                async fn audit_search(&self, query: &AuditQuery) -> Result<(Vec<AuditRow>, i64)> {
+                    let filter = query.filter();
+                    let where_ = filter.sql();
+                    let statement = format!("SELECT seq, at, user_id, source_ip, action, target, result, detail, prev_mac, mac FROM audit_log{where_} ORDER BY seq DESC{}", crate::backend::limit(&query.page));
+                    let mut select = sqlx::query(Self::dynamic(statement));
+                    for param in &filter.params {
+                        select = bind(select, param);
+                    }
+                    let rows = select.fetch_all(&self.pool).await?.iter().map(audit_row_from).collect::<Result<Vec<_>>>()?;
+                    let mut count = sqlx::query(Self::dynamic(format!("SELECT COUNT(*) AS n FROM audit_log{where_}")));
+                    for param in &filter.params {
+                        count = bind(count, param);
+                    }
+                    let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+                    Ok((rows, total))
                 }
 
                 async fn audit_head(&self) -> Result<(i64, String)> {

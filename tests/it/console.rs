@@ -358,3 +358,56 @@ async fn candidates_claim_a_pooled_task_and_give_it_back() {
     })
     .await;
 }
+
+/// The auditor's screen (三员分立, issue 12): only the auditor opens it; filters narrow the log and
+/// stay in their fields; the chain check says intact, and after a row is edited in the database
+/// names that row; what people typed is shown as text there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_auditor_filters_the_log_and_the_check_names_an_edited_row() {
+    each_backend(|app| async move {
+        add_account(&app, "aud1", "310000", &["auditor"], "staff").await;
+        add_account(&app, "sys1", "310000", &["sysadmin"], "staff").await;
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let sys1 = login(&app, "sys1", PASSWORD).await;
+        assert!(crate::identity::try_login(&app, "hp1", "<b>wrong</b>", None).await.is_err());
+        let auditor = login(&app, "aud1", PASSWORD).await;
+        for session in [&hp1, &sys1] {
+            let (status, page) = screen(&app, session, "/admin/audit").await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        }
+        let (_, home) = screen(&app, &auditor, "/").await;
+        assert!(home.contains(r#"href="/admin/audit""#) && !home.contains(r#"href="/inbox""#), "{home}");
+
+        let (status, page) = screen(&app, &auditor, "/admin/audit").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("登录") && page.contains("hp1") && page.contains("sys1"), "{page}");
+        let (_, failed) = screen(&app, &auditor, "/admin/audit?user=hp1&result=failure").await;
+        assert!(failed.contains(r#"<option value="failure" selected>失败</option>"#), "{failed}");
+        assert!(failed.contains("共 1 条") && !failed.contains("sys1"), "{failed}");
+        let (_, none) = screen(&app, &auditor, "/admin/audit?user=nobody").await;
+        assert!(none.contains(r#"id="empty""#), "{none}");
+        let (status, _) = screen(&app, &auditor, "/admin/audit?from=2026-02-30").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a bad date is refused, not ignored");
+
+        let (_, intact) = screen(&app, &auditor, "/admin/audit?verify=1").await;
+        assert!(intact.contains(r#"id="verdict">审计链完整"#), "{intact}");
+        // Someone with database access turns hp1's failed login into a success.
+        let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit rows read");
+        let failed = rows
+            .iter()
+            .find(|row| row.entry.result == "failure" && row.entry.user_id.as_deref() == Some("hp1"))
+            .expect("the failed login is audited");
+        let seq = failed.seq;
+        crate::identity::raw(&app, &format!("UPDATE audit_log SET result = 'success' WHERE seq = {seq}")).await;
+        let (_, broken) = screen(&app, &auditor, "/admin/audit?verify=1").await;
+        assert!(broken.contains(&format!("审计链已被破坏：第 {seq} 条记录的内容与其校验码不符")), "{broken}");
+        assert!(broken.contains(r#"<tr class="broken">"#), "the row is marked in the table");
+        // Reading the log was audited, as the API's reading is.
+        let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit rows read");
+        assert!(
+            rows.iter().any(|row| row.entry.action == "audit.read" && row.entry.user_id.as_deref() == Some("aud1"))
+        );
+    })
+    .await;
+}

@@ -22,6 +22,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "home.html",
     "inbox.html",
     "task.html",
+    "audit.html",
     "password.html",
     "error.html"
 ];

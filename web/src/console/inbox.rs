@@ -109,7 +109,7 @@ pub(crate) struct InboxPage {
 }
 
 /// `YYYY-MM-DD` as the start of that day in Shanghai, in milliseconds; `days` later for an end.
-fn day_start(text: &str, days: i64) -> ApiResult<Option<i64>> {
+pub(crate) fn day_start(text: &str, days: i64) -> ApiResult<Option<i64>> {
     let Some(text) = filled(text) else { return Ok(None) };
     let date = chrono::NaiveDate::parse_from_str(&text, "%Y-%m-%d")
         .map_err(|_| ApiError::invalid(format!("日期格式应为 年-月-日：{text} (bad date)")))?;
@@ -158,18 +158,12 @@ pub(crate) async fn inbox(
 
 /// The filters as a query string, kept on the tab, sort and page links.
 fn kept_filters(filters: &InboxPage) -> String {
-    let mut kept = form_urlencoded::Serializer::new(String::new());
-    for (name, value) in [
+    super::kept(&[
         ("process", &filters.process),
         ("businessKey", &filters.business_key),
         ("text", &filters.text),
         ("district", &filters.district),
         ("from", &filters.from),
         ("to", &filters.to),
-    ] {
-        if !value.trim().is_empty() {
-            kept.append_pair(name, value);
-        }
-    }
-    kept.finish()
+    ])
 }

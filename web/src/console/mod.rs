@@ -5,6 +5,7 @@
 //! They read and act through the same functions as `/api` (`crate::approval`), so a page can
 //! never show or do more than the API allows.
 
+mod audit;
 mod inbox;
 mod task;
 
@@ -27,12 +28,24 @@ pub fn router() -> Routes {
         .get("/inbox", STAFF, inbox::inbox)
         .get("/tasks/{id}", STAFF, task::show)
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
+        .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
 }
 
 /// A form or query field as an optional value: empty or blank is none.
 fn filled(text: &str) -> Option<String> {
     Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// The filled fields as a query string, kept on a list's tab, sort and page links.
+fn kept(fields: &[(&str, &String)]) -> String {
+    let mut kept = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        if !value.trim().is_empty() {
+            kept.append_pair(name, value);
+        }
+    }
+    kept.finish()
 }
 
 /// Which sections of the navigation the user sees (their `menu:*` permissions).
