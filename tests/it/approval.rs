@@ -990,7 +990,7 @@ async fn done_lists_every_task_i_acted_on_with_my_latest_action() {
 }
 
 /// Uploads `content` as `name` through `POST /api/files` as `user`.
-async fn upload(app: &TestApp, user: &str, name: &str, content: Vec<u8>) -> (StatusCode, Value) {
+pub(crate) async fn upload(app: &TestApp, user: &str, name: &str, content: Vec<u8>) -> (StatusCode, Value) {
     let form = reqwest::multipart::Form::new()
         .part("file", reqwest::multipart::Part::bytes(content).file_name(name.to_string()));
     let response = app

@@ -16,13 +16,13 @@ use crate::support::{ADMIN_PASSWORD, spawn_app};
 const PAYLOAD: &str = r#"<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">"#;
 
 /// One DevTools connection to a page: numbered commands, answers matched by id.
-struct Page {
+pub(crate) struct Page {
     socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
     next: u64,
 }
 
 impl Page {
-    async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         self.next += 1;
         let id = self.next;
         let command = json!({ "id": id, "method": method, "params": params }).to_string();
@@ -42,16 +42,83 @@ impl Page {
         }
     }
 
-    async fn evaluate(&mut self, expression: &str) -> Value {
+    pub(crate) async fn evaluate(&mut self, expression: &str) -> Value {
         let result = self.call("Runtime.evaluate", json!({ "expression": expression, "returnByValue": true })).await;
         result["result"]["value"].clone()
     }
 }
 
+/// A headless Chromium with its DevTools endpoint, and its profile folder.
+pub(crate) struct Browser {
+    chromium: std::process::Child,
+    profile: std::path::PathBuf,
+}
+
+impl Browser {
+    /// Starts Chromium and opens a tab that carries the session `cookie` for the app.
+    pub(crate) async fn open(app: &crate::support::TestApp, cookie: &str) -> (Browser, Page) {
+        let profile = tempfile_dir();
+        let mut chromium = Command::new(std::env::var("SY_CHROMIUM").unwrap_or_else(|_| "chromium".into()))
+            .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0"])
+            .arg(format!("--user-data-dir={}", profile.display()))
+            .arg("about:blank")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("chromium starts (apt-get install chromium)");
+        let stderr = chromium.stderr.take().expect("stderr");
+        let endpoint = tokio::task::spawn_blocking(move || {
+            let mut lines = BufReader::new(stderr).lines();
+            let found = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|line| line.split_once("DevTools listening on ").map(|(_, url)| url.trim().to_string()));
+            std::thread::spawn(move || lines.for_each(drop));
+            found
+        })
+        .await
+        .expect("reader finishes")
+        .expect("chromium prints its DevTools address");
+        let http = endpoint.trim_start_matches("ws://").split('/').next().expect("host:port").to_string();
+        let target: Value = app
+            .client
+            .put(format!("http://{http}/json/new?about:blank"))
+            .send()
+            .await
+            .expect("new tab")
+            .json()
+            .await
+            .expect("JSON");
+        let page_url = target["webSocketDebuggerUrl"].as_str().expect("page socket").to_string();
+        let (socket, _) = tokio_tungstenite::connect_async(page_url).await.expect("DevTools connects");
+        let mut page = Page { socket, next: 0 };
+        let (name, value) = cookie.split_once('=').expect("name=value");
+        page.call("Network.enable", json!({})).await;
+        page.call("Network.setCookie", json!({ "name": name, "value": value, "url": format!("{}/", app.base) })).await;
+        page.call("Page.enable", json!({})).await;
+        (Browser { chromium, profile }, page)
+    }
+
+    pub(crate) fn close(mut self) {
+        let _ = self.chromium.kill();
+        let _ = self.chromium.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Whether the browser tests run: `SY_BROWSER_TESTS=1` (CI sets it after installing Debian's
+/// chromium and fonts-noto-cjk); without it each test says so and passes.
+pub(crate) fn browser_tests() -> bool {
+    let on = std::env::var("SY_BROWSER_TESTS").is_ok();
+    if !on {
+        eprintln!("browser test skipped: set SY_BROWSER_TESTS=1 (needs Debian's chromium)");
+    }
+    on
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stored_script_in_a_display_name_does_not_run_in_a_browser() {
-    if std::env::var("SY_BROWSER_TESTS").is_err() {
-        eprintln!("browser test skipped: set SY_BROWSER_TESTS=1 (needs Debian's chromium)");
+    if !browser_tests() {
         return;
     }
     let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
@@ -76,47 +143,8 @@ async fn a_stored_script_in_a_display_name_does_not_run_in_a_browser() {
         .expect("sent");
     assert_eq!(changed.status(), 204);
     let victim = login(&app, "victim", "Second-Pass-2026").await;
-    let (name, value) = victim.cookie.split_once('=').expect("name=value");
 
-    let profile = tempfile_dir();
-    let mut chromium = Command::new(std::env::var("SY_CHROMIUM").unwrap_or_else(|_| "chromium".into()))
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0"])
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg("about:blank")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("chromium starts (apt-get install chromium)");
-    let stderr = chromium.stderr.take().expect("stderr");
-    let endpoint = tokio::task::spawn_blocking(move || {
-        let mut lines = BufReader::new(stderr).lines();
-        let found = lines
-            .by_ref()
-            .map_while(Result::ok)
-            .find_map(|line| line.split_once("DevTools listening on ").map(|(_, url)| url.trim().to_string()));
-        std::thread::spawn(move || lines.for_each(drop));
-        found
-    })
-    .await
-    .expect("reader finishes")
-    .expect("chromium prints its DevTools address");
-    let http = endpoint.trim_start_matches("ws://").split('/').next().expect("host:port").to_string();
-    let target: Value = app
-        .client
-        .put(format!("http://{http}/json/new?about:blank"))
-        .send()
-        .await
-        .expect("new tab")
-        .json()
-        .await
-        .expect("JSON");
-    let page_url = target["webSocketDebuggerUrl"].as_str().expect("page socket").to_string();
-    let (socket, _) = tokio_tungstenite::connect_async(page_url).await.expect("DevTools connects");
-    let mut page = Page { socket, next: 0 };
-
-    page.call("Network.enable", json!({})).await;
-    page.call("Network.setCookie", json!({ "name": name, "value": value, "url": format!("{}/", app.base) })).await;
-    page.call("Page.enable", json!({})).await;
+    let (browser, mut page) = Browser::open(&app, &victim.cookie).await;
     page.call("Page.navigate", json!({ "url": format!("{}/", app.base) })).await;
     let mut state = Value::Null;
     for _ in 0..100 {
@@ -132,9 +160,7 @@ async fn a_stored_script_in_a_display_name_does_not_run_in_a_browser() {
     let pwned = page.evaluate("String(window.__pwned)").await;
     let shown = page.evaluate("document.getElementById('name').textContent").await;
     let injected = page.evaluate("document.querySelectorAll('#name script, #name img').length").await;
-    let _ = chromium.kill();
-    let _ = chromium.wait();
-    let _ = std::fs::remove_dir_all(&profile);
+    browser.close();
     assert_eq!(pwned, "undefined", "the stored script did not run");
     assert_eq!(shown, PAYLOAD, "the payload is shown as text");
     assert_eq!(injected, 0, "no element was injected");
@@ -148,4 +174,133 @@ fn tempfile_dir() -> std::path::PathBuf {
 
 fn uuid_like() -> String {
     format!("{}-{}", std::process::id(), runtime::executor::now_millis())
+}
+
+impl Page {
+    /// Waits until `expression` is true in the page (10 s at most).
+    pub(crate) async fn until(&mut self, expression: &str) {
+        for _ in 0..100 {
+            if self.evaluate(expression).await == Value::Bool(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the page never reached: {expression}");
+    }
+
+    /// Navigates and waits for the page to be loaded (and its deferred scripts run).
+    pub(crate) async fn open(&mut self, url: &str) {
+        self.call("Page.navigate", json!({ "url": url })).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        self.until("document.readyState === 'complete'").await;
+    }
+
+    /// A full-page PNG into `SY_SCREENSHOTS` (default `target/screenshots`), which CI keeps.
+    pub(crate) async fn screenshot(&mut self, name: &str) {
+        use base64::Engine as _;
+        let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(shot["data"].as_str().expect("image data"))
+            .expect("base64 image");
+        let folder = std::env::var("SY_SCREENSHOTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots"));
+        std::fs::create_dir_all(&folder).expect("screenshot folder");
+        std::fs::write(folder.join(name), bytes).expect("screenshot written");
+    }
+
+    /// Draws a stroke across the element `selector` with the mouse (pointer events).
+    pub(crate) async fn draw(&mut self, selector: &str) {
+        let rect = self
+            .evaluate(&format!(
+                "(() => {{ const r = document.querySelector('{selector}').getBoundingClientRect(); return [r.left, r.top, r.width, r.height]; }})()"
+            ))
+            .await;
+        let at = |i: usize| rect[i].as_f64().expect("number");
+        let (left, top, width, height) = (at(0), at(1), at(2), at(3));
+        let mouse = |kind: &str, x: f64, y: f64| json!({ "type": kind, "x": left + x * width, "y": top + y * height, "button": "left", "buttons": 1, "clickCount": 1 });
+        self.call("Input.dispatchMouseEvent", mouse("mousePressed", 0.1, 0.5)).await;
+        for step in 1..=8 {
+            let x = 0.1 + 0.1 * step as f64;
+            self.call("Input.dispatchMouseEvent", mouse("mouseMoved", x, 0.3 + 0.05 * (step % 3) as f64)).await;
+        }
+        self.call("Input.dispatchMouseEvent", mouse("mouseReleased", 0.9, 0.5)).await;
+    }
+}
+
+/// SVC-24 in a real browser at 375 px: the mobile task page fits the screen, a signature is
+/// drawn on the pad and a photo chosen, 通过 uploads both with the decision, and the timeline
+/// shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_phone_approves_with_a_drawn_signature_and_a_photo() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    crate::approval::people(&app).await;
+    crate::approval::apply(&app).await;
+    let task = crate::approval::todo_task(&app, "hp1").await.expect("the district review");
+    let (status, _) = crate::approval::post(&app, "hp1", &format!("/tasks/{task}/claim"), json!({})).await;
+    assert_eq!(status, 204);
+    let hp1 = login(&app, "hp1", crate::identity::PASSWORD).await;
+    let (browser, mut page) = Browser::open(&app, &hp1.cookie).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true }),
+    )
+    .await;
+    page.open(&format!("{}/m/todo", app.base)).await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("mobile-todo.png").await;
+    page.open(&format!("{}/m/tasks/{task}", app.base)).await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    // The approve form is open; its pad is shown once the script runs.
+    page.until("!document.querySelector('form[action$=\"/approve\"] [data-sign]').hidden").await;
+    page.call("Runtime.evaluate", json!({ "expression": "document.querySelector('form[action$=\"/approve\"] canvas').scrollIntoView({ block: 'center' })" })).await;
+    page.draw("form[action$=\"/approve\"] canvas").await;
+    // A photo chosen in the file field (DevTools sets the files as a person's picker would).
+    let photo = std::env::temp_dir().join(format!("sy-photo-{}.png", uuid_like()));
+    std::fs::write(&photo, b"\x89PNG\r\n\x1a\n a photo").expect("photo written");
+    let document = page.call("DOM.getDocument", json!({})).await;
+    let input = page
+        .call(
+            "DOM.querySelector",
+            json!({ "nodeId": document["root"]["nodeId"], "selector": "form[action$=\"/approve\"] input[type=file]" }),
+        )
+        .await;
+    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
+        .await;
+    page.until("document.querySelector('form[action$=\"/approve\"] input[name=attachments]').value !== ''").await;
+    page.screenshot("mobile-task.png").await;
+    page.call(
+        "Runtime.evaluate",
+        json!({ "expression": "document.querySelector('form[action$=\"/approve\"] textarea').value = '同意（手机）'; document.querySelector('form[action$=\"/approve\"] button[type=submit]').click()" }),
+    )
+    .await;
+    page.until("location.pathname === '/m/todo'").await;
+    page.until("document.getElementById('notice') !== null").await;
+    let _ = std::fs::remove_file(&photo);
+    // The decision carries both files; the page shows the photo's link and the signature image.
+    let (_, detail) = crate::approval::get(&app, "hp1", &format!("/tasks/{task}")).await;
+    let approval = detail["timeline"]
+        .as_array()
+        .expect("timeline")
+        .iter()
+        .find(|step| step["operation"] == "approve" && step["actor"] == "hp1")
+        .cloned()
+        .expect("the approval is recorded");
+    assert_eq!(approval["comment"], "同意（手机）");
+    assert_eq!(approval["detail"]["signature"]["contentType"], "image/png", "{approval}");
+    assert_eq!(approval["detail"]["attachments"][0]["contentType"], "image/png", "{approval}");
+    page.open(&format!("{}/m/tasks/{task}", app.base)).await;
+    page.until("document.querySelector('img.signature') !== null && document.querySelector('img.signature').complete")
+        .await;
+    assert_eq!(
+        page.evaluate("document.querySelector('img.signature').naturalWidth > 0").await,
+        true,
+        "the signature shows"
+    );
+    page.screenshot("mobile-task-done.png").await;
+    browser.close();
 }

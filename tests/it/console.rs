@@ -411,3 +411,89 @@ async fn the_auditor_filters_the_log_and_the_check_names_an_edited_row() {
     })
     .await;
 }
+
+/// The mobile 待办 (SVC-24, issue 12): cards with 通过 / 驳回 inline and 认领 on the pool, the task
+/// page with every operation, forms that come back to the mobile pages, the district's data
+/// only, and a next page when there is more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_mobile_todo_approves_rejects_and_claims_on_a_phone() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let xh1 = login(&app, "xh1", PASSWORD).await;
+
+        let (status, cards) = screen(&app, &hp1, "/m/todo").await;
+        assert_eq!(status, StatusCode::OK, "{cards}");
+        assert!(cards.contains(&format!(r#"href="/m/tasks/{task}""#)) && cards.contains("YD-1"), "{cards}");
+        assert!(cards.contains(&format!(r#"action="/tasks/{task}/approve""#)), "通过 on the card: {cards}");
+        assert!(cards.contains(&format!(r#"action="/tasks/{task}/reject""#)), "驳回 on the card");
+        assert!(cards.contains(r#"name="back" value="m""#) && !cards.contains(r#"id="more""#), "{cards}");
+        let (_, pool) = screen(&app, &hp1, "/m/todo?tab=claimable").await;
+        assert!(pool.contains(&format!(r#"action="/tasks/{task}/claim""#)), "{pool}");
+        let (_, other) = screen(&app, &xh1, "/m/todo").await;
+        assert!(!other.contains(&task) && other.contains(r#"id="empty""#), "{other}");
+        let (status, _) = screen(&app, &xh1, &format!("/m/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // The task page offers every operation the API lists, each coming back to /m.
+        let (status, page) = screen(&app, &hp1, &format!("/m/tasks/{task}")).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (_, detail) = crate::approval::get(&app, "hp1", &format!("/tasks/{task}")).await;
+        for operation in detail["operations"].as_array().expect("operations") {
+            let operation = operation.as_str().expect("name");
+            assert!(page.contains(&format!(r#"action="/tasks/{task}/{operation}""#)), "{operation} offered: {page}");
+        }
+        assert!(page.contains("data-sign") && page.contains(r#"data-upload="attachments""#), "signature and photos");
+        // 认领 from the phone comes back to the phone's task page.
+        let claimed = submit(&app, &hp1, &format!("/tasks/{task}/claim"), Some(&hp1.csrf), &[("back", "m")]).await;
+        assert_eq!(claimed.headers()[LOCATION].to_str().expect("text"), format!("/m/tasks/{task}?notice=claim"));
+        // 驳回 needs a reason; 通过 from the card goes back to the cards.
+        let bare = submit(&app, &hp1, &format!("/tasks/{task}/return"), Some(&hp1.csrf), &[("back", "m")]).await;
+        assert_eq!(bare.status(), StatusCode::UNPROCESSABLE_ENTITY, "a 退回 without a target is refused");
+        // A photo and a drawn signature, uploaded by the page's script, go with the 通过.
+        let png = b"\x89PNG\r\n\x1a\n pixels".to_vec();
+        let (_, photo) = crate::approval::upload(&app, "hp1", "现场照片.png", png.clone()).await;
+        let (_, signature) = crate::approval::upload(&app, "hp1", "signature.png", png).await;
+        let (photo, signature) = (photo["id"].as_str().expect("id"), signature["id"].as_str().expect("id"));
+        let approved = submit(
+            &app,
+            &hp1,
+            &format!("/tasks/{task}/approve"),
+            Some(&hp1.csrf),
+            &[("back", "m"), ("attachments", photo), ("signature", signature)],
+        )
+        .await;
+        assert_eq!(approved.status(), StatusCode::SEE_OTHER);
+        assert_eq!(approved.headers()[LOCATION], "/m/todo?notice=approve");
+        let (_, cards) = screen(&app, &hp1, "/m/todo?notice=approve").await;
+        assert!(cards.contains("已通过") && !cards.contains(&task), "{cards}");
+        let (_, page) = screen(&app, &hp1, &format!("/m/tasks/{task}")).await;
+        assert!(page.contains(&format!(r#"<a href="/api/files/{photo}">现场照片.png</a>"#)), "{page}");
+        assert!(page.contains(&format!(r#"<img class="signature" src="/api/files/{signature}""#)), "{page}");
+        let city = todo_task(&app, "city1").await.expect("the city review");
+        let city1 = login(&app, "city1", PASSWORD).await;
+        let rejected = submit(
+            &app,
+            &city1,
+            &format!("/tasks/{city}/reject"),
+            Some(&city1.csrf),
+            &[("back", "m"), ("comment", "材料不全")],
+        )
+        .await;
+        assert_eq!(rejected.headers()[LOCATION], "/m/todo?notice=reject");
+
+        // More than a page: the next one is a link (loaded as the list scrolls, with htmx).
+        for _ in 0..11 {
+            apply(&app).await;
+        }
+        let (_, first) = screen(&app, &hp1, "/m/todo").await;
+        assert_eq!(first.matches(r#"<article class="m-card""#).count(), 10, "{first}");
+        assert!(first.contains(r#"id="more" href="/m/todo?tab=todo&amp;page=2""#), "{first}");
+        let (_, second) = screen(&app, &hp1, "/m/todo?tab=todo&page=2").await;
+        assert_eq!(second.matches(r#"<article class="m-card""#).count(), 1, "{second}");
+        assert!(!second.contains(r#"id="more""#) && !second.contains(r#"id="empty""#), "{second}");
+    })
+    .await;
+}

@@ -46,3 +46,100 @@ document.addEventListener("DOMContentLoaded", async () => {
     fail("流程图无法显示");
   }
 });
+
+// The CSRF token of the form an element is in (every console form carries it).
+const csrfOf = (form) => (form.querySelector("input[name=csrf_token]") || {}).value || "";
+
+// One file to /api/files; resolves to its id or rejects with the server's Chinese message.
+async function uploadFile(form, blob, name) {
+  const body = new FormData();
+  body.append("file", blob, name);
+  const response = await fetch("/api/files", {
+    method: "POST", body, credentials: "same-origin", headers: { "X-CSRF-Token": csrfOf(form), Accept: "application/json" },
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(answer.message || ("上传失败（" + response.status + "）"));
+  return answer.id;
+}
+
+// Attachments: each chosen file is uploaded at once and its id kept in the hidden field.
+document.addEventListener("change", async (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || !input.dataset.upload) return;
+  const form = input.form;
+  const field = form.querySelector("input[name=" + input.dataset.upload + "]");
+  const list = input.closest("[data-files]").querySelector(".file-list");
+  for (const file of Array.from(input.files || [])) {
+    const item = document.createElement("li");
+    item.textContent = file.name + " 上传中…";
+    list.appendChild(item);
+    try {
+      const id = await uploadFile(form, file, file.name);
+      field.value = field.value ? field.value + "," + id : id;
+      item.textContent = file.name + " ✓";
+    } catch (error) {
+      item.textContent = file.name + "：" + error.message;
+      item.className = "error";
+    }
+  }
+  input.value = "";
+});
+
+// Signature pads: drawn with a finger or the mouse; uploaded as PNG when the form is sent.
+function setUpPad(box) {
+  const canvas = box.querySelector("canvas");
+  const context = canvas.getContext("2d");
+  context.lineWidth = 3; context.lineCap = "round"; context.strokeStyle = "#1d1d1f";
+  let drawing = false;
+  const point = (event) => {
+    const rect = canvas.getBoundingClientRect();
+    return [(event.clientX - rect.left) * canvas.width / rect.width, (event.clientY - rect.top) * canvas.height / rect.height];
+  };
+  canvas.addEventListener("pointerdown", (event) => {
+    drawing = true; canvas.setPointerCapture(event.pointerId);
+    const [x, y] = point(event); context.beginPath(); context.moveTo(x, y);
+  });
+  canvas.addEventListener("pointermove", (event) => {
+    if (!drawing) return;
+    const [x, y] = point(event); context.lineTo(x, y); context.stroke(); box.dataset.drawn = "1";
+  });
+  canvas.addEventListener("pointerup", () => { drawing = false; });
+  box.querySelector("[data-sign-clear]").addEventListener("click", () => {
+    context.clearRect(0, 0, canvas.width, canvas.height); delete box.dataset.drawn;
+  });
+  box.hidden = false;
+}
+document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("[data-sign]").forEach(setUpPad));
+
+// Before a form with a drawn signature is sent, the image is uploaded (capture phase, so the
+// send-once guard sees only the real submission).
+document.addEventListener("submit", async (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement)) return;
+  const box = form.querySelector("[data-sign][data-drawn]");
+  const field = form.querySelector("input[name=signature]");
+  if (!box || !field || field.value) return;
+  event.preventDefault(); event.stopPropagation();
+  try {
+    const blob = await new Promise((resolve) => box.querySelector("canvas").toBlob(resolve, "image/png"));
+    field.value = await uploadFile(form, blob, "signature.png");
+    form.requestSubmit();
+  } catch (error) {
+    alert("签名上传失败：" + error.message);
+  }
+}, true);
+
+// Mobile lists: pull down at the top to refresh.
+document.addEventListener("DOMContentLoaded", () => {
+  if (!document.querySelector("[data-pull-refresh]")) return;
+  let start = null;
+  const hint = document.getElementById("pull-hint");
+  window.addEventListener("touchstart", (event) => { start = window.scrollY === 0 ? event.touches[0].clientY : null; }, { passive: true });
+  window.addEventListener("touchmove", (event) => {
+    if (start !== null && hint) hint.hidden = event.touches[0].clientY - start < 60;
+  }, { passive: true });
+  window.addEventListener("touchend", (event) => {
+    if (start !== null && event.changedTouches[0].clientY - start > 80) window.location.reload();
+    start = null; if (hint) hint.hidden = true;
+  });
+});

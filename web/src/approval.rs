@@ -682,7 +682,8 @@ pub(crate) async fn timeline(state: &AppState, instance_id: &str) -> ApiResult<V
             },
         ));
     }
-    entries.sort_by_key(|(at, _)| *at);
+    // At the same millisecond an operation comes before the task it created (通过 → the next step).
+    entries.sort_by_key(|(at, entry)| (*at, matches!(entry, TimelineEntry::Task { .. })));
     Ok(entries.into_iter().map(|(_, entry)| entry).collect())
 }
 

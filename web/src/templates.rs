@@ -23,6 +23,9 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "inbox.html",
     "task.html",
     "audit.html",
+    "mobile.html",
+    "m_todo.html",
+    "m_task.html",
     "password.html",
     "error.html"
 ];

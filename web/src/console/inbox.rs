@@ -24,7 +24,7 @@ pub(crate) fn shanghai(millis: i64) -> String {
 
 /// An inbox row with its times and district as people read them.
 #[derive(Serialize)]
-struct Row {
+pub(crate) struct Row {
     #[serde(flatten)]
     entry: InboxEntry,
     time_text: String,
@@ -34,13 +34,13 @@ struct Row {
 
 /// A district for the filter: its code and name.
 #[derive(Serialize)]
-struct District {
+pub(crate) struct District {
     code: String,
     name: String,
 }
 
 /// The districts of the organisation tree, in code order.
-async fn districts(state: &AppState) -> ApiResult<Vec<District>> {
+pub(crate) async fn districts(state: &AppState) -> ApiResult<Vec<District>> {
     let mut districts: Vec<District> = state
         .store()
         .org_units()
@@ -53,7 +53,7 @@ async fn districts(state: &AppState) -> ApiResult<Vec<District>> {
     Ok(districts)
 }
 
-fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row> {
+pub(crate) fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row> {
     entries
         .into_iter()
         .map(|entry| {
@@ -108,6 +108,24 @@ pub(crate) struct InboxPage {
     notice: String,
 }
 
+impl InboxPage {
+    /// The tab's name (`todo` when none is given) and the tab; 404 for a name that is none.
+    pub(crate) fn tab(&self) -> ApiResult<(String, InboxTab)> {
+        let name = if self.tab.is_empty() { "todo".to_string() } else { self.tab.clone() };
+        let tab = tab_of(&name).ok_or_else(|| ApiError::not_found("没有这个列表 (no such inbox tab)"))?;
+        Ok((name, tab))
+    }
+
+    /// The page asked for, from 1.
+    pub(crate) fn page(&self) -> i64 {
+        self.page.unwrap_or(1).max(1)
+    }
+
+    pub(crate) fn notice(&self) -> &str {
+        &self.notice
+    }
+}
+
 /// `YYYY-MM-DD` as the start of that day in Shanghai, in milliseconds; `days` later for an end.
 pub(crate) fn day_start(text: &str, days: i64) -> ApiResult<Option<i64>> {
     let Some(text) = filled(text) else { return Ok(None) };
@@ -123,9 +141,8 @@ pub(crate) async fn inbox(
     query: Result<Query<InboxPage>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let tab_name = if filters.tab.is_empty() { "todo".to_string() } else { filters.tab.clone() };
-    let tab = tab_of(&tab_name).ok_or_else(|| ApiError::not_found("没有这个列表 (no such inbox tab)"))?;
-    let page = filters.page.unwrap_or(1).max(1);
+    let (tab_name, tab) = filters.tab()?;
+    let page = filters.page();
     let params = InboxParams {
         process: filled(&filters.process),
         business_key: filled(&filters.business_key),

@@ -7,6 +7,7 @@
 
 mod audit;
 mod inbox;
+mod mobile;
 mod task;
 
 use axum::http::StatusCode;
@@ -28,6 +29,8 @@ pub fn router() -> Routes {
         .get("/inbox", STAFF, inbox::inbox)
         .get("/tasks/{id}", STAFF, task::show)
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
+        .get("/m/todo", STAFF, mobile::todo)
+        .get("/m/tasks/{id}", STAFF, mobile::task)
         .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
 }

@@ -38,8 +38,19 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
+    let context = task_context(&state, &auth, &id, shown).await?;
+    screen(&state, &auth, "inbox", "task.html", context).await
+}
+
+/// What a task's page shows, on the desktop and on the phone (`/m/tasks/{id}`).
+pub(crate) async fn task_context(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Context> {
     let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let detail = load_task_detail(&state, &auth, &id).await?;
+    let detail = load_task_detail(state, auth, id).await?;
     let instance_id = detail.process_instance.id.clone();
     // The diagram: where the instance is now, and how often each node ran.
     let query = ActivityQuery { instance_id: Some(instance_id), ..ActivityQuery::new(identity::scope()) };
@@ -85,7 +96,7 @@ pub(crate) async fn show(
     context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
     context.insert("task_id", &id);
     context.insert("notice", &shown.notice);
-    screen(&state, &auth, "inbox", "task.html", context).await
+    Ok(context)
 }
 
 /// An operation form of the task page: the fields of the API's body, lists comma-separated.
@@ -103,7 +114,14 @@ pub(crate) struct OperationForm {
     roles: String,
     #[serde(default)]
     position: String,
-    /// `claimable`: the 认领 button of the 待认领 list, which goes back to that list.
+    /// Uploaded files (`POST /api/files`, by the page's script) by id, comma-separated.
+    #[serde(default)]
+    attachments: String,
+    /// The uploaded signature image, by id.
+    #[serde(default)]
+    signature: String,
+    /// Where to go afterwards: `claimable` (the 认领 button of the 待认领 list, back to that
+    /// list) or `m` (the mobile pages).
     #[serde(default)]
     back: String,
 }
@@ -133,6 +151,8 @@ pub(crate) async fn operate(
         users: list(&form.users),
         roles: list(&form.roles),
         position: filled(&form.position),
+        attachments: list(&form.attachments),
+        signature: filled(&form.signature),
         ..OperationBody::default()
     })?;
     perform(&state, &auth, &id, operation, body).await?;
@@ -145,13 +165,15 @@ pub(crate) async fn operate(
             | Operation::RemoveSigners
             | Operation::Claim
     );
+    let mobile = form.back == "m";
+    let (inbox, task) = if mobile { ("/m/todo", "/m/tasks") } else { ("/inbox", "/tasks") };
     let to = if form.back == "claimable" || operation == Operation::Unclaim {
-        format!("/inbox?tab=claimable&notice={}", operation.name())
+        format!("{inbox}?tab=claimable&notice={}", operation.name())
     } else if stays {
         let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-        format!("/tasks/{id}?notice={}", operation.name())
+        format!("{task}/{id}?notice={}", operation.name())
     } else {
-        format!("/inbox?notice={}", operation.name())
+        format!("{inbox}?notice={}", operation.name())
     };
     let location = HeaderValue::from_str(&to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
