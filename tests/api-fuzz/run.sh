@@ -29,12 +29,13 @@ NAME=api-fuzz PY="$VENV/bin/python" DEMO=true
 # shellcheck source=../server.sh
 source "$ROOT/tests/server.sh"
 
-# The demo instance's open task, so the task endpoints reach their logic instead of 404.
+# The demo application's open task (区级审核, in 黄浦区's pool), so the task endpoints reach
+# their logic instead of 404; the requests come from its district reviewer.
 TASK="$("$PY" - "$BASE" "$PASSWORD" <<'PYTHON'
 import base64, json, sys, urllib.request
 base, password = sys.argv[1], sys.argv[2]
 request = urllib.request.Request(base + "/api/inbox/todo")
-request.add_header("Authorization", "Basic " + base64.b64encode(f"admin:{password}".encode()).decode())
+request.add_header("Authorization", "Basic " + base64.b64encode(f"hp-reviewer:{password}".encode()).decode())
 print(json.load(urllib.request.urlopen(request))["items"][0]["taskId"])
 PYTHON
 )"
@@ -44,7 +45,7 @@ STATUS=0
 # Run from the temporary folder: schemathesis keeps its cache in the working directory.
 cd "$DATA_DIR"
 "$VENV/bin/schemathesis" --config-file "$DATA_DIR/schemathesis.toml" run "$ROOT/docs/openapi/inbox.yaml" \
-    --url "$BASE/api" --auth "admin:$PASSWORD" \
+    --url "$BASE/api" --auth "hp-reviewer:$PASSWORD" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance \
     --max-examples "${SY_FUZZ_EXAMPLES:-50}" --seed "${SY_FUZZ_SEED:-20261129}" || STATUS=$?
 if [[ $STATUS -ne 0 ]]; then
