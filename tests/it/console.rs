@@ -497,3 +497,102 @@ async fn the_mobile_todo_approves_rejects_and_claims_on_a_phone() {
     })
     .await;
 }
+
+/// The system and security administrators' screens (三员分立, issue 12): the system
+/// administrator creates an account (with roles from checkboxes; a weak password is a Chinese
+/// refusal), freezes and unfreezes it, and is offered nothing on administrators' accounts; the
+/// security administrator assigns roles (an administrator role only with its password again)
+/// and sees the policy; neither reaches the other's screen, and staff reach neither.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_administrators_manage_accounts_and_roles_from_their_screens() {
+    each_backend(|app| async move {
+        add_account(&app, "sys1", "310000", &["sysadmin"], "staff").await;
+        add_account(&app, "sec1", "310000", &["secadmin"], "staff").await;
+        add_account(&app, "aud1", "310000", &["auditor"], "staff").await;
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        let sys1 = login(&app, "sys1", PASSWORD).await;
+        let sec1 = login(&app, "sec1", PASSWORD).await;
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        for (session, path) in
+            [(&hp1, "/admin/users"), (&hp1, "/admin/security"), (&sec1, "/admin/users"), (&sys1, "/admin/security")]
+        {
+            let (status, _) = screen(&app, session, path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{path}");
+        }
+        let (status, page) = screen(&app, &sys1, "/admin/users").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains(r#"id="account-hp1""#) && page.contains(r#"action="/admin/users/hp1/freeze""#), "{page}");
+        assert!(!page.contains(r#"action="/admin/users/aud1/freeze""#), "nothing on an administrator: {page}");
+
+        let account = [
+            ("username", "hp9"),
+            ("displayName", "<script>alert(1)</script>"),
+            ("unit", "310101"),
+            ("kind", "staff"),
+            ("roles", "district-staff"),
+            ("roles", "district-leader"),
+        ];
+        let weak =
+            submit(&app, &sys1, "/admin/users", Some(&sys1.csrf), &[&account[..], &[("password", "short")]].concat())
+                .await;
+        assert_eq!(weak.status(), StatusCode::BAD_REQUEST);
+        assert!(weak.text().await.expect("HTML").contains("密码"), "the refusal names the password");
+        let created = submit(
+            &app,
+            &sys1,
+            "/admin/users",
+            Some(&sys1.csrf),
+            &[&account[..], &[("password", "Initial-Pass-2026")]].concat(),
+        )
+        .await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        assert_eq!(created.headers()[LOCATION], "/admin/users?notice=created");
+        let stored = app.executor.store().account("hp9").await.expect("read").expect("created");
+        assert_eq!(stored.roles, ["district-leader", "district-staff"], "both checkboxes");
+        assert!(stored.must_change_password);
+        let (_, page) = screen(&app, &sys1, "/admin/users?text=hp9&notice=created").await;
+        assert!(page.contains("账号已创建") && page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
+        assert!(!page.contains("<script>alert(1)"), "the name is text");
+
+        let frozen = submit(&app, &sys1, "/admin/users/hp9/freeze", Some(&sys1.csrf), &[]).await;
+        assert_eq!(frozen.headers()[LOCATION], "/admin/users?notice=freeze");
+        assert!(crate::identity::try_login(&app, "hp9", "Initial-Pass-2026", None).await.is_err(), "frozen");
+        let (_, page) = screen(&app, &sys1, "/admin/users?status=frozen").await;
+        assert!(page.contains(r#"action="/admin/users/hp9/unfreeze""#) && !page.contains("account-hp1"), "{page}");
+        submit(&app, &sys1, "/admin/users/hp9/unfreeze", Some(&sys1.csrf), &[]).await;
+        assert_eq!(app.executor.store().account("hp9").await.expect("read").expect("there").status, "active");
+        let refused = submit(&app, &sys1, "/admin/users/aud1/freeze", Some(&sys1.csrf), &[]).await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "an administrator's account is not the sysadmin's");
+        let nothing = submit(&app, &sys1, "/admin/users/hp9/delete", Some(&sys1.csrf), &[]).await;
+        assert_eq!(nothing.status(), StatusCode::NOT_FOUND);
+
+        // The security administrator: the policy, role assignment, never its own account.
+        let (status, page) = screen(&app, &sec1, "/admin/security").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains(r#"id="policy""#) && page.contains("至少 10 位"), "{page}");
+        assert!(
+            page.contains(r#"action="/admin/users/hp9/roles""#)
+                && !page.contains(r#"action="/admin/users/sec1/roles""#)
+        );
+        let creating = submit(&app, &sec1, "/admin/users", Some(&sec1.csrf), &[("username", "x")]).await;
+        assert_eq!(creating.status(), StatusCode::FORBIDDEN, "the security administrator creates no accounts");
+        let roles = submit(&app, &sec1, "/admin/users/hp9/roles", Some(&sec1.csrf), &[("roles", "city-staff")]).await;
+        assert_eq!(roles.headers()[LOCATION], "/admin/security?notice=roles");
+        assert_eq!(app.executor.store().account("hp9").await.expect("read").expect("there").roles, ["city-staff"]);
+        let admin = [("roles", "auditor"), ("password", PASSWORD)];
+        let initial = submit(&app, &sec1, "/admin/users/hp9/roles", Some(&sec1.csrf), &admin).await;
+        assert_eq!(initial.status(), StatusCode::UNPROCESSABLE_ENTITY, "not while the initial password stands");
+        assert!(initial.text().await.expect("HTML").contains("初始密码"));
+        let unproven = submit(&app, &sec1, "/admin/users/hp1/roles", Some(&sec1.csrf), &admin[..1]).await;
+        assert!(unproven.status().is_client_error(), "an administrator role needs the password again");
+        assert_eq!(app.executor.store().account("hp1").await.expect("read").expect("there").roles, ["district-staff"]);
+        let proven = submit(&app, &sec1, "/admin/users/hp1/roles", Some(&sec1.csrf), &admin).await;
+        assert_eq!(proven.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.executor.store().account("hp1").await.expect("read").expect("there").roles, ["auditor"]);
+        let own = submit(&app, &sec1, "/admin/users/sec1/roles", Some(&sec1.csrf), &[("roles", "secadmin")]).await;
+        assert!(own.status().is_client_error(), "never one's own roles");
+        let unlocked = submit(&app, &sec1, "/admin/users/hp9/unlock", Some(&sec1.csrf), &[("back", "security")]).await;
+        assert_eq!(unlocked.headers()[LOCATION], "/admin/security?notice=unlocked");
+    })
+    .await;
+}

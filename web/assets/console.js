@@ -1,11 +1,14 @@
 // The console's own script: progressive only; every page works without it.
 "use strict";
 
-// A form submits once: a double click never sends an operation twice.
+// A form submits once: a double click never sends an operation twice; one with data-confirm
+// asks first.
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-once")) return;
   if (form.dataset.sent) { event.preventDefault(); return; }
+  // A form that cannot be undone asks first (data-confirm: the question).
+  if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
   form.dataset.sent = "1";
   form.querySelectorAll("button[type=submit]").forEach((button) => { button.disabled = true; });
 });

@@ -5,6 +5,7 @@
 //! They read and act through the same functions as `/api` (`crate::approval`), so a page can
 //! never show or do more than the API allows.
 
+mod accounts;
 mod audit;
 mod inbox;
 mod mobile;
@@ -31,6 +32,11 @@ pub fn router() -> Routes {
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
         .get("/m/todo", STAFF, mobile::todo)
         .get("/m/tasks/{id}", STAFF, mobile::task)
+        .get("/admin/users", Need::Screen(&["menu:users"]), accounts::users)
+        .post("/admin/users", Need::Screen(&["user:manage"]), accounts::create)
+        .post("/admin/users/{id}/roles", Need::Screen(&["role:assign"]), accounts::roles)
+        .post("/admin/users/{id}/{action}", Need::Screen(&["user:manage", "user:unlock"]), accounts::act)
+        .get("/admin/security", Need::Screen(&["menu:security"]), accounts::security)
         .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
 }

@@ -1,0 +1,255 @@
+//! The administrators' account screens (三员分立, issue 12). `/admin/users` is the system
+//! administrator's (`menu:users`): the accounts in its scope with filters, a new account (unit,
+//! kind, roles, an initial password the user changes at first login), freeze / unfreeze /
+//! cancel and unlock. `/admin/security` is the security administrator's (`menu:security`): the
+//! same list with role assignment (never its own; an administrator role asks for the password
+//! again) and unlock, and the password and lockout policy in force. Every action goes through
+//! the functions `/api/users` uses, so the rules (三员分立, nobody manages an administrator, the
+//! scope) are the same, and each is audited there.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use store::identity::AccountQuery;
+
+use super::{filled, screen};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::api::{NewUser, add_user, change_status};
+use crate::identity::{Auth, ClientIp, StepUp, audit, entry};
+use crate::templates::Context;
+
+/// The list's query string.
+#[derive(Debug, Deserialize, Serialize, Default)]
+pub(crate) struct AccountFilters {
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    text: String,
+    /// The sentence after an action (`created`, `frozen` …).
+    #[serde(default)]
+    notice: String,
+}
+
+/// An account as the table shows it.
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    name: String,
+    unit: String,
+    kind: String,
+    status: String,
+    roles: Vec<String>,
+    locked: bool,
+    totp: bool,
+    /// The signed-in administrator's own account (no action on it).
+    own: bool,
+    /// Whether the caller may freeze, unfreeze or cancel it (never an administrator's).
+    manageable: bool,
+}
+
+/// A role for the checkboxes: id and Chinese name.
+#[derive(Serialize)]
+struct RoleChoice {
+    id: String,
+    name: String,
+    admin: bool,
+}
+
+/// The page both administrators see, with `mode` `users` or `security`.
+async fn page(state: &AppState, auth: &Auth, mode: &'static str, filters: AccountFilters) -> ApiResult<Response> {
+    let query = AccountQuery {
+        unit_id: filled(&filters.unit),
+        kind: None,
+        status: filled(&filters.status),
+        scope: auth.principal.scope.clone(),
+    };
+    let units = state.store().org_units().await?;
+    let unit_name = |id: &Option<String>| {
+        id.as_deref()
+            .map(|id| {
+                units.iter().find(|unit| unit.id == id).map(|unit| unit.name.clone()).unwrap_or_else(|| id.into())
+            })
+            .unwrap_or_default()
+    };
+    let text = filled(&filters.text);
+    let now = runtime::executor::now_millis();
+    let rows: Vec<Row> = state
+        .store()
+        .accounts(&query)
+        .await?
+        .into_iter()
+        .filter(|account| {
+            text.as_deref().is_none_or(|text| {
+                account.id.contains(text) || account.display_name.as_deref().is_some_and(|name| name.contains(text))
+            })
+        })
+        .map(|account| Row {
+            name: account.display_name.clone().unwrap_or_default(),
+            unit: unit_name(&account.unit_id),
+            locked: account.locked_until.is_some_and(|until| until > now),
+            totp: account.totp_secret.is_some(),
+            own: account.id == auth.principal.account.id,
+            manageable: ::identity::accounts::may_manage(&auth.principal, &account),
+            id: account.id,
+            kind: account.kind,
+            status: account.status,
+            roles: account.roles,
+        })
+        .collect();
+    let roles: Vec<RoleChoice> = state
+        .store()
+        .roles()
+        .await?
+        .into_iter()
+        .map(|role| RoleChoice {
+            admin: ::identity::access::ADMIN_ROLES.contains(&role.id.as_str()),
+            id: role.id,
+            name: role.name,
+        })
+        .collect();
+    let mut units: Vec<_> = units.into_iter().map(|unit| (unit.id, unit.name)).collect();
+    units.sort();
+    let policy = &state.security;
+    let mut context = Context::new();
+    context.insert("mode", mode);
+    context.insert("filters", &filters);
+    context.insert("rows", &rows);
+    context.insert("roles", &roles);
+    context.insert("units", &units);
+    context.insert("may_create", &auth.principal.can("user:manage"));
+    context.insert("may_assign", &auth.principal.can("role:assign"));
+    context.insert(
+        "policy",
+        &serde_json::json!({
+            "minLength": policy.password.min_length,
+            "minClasses": policy.password.min_classes,
+            "history": policy.password.history,
+            "maxAgeDays": policy.password.max_age_days,
+            "maxFailures": policy.max_failures,
+            "lockMinutes": policy.lock_minutes,
+            "idleMinutes": policy.idle_timeout_minutes,
+            "requireTotp": policy.require_totp,
+            "auditRetentionDays": policy.audit_retention_days,
+        }),
+    );
+    screen(state, auth, mode, "accounts.html", context).await
+}
+
+pub(crate) async fn users(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<AccountFilters>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    page(&state, &auth, "users", filters).await
+}
+
+pub(crate) async fn security(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<AccountFilters>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    page(&state, &auth, "security", filters).await
+}
+
+/// The fields of a posted form, repeated names kept (the role checkboxes).
+fn fields(body: &Bytes) -> Vec<(String, String)> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or_default()
+}
+
+/// 303 to `to`.
+fn see_other(to: &str) -> ApiResult<Response> {
+    let location = HeaderValue::from_str(to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
+}
+
+/// The list the form came from: `/admin/security` for the security administrator's forms.
+fn back(fields: &[(String, String)]) -> &'static str {
+    if field(fields, "back") == "security" { "/admin/security" } else { "/admin/users" }
+}
+
+/// `POST /admin/users`: a new account.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let fields = fields(&body);
+    let user = NewUser {
+        username: field(&fields, "username").trim().to_string(),
+        display_name: filled(field(&fields, "displayName")),
+        unit: field(&fields, "unit").to_string(),
+        kind: filled(field(&fields, "kind")).unwrap_or_else(|| "staff".into()),
+        roles: fields.iter().filter(|(key, _)| key == "roles").map(|(_, value)| value.clone()).collect(),
+        password: field(&fields, "password").to_string(),
+    };
+    add_user(&state, Some(&auth.principal), &user, &ip).await?;
+    see_other("/admin/users?notice=created")
+}
+
+/// `POST /admin/users/{id}/{action}`: `freeze`, `unfreeze`, `cancel` (system administrator) or
+/// `unlock` (either administrator).
+pub(crate) async fn act(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((id, action)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let fields = fields(&body);
+    let status = match action.as_str() {
+        "freeze" => "frozen",
+        "unfreeze" => "active",
+        "cancel" => "cancelled",
+        "unlock" => {
+            if !(auth.principal.can("user:unlock") || auth.principal.can("user:manage")) {
+                return Err(ApiError::forbidden("没有权限 (needs user:unlock)"));
+            }
+            ::identity::accounts::find_account(state.store().as_ref(), &auth.principal, &id).await?;
+            state.store().clear_login_failures(&id).await?;
+            audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.unlock", Some(&id), "success")).await?;
+            return see_other(&format!("{}?notice=unlocked", back(&fields)));
+        }
+        _ => return Err(ApiError::not_found("没有这个操作 (no such action)")),
+    };
+    if !auth.principal.can("user:manage") {
+        return Err(ApiError::forbidden("没有权限 (needs user:manage)"));
+    }
+    change_status(&state, Some(&auth.principal), &id, status, &ip).await?;
+    see_other(&format!("/admin/users?notice={action}"))
+}
+
+/// `POST /admin/users/{id}/roles`: the security administrator replaces an account's roles; an
+/// administrator role needs the password (or a TOTP code) again.
+pub(crate) async fn roles(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let fields = fields(&body);
+    let roles: Vec<String> = fields.iter().filter(|(key, _)| key == "roles").map(|(_, value)| value.clone()).collect();
+    let account = ::identity::accounts::find_account(state.store().as_ref(), &auth.principal, &id).await?;
+    let known: Vec<String> = state.store().roles().await?.into_iter().map(|role| role.id).collect();
+    let admin_change = ::identity::accounts::check_roles(&auth.principal, &account, &roles, &known)?;
+    if admin_change {
+        let proof = StepUp { password: filled(field(&fields, "password")), totp: filled(field(&fields, "totp")) };
+        crate::identity::step_up(&state, &auth, &proof, &ip).await?;
+    }
+    let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
+    ::identity::accounts::apply_roles(store, crypto, &auth.principal, &account, &roles, admin_change, &ip).await?;
+    see_other("/admin/security?notice=roles")
+}
