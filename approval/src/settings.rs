@@ -3,7 +3,8 @@
 //!
 //! Process settings: `sy:withdraw` / `sy:takeBack` (`true` / `false`: may the starter withdraw,
 //! may the last approver take a task back), `sy:emptyCandidates` (the default rule for a task
-//! nobody can take) and `sy:admin` (who gets such tasks). On a user task: `sy:reject` (what 驳回
+//! nobody can take), `sy:admin` (who gets such tasks) and `sy:summary` (the variables the inbox
+//! shows as a row's 摘要, comma-separated, at most [`MAX_SUMMARY`]). On a user task: `sy:reject` (what 驳回
 //! does: `end`, `submitter`, or the id of a user task to return to), `sy:vote` (a 会签 task
 //! completes by vote), `sy:cc` (copies: `user:ID`, `role:ID` or a user id, comma-separated) and
 //! `sy:emptyCandidates` (`autoApprove`, `autoReject`, `admin`). On a timer boundary event of a
@@ -65,6 +66,8 @@ pub struct ApprovalSettings {
     pub take_back: bool,
     pub empty_candidates: Option<EmptyRule>,
     pub admin: String,
+    /// `sy:summary`: the variables an inbox row shows, in order.
+    pub summary: Vec<String>,
     tasks: HashMap<String, TaskSettings>,
     timeouts: HashMap<String, TimeoutAction>,
 }
@@ -72,6 +75,8 @@ pub struct ApprovalSettings {
 static NO_SETTINGS: std::sync::LazyLock<TaskSettings> = std::sync::LazyLock::new(TaskSettings::default);
 
 const SWITCH: &[&str] = &["true", "false"];
+/// The most variables `sy:summary` names.
+pub const MAX_SUMMARY: usize = 6;
 const EMPTY_RULES: &[&str] = &["autoApprove", "autoReject", "admin"];
 
 impl ApprovalSettings {
@@ -114,6 +119,7 @@ impl ApprovalSettings {
             take_back: true,
             empty_candidates: None,
             admin: "admin".into(),
+            summary: Vec::new(),
             tasks: HashMap::new(),
             timeouts: HashMap::new(),
         };
@@ -136,6 +142,17 @@ impl ApprovalSettings {
                 },
                 "sy:admin" if value.trim().is_empty() => process_problem("sy:admin needs a user id".to_string()),
                 "sy:admin" => settings.admin = value.trim().to_string(),
+                "sy:summary" => {
+                    let names: Vec<String> =
+                        value.split([',', '，']).map(str::trim).filter(|n| !n.is_empty()).map(str::to_string).collect();
+                    if names.is_empty() || names.len() > MAX_SUMMARY {
+                        process_problem(format!("sy:summary names 1 to {MAX_SUMMARY} variables, comma-separated"));
+                    } else if let Some(bad) = names.iter().find(|name| name.len() > 255) {
+                        process_problem(format!("sy:summary: '{bad}' is not a variable name"));
+                    } else {
+                        settings.summary = names;
+                    }
+                }
                 other if other.starts_with("sy:") => process_problem(format!("unknown process setting '{other}'")),
                 _ => {}
             }

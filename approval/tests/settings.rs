@@ -47,7 +47,12 @@ fn deploy(xml: &str) -> Result<engine::Parsed, ParseError> {
 #[test]
 fn approval_settings_are_checked_by_name_value_and_place() {
     let xml = model(
-        &properties(&[("sy:withdraw", "no"), ("sy:colour", "red"), ("color", "free text is fine")]),
+        &properties(&[
+            ("sy:withdraw", "no"),
+            ("sy:colour", "red"),
+            ("color", "free text is fine"),
+            ("sy:summary", "a,b,c,d,e,f,g"),
+        ]),
         &properties(&[
             ("sy:reject", "nowhere"),
             ("sy:vote", "true"),
@@ -60,6 +65,7 @@ fn approval_settings_are_checked_by_name_value_and_place() {
     let expected = vec![
         problem(Some("p"), "process", "sy:withdraw must be one of true, false (found 'no')"),
         problem(Some("p"), "process", "unknown process setting 'sy:colour'"),
+        problem(Some("p"), "process", "sy:summary names 1 to 6 variables, comma-separated"),
         problem(Some("review"), "userTask", "sy:reject 'nowhere' is not end, submitter or a user task of this process"),
         problem(Some("review"), "userTask", "sy:cc entry 'group:staff' must be user:ID, role:ID or a user id"),
         problem(
@@ -78,7 +84,12 @@ fn approval_settings_are_checked_by_name_value_and_place() {
 #[test]
 fn settings_are_read_into_types_with_defaults() {
     let xml = model(
-        &properties(&[("sy:withdraw", "false"), ("sy:emptyCandidates", "admin"), ("sy:admin", " city2 ")]),
+        &properties(&[
+            ("sy:withdraw", "false"),
+            ("sy:emptyCandidates", "admin"),
+            ("sy:admin", " city2 "),
+            ("sy:summary", "institutionName， district ,"),
+        ]),
         &properties(&[
             ("sy:reject", "node:submit"),
             ("sy:vote", "true"),
@@ -93,6 +104,7 @@ fn settings_are_read_into_types_with_defaults() {
     assert!(!settings.withdraw);
     assert!(settings.take_back, "unset: allowed");
     assert_eq!(settings.admin, "city2");
+    assert_eq!(settings.summary, ["institutionName", "district"], "trimmed, either comma");
     let review = settings.task("review");
     assert_eq!(review.reject, RejectAction::Node("submit".into()));
     assert!(review.vote);

@@ -131,6 +131,17 @@ pub fn parse_date(text: &str) -> Result<i64, String> {
     }
 }
 
+/// A task's due (or follow-up) date from its evaluated `camunda:dueDate`: a date, or a duration
+/// from `created` (`P3D`: three days to handle it), as Camunda's text in Shanghai time
+/// (`2026-12-06T10:00:00.000+0800`). Every stored due date has this one fixed-width form, so
+/// its text sorts in time order. `None` when the text is neither.
+pub fn due_text(text: &str, created: i64) -> Option<String> {
+    let millis = parse_date(text)
+        .or_else(|_| parse_duration(text.trim()).and_then(|duration| add_duration(created, &duration)))
+        .ok()?;
+    to_datetime(millis).ok().map(|time| time.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string())
+}
+
 /// The first due time of a timer whose text has been evaluated, and how it repeats.
 pub fn schedule(kind: TimerKind, text: &str, now: i64) -> Result<(i64, Option<Cycle>), String> {
     match kind {
@@ -197,6 +208,16 @@ fn next_cron(expression: &str, after: i64) -> Result<i64, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn due_dates_are_stored_in_one_sortable_form() {
+        let created = super::parse_date("2026-12-03T10:00:00+08:00").expect("date");
+        assert_eq!(super::due_text("2026-12-06T09:30", created).as_deref(), Some("2026-12-06T09:30:00.000+0800"));
+        assert_eq!(super::due_text("2026-12-06T01:30:00Z", created).as_deref(), Some("2026-12-06T09:30:00.000+0800"));
+        assert_eq!(super::due_text("P3D", created).as_deref(), Some("2026-12-06T10:00:00.000+0800"));
+        assert_eq!(super::due_text("PT36H", created).as_deref(), Some("2026-12-04T22:00:00.000+0800"));
+        assert_eq!(super::due_text("next week", created), None);
+    }
+
     use super::*;
 
     const NOW: i64 = 1_796_000_000_000; // 2026-11-29T…Z

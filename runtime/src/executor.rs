@@ -708,8 +708,16 @@ impl Executor {
                         owner: None,
                         priority: spec.priority,
                         created_at: at,
-                        due: spec.due_date.clone(),
-                        follow_up: spec.follow_up_date.clone(),
+                        // One sortable form (a duration counts from now); text that is no
+                        // date is kept as the model gave it.
+                        due: spec
+                            .due_date
+                            .as_deref()
+                            .map(|text| engine::timer::due_text(text, at).unwrap_or_else(|| text.into())),
+                        follow_up: spec
+                            .follow_up_date
+                            .as_deref()
+                            .map(|text| engine::timer::due_text(text, at).unwrap_or_else(|| text.into())),
                         form_key: spec.form_key.clone(),
                         delegation: None,
                         candidate_users: spec.candidate_users.clone(),

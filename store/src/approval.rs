@@ -101,6 +101,9 @@ pub struct InboxItem {
     pub action: Option<String>,
     /// 已办: when the task ended; `None` while it is still open (say, transferred to someone).
     pub task_ended_at: Option<i64>,
+    /// The task's due date (`camunda:dueDate`, in the one stored form); `None` on the instance
+    /// tabs.
+    pub due: Option<String>,
 }
 
 /// A change of who holds a task (转办, 委派, 归还).
@@ -334,13 +337,13 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
 pub(crate) fn inbox_columns(tab: InboxTab) -> &'static str {
     match tab {
         InboxTab::Todo | InboxTab::Claimable => {
-            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at"
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, t.created_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, t.delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at, t.due"
         }
         InboxTab::Done => {
-            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, d.at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, d.operation AS action, t.ended_at AS task_ended_at"
+            "t.id AS task_id, t.instance_id, p.definition_key, p.business_key, t.name AS task_name, t.task_definition_key AS element_id, t.assignee, d.at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, d.operation AS action, t.ended_at AS task_ended_at, t.due"
         }
         InboxTab::Started | InboxTab::Cc => {
-            "NULL AS task_id, p.id AS instance_id, p.definition_key, p.business_key, NULL AS task_name, NULL AS element_id, NULL AS assignee, p.started_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at"
+            "NULL AS task_id, p.id AS instance_id, p.definition_key, p.business_key, NULL AS task_name, NULL AS element_id, NULL AS assignee, p.started_at AS at, p.started_at, p.start_user, p.owner_district AS district, p.status, NULL AS delegation, NULL AS action, CAST(NULL AS BIGINT) AS task_ended_at, CAST(NULL AS TEXT) AS due"
         }
     }
 }
@@ -357,6 +360,12 @@ pub(crate) fn inbox_order(query: &InboxQuery, at: &str) -> Result<String> {
         "businessKey" => "p.business_key",
         "process" => "p.definition_key",
         "name" if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable | InboxTab::Done) => "t.name",
+        // Due first: the nearest due date first, tasks without one last, on both backends.
+        "due" if matches!(query.tab, InboxTab::Todo | InboxTab::Claimable | InboxTab::Done) => {
+            let direction = if ascending { "ASC" } else { "DESC" };
+            let tie = if query.tab == InboxTab::Done { "d.task_id" } else { "t.id" };
+            return Ok(format!(" ORDER BY (t.due IS NULL) ASC, t.due {direction}, {tie} {direction}"));
+        }
         other => return Err(crate::Error::Invalid(format!("cannot sort by '{other}'"))),
     };
     let direction = if ascending { "ASC" } else { "DESC" };
@@ -499,6 +508,7 @@ macro_rules! approval_impl {
                     delegation: row.try_get("delegation")?,
                     action: row.try_get("action")?,
                     task_ended_at: row.try_get("task_ended_at")?,
+                    due: row.try_get("due")?,
                 })
             }
 

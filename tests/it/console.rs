@@ -596,3 +596,74 @@ async fn the_administrators_manage_accounts_and_roles_from_their_screens() {
     })
     .await;
 }
+
+/// A review with a time limit (`camunda:dueDate`, a date or a duration) and a 摘要
+/// (`sy:summary`), started as the 黄浦区 applicant.
+const LIMITED: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="http://example.org/it">
+  <bpmn:process id="limited" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties><camunda:property name="sy:summary" value="institutionName,amount,missing"/></camunda:properties></bpmn:extensionElements>
+    <bpmn:startEvent id="s"/>
+    <bpmn:userTask id="review" name="限时审核" camunda:candidateGroups="district-staff" camunda:dueDate="${due}"/>
+    <bpmn:endEvent id="e"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="review"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// Due dates and 摘要 (issue 12): the inbox shows each task's time limit, marks the overdue and
+/// the nearly due, sorts due first (tasks without a limit last), and shows the variables the
+/// model names as the row's 摘要 — in the API and on the desktop and phone pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_inbox_marks_overdue_tasks_sorts_due_first_and_shows_the_summary() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let (status, body) = app.deploy("limited", LIMITED).await;
+        assert_eq!(status, 200, "{body}");
+        for (key, due, name) in [("LATE", "2020-01-01T09:00:00", "<b>逾期</b>餐厅"), ("SOON", "PT2H", "将到期餐厅"), ("LATER", "P30D", "宽松餐厅")] {
+            let response = app
+                .client
+                .post(format!("{}/engine-rest/process-definition/key/limited/start", app.base))
+                .basic_auth("shenqing", Some(PASSWORD))
+                .json(&serde_json::json!({ "businessKey": key, "variables": {
+                    "due": { "value": due, "type": "String" },
+                    "institutionName": { "value": name, "type": "String" },
+                    "amount": { "value": 1200, "type": "Integer" } } }))
+                .send()
+                .await
+                .expect("start is sent");
+            assert_eq!(response.status(), 200);
+        }
+        apply(&app).await; // a PREF-03-like task without a limit
+
+        let (_, list) = crate::approval::get(&app, "hp1", "/inbox/todo?sort=due").await;
+        let keys: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|i| i["businessKey"].as_str()).collect();
+        assert_eq!(keys, ["LATE", "SOON", "LATER", "YD-1"], "due first, none last: {list}");
+        let late = &list["items"][0];
+        assert_eq!(late["due"], "2020-01-01T09:00:00.000+0800", "one stored form");
+        assert_eq!(late["summary"], serde_json::json!([{ "name": "institutionName", "value": "<b>逾期</b>餐厅" }, { "name": "amount", "value": 1200 }]));
+        let (_, list) = crate::approval::get(&app, "hp1", "/inbox/todo?sort=-due").await;
+        assert_eq!(list["items"][0]["businessKey"], "LATER", "descending, still none last: {list}");
+        assert_eq!(list["items"][3]["businessKey"], "YD-1");
+
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let (_, page) = screen(&app, &hp1, "/inbox?tab=todo&sort=due").await;
+        assert_eq!(page.matches("已超期").count(), 1, "{page}");
+        assert_eq!(page.matches("即将到期").count(), 1, "{page}");
+        assert!(page.contains("2020-01-01 09:00") && page.contains("办理时限 ↑"), "{page}");
+        assert!(page.contains("&lt;b&gt;逾期&lt;/b&gt;餐厅") && page.contains("1200"), "the 摘要, as text: {page}");
+        let first = page.find("LATE").expect("LATE listed");
+        assert!(first < page.find("SOON").expect("SOON") && page.find("LATER").expect("LATER") < page.find("YD-1").expect("YD-1"));
+        let (_, cards) = screen(&app, &hp1, "/m/todo").await;
+        assert!(cards.contains("已超期") && cards.contains("宽松餐厅"), "{cards}");
+        let late_task = crate::approval::get(&app, "hp1", "/inbox/todo?sort=due").await.1["items"][0]["taskId"]
+            .as_str()
+            .expect("task")
+            .to_string();
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{late_task}")).await;
+        assert!(page.contains(r#"<dd id="due"><span class="tag danger-tag">已超期</span>"#), "{page}");
+        let (status, _) = crate::approval::get(&app, "hp1", "/inbox/started?sort=due").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "instances have no due date");
+    })
+    .await;
+}

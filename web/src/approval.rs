@@ -70,7 +70,8 @@ pub(crate) struct InboxParams {
     pub(crate) to: Option<i64>,
     pub(crate) district: Option<String>,
     pub(crate) text: Option<String>,
-    /// `time`, `businessKey`, `process` or `name`; a leading `-` sorts descending.
+    /// `time`, `businessKey`, `process`, `name` or `due` (due first, none last); a leading `-`
+    /// sorts descending.
     pub(crate) sort: Option<String>,
     pub(crate) page: Option<i64>,
     pub(crate) page_size: Option<i64>,
@@ -102,7 +103,7 @@ pub(crate) fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -
         None => (sort.clone(), true),
     });
     if let Some((key, _)) = &sort
-        && !["time", "businessKey", "process", "name"].contains(&key.as_str())
+        && !["time", "businessKey", "process", "name", "due"].contains(&key.as_str())
     {
         return Err(ApiError::invalid(format!("不能按 {key} 排序 (cannot sort by {key})")));
     }
@@ -141,6 +142,17 @@ pub(crate) struct InboxEntry {
     pub(crate) delegation: Option<String>,
     pub(crate) action: Option<String>,
     pub(crate) task_ended_at: Option<i64>,
+    /// The task's due date (`camunda:dueDate`), Camunda's format.
+    pub(crate) due: Option<String>,
+    /// 摘要: the variables the process names in `sy:summary`, in its order (those it has).
+    pub(crate) summary: Vec<SummaryField>,
+}
+
+/// One variable of a row's 摘要.
+#[derive(Debug, Serialize)]
+pub(crate) struct SummaryField {
+    pub(crate) name: String,
+    pub(crate) value: JsonValue,
 }
 
 impl From<InboxItem> for InboxEntry {
@@ -161,6 +173,8 @@ impl From<InboxItem> for InboxEntry {
             delegation: item.delegation,
             action: item.action,
             task_ended_at: item.task_ended_at,
+            due: item.due,
+            summary: Vec::new(),
         }
     }
 }
@@ -182,7 +196,43 @@ pub(crate) async fn inbox_list(
     let caller = caller(state, auth).await?;
     let query = inbox_query(tab, &caller, params)?;
     let (items, total) = state.store().inbox(&query).await?;
-    Ok(InboxList { items: items.into_iter().map(InboxEntry::from).collect(), total })
+    let mut items: Vec<InboxEntry> = items.into_iter().map(InboxEntry::from).collect();
+    summarise(state, &mut items).await?;
+    Ok(InboxList { items, total })
+}
+
+/// Fills each row's 摘要 from its instance's variables and its process's `sy:summary`: one
+/// query for the page's instances, the settings from the executor's cache.
+async fn summarise(state: &AppState, items: &mut [InboxEntry]) -> ApiResult<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let mut ids: Vec<String> = items.iter().map(|item| item.process_instance_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let query = InstanceQuery { ids: Some(ids), ..InstanceQuery::new(identity::scope()) };
+    let (instances, _) = state.store().instances(&query).await?;
+    let mut settings = std::collections::HashMap::new();
+    for instance in &instances {
+        if !settings.contains_key(&instance.definition_id) {
+            let found = state.executor.approval_settings(&instance.definition_id).await?;
+            settings.insert(instance.definition_id.clone(), found);
+        }
+    }
+    for item in items.iter_mut() {
+        let Some(instance) = instances.iter().find(|instance| instance.id == item.process_instance_id) else {
+            continue;
+        };
+        let Some(names) = settings.get(&instance.definition_id).map(|found| &found.summary) else { continue };
+        let variables = instance.state.variables();
+        item.summary = names
+            .iter()
+            .filter_map(|name| {
+                variables.get(name).map(|value| SummaryField { name: name.clone(), value: value.to_json() })
+            })
+            .collect();
+    }
+    Ok(())
 }
 
 /// The size of each tab.

@@ -30,6 +30,28 @@ pub(crate) struct Row {
     time_text: String,
     started_text: String,
     district_name: String,
+    /// The due date as people read it, and `overdue` (past), `soon` (within a day) or empty.
+    due_text: String,
+    due_state: &'static str,
+}
+
+/// A due date's reading and state at `now` (see [`Row`]).
+pub(crate) fn due(text: Option<&str>, now: i64) -> (String, &'static str) {
+    let Some(text) = text else { return (String::new(), "") };
+    match crate::camunda::parse_date(text) {
+        Some(time) => {
+            let at = time.timestamp_millis();
+            let state = if at < now {
+                "overdue"
+            } else if at - now < 86_400_000 {
+                "soon"
+            } else {
+                ""
+            };
+            (shanghai(at), state)
+        }
+        None => (text.to_string(), ""),
+    }
 }
 
 /// A district for the filter: its code and name.
@@ -54,6 +76,7 @@ pub(crate) async fn districts(state: &AppState) -> ApiResult<Vec<District>> {
 }
 
 pub(crate) fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row> {
+    let now = runtime::executor::now_millis();
     entries
         .into_iter()
         .map(|entry| {
@@ -64,7 +87,15 @@ pub(crate) fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row>
                     districts.iter().find(|d| d.code == code).map(|d| d.name.clone()).unwrap_or_else(|| code.into())
                 })
                 .unwrap_or_default();
-            Row { time_text: shanghai(entry.time), started_text: shanghai(entry.started_at), district_name, entry }
+            let (due_text, due_state) = due(entry.due.as_deref(), now);
+            Row {
+                time_text: shanghai(entry.time),
+                started_text: shanghai(entry.started_at),
+                district_name,
+                due_text,
+                due_state,
+                entry,
+            }
         })
         .collect()
 }

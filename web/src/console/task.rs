@@ -68,6 +68,13 @@ pub(crate) async fn task_context(
         TaskSummary::Ended(task) => (task.facts.created, task.ended_at),
     };
     let mut context = Context::new();
+    let due = match &detail.task {
+        TaskSummary::Open(task) => task.due.as_deref(),
+        TaskSummary::Ended(_) => None,
+    };
+    let (due_text, due_state) = super::inbox::due(due, runtime::executor::now_millis());
+    context.insert("due_text", &due_text);
+    context.insert("due_state", due_state);
     context.insert("detail", &detail);
     context.insert("created_text", &shanghai(created));
     context.insert("ended_text", &ended.map(shanghai).unwrap_or_default());
