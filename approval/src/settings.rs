@@ -6,7 +6,7 @@
 //! nobody can take), `sy:admin` (who gets such tasks) and `sy:summary` (the variables the inbox
 //! shows as a row's 摘要, comma-separated, at most [`MAX_SUMMARY`]). On a user task: `sy:reject` (what 驳回
 //! does: `end`, `submitter`, or the id of a user task to return to), `sy:vote` (a 会签 task
-//! completes by vote), `sy:cc` (copies: `user:ID`, `role:ID` or a user id, comma-separated) and
+//! completes by vote), `sy:batchApprove` (`true`: 批量通过 from the inbox), `sy:cc` (copies: `user:ID`, `role:ID` or a user id, comma-separated) and
 //! `sy:emptyCandidates` (`autoApprove`, `autoReject`, `admin`). On a timer boundary event of a
 //! user task: `sy:timeout` (`approve` / `reject` when the time limit passes).
 
@@ -57,6 +57,8 @@ pub struct TaskSettings {
     pub vote: bool,
     pub cc: Vec<CcTarget>,
     pub empty_candidates: Option<EmptyRule>,
+    /// `sy:batchApprove`: the inbox may approve several of these tasks at once (批量通过).
+    pub batch_approve: bool,
 }
 
 /// A model's approval settings.
@@ -168,7 +170,7 @@ impl ApprovalSettings {
             let mut task = TaskSettings::default();
             for (name, value) in &element.properties {
                 let problem = match name.as_str() {
-                    "sy:reject" | "sy:vote" | "sy:cc" | "sy:emptyCandidates" if !user_task => {
+                    "sy:reject" | "sy:vote" | "sy:cc" | "sy:emptyCandidates" | "sy:batchApprove" if !user_task => {
                         Some(format!("{name} belongs on a user task"))
                     }
                     "sy:reject" => match value.trim().trim_start_matches("node:") {
@@ -186,6 +188,7 @@ impl ApprovalSettings {
                         }
                     },
                     "sy:vote" => switch(name, value).map(|on| task.vote = on).err(),
+                    "sy:batchApprove" => switch(name, value).map(|on| task.batch_approve = on).err(),
                     "sy:emptyCandidates" => {
                         empty_rule(name, value).map(|rule| task.empty_candidates = Some(rule)).err()
                     }

@@ -60,7 +60,7 @@ fn approval_settings_are_checked_by_name_value_and_place() {
             ("sy:emptyCandidates", "autoapprove"),
         ]),
         &properties(&[("sy:timeout", "escalate")]),
-        &properties(&[("sy:timeout", "approve")]),
+        &properties(&[("sy:timeout", "approve"), ("sy:batchApprove", "true")]),
     );
     let expected = vec![
         problem(Some("p"), "process", "sy:withdraw must be one of true, false (found 'no')"),
@@ -75,6 +75,7 @@ fn approval_settings_are_checked_by_name_value_and_place() {
         ),
         problem(Some("limit"), "boundaryTimer", "sy:timeout must be one of approve, reject (found 'escalate')"),
         problem(Some("notify"), "manualTask", "sy:timeout belongs on a timer boundary event of a user task"),
+        problem(Some("notify"), "manualTask", "sy:batchApprove belongs on a user task"),
     ];
     assert_eq!(deploy(&xml).err(), Some(ParseError::Invalid(expected)));
     // The engine alone parses it: the rules are this crate's, not the engine's.
@@ -93,6 +94,7 @@ fn settings_are_read_into_types_with_defaults() {
         &properties(&[
             ("sy:reject", "node:submit"),
             ("sy:vote", "true"),
+            ("sy:batchApprove", "true"),
             ("sy:cc", "user:hp2, role:city-staff, zhang"),
             ("sy:emptyCandidates", "autoApprove"),
         ]),
@@ -108,6 +110,7 @@ fn settings_are_read_into_types_with_defaults() {
     let review = settings.task("review");
     assert_eq!(review.reject, RejectAction::Node("submit".into()));
     assert!(review.vote);
+    assert!(review.batch_approve && !settings.task("submit").batch_approve);
     assert_eq!(
         review.cc,
         [CcTarget::User("hp2".into()), CcTarget::Role("city-staff".into()), CcTarget::User("zhang".into())]

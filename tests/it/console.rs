@@ -667,3 +667,70 @@ async fn the_inbox_marks_overdue_tasks_sorts_due_first_and_shows_the_summary() {
     })
     .await;
 }
+
+/// 批量通过 (issue 12): only rows whose node allows it (`sy:batchApprove`) can be ticked; the
+/// batch approves each as one by one would, a task that may not be batch-approved is refused on
+/// its own row without stopping the others, and the page lists every result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_approval_approves_what_the_model_allows_and_reports_each_row() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let batchable = LIMITED
+            .replace(r#"id="limited""#, r#"id="batchable""#)
+            .replace(r#"camunda:dueDate="${due}"/>"#, r#"camunda:dueDate="${due}"><bpmn:extensionElements><camunda:properties><camunda:property name="sy:batchApprove" value="true"/></camunda:properties></bpmn:extensionElements></bpmn:userTask>"#);
+        let (status, body) = app.deploy("batchable", &batchable).await;
+        assert_eq!(status, 200, "{body}");
+        for key in ["B-1", "B-2"] {
+            let response = app
+                .client
+                .post(format!("{}/engine-rest/process-definition/key/batchable/start", app.base))
+                .basic_auth("shenqing", Some(PASSWORD))
+                .json(&serde_json::json!({ "businessKey": key, "variables": { "due": { "value": "P1D", "type": "String" } } }))
+                .send()
+                .await
+                .expect("start is sent");
+            assert_eq!(response.status(), 200);
+        }
+        apply(&app).await; // YD-1: its review does not allow a batch
+        let (_, list) = crate::approval::get(&app, "hp1", "/inbox/todo").await;
+        let id = |key: &str| {
+            list["items"].as_array().expect("items").iter().find(|item| item["businessKey"] == key).expect(key)["taskId"]
+                .as_str()
+                .expect("id")
+                .to_string()
+        };
+        let (b1, b2, single) = (id("B-1"), id("B-2"), id("YD-1"));
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let (_, page) = screen(&app, &hp1, "/inbox?tab=todo").await;
+        assert!(page.contains(&format!(r#"name="task" value="{b1}""#)) && page.contains(&format!(r#"name="task" value="{b2}""#)), "{page}");
+        assert!(!page.contains(&format!(r#"name="task" value="{single}""#)), "no box where the node forbids it");
+
+        let answer = submit(
+            &app,
+            &hp1,
+            "/inbox/batch-approve",
+            Some(&hp1.csrf),
+            &[("task", &b1), ("task", &single), ("task", &b2), ("comment", "批量同意")],
+        )
+        .await;
+        assert_eq!(answer.status(), StatusCode::OK);
+        let page = answer.text().await.expect("HTML");
+        assert!(page.contains("共 3 件，已通过 2 件，1 件未通过"), "{page}");
+        assert!(page.contains("该环节不允许批量通过"), "{page}");
+        let (_, left) = crate::approval::get(&app, "hp1", "/inbox/todo").await;
+        assert_eq!(left["total"], 1, "only YD-1 is left: {left}");
+        let (_, done) = crate::approval::get(&app, "hp1", "/inbox/done").await;
+        assert_eq!(done["total"], 2, "the batch is in 已办 like any 通过");
+        let (_, detail) = crate::approval::get(&app, "hp1", &format!("/tasks/{b1}")).await;
+        assert!(detail["timeline"].as_array().expect("timeline").iter().any(|step| step["comment"] == "批量同意"));
+
+        // The API: the same rule, a result per task; an empty batch is refused.
+        let (status, results) = crate::approval::post(&app, "hp1", "/inbox/batch-approve", serde_json::json!({ "taskIds": [single, "nope-1"] })).await;
+        assert_eq!(status, StatusCode::OK, "{results}");
+        assert_eq!(results[0]["code"], "invalid-state");
+        assert_eq!((results[1]["ok"].as_bool(), results[1]["code"].as_str()), (Some(false), Some("not-found")), "{results}");
+        let (status, _) = crate::approval::post(&app, "hp1", "/inbox/batch-approve", serde_json::json!({ "taskIds": [] })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    })
+    .await;
+}

@@ -32,6 +32,7 @@ const MAX_PAGE_SIZE: i64 = 100;
 pub fn router() -> Routes {
     Routes::new()
         .get("/inbox/counts", Need::SignedIn, counts)
+        .post("/inbox/batch-approve", Need::SignedIn, batch_approve_api)
         .get("/inbox/{tab}", Need::SignedIn, inbox)
         .get("/tasks/{id}", Need::SignedIn, task_detail)
         .post("/tasks/{id}/{operation}", Need::SignedIn, operate)
@@ -146,6 +147,8 @@ pub(crate) struct InboxEntry {
     pub(crate) due: Option<String>,
     /// 摘要: the variables the process names in `sy:summary`, in its order (those it has).
     pub(crate) summary: Vec<SummaryField>,
+    /// The task's node allows 批量通过 (`sy:batchApprove`).
+    pub(crate) batch_approve: bool,
 }
 
 /// One variable of a row's 摘要.
@@ -175,6 +178,7 @@ impl From<InboxItem> for InboxEntry {
             task_ended_at: item.task_ended_at,
             due: item.due,
             summary: Vec::new(),
+            batch_approve: false,
         }
     }
 }
@@ -197,13 +201,14 @@ pub(crate) async fn inbox_list(
     let query = inbox_query(tab, &caller, params)?;
     let (items, total) = state.store().inbox(&query).await?;
     let mut items: Vec<InboxEntry> = items.into_iter().map(InboxEntry::from).collect();
-    summarise(state, &mut items).await?;
+    annotate(state, &mut items).await?;
     Ok(InboxList { items, total })
 }
 
-/// Fills each row's 摘要 from its instance's variables and its process's `sy:summary`: one
-/// query for the page's instances, the settings from the executor's cache.
-async fn summarise(state: &AppState, items: &mut [InboxEntry]) -> ApiResult<()> {
+/// Fills each row's 摘要 from its instance's variables and its process's `sy:summary`, and
+/// whether its node allows 批量通过: one query for the page's instances, the settings from the
+/// executor's cache.
+async fn annotate(state: &AppState, items: &mut [InboxEntry]) -> ApiResult<()> {
     if items.is_empty() {
         return Ok(());
     }
@@ -223,9 +228,11 @@ async fn summarise(state: &AppState, items: &mut [InboxEntry]) -> ApiResult<()> 
         let Some(instance) = instances.iter().find(|instance| instance.id == item.process_instance_id) else {
             continue;
         };
-        let Some(names) = settings.get(&instance.definition_id).map(|found| &found.summary) else { continue };
+        let Some(found) = settings.get(&instance.definition_id) else { continue };
+        item.batch_approve = item.task_key.as_deref().is_some_and(|key| found.task(key).batch_approve);
         let variables = instance.state.variables();
-        item.summary = names
+        item.summary = found
+            .summary
             .iter()
             .filter_map(|name| {
                 variables.get(name).map(|value| SummaryField { name: name.clone(), value: value.to_json() })
@@ -927,6 +934,86 @@ pub(crate) async fn perform(
         Operation::Withdraw => unreachable!("answered above"),
     }
     Ok(())
+}
+
+/// The most tasks one 批量通过 takes.
+pub(crate) const MAX_BATCH: usize = 50;
+
+/// One task of a 批量通过 and how it went.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BatchResult {
+    pub(crate) task_id: String,
+    pub(crate) task_name: Option<String>,
+    pub(crate) business_key: Option<String>,
+    pub(crate) ok: bool,
+    /// The refusal's stable code and Chinese message when it did not go through.
+    pub(crate) code: Option<&'static str>,
+    pub(crate) message: Option<String>,
+}
+
+/// 批量通过: approves each task as `POST /api/tasks/{id}/approve` would, where its node allows it
+/// (`sy:batchApprove`); one task's refusal does not stop the others, and each says how it went.
+pub(crate) async fn batch_approve(
+    state: &AppState,
+    auth: &Auth,
+    ids: &[String],
+    comment: Option<String>,
+) -> ApiResult<Vec<BatchResult>> {
+    if ids.is_empty() || ids.len() > MAX_BATCH {
+        return Err(ApiError::invalid(format!("请选择 1–{MAX_BATCH} 个任务 (between 1 and {MAX_BATCH} tasks)")));
+    }
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let outcome = async {
+            let task = open_task(state, id).await?;
+            let instance = visible_instance(state, &task.instance_id).await?;
+            let settings = state.executor.approval_settings(&task.definition_id).await?;
+            if !settings.task(&task.task_definition_key).batch_approve {
+                return Err(ApiError::coded(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid-state",
+                    "该环节不允许批量通过，请逐件办理 (this step does not allow batch approval)",
+                ));
+            }
+            let body = OperationBody { comment: comment.clone(), ..OperationBody::default() };
+            perform(state, auth, id, Operation::Approve, body).await?;
+            Ok::<_, ApiError>((task.name, instance.business_key))
+        }
+        .await;
+        results.push(match outcome {
+            Ok((task_name, business_key)) => {
+                BatchResult { task_id: id.clone(), task_name, business_key, ok: true, code: None, message: None }
+            }
+            Err(error) => BatchResult {
+                task_id: id.clone(),
+                task_name: None,
+                business_key: None,
+                ok: false,
+                code: Some(error.code()),
+                message: Some(error.public_message()),
+            },
+        });
+    }
+    Ok(results)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct BatchBody {
+    task_ids: Vec<String>,
+    comment: Option<String>,
+}
+
+/// `POST /api/inbox/batch-approve {taskIds, comment}`: 200 with one result per task.
+async fn batch_approve_api(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    body: Result<Json<BatchBody>, JsonRejection>,
+) -> ApiResult<Json<Vec<BatchResult>>> {
+    let Json(body) =
+        body.map_err(|error| ApiError::invalid(format!("请求内容无效 (invalid body): {}", error.body_text())))?;
+    Ok(Json(batch_approve(&state, &auth, &body.task_ids, body.comment).await?))
 }
 
 /// 催办: a reminder to the task's assignee (or its candidate users) through the message

@@ -87,7 +87,7 @@ impl ApiError {
     }
 
     /// The stable code under `/api`.
-    fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::Coded { code, .. } => code,
             other => code_for(other.status()),
@@ -95,7 +95,7 @@ impl ApiError {
     }
 
     /// The message a client sees (never an internal detail).
-    fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         match self.internal_detail() {
             Some(_) => "内部错误，请稍后重试 (internal error; see the server log)".to_string(),
             None => self.to_string(),

@@ -23,6 +23,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "inbox.html",
     "task.html",
     "audit.html",
+    "batch.html",
     "accounts.html",
     "mobile.html",
     "m_todo.html",

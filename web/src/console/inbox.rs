@@ -195,6 +195,7 @@ pub(crate) async fn inbox(
     context.insert("filters", &filters);
     context.insert("kept", &kept);
     let districts = districts(&state).await?;
+    context.insert("batch", &(tab == InboxTab::Todo && list.items.iter().any(|item| item.batch_approve)));
     context.insert("rows", &rows(list.items, &districts));
     context.insert("districts", &districts);
     context.insert("total", &list.total);
@@ -214,4 +215,21 @@ fn kept_filters(filters: &InboxPage) -> String {
         ("from", &filters.from),
         ("to", &filters.to),
     ])
+}
+
+/// `POST /inbox/batch-approve` from the 待办 list: the ticked tasks (`task`, repeated) with one
+/// comment; the answer is a page with each task's result.
+pub(crate) async fn batch(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let fields: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let ids: Vec<String> = fields.iter().filter(|(name, _)| name == "task").map(|(_, id)| id.clone()).collect();
+    let comment = fields.iter().find(|(name, _)| name == "comment").and_then(|(_, text)| filled(text));
+    let results = crate::approval::batch_approve(&state, &auth, &ids, comment).await?;
+    let mut context = Context::new();
+    context.insert("passed", &results.iter().filter(|result| result.ok).count());
+    context.insert("results", &results);
+    screen(&state, &auth, "inbox", "batch.html", context).await
 }

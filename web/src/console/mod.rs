@@ -28,6 +28,7 @@ pub fn router() -> Routes {
     Routes::new()
         .get("/", Need::Screen(&[]), inbox::home)
         .get("/inbox", STAFF, inbox::inbox)
+        .post("/inbox/batch-approve", STAFF, inbox::batch)
         .get("/tasks/{id}", STAFF, task::show)
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
         .get("/m/todo", STAFF, mobile::todo)
