@@ -105,15 +105,23 @@ async fn a_district_reviewer_approves_from_the_console_and_another_district_sees
             .await
             .expect("sent");
         assert_eq!(header.status(), StatusCode::FORBIDDEN, "a wrong header is not saved by a right field");
-        let multipart = reqwest::multipart::Form::new().text("csrf_token", hp1.csrf.clone());
-        let multipart = no_redirects()
-            .post(&approve)
-            .header("cookie", &hp1.cookie)
-            .multipart(multipart)
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(multipart.status(), StatusCode::FORBIDDEN, "only urlencoded forms carry the field");
+        // An upload form carries it as a text field; a wrong one is refused like any other.
+        for (token, refused) in [("forged", true), (hp1.csrf.as_str(), false)] {
+            let multipart = reqwest::multipart::Form::new().text("csrf_token", token.to_string());
+            let multipart = no_redirects()
+                .post(&approve)
+                .header("cookie", &hp1.cookie)
+                .multipart(multipart)
+                .send()
+                .await
+                .expect("sent");
+            if refused {
+                assert_eq!(multipart.status(), StatusCode::FORBIDDEN, "a forged token in an upload");
+            } else {
+                // Past the guard; the operation itself takes only a plain form.
+                assert_eq!(multipart.status(), StatusCode::UNPROCESSABLE_ENTITY);
+            }
+        }
         let plain = no_redirects()
             .post(&approve)
             .header("cookie", &hp1.cookie)
@@ -731,6 +739,99 @@ async fn batch_approval_approves_what_the_model_allows_and_reports_each_row() {
         assert_eq!((results[1]["ok"].as_bool(), results[1]["code"].as_str()), (Some(false), Some("not-found")), "{results}");
         let (status, _) = crate::approval::post(&app, "hp1", "/inbox/batch-approve", serde_json::json!({ "taskIds": [] })).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    })
+    .await;
+}
+
+/// The process administrator's screens (issue 12): a model deployed by upload (the form's token
+/// in the upload; a model the checks refuse is a page naming the problem), its versions with the
+/// XML to download, the instance search, an incident retried and an instance ended with a
+/// recorded reason; staff reach none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_process_admin_deploys_searches_retries_and_cancels() {
+    each_backend(|app| async move {
+        add_account(&app, "pa1", "310000", &["process-admin"], "staff").await;
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        let pa1 = login(&app, "pa1", PASSWORD).await;
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        for path in ["/admin/processes", "/admin/instances"] {
+            assert_eq!(screen(&app, &hp1, path).await.0, StatusCode::FORBIDDEN, "{path}");
+        }
+        let upload = |csrf: &str, name: &str, xml: &str| {
+            reqwest::multipart::Form::new()
+                .text("csrf_token", csrf.to_string())
+                .part("file", reqwest::multipart::Part::text(xml.to_string()).file_name(name.to_string()))
+        };
+        let deploy = |form: reqwest::multipart::Form| {
+            no_redirects()
+                .post(format!("{}/admin/processes/deploy", app.base))
+                .header("cookie", &pa1.cookie)
+                .header("accept", "text/html")
+                .multipart(form)
+                .send()
+        };
+        let forged = deploy(upload("forged", "fragile.bpmn", crate::engine_rest::FAILING_SCRIPT)).await.expect("sent");
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        let broken = crate::engine_rest::FAILING_SCRIPT.replace(r#"targetRef="check""#, r#"targetRef="nowhere""#);
+        let refused = deploy(upload(&pa1.csrf, "broken.bpmn", &broken)).await.expect("sent");
+        assert!(refused.status().is_client_error(), "{}", refused.status());
+        assert!(refused.text().await.expect("HTML").contains("nowhere"), "the problem is named");
+        let deployed = deploy(upload(&pa1.csrf, "fragile.bpmn", crate::engine_rest::FAILING_SCRIPT)).await.expect("sent");
+        assert_eq!(deployed.status(), StatusCode::SEE_OTHER);
+        assert_eq!(deployed.headers()[LOCATION], "/admin/processes/fragile?notice=deployed");
+        let (_, list) = screen(&app, &pa1, "/admin/processes").await;
+        assert!(list.contains(r#"href="/admin/processes/fragile""#), "{list}");
+        let (status, versions) = screen(&app, &pa1, "/admin/processes/fragile?notice=deployed").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(versions.contains("已部署新版本") && versions.contains("v1"), "{versions}");
+        let again = deploy(upload(&pa1.csrf, "fragile.bpmn", crate::engine_rest::FAILING_SCRIPT)).await.expect("sent");
+        assert_eq!(again.headers()[LOCATION], "/admin/processes/fragile?notice=unchanged", "the same model: no version");
+        let download = versions
+            .split(r#"href=""#)
+            .find(|part| part.contains("/data"))
+            .and_then(|part| part.split('"').next())
+            .expect("a download link")
+            .to_string();
+        let xml = app.client.get(format!("{}{download}", app.base)).header("cookie", &pa1.cookie).send().await.expect("sent");
+        assert_eq!(xml.status(), StatusCode::OK);
+        assert!(xml.text().await.expect("text").contains(r#"id="compute""#));
+
+        // An instance stops at the failing script: retry after the data is fixed, then 终止.
+        let instance = app
+            .start("fragile", serde_json::json!({ "businessKey": "F-1", "variables": { "price": { "value": 3, "type": "Integer" } } }))
+            .await;
+        let id = instance["id"].as_str().expect("id").to_string();
+        let (_, found) = screen(&app, &pa1, "/admin/instances?process=fragile&state=active").await;
+        assert!(found.contains(&format!(r#"href="/admin/instances/{id}""#)) && found.contains("F-1"), "{found}");
+        let (_, none) = screen(&app, &pa1, "/admin/instances?process=fragile&state=ended").await;
+        assert!(none.contains(r#"id="empty""#));
+        let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}")).await;
+        assert!(page.contains(r#"id="incidents""#) && page.contains("quantity"), "{page}");
+        let incident = app.json(&format!("/incident?processInstanceId={id}")).await[0]["id"].as_str().expect("id").to_string();
+        let put = app
+            .client
+            .put(app.url(&format!("/process-instance/{id}/variables/quantity")))
+            .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+            .json(&serde_json::json!({ "value": 4, "type": "Integer" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(put.status(), 204);
+        let retried = submit(&app, &pa1, &format!("/admin/instances/{id}/incidents/{incident}/retry"), Some(&pa1.csrf), &[]).await;
+        assert_eq!(retried.status(), StatusCode::SEE_OTHER);
+        assert_eq!(app.json("/incident/count").await, serde_json::json!({ "count": 0 }));
+        let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}?notice=retry")).await;
+        assert!(!page.contains(r#"id="incidents""#) && page.contains("已重试"), "{page}");
+        let bare = submit(&app, &pa1, &format!("/admin/instances/{id}/cancel"), Some(&pa1.csrf), &[("reason", " ")]).await;
+        assert_eq!(bare.status(), StatusCode::UNPROCESSABLE_ENTITY, "a reason is required");
+        let staff = submit(&app, &hp1, &format!("/admin/instances/{id}/cancel"), Some(&hp1.csrf), &[("reason", "x")]).await;
+        assert_eq!(staff.status(), StatusCode::FORBIDDEN);
+        let ended = submit(&app, &pa1, &format!("/admin/instances/{id}/cancel"), Some(&pa1.csrf), &[("reason", "重复申请")]).await;
+        assert_eq!(ended.status(), StatusCode::SEE_OTHER);
+        let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}")).await;
+        assert!(page.contains("已终止") && page.contains("重复申请") && !page.contains(r#"id="cancel""#), "{page}");
+        let twice = submit(&app, &pa1, &format!("/admin/instances/{id}/cancel"), Some(&pa1.csrf), &[("reason", "再次")]).await;
+        assert_eq!(twice.status(), StatusCode::CONFLICT);
     })
     .await;
 }

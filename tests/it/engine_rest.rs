@@ -216,7 +216,7 @@ async fn bad_input_gets_clear_camunda_errors() {
     .await;
 }
 
-const FAILING_SCRIPT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+pub(crate) const FAILING_SCRIPT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
   <bpmn:process id="fragile" isExecutable="true">
     <bpmn:startEvent id="start" />

@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 mod inbox;
 mod mobile;
+mod processes;
 mod task;
 
 use axum::http::StatusCode;
@@ -39,7 +40,21 @@ pub fn router() -> Routes {
         .post("/admin/users/{id}/{action}", Need::Screen(&["user:manage", "user:unlock"]), accounts::act)
         .get("/admin/security", Need::Screen(&["menu:security"]), accounts::security)
         .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
+        .get("/admin/processes", Need::Screen(&["menu:engine"]), processes::list)
+        .get("/admin/processes/{key}", Need::Screen(&["menu:engine"]), processes::versions)
+        .get("/admin/instances", Need::Screen(&["menu:engine"]), processes::instances)
+        .get("/admin/instances/{id}", Need::Screen(&["menu:engine"]), processes::instance)
+        .post("/admin/instances/{id}/cancel", Need::Screen(&["engine:deploy"]), processes::cancel)
+        .post("/admin/instances/{id}/incidents/{incident}/retry", Need::Screen(&["engine:deploy"]), processes::retry)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(64 * 1024)))
+        // A model upload: larger than a form, still bounded.
+        .merge(
+            Routes::new()
+                .post("/admin/processes/deploy", Need::Screen(&["engine:deploy"]), processes::deploy)
+                .with_router(|router| {
+                    router.layer(axum::extract::DefaultBodyLimit::max(crate::identity::MAX_SCREEN_UPLOAD))
+                }),
+        )
 }
 
 /// A form or query field as an optional value: empty or blank is none.

@@ -51,18 +51,6 @@ pub(crate) async fn task_context(
 ) -> ApiResult<Context> {
     let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
     let detail = load_task_detail(state, auth, id).await?;
-    let instance_id = detail.process_instance.id.clone();
-    // The diagram: where the instance is now, and how often each node ran.
-    let query = ActivityQuery { instance_id: Some(instance_id), ..ActivityQuery::new(identity::scope()) };
-    let (activities, _) = state.store().activity_history(&query).await?;
-    let mut visits: std::collections::BTreeMap<String, u32> = Default::default();
-    let mut current = Vec::new();
-    for activity in &activities {
-        *visits.entry(activity.activity_id.clone()).or_default() += 1;
-        if activity.ended_at.is_none() {
-            current.push(activity.activity_id.clone());
-        }
-    }
     let (created, ended) = match &detail.task {
         TaskSummary::Open(task) => (task.facts.created, None),
         TaskSummary::Ended(task) => (task.facts.created, task.ended_at),
@@ -76,11 +64,42 @@ pub(crate) async fn task_context(
     context.insert("due_text", &due_text);
     context.insert("due_state", due_state);
     context.insert("detail", &detail);
+    context.insert("operations", &detail.operations);
+    context.insert("targets", &detail.return_targets);
     context.insert("created_text", &shanghai(created));
     context.insert("ended_text", &ended.map(shanghai).unwrap_or_default());
     context.insert("started_text", &shanghai(detail.process_instance.started_at));
-    let steps: Vec<Step> = detail
-        .timeline
+    let instance_id = detail.process_instance.id.clone();
+    instance_parts(state, &mut context, &instance_id, detail.timeline, &detail.form).await?;
+    context.insert("task_id", &id);
+    context.insert("notice", &shown.notice);
+    Ok(context)
+}
+
+/// What the task page and the instance page both show of an instance: the diagram's current
+/// nodes and visit counts (`current`, `visits`), the timeline (`steps`) and the variables
+/// (`form`).
+pub(crate) async fn instance_parts(
+    state: &AppState,
+    context: &mut Context,
+    instance_id: &str,
+    timeline: Vec<TimelineEntry>,
+    variables: &serde_json::Map<String, serde_json::Value>,
+) -> ApiResult<()> {
+    // The diagram: where the instance is now, and how often each node ran.
+    let query = ActivityQuery { instance_id: Some(instance_id.to_string()), ..ActivityQuery::new(identity::scope()) };
+    let (activities, _) = state.store().activity_history(&query).await?;
+    let mut visits: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut current = Vec::new();
+    for activity in &activities {
+        *visits.entry(activity.activity_id.clone()).or_default() += 1;
+        if activity.ended_at.is_none() {
+            current.push(activity.activity_id.clone());
+        }
+    }
+    context.insert("current", &current.join(" "));
+    context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
+    let steps: Vec<Step> = timeline
         .into_iter()
         .map(|entry| {
             let time = match &entry {
@@ -96,14 +115,8 @@ pub(crate) async fn task_context(
         serde_json::Value::Bool(flag) => if *flag { "是" } else { "否" }.into(),
         other => other.to_string(),
     };
-    context.insert("form", &detail.form.iter().map(|(name, value)| (name, text(value))).collect::<Vec<_>>());
-    context.insert("operations", &detail.operations);
-    context.insert("targets", &detail.return_targets);
-    context.insert("current", &current.join(" "));
-    context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
-    context.insert("task_id", &id);
-    context.insert("notice", &shown.notice);
-    Ok(context)
+    context.insert("form", &variables.iter().map(|(name, value)| (name, text(value))).collect::<Vec<_>>());
+    Ok(())
 }
 
 /// An operation form of the task page: the fields of the API's body, lists comma-separated.

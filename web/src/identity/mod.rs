@@ -372,6 +372,8 @@ async fn run_as(state: &AppState, auth: Auth, ip: &str, mut request: Request, ne
 pub const CSRF_FIELD: &str = "csrf_token";
 /// The largest console form body (operation forms; files go through `/api/files`).
 const MAX_SCREEN_FORM: usize = 64 * 1024;
+/// The largest upload a screen takes (a BPMN model to deploy).
+pub const MAX_SCREEN_UPLOAD: usize = 4 * 1024 * 1024;
 
 /// The guard of a console screen ([`crate::routes::Need::Screen`]): a browser session (a
 /// stranger goes to the login page, a pending password change to `/password`), the screen's
@@ -435,8 +437,9 @@ pub async fn require_screen(
     run_as(state, auth, &ip, request, next).await
 }
 
-/// The request again, when its `X-CSRF-Token` header or its form's `csrf_token` field is the
-/// session's token; the refusal otherwise.
+/// The request again, when its `X-CSRF-Token` header or its form's `csrf_token` field (an
+/// urlencoded form, or a multipart upload's text field) is the session's token; the refusal
+/// otherwise.
 async fn csrf_checked(request: Request, expected: &str) -> Result<Request, ApiError> {
     let refused =
         || ApiError::coded(StatusCode::FORBIDDEN, "csrf", "页面已过期，请刷新后重试 (missing or wrong CSRF token)");
@@ -444,19 +447,37 @@ async fn csrf_checked(request: Request, expected: &str) -> Result<Request, ApiEr
     if let Some(sent) = request.headers().get(CSRF_HEADER).and_then(|value| value.to_str().ok()) {
         return if matches(sent) { Ok(request) } else { Err(refused()) };
     }
-    let form = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
-    if !form {
+    let content_type =
+        request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
+    let boundary =
+        content_type.starts_with("multipart/form-data").then(|| multer::parse_boundary(content_type).ok()).flatten();
+    if boundary.is_none() && !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(refused());
     }
+    let limit = if boundary.is_some() { MAX_SCREEN_UPLOAD } else { MAX_SCREEN_FORM };
     let (parts, body) = request.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_SCREEN_FORM).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return Err(ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "提交的内容过大 (form too large)"));
     };
-    let sent = form_urlencoded::parse(&bytes).find(|(name, _)| name == CSRF_FIELD).map(|(_, value)| value);
+    let sent = match boundary {
+        // An upload form: its `csrf_token` text field (the form puts it first).
+        Some(boundary) => {
+            let chunk = bytes.clone();
+            let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(chunk) });
+            let mut fields = multer::Multipart::new(stream, boundary);
+            let mut sent = None;
+            while let Ok(Some(field)) = fields.next_field().await {
+                if field.name() == Some(CSRF_FIELD) {
+                    sent = field.text().await.ok();
+                    break;
+                }
+            }
+            sent
+        }
+        None => {
+            form_urlencoded::parse(&bytes).find(|(name, _)| name == CSRF_FIELD).map(|(_, value)| value.into_owned())
+        }
+    };
     if !sent.is_some_and(|sent| matches(&sent)) {
         return Err(refused());
     }
