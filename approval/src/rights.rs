@@ -118,6 +118,8 @@ pub struct Standing {
     pub candidate: bool,
     /// Nobody holds the task.
     pub unassigned: bool,
+    /// The task is handed on for now (委派, 加签 with signers pending): it cannot be released.
+    pub handed_on: bool,
 }
 
 /// Why the caller may not: the message shown to them.
@@ -151,7 +153,7 @@ pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
                 .ok_or(Refusal("只有候选人可以认领无人办理的任务 (only a candidate can claim an unassigned task)"));
         }
         Operation::Unclaim => {
-            return (standing.holder && standing.candidate && !standing.delegate)
+            return (standing.holder && standing.candidate && !standing.delegate && !standing.handed_on)
                 .then_some(())
                 .ok_or(Refusal("只有认领人可以取消认领 (only whoever claimed the task can release it)"));
         }
@@ -215,7 +217,7 @@ mod tests {
     /// relies on hold.
     #[test]
     fn whatever_is_offered_is_allowed() {
-        for bits in 0u8..128 {
+        for bits in 0u16..256 {
             let standing = Standing {
                 admin: bits & 1 != 0,
                 acting: bits & 2 != 0,
@@ -224,6 +226,7 @@ mod tests {
                 delegate: bits & 16 != 0,
                 candidate: bits & 32 != 0,
                 unassigned: bits & 64 != 0,
+                handed_on: bits & 128 != 0,
             };
             for targets in [false, true] {
                 for operation in offered(&standing, targets) {
@@ -265,5 +268,9 @@ mod tests {
         assert!(may(Operation::Unclaim, &claimed).is_ok());
         assert!(may(Operation::Unclaim, &holder).is_err(), "assigned by the model, not claimed from a pool");
         assert!(may(Operation::Unclaim, &Standing { delegate: true, ..claimed }).is_err(), "a delegate resolves");
+        assert!(
+            may(Operation::Unclaim, &Standing { handed_on: true, ..claimed }).is_err(),
+            "not while signers are pending"
+        );
     }
 }

@@ -632,21 +632,29 @@ impl Executor {
             task_id: task.id.clone(),
             expected_assignee: None,
             assignee: Some(input.actor.clone()),
-            owner: task.owner.clone(),
+            // A task in the pool is nobody's: an owner left from an earlier 委派 goes.
+            owner: None,
             delegation: None,
         };
         self.store().reassign_task(&change, &record).await
     }
 
-    /// 取消认领: the actor gives a claimed task back to its candidates.
+    /// 取消认领: the actor gives a claimed task back to its candidates — not while it is handed
+    /// on (委派, or 加签 with signers pending: they would be left with a task nobody holds).
     pub async fn unclaim(&self, task: &TaskRecord, input: OperationInput) -> Result<()> {
         let (instance_id, _) = split(&task.id)?;
+        let pending = self.store().signers(&task.id).await?.iter().any(|signer| signer.state == "pending");
+        if task.delegation.is_some() || pending {
+            return Err(Error::Invalid(
+                "任务已委派或加签，不能取消认领 (the task is delegated or being signed)".into(),
+            ));
+        }
         let record = self.record(Some(task), instance_id, "unclaim", &input);
         let change = Reassignment {
             task_id: task.id.clone(),
             expected_assignee: Some(input.actor.clone()),
             assignee: None,
-            owner: task.owner.clone(),
+            owner: None,
             delegation: None,
         };
         self.store().reassign_task(&change, &record).await

@@ -325,7 +325,7 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
         };
         filter.clause(
             &format!(
-                "({name} LIKE ? ESCAPE '\\' OR p.definition_key LIKE ? ESCAPE '\\' OR p.business_key LIKE ? ESCAPE '\\')"
+                "(LOWER({name}) LIKE LOWER(?) ESCAPE '\\' OR LOWER(p.definition_key) LIKE LOWER(?) ESCAPE '\\' OR LOWER(p.business_key) LIKE LOWER(?) ESCAPE '\\')"
             ),
             [Param::Text(pattern.clone()), Param::Text(pattern.clone()), Param::Text(pattern)],
         );

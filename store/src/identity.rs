@@ -265,7 +265,8 @@ pub struct AuditEntry {
 }
 
 /// A search of the audit log (the auditor's screen), newest first. Every filter is optional;
-/// `action` matches a prefix (`user.` finds every account action), `target` a part.
+/// `action` matches a prefix (`user.` finds every account action), `target` a part, both
+/// ignoring case on either backend (SQLite's `LIKE` does for ASCII, PostgreSQL's does not).
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
     pub user: Option<String>,
@@ -276,6 +277,8 @@ pub struct AuditQuery {
     pub from: Option<i64>,
     /// Milliseconds since the epoch, exclusive.
     pub to: Option<i64>,
+    /// Rows up to this sequence number (where a chain check found a break).
+    pub upto: Option<i64>,
     pub page: crate::Page,
 }
 
@@ -286,16 +289,19 @@ impl AuditQuery {
         let mut filter = Filter::default();
         filter.eq("user_id", &self.user).eq("result", &self.result);
         if let Some(action) = &self.action {
-            filter.clause("action LIKE ? ESCAPE '\\'", [Param::Text(format!("{}%", escape(action)))]);
+            filter.clause("LOWER(action) LIKE LOWER(?) ESCAPE '\\'", [Param::Text(format!("{}%", escape(action)))]);
         }
         if let Some(target) = &self.target {
-            filter.clause("target LIKE ? ESCAPE '\\'", [Param::Text(format!("%{}%", escape(target)))]);
+            filter.clause("LOWER(target) LIKE LOWER(?) ESCAPE '\\'", [Param::Text(format!("%{}%", escape(target)))]);
         }
         if let Some(from) = self.from {
             filter.clause("at >= ?", [Param::Int(from)]);
         }
         if let Some(to) = self.to {
             filter.clause("at < ?", [Param::Int(to)]);
+        }
+        if let Some(upto) = self.upto {
+            filter.clause("seq <= ?", [Param::Int(upto)]);
         }
         filter
     }

@@ -261,7 +261,8 @@ async fn return_goes_back_to_the_previous_handler_and_refuses_later_targets() {
         assert_eq!(post(&app, "hp2", &format!("/tasks/{task}/approve"), json!({})).await.0, StatusCode::NO_CONTENT);
         let city_task = todo_task(&app, "city1").await.expect("city task");
         let (status, body) =
-            post(&app, "city1", &format!("/tasks/{city_task}/return"), json!({ "target": "city" })).await;
+            post(&app, "city1", &format!("/tasks/{city_task}/return"), json!({ "target": "city", "comment": "退回" }))
+                .await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-state")));
         let (status, body) = post(&app, "city1", &format!("/tasks/{city_task}/return"), json!({})).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid-input")));

@@ -105,23 +105,16 @@ async fn a_district_reviewer_approves_from_the_console_and_another_district_sees
             .await
             .expect("sent");
         assert_eq!(header.status(), StatusCode::FORBIDDEN, "a wrong header is not saved by a right field");
-        // An upload form carries it as a text field; a wrong one is refused like any other.
-        for (token, refused) in [("forged", true), (hp1.csrf.as_str(), false)] {
-            let multipart = reqwest::multipart::Form::new().text("csrf_token", token.to_string());
-            let multipart = no_redirects()
-                .post(&approve)
-                .header("cookie", &hp1.cookie)
-                .multipart(multipart)
-                .send()
-                .await
-                .expect("sent");
-            if refused {
-                assert_eq!(multipart.status(), StatusCode::FORBIDDEN, "a forged token in an upload");
-            } else {
-                // Past the guard; the operation itself takes only a plain form.
-                assert_eq!(multipart.status(), StatusCode::UNPROCESSABLE_ENTITY);
-            }
-        }
+        // Only an upload screen reads the token from a multipart body; elsewhere it is refused.
+        let multipart = reqwest::multipart::Form::new().text("csrf_token", hp1.csrf.clone());
+        let multipart = no_redirects()
+            .post(&approve)
+            .header("cookie", &hp1.cookie)
+            .multipart(multipart)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(multipart.status(), StatusCode::FORBIDDEN, "not an upload screen");
         let plain = no_redirects()
             .post(&approve)
             .header("cookie", &hp1.cookie)
@@ -334,7 +327,13 @@ async fn candidates_claim_a_pooled_task_and_give_it_back() {
         let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
         assert!(page.contains(r#"id="op-unclaim""#) && !page.contains(r#"id="op-claim""#), "{page}");
         assert!(page.contains(&format!(r#"action="/tasks/{task}/approve""#)), "{page}");
-        assert!(page.contains("认领"), "the timeline has the claim");
+        let timeline = &page[page.find(r#"id="timeline""#).expect("a timeline")..];
+        assert!(timeline.contains("<strong>hp1</strong> 认领"), "the timeline has the claim: {timeline}");
+
+        // Only the one who holds it may give it back.
+        let (status, _) =
+            crate::approval::post(&app, "hp2", &format!("/tasks/{task}/unclaim"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "hp2 does not hold it");
 
         // 取消认领: back in everyone's pool.
         let released = submit(&app, &hp1, &format!("/tasks/{task}/unclaim"), Some(&hp1.csrf), &[]).await;
@@ -355,6 +354,7 @@ async fn candidates_claim_a_pooled_task_and_give_it_back() {
             .collect();
         assert_eq!(records, ["claim", "unclaim"]);
         assert_eq!(detail["operations"][0], "claim", "{detail}");
+
         // The API counts the pool too, and nobody outside the role may claim.
         let (_, counts) = crate::approval::get(&app, "hp2", "/inbox/counts").await;
         assert_eq!((counts["todo"].as_i64(), counts["claimable"].as_i64()), (Some(1), Some(1)), "{counts}");
@@ -363,6 +363,24 @@ async fn candidates_claim_a_pooled_task_and_give_it_back() {
         assert_eq!(status, StatusCode::FORBIDDEN, "the city sees it but is no candidate: {body}");
         let (status, _) = crate::approval::post(&app, "xh1", &claim, serde_json::json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "outside the district the task does not exist");
+        // While 加签 is under way (hp1 claims again and asks hp2 to sign first), the signer holds
+        // the task but may not release it: the pending signature would be lost.
+        let (status, _) =
+            crate::approval::post(&app, "hp1", &format!("/tasks/{task}/claim"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) = crate::approval::post(
+            &app,
+            "hp1",
+            &format!("/tasks/{task}/add-signers"),
+            serde_json::json!({ "users": ["hp2"], "position": "before" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, signing) = crate::approval::get(&app, "hp2", &format!("/tasks/{task}")).await;
+        assert!(!signing["operations"].as_array().expect("operations").iter().any(|op| op == "unclaim"), "{signing}");
+        let (status, _) =
+            crate::approval::post(&app, "hp2", &format!("/tasks/{task}/unclaim"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "not while signing");
     })
     .await;
 }
@@ -411,6 +429,12 @@ async fn the_auditor_filters_the_log_and_the_check_names_an_edited_row() {
         let (_, broken) = screen(&app, &auditor, "/admin/audit?verify=1").await;
         assert!(broken.contains(&format!("审计链已被破坏：第 {seq} 条记录的内容与其校验码不符")), "{broken}");
         assert!(broken.contains(r#"<tr class="broken">"#), "the row is marked in the table");
+        assert!(broken.contains(&format!(r#"href="/admin/audit?upto={seq}&amp;verify=1""#)), "a link to the row");
+        let (_, upto) = screen(&app, &auditor, &format!("/admin/audit?upto={seq}&verify=1")).await;
+        assert!(
+            upto.contains(&format!("<td>{seq}</td>")) && !upto.contains(&format!("<td>{}</td>", seq + 1)),
+            "{upto}"
+        );
         // Reading the log was audited, as the API's reading is.
         let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit rows read");
         assert!(
@@ -457,9 +481,11 @@ async fn the_mobile_todo_approves_rejects_and_claims_on_a_phone() {
         // 认领 from the phone comes back to the phone's task page.
         let claimed = submit(&app, &hp1, &format!("/tasks/{task}/claim"), Some(&hp1.csrf), &[("back", "m")]).await;
         assert_eq!(claimed.headers()[LOCATION].to_str().expect("text"), format!("/m/tasks/{task}?notice=claim"));
-        // 驳回 needs a reason; 通过 from the card goes back to the cards.
+        // 退回 needs a target and 驳回 a reason; 通过 from the card goes back to the cards.
         let bare = submit(&app, &hp1, &format!("/tasks/{task}/return"), Some(&hp1.csrf), &[("back", "m")]).await;
         assert_eq!(bare.status(), StatusCode::UNPROCESSABLE_ENTITY, "a 退回 without a target is refused");
+        let bare = submit(&app, &hp1, &format!("/tasks/{task}/reject"), Some(&hp1.csrf), &[("back", "m")]).await;
+        assert_eq!(bare.status(), StatusCode::UNPROCESSABLE_ENTITY, "a 驳回 without a reason is refused");
         // A photo and a drawn signature, uploaded by the page's script, go with the 通过.
         let png = b"\x89PNG\r\n\x1a\n pixels".to_vec();
         let (_, photo) = crate::approval::upload(&app, "hp1", "现场照片.png", png.clone()).await;

@@ -76,6 +76,7 @@ document.addEventListener("change", async (event) => {
     const item = document.createElement("li");
     item.textContent = file.name + " 上传中…";
     list.appendChild(item);
+    form.dataset.uploading = String(Number(form.dataset.uploading || 0) + 1);
     try {
       const id = await uploadFile(form, file, file.name);
       field.value = field.value ? field.value + "," + id : id;
@@ -83,6 +84,8 @@ document.addEventListener("change", async (event) => {
     } catch (error) {
       item.textContent = file.name + "：" + error.message;
       item.className = "error";
+    } finally {
+      form.dataset.uploading = String(Number(form.dataset.uploading) - 1);
     }
   }
   input.value = "";
@@ -109,26 +112,42 @@ function setUpPad(box) {
   canvas.addEventListener("pointerup", () => { drawing = false; });
   box.querySelector("[data-sign-clear]").addEventListener("click", () => {
     context.clearRect(0, 0, canvas.width, canvas.height); delete box.dataset.drawn;
+    const field = box.querySelector("input[name=signature]");
+    if (field) field.value = "";
   });
   box.hidden = false;
 }
 document.addEventListener("DOMContentLoaded", () => document.querySelectorAll("[data-sign]").forEach(setUpPad));
 
-// Before a form with a drawn signature is sent, the image is uploaded (capture phase, so the
-// send-once guard sees only the real submission).
+// Before a form is sent: its uploads must have finished, and a drawn signature is uploaded
+// first (capture phase, so the send-once guard sees only the real submission).
+const send = (form) => (typeof form.requestSubmit === "function" ? form.requestSubmit() : form.submit());
 document.addEventListener("submit", async (event) => {
   const form = event.target;
   if (!(form instanceof HTMLFormElement)) return;
+  if (Number(form.dataset.uploading || 0) > 0) {
+    event.preventDefault(); event.stopPropagation();
+    alert("附件仍在上传，请稍候再提交");
+    return;
+  }
   const box = form.querySelector("[data-sign][data-drawn]");
   const field = form.querySelector("input[name=signature]");
   if (!box || !field || field.value) return;
   event.preventDefault(); event.stopPropagation();
+  if (form.dataset.signing) return;
+  form.dataset.signing = "1";
   try {
     const blob = await new Promise((resolve) => box.querySelector("canvas").toBlob(resolve, "image/png"));
     field.value = await uploadFile(form, blob, "signature.png");
-    form.requestSubmit();
+    // form.submit() (older browsers) skips the submit event: disable the buttons by hand.
+    if (typeof form.requestSubmit !== "function") {
+      form.querySelectorAll("button[type=submit]").forEach((button) => { button.disabled = true; });
+    }
+    send(form);
   } catch (error) {
     alert("签名上传失败：" + error.message);
+  } finally {
+    delete form.dataset.signing;
   }
 }, true);
 

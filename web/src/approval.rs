@@ -410,6 +410,8 @@ async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiRe
         delegate: matches!(&delegated, Some((Some(state), _)) if state == "PENDING"),
         candidate: is_candidate(task, caller),
         unassigned: task.assignee.is_none(),
+        handed_on: task.delegation.is_some()
+            || state.store().signers(&task.id).await?.iter().any(|signer| signer.state == "pending"),
     })
 }
 
@@ -881,7 +883,23 @@ pub(crate) async fn perform(
         Operation::Resolve => {
             state.executor.resolve(&task, input).await?;
         }
-        Operation::Claim => state.executor.claim(&task, input).await?,
+        Operation::Claim => {
+            if let Err(error) = state.executor.claim(&task, input).await {
+                // Lost the race: name who was first, as for a claim that came later.
+                let first = match &error {
+                    store::Error::Conflict(_) => state.store().task(&task.id).await?.and_then(|task| task.assignee),
+                    _ => None,
+                };
+                return Err(match first {
+                    Some(first) => ApiError::coded(
+                        StatusCode::CONFLICT,
+                        "conflict",
+                        format!("任务已被 {first} 认领 (the task was claimed by someone else)"),
+                    ),
+                    None => error.into(),
+                });
+            }
+        }
         Operation::Unclaim => state.executor.unclaim(&task, input).await?,
         Operation::Comment => {
             if input.comment.is_none() {
@@ -893,10 +911,16 @@ pub(crate) async fn perform(
             state.executor.approve(&task, input).await?;
         }
         Operation::Reject => {
+            if input.comment.is_none() {
+                return Err(ApiError::invalid("请填写驳回原因 (comment required)"));
+            }
             state.executor.reject(&task, input).await?;
         }
         Operation::Return => {
             let target = body.target.as_deref().ok_or_else(|| ApiError::invalid("请选择退回环节 (target required)"))?;
+            if input.comment.is_none() {
+                return Err(ApiError::invalid("请填写退回原因 (comment required)"));
+            }
             state.executor.return_task(&task, target, input).await?;
         }
         Operation::Transfer | Operation::Delegate => {

@@ -145,17 +145,23 @@ pub async fn executor(database_url: &str) -> anyhow::Result<Arc<Executor>> {
     Ok(Arc::new(Executor::new(store, Arc::new(engine::Scripting::new()), Arc::new(services::handlers()))))
 }
 
-/// What the first start prints: the admin's login and, with the demo, every demo login.
-fn first_start_banner(first: &demo::FirstStart, demo_people: bool) -> String {
+/// What the first start prints: the admin's login and, with the demo, every demo login (the
+/// administrators' own passwords once).
+fn first_start_banner(first: &demo::FirstStart, demo_people: bool, own: &[demo::OwnPassword]) -> String {
     let mut banner = if first.generated {
         format!("  First start: log in as  admin / {}\n", first.password)
     } else {
         "  First start: log in as  admin with the password SY_ADMIN_PASSWORD gave\n".to_string()
     };
     if demo_people {
-        banner.push_str("  Demo logins, same password:\n");
+        banner.push_str("  Demo logins, with admin's password unless one is shown:\n");
         for (id, name, _, _) in demo::DEMO_PEOPLE {
-            banner.push_str(&format!("    {id:<14} {name}\n"));
+            match own.iter().find(|(own_id, _)| own_id == id) {
+                Some((_, password)) => {
+                    banner.push_str(&format!("    {id:<14} {name}  / {password}  (change at first login)\n"))
+                }
+                None => banner.push_str(&format!("    {id:<14} {name}\n")),
+            }
         }
     }
     if first.generated {
@@ -185,9 +191,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     )
     .await?;
     crate::identity::bootstrap_access_signatures(executor.store().as_ref(), security.crypto.as_ref()).await?;
+    let mut own_passwords = Vec::new();
     if !config.no_demo {
         if let Some(first) = &first {
-            demo::add_people(&executor, security.crypto.as_ref(), first).await?;
+            own_passwords = demo::add_people(&executor, security.crypto.as_ref(), first).await?;
         }
         demo::load(&executor).await?;
     }
@@ -203,7 +210,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         redact(&url)
     );
     if let Some(first) = &first {
-        announce.push_str(&first_start_banner(first, !config.no_demo));
+        announce.push_str(&first_start_banner(first, !config.no_demo, &own_passwords));
     }
     {
         use std::io::Write;

@@ -18,8 +18,11 @@ pub const PROCESSES: &[(&str, &str)] = &[(
     include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
 )];
 
-/// The demo accounts of a first start with the demo on: (id, display name, unit, role). They
-/// share the admin's password (printed once, or `SY_ADMIN_PASSWORD`).
+/// The demo accounts of a first start with the demo on: (id, display name, unit, role). The
+/// staff share the admin's password (printed once, or `SY_ADMIN_PASSWORD`), each with its own
+/// hash; the security administrator and the auditor get passwords of their own, generated and
+/// printed once, to be changed at their first login, so no one password opens two of the three
+/// administrators (三员分立).
 pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
     ("applicant", "黄浦区联络员（申请人）", "310101", "liaison"),
     ("hp-reviewer", "黄浦区审核员", "310101", "district-staff"),
@@ -36,7 +39,14 @@ pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
 pub struct FirstStart {
     pub password: String,
     pub generated: bool,
-    hash: String,
+}
+
+/// A demo account that was given a password of its own: (id, password), printed once.
+pub type OwnPassword = (String, String);
+
+async fn hash(password: &str) -> anyhow::Result<String> {
+    let password = password.to_string();
+    Ok(tokio::task::spawn_blocking(move || auth::hash_password(&password, auth::DEFAULT_ITERATIONS)).await?)
 }
 
 /// Creates the user `admin` when there are no users; `SY_ADMIN_PASSWORD` (`configured_password`)
@@ -59,24 +69,21 @@ pub async fn ensure_admin(
     }
     let generated = configured_password.is_none();
     let password = configured_password.unwrap_or_else(auth::generate_password);
-    let hash = tokio::task::spawn_blocking({
-        let password = password.clone();
-        move || auth::hash_password(&password, auth::DEFAULT_ITERATIONS)
-    })
-    .await?;
-    let first = FirstStart { password, generated, hash };
-    add_account(executor, crypto, &first, ("admin", "系统管理员", crate::identity::CITY_UNIT, "sysadmin")).await?;
+    let first = FirstStart { password, generated };
+    let account = ("admin", "系统管理员", crate::identity::CITY_UNIT, "sysadmin");
+    add_account(executor, crypto, &first.password, first.generated, account).await?;
     for group in ["camunda-admin", "district-reviewers", "city-reviewers"] {
         store.add_membership("admin", group).await?;
     }
     Ok(Some(first))
 }
 
-/// One account of the first start, with the first start's password, signed.
+/// One account of the first start, with its own hash of `password`, signed.
 async fn add_account(
     executor: &Executor,
     crypto: &dyn crypto::CryptoProvider,
-    first: &FirstStart,
+    password: &str,
+    must_change_password: bool,
     (id, name, unit, role): (&str, &str, &str, &str),
 ) -> anyhow::Result<()> {
     let store = executor.store();
@@ -85,9 +92,9 @@ async fn add_account(
             id: id.into(),
             display_name: Some(name.into()),
             unit_id: Some(unit.into()),
-            kind: "staff".into(),
-            password_hash: first.hash.clone(),
-            must_change_password: first.generated,
+            kind: if role == "liaison" { "liaison" } else { "staff" }.into(),
+            password_hash: hash(password).await?,
+            must_change_password,
             roles: vec![role.into()],
             phone_index: None,
             phone_sealed: None,
@@ -98,16 +105,25 @@ async fn add_account(
     Ok(())
 }
 
-/// The demo accounts ([`DEMO_PEOPLE`]), on the first start only.
+/// The demo accounts ([`DEMO_PEOPLE`]), on the first start only. Returns the passwords of those
+/// who got their own (the administrators), to be printed once.
 pub async fn add_people(
     executor: &Executor,
     crypto: &dyn crypto::CryptoProvider,
     first: &FirstStart,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<OwnPassword>> {
+    let mut own = Vec::new();
     for person in DEMO_PEOPLE {
-        add_account(executor, crypto, first, *person).await?;
+        let (id, _, _, role) = *person;
+        if crate::identity::ADMIN_ROLES.contains(&role) {
+            let password = auth::generate_password();
+            add_account(executor, crypto, &password, true, *person).await?;
+            own.push((id.to_string(), password));
+        } else {
+            add_account(executor, crypto, &first.password, first.generated, *person).await?;
+        }
     }
-    Ok(())
+    Ok(own)
 }
 
 /// Deploys the shipped models (a no-op when they are already deployed unchanged) and, on an

@@ -285,9 +285,11 @@ async fn the_audit_search_filters_pages_and_counts() {
         assert_eq!(search(AuditQuery::default()).await, (vec![5, 4, 3, 2, 1], 5), "newest first");
         let alice = AuditQuery { user: Some("alice".into()), ..AuditQuery::default() };
         assert_eq!(search(alice.clone()).await, (vec![5, 2, 1], 3));
-        let actions = AuditQuery { action: Some("user.".into()), ..alice.clone() };
-        assert_eq!(search(actions).await, (vec![5, 2], 2), "an action prefix");
-        let target = AuditQuery { target: Some("a_b".into()), ..AuditQuery::default() };
+        let actions = AuditQuery { action: Some("USER.".into()), ..alice.clone() };
+        assert_eq!(search(actions).await, (vec![5, 2], 2), "an action prefix, whatever the case");
+        let upto = AuditQuery { upto: Some(3), ..AuditQuery::default() };
+        assert_eq!(search(upto).await, (vec![3, 2, 1], 3), "up to a sequence number");
+        let target = AuditQuery { target: Some("A_B".into()), ..AuditQuery::default() };
         assert_eq!(search(target).await, (vec![4], 1), "`_` is a character, not a wildcard");
         let result = AuditQuery { result: Some("failure".into()), ..AuditQuery::default() };
         assert_eq!(search(result).await, (vec![3], 1));

@@ -34,6 +34,8 @@ pub(crate) struct AuditFilters {
     from: String,
     #[serde(default)]
     to: String,
+    /// Rows up to this sequence number (the link to a broken row).
+    upto: Option<i64>,
     page: Option<i64>,
     #[serde(default)]
     verify: String,
@@ -64,15 +66,13 @@ struct Verdict {
     seq: i64,
     /// `missing`: the next row present; `truncated`: the head's number.
     other: i64,
-    /// The page of the unfiltered log that shows row `seq` (rows are numbered without gaps).
-    page: i64,
 }
 
 impl Verdict {
     fn of(found: Result<i64, AuditProblem>) -> Verdict {
-        let broken = |problem, seq, other| Verdict { intact: false, rows: 0, problem, seq, other, page: 1 };
+        let broken = |problem, seq, other| Verdict { intact: false, rows: 0, problem, seq, other };
         match found {
-            Ok(rows) => Verdict { intact: true, rows, problem: "", seq: 0, other: 0, page: 1 },
+            Ok(rows) => Verdict { intact: true, rows, problem: "", seq: 0, other: 0 },
             Err(AuditProblem::Edited { seq }) => broken("edited", seq, 0),
             Err(AuditProblem::Missing { expected, found }) => broken("missing", expected, found),
             Err(AuditProblem::Unlinked { seq }) => broken("unlinked", seq, 0),
@@ -98,14 +98,12 @@ pub(crate) async fn log(
         result: filled(&filters.result),
         from: day_start(&filters.from, 0)?,
         to: day_start(&filters.to, 1)?,
+        upto: filters.upto,
         page: store::Page { first_result, max_results: Some(PAGE_SIZE) },
     };
     let (rows, total) = state.store().audit_search(&search).await?;
     let verdict = if filters.verify == "1" {
-        let mut verdict = Verdict::of(verify_audit(state.store().as_ref(), state.security.crypto.as_ref()).await?);
-        let (head, _) = state.store().audit_head().await?;
-        verdict.page = (head - verdict.seq).max(0) / PAGE_SIZE + 1;
-        Some(verdict)
+        Some(Verdict::of(verify_audit(state.store().as_ref(), state.security.crypto.as_ref()).await?))
     } else {
         None
     };

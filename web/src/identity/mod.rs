@@ -374,6 +374,9 @@ pub const CSRF_FIELD: &str = "csrf_token";
 const MAX_SCREEN_FORM: usize = 64 * 1024;
 /// The largest upload a screen takes (a BPMN model to deploy).
 pub const MAX_SCREEN_UPLOAD: usize = 4 * 1024 * 1024;
+/// The screens whose forms are uploads (multipart, up to [`MAX_SCREEN_UPLOAD`]); every other
+/// screen takes plain forms of at most 64 KiB, so no session can make a node buffer more.
+const UPLOAD_SCREENS: &[&str] = &["/admin/processes/deploy"];
 
 /// The guard of a console screen ([`crate::routes::Need::Screen`]): a browser session (a
 /// stranger goes to the login page, a pending password change to `/password`), the screen's
@@ -427,7 +430,8 @@ pub async fn require_screen(
     let request = if is_unsafe(request.method()) {
         let Via::Session(session) = &auth.via else { unreachable!("matched above") };
         let expected = session.csrf_token.clone();
-        match csrf_checked(request, &expected).await {
+        let uploads = UPLOAD_SCREENS.contains(&path.as_str());
+        match csrf_checked(request, &expected, uploads).await {
             Ok(request) => request,
             Err(refusal) => return denied(refusal, "csrf".into()).await,
         }
@@ -438,9 +442,9 @@ pub async fn require_screen(
 }
 
 /// The request again, when its `X-CSRF-Token` header or its form's `csrf_token` field (an
-/// urlencoded form, or a multipart upload's text field) is the session's token; the refusal
-/// otherwise.
-async fn csrf_checked(request: Request, expected: &str) -> Result<Request, ApiError> {
+/// urlencoded form, or on an upload screen a multipart text field) is the session's token; the
+/// refusal otherwise.
+async fn csrf_checked(request: Request, expected: &str, uploads: bool) -> Result<Request, ApiError> {
     let refused =
         || ApiError::coded(StatusCode::FORBIDDEN, "csrf", "页面已过期，请刷新后重试 (missing or wrong CSRF token)");
     let matches = |sent: &str| crypto::constant_time_eq(sent.as_bytes(), expected.as_bytes());
@@ -449,8 +453,9 @@ async fn csrf_checked(request: Request, expected: &str) -> Result<Request, ApiEr
     }
     let content_type =
         request.headers().get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or_default();
-    let boundary =
-        content_type.starts_with("multipart/form-data").then(|| multer::parse_boundary(content_type).ok()).flatten();
+    let boundary = (uploads && content_type.starts_with("multipart/form-data"))
+        .then(|| multer::parse_boundary(content_type).ok())
+        .flatten();
     if boundary.is_none() && !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(refused());
     }
