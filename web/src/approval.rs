@@ -259,13 +259,15 @@ pub(crate) async fn inbox_counts(state: &AppState, auth: &Auth) -> ApiResult<Inb
         let query = inbox_query(tab, &caller, InboxParams::default());
         async move { state.store().inbox_count(&query?).await.map_err(ApiError::from) }
     };
-    Ok(InboxCounts {
-        todo: count(InboxTab::Todo).await?,
-        claimable: count(InboxTab::Claimable).await?,
-        done: count(InboxTab::Done).await?,
-        started: count(InboxTab::Started).await?,
-        cc: count(InboxTab::Cc).await?,
-    })
+    // The five counts at once (on PostgreSQL each is a round trip of several milliseconds).
+    let (todo, claimable, done, started, cc) = tokio::try_join!(
+        count(InboxTab::Todo),
+        count(InboxTab::Claimable),
+        count(InboxTab::Done),
+        count(InboxTab::Started),
+        count(InboxTab::Cc)
+    )?;
+    Ok(InboxCounts { todo, claimable, done, started, cc })
 }
 
 /// `GET /api/inbox/{tab}`.

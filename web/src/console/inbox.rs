@@ -103,9 +103,9 @@ pub(crate) fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row>
 pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
     let mut context = Context::new();
     if auth.principal.can("menu:tasks") {
-        let counts = inbox_counts(&state, &auth).await?;
         let params = InboxParams { page_size: Some(5), ..InboxParams::default() };
-        let newest = inbox_list(&state, &auth, InboxTab::Todo, params).await?;
+        let (counts, newest) =
+            tokio::try_join!(inbox_counts(&state, &auth), inbox_list(&state, &auth, InboxTab::Todo, params))?;
         context.insert("counts", &counts);
         context.insert("newest", &rows(newest.items, &districts(&state).await?));
     }
@@ -185,8 +185,7 @@ pub(crate) async fn inbox(
         page: Some(page),
         page_size: Some(PAGE_SIZE),
     };
-    let list = inbox_list(&state, &auth, tab, params).await?;
-    let counts = inbox_counts(&state, &auth).await?;
+    let (list, counts) = tokio::try_join!(inbox_list(&state, &auth, tab, params), inbox_counts(&state, &auth))?;
     let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     // The filters again, to keep them on the tab, sort and page links.
     let kept = kept_filters(&filters);

@@ -29,12 +29,12 @@ pub(crate) async fn todo(
     let (tab_name, tab) = filters.tab()?;
     let page = filters.page();
     let params = InboxParams { page: Some(page), page_size: Some(PAGE_SIZE), ..InboxParams::default() };
-    let list = inbox_list(&state, &auth, tab, params).await?;
+    let (list, counts) = tokio::try_join!(inbox_list(&state, &auth, tab, params), inbox_counts(&state, &auth))?;
     let mut context = Context::new();
     context.insert("tab", &tab_name);
     context.insert("notice", filters.notice());
     context.insert("rows", &rows(list.items, &districts(&state).await?));
-    context.insert("counts", &inbox_counts(&state, &auth).await?);
+    context.insert("counts", &counts);
     context.insert("page", &page);
     context.insert("more", &(page * PAGE_SIZE < list.total));
     screen(&state, &auth, "inbox", "m_todo.html", context).await
