@@ -10,8 +10,7 @@
 use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use store::identity::AccountQuery;
 
@@ -168,12 +167,6 @@ fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
     fields.iter().find(|(key, _)| key == name).map(|(_, value)| value.as_str()).unwrap_or_default()
 }
 
-/// 303 to `to`.
-fn see_other(to: &str) -> ApiResult<Response> {
-    let location = HeaderValue::from_str(to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
-}
-
 /// The list the form came from: `/admin/security` for the security administrator's forms.
 fn back(fields: &[(String, String)]) -> &'static str {
     if field(fields, "back") == "security" { "/admin/security" } else { "/admin/users" }
@@ -196,7 +189,7 @@ pub(crate) async fn create(
         password: field(&fields, "password").to_string(),
     };
     add_user(&state, Some(&auth.principal), &user, &ip).await?;
-    see_other("/admin/users?notice=created")
+    super::see_other("/admin/users?notice=created")
 }
 
 /// `POST /admin/users/{id}/{action}`: `freeze`, `unfreeze`, `cancel` (system administrator) or
@@ -220,7 +213,7 @@ pub(crate) async fn act(
             ::identity::accounts::find_account(state.store().as_ref(), &auth.principal, &id).await?;
             state.store().clear_login_failures(&id).await?;
             audit(&state, entry(Some(&auth.principal.account.id), &ip, "user.unlock", Some(&id), "success")).await?;
-            return see_other(&format!("{}?notice=unlocked", back(&fields)));
+            return super::see_other(&format!("{}?notice=unlocked", back(&fields)));
         }
         _ => return Err(ApiError::not_found("没有这个操作 (no such action)")),
     };
@@ -228,7 +221,7 @@ pub(crate) async fn act(
         return Err(ApiError::forbidden("没有权限 (needs user:manage)"));
     }
     change_status(&state, Some(&auth.principal), &id, status, &ip).await?;
-    see_other(&format!("/admin/users?notice={action}"))
+    super::see_other(&format!("/admin/users?notice={action}"))
 }
 
 /// `POST /admin/users/{id}/roles`: the security administrator replaces an account's roles; an
@@ -251,5 +244,5 @@ pub(crate) async fn roles(
     }
     let (store, crypto) = (state.store().as_ref(), state.security.crypto.as_ref());
     ::identity::accounts::apply_roles(store, crypto, &auth.principal, &account, &roles, admin_change, &ip).await?;
-    see_other("/admin/security?notice=roles")
+    super::see_other("/admin/security?notice=roles")
 }

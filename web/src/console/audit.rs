@@ -90,7 +90,7 @@ pub(crate) async fn log(
 ) -> ApiResult<Response> {
     let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
     let page = filters.page.unwrap_or(1).max(1);
-    let first_result = (page - 1).checked_mul(PAGE_SIZE).ok_or_else(|| ApiError::invalid("页码无效 (bad page)"))?;
+    let first_result = super::first_result(page, PAGE_SIZE)?;
     let search = AuditQuery {
         user: filled(&filters.user),
         action: filled(&filters.action),
@@ -135,7 +135,7 @@ pub(crate) async fn log(
     context.insert("rows", &rows);
     context.insert("total", &total);
     context.insert("page", &page);
-    context.insert("pages", &((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
+    context.insert("pages", &super::pages(total, PAGE_SIZE));
     context.insert("verdict", &verdict);
     screen(&state, &auth, "audit", "audit.html", context).await
 }

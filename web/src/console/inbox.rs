@@ -186,7 +186,7 @@ pub(crate) async fn inbox(
         page_size: Some(PAGE_SIZE),
     };
     let (list, counts) = tokio::try_join!(inbox_list(&state, &auth, tab, params), inbox_counts(&state, &auth))?;
-    let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let pages = super::pages(list.total, PAGE_SIZE);
     // The filters again, to keep them on the tab, sort and page links.
     let kept = kept_filters(&filters);
     let mut context = Context::new();

@@ -13,11 +13,11 @@ mod processes;
 mod task;
 
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::AppState;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::identity::{Auth, Via};
 use crate::routes::{Need, Routes};
 use crate::templates::{Context, page};
@@ -60,6 +60,23 @@ pub fn router() -> Routes {
 /// A form or query field as an optional value: empty or blank is none.
 fn filled(text: &str) -> Option<String> {
     Some(text.trim().to_string()).filter(|text| !text.is_empty())
+}
+
+/// 303 to `to` (a path the handler built; its parts are already encoded).
+pub(crate) fn see_other(to: &str) -> ApiResult<Response> {
+    let location =
+        axum::http::HeaderValue::from_str(to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
+    Ok((StatusCode::SEE_OTHER, [(axum::http::header::LOCATION, location)]).into_response())
+}
+
+/// The offset of page `page` (from 1) of `size` rows; a page too far to count is refused.
+pub(crate) fn first_result(page: i64, size: i64) -> ApiResult<i64> {
+    (page.max(1) - 1).checked_mul(size).ok_or_else(|| ApiError::invalid("页码无效 (bad page)"))
+}
+
+/// How many pages of `size` rows `total` rows fill (at least one, for the pager).
+pub(crate) fn pages(total: i64, size: i64) -> i64 {
+    ((total + size - 1) / size).max(1)
 }
 
 /// The filled fields as a query string, kept on a list's tab, sort and page links.

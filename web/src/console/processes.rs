@@ -8,8 +8,8 @@
 
 use axum::Extension;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use runtime::executor::Upload;
 use serde::{Deserialize, Serialize};
 use store::{DefinitionQuery, IncidentQuery, InstanceQuery, JobQuery, Page};
@@ -145,11 +145,6 @@ pub(crate) async fn versions(
     screen(&state, &auth, "processes", "process.html", context).await
 }
 
-fn see_other(to: &str) -> ApiResult<Response> {
-    let location = HeaderValue::from_str(to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
-}
-
 /// `POST /admin/processes/deploy` (multipart: `csrf_token`, then one or more `file`s): a new
 /// version of each process that changed; a model the checks refuse is the error page with each
 /// problem.
@@ -188,7 +183,7 @@ pub(crate) async fn deploy(
     let key = outcome.definitions.first().map(|definition| definition.key.clone()).unwrap_or_default();
     let notice = if outcome.created { "deployed" } else { "unchanged" };
     let key: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();
-    see_other(&format!("/admin/processes/{key}?notice={notice}"))
+    super::see_other(&format!("/admin/processes/{key}?notice={notice}"))
 }
 
 /// The instance search's query string.
@@ -221,7 +216,7 @@ pub(crate) async fn instances(
 ) -> ApiResult<Response> {
     let Query(filters) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
     let page = filters.page.unwrap_or(1).max(1);
-    let first_result = (page - 1).checked_mul(PAGE_SIZE).ok_or_else(|| ApiError::invalid("页码无效 (bad page)"))?;
+    let first_result = super::first_result(page, PAGE_SIZE)?;
     let active = match filters.state.as_str() {
         "active" => Some(true),
         "ended" => Some(false),
@@ -256,7 +251,7 @@ pub(crate) async fn instances(
     context.insert("rows", &rows);
     context.insert("total", &total);
     context.insert("page", &page);
-    context.insert("pages", &((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1));
+    context.insert("pages", &super::pages(total, PAGE_SIZE));
     screen(&state, &auth, "instances", "instances.html", context).await
 }
 
@@ -357,7 +352,7 @@ pub(crate) async fn cancel(
     }
     state.executor.cancel_instance(&id, Some(reason), Some(&auth.principal.account.id)).await?;
     let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    see_other(&format!("/admin/instances/{id}?notice=cancel"))
+    super::see_other(&format!("/admin/instances/{id}?notice=cancel"))
 }
 
 /// `POST /admin/instances/{id}/incidents/{incident}/retry`: 重试 the failed step.
@@ -378,5 +373,5 @@ pub(crate) async fn retry(
     }
     state.executor.retry_incident(&incident, Some(&auth.principal.account.id)).await?;
     let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    see_other(&format!("/admin/instances/{id}?notice=retry"))
+    super::see_other(&format!("/admin/instances/{id}?notice=retry"))
 }

@@ -3,8 +3,7 @@
 
 use approval::Operation;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
 use store::ActivityQuery;
@@ -195,6 +194,5 @@ pub(crate) async fn operate(
     } else {
         format!("{inbox}?notice={}", operation.name())
     };
-    let location = HeaderValue::from_str(&to).map_err(|_| ApiError::Internal("unprintable redirect".into()))?;
-    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response())
+    super::see_other(&to)
 }
