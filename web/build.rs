@@ -6,6 +6,11 @@
 //! pages use (listed in [`ASSETS`]) and our own `web/assets/` are copied under content-hashed
 //! names; `$OUT_DIR/assets.rs` lists them for `web/src/assets.rs`, which serves them with long
 //! cache headers. No third-party file is committed.
+//!
+//! The BPMN editor (`front/modeler.js` with our properties-panel group, and `front/modeler.css`)
+//! is bundled here by esbuild, a pinned development package of the same lockfile, into
+//! `$OUT_DIR/front/`: one script and one stylesheet (bpmn-js's font inlined), so the page
+//! loads two files and the content-security policy stays `'self'`.
 
 use std::env;
 use std::fs;
@@ -27,13 +32,15 @@ fn main() {
     println!("cargo:rerun-if-changed=package.json");
     println!("cargo:rerun-if-changed=package-lock.json");
     println!("cargo:rerun-if-changed=assets");
+    println!("cargo:rerun-if-changed=front");
     println!("cargo:rerun-if-changed=node_modules/.package-lock.json");
     install_packages(&web);
 
     let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let mut assets: Vec<(&str, PathBuf)> = ASSETS.iter().map(|(name, source)| (*name, web.join(source))).collect();
+    assets.extend(bundle(&web, &out));
     let mut table = String::from("&[\n");
-    for (name, source) in ASSETS {
-        let path = web.join(source);
+    for (name, path) in assets {
         let bytes = fs::read(&path).unwrap_or_else(|error| {
             panic!("web console asset {} cannot be read ({error}); run `npm ci` in web/", path.display())
         });
@@ -47,6 +54,42 @@ fn main() {
     }
     table.push(']');
     fs::write(out.join("assets.rs"), table).expect("OUT_DIR is writable");
+}
+
+/// The editor's script and stylesheet, bundled and minified by esbuild.
+fn bundle(web: &Path, out: &Path) -> Vec<(&'static str, PathBuf)> {
+    let target = out.join("front");
+    let esbuild = web.join("node_modules/.bin").join(if cfg!(windows) { "esbuild.cmd" } else { "esbuild" });
+    let mut bundled = Vec::new();
+    for (name, entry, extra) in [
+        ("modeler.js", "front/modeler.js", &["--format=iife", "--loader:.json=json"][..]),
+        (
+            "modeler.css",
+            "front/modeler.css",
+            &[
+                "--loader:.woff=dataurl",
+                "--loader:.woff2=dataurl",
+                "--loader:.ttf=dataurl",
+                "--loader:.eot=dataurl",
+                "--loader:.svg=dataurl",
+            ][..],
+        ),
+    ] {
+        let output = target.join(name);
+        let status = Command::new(&esbuild)
+            .arg(entry)
+            .args(["--bundle", "--minify", "--log-level=warning", "--legal-comments=eof"])
+            .args(extra)
+            .arg(format!("--outfile={}", output.display()))
+            .current_dir(web)
+            .status();
+        match status {
+            Ok(status) if status.success() => bundled.push((name, output)),
+            Ok(status) => panic!("esbuild could not bundle web/{entry} ({status}): see its output above"),
+            Err(error) => panic!("esbuild ({}) cannot run ({error}); run `npm ci` in web/", esbuild.display()),
+        }
+    }
+    bundled
 }
 
 /// `npm ci` when the installed packages are missing or older than the lockfile.

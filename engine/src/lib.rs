@@ -18,7 +18,7 @@ pub mod timer;
 pub mod value;
 
 pub use model::{Definitions, ProcessModel};
-pub use parse::{ParseError, Parsed, Problem, parse, parse_checked};
+pub use parse::{ParseError, Parsed, Problem, parse, parse_checked, process_ids};
 pub use ports::{HandlerRegistry, ModelCheck, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};
 pub use script::{RUNTIME_STACK_BYTES, Scripting};

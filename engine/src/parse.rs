@@ -66,6 +66,19 @@ pub fn parse(xml: &str, scripting: &Scripting, services: &dyn ServiceHandlers) -
     parse_checked(xml, scripting, services, &[])
 }
 
+/// The `id` and `name` of every `bpmn:process` of a file, with nothing else checked: the
+/// editor's drafts are stored while they are still wrong (issue 12). Refuses only what is not
+/// well-formed XML.
+pub fn process_ids(xml: &str) -> Result<Vec<(String, Option<String>)>, ParseError> {
+    let root = read_tree(xml)?;
+    Ok(root
+        .children
+        .iter()
+        .filter(|node| node.is(BPMN_NS, "process"))
+        .filter_map(|node| Some((node.attr("id")?.to_string(), node.attr("name").map(str::to_string))))
+        .collect())
+}
+
 /// [`parse`], with the deploy checks of the layers above the engine (the approval rules' `sy:`
 /// settings, say) run on every process: their problems refuse the file like the engine's own.
 pub fn parse_checked(
@@ -1168,6 +1181,24 @@ impl Builder<'_> {
                 self.problems.push(problem(
                     "multi-instance is only supported on tasks, sub-processes and call activities".into(),
                 ));
+            }
+        }
+        // An element no sequence flow reaches never runs: a warning, so an editor shows a flow
+        // removed by mistake (issue 12) while the model still deploys as Camunda would take it.
+        for element in &model.elements {
+            let entered_otherwise = matches!(
+                element.kind,
+                ElementKind::StartEvent { .. }
+                    | ElementKind::BoundaryEvent { .. }
+                    | ElementKind::EventSubProcess
+                    | ElementKind::CatchEvent { trigger: Trigger::Link(_) }
+            );
+            if element.incoming.is_empty() && !entered_otherwise {
+                self.warnings.push(Problem {
+                    element_id: Some(element.id.clone()),
+                    element_type: element.kind.camunda_type().to_string(),
+                    message: "no sequence flow leads here: the element is never reached".into(),
+                });
             }
         }
     }

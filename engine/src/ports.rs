@@ -49,6 +49,10 @@ pub trait ServiceHandlers: Send + Sync {
     fn contains(&self, name: &str) -> bool;
     /// Runs the handler; `Ok` holds variables to set.
     fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, ServiceError>;
+    /// The handlers' names, sorted (the editor offers them for `sy:handler`).
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 type Handler = Arc<dyn Fn(&ServiceCall<'_>) -> Result<Variables, ServiceError> + Send + Sync>;
@@ -71,15 +75,17 @@ impl HandlerRegistry {
     ) {
         self.handlers.insert(name.to_string(), Arc::new(handler));
     }
-
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.handlers.keys().map(String::as_str)
-    }
 }
 
 impl ServiceHandlers for HandlerRegistry {
     fn contains(&self, name: &str) -> bool {
         self.handlers.contains_key(name)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.handlers.keys().cloned().collect();
+        names.sort();
+        names
     }
 
     fn call(&self, call: &ServiceCall<'_>) -> Result<Variables, ServiceError> {

@@ -36,6 +36,9 @@ pub enum Event {
         element_id: String,
         element_type: &'static str,
         name: Option<String>,
+        /// The sequence flow the token took to get here (`None` for a start, a jump such as
+        /// 退回, a boundary or a link event): the history row of a taken flow.
+        flow: Option<String>,
     },
     ActivityEnded {
         token: TokenId,
@@ -687,6 +690,7 @@ impl<'r, 'a> Run<'r, 'a> {
             state: TokenState::Waiting,
             arrived_by: arrived_by.map(|flow| model.flows[flow].id.clone()),
         });
+        let flow = arrived_by.map(|flow| model.flows[flow].id.clone());
         let parent = self.state.scope(scope).and_then(|scope| scope.activity);
         let body = definition.multi_instance.is_some() && !self.is_item_scope(scope);
         self.events.push(Event::ActivityStarted {
@@ -695,6 +699,7 @@ impl<'r, 'a> Run<'r, 'a> {
             element_id: if body { format!("{}#multiInstanceBody", definition.id) } else { definition.id.clone() },
             element_type: if body { "multiInstanceBody" } else { definition.kind.camunda_type() },
             name: definition.name.clone(),
+            flow,
         });
         id
     }

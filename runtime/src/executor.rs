@@ -150,17 +150,24 @@ impl Executor {
         self.services.as_ref()
     }
 
+    /// The checks of a deploy (and of `shuangyong check`) on one BPMN file, nothing stored: the
+    /// engine's, the registered handlers' and the approval settings'.
+    pub fn check_model(&self, xml: &str) -> std::result::Result<engine::Parsed, engine::ParseError> {
+        engine::parse_checked(xml, &self.scripting, self.services.as_ref(), &[&approval::SettingsCheck])
+    }
+
     /// Validates and stores a deployment. Every BPMN resource must parse; a process identical to
     /// the latest version of its key gets no new version, and when that holds for every process
-    /// nothing is stored at all.
+    /// nothing is stored at all. `deployed_by` is the signed-in account, when there is one.
     pub async fn deploy(
         &self,
         name: Option<String>,
         source: Option<String>,
         tenant_id: Option<String>,
+        deployed_by: Option<String>,
         uploads: Vec<Upload>,
     ) -> Result<DeployOutcome> {
-        let deployment = Deployment { id: new_id(), name, source, tenant_id, deployed_at: now_millis() };
+        let deployment = Deployment { id: new_id(), name, source, tenant_id, deployed_at: now_millis(), deployed_by };
         let mut resources = Vec::new();
         let mut new_definitions = Vec::new();
         let mut unchanged = Vec::new();
@@ -174,12 +181,7 @@ impl Executor {
                 content_hash: hash.clone(),
             };
             if is_bpmn(&upload.name) {
-                let parsed = engine::parse_checked(
-                    &resource.content,
-                    &self.scripting,
-                    self.services.as_ref(),
-                    &[&approval::SettingsCheck],
-                )?;
+                let parsed = self.check_model(&resource.content)?;
                 for process in &parsed.definitions.processes {
                     match self.store.definition_with_hash(&process.id, &hash).await? {
                         Some(existing) => unchanged.push(existing),
@@ -654,7 +656,7 @@ impl Executor {
         let mut open_incidents: Option<Vec<IncidentRecord>> = None;
         for event in events {
             match event {
-                Event::ActivityStarted { token, parent, element_id, element_type, name } => {
+                Event::ActivityStarted { token, parent, element_id, element_type, name, flow } => {
                     changes.started_activities.push(ActivityRecord {
                         id: activity_id(*token),
                         instance_id: instance.id.clone(),
@@ -671,6 +673,7 @@ impl Executor {
                         canceled: false,
                         actor: changes.actor.clone(),
                         seq: *token as i64,
+                        arrived_by: flow.clone(),
                     })
                 }
                 Event::ActivityEnded { token, element_id, canceled } => {

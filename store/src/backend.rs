@@ -256,7 +256,7 @@ macro_rules! store_impl {
             const DEFINITION_COLUMNS: &str = "id, key, version, name, version_tag, history_ttl, deployment_id, resource_id, resource_name, content_hash, suspended";
             const INSTANCE_COLUMNS: &str = "id, definition_id, definition_key, business_key, status, state, version, started_at, ended_at, start_user, delete_reason";
             const TASK_COLUMNS: &str = "t.id, t.instance_id, t.token, t.definition_id, t.definition_key, t.task_definition_key, t.name, t.description, t.assignee, t.owner, t.priority, t.created_at, t.due, t.follow_up, t.form_key, t.delegation";
-            const ACTIVITY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq";
+            const ACTIVITY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, activity_id, activity_name, activity_type, parent_id, task_id, assignee, started_at, ended_at, canceled, actor, seq, arrived_by";
             const TASK_HISTORY_COLUMNS: &str = "id, instance_id, definition_id, definition_key, task_definition_key, activity_instance_id, name, description, assignee, owner, priority, created_at, ended_at, delete_reason, due, follow_up, completed_by";
             const INCIDENT_COLUMNS: &str = "id, instance_id, definition_id, activity_id, token, incident_type, message, created_at, resolved_at";
             const USER_COLUMNS: &str = "id, password_hash, first_name, last_name, email, must_change_password, created_at";
@@ -268,6 +268,24 @@ macro_rules! store_impl {
                     source: row.try_get("source")?,
                     tenant_id: row.try_get("tenant_id")?,
                     deployed_at: row.try_get("deployed_at")?,
+                    deployed_by: row.try_get("deployed_by")?,
+                })
+            }
+
+            const DRAFT_COLUMNS: &str = "id, process_key, name, xml, revision, created_by, created_at, saved_by, saved_at, deployed_definition_id";
+
+            fn draft_from(row: &DbRow) -> Result<ProcessDraft> {
+                Ok(ProcessDraft {
+                    id: row.try_get("id")?,
+                    process_key: row.try_get("process_key")?,
+                    name: row.try_get("name")?,
+                    xml: row.try_get("xml")?,
+                    revision: row.try_get("revision")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                    saved_by: row.try_get("saved_by")?,
+                    saved_at: row.try_get("saved_at")?,
+                    deployed_definition_id: row.try_get("deployed_definition_id")?,
                 })
             }
 
@@ -356,6 +374,7 @@ macro_rules! store_impl {
                     canceled: row.try_get("canceled")?,
                     actor: row.try_get("actor")?,
                     seq: row.try_get("seq")?,
+                    arrived_by: row.try_get("arrived_by")?,
                 })
             }
 
@@ -444,14 +463,14 @@ macro_rules! store_impl {
                 /// batch (see each backend's `commit_batch`).
                 fn collect_changes(batch: &mut Batch, instance: &InstanceRecord, changes: &Changes) -> Result<()> {
                     if !changes.started_activities.is_empty() {
-                        let columns = ["id", "instance_id", "definition_id", "definition_key", "activity_id", "activity_name", "activity_type", "parent_id", "task_id", "assignee", "started_at", "ended_at", "canceled", "actor", "seq"];
+                        let columns = ["id", "instance_id", "definition_id", "definition_key", "activity_id", "activity_name", "activity_type", "parent_id", "task_id", "assignee", "started_at", "ended_at", "canceled", "actor", "seq", "arrived_by"];
                         let mut params = Vec::with_capacity(columns.len() * changes.started_activities.len());
                         for a in &changes.started_activities {
                             params.extend([
                                 Param::from(&a.id), (&a.instance_id).into(), (&a.definition_id).into(), (&a.definition_key).into(),
                                 (&a.activity_id).into(), (&a.activity_name).into(), (&a.activity_type).into(), (&a.parent_id).into(),
                                 (&a.task_id).into(), (&a.assignee).into(), a.started_at.into(), a.ended_at.into(), a.canceled.into(),
-                                (&a.actor).into(), a.seq.into(),
+                                (&a.actor).into(), a.seq.into(), (&a.arrived_by).into(),
                             ]);
                         }
                         batch.push_rows("history_activities", &columns, params);
@@ -552,8 +571,8 @@ macro_rules! store_impl {
 
                 async fn insert_deployment(&self, deployment: &Deployment, resources: &[Resource], definitions: &[NewDefinition]) -> Result<Vec<Definition>> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at) VALUES (?, ?, ?, ?, ?)"))
-                        .bind(&deployment.id).bind(&deployment.name).bind(&deployment.source).bind(&deployment.tenant_id).bind(deployment.deployed_at)
+                    sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at, deployed_by) VALUES (?, ?, ?, ?, ?, ?)"))
+                        .bind(&deployment.id).bind(&deployment.name).bind(&deployment.source).bind(&deployment.tenant_id).bind(deployment.deployed_at).bind(&deployment.deployed_by)
                         .execute(&mut *tx).await?;
                     for resource in resources {
                         sqlx::query(Self::sql("INSERT INTO resources (id, deployment_id, name, content, content_hash) VALUES (?, ?, ?, ?, ?)"))
@@ -599,11 +618,11 @@ macro_rules! store_impl {
                     let mut filter = Filter::default();
                     filter.eq("id", &query.id).eq("name", &query.name).like("name", &query.name_like).eq("source", &query.source);
                     let order = order_by(&query.sorting, &[("id", "id"), ("name", "name"), ("deploymentTime", "deployed_at"), ("tenantId", "tenant_id")], "deployed_at ASC, id ASC")?;
-                    self.list("id, name, source, tenant_id, deployed_at", "deployments", &filter, &order, &query.page, deployment_from).await
+                    self.list("id, name, source, tenant_id, deployed_at, deployed_by", "deployments", &filter, &order, &query.page, deployment_from).await
                 }
 
                 async fn deployment(&self, id: &str) -> Result<Option<Deployment>> {
-                    let row = sqlx::query(Self::sql("SELECT id, name, source, tenant_id, deployed_at FROM deployments WHERE id = ?"))
+                    let row = sqlx::query(Self::sql("SELECT id, name, source, tenant_id, deployed_at, deployed_by FROM deployments WHERE id = ?"))
                         .bind(id).fetch_optional(&self.pool).await?;
                     row.as_ref().map(deployment_from).transpose()
                 }
@@ -641,6 +660,57 @@ macro_rules! store_impl {
                     sqlx::query(Self::sql("DELETE FROM resources WHERE deployment_id = ?")).bind(id).execute(&mut *tx).await?;
                     sqlx::query(Self::sql("DELETE FROM deployments WHERE id = ?")).bind(id).execute(&mut *tx).await?;
                     tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn insert_draft(&self, draft: &ProcessDraft) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO process_drafts (id, process_key, name, xml, revision, created_by, created_at, saved_by, saved_at, deployed_definition_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&draft.id).bind(&draft.process_key).bind(&draft.name).bind(&draft.xml).bind(draft.revision)
+                        .bind(&draft.created_by).bind(draft.created_at).bind(&draft.saved_by).bind(draft.saved_at).bind(&draft.deployed_definition_id)
+                        .execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn update_draft(&self, draft: &ProcessDraft, expected_revision: i64) -> Result<ProcessDraft> {
+                    let updated = sqlx::query(Self::sql("UPDATE process_drafts SET process_key = ?, name = ?, xml = ?, revision = revision + 1, saved_by = ?, saved_at = ?, deployed_definition_id = NULL WHERE id = ? AND revision = ?"))
+                        .bind(&draft.process_key).bind(&draft.name).bind(&draft.xml).bind(&draft.saved_by).bind(draft.saved_at)
+                        .bind(&draft.id).bind(expected_revision)
+                        .execute(&self.pool).await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(match self.draft(&draft.id).await? {
+                            Some(current) => Error::Conflict(format!("draft '{}' was saved by {} in the meantime (revision {})", draft.id, current.saved_by, current.revision)),
+                            None => Error::NotFound(format!("draft '{}' does not exist", draft.id)),
+                        });
+                    }
+                    self.draft(&draft.id).await?.ok_or_else(|| Error::NotFound(format!("draft '{}' does not exist", draft.id)))
+                }
+
+                async fn draft(&self, id: &str) -> Result<Option<ProcessDraft>> {
+                    let row = sqlx::query(Self::dynamic(format!("SELECT {DRAFT_COLUMNS} FROM process_drafts WHERE id = ?")))
+                        .bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(draft_from).transpose()
+                }
+
+                async fn drafts(&self, process_key: &str) -> Result<Vec<ProcessDraft>> {
+                    let rows = sqlx::query(Self::dynamic(format!("SELECT {DRAFT_COLUMNS} FROM process_drafts WHERE process_key = ? ORDER BY saved_at DESC, id DESC")))
+                        .bind(process_key).fetch_all(&self.pool).await?;
+                    rows.iter().map(draft_from).collect()
+                }
+
+                async fn mark_draft_deployed(&self, id: &str, revision: i64, definition_id: &str) -> Result<()> {
+                    let updated = sqlx::query(Self::sql("UPDATE process_drafts SET deployed_definition_id = ? WHERE id = ? AND revision = ?"))
+                        .bind(definition_id).bind(id).bind(revision).execute(&self.pool).await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(Error::Conflict(format!("draft '{id}' was saved again while it was deployed")));
+                    }
+                    Ok(())
+                }
+
+                async fn delete_draft(&self, id: &str) -> Result<()> {
+                    let deleted = sqlx::query(Self::sql("DELETE FROM process_drafts WHERE id = ?")).bind(id).execute(&self.pool).await?;
+                    if deleted.rows_affected() != 1 {
+                        return Err(Error::NotFound(format!("draft '{id}' does not exist")));
+                    }
                     Ok(())
                 }
 

@@ -88,6 +88,20 @@ pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
     async fn definition_with_hash(&self, key: &str, content_hash: &str) -> Result<Option<Definition>>;
     async fn resource(&self, id: &str) -> Result<Option<Resource>>;
 
+    // The BPMN editor's drafts (issue 12).
+    async fn insert_draft(&self, draft: &ProcessDraft) -> Result<()>;
+    /// Replaces a draft's content and saver if its stored revision is still
+    /// `expected_revision`, moving it to the next revision and clearing `deployed_definition_id`;
+    /// otherwise [`Error::Conflict`] (someone saved in between) or [`Error::NotFound`].
+    async fn update_draft(&self, draft: &ProcessDraft, expected_revision: i64) -> Result<ProcessDraft>;
+    async fn draft(&self, id: &str) -> Result<Option<ProcessDraft>>;
+    /// The drafts of a process key, last saved first.
+    async fn drafts(&self, process_key: &str) -> Result<Vec<ProcessDraft>>;
+    /// Records that a draft, as it is at `revision`, became `definition_id`; [`Error::Conflict`]
+    /// when it was saved again in the meantime.
+    async fn mark_draft_deployed(&self, id: &str, revision: i64, definition_id: &str) -> Result<()>;
+    async fn delete_draft(&self, id: &str) -> Result<()>;
+
     // Instances.
     async fn insert_instance(&self, instance: &InstanceRecord, changes: &Changes) -> Result<()>;
     async fn instance(&self, id: &str) -> Result<Option<InstanceRecord>>;

@@ -15,6 +15,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (10, "keys_and_lockout", include_str!("../../migrations/sqlite/0010_keys_and_lockout.sql")),
     (11, "key_fingerprint", include_str!("../../migrations/sqlite/0011_key_fingerprint.sql")),
     (12, "outbox_once", include_str!("../../migrations/sqlite/0012_outbox_once.sql")),
+    (13, "editor", include_str!("../../migrations/sqlite/0013_editor.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -31,6 +32,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (10, "keys_and_lockout", include_str!("../../migrations/postgres/0010_keys_and_lockout.sql")),
     (11, "key_fingerprint", include_str!("../../migrations/postgres/0011_key_fingerprint.sql")),
     (12, "outbox_once", include_str!("../../migrations/postgres/0012_outbox_once.sql")),
+    (13, "editor", include_str!("../../migrations/postgres/0013_editor.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

@@ -32,6 +32,25 @@ pub struct Deployment {
     pub source: Option<String>,
     pub tenant_id: Option<String>,
     pub deployed_at: i64,
+    /// The account that deployed (`None` for the demo seeding, the command line and older rows).
+    pub deployed_by: Option<String>,
+}
+
+/// A draft of the BPMN editor (issue 12): several per process key, each with who made it and
+/// who saved it last. `revision` counts saves (1 for a new draft).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessDraft {
+    pub id: String,
+    pub process_key: String,
+    pub name: Option<String>,
+    pub xml: String,
+    pub revision: i64,
+    pub created_by: String,
+    pub created_at: i64,
+    pub saved_by: String,
+    pub saved_at: i64,
+    /// The definition this draft was deployed as, until it is saved again.
+    pub deployed_definition_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -213,6 +232,9 @@ pub struct ActivityRecord {
     pub canceled: bool,
     pub actor: Option<String>,
     pub seq: i64,
+    /// The sequence flow taken to reach this activity (issue 12: the diagram paints exactly
+    /// these); `None` for a start, a jump (退回, 撤回) or rows written before it was recorded.
+    pub arrived_by: Option<String>,
 }
 
 scoped_query! {

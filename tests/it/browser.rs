@@ -304,3 +304,87 @@ async fn a_phone_approves_with_a_drawn_signature_and_a_photo() {
     page.screenshot("mobile-task-done.png").await;
     browser.close();
 }
+
+/// Issue 12 in a real browser: a process administrator makes a model in the editor, picks the
+/// candidate role from the 双拥审批设置 select, saves a draft, sees a wrong `sy:cc` marked on
+/// its task and the deploy refused, fixes it and deploys; the engine then holds what was chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_process_admin_models_checks_and_deploys_in_the_editor() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    crate::identity::add_account(&app, "pa-browser", "310000", &["process-admin"], "staff").await;
+    let admin = login(&app, "pa-browser", crate::identity::PASSWORD).await;
+    let (browser, mut page) = Browser::open(&app, &admin.cookie).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    page.open(&format!("{}/admin/processes/new", app.base)).await;
+    page.until("document.getElementById('editor').dataset.ready === '1'").await;
+    let key = page.evaluate("document.getElementById('editor').dataset.key").await;
+    let key = key.as_str().expect("the new model's key").to_string();
+    // Select the user task and open our group; the role select offers the seeded roles.
+    page.evaluate("(() => { window.confirm = () => true; const m = window.syModeler; m.get('selection').select(m.get('elementRegistry').get('review')); return true; })()").await;
+    page.until(
+        "document.querySelector('[data-group-id=\"group-shuangyong\"] .bio-properties-panel-group-header') !== null",
+    )
+    .await;
+    page.evaluate("document.querySelector('[data-group-id=\"group-shuangyong\"] .bio-properties-panel-group-header').click(); true").await;
+    page.until("document.querySelector('select[name=\"sy-candidate-groups\"] option[value=\"city-staff\"]') !== null")
+        .await;
+    page.evaluate(
+        "(() => { const s = document.querySelector('select[name=\"sy-candidate-groups\"]'); s.value = 'city-staff'; for (const kind of ['input', 'change']) s.dispatchEvent(new Event(kind, { bubbles: true })); return true; })()",
+    )
+    .await;
+    page.until(
+        "window.syModeler.get('elementRegistry').get('review').businessObject.get('candidateGroups') === 'city-staff'",
+    )
+    .await;
+    page.evaluate("document.getElementById('editor-save').click(); true").await;
+    page.until("location.search.startsWith('?draft=') && document.getElementById('editor-message').textContent === '草稿已保存'").await;
+    page.until("document.querySelectorAll('#drafts tbody tr').length === 1").await;
+
+    // A wrong 抄送 entry: 校验 marks the task, 部署 is refused and nothing is deployed.
+    page.evaluate(
+        "(() => { const c = document.querySelector('input[name=\"sy-cc\"]'); c.value = 'group:x'; c.dispatchEvent(new Event('input', { bubbles: true })); return true; })()",
+    )
+    .await;
+    page.until("(window.syModeler.get('elementRegistry').get('review').businessObject.extensionElements || { values: [] }).values.length > 0").await;
+    page.evaluate("document.getElementById('editor-deploy').click(); true").await;
+    page.until("document.querySelector('.djs-element.sy-invalid[data-element-id=\"review\"]') !== null").await;
+    let listed = page.evaluate("document.getElementById('editor-problem-list').textContent").await;
+    assert!(listed.as_str().unwrap_or_default().contains("group:x"), "the problem is listed: {listed}");
+    assert!(
+        page.evaluate("document.getElementById('editor-message').textContent")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .contains("不能部署")
+    );
+    page.screenshot("editor-invalid.png").await;
+    assert_eq!(app.json(&format!("/process-definition/count?key={key}")).await["count"], 0, "nothing deployed");
+
+    // Fixed: deployed as v1, and the engine's copy holds the role and the copy chosen.
+    page.evaluate(
+        "(() => { const c = document.querySelector('input[name=\"sy-cc\"]'); c.value = 'role:city-staff'; c.dispatchEvent(new Event('input', { bubbles: true })); return true; })()",
+    )
+    .await;
+    page.until("window.syModeler.get('elementRegistry').get('review').businessObject.extensionElements.values[0].values[0].value === 'role:city-staff'").await;
+    page.evaluate("document.getElementById('editor-deploy').click(); true").await;
+    page.until(&format!(
+        "location.pathname === '/admin/processes/{key}' && document.getElementById('notice') !== null"
+    ))
+    .await;
+    page.screenshot("editor-deployed.png").await;
+    browser.close();
+    let definitions = app.json(&format!("/process-definition?key={key}")).await;
+    let id = definitions[0]["id"].as_str().expect("deployed").to_string();
+    let xml = app.json(&format!("/process-definition/{id}/xml")).await;
+    let xml = xml["bpmn20Xml"].as_str().expect("xml");
+    assert!(xml.contains(r#"camunda:candidateGroups="city-staff""#), "{xml}");
+    assert!(xml.contains(r#"name="sy:cc" value="role:city-staff""#), "{xml}");
+}

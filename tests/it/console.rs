@@ -833,6 +833,8 @@ async fn the_process_admin_deploys_searches_retries_and_cancels() {
         assert!(none.contains(r#"id="empty""#));
         let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}")).await;
         assert!(page.contains(r#"id="incidents""#) && page.contains("quantity"), "{page}");
+        // The diagram paints the flow the engine took (history's arrived_by), not a guess.
+        assert!(page.contains(r#"data-taken="{&quot;f1&quot;:1}""#), "{page}");
         let incident = app.json(&format!("/incident?processInstanceId={id}")).await[0]["id"].as_str().expect("id").to_string();
         let put = app
             .client
@@ -858,6 +860,149 @@ async fn the_process_admin_deploys_searches_retries_and_cancels() {
         assert!(page.contains("已终止") && page.contains("重复申请") && !page.contains(r#"id="cancel""#), "{page}");
         let twice = submit(&app, &pa1, &format!("/admin/instances/{id}/cancel"), Some(&pa1.csrf), &[("reason", "再次")]).await;
         assert_eq!(twice.status(), StatusCode::CONFLICT);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor() {
+    each_backend(|app| async move {
+        add_account(&app, "pa2", "310000", &["process-admin"], "staff").await;
+        add_account(&app, "pa3", "310000", &["process-admin"], "staff").await;
+        add_account(&app, "hp2", "310101", &["district-staff"], "staff").await;
+        let pa2 = login(&app, "pa2", PASSWORD).await;
+        let pa3 = login(&app, "pa3", PASSWORD).await;
+        let hp2 = login(&app, "hp2", PASSWORD).await;
+        app.deploy("fragile", crate::engine_rest::FAILING_SCRIPT).await;
+
+        // The editor opens the latest version, with the people and roles its selects offer;
+        // staff without engine:deploy see neither the page nor the API.
+        let (status, page) = screen(&app, &pa2, "/admin/processes/fragile/editor").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(
+            page.contains(r#"<textarea id="editor-xml" hidden>"#) && page.contains("id=&quot;compute&quot;"),
+            "{page}"
+        );
+        assert!(page.contains("基于已部署的 v1") && page.contains("hp2") && page.contains("district-staff"), "{page}");
+        assert_eq!(screen(&app, &hp2, "/admin/processes/fragile/editor").await.0, StatusCode::FORBIDDEN);
+        assert_eq!(screen(&app, &hp2, "/admin/processes/new").await.0, StatusCode::FORBIDDEN);
+        let (status, new_model) = screen(&app, &pa2, "/admin/processes/new").await;
+        assert!(status == StatusCode::OK && new_model.contains("Process_") && new_model.contains("新模型，尚未保存"));
+        let sent = hp2
+            .post(&app, "/api/process-models/check", serde_json::json!({ "xml": "<x/>" }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(sent.status(), StatusCode::FORBIDDEN);
+
+        // 校验 names the element that is wrong, and stores nothing.
+        let broken = crate::engine_rest::FAILING_SCRIPT.replace(r#"targetRef="check""#, r#"targetRef="nowhere""#);
+        let check = |xml: String| {
+            let pa2 = &pa2;
+            let app = &app;
+            async move {
+                let response =
+                    pa2.post(app, "/api/process-models/check", serde_json::json!({ "xml": xml })).send().await;
+                let response = response.expect("sent");
+                assert_eq!(response.status(), StatusCode::OK);
+                response.json::<serde_json::Value>().await.expect("json")
+            }
+        };
+        let answer = check(broken.clone()).await;
+        assert_eq!(answer["valid"], false, "{answer}");
+        assert_eq!(answer["processes"][0]["id"], "fragile");
+        let problem = &answer["problems"][0];
+        assert_eq!(problem["elementId"], "f2", "{answer}");
+        assert!(problem["message"].as_str().expect("message").contains("nowhere"), "{answer}");
+        assert_eq!(check(crate::engine_rest::FAILING_SCRIPT.to_string()).await["valid"], true);
+        let unreadable = check("<bpmn:definitions".into()).await;
+        assert_eq!(
+            (unreadable["valid"].clone(), unreadable["problems"][0]["elementType"].clone()),
+            (false.into(), "xml".into())
+        );
+
+        // A draft, saved again by its revision; a save over a newer save is a 409 in Chinese.
+        let renamed = crate::engine_rest::FAILING_SCRIPT
+            .replace(r#"<bpmn:userTask id="check" />"#, r#"<bpmn:userTask id="check" name="复核" />"#);
+        let created =
+            pa2.post(&app, "/api/process-drafts", serde_json::json!({ "xml": broken })).send().await.expect("sent");
+        assert_eq!(created.status(), StatusCode::CREATED);
+        let created: serde_json::Value = created.json().await.expect("json");
+        let id = created["id"].as_str().expect("id").to_string();
+        assert_eq!((created["processKey"].as_str(), created["revision"].as_i64()), (Some("fragile"), Some(1)));
+        assert_eq!(created["createdBy"], "pa2");
+        let by_pa3 = pa3
+            .post(&app, "/api/process-drafts", serde_json::json!({ "id": id, "revision": 1, "xml": renamed }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(by_pa3.status(), StatusCode::OK);
+        let by_pa3: serde_json::Value = by_pa3.json().await.expect("json");
+        assert_eq!((by_pa3["revision"].as_i64(), by_pa3["savedBy"].as_str()), (Some(2), Some("pa3")));
+        let stale = pa2
+            .post(&app, "/api/process-drafts", serde_json::json!({ "id": id, "revision": 1, "xml": broken }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(stale.status(), StatusCode::CONFLICT);
+        let stale: serde_json::Value = stale.json().await.expect("json");
+        assert_eq!(stale["error"], "conflict");
+        assert!(stale["message"].as_str().expect("message").contains("已被他人保存"), "{stale}");
+        let two_processes = crate::engine_rest::FAILING_SCRIPT
+            .replace("</bpmn:definitions>", r#"<bpmn:process id="second" /></bpmn:definitions>"#);
+        let refused = pa2
+            .post(&app, "/api/process-drafts", serde_json::json!({ "xml": two_processes }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let listed = pa2.get(&app, "/api/process-drafts?key=fragile").send().await.expect("sent");
+        let listed: serde_json::Value = listed.json().await.expect("json");
+        assert_eq!(listed.as_array().map(Vec::len), Some(1), "{listed}");
+        assert!(listed[0].get("xml").is_none(), "lists leave the model out");
+        let (_, page) = screen(&app, &pa2, &format!("/admin/processes/fragile/editor?draft={id}")).await;
+        assert!(
+            page.contains(&format!(r#"data-draft="{id}""#))
+                && page.contains(r#"data-revision="2""#)
+                && page.contains("复核"),
+            "{page}"
+        );
+
+        // A draft that fails the checks is not deployed; the saved one becomes v2, by pa3's hand.
+        let deploy = |revision: i64| {
+            pa3.post(&app, &format!("/api/process-drafts/{id}/deploy"), serde_json::json!({ "revision": revision }))
+        };
+        assert_eq!(deploy(1).send().await.expect("sent").status(), StatusCode::CONFLICT, "an older revision");
+        let deployed = deploy(2).send().await.expect("sent");
+        assert_eq!(deployed.status(), StatusCode::OK);
+        let deployed: serde_json::Value = deployed.json().await.expect("json");
+        assert_eq!(
+            (deployed["key"].as_str(), deployed["version"].as_i64(), deployed["created"].as_bool()),
+            (Some("fragile"), Some(2), Some(true))
+        );
+        let (_, versions) = screen(&app, &pa2, "/admin/processes/fragile").await;
+        assert!(versions.contains("<td>pa3</td>") && versions.contains("控制台编辑器"), "{versions}");
+        let xml =
+            app.json(&format!("/process-definition/{}/xml", deployed["definitionId"].as_str().expect("id"))).await;
+        assert!(xml["bpmn20Xml"].as_str().expect("xml").contains("复核"));
+        let bad_draft =
+            pa2.post(&app, "/api/process-drafts", serde_json::json!({ "xml": broken })).send().await.expect("sent");
+        let bad_id = bad_draft.json::<serde_json::Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+        let invalid = pa2
+            .post(&app, &format!("/api/process-drafts/{bad_id}/deploy"), serde_json::json!({ "revision": 1 }))
+            .send()
+            .await;
+        let invalid = invalid.expect("sent");
+        assert_eq!(invalid.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(invalid.json::<serde_json::Value>().await.expect("json")["error"], "invalid-model");
+        assert_eq!(app.json("/process-definition/count?key=fragile").await["count"], 2, "nothing deployed");
+
+        // Deleting: gone from the list, a second delete is a 404.
+        let delete = |draft: &str| {
+            pa2.send(&app, reqwest::Method::DELETE, &format!("/api/process-drafts/{draft}"), serde_json::json!({}))
+        };
+        assert_eq!(delete(&bad_id).send().await.expect("sent").status(), StatusCode::NO_CONTENT);
+        assert_eq!(delete(&bad_id).send().await.expect("sent").status(), StatusCode::NOT_FOUND);
     })
     .await;
 }

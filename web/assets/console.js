@@ -13,8 +13,10 @@ document.addEventListener("submit", (event) => {
   form.querySelectorAll("button[type=submit]").forEach((button) => { button.disabled = true; });
 });
 
-// The diagram of a task page: the model from the engine, the current nodes marked and the
-// number of visits on every node that ran more than once. It paints what the server says.
+// The diagram of a task or instance page: the model from the engine, the current nodes marked,
+// the sequence flows the instance took, the number of visits on every node that ran more than
+// once, and on hover who handled a node, when and what they said. It paints what the server
+// says (the flows are the engine's history rows, never guessed from the activities).
 document.addEventListener("DOMContentLoaded", async () => {
   const element = document.getElementById("diagram");
   if (!element || !window.BpmnJS) return;
@@ -41,9 +43,22 @@ document.addEventListener("DOMContentLoaded", async () => {
         overlays.add(id, { position: { top: -10, right: 10 }, html: badge });
       }
     }
+    for (const id of Object.keys(JSON.parse(element.dataset.taken || "{}"))) {
+      if (registry.get(id)) canvas.addMarker(id, "taken");
+    }
     for (const id of (element.dataset.current || "").split(" ").filter(Boolean)) {
       if (registry.get(id)) canvas.addMarker(id, "current");
     }
+    const tips = element.parentElement.querySelector(".diagram-tips");
+    viewer.on("element.hover", ({ element: shape }) => {
+      overlays.remove({ type: "tip" });
+      const source = tips && Array.from(tips.children).find((tip) => tip.dataset.node === shape.id);
+      if (!source) return;
+      const card = source.cloneNode(true);
+      card.className = "diagram-tip";
+      overlays.add(shape.id, "tip", { position: { bottom: -6, left: 0 }, html: card });
+    });
+    viewer.on("element.out", () => overlays.remove({ type: "tip" }));
   } catch (error) {
     console.error("diagram", error);
     fail("流程图无法显示");

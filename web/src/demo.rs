@@ -134,7 +134,7 @@ pub async fn load(executor: &Executor) -> anyhow::Result<()> {
         .map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() })
         .collect();
     let outcome =
-        executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, uploads).await?;
+        executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, None, uploads).await?;
     // Only whether any instance exists: one row, never every document (a damaged one is left
     // out of lists anyway, so existing data never stops a start).
     let any = store::InstanceQuery {

@@ -138,6 +138,7 @@ fn api_router() -> Routes {
         .delete("/damaged-instances/{id}", ENGINE_DEPLOY, discard_damaged_instance)
         .merge(approval::router())
         .merge(files::router())
+        .merge(console::editor::api_router())
 }
 
 /// `GET /api/damaged-instances` (process administrators): running instances whose stored

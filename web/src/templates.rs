@@ -26,6 +26,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "batch.html",
     "processes.html",
     "process.html",
+    "editor.html",
     "instances.html",
     "instance.html",
     "accounts.html",

@@ -431,7 +431,31 @@ fn camunda_listeners_are_ignored_with_a_warning() {
     let parsed = Env::new().parse(&xml).expect("parses");
     assert_eq!(
         parsed.warnings,
-        [problem(Some("u"), "userTask", "camunda listeners and input/output mappings are ignored")]
+        [
+            problem(Some("u"), "userTask", "camunda listeners and input/output mappings are ignored"),
+            problem(Some("u"), "userTask", "no sequence flow leads here: the element is never reached"),
+        ]
+    );
+}
+
+/// An element no flow reaches deploys (as in Camunda) but is named, so the editor marks a flow
+/// removed by mistake (issue 12); start, boundary, event sub-process and link catch events are
+/// entered without one.
+#[test]
+fn an_element_no_flow_reaches_is_a_warning() {
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="s"/><bpmn:userTask id="a"/><bpmn:userTask id="orphan"/><bpmn:endEvent id="e"/>
+        <bpmn:boundaryEvent id="late" attachedToRef="a"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+        <bpmn:endEvent id="e2"/>
+        <bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="es"><bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent><bpmn:endEvent id="ee"/>{}</bpmn:subProcess>
+        {}"#,
+        flows("g1: es -> ee"),
+        flows("f1: s -> a\nf2: a -> e\nf3: orphan -> e\nf4: late -> e2")
+    ));
+    let parsed = Env::new().parse(&xml).expect("an unreached element still deploys");
+    assert_eq!(
+        parsed.warnings,
+        [problem(Some("orphan"), "userTask", "no sequence flow leads here: the element is never reached")]
     );
 }
 

@@ -316,7 +316,7 @@ async fn concurrent_deploys_of_one_key_never_share_a_version() {
             async move {
                 let content = models::linear("racy", &format!("Racy {index}"), &["t"]);
                 let upload = runtime::executor::Upload { name: "racy.bpmn".into(), content };
-                executor.deploy(None, None, None, vec![upload]).await
+                executor.deploy(None, None, None, None, vec![upload]).await
             }
         });
         let results = futures_join_all(deploys.collect()).await;

@@ -163,6 +163,24 @@ async fn completing_tasks_moves_the_instance_to_its_end() {
             ..ActivityQuery::new(store::DataScope::All)
         };
         assert_eq!(cx.store.activity_history(&open_activities).await.expect("loads").1, 0);
+        // Each activity records the sequence flow it was reached by (issue 12: the diagram's
+        // taken path): none for the start, the loop's flows once per round.
+        let arrived: Vec<_> = cx
+            .activities(&started.id)
+            .await
+            .iter()
+            .map(|a| (a.activity_id.clone(), a.arrived_by.clone().unwrap_or_default()))
+            .collect();
+        let expected = [
+            ("start", ""),
+            ("review", "f1"),
+            ("decide", "f2"),
+            ("revise", "toRevise"),
+            ("review", "f3"),
+            ("decide", "f2"),
+            ("end", "toEnd"),
+        ];
+        assert_eq!(arrived, expected.map(|(a, f)| (a.to_string(), f.to_string())), "{}", cx.backend);
         let last = cx.activities(&started.id).await.pop().expect("activities");
         assert_eq!((last.activity_id.as_str(), last.activity_type.as_str()), ("end", "noneEndEvent"));
         assert_eq!(last.ended_at, done.ended_at);
@@ -311,6 +329,7 @@ fn ghost_activity(instance: &store::InstanceRecord, token: i64, at: i64) -> Acti
         canceled: false,
         actor: Some("ghost".into()),
         seq: token,
+        arrived_by: None,
     }
 }
 

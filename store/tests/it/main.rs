@@ -9,6 +9,7 @@ mod access;
 mod cleanup;
 mod concurrency;
 mod definitions;
+mod drafts;
 mod durability;
 mod identity;
 mod incidents;

@@ -62,7 +62,7 @@ impl Cx {
             .iter()
             .map(|(file, content)| Upload { name: file.to_string(), content: content.to_string() })
             .collect();
-        self.executor.deploy(Some(name.to_string()), Some("store-tests".into()), None, uploads).await
+        self.executor.deploy(Some(name.to_string()), Some("store-tests".into()), None, None, uploads).await
     }
 
     /// Deploys one resource holding one process and returns its definition.

@@ -161,7 +161,7 @@ fn in_memory(xml: &str, count: usize, persist: bool) -> anyhow::Result<f64> {
 async fn durable(url: &str, name: &str, xml: &str, count: usize, clients: usize) -> anyhow::Result<f64> {
     let executor = web::cli::executor(url).await?;
     let uploads = vec![runtime::executor::Upload { name: format!("{name}.bpmn"), content: xml.to_string() }];
-    let outcome = executor.deploy(Some("bench".into()), None, None, uploads).await?;
+    let outcome = executor.deploy(Some("bench".into()), None, None, None, uploads).await?;
     let definition = outcome.definitions.into_iter().next().context("nothing deployed")?;
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
@@ -218,7 +218,7 @@ mod jobs {
 
     async fn deploy(executor: &Executor, xml: String) -> anyhow::Result<store::Definition> {
         let uploads = vec![Upload { name: "bench.bpmn".into(), content: xml }];
-        let outcome = executor.deploy(Some("bench".into()), None, None, uploads).await?;
+        let outcome = executor.deploy(Some("bench".into()), None, None, None, uploads).await?;
         outcome.definitions.into_iter().next().context("nothing deployed")
     }
 

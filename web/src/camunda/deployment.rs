@@ -1,10 +1,10 @@
 //! `/deployment`: create (multipart), list, count, get, delete, resources.
 
-use axum::Json;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
+use axum::{Extension, Json};
 use runtime::executor::Upload;
 use serde_json::{Map, Value as Json_, json};
 use store::{Deployment, DeploymentQuery};
@@ -12,6 +12,7 @@ use store::{Deployment, DeploymentQuery};
 use super::{Filters, Params, count_json, format_time, sort_error};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
 use crate::routes::{ENGINE_DEPLOY, ENGINE_USE, Routes};
 
 pub(super) fn router() -> Routes {
@@ -76,6 +77,7 @@ async fn one(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult
 /// file name is a resource.
 async fn create(
     State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> ApiResult<Json<Json_>> {
     let mut name = None;
@@ -98,7 +100,8 @@ async fn create(
     if uploads.is_empty() {
         return Err(ApiError::BadRequest("No deployment resources contained in the form upload.".into()));
     }
-    let outcome = state.executor.deploy(name, source, tenant_id, uploads).await?;
+    let outcome =
+        state.executor.deploy(name, source, tenant_id, Some(auth.principal.account.id.clone()), uploads).await?;
     let mut body = deployment_json(&outcome.deployment);
     let definitions: Map<String, Json_> = outcome
         .definitions

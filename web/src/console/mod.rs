@@ -7,6 +7,7 @@
 
 mod accounts;
 mod audit;
+pub(crate) mod editor;
 mod inbox;
 mod mobile;
 mod processes;
@@ -42,6 +43,8 @@ pub fn router() -> Routes {
         .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
         .get("/admin/processes", Need::Screen(&["menu:engine"]), processes::list)
         .get("/admin/processes/{key}", Need::Screen(&["menu:engine"]), processes::versions)
+        .get("/admin/processes/new", Need::Screen(&["engine:deploy"]), editor::new_model)
+        .get("/admin/processes/{key}/editor", Need::Screen(&["engine:deploy"]), editor::edit)
         .get("/admin/instances", Need::Screen(&["menu:engine"]), processes::instances)
         .get("/admin/instances/{id}", Need::Screen(&["menu:engine"]), processes::instance)
         .post("/admin/instances/{id}/cancel", Need::Screen(&["engine:deploy"]), processes::cancel)

@@ -45,6 +45,8 @@ struct Version {
     deployed: String,
     deployment: String,
     source: Option<String>,
+    /// Who deployed it (none for the demo models and files deployed before migration 13).
+    deployed_by: Option<String>,
     resource_id: String,
     resource_name: String,
     running: i64,
@@ -69,10 +71,11 @@ async fn running(state: &AppState, key: &str, definition: Option<&str>) -> ApiRe
     Ok(state.store().instances(&query).await?.1)
 }
 
-async fn deployed_at(state: &AppState, deployment: &str) -> ApiResult<(String, Option<String>)> {
+/// When a deployment was made, from where and by whom.
+async fn deployed_at(state: &AppState, deployment: &str) -> ApiResult<(String, Option<String>, Option<String>)> {
     Ok(match state.store().deployment(deployment).await? {
-        Some(found) => (shanghai(found.deployed_at), found.source),
-        None => (String::new(), None),
+        Some(found) => (shanghai(found.deployed_at), found.source, found.deployed_by),
+        None => (String::new(), None, None),
     })
 }
 
@@ -119,13 +122,14 @@ pub(crate) async fn versions(
     definitions.sort_by_key(|definition| std::cmp::Reverse(definition.version));
     let mut versions = Vec::with_capacity(definitions.len());
     for definition in &definitions {
-        let (deployed, source) = deployed_at(&state, &definition.deployment_id).await?;
+        let (deployed, source, deployed_by) = deployed_at(&state, &definition.deployment_id).await?;
         versions.push(Version {
             id: definition.id.clone(),
             version: definition.version,
             deployed,
             deployment: definition.deployment_id.clone(),
             source,
+            deployed_by,
             resource_id: definition.resource_id.clone(),
             resource_name: definition.resource_name.clone(),
             running: running(&state, &key, Some(&definition.id)).await?,
@@ -142,6 +146,7 @@ pub(crate) async fn versions(
     context.insert("chosen_version", &chosen.version);
     context.insert("versions", &versions);
     context.insert("notice", &shown.notice);
+    context.insert("may_deploy", &auth.principal.can("engine:deploy"));
     screen(&state, &auth, "processes", "process.html", context).await
 }
 
@@ -178,8 +183,10 @@ pub(crate) async fn deploy(
         return Err(ApiError::invalid("请选择要部署的 BPMN 文件 (no file)"));
     }
     let name = uploads.iter().map(|upload| upload.name.clone()).collect::<Vec<_>>().join(", ");
-    let source = format!("控制台 · {}", auth.principal.account.id);
-    let outcome = state.executor.deploy(Some(name), Some(source), None, uploads).await?;
+    let outcome = state
+        .executor
+        .deploy(Some(name), Some("控制台上传".into()), None, Some(auth.principal.account.id.clone()), uploads)
+        .await?;
     let key = outcome.definitions.first().map(|definition| definition.key.clone()).unwrap_or_default();
     let notice = if outcome.created { "deployed" } else { "unchanged" };
     let key: String = form_urlencoded::byte_serialize(key.as_bytes()).collect();

@@ -6,6 +6,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::{Extension, Form};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use store::ActivityQuery;
 
 use super::inbox::shanghai;
@@ -76,7 +77,9 @@ pub(crate) async fn task_context(
 }
 
 /// What the task page and the instance page both show of an instance: the diagram's current
-/// nodes and visit counts (`current`, `visits`), the timeline (`steps`) and the variables
+/// nodes, visit counts and taken sequence flows (`current`, `visits`, `taken`: from the
+/// activity history, where every row records the flow it arrived by), the timeline (`steps`),
+/// the timeline grouped by node for the diagram's hover cards (`tips`) and the variables
 /// (`form`).
 pub(crate) async fn instance_parts(
     state: &AppState,
@@ -88,16 +91,21 @@ pub(crate) async fn instance_parts(
     // The diagram: where the instance is now, and how often each node ran.
     let query = ActivityQuery { instance_id: Some(instance_id.to_string()), ..ActivityQuery::new(identity::scope()) };
     let (activities, _) = state.store().activity_history(&query).await?;
-    let mut visits: std::collections::BTreeMap<String, u32> = Default::default();
+    let mut visits: BTreeMap<String, u32> = BTreeMap::new();
+    let mut taken: BTreeMap<String, u32> = BTreeMap::new();
     let mut current = Vec::new();
     for activity in &activities {
         *visits.entry(activity.activity_id.clone()).or_default() += 1;
+        if let Some(flow) = &activity.arrived_by {
+            *taken.entry(flow.clone()).or_default() += 1;
+        }
         if activity.ended_at.is_none() {
             current.push(activity.activity_id.clone());
         }
     }
     context.insert("current", &current.join(" "));
     context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
+    context.insert("taken", &serde_json::to_string(&taken).unwrap_or_default());
     let steps: Vec<Step> = timeline
         .into_iter()
         .map(|entry| {
@@ -107,6 +115,18 @@ pub(crate) async fn instance_parts(
             Step { entry, time_text: shanghai(time) }
         })
         .collect();
+    // Who handled each node, when, and what they said: the same steps, by node.
+    let mut tips: BTreeMap<String, Vec<&Step>> = BTreeMap::new();
+    for step in &steps {
+        let node = match &step.entry {
+            TimelineEntry::Task { task_key, .. } => Some(task_key),
+            TimelineEntry::Operation { task_key, .. } => task_key.as_ref(),
+        };
+        if let Some(node) = node {
+            tips.entry(node.clone()).or_default().push(step);
+        }
+    }
+    context.insert("tips", &tips);
     context.insert("steps", &steps);
     let text = |value: &serde_json::Value| match value {
         serde_json::Value::String(text) => text.clone(),

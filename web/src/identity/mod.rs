@@ -506,7 +506,7 @@ pub async fn security_headers(State(state): State<AppState>, request: Request, n
     set(
         headers,
         "content-security-policy",
-        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     );
     set(headers, "x-content-type-options", "nosniff");
     set(headers, "x-frame-options", "DENY");
