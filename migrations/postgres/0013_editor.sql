@@ -19,4 +19,4 @@ CREATE TABLE process_drafts (
     saved_at BIGINT NOT NULL,
     deployed_definition_id TEXT
 );
-CREATE INDEX process_drafts_key ON process_drafts (process_key, saved_at)
+CREATE INDEX process_drafts_key ON process_drafts (process_key, saved_at);

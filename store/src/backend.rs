@@ -682,7 +682,8 @@ macro_rules! store_impl {
                             None => Error::NotFound(format!("draft '{}' does not exist", draft.id)),
                         });
                     }
-                    self.draft(&draft.id).await?.ok_or_else(|| Error::NotFound(format!("draft '{}' does not exist", draft.id)))
+                    // What this save wrote (not a read-back, which a later save could overtake).
+                    Ok(ProcessDraft { revision: expected_revision + 1, deployed_definition_id: None, ..draft.clone() })
                 }
 
                 async fn draft(&self, id: &str) -> Result<Option<ProcessDraft>> {

@@ -198,6 +198,8 @@ impl Page {
     /// A full-page PNG into `SY_SCREENSHOTS` (default `target/screenshots`), which CI keeps.
     pub(crate) async fn screenshot(&mut self, name: &str) {
         use base64::Engine as _;
+        // Right after a script navigates, the new document may not be laid out yet.
+        self.until("document.readyState === 'complete' && document.documentElement.clientWidth > 0").await;
         let shot = self.call("Page.captureScreenshot", json!({ "format": "png", "captureBeyondViewport": true })).await;
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(shot["data"].as_str().expect("image data"))

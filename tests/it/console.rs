@@ -969,16 +969,27 @@ async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor
         );
 
         // A draft that fails the checks is not deployed; the saved one becomes v2, by pa3's hand.
-        let deploy = |revision: i64| {
-            pa3.post(&app, &format!("/api/process-drafts/{id}/deploy"), serde_json::json!({ "revision": revision }))
-        };
-        assert_eq!(deploy(1).send().await.expect("sent").status(), StatusCode::CONFLICT, "an older revision");
-        let deployed = deploy(2).send().await.expect("sent");
+        let deploy = |body: serde_json::Value| pa3.post(&app, &format!("/api/process-drafts/{id}/deploy"), body);
+        let older = deploy(serde_json::json!({ "revision": 1, "baseVersion": 1 })).send().await.expect("sent");
+        assert_eq!(older.status(), StatusCode::CONFLICT, "an older revision");
+        // A draft begun before someone else's version (here: as if opened as a new model) is refused.
+        let behind = deploy(serde_json::json!({ "revision": 2 })).send().await.expect("sent");
+        assert_eq!(behind.status(), StatusCode::CONFLICT);
+        let behind: serde_json::Value = behind.json().await.expect("json");
+        assert_eq!(behind["error"], "newer-version", "{behind}");
+        assert!(behind["message"].as_str().expect("message").contains("v1"), "{behind}");
+        let deployed = deploy(serde_json::json!({ "revision": 2, "baseVersion": 1 })).send().await.expect("sent");
         assert_eq!(deployed.status(), StatusCode::OK);
         let deployed: serde_json::Value = deployed.json().await.expect("json");
         assert_eq!(
             (deployed["key"].as_str(), deployed["version"].as_i64(), deployed["created"].as_bool()),
             (Some("fragile"), Some(2), Some(true))
+        );
+        let listed = pa2.get(&app, "/api/process-drafts?key=fragile").send().await.expect("sent");
+        let listed: serde_json::Value = listed.json().await.expect("json");
+        assert_eq!(
+            listed[0]["deployedDefinitionId"], deployed["definitionId"],
+            "the draft knows its version: {listed}"
         );
         let (_, versions) = screen(&app, &pa2, "/admin/processes/fragile").await;
         assert!(versions.contains("<td>pa3</td>") && versions.contains("控制台编辑器"), "{versions}");
@@ -989,7 +1000,11 @@ async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor
             pa2.post(&app, "/api/process-drafts", serde_json::json!({ "xml": broken })).send().await.expect("sent");
         let bad_id = bad_draft.json::<serde_json::Value>().await.expect("json")["id"].as_str().expect("id").to_string();
         let invalid = pa2
-            .post(&app, &format!("/api/process-drafts/{bad_id}/deploy"), serde_json::json!({ "revision": 1 }))
+            .post(
+                &app,
+                &format!("/api/process-drafts/{bad_id}/deploy"),
+                serde_json::json!({ "revision": 1, "baseVersion": 2 }),
+            )
             .send()
             .await;
         let invalid = invalid.expect("sent");
@@ -1002,7 +1017,21 @@ async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor
             pa2.send(&app, reqwest::Method::DELETE, &format!("/api/process-drafts/{draft}"), serde_json::json!({}))
         };
         assert_eq!(delete(&bad_id).send().await.expect("sent").status(), StatusCode::NO_CONTENT);
-        assert_eq!(delete(&bad_id).send().await.expect("sent").status(), StatusCode::NOT_FOUND);
+        let again = delete(&bad_id).send().await.expect("sent");
+        assert_eq!(again.status(), StatusCode::NOT_FOUND);
+        let again: serde_json::Value = again.json().await.expect("json");
+        assert!(again["message"].as_str().expect("message").contains("草稿不存在"), "{again}");
+        for (method, path) in
+            [(reqwest::Method::GET, "/api/process-drafts?key=fragile"), (reqwest::Method::POST, "/api/process-drafts")]
+        {
+            let refused =
+                hp2.send(&app, method, path, serde_json::json!({ "xml": "<x/>" })).send().await.expect("sent");
+            assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+        // `new` is the new-model page's address, never a process id.
+        let reserved = crate::engine_rest::FAILING_SCRIPT.replace(r#"id="fragile""#, r#"id="new""#);
+        let reserved = pa2.post(&app, "/api/process-drafts", serde_json::json!({ "xml": reserved })).send().await;
+        assert_eq!(reserved.expect("sent").status(), StatusCode::UNPROCESSABLE_ENTITY);
     })
     .await;
 }

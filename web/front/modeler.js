@@ -23,7 +23,16 @@ const $ = (id) => document.getElementById(id);
 function start() {
   const root = $("editor");
   if (!root) return;
-  const state = { draft: root.dataset.draft || "", revision: Number(root.dataset.revision || 0), key: root.dataset.key, dirty: false };
+  // `changes` counts edits; a save clears `dirty` only when no edit came while it was sent.
+  const state = {
+    draft: root.dataset.draft || "",
+    revision: Number(root.dataset.revision || 0),
+    key: root.dataset.key,
+    opened: root.dataset.key,
+    base: root.dataset.base ? Number(root.dataset.base) : null,
+    dirty: false,
+    changes: 0,
+  };
   try {
     setChoices(JSON.parse(root.dataset.choices || "{}"));
   } catch {
@@ -55,7 +64,7 @@ function start() {
     box.className = bad ? "alert" : "notice";
     box.hidden = !text;
   };
-  const busy = (on) => buttons.forEach((button) => { button.disabled = on; });
+  const busy = (on) => [...buttons, ...document.querySelectorAll("[data-delete-draft]")].forEach((button) => { button.disabled = on; });
 
   async function api(method, url, body) {
     const response = await fetch(url, {
@@ -134,11 +143,11 @@ function start() {
     return answer;
   }
 
-  function saved(draft) {
+  function saved(draft, changes) {
     state.draft = draft.id;
     state.revision = draft.revision;
     state.key = draft.processKey;
-    state.dirty = false;
+    state.dirty = state.changes !== changes;
     root.dataset.draft = draft.id;
     root.dataset.revision = String(draft.revision);
     $("editor-name").textContent = draft.processKey;
@@ -155,10 +164,11 @@ function start() {
   }
 
   async function save(asNew) {
+    const changes = state.changes;
     const body = { xml: await xml() };
     if (state.draft && !asNew) Object.assign(body, { id: state.draft, revision: state.revision });
     const draft = await api("POST", "/api/process-drafts", body);
-    saved(draft);
+    saved(draft, changes);
     await refreshDrafts();
     return draft;
   }
@@ -199,9 +209,14 @@ function start() {
       say("校验未通过，不能部署：请按下方列表修改标红的元素", true);
       return;
     }
-    if (!window.confirm("把当前模型部署为 " + state.key + " 的新版本？新发起的流程将使用新版本，运行中的实例不受影响。")) return;
+    // The key is the process id as the model now says, which the administrator may have renamed.
+    const key = (answer.processes[0] && answer.processes[0].id) || state.key;
+    const renamed = key !== state.opened ? "注意：流程标识已从 " + state.opened + " 改为 " + key + "。\n" : "";
+    if (!window.confirm(renamed + "把当前模型部署为 " + key + " 的新版本？新发起的流程将使用新版本，运行中的实例不受影响。")) return;
     if (state.dirty || !state.draft) await save(false);
-    const deployed = await api("POST", "/api/process-drafts/" + encodeURIComponent(state.draft) + "/deploy", { revision: state.revision });
+    const body = { revision: state.revision };
+    if (state.base !== null && key === state.opened) body.baseVersion = state.base;
+    const deployed = await api("POST", "/api/process-drafts/" + encodeURIComponent(state.draft) + "/deploy", body);
     state.dirty = false;
     window.location.assign("/admin/processes/" + encodeURIComponent(deployed.key) + "?version=" + deployed.version + "&notice=" + (deployed.created ? "deployed" : "unchanged"));
   }));
@@ -216,13 +231,21 @@ function start() {
         state.draft = "";
         state.revision = 0;
         state.dirty = true;
+        root.dataset.draft = "";
+        $("editor-state").textContent = "草稿已删除，当前修改尚未保存";
+        history.replaceState(null, "", "/admin/processes/" + encodeURIComponent(state.key) + "/editor");
       }
+      const table = button.closest("table");
       button.closest("tr").remove();
+      if (table && !table.querySelector("tbody tr")) table.replaceWith(Object.assign(document.createElement("p"), { className: "empty", textContent: "没有草稿" }));
       say("草稿已删除");
     });
   });
 
-  modeler.on("commandStack.changed", () => { state.dirty = true; });
+  modeler.on("commandStack.changed", () => {
+    state.dirty = true;
+    state.changes += 1;
+  });
   window.addEventListener("beforeunload", (event) => {
     if (state.dirty) event.preventDefault();
   });
@@ -238,7 +261,10 @@ function start() {
       if (warnings.length) say("模型已打开，但有 " + warnings.length + " 处无法识别的内容，保存时会被略去", true);
     })
     .catch((error) => {
-      say("模型无法打开：" + error.message, true);
+      const noDiagram = /no diagram to display/.test(error.message);
+      say(noDiagram
+        ? "这个模型没有图形信息（BPMN DI），无法在编辑器中打开：请在 Camunda Modeler 中打开并保存一次，再上传部署"
+        : "模型无法打开：" + error.message, true);
     });
   // For the browser test and for a curious administrator's console.
   window.syModeler = modeler;

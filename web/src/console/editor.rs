@@ -34,6 +34,8 @@ use crate::routes::{ENGINE_DEPLOY, Routes};
 use crate::templates::Context;
 
 /// The largest model the editor stores (bpmn-js files of a few hundred elements are ~200 KB).
+/// The request body may be twice as large: JSON escapes every `"` of the XML, and
+/// `model_text` gives the real limit its own 413.
 pub(crate) const MAX_MODEL_BYTES: usize = 1024 * 1024;
 
 /// A new model: a start event, one user task and an end, with their shapes. `{key}` is the
@@ -73,7 +75,7 @@ pub fn api_router() -> Routes {
         .post("/process-drafts", ENGINE_DEPLOY, save)
         .delete("/process-drafts/{id}", ENGINE_DEPLOY, delete)
         .post("/process-drafts/{id}/deploy", ENGINE_DEPLOY, deploy)
-        .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(MAX_MODEL_BYTES + 4096)))
+        .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(2 * MAX_MODEL_BYTES + 4096)))
 }
 
 /// One problem of a model, on its element when it has one.
@@ -158,6 +160,11 @@ pub(crate) struct SaveBody {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct DeployBody {
     revision: i64,
+    /// The latest version of the key when the editor opened (none for a key not yet
+    /// deployed): a deploy after someone else's newer version is refused, so the draft never
+    /// silently replaces changes it did not start from.
+    #[serde(default)]
+    base_version: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -246,6 +253,9 @@ async fn list_drafts(
 fn key_text(key: &str) -> ApiResult<()> {
     let mut chars = key.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if key == "new" {
+        return Err(ApiError::invalid("流程标识不能是“new”：它是“新建模型”页的地址 (reserved process id)"));
+    }
     if !first_ok || key.len() > 255 || !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')) {
         return Err(ApiError::invalid(format!(
             "流程标识“{key}”无效：须以字母或下划线开头，只含字母、数字、_ - . (bad process id)"
@@ -316,12 +326,13 @@ fn stale(error: store::Error) -> ApiError {
             "conflict",
             "草稿已被他人保存，请重新打开后再修改 (the draft was saved by someone else in the meantime)",
         ),
+        store::Error::NotFound(_) => ApiError::not_found("草稿不存在，可能已被删除 (no such draft)"),
         other => other.into(),
     }
 }
 
 async fn delete(State(state): State<AppState>, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    state.store().delete_draft(&id).await?;
+    state.store().delete_draft(&id).await.map_err(stale)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -339,6 +350,21 @@ async fn deploy(
         .ok_or_else(|| ApiError::not_found(format!("草稿 {id} 不存在 (no such draft)")))?;
     if draft.revision != body.revision {
         return Err(stale(store::Error::Conflict(String::new())));
+    }
+    let latest =
+        DefinitionQuery { key: Some(draft.process_key.clone()), latest_version: true, ..DefinitionQuery::default() };
+    let latest = state.store().definitions(&latest).await?.0.into_iter().next().map(|definition| definition.version);
+    if latest > body.base_version {
+        return Err(ApiError::coded(
+            StatusCode::CONFLICT,
+            "newer-version",
+            format!(
+                "{} 已有更新的版本 v{}（本草稿基于 {}），请先打开最新版本核对后再部署 (a newer version was deployed)",
+                draft.process_key,
+                latest.unwrap_or_default(),
+                body.base_version.map(|version| format!("v{version}")).unwrap_or_else(|| "新模型".into()),
+            ),
+        ));
     }
     let answer = checked(&state, &draft.xml);
     if !answer.valid {
@@ -365,7 +391,11 @@ async fn deploy(
         .into_iter()
         .find(|definition| definition.key == draft.process_key)
         .ok_or_else(|| ApiError::Internal("a deployed draft has no definition of its key".into()))?;
-    state.store().mark_draft_deployed(&draft.id, draft.revision, &definition.id).await.map_err(stale)?;
+    // The version stands whatever happens to the draft now: a save that landed meanwhile only
+    // means the draft is not marked as deployed (it differs from what was deployed).
+    if let Err(error) = state.store().mark_draft_deployed(&draft.id, draft.revision, &definition.id).await {
+        tracing::info!(draft = %draft.id, %error, "a deployed draft changed before it was marked");
+    }
     Ok(Json(DeployAnswer {
         definition_id: definition.id,
         key: definition.key,
