@@ -913,7 +913,9 @@ async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor
         assert_eq!(answer["processes"][0]["id"], "fragile");
         let problem = &answer["problems"][0];
         assert_eq!(problem["elementId"], "f2", "{answer}");
-        assert!(problem["message"].as_str().expect("message").contains("nowhere"), "{answer}");
+        // In Chinese for the editor, with the engine's own words beside it.
+        assert!(problem["message"].as_str().expect("message").contains("终点“nowhere”不是本流程中的元素"), "{answer}");
+        assert!(problem["detail"].as_str().expect("detail").contains("targetRef 'nowhere'"), "{answer}");
         assert_eq!(check(crate::engine_rest::FAILING_SCRIPT.to_string()).await["valid"], true);
         let unreadable = check("<bpmn:definitions".into()).await;
         assert_eq!(

@@ -112,6 +112,12 @@ function start() {
       const message = document.createElement("span");
       message.textContent = problem.message;
       item.append(tag, where, message);
+      if (problem.detail) {
+        const detail = document.createElement("span");
+        detail.className = "muted";
+        detail.textContent = problem.detail;
+        item.append(detail);
+      }
       list.append(item);
       const shape = problem.elementId && registry.get(problem.elementId);
       if (!shape) continue;

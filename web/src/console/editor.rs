@@ -84,7 +84,11 @@ pub fn api_router() -> Routes {
 pub(crate) struct ModelProblem {
     element_id: Option<String>,
     element_type: String,
+    /// In Chinese where `problems::chinese` knows the problem, else as the engine says it.
     message: String,
+    /// The engine's own (English) words, when `message` is a translation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
 }
 
 /// `POST /api/process-models/check`: whether a deploy would take the model, and why not.
@@ -204,10 +208,13 @@ fn model_text(xml: &str) -> ApiResult<()> {
 
 fn problems(list: Vec<engine::Problem>) -> Vec<ModelProblem> {
     list.into_iter()
-        .map(|problem| ModelProblem {
-            element_id: problem.element_id,
-            element_type: problem.element_type,
-            message: problem.message,
+        .map(|problem| {
+            let chinese = super::problems::chinese(&problem.message);
+            let (message, detail) = match chinese {
+                Some(text) => (text, Some(problem.message)),
+                None => (problem.message, None),
+            };
+            ModelProblem { element_id: problem.element_id, element_type: problem.element_type, message, detail }
         })
         .collect()
 }
@@ -224,7 +231,12 @@ fn checked(state: &AppState, xml: &str) -> CheckAnswer {
         Err(engine::ParseError::Xml(message)) => CheckAnswer {
             valid: false,
             processes,
-            problems: vec![ModelProblem { element_id: None, element_type: "xml".into(), message }],
+            problems: vec![ModelProblem {
+                element_id: None,
+                element_type: "xml".into(),
+                message: "模型不是格式正确的 BPMN XML".into(),
+                detail: Some(message),
+            }],
             warnings: Vec::new(),
         },
     }

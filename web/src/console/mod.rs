@@ -10,6 +10,7 @@ mod audit;
 pub(crate) mod editor;
 mod inbox;
 mod mobile;
+pub(crate) mod problems;
 mod processes;
 mod task;
 
