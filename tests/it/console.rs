@@ -242,7 +242,18 @@ async fn assets_are_served_under_hashed_names_with_a_long_cache() {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()[CACHE_CONTROL], "public, max-age=31536000, immutable");
         assert!(response.headers()["content-type"].to_str().unwrap_or_default().starts_with("text/css"));
-        assert!(response.text().await.expect("CSS").contains(".sidebar"), "our stylesheet");
+        assert!(response.headers().get("content-encoding").is_none(), "no gzip unless asked for");
+        let plain = response.text().await.expect("CSS");
+        assert!(plain.contains(".sidebar"), "our stylesheet");
+        // Asked for gzip: the pre-compressed bytes (gzip's magic number, smaller), marked so.
+        let packed = app.client.get(format!("{}{path}", app.base)).header("accept-encoding", "br, gzip").send().await;
+        let packed = packed.expect("sent");
+        assert_eq!(packed.headers()["content-encoding"], "gzip");
+        assert_eq!(packed.headers()["vary"], "accept-encoding");
+        let bytes = packed.bytes().await.expect("body");
+        assert!(bytes.starts_with(&[0x1f, 0x8b]) && bytes.len() < plain.len(), "{} of {}", bytes.len(), plain.len());
+        let refused = app.client.get(format!("{}{path}", app.base)).header("accept-encoding", "gzip;q=0").send().await;
+        assert!(refused.expect("sent").headers().get("content-encoding").is_none(), "q=0 refuses gzip");
         let missing = app.client.get(format!("{}/assets/console-0000.css", app.base)).send().await.expect("sent");
         assert_eq!(missing.status(), StatusCode::NOT_FOUND);
     })

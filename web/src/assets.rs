@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::routes::{Need, Routes};
@@ -18,6 +18,8 @@ pub struct Asset {
     pub file: &'static str,
     pub content_type: &'static str,
     pub bytes: &'static [u8],
+    /// The same bytes gzipped (by `build.rs`), when that is smaller.
+    pub gzip: Option<&'static [u8]>,
 }
 
 pub const ASSETS: &[Asset] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
@@ -30,12 +32,32 @@ pub fn router() -> Routes {
     Routes::new().get("/assets/{file}", Need::Public, serve)
 }
 
-async fn serve(Path(file): Path<String>) -> Response {
+/// Whether the request's `Accept-Encoding` takes gzip (and does not refuse it with `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|value| value.to_str().ok()).any(|value| {
+        value.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or_default();
+            let refused = parts
+                .any(|parameter| parameter.strip_prefix("q=").and_then(|q| q.trim().parse::<f32>().ok()) == Some(0.0));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+    })
+}
+
+async fn serve(Path(file): Path<String>, request: HeaderMap) -> Response {
     let Some(asset) = ASSETS.iter().find(|asset| asset.file == file) else {
         return crate::identity::pages::error_page(StatusCode::NOT_FOUND);
     };
-    let mut response = asset.bytes.into_response();
+    let packed = asset.gzip.filter(|_| accepts_gzip(&request));
+    let mut response = packed.unwrap_or(asset.bytes).into_response();
     let headers = response.headers_mut();
+    if asset.gzip.is_some() {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if packed.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=31536000, immutable"));
     response
