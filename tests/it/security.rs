@@ -502,6 +502,19 @@ async fn a_loop_without_a_wait_state_is_an_incident() {
 
 /// T-SHAPE (finding 14): every error is `{code, message}` under `/api` and Camunda's shape under
 /// `/engine-rest`, axum's own rejections included; every string input has a maximum.
+/// The answer to an over-large body. The server answers 413 before it has read the whole body;
+/// when the machine is busy the client may still be writing then and see the connection closed
+/// (EPIPE) instead of the answer. Such a send is tried again: the answer, once read, is what
+/// the caller checks.
+async fn oversized(request: impl Fn() -> reqwest::RequestBuilder) -> (StatusCode, Value) {
+    for _ in 0..5 {
+        if let Ok(response) = request().send().await {
+            return (response.status(), response.json::<Value>().await.unwrap_or(Value::Null));
+        }
+    }
+    panic!("the server never answered an over-large body");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_error_has_the_documented_shape_and_inputs_have_maxima() {
     each_backend(|app| async move {
@@ -518,34 +531,26 @@ async fn every_error_has_the_documented_shape_and_inputs_have_maxima() {
         // Bodies over the limit: the server answers before reading them and closes the
         // connection, so each goes on a client of its own (a pooled connection would be dead).
         let huge = "x".repeat(11 * 1024 * 1024);
-        let too_large = reqwest::Client::new()
-            .post(api(&app, "/api/users"))
-            .header("cookie", &admin.cookie)
-            .header("x-csrf-token", &admin.csrf)
-            .json(&json!({ "username": huge }));
-        let (status, body) = status_and_json(too_large).await;
+        let (status, body) = oversized(|| {
+            reqwest::Client::new()
+                .post(api(&app, "/api/users"))
+                .header("cookie", &admin.cookie)
+                .header("x-csrf-token", &admin.csrf)
+                .json(&json!({ "username": huge }))
+        })
+        .await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too-large")), "{body}");
         let wrong_method = admin.send(&app, Method::PATCH, "/api/inbox/todo", json!({}));
         let (status, body) = status_and_json(wrong_method).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::METHOD_NOT_ALLOWED, Some("method-not-allowed")));
         // The same under /engine-rest, in Camunda's shape.
-        // The server answers 413 before it has read the whole body; when the machine is busy
-        // the client may still be writing then and see the connection closed (EPIPE) instead of
-        // the answer. Such a send is tried again: the answer, once read, is what is checked.
-        let mut answer = None;
-        for _ in 0..5 {
-            let sent = reqwest::Client::new()
+        let (status, body) = oversized(|| {
+            reqwest::Client::new()
                 .post(app.url("/process-definition/key/approval/start"))
                 .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
                 .json(&json!({ "x": huge }))
-                .send()
-                .await;
-            if let Ok(response) = sent {
-                answer = Some((response.status(), response.json::<Value>().await.unwrap_or(Value::Null)));
-                break;
-            }
-        }
-        let (status, body) = answer.expect("the server answers an over-large body");
+        })
+        .await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
         assert!(body["type"].is_string() && body["code"].is_number(), "{body}");
 
