@@ -363,9 +363,7 @@ async fn deploy(
     if draft.revision != body.revision {
         return Err(stale(store::Error::Conflict(String::new())));
     }
-    let latest =
-        DefinitionQuery { key: Some(draft.process_key.clone()), latest_version: true, ..DefinitionQuery::default() };
-    let latest = state.store().definitions(&latest).await?.0.into_iter().next().map(|definition| definition.version);
+    let latest = latest_definition(&state, &draft.process_key).await?.map(|definition| definition.version);
     if latest > body.base_version {
         return Err(ApiError::coded(
             StatusCode::CONFLICT,
@@ -477,6 +475,12 @@ pub(crate) async fn new_model(State(state): State<AppState>, Extension(auth): Ex
     editor_page(&state, &auth, &key, xml, None, None).await
 }
 
+/// The latest deployed version of `key`, if any.
+async fn latest_definition(state: &AppState, key: &str) -> ApiResult<Option<store::Definition>> {
+    let query = DefinitionQuery { key: Some(key.to_string()), latest_version: true, ..DefinitionQuery::default() };
+    Ok(state.store().definitions(&query).await?.0.into_iter().next())
+}
+
 /// `GET /admin/processes/{key}/editor[?draft=ID]`: a draft, or the latest version.
 pub(crate) async fn edit(
     State(state): State<AppState>,
@@ -485,8 +489,7 @@ pub(crate) async fn edit(
     query: Result<Query<EditorQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
     let Query(query) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let latest = DefinitionQuery { key: Some(key.clone()), latest_version: true, ..DefinitionQuery::default() };
-    let latest = state.store().definitions(&latest).await?.0.into_iter().next();
+    let latest = latest_definition(&state, &key).await?;
     if let Some(id) = query.draft {
         let draft = state
             .store()
