@@ -17,7 +17,7 @@ pub mod state;
 pub mod timer;
 pub mod value;
 
-pub use model::{Definitions, ProcessModel};
+pub use model::{Definitions, FormField, FormFieldKind, ProcessModel};
 pub use parse::{ParseError, Parsed, Problem, parse, parse_checked, process_ids};
 pub use ports::{HandlerRegistry, ModelCheck, ServiceCall, ServiceError, ServiceHandlers};
 pub use runtime::{Event, Runtime, TaskSpec};

@@ -38,6 +38,12 @@ pub struct ProcessModel {
     /// `camunda:initiator` of the process's none start event: the variable that receives the
     /// starting user's id (set by the executor, which knows who starts).
     pub initiator: Option<String>,
+    /// `camunda:candidateStarterGroups` / `camunda:candidateStarterUsers` of the process (comma
+    /// separated): who may start it from the console. Both empty: any staff member.
+    pub starter_groups: Vec<String>,
+    pub starter_users: Vec<String>,
+    /// The start form: `camunda:formData` of the none start event, in document order.
+    pub start_form: Vec<FormField>,
     pub(crate) by_id: HashMap<String, ElementIndex>,
 }
 
@@ -316,6 +322,52 @@ impl ElementKind {
             ElementKind::PassThrough { manual: false } => "task",
             ElementKind::SubProcess | ElementKind::EventSubProcess => "subProcess",
             ElementKind::CallActivity(_) => "callActivity",
+        }
+    }
+}
+
+/// A field of a `camunda:formData` form (Camunda 7's generated forms): what the console's start
+/// page asks for and checks before the instance starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormField {
+    pub id: String,
+    pub label: Option<String>,
+    pub kind: FormFieldKind,
+    /// `defaultValue`, as written.
+    pub default: Option<String>,
+    /// `camunda:validation` constraints `required`, `readonly`, `minlength`, `maxlength`, `min`,
+    /// `max` (others are problems when the model is checked).
+    pub required: bool,
+    pub readonly: bool,
+    pub min_length: Option<u32>,
+    pub max_length: Option<u32>,
+    pub min: Option<i64>,
+    pub max: Option<i64>,
+}
+
+/// The type of a [`FormField`]: Camunda's `string`, `long`, `boolean`, `date` and `enum`, plus
+/// `district` (one of the city's districts: a select over the org's districts).
+#[derive(Debug, Clone, PartialEq)]
+pub enum FormFieldKind {
+    String,
+    Long,
+    Boolean,
+    /// `yyyy-MM-dd` (Camunda's `datePattern` is not supported: the browser's date input decides).
+    Date,
+    /// `camunda:value` children: (id, name).
+    Enum(Vec<(String, String)>),
+    District,
+}
+
+impl FormFieldKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            FormFieldKind::String => "string",
+            FormFieldKind::Long => "long",
+            FormFieldKind::Boolean => "boolean",
+            FormFieldKind::Date => "date",
+            FormFieldKind::Enum(_) => "enum",
+            FormFieldKind::District => "district",
         }
     }
 }

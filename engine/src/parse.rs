@@ -14,8 +14,8 @@ use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
 use crate::model::{
-    CallBinding, CallBusinessKey, CallDefinition, Definitions, Element, ElementIndex, ElementKind, Flow, Mapping,
-    MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
+    CallBinding, CallBusinessKey, CallDefinition, Definitions, Element, ElementIndex, ElementKind, Flow, FormField,
+    FormFieldKind, Mapping, MultiInstance, ProcessModel, Trigger, UserTaskDefinition,
 };
 use crate::ports::{ModelCheck, ServiceHandlers};
 use crate::script::Scripting;
@@ -375,6 +375,125 @@ impl Builder<'_> {
         });
     }
 
+    /// The `camunda:formData` fields of `node` (a start event). A field without an id, an id
+    /// used twice, an unknown type or constraint, or a constraint without a number is a problem.
+    fn form_fields(&mut self, node: &Node) -> Vec<FormField> {
+        let mut fields: Vec<FormField> = Vec::new();
+        let declared = node
+            .bpmn_children("extensionElements")
+            .flat_map(|ext| ext.children.iter())
+            .filter(|child| child.is(CAMUNDA_NS, "formData"))
+            .flat_map(|form| form.children.iter())
+            .filter(|child| child.is(CAMUNDA_NS, "formField"));
+        for field in declared {
+            let Some(id) = field.attr("id").map(str::trim).filter(|id| !id.is_empty()) else {
+                self.problem(node, "a form field has no id");
+                continue;
+            };
+            if fields.iter().any(|known| known.id == id) {
+                self.problem(node, format!("form field '{id}' is declared twice"));
+                continue;
+            }
+            let kind = match field.attr("type").unwrap_or("string") {
+                "string" => FormFieldKind::String,
+                "long" => FormFieldKind::Long,
+                "boolean" => FormFieldKind::Boolean,
+                "date" => FormFieldKind::Date,
+                "district" => FormFieldKind::District,
+                "enum" => FormFieldKind::Enum(
+                    field
+                        .children
+                        .iter()
+                        .filter(|child| child.is(CAMUNDA_NS, "value"))
+                        .filter_map(|value| {
+                            let id = value.attr("id")?.to_string();
+                            Some((id.clone(), value.attr("name").map(str::to_string).unwrap_or(id)))
+                        })
+                        .collect(),
+                ),
+                other => {
+                    self.problem(
+                        node,
+                        format!(
+                            "form field '{id}' has type '{other}': supported are string, long, boolean, date, enum and district"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if matches!(&kind, FormFieldKind::Enum(values) if values.is_empty()) {
+                self.problem(node, format!("form field '{id}' is an enum without values"));
+                continue;
+            }
+            let mut parsed = FormField {
+                id: id.to_string(),
+                label: field.attr("label").map(str::to_string).filter(|label| !label.trim().is_empty()),
+                kind,
+                default: field.attr("defaultValue").map(str::to_string),
+                required: false,
+                readonly: false,
+                min_length: None,
+                max_length: None,
+                min: None,
+                max: None,
+            };
+            let constraints = field
+                .children
+                .iter()
+                .filter(|child| child.is(CAMUNDA_NS, "validation"))
+                .flat_map(|validation| validation.children.iter())
+                .filter(|child| child.is(CAMUNDA_NS, "constraint"));
+            for constraint in constraints {
+                let name = constraint.attr("name").unwrap_or_default();
+                let config = constraint.attr("config").map(str::trim).unwrap_or_default();
+                let number = || config.parse::<i64>().ok();
+                let ok = match name {
+                    "required" => {
+                        parsed.required = true;
+                        true
+                    }
+                    "readonly" => {
+                        parsed.readonly = true;
+                        true
+                    }
+                    "minlength" => {
+                        parsed.min_length = config.parse().ok();
+                        parsed.min_length.is_some()
+                    }
+                    "maxlength" => {
+                        parsed.max_length = config.parse().ok();
+                        parsed.max_length.is_some()
+                    }
+                    "min" => {
+                        parsed.min = number();
+                        parsed.min.is_some()
+                    }
+                    "max" => {
+                        parsed.max = number();
+                        parsed.max.is_some()
+                    }
+                    other => {
+                        self.problem(
+                            node,
+                            format!(
+                                "form field '{id}' has constraint '{other}': supported are required, readonly, minlength, maxlength, min and max"
+                            ),
+                        );
+                        true
+                    }
+                };
+                if !ok {
+                    self.problem(
+                        node,
+                        format!("form field '{id}': constraint '{name}' needs a whole number, not '{config}'"),
+                    );
+                }
+            }
+            fields.push(parsed);
+        }
+        fields
+    }
+
     fn process(&mut self, node: &Node) -> Option<ProcessModel> {
         let problems_before = self.problems.len();
         let Some(id) = node.attr("id") else {
@@ -396,8 +515,17 @@ impl Builder<'_> {
                 .map(str::trim)
                 .filter(|name| !name.is_empty())
                 .map(str::to_string),
+            starter_groups: listed(node.ns_attr(CAMUNDA_NS, "candidateStarterGroups")),
+            starter_users: listed(node.ns_attr(CAMUNDA_NS, "candidateStarterUsers")),
+            start_form: Vec::new(),
             by_id: HashMap::new(),
         };
+        if let Some(start) = node
+            .bpmn_children("startEvent")
+            .find(|start| start.children.iter().all(|child| !child.name.ends_with("EventDefinition")))
+        {
+            model.start_form = self.form_fields(start);
+        }
         let mut raw_flows = Vec::new();
         let mut attachments = Vec::new();
         self.scope_contents(node, None, &mut model, &mut raw_flows, &mut attachments);
@@ -1219,6 +1347,11 @@ fn collect_defaults<'n>(node: &'n Node, out: &mut Vec<(&'n Node, String)>) {
 }
 
 /// `<extensionElements><camunda:properties><camunda:property name value/>` of an element.
+/// A comma-separated Camunda list attribute, trimmed, blanks dropped.
+fn listed(value: Option<&str>) -> Vec<String> {
+    value.unwrap_or_default().split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
+}
+
 fn camunda_properties(node: &Node) -> Vec<(String, String)> {
     node.bpmn_children("extensionElements")
         .flat_map(|ext| ext.children.iter())

@@ -1048,3 +1048,167 @@ async fn the_process_admin_edits_checks_saves_drafts_and_deploys_from_the_editor
     })
     .await;
 }
+
+const STARTABLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="venue" name="场地申请" isExecutable="true" camunda:candidateStarterGroups="district-staff">
+    <bpmn:startEvent id="start">
+      <bpmn:documentation>区工作人员申请使用场地</bpmn:documentation>
+      <bpmn:extensionElements><camunda:formData>
+        <camunda:formField id="venueName" label="场地名称" type="string"><camunda:validation><camunda:constraint name="required"/><camunda:constraint name="maxlength" config="40"/></camunda:validation></camunda:formField>
+        <camunda:formField id="seats" label="人数" type="long"><camunda:validation><camunda:constraint name="min" config="1"/></camunda:validation></camunda:formField>
+        <camunda:formField id="district" label="所属区" type="district"><camunda:validation><camunda:constraint name="required"/></camunda:validation></camunda:formField>
+        <camunda:formField id="kind" label="用途" type="enum"><camunda:value id="meeting" name="会议"/><camunda:value id="training" name="培训"/></camunda:formField>
+        <camunda:formField id="day" label="日期" type="date"/>
+      </camunda:formData></bpmn:extensionElements>
+    </bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" name="市级审核" camunda:candidateGroups="city-staff"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// 发起流程 (issue 12): the list offers what the model's starters allow (none named: any staff),
+/// the start form is the model's `camunda:formData`, checked on the server with every problem at
+/// its field, a district user may start only for their district, and the new instance's page
+/// (participants only; 404 to others) offers 撤回申请 and a print view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn staff_start_a_process_from_its_start_form_and_withdraw_it() {
+    each_backend(|app| async move {
+        people(&app).await;
+        let (status, body) = app.deploy("venue", STARTABLE).await;
+        assert_eq!(status, 200, "{body}");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let liaison = login(&app, "shenqing", PASSWORD).await;
+
+        // The liaison may start 优待申请 (no starters named) but not 场地申请 (district staff).
+        let (status, list) = screen(&app, &liaison, "/processes/start").await;
+        assert_eq!(status, StatusCode::OK, "{list}");
+        assert!(list.contains(r#"href="/processes/start/allowance""#), "{list}");
+        assert!(!list.contains("/processes/start/venue"), "{list}");
+        assert_eq!(screen(&app, &liaison, "/processes/start/venue").await.0, StatusCode::NOT_FOUND);
+        let refused = submit(&app, &liaison, "/processes/start/venue", Some(&liaison.csrf), &[]).await;
+        assert_eq!(refused.status(), StatusCode::NOT_FOUND, "nor by posting the form");
+
+        // hp1 sees it with its description; the form asks for the model's fields, the district
+        // preset to 黄浦区 and no other district offered.
+        let (_, list) = screen(&app, &hp1, "/processes/start").await;
+        assert!(list.contains("/processes/start/venue") && list.contains("区工作人员申请使用场地"), "{list}");
+        let (status, form) = screen(&app, &hp1, "/processes/start/venue").await;
+        assert_eq!(status, StatusCode::OK, "{form}");
+        for wanted in
+            ["场地名称", r#"name="v.venueName""#, r#"maxlength="40""#, r#"type="number""#, r#"type="date""#, "会议"]
+        {
+            assert!(form.contains(wanted), "{wanted}: {form}");
+        }
+        assert!(form.contains(r#"<option value="黄浦区" selected>黄浦区</option>"#), "{form}");
+        assert!(!form.contains("徐汇区"), "{form}");
+
+        // Bad input: every problem at its field, the values kept, nothing started.
+        let path = "/processes/start/venue";
+        let bad = submit(
+            &app,
+            &hp1,
+            path,
+            Some(&hp1.csrf),
+            &[
+                ("v.venueName", ""),
+                ("v.seats", "abc"),
+                ("v.district", "徐汇区"),
+                ("v.kind", "party"),
+                ("v.day", "2026-02-30"),
+            ],
+        )
+        .await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let page = bad.text().await.expect("HTML");
+        for wanted in
+            ["此项为必填项", "请填写整数", "请选择本人可发起的区", "请从列表中选择", "请填写有效日期", r#"value="abc""#]
+        {
+            assert!(page.contains(wanted), "{wanted}: {page}");
+        }
+        let zero = submit(
+            &app,
+            &hp1,
+            path,
+            Some(&hp1.csrf),
+            &[("v.venueName", "礼堂"), ("v.seats", "0"), ("v.district", "黄浦区")],
+        )
+        .await;
+        assert!(zero.text().await.expect("HTML").contains("不能小于 1"));
+        let (_, started) = screen(&app, &hp1, "/inbox?tab=started").await;
+        assert!(started.contains(r#"id="empty""#), "nothing was started: {started}");
+
+        // A good form starts the instance (what people typed stays text) and opens its page.
+        let name = "<script>alert(1)</script>礼堂";
+        let fields = [
+            ("v.venueName", name),
+            ("v.seats", "30"),
+            ("v.district", "黄浦区"),
+            ("v.kind", "meeting"),
+            ("v.day", "2026-12-24"),
+            ("businessKey", "CD-1"),
+        ];
+        let done = submit(&app, &hp1, path, Some(&hp1.csrf), &fields).await;
+        assert_eq!(done.status(), StatusCode::SEE_OTHER, "{}", done.text().await.unwrap_or_default());
+        let location = done.headers()[LOCATION].to_str().expect("location").to_string();
+        let instance = location
+            .strip_prefix("/instances/")
+            .and_then(|rest| rest.strip_suffix("?notice=started"))
+            .expect(&location)
+            .to_string();
+        let (status, page) = screen(&app, &hp1, &location).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for wanted in [
+            "已提交，流程已发起",
+            "场地申请",
+            "CD-1",
+            "场地名称",
+            "&lt;script&gt;alert(1)&lt;/script&gt;礼堂",
+            "市级审核",
+            "撤回申请",
+            r#"id="diagram""#,
+        ] {
+            assert!(page.contains(wanted), "{wanted}: {page}");
+        }
+        assert!(!page.contains("<script>alert"), "{page}");
+        let (_, started) = screen(&app, &hp1, "/inbox?tab=started").await;
+        assert!(
+            started.contains(&format!(r#"href="/instances/{instance}""#)),
+            "我发起的 links the instance: {started}"
+        );
+
+        // Who may open it: the starter and the candidates; a colleague not involved and another
+        // district get the 404 page.
+        let city1 = login(&app, "city1", PASSWORD).await;
+        assert_eq!(screen(&app, &city1, &format!("/instances/{instance}")).await.0, StatusCode::OK);
+        let hp2 = login(&app, "hp2", PASSWORD).await;
+        assert_eq!(screen(&app, &hp2, &format!("/instances/{instance}")).await.0, StatusCode::NOT_FOUND);
+        let xh1 = login(&app, "xh1", PASSWORD).await;
+        assert_eq!(screen(&app, &xh1, &format!("/instances/{instance}/print")).await.0, StatusCode::NOT_FOUND);
+        let (_, city_page) = screen(&app, &city1, &format!("/instances/{instance}")).await;
+        assert!(!city_page.contains("撤回申请"), "only the starter withdraws");
+        let stolen = submit(&app, &city1, &format!("/instances/{instance}/withdraw"), Some(&city1.csrf), &[]).await;
+        assert_eq!(stolen.status(), StatusCode::FORBIDDEN);
+
+        // The print view: the same facts without the console, who printed it and when.
+        let (status, print) = screen(&app, &hp1, &format!("/instances/{instance}/print")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(print.contains("打印人") && print.contains("CD-1") && print.contains("场地名称"), "{print}");
+        assert!(!print.contains("class=\"sidebar\"") && !print.contains("<script>alert"), "{print}");
+
+        // 撤回申请: the instance ends, the reason is in the timeline, a second try is refused.
+        let out =
+            submit(&app, &hp1, &format!("/instances/{instance}/withdraw"), Some(&hp1.csrf), &[("comment", "填错了")])
+                .await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        let (_, page) = screen(&app, &hp1, &format!("/instances/{instance}?notice=withdrawn")).await;
+        assert!(page.contains("已撤回申请") && page.contains("填错了") && !page.contains("确定撤回"), "{page}");
+        assert!(todo_task(&app, "city1").await.is_none(), "the review is gone");
+        let again = submit(&app, &hp1, &format!("/instances/{instance}/withdraw"), Some(&hp1.csrf), &[]).await;
+        assert!(again.status().is_client_error(), "{}", again.status());
+    })
+    .await;
+}

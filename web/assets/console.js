@@ -180,3 +180,8 @@ document.addEventListener("DOMContentLoaded", () => {
     start = null; if (hint) hint.hidden = true;
   });
 });
+
+// The print view's button (no inline script under the CSP).
+document.addEventListener("click", (event) => {
+  if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
+});

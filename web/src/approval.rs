@@ -42,8 +42,8 @@ pub fn router() -> Routes {
 /// The caller: id, candidate groups (roles and group memberships), administrator or not.
 pub(crate) struct Caller {
     pub(crate) id: String,
-    groups: Vec<String>,
-    admin: bool,
+    pub(crate) groups: Vec<String>,
+    pub(crate) admin: bool,
 }
 
 pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
@@ -1079,13 +1079,19 @@ async fn withdraw_instance(
     Path(id): Path<String>,
     body: Result<Json<OperationBody>, JsonRejection>,
 ) -> ApiResult<StatusCode> {
-    let body = operation_body(body)?;
-    let caller = caller(&state, &auth).await?;
-    let instance = visible_instance(&state, &id).await?;
+    withdraw(&state, &auth, &id, operation_body(body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// 撤回申请: the starter withdraws the whole instance while the process allows it (the API and
+/// the console's instance page).
+pub(crate) async fn withdraw(state: &AppState, auth: &Auth, id: &str, body: OperationBody) -> ApiResult<()> {
+    let caller = caller(state, auth).await?;
+    let instance = visible_instance(state, id).await?;
     if instance.start_user.as_deref() != Some(caller.id.as_str()) {
         return Err(ApiError::forbidden("只有发起人可以撤回 (only the starter can withdraw)"));
     }
-    let input = crate::files::attach(&state, &caller.id, &id, &body, input(&caller, &body)?).await?;
-    state.executor.withdraw_instance(&id, input).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let input = crate::files::attach(state, &caller.id, id, &body, input(&caller, &body)?).await?;
+    state.executor.withdraw_instance(id, input).await?;
+    Ok(())
 }

@@ -484,3 +484,95 @@ fn deploy_checks_of_other_layers_refuse_the_file() {
     let checked = engine::parse_checked(&xml, &env.scripting, &env.handlers, &[&NoTasksNamedTodo]);
     assert_eq!(checked.err(), Some(ParseError::Invalid(vec![problem(Some("u"), "userTask", "name it")])));
 }
+
+/// The start page of the console (issue 12) asks for the fields of the none start event's
+/// `camunda:formData` and offers the process to `camunda:candidateStarterGroups` / `Users`.
+#[test]
+fn a_start_form_and_its_starters_are_read_from_the_model() {
+    let xml = definitions(&format!(
+        r#"<bpmn:process id="p" isExecutable="true" camunda:candidateStarterGroups="provider, district-staff" camunda:candidateStarterUsers="alice">
+        <bpmn:startEvent id="s"><bpmn:extensionElements><camunda:formData>
+          <camunda:formField id="name" label="单位名称" type="string"><camunda:validation><camunda:constraint name="required"/><camunda:constraint name="maxlength" config="20"/></camunda:validation></camunda:formField>
+          <camunda:formField id="seats" label="座位数" type="long" defaultValue="10"><camunda:validation><camunda:constraint name="min" config="1"/><camunda:constraint name="max" config="500"/></camunda:validation></camunda:formField>
+          <camunda:formField id="kind" label="类别" type="enum"><camunda:value id="food" name="餐饮"/><camunda:value id="travel"/></camunda:formField>
+          <camunda:formField id="district" label="所属区" type="district"/>
+          <camunda:formField id="open" type="boolean"/><camunda:formField id="since" type="date"/>
+        </camunda:formData></bpmn:extensionElements></bpmn:startEvent>
+        <bpmn:endEvent id="e"/>{}</bpmn:process>"#,
+        flows("f1: s -> e")
+    ));
+    let model = Env::new().deploy(&xml);
+    assert_eq!(model.starter_groups, ["provider", "district-staff"]);
+    assert_eq!(model.starter_users, ["alice"]);
+    let fields: Vec<_> = model.start_form.iter().map(|field| (field.id.as_str(), field.kind.name())).collect();
+    assert_eq!(
+        fields,
+        [
+            ("name", "string"),
+            ("seats", "long"),
+            ("kind", "enum"),
+            ("district", "district"),
+            ("open", "boolean"),
+            ("since", "date")
+        ]
+    );
+    let name = &model.start_form[0];
+    assert_eq!((name.label.as_deref(), name.required, name.max_length), (Some("单位名称"), true, Some(20)));
+    let seats = &model.start_form[1];
+    assert_eq!(
+        (seats.default.as_deref(), seats.min, seats.max, seats.required),
+        (Some("10"), Some(1), Some(500), false)
+    );
+    assert_eq!(
+        model.start_form[2].kind,
+        engine::FormFieldKind::Enum(vec![("food".into(), "餐饮".into()), ("travel".into(), "travel".into())])
+    );
+    // No form, no starters: an empty form and staff only.
+    let plain = Env::new()
+        .deploy(&bpmn(&format!(r#"<bpmn:startEvent id="s"/><bpmn:endEvent id="e"/>{}"#, flows("f1: s -> e"))));
+    assert!(plain.start_form.is_empty() && plain.starter_groups.is_empty() && plain.starter_users.is_empty());
+}
+
+#[test]
+fn a_start_form_the_console_cannot_render_is_refused_with_the_field_named() {
+    let env = Env::new();
+    let with = |fields: &str| {
+        bpmn(&format!(
+            r#"<bpmn:startEvent id="s"><bpmn:extensionElements><camunda:formData>{fields}</camunda:formData></bpmn:extensionElements></bpmn:startEvent><bpmn:endEvent id="e"/>{}"#,
+            flows("f1: s -> e")
+        ))
+    };
+    assert_refused(
+        &env,
+        &with(r#"<camunda:formField id="a" type="money"/>"#),
+        &[problem(
+            Some("s"),
+            "startEvent",
+            "form field 'a' has type 'money': supported are string, long, boolean, date, enum and district",
+        )],
+    );
+    assert_refused(
+        &env,
+        &with(r#"<camunda:formField id="a"/><camunda:formField id="a"/>"#),
+        &[problem(Some("s"), "startEvent", "form field 'a' is declared twice")],
+    );
+    assert_refused(
+        &env,
+        &with(r#"<camunda:formField id="k" type="enum"/>"#),
+        &[problem(Some("s"), "startEvent", "form field 'k' is an enum without values")],
+    );
+    assert_refused(
+        &env,
+        &with(
+            r#"<camunda:formField id="n" type="long"><camunda:validation><camunda:constraint name="max" config="many"/><camunda:constraint name="unique"/></camunda:validation></camunda:formField>"#,
+        ),
+        &[
+            problem(Some("s"), "startEvent", "form field 'n': constraint 'max' needs a whole number, not 'many'"),
+            problem(
+                Some("s"),
+                "startEvent",
+                "form field 'n' has constraint 'unique': supported are required, readonly, minlength, maxlength, min and max",
+            ),
+        ],
+    );
+}

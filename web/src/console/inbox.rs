@@ -57,8 +57,8 @@ pub(crate) fn due(text: Option<&str>, now: i64) -> (String, &'static str) {
 /// A district for the filter: its code and name.
 #[derive(Serialize)]
 pub(crate) struct District {
-    code: String,
-    name: String,
+    pub(crate) code: String,
+    pub(crate) name: String,
 }
 
 /// The districts of the organisation tree, in code order.

@@ -9,9 +9,11 @@ mod accounts;
 mod audit;
 pub(crate) mod editor;
 mod inbox;
+mod instance;
 mod mobile;
 pub(crate) mod problems;
 mod processes;
+mod start;
 mod task;
 
 use axum::http::StatusCode;
@@ -34,6 +36,12 @@ pub fn router() -> Routes {
         .post("/inbox/batch-approve", STAFF, inbox::batch)
         .get("/tasks/{id}", STAFF, task::show)
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
+        .get("/processes/start", STAFF, start::list)
+        .get("/processes/start/{key}", STAFF, start::form)
+        .post("/processes/start/{key}", STAFF, start::start)
+        .get("/instances/{id}", STAFF, instance::show)
+        .get("/instances/{id}/print", STAFF, instance::print)
+        .post("/instances/{id}/withdraw", STAFF, instance::withdraw)
         .get("/m/todo", STAFF, mobile::todo)
         .get("/m/tasks/{id}", STAFF, mobile::task)
         .get("/admin/users", Need::Screen(&["menu:users"]), accounts::users)

@@ -323,7 +323,7 @@ pub(crate) async fn instance(
         .collect();
     let variables = found.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
     let mut context = Context::new();
-    instance_parts(&state, &mut context, &id, timeline(&state, &id).await?, &variables).await?;
+    instance_parts(&state, &mut context, &id, &found.definition_id, timeline(&state, &id).await?, &variables).await?;
     context.insert("instance", &InstanceSummary::from(&found));
     context.insert("started_text", &shanghai(found.started_at));
     context.insert("ended_text", &found.ended_at.map(shanghai).unwrap_or_default());

@@ -70,7 +70,8 @@ pub(crate) async fn task_context(
     context.insert("ended_text", &ended.map(shanghai).unwrap_or_default());
     context.insert("started_text", &shanghai(detail.process_instance.started_at));
     let instance_id = detail.process_instance.id.clone();
-    instance_parts(state, &mut context, &instance_id, detail.timeline, &detail.form).await?;
+    let definition_id = detail.process_instance.definition_id.clone();
+    instance_parts(state, &mut context, &instance_id, &definition_id, detail.timeline, &detail.form).await?;
     context.insert("task_id", &id);
     context.insert("notice", &shown.notice);
     Ok(context)
@@ -80,11 +81,12 @@ pub(crate) async fn task_context(
 /// nodes, visit counts and taken sequence flows (`current`, `visits`, `taken`: from the
 /// activity history, where every row records the flow it arrived by), the timeline (`steps`),
 /// the timeline grouped by node for the diagram's hover cards (`tips`) and the variables
-/// (`form`).
+/// (`form`: the start form's label where the model gives one, else the variable's name).
 pub(crate) async fn instance_parts(
     state: &AppState,
     context: &mut Context,
     instance_id: &str,
+    definition_id: &str,
     timeline: Vec<TimelineEntry>,
     variables: &serde_json::Map<String, serde_json::Value>,
 ) -> ApiResult<()> {
@@ -134,7 +136,16 @@ pub(crate) async fn instance_parts(
         serde_json::Value::Bool(flag) => if *flag { "是" } else { "否" }.into(),
         other => other.to_string(),
     };
-    context.insert("form", &variables.iter().map(|(name, value)| (name, text(value))).collect::<Vec<_>>());
+    let model = state.executor.model(&state.executor.definition(definition_id).await?).await?;
+    let label =
+        |name: &String| model.start_form.iter().find(|field| field.id == *name).and_then(|field| field.label.clone());
+    // The start form's fields first, in the model's order; then the other variables by name.
+    let position = |name: &String| model.start_form.iter().position(|field| field.id == *name).unwrap_or(usize::MAX);
+    let mut ordered: Vec<_> = variables.iter().collect();
+    ordered.sort_by_key(|(name, _)| position(name));
+    let form: Vec<_> =
+        ordered.into_iter().map(|(name, value)| (label(name).unwrap_or_else(|| name.clone()), text(value))).collect();
+    context.insert("form", &form);
     Ok(())
 }
 
