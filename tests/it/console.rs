@@ -155,17 +155,19 @@ async fn screens_need_a_session_and_their_menu_permission() {
         add_account(&app, "nobody", "310101", &[], "staff").await;
         add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
         // A stranger goes to the login page, also when sending HTTP Basic (screens are for browsers).
-        for path in ["/", "/inbox", "/tasks/x-1"] {
+        for (path, login) in
+            [("/", "/login"), ("/inbox", "/login?next=%2Finbox"), ("/tasks/x-1", "/login?next=%2Ftasks%2Fx-1")]
+        {
             let response = no_redirects().get(format!("{}{path}", app.base)).send().await.expect("sent");
             assert_eq!(response.status(), StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(response.headers()[LOCATION], "/login", "{path}");
+            assert_eq!(response.headers()[LOCATION], login, "{path}");
             let basic = no_redirects()
                 .get(format!("{}{path}", app.base))
                 .basic_auth("hp1", Some(PASSWORD))
                 .send()
                 .await
                 .expect("sent");
-            assert_eq!(basic.headers()[LOCATION], "/login", "{path} with Basic");
+            assert_eq!(basic.headers()[LOCATION], login, "{path} with Basic");
         }
         // Without menu:tasks: home works, the inbox is the 403 page, and the menu does not offer it.
         let nobody = login(&app, "nobody", PASSWORD).await;
@@ -260,8 +262,12 @@ async fn assets_are_served_under_hashed_names_with_a_long_cache() {
     .await;
 }
 
+/// A pending second factor (`require_totp`) sends every screen to the enrolment page: a new
+/// secret as a QR code drawn on the server and as text; a wrong code is refused and nothing is
+/// stored; the right one enrols it (audited) and opens the console. Replacing it later needs
+/// the password and a code of the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_pending_second_factor_closes_the_screens_too() {
+async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
     for backend in store::testing::backends() {
         let url = store::testing::fresh_database_url(&backend).await;
         let mut security = crate::support::test_security();
@@ -269,9 +275,48 @@ async fn a_pending_second_factor_closes_the_screens_too() {
         let app = crate::support::spawn_node_with(&backend, &url, security).await;
         add_account(&app, "sun", "310101", &["district-staff"], "staff").await;
         let sun = login(&app, "sun", PASSWORD).await;
-        let (status, page) = screen(&app, &sun, "/inbox").await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-        assert!(page.contains("请先绑定动态口令"), "{page}");
+        let (status, _) = screen(&app, &sun, "/inbox").await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "the inbox waits for the second factor");
+        let (status, page) = screen(&app, &sun, "/security/totp").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("请先完成绑定") && page.contains(r#"src="data:image/svg+xml;base64,"#), "{page}");
+        let secret =
+            page.split(r#"name="secret" value=""#).nth(1).and_then(|rest| rest.split('"').next()).expect("secret");
+        let qr = page.split("data:image/svg+xml;base64,").nth(1).and_then(|rest| rest.split('"').next()).expect("QR");
+        let svg = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, qr).expect("base64");
+        assert!(String::from_utf8_lossy(&svg).contains("<svg"), "an SVG image");
+
+        let wrong =
+            submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", secret), ("code", "000000")]).await;
+        assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
+        assert!(wrong.text().await.expect("HTML").contains("动态口令错误"));
+        assert_eq!(screen(&app, &sun, "/inbox").await.0, StatusCode::SEE_OTHER, "nothing was stored");
+        let forged =
+            submit(&app, &sun, "/security/totp", Some("forged"), &[("secret", secret), ("code", "000000")]).await;
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+
+        let code = crate::security::code_at(secret, 0);
+        let done = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", secret), ("code", &code)]).await;
+        assert_eq!(done.status(), StatusCode::SEE_OTHER);
+        assert_eq!(done.headers()[LOCATION], "/?notice=totp");
+        let (status, home) = screen(&app, &sun, "/?notice=totp").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(home.contains("动态口令已绑定"), "{home}");
+        assert_eq!(screen(&app, &sun, "/inbox").await.0, StatusCode::OK);
+
+        // Replacing it: the page asks for the password and the old code; without them, refused.
+        let (_, page) = screen(&app, &sun, "/security/totp").await;
+        assert!(page.contains("更换动态口令") && page.contains(r#"name="current_code""#), "{page}");
+        let next =
+            page.split(r#"name="secret" value=""#).nth(1).and_then(|rest| rest.split('"').next()).expect("secret");
+        let new_code = crate::security::code_at(next, 0);
+        let refused =
+            submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", next), ("code", &new_code)]).await;
+        assert!(refused.status().is_client_error(), "{}", refused.status());
+        let fields =
+            [("secret", next), ("code", new_code.as_str()), ("current_password", PASSWORD), ("current_code", "999999")];
+        let wrong_old = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &fields).await;
+        assert!(wrong_old.status().is_client_error(), "a wrong old code: {}", wrong_old.status());
     }
 }
 
@@ -291,7 +336,7 @@ async fn a_session_that_ended_goes_back_to_the_login_page() {
             .await
             .expect("sent");
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
-        assert_eq!(response.headers()[LOCATION], "/login");
+        assert_eq!(response.headers()[LOCATION], "/login?next=%2Finbox", "back to the inbox after signing in again");
         let cleared = response.headers()["set-cookie"].to_str().unwrap_or_default();
         assert!(cleared.contains("Max-Age=0"), "the stale cookie is cleared: {cleared}");
     })

@@ -906,3 +906,58 @@ async fn api_errors_share_one_shape() {
     })
     .await;
 }
+
+/// The login page sends a person back to the page they asked for (`?next=`, kept through a
+/// failed attempt), and only to a page of this site: an absolute or protocol-relative address,
+/// a backslash trick or the login page itself ends at home, so the login page is no open
+/// redirect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_login_page_returns_to_the_page_asked_for_and_nowhere_else() {
+    each_backend(|app| async move {
+        let redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        let asked = redirect.get(format!("{}/inbox?tab=done&page=2", app.base)).send().await.expect("sent");
+        assert_eq!(asked.status(), 303);
+        let location = asked.headers()["location"].to_str().expect("location").to_string();
+        assert_eq!(location, "/login?next=%2Finbox%3Ftab%3Ddone%26page%3D2");
+        // A form post without a session cannot be replayed: plain login page.
+        let posted = redirect.post(format!("{}/inbox/batch-approve", app.base)).send().await.expect("sent");
+        assert_eq!(posted.headers()["location"], "/login");
+
+        let login = |next: &str| {
+            let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+            redirect.get(format!("{}/login?next={next}", app.base)).send()
+        };
+        let page = login("/inbox?tab=done&page=2").await.expect("sent");
+        let headers = page.headers().clone();
+        let html = page.text().await.expect("HTML");
+        assert!(html.contains(r#"name="next" value="/inbox?tab=done&amp;page=2""#), "{html}");
+        let (cookie, token) = login_form_csrf(&headers);
+        let form = |password: &'static str, next: &'static str| {
+            redirect
+                .post(format!("{}/login", app.base))
+                .header("cookie", &cookie)
+                .form(&[("username", "admin"), ("password", password), ("csrf_token", &token), ("next", next)])
+                .send()
+        };
+        let failed = form("wrong", "/inbox?tab=done&page=2").await.expect("sent");
+        assert_eq!(failed.status(), 401);
+        assert!(failed.text().await.expect("HTML").contains(r#"name="next" value="/inbox?tab=done&amp;page=2""#));
+        let ok = form(ADMIN_PASSWORD, "/inbox?tab=done&page=2").await.expect("sent");
+        assert_eq!(ok.status(), 303);
+        assert_eq!(ok.headers()["location"], "/inbox?tab=done&page=2");
+        for evil in [
+            "https://evil.example/",
+            "//evil.example/x",
+            "/\\evil.example",
+            "/login?next=//evil",
+            "javascript:alert(1)",
+            "/a\tb",
+        ] {
+            let ok = form(ADMIN_PASSWORD, evil).await.expect("sent");
+            assert_eq!(ok.headers()["location"], "/", "{evil} is not followed");
+            let page = login(evil).await.expect("sent").text().await.expect("HTML");
+            assert!(!page.contains(r#"name="next""#), "{evil} is not carried: {page}");
+        }
+    })
+    .await;
+}

@@ -246,7 +246,7 @@ async fn enrol_totp(app: &TestApp, user: &str) -> String {
 }
 
 /// The code of `secret` for the current 30-second step plus `offset` steps.
-fn code_at(secret: &str, offset: u64) -> String {
+pub(crate) fn code_at(secret: &str, offset: u64) -> String {
     let key = crypto::totp::decode_secret(secret).expect("base32");
     let step = (runtime::executor::now_millis() / 1000 / 30) as u64;
     crypto::totp::hotp(&key, step + offset, 6)

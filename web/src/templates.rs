@@ -38,6 +38,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "m_todo.html",
     "m_task.html",
     "password.html",
+    "totp.html",
     "error.html"
 ];
 

@@ -100,8 +100,21 @@ pub(crate) fn rows(entries: Vec<InboxEntry>, districts: &[District]) -> Vec<Row>
         .collect()
 }
 
-pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
+/// The home page's query: the sentence after a step done elsewhere (`totp`: enrolled).
+#[derive(Deserialize, Default)]
+pub(crate) struct HomeQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+pub(crate) async fn home(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    query: Result<Query<HomeQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.unwrap_or_default();
     let mut context = Context::new();
+    context.insert("notice", &query.notice);
     if auth.principal.can("menu:tasks") {
         let params = InboxParams { page_size: Some(5), ..InboxParams::default() };
         let (counts, newest) =

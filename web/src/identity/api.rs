@@ -227,7 +227,7 @@ async fn change_password(
 /// `POST /api/session/totp/setup`: a new secret to enrol (not stored until confirmed).
 async fn totp_setup(Extension(auth): Extension<Auth>) -> Json<Value> {
     let secret = crypto::totp::new_secret();
-    let uri = format!("otpauth://totp/shuangyong:{}?secret={secret}&issuer=shuangyong", auth.principal.account.id);
+    let uri = totp_uri(&auth.principal.account.id, &secret);
     Json(json!({ "secret": secret, "uri": uri }))
 }
 
@@ -253,26 +253,48 @@ async fn totp_confirm(
     ClientIp(ip): ClientIp,
     Json(confirm): Json<TotpConfirm>,
 ) -> ApiResult<StatusCode> {
+    enrol_totp(&state, &auth, &ip, &confirm.secret, &confirm.code, confirm.password.as_deref(), confirm.current_code)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The `otpauth://` address an authenticator app reads from the QR code.
+pub(super) fn totp_uri(account: &str, secret: &str) -> String {
+    let account: String = form_urlencoded::byte_serialize(account.as_bytes()).collect();
+    format!("otpauth://totp/shuangyong:{account}?secret={secret}&issuer=shuangyong")
+}
+
+/// Stores `secret` as the account's second factor once `code` from it works (the API and the
+/// enrolment page). Replacing one already enrolled also needs the password and a current code
+/// of the old one.
+pub(super) async fn enrol_totp(
+    state: &AppState,
+    auth: &Auth,
+    ip: &str,
+    secret: &str,
+    code: &str,
+    password: Option<&str>,
+    current_code: Option<String>,
+) -> ApiResult<()> {
     let id = &auth.principal.account.id;
     if auth.principal.account.totp_secret.is_some() {
-        let proof = super::StepUp { password: None, totp: confirm.current_code.clone() };
-        super::step_up(&state, &auth, &proof, &ip).await?;
-        let password = confirm.password.as_deref().unwrap_or_default();
-        check_password(&state, id, password, &ip).await.map_err(|_| {
+        let proof = super::StepUp { password: None, totp: current_code };
+        super::step_up(state, auth, &proof, ip).await?;
+        check_password(state, id, password.unwrap_or_default(), ip).await.map_err(|_| {
             ApiError::coded(StatusCode::FORBIDDEN, "step-up-failed", "请输入正确的密码 (your password is required)")
         })?;
     }
-    let Some(step) = crypto::totp::verify(&confirm.secret, &confirm.code, now_millis() / 1000) else {
+    let Some(step) = crypto::totp::verify(secret, code.trim(), now_millis() / 1000) else {
         return Err(ApiError::BadRequest("动态口令错误 (the code does not match the secret)".into()));
     };
-    let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), &confirm.secret, &totp_aad(id))
+    let sealed = crypto::encrypt_text(state.security.crypto.as_ref(), secret, &totp_aad(id))
         .map_err(|error| ApiError::Internal(error.to_string()))?;
     state.store().set_totp_secret(id, Some(&sealed)).await?;
     // The confirming code cannot then sign in.
     state.store().use_totp_step(id, step as i64).await?;
     let action = if auth.principal.account.totp_secret.is_some() { "totp.replace" } else { "totp.enrol" };
-    audit(&state, entry(Some(id), &ip, action, Some(id), "success")).await?;
-    Ok(StatusCode::NO_CONTENT)
+    audit(state, entry(Some(id), ip, action, Some(id), "success")).await?;
+    Ok(())
 }
 
 pub use ::identity::second_factor::totp_aad;

@@ -389,12 +389,19 @@ pub async fn require_screen(
     next: Next,
 ) -> Response {
     let ip = client_ip(request.extensions());
+    // A page asked for without a session: the login page, which comes back here afterwards
+    // (a form post cannot be replayed, so it goes back to the home page).
+    let login = if request.method() == axum::http::Method::GET {
+        pages::login_for(request.uri().path_and_query().map(|path| path.as_str()).unwrap_or("/"))
+    } else {
+        "/login".to_string()
+    };
     let auth = match resolve(state, request.headers(), &ip).await {
         Ok(Some(auth)) if matches!(auth.via, Via::Session(_)) => auth,
-        Ok(_) => return see_other("/login"),
+        Ok(_) => return see_other(&login),
         // An expired, idle or revoked session: back to the login page, the stale cookie cleared.
         Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
-            let mut response = see_other("/login");
+            let mut response = see_other(&login);
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
             return response;
         }
@@ -416,12 +423,7 @@ pub async fn require_screen(
         }
     };
     if totp_enrolment_due(&state.security, &auth.principal) {
-        let refusal = ApiError::coded(
-            StatusCode::FORBIDDEN,
-            "totp-enrolment-required",
-            "请先绑定动态口令后再使用系统 (enrol a second factor first)",
-        );
-        return denied(refusal, "totp enrolment pending".into()).await;
+        return see_other("/security/totp");
     }
     if !any_of.is_empty() && !any_of.iter().any(|permission| auth.principal.can(permission)) {
         let refusal = ApiError::forbidden("您没有访问该页面的权限 (missing permission)");

@@ -23,11 +23,43 @@ pub fn router() -> Routes {
         .post("/logout", Need::Page, logout_form)
         .get("/password", Need::Page, password_page)
         .post("/password", Need::Page, password_form)
+        .get("/security/totp", Need::Page, totp_page)
+        .post("/security/totp", Need::Page, totp_form)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
 }
 
 fn redirect(to: &'static str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response()
+}
+
+/// Where the login page sends a person back to (`?next=`): a path of this site only — one
+/// slash, no scheme, no host, no backslash or control character — so the login page can never
+/// be used to send someone elsewhere (an open redirect). Anything else is the home page.
+pub(crate) fn safe_next(next: &str) -> Option<&str> {
+    let safe = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
+        && !next.starts_with("/login");
+    safe.then_some(next)
+}
+
+/// The login page's address for a person who asked for `path` (`/login?next=…`).
+pub(crate) fn login_for(path_and_query: &str) -> String {
+    match safe_next(path_and_query) {
+        Some(next) if next != "/" => {
+            format!("/login?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
+        }
+        _ => "/login".into(),
+    }
+}
+
+/// A 303 to a path already checked by [`safe_next`] (or one of ours).
+fn redirect_to(to: &str) -> Response {
+    match HeaderValue::from_str(to) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => redirect("/"),
+    }
 }
 
 /// The uniform error page: a status and a message that leaks nothing.
@@ -48,9 +80,10 @@ pub fn error_page_with(status: StatusCode, message: &str) -> Response {
 /// The login form's CSRF token: a double-submit cookie (there is no session yet).
 const LOGIN_CSRF_COOKIE: &str = "sy_login_csrf";
 
-fn login_response(state: &AppState, status: StatusCode, error: &str, username: &str) -> Response {
+fn login_response(state: &AppState, status: StatusCode, error: &str, username: &str, next: &str) -> Response {
     let csrf = random_token();
     let mut context = Context::new();
+    context.insert("next", safe_next(next).unwrap_or_default());
     context.insert("error", error);
     context.insert("csrf", &csrf);
     context.insert("username", username);
@@ -64,8 +97,18 @@ fn login_response(state: &AppState, status: StatusCode, error: &str, username: &
     response
 }
 
-async fn login_page(State(state): State<AppState>) -> Response {
-    login_response(&state, StatusCode::OK, "", "")
+#[derive(Deserialize, Default)]
+struct NextQuery {
+    #[serde(default)]
+    next: String,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<NextQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let next = query.map(|axum::extract::Query(query)| query.next).unwrap_or_default();
+    login_response(&state, StatusCode::OK, "", "", &next)
 }
 
 #[derive(Deserialize)]
@@ -76,6 +119,9 @@ struct LoginForm {
     totp: String,
     #[serde(default)]
     csrf_token: String,
+    /// The page the person asked for before signing in.
+    #[serde(default)]
+    next: String,
 }
 
 async fn login_form(
@@ -86,7 +132,8 @@ async fn login_form(
 ) -> Response {
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !crypto::constant_time_eq(expected.as_bytes(), form.csrf_token.as_bytes()) {
-        return login_response(&state, StatusCode::FORBIDDEN, "页面已过期，请重新登录 (form expired)", &form.username);
+        let expired = "页面已过期，请重新登录 (form expired)";
+        return login_response(&state, StatusCode::FORBIDDEN, expired, &form.username, &form.next);
     }
     let credentials = Credentials {
         username: form.username.clone(),
@@ -95,8 +142,14 @@ async fn login_form(
     };
     match login(&state, &ip, &credentials).await {
         Ok((token, _, principal)) => {
-            let mut response =
-                redirect(if password_change_due(&state.security, &principal) { "/password" } else { "/" });
+            let to = if password_change_due(&state.security, &principal) {
+                "/password"
+            } else if super::totp_enrolment_due(&state.security, &principal) {
+                "/security/totp"
+            } else {
+                safe_next(&form.next).unwrap_or("/")
+            };
+            let mut response = redirect_to(to);
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, &token));
             response
         }
@@ -106,7 +159,7 @@ async fn login_form(
                 ApiError::Internal(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR),
                 _ => StatusCode::UNAUTHORIZED,
             };
-            login_response(&state, status, &error.to_string(), &form.username)
+            login_response(&state, status, &error.to_string(), &form.username, &form.next)
         }
     }
 }
@@ -211,5 +264,86 @@ async fn password_form(
         }
         Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
         Err(error) => password_response(&auth, StatusCode::BAD_REQUEST, &error.to_string(), due),
+    }
+}
+
+fn totp_response(state: &AppState, auth: &Auth, status: StatusCode, error: &str) -> Response {
+    let account = &auth.principal.account;
+    let secret = crypto::totp::new_secret();
+    let uri = super::api::totp_uri(&account.id, &secret);
+    // The QR code as an SVG image in a data: address (the CSP allows data: images), drawn here:
+    // the secret never leaves the server for a third-party QR service.
+    let qr = match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => {
+            let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+            format!(
+                "data:image/svg+xml;base64,{}",
+                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
+            )
+        }
+        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR),
+    };
+    let mut context = Context::new();
+    context.insert("csrf", csrf_of(auth));
+    context.insert("secret", &secret);
+    // Grouped by four for typing it by hand.
+    let grouped: Vec<String> =
+        secret.as_bytes().chunks(4).map(|chunk| String::from_utf8_lossy(chunk).into_owned()).collect();
+    context.insert("secret_grouped", &grouped.join(" "));
+    context.insert("qr", &qr);
+    context.insert("enrolled", &account.totp_secret.is_some());
+    context.insert("due", &super::totp_enrolment_due(&state.security, &auth.principal));
+    context.insert("error", error);
+    page(status, "totp.html", &context)
+}
+
+/// `GET /security/totp`: enrol (or replace) the second factor — a new secret as a QR code drawn
+/// on the server and as text, confirmed by a code from the app. Open while enrolment is pending.
+async fn totp_page(State(state): State<AppState>, ClientIp(ip): ClientIp, headers: HeaderMap) -> Response {
+    let Some(auth) = session_of(&state, &headers, &ip).await else { return redirect("/login") };
+    if password_change_due(&state.security, &auth.principal) {
+        return redirect("/password");
+    }
+    totp_response(&state, &auth, StatusCode::OK, "")
+}
+
+#[derive(Deserialize)]
+struct TotpForm {
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    current_password: String,
+    #[serde(default)]
+    current_code: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+async fn totp_form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    form: Result<Form<TotpForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some(auth) = session_of(&state, &headers, &ip).await else { return redirect("/login") };
+    let Ok(Form(form)) = form else { return error_page_with(StatusCode::BAD_REQUEST, "提交的内容无效") };
+    if !crypto::constant_time_eq(csrf_of(&auth).as_bytes(), form.csrf_token.as_bytes()) {
+        return error_page(StatusCode::FORBIDDEN);
+    }
+    if password_change_due(&state.security, &auth.principal) {
+        return redirect("/password");
+    }
+    let current_code = Some(form.current_code).filter(|code| !code.trim().is_empty());
+    let password = Some(form.current_password.as_str());
+    match super::api::enrol_totp(&state, &auth, &ip, form.secret.trim(), &form.code, password, current_code).await {
+        Ok(()) => redirect("/?notice=totp"),
+        Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
+        Err(error) => {
+            let message = error.to_string();
+            let message = message.split(" (").next().unwrap_or(&message).to_string();
+            totp_response(&state, &auth, error.status(), &message)
+        }
     }
 }
