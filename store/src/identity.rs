@@ -198,6 +198,10 @@ scoped_query! {
         pub unit_id: Option<String>,
         pub kind: Option<String>,
         pub status: Option<String>,
+        /// Part of the id or the display name (the console's people pickers).
+        pub search: Option<String>,
+        /// At most this many, by id.
+        pub limit: Option<i64>,
     }
 }
 
@@ -790,7 +794,18 @@ macro_rules! identity_impl {
                 async fn accounts(&self, query: &AccountQuery) -> Result<Vec<Account>> {
                     let mut filter = Filter::default();
                     filter.eq("u.unit_id", &query.unit_id).eq("u.kind", &query.kind).eq("u.status", &query.status).account_scope(&query.scope);
-                    let statement = format!("SELECT {ACCOUNT_COLUMNS} FROM users u LEFT JOIN org_units o ON o.id = u.unit_id{} ORDER BY u.id", filter.sql());
+                    if let Some(search) = query.search.as_deref().map(str::trim).filter(|search| !search.is_empty()) {
+                        let pattern = format!("%{}%", crate::backend::escape_like(&search.to_lowercase()));
+                        filter.clause(
+                            "(LOWER(u.id) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(u.display_name, '')) LIKE ? ESCAPE '\\')",
+                            [Param::Text(pattern.clone()), Param::Text(pattern)],
+                        );
+                    }
+                    let limit = match query.limit {
+                        Some(limit) => format!(" LIMIT {}", limit.clamp(0, 1000)),
+                        None => String::new(),
+                    };
+                    let statement = format!("SELECT {ACCOUNT_COLUMNS} FROM users u LEFT JOIN org_units o ON o.id = u.unit_id{} ORDER BY u.id{limit}", filter.sql());
                     let mut select = sqlx::query(Self::dynamic(statement));
                     for param in &filter.params {
                         select = bind(select, param);

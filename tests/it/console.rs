@@ -1257,3 +1257,54 @@ async fn staff_start_a_process_from_its_start_form_and_withdraw_it() {
     })
     .await;
 }
+
+/// The people pickers of 转办 / 委派 / 加签 / 抄送 (issue 12) search the accounts the task may be
+/// handed to — active staff who can see the instance, never the caller or another district —
+/// and 抄送 offers the console's roles as checkboxes, sent as repeated fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_people_pickers_offer_only_whom_the_operation_accepts() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let claimed = submit(&app, &hp1, &format!("/tasks/{task}/claim"), Some(&hp1.csrf), &[]).await;
+        assert_eq!(claimed.status(), StatusCode::SEE_OTHER);
+        let (_, page) = screen(&app, &hp1, &format!("/tasks/{task}")).await;
+        assert!(page.contains(&format!(r#"hx-get="/tasks/{task}/people""#)), "{page}");
+        assert!(page.contains(r#"name="roles" value="city-staff""#) && page.contains("市级工作人员"), "{page}");
+        assert!(!page.contains(r#"name="roles" value="sysadmin""#), "no administrator role to copy to");
+
+        let picks = |query: &'static str| {
+            let task = task.clone();
+            let hp1 = &hp1;
+            let app = &app;
+            async move { screen(app, hp1, &format!("/tasks/{task}/people?{query}")).await }
+        };
+        let (status, found) = picks("user=hp").await;
+        assert_eq!(status, StatusCode::OK, "{found}");
+        assert!(found.contains(r#"data-pick="hp2""#), "{found}");
+        assert!(!found.contains(r#"data-pick="hp1""#), "not the caller: {found}");
+        let (_, found) = picks("user=").await;
+        assert!(found.contains(r#"data-pick="city1""#) && !found.contains(r#"data-pick="xh1""#), "{found}");
+        // A list field searches what is typed after the last comma.
+        let (_, found) = picks("users=hp2%2C%20city2").await;
+        assert!(found.contains(r#"data-pick="city2""#) && !found.contains(r#"data-pick="hp2""#), "{found}");
+        let (_, found) = picks("user=%25_%5C").await;
+        assert!(found.contains("没有找到可选的人员"), "LIKE wildcards are text: {found}");
+        // Another district cannot ask.
+        let xh1 = login(&app, "xh1", PASSWORD).await;
+        assert_eq!(screen(&app, &xh1, &format!("/tasks/{task}/people?user=hp")).await.0, StatusCode::NOT_FOUND);
+
+        // 抄送 with two role checkboxes and a picked user: each is copied.
+        let fields = [("roles", "city-staff"), ("roles", "district-leader"), ("users", "hp2, "), ("comment", "请知悉")];
+        let copied = submit(&app, &hp1, &format!("/tasks/{task}/cc"), Some(&hp1.csrf), &fields).await;
+        assert_eq!(copied.status(), StatusCode::SEE_OTHER, "{}", copied.text().await.unwrap_or_default());
+        for user in ["city1", "hp2"] {
+            let session = login(&app, user, PASSWORD).await;
+            let (_, cc) = screen(&app, &session, "/inbox?tab=cc").await;
+            assert!(cc.contains("YD-1"), "{user} has the copy: {cc}");
+        }
+    })
+    .await;
+}

@@ -185,3 +185,28 @@ document.addEventListener("DOMContentLoaded", () => {
 document.addEventListener("click", (event) => {
   if (event.target instanceof Element && event.target.closest("[data-print]")) window.print();
 });
+
+// People pickers (转办, 委派, 加签, 抄送): htmx fills the list under the field as the person types;
+// a click puts the account into the field (a list field keeps what was chosen before, comma
+// separated). Escape or leaving the field closes the list.
+document.addEventListener("click", (event) => {
+  const pick = event.target instanceof Element && event.target.closest("[data-pick]");
+  const picker = pick && pick.closest(".picker");
+  if (!picker) return;
+  const input = picker.querySelector("input[data-picker]");
+  if (input.dataset.picker === "many") {
+    const chosen = input.value.split(/[,，]/).map((part) => part.trim()).filter(Boolean);
+    chosen.pop(); // the part being typed
+    if (!chosen.includes(pick.dataset.pick)) chosen.push(pick.dataset.pick);
+    input.value = chosen.join(", ") + ", ";
+  } else {
+    input.value = pick.dataset.pick;
+  }
+  picker.querySelector(".picks").textContent = "";
+  input.focus();
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !(event.target instanceof Element)) return;
+  const picker = event.target.closest(".picker");
+  if (picker) picker.querySelector(".picks").textContent = "";
+});

@@ -1095,3 +1095,58 @@ pub(crate) async fn withdraw(state: &AppState, auth: &Auth, id: &str, body: Oper
     state.executor.withdraw_instance(id, input).await?;
     Ok(())
 }
+
+/// Someone a people picker offers.
+#[derive(Debug, Serialize)]
+pub(crate) struct Person {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) unit: String,
+}
+
+/// How many people a picker shows at once.
+const PICKER_SIZE: usize = 10;
+
+/// The people the caller may name on an open task they may work on (转办, 委派, 加签, 抄送):
+/// active staff accounts matching `search` (part of the id or the name), other than the caller,
+/// who can see the instance — the rule 转办, 委派, 加签 and 抄送 enforce (`user_sees_instance`),
+/// so the picker never offers someone the operation would refuse (a reviewer of another
+/// district, say). A task the caller may not work on is not found.
+pub(crate) async fn people_for(state: &AppState, auth: &Auth, task_id: &str, search: &str) -> ApiResult<Vec<Person>> {
+    let open = TaskQuery { id: Some(task_id.to_string()), ..TaskQuery::new(identity::scope()) };
+    let not_found = || ApiError::not_found("任务不存在或无权查看 (no such task)");
+    let task = state.store().tasks(&open).await?.0.into_iter().next().ok_or_else(not_found)?;
+    if !may_work_on(state, auth, &task).await? {
+        return Err(not_found());
+    }
+    let query = store::identity::AccountQuery {
+        kind: Some("staff".into()),
+        status: Some("active".into()),
+        search: Some(search.trim().chars().take(50).collect()),
+        limit: Some(PICKER_SIZE as i64 * 4),
+        ..store::identity::AccountQuery::new(store::DataScope::All)
+    };
+    let units = state.store().org_units().await?;
+    let mut people = Vec::new();
+    for account in state.store().accounts(&query).await? {
+        if account.id == auth.principal.account.id || !user_sees_instance(state, &account.id, &task.instance_id).await?
+        {
+            continue;
+        }
+        let unit = account
+            .unit_id
+            .as_deref()
+            .and_then(|id| units.iter().find(|unit| unit.id == id))
+            .map(|unit| unit.name.clone())
+            .unwrap_or_default();
+        people.push(Person {
+            name: account.display_name.clone().unwrap_or_else(|| account.id.clone()),
+            id: account.id,
+            unit,
+        });
+        if people.len() == PICKER_SIZE {
+            break;
+        }
+    }
+    Ok(people)
+}

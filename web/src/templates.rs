@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "start.html",
     "start_form.html",
     "mine.html",
+    "people.html",
     "print.html",
     "accounts.html",
     "mobile.html",

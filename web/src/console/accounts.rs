@@ -64,9 +64,8 @@ struct RoleChoice {
 async fn page(state: &AppState, auth: &Auth, mode: &'static str, filters: AccountFilters) -> ApiResult<Response> {
     let query = AccountQuery {
         unit_id: filled(&filters.unit),
-        kind: None,
         status: filled(&filters.status),
-        scope: auth.principal.scope.clone(),
+        ..AccountQuery::new(auth.principal.scope.clone())
     };
     let units = state.store().org_units().await?;
     let unit_name = |id: &Option<String>| {

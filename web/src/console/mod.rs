@@ -35,6 +35,7 @@ pub fn router() -> Routes {
         .get("/inbox", STAFF, inbox::inbox)
         .post("/inbox/batch-approve", STAFF, inbox::batch)
         .get("/tasks/{id}", STAFF, task::show)
+        .get("/tasks/{id}/people", STAFF, task::people)
         .post("/tasks/{id}/{operation}", STAFF, task::operate)
         .get("/processes/start", STAFF, start::list)
         .get("/processes/start/{key}", STAFF, start::form)

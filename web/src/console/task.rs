@@ -74,6 +74,11 @@ pub(crate) async fn task_context(
     instance_parts(state, &mut context, &instance_id, &definition_id, detail.timeline, &detail.form).await?;
     context.insert("task_id", &id);
     context.insert("notice", &shown.notice);
+    if detail.operations.contains(&"cc") {
+        context.insert("cc_roles", &copy_roles(state).await?);
+    } else {
+        context.insert("cc_roles", &Vec::<(String, String)>::new());
+    }
     Ok(context)
 }
 
@@ -149,31 +154,86 @@ pub(crate) async fn instance_parts(
     Ok(())
 }
 
-/// An operation form of the task page: the fields of the API's body, lists comma-separated.
-#[derive(Deserialize)]
-pub(crate) struct OperationForm {
-    #[serde(default)]
-    comment: String,
-    #[serde(default)]
-    target: String,
+#[derive(Deserialize, Default)]
+pub(crate) struct PickerQuery {
+    /// What the person typed in a 转办 / 委派 field (`user`) or a list field (`users`: the
+    /// part after the last comma is searched).
     #[serde(default)]
     user: String,
     #[serde(default)]
     users: String,
-    #[serde(default)]
+}
+
+/// `GET /tasks/{id}/people?user=…`: the people picker's suggestions, an HTML fragment (htmx
+/// puts it under the field; `console.js` puts a chosen id into the field).
+pub(crate) async fn people(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    query: Result<Query<PickerQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(query) = query.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    let typed = if query.user.is_empty() { &query.users } else { &query.user };
+    let search = typed.rsplit([',', '，']).next().unwrap_or_default().trim();
+    let people = crate::approval::people_for(&state, &auth, &id, search).await?;
+    let mut context = Context::new();
+    context.insert("people", &people);
+    context.insert("search", search);
+    Ok(crate::templates::page(axum::http::StatusCode::OK, "people.html", &context))
+}
+
+/// The roles a 抄送 may name: those that work in the console (`menu:tasks`) other than the
+/// three administrators' (三员 do not take part in business work).
+async fn copy_roles(state: &AppState) -> ApiResult<Vec<(String, String)>> {
+    let mut roles: Vec<(String, String)> = state
+        .store()
+        .roles()
+        .await?
+        .into_iter()
+        .filter(|role| role.permissions.iter().any(|permission| permission == "menu:tasks"))
+        .filter(|role| !crate::identity::ADMIN_ROLES.contains(&role.id.as_str()))
+        .map(|role| (role.id, role.name))
+        .collect();
+    roles.sort();
+    Ok(roles)
+}
+
+/// An operation form of the task page: the fields of the API's body, lists comma-separated.
+pub(crate) struct OperationForm {
+    comment: String,
+    target: String,
+    user: String,
+    users: String,
     roles: String,
-    #[serde(default)]
     position: String,
     /// Uploaded files (`POST /api/files`, by the page's script) by id, comma-separated.
-    #[serde(default)]
     attachments: String,
     /// The uploaded signature image, by id.
-    #[serde(default)]
     signature: String,
     /// Where to go afterwards: `claimable` (the 认领 button of the 待认领 list, back to that
     /// list) or `m` (the mobile pages).
-    #[serde(default)]
     back: String,
+}
+
+impl OperationForm {
+    /// The form from its fields; a field sent more than once (the 抄送 role checkboxes) is the
+    /// comma-separated list of its values.
+    fn from_pairs(pairs: &[(String, String)]) -> Self {
+        let field = |name: &str| {
+            pairs.iter().filter(|(key, _)| key == name).map(|(_, value)| value.as_str()).collect::<Vec<_>>().join(",")
+        };
+        OperationForm {
+            comment: field("comment"),
+            target: field("target"),
+            user: field("user"),
+            users: field("users"),
+            roles: field("roles"),
+            position: field("position"),
+            attachments: field("attachments"),
+            signature: field("signature"),
+            back: field("back"),
+        }
+    }
 }
 
 fn list(text: &str) -> Vec<String> {
@@ -189,11 +249,12 @@ pub(crate) async fn operate(
     State(state): State<AppState>,
     Extension(auth): Extension<Auth>,
     Path((id, operation)): Path<(String, String)>,
-    form: Result<Form<OperationForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<Vec<(String, String)>>, axum::extract::rejection::FormRejection>,
 ) -> ApiResult<Response> {
     let operation: Operation =
         operation.parse().map_err(|_| ApiError::not_found("没有这个操作 (no such operation)"))?;
-    let Form(form) = form.map_err(|_| ApiError::invalid("提交的内容无效 (bad form)"))?;
+    let Form(pairs) = form.map_err(|_| ApiError::invalid("提交的内容无效 (bad form)"))?;
+    let form = OperationForm::from_pairs(&pairs);
     let body = checked_body(OperationBody {
         comment: filled(&form.comment),
         target: filled(&form.target),

@@ -346,8 +346,12 @@ async fn list_users(
     } else {
         Some("liaison".to_string())
     };
-    let query =
-        AccountQuery { unit_id: filter.unit, kind, status: filter.status, scope: manageable_scope(&auth.principal) };
+    let query = AccountQuery {
+        unit_id: filter.unit,
+        kind,
+        status: filter.status,
+        ..AccountQuery::new(manageable_scope(&auth.principal))
+    };
     let accounts = state.store().accounts(&query).await?;
     Ok(Json(Value::Array(accounts.iter().map(|account| account_json(&state, account)).collect())))
 }
