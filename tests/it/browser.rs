@@ -390,3 +390,251 @@ async fn a_process_admin_models_checks_and_deploys_in_the_editor() {
     assert!(xml.contains(r#"camunda:candidateGroups="city-staff""#), "{xml}");
     assert!(xml.contains(r#"name="sy:cc" value="role:city-staff""#), "{xml}");
 }
+
+impl Page {
+    /// Clicks the first element matching `selector` (the page's own click handlers run).
+    pub(crate) async fn click(&mut self, selector: &str) {
+        let selector = serde_json::to_string(selector).expect("selector");
+        let clicked = self.evaluate(&format!("(() => {{ const e = document.querySelector({selector}); if (!e) return false; e.click(); return true; }})()")).await;
+        assert_eq!(clicked, true, "nothing to click at {selector}");
+    }
+
+    /// The text of the first element matching `selector` ("" when there is none).
+    pub(crate) async fn text(&mut self, selector: &str) -> String {
+        let selector = serde_json::to_string(selector).expect("selector");
+        let text =
+            self.evaluate(&format!("(document.querySelector({selector}) || {{ textContent: '' }}).textContent")).await;
+        text.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Sets a form field and tells the page's scripts (input and change events).
+    pub(crate) async fn fill(&mut self, selector: &str, value: &str) {
+        let selector = serde_json::to_string(selector).expect("selector");
+        let value = serde_json::to_string(value).expect("value");
+        let filled = self.evaluate(&format!("(() => {{ const e = document.querySelector({selector}); if (!e) return false; e.value = {value}; for (const kind of ['input', 'change']) e.dispatchEvent(new Event(kind, {{ bubbles: true }})); return true; }})()")).await;
+        assert_eq!(filled, true, "no field at {selector}");
+    }
+
+    /// Asserts that no script smuggled into a stored text ran on this page.
+    pub(crate) async fn assert_clean(&mut self, at: &str) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(self.evaluate("String(window.__pwned)").await, "undefined", "a stored script ran on {at}");
+    }
+}
+
+/// A signed-in browser for `user` at desktop size.
+async fn desktop(app: &crate::support::TestApp, user: &str) -> (Browser, Page) {
+    let session = login(app, user, crate::identity::PASSWORD).await;
+    let (browser, mut page) = Browser::open(app, &session.cookie).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1366, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    (browser, page)
+}
+
+/// Issue 12's six steps on the real PREF-03 model (`definitions/processes/`), in a real browser:
+/// an institution's application is started from its start form, the 黄浦区 reviewer's 待办 has it
+/// (and not 徐汇区's), 退回 from the task page with the diagram's current node marked, resubmitted,
+/// approved by the district on the desktop and by the city on a 375 px phone; the instance page
+/// shows the timeline, the taken path and the returned node's visit count ×2; another district
+/// gets the 404 page; the process admin changes a candidate role through the select, sees a
+/// removed flow marked on the diagram, undoes it and deploys version 2; the auditor finds the
+/// actions and verifies the chain. Stored scripts in the texts people typed never run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pref03_from_application_to_audit_in_a_browser() {
+    if !browser_tests() {
+        return;
+    }
+    use crate::identity::add_account;
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    for (id, unit, role) in [
+        ("shenqing", "310101", "liaison"),
+        ("xhsq", "310104", "liaison"),
+        ("hp1", "310101", "district-staff"),
+        ("xh1", "310104", "district-staff"),
+        ("city1", "310000", "city-staff"),
+        ("pa", "310000", "process-admin"),
+        ("aud", "310000", "auditor"),
+    ] {
+        add_account(&app, id, unit, &[role], "staff").await;
+    }
+    let model = include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn");
+    let (status, body) = app.deploy("pref03-institution-onboarding", model).await;
+    assert_eq!(status, 200, "{body}");
+    let key = "pref03-institution-onboarding";
+    // 徐汇区 has an application of its own in its pool.
+    let other = app
+        .client
+        .post(format!("{}/engine-rest/process-definition/key/{key}/start", app.base))
+        .basic_auth("xhsq", Some(crate::identity::PASSWORD))
+        .json(&json!({ "businessKey": "PREF03-XH-1", "variables": { "district": { "value": "徐汇区", "type": "String" }, "institutionName": { "value": "徐汇区某单位", "type": "String" } } }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(other.status(), 200);
+    let xh_task = crate::approval::todo_task(&app, "xhsq").await.expect("徐汇区's application");
+    let (status, _) = crate::approval::post(&app, "xhsq", &format!("/tasks/{xh_task}/approve"), json!({})).await;
+    assert_eq!(status, 204);
+
+    // The applicant applies from the start form; what they type carries a script.
+    let (applicant, mut page) = desktop(&app, "shenqing").await;
+    page.open(&format!("{}/processes/start/{key}", app.base)).await;
+    page.fill("input[name='v.institutionName']", r#"黄浦区拥军书店<img src=x onerror="window.__pwned=1">"#).await;
+    page.fill("input[name='v.contactName']", "王经理<script>window.__pwned=2</script>").await;
+    page.fill("input[name=businessKey]", "PREF03-E2E-1").await;
+    assert_eq!(page.evaluate("document.querySelector('select[name=\"v.district\"]').value").await, "黄浦区");
+    page.evaluate("document.getElementById('start-form').requestSubmit(); true").await;
+    page.until("location.pathname.startsWith('/instances/')").await;
+    let instance = page.evaluate("location.pathname.split('/')[2]").await.as_str().expect("instance id").to_string();
+    page.assert_clean("the new instance").await;
+    page.click("#open-steps a").await;
+    page.until("location.pathname.startsWith('/tasks/') && document.readyState === 'complete'").await;
+    page.fill("form[action$='/approve'] textarea", "提交入驻申请").await;
+    page.click("form[action$='/approve'] button[type=submit]").await;
+    page.until("location.pathname === '/inbox'").await;
+
+    // 1. The 黄浦区 reviewer's 待办 lists it, and not 徐汇区's application.
+    let (reviewer, mut hp1) = desktop(&app, "hp1").await;
+    hp1.open(&format!("{}/inbox?tab=todo", app.base)).await;
+    let list = hp1.text("#content").await;
+    assert!(list.contains("PREF03-E2E-1") && !list.contains("PREF03-XH-1"), "{list}");
+    hp1.assert_clean("the inbox").await;
+    hp1.screenshot("pref03-1-inbox.png").await;
+
+    // 2. The task page marks the current node; 退回 to the applicant with a comment.
+    let task = crate::approval::todo_task(&app, "hp1").await.expect("the district review");
+    hp1.open(&format!("{}/tasks/{task}", app.base)).await;
+    hp1.until("document.querySelector('.djs-element.current[data-element-id=\"districtReview\"]') !== null").await;
+    hp1.assert_clean("the task page").await;
+    hp1.screenshot("pref03-2-task.png").await;
+    let targets = hp1.evaluate("Array.from(document.querySelectorAll('form[action$=\"/return\"] select option')).map((o) => o.value).join(',')").await;
+    assert!(targets.as_str().unwrap_or_default().split(',').any(|target| target == "application"), "{targets}");
+    hp1.click("details:has(form[action$='/return']) summary").await;
+    hp1.fill("form[action$='/return'] select", "application").await;
+    hp1.fill("form[action$='/return'] textarea", "请补充营业执照<script>window.__pwned=3</script>").await;
+    hp1.click("form[action$='/return'] button[type=submit]").await;
+    hp1.until("location.pathname === '/inbox' && location.search.includes('notice=return')").await;
+
+    // 3. The applicant resubmits; the district approves on the desktop …
+    let again = crate::approval::todo_task(&app, "shenqing").await.expect("the application again");
+    page.open(&format!("{}/tasks/{again}", app.base)).await;
+    page.assert_clean("the returned application").await;
+    page.fill("form[action$='/approve'] textarea", "已补充营业执照").await;
+    page.click("form[action$='/approve'] button[type=submit]").await;
+    page.until("location.pathname === '/inbox'").await;
+    let task = crate::approval::todo_task(&app, "hp1").await.expect("the district review again");
+    hp1.open(&format!("{}/tasks/{task}", app.base)).await;
+    hp1.fill("form[action$='/approve'] textarea", "材料齐全，同意").await;
+    hp1.click("form[action$='/approve'] button[type=submit]").await;
+    hp1.until("location.pathname === '/inbox' && location.search.includes('notice=approve')").await;
+    reviewer.close();
+
+    // … and the city on a phone at 375 px, from the card's 通过.
+    let city = login(&app, "city1", crate::identity::PASSWORD).await;
+    let (phone, mut mobile) = Browser::open(&app, &city.cookie).await;
+    mobile
+        .call(
+            "Emulation.setDeviceMetricsOverride",
+            json!({ "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true }),
+        )
+        .await;
+    mobile.open(&format!("{}/m/todo", app.base)).await;
+    assert_eq!(mobile.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    assert!(mobile.text(".m-cards").await.contains("PREF03-E2E-1"));
+    mobile.assert_clean("the mobile 待办").await;
+    mobile.screenshot("pref03-3-mobile.png").await;
+    mobile.click(".m-card form[action$='/approve'] button[type=submit]").await;
+    mobile.until("location.pathname === '/m/todo' && document.getElementById('notice') !== null").await;
+    phone.close();
+
+    // 4. The instance page: every step in the timeline, the taken path, the returned node ×2.
+    page.open(&format!("{}/instances/{instance}", app.base)).await;
+    page.until("document.querySelector('.djs-overlays[data-container-id=\"application\"] .visit-count') !== null")
+        .await;
+    assert_eq!(page.text(".djs-overlays[data-container-id='application'] .visit-count").await, "×2");
+    for flow in ["f1", "f2", "f3", "f4", "f5"] {
+        let taken = page
+            .evaluate(&format!("document.querySelector('.djs-element.taken[data-element-id=\"{flow}\"]') !== null"))
+            .await;
+        assert_eq!(taken, true, "flow {flow} is marked taken");
+    }
+    let timeline = page.text("#timeline").await;
+    for step in
+        ["退回", "请补充营业执照<script>window.__pwned=3</script>", "已补充营业执照", "材料齐全，同意", "市级审核"]
+    {
+        assert!(timeline.contains(step), "{step} in the timeline: {timeline}");
+    }
+    assert!(page.text("#content").await.contains("已完成"), "the instance is completed");
+    page.assert_clean("the instance page").await;
+    page.screenshot("pref03-4-instance.png").await;
+    page.open(&format!("{}/instances/{instance}/print", app.base)).await;
+    page.until("document.querySelector('#diagram svg') !== null").await;
+    page.assert_clean("the print view").await;
+    page.screenshot("pref03-4-print.png").await;
+    applicant.close();
+
+    // Another district typing the URLs gets the 404 page.
+    let (other_district, mut xh1) = desktop(&app, "xh1").await;
+    for path in [format!("/tasks/{task}"), format!("/instances/{instance}")] {
+        xh1.open(&format!("{}{path}", app.base)).await;
+        assert!(xh1.text("body").await.contains("页面不存在"), "{path}");
+    }
+    other_district.close();
+
+    // 5. The process admin: a candidate role through the select, a removed flow marked, undone,
+    // deployed as version 2.
+    let (editor, mut pa) = desktop(&app, "pa").await;
+    pa.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 1440, "height": 900, "deviceScaleFactor": 1, "mobile": false }),
+    )
+    .await;
+    pa.open(&format!("{}/admin/processes/{key}/editor", app.base)).await;
+    pa.until("document.getElementById('editor').dataset.ready === '1'").await;
+    pa.evaluate("(() => { window.confirm = () => true; const m = window.syModeler; m.get('selection').select(m.get('elementRegistry').get('districtReview')); return true; })()").await;
+    pa.until(
+        "document.querySelector('[data-group-id=\"group-shuangyong\"] .bio-properties-panel-group-header') !== null",
+    )
+    .await;
+    pa.click("[data-group-id='group-shuangyong'] .bio-properties-panel-group-header").await;
+    pa.until(
+        "document.querySelector('select[name=\"sy-candidate-groups\"] option[value=\"district-leader\"]') !== null",
+    )
+    .await;
+    pa.fill("select[name='sy-candidate-groups']", "district-leader").await;
+    pa.until("window.syModeler.get('elementRegistry').get('districtReview').businessObject.get('candidateGroups') === 'district-leader'").await;
+    pa.evaluate("(() => { const m = window.syModeler; m.get('modeling').removeElements([m.get('elementRegistry').get('f3')]); return true; })()").await;
+    pa.click("#editor-check").await;
+    pa.until("document.querySelector('.djs-element.sy-warning[data-element-id=\"cityReview\"]') !== null").await;
+    assert!(pa.text("#editor-problem-list").await.contains("没有连线进入这个元素"), "the problem is listed in Chinese");
+    pa.screenshot("pref03-5-editor.png").await;
+    pa.evaluate("window.syModeler.get('commandStack').undo(); true").await;
+    pa.until("window.syModeler.get('elementRegistry').get('f3') !== undefined").await;
+    pa.click("#editor-check").await;
+    pa.until("document.querySelector('.djs-element.sy-warning') === null && document.getElementById('editor-problems-title').textContent.startsWith('校验通过')").await;
+    pa.click("#editor-deploy").await;
+    pa.until(&format!("location.pathname === '/admin/processes/{key}' && document.getElementById('notice') !== null"))
+        .await;
+    editor.close();
+    let definitions = app.json(&format!("/process-definition?key={key}&sortBy=version&sortOrder=desc")).await;
+    assert_eq!(definitions[0]["version"], 2, "{definitions}");
+    let id = definitions[0]["id"].as_str().expect("v2").to_string();
+    let xml = app.json(&format!("/process-definition/{id}/xml")).await;
+    let xml = xml["bpmn20Xml"].as_str().expect("xml");
+    assert!(xml.contains(r#"camunda:candidateGroups="district-leader""#) && xml.contains(r#"id="f3""#), "{xml}");
+
+    // 6. The auditor finds those actions and verifies the chain.
+    let (audit, mut auditor) = desktop(&app, "aud").await;
+    auditor.open(&format!("{}/admin/audit?user=hp1", app.base)).await;
+    assert!(auditor.text("#content").await.contains("/return"), "hp1's 退回 is logged");
+    auditor.open(&format!("{}/admin/audit?user=pa", app.base)).await;
+    assert!(auditor.text("#content").await.contains("deploy"), "the deployment is logged");
+    auditor.click("#verify").await;
+    auditor.until("document.getElementById('verdict') !== null").await;
+    assert!(auditor.text("#verdict").await.contains("审计链完整"), "{}", auditor.text("#verdict").await);
+    auditor.screenshot("pref03-6-audit.png").await;
+    audit.close();
+}

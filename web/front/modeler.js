@@ -93,7 +93,10 @@ function start() {
   // The problems of the last check, on the diagram and in a list that selects the element.
   let marked = [];
   function showProblems(answer) {
-    for (const id of marked) canvas.removeMarker(id, "sy-invalid");
+    for (const id of marked) {
+      canvas.removeMarker(id, "sy-invalid");
+      canvas.removeMarker(id, "sy-warning");
+    }
     overlays.remove({ type: "sy-problem" });
     marked = [];
     const list = $("editor-problem-list");
@@ -127,15 +130,16 @@ function start() {
         modeler.get("selection").select(shape);
         canvas.scrollToElement(shape);
       });
-      if (problem.level === "error") {
-        canvas.addMarker(shape.id, "sy-invalid");
-        marked.push(shape.id);
-        const badge = document.createElement("span");
-        badge.className = "sy-problem-badge";
-        badge.title = problem.message;
-        badge.textContent = "!";
-        overlays.add(shape.id, "sy-problem", { position: { top: -8, left: -8 }, html: badge });
-      }
+      // Errors in red, warnings (say, a step no flow reaches any more) in amber: both on the
+      // element, so a deleted flow shows where it was.
+      const error = problem.level === "error";
+      canvas.addMarker(shape.id, error ? "sy-invalid" : "sy-warning");
+      marked.push(shape.id);
+      const badge = document.createElement("span");
+      badge.className = error ? "sy-problem-badge" : "sy-problem-badge sy-warning-badge";
+      badge.title = problem.message;
+      badge.textContent = "!";
+      overlays.add(shape.id, "sy-problem", { position: { top: -8, left: -8 }, html: badge });
     }
     $("editor-problems-title").textContent = answer.valid
       ? "校验通过" + (answer.warnings.length ? "（" + answer.warnings.length + " 条提示）" : "")
