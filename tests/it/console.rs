@@ -1308,3 +1308,115 @@ async fn the_people_pickers_offer_only_whom_the_operation_accepts() {
     })
     .await;
 }
+
+/// Stored XSS, swept across the console (issue 12): a payload goes into every text people can
+/// enter on these pages — a model's names and start-form labels and options, start-form values
+/// and the business key, comments, a withdrawal and a cancellation reason, a display name, a
+/// draft — and into the filters; every page that shows them prints it escaped, never as markup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_text_people_enter_is_escaped_on_every_page() {
+    const RAW: &str = r#""><svg onload=alert(1)>"#;
+    const XML: &str = "&quot;&gt;&lt;svg onload=alert(1)&gt;";
+    each_backend(|app| async move {
+        people(&app).await;
+        add_account(&app, "aud", "310000", &["auditor"], "staff").await;
+        crate::identity::add_named_account(&app, "evil", RAW, "310101", &["district-staff"], "staff").await;
+        let model = format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="xss" name="{XML}" isExecutable="true">
+    <bpmn:extensionElements><camunda:properties><camunda:property name="sy:summary" value="note"/></camunda:properties></bpmn:extensionElements>
+    <bpmn:startEvent id="start"><bpmn:documentation>{XML}</bpmn:documentation><bpmn:extensionElements><camunda:formData>
+      <camunda:formField id="note" label="{XML}" type="string"/>
+      <camunda:formField id="kind" label="类别" type="enum"><camunda:value id="a" name="{XML}"/></camunda:formField>
+    </camunda:formData></bpmn:extensionElements></bpmn:startEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="review"/>
+    <bpmn:userTask id="review" name="{XML}" camunda:candidateGroups="district-staff"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="review" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"#
+        );
+        let (status, body) = app.deploy("xss", &model).await;
+        assert_eq!(status, 200, "{body}");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let admin = login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        let auditor = login(&app, "aud", PASSWORD).await;
+        let start = |business_key: &'static str| {
+            let hp1 = &hp1;
+            let app = &app;
+            async move {
+                let fields = [("v.note", RAW), ("v.kind", "a"), ("v.district", "黄浦区"), ("businessKey", business_key)];
+                let started = submit(app, hp1, "/processes/start/xss", Some(&hp1.csrf), &fields).await;
+                assert_eq!(started.status(), StatusCode::SEE_OTHER);
+                let location = started.headers()[LOCATION].to_str().expect("location").to_string();
+                location.trim_start_matches("/instances/").split('?').next().expect("id").to_string()
+            }
+        };
+        let instance = start(RAW).await;
+        let cancelled = start("XSS-2").await;
+        let withdrawn = start("XSS-3").await;
+        let (_, todo) = crate::approval::get(&app, "hp1", "/inbox/todo").await;
+        let task = todo["items"]
+            .as_array()
+            .and_then(|items| items.iter().find(|item| item["processInstanceId"] == instance.as_str()))
+            .and_then(|item| item["taskId"].as_str())
+            .expect("the first instance's review")
+            .to_string();
+        for (operation, fields) in [
+            ("comment", vec![("comment", RAW)]),
+            ("cc", vec![("users", "evil"), ("comment", RAW)]),
+        ] {
+            let done = submit(&app, &hp1, &format!("/tasks/{task}/{operation}"), Some(&hp1.csrf), &fields).await;
+            assert_eq!(done.status(), StatusCode::SEE_OTHER, "{operation}: {}", done.text().await.unwrap_or_default());
+        }
+        let out = submit(&app, &hp1, &format!("/instances/{withdrawn}/withdraw"), Some(&hp1.csrf), &[("comment", RAW)]).await;
+        assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        let cancel = submit(&app, &admin, &format!("/admin/instances/{cancelled}/cancel"), Some(&admin.csrf), &[("reason", RAW)]).await;
+        assert_eq!(cancel.status(), StatusCode::SEE_OTHER);
+        let draft = admin.post(&app, "/api/process-drafts", serde_json::json!({ "xml": model })).send().await.expect("sent");
+        assert!(draft.status().is_success(), "{}", draft.status());
+
+        let encoded: String = form_urlencoded::byte_serialize(RAW.as_bytes()).collect();
+        let pages: Vec<(&Session, String)> = vec![
+            (&hp1, "/".into()),
+            (&hp1, "/inbox?tab=todo".into()),
+            (&hp1, "/inbox?tab=started".into()),
+            (&hp1, "/inbox?tab=done".into()),
+            (&hp1, format!("/inbox?tab=todo&businessKey={encoded}&text={encoded}")),
+            (&hp1, format!("/tasks/{task}")),
+            (&hp1, format!("/tasks/{task}/people?user={encoded}")),
+            (&hp1, format!("/tasks/{task}/people?user=evil")),
+            (&hp1, "/m/todo".into()),
+            (&hp1, format!("/m/tasks/{task}")),
+            (&hp1, format!("/instances/{instance}")),
+            (&hp1, format!("/instances/{instance}/print")),
+            (&hp1, format!("/instances/{withdrawn}")),
+            (&hp1, "/processes/start".into()),
+            (&hp1, "/processes/start/xss".into()),
+            (&admin, "/admin/processes".into()),
+            (&admin, "/admin/processes/xss".into()),
+            (&admin, "/admin/processes/xss/editor".into()),
+            (&admin, format!("/admin/instances?businessKey={encoded}")),
+            (&admin, format!("/admin/instances/{instance}")),
+            (&admin, format!("/admin/instances/{cancelled}")),
+            (&admin, "/admin/users".into()),
+            (&auditor, format!("/admin/audit?user={encoded}&action={encoded}")),
+        ];
+        let mut shown = 0;
+        for (session, path) in &pages {
+            let (status, html) = screen(&app, session, path).await;
+            assert!(status.is_success(), "{path}: {status}");
+            assert!(!html.to_lowercase().contains("<svg onload"), "{path} prints the payload as markup: {html}");
+            if html.contains("&lt;svg onload=alert(1)&gt;") {
+                shown += 1;
+            }
+        }
+        // The payload really is on the pages (escaped), so the sweep looked at it.
+        assert!(shown >= pages.len() - 3, "the payload is shown escaped on {shown} of {} pages", pages.len());
+        let evil = login(&app, "evil", PASSWORD).await;
+        let (_, cc) = screen(&app, &evil, "/inbox?tab=cc").await;
+        assert!(cc.contains("&lt;svg") && !cc.contains("<svg onload"), "{cc}");
+    })
+    .await;
+}
