@@ -375,8 +375,11 @@ impl Builder<'_> {
         });
     }
 
-    /// The `camunda:formData` fields of `node` (a start event). A field without an id, an id
-    /// used twice, an unknown type or constraint, or a constraint without a number is a problem.
+    /// The `camunda:formData` fields of `node` (a start event). What the console cannot ask for
+    /// as written is a warning, never a refusal (Camunda accepts custom types and validators, and
+    /// a model deployed before start forms were read must keep loading): a field without an id
+    /// or with an id used twice is left out, an unknown type or an enum without values is asked
+    /// as text, an unknown constraint or one without a whole number is not enforced.
     fn form_fields(&mut self, node: &Node) -> Vec<FormField> {
         let mut fields: Vec<FormField> = Vec::new();
         let declared = node
@@ -387,11 +390,11 @@ impl Builder<'_> {
             .filter(|child| child.is(CAMUNDA_NS, "formField"));
         for field in declared {
             let Some(id) = field.attr("id").map(str::trim).filter(|id| !id.is_empty()) else {
-                self.problem(node, "a form field has no id");
+                self.warning(node, "a form field without an id is left out of the start form");
                 continue;
             };
             if fields.iter().any(|known| known.id == id) {
-                self.problem(node, format!("form field '{id}' is declared twice"));
+                self.warning(node, format!("form field '{id}' is declared twice; the second is left out"));
                 continue;
             }
             let kind = match field.attr("type").unwrap_or("string") {
@@ -400,8 +403,8 @@ impl Builder<'_> {
                 "boolean" => FormFieldKind::Boolean,
                 "date" => FormFieldKind::Date,
                 "district" => FormFieldKind::District,
-                "enum" => FormFieldKind::Enum(
-                    field
+                "enum" => {
+                    let values: Vec<(String, String)> = field
                         .children
                         .iter()
                         .filter(|child| child.is(CAMUNDA_NS, "value"))
@@ -409,22 +412,24 @@ impl Builder<'_> {
                             let id = value.attr("id")?.to_string();
                             Some((id.clone(), value.attr("name").map(str::to_string).unwrap_or(id)))
                         })
-                        .collect(),
-                ),
+                        .collect();
+                    if values.is_empty() {
+                        self.warning(node, format!("form field '{id}' is an enum without values; it is asked as text"));
+                        FormFieldKind::String
+                    } else {
+                        FormFieldKind::Enum(values)
+                    }
+                }
                 other => {
-                    self.problem(
+                    self.warning(
                         node,
                         format!(
-                            "form field '{id}' has type '{other}': supported are string, long, boolean, date, enum and district"
+                            "form field '{id}' has type '{other}', which the start page does not know (string, long, boolean, date, enum, district); it is asked as text"
                         ),
                     );
-                    continue;
+                    FormFieldKind::String
                 }
             };
-            if matches!(&kind, FormFieldKind::Enum(values) if values.is_empty()) {
-                self.problem(node, format!("form field '{id}' is an enum without values"));
-                continue;
-            }
             let mut parsed = FormField {
                 id: id.to_string(),
                 label: field.attr("label").map(str::to_string).filter(|label| !label.trim().is_empty()),
@@ -447,7 +452,8 @@ impl Builder<'_> {
                 let name = constraint.attr("name").unwrap_or_default();
                 let config = constraint.attr("config").map(str::trim).unwrap_or_default();
                 let number = || config.parse::<i64>().ok();
-                let ok = match name {
+                let length = || config.parse::<u32>().ok();
+                let understood = match name {
                     "required" => {
                         parsed.required = true;
                         true
@@ -457,11 +463,11 @@ impl Builder<'_> {
                         true
                     }
                     "minlength" => {
-                        parsed.min_length = config.parse().ok();
+                        parsed.min_length = length();
                         parsed.min_length.is_some()
                     }
                     "maxlength" => {
-                        parsed.max_length = config.parse().ok();
+                        parsed.max_length = length();
                         parsed.max_length.is_some()
                     }
                     "min" => {
@@ -473,19 +479,19 @@ impl Builder<'_> {
                         parsed.max.is_some()
                     }
                     other => {
-                        self.problem(
+                        self.warning(
                             node,
                             format!(
-                                "form field '{id}' has constraint '{other}': supported are required, readonly, minlength, maxlength, min and max"
+                                "form field '{id}' has constraint '{other}', which the start page does not check (required, readonly, minlength, maxlength, min, max)"
                             ),
                         );
                         true
                     }
                 };
-                if !ok {
-                    self.problem(
+                if !understood {
+                    self.warning(
                         node,
-                        format!("form field '{id}': constraint '{name}' needs a whole number, not '{config}'"),
+                        format!("form field '{id}': constraint '{name}' needs a whole number, not '{config}'; it is not checked"),
                     );
                 }
             }
@@ -1346,12 +1352,12 @@ fn collect_defaults<'n>(node: &'n Node, out: &mut Vec<(&'n Node, String)>) {
     }
 }
 
-/// `<extensionElements><camunda:properties><camunda:property name value/>` of an element.
 /// A comma-separated Camunda list attribute, trimmed, blanks dropped.
 fn listed(value: Option<&str>) -> Vec<String> {
     value.unwrap_or_default().split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect()
 }
 
+/// `<extensionElements><camunda:properties><camunda:property name value/>` of an element.
 fn camunda_properties(node: &Node) -> Vec<(String, String)> {
     node.bpmn_children("extensionElements")
         .flat_map(|ext| ext.children.iter())

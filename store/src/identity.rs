@@ -200,8 +200,9 @@ scoped_query! {
         pub status: Option<String>,
         /// Part of the id or the display name (the console's people pickers).
         pub search: Option<String>,
-        /// At most this many, by id.
+        /// At most this many, by id, after skipping `offset`.
         pub limit: Option<i64>,
+        pub offset: Option<i64>,
     }
 }
 
@@ -802,7 +803,7 @@ macro_rules! identity_impl {
                         );
                     }
                     let limit = match query.limit {
-                        Some(limit) => format!(" LIMIT {}", limit.clamp(0, 1000)),
+                        Some(limit) => format!(" LIMIT {} OFFSET {}", limit.clamp(0, 1000), query.offset.unwrap_or(0).max(0)),
                         None => String::new(),
                     };
                     let statement = format!("SELECT {ACCOUNT_COLUMNS} FROM users u LEFT JOIN org_units o ON o.id = u.unit_id{} ORDER BY u.id{limit}", filter.sql());

@@ -289,7 +289,12 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
         let wrong =
             submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", secret), ("code", "000000")]).await;
         assert_eq!(wrong.status(), StatusCode::BAD_REQUEST);
-        assert!(wrong.text().await.expect("HTML").contains("动态口令错误"));
+        let again = wrong.text().await.expect("HTML");
+        assert!(again.contains("动态口令错误"), "{again}");
+        assert!(again.contains(&format!(r#"name="secret" value="{secret}""#)), "the app's secret is shown again");
+        let weak =
+            submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", "AAAAAAAA"), ("code", "000000")]).await;
+        assert_eq!(weak.status(), StatusCode::BAD_REQUEST, "a short secret is no second factor");
         assert_eq!(screen(&app, &sun, "/inbox").await.0, StatusCode::SEE_OTHER, "nothing was stored");
         let forged =
             submit(&app, &sun, "/security/totp", Some("forged"), &[("secret", secret), ("code", "000000")]).await;
@@ -305,6 +310,7 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
         assert_eq!(screen(&app, &sun, "/inbox").await.0, StatusCode::OK);
 
         // Replacing it: the page asks for the password and the old code; without them, refused.
+        let sealed_before = app.executor.store().account("sun").await.expect("read").expect("sun").totp_secret;
         let (_, page) = screen(&app, &sun, "/security/totp").await;
         assert!(page.contains("更换动态口令") && page.contains(r#"name="current_code""#), "{page}");
         let next =
@@ -317,6 +323,20 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
             [("secret", next), ("code", new_code.as_str()), ("current_password", PASSWORD), ("current_code", "999999")];
         let wrong_old = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &fields).await;
         assert!(wrong_old.status().is_client_error(), "a wrong old code: {}", wrong_old.status());
+        // With the password and the old app's next code, the new secret replaces the old one.
+        let old_code = crate::security::code_at(secret, 1);
+        let fields = [
+            ("secret", next),
+            ("code", new_code.as_str()),
+            ("current_password", PASSWORD),
+            ("current_code", old_code.as_str()),
+        ];
+        let replaced = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &fields).await;
+        assert_eq!(replaced.status(), StatusCode::SEE_OTHER, "{}", replaced.text().await.unwrap_or_default());
+        // (Signing in with it would wait for the next 30-second step: each step counts once per
+        // account, and the old app's code just used this one.) The stored factor is the new one.
+        let stored = app.executor.store().account("sun").await.expect("read").expect("sun").totp_secret;
+        assert!(stored.is_some() && stored != sealed_before, "the second factor was replaced");
     }
 }
 
@@ -1290,6 +1310,13 @@ async fn the_people_pickers_offer_only_whom_the_operation_accepts() {
         // A list field searches what is typed after the last comma.
         let (_, found) = picks("users=hp2%2C%20city2").await;
         assert!(found.contains(r#"data-pick="city2""#) && !found.contains(r#"data-pick="hp2""#), "{found}");
+        // Sixty matching accounts of another district sort before 黄浦区's: the picker looks
+        // past them and still offers hp2.
+        for index in 0..60 {
+            add_account(&app, &format!("a-xh-{index:02}"), "310104", &["district-staff"], "staff").await;
+        }
+        let (_, found) = picks("user=%E6%B5%8B%E8%AF%95").await;
+        assert!(found.contains(r#"data-pick="hp2""#) && !found.contains("a-xh-"), "{found}");
         let (_, found) = picks("user=%25_%5C").await;
         assert!(found.contains("没有找到可选的人员"), "LIKE wildcards are text: {found}");
         // Another district cannot ask.
@@ -1417,6 +1444,25 @@ async fn every_text_people_enter_is_escaped_on_every_page() {
         let evil = login(&app, "evil", PASSWORD).await;
         let (_, cc) = screen(&app, &evil, "/inbox?tab=cc").await;
         assert!(cc.contains("&lt;svg") && !cc.contains("<svg onload"), "{cc}");
+    })
+    .await;
+}
+
+/// A part of a page htmx asks for (a picker's list) when the session has ended: not a redirect
+/// the request would follow into the part, but 401 with `HX-Redirect`, so the whole page goes to
+/// the login page, which comes back to the page the person was on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ended_session_sends_htmx_parts_to_the_login_page_as_a_whole() {
+    each_backend(|app| async move {
+        let response = no_redirects()
+            .get(format!("{}/tasks/x-1/people?user=hp", app.base))
+            .header("hx-request", "true")
+            .header("hx-current-url", format!("{}/tasks/x-1?notice=claim", app.base))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()["hx-redirect"], "/login?next=%2Ftasks%2Fx-1%3Fnotice%3Dclaim");
     })
     .await;
 }

@@ -1106,6 +1106,8 @@ pub(crate) struct Person {
 
 /// How many people a picker shows at once.
 const PICKER_SIZE: usize = 10;
+/// How many batches of matching accounts a picker looks through at most (50 each).
+const PICKER_BATCHES: i64 = 10;
 
 /// The people the caller may name on an open task they may work on (转办, 委派, 加签, 抄送):
 /// active staff accounts matching `search` (part of the id or the name), other than the caller,
@@ -1119,32 +1121,41 @@ pub(crate) async fn people_for(state: &AppState, auth: &Auth, task_id: &str, sea
     if !may_work_on(state, auth, &task).await? {
         return Err(not_found());
     }
-    let query = store::identity::AccountQuery {
-        kind: Some("staff".into()),
-        status: Some("active".into()),
-        search: Some(search.trim().chars().take(50).collect()),
-        limit: Some(PICKER_SIZE as i64 * 4),
-        ..store::identity::AccountQuery::new(store::DataScope::All)
-    };
     let units = state.store().org_units().await?;
     let mut people = Vec::new();
-    for account in state.store().accounts(&query).await? {
-        if account.id == auth.principal.account.id || !user_sees_instance(state, &account.id, &task.instance_id).await?
-        {
-            continue;
+    // Matching accounts in batches until the list is full: most may be of other districts.
+    // Bounded, so a search that matches thousands never walks them all.
+    const BATCH: i64 = 50;
+    for batch in 0..PICKER_BATCHES {
+        let query = store::identity::AccountQuery {
+            kind: Some("staff".into()),
+            status: Some("active".into()),
+            search: Some(search.trim().chars().take(50).collect()),
+            limit: Some(BATCH),
+            offset: Some(batch * BATCH),
+            ..store::identity::AccountQuery::new(store::DataScope::All)
+        };
+        let accounts = state.store().accounts(&query).await?;
+        let last = (accounts.len() as i64) < BATCH;
+        for account in accounts {
+            if account.id == auth.principal.account.id
+                || !user_sees_instance(state, &account.id, &task.instance_id).await?
+            {
+                continue;
+            }
+            let unit = account
+                .unit_id
+                .as_deref()
+                .and_then(|id| units.iter().find(|unit| unit.id == id))
+                .map(|unit| unit.name.clone())
+                .unwrap_or_default();
+            let name = account.display_name.clone().unwrap_or_else(|| account.id.clone());
+            people.push(Person { name, id: account.id, unit });
+            if people.len() == PICKER_SIZE {
+                return Ok(people);
+            }
         }
-        let unit = account
-            .unit_id
-            .as_deref()
-            .and_then(|id| units.iter().find(|unit| unit.id == id))
-            .map(|unit| unit.name.clone())
-            .unwrap_or_default();
-        people.push(Person {
-            name: account.display_name.clone().unwrap_or_else(|| account.id.clone()),
-            id: account.id,
-            unit,
-        });
-        if people.len() == PICKER_SIZE {
+        if last {
             break;
         }
     }

@@ -23,6 +23,12 @@
 //!   tasks in their instances; then a district user's first 待办 page (20 rows, with its total)
 //!   is queried 1,000 times, rotating over the districts, and p50 / p99 latencies are printed,
 //!   with the same for the 已办 tab and the per-tab counts.
+//!
+//! Console pages (issue 12):
+//! - `pages N`: the inbox fixture (10,000 open tasks), the application served in this process,
+//!   a 黄浦区 reviewer signed in, and N sequential GETs of `/inbox`, `/inbox?tab=claimable`,
+//!   `/m/todo`, `/`, a task page and `/processes/start` (after 20 warm-up ones each); p50 /
+//!   p95 / max per page.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +90,11 @@ fn approved() -> Variables {
 
 fn main() -> anyhow::Result<()> {
     let options = options()?;
+    if options.workload == "pages" {
+        let url = options.database.clone().context("the pages workload needs --database URL")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(jobs::pages(&url, options.count, options.clients));
+    }
     if ["timers", "timer-precision", "external", "inbox"].contains(&options.workload.as_str()) {
         let url = options.database.clone().context("job workloads need --database URL")?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
@@ -378,6 +389,18 @@ mod jobs {
 
     /// The 待办 benchmark (see the crate docs).
     async fn inbox(executor: &Arc<Executor>, historic: usize, clients: usize) -> anyhow::Result<()> {
+        let (districts, created, fixture) = inbox_fixture(executor, historic, clients).await?;
+        measure(executor, &districts, historic, created, fixture).await
+    }
+
+    /// The inbox fixture: 10,000 open 区级审核 tasks over the 16 districts and `historic` ended
+    /// ones; a database that holds it already is used as it is. Returns the districts and the
+    /// seconds the creation and the history took.
+    async fn inbox_fixture(
+        executor: &Arc<Executor>,
+        historic: usize,
+        clients: usize,
+    ) -> anyhow::Result<(Vec<String>, f64, f64)> {
         const OPEN: usize = 10_000;
         web::identity::seed(executor.store().as_ref()).await?;
         let units: serde_json::Value = serde_json::from_str(include_str!("../../../definitions/org/units.json"))?;
@@ -398,7 +421,7 @@ mod jobs {
             })
             .await?;
         if !existing.is_empty() {
-            return measure(executor, &districts, historic, 0.0, 0.0).await;
+            return Ok((districts, 0.0, 0.0));
         }
         let for_start = districts.clone();
         let created = start_all(executor, &definition, OPEN, clients, move |index| {
@@ -432,8 +455,124 @@ mod jobs {
             }
         }
         executor.store().insert_history_fixture(&definition.key, &rows).await?;
-        let fixture = fixture_started.elapsed().as_secs_f64();
-        measure(executor, &districts, historic, created, fixture).await
+        Ok((districts, created, fixture_started.elapsed().as_secs_f64()))
+    }
+
+    /// One HTTP/1.1 exchange on a fresh connection (`Connection: close`): the status, the
+    /// head and the body's length.
+    async fn exchange(address: std::net::SocketAddr, request: &str) -> anyhow::Result<(u16, String, usize)> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(address).await?;
+        stream.write_all(request.as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let split = response.windows(4).position(|window| window == b"\r\n\r\n").context("no HTTP head")?;
+        let head = String::from_utf8_lossy(&response[..split]).into_owned();
+        let status = head.split(' ').nth(1).and_then(|code| code.parse().ok()).context("no status")?;
+        Ok((status, head, response.len() - split - 4))
+    }
+
+    /// Console pages over HTTP (issue 12): the inbox fixture, the application served on a local
+    /// port in this process (the production router and security settings), a 黄浦区
+    /// `district-staff` account signed in, and `count` timed GETs per page after 20 warm-up ones,
+    /// one after another; p50 / p95 per page.
+    pub(super) async fn pages(url: &str, count: usize, clients: usize) -> anyhow::Result<()> {
+        anyhow::ensure!(count > 0, "pages N needs N > 0");
+        let executor = web::cli::executor(url).await?;
+        let backend = executor.store().backend();
+        inbox_fixture(&executor, 0, clients).await?;
+        let mut security = web::identity::Security::with_random_key();
+        // The bench signs in once; the hashing cost is not what is measured.
+        security.password.iterations = 1_000;
+        let user = "bench-hp";
+        let password = "Bench-Pass-2026!";
+        let store = executor.store();
+        if store.account(user).await?.is_none() {
+            store
+                .create_account(&store::identity::NewAccount {
+                    id: user.into(),
+                    display_name: Some("黄浦区测试审核员".into()),
+                    unit_id: Some("310101".into()),
+                    kind: "staff".into(),
+                    password_hash: web::auth::hash_password(password, security.password.iterations),
+                    must_change_password: false,
+                    roles: vec!["district-staff".into()],
+                    phone_index: None,
+                    phone_sealed: None,
+                    created_at: now_millis(),
+                })
+                .await?;
+        }
+        // The account's access record signed with this run's key (a reused database had another).
+        web::identity::sign_access(store.as_ref(), security.crypto.as_ref(), user).await?;
+        let task = store
+            .tasks(&store::TaskQuery {
+                page: store::Page { first_result: 0, max_results: Some(1) },
+                ..store::TaskQuery::new(store::DataScope::District("310101".into()))
+            })
+            .await?
+            .0
+            .into_iter()
+            .next()
+            .context("a 黄浦区 task")?;
+        let state = web::AppState::with_security(executor.clone(), security);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let service = web::app(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+
+        let body = serde_json::json!({ "username": user, "password": password }).to_string();
+        let login = format!(
+            "POST /api/session HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let (status, head, _) = exchange(address, &login).await?;
+        anyhow::ensure!(status == 200, "sign-in answered {status}");
+        let cookie = head
+            .lines()
+            .find_map(|line| line.strip_prefix("set-cookie: ").or_else(|| line.strip_prefix("Set-Cookie: ")))
+            .and_then(|value| value.split(';').next())
+            .context("no session cookie")?
+            .to_string();
+        let task_page = format!("/tasks/{}", task.id);
+        let pages = [
+            "/inbox",
+            "/inbox?tab=claimable",
+            "/m/todo",
+            "/",
+            task_page.as_str(),
+            "/processes/start",
+            "/api/inbox/counts",
+            "/api/inbox/todo",
+            "/api/inbox/claimable",
+        ];
+        for path in pages {
+            let request = format!(
+                "GET {path} HTTP/1.1\r\nHost: bench\r\nCookie: {cookie}\r\nAccept: text/html\r\nConnection: close\r\n\r\n"
+            );
+            let mut samples = Vec::with_capacity(count);
+            let mut bytes = 0;
+            for round in 0..count + 20 {
+                let started = Instant::now();
+                let (status, _, length) = exchange(address, &request).await?;
+                let elapsed = started.elapsed().as_secs_f64() * 1_000.0;
+                anyhow::ensure!(status == 200, "{path} answered {status}");
+                if round >= 20 {
+                    samples.push(elapsed);
+                }
+                bytes = length;
+            }
+            samples.sort_by(f64::total_cmp);
+            let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+            let page = if path == task_page { "/tasks/{id}" } else { path };
+            println!(
+                "engine=shuangyong workload=pages database={backend} page={page} samples={count} bytes={bytes} ms_p50={:.1} ms_p95={:.1} ms_max={:.1}",
+                at(0.5),
+                at(0.95),
+                at(1.0)
+            );
+        }
+        Ok(())
     }
 
     async fn measure(

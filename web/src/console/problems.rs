@@ -18,6 +18,24 @@ const PATTERNS: &[(&str, &str)] = &[
     ("a process needs an id", "流程缺少标识（id）"),
     ("'{}' is not a BPMN element this engine can execute", "“{}”是本引擎不能执行的 BPMN 元素"),
     ("no sequence flow leads here: the element is never reached", "没有连线进入这个元素，它永远不会被执行"),
+    ("a form field without an id is left out of the start form", "有一个表单字段缺少标识，发起页不显示它"),
+    ("form field '{}' is declared twice; the second is left out", "表单字段“{}”重复定义，后一个不显示"),
+    (
+        "form field '{}' is an enum without values; it is asked as text",
+        "表单字段“{}”是选项类型但没有选项，发起页按文本填写",
+    ),
+    (
+        "form field '{}' has type '{}', which the start page does not know (string, long, boolean, date, enum, district); it is asked as text",
+        "表单字段“{}”的类型“{}”发起页不支持（支持 string、long、boolean、date、enum、district），按文本填写",
+    ),
+    (
+        "form field '{}': constraint '{}' needs a whole number, not '{}'; it is not checked",
+        "表单字段“{}”的校验“{}”需要整数，而不是“{}”，该校验不生效",
+    ),
+    (
+        "form field '{}' has constraint '{}', which the start page does not check (required, readonly, minlength, maxlength, min, max)",
+        "表单字段“{}”的校验“{}”发起页不检查（支持 required、readonly、minlength、maxlength、min、max）",
+    ),
     ("camunda listeners and input/output mappings are ignored", "Camunda 监听器和输入/输出映射不会执行"),
     ("an external task needs camunda:topic", "外部任务需要填写主题（camunda:topic）"),
     ("no service-task handler named '{}' is registered", "没有名为“{}”的服务任务处理程序"),
@@ -102,6 +120,10 @@ mod tests {
         );
         assert_eq!(chinese("the script does not compile: a: b").as_deref(), Some("脚本有语法错误：a: b"));
         assert_eq!(chinese("the id is used twice").as_deref(), Some("标识（id）重复"));
+        assert_eq!(
+            chinese("form field 'n': constraint 'max' needs a whole number, not '1.5'; it is not checked").as_deref(),
+            Some("表单字段“n”的校验“max”需要整数，而不是“1.5”，该校验不生效")
+        );
     }
 
     #[test]

@@ -52,7 +52,15 @@ async fn startable(state: &AppState, caller: &Caller) -> ApiResult<Vec<(Definiti
     let (definitions, _) = state.store().definitions(&query).await?;
     let mut found = Vec::new();
     for definition in definitions.into_iter().filter(|definition| !definition.suspended) {
-        let model = state.executor.model(&definition).await?;
+        // One model that does not load (a file the engine of today refuses) must not take the
+        // page away from every other process: it is left out and logged.
+        let model = match state.executor.model(&definition).await {
+            Ok(model) => model,
+            Err(error) => {
+                tracing::warn!(definition = %definition.id, %error, "a deployed model does not load; left off the start page");
+                continue;
+            }
+        };
         if model.is_executable && may_start(&model, caller) {
             found.push((definition, model));
         }
@@ -132,9 +140,12 @@ fn shown<'a>(
         FormFieldKind::District => districts.to_vec(),
         _ => Vec::new(),
     };
-    // A district field of a district user: their own district, chosen already.
+    // A district field of a district user: their own district, chosen already (a read-only
+    // field shows its default, which is what the server takes).
     let fallback = match &field.kind {
-        FormFieldKind::District if districts.len() == 1 => districts.first().map(|(name, _)| name.clone()),
+        FormFieldKind::District if districts.len() == 1 && !field.readonly => {
+            districts.first().map(|(name, _)| name.clone())
+        }
         _ => field.default.clone(),
     };
     Shown {
@@ -197,7 +208,12 @@ pub(crate) async fn form(
 fn value_of(field: &FormField, sent: Option<&str>, districts: &[(String, String)]) -> Result<Option<Value>, String> {
     let text = sent.map(str::trim).unwrap_or_default();
     if let FormFieldKind::Boolean = field.kind {
-        return Ok(Some(Value::Boolean(matches!(text, "on" | "true" | "1"))));
+        // A required box must be ticked (a 承诺书 the applicant agrees to, say).
+        let ticked = matches!(text, "on" | "true" | "1");
+        if field.required && !ticked {
+            return Err("请勾选此项".into());
+        }
+        return Ok(Some(Value::Boolean(ticked)));
     }
     if text.is_empty() {
         return if field.required { Err("此项为必填项".into()) } else { Ok(None) };

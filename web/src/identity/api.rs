@@ -258,6 +258,12 @@ async fn totp_confirm(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// A secret as [`crypto::totp::new_secret`] makes them: base32 of at least 160 bits (RFC 4226's
+/// recommendation), at most 512; anything else is refused before it could become a weak factor.
+pub(super) fn valid_totp_secret(secret: &str) -> bool {
+    secret.len() <= 128 && crypto::totp::decode_secret(secret).is_some_and(|key| key.len() >= 20)
+}
+
 /// The `otpauth://` address an authenticator app reads from the QR code.
 pub(super) fn totp_uri(account: &str, secret: &str) -> String {
     let account: String = form_urlencoded::byte_serialize(account.as_bytes()).collect();
@@ -277,6 +283,11 @@ pub(super) async fn enrol_totp(
     current_code: Option<String>,
 ) -> ApiResult<()> {
     let id = &auth.principal.account.id;
+    if !valid_totp_secret(secret) {
+        return Err(ApiError::BadRequest(
+            "动态口令密钥无效，请重新扫码 (the secret must be base32 of at least 160 bits)".into(),
+        ));
+    }
     if auth.principal.account.totp_secret.is_some() {
         let proof = super::StepUp { password: None, totp: current_code };
         super::step_up(state, auth, &proof, ip).await?;

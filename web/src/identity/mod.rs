@@ -390,18 +390,37 @@ pub async fn require_screen(
 ) -> Response {
     let ip = client_ip(request.extensions());
     // A page asked for without a session: the login page, which comes back here afterwards
-    // (a form post cannot be replayed, so it goes back to the home page).
-    let login = if request.method() == axum::http::Method::GET {
+    // (a form post cannot be replayed, so it goes back to the home page). A request htmx makes
+    // for a part of a page (a picker's list, the next cards) cannot follow a redirect into the
+    // part: it gets 401 with `HX-Redirect`, and the whole page goes to the login page, which
+    // comes back to the page the person was on (`HX-Current-URL`).
+    let htmx = request.headers().contains_key("hx-request");
+    let login = if htmx {
+        let current = request.headers().get("hx-current-url").and_then(|value| value.to_str().ok()).unwrap_or("/");
+        // `http://host/path?query` → `/path?query`.
+        let path = current.split_once("://").and_then(|(_, rest)| rest.find('/').map(|at| &rest[at..])).unwrap_or("/");
+        pages::login_for(path)
+    } else if request.method() == axum::http::Method::GET {
         pages::login_for(request.uri().path_and_query().map(|path| path.as_str()).unwrap_or("/"))
     } else {
         "/login".to_string()
     };
+    let to_login = |login: &str| {
+        if htmx {
+            match HeaderValue::from_str(login) {
+                Ok(to) => (StatusCode::UNAUTHORIZED, [("hx-redirect", to)]).into_response(),
+                Err(_) => StatusCode::UNAUTHORIZED.into_response(),
+            }
+        } else {
+            see_other(login)
+        }
+    };
     let auth = match resolve(state, request.headers(), &ip).await {
         Ok(Some(auth)) if matches!(auth.via, Via::Session(_)) => auth,
-        Ok(_) => return see_other(&login),
+        Ok(_) => return to_login(&login),
         // An expired, idle or revoked session: back to the login page, the stale cookie cleared.
         Err(error) if error.status() == StatusCode::UNAUTHORIZED => {
-            let mut response = see_other(&login);
+            let mut response = to_login(&login);
             response.headers_mut().insert(header::SET_COOKIE, session_cookie(&state.security, ""));
             return response;
         }

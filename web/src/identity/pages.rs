@@ -267,9 +267,14 @@ async fn password_form(
     }
 }
 
-fn totp_response(state: &AppState, auth: &Auth, status: StatusCode, error: &str) -> Response {
+/// The enrolment page. After a wrong code the same secret is shown again (the app holds it
+/// already); a secret that is not one of ours is replaced by a new one.
+fn totp_response(state: &AppState, auth: &Auth, status: StatusCode, error: &str, again: Option<&str>) -> Response {
     let account = &auth.principal.account;
-    let secret = crypto::totp::new_secret();
+    let secret = match again.filter(|secret| super::api::valid_totp_secret(secret)) {
+        Some(secret) => secret.to_string(),
+        None => crypto::totp::new_secret(),
+    };
     let uri = super::api::totp_uri(&account.id, &secret);
     // The QR code as an SVG image in a data: address (the CSP allows data: images), drawn here:
     // the secret never leaves the server for a third-party QR service.
@@ -304,7 +309,7 @@ async fn totp_page(State(state): State<AppState>, ClientIp(ip): ClientIp, header
     if password_change_due(&state.security, &auth.principal) {
         return redirect("/password");
     }
-    totp_response(&state, &auth, StatusCode::OK, "")
+    totp_response(&state, &auth, StatusCode::OK, "", None)
 }
 
 #[derive(Deserialize)]
@@ -343,7 +348,7 @@ async fn totp_form(
         Err(error) => {
             let message = error.to_string();
             let message = message.split(" (").next().unwrap_or(&message).to_string();
-            totp_response(&state, &auth, error.status(), &message)
+            totp_response(&state, &auth, error.status(), &message, Some(form.secret.trim()))
         }
     }
 }
