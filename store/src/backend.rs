@@ -569,6 +569,17 @@ macro_rules! store_impl {
                     Ok(())
                 }
 
+                async fn analyze(&self) -> Result<()> {
+                    // SQLite: `optimize` analyses what changed enough to need it (a full ANALYZE
+                    // scans every index); PostgreSQL: ANALYZE, which samples.
+                    let statement = if $name == "sqlite" { "PRAGMA optimize" } else { "ANALYZE" };
+                    // On the writer (SQLite's ANALYZE writes its statistics tables).
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(statement).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
                 async fn insert_deployment(&self, deployment: &Deployment, resources: &[Resource], definitions: &[NewDefinition]) -> Result<Vec<Definition>> {
                     let mut tx = self.begin_write().await?;
                     sqlx::query(Self::sql("INSERT INTO deployments (id, name, source, tenant_id, deployed_at, deployed_by) VALUES (?, ?, ?, ?, ?, ?)"))
@@ -842,7 +853,14 @@ macro_rules! store_impl {
                         .eq("id", &query.id).any_of("id", &query.ids).eq("definition_id", &query.definition_id)
                         .eq("definition_key", &query.definition_key).eq("business_key", &query.business_key)
                         .like("business_key", &query.business_key_like).eq("start_user", &query.started_by)
+                        .eq("owner_district", &query.district)
                         .scope(&query.scope, "process_instances.id");
+                    if let Some(from) = query.started_from {
+                        filter.clause("started_at >= ?", [Param::Int(from)]);
+                    }
+                    if let Some(to) = query.started_to {
+                        filter.clause("started_at < ?", [Param::Int(to)]);
+                    }
                     match query.active {
                         Some(true) => { filter.clause("status = 'ACTIVE'", []); }
                         Some(false) => { filter.clause("status <> 'ACTIVE'", []); }

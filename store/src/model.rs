@@ -157,6 +157,11 @@ scoped_query! {
         /// `Some(true)`: only running; `Some(false)`: only ended.
         pub active: Option<bool>,
         pub started_by: Option<String>,
+        /// Owned by this district (code).
+        pub district: Option<String>,
+        /// Started at or after / before this time (milliseconds since the epoch).
+        pub started_from: Option<i64>,
+        pub started_to: Option<i64>,
         pub sorting: Sorting,
         pub page: Page,
     }

@@ -508,6 +508,10 @@ async fn the_auditor_filters_the_log_and_the_check_names_an_edited_row() {
         assert!(broken.contains(&format!(r#"href="/admin/audit?upto={seq}&amp;verify=1""#)), "a link to the row");
         let (_, upto) = screen(&app, &auditor, &format!("/admin/audit?upto={seq}&verify=1")).await;
         assert!(
+            upto.contains(&format!(r#"href="/admin/audit?upto={seq}&amp;verify=1">校验审计链"#)),
+            "upto is kept: {upto}"
+        );
+        assert!(
             upto.contains(&format!("<td>{seq}</td>")) && !upto.contains(&format!("<td>{}</td>", seq + 1)),
             "{upto}"
         );
@@ -907,6 +911,13 @@ async fn the_process_admin_deploys_searches_retries_and_cancels() {
         assert!(found.contains(&format!(r#"href="/admin/instances/{id}""#)) && found.contains("F-1"), "{found}");
         let (_, none) = screen(&app, &pa1, "/admin/instances?process=fragile&state=ended").await;
         assert!(none.contains(r#"id="empty""#));
+        // The start date filter: from a day long past it is there, from a day to come it is not.
+        let (_, since) = screen(&app, &pa1, "/admin/instances?process=fragile&from=2000-01-01").await;
+        assert!(since.contains("F-1") && since.contains(r#"value="2000-01-01""#), "{since}");
+        let (_, future) = screen(&app, &pa1, "/admin/instances?process=fragile&from=2999-01-01").await;
+        assert!(future.contains(r#"id="empty""#), "{future}");
+        let (status, _) = screen(&app, &pa1, "/admin/instances?to=2026-13-01").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a bad date is refused, not ignored");
         let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}")).await;
         assert!(page.contains(r#"id="incidents""#) && page.contains("quantity"), "{page}");
         // The diagram paints the flow the engine took (history's arrived_by), not a guess.
@@ -1244,6 +1255,12 @@ async fn staff_start_a_process_from_its_start_form_and_withdraw_it() {
             started.contains(&format!(r#"href="/instances/{instance}""#)),
             "我发起的 links the instance: {started}"
         );
+        // The process administrators' search finds it by its district.
+        let admin = login(&app, "admin", crate::support::ADMIN_PASSWORD).await;
+        let (_, here) = screen(&app, &admin, "/admin/instances?district=310101").await;
+        assert!(here.contains("CD-1") && here.contains(r#"<option value="310101" selected>"#), "{here}");
+        let (_, elsewhere) = screen(&app, &admin, "/admin/instances?district=310104").await;
+        assert!(!elsewhere.contains("CD-1"), "{elsewhere}");
 
         // Who may open it: the starter and the candidates; a colleague not involved and another
         // district get the 404 page.
@@ -1463,6 +1480,58 @@ async fn an_ended_session_sends_htmx_parts_to_the_login_page_as_a_whole() {
             .expect("sent");
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(response.headers()["hx-redirect"], "/login?next=%2Ftasks%2Fx-1%3Fnotice%3Dclaim");
+    })
+    .await;
+}
+
+/// The system administrator's organisation screen (三员分立, issue 12): the city, the districts
+/// and their units as a tree with their accounts; a new unit below a district through the API's
+/// function (audited); nobody else opens it, and a bad or duplicate unit is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_system_administrator_keeps_the_units_under_the_districts() {
+    each_backend(|app| async move {
+        add_account(&app, "sys1", "310000", &["sysadmin"], "staff").await;
+        add_account(&app, "hp1", "310101", &["district-staff"], "staff").await;
+        let sys1 = login(&app, "sys1", PASSWORD).await;
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        assert_eq!(screen(&app, &hp1, "/admin/units").await.0, StatusCode::FORBIDDEN);
+        let forbidden =
+            submit(&app, &hp1, "/admin/units", Some(&hp1.csrf), &[("id", "x"), ("parent", "310101"), ("name", "x")])
+                .await;
+        assert_eq!(forbidden.status(), StatusCode::FORBIDDEN);
+        let (status, page) = screen(&app, &sys1, "/admin/units").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(
+            page.contains("黄浦区") && page.contains("徐汇区") && page.contains(r#"href="/admin/units""#),
+            "{page}"
+        );
+        assert!(page.contains(r#"href="/admin/users?unit=310101""#), "黄浦区 has an account: {page}");
+        let name = "黄浦区<b>示范</b>街道";
+        let fields = [("id", "310101-001"), ("parent", "310101"), ("name", name)];
+        let created = submit(&app, &sys1, "/admin/units", Some(&sys1.csrf), &fields).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER, "{}", created.text().await.unwrap_or_default());
+        let (_, page) = screen(&app, &sys1, "/admin/units?notice=created").await;
+        assert!(page.contains("单位已新增") && page.contains("黄浦区&lt;b&gt;示范&lt;/b&gt;街道"), "{page}");
+        // Indented under its district: the row comes right after 黄浦区's.
+        let district = page.find("<td>310101</td>").expect("黄浦区's row");
+        let unit = page.find("<td>310101-001</td>").expect("the new unit's row");
+        let next_district = page.find("<td>310104</td>").expect("徐汇区's row");
+        assert!(district < unit && unit < next_district, "the unit is listed under its district");
+        let again = submit(&app, &sys1, "/admin/units", Some(&sys1.csrf), &fields).await;
+        assert!(again.status().is_client_error(), "a unit id is used once: {}", again.status());
+        let orphan = submit(
+            &app,
+            &sys1,
+            "/admin/units",
+            Some(&sys1.csrf),
+            &[("id", "u-2"), ("parent", "nowhere"), ("name", "孤儿")],
+        )
+        .await;
+        assert!(orphan.status().is_client_error(), "the parent must exist: {}", orphan.status());
+        let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit rows");
+        assert!(
+            rows.iter().any(|row| row.entry.action == "unit.create" && row.entry.user_id.as_deref() == Some("sys1"))
+        );
     })
     .await;
 }

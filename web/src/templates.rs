@@ -35,6 +35,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "people.html",
     "print.html",
     "accounts.html",
+    "units.html",
     "mobile.html",
     "m_todo.html",
     "m_task.html",

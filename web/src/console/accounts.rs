@@ -245,3 +245,78 @@ pub(crate) async fn roles(
     ::identity::accounts::apply_roles(store, crypto, &auth.principal, &account, &roles, admin_change, &ip).await?;
     super::see_other("/admin/security?notice=roles")
 }
+
+/// A unit as the organisation screen lists it: indented under its parent.
+#[derive(Serialize)]
+struct UnitRow {
+    id: String,
+    name: String,
+    kind: String,
+    depth: usize,
+    accounts: usize,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct UnitsShown {
+    #[serde(default)]
+    notice: String,
+}
+
+/// `GET /admin/units` (system administrator): the organisation tree — the city, its 16
+/// districts and the units below them, each with its number of accounts — and a form for a new
+/// unit below a district or another unit.
+pub(crate) async fn units(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    shown: Result<Query<UnitsShown>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(shown) = shown.unwrap_or_default();
+    let units = state.store().org_units().await?;
+    let accounts = state.store().accounts(&AccountQuery::new(store::DataScope::All)).await?;
+    // Depth-first from the roots, children by id, so each unit follows its parent.
+    let mut rows = Vec::with_capacity(units.len());
+    let mut stack: Vec<(&store::identity::OrgUnit, usize)> = Vec::new();
+    let children = |parent: Option<&str>| {
+        let mut found: Vec<&store::identity::OrgUnit> =
+            units.iter().filter(|unit| unit.parent_id.as_deref() == parent).collect();
+        found.sort_by(|a, b| b.id.cmp(&a.id));
+        found
+    };
+    stack.extend(children(None).into_iter().map(|unit| (unit, 0)));
+    while let Some((unit, depth)) = stack.pop() {
+        rows.push(UnitRow {
+            id: unit.id.clone(),
+            name: unit.name.clone(),
+            kind: unit.kind.clone(),
+            depth,
+            accounts: accounts.iter().filter(|account| account.unit_id.as_deref() == Some(unit.id.as_str())).count(),
+        });
+        // A cycle cannot be stored (a parent must exist first), but a bound keeps a damaged
+        // table from looping.
+        if depth < 16 {
+            stack.extend(children(Some(&unit.id)).into_iter().map(|child| (child, depth + 1)));
+        }
+    }
+    let parents: Vec<(&str, &str)> =
+        rows.iter().filter(|row| row.kind != "city").map(|row| (row.id.as_str(), row.name.as_str())).collect();
+    let mut context = Context::new();
+    context.insert("units", &rows);
+    context.insert("parents", &parents);
+    context.insert("notice", &shown.notice);
+    context.insert("may_create", &auth.principal.can("system:config"));
+    screen(&state, &auth, "units", "units.html", context).await
+}
+
+/// `POST /admin/units`: a new unit (`system:config`), through the function `/api/org-units`
+/// uses (its checks and audit row).
+pub(crate) async fn create_unit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let fields = fields(&body);
+    let (id, parent, name) = (field(&fields, "id").trim(), field(&fields, "parent"), field(&fields, "name").trim());
+    crate::identity::add_unit(&state, &auth.principal.account.id, id, parent, name, &ip).await?;
+    super::see_other("/admin/units?notice=created")
+}

@@ -121,6 +121,9 @@ pub(crate) async fn log(
             detail: row.entry.detail,
         })
         .collect();
+    // `upto` (the rows up to a broken one) stays on the pager's links, or the next page would
+    // jump back to the newest rows.
+    let upto = filters.upto.map(|seq| seq.to_string()).unwrap_or_default();
     let kept = super::kept(&[
         ("user", &filters.user),
         ("action", &filters.action),
@@ -128,6 +131,7 @@ pub(crate) async fn log(
         ("result", &filters.result),
         ("from", &filters.from),
         ("to", &filters.to),
+        ("upto", &upto),
     ]);
     let mut context = Context::new();
     context.insert("filters", &filters);

@@ -204,6 +204,14 @@ pub(crate) struct InstanceFilters {
     /// `active`, `ended` or empty (both).
     #[serde(default)]
     state: String,
+    /// The owning district's code.
+    #[serde(default)]
+    district: String,
+    /// Started from / to (`YYYY-MM-DD`, both days included).
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
     page: Option<i64>,
 }
 
@@ -234,6 +242,9 @@ pub(crate) async fn instances(
         definition_key: filled(&filters.process),
         business_key: filled(&filters.business_key),
         active,
+        district: filled(&filters.district),
+        started_from: super::inbox::day_start(&filters.from, 0)?,
+        started_to: super::inbox::day_start(&filters.to, 1)?,
         sorting: vec![("startTime".into(), false)],
         page: Page { first_result, max_results: Some(PAGE_SIZE) },
         ..InstanceQuery::new(identity::scope())
@@ -251,10 +262,14 @@ pub(crate) async fn instances(
         ("process", &filters.process),
         ("businessKey", &filters.business_key),
         ("state", &filters.state),
+        ("district", &filters.district),
+        ("from", &filters.from),
+        ("to", &filters.to),
     ]);
     let mut context = Context::new();
     context.insert("filters", &filters);
     context.insert("kept", &kept);
+    context.insert("districts", &super::inbox::districts(&state).await?);
     context.insert("rows", &rows);
     context.insert("total", &total);
     context.insert("page", &page);
