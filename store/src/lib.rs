@@ -67,9 +67,9 @@ pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
-    /// Refreshes the planner's statistics, as PostgreSQL's autovacuum does some time after a
-    /// bulk load (`ANALYZE`; on SQLite, which keeps none by itself, `PRAGMA optimize`):
-    /// benchmarks and bulk imports call it, and `serve` does every few hours on SQLite.
+    /// Refreshes the planner's statistics (`ANALYZE`), as PostgreSQL's autovacuum does some time
+    /// after a bulk load; SQLite keeps none by itself. Benchmarks and bulk imports call it, and
+    /// `serve` does on SQLite when it starts and every six hours.
     async fn analyze(&self) -> Result<()>;
 
     // Deployments and definitions.

@@ -51,11 +51,6 @@ impl SqliteStore {
             SqlitePoolOptions::new().max_connections(1).test_before_acquire(false).connect_with(options).await?;
         let store = SqliteStore { pool, writer };
         store.migrate().await?;
-        // SQLite keeps no statistics of its own: without them the inbox's claimable query walks
-        // the wrong index (5x slower with 10,000 open tasks). `optimize` with 0x10002 analyses
-        // the tables that need it, with a bounded effort, as SQLite's documentation advises on
-        // opening; `serve` repeats it every few hours (`Store::analyze`).
-        sqlx::query("PRAGMA optimize=0x10002").execute(&store.writer).await?;
         Ok(store)
     }
 

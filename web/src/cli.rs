@@ -227,12 +227,12 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let state = AppState::with_security(executor, security);
     crate::identity::spawn_retention(state.clone());
     if state.store().backend() == "sqlite" {
-        // SQLite keeps no planner statistics by itself (PostgreSQL's autovacuum does): refresh
-        // them every six hours so the inbox's queries stay on the right indexes as data grows.
+        // SQLite keeps no planner statistics by itself (PostgreSQL's autovacuum does): gather
+        // them now, in the background, and every six hours, so the inbox's queries stay on the
+        // right indexes as data grows.
         let store = state.store().clone();
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(6 * 3600));
-            every.tick().await; // the first tick is now; the store ran `optimize` on opening
             loop {
                 every.tick().await;
                 if let Err(error) = store.analyze().await {
