@@ -276,7 +276,7 @@ pub(crate) fn inbox_sql(query: &InboxQuery, counting: bool) -> (String, Vec<Para
             let (candidate, params) = candidate_clause(query);
             // Planned well only with statistics: without them SQLite walks `tasks_assignee` over
             // every unclaimed task of the city (24 ms with 10,000 open tasks, 4.5 ms after
-            // ANALYZE), so the SQLite store runs `PRAGMA optimize` (see `sqlite.rs`). A
+            // ANALYZE), so `serve` keeps SQLite's statistics fresh (`Store::analyze`). A
             // `COALESCE(assignee, '') = ''` that fools SQLite's planner makes PostgreSQL's
             // misestimate the rows (7 ms → 50 ms): not worth it.
             filter.clause(&format!("(t.assignee IS NULL AND {candidate})"), params);

@@ -68,8 +68,8 @@ pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;
     /// Refreshes the planner's statistics (`ANALYZE`), as PostgreSQL's autovacuum does some time
-    /// after a bulk load; SQLite keeps none by itself. Benchmarks and bulk imports call it, and
-    /// `serve` does on SQLite when it starts and every six hours.
+    /// after a bulk load; SQLite keeps none by itself. The benchmarks call it after their
+    /// fixtures, and `serve` does on SQLite when it starts and every six hours.
     async fn analyze(&self) -> Result<()>;
 
     // Deployments and definitions.

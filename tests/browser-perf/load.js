@@ -2,7 +2,7 @@
 // Page-load times in headless Chromium (navigation start → load event, and until the diagram
 // or editor is drawn where a page has one), cold cache for the first page, then warm.
 const { chromium } = require('playwright-core');
-const base = process.env.BASE || 'http://127.0.0.1:8098';
+const base = process.env.BASE || 'http://127.0.0.1:8097';
 async function timed(page, path, ready) {
   const started = Date.now();
   await page.goto(base + path, { waitUntil: 'load' });

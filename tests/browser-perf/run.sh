@@ -15,12 +15,28 @@ HERE="$ROOT/tests/browser-perf"
 BIN="${SY_BIN:-$ROOT/target/release/shuangyong}"
 export SY_PASSWORD="${SY_PASSWORD:-Perf-Pass-2026!}" SY_CHROMIUM="${SY_CHROMIUM:-/usr/bin/chromium}"
 export BASE="http://127.0.0.1:8097"
-(cd "$HERE" && npm ci --no-audit --no-fund --silent)
+(cd "$HERE" && npm ci --no-audit --no-fund)
+if curl -fs "$BASE/healthz" >/dev/null 2>&1; then
+    echo "something already listens at $BASE: stop it first" >&2
+    exit 1
+fi
 DATA="$(mktemp -d)"
-trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$DATA"' EXIT
-SY_DATA_DIR="$DATA" SY_BIND=127.0.0.1:8097 SY_ADMIN_PASSWORD="$SY_PASSWORD" "$BIN" serve > "$DATA/serve.log" 2>&1 &
+SERVER=""
+finish() {
+    [[ -n "$SERVER" ]] && { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; }
+    rm -rf "$DATA"
+}
+trap finish EXIT
+# A fresh demo database on SQLite, whatever the caller's environment says.
+env -u DATABASE_URL -u SY_NO_DEMO -u SY_NO_JOBS -u SY_REQUIRE_TOTP \
+    SY_DATA_DIR="$DATA" SY_BIND=127.0.0.1:8097 SY_ADMIN_PASSWORD="$SY_PASSWORD" "$BIN" serve > "$DATA/serve.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+if ! curl -fs "$BASE/healthz" >/dev/null; then
+    echo "the server did not start; its log:" >&2
+    cat "$DATA/serve.log" >&2
+    exit 1
+fi
 
 node "$HERE/load.js"
 

@@ -916,6 +916,10 @@ async fn the_process_admin_deploys_searches_retries_and_cancels() {
         assert!(since.contains("F-1") && since.contains(r#"value="2000-01-01""#), "{since}");
         let (_, future) = screen(&app, &pa1, "/admin/instances?process=fragile&from=2999-01-01").await;
         assert!(future.contains(r#"id="empty""#), "{future}");
+        let (_, before) = screen(&app, &pa1, "/admin/instances?process=fragile&to=2000-01-01").await;
+        assert!(before.contains(r#"id="empty""#), "started after that day: {before}");
+        let (_, until) = screen(&app, &pa1, "/admin/instances?process=fragile&to=2999-01-01").await;
+        assert!(until.contains("F-1"), "{until}");
         let (status, _) = screen(&app, &pa1, "/admin/instances?to=2026-13-01").await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a bad date is refused, not ignored");
         let (_, page) = screen(&app, &pa1, &format!("/admin/instances/{id}")).await;
@@ -1507,14 +1511,16 @@ async fn the_system_administrator_keeps_the_units_under_the_districts() {
         );
         assert!(page.contains(r#"href="/admin/users?unit=310101""#), "黄浦区 has an account: {page}");
         let name = "黄浦区<b>示范</b>街道";
-        let fields = [("id", "310101-001"), ("parent", "310101"), ("name", name)];
+        let fields = [("id", "hp-001"), ("parent", "310101"), ("name", name)];
         let created = submit(&app, &sys1, "/admin/units", Some(&sys1.csrf), &fields).await;
         assert_eq!(created.status(), StatusCode::SEE_OTHER, "{}", created.text().await.unwrap_or_default());
         let (_, page) = screen(&app, &sys1, "/admin/units?notice=created").await;
         assert!(page.contains("单位已新增") && page.contains("黄浦区&lt;b&gt;示范&lt;/b&gt;街道"), "{page}");
         // Indented under its district: the row comes right after 黄浦区's.
         let district = page.find("<td>310101</td>").expect("黄浦区's row");
-        let unit = page.find("<td>310101-001</td>").expect("the new unit's row");
+        let unit = page.find("<td>hp-001</td>").expect("the new unit's row");
+        let row = &page[page[..unit].rfind("<tr>").expect("its row")..unit];
+        assert!(row.contains(r#"data-depth="2""#), "one level below its district: {row}");
         let next_district = page.find("<td>310104</td>").expect("徐汇区's row");
         assert!(district < unit && unit < next_district, "the unit is listed under its district");
         let again = submit(&app, &sys1, "/admin/units", Some(&sys1.csrf), &fields).await;
@@ -1532,6 +1538,21 @@ async fn the_system_administrator_keeps_the_units_under_the_districts() {
         assert!(
             rows.iter().any(|row| row.entry.action == "unit.create" && row.entry.user_id.as_deref() == Some("sys1"))
         );
+
+        // The settings it may see, read-only: this node's database, sizes, key fingerprint and
+        // security settings; not the security administrator's (三员分立) nor staff's.
+        let (status, system) = screen(&app, &sys1, "/admin/system").await;
+        assert_eq!(status, StatusCode::OK, "{system}");
+        let database = if app.backend == "sqlite" { "SQLite" } else { "PostgreSQL" };
+        for wanted in [database, "密钥指纹", "会话超时", "审计日志保留", r#"href="/admin/system""#] {
+            assert!(system.contains(wanted), "{wanted}: {system}");
+        }
+        assert!(!system.contains("<form method=\"post\" action=\"/admin/system"), "nothing to change here");
+        add_account(&app, "sec1", "310000", &["secadmin"], "staff").await;
+        let sec1 = login(&app, "sec1", PASSWORD).await;
+        for session in [&hp1, &sec1] {
+            assert_eq!(screen(&app, session, "/admin/system").await.0, StatusCode::FORBIDDEN);
+        }
     })
     .await;
 }

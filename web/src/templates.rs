@@ -36,6 +36,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "print.html",
     "accounts.html",
     "units.html",
+    "system.html",
     "mobile.html",
     "m_todo.html",
     "m_task.html",

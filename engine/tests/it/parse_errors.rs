@@ -545,7 +545,9 @@ fn a_start_form_the_console_cannot_render_warns_and_still_deploys() {
             flows("f1: s -> e")
         ))
     };
-    let cases: [(&str, &[&str], &[(&str, &str)]); 4] = [
+    // (the form's fields, the warnings, the fields kept with their kinds)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: [Case; 4] = [
         (
             r#"<camunda:formField id="a" type="money"/>"#,
             &[

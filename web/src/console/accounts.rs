@@ -272,7 +272,13 @@ pub(crate) async fn units(
 ) -> ApiResult<Response> {
     let Query(shown) = shown.unwrap_or_default();
     let units = state.store().org_units().await?;
-    let accounts = state.store().accounts(&AccountQuery::new(store::DataScope::All)).await?;
+    // Accounts per unit, in one pass over the accounts the administrator may see.
+    let mut per_unit: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for account in state.store().accounts(&AccountQuery::new(auth.principal.scope.clone())).await? {
+        if let Some(unit) = account.unit_id {
+            *per_unit.entry(unit).or_default() += 1;
+        }
+    }
     // Depth-first from the roots, children by id, so each unit follows its parent.
     let mut rows = Vec::with_capacity(units.len());
     let mut stack: Vec<(&store::identity::OrgUnit, usize)> = Vec::new();
@@ -289,7 +295,7 @@ pub(crate) async fn units(
             name: unit.name.clone(),
             kind: unit.kind.clone(),
             depth,
-            accounts: accounts.iter().filter(|account| account.unit_id.as_deref() == Some(unit.id.as_str())).count(),
+            accounts: per_unit.get(&unit.id).copied().unwrap_or(0),
         });
         // A cycle cannot be stored (a parent must exist first), but a bound keeps a damaged
         // table from looping.
@@ -319,4 +325,64 @@ pub(crate) async fn create_unit(
     let (id, parent, name) = (field(&fields, "id").trim(), field(&fields, "parent"), field(&fields, "name").trim());
     crate::identity::add_unit(&state, &auth.principal.account.id, id, parent, name, &ip).await?;
     super::see_other("/admin/units?notice=created")
+}
+
+/// `GET /admin/system` (system administrator, `menu:system`): the settings this node runs with
+/// and the size of what it holds, read-only — they are set by the start-up options and
+/// environment (`serve --help`), never from a screen. Keys are shown by fingerprint only.
+pub(crate) async fn system(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
+    let store = state.store();
+    let security = &state.security;
+    let count = |total: i64| total.to_string();
+    let none = store::Page { first_result: 0, max_results: Some(0) };
+    let (_, definitions) = store
+        .definitions(&store::DefinitionQuery { latest_version: true, ..store::DefinitionQuery::default() })
+        .await?;
+    let running = store::InstanceQuery {
+        active: Some(true),
+        page: none.clone(),
+        ..store::InstanceQuery::new(store::DataScope::All)
+    };
+    let (_, running) = store.instances(&running).await?;
+    let open = store::TaskQuery { page: none, ..store::TaskQuery::new(store::DataScope::All) };
+    let (_, open) = store.tasks(&open).await?;
+    let accounts = store.accounts(&AccountQuery::new(store::DataScope::All)).await?.len();
+    let units = store.org_units().await?.len();
+    let yes = |on: bool| if on { "是" } else { "否" }.to_string();
+    let node: Vec<(&str, String)> = vec![
+        ("软件版本", env!("CARGO_PKG_VERSION").into()),
+        ("数据库", if store.backend() == "sqlite" { "SQLite（单机）".into() } else { "PostgreSQL".into() }),
+        ("流程（最新版本）", count(definitions)),
+        ("运行中的流程实例", count(running)),
+        ("待办任务", count(open)),
+        ("账号", accounts.to_string()),
+        ("组织机构", units.to_string()),
+        ("短信通道", "本地发件箱（尚未接入短信运营商）".into()),
+        (
+            "密钥指纹",
+            crate::identity::key_fingerprint(security.crypto.as_ref())
+                .map_err(|error| ApiError::Internal(error.to_string()))?,
+        ),
+    ];
+    let settings: Vec<(&str, String)> = vec![
+        ("部署在 HTTPS 反向代理之后", yes(security.behind_tls)),
+        ("受信任的代理地址", security.trusted_proxies.len().to_string() + " 个"),
+        ("工作人员必须绑定动态口令", yes(security.require_totp)),
+        ("会话超时", format!("{} 分钟无操作", security.idle_timeout_minutes)),
+        ("登录失败锁定", format!("连续 {} 次，锁定 {} 分钟", security.max_failures, security.lock_minutes)),
+        ("登录频率限制", format!("每个地址每分钟 {} 次", security.login_rate_per_minute)),
+        (
+            "短信验证码",
+            format!(
+                "有效 {} 分钟；每个号码每小时 {} 条，每个地址每小时 {} 条",
+                security.sms_code_minutes, security.sms_per_phone_per_hour, security.sms_per_ip_per_hour
+            ),
+        ),
+        ("接口密钥有效期", format!("最长 {} 天", security.api_key_days)),
+        ("审计日志保留", format!("{} 天", security.audit_retention_days)),
+    ];
+    let mut context = Context::new();
+    context.insert("node", &node);
+    context.insert("settings", &settings);
+    screen(&state, &auth, "system", "system.html", context).await
 }

@@ -50,6 +50,7 @@ pub fn router() -> Routes {
         .post("/admin/users/{id}/roles", Need::Screen(&["role:assign"]), accounts::roles)
         .post("/admin/users/{id}/{action}", Need::Screen(&["user:manage", "user:unlock"]), accounts::act)
         .get("/admin/units", Need::Screen(&["menu:users"]), accounts::units)
+        .get("/admin/system", Need::Screen(&["menu:system"]), accounts::system)
         .post("/admin/units", Need::Screen(&["system:config"]), accounts::create_unit)
         .get("/admin/security", Need::Screen(&["menu:security"]), accounts::security)
         .get("/admin/audit", Need::Screen(&["audit:read"]), audit::log)
