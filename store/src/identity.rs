@@ -586,6 +586,9 @@ pub trait IdentityStore: Send + Sync {
         now: i64,
     ) -> crate::Result<bool>;
     async fn sms_outbox(&self, phone: &str) -> crate::Result<Vec<String>>;
+    /// The newest `limit` messages to `phone` (an account's are addressed `account:ID`), newest
+    /// first, with the time each was queued.
+    async fn sms_outbox_recent(&self, phone: &str, limit: i64) -> crate::Result<Vec<(String, i64)>>;
 }
 
 /// Expands [`IdentityStore`] for one backend (same contract as `store_impl!`).
@@ -1186,6 +1189,15 @@ macro_rules! identity_impl {
                 async fn sms_outbox(&self, phone: &str) -> Result<Vec<String>> {
                     let rows = sqlx::query(Self::sql("SELECT message FROM sms_outbox WHERE phone = ? ORDER BY created_at, id")).bind(phone).fetch_all(&self.pool).await?;
                     rows.iter().map(|row| row.try_get("message").map_err(Error::from)).collect()
+                }
+
+                async fn sms_outbox_recent(&self, phone: &str, limit: i64) -> Result<Vec<(String, i64)>> {
+                    let rows = sqlx::query(Self::sql("SELECT message, created_at FROM sms_outbox WHERE phone = ? ORDER BY created_at DESC, id DESC LIMIT ?"))
+                        .bind(phone)
+                        .bind(limit.clamp(0, 100))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    rows.iter().map(|row| Ok((row.try_get("message")?, row.try_get("created_at")?))).collect()
                 }
             }
         };

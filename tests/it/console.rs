@@ -1556,3 +1556,29 @@ async fn the_system_administrator_keeps_the_units_under_the_districts() {
     })
     .await;
 }
+
+/// 首页's 通知 (issue 12): the newest messages the system sent the account — a 催办 from the
+/// applicant reaches the reviewer who holds the task — newest first; nobody else sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn home_shows_the_newest_notices_sent_to_the_account() {
+    each_backend(|app| async move {
+        people(&app).await;
+        apply(&app).await;
+        let task = todo_task(&app, "hp1").await.expect("the district review");
+        let hp1 = login(&app, "hp1", PASSWORD).await;
+        let (_, home) = screen(&app, &hp1, "/").await;
+        assert!(home.contains("暂无通知"), "{home}");
+        let (status, _) =
+            crate::approval::post(&app, "hp1", &format!("/tasks/{task}/claim"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, body) =
+            crate::approval::post(&app, "shenqing", &format!("/tasks/{task}/urge"), serde_json::json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, home) = screen(&app, &hp1, "/").await;
+        assert!(home.contains(r#"id="notices""#) && home.contains("您有待办任务“区级审核”需要尽快处理"), "{home}");
+        let hp2 = login(&app, "hp2", PASSWORD).await;
+        let (_, other) = screen(&app, &hp2, "/").await;
+        assert!(other.contains("暂无通知"), "hp2 was not urged: {other}");
+    })
+    .await;
+}

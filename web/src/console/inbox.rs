@@ -122,6 +122,17 @@ pub(crate) async fn home(
         context.insert("counts", &counts);
         context.insert("newest", &rows(newest.items, &districts(&state).await?));
     }
+    // 通知: the newest messages the system sent this account (催办, reminders), from the message
+    // outbox every sender writes to.
+    let address = format!("account:{}", auth.principal.account.id);
+    let notices: Vec<(String, String)> = state
+        .store()
+        .sms_outbox_recent(&address, 5)
+        .await?
+        .into_iter()
+        .map(|(message, at)| (shanghai(at), message))
+        .collect();
+    context.insert("notices", &notices);
     screen(&state, &auth, "home", "home.html", context).await
 }
 
