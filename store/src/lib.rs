@@ -9,6 +9,7 @@
 
 pub mod approval;
 mod backend;
+pub mod forms;
 pub mod identity;
 mod jobs;
 mod migrate;
@@ -20,6 +21,7 @@ pub mod testing;
 use std::sync::Arc;
 
 pub use approval::ApprovalStore;
+pub use forms::FormStore;
 pub use identity::{DataScope, IdentityStore};
 pub use jobs::JobStore;
 pub use model::*;
@@ -32,6 +34,9 @@ pub enum Error {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
+    /// A value of a unique field (named) that another record holds.
+    #[error("the value of '{0}' is taken by another record")]
+    Duplicate(String),
     /// The request is well-formed but not allowed in the current state.
     #[error("{0}")]
     Invalid(String),
@@ -63,7 +68,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: JobStore + IdentityStore + ApprovalStore + Send + Sync {
+pub trait Store: JobStore + IdentityStore + ApprovalStore + FormStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -16,6 +16,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (11, "key_fingerprint", include_str!("../../migrations/sqlite/0011_key_fingerprint.sql")),
     (12, "outbox_once", include_str!("../../migrations/sqlite/0012_outbox_once.sql")),
     (13, "editor", include_str!("../../migrations/sqlite/0013_editor.sql")),
+    (14, "forms", include_str!("../../migrations/sqlite/0014_forms.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -33,6 +34,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (11, "key_fingerprint", include_str!("../../migrations/postgres/0011_key_fingerprint.sql")),
     (12, "outbox_once", include_str!("../../migrations/postgres/0012_outbox_once.sql")),
     (13, "editor", include_str!("../../migrations/postgres/0013_editor.sql")),
+    (14, "forms", include_str!("../../migrations/postgres/0014_forms.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

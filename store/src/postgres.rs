@@ -126,5 +126,6 @@ store_impl!(PostgresStore, Postgres, "postgres");
 jobs_impl!(PostgresStore, Postgres);
 crate::identity::identity_impl!(PostgresStore, Postgres);
 crate::approval::approval_impl!(PostgresStore, Postgres);
+crate::forms::forms_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

@@ -169,6 +169,7 @@ store_impl!(SqliteStore, Sqlite, "sqlite");
 jobs_impl!(SqliteStore, Sqlite);
 crate::identity::identity_impl!(SqliteStore, Sqlite);
 crate::approval::approval_impl!(SqliteStore, Sqlite);
+crate::forms::forms_impl!(SqliteStore, Sqlite);
 
 bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 

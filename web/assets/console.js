@@ -210,3 +210,30 @@ document.addEventListener("keydown", (event) => {
   const picker = event.target.closest(".picker");
   if (picker) picker.querySelector(".picks").textContent = "";
 });
+
+// A record form's conditional fields (visible_when of the definition, when it is a plain
+// comparison): hidden until the field it names holds the value. Only a hint: the server keeps
+// or drops the value by the definition itself.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("record-form");
+  if (!form) return;
+  const dependents = form.querySelectorAll("[data-show-field]");
+  if (!dependents.length) return;
+  const valueOf = (key) => {
+    const inputs = form.querySelectorAll(`[name="v.${key}"]`);
+    for (const input of inputs) {
+      if ((input.type === "radio" || input.type === "checkbox") && !input.checked) continue;
+      return input.value;
+    }
+    return "";
+  };
+  const update = () => {
+    for (const element of dependents) {
+      const equal = element.dataset.showEqual === "true";
+      const holds = (valueOf(element.dataset.showField) === element.dataset.showValue) === equal;
+      element.hidden = !holds;
+    }
+  };
+  form.addEventListener("change", update);
+  update();
+});

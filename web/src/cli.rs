@@ -23,8 +23,11 @@ pub enum Command {
     /// Parse and validate BPMN files without a server; exits non-zero if any would be refused.
     Check {
         /// BPMN files to check.
-        #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// A definitions folder (`forms/<module>/*.toml`, `dicts/*.toml`) to check instead of
+        /// the form definitions built into this binary, which are checked otherwise.
+        #[arg(long)]
+        definitions: Option<PathBuf>,
     },
     /// Manage accounts: add, freeze, unfreeze, cancel, list.
     #[command(subcommand)]
@@ -104,7 +107,7 @@ impl ServeConfig {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { files } => check(&files),
+        Command::Check { files, definitions } => check(&files, definitions.as_deref()),
         Command::User(command) => crate::identity::commands::user(command),
         Command::Unit(command) => crate::identity::commands::unit(command),
         Command::Audit(command) => crate::identity::commands::audit(command),
@@ -174,6 +177,7 @@ fn first_start_banner(first: &demo::FirstStart, demo_people: bool, own: &[demo::
 
 pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     crate::templates::check().map_err(|error| anyhow::anyhow!(error))?;
+    crate::check_forms().map_err(|error| anyhow::anyhow!("the form definitions are broken:\n{error}"))?;
     let url = config.database_url();
     if config.database_url.is_none() || config.security.key.key_file.is_none() {
         std::fs::create_dir_all(&config.data_dir)
@@ -197,6 +201,15 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             own_passwords = demo::add_people(&executor, security.crypto.as_ref(), first).await?;
         }
         demo::load(&executor).await?;
+    }
+    // Records written under an earlier definition whose filters or sort keys changed are
+    // indexed again before anyone lists them.
+    let reindexed = ::forms::records::reindex(executor.store().as_ref(), &crate::shipped_forms()).await?;
+    if reindexed > 0 {
+        tracing::info!(records = reindexed, "form records indexed again for changed definitions");
+    }
+    if !config.no_demo {
+        demo::load_forms(&executor).await?;
     }
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
@@ -276,11 +289,32 @@ async fn shutdown_signal() {
     let _ = interrupt.await;
 }
 
-/// `shuangyong check FILE…`
-fn check(files: &[PathBuf]) -> ExitCode {
+/// The form definitions of `dir`, or the shipped ones: OK with their counts, or every problem.
+fn check_forms(dir: Option<&std::path::Path>) -> bool {
+    let (what, catalog) = match dir {
+        Some(dir) => (dir.display().to_string(), ::forms::Catalog::from_dir(dir)),
+        None => ("form definitions (built in)".to_string(), ::forms::Catalog::embedded()),
+    };
+    match catalog {
+        Ok(catalog) => {
+            println!("{what}: OK, {} forms", catalog.forms().count());
+            true
+        }
+        Err(error) => {
+            println!("{what}: REFUSED");
+            for line in error.to_string().lines() {
+                println!("  {line}");
+            }
+            false
+        }
+    }
+}
+
+/// `shuangyong check [FILE…] [--definitions DIR]`: BPMN files, and the form definitions.
+fn check(files: &[PathBuf], definitions: Option<&std::path::Path>) -> ExitCode {
     let scripting = engine::Scripting::new();
     let services = services::handlers();
-    let mut refused = 0;
+    let mut refused = if check_forms(definitions) { 0 } else { 1 };
     for file in files {
         let content = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),

@@ -128,6 +128,44 @@ pub async fn add_people(
 
 /// Deploys the shipped models (a no-op when they are already deployed unchanged) and, on an
 /// empty database, starts one demo application so the task list has something in it.
+/// The demo records of the dynamic forms (`definitions/demo/form-records.json`): form key →
+/// records, each a JSON object of field values as the API takes them.
+const FORM_RECORDS: &str = include_str!("../../definitions/demo/form-records.json");
+
+/// Loads the demo records into every form that has no record yet, through the same checks as
+/// any submission (a demo record the definition refuses stops the start with its problems).
+pub async fn load_forms(executor: &Executor) -> anyhow::Result<()> {
+    let catalog = crate::shipped_forms();
+    let demo: serde_json::Map<String, serde_json::Value> = serde_json::from_str(FORM_RECORDS)?;
+    let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
+    for (key, records) in demo.iter().filter(|(key, _)| !key.starts_with('_')) {
+        let form = catalog.form(key).ok_or_else(|| anyhow::anyhow!("demo records for unknown form '{key}'"))?;
+        let request = forms::records::ListRequest { page: 1, page_size: 1, ..Default::default() };
+        let (_, existing) = forms::records::list(executor.store().as_ref(), form, &actor, &request).await?;
+        if existing > 0 {
+            continue;
+        }
+        for values in records.as_array().into_iter().flatten() {
+            let values = values.as_object().cloned().unwrap_or_default();
+            let created = forms::records::create(
+                executor.store().as_ref(),
+                &catalog,
+                form,
+                &actor,
+                &values,
+                forms::Mode::Strict,
+                None,
+            )
+            .await;
+            if let Err(forms::records::RecordError::Invalid(errors)) = &created {
+                anyhow::bail!("a demo record of '{key}' is refused: {errors:?}");
+            }
+            created?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn load(executor: &Executor) -> anyhow::Result<()> {
     let uploads = PROCESSES
         .iter()

@@ -34,6 +34,10 @@ pub enum ApiError {
     /// be done (`invalid-input`, `invalid-state` …).
     #[error("{message}")]
     Coded { status: StatusCode, code: &'static str, message: String },
+    /// 422 `validation-failed`: a form submission, with every failing field, its code and
+    /// its message (`errors` in the body).
+    #[error("{}", .0.iter().map(|error| format!("{}: {}", error.field, error.message)).collect::<Vec<_>>().join("; "))]
+    Validation(Vec<forms::FieldError>),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,7 +49,9 @@ impl ApiError {
     /// 0 = generic, 1 = optimistic locking).
     fn camunda_type(&self) -> (&'static str, i64) {
         match self {
-            ApiError::BadRequest(_) | ApiError::Unprocessable(_) => ("InvalidRequestException", 0),
+            ApiError::BadRequest(_) | ApiError::Unprocessable(_) | ApiError::Validation(_) => {
+                ("InvalidRequestException", 0)
+            }
             ApiError::Unauthorized(_) => ("AuthenticationException", 0),
             ApiError::NotFound(_) => ("InvalidRequestException", 0),
             ApiError::Conflict(_) => ("OptimisticLockingException", 1),
@@ -66,7 +72,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
-            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unprocessable(_) | ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Coded { status, .. } => *status,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,6 +96,7 @@ impl ApiError {
     pub(crate) fn code(&self) -> &'static str {
         match self {
             ApiError::Coded { code, .. } => code,
+            ApiError::Validation(_) => "validation-failed",
             other => code_for(other.status()),
         }
     }
@@ -147,6 +154,9 @@ impl ApiError {
 
     fn api_body(&self) -> serde_json::Value {
         let code = self.code();
+        if let ApiError::Validation(errors) = self {
+            return json!({ "code": code, "message": "提交的内容有误，请按提示修改", "error": code, "errors": errors });
+        }
         // `error` repeats the code for clients of the earlier identity shape.
         json!({ "code": code, "message": self.public_message(), "error": code })
     }
@@ -182,6 +192,11 @@ impl From<store::Error> for ApiError {
         match error {
             store::Error::Conflict(message) => ApiError::Conflict(message),
             store::Error::NotFound(message) => ApiError::NotFound(message),
+            store::Error::Duplicate(field) => ApiError::Validation(vec![forms::FieldError {
+                field,
+                code: "duplicate".into(),
+                message: "该值已被其他记录使用，不能重复".into(),
+            }]),
             store::Error::Invalid(message) => ApiError::Unprocessable(message),
             store::Error::Model(parse) => {
                 ApiError::BadRequest(format!("ENGINE-09005 Could not parse BPMN process. {parse}"))

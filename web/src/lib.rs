@@ -17,6 +17,7 @@ mod console;
 pub mod demo;
 pub mod error;
 mod files;
+mod forms;
 pub mod identity;
 pub mod routes;
 pub mod templates;
@@ -42,6 +43,8 @@ pub struct AppState {
     credentials: Arc<CredentialCache>,
     pub security: Arc<identity::Security>,
     pub sms: Arc<dyn identity::sms::SmsGateway>,
+    /// The form definitions of this node (issue 13), checked when it started.
+    pub forms: Arc<::forms::Catalog>,
 }
 
 impl AppState {
@@ -52,12 +55,39 @@ impl AppState {
 
     pub fn with_security(executor: Arc<Executor>, security: identity::Security) -> Self {
         let sms = Arc::new(identity::sms::OutboxGateway(executor.store().clone()));
-        AppState { executor, credentials: Arc::new(CredentialCache::default()), security: Arc::new(security), sms }
+        AppState {
+            executor,
+            credentials: Arc::new(CredentialCache::default()),
+            security: Arc::new(security),
+            sms,
+            forms: shipped_forms(),
+        }
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
         self.executor.store()
     }
+}
+
+/// The form definitions shipped in the binary, read once. `serve` and `check` refuse to go on
+/// when they are broken ([`check_forms`]); anywhere else a broken catalog is logged and
+/// served as empty rather than taking the node down.
+pub fn shipped_forms() -> Arc<::forms::Catalog> {
+    static SHIPPED: std::sync::OnceLock<Arc<::forms::Catalog>> = std::sync::OnceLock::new();
+    SHIPPED
+        .get_or_init(|| match ::forms::Catalog::embedded() {
+            Ok(catalog) => Arc::new(catalog),
+            Err(error) => {
+                tracing::error!(%error, "the shipped form definitions are broken");
+                Arc::new(::forms::Catalog::empty())
+            }
+        })
+        .clone()
+}
+
+/// Checks the shipped form definitions: every problem, with its file and field.
+pub fn check_forms() -> Result<(), ::forms::Error> {
+    ::forms::Catalog::embedded().map(|_| ())
 }
 
 /// The domain handlers of `services`, over this node's store and crypto provider.
@@ -77,6 +107,9 @@ pub fn routes() -> Routes {
         .merge(identity::api::public_router())
         .merge(identity::pages::router())
         .merge(console::router())
+        .merge(
+            forms::page_router().with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(256 * 1024))),
+        )
         .merge(assets::router())
         .nest("/engine-rest", camunda::router())
         .nest("/api", api_router().merge(identity::api::router()))
@@ -138,6 +171,7 @@ fn api_router() -> Routes {
         .delete("/damaged-instances/{id}", ENGINE_DEPLOY, discard_damaged_instance)
         .merge(approval::router())
         .merge(files::router())
+        .merge(forms::api_router())
         .merge(console::editor::api_router())
 }
 

@@ -9,6 +9,7 @@ mod accounts;
 mod audit;
 pub(crate) mod editor;
 mod inbox;
+pub(crate) use inbox::shanghai;
 mod instance;
 mod mobile;
 pub(crate) mod problems;
@@ -116,6 +117,7 @@ struct Menu {
     audit: bool,
     reports: bool,
     system: bool,
+    forms: bool,
 }
 
 /// What the shell shows around every screen.
@@ -125,15 +127,17 @@ struct Shell {
     unit: String,
     csrf: String,
     menu: Menu,
-    /// The navigation entry to mark (`home`, `inbox` …).
-    active: &'static str,
+    /// The forms the user may read, by navigation group: (group, [(form key, name)]).
+    forms: Vec<(String, Vec<(String, String)>)>,
+    /// The navigation entry to mark (`home`, `inbox`, `form:<key>` …).
+    active: String,
 }
 
 /// A screen inside the shell: `context` plus the shell's own values under `shell`.
 pub(crate) async fn screen(
     state: &AppState,
     auth: &Auth,
-    active: &'static str,
+    active: &str,
     template: &str,
     mut context: Context,
 ) -> ApiResult<Response> {
@@ -158,8 +162,10 @@ pub(crate) async fn screen(
             audit: can("menu:audit"),
             reports: can("menu:reports"),
             system: can("menu:system"),
+            forms: can("menu:forms"),
         },
-        active,
+        forms: if can("menu:forms") { crate::forms::groups(&state.forms, auth) } else { Vec::new() },
+        active: active.to_string(),
     };
     context.insert("shell", &shell);
     Ok(page(StatusCode::OK, template, &context))

@@ -33,7 +33,27 @@ fn check_accepts_the_shipped_and_benchmark_models() {
     let (ok, stdout) = check(&files);
     assert!(ok, "{stdout}");
     assert!(stdout.contains("process 'pref03-institution-onboarding' (优待服务提供单位入驻审核)"), "{stdout}");
-    assert_eq!(stdout.matches(": OK").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches(": OK").count(), 6, "five models and the built-in forms: {stdout}");
+    assert!(stdout.contains("form definitions (built in): OK"), "{stdout}");
+}
+
+/// `check --definitions DIR` reads a definitions folder and names the file, the field and the
+/// problem of a broken form (issue 13), failing the command.
+#[test]
+fn check_names_the_file_and_field_of_a_broken_form_definition() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir_all(directory.path().join("forms/svc")).expect("folders");
+    std::fs::create_dir_all(directory.path().join("dicts")).expect("folders");
+    std::fs::write(
+        directory.path().join("forms/svc/room.toml"),
+        "key = \"room\"\nname = \"咨询室\"\ntitle = \"name\"\n[[fields]]\nkey = \"name\"\nlabel = \"名称\"\ntype = \"text\"\n[[fields]]\nkey = \"seats\"\nlabel = \"座位\"\ntype = \"integer\"\nmin = \"many\"\n",
+    )
+    .expect("written");
+    let output =
+        Command::new(binary()).arg("check").arg("--definitions").arg(directory.path()).output().expect("check runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("REFUSED") && stdout.contains("forms/svc/room.toml: field 'seats': min = "), "{stdout}");
 }
 
 #[test]

@@ -1,0 +1,581 @@
+//! Records of a form: create, update, delete, restore, read, list and history, over the
+//! storage port `store::FormStore`. This is where a definition becomes rows: the values are
+//! validated ([`crate::validate`]), the title, search text and key columns derived, the unique
+//! values named, the district taken from the form's district field and held to the actor's
+//! data scope, and every change written with who made it and what changed.
+//!
+//! The screens, the JSON API and (later) imports and task forms all call these functions, so
+//! none of them can skip a check.
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+use store::forms::{Deleted, FormRecord, KeyCondition, RecordChange, RecordQuery, RecordSort, UniqueValue};
+use store::{DataScope, Page, Store};
+
+use crate::Catalog;
+use crate::definition::{FieldKind, Form, SortKey};
+use crate::value::{self, FieldError, Mode};
+
+/// Why a record operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The submission: every failing field.
+    #[error("invalid submission")]
+    Invalid(Vec<FieldError>),
+    /// No such record in the caller's scope (whether it exists elsewhere is not said).
+    #[error("记录不存在")]
+    NotFound,
+    /// The record changed since the caller read it (the version they sent is stale).
+    #[error("记录已被他人修改，请刷新后重试 (version {expected} is stale; the record is at {current})")]
+    Stale { expected: i64, current: i64 },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+pub type Result<T> = std::result::Result<T, RecordError>;
+
+/// Who acts, with their data scope (the scope decides what they see and where they may write).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user: String,
+    pub unit: Option<String>,
+    pub scope: DataScope,
+}
+
+/// A record as the screens and the API read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: String,
+    pub version: i64,
+    pub values: Map<String, Value>,
+    pub district: Option<String>,
+    pub title: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_by: String,
+    pub updated_at: i64,
+    pub deleted_at: Option<i64>,
+    pub deleted_by: Option<String>,
+}
+
+impl Record {
+    fn from_row(row: FormRecord) -> Result<Record> {
+        let values = match serde_json::from_str::<Value>(&row.data) {
+            Ok(Value::Object(values)) => values,
+            _ => return Err(RecordError::Store(store::Error::Corrupt(format!("record {} is no JSON object", row.id)))),
+        };
+        Ok(Record {
+            id: row.id,
+            version: row.version,
+            values,
+            district: row.district,
+            title: row.title,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_by: row.updated_by,
+            updated_at: row.updated_at,
+            deleted_at: row.deleted_at,
+            deleted_by: row.deleted_by,
+        })
+    }
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct HistoryEntry {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub task_id: Option<String>,
+    /// (field, old, new) of each changed field.
+    pub changes: Vec<FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+}
+
+/// Shanghai's date today (a birth date may not be later).
+pub fn today() -> NaiveDate {
+    (chrono::Utc::now() + chrono::Duration::hours(8)).date_naive()
+}
+
+use store::{new_id, now_millis};
+
+/// The derived columns of a record's values: title, search text, key columns.
+fn derived(form: &Form, values: &Map<String, Value>) -> (String, String, Vec<String>) {
+    let title = values.get(&form.title).map(|value| match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    });
+    let mut keys = vec![String::new(); store::forms::KEY_COLUMNS];
+    for field in &form.fields {
+        if let Some(slot) = field.slot {
+            keys[slot] = value::key_text(field, values.get(&field.key));
+        }
+    }
+    (title.unwrap_or_default(), value::search_text(form, values), keys)
+}
+
+fn unique_values(form: &Form, values: &Map<String, Value>) -> Vec<UniqueValue> {
+    form.fields
+        .iter()
+        .filter(|field| field.unique)
+        .filter_map(|field| {
+            let value = values.get(&field.key)?;
+            let text = match value {
+                // Compared without case: "Ab" and "aB" are one code.
+                Value::String(text) => text.to_lowercase(),
+                other => other.to_string(),
+            };
+            Some(UniqueValue { field: field.key.clone(), value: text })
+        })
+        .collect()
+}
+
+/// The record's district from its district field, held to the actor's scope: a district
+/// account writes only its own district's records.
+fn district_of(form: &Form, values: &Map<String, Value>, actor: &Actor) -> Result<Option<String>> {
+    let Some(field) = &form.district else { return Ok(None) };
+    let district = values.get(field).and_then(Value::as_str).map(str::to_string);
+    if let DataScope::District(own) = &actor.scope
+        && district.as_deref() != Some(own.as_str())
+    {
+        return Err(RecordError::Invalid(vec![FieldError {
+            field: field.clone(),
+            code: "district-out-of-scope".into(),
+            message: "只能填写本区的记录".into(),
+        }]));
+    }
+    Ok(district)
+}
+
+fn history_json(changes: &[FieldChange]) -> String {
+    serde_json::to_string(changes).unwrap_or_else(|_| "[]".into())
+}
+
+fn field_changes(form: &Form, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<FieldChange> {
+    value::changes(form, old, new).into_iter().map(|(field, old, new)| FieldChange { field, old, new }).collect()
+}
+
+/// A refusal of the store in the record's terms: a duplicate at its field.
+fn refusal(form: &Form, error: store::Error) -> RecordError {
+    match error {
+        store::Error::Duplicate(field) => {
+            let label = form.field(&field).map(|field| field.label.clone()).unwrap_or_else(|| field.clone());
+            RecordError::Invalid(vec![FieldError {
+                field,
+                code: "duplicate".into(),
+                message: format!("{label}已被其他记录使用，不能重复"),
+            }])
+        }
+        other => RecordError::Store(other),
+    }
+}
+
+/// Creates a record from a submission. `task_id`: the task it was made in.
+pub async fn create(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    input: &Map<String, Value>,
+    mode: Mode,
+    task_id: Option<&str>,
+) -> Result<Record> {
+    let values = value::validate(form, catalog, input, None, mode, today()).map_err(RecordError::Invalid)?;
+    let district = district_of(form, &values, actor)?;
+    let (title, search, keys) = derived(form, &values);
+    let at = now_millis();
+    let id = new_id();
+    let data = Value::Object(values.clone()).to_string();
+    let row = FormRecord {
+        id: id.clone(),
+        form: form.key.clone(),
+        version: 1,
+        district,
+        unit_id: actor.unit.clone(),
+        created_by: actor.user.clone(),
+        created_at: at,
+        updated_by: actor.user.clone(),
+        updated_at: at,
+        deleted_at: None,
+        deleted_by: None,
+        title,
+        search,
+        data,
+        keys,
+    };
+    let changes = field_changes(form, &Map::new(), &values);
+    let change = RecordChange {
+        id: new_id(),
+        record_id: id.clone(),
+        form: form.key.clone(),
+        at,
+        actor: actor.user.clone(),
+        action: "create".into(),
+        changes: history_json(&changes),
+        task_id: task_id.map(str::to_string),
+    };
+    store
+        .insert_form_record(&row, &unique_values(form, &values), &change)
+        .await
+        .map_err(|error| refusal(form, error))?;
+    Record::from_row(row)
+}
+
+/// One record of the form inside the actor's scope.
+pub async fn get(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Record> {
+    match store.form_record(&form.key, id, &actor.scope).await? {
+        Some(row) => Record::from_row(row),
+        None => Err(RecordError::NotFound),
+    }
+}
+
+/// Updates a live record the actor can see, if it is still at `expected_version`. Fields the
+/// submission leaves out keep their values.
+#[allow(clippy::too_many_arguments)]
+pub async fn update(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+    input: &Map<String, Value>,
+    mode: Mode,
+    task_id: Option<&str>,
+) -> Result<Record> {
+    let current = get(store, form, actor, id).await?;
+    if current.deleted_at.is_some() {
+        return Err(RecordError::NotFound);
+    }
+    if current.version != expected_version {
+        return Err(RecordError::Stale { expected: expected_version, current: current.version });
+    }
+    let values =
+        value::validate(form, catalog, input, Some(&current.values), mode, today()).map_err(RecordError::Invalid)?;
+    let district = district_of(form, &values, actor)?;
+    let changes = field_changes(form, &current.values, &values);
+    if changes.is_empty() && district == current.district {
+        return Ok(current);
+    }
+    let (title, search, keys) = derived(form, &values);
+    let at = now_millis();
+    let row = FormRecord {
+        id: id.to_string(),
+        form: form.key.clone(),
+        version: expected_version + 1,
+        district,
+        unit_id: None,
+        created_by: current.created_by.clone(),
+        created_at: current.created_at,
+        updated_by: actor.user.clone(),
+        updated_at: at,
+        deleted_at: None,
+        deleted_by: None,
+        title,
+        search,
+        data: Value::Object(values.clone()).to_string(),
+        keys,
+    };
+    let change = RecordChange {
+        id: new_id(),
+        record_id: id.to_string(),
+        form: form.key.clone(),
+        at,
+        actor: actor.user.clone(),
+        action: "update".into(),
+        changes: history_json(&changes),
+        task_id: task_id.map(str::to_string),
+    };
+    match store.update_form_record(&row, expected_version, &unique_values(form, &values), &change).await {
+        Ok(()) => Record::from_row(row),
+        // Someone saved between our read and our write: the same answer as a stale version.
+        Err(store::Error::Conflict(_)) => {
+            let now = get(store, form, actor, id).await?;
+            Err(RecordError::Stale { expected: expected_version, current: now.version })
+        }
+        Err(error) => Err(refusal(form, error)),
+    }
+}
+
+/// Moves a record to the recycle bin (restorable; recorded).
+pub async fn delete(store: &dyn Store, form: &Form, actor: &Actor, id: &str, expected_version: i64) -> Result<()> {
+    let current = get(store, form, actor, id).await?;
+    if current.deleted_at.is_some() {
+        return Err(RecordError::NotFound);
+    }
+    if current.version != expected_version {
+        return Err(RecordError::Stale { expected: expected_version, current: current.version });
+    }
+    let change = RecordChange {
+        id: new_id(),
+        record_id: id.to_string(),
+        form: form.key.clone(),
+        at: now_millis(),
+        actor: actor.user.clone(),
+        action: "delete".into(),
+        changes: "[]".into(),
+        task_id: None,
+    };
+    match store.delete_form_record(&form.key, id, expected_version, &change).await {
+        Err(store::Error::Conflict(_)) => {
+            let now = get(store, form, actor, id).await?;
+            Err(RecordError::Stale { expected: expected_version, current: now.version })
+        }
+        other => Ok(other?),
+    }
+}
+
+/// Takes a record out of the recycle bin; its unique values must still be free.
+pub async fn restore(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Record> {
+    let current = get(store, form, actor, id).await?;
+    if current.deleted_at.is_none() {
+        return Err(RecordError::NotFound);
+    }
+    let change = RecordChange {
+        id: new_id(),
+        record_id: id.to_string(),
+        form: form.key.clone(),
+        at: now_millis(),
+        actor: actor.user.clone(),
+        action: "restore".into(),
+        changes: "[]".into(),
+        task_id: None,
+    };
+    store
+        .restore_form_record(&form.key, id, &unique_values(form, &current.values), &change)
+        .await
+        .map_err(|error| refusal(form, error))?;
+    get(store, form, actor, id).await
+}
+
+/// The history of a record the actor can see, oldest first.
+pub async fn history(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Vec<HistoryEntry>> {
+    get(store, form, actor, id).await?;
+    let rows = store.form_record_changes(id).await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| HistoryEntry {
+            at: row.at,
+            actor: row.actor,
+            action: row.action,
+            task_id: row.task_id,
+            changes: serde_json::from_str(&row.changes).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// A filter of a list, by field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FilterValue {
+    /// Part of a text field.
+    Text(String),
+    /// One of these codes (a select, a district, a boolean as `true` / `false`; any of them
+    /// held by a multi-select).
+    AnyOf(Vec<String>),
+    /// An ordered field within [from, to].
+    Range(Option<String>, Option<String>),
+}
+
+/// What a list asks for; field names and values as the URL or the API gave them.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub filters: Vec<(String, FilterValue)>,
+    pub text: Option<String>,
+    /// A field key, `updated` or `created`, ascending?
+    pub sort: Option<(String, bool)>,
+    pub page: i64,
+    pub page_size: i64,
+    pub deleted: Deleted,
+    pub ids: Option<Vec<String>>,
+}
+
+/// The largest page a list or the API serves.
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// The store query of a list request: every filter and the sort checked against the form,
+/// each problem at its field (code `bad-filter` / `bad-sort`).
+pub fn query(form: &Form, scope: DataScope, request: &ListRequest) -> Result<RecordQuery> {
+    let mut errors = Vec::new();
+    let mut query = RecordQuery::new(scope);
+    query.form = form.key.clone();
+    query.deleted = request.deleted;
+    query.text = request.text.clone();
+    query.ids = request.ids.clone();
+    for (key, filter) in &request.filters {
+        let Some(field) = form.field(key).filter(|field| field.filter) else {
+            errors.push(FieldError {
+                field: key.clone(),
+                code: "bad-filter".into(),
+                message: format!("不能按 {key} 筛选"),
+            });
+            continue;
+        };
+        let Some(slot) = field.slot else { continue };
+        let condition = match (field.kind, filter) {
+            (kind, FilterValue::Text(text)) if kind.is_text() => KeyCondition::Contains(slot, text.trim().to_string()),
+            (FieldKind::Boolean, FilterValue::AnyOf(values)) => KeyCondition::In(
+                slot,
+                values
+                    .iter()
+                    .map(|value| if matches!(value.as_str(), "true" | "1" | "是") { "1" } else { "0" }.to_string())
+                    .collect(),
+            ),
+            (kind, FilterValue::AnyOf(values)) if kind.is_list() => KeyCondition::Tagged(slot, values.clone()),
+            (kind, FilterValue::AnyOf(values)) if kind.has_options() => KeyCondition::In(slot, values.clone()),
+            (kind, FilterValue::Range(from, to)) if kind.is_ordered() => {
+                let mut bound = |text: &Option<String>| -> Option<String> {
+                    let text = text.as_ref()?;
+                    let key = value::key_of_input(field, text);
+                    if key.is_none() {
+                        errors.push(FieldError {
+                            field: field.key.clone(),
+                            code: "bad-filter".into(),
+                            message: format!("“{text}”不是有效的{}", field.label),
+                        });
+                    }
+                    key
+                };
+                let (from, to) = (bound(from), bound(to));
+                // A date range's end includes that whole day.
+                let to = match (field.kind, to) {
+                    (FieldKind::Datetime, Some(to)) if to.len() == 10 => Some(format!("{to}T23:59")),
+                    (_, to) => to,
+                };
+                KeyCondition::Range(slot, from, to)
+            }
+            _ => {
+                errors.push(FieldError {
+                    field: key.clone(),
+                    code: "bad-filter".into(),
+                    message: format!("{}的筛选值无效", field.label),
+                });
+                continue;
+            }
+        };
+        query.conditions.push(condition);
+    }
+    let (sort, ascending) = match &request.sort {
+        Some((name, ascending)) => (name.as_str(), *ascending),
+        None => match &form.sort {
+            (SortKey::Updated, ascending) => ("updated", *ascending),
+            (SortKey::Created, ascending) => ("created", *ascending),
+            (SortKey::Field(field), ascending) => (field.as_str(), *ascending),
+        },
+    };
+    query.sort = match sort {
+        "updated" => Some((RecordSort::Updated, ascending)),
+        "created" => Some((RecordSort::Created, ascending)),
+        field => match form.field(field).filter(|field| field.sortable).and_then(|field| field.slot) {
+            Some(slot) => Some((RecordSort::Key(slot), ascending)),
+            None => {
+                errors.push(FieldError {
+                    field: field.to_string(),
+                    code: "bad-sort".into(),
+                    message: format!("不能按 {field} 排序"),
+                });
+                None
+            }
+        },
+    };
+    let size = request.page_size.clamp(1, MAX_PAGE_SIZE);
+    let first = (request.page.max(1) - 1).checked_mul(size).ok_or_else(|| {
+        RecordError::Invalid(vec![FieldError {
+            field: "page".into(),
+            code: "bad-page".into(),
+            message: "页码无效".into(),
+        }])
+    })?;
+    query.page = Page { first_result: first, max_results: Some(size) };
+    if errors.is_empty() { Ok(query) } else { Err(RecordError::Invalid(errors)) }
+}
+
+/// A page of records and the total.
+pub async fn list(store: &dyn Store, form: &Form, actor: &Actor, request: &ListRequest) -> Result<(Vec<Record>, i64)> {
+    let query = query(form, actor.scope.clone(), request)?;
+    let (rows, total) = store.form_records(&query).await?;
+    Ok((rows.into_iter().map(Record::from_row).collect::<Result<Vec<_>>>()?, total))
+}
+
+/// Every record a list request matches, in its order, a batch at a time through a keyset
+/// cursor (no OFFSET: the millionth row costs what the first does). An export reads it.
+pub struct Walker<'a> {
+    store: &'a dyn Store,
+    query: RecordQuery,
+    batch: i64,
+    done: bool,
+}
+
+impl<'a> Walker<'a> {
+    /// Checks the request against the form (its errors come now, before anything is sent).
+    pub fn new(
+        store: &'a dyn Store,
+        form: &Form,
+        actor: &Actor,
+        request: &ListRequest,
+        batch: i64,
+    ) -> Result<Walker<'a>> {
+        let mut query = query(form, actor.scope.clone(), request)?;
+        query.page = Page { first_result: 0, max_results: Some(batch) };
+        query.without_total = true;
+        Ok(Walker { store, query, batch, done: false })
+    }
+
+    /// The next batch; `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<Record>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let (rows, _) = self.store.form_records(&self.query).await?;
+        self.done = (rows.len() as i64) < self.batch;
+        self.query.after = rows.last().map(|row| store::forms::cursor_of(row, self.query.sort));
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows.into_iter().map(Record::from_row).collect::<Result<Vec<_>>>()?))
+    }
+}
+
+/// Derives the stored columns of every record of each form whose layout changed since the
+/// rows were written (a new filter field, a new sort key …), in batches. Returns how many
+/// records were indexed again.
+pub async fn reindex(store: &dyn Store, catalog: &Catalog) -> Result<u64> {
+    let mut total = 0;
+    for form in catalog.forms() {
+        let layout = form.layout();
+        if store.form_layout(&form.key).await?.as_deref() == Some(layout.as_str()) {
+            continue;
+        }
+        let mut query = RecordQuery::new(DataScope::All);
+        query.form = form.key.clone();
+        query.deleted = Deleted::Any;
+        query.sort = Some((RecordSort::Created, true));
+        query.page = Page { first_result: 0, max_results: Some(1_000) };
+        query.without_total = true;
+        loop {
+            let (rows, _) = store.form_records(&query).await?;
+            let count = rows.len();
+            let last = rows.last().map(|row| store::forms::cursor_of(row, query.sort));
+            let mut derived_rows = Vec::with_capacity(count);
+            for row in rows {
+                let id = row.id.clone();
+                let record = Record::from_row(row)?;
+                let (title, search, keys) = derived(form, &record.values);
+                derived_rows.push((id, title, search, keys));
+            }
+            let done = count < 1_000;
+            store.reindex_form_records(&form.key, &derived_rows, done.then_some(layout.as_str())).await?;
+            total += count as u64;
+            if done {
+                break;
+            }
+            query.after = last;
+        }
+    }
+    Ok(total)
+}

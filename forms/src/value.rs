@@ -1,0 +1,567 @@
+//! Values of a record: reading what a person or a client sent into the stored form of each
+//! field type, the checks of a definition, and the derived texts the store indexes (key
+//! columns, search text) and the screens show (labels, masks).
+//!
+//! A record is a JSON object, one member per filled field:
+//! text-like types, dates, options → string; integer → number; decimal and money → string
+//! with exactly `scale` digits after the point (exact, never a float); boolean → bool;
+//! multi-select and check boxes → array of codes. An empty field has no member.
+
+use chrono::NaiveDate;
+use serde_json::{Map, Value};
+
+use crate::definition::{Bound, Field, FieldKind, Form, PhoneKind};
+use crate::{Catalog, ids};
+
+/// One problem of a submission: the field (or `_form` for a rule that names none), a stable
+/// code for clients and import workbooks, and the sentence the page shows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl FieldError {
+    fn new(field: &str, code: &str, message: impl Into<String>) -> FieldError {
+        FieldError { field: field.to_string(), code: code.to_string(), message: message.into() }
+    }
+}
+
+/// The largest absolute value of an exact number before scaling (10^15: more than any amount
+/// of this system, far inside what the key columns encode).
+const NUMBER_LIMIT: i128 = 1_000_000_000_000_000;
+
+/// Full-width ASCII made half-width and the ideographic space a space: what comes out of
+/// Chinese input methods and spreadsheets.
+pub fn half_width(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+            '\u{3000}' => ' ',
+            other => other,
+        })
+        .collect()
+}
+
+/// An exact decimal scaled by 10^scale: `12.5` at scale 2 is 1250. Accepts a sign, thousands
+/// separators, full-width digits and a leading `¥`; refuses more digits after the point than
+/// the scale (never rounds what a person typed).
+pub fn parse_decimal(text: &str, scale: u32) -> Result<i128, &'static str> {
+    let text = half_width(text).replace([',', ' '], "");
+    let text = text.trim_start_matches(['¥', '￥']);
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    if whole.is_empty() && fraction.is_empty()
+        || !whole.chars().all(|c| c.is_ascii_digit())
+        || !fraction.chars().all(|c| c.is_ascii_digit())
+    {
+        return Err("not-decimal");
+    }
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > scale as usize {
+        return Err("too-many-decimals");
+    }
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 16 {
+        return Err("too-large");
+    }
+    let whole: i128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| "not-decimal")? };
+    if whole >= NUMBER_LIMIT {
+        return Err("too-large");
+    }
+    let mut scaled = whole * 10i128.pow(scale);
+    if !fraction.is_empty() {
+        let value: i128 = fraction.parse().map_err(|_| "not-decimal")?;
+        scaled += value * 10i128.pow(scale - fraction.len() as u32);
+    }
+    Ok(if negative { -scaled } else { scaled })
+}
+
+/// The text of a scaled decimal: `1250` at scale 2 is `12.50`.
+pub fn format_decimal(scaled: i128, scale: u32) -> String {
+    let sign = if scaled < 0 { "-" } else { "" };
+    let magnitude = scaled.unsigned_abs();
+    if scale == 0 {
+        return format!("{sign}{magnitude}");
+    }
+    let factor = 10u128.pow(scale);
+    format!("{sign}{}.{:0width$}", magnitude / factor, magnitude % factor, width = scale as usize)
+}
+
+/// A date as `YYYY-MM-DD` from that form, `YYYY/M/D`, `YYYY.M.D` or `YYYY年M月D日`.
+pub fn parse_date(text: &str) -> Result<NaiveDate, &'static str> {
+    let text = half_width(text.trim());
+    let text = text.replace(['年', '月', '/', '.'], "-").replace('日', "");
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| "not-date")
+}
+
+/// A local date and time to the minute, `YYYY-MM-DDTHH:MM` (also with a space, or seconds).
+pub fn parse_datetime(text: &str) -> Result<String, &'static str> {
+    let text = half_width(text.trim()).replace(' ', "T");
+    for format in ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"] {
+        if let Ok(parsed) = chrono::NaiveDateTime::parse_from_str(&text, format) {
+            return Ok(parsed.format("%Y-%m-%dT%H:%M").to_string());
+        }
+    }
+    Err("not-datetime")
+}
+
+fn text_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        Value::Bool(flag) => Some(flag.to_string()),
+        _ => None,
+    }
+}
+
+fn is_empty(value: Option<&Value>) -> bool {
+    match value {
+        None | Some(Value::Null) => true,
+        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(Value::Array(items)) => items.is_empty(),
+        _ => false,
+    }
+}
+
+/// Reads one filled value into its stored form, or the code and message of what is wrong.
+fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Result<Value, (String, String)> {
+    let fail = |code: &str, message: String| Err((code.to_string(), message));
+    let kind = field.kind;
+    if kind.is_list() {
+        let items: Vec<String> = match value {
+            Value::Array(items) => items.iter().filter_map(text_of).collect(),
+            other => match text_of(other) {
+                // "a,b" or "a、b" from a spreadsheet cell or a hand-typed list.
+                Some(text) => text.split([',', '，', '、', ';', '；']).map(str::to_string).collect(),
+                None => return fail("not-option", "请选择列出的选项".into()),
+            },
+        };
+        let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
+        let mut codes: Vec<String> = Vec::new();
+        for item in items.iter().map(|item| item.trim()).filter(|item| !item.is_empty()) {
+            let Some(code) = dict.and_then(|dict| dict.code_of(item)) else {
+                return fail("not-option", format!("“{item}”不是可选的选项"));
+            };
+            if !codes.iter().any(|known| known == code) {
+                codes.push(code.to_string());
+            }
+        }
+        return Ok(Value::Array(codes.into_iter().map(Value::String).collect()));
+    }
+    if kind == FieldKind::Boolean {
+        return match value {
+            Value::Bool(flag) => Ok(Value::Bool(*flag)),
+            other => match text_of(other).map(|text| half_width(text.trim()).to_lowercase()).as_deref() {
+                Some("true" | "on" | "1" | "yes" | "是" | "y") => Ok(Value::Bool(true)),
+                Some("false" | "off" | "0" | "no" | "否" | "n") => Ok(Value::Bool(false)),
+                _ => fail("not-boolean", "请填写“是”或“否”".into()),
+            },
+        };
+    }
+    let Some(raw) = text_of(value) else {
+        return fail("not-text", "这里只能填写一个值".into());
+    };
+    let text = raw.trim();
+    let length = |text: &str| text.chars().count();
+    let checked_text = |text: String| -> Result<Value, (String, String)> {
+        if let Some(min) = field.min_length
+            && length(&text) < min
+        {
+            return Err(("too-short".into(), format!("至少填写 {min} 个字")));
+        }
+        if let Some(max) = field.max_length
+            && length(&text) > max
+        {
+            return Err(("too-long".into(), format!("最多填写 {max} 个字，现在是 {} 个", length(&text))));
+        }
+        if let Some(pattern) = &field.pattern
+            && !pattern.is_match(&text)
+        {
+            let message = field.pattern_message.clone().unwrap_or_else(|| "格式不正确".into());
+            return Err(("pattern".into(), message));
+        }
+        Ok(Value::String(text))
+    };
+    match kind {
+        FieldKind::Text | FieldKind::Textarea => {
+            // A single-line text keeps no line breaks; a textarea keeps them as typed.
+            let text =
+                if kind == FieldKind::Text { text.replace(['\r', '\n'], " ") } else { text.replace("\r\n", "\n") };
+            if text.contains(|c: char| c.is_control() && c != '\n' && c != '\t') {
+                return fail("control-character", "含有不可见的控制字符".into());
+            }
+            checked_text(text)
+        }
+        FieldKind::Integer => {
+            let text = half_width(text).replace([',', ' '], "");
+            let number: i64 = text.parse().map_err(|_| ("not-integer".to_string(), "请填写整数".to_string()))?;
+            check_bounds(field, &Bound::Number(i128::from(number)), &number.to_string())?;
+            Ok(Value::from(number))
+        }
+        FieldKind::Decimal | FieldKind::Money => {
+            let scaled = parse_decimal(text, field.scale).map_err(|code| {
+                let message = match code {
+                    "too-many-decimals" => format!("小数点后最多 {} 位", field.scale),
+                    "too-large" => "数值过大".to_string(),
+                    _ if kind == FieldKind::Money => "请填写金额，例如 128.50".to_string(),
+                    _ => "请填写数字".to_string(),
+                };
+                (code.to_string(), message)
+            })?;
+            let formatted = format_decimal(scaled, field.scale);
+            check_bounds(field, &Bound::Number(scaled), &formatted)?;
+            Ok(Value::String(formatted))
+        }
+        FieldKind::Date => {
+            let date =
+                parse_date(text).map_err(|code| (code.to_string(), "请填写日期，例如 2026-12-04".to_string()))?;
+            let formatted = date.format("%Y-%m-%d").to_string();
+            check_bounds(field, &Bound::Date(date), &formatted)?;
+            Ok(Value::String(formatted))
+        }
+        FieldKind::Datetime => {
+            let formatted = parse_datetime(text)
+                .map_err(|code| (code.to_string(), "请填写日期和时间，例如 2026-12-04 09:30".to_string()))?;
+            check_bounds(field, &Bound::Datetime(formatted.clone()), &formatted)?;
+            Ok(Value::String(formatted))
+        }
+        FieldKind::Select | FieldKind::Radio | FieldKind::District => {
+            let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
+            match dict.and_then(|dict| dict.code_of(text)) {
+                Some(code) => Ok(Value::String(code.to_string())),
+                None => fail("not-option", format!("“{text}”不是可选的选项")),
+            }
+        }
+        FieldKind::Phone => {
+            let digits: String = half_width(text).chars().filter(|c| !matches!(c, ' ' | '-' | '(' | ')')).collect();
+            let digits = digits.strip_prefix("+86").unwrap_or(&digits).to_string();
+            let mobile = digits.len() == 11 && digits.starts_with('1') && digits.chars().all(|c| c.is_ascii_digit());
+            // 区号 (3–4 digits from 0) and a 7–8 digit number, optionally an extension.
+            let landline = {
+                let (main, extension) = match digits.split_once(['#', '转']) {
+                    Some((main, extension)) => (main, Some(extension)),
+                    None => (digits.as_str(), None),
+                };
+                main.starts_with('0')
+                    && (10..=12).contains(&main.len())
+                    && main.chars().all(|c| c.is_ascii_digit())
+                    && extension.is_none_or(|e| (1..=6).contains(&e.len()) && e.chars().all(|c| c.is_ascii_digit()))
+                    || (7..=8).contains(&main.len())
+                        && !main.starts_with(['0', '1'])
+                        && main.chars().all(|c| c.is_ascii_digit())
+            };
+            let ok = match field.phone {
+                PhoneKind::Mobile => mobile,
+                PhoneKind::Landline => landline,
+                PhoneKind::Any => mobile || landline,
+            };
+            if !ok {
+                let message = match field.phone {
+                    PhoneKind::Mobile => "请填写 11 位手机号码",
+                    PhoneKind::Landline => "请填写固定电话，例如 021-63210000",
+                    PhoneKind::Any => "请填写手机号码或固定电话（如 021-63210000）",
+                };
+                return fail("not-phone", message.into());
+            }
+            checked_text(digits)
+        }
+        FieldKind::IdCard => match ids::citizen_id(text, today) {
+            Ok(id) => checked_text(id.number),
+            Err(error) => fail(error.code(), error.message().into()),
+        },
+        FieldKind::Uscc => match ids::uscc(text) {
+            Ok(code) => checked_text(code),
+            Err(error) => fail(error.code(), error.message().into()),
+        },
+        FieldKind::Email => {
+            let text = half_width(text);
+            let ok = text.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty()
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !text.contains(char::is_whitespace)
+                    && text.matches('@').count() == 1
+            });
+            if !ok {
+                return fail("not-email", "请填写有效的电子邮箱，例如 name@example.cn".into());
+            }
+            checked_text(text)
+        }
+        FieldKind::Url => {
+            let text = half_width(text);
+            let ok = ["http://", "https://"].iter().any(|scheme| {
+                text.strip_prefix(scheme).is_some_and(|rest| {
+                    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+                    !host.is_empty() && host.contains('.') && !rest.contains(char::is_whitespace)
+                })
+            });
+            if !ok {
+                return fail("not-url", "请填写以 http:// 或 https:// 开头的网址".into());
+            }
+            checked_text(text)
+        }
+        FieldKind::Boolean | FieldKind::Multiselect | FieldKind::Checkbox => unreachable_kind(),
+    }
+}
+
+/// Booleans and lists are read before the text types; this arm is never taken.
+fn unreachable_kind() -> Result<Value, (String, String)> {
+    Err(("not-text".into(), "无法识别的值".into()))
+}
+
+fn check_bounds(field: &Field, value: &Bound, shown: &str) -> Result<(), (String, String)> {
+    let below = |bound: &Bound| match (value, bound) {
+        (Bound::Number(value), Bound::Number(bound)) => value < bound,
+        (Bound::Date(value), Bound::Date(bound)) => value < bound,
+        (Bound::Datetime(value), Bound::Datetime(bound)) => value < bound,
+        _ => false,
+    };
+    let above = |bound: &Bound| match (value, bound) {
+        (Bound::Number(value), Bound::Number(bound)) => value > bound,
+        (Bound::Date(value), Bound::Date(bound)) => value > bound,
+        (Bound::Datetime(value), Bound::Datetime(bound)) => value > bound,
+        _ => false,
+    };
+    if let Some(min) = &field.min
+        && below(min)
+    {
+        return Err(("too-small".into(), format!("不能小于 {}（填写的是 {shown}）", bound_text(field, min))));
+    }
+    if let Some(max) = &field.max
+        && above(max)
+    {
+        return Err(("too-large".into(), format!("不能大于 {}（填写的是 {shown}）", bound_text(field, max))));
+    }
+    Ok(())
+}
+
+fn bound_text(field: &Field, bound: &Bound) -> String {
+    match bound {
+        Bound::Number(number) => format_decimal(*number, field.scale),
+        Bound::Date(date) => date.format("%Y-%m-%d").to_string(),
+        Bound::Datetime(text) => text.replace('T', " "),
+    }
+}
+
+/// A record's values as script variables (for `visible_when`, `required_when` and rules):
+/// every field of the form, `()` when empty; decimals as numbers.
+fn variables(form: &Form, values: &Map<String, Value>) -> engine::Variables {
+    form.fields
+        .iter()
+        .map(|field| {
+            let value = match (values.get(&field.key), field.kind) {
+                (None, _) => engine::Value::Null,
+                (Some(Value::String(text)), FieldKind::Decimal | FieldKind::Money) => {
+                    text.parse::<f64>().map(engine::Value::Double).unwrap_or(engine::Value::Null)
+                }
+                (Some(value), _) => engine::Value::from_json(value),
+            };
+            (field.key.clone(), value)
+        })
+        .collect()
+}
+
+/// Whether a condition holds; one that cannot be evaluated (a value it compares is empty)
+/// does not hold.
+fn holds(catalog: &Catalog, expression: &engine::script::Expression, variables: &engine::Variables) -> bool {
+    catalog.scripting().eval_condition(expression, variables).unwrap_or(false)
+}
+
+/// What a submission may change: every field (a create, an update through the admin screens
+/// and the API), or only those a task lets the person edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// An unknown member is an error (`unknown-field`): a typo in a client must not vanish.
+    Strict,
+    /// Unknown members are ignored (a browser form posts its own fields too).
+    Lenient,
+}
+
+/// Checks a submission against its form and returns the record's new values. `previous` are
+/// the stored values of an update: a field the submission leaves out keeps its value (so a
+/// client that does not know a new field does not clear it). Every problem is returned, not
+/// only the first.
+pub fn validate(
+    form: &Form,
+    catalog: &Catalog,
+    input: &Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
+    mode: Mode,
+    today: NaiveDate,
+) -> Result<Map<String, Value>, Vec<FieldError>> {
+    let mut errors = Vec::new();
+    if mode == Mode::Strict {
+        for key in input.keys() {
+            if form.field(key).is_none() {
+                errors.push(FieldError::new(key, "unknown-field", format!("表单“{}”没有字段 {key}", form.name)));
+            }
+        }
+    }
+    let mut values = Map::new();
+    for field in &form.fields {
+        let given = match input.get(&field.key) {
+            Some(value) => Some(value),
+            None => previous.and_then(|previous| previous.get(&field.key)),
+        };
+        if is_empty(given) {
+            continue;
+        }
+        let Some(given) = given else { continue };
+        match read(field, catalog, given, today) {
+            Ok(Value::Array(items)) if items.is_empty() => {}
+            Ok(value) => {
+                values.insert(field.key.clone(), value);
+            }
+            Err((code, message)) => errors.push(FieldError::new(&field.key, &code, message)),
+        }
+    }
+    let scope = variables(form, &values);
+    for field in &form.fields {
+        if let Some(visible) = &field.visible_when
+            && !holds(catalog, visible, &scope)
+        {
+            // Not asked for: not kept, not required.
+            values.remove(&field.key);
+            errors.retain(|error| error.field != field.key);
+            continue;
+        }
+        let required = field.required || field.required_when.as_ref().is_some_and(|when| holds(catalog, when, &scope));
+        if required && !values.contains_key(&field.key) && !errors.iter().any(|error| error.field == field.key) {
+            errors.push(FieldError::new(&field.key, "required", format!("请填写{}", field.label)));
+        }
+    }
+    if errors.is_empty() {
+        let scope = variables(form, &values);
+        for rule in &form.rules {
+            if rule.mentions.iter().any(|field| !values.contains_key(field)) {
+                continue;
+            }
+            let evaluated = catalog.scripting().eval_condition(&rule.check, &scope);
+            // A rule over an empty value does not apply (`required` says what must be filled).
+            if evaluated == Ok(false) {
+                let fields: Vec<&str> = if rule.fields.is_empty() {
+                    vec!["_form"]
+                } else {
+                    rule.fields.iter().map(String::as_str).collect()
+                };
+                for field in fields {
+                    errors.push(FieldError::new(field, &rule.code, rule.message.clone()));
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    // Members of fields the definition no longer has are kept as they were (see
+    // `docs/forms.md`: removing a field hides its values, it does not destroy them).
+    if let Some(previous) = previous {
+        for (key, value) in previous {
+            if form.field(key).is_none() {
+                values.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// The 20-digit, order-preserving text of a scaled number (|n| < 10^19): key columns are
+/// text, so numbers sort and compare correctly as text.
+fn number_key(scaled: i128) -> String {
+    format!("{:020}", scaled + 10i128.pow(19))
+}
+
+/// The text of a value in a field's key column (`k1` …): sorts and compares as the values
+/// do. Lists are `|a|b|` (a filter looks for `|a|`); an empty value is "".
+pub fn key_text(field: &Field, value: Option<&Value>) -> String {
+    let Some(value) = value else { return String::new() };
+    match (field.kind, value) {
+        (FieldKind::Integer, Value::Number(number)) => {
+            number.as_i64().map(|n| number_key(i128::from(n))).unwrap_or_default()
+        }
+        (FieldKind::Decimal | FieldKind::Money, Value::String(text)) => {
+            parse_decimal(text, field.scale).map(number_key).unwrap_or_default()
+        }
+        (FieldKind::Boolean, Value::Bool(flag)) => if *flag { "1" } else { "0" }.to_string(),
+        (_, Value::Array(items)) => {
+            let codes: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            if codes.is_empty() { String::new() } else { format!("|{}|", codes.join("|")) }
+        }
+        (kind, Value::String(text)) if kind.is_text() => text.to_lowercase(),
+        (_, Value::String(text)) => text.clone(),
+        _ => String::new(),
+    }
+}
+
+/// A filter value (from a list's search form) in key-column terms, for range bounds of
+/// ordered fields; `None` when it is not a value of the field.
+pub fn key_of_input(field: &Field, text: &str) -> Option<String> {
+    let text = text.trim();
+    match field.kind {
+        FieldKind::Integer => half_width(text).parse::<i64>().ok().map(|n| number_key(i128::from(n))),
+        FieldKind::Decimal | FieldKind::Money => parse_decimal(text, field.scale).ok().map(number_key),
+        FieldKind::Date => parse_date(text).ok().map(|date| date.format("%Y-%m-%d").to_string()),
+        FieldKind::Datetime => parse_datetime(text).ok(),
+        _ => Some(text.to_string()),
+    }
+}
+
+/// The lower-case text a keyword search looks in: the record's text fields.
+pub fn search_text(form: &Form, values: &Map<String, Value>) -> String {
+    let mut parts = Vec::new();
+    for field in form.fields.iter().filter(|field| field.kind.is_text()) {
+        if let Some(Value::String(text)) = values.get(&field.key) {
+            parts.push(text.to_lowercase());
+        }
+    }
+    parts.join(" ")
+}
+
+/// How a value reads on a screen or in an export: labels for codes, 是 / 否, lists joined by
+/// 、, a datetime with a space.
+pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> String {
+    let Some(value) = value else { return String::new() };
+    let label = |code: &str| -> String {
+        field
+            .dict
+            .as_deref()
+            .and_then(|key| catalog.dict(key))
+            .and_then(|dict| dict.label(code))
+            .unwrap_or(code)
+            .to_string()
+    };
+    match value {
+        Value::Bool(true) => "是".into(),
+        Value::Bool(false) => "否".into(),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).map(label).collect::<Vec<_>>().join("、"),
+        Value::String(text) if field.kind.has_options() => label(text),
+        Value::String(text) if field.kind == FieldKind::Datetime => text.replace('T', " "),
+        Value::String(text) => text.clone(),
+        Value::Number(number) => number.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The fields whose values differ between two versions of a record: (field, old, new).
+pub fn changes(
+    form: &Form,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Vec<(String, Option<Value>, Option<Value>)> {
+    let mut changed = Vec::new();
+    for field in &form.fields {
+        let (before, after) = (old.get(&field.key), new.get(&field.key));
+        if before != after {
+            changed.push((field.key.clone(), before.cloned(), after.cloned()));
+        }
+    }
+    // Members of fields the definition no longer has stay in the document untouched; they
+    // are not compared.
+    changed
+}

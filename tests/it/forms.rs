@@ -1,0 +1,521 @@
+//! The dynamic forms over real HTTP (issue 13), on the shipped SVC-01 律师 form: every field
+//! type read into its stored form, every validation failure named at its field, the data scope
+//! on list, detail, update, delete and export, a stale edit, uniqueness under a race, the
+//! change history, the recycle bin, and the generated console screens.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::identity::{PASSWORD, Session, add_account, login};
+use crate::support::{TestApp, each_backend};
+
+/// A district staff member of 黄浦区 and of 徐汇区, and a city staff member.
+async fn staff(app: &TestApp) -> (Session, Session, Session) {
+    add_account(app, "hp1", "310101", &["district-staff"], "staff").await;
+    add_account(app, "xh1", "310104", &["district-staff"], "staff").await;
+    add_account(app, "city1", "310000", &["city-staff"], "staff").await;
+    let hp = login(app, "hp1", PASSWORD).await;
+    let xh = login(app, "xh1", PASSWORD).await;
+    let city = login(app, "city1", PASSWORD).await;
+    (hp, xh, city)
+}
+
+/// A complete 黄浦区 lawyer, typed the way people type (full-width digits, spaces, a ¥ sign).
+fn lawyer() -> Value {
+    json!({
+        "name": " 王建国 ",
+        "gender": "男",
+        "id_number": "３１０１０１１９８００１０１００１８",
+        "licence_number": "13101200910123456",
+        "firm": "上海市黄浦区拥军律师事务所",
+        "firm_credit_code": "91310000MA1FL4CT3U",
+        "specialities": ["veteran-rights", "劳动争议"],
+        "years": "15",
+        "district": "310101",
+        "phone": "138-1623-4567",
+        "email": "wangjg@example.cn",
+        "fee": "¥1,234.5",
+        "volunteer": "是",
+        "status": "active",
+        "joined_on": "2021年3月1日",
+        "remark": "擅长军人军属权益案件\n周三下午坐班"
+    })
+}
+
+async fn create(app: &TestApp, session: &Session, body: Value) -> (StatusCode, Value) {
+    let response = session.post(app, "/api/forms/lawyer/records", body).send().await.expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn get(app: &TestApp, session: &Session, path: &str) -> (StatusCode, Value) {
+    let response = session.get(app, path).send().await.expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The codes of a 422's `errors`, by field.
+fn codes(body: &Value) -> Vec<(String, String)> {
+    let mut codes: Vec<(String, String)> = body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|error| {
+            (error["field"].as_str().unwrap_or("").to_string(), error["code"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    codes.sort();
+    codes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_field_type_is_read_into_its_stored_form_and_sensitive_values_are_masked() {
+    each_backend(|app| async move {
+        let (hp, _, city) = staff(&app).await;
+        let (status, created) = create(&app, &hp, lawyer()).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        assert_eq!(created["version"], 1);
+        assert_eq!(created["district"], "310101");
+        assert_eq!(created["title"], "王建国");
+
+        // What is stored, read back by someone allowed to see it in full (and audited).
+        let (status, full) = get(&app, &city, &format!("/api/forms/lawyer/records/{id}?unmask=1")).await;
+        assert_eq!(status, StatusCode::OK, "{full}");
+        let values = &full["values"];
+        assert_eq!(values["name"], "王建国", "trimmed");
+        assert_eq!(values["gender"], "male", "a label is stored as its code");
+        assert_eq!(values["id_number"], "310101198001010018", "full-width digits made half-width");
+        assert_eq!(values["specialities"], json!(["veteran-rights", "labour"]));
+        assert_eq!(values["years"], 15, "an integer is a number");
+        assert_eq!(values["phone"], "13816234567");
+        assert_eq!(values["fee"], "1234.50", "money is exact text with two places");
+        assert_eq!(values["volunteer"], true);
+        assert_eq!(values["joined_on"], "2021-03-01");
+        assert_eq!(values["remark"], "擅长军人军属权益案件\n周三下午坐班", "a textarea keeps its line break");
+        assert!(values.get("left_on").is_none(), "a field hidden by visible_when is not stored");
+        assert_eq!(full["display"]["specialities"], "退役军人权益保障、劳动争议");
+        assert_eq!(full["display"]["district"], "黄浦区");
+        let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit");
+        assert!(
+            rows.iter().any(|row| row.entry.action == "pii.unmask"
+                && row.entry.result == "success"
+                && row.entry.target.as_deref() == Some(&format!("lawyer/{id}"))),
+            "unmasking is audited"
+        );
+
+        // Everyone else, and every list, sees sensitive values masked.
+        let (_, masked) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(masked["values"]["id_number"], "310***********0018");
+        assert_eq!(masked["values"]["phone"], "138****4567");
+        let (_, list) = get(&app, &city, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 1);
+        assert_eq!(list["items"][0]["values"]["phone"], "138****4567");
+
+        // The description a client builds its form from.
+        let (status, described) = get(&app, &hp, "/api/forms/lawyer").await;
+        assert_eq!(status, StatusCode::OK);
+        let fields = described["fields"].as_array().expect("fields");
+        let field = |key: &str| fields.iter().find(|field| field["key"] == key).cloned().unwrap_or(Value::Null);
+        assert_eq!(field("id_number")["type"], "id-card");
+        assert_eq!(field("id_number")["sensitive"], true);
+        assert_eq!(field("specialities")["options"][0], json!({ "code": "marriage", "label": "婚姻家事" }));
+        assert_eq!(field("left_on")["visibleWhen"], "status == \"left\"");
+        let (_, forms) = get(&app, &hp, "/api/forms").await;
+        assert!(
+            forms
+                .as_array()
+                .expect("forms")
+                .iter()
+                .any(|form| form["key"] == "lawyer" && form["may"]["create"] == true)
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_validation_failure_is_named_at_its_field_with_a_stable_code() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let bad = json!({
+            "gender": "unknown",
+            "id_number": "310101198001010019",
+            "licence_number": "1310",
+            "firm": "律所",
+            "firm_credit_code": "91310000MA1FL4CT3X",
+            "specialities": ["marriage", "space-law"],
+            "years": 99,
+            "district": "310101",
+            "phone": "12345",
+            "email": "not-an-email",
+            "fee": "12.345",
+            "status": "left",
+            "joined_on": "2021-02-30",
+            "nickname": "x"
+        });
+        let (status, body) = create(&app, &hp, bad).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["code"], "validation-failed");
+        let expected: Vec<(String, String)> = [
+            ("email", "not-email"),
+            ("fee", "too-many-decimals"),
+            ("firm_credit_code", "id-check"),
+            ("gender", "not-option"),
+            ("id_number", "id-check"),
+            ("joined_on", "not-date"),
+            ("left_on", "required"),
+            ("licence_number", "pattern"),
+            ("name", "required"),
+            ("nickname", "unknown-field"),
+            ("phone", "not-phone"),
+            ("specialities", "not-option"),
+            ("years", "too-large"),
+        ]
+        .iter()
+        .map(|(field, code)| (field.to_string(), code.to_string()))
+        .collect();
+        assert_eq!(codes(&body), expected, "{body}");
+        assert!(
+            body["errors"]
+                .as_array()
+                .expect("errors")
+                .iter()
+                .all(|error| error["message"].as_str().is_some_and(|m| !m.is_empty()))
+        );
+
+        // A cross-field rule, once every field it names is filled.
+        let mut early = lawyer();
+        early["status"] = json!("left");
+        early["left_on"] = json!("2020-01-01");
+        let (status, body) = create(&app, &hp, early).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&body), [("left_on".to_string(), "left-before-joined".to_string())]);
+
+        // Nothing was stored by any refusal.
+        let (_, list) = get(&app, &hp, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 0);
+
+        // Unique values: two saves of the same licence number at the same moment, exactly one
+        // wins; the loser is told which field.
+        let (first, second) = tokio::join!(create(&app, &hp, lawyer()), create(&app, &hp, lawyer()));
+        let mut statuses = [first.0, second.0];
+        statuses.sort();
+        assert_eq!(statuses, [StatusCode::CREATED, StatusCode::UNPROCESSABLE_ENTITY], "{first:?} {second:?}");
+        let loser = if first.0 == StatusCode::CREATED { second.1 } else { first.1 };
+        let duplicate = codes(&loser);
+        assert!(duplicate.iter().all(|(_, code)| code == "duplicate") && !duplicate.is_empty(), "{loser}");
+        let (_, list) = get(&app, &hp, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_district_never_sees_exports_or_overwrites_another_districts_records() {
+    each_backend(|app| async move {
+        let (hp, xh, city) = staff(&app).await;
+        let (_, created) = create(&app, &hp, lawyer()).await;
+        let id = created["id"].as_str().expect("id").to_string();
+        let path = format!("/api/forms/lawyer/records/{id}");
+
+        // 徐汇区: not in the list, whatever the filter; not by id; not writable, not deletable.
+        for query in ["", "?f.district=310101", "?q=王建国", &format!("?ids={id}")] {
+            let (status, list) = get(&app, &xh, &format!("/api/forms/lawyer/records{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{list}");
+            assert_eq!(list["total"], 0, "{query}: {list}");
+        }
+        assert_eq!(get(&app, &xh, &path).await.0, StatusCode::NOT_FOUND);
+        let put = xh
+            .send(&app, reqwest::Method::PUT, &path, json!({ "version": 1, "values": { "firm": "改了" } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(put.status(), StatusCode::NOT_FOUND);
+        let delete =
+            xh.send(&app, reqwest::Method::DELETE, &format!("{path}?version=1"), json!({})).send().await.expect("sent");
+        assert_eq!(delete.status(), StatusCode::NOT_FOUND);
+        let export = xh.get(&app, "/api/forms/lawyer/export").send().await.expect("sent");
+        assert_eq!(export.status(), StatusCode::OK);
+        let csv = export.text().await.expect("csv");
+        assert!(!csv.contains("王建国") && csv.lines().count() == 1, "{csv}");
+        // …and cannot file a record under 黄浦区, nor move its own there.
+        let (status, body) = create(&app, &xh, lawyer()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&body), [("district".to_string(), "district-out-of-scope".to_string())]);
+
+        // The city sees it, exports it with labels (and in full: city staff may unmask), and the
+        // export is audited with its filter and row count.
+        let export = city.get(&app, "/api/forms/lawyer/export?f.specialities=labour").send().await.expect("sent");
+        assert_eq!(export.status(), StatusCode::OK);
+        assert!(export.headers()["content-type"].to_str().unwrap_or("").starts_with("text/csv"));
+        let bytes = export.bytes().await.expect("csv");
+        assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "a UTF-8 BOM for Excel");
+        let csv = String::from_utf8_lossy(&bytes[3..]).to_string();
+        let mut lines = csv.lines();
+        assert!(lines.next().is_some_and(|head| head.starts_with("姓名,性别,身份证号")), "{csv}");
+        let row = lines.next().expect("the record");
+        assert!(
+            row.contains("王建国")
+                && row.contains("退役军人权益保障、劳动争议")
+                && row.contains("黄浦区")
+                && row.contains("13816234567"),
+            "{row}"
+        );
+        let mut audited = None;
+        for _ in 0..50 {
+            let rows = app.executor.store().audit_rows(0, 10_000).await.expect("audit");
+            audited = rows
+                .into_iter()
+                .find(|row| row.entry.action == "form.export" && row.entry.user_id.as_deref() == Some("city1"));
+            if audited.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let detail: Value =
+            serde_json::from_str(&audited.expect("the export is audited").entry.detail.expect("detail")).expect("json");
+        assert_eq!(detail["rows"], 1);
+        assert_eq!(detail["filter"], "f.specialities=labour");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_edit_is_refused_and_the_history_names_every_change() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let (_, created) = create(&app, &hp, lawyer()).await;
+        let id = created["id"].as_str().expect("id").to_string();
+        let path = format!("/api/forms/lawyer/records/{id}");
+        let put = |version: i64, values: Value| {
+            hp.send(&app, reqwest::Method::PUT, &path, json!({ "version": version, "values": values })).send()
+        };
+        let first = put(1, json!({ "firm": "上海新律所", "years": 16 })).await.expect("sent");
+        assert_eq!(first.status(), StatusCode::OK);
+        let first: Value = first.json().await.expect("json");
+        assert_eq!(first["version"], 2);
+        assert_eq!(first["values"]["phone"], "138****4567", "fields left out keep their values");
+        // The same edit from a page drawn at version 1: refused, nothing changed.
+        let stale = put(1, json!({ "firm": "旧页面的修改" })).await.expect("sent");
+        assert_eq!(stale.status(), StatusCode::CONFLICT);
+        let stale: Value = stale.json().await.expect("json");
+        assert_eq!(stale["code"], "stale-version");
+        let (_, now) = get(&app, &hp, &path).await;
+        assert_eq!(now["values"]["firm"], "上海新律所");
+
+        let (_, history) = get(&app, &hp, &format!("{path}/history")).await;
+        let history = history.as_array().expect("history");
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[0]["action"], "create");
+        assert_eq!(history[1]["action"], "update");
+        assert_eq!(history[1]["actor"], "hp1");
+        let changes = &history[1]["changes"];
+        assert_eq!(
+            changes,
+            &json!([
+                { "field": "firm", "old": "上海市黄浦区拥军律师事务所", "new": "上海新律所" },
+                { "field": "years", "old": 15, "new": 16 },
+            ])
+        );
+
+        // Delete is soft and restorable; it releases the unique values meanwhile.
+        let delete =
+            hp.send(&app, reqwest::Method::DELETE, &format!("{path}?version=1"), json!({})).send().await.expect("sent");
+        assert_eq!(delete.status(), StatusCode::CONFLICT, "a delete names the version it saw");
+        let delete =
+            hp.send(&app, reqwest::Method::DELETE, &format!("{path}?version=2"), json!({})).send().await.expect("sent");
+        assert_eq!(delete.status(), StatusCode::NO_CONTENT);
+        let (_, list) = get(&app, &hp, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 0);
+        let (_, bin) = get(&app, &hp, "/api/forms/lawyer/records?deleted=1").await;
+        assert_eq!(bin["total"], 1);
+        let (status, _) = create(&app, &hp, lawyer()).await;
+        assert_eq!(status, StatusCode::CREATED, "the deleted record's licence number is free again");
+        let restore = hp.post(&app, &format!("{path}/restore"), json!({})).send().await.expect("sent");
+        assert_eq!(restore.status(), StatusCode::UNPROCESSABLE_ENTITY, "…so restoring it would duplicate it");
+        let body: Value = restore.json().await.expect("json");
+        assert!(codes(&body).iter().any(|(_, code)| code == "duplicate"), "{body}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lists_filter_sort_and_page_on_the_server() {
+    each_backend(|app| async move {
+        let (_, _, city) = staff(&app).await;
+        let people = [
+            ("甲", "13101200910000001", "310101", 3, &["marriage"][..], "active"),
+            ("乙", "13101200910000002", "310104", 12, &["labour", "contract"][..], "active"),
+            ("丙", "13101200910000003", "310105", 25, &["labour"][..], "paused"),
+            ("丁", "13101200910000004", "310101", 8, &["criminal"][..], "active"),
+        ];
+        for (name, licence, district, years, specialities, status) in people {
+            let mut body = lawyer();
+            body["name"] = json!(name);
+            body["licence_number"] = json!(licence);
+            body["district"] = json!(district);
+            body["years"] = json!(years);
+            body["specialities"] = json!(specialities);
+            body["status"] = json!(status);
+            body.as_object_mut().expect("object").remove("id_number");
+            // One line per record in the CSV below (a remark with a line break is quoted across two).
+            body.as_object_mut().expect("object").remove("remark");
+            let (status, created) = create(&app, &city, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+        }
+        let names = |list: &Value| -> Vec<String> {
+            list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|item| item["values"]["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        let (_, list) = get(&app, &city, "/api/forms/lawyer/records?sort=years").await;
+        assert_eq!(names(&list), ["甲", "丁", "乙", "丙"], "numbers sort as numbers (3 < 8 < 12 < 25)");
+        let (_, list) =
+            get(&app, &city, "/api/forms/lawyer/records?sort=-years&f.specialities=labour&f.specialities=criminal")
+                .await;
+        assert_eq!(names(&list), ["丙", "乙", "丁"]);
+        let (_, list) =
+            get(&app, &city, "/api/forms/lawyer/records?f.district=310101&f.district=310105&sort=name").await;
+        assert_eq!(list["total"], 3);
+        let (_, list) = get(&app, &city, "/api/forms/lawyer/records?f.years.from=8&f.years.to=12&sort=years").await;
+        assert_eq!(names(&list), ["丁", "乙"]);
+        let (_, list) = get(&app, &city, "/api/forms/lawyer/records?f.status=paused").await;
+        assert_eq!(names(&list), ["丙"]);
+        let (_, list) = get(&app, &city, "/api/forms/lawyer/records?sort=years&page=2&pageSize=3").await;
+        assert_eq!((names(&list), list["total"].clone()), (vec!["丙".to_string()], json!(4)));
+        let (status, body) = get(&app, &city, "/api/forms/lawyer/records?f.years.from=many&sort=remark").await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(
+            codes(&body),
+            [("remark".to_string(), "bad-sort".to_string()), ("years".to_string(), "bad-filter".to_string())]
+        );
+        // The export follows the same filter and sort, every page.
+        let export = city.get(&app, "/api/forms/lawyer/export?sort=-years&f.status=active").send().await.expect("sent");
+        let csv = export.text().await.expect("csv");
+        let firsts: Vec<&str> = csv.lines().skip(1).map(|line| line.split(',').next().unwrap_or("")).collect();
+        assert_eq!(firsts, ["乙", "丁", "甲"]);
+    })
+    .await;
+}
+
+/// A console form post as `session`.
+async fn submit(app: &TestApp, session: &Session, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    let mut form: Vec<(&str, &str)> = fields.to_vec();
+    form.push(("csrf_token", &session.csrf));
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{}{path}", app.base))
+        .header("cookie", &session.cookie)
+        .header("accept", "text/html")
+        .form(&form)
+        .send()
+        .await
+        .expect("posted")
+}
+
+async fn page(app: &TestApp, session: &Session, path: &str) -> (StatusCode, String) {
+    let response = session.get(app, path).header("accept", "text/html").send().await.expect("sent");
+    (response.status(), response.text().await.expect("html"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_generated_screens_create_edit_and_refuse_like_the_api() {
+    each_backend(|app| async move {
+        let (hp, xh, _) = staff(&app).await;
+        // Navigation and the empty list.
+        let (status, list) = page(&app, &hp, "/admin/forms/lawyer").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(list.contains("href=\"/admin/forms/lawyer\"") && list.contains("没有符合条件的记录"), "{list}");
+
+        // A form with problems: 422, each problem at its field, what was typed kept.
+        let bad = submit(
+            &app,
+            &hp,
+            "/admin/forms/lawyer",
+            &[("v.name", "张三<b>"), ("v.phone", "12345"), ("v.district", "310101")],
+        )
+        .await;
+        assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = bad.text().await.expect("html");
+        assert!(html.contains("请填写 11 位手机号码") || html.contains("请填写手机号码或固定电话"), "{html}");
+        assert!(html.contains("请填写执业证号"), "{html}");
+        assert!(html.contains("value=\"张三&lt;b&gt;\""), "typed values are kept, escaped");
+
+        let fields = [
+            ("v.name", "李晓梅"),
+            ("v.licence_number", "13101201410234567"),
+            ("v.firm", "上海申江律师事务所"),
+            ("v.specialities", "marriage"),
+            ("v.specialities", "housing"),
+            ("v.district", "310101"),
+            ("v.phone", "021-63211234"),
+            ("v.status", "active"),
+            ("v.volunteer", "true"),
+        ];
+        let created = submit(&app, &hp, "/admin/forms/lawyer", &fields).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        let location = created.headers()["location"].to_str().expect("location").to_string();
+        assert!(location.starts_with("/admin/forms/lawyer/"), "{location}");
+        let id = location.trim_start_matches("/admin/forms/lawyer/").split('?').next().unwrap_or("").to_string();
+        let (status, detail) = page(&app, &hp, &location).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            detail.contains("婚姻家事、房产物业") && detail.contains("021****1234") && detail.contains("已脱敏"),
+            "{detail}"
+        );
+
+        // Unticking every speciality clears the field (required: refused); a stale page is 409.
+        let mut edited: Vec<(&str, &str)> =
+            fields.iter().filter(|(name, _)| *name != "v.specialities").cloned().collect();
+        edited.push(("version", "1"));
+        let refused = submit(&app, &hp, &format!("/admin/forms/lawyer/{id}"), &edited).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let mut edited: Vec<(&str, &str)> = fields.to_vec();
+        edited.retain(|(name, _)| *name != "v.firm" && *name != "v.phone");
+        edited.extend([("v.firm", "上海申江律师事务所（浦西）"), ("v.phone", "021****1234"), ("version", "1")]);
+        let saved = submit(&app, &hp, &format!("/admin/forms/lawyer/{id}"), &edited).await;
+        assert_eq!(saved.status(), StatusCode::SEE_OTHER);
+        let (_, detail) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
+        assert!(detail.contains("上海申江律师事务所（浦西）"), "{detail}");
+        assert!(
+            !detail.contains("<ins>021****1234</ins>"),
+            "the masked phone sent back unchanged kept the stored number"
+        );
+        let stale = submit(&app, &hp, &format!("/admin/forms/lawyer/{id}"), &edited).await;
+        assert_eq!(stale.status(), StatusCode::CONFLICT);
+        assert!(stale.text().await.expect("html").contains("已被他人修改"));
+
+        // 徐汇区 gets the 404 page for it, and its list is empty.
+        let (status, _) = page(&app, &xh, &format!("/admin/forms/lawyer/{id}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, list) = page(&app, &xh, "/admin/forms/lawyer").await;
+        assert!(!list.contains("李晓梅"));
+
+        // Delete from the detail page (with its version), then restore from the recycle bin.
+        let deleted = submit(&app, &hp, &format!("/admin/forms/lawyer/{id}/delete"), &[("version", "2")]).await;
+        assert_eq!(deleted.status(), StatusCode::SEE_OTHER);
+        let (_, bin) = page(&app, &hp, "/admin/forms/lawyer?deleted=1").await;
+        assert!(bin.contains("李晓梅") && bin.contains("恢复"), "{bin}");
+        let restored = submit(&app, &hp, &format!("/admin/forms/lawyer/{id}/restore"), &[]).await;
+        assert_eq!(restored.status(), StatusCode::SEE_OTHER);
+        let (_, detail) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
+        assert!(
+            detail.contains("恢复") && detail.contains("删除") && detail.contains("修改"),
+            "the history lists every step"
+        );
+
+        // A reader without the forms menu gets the 403 page; without the form's permission, 404.
+        add_account(&app, "op1", "310101", &["operator"], "staff").await;
+        let operator = login(&app, "op1", PASSWORD).await;
+        let (status, _) = page(&app, &operator, "/admin/forms/lawyer").await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, body) = get(&app, &operator, "/api/forms/lawyer/records").await;
+        assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("form-not-found")));
+    })
+    .await;
+}

@@ -1,0 +1,315 @@
+//! `/api/forms`: the forms a caller may read, each form's description (fields, types,
+//! options, constraints — what a client or the browser's hints are built from), and the
+//! records: `GET|POST /api/forms/{form}/records` (filters, sort, `page` / `pageSize` →
+//! `{items, total}`), `GET|PUT|DELETE /api/forms/{form}/records/{id}` (PUT and DELETE name the
+//! version they read: a stale one is 409 `stale-version`), its history, restore, and export.
+//! A validation failure is 422 `validation-failed` with every failing field in `errors`.
+
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use forms::records::{self, Record};
+use forms::{Catalog, Form, Mode};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{Action, actor, api_value, catalog, form_for, list_request, may, refused};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::{Auth, ClientIp};
+use crate::routes::{Need, Routes};
+
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .get("/forms", Need::SignedIn, list_forms)
+        .get("/forms/{form}", Need::SignedIn, describe_form)
+        .get("/forms/{form}/records", Need::SignedIn, list_records)
+        .post("/forms/{form}/records", Need::SignedIn, create_record)
+        .get("/forms/{form}/records/{id}", Need::SignedIn, get_record)
+        .put("/forms/{form}/records/{id}", Need::SignedIn, update_record)
+        .delete("/forms/{form}/records/{id}", Need::SignedIn, delete_record)
+        .get("/forms/{form}/records/{id}/history", Need::SignedIn, record_history)
+        .post("/forms/{form}/records/{id}/restore", Need::SignedIn, restore_record)
+        .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
+}
+
+/// A form as clients read it: enough to render it and to check input before sending (the
+/// server checks again).
+pub(crate) fn description(catalog: &Catalog, form: &Form) -> Value {
+    let fields: Vec<Value> =
+        form.fields
+            .iter()
+            .map(|field| {
+                let options: Option<Vec<Value>> = field.dict.as_deref().and_then(|key| catalog.dict(key)).map(|dict| {
+                    dict.items.iter().map(|(code, label)| json!({ "code": code, "label": label })).collect()
+                });
+                json!({
+                    "key": field.key,
+                    "label": field.label,
+                    "type": field.kind.name(),
+                    "required": field.required,
+                    "unique": field.unique,
+                    "sensitive": field.sensitive,
+                    "filter": field.filter,
+                    "sort": field.sortable,
+                    "minLength": field.min_length,
+                    "maxLength": field.max_length,
+                    "pattern": field.pattern.as_ref().map(|pattern| pattern.as_str().to_string()),
+                    "scale": field.kind.is_ordered().then_some(field.scale),
+                    "options": options,
+                    "visibleWhen": field.visible_when_source,
+                    "requiredWhen": field.required_when_source,
+                    "help": field.help,
+                })
+            })
+            .collect();
+    json!({
+        "key": form.key,
+        "name": form.name,
+        "group": form.group,
+        "catalogue": form.catalogue,
+        "description": form.description,
+        "title": form.title,
+        "districtField": form.district,
+        "listColumns": form.list_columns,
+        "exportColumns": form.export_columns,
+        "fields": fields,
+    })
+}
+
+/// A record as the API answers it. Sensitive values are masked unless `unmask`.
+pub(crate) fn record_json(catalog: &Catalog, form: &Form, record: &Record, unmask: bool) -> Value {
+    let mut values = Map::new();
+    let mut display = Map::new();
+    for field in &form.fields {
+        if let Some(value) = record.values.get(&field.key) {
+            values.insert(field.key.clone(), api_value(field, value, unmask));
+            display.insert(field.key.clone(), Value::String(super::shown(catalog, field, Some(value), unmask)));
+        }
+    }
+    json!({
+        "id": record.id,
+        "version": record.version,
+        "title": record.title,
+        "district": record.district,
+        "values": values,
+        "display": display,
+        "deleted": record.deleted_at.is_some(),
+        "createdBy": record.created_by,
+        "createdAt": record.created_at,
+        "updatedBy": record.updated_by,
+        "updatedAt": record.updated_at,
+    })
+}
+
+async fn list_forms(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> Json<Value> {
+    let catalog = catalog(&state);
+    let items: Vec<Value> = catalog
+        .forms()
+        .filter(|form| may(&auth, form, Action::Read))
+        .map(|form| {
+            json!({
+                "key": form.key,
+                "name": form.name,
+                "group": form.group,
+                "catalogue": form.catalogue,
+                "may": {
+                    "create": may(&auth, form, Action::Create),
+                    "update": may(&auth, form, Action::Update),
+                    "delete": may(&auth, form, Action::Delete),
+                    "export": may(&auth, form, Action::Export),
+                },
+            })
+        })
+        .collect();
+    Json(Value::Array(items))
+}
+
+async fn describe_form(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    Ok(Json(description(catalog, form)))
+}
+
+/// The query's pairs in order (repeated names kept).
+pub(crate) fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect()
+}
+
+async fn list_records(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let request = list_request(form, &pairs(raw.as_deref()), 20);
+    let (items, total) = records::list(state.store().as_ref(), form, &actor(&auth), &request).await.map_err(refused)?;
+    let items: Vec<Value> = items.iter().map(|record| record_json(catalog, form, record, false)).collect();
+    Ok(Json(json!({ "items": items, "total": total })))
+}
+
+/// A body that must be a JSON object of field values.
+fn values_of(body: Value) -> ApiResult<Map<String, Value>> {
+    match body {
+        Value::Object(values) => Ok(values),
+        _ => Err(ApiError::invalid("请求体应为字段值的 JSON 对象 (the body must be a JSON object)")),
+    }
+}
+
+async fn create_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Create)?;
+    let values = values_of(body)?;
+    let record = records::create(state.store().as_ref(), catalog, form, &actor(&auth), &values, Mode::Strict, None)
+        .await
+        .map_err(refused)?;
+    Ok((StatusCode::CREATED, Json(record_json(catalog, form, &record, false))).into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct Unmask {
+    #[serde(default)]
+    unmask: Option<String>,
+}
+
+async fn get_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((key, id)): Path<(String, String)>,
+    Query(query): Query<Unmask>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let record = records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let wants = query.unmask.as_deref().is_some_and(|value| value == "1" || value == "true");
+    let unmask = wants && unmask_allowed(&state, &auth, &ip, form, &id).await?;
+    Ok(Json(record_json(catalog, form, &record, unmask)))
+}
+
+/// Whether the caller may see a record's sensitive values in full: `pii:unmask`, recorded in
+/// the audit log either way. Refused is an error, not a silent mask.
+pub(crate) async fn unmask_allowed(state: &AppState, auth: &Auth, ip: &str, form: &Form, id: &str) -> ApiResult<bool> {
+    let allowed = auth.principal.can("pii:unmask");
+    let target = format!("{}/{id}", form.key);
+    let outcome = if allowed { "success" } else { "denied" };
+    crate::identity::audit(
+        state,
+        crate::identity::entry(Some(&auth.principal.account.id), ip, "pii.unmask", Some(&target), outcome),
+    )
+    .await?;
+    if !allowed {
+        return Err(ApiError::forbidden("没有查看完整敏感信息的权限"));
+    }
+    Ok(true)
+}
+
+#[derive(Deserialize)]
+struct Update {
+    version: i64,
+    values: Value,
+}
+
+async fn update_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Update)?;
+    let update: Update = serde_json::from_value(body).map_err(|_| {
+        ApiError::invalid(
+            "请求体应为 {\"version\": 读取时的版本号, \"values\": {…}} (the body needs version and values)",
+        )
+    })?;
+    let values = values_of(update.values)?;
+    let record = records::update(
+        state.store().as_ref(),
+        catalog,
+        form,
+        &actor(&auth),
+        &id,
+        update.version,
+        &values,
+        Mode::Strict,
+        None,
+    )
+    .await
+    .map_err(refused)?;
+    Ok(Json(record_json(catalog, form, &record, false)))
+}
+
+#[derive(Deserialize)]
+struct Version {
+    version: i64,
+}
+
+async fn delete_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    query: Result<Query<Version>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<StatusCode> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Delete)?;
+    let Query(version) =
+        query.map_err(|_| ApiError::invalid("删除需要读取时的版本号 ?version=N (version is required)"))?;
+    records::delete(state.store().as_ref(), form, &actor(&auth), &id, version.version).await.map_err(refused)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restore_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Delete)?;
+    let record = records::restore(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    Ok(Json(record_json(catalog, form, &record, false)))
+}
+
+async fn record_history(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let entries = records::history(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    // Sensitive values are history too: masked like the record.
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(|entry| {
+            let changes: Vec<Value> = entry
+                .changes
+                .iter()
+                .map(|change| {
+                    let field = form.field(&change.field);
+                    let value = |value: &Option<Value>| match (field, value) {
+                        (Some(field), Some(value)) => api_value(field, value, false),
+                        (_, value) => value.clone().unwrap_or(Value::Null),
+                    };
+                    json!({ "field": change.field, "old": value(&change.old), "new": value(&change.new) })
+                })
+                .collect();
+            json!({ "at": entry.at, "actor": entry.actor, "action": entry.action, "taskId": entry.task_id, "changes": changes })
+        })
+        .collect();
+    Ok(Json(Value::Array(entries)))
+}

@@ -1,0 +1,198 @@
+//! The dynamic forms over HTTP (issue 13): the generated admin screens under
+//! `/admin/forms/{form}` (`pages.rs`), the JSON API under `/api/forms` (`api.rs`) and the
+//! streamed exports both offer (`export.rs`). Every one of them reads and writes through
+//! `forms::records`, so the validation, the data scope, unique values and the change history
+//! are the same whichever way a record comes in.
+//!
+//! Rights: the routes only ask for a signed-in caller (a console screen for the pages); each
+//! handler then asks [`form_for`] with the action, and the form's own definition lists the
+//! permissions of that action (`[permissions]`), so a form decides who reads, creates,
+//! updates, deletes and exports its records. A form the caller may not read is answered as if
+//! it did not exist.
+
+mod api;
+mod export;
+mod pages;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use forms::records::{Actor, FilterValue, ListRequest, RecordError};
+use forms::{Catalog, Field, FieldKind, Form};
+use serde_json::Value;
+use store::forms::Deleted;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
+
+pub(crate) use api::router as api_router;
+pub(crate) use pages::{groups, router as page_router};
+
+/// What a caller wants to do with a form's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    Export,
+}
+
+/// Whether the caller holds one of the permissions the form lists for `action`.
+pub(crate) fn may(auth: &Auth, form: &Form, action: Action) -> bool {
+    let needed = match action {
+        Action::Read => &form.permissions.read,
+        Action::Create => &form.permissions.create,
+        Action::Update => &form.permissions.update,
+        Action::Delete => &form.permissions.delete,
+        Action::Export => &form.permissions.export,
+    };
+    // Every other action needs reading too: nobody edits what they cannot see.
+    let reads = action == Action::Read || form.permissions.read.iter().any(|permission| auth.principal.can(permission));
+    reads && needed.iter().any(|permission| auth.principal.can(permission))
+}
+
+/// The form `key` if the caller may do `action` with it: 404 for a form that does not exist
+/// or that they may not read, 403 (`forbidden`) for a readable form whose action they lack.
+pub(crate) fn form_for<'a>(catalog: &'a Catalog, auth: &Auth, key: &str, action: Action) -> ApiResult<&'a Form> {
+    let form = catalog
+        .form(key)
+        .filter(|form| may(auth, form, Action::Read))
+        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "form-not-found", format!("表单 {key} 不存在")))?;
+    if !may(auth, form, action) {
+        let what = match action {
+            Action::Read => "查看",
+            Action::Create => "新建",
+            Action::Update => "修改",
+            Action::Delete => "删除",
+            Action::Export => "导出",
+        };
+        return Err(ApiError::forbidden(format!("没有{what}“{}”的权限", form.name)));
+    }
+    Ok(form)
+}
+
+/// The caller as the records layer sees them: id, unit and the request's data scope.
+pub(crate) fn actor(auth: &Auth) -> Actor {
+    Actor {
+        user: auth.principal.account.id.clone(),
+        unit: auth.principal.account.unit_id.clone(),
+        scope: crate::identity::scope(),
+    }
+}
+
+/// A refusal of the records layer as the API's error.
+pub(crate) fn refused(error: RecordError) -> ApiError {
+    match error {
+        RecordError::Invalid(errors) => ApiError::Validation(errors),
+        RecordError::NotFound => ApiError::coded(StatusCode::NOT_FOUND, "record-not-found", "记录不存在"),
+        RecordError::Stale { .. } => {
+            ApiError::coded(StatusCode::CONFLICT, "stale-version", "记录已被他人修改，请刷新后按最新内容重新编辑")
+        }
+        RecordError::Store(error) => error.into(),
+    }
+}
+
+/// The catalog of this node.
+pub(crate) fn catalog(state: &AppState) -> &Arc<Catalog> {
+    &state.forms
+}
+
+/// A list request from query pairs, the same for the screens' URLs and the API:
+/// `f.<field>` (repeated for several values), `f.<field>.from` / `f.<field>.to` for ranges,
+/// `q` (keyword), `sort` (`field` or `-field`, also `updated` / `created`), `page`, `size`
+/// (the API's `pageSize` too), `deleted=1` (the recycle bin), `ids` (comma separated).
+pub(crate) fn list_request(form: &Form, pairs: &[(String, String)], default_size: i64) -> ListRequest {
+    let mut request = ListRequest { page: 1, page_size: default_size, ..ListRequest::default() };
+    let mut ranges: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for (name, value) in pairs {
+        let value = value.trim();
+        if value.is_empty() {
+            continue;
+        }
+        match name.as_str() {
+            "q" => request.text = Some(value.to_string()),
+            "sort" => {
+                request.sort = Some(match value.strip_prefix('-') {
+                    Some(field) => (field.to_string(), false),
+                    None => (value.to_string(), true),
+                })
+            }
+            "page" => request.page = value.parse().unwrap_or(1),
+            "size" | "pageSize" => request.page_size = value.parse().unwrap_or(default_size),
+            "deleted" => request.deleted = if value == "1" || value == "true" { Deleted::Only } else { Deleted::Live },
+            "ids" => {
+                request.ids =
+                    Some(value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_string).collect())
+            }
+            other => {
+                let Some(rest) = other.strip_prefix("f.") else { continue };
+                if let Some(field) = rest.strip_suffix(".from") {
+                    range_of(&mut ranges, field).1 = Some(value.to_string());
+                } else if let Some(field) = rest.strip_suffix(".to") {
+                    range_of(&mut ranges, field).2 = Some(value.to_string());
+                } else {
+                    let kind = form.field(rest).map(|field| field.kind);
+                    match kind {
+                        Some(kind) if kind.is_text() => {
+                            request.filters.push((rest.to_string(), FilterValue::Text(value.to_string())))
+                        }
+                        _ => match request.filters.iter_mut().find(|(field, _)| field == rest) {
+                            Some((_, FilterValue::AnyOf(values))) => values.push(value.to_string()),
+                            _ => request.filters.push((rest.to_string(), FilterValue::AnyOf(vec![value.to_string()]))),
+                        },
+                    }
+                }
+            }
+        }
+    }
+    for (field, from, to) in ranges {
+        request.filters.push((field, FilterValue::Range(from, to)));
+    }
+    request
+}
+
+fn range_of<'a>(
+    ranges: &'a mut Vec<(String, Option<String>, Option<String>)>,
+    field: &str,
+) -> &'a mut (String, Option<String>, Option<String>) {
+    let index = match ranges.iter().position(|(name, _, _)| name == field) {
+        Some(index) => index,
+        None => {
+            ranges.push((field.to_string(), None, None));
+            ranges.len() - 1
+        }
+    };
+    &mut ranges[index]
+}
+
+/// A sensitive value as people without `pii:unmask` see it.
+pub(crate) fn masked(field: &Field, text: &str) -> String {
+    match field.kind {
+        FieldKind::IdCard => crypto::mask::mask_id_number(text),
+        FieldKind::Phone => crypto::mask::mask_phone(text),
+        _ => crypto::mask::mask(text, 1, 1),
+    }
+}
+
+/// How a value reads on a screen or in an export, masked when the field is sensitive and the
+/// reader may not see it in full.
+pub(crate) fn shown(catalog: &Catalog, field: &Field, value: Option<&Value>, unmask: bool) -> String {
+    let text = forms::value::display(field, catalog, value);
+    if field.sensitive && !unmask && !text.is_empty() { masked(field, &text) } else { text }
+}
+
+/// The stored value as the API gives it: masked text for a sensitive field the caller may not
+/// see in full.
+pub(crate) fn api_value(field: &Field, value: &Value, unmask: bool) -> Value {
+    match value {
+        Value::String(text) if field.sensitive && !unmask => Value::String(masked(field, text)),
+        other => other.clone(),
+    }
+}
+
+/// Shanghai time of a millisecond timestamp, to the minute.
+pub(crate) fn time_text(millis: i64) -> String {
+    crate::console::shanghai(millis)
+}

@@ -1,0 +1,721 @@
+//! The generated admin screens of a form, inside the console shell:
+//! `/admin/forms` (the forms the user may read, by group), `/admin/forms/{form}` (the list: one
+//! filter form whose state is the URL, multi-select and range filters, sort by the sortable
+//! columns, paging, the recycle bin, CSV export of exactly what the filter shows),
+//! `/admin/forms/{form}/new` and `/admin/forms/{form}/{id}/edit` (the form generated from the
+//! definition, every problem at its field, values kept), `/admin/forms/{form}/{id}` (the
+//! detail with its change history: who, when, which field, old → new; sensitive values masked,
+//! shown in full on request with `pii:unmask`, audited), and the posts that create, update
+//! (naming the version the page was drawn from), delete and restore.
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use forms::records::{self, ListRequest, Record};
+use forms::{Catalog, Field, FieldError, FieldKind, Form, Mode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use store::forms::Deleted;
+
+use super::{Action, actor, catalog, form_for, list_request, may, refused, shown};
+use crate::AppState;
+use crate::console::{pages, screen, see_other};
+use crate::error::{ApiError, ApiResult};
+use crate::identity::{Auth, ClientIp};
+use crate::routes::{Need, Routes};
+use crate::templates::Context;
+
+/// The screens need the forms menu; each form's own permissions decide the rest.
+const FORMS: Need = Need::Screen(&["menu:forms"]);
+
+pub(crate) fn router() -> Routes {
+    Routes::new()
+        .get("/admin/forms", FORMS, index)
+        .get("/admin/forms/{form}", FORMS, list)
+        .post("/admin/forms/{form}", FORMS, create)
+        .get("/admin/forms/{form}/new", FORMS, new_record)
+        .get("/admin/forms/{form}/export", FORMS, export)
+        .get("/admin/forms/{form}/{id}", FORMS, detail)
+        .post("/admin/forms/{form}/{id}", FORMS, update)
+        .get("/admin/forms/{form}/{id}/edit", FORMS, edit)
+        .post("/admin/forms/{form}/{id}/delete", FORMS, delete)
+        .post("/admin/forms/{form}/{id}/restore", FORMS, restore)
+}
+
+/// The prefix of a field's name in a posted form (`v.name`), apart from the page's own fields.
+const FIELD: &str = "v.";
+
+#[derive(Serialize)]
+struct FormSummary {
+    key: String,
+    name: String,
+    description: Option<String>,
+    catalogue: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Group {
+    name: String,
+    forms: Vec<FormSummary>,
+}
+
+/// The forms `auth` may read, grouped as the navigation shows them.
+pub(crate) fn groups(catalog: &Catalog, auth: &Auth) -> Vec<(String, Vec<(String, String)>)> {
+    let mut groups: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for form in catalog.forms().filter(|form| may(auth, form, Action::Read)) {
+        let entry = (form.key.clone(), form.name.clone());
+        match groups.iter_mut().find(|(name, _)| name == &form.group) {
+            Some((_, forms)) => forms.push(entry),
+            None => groups.push((form.group.clone(), vec![entry])),
+        }
+    }
+    groups
+}
+
+async fn index(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let mut groups: Vec<Group> = Vec::new();
+    for form in catalog.forms().filter(|form| may(&auth, form, Action::Read)) {
+        let summary = FormSummary {
+            key: form.key.clone(),
+            name: form.name.clone(),
+            description: form.description.clone(),
+            catalogue: form.catalogue.clone(),
+        };
+        match groups.iter_mut().find(|group| group.name == form.group) {
+            Some(group) => group.forms.push(summary),
+            None => groups.push(Group { name: form.group.clone(), forms: vec![summary] }),
+        }
+    }
+    let mut context = Context::new();
+    context.insert("groups", &groups);
+    screen(&state, &auth, "forms", "forms.html", context).await
+}
+
+/// A form's facts the pages print.
+#[derive(Serialize)]
+struct FormFacts {
+    key: String,
+    name: String,
+    description: Option<String>,
+    catalogue: Vec<String>,
+    may_create: bool,
+    may_update: bool,
+    may_delete: bool,
+    may_export: bool,
+}
+
+fn facts(auth: &Auth, form: &Form) -> FormFacts {
+    FormFacts {
+        key: form.key.clone(),
+        name: form.name.clone(),
+        description: form.description.clone(),
+        catalogue: form.catalogue.clone(),
+        may_create: may(auth, form, Action::Create),
+        may_update: may(auth, form, Action::Update),
+        may_delete: may(auth, form, Action::Delete),
+        may_export: may(auth, form, Action::Export),
+    }
+}
+
+/// One option of a select, radio, check box or filter.
+#[derive(Serialize)]
+struct Choice {
+    code: String,
+    label: String,
+    selected: bool,
+}
+
+fn choices(catalog: &Catalog, field: &Field, selected: &[String]) -> Vec<Choice> {
+    field
+        .dict
+        .as_deref()
+        .and_then(|key| catalog.dict(key))
+        .map(|dict| {
+            dict.items
+                .iter()
+                .map(|(code, label)| Choice {
+                    code: code.clone(),
+                    label: label.clone(),
+                    selected: selected.contains(code),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One filter of the list's search form.
+#[derive(Serialize)]
+struct FilterWidget {
+    key: String,
+    label: String,
+    /// `text`, `options` (several may be chosen), `boolean`, `date`, `datetime`, `number`.
+    kind: &'static str,
+    value: String,
+    from: String,
+    to: String,
+    options: Vec<Choice>,
+}
+
+#[derive(Serialize)]
+struct Column {
+    key: String,
+    label: String,
+    /// The link that sorts by it (empty: not sortable).
+    sort_link: String,
+    /// `asc`, `desc` or "".
+    sorted: &'static str,
+}
+
+#[derive(Serialize)]
+struct Row {
+    id: String,
+    title: String,
+    cells: Vec<String>,
+    deleted: bool,
+    updated: String,
+}
+
+/// The pairs with `name` replaced by `value` (or removed when empty) and the page reset, as a
+/// query string.
+fn with(pairs: &[(String, String)], name: &str, value: &str) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (key, kept) in pairs {
+        if key != name && key != "page" && !kept.trim().is_empty() {
+            serializer.append_pair(key, kept);
+        }
+    }
+    if !value.is_empty() {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+fn sort_key_name(form: &Form, request: &ListRequest) -> (String, bool) {
+    request.sort.clone().unwrap_or_else(|| match &form.sort {
+        (forms::SortKey::Updated, ascending) => ("updated".into(), *ascending),
+        (forms::SortKey::Created, ascending) => ("created".into(), *ascending),
+        (forms::SortKey::Field(field), ascending) => (field.clone(), *ascending),
+    })
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let pairs = super::api::pairs(raw.as_deref());
+    let request = list_request(form, &pairs, 20);
+    let (records, total, errors) = match records::list(state.store().as_ref(), form, &actor(&auth), &request).await {
+        Ok((records, total)) => (records, total, Vec::new()),
+        Err(records::RecordError::Invalid(errors)) => (Vec::new(), 0, errors),
+        Err(other) => return Err(refused(other)),
+    };
+    let (sorted_by, ascending) = sort_key_name(form, &request);
+    let columns: Vec<Column> = form
+        .list_columns
+        .iter()
+        .filter_map(|key| form.field(key))
+        .map(|field| {
+            let sorted = match (sorted_by == field.key, ascending) {
+                (true, true) => "asc",
+                (true, false) => "desc",
+                _ => "",
+            };
+            let next = if sorted == "asc" { format!("-{}", field.key) } else { field.key.clone() };
+            Column {
+                key: field.key.clone(),
+                label: field.label.clone(),
+                sort_link: if field.sortable { format!("?{}", with(&pairs, "sort", &next)) } else { String::new() },
+                sorted,
+            }
+        })
+        .collect();
+    let rows: Vec<Row> = records
+        .iter()
+        .map(|record| Row {
+            id: record.id.clone(),
+            title: record.title.clone(),
+            cells: form
+                .list_columns
+                .iter()
+                .filter_map(|key| form.field(key))
+                .map(|field| shown(catalog, field, record.values.get(&field.key), false))
+                .collect(),
+            deleted: record.deleted_at.is_some(),
+            updated: super::time_text(record.updated_at),
+        })
+        .collect();
+    let filters: Vec<FilterWidget> = form
+        .fields
+        .iter()
+        .filter(|field| field.filter)
+        .map(|field| {
+            let name = format!("f.{}", field.key);
+            let given = |name: &str| {
+                pairs.iter().filter(|(key, _)| key == name).map(|(_, value)| value.clone()).collect::<Vec<_>>()
+            };
+            let first = |name: &str| given(name).into_iter().next().unwrap_or_default();
+            let kind = match field.kind {
+                kind if kind.is_text() => "text",
+                FieldKind::Boolean => "boolean",
+                FieldKind::Date => "date",
+                FieldKind::Datetime => "datetime",
+                FieldKind::Integer | FieldKind::Decimal | FieldKind::Money => "number",
+                _ => "options",
+            };
+            let options = choices(catalog, field, &given(&name));
+            // An option filter's summary: what is chosen ("" = all).
+            let value = if kind == "options" {
+                let chosen: Vec<&Choice> = options.iter().filter(|option| option.selected).collect();
+                match chosen.as_slice() {
+                    [] => String::new(),
+                    [one] => one.label.clone(),
+                    many => format!("已选 {} 项", many.len()),
+                }
+            } else {
+                first(&name)
+            };
+            FilterWidget {
+                key: field.key.clone(),
+                label: field.label.clone(),
+                kind,
+                value,
+                from: first(&format!("{name}.from")),
+                to: first(&format!("{name}.to")),
+                options,
+            }
+        })
+        .collect();
+    let size = request.page_size.clamp(1, records::MAX_PAGE_SIZE);
+    let page = request.page.max(1);
+    let last = pages(total, size);
+    let mut context = Context::new();
+    context.insert("form", &facts(&auth, form));
+    context.insert("filters", &filters);
+    context.insert("q", &request.text.clone().unwrap_or_default());
+    context.insert("columns", &columns);
+    context.insert("rows", &rows);
+    context.insert("total", &total);
+    context.insert("page", &page);
+    context.insert("pages", &last);
+    context.insert("size", &size);
+    context.insert(
+        "sort",
+        &pairs.iter().find(|(key, _)| key == "sort").map(|(_, value)| value.clone()).unwrap_or_default(),
+    );
+    context.insert("deleted", &(request.deleted == Deleted::Only));
+    context.insert("errors", &errors);
+    let page_link = |number: i64| format!("?{}", with(&with_page(&pairs), "page", &number.to_string()));
+    context.insert("prev_link", &(page > 1).then(|| page_link(page - 1)));
+    context.insert("next_link", &(page < last).then(|| page_link(page + 1)));
+    context.insert("query", &with(&pairs, "page", ""));
+    context.insert(
+        "bin_link",
+        &format!("?{}", with(&[], "deleted", if request.deleted == Deleted::Only { "" } else { "1" })),
+    );
+    let notice = pairs.iter().find(|(key, _)| key == "notice").map(|(_, value)| value.clone()).unwrap_or_default();
+    context.insert("notice", &notice);
+    let active = format!("form:{}", form.key);
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let mut response = screen(&state, &auth, &active, "form_list.html", context).await?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+/// The pairs without the page (a new page number replaces it), and without a notice.
+fn with_page(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    pairs.iter().filter(|(key, _)| key != "page" && key != "notice").cloned().collect()
+}
+
+/// One field of the edit form.
+#[derive(Serialize)]
+struct Input {
+    key: String,
+    name: String,
+    label: String,
+    /// The input to draw: `text`, `textarea`, `number`, `date`, `datetime-local`, `select`,
+    /// `radio`, `multiselect`, `checkbox`, `boolean`, `email`, `url`, `tel`.
+    input: &'static str,
+    value: String,
+    options: Vec<Choice>,
+    required: bool,
+    min: Option<String>,
+    max: Option<String>,
+    step: Option<String>,
+    max_length: Option<usize>,
+    help: Option<String>,
+    error: Option<String>,
+    /// A browser hint for `visible_when` when it is a simple comparison (`field == "x"`): the
+    /// page hides the field until it holds; the server decides either way.
+    show_if: Option<(String, String, bool)>,
+    sensitive: bool,
+}
+
+fn bound_text(field: &Field, bound: &Option<forms::definition::Bound>) -> Option<String> {
+    match bound.as_ref()? {
+        forms::definition::Bound::Number(number) => Some(forms::value::format_decimal(*number, field.scale)),
+        forms::definition::Bound::Date(date) => Some(date.format("%Y-%m-%d").to_string()),
+        forms::definition::Bound::Datetime(text) => Some(text.clone()),
+    }
+}
+
+/// `field == "literal"` / `field != "literal"` as (field, literal, equal), else `None`.
+fn simple_condition(source: &str) -> Option<(String, String, bool)> {
+    let (left, right, equal) = match source.split_once("==") {
+        Some((left, right)) => (left, right, true),
+        None => {
+            let (left, right) = source.split_once("!=")?;
+            (left, right, false)
+        }
+    };
+    let field = left.trim();
+    let literal = right.trim().strip_prefix('"')?.strip_suffix('"')?;
+    let plain =
+        |text: &str| !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    (plain(field) && !literal.contains('"')).then(|| (field.to_string(), literal.to_string(), equal))
+}
+
+/// The edit form's inputs: `values` are what to show (the record's, or what was posted), each
+/// error at its field.
+fn inputs(
+    catalog: &Catalog,
+    form: &Form,
+    values: &Map<String, Value>,
+    errors: &[FieldError],
+    unmask: bool,
+) -> Vec<Input> {
+    form.fields
+        .iter()
+        .map(|field| {
+            let value = values.get(&field.key);
+            let selected: Vec<String> = match value {
+                Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+                Some(Value::String(text)) => vec![text.clone()],
+                _ => Vec::new(),
+            };
+            let text = match value {
+                Some(Value::String(text)) if field.sensitive && !unmask => super::masked(field, text),
+                Some(Value::String(text)) => text.clone(),
+                Some(Value::Number(number)) => number.to_string(),
+                Some(Value::Bool(flag)) => flag.to_string(),
+                _ => String::new(),
+            };
+            let input = match field.kind {
+                FieldKind::Text | FieldKind::IdCard | FieldKind::Uscc => "text",
+                FieldKind::Textarea => "textarea",
+                FieldKind::Integer | FieldKind::Decimal | FieldKind::Money => "number",
+                FieldKind::Boolean => "boolean",
+                FieldKind::Date => "date",
+                FieldKind::Datetime => "datetime-local",
+                FieldKind::Select | FieldKind::District => "select",
+                FieldKind::Radio => "radio",
+                FieldKind::Multiselect => "multiselect",
+                FieldKind::Checkbox => "checkbox",
+                FieldKind::Phone => "tel",
+                FieldKind::Email => "email",
+                FieldKind::Url => "url",
+            };
+            let step = match field.kind {
+                FieldKind::Integer => Some("1".to_string()),
+                FieldKind::Decimal | FieldKind::Money => Some(forms::value::format_decimal(1, field.scale)),
+                _ => None,
+            };
+            Input {
+                key: field.key.clone(),
+                name: format!("{FIELD}{}", field.key),
+                label: field.label.clone(),
+                input,
+                value: text,
+                options: choices(catalog, field, &selected),
+                required: field.required,
+                min: bound_text(field, &field.min),
+                max: bound_text(field, &field.max),
+                step,
+                max_length: field.max_length,
+                help: field.help.clone(),
+                error: errors.iter().filter(|error| error.field == field.key).map(|error| error.message.clone()).next(),
+                show_if: field.visible_when_source.as_deref().and_then(simple_condition),
+                sensitive: field.sensitive,
+            }
+        })
+        .collect()
+}
+
+/// A posted edit form as the values the records layer reads: every field of the form, so an
+/// emptied field or an unticked box clears its value. `keep` are the stored values a masked
+/// sensitive field keeps when it comes back unchanged.
+fn posted(form: &Form, body: &Bytes, keep: Option<&Map<String, Value>>) -> (Map<String, Value>, Option<i64>) {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
+    let version = pairs.iter().find(|(key, _)| key == "version").and_then(|(_, value)| value.parse().ok());
+    let mut values = Map::new();
+    for field in &form.fields {
+        let name = format!("{FIELD}{}", field.key);
+        let given: Vec<String> = pairs.iter().filter(|(key, _)| key == &name).map(|(_, value)| value.clone()).collect();
+        let value = match field.kind {
+            kind if kind.is_list() => Value::Array(given.into_iter().map(Value::String).collect()),
+            FieldKind::Boolean => Value::Bool(given.iter().any(|value| value == "true" || value == "on")),
+            _ => {
+                let text = given.into_iter().next().unwrap_or_default();
+                // A masked value shown on the page and sent back untouched keeps the stored one.
+                let stored = keep.and_then(|keep| keep.get(&field.key)).and_then(Value::as_str);
+                match stored {
+                    Some(stored) if field.sensitive && text == super::masked(field, stored) => {
+                        Value::String(stored.to_string())
+                    }
+                    _ => Value::String(text),
+                }
+            }
+        };
+        values.insert(field.key.clone(), value);
+    }
+    (values, version)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn edit_page(
+    state: &AppState,
+    auth: &Auth,
+    form: &Form,
+    record: Option<&Record>,
+    values: &Map<String, Value>,
+    errors: &[FieldError],
+    message: Option<&str>,
+    status: StatusCode,
+) -> ApiResult<Response> {
+    let catalog = catalog(state);
+    let mut context = Context::new();
+    context.insert("form", &facts(auth, form));
+    context.insert("inputs", &inputs(catalog, form, values, errors, false));
+    context.insert("record_id", &record.map(|record| record.id.clone()));
+    context.insert("record_title", &record.map(|record| record.title.clone()));
+    context.insert("version", &record.map(|record| record.version));
+    let form_errors: Vec<String> =
+        errors.iter().filter(|error| form.field(&error.field).is_none()).map(|error| error.message.clone()).collect();
+    context.insert("form_errors", &form_errors);
+    context.insert("message", &message);
+    context.insert("error_count", &errors.len());
+    let active = format!("form:{}", form.key);
+    let mut response = screen(state, auth, &active, "form_edit.html", context).await?;
+    *response.status_mut() = status;
+    Ok(response)
+}
+
+async fn new_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Create)?;
+    edit_page(&state, &auth, form, None, &Map::new(), &[], None, StatusCode::OK).await
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Create)?;
+    let (values, _) = posted(form, &body, None);
+    match records::create(state.store().as_ref(), catalog, form, &actor(&auth), &values, Mode::Lenient, None).await {
+        Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=created", form.key, record.id)),
+        Err(records::RecordError::Invalid(errors)) => {
+            edit_page(&state, &auth, form, None, &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(other) => Err(refused(other)),
+    }
+}
+
+async fn edit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Update)?;
+    let record = records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    if record.deleted_at.is_some() {
+        return Err(refused(records::RecordError::NotFound));
+    }
+    edit_page(&state, &auth, form, Some(&record), &record.values, &[], None, StatusCode::OK).await
+}
+
+async fn update(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Update)?;
+    let store = state.store().as_ref();
+    let current = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let (values, version) = posted(form, &body, Some(&current.values));
+    let Some(version) = version else { return Err(ApiError::invalid("缺少版本号 (version is required)")) };
+    match records::update(store, catalog, form, &actor(&auth), &id, version, &values, Mode::Lenient, None).await {
+        Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=saved", form.key, record.id)),
+        Err(records::RecordError::Invalid(errors)) => {
+            edit_page(&state, &auth, form, Some(&current), &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY)
+                .await
+        }
+        Err(records::RecordError::Stale { .. }) => {
+            // Someone saved first: show their version, say so; what this user typed is lost
+            // only if they leave the page (the message tells them to compare).
+            let latest = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+            let message = "保存失败：这条记录在您编辑期间已被他人修改。下面是最新内容，请核对后重新修改并保存。";
+            edit_page(&state, &auth, form, Some(&latest), &latest.values, &[], Some(message), StatusCode::CONFLICT)
+                .await
+        }
+        Err(other) => Err(refused(other)),
+    }
+}
+
+#[derive(Serialize)]
+struct Shown {
+    label: String,
+    value: String,
+    sensitive: bool,
+}
+
+#[derive(Serialize)]
+struct Change {
+    label: String,
+    old: String,
+    new: String,
+}
+
+#[derive(Serialize)]
+struct HistoryRow {
+    at: String,
+    actor: String,
+    action: String,
+    task_id: Option<String>,
+    changes: Vec<Change>,
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((key, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let store = state.store().as_ref();
+    let record = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let pairs = super::api::pairs(raw.as_deref());
+    let asked = pairs.iter().any(|(key, value)| key == "unmask" && value == "1");
+    let unmask = asked && super::api::unmask_allowed(&state, &auth, &ip, form, &id).await?;
+    let values: Vec<Shown> = form
+        .fields
+        .iter()
+        .map(|field| Shown {
+            label: field.label.clone(),
+            value: shown(catalog, field, record.values.get(&field.key), unmask),
+            sensitive: field.sensitive && record.values.contains_key(&field.key),
+        })
+        .collect();
+    let history = records::history(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let history: Vec<HistoryRow> = history
+        .into_iter()
+        .rev()
+        .map(|entry| HistoryRow {
+            at: super::time_text(entry.at),
+            actor: entry.actor,
+            action: entry.action,
+            task_id: entry.task_id,
+            changes: entry
+                .changes
+                .iter()
+                .map(|change| {
+                    let field = form.field(&change.field);
+                    let text = |value: &Option<Value>| match field {
+                        Some(field) => shown(catalog, field, value.as_ref(), unmask),
+                        None => value.as_ref().map(Value::to_string).unwrap_or_default(),
+                    };
+                    Change {
+                        label: field.map(|field| field.label.clone()).unwrap_or_else(|| change.field.clone()),
+                        old: text(&change.old),
+                        new: text(&change.new),
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    let mut context = Context::new();
+    context.insert("form", &facts(&auth, form));
+    context.insert("record_id", &record.id);
+    context.insert("title", &record.title);
+    context.insert("version", &record.version);
+    context.insert("deleted", &record.deleted_at.is_some());
+    context.insert("values", &values);
+    context.insert("history", &history);
+    context.insert("unmasked", &unmask);
+    context.insert("may_unmask", &auth.principal.can("pii:unmask"));
+    context.insert("created", &format!("{} · {}", super::time_text(record.created_at), record.created_by));
+    context.insert("updated", &format!("{} · {}", super::time_text(record.updated_at), record.updated_by));
+    let notice = pairs.iter().find(|(key, _)| key == "notice").map(|(_, value)| value.clone()).unwrap_or_default();
+    context.insert("notice", &notice);
+    let active = format!("form:{}", form.key);
+    screen(&state, &auth, &active, "form_record.html", context).await
+}
+
+fn version_of(body: &Bytes) -> ApiResult<i64> {
+    form_urlencoded::parse(body)
+        .find(|(key, _)| key == "version")
+        .and_then(|(_, value)| value.parse().ok())
+        .ok_or_else(|| ApiError::invalid("缺少版本号 (version is required)"))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Delete)?;
+    let version = version_of(&body)?;
+    records::delete(state.store().as_ref(), form, &actor(&auth), &id, version).await.map_err(refused)?;
+    see_other(&format!("/admin/forms/{}?notice=deleted", form.key))
+}
+
+async fn restore(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Delete)?;
+    let record = records::restore(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    see_other(&format!("/admin/forms/{}/{}?notice=restored", form.key, record.id))
+}
+
+async fn export(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(key): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Response> {
+    super::export::export(state, auth, ip, key, raw.unwrap_or_default()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::simple_condition;
+
+    #[test]
+    fn only_plain_comparisons_become_browser_hints() {
+        assert_eq!(simple_condition("status == \"left\""), Some(("status".into(), "left".into(), true)));
+        assert_eq!(simple_condition("kind != \"online\""), Some(("kind".into(), "online".into(), false)));
+        assert_eq!(simple_condition("a > 3"), None);
+        assert_eq!(simple_condition("status == other"), None);
+        assert_eq!(simple_condition("a.b == \"x\""), None);
+    }
+}
