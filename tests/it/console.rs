@@ -300,7 +300,8 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
             submit(&app, &sun, "/security/totp", Some("forged"), &[("secret", secret), ("code", "000000")]).await;
         assert_eq!(forged.status(), StatusCode::FORBIDDEN);
 
-        let code = crate::security::code_at(secret, 0);
+        let steps = crate::security::Steps::now();
+        let code = steps.code(secret, 0);
         let done = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", secret), ("code", &code)]).await;
         assert_eq!(done.status(), StatusCode::SEE_OTHER);
         assert_eq!(done.headers()[LOCATION], "/?notice=totp");
@@ -315,7 +316,7 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
         assert!(page.contains("更换动态口令") && page.contains(r#"name="current_code""#), "{page}");
         let next =
             page.split(r#"name="secret" value=""#).nth(1).and_then(|rest| rest.split('"').next()).expect("secret");
-        let new_code = crate::security::code_at(next, 0);
+        let new_code = steps.code(next, 0);
         let refused =
             submit(&app, &sun, "/security/totp", Some(&sun.csrf), &[("secret", next), ("code", &new_code)]).await;
         assert!(refused.status().is_client_error(), "{}", refused.status());
@@ -324,7 +325,7 @@ async fn a_pending_second_factor_is_enrolled_from_its_page_before_any_screen() {
         let wrong_old = submit(&app, &sun, "/security/totp", Some(&sun.csrf), &fields).await;
         assert!(wrong_old.status().is_client_error(), "a wrong old code: {}", wrong_old.status());
         // With the password and the old app's next code, the new secret replaces the old one.
-        let old_code = crate::security::code_at(secret, 1);
+        let old_code = steps.code(secret, 1);
         let fields = [
             ("secret", next),
             ("code", new_code.as_str()),

@@ -193,17 +193,19 @@ async fn basic_and_keys_do_not_skip_the_second_factor() {
 
         // The security administrator enrols TOTP, then creates a key only with a fresh code.
         let secret = enrol_totp(&app, "sec1").await;
-        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&code_at(&secret, 0))).await.expect("in");
+        let steps = Steps::now();
+        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&steps.code(&secret, 0))).await.expect("in");
         let create = |body: Value| sec.post(&app, "/api/users/bot/api-keys", body);
         let (status, body) = status_and_json(create(json!({ "name": "ci", "password": PASSWORD }))).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")), "{body}");
-        let (status, body) = status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 0) }))).await;
+        let (status, body) = status_and_json(create(json!({ "name": "ci", "totp": steps.code(&secret, 0) }))).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("totp-invalid")), "a used code");
         let (status, body) =
-            status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 1), "expiresInDays": 400 }))).await;
+            status_and_json(create(json!({ "name": "ci", "totp": steps.code(&secret, 1), "expiresInDays": 400 })))
+                .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "longer than allowed: {body}");
         let (status, created) =
-            status_and_json(create(json!({ "name": "ci", "totp": code_at(&secret, 1), "expiresInDays": 30 }))).await;
+            status_and_json(create(json!({ "name": "ci", "totp": steps.code(&secret, 1), "expiresInDays": 30 }))).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let key = created["key"].as_str().expect("the key, once").to_string();
         let key_id = created["id"].as_str().expect("public id").to_string();
@@ -245,11 +247,22 @@ async fn enrol_totp(app: &TestApp, user: &str) -> String {
     secret
 }
 
-/// The code of `secret` for the current 30-second step plus `offset` steps.
-pub(crate) fn code_at(secret: &str, offset: u64) -> String {
-    let key = crypto::totp::decode_secret(secret).expect("base32");
-    let step = (runtime::executor::now_millis() / 1000 / 30) as u64;
-    crypto::totp::hotp(&key, step + offset, 6)
+/// TOTP codes counted from the 30-second step a test began in, not from the clock at each call:
+/// a test that crosses a step boundary still sends the code it means (a used code stays used, the
+/// next step's code stays the next). The server accepts one step either side, so a test has ~30 s.
+#[derive(Clone, Copy)]
+pub(crate) struct Steps(u64);
+
+impl Steps {
+    pub(crate) fn now() -> Self {
+        Steps((runtime::executor::now_millis() / 1000 / 30) as u64)
+    }
+
+    /// The code of `secret` for the starting step plus `offset` steps.
+    pub(crate) fn code(self, secret: &str, offset: u64) -> String {
+        let key = crypto::totp::decode_secret(secret).expect("base32");
+        crypto::totp::hotp(&key, self.0 + offset, 6)
+    }
 }
 
 /// T-LOCK (finding 10): failures lock a name only for the source they come from; an unknown
@@ -297,13 +310,14 @@ async fn replacing_the_second_factor_needs_password_and_current_code() {
     each_backend(|app| async move {
         add_account(&app, "li", "310101", &["district-staff"], "staff").await;
         let old = enrol_totp(&app, "li").await;
-        let session = crate::identity::try_login(&app, "li", PASSWORD, Some(&code_at(&old, 0))).await.expect("in");
+        let steps = Steps::now();
+        let session = crate::identity::try_login(&app, "li", PASSWORD, Some(&steps.code(&old, 0))).await.expect("in");
         let new = crypto::totp::new_secret();
         let confirm = |body: Value| session.post(&app, "/api/session/totp/confirm", body);
-        let (status, body) = status_and_json(confirm(json!({ "secret": new, "code": code_at(&new, 0) }))).await;
+        let (status, body) = status_and_json(confirm(json!({ "secret": new, "code": steps.code(&new, 0) }))).await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-required")), "{body}");
         let (status, body) = status_and_json(confirm(
-            json!({ "secret": new, "code": code_at(&new, 0), "currentCode": code_at(&old, 1), "password": "wrong" }),
+            json!({ "secret": new, "code": steps.code(&new, 0), "currentCode": steps.code(&old, 1), "password": "wrong" }),
         ))
         .await;
         assert_eq!((status, body["code"].as_str()), (StatusCode::FORBIDDEN, Some("step-up-failed")), "{body}");
@@ -315,7 +329,7 @@ async fn replacing_the_second_factor_needs_password_and_current_code() {
         let before = stored(&app).await;
         raw(&app, "UPDATE users SET totp_last_step = 0 WHERE id = 'li'").await;
         let (status, body) = status_and_json(confirm(
-            json!({ "secret": new, "code": code_at(&new, 0), "currentCode": code_at(&old, 0), "password": PASSWORD }),
+            json!({ "secret": new, "code": steps.code(&new, 0), "currentCode": steps.code(&old, 0), "password": PASSWORD }),
         ))
         .await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -641,9 +655,10 @@ async fn side_doors_found_in_review_are_shut() {
         assert_eq!(status_and_json(zhou.get(&app, "/api/session")).await.0, StatusCode::UNAUTHORIZED);
         // Step-up codes count like failed logins: a stolen session cannot try them all.
         let secret = enrol_totp(&app, "sec1").await;
-        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&code_at(&secret, 0))).await.expect("in");
+        let steps = Steps::now();
+        let sec = crate::identity::try_login(&app, "sec1", PASSWORD, Some(&steps.code(&secret, 0))).await.expect("in");
         let mut last = Value::Null;
-        let valid = [code_at(&secret, 0), code_at(&secret, 1), code_at(&secret, 2)];
+        let valid = [steps.code(&secret, 0), steps.code(&secret, 1), steps.code(&secret, 2)];
         let guesses = (0..20).map(|n| format!("{n:06}")).filter(|code| !valid.contains(code)).take(6);
         for guess in guesses {
             let body = json!({ "roles": ["district-staff"], "totp": guess });
