@@ -176,6 +176,10 @@ pub struct Field {
     /// Personal data (an identity number, a phone): shown masked to anyone without
     /// `pii:unmask`, in lists, details, the API and exports.
     pub sensitive: bool,
+    /// Set only by the definition (`default`) and by record actions, never by an edit.
+    pub readonly: bool,
+    /// The value a new record gets when the submission has none (in the API's form).
+    pub default: Option<serde_json::Value>,
     /// Offered as a search filter on the list (and the API's `filter`).
     pub filter: bool,
     /// The list can be sorted by it.
@@ -222,6 +226,23 @@ fn mentioned(source: &str, fields: &[Field]) -> Vec<String> {
     fields.iter().filter(|field| words.contains(field.key.as_str())).map(|field| field.key.clone()).collect()
 }
 
+/// A record action (冻结 / 解冻 / 注销 …): its own permission, the state it applies in, the
+/// values it sets (through the same validation and history as an edit) and, optionally, the
+/// status it gives the account a field of the record names.
+#[derive(Debug, Clone)]
+pub struct RecordAction {
+    pub key: String,
+    pub label: String,
+    pub permissions: Vec<String>,
+    /// The action is offered and allowed only while this holds.
+    pub when: Option<Arc<Expression>>,
+    pub set: serde_json::Map<String, serde_json::Value>,
+    /// (field holding an account id, the status to give it: `active`, `frozen`, `cancelled`).
+    pub account: Option<(String, String)>,
+    /// The question asked before (an action that cannot be undone should ask).
+    pub confirm: Option<String>,
+}
+
 /// Who may do what with a form's records: each action lists permissions, any one suffices.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Permissions {
@@ -259,6 +280,7 @@ pub struct Form {
     pub sort: (SortKey, bool),
     pub fields: Vec<Field>,
     pub rules: Vec<Rule>,
+    pub actions: Vec<RecordAction>,
     pub permissions: Permissions,
     pub list_columns: Vec<String>,
     pub export_columns: Vec<String>,
@@ -310,6 +332,28 @@ struct FormFile {
     fields: Vec<FieldFile>,
     #[serde(default)]
     rules: Vec<RuleFile>,
+    #[serde(default)]
+    actions: Vec<ActionFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ActionFile {
+    key: String,
+    label: String,
+    permissions: Vec<String>,
+    when: Option<String>,
+    #[serde(default)]
+    set: toml::Table,
+    account: Option<AccountEffectFile>,
+    confirm: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountEffectFile {
+    field: String,
+    status: String,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -335,6 +379,9 @@ struct FieldFile {
     unique: bool,
     #[serde(default)]
     sensitive: bool,
+    #[serde(default)]
+    readonly: bool,
+    default: Option<toml::Value>,
     #[serde(default)]
     filter: bool,
     #[serde(default)]
@@ -536,6 +583,16 @@ pub(crate) fn read_form(
         if raw.unique && (kind.is_list() || kind == FieldKind::Boolean || kind == FieldKind::Textarea) {
             problems.push(problem(at, format!("a {} field cannot be unique", kind.name())));
         }
+        let default_value = raw.default.as_ref().and_then(|value| match serde_json::to_value(value) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                problems.push(problem(at, format!("default: {error}")));
+                None
+            }
+        });
+        if raw.readonly && raw.required && default_value.is_none() {
+            problems.push(problem(at, "a required read-only field needs a default (nobody could fill it)".into()));
+        }
         let slot = (raw.filter || raw.sort).then(|| {
             slots += 1;
             slots - 1
@@ -549,6 +606,8 @@ pub(crate) fn read_form(
                 required: raw.required,
                 unique: raw.unique,
                 sensitive: raw.sensitive,
+                readonly: raw.readonly,
+                default: default_value,
                 filter: raw.filter,
                 sortable: raw.sort,
                 slot,
@@ -640,6 +699,59 @@ pub(crate) fn read_form(
             Err(error) => problems.push(problem(None, format!("rule '{}' does not compile: {error}", raw.check))),
         }
     }
+    let mut actions = Vec::new();
+    for raw in parsed.actions {
+        let at = Some(raw.key.as_str());
+        if !valid_key(&raw.key) {
+            problems.push(problem(at, "an action key must be lower-case letters, digits, '-' or '_'".into()));
+        }
+        if actions.iter().any(|action: &RecordAction| action.key == raw.key) {
+            problems.push(problem(at, "the action key is used twice".into()));
+        }
+        if raw.permissions.is_empty() {
+            problems.push(problem(at, "an action needs permissions".into()));
+        }
+        let mut set = serde_json::Map::new();
+        for (name, value) in raw.set {
+            if !fields.iter().any(|field| field.key == name) {
+                problems.push(problem(at, format!("the action sets '{name}', which is no field of the form")));
+            }
+            match serde_json::to_value(value) {
+                Ok(value) => {
+                    set.insert(name, value);
+                }
+                Err(error) => problems.push(problem(at, format!("the action's value of '{name}': {error}"))),
+            }
+        }
+        let account = raw.account.map(|effect| {
+            if !fields.iter().any(|field| field.key == effect.field && field.kind == FieldKind::Text) {
+                problems.push(problem(at, format!("account.field = '{}' is no text field of the form", effect.field)));
+            }
+            if !["active", "frozen", "cancelled"].contains(&effect.status.as_str()) {
+                problems.push(problem(
+                    at,
+                    format!("account.status = '{}': use active, frozen or cancelled", effect.status),
+                ));
+            }
+            (effect.field, effect.status)
+        });
+        let when = raw.when.as_ref().and_then(|source| match scripting.compile_expression(source) {
+            Ok(expression) => Some(Arc::new(expression)),
+            Err(error) => {
+                problems.push(problem(at, format!("when does not compile: {error}")));
+                None
+            }
+        });
+        actions.push(RecordAction {
+            key: raw.key,
+            label: raw.label,
+            permissions: raw.permissions,
+            when,
+            set,
+            account,
+            confirm: raw.confirm,
+        });
+    }
     let defaults = default_permissions();
     let permissions = Permissions {
         read: parsed.permissions.read.unwrap_or(defaults.read),
@@ -663,6 +775,7 @@ pub(crate) fn read_form(
         sort,
         fields,
         rules,
+        actions,
         permissions,
         list_columns,
         export_columns,

@@ -186,7 +186,8 @@ pub async fn create(
     mode: Mode,
     task_id: Option<&str>,
 ) -> Result<Record> {
-    let values = value::validate(form, catalog, input, None, mode, today()).map_err(RecordError::Invalid)?;
+    let input = editable(form, input, None, mode)?;
+    let values = value::validate(form, catalog, &input, None, mode, today()).map_err(RecordError::Invalid)?;
     let district = district_of(form, &values, actor)?;
     let (title, search, keys) = derived(form, &values);
     let at = now_millis();
@@ -227,6 +228,49 @@ pub async fn create(
     Record::from_row(row)
 }
 
+/// A submission without what an edit may not set: read-only fields keep their stored value (a
+/// new record gets the default); defaults fill what a new record leaves empty. A strict
+/// client that sends a different value for a read-only field is told so (`read-only`).
+fn editable(
+    form: &Form,
+    input: &Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
+    mode: Mode,
+) -> Result<Map<String, Value>> {
+    let mut input = input.clone();
+    let mut errors = Vec::new();
+    for field in &form.fields {
+        let kept = match previous {
+            Some(previous) => previous.get(&field.key).cloned(),
+            None => field.default.clone(),
+        };
+        if field.readonly {
+            if let Some(given) = input.remove(&field.key)
+                && mode == Mode::Strict
+                && !given.is_null()
+                && Some(&given) != kept.as_ref()
+            {
+                errors.push(FieldError {
+                    field: field.key.clone(),
+                    code: "read-only".into(),
+                    message: format!("{}只能通过操作更改", field.label),
+                });
+            }
+            if previous.is_none()
+                && let Some(default) = kept
+            {
+                input.insert(field.key.clone(), default);
+            }
+        } else if previous.is_none()
+            && input.get(&field.key).is_none_or(Value::is_null)
+            && let Some(default) = &field.default
+        {
+            input.insert(field.key.clone(), default.clone());
+        }
+    }
+    if errors.is_empty() { Ok(input) } else { Err(RecordError::Invalid(errors)) }
+}
+
 /// One record of the form inside the actor's scope.
 pub async fn get(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Record> {
     match store.form_record(&form.key, id, &actor.scope).await? {
@@ -250,17 +294,82 @@ pub async fn update(
     task_id: Option<&str>,
 ) -> Result<Record> {
     let current = get(store, form, actor, id).await?;
+    save(store, catalog, form, actor, current, expected_version, input, mode, task_id, "update").await
+}
+
+/// Whether `action` applies to `record` now (its `when`).
+pub fn action_applies(
+    catalog: &Catalog,
+    form: &Form,
+    action: &crate::definition::RecordAction,
+    record: &Record,
+) -> bool {
+    match &action.when {
+        None => true,
+        Some(when) => {
+            catalog.scripting().eval_condition(when, &value::variables(form, &record.values)).unwrap_or(false)
+        }
+    }
+}
+
+/// Runs a record action on a live record at `expected_version`: refused (`action-not-allowed`)
+/// when its `when` does not hold; its values are saved like an edit, the history naming the
+/// action. The caller has checked the action's permission and carried out its account effect.
+pub async fn act(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+    action: &crate::definition::RecordAction,
+) -> Result<Record> {
+    let current = get(store, form, actor, id).await?;
     if current.deleted_at.is_some() {
         return Err(RecordError::NotFound);
     }
     if current.version != expected_version {
         return Err(RecordError::Stale { expected: expected_version, current: current.version });
     }
+    if !action_applies(catalog, form, action, &current) {
+        return Err(RecordError::Invalid(vec![FieldError {
+            field: "_form".into(),
+            code: "action-not-allowed".into(),
+            message: format!("当前状态下不能{}", action.label),
+        }]));
+    }
+    let key = format!("action:{}", action.key);
+    save(store, catalog, form, actor, current, expected_version, &action.set, Mode::Strict, None, &key).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    current: Record,
+    expected_version: i64,
+    input: &Map<String, Value>,
+    mode: Mode,
+    task_id: Option<&str>,
+    action: &str,
+) -> Result<Record> {
+    let id = current.id.clone();
+    let id = id.as_str();
+    if current.deleted_at.is_some() {
+        return Err(RecordError::NotFound);
+    }
+    if current.version != expected_version {
+        return Err(RecordError::Stale { expected: expected_version, current: current.version });
+    }
+    // A record action sets read-only fields; an edit cannot.
+    let input = if action == "update" { editable(form, input, Some(&current.values), mode)? } else { input.clone() };
     let values =
-        value::validate(form, catalog, input, Some(&current.values), mode, today()).map_err(RecordError::Invalid)?;
+        value::validate(form, catalog, &input, Some(&current.values), mode, today()).map_err(RecordError::Invalid)?;
     let district = district_of(form, &values, actor)?;
     let changes = field_changes(form, &current.values, &values);
-    if changes.is_empty() && district == current.district {
+    if changes.is_empty() && district == current.district && action == "update" {
         return Ok(current);
     }
     let (title, search, keys) = derived(form, &values);
@@ -288,7 +397,7 @@ pub async fn update(
         form: form.key.clone(),
         at,
         actor: actor.user.clone(),
-        action: "update".into(),
+        action: action.into(),
         changes: history_json(&changes),
         task_id: task_id.map(str::to_string),
     };

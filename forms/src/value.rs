@@ -351,7 +351,7 @@ fn bound_text(field: &Field, bound: &Bound) -> String {
 
 /// A record's values as script variables (for `visible_when`, `required_when` and rules):
 /// every field of the form, `()` when empty; decimals as numbers.
-fn variables(form: &Form, values: &Map<String, Value>) -> engine::Variables {
+pub(crate) fn variables(form: &Form, values: &Map<String, Value>) -> engine::Variables {
     form.fields
         .iter()
         .map(|field| {

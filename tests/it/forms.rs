@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::identity::{PASSWORD, Session, add_account, login};
+use crate::identity::{PASSWORD, Session, add_account, login, try_login};
 use crate::support::{TestApp, each_backend};
 
 /// A district staff member of 黄浦区 and of 徐汇区, and a city staff member.
@@ -43,7 +43,11 @@ fn lawyer() -> Value {
 }
 
 async fn create(app: &TestApp, session: &Session, body: Value) -> (StatusCode, Value) {
-    let response = session.post(app, "/api/forms/lawyer/records", body).send().await.expect("sent");
+    create_in(app, session, "lawyer", body).await
+}
+
+async fn create_in(app: &TestApp, session: &Session, form: &str, body: Value) -> (StatusCode, Value) {
+    let response = session.post(app, &format!("/api/forms/{form}/records"), body).send().await.expect("sent");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -516,6 +520,150 @@ async fn the_generated_screens_create_edit_and_refuse_like_the_api() {
         assert_eq!(status, StatusCode::FORBIDDEN);
         let (status, body) = get(&app, &operator, "/api/forms/lawyer/records").await;
         assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("form-not-found")));
+    })
+    .await;
+}
+
+/// A 黄浦区 liaison record linked to login account `account`.
+fn liaison(account: &str) -> Value {
+    json!({
+        "name": "陈联络",
+        "id_number": "310101198001010018",
+        "mobile": "13916234567",
+        "level": "street",
+        "organisation": "南京东路街道",
+        "district": "310101",
+        "account": account,
+    })
+}
+
+async fn act(app: &TestApp, session: &Session, id: &str, action: &str, version: i64) -> (StatusCode, Value) {
+    let path = format!("/api/forms/liaison/records/{id}/actions/{action}");
+    let response = session.post(app, &path, json!({ "version": version })).send().await.expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// SVC-12: 冻结 / 解冻 / 注销 on a liaison record change the linked account's status (its login
+/// stops and comes back), need the action's own permission, the version read, a state in which
+/// the action applies, and the record's district; the read-only 账号状态 starts at its default and
+/// cannot be set by an edit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn record_actions_freeze_and_cancel_the_linked_account_and_read_only_fields_refuse_edits() {
+    each_backend(|app| async move {
+        let (hp, xh, city) = staff(&app).await;
+        add_account(&app, "chen", "310101", &["liaison"], "liaison").await;
+        login(&app, "chen", PASSWORD).await;
+
+        let mut forged = liaison("chen");
+        forged["account_status"] = json!("frozen");
+        let (status, body) = create_in(&app, &hp, "liaison", forged).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(codes(&body), vec![("account_status".to_string(), "read-only".to_string())]);
+        let (status, created) = create_in(&app, &hp, "liaison", liaison("chen")).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["values"]["account_status"], "active", "the default");
+        let id = created["id"].as_str().expect("id").to_string();
+        let path = format!("/api/forms/liaison/records/{id}");
+        let edit = hp
+            .send(
+                &app,
+                reqwest::Method::PUT,
+                &path,
+                json!({ "version": 1, "values": { "account_status": "cancelled" } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(edit.status(), StatusCode::UNPROCESSABLE_ENTITY, "an edit cannot set a read-only field");
+
+        // The action's own permission: city staff may edit liaisons but not freeze them.
+        let (status, _) = act(&app, &city, &id, "freeze", 1).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _) = act(&app, &xh, &id, "freeze", 1).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "another district's record does not exist for it");
+        let (status, body) = act(&app, &hp, &id, "unfreeze", 1).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(codes(&body), vec![("_form".to_string(), "action-not-allowed".to_string())]);
+        let (status, _) = act(&app, &hp, &id, "no-such-action", 1).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(try_login(&app, "chen", PASSWORD, None).await.map(|_| ()).err(), None, "nothing happened yet");
+
+        let (status, frozen) = act(&app, &hp, &id, "freeze", 1).await;
+        assert_eq!(status, StatusCode::OK, "{frozen}");
+        assert_eq!(
+            (frozen["version"].as_i64(), frozen["values"]["account_status"].as_str()),
+            (Some(2), Some("frozen"))
+        );
+        let (status, body) = try_login(&app, "chen", PASSWORD, None).await.err().expect("frozen");
+        assert_eq!((status, body["error"].as_str()), (StatusCode::FORBIDDEN, Some("account-frozen")));
+        let (status, _) = act(&app, &hp, &id, "unfreeze", 1).await;
+        assert_eq!(status, StatusCode::CONFLICT, "a page drawn before the freeze is stale");
+        let (status, _) = act(&app, &hp, &id, "unfreeze", 2).await;
+        assert_eq!(status, StatusCode::OK);
+        login(&app, "chen", PASSWORD).await;
+        let (status, _) = act(&app, &hp, &id, "cancel", 3).await;
+        assert_eq!(status, StatusCode::OK);
+        let (_, body) = try_login(&app, "chen", PASSWORD, None).await.err().expect("cancelled");
+        assert_eq!(body["error"], "account-cancelled");
+        let (status, _) = act(&app, &hp, &id, "cancel", 4).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "cancelling is final");
+
+        let (_, history) = get(&app, &hp, &format!("{path}/history")).await;
+        let actions: Vec<&str> =
+            history.as_array().expect("history").iter().filter_map(|entry| entry["action"].as_str()).collect();
+        assert_eq!(actions, vec!["create", "action:freeze", "action:unfreeze", "action:cancel"]);
+        assert_eq!(history[1]["changes"], json!([{ "field": "account_status", "old": "active", "new": "frozen" }]));
+        add_account(&app, "auditor1", "310000", &["auditor"], "staff").await;
+        let auditor = login(&app, "auditor1", PASSWORD).await;
+        let (_, audit) = get(&app, &auditor, "/api/audit?limit=1000").await;
+        let freezes = audit
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|row| {
+                (row["action"].as_str(), row["target"].as_str(), row["user"].as_str())
+                    == (Some("user.freeze"), Some("chen"), Some("hp1"))
+            })
+            .count();
+        assert_eq!(freezes, 1, "the freeze is in the audit log once: {audit}");
+
+        // A record without a linked account only changes its own status.
+        let mut unlinked = liaison("");
+        unlinked["id_number"] = json!("310104199001010011");
+        unlinked["mobile"] = json!("13916234568");
+        unlinked["district"] = json!("310104");
+        unlinked.as_object_mut().expect("object").remove("account");
+        let (status, other) = create_in(&app, &xh, "liaison", unlinked).await;
+        assert_eq!(status, StatusCode::CREATED, "{other}");
+        let (status, body) = act(&app, &xh, other["id"].as_str().expect("id"), "freeze", 1).await;
+        assert_eq!((status, body["values"]["account_status"].as_str()), (StatusCode::OK, Some("frozen")));
+    })
+    .await;
+}
+
+/// Every shipped form's demo records pass its own checks, so `serve` on a fresh database
+/// starts with every admin screen filled; loading again adds nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_demo_records_of_every_shipped_form_load() {
+    each_backend(|app| async move {
+        web::demo::load_forms(&app.executor).await.expect("the demo records are valid");
+        web::demo::load_forms(&app.executor).await.expect("loading again is a no-op");
+        let (_, _, city) = staff(&app).await;
+        let catalog = web::shipped_forms();
+        let mut empty = Vec::new();
+        for form in catalog.forms() {
+            let (status, list) = get(&app, &city, &format!("/api/forms/{}/records", form.key)).await;
+            assert_eq!(status, StatusCode::OK, "{}: {list}", form.key);
+            let demo: Value =
+                serde_json::from_str(include_str!("../../definitions/demo/form-records.json")).expect("demo JSON");
+            let expected = demo[&form.key].as_array().map_or(0, Vec::len);
+            if expected == 0 {
+                empty.push(form.key.clone());
+            }
+            assert_eq!(list["total"].as_u64(), Some(expected as u64), "{}", form.key);
+        }
+        assert!(empty.is_empty(), "forms without demo records: {empty:?}");
     })
     .await;
 }

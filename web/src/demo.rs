@@ -146,7 +146,10 @@ pub async fn load_forms(executor: &Executor) -> anyhow::Result<()> {
             continue;
         }
         for values in records.as_array().into_iter().flatten() {
-            let values = values.as_object().cloned().unwrap_or_default();
+            let values = values
+                .as_object()
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("a demo record of '{key}' is no JSON object"))?;
             let created = forms::records::create(
                 executor.store().as_ref(),
                 &catalog,

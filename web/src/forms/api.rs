@@ -31,6 +31,7 @@ pub(crate) fn router() -> Routes {
         .delete("/forms/{form}/records/{id}", Need::SignedIn, delete_record)
         .get("/forms/{form}/records/{id}/history", Need::SignedIn, record_history)
         .post("/forms/{form}/records/{id}/restore", Need::SignedIn, restore_record)
+        .post("/forms/{form}/records/{id}/actions/{action}", Need::SignedIn, record_action)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
 }
 
@@ -75,6 +76,7 @@ pub(crate) fn description(catalog: &Catalog, form: &Form) -> Value {
         "listColumns": form.list_columns,
         "exportColumns": form.export_columns,
         "fields": fields,
+        "actions": form.actions.iter().map(|action| json!({ "key": action.key, "label": action.label, "confirm": action.confirm })).collect::<Vec<_>>(),
     })
 }
 
@@ -271,6 +273,23 @@ async fn delete_record(
         query.map_err(|_| ApiError::invalid("删除需要读取时的版本号 ?version=N (version is required)"))?;
     records::delete(state.store().as_ref(), form, &actor(&auth), &id, version.version).await.map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/forms/{form}/records/{id}/actions/{action}` with `{"version": N}`.
+async fn record_action(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((key, id, action)): Path<(String, String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let catalog = catalog(&state);
+    let form = form_for(catalog, &auth, &key, Action::Read)?;
+    let Some(version) = body.get("version").and_then(Value::as_i64) else {
+        return Err(ApiError::invalid("需要读取时的版本号 {\"version\": N} (version is required)"));
+    };
+    let record = super::run_action(&state, &auth, &ip, form, &id, version, &action).await?;
+    Ok(Json(record_json(catalog, form, &record, false)))
 }
 
 async fn restore_record(

@@ -17,7 +17,7 @@ mod pages;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use forms::records::{Actor, FilterValue, ListRequest, RecordError};
+use forms::records::{self, Actor, FilterValue, ListRequest, RecordError};
 use forms::{Catalog, Field, FieldKind, Form};
 use serde_json::Value;
 use store::forms::Deleted;
@@ -190,6 +190,53 @@ pub(crate) fn api_value(field: &Field, value: &Value, unmask: bool) -> Value {
         Value::String(text) if field.sensitive && !unmask => Value::String(masked(field, text)),
         other => other.clone(),
     }
+}
+
+/// Runs record action `key` on record `id` (at `version`) for `auth`: the action's own
+/// permission, its `when`, then its account effect (the account's status through the same
+/// function as `/api/users/{id}/status`, with its scope and audit), then its values (saved
+/// like an edit, the history naming the action). The effect comes first: it is the part that
+/// matters for security, it is idempotent, and a failed save can simply be run again.
+pub(crate) async fn run_action(
+    state: &AppState,
+    auth: &Auth,
+    ip: &str,
+    form: &Form,
+    id: &str,
+    version: i64,
+    key: &str,
+) -> ApiResult<records::Record> {
+    let action = form
+        .actions
+        .iter()
+        .find(|action| action.key == key)
+        .ok_or_else(|| ApiError::coded(StatusCode::NOT_FOUND, "action-not-found", format!("没有操作 {key}")))?;
+    if !action.permissions.iter().any(|permission| auth.principal.can(permission)) {
+        return Err(ApiError::forbidden(format!("没有{}的权限", action.label)));
+    }
+    let store = state.store().as_ref();
+    let actor = actor(auth);
+    let current = records::get(store, form, &actor, id).await.map_err(refused)?;
+    if current.deleted_at.is_some() {
+        return Err(refused(RecordError::NotFound));
+    }
+    if current.version != version {
+        return Err(refused(RecordError::Stale { expected: version, current: current.version }));
+    }
+    if !records::action_applies(catalog(state), form, action, &current) {
+        return Err(ApiError::Validation(vec![forms::FieldError {
+            field: "_form".into(),
+            code: "action-not-allowed".into(),
+            message: format!("当前状态下不能{}", action.label),
+        }]));
+    }
+    // A record without a linked account only changes its status: there is no login to stop.
+    if let Some((field, status)) = &action.account
+        && let Some(account) = current.values.get(field).and_then(Value::as_str)
+    {
+        crate::identity::api::change_status(state, Some(&auth.principal), account, status, ip).await?;
+    }
+    records::act(store, catalog(state), form, &actor, id, version, action).await.map_err(refused)
 }
 
 /// Shanghai time of a millisecond timestamp, to the minute.

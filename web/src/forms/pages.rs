@@ -42,6 +42,7 @@ pub(crate) fn router() -> Routes {
         .get("/admin/forms/{form}/{id}/edit", FORMS, edit)
         .post("/admin/forms/{form}/{id}/delete", FORMS, delete)
         .post("/admin/forms/{form}/{id}/restore", FORMS, restore)
+        .post("/admin/forms/{form}/{id}/actions/{action}", FORMS, action)
 }
 
 /// The prefix of a field's name in a posted form (`v.name`), apart from the page's own fields.
@@ -61,10 +62,23 @@ struct Group {
     forms: Vec<FormSummary>,
 }
 
+/// The navigation groups in the tender's order; a group not listed comes after them.
+const GROUP_ORDER: &[&str] = &["双拥服务", "公共服务", "社会优待", "基础资料"];
+
+/// The forms `auth` may read, in navigation order: by group, then by catalogue row.
+fn readable<'a>(catalog: &'a Catalog, auth: &Auth) -> Vec<&'a Form> {
+    let mut forms: Vec<&Form> = catalog.forms().filter(|form| may(auth, form, Action::Read)).collect();
+    let rank = |form: &Form| GROUP_ORDER.iter().position(|group| *group == form.group).unwrap_or(GROUP_ORDER.len());
+    forms.sort_by(|a, b| {
+        (rank(a), &a.group, a.catalogue.first(), &a.name).cmp(&(rank(b), &b.group, b.catalogue.first(), &b.name))
+    });
+    forms
+}
+
 /// The forms `auth` may read, grouped as the navigation shows them.
 pub(crate) fn groups(catalog: &Catalog, auth: &Auth) -> Vec<(String, Vec<(String, String)>)> {
     let mut groups: Vec<(String, Vec<(String, String)>)> = Vec::new();
-    for form in catalog.forms().filter(|form| may(auth, form, Action::Read)) {
+    for form in readable(catalog, auth) {
         let entry = (form.key.clone(), form.name.clone());
         match groups.iter_mut().find(|(name, _)| name == &form.group) {
             Some((_, forms)) => forms.push(entry),
@@ -77,7 +91,7 @@ pub(crate) fn groups(catalog: &Catalog, auth: &Auth) -> Vec<(String, Vec<(String
 async fn index(State(state): State<AppState>, Extension(auth): Extension<Auth>) -> ApiResult<Response> {
     let catalog = catalog(&state);
     let mut groups: Vec<Group> = Vec::new();
-    for form in catalog.forms().filter(|form| may(&auth, form, Action::Read)) {
+    for form in readable(catalog, &auth) {
         let summary = FormSummary {
             key: form.key.clone(),
             name: form.name.clone(),
@@ -577,6 +591,13 @@ async fn update(
 }
 
 #[derive(Serialize)]
+struct ActionButton {
+    key: String,
+    label: String,
+    confirm: Option<String>,
+}
+
+#[derive(Serialize)]
 struct Shown {
     label: String,
     value: String,
@@ -629,7 +650,16 @@ async fn detail(
         .map(|entry| HistoryRow {
             at: super::time_text(entry.at),
             actor: entry.actor,
-            action: entry.action,
+            // A record action is named by its label.
+            action: match entry.action.strip_prefix("action:") {
+                Some(key) => form
+                    .actions
+                    .iter()
+                    .find(|action| action.key == key)
+                    .map(|action| action.label.clone())
+                    .unwrap_or_else(|| key.to_string()),
+                None => entry.action,
+            },
             task_id: entry.task_id,
             changes: entry
                 .changes
@@ -649,7 +679,22 @@ async fn detail(
                 .collect(),
         })
         .collect();
+    let actions: Vec<ActionButton> = if record.deleted_at.is_some() {
+        Vec::new()
+    } else {
+        form.actions
+            .iter()
+            .filter(|action| action.permissions.iter().any(|permission| auth.principal.can(permission)))
+            .filter(|action| records::action_applies(catalog, form, action, &record))
+            .map(|action| ActionButton {
+                key: action.key.clone(),
+                label: action.label.clone(),
+                confirm: action.confirm.clone(),
+            })
+            .collect()
+    };
     let mut context = Context::new();
+    context.insert("actions", &actions);
     context.insert("form", &facts(&auth, form));
     context.insert("record_id", &record.id);
     context.insert("title", &record.title);
@@ -694,6 +739,19 @@ async fn restore(
     let form = form_for(catalog(&state), &auth, &key, Action::Delete)?;
     let record = records::restore(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
     see_other(&format!("/admin/forms/{}/{}?notice=restored", form.key, record.id))
+}
+
+async fn action(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((key, id, action)): Path<(String, String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let version = version_of(&body)?;
+    let record = super::run_action(&state, &auth, &ip, form, &id, version, &action).await?;
+    see_other(&format!("/admin/forms/{}/{}?notice=action", form.key, record.id))
 }
 
 async fn export(
