@@ -284,6 +284,9 @@ pub struct Form {
     pub permissions: Permissions,
     pub list_columns: Vec<String>,
     pub export_columns: Vec<String>,
+    /// `[import] match`: the unique field that makes an imported row an update of the record
+    /// holding its value; `None`: every imported row is a new record.
+    pub import_match: Option<String>,
     /// The definition file, for messages.
     pub file: String,
 }
@@ -334,6 +337,16 @@ struct FormFile {
     rules: Vec<RuleFile>,
     #[serde(default)]
     actions: Vec<ActionFile>,
+    import: Option<ImportFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportFile {
+    /// The unique field an imported row is matched on: a row whose value a record holds
+    /// updates that record.
+    #[serde(rename = "match")]
+    match_field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -681,6 +694,12 @@ pub(crate) fn read_form(
     let all: Vec<String> = fields.iter().map(|(_, field)| field.key.clone()).collect();
     let export_columns = columns(parsed.export, all, "export");
     let fields: Vec<Field> = fields.into_iter().map(|(_, field)| field).collect();
+    let import_match = parsed.import.and_then(|import| import.match_field);
+    if let Some(name) = &import_match
+        && !fields.iter().any(|field| &field.key == name && field.unique && !field.readonly)
+    {
+        problems.push(problem(Some(name), "[import] match must name a unique field that is not read-only".into()));
+    }
     let mut rules = Vec::new();
     for raw in parsed.rules {
         for name in &raw.fields {
@@ -779,6 +798,7 @@ pub(crate) fn read_form(
         permissions,
         list_columns,
         export_columns,
+        import_match,
         file: file.to_string(),
     })
 }

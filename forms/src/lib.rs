@@ -10,7 +10,9 @@
 
 pub mod definition;
 pub mod ids;
+pub mod import;
 pub mod records;
+pub mod sheets;
 pub mod value;
 
 use std::collections::{BTreeMap, HashSet};

@@ -106,7 +106,7 @@ pub fn today() -> NaiveDate {
 use store::{new_id, now_millis};
 
 /// The derived columns of a record's values: title, search text, key columns.
-fn derived(form: &Form, values: &Map<String, Value>) -> (String, String, Vec<String>) {
+pub(crate) fn derived(form: &Form, values: &Map<String, Value>) -> (String, String, Vec<String>) {
     let title = values.get(&form.title).map(|value| match value {
         Value::String(text) => text.clone(),
         other => other.to_string(),
@@ -120,25 +120,28 @@ fn derived(form: &Form, values: &Map<String, Value>) -> (String, String, Vec<Str
     (title.unwrap_or_default(), value::search_text(form, values), keys)
 }
 
-fn unique_values(form: &Form, values: &Map<String, Value>) -> Vec<UniqueValue> {
+pub(crate) fn unique_values(form: &Form, values: &Map<String, Value>) -> Vec<UniqueValue> {
     form.fields
         .iter()
         .filter(|field| field.unique)
         .filter_map(|field| {
             let value = values.get(&field.key)?;
-            let text = match value {
-                // Compared without case: "Ab" and "aB" are one code.
-                Value::String(text) => text.to_lowercase(),
-                other => other.to_string(),
-            };
-            Some(UniqueValue { field: field.key.clone(), value: text })
+            Some(UniqueValue { field: field.key.clone(), value: unique_text(value) })
         })
         .collect()
 }
 
+/// A stored value as its unique field compares it: without case ("Ab" and "aB" are one code).
+pub(crate) fn unique_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.to_lowercase(),
+        other => other.to_string(),
+    }
+}
+
 /// The record's district from its district field, held to the actor's scope: a district
 /// account writes only its own district's records.
-fn district_of(form: &Form, values: &Map<String, Value>, actor: &Actor) -> Result<Option<String>> {
+pub(crate) fn district_of(form: &Form, values: &Map<String, Value>, actor: &Actor) -> Result<Option<String>> {
     let Some(field) = &form.district else { return Ok(None) };
     let district = values.get(field).and_then(Value::as_str).map(str::to_string);
     if let DataScope::District(own) = &actor.scope
@@ -153,11 +156,11 @@ fn district_of(form: &Form, values: &Map<String, Value>, actor: &Actor) -> Resul
     Ok(district)
 }
 
-fn history_json(changes: &[FieldChange]) -> String {
+pub(crate) fn history_json(changes: &[FieldChange]) -> String {
     serde_json::to_string(changes).unwrap_or_else(|_| "[]".into())
 }
 
-fn field_changes(form: &Form, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<FieldChange> {
+pub(crate) fn field_changes(form: &Form, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<FieldChange> {
     value::changes(form, old, new).into_iter().map(|(field, old, new)| FieldChange { field, old, new }).collect()
 }
 
@@ -231,7 +234,7 @@ pub async fn create(
 /// A submission without what an edit may not set: read-only fields keep their stored value (a
 /// new record gets the default); defaults fill what a new record leaves empty. A strict
 /// client that sends a different value for a read-only field is told so (`read-only`).
-fn editable(
+pub(crate) fn editable(
     form: &Form,
     input: &Map<String, Value>,
     previous: Option<&Map<String, Value>>,

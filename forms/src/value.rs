@@ -383,6 +383,12 @@ pub enum Mode {
     Lenient,
 }
 
+/// One value of `field` in its stored form (an import reads its match key with this before
+/// it knows which record a row updates).
+pub fn normalise(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Result<Value, FieldError> {
+    read(field, catalog, value, today).map_err(|(code, message)| FieldError::new(&field.key, &code, message))
+}
+
 /// Checks a submission against its form and returns the record's new values. `previous` are
 /// the stored values of an update: a field the submission leaves out keeps its value (so a
 /// client that does not know a new field does not clear it). Every problem is returned, not

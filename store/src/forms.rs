@@ -231,6 +231,66 @@ pub(crate) fn records_where(query: &RecordQuery) -> Result<Filter> {
     Ok(filter)
 }
 
+/// An import job of a form's records (`form_imports`): `validating` → `ready` (or `failed`) →
+/// `committing` → `done` (or back to `ready` with an error when the commit was refused).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormImport {
+    pub id: String,
+    pub form: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub status: String,
+    pub file_name: String,
+    /// The upload's header row, a JSON list.
+    pub headers: String,
+    /// Data rows in the upload, and how many were validated so far.
+    pub total: i64,
+    pub processed: i64,
+    /// `{"new": n, "update": n, "unchanged": n, "error": n}`.
+    pub counts: String,
+    pub error: Option<String>,
+    pub committed_rows: Option<i64>,
+}
+
+/// One row of an import (`form_import_rows`); see the migration for the columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportRow {
+    pub import_id: String,
+    /// The row's number in the sheet (the header is row 1).
+    pub row_no: i64,
+    /// `new`, `update`, `unchanged` or `error`.
+    pub outcome: String,
+    pub record_id: Option<String>,
+    pub expected_version: Option<i64>,
+    pub raw: String,
+    pub errors: String,
+    /// A [`PreparedWrite`] as JSON, for `new` and `update`.
+    pub prepared: Option<String>,
+}
+
+/// The write a valid import row commits: the record's columns as [`FormRecord`] has them and
+/// its unique values and history row.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PreparedWrite {
+    pub version: i64,
+    pub district: Option<String>,
+    pub unit_id: Option<String>,
+    pub created_by: String,
+    pub created_at: i64,
+    pub title: String,
+    pub search: String,
+    pub data: String,
+    pub keys: Vec<String>,
+    /// (field, value) of each unique field.
+    pub unique: Vec<(String, String)>,
+    /// The history row's JSON list of changes.
+    pub changes: String,
+}
+
+/// Rows an import's commit reads and writes at a time.
+pub(crate) const COMMIT_BATCH: i64 = 500;
+
 pub(crate) const RECORD_COLUMNS: &str = "id, form, version, district, unit_id, created_by, created_at, updated_by, updated_at, deleted_at, deleted_by, title, search, data, k1, k2, k3, k4, k5, k6, k7, k8";
 
 #[async_trait::async_trait]
@@ -288,6 +348,33 @@ pub trait FormStore: Send + Sync {
     ) -> Result<()>;
     /// Benchmark fixture: inserts records as they are (no history, no unique values).
     async fn insert_form_fixture(&self, records: &[FormRecord]) -> Result<()>;
+
+    /// The records holding these values of a unique field: (value, record id) of each taken one.
+    async fn unique_owners(&self, form: &str, field: &str, values: &[String]) -> Result<Vec<(String, String)>>;
+
+    async fn insert_form_import(&self, job: &FormImport) -> Result<()>;
+    /// Writes the job's status, progress, counts and error.
+    async fn save_form_import(&self, job: &FormImport) -> Result<()>;
+    async fn form_import(&self, id: &str) -> Result<Option<FormImport>>;
+    /// The jobs in `status` (those a restart finds unfinished).
+    async fn form_imports_with_status(&self, status: &str) -> Result<Vec<FormImport>>;
+    /// Moves a job from status `from` to `to` with `error` (its message, or none); false when
+    /// it was not in `from` (a second commit of the same job, say).
+    async fn claim_form_import(&self, id: &str, from: &str, to: &str, at: i64, error: Option<&str>) -> Result<bool>;
+    async fn insert_form_import_rows(&self, rows: &[ImportRow]) -> Result<()>;
+    /// Rows after `after_row` in order, only those with one of `outcomes` (all when empty).
+    async fn form_import_rows(
+        &self,
+        import_id: &str,
+        outcomes: &[&str],
+        after_row: i64,
+        limit: i64,
+    ) -> Result<Vec<ImportRow>>;
+    /// Writes every `new` and `update` row of a job in `committing` and marks it `done`, in
+    /// one transaction. A record changed since the preview ([`crate::Error::Conflict`]) or a
+    /// unique value taken meanwhile ([`crate::Error::Duplicate`]) refuses the whole commit,
+    /// naming the row; nothing is written then. Returns the rows written.
+    async fn commit_form_import(&self, import_id: &str, actor: &str, at: i64) -> Result<i64>;
 }
 
 pub(crate) fn record_params(record: &FormRecord) -> Vec<Param> {
@@ -373,7 +460,71 @@ macro_rules! forms_impl {
                 query
             }
 
+            fn import_from(row: &DbRow) -> Result<FormImport> {
+                Ok(FormImport {
+                    id: row.try_get("id")?,
+                    form: row.try_get("form")?,
+                    created_by: row.try_get("created_by")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                    status: row.try_get("status")?,
+                    file_name: row.try_get("file_name")?,
+                    headers: row.try_get("headers")?,
+                    total: row.try_get("total")?,
+                    processed: row.try_get("processed")?,
+                    counts: row.try_get("counts")?,
+                    error: row.try_get("error")?,
+                    committed_rows: row.try_get("committed_rows")?,
+                })
+            }
+
+            fn import_row_from(row: &DbRow) -> Result<ImportRow> {
+                Ok(ImportRow {
+                    import_id: row.try_get("import_id")?,
+                    row_no: row.try_get("row_no")?,
+                    outcome: row.try_get("outcome")?,
+                    record_id: row.try_get("record_id")?,
+                    expected_version: row.try_get("expected_version")?,
+                    raw: row.try_get("raw")?,
+                    errors: row.try_get("errors")?,
+                    prepared: row.try_get("prepared")?,
+                })
+            }
+
+            const IMPORT_COLUMNS: &str = "id, form, created_by, created_at, updated_at, status, file_name, headers, total, processed, counts, error, committed_rows";
+            const IMPORT_ROW_COLUMNS: &str = "import_id, row_no, outcome, record_id, expected_version, raw, errors, prepared";
+
             impl $store {
+                /// Inserts a record with its unique values and history row inside `tx`.
+                async fn insert_in(tx: &mut Tx, record: &FormRecord, unique: &[UniqueValue], change: &RecordChange) -> Result<()> {
+                    let params = record_params(record);
+                    let insert = multi_insert("form_records", &RECORD_COLUMNS.split(", ").collect::<Vec<_>>(), 1);
+                    bind_params(sqlx::query(Self::dynamic(insert)), &params).execute(&mut **tx).await.map_err(Self::map_error)?;
+                    Self::take_unique(tx, &record.form, &record.id, unique).await?;
+                    Self::push_change(tx, change).await
+                }
+
+                /// Updates a live record at `expected_version` inside `tx` ([`Error::Conflict`]
+                /// when it is not at that version any more).
+                async fn update_in(tx: &mut Tx, record: &FormRecord, expected_version: i64, unique: &[UniqueValue], change: &RecordChange) -> Result<()> {
+                    let mut params = vec![
+                        Param::from(record.version), (&record.district).into(), (&record.updated_by).into(), record.updated_at.into(),
+                        (&record.title).into(), (&record.search).into(), (&record.data).into(),
+                    ];
+                    for index in 0..KEY_COLUMNS {
+                        params.push(Param::Text(record.keys.get(index).cloned().unwrap_or_default()));
+                    }
+                    params.extend([Param::from(&record.id), (&record.form).into(), expected_version.into()]);
+                    let updated = bind_params(sqlx::query(Self::sql("UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL")), &params)
+                        .execute(&mut **tx).await.map_err(Self::map_error)?.rows_affected();
+                    if updated == 0 {
+                        return Err(Error::Conflict(format!("record {} was changed by someone else", record.id)));
+                    }
+                    sqlx::query(Self::sql("DELETE FROM form_unique WHERE record_id = ?")).bind(&record.id).execute(&mut **tx).await?;
+                    Self::take_unique(tx, &record.form, &record.id, unique).await?;
+                    Self::push_change(tx, change).await
+                }
+
                 async fn push_change(tx: &mut Tx, change: &RecordChange) -> Result<()> {
                     sqlx::query(Self::sql("INSERT INTO form_record_changes (id, record_id, form, at, actor, action, changes, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
                         .bind(&change.id).bind(&change.record_id).bind(&change.form).bind(change.at)
@@ -401,33 +552,14 @@ macro_rules! forms_impl {
             impl FormStore for $store {
                 async fn insert_form_record(&self, record: &FormRecord, unique: &[UniqueValue], change: &RecordChange) -> Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let params = record_params(record);
-                    let insert = multi_insert("form_records", &RECORD_COLUMNS.split(", ").collect::<Vec<_>>(), 1);
-                    bind_params(sqlx::query(Self::dynamic(insert)), &params).execute(&mut *tx).await.map_err(Self::map_error)?;
-                    Self::take_unique(&mut tx, &record.form, &record.id, unique).await?;
-                    Self::push_change(&mut tx, change).await?;
+                    Self::insert_in(&mut tx, record, unique, change).await?;
                     tx.commit().await?;
                     Ok(())
                 }
 
                 async fn update_form_record(&self, record: &FormRecord, expected_version: i64, unique: &[UniqueValue], change: &RecordChange) -> Result<()> {
                     let mut tx = self.begin_write().await?;
-                    let mut params = vec![
-                        Param::from(record.version), (&record.district).into(), (&record.updated_by).into(), record.updated_at.into(),
-                        (&record.title).into(), (&record.search).into(), (&record.data).into(),
-                    ];
-                    for index in 0..KEY_COLUMNS {
-                        params.push(Param::Text(record.keys.get(index).cloned().unwrap_or_default()));
-                    }
-                    params.extend([Param::from(&record.id), (&record.form).into(), expected_version.into()]);
-                    let updated = bind_params(sqlx::query(Self::sql("UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL")), &params)
-                        .execute(&mut *tx).await.map_err(Self::map_error)?.rows_affected();
-                    if updated == 0 {
-                        return Err(Error::Conflict(format!("record {} was changed by someone else", record.id)));
-                    }
-                    sqlx::query(Self::sql("DELETE FROM form_unique WHERE record_id = ?")).bind(&record.id).execute(&mut *tx).await?;
-                    Self::take_unique(&mut tx, &record.form, &record.id, unique).await?;
-                    Self::push_change(&mut tx, change).await?;
+                    Self::update_in(&mut tx, record, expected_version, unique, change).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -534,6 +666,160 @@ macro_rules! forms_impl {
                         tx.commit().await?;
                     }
                     Ok(())
+                }
+                async fn unique_owners(&self, form: &str, field: &str, values: &[String]) -> Result<Vec<(String, String)>> {
+                    let mut owners = Vec::new();
+                    for chunk in values.chunks(500) {
+                        let marks = vec!["?"; chunk.len()].join(", ");
+                        let select = format!("SELECT value, record_id FROM form_unique WHERE form = ? AND field = ? AND value IN ({marks})");
+                        let mut query = sqlx::query(Self::dynamic(select)).bind(form).bind(field);
+                        for value in chunk {
+                            query = query.bind(value);
+                        }
+                        for row in query.fetch_all(&self.pool).await? {
+                            owners.push((row.try_get("value")?, row.try_get("record_id")?));
+                        }
+                    }
+                    Ok(owners)
+                }
+
+                async fn insert_form_import(&self, job: &FormImport) -> Result<()> {
+                    sqlx::query(Self::sql("INSERT INTO form_imports (id, form, created_by, created_at, updated_at, status, file_name, headers, total, processed, counts, error, committed_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&job.id).bind(&job.form).bind(&job.created_by).bind(job.created_at).bind(job.updated_at)
+                        .bind(&job.status).bind(&job.file_name).bind(&job.headers).bind(job.total).bind(job.processed)
+                        .bind(&job.counts).bind(&job.error).bind(job.committed_rows)
+                        .execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn save_form_import(&self, job: &FormImport) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE form_imports SET updated_at = ?, status = ?, headers = ?, total = ?, processed = ?, counts = ?, error = ?, committed_rows = ? WHERE id = ?"))
+                        .bind(job.updated_at).bind(&job.status).bind(&job.headers).bind(job.total).bind(job.processed)
+                        .bind(&job.counts).bind(&job.error).bind(job.committed_rows).bind(&job.id)
+                        .execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn form_import(&self, id: &str) -> Result<Option<FormImport>> {
+                    let select = format!("SELECT {IMPORT_COLUMNS} FROM form_imports WHERE id = ?");
+                    let row = sqlx::query(Self::dynamic(select)).bind(id).fetch_optional(&self.pool).await?;
+                    row.as_ref().map(import_from).transpose()
+                }
+
+                async fn form_imports_with_status(&self, status: &str) -> Result<Vec<FormImport>> {
+                    let select = format!("SELECT {IMPORT_COLUMNS} FROM form_imports WHERE status = ? ORDER BY created_at");
+                    let rows = sqlx::query(Self::dynamic(select)).bind(status).fetch_all(&self.pool).await?;
+                    rows.iter().map(import_from).collect()
+                }
+
+                async fn claim_form_import(&self, id: &str, from: &str, to: &str, at: i64, error: Option<&str>) -> Result<bool> {
+                    let updated = sqlx::query(Self::sql("UPDATE form_imports SET status = ?, updated_at = ?, error = ? WHERE id = ? AND status = ?"))
+                        .bind(to).bind(at).bind(error).bind(id).bind(from).execute(&self.pool).await?.rows_affected();
+                    Ok(updated == 1)
+                }
+
+                async fn insert_form_import_rows(&self, rows: &[ImportRow]) -> Result<()> {
+                    let columns: Vec<&str> = IMPORT_ROW_COLUMNS.split(", ").collect();
+                    let mut tx = self.begin_write().await?;
+                    for chunk in rows.chunks(200) {
+                        let params: Vec<Param> = chunk
+                            .iter()
+                            .flat_map(|row| {
+                                [
+                                    Param::from(&row.import_id), row.row_no.into(), (&row.outcome).into(), (&row.record_id).into(),
+                                    row.expected_version.into(), (&row.raw).into(), (&row.errors).into(), (&row.prepared).into(),
+                                ]
+                            })
+                            .collect();
+                        let insert = multi_insert("form_import_rows", &columns, chunk.len());
+                        bind_params(sqlx::query(Self::dynamic(insert)), &params).execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn form_import_rows(&self, import_id: &str, outcomes: &[&str], after_row: i64, limit: i64) -> Result<Vec<ImportRow>> {
+                    let outcome_clause = if outcomes.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" AND outcome IN ({})", vec!["?"; outcomes.len()].join(", "))
+                    };
+                    let select = format!("SELECT {IMPORT_ROW_COLUMNS} FROM form_import_rows WHERE import_id = ? AND row_no > ?{outcome_clause} ORDER BY row_no LIMIT {}", limit.max(0));
+                    let mut query = sqlx::query(Self::dynamic(select)).bind(import_id).bind(after_row);
+                    for outcome in outcomes {
+                        query = query.bind(*outcome);
+                    }
+                    let rows = query.fetch_all(&self.pool).await?;
+                    rows.iter().map(import_row_from).collect()
+                }
+
+                async fn commit_form_import(&self, import_id: &str, actor: &str, at: i64) -> Result<i64> {
+                    let mut tx = self.begin_write().await?;
+                    let job = sqlx::query(Self::sql("SELECT form, status FROM form_imports WHERE id = ?"))
+                        .bind(import_id).fetch_optional(&mut *tx).await?
+                        .ok_or_else(|| Error::NotFound(format!("import {import_id}")))?;
+                    let (form, status): (String, String) = (job.try_get("form")?, job.try_get("status")?);
+                    if status != "committing" {
+                        return Err(Error::Conflict(format!("import {import_id} is {status}, not committing")));
+                    }
+                    let select = format!("SELECT {IMPORT_ROW_COLUMNS} FROM form_import_rows WHERE import_id = ? AND row_no > ? AND outcome IN ('new', 'update') ORDER BY row_no LIMIT {COMMIT_BATCH}");
+                    let (mut after, mut written) = (0i64, 0i64);
+                    loop {
+                        let rows = sqlx::query(Self::dynamic(select.clone())).bind(import_id).bind(after).fetch_all(&mut *tx).await?;
+                        if rows.is_empty() {
+                            break;
+                        }
+                        for row in rows.iter().map(import_row_from) {
+                            let row = row?;
+                            after = row.row_no;
+                            let prepared: PreparedWrite = serde_json::from_str(row.prepared.as_deref().unwrap_or(""))
+                                .map_err(|error| Error::Corrupt(format!("import {import_id} row {}: {error}", row.row_no)))?;
+                            let id = row.record_id.clone().ok_or_else(|| Error::Corrupt(format!("import {import_id} row {} has no record id", row.row_no)))?;
+                            let record = FormRecord {
+                                id: id.clone(),
+                                form: form.clone(),
+                                version: prepared.version,
+                                district: prepared.district,
+                                unit_id: prepared.unit_id,
+                                created_by: prepared.created_by,
+                                created_at: prepared.created_at,
+                                updated_by: actor.to_string(),
+                                updated_at: at,
+                                deleted_at: None,
+                                deleted_by: None,
+                                title: prepared.title,
+                                search: prepared.search,
+                                data: prepared.data,
+                                keys: prepared.keys,
+                            };
+                            let unique: Vec<UniqueValue> = prepared.unique.into_iter().map(|(field, value)| UniqueValue { field, value }).collect();
+                            let change = RecordChange {
+                                id: crate::new_id(),
+                                record_id: id,
+                                form: form.clone(),
+                                at,
+                                actor: actor.to_string(),
+                                action: format!("import:{import_id}"),
+                                changes: prepared.changes,
+                                task_id: None,
+                            };
+                            let outcome = if row.outcome == "new" {
+                                Self::insert_in(&mut tx, &record, &unique, &change).await
+                            } else {
+                                Self::update_in(&mut tx, &record, row.expected_version.unwrap_or(0), &unique, &change).await
+                            };
+                            match outcome {
+                                Ok(()) => written += 1,
+                                Err(Error::Conflict(_)) => return Err(Error::Conflict(format!("第 {} 行的记录在预览后被修改", row.row_no))),
+                                Err(Error::Duplicate(field)) => return Err(Error::Conflict(format!("第 {} 行的“{field}”在预览后已被其他记录使用", row.row_no))),
+                                Err(other) => return Err(other),
+                            }
+                        }
+                    }
+                    sqlx::query(Self::sql("UPDATE form_imports SET status = 'done', committed_rows = ?, updated_at = ?, error = NULL WHERE id = ?"))
+                        .bind(written).bind(at).bind(import_id).execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(written)
                 }
             }
         };

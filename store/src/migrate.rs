@@ -17,6 +17,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (12, "outbox_once", include_str!("../../migrations/sqlite/0012_outbox_once.sql")),
     (13, "editor", include_str!("../../migrations/sqlite/0013_editor.sql")),
     (14, "forms", include_str!("../../migrations/sqlite/0014_forms.sql")),
+    (15, "form_imports", include_str!("../../migrations/sqlite/0015_form_imports.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -35,6 +36,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (12, "outbox_once", include_str!("../../migrations/postgres/0012_outbox_once.sql")),
     (13, "editor", include_str!("../../migrations/postgres/0013_editor.sql")),
     (14, "forms", include_str!("../../migrations/postgres/0014_forms.sql")),
+    (15, "form_imports", include_str!("../../migrations/postgres/0015_form_imports.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

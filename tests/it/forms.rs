@@ -10,7 +10,7 @@ use crate::identity::{PASSWORD, Session, add_account, login, try_login};
 use crate::support::{TestApp, each_backend};
 
 /// A district staff member of 黄浦区 and of 徐汇区, and a city staff member.
-async fn staff(app: &TestApp) -> (Session, Session, Session) {
+pub(crate) async fn staff(app: &TestApp) -> (Session, Session, Session) {
     add_account(app, "hp1", "310101", &["district-staff"], "staff").await;
     add_account(app, "xh1", "310104", &["district-staff"], "staff").await;
     add_account(app, "city1", "310000", &["city-staff"], "staff").await;
@@ -21,7 +21,7 @@ async fn staff(app: &TestApp) -> (Session, Session, Session) {
 }
 
 /// A complete 黄浦区 lawyer, typed the way people type (full-width digits, spaces, a ¥ sign).
-fn lawyer() -> Value {
+pub(crate) fn lawyer() -> Value {
     json!({
         "name": " 王建国 ",
         "gender": "男",
@@ -42,7 +42,7 @@ fn lawyer() -> Value {
     })
 }
 
-async fn create(app: &TestApp, session: &Session, body: Value) -> (StatusCode, Value) {
+pub(crate) async fn create(app: &TestApp, session: &Session, body: Value) -> (StatusCode, Value) {
     create_in(app, session, "lawyer", body).await
 }
 
@@ -52,7 +52,7 @@ async fn create_in(app: &TestApp, session: &Session, form: &str, body: Value) ->
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn get(app: &TestApp, session: &Session, path: &str) -> (StatusCode, Value) {
+pub(crate) async fn get(app: &TestApp, session: &Session, path: &str) -> (StatusCode, Value) {
     let response = session.get(app, path).send().await.expect("sent");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
@@ -406,7 +406,7 @@ async fn lists_filter_sort_and_page_on_the_server() {
 }
 
 /// A console form post as `session`.
-async fn submit(app: &TestApp, session: &Session, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn submit(app: &TestApp, session: &Session, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     let mut form: Vec<(&str, &str)> = fields.to_vec();
     form.push(("csrf_token", &session.csrf));
     reqwest::Client::builder()
@@ -422,7 +422,7 @@ async fn submit(app: &TestApp, session: &Session, path: &str, fields: &[(&str, &
         .expect("posted")
 }
 
-async fn page(app: &TestApp, session: &Session, path: &str) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, session: &Session, path: &str) -> (StatusCode, String) {
     let response = session.get(app, path).header("accept", "text/html").send().await.expect("sent");
     (response.status(), response.text().await.expect("html"))
 }

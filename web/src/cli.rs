@@ -211,6 +211,10 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if !config.no_demo {
         demo::load_forms(&executor).await?;
     }
+    let recovered = crate::forms::import::recover(executor.store().as_ref()).await?;
+    if recovered > 0 {
+        tracing::warn!(jobs = recovered, "import jobs interrupted by the last stop were reset");
+    }
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;

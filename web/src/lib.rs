@@ -18,6 +18,7 @@ pub mod demo;
 pub mod error;
 mod files;
 mod forms;
+pub use forms::import::recover as recover_imports;
 pub mod identity;
 pub mod routes;
 pub mod templates;

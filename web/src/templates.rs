@@ -41,6 +41,8 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "form_list.html",
     "form_edit.html",
     "form_record.html",
+    "form_import.html",
+    "form_import_job.html",
     "mobile.html",
     "m_todo.html",
     "m_task.html",

@@ -33,6 +33,7 @@ pub(crate) fn router() -> Routes {
         .post("/forms/{form}/records/{id}/restore", Need::SignedIn, restore_record)
         .post("/forms/{form}/records/{id}/actions/{action}", Need::SignedIn, record_action)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
+        .merge(super::import::api_router())
 }
 
 /// A form as clients read it: enough to render it and to check input before sending (the

@@ -12,6 +12,7 @@
 
 mod api;
 mod export;
+pub(crate) mod import;
 mod pages;
 
 use std::sync::Arc;

@@ -43,6 +43,7 @@ pub(crate) fn router() -> Routes {
         .post("/admin/forms/{form}/{id}/delete", FORMS, delete)
         .post("/admin/forms/{form}/{id}/restore", FORMS, restore)
         .post("/admin/forms/{form}/{id}/actions/{action}", FORMS, action)
+        .merge(super::import::page_router())
 }
 
 /// The prefix of a field's name in a posted form (`v.name`), apart from the page's own fields.

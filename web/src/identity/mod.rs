@@ -451,7 +451,7 @@ pub async fn require_screen(
     let request = if is_unsafe(request.method()) {
         let Via::Session(session) = &auth.via else { unreachable!("matched above") };
         let expected = session.csrf_token.clone();
-        let uploads = UPLOAD_SCREENS.contains(&path.as_str());
+        let uploads = UPLOAD_SCREENS.contains(&path.as_str()) || crate::forms::import::is_upload_screen(&path);
         match csrf_checked(request, &expected, uploads).await {
             Ok(request) => request,
             Err(refusal) => return denied(refusal, "csrf".into()).await,
@@ -480,7 +480,12 @@ async fn csrf_checked(request: Request, expected: &str, uploads: bool) -> Result
     if boundary.is_none() && !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(refused());
     }
-    let limit = if boundary.is_some() { MAX_SCREEN_UPLOAD } else { MAX_SCREEN_FORM };
+    // An import's upload is larger than a model's.
+    let limit = match boundary {
+        Some(_) if crate::forms::import::is_upload_screen(request.uri().path()) => crate::forms::import::MAX_REQUEST,
+        Some(_) => MAX_SCREEN_UPLOAD,
+        None => MAX_SCREEN_FORM,
+    };
     let (parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return Err(ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "提交的内容过大 (form too large)"));
