@@ -401,7 +401,12 @@ pub async fn validate(
             let previous = current.as_ref().map(|record| &record.values);
             records::editable(form, &input, previous, Mode::Lenient)
                 .and_then(|input| {
-                    value::validate(form, catalog, &input, previous, Mode::Lenient, today).map_err(RecordError::Invalid)
+                    let mut values = value::validate(form, catalog, &input, previous, Mode::Lenient, today)
+                        .map_err(RecordError::Invalid)?;
+                    if let Some(previous) = previous {
+                        records::keep_removed(form, previous, &mut values);
+                    }
+                    Ok(values)
                 })
                 .and_then(|values| Ok((records::district_of(form, &values, actor)?, values)))
         } else {

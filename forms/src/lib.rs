@@ -207,6 +207,32 @@ mod tests {
         ])
     }
 
+    /// docs/forms.md: a field removed from a definition keeps its stored values through edits
+    /// and imports, so adding it back finds them.
+    #[test]
+    fn values_of_a_removed_field_survive_an_edit() {
+        let catalog = catalog(
+            "key = \"thing\"\nname = \"东西\"\ntitle = \"label\"\n[[fields]]\nkey = \"label\"\nlabel = \"名称\"\ntype = \"text\"\n",
+        )
+        .expect("loads");
+        let form = catalog.form("thing").expect("form");
+        let previous: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"label": "旧", "colour": "red"}"#).expect("json");
+        let mut values: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"label": "新"}"#).expect("json");
+        records::keep_removed(form, &previous, &mut values);
+        assert_eq!(serde_json::Value::Object(values), serde_json::json!({ "label": "新", "colour": "red" }));
+    }
+
+    #[test]
+    fn an_import_match_must_be_a_unique_editable_field() {
+        let error = catalog(
+            "key = \"thing\"\nname = \"东西\"\ntitle = \"label\"\n[import]\nmatch = \"label\"\n[[fields]]\nkey = \"label\"\nlabel = \"名称\"\ntype = \"text\"\n",
+        )
+        .expect_err("refused");
+        assert!(error.to_string().contains("[import] match must name a unique field"), "{error}");
+    }
+
     #[test]
     fn the_shipped_definitions_load() {
         let catalog = Catalog::embedded().expect("the shipped definitions are valid");

@@ -231,6 +231,44 @@ pub async fn create(
     Record::from_row(row)
 }
 
+/// A new record's stored row built from `input` like [`create`] builds it (validated, district
+/// held to the actor's scope, key columns derived) without writing it, for benchmarks and bulk
+/// fixtures (`FormStore::insert_form_fixture`; unique values are not taken).
+pub fn fixture(form: &Form, catalog: &Catalog, actor: &Actor, input: &Map<String, Value>) -> Result<FormRecord> {
+    let input = editable(form, input, None, Mode::Strict)?;
+    let values = value::validate(form, catalog, &input, None, Mode::Strict, today()).map_err(RecordError::Invalid)?;
+    let district = district_of(form, &values, actor)?;
+    let (title, search, keys) = derived(form, &values);
+    let at = now_millis();
+    Ok(FormRecord {
+        id: new_id(),
+        form: form.key.clone(),
+        version: 1,
+        district,
+        unit_id: actor.unit.clone(),
+        created_by: actor.user.clone(),
+        created_at: at,
+        updated_by: actor.user.clone(),
+        updated_at: at,
+        deleted_at: None,
+        deleted_by: None,
+        title,
+        search,
+        data: Value::Object(values).to_string(),
+        keys,
+    })
+}
+
+/// The stored values of fields the definition no longer has: kept through an edit, so a field
+/// removed from a definition and added again finds its values (see `docs/forms.md`).
+pub(crate) fn keep_removed(form: &Form, previous: &Map<String, Value>, values: &mut Map<String, Value>) {
+    for (key, value) in previous {
+        if form.field(key).is_none() {
+            values.insert(key.clone(), value.clone());
+        }
+    }
+}
+
 /// A submission without what an edit may not set: read-only fields keep their stored value (a
 /// new record gets the default); defaults fill what a new record leaves empty. A strict
 /// client that sends a different value for a read-only field is told so (`read-only`).
@@ -368,8 +406,9 @@ async fn save(
     }
     // A record action sets read-only fields; an edit cannot.
     let input = if action == "update" { editable(form, input, Some(&current.values), mode)? } else { input.clone() };
-    let values =
+    let mut values =
         value::validate(form, catalog, &input, Some(&current.values), mode, today()).map_err(RecordError::Invalid)?;
+    keep_removed(form, &current.values, &mut values);
     let district = district_of(form, &values, actor)?;
     let changes = field_changes(form, &current.values, &values);
     if changes.is_empty() && district == current.district && action == "update" {

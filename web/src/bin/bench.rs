@@ -24,6 +24,10 @@
 //!   is queried 1,000 times, rotating over the districts, and p50 / p99 latencies are printed,
 //!   with the same for the 已办 tab and the per-tab counts.
 //!
+//! Dynamic forms (issue 13): `forms N` — N records of the 律师 form, list pages (p50 / p99),
+//! an import of 100,000 rows and CSV / XLSX exports of every record with their peak memory
+//! (`bench/forms.rs`).
+//!
 //! Console pages (issue 12):
 //! - `pages N`: the inbox fixture (10,000 open tasks), the application served in this process,
 //!   a 黄浦区 reviewer signed in, and N sequential GETs of `/inbox`, `/inbox?tab=claimable`,
@@ -88,8 +92,16 @@ fn approved() -> Variables {
     [("approved".to_string(), Value::Boolean(true))].into_iter().collect()
 }
 
+#[path = "bench/forms.rs"]
+mod forms_workload;
+
 fn main() -> anyhow::Result<()> {
     let options = options()?;
+    if options.workload == "forms" {
+        let url = options.database.clone().context("the forms workload needs --database URL")?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        return runtime.block_on(forms_workload::run(&url, options.count));
+    }
     if options.workload == "pages" {
         let url = options.database.clone().context("the pages workload needs --database URL")?;
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
