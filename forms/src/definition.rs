@@ -287,13 +287,62 @@ pub struct Form {
     /// `[import] match`: the unique field that makes an imported row an update of the record
     /// holding its value; `None`: every imported row is a new record.
     pub import_match: Option<String>,
+    /// `[views.<name>]`: the fields a task form shows (`camunda:formKey="form:<form>/<view>"`),
+    /// each editable or read-only; a field a view does not name is hidden at that task.
+    pub views: BTreeMap<String, View>,
+    /// `[workflow]`: the process a record is submitted to (提交审批), if any.
+    pub workflow: Option<Workflow>,
     /// The definition file, for messages.
     pub file: String,
 }
 
+/// What a task form may do with a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    Editable,
+    Readonly,
+    Hidden,
+}
+
+/// A task's subset of a form: editable and read-only fields, in the form's order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct View {
+    pub editable: Vec<String>,
+    pub readonly: Vec<String>,
+}
+
+/// `[workflow]`: submitting a record (提交审批) starts `process` with the record's values as
+/// variables, the record's id as the business key; the record page shows its instances.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workflow {
+    /// The process definition key.
+    pub process: String,
+    /// The button's words (default 提交审批).
+    pub label: String,
+    /// Who may submit (any one of them; default: the update permissions).
+    pub permissions: Vec<String>,
+}
+
+/// The prefix of a `camunda:formKey` that names a form: `form:<form>` or `form:<form>/<view>`.
+pub const FORM_KEY_PREFIX: &str = "form:";
+
 impl Form {
     pub fn field(&self, key: &str) -> Option<&Field> {
         self.fields.iter().find(|field| field.key == key)
+    }
+
+    /// What a task form with `view` (`None`: the whole form) may do with `field`. A field the
+    /// form marks read-only is never editable.
+    pub fn access(&self, view: Option<&str>, field: &Field) -> Access {
+        let access = match view.and_then(|name| self.views.get(name)) {
+            None if view.is_some() => Access::Hidden,
+            None => Access::Editable,
+            Some(view) if view.editable.contains(&field.key) => Access::Editable,
+            Some(view) if view.readonly.contains(&field.key) => Access::Readonly,
+            Some(_) => Access::Hidden,
+        };
+        if access == Access::Editable && field.readonly { Access::Readonly } else { access }
     }
 
     /// A fingerprint of what the stored key columns and search text depend on: when it changes,
@@ -338,6 +387,26 @@ struct FormFile {
     #[serde(default)]
     actions: Vec<ActionFile>,
     import: Option<ImportFile>,
+    #[serde(default)]
+    views: BTreeMap<String, ViewFile>,
+    workflow: Option<WorkflowFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ViewFile {
+    #[serde(default)]
+    editable: Vec<String>,
+    #[serde(default)]
+    readonly: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowFile {
+    process: String,
+    label: Option<String>,
+    permissions: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -779,9 +848,53 @@ pub(crate) fn read_form(
         delete: parsed.permissions.delete.unwrap_or(defaults.delete),
         export: parsed.permissions.export.unwrap_or(defaults.export),
     };
+    let mut views = BTreeMap::new();
+    for (name, raw) in parsed.views {
+        let at = Some(name.as_str());
+        if !valid_key(&name) {
+            problems.push(problem(at, "a view name must be lower-case letters, digits, '-' or '_'".into()));
+        }
+        for key in raw.editable.iter().chain(&raw.readonly) {
+            if !fields.iter().any(|field| &field.key == key) {
+                problems.push(problem(Some(key), format!("view '{name}' names a field the form does not have")));
+            }
+        }
+        for key in raw.editable.iter().filter(|key| raw.readonly.contains(key)) {
+            problems.push(problem(Some(key), format!("view '{name}' lists the field as editable and read-only")));
+        }
+        for key in &raw.editable {
+            if fields.iter().any(|field| &field.key == key && field.readonly) {
+                problems.push(problem(
+                    Some(key),
+                    format!("view '{name}': a read-only field can only be set by record actions"),
+                ));
+            }
+        }
+        // The form's order, whatever order the view lists them in.
+        let ordered = |listed: &[String]| -> Vec<String> {
+            fields.iter().filter(|field| listed.contains(&field.key)).map(|field| field.key.clone()).collect()
+        };
+        views.insert(name, View { editable: ordered(&raw.editable), readonly: ordered(&raw.readonly) });
+    }
+    let workflow = parsed.workflow.map(|raw| {
+        if !valid_key(&raw.process) && !raw.process.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+            problems.push(problem(None, format!("workflow.process = '{}' is no process key", raw.process)));
+        }
+        Workflow {
+            process: raw.process,
+            label: raw.label.unwrap_or_else(|| "提交审批".into()),
+            permissions: raw.permissions.unwrap_or_default(),
+        }
+    });
     if problems.len() > before {
         return None;
     }
+    let workflow = workflow.map(|mut workflow| {
+        if workflow.permissions.is_empty() {
+            workflow.permissions = permissions.update.clone();
+        }
+        workflow
+    });
     Some(Form {
         key: parsed.key,
         name: parsed.name,
@@ -798,6 +911,8 @@ pub(crate) fn read_form(
         permissions,
         list_columns,
         export_columns,
+        views,
+        workflow,
         import_match,
         file: file.to_string(),
     })

@@ -13,11 +13,12 @@ pub mod ids;
 pub mod import;
 pub mod records;
 pub mod sheets;
+pub mod task;
 pub mod value;
 
 use std::collections::{BTreeMap, HashSet};
 
-pub use definition::{Dict, Field, FieldKind, Form, Permissions, SortKey};
+pub use definition::{Access, Dict, Field, FieldKind, Form, Permissions, SortKey, View, Workflow};
 pub use value::{FieldError, Mode, validate};
 
 include!(concat!(env!("OUT_DIR"), "/embedded.rs"));

@@ -9,7 +9,9 @@
 
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
-use store::forms::{Deleted, FormRecord, KeyCondition, RecordChange, RecordQuery, RecordSort, UniqueValue};
+use store::forms::{
+    Deleted, FormRecord, KeyCondition, RecordChange, RecordQuery, RecordSort, RecordWrite, UniqueValue,
+};
 use store::{DataScope, Page, Store};
 
 use crate::Catalog;
@@ -59,7 +61,7 @@ pub struct Record {
 }
 
 impl Record {
-    fn from_row(row: FormRecord) -> Result<Record> {
+    pub(crate) fn from_row(row: FormRecord) -> Result<Record> {
         let values = match serde_json::from_str::<Value>(&row.data) {
             Ok(Value::Object(values)) => values,
             _ => return Err(RecordError::Store(store::Error::Corrupt(format!("record {} is no JSON object", row.id)))),
@@ -383,21 +385,19 @@ pub async fn act(
     save(store, catalog, form, actor, current, expected_version, &action.set, Mode::Strict, None, &key).await
 }
 
+/// A validated change of `current`, ready to write: `None` when it changes nothing.
 #[allow(clippy::too_many_arguments)]
-async fn save(
-    store: &dyn Store,
+pub(crate) fn prepare_save(
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
-    current: Record,
+    current: &Record,
     expected_version: i64,
     input: &Map<String, Value>,
     mode: Mode,
     task_id: Option<&str>,
     action: &str,
-) -> Result<Record> {
-    let id = current.id.clone();
-    let id = id.as_str();
+) -> Result<Option<RecordWrite>> {
     if current.deleted_at.is_some() {
         return Err(RecordError::NotFound);
     }
@@ -412,12 +412,12 @@ async fn save(
     let district = district_of(form, &values, actor)?;
     let changes = field_changes(form, &current.values, &values);
     if changes.is_empty() && district == current.district && action == "update" {
-        return Ok(current);
+        return Ok(None);
     }
     let (title, search, keys) = derived(form, &values);
     let at = now_millis();
-    let row = FormRecord {
-        id: id.to_string(),
+    let record = FormRecord {
+        id: current.id.clone(),
         form: form.key.clone(),
         version: expected_version + 1,
         district,
@@ -435,7 +435,7 @@ async fn save(
     };
     let change = RecordChange {
         id: new_id(),
-        record_id: id.to_string(),
+        record_id: current.id.clone(),
         form: form.key.clone(),
         at,
         actor: actor.user.clone(),
@@ -443,11 +443,32 @@ async fn save(
         changes: history_json(&changes),
         task_id: task_id.map(str::to_string),
     };
-    match store.update_form_record(&row, expected_version, &unique_values(form, &values), &change).await {
-        Ok(()) => Record::from_row(row),
+    Ok(Some(RecordWrite { unique: unique_values(form, &values), record, expected_version, change }))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    current: Record,
+    expected_version: i64,
+    input: &Map<String, Value>,
+    mode: Mode,
+    task_id: Option<&str>,
+    action: &str,
+) -> Result<Record> {
+    let Some(write) = prepare_save(catalog, form, actor, &current, expected_version, input, mode, task_id, action)?
+    else {
+        return Ok(current);
+    };
+    let RecordWrite { record, unique, change, .. } = write;
+    match store.update_form_record(&record, expected_version, &unique, &change).await {
+        Ok(()) => Record::from_row(record),
         // Someone saved between our read and our write: the same answer as a stale version.
         Err(store::Error::Conflict(_)) => {
-            let now = get(store, form, actor, id).await?;
+            let now = get(store, form, actor, &current.id).await?;
             Err(RecordError::Stale { expected: expected_version, current: now.version })
         }
         Err(error) => Err(refusal(form, error)),

@@ -50,6 +50,8 @@ pub struct Executor {
     models: RwLock<HashMap<String, Arc<ProcessModel>>>,
     /// The approval settings of the cached models, read once per definition.
     settings: RwLock<HashMap<String, Arc<approval::ApprovalSettings>>>,
+    /// Deploy checks of the layers above the runtime (the form keys of `forms`), by name.
+    model_checks: RwLock<Vec<(&'static str, Arc<dyn engine::ModelCheck>)>>,
     /// Woken when this node commits a new job or external task, so the job executor and
     /// long-polling workers need not wait for their next poll. Other nodes poll.
     pub(crate) new_work: tokio::sync::Notify,
@@ -79,6 +81,8 @@ pub(crate) struct StartOptions<'a> {
     /// recognised); `None`: a new id.
     pub id: Option<String>,
     pub caller: Option<engine::state::Caller>,
+    /// Form records committed with the new instance (the record a submission started it from).
+    pub record_writes: Vec<store::forms::RecordWrite>,
 }
 
 /// What a message correlation did (Camunda's `MessageCorrelationResultWithVariables`).
@@ -108,6 +112,7 @@ impl Executor {
             services,
             models: RwLock::new(HashMap::new()),
             settings: RwLock::new(HashMap::new()),
+            model_checks: RwLock::new(Vec::new()),
             new_work: tokio::sync::Notify::new(),
             new_external_tasks: tokio::sync::Notify::new(),
             jobs_run: std::sync::atomic::AtomicU64::new(0),
@@ -153,7 +158,19 @@ impl Executor {
     /// The checks of a deploy (and of `shuangyong check`) on one BPMN file, nothing stored: the
     /// engine's, the registered handlers' and the approval settings'.
     pub fn check_model(&self, xml: &str) -> std::result::Result<engine::Parsed, engine::ParseError> {
-        engine::parse_checked(xml, &self.scripting, self.services.as_ref(), &[&approval::SettingsCheck])
+        let registered = self.model_checks.read().map(|checks| checks.clone()).unwrap_or_default();
+        let mut checks: Vec<&dyn engine::ModelCheck> = vec![&approval::SettingsCheck];
+        checks.extend(registered.iter().map(|(_, check)| check.as_ref()));
+        engine::parse_checked(xml, &self.scripting, self.services.as_ref(), &checks)
+    }
+
+    /// Adds a deploy check (or replaces the one registered under `name`): every deploy and
+    /// `shuangyong check` runs it after the engine's and the approval settings' checks.
+    pub fn add_model_check(&self, name: &'static str, check: Arc<dyn engine::ModelCheck>) {
+        if let Ok(mut checks) = self.model_checks.write() {
+            checks.retain(|(existing, _)| *existing != name);
+            checks.push((name, check));
+        }
     }
 
     /// Validates and stores a deployment. Every BPMN resource must parse; a process identical to
@@ -352,6 +369,24 @@ impl Executor {
         self.start_at(definition, StartOptions { business_key, variables, ..StartOptions::default() }, actor).await
     }
 
+    /// Starts an instance of `definition` for a form record (`[workflow]`): `writes` (the
+    /// record's submission entry, guarded by its version) commit with the new instance, so two
+    /// submissions of one record version cannot both start one.
+    pub async fn start_with_records(
+        &self,
+        definition: &Definition,
+        business_key: Option<String>,
+        variables: Variables,
+        actor: Actor<'_>,
+        record_writes: Vec<store::forms::RecordWrite>,
+    ) -> Result<InstanceRecord> {
+        if definition.suspended {
+            return Err(Error::Invalid(format!("process definition {} is suspended", definition.id)));
+        }
+        let options = StartOptions { business_key, variables, record_writes, ..StartOptions::default() };
+        self.start_at(definition, options, actor).await
+    }
+
     /// Starts an instance at `start_event` (`None`: the none start event). `executed_job` is the
     /// timer start job that fired, committed with the new instance.
     pub(crate) async fn start_at(
@@ -360,7 +395,8 @@ impl Executor {
         options: StartOptions<'_>,
         actor: Actor<'_>,
     ) -> Result<InstanceRecord> {
-        let StartOptions { start_event, business_key, mut variables, executed_job, id, caller } = options;
+        let StartOptions { start_event, business_key, mut variables, executed_job, id, caller, record_writes } =
+            options;
         let model = self.model(definition).await?;
         if let (Some(name), Some(user)) = (&model.initiator, actor) {
             // `camunda:initiator`: the starter, for `camunda:assignee="${initiator}"` rules.
@@ -398,6 +434,7 @@ impl Executor {
         };
         let mut changes = self.changes(&instance, &model, &events, at, actor).await?;
         changes.executed_job = executed_job;
+        changes.record_writes = record_writes;
         self.store.insert_instance(&instance, &changes).await?;
         self.after_commit(&changes).await;
         Ok(instance)
@@ -495,7 +532,7 @@ impl Executor {
             }
             None => Vec::new(),
         };
-        self.recorded_command(instance_id, actor, None, records, move |runtime, state| {
+        self.recorded_command(instance_id, actor, None, records, Vec::new(), move |runtime, state| {
             Ok(runtime.set_variables(state, variables, &deletions)?)
         })
         .await
@@ -545,7 +582,10 @@ impl Executor {
             }
             None => Vec::new(),
         };
-        self.recorded_command(instance_id, actor, reason, records, |runtime, state| Ok(runtime.cancel(state)?)).await
+        self.recorded_command(instance_id, actor, reason, records, Vec::new(), |runtime, state| {
+            Ok(runtime.cancel(state)?)
+        })
+        .await
     }
 
     /// Load → run → save with the version guard.
@@ -559,17 +599,18 @@ impl Executor {
     where
         F: FnOnce(&Runtime<'_>, &mut InstanceState) -> Result<Vec<Event>>,
     {
-        self.recorded_command(instance_id, actor, delete_reason, Vec::new(), run).await
+        self.recorded_command(instance_id, actor, delete_reason, Vec::new(), Vec::new(), run).await
     }
 
     /// [`Executor::command`] that also commits approval records (stamped with the command's
-    /// time) in the same transaction.
+    /// time) and form record writes (a task form's) in the same transaction.
     pub(crate) async fn recorded_command<F>(
         &self,
         instance_id: &str,
         actor: Actor<'_>,
         delete_reason: Option<String>,
         mut records: Vec<store::approval::ApprovalRecord>,
+        record_writes: Vec<store::forms::RecordWrite>,
         run: F,
     ) -> Result<InstanceRecord>
     where
@@ -602,6 +643,7 @@ impl Executor {
             record.at = at;
         }
         changes.approval_records = records;
+        changes.record_writes = record_writes;
         self.store.save_instance(&instance, stored.version, &changes).await?;
         self.after_commit(&changes).await;
         Ok(instance)

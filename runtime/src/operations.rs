@@ -39,6 +39,9 @@ pub struct OperationInput {
     /// Attachments, signature image, users, target: kept as JSON in the record.
     pub detail: Option<serde_json::Value>,
     pub variables: Variables,
+    /// Form records to update with the command (a task form's values, `forms::task`): only an
+    /// operation that completes the task writes them, in its own transaction.
+    pub record_writes: Vec<store::forms::RecordWrite>,
 }
 
 impl OperationInput {
@@ -295,8 +298,9 @@ impl Executor {
         self.load_instance(instance_id).await?; // a task of a vanished instance: NotFound
         let vote = self.is_vote(task).await?;
         let mut variables = input.variables;
+        let writes = input.record_writes;
         let result = self
-            .recorded_command(instance_id, Some(&input.actor), None, vec![record], move |runtime, state| {
+            .recorded_command(instance_id, Some(&input.actor), None, vec![record], writes, move |runtime, state| {
                 let mut events = Vec::new();
                 if vote {
                     events.extend(runtime.count_vote(state, token, approved)?);
@@ -342,6 +346,7 @@ impl Executor {
                     Some(&input.actor),
                     Some("rejected".into()),
                     vec![record],
+                    Vec::new(),
                     move |runtime, state| {
                         runtime.waiting_user_task(state, token)?;
                         let mut events = runtime.set_variables(state, outcome, &[])?;
@@ -442,7 +447,7 @@ impl Executor {
         }
         record.detail = Some(detail.to_string());
         let target = target.to_string();
-        self.recorded_command(instance_id, Some(actor), None, vec![record], move |runtime, state| {
+        self.recorded_command(instance_id, Some(actor), None, vec![record], Vec::new(), move |runtime, state| {
             Ok(runtime.return_to(state, token, &target, assignee)?)
         })
         .await
@@ -460,6 +465,7 @@ impl Executor {
             Some(&input.actor),
             Some("withdrawn".into()),
             vec![record],
+            Vec::new(),
             move |runtime, state| {
                 unchanged_since(&seen, state)?;
                 Ok(runtime.cancel(state)?)
@@ -508,7 +514,7 @@ impl Executor {
         let seen = instance.state.clone();
         let actor = input.actor.clone();
         let result = self
-            .recorded_command(instance_id, Some(&input.actor), None, vec![record], move |runtime, state| {
+            .recorded_command(instance_id, Some(&input.actor), None, vec![record], Vec::new(), move |runtime, state| {
                 unchanged_since(&seen, state)?;
                 Ok(runtime.return_to(state, token, &element, Some(actor))?)
             })
@@ -934,10 +940,9 @@ impl Executor {
                 return Ok(false);
             };
             let input = OperationInput {
-                actor: SYSTEM_ACTOR.into(),
                 comment: Some(comment.into()),
                 detail: Some(serde_json::json!({ "timeout": job.activity_id })),
-                variables: Variables::new(),
+                ..OperationInput::by(SYSTEM_ACTOR)
             };
             let result = match operation {
                 // The whole task completes: added signers who have not signed are passed over.
@@ -967,10 +972,9 @@ impl Executor {
         let Some(instance) = self.store().instance(instance_id).await? else { return Ok(None) };
         let Some(attached) = Self::attached_token(job, &instance) else { return Ok(None) };
         let input = OperationInput {
-            actor: SYSTEM_ACTOR.into(),
             comment: Some("超时未办理，按流程转出".into()),
             detail: Some(serde_json::json!({ "timeout": job.activity_id })),
-            variables: Variables::new(),
+            ..OperationInput::by(SYSTEM_ACTOR)
         };
         let tasks = self.open_tasks_under(&instance, attached).await?;
         let records = tasks.iter().map(|task| self.record(Some(task), instance_id, "timeout", &input)).collect();

@@ -126,23 +126,30 @@ impl Executor {
         let failed = std::sync::Arc::new(std::sync::Mutex::new(None));
         let failure = failed.clone();
         let result = self
-            .recorded_command(instance_id, None, None, records.unwrap_or_default(), move |runtime, state| {
-                if let Some(seen) = &seen {
-                    // The 超时 records name the tasks open when they were made.
-                    crate::operations::unchanged_since(seen, state)?;
-                }
-                let events = runtime.trigger(state, wait, Variables::new())?;
-                match first_incident(&events) {
-                    Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
-                    Some(message) => {
-                        if let Ok(mut slot) = failure.lock() {
-                            *slot = Some(message);
-                        }
-                        Ok(events)
+            .recorded_command(
+                instance_id,
+                None,
+                None,
+                records.unwrap_or_default(),
+                Vec::new(),
+                move |runtime, state| {
+                    if let Some(seen) = &seen {
+                        // The 超时 records name the tasks open when they were made.
+                        crate::operations::unchanged_since(seen, state)?;
                     }
-                    None => Ok(events),
-                }
-            })
+                    let events = runtime.trigger(state, wait, Variables::new())?;
+                    match first_incident(&events) {
+                        Some(message) if attempts_left > 1 => Err(Error::JobFailed(message)),
+                        Some(message) => {
+                            if let Ok(mut slot) = failure.lock() {
+                                *slot = Some(message);
+                            }
+                            Ok(events)
+                        }
+                        None => Ok(events),
+                    }
+                },
+            )
             .await
             .map(|_| ());
         let message = failed.lock().ok().and_then(|mut slot| slot.take());

@@ -55,6 +55,10 @@ impl From<bool> for Param {
 #[derive(Debug, Default)]
 pub(crate) struct Batch {
     pub(crate) statements: Vec<(String, Vec<Param>)>,
+    /// The statements (by index) that must change a row: when one changes none (a version
+    /// moved on, a unique value was taken), the whole batch is undone and the commit reports
+    /// a lost race.
+    pub(crate) guarded: Vec<usize>,
 }
 
 /// The most bound parameters one statement of a batch gets: far below SQLite's 32 766 and
@@ -65,6 +69,12 @@ const MAX_PARAMS: usize = 8_000;
 impl Batch {
     pub(crate) fn push(&mut self, statement: String, params: Vec<Param>) {
         self.statements.push((statement, params));
+    }
+
+    /// A statement that must change at least one row (see [`Batch::guarded`]).
+    pub(crate) fn push_guarded(&mut self, statement: String, params: Vec<Param>) {
+        self.guarded.push(self.statements.len());
+        self.push(statement, params);
     }
 
     /// Inserts rows (`params`: the values of each row in `columns` order, row after row) with
@@ -550,6 +560,7 @@ macro_rules! store_impl {
                     }
                     Self::collect_job_changes(batch, &instance.id, changes);
                     Self::collect_approval_changes(batch, changes);
+                    Self::collect_record_writes(batch, changes);
                     if instance.ended_at.is_some() {
                         // Incidents of an ended instance are closed with it.
                         batch.push("UPDATE incidents SET resolved_at = ? WHERE instance_id = ? AND resolved_at IS NULL".into(), vec![Param::Int(changes.at), Param::from(&instance.id)]);
@@ -783,7 +794,9 @@ macro_rules! store_impl {
                         );
                     }
                     Self::collect_changes(&mut batch, instance, changes)?;
-                    self.commit_batch(None, batch).await?;
+                    if !self.commit_batch(None, batch).await? {
+                        return Err(Error::Conflict(format!("the record submitted with process instance {} was changed by someone else; reload and try again", instance.id)));
+                    }
                     Ok(())
                 }
 

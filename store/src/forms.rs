@@ -400,6 +400,69 @@ pub(crate) fn record_params(record: &FormRecord) -> Vec<Param> {
     params
 }
 
+/// A record update that travels with an engine command (a task form's values, the submission
+/// that starts a record's process) in [`crate::model::Changes::record_writes`]: written in the
+/// command's own transaction, guarded by the record's version and by each unique value, so a
+/// record changed meanwhile or a value taken meanwhile refuses the whole command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordWrite {
+    pub record: FormRecord,
+    pub expected_version: i64,
+    pub unique: Vec<UniqueValue>,
+    pub change: RecordChange,
+}
+
+pub(crate) const UPDATE_RECORD: &str = "UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL";
+pub(crate) const RELEASE_UNIQUE: &str = "DELETE FROM form_unique WHERE record_id = ?";
+pub(crate) const TAKE_UNIQUE: &str = "INSERT INTO form_unique (form, field, value, record_id) VALUES (?, ?, ?, ?) ON CONFLICT (form, field, value) DO NOTHING";
+pub(crate) const INSERT_CHANGE: &str = "INSERT INTO form_record_changes (id, record_id, form, at, actor, action, changes, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
+
+pub(crate) fn update_params(record: &FormRecord, expected_version: i64) -> Vec<Param> {
+    let mut params = vec![
+        Param::from(record.version),
+        (&record.district).into(),
+        (&record.updated_by).into(),
+        record.updated_at.into(),
+        (&record.title).into(),
+        (&record.search).into(),
+        (&record.data).into(),
+    ];
+    for index in 0..KEY_COLUMNS {
+        params.push(Param::Text(record.keys.get(index).cloned().unwrap_or_default()));
+    }
+    params.extend([Param::from(&record.id), (&record.form).into(), expected_version.into()]);
+    params
+}
+
+pub(crate) fn change_params(change: &RecordChange) -> Vec<Param> {
+    vec![
+        Param::from(&change.id),
+        (&change.record_id).into(),
+        (&change.form).into(),
+        change.at.into(),
+        (&change.actor).into(),
+        (&change.action).into(),
+        (&change.changes).into(),
+        (&change.task_id).into(),
+    ]
+}
+
+/// The statements of the record writes of a command (called from `collect_changes`).
+pub(crate) fn push_record_writes(batch: &mut crate::backend::Batch, writes: &[RecordWrite]) {
+    for write in writes {
+        let record = &write.record;
+        batch.push_guarded(UPDATE_RECORD.into(), update_params(record, write.expected_version));
+        batch.push(RELEASE_UNIQUE.into(), vec![Param::from(&record.id)]);
+        for value in &write.unique {
+            batch.push_guarded(
+                TAKE_UNIQUE.into(),
+                vec![Param::from(&record.form), (&value.field).into(), (&value.value).into(), (&record.id).into()],
+            );
+        }
+        batch.push(INSERT_CHANGE.into(), change_params(&write.change));
+    }
+}
+
 /// Expands [`FormStore`] for one backend (same contract as `store_impl!`).
 macro_rules! forms_impl {
     ($store:ty, $db:ty) => {
@@ -507,29 +570,24 @@ macro_rules! forms_impl {
                 /// Updates a live record at `expected_version` inside `tx` ([`Error::Conflict`]
                 /// when it is not at that version any more).
                 async fn update_in(tx: &mut Tx, record: &FormRecord, expected_version: i64, unique: &[UniqueValue], change: &RecordChange) -> Result<()> {
-                    let mut params = vec![
-                        Param::from(record.version), (&record.district).into(), (&record.updated_by).into(), record.updated_at.into(),
-                        (&record.title).into(), (&record.search).into(), (&record.data).into(),
-                    ];
-                    for index in 0..KEY_COLUMNS {
-                        params.push(Param::Text(record.keys.get(index).cloned().unwrap_or_default()));
-                    }
-                    params.extend([Param::from(&record.id), (&record.form).into(), expected_version.into()]);
-                    let updated = bind_params(sqlx::query(Self::sql("UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL")), &params)
+                    let params = update_params(record, expected_version);
+                    let updated = bind_params(sqlx::query(Self::sql(UPDATE_RECORD)), &params)
                         .execute(&mut **tx).await.map_err(Self::map_error)?.rows_affected();
                     if updated == 0 {
                         return Err(Error::Conflict(format!("record {} was changed by someone else", record.id)));
                     }
-                    sqlx::query(Self::sql("DELETE FROM form_unique WHERE record_id = ?")).bind(&record.id).execute(&mut **tx).await?;
+                    sqlx::query(Self::sql(RELEASE_UNIQUE)).bind(&record.id).execute(&mut **tx).await?;
                     Self::take_unique(tx, &record.form, &record.id, unique).await?;
                     Self::push_change(tx, change).await
                 }
 
+                /// The record writes of an engine command (called from `collect_changes`).
+                pub(crate) fn collect_record_writes(batch: &mut crate::backend::Batch, changes: &crate::model::Changes) {
+                    push_record_writes(batch, &changes.record_writes);
+                }
+
                 async fn push_change(tx: &mut Tx, change: &RecordChange) -> Result<()> {
-                    sqlx::query(Self::sql("INSERT INTO form_record_changes (id, record_id, form, at, actor, action, changes, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"))
-                        .bind(&change.id).bind(&change.record_id).bind(&change.form).bind(change.at)
-                        .bind(&change.actor).bind(&change.action).bind(&change.changes).bind(&change.task_id)
-                        .execute(&mut **tx).await?;
+                    bind_params(sqlx::query(Self::sql(INSERT_CHANGE)), &change_params(change)).execute(&mut **tx).await?;
                     Ok(())
                 }
 
@@ -537,7 +595,7 @@ macro_rules! forms_impl {
                 /// is the error (the caller's transaction is dropped, so nothing is kept).
                 async fn take_unique(tx: &mut Tx, form: &str, record_id: &str, unique: &[UniqueValue]) -> Result<()> {
                     for value in unique {
-                        let taken = sqlx::query(Self::sql("INSERT INTO form_unique (form, field, value, record_id) VALUES (?, ?, ?, ?) ON CONFLICT (form, field, value) DO NOTHING"))
+                        let taken = sqlx::query(Self::sql(TAKE_UNIQUE))
                             .bind(form).bind(&value.field).bind(&value.value).bind(record_id)
                             .execute(&mut **tx).await.map_err(Self::map_error)?.rows_affected();
                         if taken == 0 {

@@ -368,6 +368,10 @@ pub struct Changes {
     pub instance_ended: bool,
     /// Approval operation records (通过, 驳回, 退回, …) committed with the change they describe.
     pub approval_records: Vec<crate::approval::ApprovalRecord>,
+    /// Form records written with the command (a task form's values, the record whose
+    /// submission started the instance): each guarded by its version and its unique values,
+    /// so a stale record refuses the whole command.
+    pub record_writes: Vec<crate::forms::RecordWrite>,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,
@@ -388,6 +392,7 @@ impl Changes {
             && self.new_external_tasks.is_empty()
             && self.ended_external_tasks.is_empty()
             && self.approval_records.is_empty()
+            && self.record_writes.is_empty()
             && self.executed_job.is_none()
     }
 }

@@ -62,15 +62,20 @@ impl PostgresStore {
     }
 
     /// PostgreSQL prepares one statement per call, so a batch is sent statement by statement.
-    async fn execute_batch(tx: &mut sqlx::Transaction<'_, Postgres>, batch: Batch) -> Result<()> {
-        for (statement, params) in batch.statements {
+    /// Runs the statements in order; false (stop, the caller drops the transaction) when a
+    /// guarded one changed no row.
+    async fn execute_batch(tx: &mut sqlx::Transaction<'_, Postgres>, batch: Batch) -> Result<bool> {
+        for (index, (statement, params)) in batch.statements.into_iter().enumerate() {
             let mut query = sqlx::query(Self::dynamic(statement));
             for param in &params {
                 query = bind(query, param);
             }
-            query.execute(&mut **tx).await?;
+            let changed = query.execute(&mut **tx).await?.rows_affected();
+            if changed == 0 && batch.guarded.contains(&index) {
+                return Ok(false);
+            }
         }
-        Ok(())
+        Ok(true)
     }
 
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Postgres>> {
@@ -90,7 +95,9 @@ impl PostgresStore {
                 return Ok(false);
             }
         }
-        Self::execute_batch(&mut tx, rest).await.map_err(Self::map_store_error)?;
+        if !Self::execute_batch(&mut tx, rest).await.map_err(Self::map_store_error)? {
+            return Ok(false);
+        }
         tx.commit().await.map_err(Self::map_error)?;
         Ok(true)
     }

@@ -108,10 +108,10 @@ impl SqliteStore {
         let mut batch = Batch::default();
         batch.push("BEGIN IMMEDIATE".into(), Vec::new());
         if let Some((statement, params)) = guarded {
-            batch.push(statement, params);
-            batch.push("INSERT OR ROLLBACK INTO version_guard (ok) VALUES (changes())".into(), Vec::new());
-            batch.push("DELETE FROM version_guard".into(), Vec::new());
+            batch.push_guarded(statement, params);
         }
+        let offset = batch.statements.len();
+        batch.guarded.extend(rest.guarded.iter().map(|index| index + offset));
         batch.statements.extend(rest.statements);
         batch.push("COMMIT".into(), Vec::new());
         let mut connection = self.writer.acquire().await.map_err(Self::map_error)?;
@@ -177,10 +177,15 @@ bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 fn script(batch: &Batch) -> (String, Vec<Param>) {
     let mut text = String::new();
     let mut params = Vec::new();
-    for (statement, statement_params) in &batch.statements {
+    for (index, (statement, statement_params)) in batch.statements.iter().enumerate() {
         text.push_str(statement);
         text.push_str(";\n");
         params.extend(statement_params.iter().cloned());
+        if batch.guarded.contains(&index) {
+            text.push_str(
+                "INSERT OR ROLLBACK INTO version_guard (ok) VALUES (changes());\nDELETE FROM version_guard;\n",
+            );
+        }
     }
     (text, params)
 }

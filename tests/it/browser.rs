@@ -638,3 +638,95 @@ async fn pref03_from_application_to_audit_in_a_browser() {
     auditor.screenshot("pref03-6-audit.png").await;
     audit.close();
 }
+
+/// Issue 13's task forms in a real browser, on the shipped SVC-01 律师入库审核: 黄浦区's staff
+/// submits a lawyer's record from its page, reviews it on the desktop task page (a bad subsidy
+/// is shown at its field with what was typed kept, then approved), the city confirms the status
+/// on a 375 px phone, and the record page shows the finished process and the changes made in
+/// each task. Screenshots: task-form-1-record … task-form-5-done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    let (hp, _, city) = crate::forms::staff(&app).await;
+    let model = include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn");
+    let (status, deployed) = app.deploy("svc01", model).await;
+    assert_eq!(status, 200, "{deployed}");
+    let (status, created) = crate::forms::create(&app, &hp, crate::forms::lawyer()).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().expect("id").to_string();
+
+    // 提交入库审核 from the record page (the confirmation answered yes).
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/forms/lawyer/{id}", app.base)).await;
+    assert!(page.text("#workflow").await.contains("尚未提交审批"));
+    page.screenshot("task-form-1-record.png").await;
+    page.evaluate("window.confirm = () => true").await;
+    page.click("#submit-workflow").await;
+    page.until("document.getElementById('notice') !== null").await;
+    assert!(page.text("#workflow").await.contains("审批中"));
+    assert_eq!(
+        page.evaluate("document.getElementById('submit-workflow') === null").await,
+        true,
+        "no second submission"
+    );
+
+    // 区级审核 on the desktop: the district view of the form.
+    let instance = {
+        let (_, instances) = crate::forms::get(&app, &hp, &format!("/api/forms/lawyer/records/{id}/instances")).await;
+        instances[0]["id"].as_str().expect("instance").to_string()
+    };
+    let task = app.tasks_of(&instance).await[0]["id"].as_str().expect("task").to_string();
+    let claimed = hp.post(&app, &format!("/api/tasks/{task}/claim"), json!({})).send().await.expect("sent");
+    assert_eq!(claimed.status(), 204);
+    page.open(&format!("{}/tasks/{task}", app.base)).await;
+    assert!(page.text("#task-form").await.contains("上海市黄浦区拥军律师事务所"), "read-only facts");
+    assert_eq!(page.evaluate("document.querySelector('[name=\"v.firm\"]') === null").await, true);
+    page.fill("#in-fee", "6000").await;
+    page.fill("#in-remark", "材料齐全，同意入库").await;
+    page.screenshot("task-form-2-district.png").await;
+    // The page's hints (max = 5000) would stop this in the browser; the server's own check is
+    // what this is about, as for a client without them.
+    page.evaluate("document.getElementById('op-form-approve').noValidate = true").await;
+    page.click("#op-form-approve button[type=submit]").await;
+    page.until("document.getElementById('task-form-error') !== null").await;
+    assert!(page.text("[data-field=fee] .field-error").await.contains("5000"), "the error at its field");
+    assert_eq!(page.evaluate("document.getElementById('in-remark').value").await, "材料齐全，同意入库", "kept");
+    page.screenshot("task-form-3-refused.png").await;
+    page.fill("#in-fee", "800").await;
+    page.click("#op-form-approve button[type=submit]").await;
+    page.until("location.pathname === '/inbox'").await;
+    browser.close();
+
+    // 市级审核 on a phone.
+    let task = app.tasks_of(&instance).await[0]["id"].as_str().expect("task").to_string();
+    let claimed = city.post(&app, &format!("/api/tasks/{task}/claim"), json!({})).send().await.expect("sent");
+    assert_eq!(claimed.status(), 204);
+    let (browser, mut page) = Browser::open(&app, &city.cookie).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true }),
+    )
+    .await;
+    page.open(&format!("{}/m/tasks/{task}", app.base)).await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    assert!(page.text("#task-form").await.contains("800.00"), "the district's subsidy, read-only here");
+    page.fill("#in-status", "paused").await;
+    page.fill("#in-joined_on", "2026-12-01").await;
+    page.screenshot("task-form-4-mobile.png").await;
+    page.click("#op-form-approve button[type=submit]").await;
+    page.until("location.pathname === '/m/todo'").await;
+    browser.close();
+
+    // The record: the finished process, and each change with the task it came from.
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/forms/lawyer/{id}", app.base)).await;
+    assert!(page.text("#workflow").await.contains("已完成"));
+    let history = page.text("#history").await;
+    assert!(history.contains("于任务") && history.contains("800.00") && history.contains("暂停服务"), "{history}");
+    page.screenshot("task-form-5-done.png").await;
+    browser.close();
+}

@@ -13,3 +13,4 @@ mod idor;
 mod routes;
 mod security;
 mod support;
+mod task_forms;

@@ -485,6 +485,9 @@ pub(crate) struct OpenTask {
     pub(crate) candidate_users: Vec<String>,
     pub(crate) candidate_groups: Vec<String>,
     pub(crate) form_key: Option<String>,
+    /// The task form (`camunda:formKey="form:…"`): its shown fields, their access and values.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) task_form: Option<crate::forms::task::TaskFormDetail>,
     pub(crate) ended: bool,
 }
 
@@ -588,6 +591,12 @@ pub(crate) async fn load_task_detail(state: &AppState, auth: &Auth, id: &str) ->
     let open = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(identity::scope()) };
     let task = state.store().tasks(&open).await?.0.into_iter().next();
     let history = TaskHistoryQuery { task_id: Some(id.to_string()), ..TaskHistoryQuery::new(identity::scope()) };
+    let task_form = match &task {
+        Some(task) => {
+            crate::forms::task::load(state, task).await?.map(|loaded| crate::forms::task::detail(state, &loaded))
+        }
+        None => None,
+    };
     let (instance_id, summary) = match &task {
         Some(task) => (
             task.instance_id.clone(),
@@ -604,6 +613,7 @@ pub(crate) async fn load_task_detail(state: &AppState, auth: &Auth, id: &str) ->
                 candidate_users: task.candidate_users.clone(),
                 candidate_groups: task.candidate_groups.clone(),
                 form_key: task.form_key.clone(),
+                task_form,
                 ended: false,
             }),
         ),
@@ -813,6 +823,7 @@ fn input(caller: &Caller, body: &OperationBody) -> ApiResult<OperationInput> {
         comment: body.comment.clone().filter(|comment| !comment.trim().is_empty()),
         detail: None,
         variables: body.variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect(),
+        record_writes: Vec::new(),
     })
 }
 
@@ -910,6 +921,13 @@ pub(crate) async fn perform(
             state.executor.comment(&task, input).await?;
         }
         Operation::Approve => {
+            let mut input = input;
+            // A task form (`camunda:formKey="form:…"`): only its editable fields, checked.
+            if let Some((variables, writes)) = crate::forms::task::checked(state, auth, &task, &body.variables).await? {
+                input.variables =
+                    variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
+                input.record_writes = writes;
+            }
             state.executor.approve(&task, input).await?;
         }
         Operation::Reject => {

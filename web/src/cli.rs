@@ -319,6 +319,12 @@ fn check(files: &[PathBuf], definitions: Option<&std::path::Path>) -> ExitCode {
     let scripting = engine::Scripting::new();
     let services = services::handlers();
     let mut refused = if check_forms(definitions) { 0 } else { 1 };
+    // Form keys are checked against the definitions checked above (or the shipped ones).
+    let catalog = match definitions {
+        Some(dir) => ::forms::Catalog::from_dir(dir).unwrap_or_else(|_| ::forms::Catalog::empty()),
+        None => ::forms::Catalog::embedded().unwrap_or_else(|_| ::forms::Catalog::empty()),
+    };
+    let form_keys = ::forms::task::FormKeyCheck(std::sync::Arc::new(catalog));
     for file in files {
         let content = match std::fs::read(file) {
             Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
@@ -328,7 +334,7 @@ fn check(files: &[PathBuf], definitions: Option<&std::path::Path>) -> ExitCode {
                 continue;
             }
         };
-        match engine::parse_checked(&content, &scripting, &services, &[&::approval::SettingsCheck]) {
+        match engine::parse_checked(&content, &scripting, &services, &[&::approval::SettingsCheck, &form_keys]) {
             Ok(parsed) => {
                 println!("{}: OK", file.display());
                 for process in &parsed.definitions.processes {

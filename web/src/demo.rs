@@ -13,10 +13,13 @@ use store::identity::NewAccount;
 use crate::auth;
 
 /// The models shipped in `definitions/processes/`, embedded in the binary.
-pub const PROCESSES: &[(&str, &str)] = &[(
-    "pref03-institution-onboarding.bpmn",
-    include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
-)];
+pub const PROCESSES: &[(&str, &str)] = &[
+    (
+        "pref03-institution-onboarding.bpmn",
+        include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
+    ),
+    ("svc01-lawyer-admission.bpmn", include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn")),
+];
 
 /// The demo accounts of a first start with the demo on: (id, display name, unit, role). The
 /// staff share the admin's password (printed once, or `SY_ADMIN_PASSWORD`), each with its own

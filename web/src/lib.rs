@@ -56,12 +56,14 @@ impl AppState {
 
     pub fn with_security(executor: Arc<Executor>, security: identity::Security) -> Self {
         let sms = Arc::new(identity::sms::OutboxGateway(executor.store().clone()));
+        let forms = shipped_forms();
+        executor.add_model_check("forms", Arc::new(::forms::task::FormKeyCheck(forms.clone())));
         AppState {
             executor,
             credentials: Arc::new(CredentialCache::default()),
             security: Arc::new(security),
             sms,
-            forms: shipped_forms(),
+            forms,
         }
     }
 

@@ -282,7 +282,24 @@ async fn complete(
         ));
     }
     let instance = match visible.first() {
-        // The approval rules (added signers, votes) hold here as on `/api` (`docs/security.md`).
+        // A task form's fields are checked as on `/api` (only its editable ones, validated);
+        // the record write goes with the approval. The approval rules (added signers, votes)
+        // hold here as on `/api` (`docs/security.md`).
+        Some(task)
+            if task.form_key.as_deref().is_some_and(|key| key.starts_with(forms::definition::FORM_KEY_PREFIX)) =>
+        {
+            let given = variables.iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+            let mut input = runtime::operations::OperationInput::by(&actor.0);
+            match crate::forms::task::checked(&state, &auth, task, &given).await? {
+                Some((checked, writes)) => {
+                    input.variables =
+                        checked.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
+                    input.record_writes = writes;
+                }
+                None => input.variables = variables,
+            }
+            state.executor.approve(task, input).await?
+        }
         Some(task) => state.executor.complete_by_rules(task, variables, &actor.0).await?,
         None => state.executor.complete_task(&id, variables, Some(&actor.0)).await?,
     };

@@ -46,6 +46,6 @@ pub(crate) async fn task(
     Path(id): Path<String>,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let context = task_context(&state, &auth, &id, shown).await?;
+    let context = task_context(&state, &auth, &id, shown, None).await?;
     screen(&state, &auth, "inbox", "m_task.html", context).await
 }

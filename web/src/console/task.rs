@@ -38,9 +38,12 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let context = task_context(&state, &auth, &id, shown).await?;
+    let context = task_context(&state, &auth, &id, shown, None).await?;
     screen(&state, &auth, "inbox", "task.html", context).await
 }
+
+/// A refused task form: what the person posted and each error at its field.
+pub(crate) type Refused = (serde_json::Map<String, serde_json::Value>, Vec<forms::FieldError>);
 
 /// What a task's page shows, on the desktop and on the phone (`/m/tasks/{id}`).
 pub(crate) async fn task_context(
@@ -48,6 +51,7 @@ pub(crate) async fn task_context(
     auth: &Auth,
     id: &str,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
+    refused: Option<&Refused>,
 ) -> ApiResult<Context> {
     let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
     let detail = load_task_detail(state, auth, id).await?;
@@ -74,6 +78,40 @@ pub(crate) async fn task_context(
     instance_parts(state, &mut context, &instance_id, &definition_id, detail.timeline, &detail.form).await?;
     context.insert("task_id", &id);
     context.insert("notice", &shown.notice);
+    // The task form: read-only fields as text, editable ones as inputs of 通过 (only while the
+    // caller may approve; otherwise everything is text).
+    let open = state
+        .store()
+        .tasks(&store::TaskQuery { id: Some(id.to_string()), ..store::TaskQuery::new(identity::scope()) })
+        .await?
+        .0;
+    let loaded = match open.first() {
+        Some(task) => crate::forms::task::load(state, task).await?,
+        None => None,
+    };
+    match loaded {
+        Some(loaded) => {
+            let (posted, errors) = match refused {
+                Some((posted, errors)) => (Some(posted), errors.as_slice()),
+                None => (None, &[][..]),
+            };
+            let (mut task_form, mut inputs) = crate::forms::task::page_parts(state, &loaded, posted, errors);
+            if !detail.operations.contains(&"approve") {
+                inputs.clear();
+                for field in &mut task_form.fields {
+                    field.access = forms::Access::Readonly;
+                }
+            }
+            context.insert("task_form", &task_form);
+            context.insert("task_inputs", &inputs);
+            context.insert("task_form_errors", &errors.len());
+        }
+        None => {
+            context.insert("task_form", &Option::<()>::None);
+            context.insert("task_inputs", &Vec::<()>::new());
+            context.insert("task_form_errors", &0);
+        }
+    }
     if detail.operations.contains(&"cc") {
         context.insert("cc_roles", &copy_roles(state).await?);
     } else {
@@ -255,7 +293,22 @@ pub(crate) async fn operate(
         operation.parse().map_err(|_| ApiError::not_found("没有这个操作 (no such operation)"))?;
     let Form(pairs) = form.map_err(|_| ApiError::invalid("提交的内容无效 (bad form)"))?;
     let form = OperationForm::from_pairs(&pairs);
+    // 通过 with a task form carries its editable fields.
+    let mut variables = serde_json::Map::new();
+    if operation == Operation::Approve
+        && let Some(task) = state
+            .store()
+            .tasks(&store::TaskQuery { id: Some(id.clone()), ..store::TaskQuery::new(identity::scope()) })
+            .await?
+            .0
+            .first()
+        && let Some(loaded) = crate::forms::task::load(&state, task).await?
+    {
+        variables = crate::forms::task::posted(&loaded, &pairs);
+    }
+    let posted = variables.clone();
     let body = checked_body(OperationBody {
+        variables,
         comment: filled(&form.comment),
         target: filled(&form.target),
         user: filled(&form.user),
@@ -264,9 +317,22 @@ pub(crate) async fn operate(
         position: filled(&form.position),
         attachments: list(&form.attachments),
         signature: filled(&form.signature),
-        ..OperationBody::default()
     })?;
-    perform(&state, &auth, &id, operation, body).await?;
+    let mobile = form.back == "m";
+    if let Err(error) = perform(&state, &auth, &id, operation, body).await {
+        // A task form refused at its fields: the page again, the values kept, each error shown.
+        return match error {
+            ApiError::Validation(errors) if !posted.is_empty() => {
+                let refused = (posted, errors);
+                let context = task_context(&state, &auth, &id, Ok(Query(Shown::default())), Some(&refused)).await?;
+                let page = if mobile { "m_task.html" } else { "task.html" };
+                let mut response = screen(&state, &auth, "inbox", page, context).await?;
+                *response.status_mut() = axum::http::StatusCode::UNPROCESSABLE_ENTITY;
+                Ok(response)
+            }
+            other => Err(other),
+        };
+    }
     let stays = matches!(
         operation,
         Operation::Urge
@@ -276,7 +342,6 @@ pub(crate) async fn operate(
             | Operation::RemoveSigners
             | Operation::Claim
     );
-    let mobile = form.back == "m";
     let (inbox, task) = if mobile { ("/m/todo", "/m/tasks") } else { ("/inbox", "/tasks") };
     let to = if form.back == "claimable" || operation == Operation::Unclaim {
         format!("{inbox}?tab=claimable&notice={}", operation.name())

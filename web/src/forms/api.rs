@@ -32,6 +32,8 @@ pub(crate) fn router() -> Routes {
         .get("/forms/{form}/records/{id}/history", Need::SignedIn, record_history)
         .post("/forms/{form}/records/{id}/restore", Need::SignedIn, restore_record)
         .post("/forms/{form}/records/{id}/actions/{action}", Need::SignedIn, record_action)
+        .post("/forms/{form}/records/{id}/submit", Need::SignedIn, submit_record)
+        .get("/forms/{form}/records/{id}/instances", Need::SignedIn, record_instances)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
         .merge(super::import::api_router())
 }
@@ -291,6 +293,38 @@ async fn record_action(
     };
     let record = super::run_action(&state, &auth, &ip, form, &id, version, &action).await?;
     Ok(Json(record_json(catalog, form, &record, false)))
+}
+
+/// `POST /api/forms/{form}/records/{id}/submit` with `{"version": N}` (`[workflow]`): 201
+/// with the new instance.
+async fn submit_record(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    Json(body): Json<Value>,
+) -> ApiResult<(axum::http::StatusCode, Json<Value>)> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let Some(version) = body.get("version").and_then(Value::as_i64) else {
+        return Err(ApiError::invalid("需要读取时的版本号 {\"version\": N} (version is required)"));
+    };
+    let instance = super::submit_record(&state, &auth, form, &id, version).await?;
+    let answer = serde_json::json!({
+        "instanceId": instance.id,
+        "definitionKey": instance.definition_key,
+        "businessKey": instance.business_key,
+    });
+    Ok((axum::http::StatusCode::CREATED, Json(answer)))
+}
+
+/// `GET /api/forms/{form}/records/{id}/instances`: the instances the record was submitted to.
+async fn record_instances(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<super::RecordInstance>>> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    Ok(Json(super::record_instances(&state, form, &id).await?))
 }
 
 async fn restore_record(

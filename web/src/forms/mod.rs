@@ -14,6 +14,7 @@ mod api;
 mod export;
 pub(crate) mod import;
 mod pages;
+pub(crate) mod task;
 
 use std::sync::Arc;
 
@@ -243,4 +244,113 @@ pub(crate) async fn run_action(
 /// Shanghai time of a millisecond timestamp, to the minute.
 pub(crate) fn time_text(millis: i64) -> String {
     crate::console::shanghai(millis)
+}
+
+/// A process instance a record was submitted to, as its page and the API list it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct RecordInstance {
+    pub(crate) id: String,
+    pub(crate) definition_key: String,
+    /// `ACTIVE`, `COMPLETED`, `CANCELED`.
+    pub(crate) status: String,
+    /// 审批中 / 已完成 / 已驳回 / 已撤回 / 已终止.
+    pub(crate) status_text: String,
+    pub(crate) started_at: i64,
+    pub(crate) started_text: String,
+    pub(crate) start_user: Option<String>,
+}
+
+/// The instances a record was submitted to (`[workflow]`), newest first. Read by the record's
+/// id as business key within the process's key; the reader saw the record already.
+pub(crate) async fn record_instances(state: &AppState, form: &Form, record_id: &str) -> ApiResult<Vec<RecordInstance>> {
+    let Some(workflow) = &form.workflow else { return Ok(Vec::new()) };
+    let query = store::InstanceQuery {
+        business_key: Some(record_id.to_string()),
+        definition_key: Some(workflow.process.clone()),
+        page: store::Page { first_result: 0, max_results: Some(50) },
+        ..store::InstanceQuery::new(store::DataScope::All)
+    };
+    let (mut instances, _) = state.store().instances(&query).await?;
+    instances.sort_by_key(|instance| std::cmp::Reverse(instance.started_at));
+    Ok(instances
+        .into_iter()
+        .map(|instance| {
+            let status = format!("{:?}", instance.status).to_uppercase();
+            let status_text = match (status.as_str(), instance.delete_reason.as_deref()) {
+                ("ACTIVE", _) => "审批中",
+                (_, Some("rejected")) => "已驳回",
+                (_, Some("withdrawn")) => "已撤回",
+                ("COMPLETED", _) => "已完成",
+                _ => "已终止",
+            };
+            RecordInstance {
+                id: instance.id,
+                definition_key: instance.definition_key,
+                status,
+                status_text: status_text.into(),
+                started_at: instance.started_at,
+                started_text: time_text(instance.started_at),
+                start_user: instance.start_user,
+            }
+        })
+        .collect())
+}
+
+/// Whether the caller may submit records of `form` (`[workflow] permissions`).
+pub(crate) fn may_submit(auth: &Auth, form: &Form) -> bool {
+    form.workflow.as_ref().is_some_and(|workflow| {
+        may(auth, form, Action::Read) && workflow.permissions.iter().any(|permission| auth.principal.can(permission))
+    })
+}
+
+/// 提交审批 (`[workflow]`): starts the form's process for the record at `version`, the record's
+/// values as variables and its id as business key; the record's `submit` entry commits with
+/// the new instance (a second submission of the same version is 409). Refused while an
+/// instance for the record is still running (409 `already-submitted`).
+pub(crate) async fn submit_record(
+    state: &AppState,
+    auth: &Auth,
+    form: &Form,
+    id: &str,
+    version: i64,
+) -> ApiResult<store::InstanceRecord> {
+    let Some(workflow) = &form.workflow else {
+        return Err(ApiError::coded(
+            StatusCode::NOT_FOUND,
+            "workflow-not-found",
+            format!("“{}”没有审批流程", form.name),
+        ));
+    };
+    if !may_submit(auth, form) {
+        return Err(ApiError::forbidden(format!("没有{}的权限", workflow.label)));
+    }
+    let actor = actor(auth);
+    let record = records::get(state.store().as_ref(), form, &actor, id).await.map_err(refused)?;
+    if record.deleted_at.is_some() {
+        return Err(refused(RecordError::NotFound));
+    }
+    if record.version != version {
+        return Err(refused(RecordError::Stale { expected: version, current: record.version }));
+    }
+    if record_instances(state, form, id).await?.iter().any(|instance| instance.status == "ACTIVE") {
+        return Err(ApiError::coded(StatusCode::CONFLICT, "already-submitted", "该记录正在审批中，不能重复提交"));
+    }
+    let definition = state.executor.latest_definition(&workflow.process).await.map_err(|_| {
+        ApiError::coded(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "process-not-deployed",
+            format!("审批流程 {} 尚未部署，请联系流程管理员", workflow.process),
+        )
+    })?;
+    let (variables, write) = forms::task::submission(catalog(state), form, &actor, &record).map_err(refused)?;
+    let variables = variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
+    state
+        .executor
+        .start_with_records(&definition, Some(record.id.clone()), variables, Some(&actor.user), vec![write])
+        .await
+        .map_err(|error| match error {
+            store::Error::Conflict(_) => refused(RecordError::Stale { expected: version, current: version + 1 }),
+            other => other.into(),
+        })
 }

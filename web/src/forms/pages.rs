@@ -43,6 +43,7 @@ pub(crate) fn router() -> Routes {
         .post("/admin/forms/{form}/{id}/delete", FORMS, delete)
         .post("/admin/forms/{form}/{id}/restore", FORMS, restore)
         .post("/admin/forms/{form}/{id}/actions/{action}", FORMS, action)
+        .post("/admin/forms/{form}/{id}/submit", FORMS, submit)
         .merge(super::import::page_router())
 }
 
@@ -350,8 +351,8 @@ fn with_page(pairs: &[(String, String)]) -> Vec<(String, String)> {
 
 /// One field of the edit form.
 #[derive(Serialize)]
-struct Input {
-    key: String,
+pub(crate) struct Input {
+    pub(crate) key: String,
     name: String,
     label: String,
     /// The input to draw: `text`, `textarea`, `number`, `date`, `datetime-local`, `select`,
@@ -398,7 +399,7 @@ fn simple_condition(source: &str) -> Option<(String, String, bool)> {
 
 /// The edit form's inputs: `values` are what to show (the record's, or what was posted), each
 /// error at its field.
-fn inputs(
+pub(crate) fn inputs(
     catalog: &Catalog,
     form: &Form,
     values: &Map<String, Value>,
@@ -468,8 +469,17 @@ fn inputs(
 fn posted(form: &Form, body: &Bytes, keep: Option<&Map<String, Value>>) -> (Map<String, Value>, Option<i64>) {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(body).into_owned().collect();
     let version = pairs.iter().find(|(key, _)| key == "version").and_then(|(_, value)| value.parse().ok());
+    (posted_fields(form.fields.iter(), &pairs, keep), version)
+}
+
+/// The posted values of `fields` (a record's edit form, a task form's editable fields).
+pub(crate) fn posted_fields<'a>(
+    fields: impl Iterator<Item = &'a Field>,
+    pairs: &[(String, String)],
+    keep: Option<&Map<String, Value>>,
+) -> Map<String, Value> {
     let mut values = Map::new();
-    for field in &form.fields {
+    for field in fields {
         let name = format!("{FIELD}{}", field.key);
         let given: Vec<String> = pairs.iter().filter(|(key, _)| key == &name).map(|(_, value)| value.clone()).collect();
         let value = match field.kind {
@@ -489,7 +499,7 @@ fn posted(form: &Form, body: &Bytes, keep: Option<&Map<String, Value>>) -> (Map<
         };
         values.insert(field.key.clone(), value);
     }
-    (values, version)
+    values
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -709,6 +719,11 @@ async fn detail(
     context.insert("updated", &format!("{} · {}", super::time_text(record.updated_at), record.updated_by));
     let notice = pairs.iter().find(|(key, _)| key == "notice").map(|(_, value)| value.clone()).unwrap_or_default();
     context.insert("notice", &notice);
+    let instances = super::record_instances(&state, form, &record.id).await?;
+    let running = instances.iter().any(|instance| instance.status == "ACTIVE");
+    context.insert("workflow", &form.workflow.as_ref().map(|workflow| workflow.label.clone()));
+    context.insert("may_submit", &(super::may_submit(&auth, form) && !running && record.deleted_at.is_none()));
+    context.insert("instances", &instances);
     let active = format!("form:{}", form.key);
     screen(&state, &auth, &active, "form_record.html", context).await
 }
@@ -753,6 +768,19 @@ async fn action(
     let version = version_of(&body)?;
     let record = super::run_action(&state, &auth, &ip, form, &id, version, &action).await?;
     see_other(&format!("/admin/forms/{}/{}?notice=action", form.key, record.id))
+}
+
+/// 提交审批 from the record page: to the new instance's page.
+async fn submit(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let version = version_of(&body)?;
+    super::submit_record(&state, &auth, form, &id, version).await?;
+    see_other(&format!("/admin/forms/{}/{}?notice=submitted", form.key, id))
 }
 
 async fn export(

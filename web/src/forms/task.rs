@@ -1,0 +1,183 @@
+//! Task forms over HTTP (issue 13, `forms::task`): what a task with `camunda:formKey="form:…"`
+//! shows, and the check of what is sent with its 通过 — on `/api/tasks/{id}/approve`, the task
+//! page and Camunda's `task/{id}/complete` alike, so no path writes a field the task does not
+//! let the person edit.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use store::TaskRecord;
+use store::forms::RecordWrite;
+
+use forms::Access;
+use forms::records::{self, Actor, Record};
+use forms::task::{RECORD_FORM_VARIABLE, RECORD_ID_VARIABLE, TaskForm, TaskFormError};
+
+use super::{actor, catalog, refused};
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::identity::Auth;
+
+/// A task's form as loaded for one request: the view, the values it shows now and the record
+/// the instance was submitted from (when it is of this form).
+pub(crate) struct Loaded<'a> {
+    pub(crate) task_form: TaskForm<'a>,
+    pub(crate) values: Map<String, Value>,
+    pub(crate) record: Option<Record>,
+}
+
+/// The task form of `task`, if its form key names one.
+pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResult<Option<Loaded<'a>>> {
+    let Some(task_form) = catalog(state).task_form(task.form_key.as_deref()) else { return Ok(None) };
+    let instance = state
+        .store()
+        .instance(&task.instance_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("任务不存在或无权查看 (no such task)"))?;
+    let variables = instance.state.variables();
+    let text = |name: &str| match variables.get(name) {
+        Some(engine::Value::String(text)) => Some(text.clone()),
+        _ => None,
+    };
+    let record = match (text(RECORD_FORM_VARIABLE), text(RECORD_ID_VARIABLE)) {
+        (Some(form), Some(id)) if form == task_form.form.key => {
+            // The caller's right to this record comes from the task (checked before); the
+            // write is still held to the caller's district by the records layer.
+            let reader = Actor { user: String::new(), unit: None, scope: store::DataScope::All };
+            match records::get(state.store().as_ref(), task_form.form, &reader, &id).await {
+                Ok(record) if record.deleted_at.is_none() => Some(record),
+                Ok(_) | Err(records::RecordError::NotFound) => None,
+                Err(other) => return Err(refused(other)),
+            }
+        }
+        _ => None,
+    };
+    let values = match &record {
+        Some(record) => record.values.clone(),
+        None => task_form
+            .form
+            .fields
+            .iter()
+            .filter_map(|field| variables.get(&field.key).map(|value| (field.key.clone(), value.to_json())))
+            .collect(),
+    };
+    Ok(Some(Loaded { task_form, values, record }))
+}
+
+/// Checks what is sent with 通过 on `task` against its task form: `None` when the task has
+/// none; else the variables to set (form values normalised, other variables as sent) and the
+/// bound record's write. A value for a field the task does not let the caller edit is 403
+/// `field-not-editable` naming the field; a bad value 422 with every failing field.
+pub(crate) async fn checked(
+    state: &AppState,
+    auth: &Auth,
+    task: &TaskRecord,
+    input: &Map<String, Value>,
+) -> ApiResult<Option<(Map<String, Value>, Vec<RecordWrite>)>> {
+    let Some(loaded) = load(state, task).await? else { return Ok(None) };
+    let submitted = forms::task::submit(
+        catalog(state),
+        loaded.task_form,
+        &actor(auth),
+        input,
+        &loaded.values,
+        loaded.record.as_ref(),
+        &task.id,
+    )
+    .map_err(|error| match error {
+        TaskFormError::NotEditable { .. } => {
+            ApiError::coded(axum::http::StatusCode::FORBIDDEN, "field-not-editable", error.to_string())
+        }
+        TaskFormError::Record(error) => refused(error),
+    })?;
+    Ok(Some((submitted.variables, submitted.write.into_iter().collect())))
+}
+
+/// A field of a task form as `/api/tasks/{id}` describes it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskField {
+    pub(crate) key: String,
+    pub(crate) label: String,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    pub(crate) access: Access,
+    pub(crate) required: bool,
+    /// The value as stored (sensitive values masked unless the caller may unmask).
+    pub(crate) value: Value,
+    /// The value as people read it (dictionary labels, 是 / 否).
+    pub(crate) text: String,
+}
+
+/// The task form part of `/api/tasks/{id}`: the form, the view and each shown field.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TaskFormDetail {
+    pub(crate) form: String,
+    pub(crate) form_name: String,
+    pub(crate) view: Option<String>,
+    /// The record the instance was submitted from.
+    pub(crate) record_id: Option<String>,
+    pub(crate) fields: Vec<TaskField>,
+}
+
+/// Sensitive values stay masked on a task (unmasking is the record page's, audited there).
+pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
+    let unmask = false;
+    let fields = loaded
+        .task_form
+        .shown()
+        .map(|(field, access)| {
+            let stored = loaded.values.get(&field.key);
+            TaskField {
+                key: field.key.clone(),
+                label: field.label.clone(),
+                kind: field.kind.name(),
+                access,
+                required: field.required && access == Access::Editable,
+                value: stored.map(|value| super::api_value(field, value, unmask)).unwrap_or(Value::Null),
+                text: super::shown(catalog(state), field, stored, unmask),
+            }
+        })
+        .collect();
+    TaskFormDetail {
+        form: loaded.task_form.form.key.clone(),
+        form_name: loaded.task_form.form.name.clone(),
+        view: loaded.task_form.view.map(str::to_string),
+        record_id: loaded.record.as_ref().map(|record| record.id.clone()),
+        fields,
+    }
+}
+
+/// The task page's part of a task form: the detail (read-only fields) and the inputs of the
+/// editable fields, showing `posted` values and `errors` after a refused 通过.
+pub(crate) fn page_parts(
+    state: &AppState,
+    loaded: &Loaded<'_>,
+    posted: Option<&Map<String, Value>>,
+    errors: &[forms::FieldError],
+) -> (TaskFormDetail, Vec<super::pages::Input>) {
+    let form = loaded.task_form.form;
+    let mut values = loaded.values.clone();
+    if let Some(posted) = posted {
+        values.extend(posted.iter().map(|(key, value)| (key.clone(), value.clone())));
+    }
+    let editable: Vec<&str> = loaded
+        .task_form
+        .shown()
+        .filter(|(_, access)| *access == Access::Editable)
+        .map(|(field, _)| field.key.as_str())
+        .collect();
+    let inputs = super::pages::inputs(catalog(state), form, &values, errors, false)
+        .into_iter()
+        .filter(|input| editable.contains(&input.key.as_str()))
+        .collect();
+    (detail(state, loaded), inputs)
+}
+
+/// The editable fields of a task form as the page posted them (a masked sensitive value sent
+/// back untouched keeps the stored one).
+pub(crate) fn posted(loaded: &Loaded<'_>, pairs: &[(String, String)]) -> Map<String, Value> {
+    let task_form = loaded.task_form;
+    let fields = task_form.form.fields.iter().filter(|field| task_form.access(field) == Access::Editable);
+    super::pages::posted_fields(fields, pairs, Some(&loaded.values))
+}
