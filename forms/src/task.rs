@@ -25,6 +25,11 @@ pub const RECORD_FORM_VARIABLE: &str = "recordForm";
 /// The variable that names that record (the instance's business key is the same id).
 pub const RECORD_ID_VARIABLE: &str = "recordId";
 
+/// Whether a variable is the record binding, which only 提交审批 sets.
+pub fn is_reserved(name: &str) -> bool {
+    name == RECORD_FORM_VARIABLE || name == RECORD_ID_VARIABLE
+}
+
 /// A form as one task shows it.
 #[derive(Debug, Clone, Copy)]
 pub struct TaskForm<'a> {
@@ -143,9 +148,11 @@ pub fn submit(
                 Access::Editable => {
                     given.insert(name.clone(), value.clone());
                 }
-                // A page posts only its inputs; an API client that sends back the value it was
-                // shown has changed nothing either.
-                _ if current.get(name) == Some(value) => {}
+                // An API client that sends back the read-only value it was shown (sensitive
+                // ones as shown, masked) has changed nothing. A hidden field is refused whatever
+                // its value, so the answer tells nothing about what is stored.
+                Access::Readonly
+                    if current.get(name).map(|stored| shown_value(field, stored)).as_ref() == Some(value) => {}
                 _ => return Err(TaskFormError::NotEditable { field: field.key.clone(), label: field.label.clone() }),
             },
         }
@@ -224,13 +231,17 @@ fn with_labels(form: &Form, errors: Vec<FieldError>) -> Vec<FieldError> {
 /// to the record's district), [`RECORD_FORM_VARIABLE`] and [`RECORD_ID_VARIABLE`] — and the
 /// record's `submit` entry, a [`RecordWrite`] at its next version that the new instance
 /// commits with it: a second submission of the same version loses.
+///
+/// `instance_id`: the id the new instance will have; the `submit` entry names it (in its
+/// `task_id`), and a task form binds a record only to an instance its history names.
 pub fn submission(
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
     record: &Record,
+    instance_id: &str,
 ) -> Result<(Map<String, Value>, RecordWrite), RecordError> {
-    let write = records::prepare_save(
+    let mut write = records::prepare_save(
         catalog,
         form,
         actor,
@@ -242,6 +253,7 @@ pub fn submission(
         "submit",
     )?
     .ok_or(RecordError::NotFound)?;
+    write.change.task_id = Some(instance_id.to_string());
     let mut variables: Map<String, Value> = record
         .values
         .iter()
@@ -254,4 +266,12 @@ pub fn submission(
     variables.insert(RECORD_FORM_VARIABLE.into(), Value::String(form.key.clone()));
     variables.insert(RECORD_ID_VARIABLE.into(), Value::String(record.id.clone()));
     Ok((variables, write))
+}
+
+/// A stored value as a task shows it: a sensitive text masked like the screens mask it.
+fn shown_value(field: &crate::Field, stored: &Value) -> Value {
+    match stored {
+        Value::String(text) if field.sensitive => Value::String(crate::value::masked(field, text)),
+        other => other.clone(),
+    }
 }

@@ -571,3 +571,12 @@ pub fn changes(
     // are not compared.
     changed
 }
+
+/// A sensitive value as people without `pii:unmask` see it (screens, exports, task forms).
+pub fn masked(field: &Field, text: &str) -> String {
+    match field.kind {
+        FieldKind::IdCard => crypto::mask::mask_id_number(text),
+        FieldKind::Phone => crypto::mask::mask_phone(text),
+        _ => crypto::mask::mask(text, 1, 1),
+    }
+}

@@ -378,12 +378,13 @@ impl Executor {
         business_key: Option<String>,
         variables: Variables,
         actor: Actor<'_>,
+        id: String,
         record_writes: Vec<store::forms::RecordWrite>,
     ) -> Result<InstanceRecord> {
         if definition.suspended {
             return Err(Error::Invalid(format!("process definition {} is suspended", definition.id)));
         }
-        let options = StartOptions { business_key, variables, record_writes, ..StartOptions::default() };
+        let options = StartOptions { business_key, variables, record_writes, id: Some(id), ..StartOptions::default() };
         self.start_at(definition, options, actor).await
     }
 

@@ -282,3 +282,88 @@ async fn the_task_page_shows_the_view_and_keeps_what_was_typed_when_refused() {
     })
     .await;
 }
+
+/// The record binding cannot be forged: clients cannot set `recordForm` / `recordId` (on
+/// `/api`, Camunda's start, complete or variable endpoints), and an instance binds a record
+/// only when it is the form's own process started for that record (its business key).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_cannot_bind_an_instance_to_another_record() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let (id, instance) = submitted(&app, &hp).await;
+        let task_id = open_task(&app, &instance).await["id"].as_str().expect("task").to_string();
+        let (status, _) = post(&app, &hp, &format!("/api/tasks/{task_id}/claim"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, refused) =
+            post(&app, &hp, &format!("/api/tasks/{task_id}/approve"), json!({ "variables": { "recordId": "x" } }))
+                .await;
+        assert_eq!((status, refused["code"].as_str()), (StatusCode::FORBIDDEN, Some("reserved-variable")), "{refused}");
+        for (path, body) in [
+            (format!("/process-instance/{instance}/variables/recordId"), json!({ "value": "x", "type": "String" })),
+            (format!("/task/{task_id}/variables/recordForm"), json!({ "value": "x", "type": "String" })),
+        ] {
+            let response = app
+                .client
+                .put(app.url(&path))
+                .basic_auth("admin", Some(crate::support::ADMIN_PASSWORD))
+                .json(&body)
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        }
+        // Another process (here the same model under another key) started by hand with the
+        // binding's business key binds nothing, and no variable can carry the binding.
+        let other = MODEL.replace("svc01-lawyer-admission", "svc01-copy");
+        let (status, _) = app.deploy("copy", &other).await;
+        assert_eq!(status, 200);
+        let response = app
+            .post(
+                "/process-definition/key/svc01-copy/start",
+                json!({ "businessKey": id, "variables": { "recordId": { "value": id } } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let started = app
+            .start("svc01-copy", json!({ "businessKey": id, "variables": { "district": { "value": "310101" } } }))
+            .await;
+        let copy_task =
+            open_task(&app, started["id"].as_str().expect("id")).await["id"].as_str().expect("task").to_string();
+        let (status, _) = post(&app, &hp, &format!("/api/tasks/{copy_task}/claim"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, detail) = get(&app, &hp, &format!("/api/tasks/{copy_task}")).await;
+        assert!(detail["task"]["taskForm"]["recordId"].is_null(), "{detail}");
+        let (status, _) =
+            post(&app, &hp, &format!("/api/tasks/{copy_task}/approve"), json!({ "variables": { "fee": "1" } })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(record["values"]["fee"], "1234.50", "the record was not written by another process");
+
+        // Even the form's own process, started inside the system with the binding variables
+        // and the record's id (a model's script could do it), binds nothing: the record's
+        // history does not name that instance as its submission.
+        let definition = app.executor.latest_definition("svc01-lawyer-admission").await.expect("deployed");
+        let variables = [
+            ("recordForm".to_string(), engine::Value::String("lawyer".into())),
+            ("recordId".to_string(), engine::Value::String(id.clone())),
+            ("district".to_string(), engine::Value::String("310101".into())),
+        ]
+        .into_iter()
+        .collect();
+        let forged =
+            app.executor.start(&definition, Some(id.clone()), variables, Some("admin")).await.expect("started");
+        let forged_task = open_task(&app, &forged.id).await["id"].as_str().expect("task").to_string();
+        let (status, _) = post(&app, &hp, &format!("/api/tasks/{forged_task}/claim"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, detail) = get(&app, &hp, &format!("/api/tasks/{forged_task}")).await;
+        assert!(detail["task"]["taskForm"]["recordId"].is_null(), "{detail}");
+        let (status, _) =
+            post(&app, &hp, &format!("/api/tasks/{forged_task}/approve"), json!({ "variables": { "fee": "2" } })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(record["values"]["fee"], "1234.50", "the record was not written by a forged binding");
+    })
+    .await;
+}

@@ -815,6 +815,7 @@ pub(crate) fn checked_body(body: OperationBody) -> ApiResult<OperationBody> {
 }
 
 fn input(caller: &Caller, body: &OperationBody) -> ApiResult<OperationInput> {
+    crate::forms::task::refuse_reserved(body.variables.keys())?;
     if body.comment.as_ref().is_some_and(|comment| comment.chars().count() > MAX_COMMENT) {
         return Err(ApiError::invalid(format!("意见不能超过 {MAX_COMMENT} 字 (comment too long)")));
     }

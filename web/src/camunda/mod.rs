@@ -142,6 +142,8 @@ pub(crate) fn parse_variables(json: Option<&Json>) -> ApiResult<Variables> {
 }
 
 pub(crate) fn parse_variable(name: &str, entry: &Json) -> ApiResult<Value> {
+    // The record binding of 提交审批 is the system's to set (`forms::task`).
+    crate::forms::task::refuse_reserved(std::iter::once(&name.to_string()))?;
     let invalid = |type_name: &str, raw: &Json| {
         ApiError::BadRequest(format!("Cannot convert value '{raw}' of variable '{name}' to type {type_name}"))
     };

@@ -179,6 +179,24 @@ pub(crate) async fn instance_parts(
         serde_json::Value::Bool(flag) => if *flag { "是" } else { "否" }.into(),
         other => other.to_string(),
     };
+    // An instance submitted from a form's record reads as that form: its labels, its display
+    // texts (dictionary labels, 是 / 否), sensitive values masked; the binding itself unshown.
+    let bound = variables
+        .get(forms::task::RECORD_FORM_VARIABLE)
+        .and_then(serde_json::Value::as_str)
+        .and_then(|key| state.forms.form(key));
+    if let Some(form) = bound {
+        let form_pairs: Vec<(String, String)> = form
+            .fields
+            .iter()
+            .filter_map(|field| {
+                let value = variables.get(&field.key)?;
+                Some((field.label.clone(), crate::forms::shown(&state.forms, field, Some(value), false)))
+            })
+            .collect();
+        context.insert("form", &form_pairs);
+        return Ok(());
+    }
     let model = state.executor.model(&state.executor.definition(definition_id).await?).await?;
     let label =
         |name: &String| model.start_form.iter().find(|field| field.id == *name).and_then(|field| field.label.clone());

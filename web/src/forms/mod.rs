@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use forms::records::{self, Actor, FilterValue, ListRequest, RecordError};
-use forms::{Catalog, Field, FieldKind, Form};
+use forms::{Catalog, Field, Form};
 use serde_json::Value;
 use store::forms::Deleted;
 
@@ -171,11 +171,7 @@ fn range_of<'a>(
 
 /// A sensitive value as people without `pii:unmask` see it.
 pub(crate) fn masked(field: &Field, text: &str) -> String {
-    match field.kind {
-        FieldKind::IdCard => crypto::mask::mask_id_number(text),
-        FieldKind::Phone => crypto::mask::mask_phone(text),
-        _ => crypto::mask::mask(text, 1, 1),
-    }
+    forms::value::masked(field, text)
 }
 
 /// How a value reads on a screen or in an export, masked when the field is sensitive and the
@@ -343,11 +339,20 @@ pub(crate) async fn submit_record(
             format!("审批流程 {} 尚未部署，请联系流程管理员", workflow.process),
         )
     })?;
-    let (variables, write) = forms::task::submission(catalog(state), form, &actor, &record).map_err(refused)?;
+    let instance_id = store::new_id();
+    let (variables, write) =
+        forms::task::submission(catalog(state), form, &actor, &record, &instance_id).map_err(refused)?;
     let variables = variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
     state
         .executor
-        .start_with_records(&definition, Some(record.id.clone()), variables, Some(&actor.user), vec![write])
+        .start_with_records(
+            &definition,
+            Some(record.id.clone()),
+            variables,
+            Some(&actor.user),
+            instance_id,
+            vec![write],
+        )
         .await
         .map_err(|error| match error {
             store::Error::Conflict(_) => refused(RecordError::Stale { expected: version, current: version + 1 }),

@@ -38,13 +38,26 @@ pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResul
         Some(engine::Value::String(text)) => Some(text.clone()),
         _ => None,
     };
+    // Bound only by the form's own process started for that record (提交审批 sets the business
+    // key and both variables; clients cannot set the variables, nor change a business key).
+    let own_process =
+        task_form.form.workflow.as_ref().is_some_and(|workflow| workflow.process == instance.definition_key);
     let record = match (text(RECORD_FORM_VARIABLE), text(RECORD_ID_VARIABLE)) {
-        (Some(form), Some(id)) if form == task_form.form.key => {
+        (Some(form), Some(id))
+            if form == task_form.form.key && own_process && instance.business_key.as_deref() == Some(id.as_str()) =>
+        {
             // The caller's right to this record comes from the task (checked before); the
             // write is still held to the caller's district by the records layer.
             let reader = Actor { user: String::new(), unit: None, scope: store::DataScope::All };
+            // The record's own history must name this instance as its submission.
+            let submitted = state
+                .store()
+                .form_record_changes(&id)
+                .await?
+                .iter()
+                .any(|change| change.action == "submit" && change.task_id.as_deref() == Some(instance.id.as_str()));
             match records::get(state.store().as_ref(), task_form.form, &reader, &id).await {
-                Ok(record) if record.deleted_at.is_none() => Some(record),
+                Ok(record) if record.deleted_at.is_none() && submitted => Some(record),
                 Ok(_) | Err(records::RecordError::NotFound) => None,
                 Err(other) => return Err(refused(other)),
             }
@@ -180,4 +193,16 @@ pub(crate) fn posted(loaded: &Loaded<'_>, pairs: &[(String, String)]) -> Map<Str
     let task_form = loaded.task_form;
     let fields = task_form.form.fields.iter().filter(|field| task_form.access(field) == Access::Editable);
     super::pages::posted_fields(fields, pairs, Some(&loaded.values))
+}
+
+/// Refuses a variable a client may not set: the record binding of 提交审批.
+pub(crate) fn refuse_reserved<'a>(mut names: impl Iterator<Item = &'a String>) -> ApiResult<()> {
+    match names.find(|name| forms::task::is_reserved(name)) {
+        Some(name) => Err(ApiError::coded(
+            axum::http::StatusCode::FORBIDDEN,
+            "reserved-variable",
+            format!("变量 {name} 由系统设置，不能提交 (reserved variable)"),
+        )),
+        None => Ok(()),
+    }
 }
