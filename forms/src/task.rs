@@ -36,12 +36,18 @@ pub struct TaskForm<'a> {
     pub form: &'a Form,
     /// The view of the form key, `None` for the whole form.
     pub view: Option<&'a str>,
+    /// Every field read-only: while added signers (加签) are still to sign, an approval only
+    /// moves the task between signers and writes nothing, so nothing may be typed into it.
+    pub locked: bool,
 }
 
 impl TaskForm<'_> {
     /// What the task may do with a field of its form.
     pub fn access(&self, field: &crate::Field) -> Access {
-        self.form.access(self.view, field)
+        match self.form.access(self.view, field) {
+            Access::Editable if self.locked => Access::Readonly,
+            access => access,
+        }
     }
 
     /// The fields the task shows (editable or read-only), in the form's order.
@@ -68,7 +74,7 @@ impl Catalog {
             Some(view) => Some(form.views.get_key_value(view)?.0.as_str()),
             None => None,
         };
-        Some(TaskForm { form, view })
+        Some(TaskForm { form, view, locked: false })
     }
 }
 
@@ -157,23 +163,16 @@ pub fn submit(
             },
         }
     }
-    // The editable fields checked with the form's own checks, the read-only ones as context
-    // for its rules; hidden fields neither asked for nor required here.
+    // The editable fields checked with the form's own checks; the others are context for
+    // the conditions and rules (their stored values), neither asked for nor required here.
     let mut subset = form.clone();
-    subset.fields.retain(|field| task.access(field) != Access::Hidden);
     for field in &mut subset.fields {
-        if task.access(field) == Access::Readonly {
+        if task.access(field) != Access::Editable {
             field.required = false;
             field.required_when = None;
         }
     }
-    let kept: Vec<String> = subset.fields.iter().map(|field| field.key.clone()).collect();
-    subset.rules.retain(|rule| rule.mentions.iter().all(|name| kept.contains(name)));
-    let previous: Map<String, Value> = current
-        .iter()
-        .filter(|(name, _)| subset.field(name).is_some())
-        .map(|(name, value)| (name.clone(), value.clone()))
-        .collect();
+    let previous = current.clone();
     let values = value::validate(&subset, catalog, &given, Some(&previous), Mode::Lenient, records::today())
         .map_err(|errors| TaskFormError::Record(RecordError::Invalid(errors)))?;
     let editable: Vec<&str> =

@@ -367,3 +367,63 @@ async fn a_client_cannot_bind_an_instance_to_another_record() {
     })
     .await;
 }
+
+/// A task form read at one version of its record refuses an approval over a record changed
+/// since (409), and while added signers (加签) are to sign the form is read-only: an approval
+/// then only moves the task between signers, so a typed value would be lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_page_and_a_signing_step_write_nothing() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        crate::identity::add_account(&app, "hp2", "310101", &["district-staff"], "staff").await;
+        let (id, instance) = submitted(&app, &hp).await;
+        let task_id = open_task(&app, &instance).await["id"].as_str().expect("task").to_string();
+        let (status, _) = post(&app, &hp, &format!("/api/tasks/{task_id}/claim"), json!({})).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (_, detail) = get(&app, &hp, &format!("/api/tasks/{task_id}")).await;
+        assert_eq!(detail["task"]["taskForm"]["recordVersion"], 2);
+
+        // Someone edits the record after the page was read.
+        let response = hp
+            .send(
+                &app,
+                reqwest::Method::PUT,
+                &format!("/api/forms/lawyer/records/{id}"),
+                json!({ "version": 2, "values": { "remark": "先改了" } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let approve = format!("/api/tasks/{task_id}/approve");
+        let (status, stale) =
+            post(&app, &hp, &approve, json!({ "variables": { "remark": "旧页面上写的" }, "recordVersion": 2 })).await;
+        assert_eq!((status, stale["code"].as_str()), (StatusCode::CONFLICT, Some("stale-version")), "{stale}");
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(record["values"]["remark"], "先改了");
+
+        // 加签 after the holder: the form is locked until the task completes.
+        let (status, body) = post(
+            &app,
+            &hp,
+            &format!("/api/tasks/{task_id}/add-signers"),
+            json!({ "users": ["hp2"], "position": "before" }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, detail) = get(&app, &hp, &format!("/api/tasks/{task_id}")).await;
+        assert_eq!(detail["task"]["taskForm"]["locked"], true, "{detail}");
+        let hp2 = crate::identity::login(&app, "hp2", crate::identity::PASSWORD).await;
+        let (status, refused) = post(&app, &hp2, &approve, json!({ "variables": { "fee": "1" } })).await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("field-not-editable")),
+            "{refused}"
+        );
+        let (status, body) = post(&app, &hp2, &approve, json!({ "comment": "同意" })).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(record["values"]["fee"], "1234.50");
+    })
+    .await;
+}

@@ -781,6 +781,8 @@ pub(crate) struct OperationBody {
     pub(crate) signature: Option<String>,
     /// 加签: `before`, `after` or `alongside`.
     pub(crate) position: Option<String>,
+    /// 通过 of a task form bound to a record: the record's version the caller read.
+    pub(crate) record_version: Option<i64>,
 }
 
 /// The longest 意见, in characters (also for Camunda task comments).
@@ -924,7 +926,9 @@ pub(crate) async fn perform(
         Operation::Approve => {
             let mut input = input;
             // A task form (`camunda:formKey="form:…"`): only its editable fields, checked.
-            if let Some((variables, writes)) = crate::forms::task::checked(state, auth, &task, &body.variables).await? {
+            if let Some((variables, writes)) =
+                crate::forms::task::checked(state, auth, &task, &body.variables, body.record_version).await?
+            {
                 input.variables =
                     variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
                 input.record_writes = writes;

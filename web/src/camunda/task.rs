@@ -290,7 +290,7 @@ async fn complete(
         {
             let given = variables.iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
             let mut input = runtime::operations::OperationInput::by(&actor.0);
-            match crate::forms::task::checked(&state, &auth, task, &given).await? {
+            match crate::forms::task::checked(&state, &auth, task, &given, None).await? {
                 Some((checked, writes)) => {
                     input.variables =
                         checked.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();

@@ -335,6 +335,7 @@ pub(crate) async fn operate(
         position: filled(&form.position),
         attachments: list(&form.attachments),
         signature: filled(&form.signature),
+        record_version: pairs.iter().find(|(key, _)| key == "record_version").and_then(|(_, value)| value.parse().ok()),
     })?;
     let mobile = form.back == "m";
     if let Err(error) = perform(&state, &auth, &id, operation, body).await {

@@ -27,7 +27,8 @@ pub(crate) struct Loaded<'a> {
 
 /// The task form of `task`, if its form key names one.
 pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResult<Option<Loaded<'a>>> {
-    let Some(task_form) = catalog(state).task_form(task.form_key.as_deref()) else { return Ok(None) };
+    let Some(mut task_form) = catalog(state).task_form(task.form_key.as_deref()) else { return Ok(None) };
+    task_form.locked = state.store().signers(&task.id).await?.iter().any(|signer| signer.state == "pending");
     let instance = state
         .store()
         .instance(&task.instance_id)
@@ -80,13 +81,23 @@ pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResul
 /// none; else the variables to set (form values normalised, other variables as sent) and the
 /// bound record's write. A value for a field the task does not let the caller edit is 403
 /// `field-not-editable` naming the field; a bad value 422 with every failing field.
+///
+/// `record_version`: the version of the bound record the caller's page or client read (the
+/// task page sends it): when the record moved on since, 409 `stale-version`, so an edit made
+/// meanwhile is never overwritten by values typed over the old ones.
 pub(crate) async fn checked(
     state: &AppState,
     auth: &Auth,
     task: &TaskRecord,
     input: &Map<String, Value>,
+    record_version: Option<i64>,
 ) -> ApiResult<Option<(Map<String, Value>, Vec<RecordWrite>)>> {
     let Some(loaded) = load(state, task).await? else { return Ok(None) };
+    if let (Some(expected), Some(record)) = (record_version, &loaded.record)
+        && record.version != expected
+    {
+        return Err(refused(records::RecordError::Stale { expected, current: record.version }));
+    }
     let submitted = forms::task::submit(
         catalog(state),
         loaded.task_form,
@@ -102,6 +113,19 @@ pub(crate) async fn checked(
         }
         TaskFormError::Record(error) => refused(error),
     })?;
+    // A unique value another record holds: said at its field now (the write's guard would
+    // only refuse the whole approval as a lost race).
+    if let Some(write) = &submitted.write {
+        for value in &write.unique {
+            let owners = state
+                .store()
+                .unique_owners(&write.record.form, &value.field, std::slice::from_ref(&value.value))
+                .await?;
+            if owners.iter().any(|(_, owner)| owner != &write.record.id) {
+                return Err(refused(records::RecordError::Store(store::Error::Duplicate(value.field.clone()))));
+            }
+        }
+    }
     Ok(Some((submitted.variables, submitted.write.into_iter().collect())))
 }
 
@@ -128,8 +152,12 @@ pub(crate) struct TaskFormDetail {
     pub(crate) form: String,
     pub(crate) form_name: String,
     pub(crate) view: Option<String>,
-    /// The record the instance was submitted from.
+    /// The record the instance was submitted from, and the version shown (send it back as
+    /// `recordVersion` with 通过 to refuse an approval over a record changed meanwhile).
     pub(crate) record_id: Option<String>,
+    pub(crate) record_version: Option<i64>,
+    /// Read-only while added signers are to sign (加签).
+    pub(crate) locked: bool,
     pub(crate) fields: Vec<TaskField>,
 }
 
@@ -157,6 +185,8 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
         form_name: loaded.task_form.form.name.clone(),
         view: loaded.task_form.view.map(str::to_string),
         record_id: loaded.record.as_ref().map(|record| record.id.clone()),
+        record_version: loaded.record.as_ref().map(|record| record.version),
+        locked: loaded.task_form.locked,
         fields,
     }
 }
