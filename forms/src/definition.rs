@@ -355,8 +355,12 @@ impl Form {
             }
         }
         layout.push_str(&format!(";title={};district={}", self.title, self.district.as_deref().unwrap_or("")));
-        for field in self.fields.iter().filter(|field| field.kind.is_text()) {
+        for field in self.fields.iter().filter(|field| field.kind.is_text() && !field.sensitive) {
             layout.push_str(&format!(";q={}", field.key));
+        }
+        // Sensitive fields are sealed at rest: a field made sensitive seals its stored values.
+        for field in self.fields.iter().filter(|field| field.sensitive) {
+            layout.push_str(&format!(";sealed={}", field.key));
         }
         layout
     }
@@ -719,6 +723,9 @@ pub(crate) fn read_form(
     let known = |key: &str| fields.iter().any(|(_, field)| field.key == key);
     if !known(&parsed.title) {
         problems.push(problem(None, format!("title = '{}' is no field of the form", parsed.title)));
+    }
+    if fields.iter().any(|(_, field)| field.key == parsed.title && field.sensitive) {
+        problems.push(problem(None, format!("title = '{}' is sensitive: a title is shown in clear", parsed.title)));
     }
     if let Some(district) = &parsed.district
         && !fields.iter().any(|(_, field)| &field.key == district && field.kind == FieldKind::District)

@@ -314,6 +314,7 @@ fn cell_input(kind: FieldKind, cell: &Cell) -> Option<String> {
 #[allow(clippy::too_many_arguments)]
 pub async fn validate(
     store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -349,10 +350,15 @@ pub async fn validate(
                 raw.insert(field.key.clone(), Value::String(cell.raw()));
             }
         }
-        let matched = match_field.and_then(|field| {
-            let given = input.get(&field.key)?;
-            value::normalise(field, catalog, given, today).ok().map(|value| records::unique_text(&value))
-        });
+        let matched = match match_field {
+            Some(field) => {
+                match input.get(&field.key).and_then(|given| value::normalise(field, catalog, given, today).ok()) {
+                    Some(value) => Some(records::unique_key(form, field, &value, crypto)?),
+                    None => None,
+                }
+            }
+            None => None,
+        };
         match_values.push(matched);
         inputs.push((input, raw));
     }
@@ -374,7 +380,7 @@ pub async fn validate(
         };
         let current = match matched.as_ref().and_then(|value| owners.get(value)) {
             None => None,
-            Some(id) => match records::get(store, form, actor, id).await {
+            Some(id) => match records::get(store, crypto, form, actor, id).await {
                 Ok(record) => Some(record),
                 // Held by a record the actor cannot see: a duplicate, as a new record would be.
                 Err(RecordError::NotFound) => {
@@ -421,7 +427,7 @@ pub async fn validate(
             Err(other) => return Err(other),
         };
         // Unique values within the file.
-        let unique = if errors.is_empty() { records::unique_values(form, &values) } else { Vec::new() };
+        let unique = if errors.is_empty() { records::unique_values(form, &values, crypto)? } else { Vec::new() };
         for value in &unique {
             if let Some(first) = seen.unique.get(&(value.field.clone(), value.value.clone()))
                 && first != row_no
@@ -496,6 +502,7 @@ pub async fn validate(
                 None => records::field_changes(form, &Map::new(), &values),
             };
             let unchanged = current.as_ref().is_some_and(|record| changes.is_empty() && district == record.district);
+            let record_id = current.as_ref().map_or_else(store::new_id, |record| record.id.clone());
             let (title, search, keys) = records::derived(form, &values);
             let prepared = PreparedWrite {
                 version: current.as_ref().map_or(1, |record| record.version + 1),
@@ -505,7 +512,7 @@ pub async fn validate(
                 created_at: current.as_ref().map_or_else(store::now_millis, |record| record.created_at),
                 title,
                 search,
-                data: Value::Object(values).to_string(),
+                data: records::stored_data(form, crypto, &record_id, &values)?,
                 keys,
                 unique: unique.into_iter().map(|value| (value.field, value.value)).collect(),
                 changes: records::history_json(&changes),
@@ -518,7 +525,7 @@ pub async fn validate(
                 "new"
             }
             .into();
-            row.record_id = Some(current.as_ref().map_or_else(store::new_id, |record| record.id.clone()));
+            row.record_id = Some(record_id);
             row.expected_version = current.as_ref().map(|record| record.version);
             if !unchanged {
                 row.prepared = Some(serde_json::to_string(&prepared).map_err(|error| {

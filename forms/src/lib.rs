@@ -12,6 +12,7 @@ pub mod definition;
 pub mod ids;
 pub mod import;
 pub mod records;
+pub mod sealed;
 pub mod sheets;
 pub mod task;
 pub mod value;

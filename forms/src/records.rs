@@ -32,6 +32,9 @@ pub enum RecordError {
     Stale { expected: i64, current: i64 },
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// A sensitive value could not be sealed or opened (a key that does not match the data).
+    #[error(transparent)]
+    Sealed(#[from] crate::sealed::SealError),
 }
 
 pub type Result<T> = std::result::Result<T, RecordError>;
@@ -61,9 +64,9 @@ pub struct Record {
 }
 
 impl Record {
-    pub(crate) fn from_row(row: FormRecord) -> Result<Record> {
+    pub(crate) fn from_row(row: FormRecord, crypto: &dyn crypto::CryptoProvider) -> Result<Record> {
         let values = match serde_json::from_str::<Value>(&row.data) {
-            Ok(Value::Object(values)) => values,
+            Ok(Value::Object(values)) => crate::sealed::open(&row.form, crypto, &row.id, values)?,
             _ => return Err(RecordError::Store(store::Error::Corrupt(format!("record {} is no JSON object", row.id)))),
         };
         Ok(Record {
@@ -122,15 +125,30 @@ pub(crate) fn derived(form: &Form, values: &Map<String, Value>) -> (String, Stri
     (title.unwrap_or_default(), value::search_text(form, values), keys)
 }
 
-pub(crate) fn unique_values(form: &Form, values: &Map<String, Value>) -> Vec<UniqueValue> {
-    form.fields
-        .iter()
-        .filter(|field| field.unique)
-        .filter_map(|field| {
-            let value = values.get(&field.key)?;
-            Some(UniqueValue { field: field.key.clone(), value: unique_text(value) })
-        })
-        .collect()
+/// The values of a record's unique fields as `form_unique` holds them: the text compared
+/// without case, or, for a sensitive field, its blind index (never the value).
+pub(crate) fn unique_values(
+    form: &Form,
+    values: &Map<String, Value>,
+    crypto: &dyn crypto::CryptoProvider,
+) -> Result<Vec<UniqueValue>> {
+    let mut unique = Vec::new();
+    for field in form.fields.iter().filter(|field| field.unique) {
+        let Some(value) = values.get(&field.key) else { continue };
+        unique.push(UniqueValue { field: field.key.clone(), value: unique_key(form, field, value, crypto)? });
+    }
+    Ok(unique)
+}
+
+/// One unique field's value as `form_unique` holds it (see [`unique_values`]).
+pub(crate) fn unique_key(
+    form: &Form,
+    field: &crate::Field,
+    value: &Value,
+    crypto: &dyn crypto::CryptoProvider,
+) -> Result<String> {
+    let text = unique_text(value);
+    if field.sensitive { Ok(crate::sealed::index(crypto, form, field, &text)?) } else { Ok(text) }
 }
 
 /// A stored value as its unique field compares it: without case ("Ab" and "aB" are one code).
@@ -162,8 +180,32 @@ pub(crate) fn history_json(changes: &[FieldChange]) -> String {
     serde_json::to_string(changes).unwrap_or_else(|_| "[]".into())
 }
 
+/// What changed, field by field, as the history keeps it: a sensitive field's values masked
+/// (the history says that it changed, never what it holds).
 pub(crate) fn field_changes(form: &Form, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<FieldChange> {
-    value::changes(form, old, new).into_iter().map(|(field, old, new)| FieldChange { field, old, new }).collect()
+    let masked = |field: &str, value: Option<Value>| match (form.field(field), value) {
+        (Some(definition), Some(Value::String(text))) if definition.sensitive => {
+            Some(Value::String(value::masked(definition, &text)))
+        }
+        (Some(definition), Some(other)) if definition.sensitive && !other.is_null() => {
+            Some(Value::String("***".into()))
+        }
+        (_, value) => value,
+    };
+    value::changes(form, old, new)
+        .into_iter()
+        .map(|(field, old, new)| FieldChange { old: masked(&field, old), new: masked(&field, new), field })
+        .collect()
+}
+
+/// The stored document of a record: its values with the sensitive ones sealed.
+pub(crate) fn stored_data(
+    form: &Form,
+    crypto: &dyn crypto::CryptoProvider,
+    id: &str,
+    values: &Map<String, Value>,
+) -> Result<String> {
+    Ok(Value::Object(crate::sealed::seal(form, crypto, id, values)?).to_string())
 }
 
 /// A refusal of the store in the record's terms: a duplicate at its field.
@@ -182,8 +224,10 @@ fn refusal(form: &Form, error: store::Error) -> RecordError {
 }
 
 /// Creates a record from a submission. `task_id`: the task it was made in.
+#[allow(clippy::too_many_arguments)]
 pub async fn create(
     store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -197,7 +241,7 @@ pub async fn create(
     let (title, search, keys) = derived(form, &values);
     let at = now_millis();
     let id = new_id();
-    let data = Value::Object(values.clone()).to_string();
+    let data = stored_data(form, crypto, &id, &values)?;
     let row = FormRecord {
         id: id.clone(),
         form: form.key.clone(),
@@ -227,23 +271,31 @@ pub async fn create(
         task_id: task_id.map(str::to_string),
     };
     store
-        .insert_form_record(&row, &unique_values(form, &values), &change)
+        .insert_form_record(&row, &unique_values(form, &values, crypto)?, &change)
         .await
         .map_err(|error| refusal(form, error))?;
-    Record::from_row(row)
+    Record::from_row(row, crypto)
 }
 
 /// A new record's stored row built from `input` like [`create`] builds it (validated, district
 /// held to the actor's scope, key columns derived) without writing it, for benchmarks and bulk
 /// fixtures (`FormStore::insert_form_fixture`; unique values are not taken).
-pub fn fixture(form: &Form, catalog: &Catalog, actor: &Actor, input: &Map<String, Value>) -> Result<FormRecord> {
+pub fn fixture(
+    form: &Form,
+    crypto: &dyn crypto::CryptoProvider,
+    catalog: &Catalog,
+    actor: &Actor,
+    input: &Map<String, Value>,
+) -> Result<FormRecord> {
     let input = editable(form, input, None, Mode::Strict)?;
     let values = value::validate(form, catalog, &input, None, Mode::Strict, today()).map_err(RecordError::Invalid)?;
     let district = district_of(form, &values, actor)?;
     let (title, search, keys) = derived(form, &values);
     let at = now_millis();
+    let id = new_id();
     Ok(FormRecord {
-        id: new_id(),
+        data: stored_data(form, crypto, &id, &values)?,
+        id,
         form: form.key.clone(),
         version: 1,
         district,
@@ -256,7 +308,6 @@ pub fn fixture(form: &Form, catalog: &Catalog, actor: &Actor, input: &Map<String
         deleted_by: None,
         title,
         search,
-        data: Value::Object(values).to_string(),
         keys,
     })
 }
@@ -315,9 +366,15 @@ pub(crate) fn editable(
 }
 
 /// One record of the form inside the actor's scope.
-pub async fn get(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Record> {
+pub async fn get(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+) -> Result<Record> {
     match store.form_record(&form.key, id, &actor.scope).await? {
-        Some(row) => Record::from_row(row),
+        Some(row) => Record::from_row(row, crypto),
         None => Err(RecordError::NotFound),
     }
 }
@@ -327,6 +384,7 @@ pub async fn get(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Res
 #[allow(clippy::too_many_arguments)]
 pub async fn update(
     store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -336,8 +394,8 @@ pub async fn update(
     mode: Mode,
     task_id: Option<&str>,
 ) -> Result<Record> {
-    let current = get(store, form, actor, id).await?;
-    save(store, catalog, form, actor, current, expected_version, input, mode, task_id, "update").await
+    let current = get(store, crypto, form, actor, id).await?;
+    save(store, crypto, catalog, form, actor, current, expected_version, input, mode, task_id, "update").await
 }
 
 /// Whether `action` applies to `record` now (its `when`).
@@ -358,8 +416,10 @@ pub fn action_applies(
 /// Runs a record action on a live record at `expected_version`: refused (`action-not-allowed`)
 /// when its `when` does not hold; its values are saved like an edit, the history naming the
 /// action. The caller has checked the action's permission and carried out its account effect.
+#[allow(clippy::too_many_arguments)]
 pub async fn act(
     store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -367,7 +427,7 @@ pub async fn act(
     expected_version: i64,
     action: &crate::definition::RecordAction,
 ) -> Result<Record> {
-    let current = get(store, form, actor, id).await?;
+    let current = get(store, crypto, form, actor, id).await?;
     if current.deleted_at.is_some() {
         return Err(RecordError::NotFound);
     }
@@ -382,12 +442,13 @@ pub async fn act(
         }]));
     }
     let key = format!("action:{}", action.key);
-    save(store, catalog, form, actor, current, expected_version, &action.set, Mode::Strict, None, &key).await
+    save(store, crypto, catalog, form, actor, current, expected_version, &action.set, Mode::Strict, None, &key).await
 }
 
 /// A validated change of `current`, ready to write: `None` when it changes nothing.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn prepare_save(
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -430,7 +491,7 @@ pub(crate) fn prepare_save(
         deleted_by: None,
         title,
         search,
-        data: Value::Object(values.clone()).to_string(),
+        data: stored_data(form, crypto, &current.id, &values)?,
         keys,
     };
     let change = RecordChange {
@@ -443,12 +504,13 @@ pub(crate) fn prepare_save(
         changes: history_json(&changes),
         task_id: task_id.map(str::to_string),
     };
-    Ok(Some(RecordWrite { unique: unique_values(form, &values), record, expected_version, change }))
+    Ok(Some(RecordWrite { unique: unique_values(form, &values, crypto)?, record, expected_version, change }))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn save(
     store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -459,16 +521,17 @@ async fn save(
     task_id: Option<&str>,
     action: &str,
 ) -> Result<Record> {
-    let Some(write) = prepare_save(catalog, form, actor, &current, expected_version, input, mode, task_id, action)?
+    let Some(write) =
+        prepare_save(crypto, catalog, form, actor, &current, expected_version, input, mode, task_id, action)?
     else {
         return Ok(current);
     };
     let RecordWrite { record, unique, change, .. } = write;
     match store.update_form_record(&record, expected_version, &unique, &change).await {
-        Ok(()) => Record::from_row(record),
+        Ok(()) => Record::from_row(record, crypto),
         // Someone saved between our read and our write: the same answer as a stale version.
         Err(store::Error::Conflict(_)) => {
-            let now = get(store, form, actor, &current.id).await?;
+            let now = get(store, crypto, form, actor, &current.id).await?;
             Err(RecordError::Stale { expected: expected_version, current: now.version })
         }
         Err(error) => Err(refusal(form, error)),
@@ -476,8 +539,15 @@ async fn save(
 }
 
 /// Moves a record to the recycle bin (restorable; recorded).
-pub async fn delete(store: &dyn Store, form: &Form, actor: &Actor, id: &str, expected_version: i64) -> Result<()> {
-    let current = get(store, form, actor, id).await?;
+pub async fn delete(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+) -> Result<()> {
+    let current = get(store, crypto, form, actor, id).await?;
     if current.deleted_at.is_some() {
         return Err(RecordError::NotFound);
     }
@@ -496,7 +566,7 @@ pub async fn delete(store: &dyn Store, form: &Form, actor: &Actor, id: &str, exp
     };
     match store.delete_form_record(&form.key, id, expected_version, &change).await {
         Err(store::Error::Conflict(_)) => {
-            let now = get(store, form, actor, id).await?;
+            let now = get(store, crypto, form, actor, id).await?;
             Err(RecordError::Stale { expected: expected_version, current: now.version })
         }
         other => Ok(other?),
@@ -504,8 +574,14 @@ pub async fn delete(store: &dyn Store, form: &Form, actor: &Actor, id: &str, exp
 }
 
 /// Takes a record out of the recycle bin; its unique values must still be free.
-pub async fn restore(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Record> {
-    let current = get(store, form, actor, id).await?;
+pub async fn restore(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+) -> Result<Record> {
+    let current = get(store, crypto, form, actor, id).await?;
     if current.deleted_at.is_none() {
         return Err(RecordError::NotFound);
     }
@@ -520,15 +596,21 @@ pub async fn restore(store: &dyn Store, form: &Form, actor: &Actor, id: &str) ->
         task_id: None,
     };
     store
-        .restore_form_record(&form.key, id, &unique_values(form, &current.values), &change)
+        .restore_form_record(&form.key, id, &unique_values(form, &current.values, crypto)?, &change)
         .await
         .map_err(|error| refusal(form, error))?;
-    get(store, form, actor, id).await
+    get(store, crypto, form, actor, id).await
 }
 
 /// The history of a record the actor can see, oldest first.
-pub async fn history(store: &dyn Store, form: &Form, actor: &Actor, id: &str) -> Result<Vec<HistoryEntry>> {
-    get(store, form, actor, id).await?;
+pub async fn history(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+) -> Result<Vec<HistoryEntry>> {
+    get(store, crypto, form, actor, id).await?;
     let rows = store.form_record_changes(id).await?;
     Ok(rows
         .into_iter()
@@ -668,16 +750,23 @@ pub fn query(form: &Form, scope: DataScope, request: &ListRequest) -> Result<Rec
 }
 
 /// A page of records and the total.
-pub async fn list(store: &dyn Store, form: &Form, actor: &Actor, request: &ListRequest) -> Result<(Vec<Record>, i64)> {
+pub async fn list(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    form: &Form,
+    actor: &Actor,
+    request: &ListRequest,
+) -> Result<(Vec<Record>, i64)> {
     let query = query(form, actor.scope.clone(), request)?;
     let (rows, total) = store.form_records(&query).await?;
-    Ok((rows.into_iter().map(Record::from_row).collect::<Result<Vec<_>>>()?, total))
+    Ok((rows.into_iter().map(|row| Record::from_row(row, crypto)).collect::<Result<Vec<_>>>()?, total))
 }
 
 /// Every record a list request matches, in its order, a batch at a time through a keyset
 /// cursor (no OFFSET: the millionth row costs what the first does). An export reads it.
 pub struct Walker<'a> {
     store: &'a dyn Store,
+    crypto: &'a dyn crypto::CryptoProvider,
     query: RecordQuery,
     batch: i64,
     done: bool,
@@ -687,6 +776,7 @@ impl<'a> Walker<'a> {
     /// Checks the request against the form (its errors come now, before anything is sent).
     pub fn new(
         store: &'a dyn Store,
+        crypto: &'a dyn crypto::CryptoProvider,
         form: &Form,
         actor: &Actor,
         request: &ListRequest,
@@ -695,7 +785,7 @@ impl<'a> Walker<'a> {
         let mut query = query(form, actor.scope.clone(), request)?;
         query.page = Page { first_result: 0, max_results: Some(batch) };
         query.without_total = true;
-        Ok(Walker { store, query, batch, done: false })
+        Ok(Walker { store, crypto, query, batch, done: false })
     }
 
     /// The next batch; `None` after the last.
@@ -709,15 +799,17 @@ impl<'a> Walker<'a> {
         if rows.is_empty() {
             return Ok(None);
         }
-        Ok(Some(rows.into_iter().map(Record::from_row).collect::<Result<Vec<_>>>()?))
+        Ok(Some(rows.into_iter().map(|row| Record::from_row(row, self.crypto)).collect::<Result<Vec<_>>>()?))
     }
 }
 
 /// Derives the stored columns of every record of each form whose layout changed since the
-/// rows were written (a new filter field, a new sort key …), in batches. Returns how many
-/// records were indexed again.
-pub async fn reindex(store: &dyn Store, catalog: &Catalog) -> Result<u64> {
+/// rows were written (a new filter field, a new sort key, a field made sensitive …), in
+/// batches, and seals sensitive values still stored in clear. Returns how many records were
+/// indexed again.
+pub async fn reindex(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, catalog: &Catalog) -> Result<u64> {
     let mut total = 0;
+    let mut sealed = 0_u64;
     for form in catalog.forms() {
         let layout = form.layout();
         if store.form_layout(&form.key).await?.as_deref() == Some(layout.as_str()) {
@@ -736,7 +828,18 @@ pub async fn reindex(store: &dyn Store, catalog: &Catalog) -> Result<u64> {
             let mut derived_rows = Vec::with_capacity(count);
             for row in rows {
                 let id = row.id.clone();
-                let record = Record::from_row(row)?;
+                let stored: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
+                let (version, live) = (row.version, row.deleted_at.is_none());
+                let record = Record::from_row(row, crypto)?;
+                // Sensitive values written in clear before sealing existed: sealed now, their
+                // unique values moved to blind indexes (a record edited meanwhile is skipped:
+                // its edit sealed it).
+                if crate::sealed::needs_sealing(form, &stored) {
+                    let data = stored_data(form, crypto, &id, &record.values)?;
+                    let unique = if live { Some(unique_values(form, &record.values, crypto)?) } else { None };
+                    store.seal_form_record(&form.key, &id, version, &data, unique.as_deref()).await?;
+                    sealed += 1;
+                }
                 let (title, search, keys) = derived(form, &record.values);
                 derived_rows.push((id, title, search, keys));
             }
@@ -748,6 +851,9 @@ pub async fn reindex(store: &dyn Store, catalog: &Catalog) -> Result<u64> {
             }
             query.after = last;
         }
+    }
+    if sealed > 0 {
+        tracing::info!(sealed, "sensitive form values written before sealing are sealed now");
     }
     Ok(total)
 }

@@ -133,7 +133,9 @@ pub struct Submitted {
 /// `current`: the values the task shows now (the bound record's, else the instance's
 /// variables); `bound`: the record the instance was submitted from, when it is of this form.
 /// Variables that are no field of the form pass through untouched.
+#[allow(clippy::too_many_arguments)]
 pub fn submit(
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     task: TaskForm<'_>,
     actor: &Actor,
@@ -189,6 +191,7 @@ pub fn submit(
                 update.insert(key.to_string(), values.get(*key).cloned().unwrap_or(Value::Null));
             }
             records::prepare_save(
+                crypto,
                 catalog,
                 form,
                 actor,
@@ -234,6 +237,7 @@ fn with_labels(form: &Form, errors: Vec<FieldError>) -> Vec<FieldError> {
 /// `instance_id`: the id the new instance will have; the `submit` entry names it (in its
 /// `task_id`), and a task form binds a record only to an instance its history names.
 pub fn submission(
+    crypto: &dyn crypto::CryptoProvider,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
@@ -241,6 +245,7 @@ pub fn submission(
     instance_id: &str,
 ) -> Result<(Map<String, Value>, RecordWrite), RecordError> {
     let mut write = records::prepare_save(
+        crypto,
         catalog,
         form,
         actor,

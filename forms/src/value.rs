@@ -521,7 +521,8 @@ pub fn key_of_input(field: &Field, text: &str) -> Option<String> {
 /// The lower-case text a keyword search looks in: the record's text fields.
 pub fn search_text(form: &Form, values: &Map<String, Value>) -> String {
     let mut parts = Vec::new();
-    for field in form.fields.iter().filter(|field| field.kind.is_text()) {
+    // A sensitive value is never searchable in clear (it is found by its blind index, if unique).
+    for field in form.fields.iter().filter(|field| field.kind.is_text() && !field.sensitive) {
         if let Some(Value::String(text)) = values.get(&field.key) {
             parts.push(text.to_lowercase());
         }

@@ -346,6 +346,17 @@ pub trait FormStore: Send + Sync {
         rows: &[(String, String, String, Vec<String>)],
         layout: Option<&str>,
     ) -> Result<()>;
+    /// Writes a record's document again as it is now stored (its sensitive values sealed) and,
+    /// for a live record, its unique values (`Some`), if the record is still at `version`;
+    /// no version change, no history (the values are the same).
+    async fn seal_form_record(
+        &self,
+        form: &str,
+        id: &str,
+        version: i64,
+        data: &str,
+        unique: Option<&[UniqueValue]>,
+    ) -> Result<()>;
     /// Benchmark fixture: inserts records as they are (no history, no unique values).
     async fn insert_form_fixture(&self, records: &[FormRecord]) -> Result<()>;
 
@@ -646,6 +657,19 @@ macro_rules! forms_impl {
                     }
                     Self::take_unique(&mut tx, form, id, unique).await?;
                     Self::push_change(&mut tx, change).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn seal_form_record(&self, form: &str, id: &str, version: i64, data: &str, unique: Option<&[UniqueValue]>) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    let updated = sqlx::query(Self::sql("UPDATE form_records SET data = ? WHERE id = ? AND form = ? AND version = ?"))
+                        .bind(data).bind(id).bind(form).bind(version)
+                        .execute(&mut *tx).await.map_err(Self::map_error)?.rows_affected();
+                    if updated == 1 && let Some(unique) = unique {
+                        sqlx::query(Self::sql(RELEASE_UNIQUE)).bind(id).execute(&mut *tx).await?;
+                        Self::take_unique(&mut tx, form, id, unique).await?;
+                    }
                     tx.commit().await?;
                     Ok(())
                 }

@@ -647,8 +647,8 @@ async fn record_actions_freeze_and_cancel_the_linked_account_and_read_only_field
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_demo_records_of_every_shipped_form_load() {
     each_backend(|app| async move {
-        web::demo::load_forms(&app.executor).await.expect("the demo records are valid");
-        web::demo::load_forms(&app.executor).await.expect("loading again is a no-op");
+        web::demo::load_forms(&app.executor, crate::support::test_keys()).await.expect("the demo records are valid");
+        web::demo::load_forms(&app.executor, crate::support::test_keys()).await.expect("loading again is a no-op");
         let (_, _, city) = staff(&app).await;
         let catalog = web::shipped_forms();
         let mut empty = Vec::new();
@@ -664,6 +664,85 @@ async fn the_demo_records_of_every_shipped_form_load() {
             assert_eq!(list["total"].as_u64(), Some(expected as u64), "{}", form.key);
         }
         assert!(empty.is_empty(), "forms without demo records: {empty:?}");
+    })
+    .await;
+}
+
+/// Sensitive values at rest (issue 13): sealed with SM4 in the record's document, absent from
+/// its search text, found by their blind index for uniqueness and import matching, masked in
+/// the history; values a database holds in clear from before are sealed at the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sensitive_values_are_sealed_at_rest_and_found_by_their_blind_index() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let (status, created) = create(&app, &hp, lawyer()).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let store = app.executor.store().clone();
+        let row = store.form_record("lawyer", &id, &store::DataScope::All).await.expect("read").expect("row");
+        for clear in ["310101198001010018", "13816234567"] {
+            assert!(!row.data.contains(clear) && !row.search.contains(clear), "{clear} is stored in clear: {row:?}");
+        }
+        assert!(row.data.contains("\"$sealed\""));
+        assert!(row.data.contains("王建国"), "what is not sensitive stays readable");
+        // The unique value is held as its blind index, not as the number.
+        let clear = store.unique_owners("lawyer", "id_number", &["310101198001010018".into()]).await.expect("owners");
+        assert!(clear.is_empty(), "{clear:?}");
+        // The same number again is still a duplicate.
+        let mut again = lawyer();
+        again["licence_number"] = json!("13101200910123457");
+        let (status, body) = create(&app, &hp, again).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(codes(&body).contains(&("id_number".into(), "duplicate".into())), "{body}");
+        // A changed phone number is in the history, masked.
+        let response = hp
+            .send(&app, reqwest::Method::PUT, &format!("/api/forms/lawyer/records/{id}"), json!({ "version": 1, "values": { "phone": "13900001111" } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let (_, history) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}/history")).await;
+        let text = history.to_string();
+        assert!(text.contains("139****1111") && !text.contains("13900001111") && !text.contains("13816234567"), "{text}");
+
+        // A record written in clear by an earlier version: sealed by the start-up pass, and
+        // its unique value moved to the index.
+        let catalog = forms::Catalog::embedded().expect("catalog");
+        let form = catalog.form("lawyer").expect("form");
+        let old_id = store::new_id();
+        let data = json!({ "name": "旧记录", "id_number": "310104199001010013", "licence_number": "13101200910000001", "firm": "旧律所", "specialities": ["labour"], "district": "310104", "phone": "13700000000", "status": "active" });
+        let mut keys = vec![String::new(); store::forms::KEY_COLUMNS];
+        keys[0] = "旧记录".into();
+        let old = store::forms::FormRecord {
+            id: old_id.clone(),
+            form: "lawyer".into(),
+            version: 1,
+            district: Some("310104".into()),
+            unit_id: None,
+            created_by: "admin".into(),
+            created_at: store::now_millis(),
+            updated_by: "admin".into(),
+            updated_at: store::now_millis(),
+            deleted_at: None,
+            deleted_by: None,
+            title: "旧记录".into(),
+            search: "旧记录 13700000000".into(),
+            data: data.to_string(),
+            keys,
+        };
+        store.insert_form_fixture(std::slice::from_ref(&old)).await.expect("inserted in clear");
+        store.reindex_form_records("lawyer", &[], Some("an earlier layout")).await.expect("old layout");
+        forms::records::reindex(store.as_ref(), crate::support::test_keys(), &catalog).await.expect("reindexed");
+        let row = store.form_record("lawyer", &old_id, &store::DataScope::All).await.expect("read").expect("row");
+        assert!(!row.data.contains("310104199001010013") && !row.search.contains("13700000000"), "{row:?}");
+        let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
+        let record = forms::records::get(store.as_ref(), crate::support::test_keys(), form, &actor, &old_id).await.expect("opens");
+        assert_eq!(record.values["id_number"], "310104199001010013");
+        let mut same = lawyer();
+        same["id_number"] = json!("310104199001010013");
+        same["licence_number"] = json!("13101200910123458");
+        let (status, body) = create(&app, &hp, same).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "the sealed record's number is still taken: {body}");
     })
     .await;
 }

@@ -176,12 +176,21 @@ async fn a_record_changed_meanwhile_refuses_the_whole_approval() {
         let form = catalog.form("lawyer").expect("form");
         let actor = forms::records::Actor { user: "hp1".into(), unit: None, scope: store::DataScope::All };
         let store = app.executor.store().clone();
-        let record = forms::records::get(store.as_ref(), form, &actor, &id).await.expect("record");
+        let record =
+            forms::records::get(store.as_ref(), crate::support::test_keys(), form, &actor, &id).await.expect("record");
         let task_form = catalog.task_form(Some("form:lawyer/district-review")).expect("task form");
         let given = json!({ "fee": "600" }).as_object().cloned().expect("object");
-        let submitted =
-            forms::task::submit(&catalog, task_form, &actor, &given, &record.values, Some(&record), &task_id)
-                .expect("valid");
+        let submitted = forms::task::submit(
+            crate::support::test_keys(),
+            &catalog,
+            task_form,
+            &actor,
+            &given,
+            &record.values,
+            Some(&record),
+            &task_id,
+        )
+        .expect("valid");
         let write = submitted.write.expect("a record write");
         assert_eq!(write.expected_version, 2);
 
@@ -205,7 +214,8 @@ async fn a_record_changed_meanwhile_refuses_the_whole_approval() {
         };
         let refused = app.executor.approve(&task, input).await;
         assert!(matches!(refused, Err(store::Error::Conflict(_))), "{refused:?}");
-        let record = forms::records::get(store.as_ref(), form, &actor, &id).await.expect("record");
+        let record =
+            forms::records::get(store.as_ref(), crate::support::test_keys(), form, &actor, &id).await.expect("record");
         assert_eq!(record.version, 3, "only the edit was written");
         assert_eq!(record.values.get("remark"), Some(&json!("先改了")));
         assert_ne!(record.values.get("fee"), Some(&json!("600.00")));

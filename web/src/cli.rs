@@ -204,12 +204,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     // Records written under an earlier definition whose filters or sort keys changed are
     // indexed again before anyone lists them.
-    let reindexed = ::forms::records::reindex(executor.store().as_ref(), &crate::shipped_forms()).await?;
+    let reindexed =
+        ::forms::records::reindex(executor.store().as_ref(), security.crypto.as_ref(), &crate::shipped_forms()).await?;
     if reindexed > 0 {
         tracing::info!(records = reindexed, "form records indexed again for changed definitions");
     }
     if !config.no_demo {
-        demo::load_forms(&executor).await?;
+        demo::load_forms(&executor, security.crypto.as_ref()).await?;
     }
     let recovered = crate::forms::import::recover(executor.store().as_ref()).await?;
     if recovered > 0 {

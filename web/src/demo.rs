@@ -137,14 +137,14 @@ const FORM_RECORDS: &str = include_str!("../../definitions/demo/form-records.jso
 
 /// Loads the demo records into every form that has no record yet, through the same checks as
 /// any submission (a demo record the definition refuses stops the start with its problems).
-pub async fn load_forms(executor: &Executor) -> anyhow::Result<()> {
+pub async fn load_forms(executor: &Executor, crypto: &dyn crypto::CryptoProvider) -> anyhow::Result<()> {
     let catalog = crate::shipped_forms();
     let demo: serde_json::Map<String, serde_json::Value> = serde_json::from_str(FORM_RECORDS)?;
     let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
     for (key, records) in demo.iter().filter(|(key, _)| !key.starts_with('_')) {
         let form = catalog.form(key).ok_or_else(|| anyhow::anyhow!("demo records for unknown form '{key}'"))?;
         let request = forms::records::ListRequest { page: 1, page_size: 1, ..Default::default() };
-        let (_, existing) = forms::records::list(executor.store().as_ref(), form, &actor, &request).await?;
+        let (_, existing) = forms::records::list(executor.store().as_ref(), crypto, form, &actor, &request).await?;
         if existing > 0 {
             continue;
         }
@@ -155,6 +155,7 @@ pub async fn load_forms(executor: &Executor) -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("a demo record of '{key}' is no JSON object"))?;
             let created = forms::records::create(
                 executor.store().as_ref(),
+                crypto,
                 &catalog,
                 form,
                 &actor,

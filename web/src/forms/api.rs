@@ -157,7 +157,10 @@ async fn list_records(
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Read)?;
     let request = list_request(form, &pairs(raw.as_deref()), 20);
-    let (items, total) = records::list(state.store().as_ref(), form, &actor(&auth), &request).await.map_err(refused)?;
+    let (items, total) =
+        records::list(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &request)
+            .await
+            .map_err(refused)?;
     let items: Vec<Value> = items.iter().map(|record| record_json(catalog, form, record, false)).collect();
     Ok(Json(json!({ "items": items, "total": total })))
 }
@@ -179,9 +182,18 @@ async fn create_record(
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Create)?;
     let values = values_of(body)?;
-    let record = records::create(state.store().as_ref(), catalog, form, &actor(&auth), &values, Mode::Strict, None)
-        .await
-        .map_err(refused)?;
+    let record = records::create(
+        state.store().as_ref(),
+        state.security.crypto.as_ref(),
+        catalog,
+        form,
+        &actor(&auth),
+        &values,
+        Mode::Strict,
+        None,
+    )
+    .await
+    .map_err(refused)?;
     Ok((StatusCode::CREATED, Json(record_json(catalog, form, &record, false))).into_response())
 }
 
@@ -200,7 +212,9 @@ async fn get_record(
 ) -> ApiResult<Json<Value>> {
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Read)?;
-    let record = records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let record = records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     let wants = query.unmask.as_deref().is_some_and(|value| value == "1" || value == "true");
     let unmask = wants && unmask_allowed(&state, &auth, &ip, form, &id).await?;
     Ok(Json(record_json(catalog, form, &record, unmask)))
@@ -245,6 +259,7 @@ async fn update_record(
     let values = values_of(update.values)?;
     let record = records::update(
         state.store().as_ref(),
+        state.security.crypto.as_ref(),
         catalog,
         form,
         &actor(&auth),
@@ -274,7 +289,9 @@ async fn delete_record(
     let form = form_for(catalog, &auth, &key, Action::Delete)?;
     let Query(version) =
         query.map_err(|_| ApiError::invalid("删除需要读取时的版本号 ?version=N (version is required)"))?;
-    records::delete(state.store().as_ref(), form, &actor(&auth), &id, version.version).await.map_err(refused)?;
+    records::delete(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id, version.version)
+        .await
+        .map_err(refused)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -323,7 +340,9 @@ async fn record_instances(
     Path((key, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<super::RecordInstance>>> {
     let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
-    records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     Ok(Json(super::record_instances(&state, form, &id).await?))
 }
 
@@ -334,7 +353,9 @@ async fn restore_record(
 ) -> ApiResult<Json<Value>> {
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Delete)?;
-    let record = records::restore(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let record = records::restore(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     Ok(Json(record_json(catalog, form, &record, false)))
 }
 
@@ -345,7 +366,9 @@ async fn record_history(
 ) -> ApiResult<Json<Value>> {
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Read)?;
-    let entries = records::history(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let entries = records::history(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     // Sensitive values are history too: masked like the record.
     let entries: Vec<Value> = entries
         .into_iter()

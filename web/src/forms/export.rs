@@ -105,7 +105,7 @@ async fn stream_csv(
         return Err(0);
     }
     let store = state.store().clone();
-    let mut walker = match Walker::new(store.as_ref(), form, actor, request, BATCH) {
+    let mut walker = match Walker::new(store.as_ref(), state.security.crypto.as_ref(), form, actor, request, BATCH) {
         Ok(walker) => walker,
         Err(_) => return Err(0),
     };
@@ -173,7 +173,7 @@ async fn stream_xlsx(
         Err(error) => return failed(0, error.to_string()),
     };
     let store = state.store().clone();
-    let mut walker = match Walker::new(store.as_ref(), form, actor, request, BATCH) {
+    let mut walker = match Walker::new(store.as_ref(), state.security.crypto.as_ref(), form, actor, request, BATCH) {
         Ok(walker) => walker,
         Err(_) => return Err(0),
     };

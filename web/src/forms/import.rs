@@ -277,6 +277,7 @@ impl Validation {
         for rows in self.sheet.rows.chunks(BATCH) {
             let (checked, found) = import::validate(
                 store.as_ref(),
+                self.state.security.crypto.as_ref(),
                 &self.catalog,
                 form,
                 &self.actor,

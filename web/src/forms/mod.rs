@@ -93,6 +93,14 @@ pub(crate) fn refused(error: RecordError) -> ApiError {
             ApiError::coded(StatusCode::CONFLICT, "stale-version", "记录已被他人修改，请刷新后按最新内容重新编辑")
         }
         RecordError::Store(error) => error.into(),
+        RecordError::Sealed(error) => {
+            tracing::error!(%error, "a sensitive value could not be sealed or opened");
+            ApiError::coded(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "sealed-value",
+                "敏感信息无法加解密（密钥与数据不符），请联系系统管理员",
+            )
+        }
     }
 }
 
@@ -214,7 +222,7 @@ pub(crate) async fn run_action(
     }
     let store = state.store().as_ref();
     let actor = actor(auth);
-    let current = records::get(store, form, &actor, id).await.map_err(refused)?;
+    let current = records::get(store, state.security.crypto.as_ref(), form, &actor, id).await.map_err(refused)?;
     if current.deleted_at.is_some() {
         return Err(refused(RecordError::NotFound));
     }
@@ -234,7 +242,9 @@ pub(crate) async fn run_action(
     {
         crate::identity::api::change_status(state, Some(&auth.principal), account, status, ip).await?;
     }
-    records::act(store, catalog(state), form, &actor, id, version, action).await.map_err(refused)
+    records::act(store, state.security.crypto.as_ref(), catalog(state), form, &actor, id, version, action)
+        .await
+        .map_err(refused)
 }
 
 /// Shanghai time of a millisecond timestamp, to the minute.
@@ -322,7 +332,9 @@ pub(crate) async fn submit_record(
         return Err(ApiError::forbidden(format!("没有{}的权限", workflow.label)));
     }
     let actor = actor(auth);
-    let record = records::get(state.store().as_ref(), form, &actor, id).await.map_err(refused)?;
+    let record = records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor, id)
+        .await
+        .map_err(refused)?;
     if record.deleted_at.is_some() {
         return Err(refused(RecordError::NotFound));
     }
@@ -341,7 +353,8 @@ pub(crate) async fn submit_record(
     })?;
     let instance_id = store::new_id();
     let (variables, write) =
-        forms::task::submission(catalog(state), form, &actor, &record, &instance_id).map_err(refused)?;
+        forms::task::submission(state.security.crypto.as_ref(), catalog(state), form, &actor, &record, &instance_id)
+            .map_err(refused)?;
     let variables = variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
     state
         .executor

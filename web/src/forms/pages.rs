@@ -227,7 +227,15 @@ async fn list(
     let form = form_for(catalog, &auth, &key, Action::Read)?;
     let pairs = super::api::pairs(raw.as_deref());
     let request = list_request(form, &pairs, 20);
-    let (records, total, errors) = match records::list(state.store().as_ref(), form, &actor(&auth), &request).await {
+    let (records, total, errors) = match records::list(
+        state.store().as_ref(),
+        state.security.crypto.as_ref(),
+        form,
+        &actor(&auth),
+        &request,
+    )
+    .await
+    {
         Ok((records, total)) => (records, total, Vec::new()),
         Err(records::RecordError::Invalid(errors)) => (Vec::new(), 0, errors),
         Err(other) => return Err(refused(other)),
@@ -549,7 +557,18 @@ async fn create(
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Create)?;
     let (values, _) = posted(form, &body, None);
-    match records::create(state.store().as_ref(), catalog, form, &actor(&auth), &values, Mode::Lenient, None).await {
+    match records::create(
+        state.store().as_ref(),
+        state.security.crypto.as_ref(),
+        catalog,
+        form,
+        &actor(&auth),
+        &values,
+        Mode::Lenient,
+        None,
+    )
+    .await
+    {
         Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=created", form.key, record.id)),
         Err(records::RecordError::Invalid(errors)) => {
             edit_page(&state, &auth, form, None, &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
@@ -564,7 +583,9 @@ async fn edit(
     Path((key, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let form = form_for(catalog(&state), &auth, &key, Action::Update)?;
-    let record = records::get(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let record = records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     if record.deleted_at.is_some() {
         return Err(refused(records::RecordError::NotFound));
     }
@@ -580,10 +601,24 @@ async fn update(
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Update)?;
     let store = state.store().as_ref();
-    let current = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let current =
+        records::get(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
     let (values, version) = posted(form, &body, Some(&current.values));
     let Some(version) = version else { return Err(ApiError::invalid("缺少版本号 (version is required)")) };
-    match records::update(store, catalog, form, &actor(&auth), &id, version, &values, Mode::Lenient, None).await {
+    match records::update(
+        store,
+        state.security.crypto.as_ref(),
+        catalog,
+        form,
+        &actor(&auth),
+        &id,
+        version,
+        &values,
+        Mode::Lenient,
+        None,
+    )
+    .await
+    {
         Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=saved", form.key, record.id)),
         Err(records::RecordError::Invalid(errors)) => {
             edit_page(&state, &auth, form, Some(&current), &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY)
@@ -592,7 +627,8 @@ async fn update(
         Err(records::RecordError::Stale { .. }) => {
             // Someone saved first: show their version, say so; what this user typed is lost
             // only if they leave the page (the message tells them to compare).
-            let latest = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+            let latest =
+                records::get(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
             let message = "保存失败：这条记录在您编辑期间已被他人修改。下面是最新内容，请核对后重新修改并保存。";
             edit_page(&state, &auth, form, Some(&latest), &latest.values, &[], Some(message), StatusCode::CONFLICT)
                 .await
@@ -641,7 +677,8 @@ async fn detail(
     let catalog = catalog(&state);
     let form = form_for(catalog, &auth, &key, Action::Read)?;
     let store = state.store().as_ref();
-    let record = records::get(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let record =
+        records::get(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
     let pairs = super::api::pairs(raw.as_deref());
     let asked = pairs.iter().any(|(key, value)| key == "unmask" && value == "1");
     let unmask = asked && super::api::unmask_allowed(&state, &auth, &ip, form, &id).await?;
@@ -654,7 +691,8 @@ async fn detail(
             sensitive: field.sensitive && record.values.contains_key(&field.key),
         })
         .collect();
-    let history = records::history(store, form, &actor(&auth), &id).await.map_err(refused)?;
+    let history =
+        records::history(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
     let history: Vec<HistoryRow> = history
         .into_iter()
         .rev()
@@ -743,7 +781,9 @@ async fn delete(
 ) -> ApiResult<Response> {
     let form = form_for(catalog(&state), &auth, &key, Action::Delete)?;
     let version = version_of(&body)?;
-    records::delete(state.store().as_ref(), form, &actor(&auth), &id, version).await.map_err(refused)?;
+    records::delete(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id, version)
+        .await
+        .map_err(refused)?;
     see_other(&format!("/admin/forms/{}?notice=deleted", form.key))
 }
 
@@ -753,7 +793,9 @@ async fn restore(
     Path((key, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let form = form_for(catalog(&state), &auth, &key, Action::Delete)?;
-    let record = records::restore(state.store().as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+    let record = records::restore(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+        .await
+        .map_err(refused)?;
     see_other(&format!("/admin/forms/{}/{}?notice=restored", form.key, record.id))
 }
 

@@ -57,7 +57,9 @@ pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResul
                 .await?
                 .iter()
                 .any(|change| change.action == "submit" && change.task_id.as_deref() == Some(instance.id.as_str()));
-            match records::get(state.store().as_ref(), task_form.form, &reader, &id).await {
+            match records::get(state.store().as_ref(), state.security.crypto.as_ref(), task_form.form, &reader, &id)
+                .await
+            {
                 Ok(record) if record.deleted_at.is_none() && submitted => Some(record),
                 Ok(_) | Err(records::RecordError::NotFound) => None,
                 Err(other) => return Err(refused(other)),
@@ -99,6 +101,7 @@ pub(crate) async fn checked(
         return Err(refused(records::RecordError::Stale { expected, current: record.version }));
     }
     let submitted = forms::task::submit(
+        state.security.crypto.as_ref(),
         catalog(state),
         loaded.task_form,
         &actor(auth),
