@@ -50,6 +50,9 @@ pub enum FieldKind {
     Url,
     /// One of Shanghai's 16 districts (the `district` dictionary, from `definitions/org/`).
     District,
+    /// A record of another form (`form = "<key>"`), stored as `{"id", "title"}`: the id, and
+    /// the record's title when it was chosen (what lists, exports and history show).
+    Reference,
 }
 
 impl FieldKind {
@@ -73,6 +76,7 @@ impl FieldKind {
             "email" => FieldKind::Email,
             "url" => FieldKind::Url,
             "district" => FieldKind::District,
+            "reference" => FieldKind::Reference,
             _ => return None,
         })
     }
@@ -98,6 +102,7 @@ impl FieldKind {
             FieldKind::Email => "email",
             FieldKind::Url => "url",
             FieldKind::District => "district",
+            FieldKind::Reference => "reference",
         }
     }
 
@@ -195,6 +200,8 @@ pub struct Field {
     pub pattern_message: Option<String>,
     /// The dictionary of a field with options (`district` for the district type).
     pub dict: Option<String>,
+    /// The form a reference field points into.
+    pub target: Option<String>,
     pub scale: u32,
     pub phone: PhoneKind,
     pub help: Option<String>,
@@ -481,6 +488,8 @@ struct FieldFile {
     pattern: Option<String>,
     pattern_message: Option<String>,
     dict: Option<String>,
+    /// A reference field's form.
+    form: Option<String>,
     scale: Option<u32>,
     phone: Option<String>,
     help: Option<String>,
@@ -583,6 +592,21 @@ pub(crate) fn read_form(
             }
             (_, None) => None,
         };
+        let target = match (kind, &raw.form) {
+            (FieldKind::Reference, Some(target)) => Some(target.clone()),
+            (FieldKind::Reference, None) => {
+                problems.push(problem(at, "a reference field needs form = \"<form key>\"".into()));
+                None
+            }
+            (_, Some(_)) => {
+                problems.push(problem(at, "only a reference field takes form".into()));
+                None
+            }
+            (_, None) => None,
+        };
+        if kind == FieldKind::Reference && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
+            problems.push(problem(at, "a reference field cannot be a filter, sort key, unique or sensitive".into()));
+        }
         let scale = match (kind, raw.scale) {
             (FieldKind::Decimal, Some(scale)) if scale <= 6 => scale,
             (FieldKind::Decimal, Some(_)) => {
@@ -704,6 +728,7 @@ pub(crate) fn read_form(
                 pattern,
                 pattern_message: raw.pattern_message,
                 dict,
+                target,
                 scale,
                 phone,
                 help: raw.help,

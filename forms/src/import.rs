@@ -403,6 +403,8 @@ pub async fn validate(
                 message: "该行与已有记录匹配，但没有修改已有记录的权限".into(),
             }));
         }
+        let mut input = input;
+        records::resolve_references(store, catalog, form, actor, &mut input).await?;
         let checked = if errors.is_empty() {
             let previous = current.as_ref().map(|record| &record.values);
             records::editable(form, &input, previous, Mode::Lenient)

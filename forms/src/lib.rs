@@ -150,6 +150,20 @@ impl Catalog {
                 forms.insert(form.key.clone(), form);
             }
         }
+        // A reference names a form of the catalog (known only once all are read).
+        for form in forms.values() {
+            for field in &form.fields {
+                if let Some(target) = &field.target
+                    && !forms.contains_key(target)
+                {
+                    problems.push(Problem {
+                        file: form.file.clone(),
+                        field: Some(field.key.clone()),
+                        message: format!("form = '{target}': there is no such form"),
+                    });
+                }
+            }
+        }
         if !problems.is_empty() {
             return Err(Error::Definitions(problems));
         }
@@ -294,6 +308,10 @@ max_length = 3
             "{shown:?}"
         );
         assert!(shown.iter().any(|line| line.contains("sort = 'colour'")), "{shown:?}");
+        // A reference names a form that exists.
+        let error = catalog("key = \"t\"\nname = \"t\"\ntitle = \"a\"\n[[fields]]\nkey = \"a\"\nlabel = \"a\"\ntype = \"text\"\n[[fields]]\nkey = \"r\"\nlabel = \"r\"\ntype = \"reference\"\nform = \"nowhere\"\n")
+            .expect_err("refused");
+        assert!(error.to_string().contains("field 'r': form = 'nowhere': there is no such form"), "{error}");
         // A typo in an attribute is an error too, not silently ignored.
         let error = catalog("key = \"t\"\nname = \"t\"\ntitle = \"a\"\n[[fields]]\nkey = \"a\"\nlabel = \"a\"\ntype = \"text\"\nrequird = true\n")
             .expect_err("refused");

@@ -223,6 +223,51 @@ fn refusal(form: &Form, error: store::Error) -> RecordError {
     }
 }
 
+/// Turns what a submission names in each reference field — a record's id (the screens and
+/// the API), or its title as people type it (an import) — into the stored reference
+/// `{"id", "title"}` of a live record of the target form inside the actor's scope. What names
+/// no such record, or several, stays as given and the validation refuses it (`not-reference`),
+/// so no one can point at a record they cannot see.
+pub async fn resolve_references(
+    store: &dyn Store,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    input: &mut Map<String, Value>,
+) -> Result<()> {
+    for field in form.fields.iter().filter(|field| field.kind == FieldKind::Reference) {
+        let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+        let named = match input.get(&field.key) {
+            Some(Value::Object(object)) => object.get("id").and_then(Value::as_str).map(str::to_string),
+            Some(Value::String(text)) => Some(text.trim().to_string()),
+            _ => None,
+        };
+        let Some(named) = named.filter(|named| !named.is_empty()) else { continue };
+        let found = match store.form_record(&target.key, &named, &actor.scope).await? {
+            Some(row) if row.deleted_at.is_none() => Some((row.id, row.title)),
+            _ => {
+                let mut query = RecordQuery::new(actor.scope.clone());
+                query.form = target.key.clone();
+                query.text = Some(named.clone());
+                query.page = Page { first_result: 0, max_results: Some(20) };
+                query.without_total = true;
+                let (rows, _) = store.form_records(&query).await?;
+                let mut exact = rows.into_iter().filter(|row| row.title == named);
+                match (exact.next(), exact.next()) {
+                    (Some(row), None) => Some((row.id, row.title)),
+                    _ => None,
+                }
+            }
+        };
+        let resolved = match found {
+            Some((id, title)) => serde_json::json!({ "id": id, "title": title }),
+            None => Value::String(named),
+        };
+        input.insert(field.key.clone(), resolved);
+    }
+    Ok(())
+}
+
 /// Creates a record from a submission. `task_id`: the task it was made in.
 #[allow(clippy::too_many_arguments)]
 pub async fn create(
@@ -235,7 +280,8 @@ pub async fn create(
     mode: Mode,
     task_id: Option<&str>,
 ) -> Result<Record> {
-    let input = editable(form, input, None, mode)?;
+    let mut input = editable(form, input, None, mode)?;
+    resolve_references(store, catalog, form, actor, &mut input).await?;
     let values = value::validate(form, catalog, &input, None, mode, today()).map_err(RecordError::Invalid)?;
     let district = district_of(form, &values, actor)?;
     let (title, search, keys) = derived(form, &values);
@@ -395,7 +441,9 @@ pub async fn update(
     task_id: Option<&str>,
 ) -> Result<Record> {
     let current = get(store, crypto, form, actor, id).await?;
-    save(store, crypto, catalog, form, actor, current, expected_version, input, mode, task_id, "update").await
+    let mut input = input.clone();
+    resolve_references(store, catalog, form, actor, &mut input).await?;
+    save(store, crypto, catalog, form, actor, current, expected_version, &input, mode, task_id, "update").await
 }
 
 /// Whether `action` applies to `record` now (its `when`).

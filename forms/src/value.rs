@@ -163,6 +163,21 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             },
         };
     }
+    if kind == FieldKind::Reference {
+        // Only a reference `records::resolve_references` found (in the caller's scope) is one.
+        return match value {
+            Value::Object(object)
+                if object.get("id").is_some_and(Value::is_string)
+                    && object.get("title").is_some_and(Value::is_string) =>
+            {
+                Ok(Value::Object(object.clone()))
+            }
+            other => {
+                let text = text_of(other).unwrap_or_default();
+                fail("not-reference", format!("没有找到“{text}”，请从列表中选择"))
+            }
+        };
+    }
     let Some(raw) = text_of(value) else {
         return fail("not-text", "这里只能填写一个值".into());
     };
@@ -230,6 +245,8 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             check_bounds(field, &Bound::Datetime(formatted.clone()), &formatted)?;
             Ok(Value::String(formatted))
         }
+        // Answered above; a bare text never reaches here as a reference.
+        FieldKind::Reference => fail("not-reference", format!("没有找到“{text}”，请从列表中选择")),
         FieldKind::Select | FieldKind::Radio | FieldKind::District => {
             let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
             match dict.and_then(|dict| dict.code_of(text)) {
@@ -544,6 +561,9 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
             .to_string()
     };
     match value {
+        Value::Object(object) if field.kind == FieldKind::Reference => {
+            object.get("title").or_else(|| object.get("id")).and_then(Value::as_str).unwrap_or_default().to_string()
+        }
         Value::Bool(true) => "是".into(),
         Value::Bool(false) => "否".into(),
         Value::Array(items) => items.iter().filter_map(Value::as_str).map(label).collect::<Vec<_>>().join("、"),

@@ -746,3 +746,49 @@ async fn sensitive_values_are_sealed_at_rest_and_found_by_their_blind_index() {
     })
     .await;
 }
+
+/// A reference field (PREF-05 优待服务 → its 入驻单位, PREF-04): chosen by id on the screens and
+/// the API, by title in an import; only a live record the caller can see is accepted (a
+/// 黄浦区 user cannot point at a 徐汇区 institution, even by its id); lists and exports show
+/// the title.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_reference_names_a_record_the_caller_can_see() {
+    each_backend(|app| async move {
+        let (hp, xh, _) = staff(&app).await;
+        let institution = |name: &str, code: &str, district: &str| {
+            json!({ "name": name, "credit_code": code, "industry": "catering", "district": district, "status": "active",
+                    "contact": "何经理", "contact_phone": "13811110000", "address": "上海市福州路100号" })
+        };
+        let (status, hp_inst) = create_in(&app, &hp, "provider-institution", institution("黄浦拥军餐厅", "91310000MA1FL4CT3U", "310101")).await;
+        assert_eq!(status, StatusCode::CREATED, "{hp_inst}");
+        let (status, xh_inst) = create_in(&app, &xh, "provider-institution", institution("徐汇拥军餐厅", "91310104MA1FL5XX6Y", "310104")).await;
+        assert_eq!(status, StatusCode::CREATED, "{xh_inst}");
+        let service = |institution: Value| {
+            json!({ "name": "持证就餐八折", "provider": "黄浦拥军餐厅", "institution": institution, "mode": "offline",
+                    "category": "catering", "holders": ["veteran"], "discount": "凭优待证享受 8 折", "district": "310101",
+                    "address": "黄浦区福州路100号", "valid_until": "2027-12-31" })
+        };
+        let (status, created) = create_in(&app, &hp, "preferential-service", service(hp_inst["id"].clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["values"]["institution"], json!({ "id": hp_inst["id"], "title": "黄浦拥军餐厅" }));
+        assert_eq!(created["display"]["institution"], "黄浦拥军餐厅");
+        // By title, as an import names it.
+        let (status, by_title) = create_in(&app, &hp, "preferential-service", service(json!("黄浦拥军餐厅"))).await;
+        assert_eq!(status, StatusCode::CREATED, "{by_title}");
+        assert_eq!(by_title["values"]["institution"]["id"], hp_inst["id"]);
+        // Another district's record, by id or by title: not found.
+        for named in [xh_inst["id"].clone(), json!("徐汇拥军餐厅"), json!("no-such-record")] {
+            let (status, refused) = create_in(&app, &hp, "preferential-service", service(named.clone())).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{named}: {refused}");
+            assert!(codes(&refused).contains(&("institution".into(), "not-reference".into())), "{refused}");
+        }
+        // The edit page offers the caller's records only.
+        let id = created["id"].as_str().expect("id");
+        let page = hp.get(&app, &format!("/admin/forms/preferential-service/{id}/edit")).send().await.expect("sent").text().await.expect("page");
+        assert!(page.contains("黄浦拥军餐厅") && !page.contains("徐汇拥军餐厅"), "only the caller's institutions are offered");
+        // The export shows the title.
+        let csv = hp.get(&app, "/api/forms/preferential-service/export?format=csv").send().await.expect("sent").text().await.expect("csv");
+        assert!(csv.contains("黄浦拥军餐厅"), "{csv}");
+    })
+    .await;
+}

@@ -141,7 +141,14 @@ pub async fn load_forms(executor: &Executor, crypto: &dyn crypto::CryptoProvider
     let catalog = crate::shipped_forms();
     let demo: serde_json::Map<String, serde_json::Value> = serde_json::from_str(FORM_RECORDS)?;
     let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
-    for (key, records) in demo.iter().filter(|(key, _)| !key.starts_with('_')) {
+    // Forms whose fields refer to other forms' records load after those (a demo record names
+    // its reference by the target's title).
+    let mut ordered: Vec<(&String, &serde_json::Value)> =
+        demo.iter().filter(|(key, _)| !key.starts_with('_')).collect();
+    ordered.sort_by_key(|(key, _)| {
+        catalog.form(key).is_some_and(|form| form.fields.iter().any(|field| field.target.is_some()))
+    });
+    for (key, records) in ordered {
         let form = catalog.form(key).ok_or_else(|| anyhow::anyhow!("demo records for unknown form '{key}'"))?;
         let request = forms::records::ListRequest { page: 1, page_size: 1, ..Default::default() };
         let (_, existing) = forms::records::list(executor.store().as_ref(), crypto, form, &actor, &request).await?;

@@ -95,7 +95,8 @@ pub(crate) async fn task_context(
                 Some((posted, errors)) => (Some(posted), errors.as_slice()),
                 None => (None, &[][..]),
             };
-            let (mut task_form, mut inputs) = crate::forms::task::page_parts(state, &loaded, posted, errors);
+            let (mut task_form, mut inputs) =
+                crate::forms::task::page_parts(state, auth, &loaded, posted, errors).await?;
             if !detail.operations.contains(&"approve") {
                 inputs.clear();
                 for field in &mut task_form.fields {

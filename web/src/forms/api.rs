@@ -65,6 +65,8 @@ pub(crate) fn description(catalog: &Catalog, form: &Form) -> Value {
                     "visibleWhen": field.visible_when_source,
                     "requiredWhen": field.required_when_source,
                     "help": field.help,
+                    // A reference: the form its records come from (`GET /api/forms/{form}/records`).
+                    "form": field.target,
                 })
             })
             .collect();

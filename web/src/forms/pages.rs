@@ -138,7 +138,7 @@ fn facts(auth: &Auth, form: &Form) -> FormFacts {
 
 /// One option of a select, radio, check box or filter.
 #[derive(Serialize)]
-struct Choice {
+pub(crate) struct Choice {
     code: String,
     label: String,
     selected: bool,
@@ -361,13 +361,16 @@ fn with_page(pairs: &[(String, String)]) -> Vec<(String, String)> {
 #[derive(Serialize)]
 pub(crate) struct Input {
     pub(crate) key: String,
+    /// The current value as people read it (a reference's title).
+    #[serde(skip)]
+    pub(crate) shown: String,
     name: String,
     label: String,
     /// The input to draw: `text`, `textarea`, `number`, `date`, `datetime-local`, `select`,
     /// `radio`, `multiselect`, `checkbox`, `boolean`, `email`, `url`, `tel`.
     input: &'static str,
-    value: String,
-    options: Vec<Choice>,
+    pub(crate) value: String,
+    pub(crate) options: Vec<Choice>,
     required: bool,
     min: Option<String>,
     max: Option<String>,
@@ -424,6 +427,7 @@ pub(crate) fn inputs(
                 _ => Vec::new(),
             };
             let text = match value {
+                Some(Value::Object(reference)) => reference.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
                 Some(Value::String(text)) if field.sensitive && !unmask => super::masked(field, text),
                 Some(Value::String(text)) => text.clone(),
                 Some(Value::Number(number)) => number.to_string(),
@@ -437,7 +441,7 @@ pub(crate) fn inputs(
                 FieldKind::Boolean => "boolean",
                 FieldKind::Date => "date",
                 FieldKind::Datetime => "datetime-local",
-                FieldKind::Select | FieldKind::District => "select",
+                FieldKind::Select | FieldKind::District | FieldKind::Reference => "select",
                 FieldKind::Radio => "radio",
                 FieldKind::Multiselect => "multiselect",
                 FieldKind::Checkbox => "checkbox",
@@ -451,6 +455,7 @@ pub(crate) fn inputs(
                 _ => None,
             };
             Input {
+                shown: forms::value::display(field, catalog, value),
                 key: field.key.clone(),
                 name: format!("{FIELD}{}", field.key),
                 label: field.label.clone(),
@@ -469,6 +474,40 @@ pub(crate) fn inputs(
             }
         })
         .collect()
+}
+
+/// The most records a reference field offers in its drop-down.
+const REFERENCE_CHOICES: i64 = 500;
+
+/// Fills the options of the reference fields among `inputs`: the live records of each target
+/// form the caller can see (at most [`REFERENCE_CHOICES`], by title), the current one selected
+/// (and offered even when it is no longer among them, so an edit does not lose it).
+pub(crate) async fn reference_options(
+    state: &AppState,
+    auth: &Auth,
+    form: &Form,
+    inputs: &mut [Input],
+) -> ApiResult<()> {
+    let catalog = catalog(state);
+    for input in inputs.iter_mut() {
+        let Some(field) = form.field(&input.key).filter(|field| field.kind == FieldKind::Reference) else { continue };
+        let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+        let request = ListRequest { page: 1, page_size: REFERENCE_CHOICES, ..ListRequest::default() };
+        let (records, _) =
+            records::list(state.store().as_ref(), state.security.crypto.as_ref(), target, &actor(auth), &request)
+                .await
+                .map_err(refused)?;
+        let mut options: Vec<Choice> = records
+            .into_iter()
+            .map(|record| Choice { selected: record.id == input.value, code: record.id, label: record.title })
+            .collect();
+        options.sort_by(|a, b| a.label.cmp(&b.label));
+        if !input.value.is_empty() && !options.iter().any(|option| option.selected) {
+            options.insert(0, Choice { code: input.value.clone(), label: input.shown.clone(), selected: true });
+        }
+        input.options = options;
+    }
+    Ok(())
 }
 
 /// A posted edit form as the values the records layer reads: every field of the form, so an
@@ -524,7 +563,9 @@ async fn edit_page(
     let catalog = catalog(state);
     let mut context = Context::new();
     context.insert("form", &facts(auth, form));
-    context.insert("inputs", &inputs(catalog, form, values, errors, false));
+    let mut shown_inputs = inputs(catalog, form, values, errors, false);
+    reference_options(state, auth, form, &mut shown_inputs).await?;
+    context.insert("inputs", &shown_inputs);
     context.insert("record_id", &record.map(|record| record.id.clone()));
     context.insert("record_title", &record.map(|record| record.title.clone()));
     context.insert("version", &record.map(|record| record.version));

@@ -95,6 +95,18 @@ pub(crate) async fn checked(
     record_version: Option<i64>,
 ) -> ApiResult<Option<(Map<String, Value>, Vec<RecordWrite>)>> {
     let Some(loaded) = load(state, task).await? else { return Ok(None) };
+    // References named by id (or title) become the records the caller can see.
+    let mut input = input.clone();
+    records::resolve_references(
+        state.store().as_ref(),
+        catalog(state),
+        loaded.task_form.form,
+        &actor(auth),
+        &mut input,
+    )
+    .await
+    .map_err(refused)?;
+    let input = &input;
     if let (Some(expected), Some(record)) = (record_version, &loaded.record)
         && record.version != expected
     {
@@ -196,12 +208,13 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
 
 /// The task page's part of a task form: the detail (read-only fields) and the inputs of the
 /// editable fields, showing `posted` values and `errors` after a refused 通过.
-pub(crate) fn page_parts(
+pub(crate) async fn page_parts(
     state: &AppState,
+    auth: &Auth,
     loaded: &Loaded<'_>,
     posted: Option<&Map<String, Value>>,
     errors: &[forms::FieldError],
-) -> (TaskFormDetail, Vec<super::pages::Input>) {
+) -> ApiResult<(TaskFormDetail, Vec<super::pages::Input>)> {
     let form = loaded.task_form.form;
     let mut values = loaded.values.clone();
     if let Some(posted) = posted {
@@ -213,11 +226,12 @@ pub(crate) fn page_parts(
         .filter(|(_, access)| *access == Access::Editable)
         .map(|(field, _)| field.key.as_str())
         .collect();
-    let inputs = super::pages::inputs(catalog(state), form, &values, errors, false)
+    let mut inputs: Vec<super::pages::Input> = super::pages::inputs(catalog(state), form, &values, errors, false)
         .into_iter()
         .filter(|input| editable.contains(&input.key.as_str()))
         .collect();
-    (detail(state, loaded), inputs)
+    super::pages::reference_options(state, auth, form, &mut inputs).await?;
+    Ok((detail(state, loaded), inputs))
 }
 
 /// The editable fields of a task form as the page posted them (a masked sensitive value sent
