@@ -50,6 +50,11 @@ pub enum FieldKind {
     Url,
     /// One of Shanghai's 16 districts (the `district` dictionary, from `definitions/org/`).
     District,
+    /// A period of whole days, stored as `{"from", "to"}` (`YYYY-MM-DD`, `to` not before `from`).
+    DateRange,
+    /// A time on one day (an appointment, a booking), stored as `{"date", "start", "end"}`
+    /// (`YYYY-MM-DD`, `HH:MM`, the end after the start).
+    TimeSlot,
     /// A record of another form (`form = "<key>"`), stored as `{"id", "title"}`: the id, and
     /// the record's title when it was chosen (what lists, exports and history show).
     Reference,
@@ -77,6 +82,8 @@ impl FieldKind {
             "url" => FieldKind::Url,
             "district" => FieldKind::District,
             "reference" => FieldKind::Reference,
+            "daterange" => FieldKind::DateRange,
+            "timeslot" => FieldKind::TimeSlot,
             _ => return None,
         })
     }
@@ -103,6 +110,8 @@ impl FieldKind {
             FieldKind::Url => "url",
             FieldKind::District => "district",
             FieldKind::Reference => "reference",
+            FieldKind::DateRange => "daterange",
+            FieldKind::TimeSlot => "timeslot",
         }
     }
 
@@ -604,6 +613,12 @@ pub(crate) fn read_form(
             }
             (_, None) => None,
         };
+        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot) && (raw.filter || raw.unique) {
+            problems.push(problem(
+                at,
+                format!("a {} field cannot be a filter or unique (it can be a sort key)", kind.name()),
+            ));
+        }
         if kind == FieldKind::Reference && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
             problems.push(problem(at, "a reference field cannot be a filter, sort key, unique or sensitive".into()));
         }

@@ -381,6 +381,39 @@ sort = true
         .expect_err("refused");
         let codes: Vec<(&str, &str)> = errors.iter().map(|error| (error.field.as_str(), error.code.as_str())).collect();
         assert_eq!(codes, [("phone", "not-phone"), ("amount", "too-small"), ("label", "required")]);
+        // A date range and a time slot from an object or from the text people type.
+        let composite = Catalog::from_files(vec![(
+            "forms/test/thing.toml".into(),
+            "key = \"thing\"\nname = \"东西\"\ntitle = \"label\"\n[[fields]]\nkey = \"label\"\nlabel = \"名称\"\ntype = \"text\"\n[[fields]]\nkey = \"period\"\nlabel = \"期间\"\ntype = \"daterange\"\n[[fields]]\nkey = \"slot\"\nlabel = \"时段\"\ntype = \"timeslot\"\nsort = true\n".into(),
+        )])
+        .expect("valid");
+        let thing = composite.form("thing").expect("form");
+        let read = |json: serde_json::Value| validate(thing, &composite, &input(json), None, Mode::Strict, today);
+        let ok = read(serde_json::json!({ "label": "a", "period": "2026/12/1 至 2026年12月31日", "slot": "2026-12-04 ９:００-11:30" }))
+            .expect("valid");
+        assert_eq!(ok["period"], serde_json::json!({ "from": "2026-12-01", "to": "2026-12-31" }));
+        assert_eq!(ok["slot"], serde_json::json!({ "date": "2026-12-04", "start": "09:00", "end": "11:30" }));
+        let ok = read(serde_json::json!({ "label": "a", "period": { "from": "2026-12-01", "to": "2026-12-01" }, "slot": { "date": "", "start": "", "end": "" } }))
+            .expect("one day is a range; an empty slot is no value");
+        assert!(ok.get("slot").is_none());
+        let codes = |json| -> Vec<(String, String)> {
+            read(json).expect_err("refused").into_iter().map(|error| (error.field, error.code)).collect()
+        };
+        assert_eq!(
+            codes(
+                serde_json::json!({ "label": "a", "period": "2026-12-31~2026-12-01", "slot": "2026-12-04 11:00-09:00" })
+            ),
+            [("period".to_string(), "range-reversed".to_string()), ("slot".to_string(), "range-reversed".to_string())]
+        );
+        assert_eq!(
+            codes(serde_json::json!({ "label": "a", "period": "明天", "slot": "2026-12-04 9点-25:00" })),
+            [("period".to_string(), "not-date".to_string()), ("slot".to_string(), "not-time".to_string())]
+        );
+        let slot = thing.field("slot").expect("slot");
+        assert_eq!(value::display(slot, &composite, ok.get("slot")), "");
+        let stored = serde_json::json!({ "date": "2026-12-04", "start": "09:00", "end": "11:30" });
+        assert_eq!(value::display(slot, &composite, Some(&stored)), "2026-12-04 09:00–11:30");
+        assert_eq!(value::key_text(slot, Some(&stored)), "2026-12-04T09:00", "sorts by its start");
         // Money sorts as money in its key column: 9.50 < 10.00 < 100.00, and below zero first.
         let field = form.field("amount").expect("field");
         let key = |text: &str| value::key_text(field, Some(&serde_json::Value::String(text.into())));

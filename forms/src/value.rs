@@ -124,7 +124,46 @@ fn is_empty(value: Option<&Value>) -> bool {
         None | Some(Value::Null) => true,
         Some(Value::String(text)) => text.trim().is_empty(),
         Some(Value::Array(items)) => items.is_empty(),
+        // A date range or time slot with nothing in any part.
+        Some(Value::Object(parts)) => {
+            !parts.contains_key("id")
+                && parts.values().all(|part| part.as_str().is_none_or(|text| text.trim().is_empty()))
+        }
         _ => false,
+    }
+}
+
+/// A time of day, `HH:MM` (also `9:30`, `09:30:00`, full-width digits, `9点30`).
+pub fn parse_time(text: &str) -> Result<String, &'static str> {
+    let text = half_width(text.trim()).replace(['点', '：'], ":").replace('分', "");
+    for format in ["%H:%M", "%H:%M:%S"] {
+        if let Ok(time) = chrono::NaiveTime::parse_from_str(text.trim(), format) {
+            return Ok(time.format("%H:%M").to_string());
+        }
+    }
+    Err("not-time")
+}
+
+/// The parts of a composite value: its members from an object, or the pieces of a text
+/// split at `~`, `至`, `到`, ` - ` (a date range) or at spaces and a dash (a time slot).
+fn parts(value: &Value, names: &[&str]) -> Option<Vec<String>> {
+    match value {
+        Value::Object(object) => {
+            Some(names.iter().map(|name| object.get(*name).and_then(text_of).unwrap_or_default()).collect())
+        }
+        Value::String(text) => {
+            let text = half_width(text.trim());
+            let pieces: Vec<String> = if names.len() == 2 {
+                text.split(['~', '至', '到']).map(|piece| piece.trim().to_string()).collect()
+            } else {
+                // "2026-12-04 09:00-11:30"
+                let (date, times) = text.split_once(' ')?;
+                let (start, end) = times.trim().split_once(['-', '~', '至', '到'])?;
+                vec![date.trim().to_string(), start.trim().to_string(), end.trim().to_string()]
+            };
+            (pieces.len() == names.len()).then_some(pieces)
+        }
+        _ => None,
     }
 }
 
@@ -177,6 +216,32 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
                 fail("not-reference", format!("没有找到“{text}”，请从列表中选择"))
             }
         };
+    }
+    if kind == FieldKind::DateRange {
+        let Some(pieces) = parts(value, &["from", "to"]) else {
+            return fail("not-date", "请填写开始和结束日期，例如 2026-12-01 至 2026-12-31".into());
+        };
+        let date = |text: &str| parse_date(text).map_err(|code| (code.to_string(), "请填写开始和结束日期".to_string()));
+        let (from, to) = (date(&pieces[0])?, date(&pieces[1])?);
+        if to < from {
+            return fail("range-reversed", "结束日期不能早于开始日期".into());
+        }
+        return Ok(
+            serde_json::json!({ "from": from.format("%Y-%m-%d").to_string(), "to": to.format("%Y-%m-%d").to_string() }),
+        );
+    }
+    if kind == FieldKind::TimeSlot {
+        let Some(pieces) = parts(value, &["date", "start", "end"]) else {
+            return fail("not-time", "请填写日期和起止时间，例如 2026-12-04 09:00-11:30".into());
+        };
+        let date = parse_date(&pieces[0]).map_err(|code| (code.to_string(), "请填写日期".to_string()))?;
+        let time =
+            |text: &str| parse_time(text).map_err(|code| (code.to_string(), "请填写时间，例如 09:30".to_string()));
+        let (start, end) = (time(&pieces[1])?, time(&pieces[2])?);
+        if end <= start {
+            return fail("range-reversed", "结束时间须晚于开始时间".into());
+        }
+        return Ok(serde_json::json!({ "date": date.format("%Y-%m-%d").to_string(), "start": start, "end": end }));
     }
     let Some(raw) = text_of(value) else {
         return fail("not-text", "这里只能填写一个值".into());
@@ -247,6 +312,7 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
         }
         // Answered above; a bare text never reaches here as a reference.
         FieldKind::Reference => fail("not-reference", format!("没有找到“{text}”，请从列表中选择")),
+        FieldKind::DateRange | FieldKind::TimeSlot => fail("not-date", "请填写日期".into()),
         FieldKind::Select | FieldKind::Radio | FieldKind::District => {
             let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
             match dict.and_then(|dict| dict.code_of(text)) {
@@ -512,6 +578,14 @@ pub fn key_text(field: &Field, value: Option<&Value>) -> String {
             parse_decimal(text, field.scale).map(number_key).unwrap_or_default()
         }
         (FieldKind::Boolean, Value::Bool(flag)) => if *flag { "1" } else { "0" }.to_string(),
+        // Ordered by when they begin.
+        (FieldKind::DateRange, Value::Object(range)) => {
+            range.get("from").and_then(Value::as_str).unwrap_or("").to_string()
+        }
+        (FieldKind::TimeSlot, Value::Object(slot)) => {
+            let part = |name: &str| slot.get(name).and_then(Value::as_str).unwrap_or("");
+            format!("{}T{}", part("date"), part("start"))
+        }
         (_, Value::Array(items)) => {
             let codes: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
             if codes.is_empty() { String::new() } else { format!("|{}|", codes.join("|")) }
@@ -563,6 +637,14 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
     match value {
         Value::Object(object) if field.kind == FieldKind::Reference => {
             object.get("title").or_else(|| object.get("id")).and_then(Value::as_str).unwrap_or_default().to_string()
+        }
+        Value::Object(object) if matches!(field.kind, FieldKind::DateRange | FieldKind::TimeSlot) => {
+            let part = |name: &str| object.get(name).and_then(Value::as_str).unwrap_or_default();
+            if field.kind == FieldKind::DateRange {
+                format!("{} 至 {}", part("from"), part("to"))
+            } else {
+                format!("{} {}–{}", part("date"), part("start"), part("end"))
+            }
         }
         Value::Bool(true) => "是".into(),
         Value::Bool(false) => "否".into(),

@@ -730,3 +730,28 @@ async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
     page.screenshot("task-form-5-done.png").await;
     browser.close();
 }
+
+/// The composite and reference inputs of the generated screens as a person sees them:
+/// SVC-08 咨询室's 暂停开放期间 (two dates) and PREF-05 优待服务's 入驻单位 (the caller's
+/// institutions). Screenshots: form-daterange.png, form-reference.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn date_ranges_and_references_on_the_generated_screens() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    crate::forms::staff(&app).await;
+    web::demo::load_forms(&app.executor, crate::support::test_keys()).await.expect("demo records");
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/forms/consultation-room/new", app.base)).await;
+    assert_eq!(page.evaluate("document.querySelectorAll('fieldset.parts input[type=date]').length").await, 2);
+    page.fill("[name='v.closure.from']", "2026-12-31").await;
+    page.fill("[name='v.closure.to']", "2026-12-01").await;
+    page.screenshot("form-daterange.png").await;
+    page.open(&format!("{}/admin/forms/preferential-service/new", app.base)).await;
+    let offered = page.text("#in-institution").await;
+    assert!(offered.contains("黄浦区示例退役军人优待餐厅"), "{offered}");
+    page.screenshot("form-reference.png").await;
+    browser.close();
+}

@@ -792,3 +792,47 @@ async fn a_reference_names_a_record_the_caller_can_see() {
     })
     .await;
 }
+
+/// A date range on the generated screens (SVC-08 咨询室's 暂停开放期间): its two dates posted
+/// as parts, a reversed range refused at the field with what was typed kept, the stored range
+/// shown as one text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_date_range_is_entered_as_two_dates_and_checked_on_the_server() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let room = |from: &'static str, to: &'static str| {
+            [
+                ("v.name", "黄浦区心理咨询室（三）"),
+                ("v.kind", "psychological"),
+                ("v.district", "310101"),
+                ("v.location", "黄浦区退役军人服务中心 3 楼 302"),
+                ("v.status", "open"),
+                ("v.closure.from", from),
+                ("v.closure.to", to),
+            ]
+        };
+        let form = page(&app, &hp, "/admin/forms/consultation-room/new").await.1;
+        assert!(form.contains("name=\"v.closure.from\"") && form.contains("name=\"v.closure.to\""), "two date inputs");
+        let refused = submit(&app, &hp, "/admin/forms/consultation-room", &room("2026-12-31", "2026-12-01")).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = refused.text().await.expect("html");
+        assert!(html.contains("结束日期不能早于开始日期") && html.contains("value=\"2026-12-31\""), "{html}");
+        let created = submit(&app, &hp, "/admin/forms/consultation-room", &room("2026-12-01", "2026-12-31")).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        let location = created.headers()["location"].to_str().expect("location").to_string();
+        let id =
+            location.trim_start_matches("/admin/forms/consultation-room/").split('?').next().unwrap_or("").to_string();
+        let (_, record) = get(&app, &hp, &format!("/api/forms/consultation-room/records/{id}")).await;
+        assert_eq!(record["values"]["closure"], json!({ "from": "2026-12-01", "to": "2026-12-31" }));
+        assert_eq!(record["display"]["closure"], "2026-12-01 至 2026-12-31");
+        // Left empty, it is no value.
+        let created = submit(&app, &hp, "/admin/forms/consultation-room", &room("", "")).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        let location = created.headers()["location"].to_str().expect("location").to_string();
+        let id =
+            location.trim_start_matches("/admin/forms/consultation-room/").split('?').next().unwrap_or("").to_string();
+        let (_, record) = get(&app, &hp, &format!("/api/forms/consultation-room/records/{id}")).await;
+        assert!(record["values"].get("closure").is_none(), "{record}");
+    })
+    .await;
+}

@@ -361,6 +361,8 @@ fn with_page(pairs: &[(String, String)]) -> Vec<(String, String)> {
 #[derive(Serialize)]
 pub(crate) struct Input {
     pub(crate) key: String,
+    /// The parts of a date range or time slot (`v.<key>.from` …).
+    parts: Vec<Part>,
     /// The current value as people read it (a reference's title).
     #[serde(skip)]
     pub(crate) shown: String,
@@ -382,6 +384,15 @@ pub(crate) struct Input {
     /// page hides the field until it holds; the server decides either way.
     show_if: Option<(String, String, bool)>,
     sensitive: bool,
+}
+
+/// One input of a composite value.
+#[derive(Serialize)]
+struct Part {
+    name: String,
+    input: &'static str,
+    label: &'static str,
+    value: String,
 }
 
 fn bound_text(field: &Field, bound: &Option<forms::definition::Bound>) -> Option<String> {
@@ -442,6 +453,8 @@ pub(crate) fn inputs(
                 FieldKind::Date => "date",
                 FieldKind::Datetime => "datetime-local",
                 FieldKind::Select | FieldKind::District | FieldKind::Reference => "select",
+                FieldKind::DateRange => "daterange",
+                FieldKind::TimeSlot => "timeslot",
                 FieldKind::Radio => "radio",
                 FieldKind::Multiselect => "multiselect",
                 FieldKind::Checkbox => "checkbox",
@@ -454,7 +467,28 @@ pub(crate) fn inputs(
                 FieldKind::Decimal | FieldKind::Money => Some(forms::value::format_decimal(1, field.scale)),
                 _ => None,
             };
+            // The inputs of a composite value: its parts, each with its own name.
+            let part_names: &[(&str, &str, &str)] = match field.kind {
+                FieldKind::DateRange => &[("from", "date", "开始"), ("to", "date", "结束")],
+                FieldKind::TimeSlot => &[("date", "date", "日期"), ("start", "time", "开始"), ("end", "time", "结束")],
+                _ => &[],
+            };
+            let parts = part_names
+                .iter()
+                .map(|(name, input, label)| Part {
+                    name: format!("{FIELD}{}.{name}", field.key),
+                    input,
+                    label,
+                    value: match value {
+                        Some(Value::Object(parts)) => {
+                            parts.get(*name).and_then(Value::as_str).unwrap_or("").to_string()
+                        }
+                        _ => String::new(),
+                    },
+                })
+                .collect();
             Input {
+                parts,
                 shown: forms::value::display(field, catalog, value),
                 key: field.key.clone(),
                 name: format!("{FIELD}{}", field.key),
@@ -531,6 +565,18 @@ pub(crate) fn posted_fields<'a>(
         let given: Vec<String> = pairs.iter().filter(|(key, _)| key == &name).map(|(_, value)| value.clone()).collect();
         let value = match field.kind {
             kind if kind.is_list() => Value::Array(given.into_iter().map(Value::String).collect()),
+            FieldKind::DateRange | FieldKind::TimeSlot => {
+                let names: &[&str] =
+                    if field.kind == FieldKind::DateRange { &["from", "to"] } else { &["date", "start", "end"] };
+                let mut object = Map::new();
+                for part in names {
+                    let name = format!("{FIELD}{}.{part}", field.key);
+                    let text =
+                        pairs.iter().find(|(key, _)| *key == name).map(|(_, value)| value.clone()).unwrap_or_default();
+                    object.insert((*part).to_string(), Value::String(text));
+                }
+                Value::Object(object)
+            }
             FieldKind::Boolean => Value::Bool(given.iter().any(|value| value == "true" || value == "on")),
             _ => {
                 let text = given.into_iter().next().unwrap_or_default();
