@@ -58,6 +58,10 @@ pub enum FieldKind {
     /// A record of another form (`form = "<key>"`), stored as `{"id", "title"}`: the id, and
     /// the record's title when it was chosen (what lists, exports and history show).
     Reference,
+    /// An account (经办人, 联系人 …), stored as `{"id", "title"}` (its display name then).
+    User,
+    /// An organisational unit, stored as `{"id", "title"}` (its name then).
+    Unit,
 }
 
 impl FieldKind {
@@ -82,6 +86,8 @@ impl FieldKind {
             "url" => FieldKind::Url,
             "district" => FieldKind::District,
             "reference" => FieldKind::Reference,
+            "user" => FieldKind::User,
+            "unit" => FieldKind::Unit,
             "daterange" => FieldKind::DateRange,
             "timeslot" => FieldKind::TimeSlot,
             _ => return None,
@@ -110,6 +116,8 @@ impl FieldKind {
             FieldKind::Url => "url",
             FieldKind::District => "district",
             FieldKind::Reference => "reference",
+            FieldKind::User => "user",
+            FieldKind::Unit => "unit",
             FieldKind::DateRange => "daterange",
             FieldKind::TimeSlot => "timeslot",
         }
@@ -148,6 +156,12 @@ impl FieldKind {
                 | FieldKind::Email
                 | FieldKind::Url
         )
+    }
+
+    /// A pointer at something else — another form's record, an account, a unit — stored as
+    /// `{"id", "title"}` and found in the caller's data scope (`records::resolve_references`).
+    pub fn is_link(self) -> bool {
+        matches!(self, FieldKind::Reference | FieldKind::User | FieldKind::Unit)
     }
 
     /// Digits after the point of an exact number.
@@ -619,8 +633,11 @@ pub(crate) fn read_form(
                 format!("a {} field cannot be a filter or unique (it can be a sort key)", kind.name()),
             ));
         }
-        if kind == FieldKind::Reference && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
-            problems.push(problem(at, "a reference field cannot be a filter, sort key, unique or sensitive".into()));
+        if kind.is_link() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
+            problems.push(problem(
+                at,
+                format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name()),
+            ));
         }
         let scale = match (kind, raw.scale) {
             (FieldKind::Decimal, Some(scale)) if scale <= 6 => scale,

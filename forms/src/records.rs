@@ -223,11 +223,12 @@ fn refusal(form: &Form, error: store::Error) -> RecordError {
     }
 }
 
-/// Turns what a submission names in each reference field — a record's id (the screens and
-/// the API), or its title as people type it (an import) — into the stored reference
-/// `{"id", "title"}` of a live record of the target form inside the actor's scope. What names
-/// no such record, or several, stays as given and the validation refuses it (`not-reference`),
-/// so no one can point at a record they cannot see.
+/// Turns what a submission names in each reference, user or unit field — an id (the screens
+/// and the API), or a title / display name / unit name as people type it (an import) — into
+/// the stored `{"id", "title"}` of a live record of the target form, an active account or a
+/// unit inside the actor's scope. What names nothing there, or several, stays as given and the
+/// validation refuses it (`not-reference`, `not-user`, `not-unit`), so no one can point at
+/// what they cannot see.
 pub async fn resolve_references(
     store: &dyn Store,
     catalog: &Catalog,
@@ -235,28 +236,19 @@ pub async fn resolve_references(
     actor: &Actor,
     input: &mut Map<String, Value>,
 ) -> Result<()> {
-    for field in form.fields.iter().filter(|field| field.kind == FieldKind::Reference) {
-        let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+    for field in form.fields.iter().filter(|field| field.kind.is_link()) {
         let named = match input.get(&field.key) {
             Some(Value::Object(object)) => object.get("id").and_then(Value::as_str).map(str::to_string),
             Some(Value::String(text)) => Some(text.trim().to_string()),
             _ => None,
         };
         let Some(named) = named.filter(|named| !named.is_empty()) else { continue };
-        let found = match store.form_record(&target.key, &named, &actor.scope).await? {
-            Some(row) if row.deleted_at.is_none() => Some((row.id, row.title)),
+        let found = match field.kind {
+            FieldKind::User => find_account(store, actor, &named).await?,
+            FieldKind::Unit => find_unit(store, actor, &named).await?,
             _ => {
-                let mut query = RecordQuery::new(actor.scope.clone());
-                query.form = target.key.clone();
-                query.text = Some(named.clone());
-                query.page = Page { first_result: 0, max_results: Some(20) };
-                query.without_total = true;
-                let (rows, _) = store.form_records(&query).await?;
-                let mut exact = rows.into_iter().filter(|row| row.title == named);
-                match (exact.next(), exact.next()) {
-                    (Some(row), None) => Some((row.id, row.title)),
-                    _ => None,
-                }
+                let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+                find_record(store, target, actor, &named).await?
             }
         };
         let resolved = match found {
@@ -266,6 +258,76 @@ pub async fn resolve_references(
         input.insert(field.key.clone(), resolved);
     }
     Ok(())
+}
+
+/// A live record of `target` the actor can see, by id or by its exact title (one only).
+async fn find_record(store: &dyn Store, target: &Form, actor: &Actor, named: &str) -> Result<Option<(String, String)>> {
+    if let Some(row) = store.form_record(&target.key, named, &actor.scope).await?
+        && row.deleted_at.is_none()
+    {
+        return Ok(Some((row.id, row.title)));
+    }
+    let mut query = RecordQuery::new(actor.scope.clone());
+    query.form = target.key.clone();
+    query.text = Some(named.to_string());
+    query.page = Page { first_result: 0, max_results: Some(20) };
+    query.without_total = true;
+    let (rows, _) = store.form_records(&query).await?;
+    let mut exact = rows.into_iter().filter(|row| row.title == named);
+    Ok(match (exact.next(), exact.next()) {
+        (Some(row), None) => Some((row.id, row.title)),
+        _ => None,
+    })
+}
+
+/// An active account inside the actor's scope, by id or by its exact display name (one only).
+async fn find_account(store: &dyn Store, actor: &Actor, named: &str) -> Result<Option<(String, String)>> {
+    let query = store::identity::AccountQuery {
+        search: Some(named.to_string()),
+        status: Some("active".into()),
+        limit: Some(50),
+        ..store::identity::AccountQuery::new(actor.scope.clone())
+    };
+    let accounts = store.accounts(&query).await?;
+    let title = |account: &store::identity::Account| account.display_name.clone().unwrap_or_else(|| account.id.clone());
+    if let Some(account) = accounts.iter().find(|account| account.id == named) {
+        return Ok(Some((account.id.clone(), title(account))));
+    }
+    let mut exact = accounts.iter().filter(|account| account.display_name.as_deref() == Some(named));
+    Ok(match (exact.next(), exact.next()) {
+        (Some(account), None) => Some((account.id.clone(), title(account))),
+        _ => None,
+    })
+}
+
+/// The units an actor may name: every unit for the city, a district's own units for a
+/// district account, the actor's own unit otherwise.
+pub async fn units_in_scope(store: &dyn Store, actor: &Actor) -> Result<Vec<store::identity::OrgUnit>> {
+    let units = store.org_units().await?;
+    Ok(units
+        .into_iter()
+        .filter(|unit| match &actor.scope {
+            DataScope::All => true,
+            DataScope::District(district) => {
+                unit.district.as_deref() == Some(district.as_str()) || &unit.id == district
+            }
+            DataScope::Nothing => false,
+            _ => actor.unit.as_deref() == Some(unit.id.as_str()),
+        })
+        .collect())
+}
+
+/// A unit inside the actor's scope, by id or by its exact name (one only).
+async fn find_unit(store: &dyn Store, actor: &Actor, named: &str) -> Result<Option<(String, String)>> {
+    let units = units_in_scope(store, actor).await?;
+    if let Some(unit) = units.iter().find(|unit| unit.id == named) {
+        return Ok(Some((unit.id.clone(), unit.name.clone())));
+    }
+    let mut exact = units.iter().filter(|unit| unit.name == named);
+    Ok(match (exact.next(), exact.next()) {
+        (Some(unit), None) => Some((unit.id.clone(), unit.name.clone())),
+        _ => None,
+    })
 }
 
 /// Creates a record from a submission. `task_id`: the task it was made in.

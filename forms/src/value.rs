@@ -202,7 +202,7 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             },
         };
     }
-    if kind == FieldKind::Reference {
+    if kind.is_link() {
         // Only a reference `records::resolve_references` found (in the caller's scope) is one.
         return match value {
             Value::Object(object)
@@ -213,7 +213,11 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             }
             other => {
                 let text = text_of(other).unwrap_or_default();
-                fail("not-reference", format!("没有找到“{text}”，请从列表中选择"))
+                match kind {
+                    FieldKind::User => fail("not-user", format!("没有找到账号“{text}”，请从列表中选择")),
+                    FieldKind::Unit => fail("not-unit", format!("没有找到单位“{text}”，请从列表中选择")),
+                    _ => fail("not-reference", format!("没有找到“{text}”，请从列表中选择")),
+                }
             }
         };
     }
@@ -311,7 +315,9 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             Ok(Value::String(formatted))
         }
         // Answered above; a bare text never reaches here as a reference.
-        FieldKind::Reference => fail("not-reference", format!("没有找到“{text}”，请从列表中选择")),
+        FieldKind::Reference | FieldKind::User | FieldKind::Unit => {
+            fail("not-reference", format!("没有找到“{text}”，请从列表中选择"))
+        }
         FieldKind::DateRange | FieldKind::TimeSlot => fail("not-date", "请填写日期".into()),
         FieldKind::Select | FieldKind::Radio | FieldKind::District => {
             let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
@@ -635,7 +641,7 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
             .to_string()
     };
     match value {
-        Value::Object(object) if field.kind == FieldKind::Reference => {
+        Value::Object(object) if field.kind.is_link() => {
             object.get("title").or_else(|| object.get("id")).and_then(Value::as_str).unwrap_or_default().to_string()
         }
         Value::Object(object) if matches!(field.kind, FieldKind::DateRange | FieldKind::TimeSlot) => {

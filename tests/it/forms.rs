@@ -836,3 +836,37 @@ async fn a_date_range_is_entered_as_two_dates_and_checked_on_the_server() {
     })
     .await;
 }
+
+/// User and unit fields (SVC-02 服务资源's 经办人 and 经办单位): an account or unit of the
+/// caller's data scope, by id or by name; another district's account or unit is refused at
+/// the field; the city may name any.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn user_and_unit_fields_name_people_and_units_the_caller_can_see() {
+    each_backend(|app| async move {
+        let (hp, _, city) = staff(&app).await;
+        let resource = |handler: &str, unit: &str| {
+            json!({ "name": "拥军观影专场", "category": "culture", "provider": "上海大光明电影院", "district": "310101",
+                    "handler": handler, "handling_unit": unit })
+        };
+        let (status, created) = create_in(&app, &hp, "service-resource", resource("hp1", "黄浦区")).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(created["values"]["handler"]["id"], "hp1");
+        assert_eq!(created["values"]["handling_unit"], json!({ "id": "310101", "title": "黄浦区" }));
+        assert_eq!(created["display"]["handling_unit"], "黄浦区");
+        let (status, refused) = create_in(&app, &hp, "service-resource", resource("xh1", "徐汇区")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let found = codes(&refused);
+        assert!(found.contains(&("handler".into(), "not-user".into())), "{refused}");
+        assert!(found.contains(&("handling_unit".into(), "not-unit".into())), "{refused}");
+        let (status, created) = create_in(&app, &city, "service-resource", resource("xh1", "徐汇区")).await;
+        assert_eq!(status, StatusCode::CREATED, "the city names any: {created}");
+        // The edit page offers the district's own people only.
+        let page =
+            hp.get(&app, "/admin/forms/service-resource/new").send().await.expect("sent").text().await.expect("page");
+        assert!(
+            page.contains("value=\"hp1\"") && !page.contains("value=\"xh1\""),
+            "only 黄浦区's accounts are offered"
+        );
+    })
+    .await;
+}

@@ -452,7 +452,8 @@ pub(crate) fn inputs(
                 FieldKind::Boolean => "boolean",
                 FieldKind::Date => "date",
                 FieldKind::Datetime => "datetime-local",
-                FieldKind::Select | FieldKind::District | FieldKind::Reference => "select",
+                FieldKind::Select | FieldKind::District => "select",
+                FieldKind::Reference | FieldKind::User | FieldKind::Unit => "select",
                 FieldKind::DateRange => "daterange",
                 FieldKind::TimeSlot => "timeslot",
                 FieldKind::Radio => "radio",
@@ -513,9 +514,10 @@ pub(crate) fn inputs(
 /// The most records a reference field offers in its drop-down.
 const REFERENCE_CHOICES: i64 = 500;
 
-/// Fills the options of the reference fields among `inputs`: the live records of each target
-/// form the caller can see (at most [`REFERENCE_CHOICES`], by title), the current one selected
-/// (and offered even when it is no longer among them, so an edit does not lose it).
+/// Fills the options of the reference, user and unit fields among `inputs`: the live records
+/// of the target form, the active accounts or the units the caller can see (at most
+/// [`REFERENCE_CHOICES`], by name), the current one selected (and offered even when it is no
+/// longer among them, so an edit does not lose it).
 pub(crate) async fn reference_options(
     state: &AppState,
     auth: &Auth,
@@ -523,18 +525,44 @@ pub(crate) async fn reference_options(
     inputs: &mut [Input],
 ) -> ApiResult<()> {
     let catalog = catalog(state);
+    let store = state.store().as_ref();
+    let actor = actor(auth);
     for input in inputs.iter_mut() {
-        let Some(field) = form.field(&input.key).filter(|field| field.kind == FieldKind::Reference) else { continue };
-        let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
-        let request = ListRequest { page: 1, page_size: REFERENCE_CHOICES, ..ListRequest::default() };
-        let (records, _) =
-            records::list(state.store().as_ref(), state.security.crypto.as_ref(), target, &actor(auth), &request)
+        let Some(field) = form.field(&input.key).filter(|field| field.kind.is_link()) else { continue };
+        let pairs: Vec<(String, String)> = match field.kind {
+            FieldKind::User => {
+                let query = store::identity::AccountQuery {
+                    status: Some("active".into()),
+                    limit: Some(REFERENCE_CHOICES),
+                    ..store::identity::AccountQuery::new(actor.scope.clone())
+                };
+                store
+                    .accounts(&query)
+                    .await?
+                    .into_iter()
+                    .map(|account| {
+                        let name = account.display_name.clone().unwrap_or_else(|| account.id.clone());
+                        (account.id.clone(), format!("{name}（{}）", account.id))
+                    })
+                    .collect()
+            }
+            FieldKind::Unit => records::units_in_scope(store, &actor)
                 .await
-                .map_err(refused)?;
-        let mut options: Vec<Choice> = records
-            .into_iter()
-            .map(|record| Choice { selected: record.id == input.value, code: record.id, label: record.title })
-            .collect();
+                .map_err(refused)?
+                .into_iter()
+                .map(|unit| (unit.id, unit.name))
+                .collect(),
+            _ => {
+                let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+                let request = ListRequest { page: 1, page_size: REFERENCE_CHOICES, ..ListRequest::default() };
+                let (records, _) = records::list(store, state.security.crypto.as_ref(), target, &actor, &request)
+                    .await
+                    .map_err(refused)?;
+                records.into_iter().map(|record| (record.id, record.title)).collect()
+            }
+        };
+        let mut options: Vec<Choice> =
+            pairs.into_iter().map(|(code, label)| Choice { selected: code == input.value, code, label }).collect();
         options.sort_by(|a, b| a.label.cmp(&b.label));
         if !input.value.is_empty() && !options.iter().any(|option| option.selected) {
             options.insert(0, Choice { code: input.value.clone(), label: input.shown.clone(), selected: true });
