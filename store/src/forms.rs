@@ -357,6 +357,11 @@ pub trait FormStore: Send + Sync {
         data: &str,
         unique: Option<&[UniqueValue]>,
     ) -> Result<()>;
+    async fn insert_form_view(&self, view: &FormView) -> Result<()>;
+    /// The views of `form` that `user` sees: their own and the shared ones, by name.
+    async fn form_views(&self, form: &str, user: &str) -> Result<Vec<FormView>>;
+    /// Deletes a view of `owner`; false when they have none of that id.
+    async fn delete_form_view(&self, form: &str, id: &str, owner: &str) -> Result<bool>;
     /// Benchmark fixture: inserts records as they are (no history, no unique values).
     async fn insert_form_fixture(&self, records: &[FormRecord]) -> Result<()>;
 
@@ -409,6 +414,19 @@ pub(crate) fn record_params(record: &FormRecord) -> Vec<Param> {
         params.push(Param::Text(record.keys.get(index).cloned().unwrap_or_default()));
     }
     params
+}
+
+/// A saved view of a form's list (`form_views`): its query string, personal or shared.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FormView {
+    pub id: String,
+    pub form: String,
+    pub owner: String,
+    pub name: String,
+    /// The list's query string (filters, sort, columns, page size), without the page.
+    pub query: String,
+    pub shared: bool,
+    pub created_at: i64,
 }
 
 /// A record update that travels with an engine command (a task form's values, the submission
@@ -672,6 +690,41 @@ macro_rules! forms_impl {
                     }
                     tx.commit().await?;
                     Ok(())
+                }
+
+                async fn insert_form_view(&self, view: &FormView) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    sqlx::query(Self::sql("INSERT INTO form_views (id, form, owner, name, query, shared, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)"))
+                        .bind(&view.id).bind(&view.form).bind(&view.owner).bind(&view.name).bind(&view.query).bind(view.shared).bind(view.created_at)
+                        .execute(&mut *tx).await.map_err(Self::map_error)?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn form_views(&self, form: &str, user: &str) -> Result<Vec<FormView>> {
+                    let rows = sqlx::query(Self::sql("SELECT id, form, owner, name, query, shared, created_at FROM form_views WHERE form = ? AND (owner = ? OR shared) ORDER BY name, id"))
+                        .bind(form).bind(user).fetch_all(&self.pool).await?;
+                    rows.iter()
+                        .map(|row| {
+                            Ok(FormView {
+                                id: row.try_get("id")?,
+                                form: row.try_get("form")?,
+                                owner: row.try_get("owner")?,
+                                name: row.try_get("name")?,
+                                query: row.try_get("query")?,
+                                shared: row.try_get("shared")?,
+                                created_at: row.try_get("created_at")?,
+                            })
+                        })
+                        .collect()
+                }
+
+                async fn delete_form_view(&self, form: &str, id: &str, owner: &str) -> Result<bool> {
+                    let mut tx = self.begin_write().await?;
+                    let deleted = sqlx::query(Self::sql("DELETE FROM form_views WHERE id = ? AND form = ? AND owner = ?"))
+                        .bind(id).bind(form).bind(owner).execute(&mut *tx).await?.rows_affected();
+                    tx.commit().await?;
+                    Ok(deleted == 1)
                 }
 
                 async fn form_record(&self, form: &str, id: &str, scope: &DataScope) -> Result<Option<FormRecord>> {

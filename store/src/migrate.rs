@@ -18,6 +18,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (13, "editor", include_str!("../../migrations/sqlite/0013_editor.sql")),
     (14, "forms", include_str!("../../migrations/sqlite/0014_forms.sql")),
     (15, "form_imports", include_str!("../../migrations/sqlite/0015_form_imports.sql")),
+    (16, "form_views", include_str!("../../migrations/sqlite/0016_form_views.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -37,6 +38,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (13, "editor", include_str!("../../migrations/postgres/0013_editor.sql")),
     (14, "forms", include_str!("../../migrations/postgres/0014_forms.sql")),
     (15, "form_imports", include_str!("../../migrations/postgres/0015_form_imports.sql")),
+    (16, "form_views", include_str!("../../migrations/postgres/0016_form_views.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

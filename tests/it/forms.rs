@@ -870,3 +870,126 @@ async fn user_and_unit_fields_name_people_and_units_the_caller_can_see() {
     })
     .await;
 }
+
+/// Saved views and the column chooser (issue 13): a view keeps the list's filters, sort and
+/// columns on the server; a personal view is its owner's, a shared one everyone's who reads the
+/// form — and a shared view opened by another district still shows only that district's
+/// records; the chosen columns are what the list and the export show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn saved_views_and_chosen_columns_follow_the_reader() {
+    each_backend(|app| async move {
+        let (hp, xh, city) = staff(&app).await;
+        for (session, name, licence, district) in
+            [(&hp, "甲", "13101200910000001", "310101"), (&xh, "乙", "13101200910000002", "310104")]
+        {
+            let mut body = lawyer();
+            body["name"] = json!(name);
+            body["licence_number"] = json!(licence);
+            body["district"] = json!(district);
+            body.as_object_mut().expect("object").remove("id_number");
+            let (status, created) = create(&app, session, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+        }
+        let query = "f.status=active&sort=-years&cols=name&cols=firm&cols=years";
+        let (status, shared) = post_json(
+            &app,
+            &city,
+            "/api/forms/lawyer/views",
+            json!({ "name": "在册律师", "query": query, "shared": true }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{shared}");
+        let (status, mine) =
+            post_json(&app, &hp, "/api/forms/lawyer/views", json!({ "name": "我的", "query": "q=甲&page=3" })).await;
+        assert_eq!(status, StatusCode::CREATED, "{mine}");
+        assert_eq!(mine["query"], "q=%E7%94%B2", "the page is not part of a view");
+        // Refusals at their field.
+        let (status, bad) = post_json(&app, &hp, "/api/forms/lawyer/views", json!({ "name": "", "query": "" })).await;
+        assert_eq!((status, codes(&bad)), (StatusCode::UNPROCESSABLE_ENTITY, vec![("name".into(), "bad-name".into())]));
+        let (status, bad) =
+            post_json(&app, &hp, "/api/forms/lawyer/views", json!({ "name": "坏", "query": "sort=phone" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        let (status, _) = post_json(&app, &hp, "/api/forms/lawyer/views", json!({ "name": "我的", "query": "" })).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "a second view of the same name");
+
+        // Who sees what: the owner their own and the shared; 徐汇区 only the shared one.
+        let (_, hp_views) = get(&app, &hp, "/api/forms/lawyer/views").await;
+        let names = |views: &Value| -> Vec<String> {
+            views
+                .as_array()
+                .expect("views")
+                .iter()
+                .map(|view| view["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        };
+        assert_eq!(names(&hp_views), ["在册律师", "我的"]);
+        let (_, xh_views) = get(&app, &xh, "/api/forms/lawyer/views").await;
+        assert_eq!(names(&xh_views), ["在册律师"]);
+        // Another's view cannot be deleted.
+        let mine_id = mine["id"].as_str().expect("id");
+        let response = xh
+            .send(&app, reqwest::Method::DELETE, &format!("/api/forms/lawyer/views/{mine_id}"), json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+
+        // The shared view opened by 徐汇区: its own records only, in the chosen columns.
+        let list = page(
+            &app,
+            &xh,
+            &format!(
+                "/admin/forms/lawyer?{}&view={}",
+                shared["query"].as_str().expect("query"),
+                shared["id"].as_str().expect("id")
+            ),
+        )
+        .await
+        .1;
+        assert!(list.contains(">乙<") && !list.contains(">甲<"), "the reader's scope applies to a shared view");
+        assert!(list.contains("所在律师事务所") && !list.contains(">联系电话<"), "the chosen columns");
+        assert!(list.contains("class=\"view-chip current\""), "the view is marked");
+        // The export of the same screen: the same columns.
+        let csv = city
+            .get(&app, &format!("/api/forms/lawyer/export?{query}"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("csv");
+        let header = csv.lines().next().unwrap_or_default().trim_start_matches('\u{feff}').to_string();
+        assert_eq!(header, "姓名,所在律师事务所,执业年限,创建时间,更新时间");
+
+        // Deleting one's own.
+        let response = hp
+            .send(&app, reqwest::Method::DELETE, &format!("/api/forms/lawyer/views/{mine_id}"), json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let (_, hp_views) = get(&app, &hp, "/api/forms/lawyer/views").await;
+        assert_eq!(names(&hp_views), ["在册律师"]);
+        // Sharing needs the right to edit the form's records (a 区级负责人 reads them only).
+        add_account(&app, "leader1", "310101", &["district-leader"], "staff").await;
+        let leader = login(&app, "leader1", PASSWORD).await;
+        let (status, refused) = post_json(
+            &app,
+            &leader,
+            "/api/forms/lawyer/views",
+            json!({ "name": "领导视图", "query": "", "shared": true }),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+        let (status, _) =
+            post_json(&app, &leader, "/api/forms/lawyer/views", json!({ "name": "领导视图", "query": "" })).await;
+        assert_eq!(status, StatusCode::CREATED, "a personal view is anyone's who reads the form");
+    })
+    .await;
+}
+
+async fn post_json(app: &TestApp, session: &Session, path: &str, body: Value) -> (StatusCode, Value) {
+    let response = session.post(app, path, body).send().await.expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

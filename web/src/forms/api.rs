@@ -34,6 +34,9 @@ pub(crate) fn router() -> Routes {
         .post("/forms/{form}/records/{id}/actions/{action}", Need::SignedIn, record_action)
         .post("/forms/{form}/records/{id}/submit", Need::SignedIn, submit_record)
         .get("/forms/{form}/records/{id}/instances", Need::SignedIn, record_instances)
+        .get("/forms/{form}/views", Need::SignedIn, list_views)
+        .post("/forms/{form}/views", Need::SignedIn, save_view)
+        .delete("/forms/{form}/views/{id}", Need::SignedIn, delete_view)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
         .merge(super::import::api_router())
 }
@@ -346,6 +349,41 @@ async fn record_instances(
         .await
         .map_err(refused)?;
     Ok(Json(super::record_instances(&state, form, &id).await?))
+}
+
+/// `GET /api/forms/{form}/views`: the caller's saved views of the form and the shared ones.
+async fn list_views(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Vec<super::ViewEntry>>> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    Ok(Json(super::views_for(&state, &auth, form).await?))
+}
+
+/// `POST /api/forms/{form}/views` with `{"name", "query", "shared"}`: 201 with the view.
+async fn save_view(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<(axum::http::StatusCode, Json<super::ViewEntry>)> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let text = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or_default().to_string();
+    let shared = body.get("shared").and_then(Value::as_bool).unwrap_or(false);
+    let view = super::save_view(&state, &auth, form, &text("name"), &text("query"), shared).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(view)))
+}
+
+/// `DELETE /api/forms/{form}/views/{id}`: one of the caller's own views.
+async fn delete_view(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<axum::http::StatusCode> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    super::delete_view(&state, &auth, form, &id).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn restore_record(

@@ -49,6 +49,13 @@ pub(crate) async fn export(state: AppState, auth: Auth, ip: String, key: String,
     // Refuse a bad filter before the first byte is sent.
     records::query(form, actor.scope.clone(), &request).map_err(refused)?;
     let unmask = auth.principal.can("pii:unmask");
+    // The columns on screen (`cols`) that the definition lets out, else its export columns.
+    let chosen: Vec<String> = pairs
+        .iter()
+        .filter(|(name, value)| name == "cols" && form.export_columns.contains(value))
+        .map(|(_, value)| value.clone())
+        .collect();
+    let columns = if chosen.is_empty() { form.export_columns.clone() } else { chosen };
     let xlsx = pairs.iter().any(|(name, value)| name == "format" && value == "xlsx");
     let format = if xlsx { "xlsx" } else { "csv" };
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
@@ -59,9 +66,9 @@ pub(crate) async fn export(state: AppState, auth: Auth, ip: String, key: String,
     tokio::spawn(async move {
         let Some(form) = catalog.form(&form_key) else { return };
         let outcome = if xlsx {
-            stream_xlsx(&state, &catalog, form, &actor, &request, unmask, &sender).await
+            stream_xlsx(&state, &catalog, form, &columns, &actor, &request, unmask, &sender).await
         } else {
-            stream_csv(&state, &catalog, form, &actor, &request, unmask, &sender).await
+            stream_csv(&state, &catalog, form, &columns, &actor, &request, unmask, &sender).await
         };
         let (result, rows) = match &outcome {
             Ok(rows) => ("success", *rows),
@@ -90,17 +97,19 @@ pub(crate) async fn export(state: AppState, auth: Auth, ip: String, key: String,
 
 /// Writes the CSV into `sender`; the rows written, or the rows written before it failed (a
 /// reader that went away, a database error).
+#[allow(clippy::too_many_arguments)]
 async fn stream_csv(
     state: &AppState,
     catalog: &Arc<Catalog>,
     form: &Form,
+    columns: &[String],
     actor: &records::Actor,
     request: &records::ListRequest,
     unmask: bool,
     sender: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
 ) -> Result<u64, u64> {
     let mut head = String::from("\u{feff}");
-    push_row(&mut head, &export_header(form));
+    push_row(&mut head, &export_header(form, columns));
     if sender.send(Ok(Bytes::from(head))).await.is_err() {
         return Err(0);
     }
@@ -115,7 +124,7 @@ async fn stream_csv(
             Ok(Some(records)) => {
                 let mut chunk = String::with_capacity(records.len() * 128);
                 for record in &records {
-                    push_row(&mut chunk, &export_cells(catalog, form, record, unmask));
+                    push_row(&mut chunk, &export_cells(catalog, form, columns, record, unmask));
                 }
                 rows += records.len() as u64;
                 if sender.send(Ok(Bytes::from(chunk))).await.is_err() {
@@ -133,8 +142,8 @@ async fn stream_csv(
 }
 
 /// The header and the cells of one record, as the screens show them.
-fn export_header(form: &Form) -> Vec<String> {
-    form.export_columns
+fn export_header(form: &Form, columns: &[String]) -> Vec<String> {
+    columns
         .iter()
         .filter_map(|key| form.field(key))
         .map(|field| field.label.clone())
@@ -142,9 +151,14 @@ fn export_header(form: &Form) -> Vec<String> {
         .collect()
 }
 
-fn export_cells(catalog: &Catalog, form: &Form, record: &records::Record, unmask: bool) -> Vec<String> {
-    let mut cells: Vec<String> = form
-        .export_columns
+fn export_cells(
+    catalog: &Catalog,
+    form: &Form,
+    columns: &[String],
+    record: &records::Record,
+    unmask: bool,
+) -> Vec<String> {
+    let mut cells: Vec<String> = columns
         .iter()
         .filter_map(|key| form.field(key))
         .map(|field| shown(catalog, field, record.values.get(&field.key), unmask))
@@ -155,10 +169,12 @@ fn export_cells(catalog: &Catalog, form: &Form, record: &records::Record, unmask
 }
 
 /// Writes the XLSX into a temporary file, then streams the file into `sender`.
+#[allow(clippy::too_many_arguments)]
 async fn stream_xlsx(
     state: &AppState,
     catalog: &Arc<Catalog>,
     form: &Form,
+    columns: &[String],
     actor: &records::Actor,
     request: &records::ListRequest,
     unmask: bool,
@@ -168,7 +184,7 @@ async fn stream_xlsx(
         tracing::error!(%error, form = %form.key, "XLSX export failed");
         Err(rows)
     };
-    let mut workbook = match forms::sheets::XlsxExport::new(&form.name, &export_header(form)) {
+    let mut workbook = match forms::sheets::XlsxExport::new(&form.name, &export_header(form, columns)) {
         Ok(workbook) => workbook,
         Err(error) => return failed(0, error.to_string()),
     };
@@ -182,7 +198,7 @@ async fn stream_xlsx(
         match walker.next().await {
             Ok(Some(records)) => {
                 let cells: Vec<Vec<String>> =
-                    records.iter().map(|record| export_cells(catalog, form, record, unmask)).collect();
+                    records.iter().map(|record| export_cells(catalog, form, columns, record, unmask)).collect();
                 match workbook.push(&cells) {
                     Ok(true) => rows += records.len() as u64,
                     // Excel's row limit: the workbook ends there (the audit row says how many).

@@ -372,3 +372,102 @@ pub(crate) async fn submit_record(
             other => other.into(),
         })
 }
+
+/// The longest name of a saved view, in characters.
+const VIEW_NAME_MAX: usize = 40;
+/// The most views one person keeps of one form.
+const VIEWS_PER_FORM: usize = 50;
+
+/// A saved view as the list page and the API show it.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ViewEntry {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    /// The list's query string (open it as `/admin/forms/{form}?{query}`).
+    pub(crate) query: String,
+    pub(crate) shared: bool,
+    pub(crate) owner: String,
+    /// The caller's own (they may delete it).
+    pub(crate) mine: bool,
+}
+
+/// The views of `form` the caller sees: their own and the shared ones.
+pub(crate) async fn views_for(state: &AppState, auth: &Auth, form: &Form) -> ApiResult<Vec<ViewEntry>> {
+    let user = &auth.principal.account.id;
+    Ok(state
+        .store()
+        .form_views(&form.key, user)
+        .await?
+        .into_iter()
+        .map(|view| ViewEntry {
+            mine: &view.owner == user,
+            id: view.id,
+            name: view.name,
+            query: view.query,
+            shared: view.shared,
+            owner: view.owner,
+        })
+        .collect())
+}
+
+/// Saves the list's query as a view: a name of 1 to 40 characters (422 at `name`), the query
+/// without its page (checked against the form like any list request: 422 for a filter or
+/// sort the form does not have), shared only by someone who may edit the form's records.
+pub(crate) async fn save_view(
+    state: &AppState,
+    auth: &Auth,
+    form: &Form,
+    name: &str,
+    query: &str,
+    shared: bool,
+) -> ApiResult<ViewEntry> {
+    let name = name.trim();
+    let invalid = |field: &str, code: &str, message: String| {
+        ApiError::Validation(vec![forms::FieldError { field: field.into(), code: code.into(), message }])
+    };
+    if name.is_empty() || name.chars().count() > VIEW_NAME_MAX {
+        return Err(invalid("name", "bad-name", format!("视图名称须为 1 至 {VIEW_NAME_MAX} 个字")));
+    }
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+        .into_owned()
+        .filter(|(key, _)| !matches!(key.as_str(), "page" | "notice" | "view" | "csrf_token"))
+        .collect();
+    // The same checks a list applies: a view that cannot be listed is not saved.
+    records::query(form, store::DataScope::Nothing, &list_request(form, &pairs, 20)).map_err(refused)?;
+    let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&pairs).finish();
+    if query.len() > 2_000 {
+        return Err(invalid("query", "too-long", "查询条件过长".into()));
+    }
+    if shared && !may(auth, form, Action::Update) {
+        return Err(ApiError::forbidden("只有可以修改这些记录的人员才能共享视图"));
+    }
+    let user = auth.principal.account.id.clone();
+    let existing = views_for(state, auth, form).await?;
+    if existing.iter().filter(|view| view.mine).count() >= VIEWS_PER_FORM {
+        return Err(invalid("name", "too-many-views", format!("每个表单最多保存 {VIEWS_PER_FORM} 个视图")));
+    }
+    if existing.iter().any(|view| view.mine && view.name == name) {
+        return Err(invalid("name", "duplicate", format!("已有名为“{name}”的视图")));
+    }
+    let view = store::forms::FormView {
+        id: store::new_id(),
+        form: form.key.clone(),
+        owner: user.clone(),
+        name: name.to_string(),
+        query,
+        shared,
+        created_at: store::now_millis(),
+    };
+    state.store().insert_form_view(&view).await?;
+    Ok(ViewEntry { id: view.id, name: view.name, query: view.query, shared, owner: user, mine: true })
+}
+
+/// Deletes one of the caller's views (404 for another's or none).
+pub(crate) async fn delete_view(state: &AppState, auth: &Auth, form: &Form, id: &str) -> ApiResult<()> {
+    if state.store().delete_form_view(&form.key, id, &auth.principal.account.id).await? {
+        Ok(())
+    } else {
+        Err(ApiError::coded(StatusCode::NOT_FOUND, "view-not-found", "视图不存在或不是您保存的"))
+    }
+}

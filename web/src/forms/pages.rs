@@ -44,6 +44,8 @@ pub(crate) fn router() -> Routes {
         .post("/admin/forms/{form}/{id}/restore", FORMS, restore)
         .post("/admin/forms/{form}/{id}/actions/{action}", FORMS, action)
         .post("/admin/forms/{form}/{id}/submit", FORMS, submit)
+        .post("/admin/forms/{form}/views", FORMS, save_view)
+        .post("/admin/forms/{form}/views/{id}/delete", FORMS, delete_view)
         .merge(super::import::page_router())
 }
 
@@ -241,10 +243,22 @@ async fn list(
         Err(other) => return Err(refused(other)),
     };
     let (sorted_by, ascending) = sort_key_name(form, &request);
-    let columns: Vec<Column> = form
-        .list_columns
+    // The columns: those chosen (`cols`, repeated), else the definition's list.
+    let chosen: Vec<&Field> =
+        pairs.iter().filter(|(key, _)| key == "cols").filter_map(|(_, value)| form.field(value)).collect();
+    let shown_fields: Vec<&Field> =
+        if chosen.is_empty() { form.list_columns.iter().filter_map(|key| form.field(key)).collect() } else { chosen };
+    let column_choices: Vec<Choice> = form
+        .fields
         .iter()
-        .filter_map(|key| form.field(key))
+        .map(|field| Choice {
+            code: field.key.clone(),
+            label: field.label.clone(),
+            selected: shown_fields.iter().any(|shown| shown.key == field.key),
+        })
+        .collect();
+    let columns: Vec<Column> = shown_fields
+        .iter()
         .map(|field| {
             let sorted = match (sorted_by == field.key, ascending) {
                 (true, true) => "asc",
@@ -265,10 +279,8 @@ async fn list(
         .map(|record| Row {
             id: record.id.clone(),
             title: record.title.clone(),
-            cells: form
-                .list_columns
+            cells: shown_fields
                 .iter()
-                .filter_map(|key| form.field(key))
                 .map(|field| shown(catalog, field, record.values.get(&field.key), false))
                 .collect(),
             deleted: record.deleted_at.is_some(),
@@ -324,6 +336,10 @@ async fn list(
     context.insert("filters", &filters);
     context.insert("q", &request.text.clone().unwrap_or_default());
     context.insert("columns", &columns);
+    context.insert("column_choices", &column_choices);
+    context.insert("views", &super::views_for(&state, &auth, form).await?);
+    let view = pairs.iter().find(|(key, _)| key == "view").map(|(_, value)| value.clone()).unwrap_or_default();
+    context.insert("view", &view);
     context.insert("rows", &rows);
     context.insert("total", &total);
     context.insert("page", &page);
@@ -938,6 +954,34 @@ async fn submit(
     let version = version_of(&body)?;
     super::submit_record(&state, &auth, form, &id, version).await?;
     see_other(&format!("/admin/forms/{}/{}?notice=submitted", form.key, id))
+}
+
+/// 保存视图 from the list page: the query the page shows, a name, shared or not; back to the
+/// list as the view.
+async fn save_view(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let field =
+        |name: &str| pairs.iter().find(|(key, _)| key == name).map(|(_, value)| value.clone()).unwrap_or_default();
+    let view =
+        super::save_view(&state, &auth, form, &field("name"), &field("query"), field("shared") == "true").await?;
+    let separator = if view.query.is_empty() { "" } else { "&" };
+    see_other(&format!("/admin/forms/{}?{}{separator}view={}", form.key, view.query, view.id))
+}
+
+async fn delete_view(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    super::delete_view(&state, &auth, form, &id).await?;
+    see_other(&format!("/admin/forms/{}", form.key))
 }
 
 async fn export(
