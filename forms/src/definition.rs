@@ -627,10 +627,10 @@ pub(crate) fn read_form(
             }
             (_, None) => None,
         };
-        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot) && (raw.filter || raw.unique) {
+        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot) && (raw.filter || raw.unique || raw.sensitive) {
             problems.push(problem(
                 at,
-                format!("a {} field cannot be a filter or unique (it can be a sort key)", kind.name()),
+                format!("a {} field cannot be a filter, unique or sensitive (it can be a sort key)", kind.name()),
             ));
         }
         if kind.is_link() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {

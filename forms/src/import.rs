@@ -404,7 +404,8 @@ pub async fn validate(
             }));
         }
         let mut input = input;
-        records::resolve_references(store, catalog, form, actor, &mut input).await?;
+        let previous = current.as_ref().map(|record| &record.values);
+        records::resolve_references(store, catalog, form, actor, &mut input, previous).await?;
         let checked = if errors.is_empty() {
             let previous = current.as_ref().map(|record| &record.values);
             records::editable(form, &input, previous, Mode::Lenient)
@@ -539,6 +540,39 @@ pub async fn validate(
         rows_out.push(row);
     }
     Ok((rows_out, counts))
+}
+
+/// Import jobs validated by a version that stored sensitive values in clear (before sealing):
+/// their prepared rows would write those values as they are, so such a job in `ready` is
+/// `failed` with a sentence asking for the file again. Run at start, after the sealing pass.
+pub async fn fail_unsealed(store: &dyn Store, catalog: &Catalog) -> store::Result<u64> {
+    let mut failed = 0;
+    for job in store.form_imports_with_status("ready").await? {
+        let Some(form) = catalog.form(&job.form).filter(|form| form.fields.iter().any(|field| field.sensitive)) else {
+            continue;
+        };
+        let mut after = 0;
+        let clear = loop {
+            let rows = store.form_import_rows(&job.id, &["new", "update"], after, 1_000).await?;
+            let clear = rows.iter().any(|row| {
+                let prepared: Option<store::forms::PreparedWrite> =
+                    row.prepared.as_deref().and_then(|prepared| serde_json::from_str(prepared).ok());
+                prepared.is_some_and(|prepared| {
+                    let data: serde_json::Map<String, Value> = serde_json::from_str(&prepared.data).unwrap_or_default();
+                    crate::sealed::needs_sealing(form, &data)
+                })
+            });
+            match rows.last() {
+                Some(last) if !clear && rows.len() == 1_000 => after = last.row_no,
+                _ => break clear,
+            }
+        };
+        let message = "系统升级后需要重新校验，请重新上传文件";
+        if clear && store.claim_form_import(&job.id, "ready", "failed", store::now_millis(), Some(message)).await? {
+            failed += 1;
+        }
+    }
+    Ok(failed)
 }
 
 #[cfg(test)]

@@ -229,12 +229,17 @@ fn refusal(form: &Form, error: store::Error) -> RecordError {
 /// unit inside the actor's scope. What names nothing there, or several, stays as given and the
 /// validation refuses it (`not-reference`, `not-user`, `not-unit`), so no one can point at
 /// what they cannot see.
+///
+/// `previous`: the stored values of an edit — a field that still names the record, account or
+/// unit it named keeps it as stored, even when that is no longer to be found (deleted,
+/// moved, frozen): an edit of other fields never fails on it.
 pub async fn resolve_references(
     store: &dyn Store,
     catalog: &Catalog,
     form: &Form,
     actor: &Actor,
     input: &mut Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
 ) -> Result<()> {
     for field in form.fields.iter().filter(|field| field.kind.is_link()) {
         let named = match input.get(&field.key) {
@@ -243,6 +248,13 @@ pub async fn resolve_references(
             _ => None,
         };
         let Some(named) = named.filter(|named| !named.is_empty()) else { continue };
+        let kept = previous
+            .and_then(|previous| previous.get(&field.key))
+            .filter(|stored| stored.get("id").and_then(Value::as_str) == Some(named.as_str()));
+        if let Some(stored) = kept {
+            input.insert(field.key.clone(), stored.clone());
+            continue;
+        }
         let found = match field.kind {
             FieldKind::User => find_account(store, actor, &named).await?,
             FieldKind::Unit => find_unit(store, actor, &named).await?,
@@ -343,7 +355,7 @@ pub async fn create(
     task_id: Option<&str>,
 ) -> Result<Record> {
     let mut input = editable(form, input, None, mode)?;
-    resolve_references(store, catalog, form, actor, &mut input).await?;
+    resolve_references(store, catalog, form, actor, &mut input, None).await?;
     let values = value::validate(form, catalog, &input, None, mode, today()).map_err(RecordError::Invalid)?;
     let district = district_of(form, &values, actor)?;
     let (title, search, keys) = derived(form, &values);
@@ -504,7 +516,7 @@ pub async fn update(
 ) -> Result<Record> {
     let current = get(store, crypto, form, actor, id).await?;
     let mut input = input.clone();
-    resolve_references(store, catalog, form, actor, &mut input).await?;
+    resolve_references(store, catalog, form, actor, &mut input, Some(&current.values)).await?;
     save(store, crypto, catalog, form, actor, current, expected_version, &input, mode, task_id, "update").await
 }
 
@@ -940,7 +952,15 @@ pub async fn reindex(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, cat
                 let id = row.id.clone();
                 let stored: Map<String, Value> = serde_json::from_str(&row.data).unwrap_or_default();
                 let (version, live) = (row.version, row.deleted_at.is_none());
-                let record = Record::from_row(row, crypto)?;
+                let record = match Record::from_row(row, crypto) {
+                    Ok(record) => record,
+                    // One record that does not open (damaged, another key) must not stop the
+                    // node: it keeps its columns, and says so.
+                    Err(error) => {
+                        tracing::error!(form = %form.key, record = %id, %error, "a form record was not indexed again");
+                        continue;
+                    }
+                };
                 // Sensitive values written in clear before sealing existed: sealed now, their
                 // unique values moved to blind indexes (a record edited meanwhile is skipped:
                 // its edit sealed it).

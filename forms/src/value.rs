@@ -145,7 +145,8 @@ pub fn parse_time(text: &str) -> Result<String, &'static str> {
 }
 
 /// The parts of a composite value: its members from an object, or the pieces of a text
-/// split at `~`, `至`, `到`, ` - ` (a date range) or at spaces and a dash (a time slot).
+/// split at `~`, `至`, `到` (a date range), or a date, a space and two times split at `-`,
+/// `~`, `至`, `到` (a time slot).
 fn parts(value: &Value, names: &[&str]) -> Option<Vec<String>> {
     match value {
         Value::Object(object) => {
@@ -206,7 +207,7 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
         // Only a reference `records::resolve_references` found (in the caller's scope) is one.
         return match value {
             Value::Object(object)
-                if object.get("id").is_some_and(Value::is_string)
+                if object.get("id").and_then(Value::as_str).is_some_and(|id| !id.trim().is_empty())
                     && object.get("title").is_some_and(Value::is_string) =>
             {
                 Ok(Value::Object(object.clone()))

@@ -754,7 +754,8 @@ async fn date_ranges_and_references_on_the_generated_screens() {
     assert!(offered.contains("黄浦区示例退役军人优待餐厅"), "{offered}");
     page.screenshot("form-reference.png").await;
     // A saved view with chosen columns, the column chooser open.
-    page.open(&format!("{}/admin/forms/service-resource?cols=name&cols=provider&cols=district&sort=name", app.base)).await;
+    page.open(&format!("{}/admin/forms/service-resource?cols=name&cols=provider&cols=district&sort=name", app.base))
+        .await;
     page.click("#views details summary").await;
     page.fill("#views input[name=name]", "本区资源").await;
     page.click("#save-view").await;

@@ -993,3 +993,94 @@ async fn post_json(app: &TestApp, session: &Session, path: &str, body: Value) ->
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
+
+/// Review fixes around sealing and references: an import job prepared before sealing (its
+/// rows hold a sensitive value in clear) is failed at start instead of being committed; an
+/// edit keeps a reference whose record was deleted since; a reference with an empty id is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn old_import_jobs_fail_and_references_survive_their_target() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let store = app.executor.store().clone();
+        let catalog = forms::Catalog::embedded().expect("catalog");
+        let job = |id: &str| store::forms::FormImport {
+            id: id.into(),
+            form: "lawyer".into(),
+            created_by: "hp1".into(),
+            created_at: store::now_millis(),
+            updated_at: store::now_millis(),
+            status: "ready".into(),
+            file_name: "old.csv".into(),
+            headers: "[]".into(),
+            total: 1,
+            processed: 1,
+            counts: "{}".into(),
+            error: None,
+            committed_rows: None,
+        };
+        let prepared = |data: Value| {
+            json!({ "version": 1, "district": "310101", "unit_id": null, "created_by": "hp1", "created_at": 0, "title": "旧",
+                    "search": "旧", "data": data.to_string(), "keys": vec![""; 8], "unique": [], "changes": "[]" })
+            .to_string()
+        };
+        let row = |job: &str, data: Value| store::forms::ImportRow {
+            import_id: job.into(),
+            row_no: 2,
+            outcome: "new".into(),
+            record_id: Some(store::new_id()),
+            expected_version: None,
+            raw: "[]".into(),
+            errors: "[]".into(),
+            prepared: Some(prepared(data)),
+        };
+        store.insert_form_import(&job("clear-job")).await.expect("job");
+        store.insert_form_import_rows(&[row("clear-job", json!({ "name": "旧", "phone": "13700000000" }))]).await.expect("rows");
+        store.insert_form_import(&job("sealed-job")).await.expect("job");
+        store
+            .insert_form_import_rows(&[row("sealed-job", json!({ "name": "新", "phone": { "$sealed": "AAAA" } }))])
+            .await
+            .expect("rows");
+        assert_eq!(forms::import::fail_unsealed(store.as_ref(), &catalog).await.expect("checked"), 1);
+        let clear = store.form_import("clear-job").await.expect("read").expect("job");
+        assert_eq!((clear.status.as_str(), clear.error.as_deref()), ("failed", Some("系统升级后需要重新校验，请重新上传文件")));
+        assert_eq!(store.form_import("sealed-job").await.expect("read").expect("job").status, "ready");
+
+        // A reference to a record deleted since: an edit of another field keeps it.
+        let institution = json!({ "name": "黄浦拥军餐厅", "credit_code": "91310000MA1FL4CT3U", "industry": "catering", "district": "310101",
+                                  "status": "active", "contact": "何经理", "contact_phone": "13811110000", "address": "上海市福州路100号" });
+        let (status, target) = create_in(&app, &hp, "provider-institution", institution).await;
+        assert_eq!(status, StatusCode::CREATED, "{target}");
+        let service = |institution: Value| {
+            json!({ "name": "持证就餐八折", "provider": "黄浦拥军餐厅", "institution": institution, "mode": "offline",
+                    "category": "catering", "holders": ["veteran"], "discount": "凭优待证享受 8 折", "district": "310101",
+                    "address": "黄浦区福州路100号", "valid_until": "2027-12-31" })
+        };
+        let (status, created) = create_in(&app, &hp, "preferential-service", service(target["id"].clone())).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let target_id = target["id"].as_str().expect("id");
+        let response = hp
+            .send(&app, reqwest::Method::DELETE, &format!("/api/forms/provider-institution/records/{target_id}?version=1"), json!({}))
+            .send()
+            .await
+            .expect("sent");
+        assert!(response.status().is_success(), "{:?}", response.status());
+        let id = created["id"].as_str().expect("id");
+        let mut edit = created["values"].clone();
+        edit["discount"] = json!("凭优待证享受 7 折");
+        let response = hp
+            .send(&app, reqwest::Method::PUT, &format!("/api/forms/preferential-service/records/{id}"), json!({ "version": 1, "values": edit }))
+            .send()
+            .await
+            .expect("sent");
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["values"]["institution"]["title"], "黄浦拥军餐厅");
+        // A forged reference without an id.
+        let (status, refused) =
+            create_in(&app, &hp, "preferential-service", service(json!({ "id": "", "title": "随便写" }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    })
+    .await;
+}

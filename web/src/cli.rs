@@ -212,6 +212,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if !config.no_demo {
         demo::load_forms(&executor, security.crypto.as_ref()).await?;
     }
+    let unsealed = ::forms::import::fail_unsealed(executor.store().as_ref(), &crate::shipped_forms()).await?;
+    if unsealed > 0 {
+        tracing::warn!(
+            jobs = unsealed,
+            "import jobs prepared before sealing were failed; their files must be uploaded again"
+        );
+    }
     let recovered = crate::forms::import::recover(executor.store().as_ref()).await?;
     if recovered > 0 {
         tracing::warn!(jobs = recovered, "import jobs interrupted by the last stop were reset");

@@ -494,7 +494,12 @@ fn preview_view(catalog: &Catalog, form: &Form, columns: &Columns, row: &ImportR
     for (index, cell) in view.cells.iter_mut().enumerate() {
         if let Some(Some(field)) = columns.fields.get(index) {
             let field = &form.fields[*field];
-            *cell = super::shown(catalog, field, values.get(&field.key), false);
+            // A sensitive value is sealed in the prepared row: the uploaded cell, masked.
+            *cell = if field.sensitive {
+                if cell.is_empty() { String::new() } else { super::masked(field, cell) }
+            } else {
+                super::shown(catalog, field, values.get(&field.key), false)
+            };
         }
     }
     if row.outcome == "update" {

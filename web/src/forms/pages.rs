@@ -569,7 +569,15 @@ pub(crate) async fn reference_options(
                 .map(|unit| (unit.id, unit.name))
                 .collect(),
             _ => {
-                let Some(target) = field.target.as_deref().and_then(|key| catalog.form(key)) else { continue };
+                // Only a form the caller may read lists its records.
+                let Some(target) = field
+                    .target
+                    .as_deref()
+                    .and_then(|key| catalog.form(key))
+                    .filter(|target| super::may(auth, target, Action::Read))
+                else {
+                    continue;
+                };
                 let request = ListRequest { page: 1, page_size: REFERENCE_CHOICES, ..ListRequest::default() };
                 let (records, _) = records::list(store, state.security.crypto.as_ref(), target, &actor, &request)
                     .await

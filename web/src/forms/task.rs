@@ -95,17 +95,26 @@ pub(crate) async fn checked(
     record_version: Option<i64>,
 ) -> ApiResult<Option<(Map<String, Value>, Vec<RecordWrite>)>> {
     let Some(loaded) = load(state, task).await? else { return Ok(None) };
-    // References named by id (or title) become the records the caller can see.
-    let mut input = input.clone();
+    // The editable references named by id (or title) become the records the caller can see
+    // (a read-only one sent back as shown is compared as it is).
+    let task_form = loaded.task_form;
+    let mut editable: Map<String, Value> = input
+        .iter()
+        .filter(|(name, _)| task_form.form.field(name).is_some_and(|field| task_form.access(field) == Access::Editable))
+        .map(|(name, value)| (name.clone(), value.clone()))
+        .collect();
     records::resolve_references(
         state.store().as_ref(),
         catalog(state),
-        loaded.task_form.form,
+        task_form.form,
         &actor(auth),
-        &mut input,
+        &mut editable,
+        Some(&loaded.values),
     )
     .await
     .map_err(refused)?;
+    let mut input = input.clone();
+    input.extend(editable);
     let input = &input;
     if let (Some(expected), Some(record)) = (record_version, &loaded.record)
         && record.version != expected
