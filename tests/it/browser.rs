@@ -762,5 +762,18 @@ async fn date_ranges_and_references_on_the_generated_screens() {
     page.until("document.querySelector('.view-chip.current') !== null").await;
     page.click("#columns summary").await;
     page.screenshot("form-views.png").await;
+    // The bulk bar: tick every row, 删除, the confirmation page.
+    page.open(&format!("{}/admin/forms/service-resource", app.base)).await;
+    page.click("[data-check-all]").await;
+    assert_eq!(
+        page.evaluate("[...document.querySelectorAll('input[name=ids]')].every((box) => box.checked)").await,
+        true
+    );
+    page.click("#bulk-run").await;
+    page.until("document.getElementById('bulk-question') !== null").await;
+    page.screenshot("form-bulk-confirm.png").await;
+    page.click("#bulk-confirm").await;
+    page.until("document.getElementById('bulk-summary') !== null").await;
+    page.screenshot("form-bulk-done.png").await;
     browser.close();
 }

@@ -1084,3 +1084,93 @@ async fn old_import_jobs_fail_and_references_survive_their_target() {
     })
     .await;
 }
+
+/// Bulk actions on the checked rows (issue 13): a confirmation page lists what will be done to
+/// which records (only those the caller can see, whatever ids were sent), then each record is
+/// handled as one by one, a refusal on its own row; the checked rows alone can be exported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_actions_confirm_then_report_each_record() {
+    each_backend(|app| async move {
+        let (hp, xh, _) = staff(&app).await;
+        let mut ids = Vec::new();
+        for (name, licence) in [("甲", "13101200910000001"), ("乙", "13101200910000002"), ("丙", "13101200910000003")]
+        {
+            let mut body = lawyer();
+            body["name"] = json!(name);
+            body["licence_number"] = json!(licence);
+            body.as_object_mut().expect("object").remove("id_number");
+            let (status, created) = create(&app, &hp, body).await;
+            assert_eq!(status, StatusCode::CREATED, "{created}");
+            ids.push(created["id"].as_str().expect("id").to_string());
+        }
+        let mut other = lawyer();
+        other["district"] = json!("310104");
+        other.as_object_mut().expect("object").remove("id_number");
+        let (status, foreign) = create(&app, &xh, other).await;
+        assert_eq!(status, StatusCode::CREATED, "{foreign}");
+        let foreign = foreign["id"].as_str().expect("id").to_string();
+
+        // Confirmation: 黄浦区 sent its two records and 徐汇区's; only its own are listed.
+        let fields = [
+            ("action", "delete"),
+            ("do", "action"),
+            ("ids", ids[0].as_str()),
+            ("ids", ids[1].as_str()),
+            ("ids", foreign.as_str()),
+        ];
+        let asked = submit(&app, &hp, "/admin/forms/lawyer/bulk", &fields).await;
+        assert_eq!(asked.status(), StatusCode::OK);
+        let html = asked.text().await.expect("html");
+        assert!(
+            html.contains("将对以下 2 条记录执行“删除”") && html.contains(">甲<") && html.contains(">乙<"),
+            "{html}"
+        );
+        assert!(!html.contains(&foreign), "another district's record is not offered");
+        let (_, list) = get(&app, &hp, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 3, "nothing is deleted before the confirmation");
+        let fields = [
+            ("action", "delete"),
+            ("confirm", "1"),
+            ("ids", ids[0].as_str()),
+            ("ids", ids[1].as_str()),
+            ("ids", foreign.as_str()),
+        ];
+        let done = submit(&app, &hp, "/admin/forms/lawyer/bulk", &fields).await;
+        let html = done.text().await.expect("html");
+        assert!(html.contains("共 2 条，删除成功 2 条"), "{html}");
+        let (_, list) = get(&app, &hp, "/api/forms/lawyer/records").await;
+        assert_eq!(list["total"], 1);
+        let (_, theirs) = get(&app, &xh, "/api/forms/lawyer/records").await;
+        assert_eq!(theirs["total"], 1, "徐汇区's record is untouched");
+
+        // Over the API, with a record action that applies to one record and not the other.
+        add_account(&app, "chen", "310101", &["liaison"], "liaison").await;
+        add_account(&app, "zhou", "310101", &["liaison"], "liaison").await;
+        let (_, first) = create_in(&app, &hp, "liaison", liaison("chen")).await;
+        let mut second_body = liaison("zhou");
+        second_body["id_number"] = json!("310101199001010020");
+        second_body["mobile"] = json!("13916230000");
+        let (status, second) = create_in(&app, &hp, "liaison", second_body).await;
+        assert_eq!(status, StatusCode::CREATED, "{second}");
+        let second_id = second["id"].as_str().expect("id");
+        let (status, _) = act(&app, &hp, second_id, "freeze", 1).await;
+        assert_eq!(status, StatusCode::OK);
+        let body = json!({ "action": "action:freeze", "ids": [first["id"], second_id] });
+        let response = hp.post(&app, "/api/forms/liaison/bulk", body).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let results: Value = response.json().await.expect("json");
+        let outcome: Vec<(bool, Option<&str>)> = results["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .map(|result| (result["ok"].as_bool().unwrap_or(false), result["code"].as_str()))
+            .collect();
+        assert!(outcome.contains(&(true, None)) && outcome.contains(&(false, Some("validation-failed"))), "{results}");
+
+        // Exporting the checked rows only.
+        let fields = [("do", "export"), ("ids", first["id"].as_str().expect("id"))];
+        let csv = submit(&app, &hp, "/admin/forms/liaison/bulk", &fields).await.text().await.expect("csv");
+        assert_eq!(csv.lines().count(), 2, "the header and the one checked row: {csv}");
+    })
+    .await;
+}

@@ -237,3 +237,10 @@ document.addEventListener("DOMContentLoaded", () => {
   form.addEventListener("change", update);
   update();
 });
+
+// A header check box that ticks every row's box of the same name (the lists' bulk bar).
+document.addEventListener("change", (event) => {
+  const all = event.target;
+  if (!(all instanceof HTMLInputElement) || !all.dataset.checkAll) return;
+  document.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`).forEach((box) => { box.checked = all.checked; });
+});

@@ -43,6 +43,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "form_record.html",
     "form_import.html",
     "form_import_job.html",
+    "form_bulk.html",
     "mobile.html",
     "m_todo.html",
     "m_task.html",

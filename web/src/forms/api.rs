@@ -35,6 +35,7 @@ pub(crate) fn router() -> Routes {
         .post("/forms/{form}/records/{id}/submit", Need::SignedIn, submit_record)
         .get("/forms/{form}/records/{id}/instances", Need::SignedIn, record_instances)
         .get("/forms/{form}/views", Need::SignedIn, list_views)
+        .post("/forms/{form}/bulk", Need::SignedIn, bulk)
         .post("/forms/{form}/views", Need::SignedIn, save_view)
         .delete("/forms/{form}/views/{id}", Need::SignedIn, delete_view)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
@@ -349,6 +350,28 @@ async fn record_instances(
         .await
         .map_err(refused)?;
     Ok(Json(super::record_instances(&state, form, &id).await?))
+}
+
+/// `POST /api/forms/{form}/bulk` with `{"action": "delete" | "action:<key>", "ids": […]}`:
+/// each record as one by one, `{"results": [{id, title, ok, code, message}]}`.
+async fn bulk(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(key): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Value>> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let action = body.get("action").and_then(Value::as_str).unwrap_or_default();
+    let bulk = super::Bulk::parse(action)
+        .ok_or_else(|| ApiError::invalid("action 须为 delete 或 action:<操作> (unknown bulk action)"))?;
+    let ids: Vec<String> = body
+        .get("ids")
+        .and_then(Value::as_array)
+        .map(|ids| ids.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    let results = super::run_bulk(&state, &auth, &ip, form, &bulk, &ids).await?;
+    Ok(Json(json!({ "results": results })))
 }
 
 /// `GET /api/forms/{form}/views`: the caller's saved views of the form and the shared ones.

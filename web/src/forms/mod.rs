@@ -132,10 +132,11 @@ pub(crate) fn list_request(form: &Form, pairs: &[(String, String)], default_size
             "page" => request.page = value.parse().unwrap_or(1),
             "size" | "pageSize" => request.page_size = value.parse().unwrap_or(default_size),
             "deleted" => request.deleted = if value == "1" || value == "true" { Deleted::Only } else { Deleted::Live },
-            "ids" => {
-                request.ids =
-                    Some(value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_string).collect())
-            }
+            // Comma separated, or repeated (the list's check boxes).
+            "ids" => request
+                .ids
+                .get_or_insert_with(Vec::new)
+                .extend(value.split(',').map(str::trim).filter(|id| !id.is_empty()).map(str::to_string)),
             other => {
                 let Some(rest) = other.strip_prefix("f.") else { continue };
                 if let Some(field) = rest.strip_suffix(".from") {
@@ -470,4 +471,115 @@ pub(crate) async fn delete_view(state: &AppState, auth: &Auth, form: &Form, id: 
     } else {
         Err(ApiError::coded(StatusCode::NOT_FOUND, "view-not-found", "视图不存在或不是您保存的"))
     }
+}
+
+/// The most records one bulk action takes.
+pub(crate) const MAX_BULK: usize = 200;
+
+/// A bulk action on selected records: `delete`, or `action:<key>` (a record action).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bulk {
+    Delete,
+    Action(String),
+}
+
+impl Bulk {
+    pub(crate) fn parse(text: &str) -> Option<Bulk> {
+        match text {
+            "delete" => Some(Bulk::Delete),
+            other => other.strip_prefix("action:").filter(|key| !key.is_empty()).map(|key| Bulk::Action(key.into())),
+        }
+    }
+
+    /// The action's words (删除, or the record action's label).
+    pub(crate) fn label(&self, form: &Form) -> String {
+        match self {
+            Bulk::Delete => "删除".into(),
+            Bulk::Action(key) => form
+                .actions
+                .iter()
+                .find(|action| &action.key == key)
+                .map(|action| action.label.clone())
+                .unwrap_or_else(|| key.clone()),
+        }
+    }
+}
+
+/// How one record of a bulk action went.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct BulkResult {
+    pub(crate) id: String,
+    pub(crate) title: String,
+    pub(crate) ok: bool,
+    /// The refusal's stable code and Chinese message.
+    pub(crate) code: Option<&'static str>,
+    pub(crate) message: Option<String>,
+}
+
+/// The selected records as the confirmation lists them: those the caller can see, by id (a
+/// duplicate or unknown id is dropped; more than [`MAX_BULK`] is refused).
+pub(crate) async fn bulk_selection(
+    state: &AppState,
+    auth: &Auth,
+    form: &Form,
+    ids: &[String],
+) -> ApiResult<Vec<records::Record>> {
+    if ids.is_empty() {
+        return Err(ApiError::invalid("请先勾选记录"));
+    }
+    if ids.len() > MAX_BULK {
+        return Err(ApiError::invalid(format!("一次最多处理 {MAX_BULK} 条记录")));
+    }
+    let request =
+        ListRequest { ids: Some(ids.to_vec()), page: 1, page_size: MAX_BULK as i64, ..ListRequest::default() };
+    let (found, _) =
+        records::list(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(auth), &request)
+            .await
+            .map_err(refused)?;
+    Ok(found)
+}
+
+/// Runs a bulk action on each selected record as the caller would one by one (the same
+/// permission, state and version checks, each record at the version it has now); one refusal
+/// does not stop the others, and each says how it went.
+pub(crate) async fn run_bulk(
+    state: &AppState,
+    auth: &Auth,
+    ip: &str,
+    form: &Form,
+    bulk: &Bulk,
+    ids: &[String],
+) -> ApiResult<Vec<BulkResult>> {
+    if *bulk == Bulk::Delete && !may(auth, form, Action::Delete) {
+        return Err(ApiError::forbidden(format!("没有删除“{}”的权限", form.name)));
+    }
+    let selected = bulk_selection(state, auth, form, ids).await?;
+    let mut results = Vec::with_capacity(selected.len());
+    for record in selected {
+        let outcome = match bulk {
+            Bulk::Delete => records::delete(
+                state.store().as_ref(),
+                state.security.crypto.as_ref(),
+                form,
+                &actor(auth),
+                &record.id,
+                record.version,
+            )
+            .await
+            .map_err(refused),
+            Bulk::Action(key) => run_action(state, auth, ip, form, &record.id, record.version, key).await.map(|_| ()),
+        };
+        results.push(match outcome {
+            Ok(()) => BulkResult { id: record.id, title: record.title, ok: true, code: None, message: None },
+            Err(error) => BulkResult {
+                id: record.id,
+                title: record.title,
+                ok: false,
+                code: Some(error.code()),
+                message: Some(error.public_message()),
+            },
+        });
+    }
+    Ok(results)
 }

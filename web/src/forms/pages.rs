@@ -45,6 +45,7 @@ pub(crate) fn router() -> Routes {
         .post("/admin/forms/{form}/{id}/actions/{action}", FORMS, action)
         .post("/admin/forms/{form}/{id}/submit", FORMS, submit)
         .post("/admin/forms/{form}/views", FORMS, save_view)
+        .post("/admin/forms/{form}/bulk", FORMS, bulk)
         .post("/admin/forms/{form}/views/{id}/delete", FORMS, delete_view)
         .merge(super::import::page_router())
 }
@@ -337,6 +338,17 @@ async fn list(
     context.insert("q", &request.text.clone().unwrap_or_default());
     context.insert("columns", &columns);
     context.insert("column_choices", &column_choices);
+    // The bulk actions the caller may take: 删除, and each record action they hold.
+    let mut bulk_actions: Vec<(String, String)> = Vec::new();
+    if super::may(&auth, form, Action::Delete) {
+        bulk_actions.push(("delete".into(), "删除".into()));
+    }
+    for item in
+        form.actions.iter().filter(|item| item.permissions.iter().any(|permission| auth.principal.can(permission)))
+    {
+        bulk_actions.push((format!("action:{}", item.key), item.label.clone()));
+    }
+    context.insert("bulk_actions", &bulk_actions);
     context.insert("views", &super::views_for(&state, &auth, form).await?);
     let view = pairs.iter().find(|(key, _)| key == "view").map(|(_, value)| value.clone()).unwrap_or_default();
     context.insert("view", &view);
@@ -962,6 +974,68 @@ async fn submit(
     let version = version_of(&body)?;
     super::submit_record(&state, &auth, form, &id, version).await?;
     see_other(&format!("/admin/forms/{}/{}?notice=submitted", form.key, id))
+}
+
+/// The list's bulk bar (`/admin/forms/{form}/bulk`, the checked rows as `ids`): `export` /
+/// `export-xlsx` answer the file of the checked rows; an action (`delete`, `action:<key>`)
+/// first shows what it will do to which records, and with `confirm` runs it and shows how
+/// each one went.
+async fn bulk(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
+    let ids: Vec<String> = pairs.iter().filter(|(name, _)| name == "ids").map(|(_, value)| value.clone()).collect();
+    let chosen = pairs.iter().find(|(name, _)| name == "do").map(|(_, value)| value.as_str()).unwrap_or_default();
+    if chosen == "export" || chosen == "export-xlsx" {
+        if ids.is_empty() {
+            return Err(ApiError::invalid("请先勾选要导出的记录"));
+        }
+        let raw = {
+            let mut raw = form_urlencoded::Serializer::new(String::new());
+            raw.append_pair("ids", &ids.join(","));
+            if chosen == "export-xlsx" {
+                raw.append_pair("format", "xlsx");
+            }
+            raw.finish()
+        };
+        return super::export::export(state.clone(), auth, ip, key, raw).await;
+    }
+    let action = pairs.iter().find(|(name, _)| name == "action").map(|(_, value)| value.as_str()).unwrap_or_default();
+    let Some(bulk) = super::Bulk::parse(action) else { return Err(ApiError::invalid("请选择批量操作")) };
+    let label = bulk.label(form);
+    let confirmed = pairs.iter().any(|(name, value)| name == "confirm" && value == "1");
+    let mut context = Context::new();
+    context.insert("form", &facts(&auth, form));
+    context.insert("action", action);
+    context.insert("label", &label);
+    context.insert("results", &Vec::<()>::new());
+    context.insert("selected", &Vec::<()>::new());
+    context.insert("question", &Option::<String>::None);
+    context.insert("done", &0);
+    if confirmed {
+        let results = super::run_bulk(&state, &auth, &ip, form, &bulk, &ids).await?;
+        context.insert("done", &results.iter().filter(|result| result.ok).count());
+        context.insert("results", &results);
+    } else {
+        let selected = super::bulk_selection(&state, &auth, form, &ids).await?;
+        let selected: Vec<(String, String)> = selected.into_iter().map(|record| (record.id, record.title)).collect();
+        context.insert("selected", &selected);
+        context.insert(
+            "question",
+            &form
+                .actions
+                .iter()
+                .find(|item| format!("action:{}", item.key) == action)
+                .and_then(|item| item.confirm.clone()),
+        );
+    }
+    let active = format!("form:{}", form.key);
+    screen(&state, &auth, &active, "form_bulk.html", context).await
 }
 
 /// 保存视图 from the list page: the query the page shows, a name, shared or not; back to the
