@@ -55,6 +55,9 @@ pub enum FieldKind {
     /// A time on one day (an appointment, a booking), stored as `{"date", "start", "end"}`
     /// (`YYYY-MM-DD`, `HH:MM`, the end after the start).
     TimeSlot,
+    /// An address with an optional map point (GCJ-02 as Chinese maps give it), stored as
+    /// `{"address", "lat", "lng"}`; the point is both coordinates or none, as exact text.
+    Address,
     /// A record of another form (`form = "<key>"`), stored as `{"id", "title"}`: the id, and
     /// the record's title when it was chosen (what lists, exports and history show).
     Reference,
@@ -89,6 +92,7 @@ impl FieldKind {
             "user" => FieldKind::User,
             "unit" => FieldKind::Unit,
             "daterange" => FieldKind::DateRange,
+            "address" => FieldKind::Address,
             "timeslot" => FieldKind::TimeSlot,
             _ => return None,
         })
@@ -119,6 +123,7 @@ impl FieldKind {
             FieldKind::User => "user",
             FieldKind::Unit => "unit",
             FieldKind::DateRange => "daterange",
+            FieldKind::Address => "address",
             FieldKind::TimeSlot => "timeslot",
         }
     }
@@ -627,7 +632,9 @@ pub(crate) fn read_form(
             }
             (_, None) => None,
         };
-        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot) && (raw.filter || raw.unique || raw.sensitive) {
+        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot | FieldKind::Address)
+            && (raw.filter || raw.unique || raw.sensitive)
+        {
             problems.push(problem(
                 at,
                 format!("a {} field cannot be a filter, unique or sensitive (it can be a sort key)", kind.name()),
@@ -651,7 +658,11 @@ pub(crate) fn read_form(
             }
             (kind, None) => kind.default_scale(),
         };
-        if (raw.min_length.is_some() || raw.max_length.is_some() || raw.pattern.is_some()) && !kind.is_text() {
+        // An address takes a `max_length` for its text.
+        let lengths = raw.min_length.is_some()
+            || raw.pattern.is_some()
+            || (raw.max_length.is_some() && kind != FieldKind::Address);
+        if lengths && !kind.is_text() {
             problems.push(problem(
                 at,
                 format!("min_length, max_length and pattern are for text fields, not {}", kind.name()),

@@ -410,6 +410,39 @@ sort = true
             [("period".to_string(), "not-date".to_string()), ("slot".to_string(), "not-time".to_string())]
         );
         let slot = thing.field("slot").expect("slot");
+        // An address with its optional point.
+        let located = Catalog::from_files(vec![(
+            "forms/test/place.toml".into(),
+            "key = \"place\"\nname = \"地点\"\ntitle = \"name\"\n[[fields]]\nkey = \"name\"\nlabel = \"名称\"\ntype = \"text\"\n[[fields]]\nkey = \"at\"\nlabel = \"地址\"\ntype = \"address\"\n".into(),
+        )])
+        .expect("valid");
+        let place = located.form("place").expect("form");
+        let read_place = |json: serde_json::Value| validate(place, &located, &input(json), None, Mode::Strict, today);
+        let ok = read_place(serde_json::json!({ "name": "a", "at": { "address": " 延安东路300号 ", "lat": "31.2304", "lng": "１２１.４８６３５１" } }))
+            .expect("valid");
+        assert_eq!(
+            ok["at"],
+            serde_json::json!({ "address": "延安东路300号", "lat": "31.230400", "lng": "121.486351" })
+        );
+        let ok = read_place(serde_json::json!({ "name": "a", "at": "南京西路216号" })).expect("the address alone");
+        assert_eq!(ok["at"], serde_json::json!({ "address": "南京西路216号" }));
+        let refused = |json| -> Vec<String> {
+            read_place(json).expect_err("refused").into_iter().map(|error| error.code).collect()
+        };
+        assert_eq!(
+            refused(serde_json::json!({ "name": "a", "at": { "address": "x", "lat": "31.2", "lng": "" } })),
+            ["not-point"]
+        );
+        assert_eq!(
+            refused(serde_json::json!({ "name": "a", "at": { "address": "x", "lat": "95", "lng": "121" } })),
+            ["not-point"]
+        );
+        let stored = serde_json::json!({ "address": "延安东路300号", "lat": "31.230400", "lng": "121.486351" });
+        assert_eq!(
+            value::display(place.field("at").expect("at"), &located, Some(&stored)),
+            "延安东路300号（31.230400, 121.486351）"
+        );
+        assert!(value::search_text(place, &input(serde_json::json!({ "at": stored }))).contains("延安东路"));
         assert_eq!(value::display(slot, &composite, ok.get("slot")), "");
         let stored = serde_json::json!({ "date": "2026-12-04", "start": "09:00", "end": "11:30" });
         assert_eq!(value::display(slot, &composite, Some(&stored)), "2026-12-04 09:00–11:30");

@@ -222,6 +222,40 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             }
         };
     }
+    if kind == FieldKind::Address {
+        let pieces = match value {
+            Value::Object(_) => parts(value, &["address", "lat", "lng"]),
+            other => text_of(other).map(|text| vec![text, String::new(), String::new()]),
+        };
+        let Some(pieces) = pieces else { return fail("not-text", "请填写地址".into()) };
+        let address = pieces[0].trim().replace(['\r', '\n'], " ");
+        if address.is_empty() {
+            return fail("required", "请填写地址".into());
+        }
+        if address.chars().count() > field.max_length.unwrap_or(200) {
+            return fail("too-long", format!("地址最多 {} 个字", field.max_length.unwrap_or(200)));
+        }
+        let coordinate = |text: &str, limit: i128| -> Result<Option<String>, (String, String)> {
+            if text.trim().is_empty() {
+                return Ok(None);
+            }
+            match parse_decimal(text, 6) {
+                Ok(scaled) if scaled.abs() <= limit * 1_000_000 => Ok(Some(format_decimal(scaled, 6))),
+                _ => Err(("not-point".into(), "经纬度无效：纬度在 -90 至 90 之间，经度在 -180 至 180 之间".into())),
+            }
+        };
+        let (lat, lng) = (coordinate(&pieces[1], 90)?, coordinate(&pieces[2], 180)?);
+        if lat.is_some() != lng.is_some() {
+            return fail("not-point", "请同时填写纬度和经度，或都不填".into());
+        }
+        let mut object = Map::new();
+        object.insert("address".into(), Value::String(address));
+        if let (Some(lat), Some(lng)) = (lat, lng) {
+            object.insert("lat".into(), Value::String(lat));
+            object.insert("lng".into(), Value::String(lng));
+        }
+        return Ok(Value::Object(object));
+    }
     if kind == FieldKind::DateRange {
         let Some(pieces) = parts(value, &["from", "to"]) else {
             return fail("not-date", "请填写开始和结束日期，例如 2026-12-01 至 2026-12-31".into());
@@ -320,6 +354,7 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             fail("not-reference", format!("没有找到“{text}”，请从列表中选择"))
         }
         FieldKind::DateRange | FieldKind::TimeSlot => fail("not-date", "请填写日期".into()),
+        FieldKind::Address => fail("not-text", "请填写地址".into()),
         FieldKind::Select | FieldKind::Radio | FieldKind::District => {
             let dict = field.dict.as_deref().and_then(|key| catalog.dict(key));
             match dict.and_then(|dict| dict.code_of(text)) {
@@ -586,6 +621,9 @@ pub fn key_text(field: &Field, value: Option<&Value>) -> String {
         }
         (FieldKind::Boolean, Value::Bool(flag)) => if *flag { "1" } else { "0" }.to_string(),
         // Ordered by when they begin.
+        (FieldKind::Address, Value::Object(address)) => {
+            address.get("address").and_then(Value::as_str).unwrap_or("").to_lowercase()
+        }
         (FieldKind::DateRange, Value::Object(range)) => {
             range.get("from").and_then(Value::as_str).unwrap_or("").to_string()
         }
@@ -625,6 +663,12 @@ pub fn search_text(form: &Form, values: &Map<String, Value>) -> String {
             parts.push(text.to_lowercase());
         }
     }
+    // An address is found by its words too.
+    for field in form.fields.iter().filter(|field| field.kind == FieldKind::Address) {
+        if let Some(text) = values.get(&field.key).and_then(|value| value.get("address")).and_then(Value::as_str) {
+            parts.push(text.to_lowercase());
+        }
+    }
     parts.join(" ")
 }
 
@@ -644,6 +688,13 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
     match value {
         Value::Object(object) if field.kind.is_link() => {
             object.get("title").or_else(|| object.get("id")).and_then(Value::as_str).unwrap_or_default().to_string()
+        }
+        Value::Object(object) if field.kind == FieldKind::Address => {
+            let part = |name: &str| object.get(name).and_then(Value::as_str).unwrap_or_default();
+            match (part("lat"), part("lng")) {
+                ("", _) | (_, "") => part("address").to_string(),
+                (lat, lng) => format!("{}（{lat}, {lng}）", part("address")),
+            }
         }
         Value::Object(object) if matches!(field.kind, FieldKind::DateRange | FieldKind::TimeSlot) => {
             let part = |name: &str| object.get(name).and_then(Value::as_str).unwrap_or_default();

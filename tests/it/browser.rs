@@ -749,6 +749,13 @@ async fn date_ranges_and_references_on_the_generated_screens() {
     page.fill("[name='v.closure.from']", "2026-12-31").await;
     page.fill("[name='v.closure.to']", "2026-12-01").await;
     page.screenshot("form-daterange.png").await;
+    page.open(&format!("{}/admin/forms/venue/new", app.base)).await;
+    assert_eq!(
+        page.evaluate("document.querySelectorAll('fieldset.parts input').length").await,
+        3,
+        "address, latitude, longitude"
+    );
+    page.screenshot("form-address.png").await;
     page.open(&format!("{}/admin/forms/preferential-service/new", app.base)).await;
     let offered = page.text("#in-institution").await;
     assert!(offered.contains("黄浦区示例退役军人优待餐厅"), "{offered}");

@@ -421,6 +421,10 @@ struct Part {
     input: &'static str,
     label: &'static str,
     value: String,
+    /// Filled in whenever the field is (an address's point is optional).
+    required: bool,
+    /// A whole line of its own (an address's text).
+    wide: bool,
 }
 
 fn bound_text(field: &Field, bound: &Option<forms::definition::Bound>) -> Option<String> {
@@ -483,6 +487,7 @@ pub(crate) fn inputs(
                 FieldKind::Select | FieldKind::District => "select",
                 FieldKind::Reference | FieldKind::User | FieldKind::Unit => "select",
                 FieldKind::DateRange => "daterange",
+                FieldKind::Address => "address",
                 FieldKind::TimeSlot => "timeslot",
                 FieldKind::Radio => "radio",
                 FieldKind::Multiselect => "multiselect",
@@ -499,12 +504,15 @@ pub(crate) fn inputs(
             // The inputs of a composite value: its parts, each with its own name.
             let part_names: &[(&str, &str, &str)] = match field.kind {
                 FieldKind::DateRange => &[("from", "date", "开始"), ("to", "date", "结束")],
+                FieldKind::Address => &[("address", "text", "地址"), ("lat", "text", "纬度"), ("lng", "text", "经度")],
                 FieldKind::TimeSlot => &[("date", "date", "日期"), ("start", "time", "开始"), ("end", "time", "结束")],
                 _ => &[],
             };
             let parts = part_names
                 .iter()
                 .map(|(name, input, label)| Part {
+                    wide: *name == "address",
+                    required: field.required && !(field.kind == FieldKind::Address && *name != "address"),
                     name: format!("{FIELD}{}.{name}", field.key),
                     input,
                     label,
@@ -629,9 +637,12 @@ pub(crate) fn posted_fields<'a>(
         let given: Vec<String> = pairs.iter().filter(|(key, _)| key == &name).map(|(_, value)| value.clone()).collect();
         let value = match field.kind {
             kind if kind.is_list() => Value::Array(given.into_iter().map(Value::String).collect()),
-            FieldKind::DateRange | FieldKind::TimeSlot => {
-                let names: &[&str] =
-                    if field.kind == FieldKind::DateRange { &["from", "to"] } else { &["date", "start", "end"] };
+            FieldKind::DateRange | FieldKind::TimeSlot | FieldKind::Address => {
+                let names: &[&str] = match field.kind {
+                    FieldKind::DateRange => &["from", "to"],
+                    FieldKind::Address => &["address", "lat", "lng"],
+                    _ => &["date", "start", "end"],
+                };
                 let mut object = Map::new();
                 for part in names {
                     let name = format!("{FIELD}{}.{part}", field.key);
