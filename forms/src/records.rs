@@ -803,7 +803,14 @@ pub fn query(form: &Form, scope: DataScope, request: &ListRequest) -> Result<Rec
                     .collect(),
             ),
             (kind, FilterValue::AnyOf(values)) if kind.is_list() => KeyCondition::Tagged(slot, values.clone()),
-            (kind, FilterValue::AnyOf(values)) if kind.has_options() => KeyCondition::In(slot, values.clone()),
+            (kind, FilterValue::AnyOf(values)) if kind.has_options() => {
+                // The form's district field is the record's district column too: saying so
+                // lets the lists' covering index (form, district, …) answer the filter.
+                if form.district.as_deref() == Some(field.key.as_str()) {
+                    query.district = Some(values.clone());
+                }
+                KeyCondition::In(slot, values.clone())
+            }
             (kind, FilterValue::Range(from, to)) if kind.is_ordered() => {
                 let mut bound = |text: &Option<String>| -> Option<String> {
                     let text = text.as_ref()?;

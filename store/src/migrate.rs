@@ -19,6 +19,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (14, "forms", include_str!("../../migrations/sqlite/0014_forms.sql")),
     (15, "form_imports", include_str!("../../migrations/sqlite/0015_form_imports.sql")),
     (16, "form_views", include_str!("../../migrations/sqlite/0016_form_views.sql")),
+    (17, "form_list_index", include_str!("../../migrations/sqlite/0017_form_list_index.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -39,6 +40,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (14, "forms", include_str!("../../migrations/postgres/0014_forms.sql")),
     (15, "form_imports", include_str!("../../migrations/postgres/0015_form_imports.sql")),
     (16, "form_views", include_str!("../../migrations/postgres/0016_form_views.sql")),
+    (17, "form_list_index", include_str!("../../migrations/postgres/0017_form_list_index.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

@@ -1,0 +1,4 @@
+-- Issue 13: SQLite gets a covering index for district lists here (see its 0017). PostgreSQL
+-- does not yet: an index tuple holding all eight key columns may exceed PostgreSQL's index row
+-- limit (about 2.7 kB) for forms with long filter texts, and its benefit on PostgreSQL has not
+-- been measured at a million records. Kept as a numbered no-op so both backends share versions.
