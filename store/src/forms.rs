@@ -740,11 +740,17 @@ macro_rules! forms_impl {
                     let filter = records_where(query)?;
                     let (column, ascending) = sort_column(query);
                     let direction = if ascending { "ASC" } else { "DESC" };
-                    let select = format!(
-                        "SELECT {RECORD_COLUMNS} FROM form_records{} ORDER BY {column} {direction}, id {direction}{}",
-                        filter.sql(),
-                        limit(&query.page)
-                    );
+                    // A page is chosen by its ids first (an index can answer that alone), then
+                    // only its rows are read: sorting the matches never reads their documents.
+                    let select = if query.page.max_results.is_some() {
+                        format!(
+                            "SELECT {RECORD_COLUMNS} FROM form_records WHERE id IN (SELECT id FROM form_records{} ORDER BY {column} {direction}, id {direction}{}) ORDER BY {column} {direction}, id {direction}",
+                            filter.sql(),
+                            limit(&query.page)
+                        )
+                    } else {
+                        format!("SELECT {RECORD_COLUMNS} FROM form_records{} ORDER BY {column} {direction}, id {direction}", filter.sql())
+                    };
                     let rows = bind_params(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
                     let records = rows.iter().map(record_from).collect::<Result<Vec<_>>>()?;
                     let page = &query.page;
