@@ -1,8 +1,8 @@
 //! The dynamic forms workload (issue 13): `shuangyong-bench --database URL forms N`.
 //!
 //! 1. N records of the SVC-01 律师 form over the 16 districts, each built by the records layer
-//!    (validated, its key columns derived) and written in batches (a database that holds them
-//!    already is used as it is).
+//!    (validated, its key columns derived, its sensitive values sealed) and written in batches
+//!    (a database that holds them already is used as it is), then analysed as `serve` does.
 //! 2. Lists: 1,000 first pages (20 rows with their total), rotating over the districts, of a
 //!    district user's list filtered by 状态 and sorted by 入库日期, and of the city's list
 //!    filtered by 所属区 and 状态 and sorted by 执业年限; p50 / p99 / max of each.
@@ -142,6 +142,8 @@ pub async fn run(url: &str, count: usize) -> anyhow::Result<()> {
         }
         store.insert_form_fixture(&batch).await?;
     }
+    // Planner statistics, as `serve` keeps them (ANALYZE at start and every 6 h).
+    store.analyze().await?;
     println!(
         "forms backend={} records={count} created={} seconds={:.1}",
         store.backend(),
