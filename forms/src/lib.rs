@@ -393,6 +393,8 @@ sort = true
             .expect("valid");
         assert_eq!(ok["period"], serde_json::json!({ "from": "2026-12-01", "to": "2026-12-31" }));
         assert_eq!(ok["slot"], serde_json::json!({ "date": "2026-12-04", "start": "09:00", "end": "11:30" }));
+        assert_eq!(value::parse_time("9点"), Ok("09:00".to_string()));
+        assert_eq!(value::parse_time("14点30分"), Ok("14:30".to_string()));
         let ok = read(serde_json::json!({ "label": "a", "period": { "from": "2026-12-01", "to": "2026-12-01" }, "slot": { "date": "", "start": "", "end": "" } }))
             .expect("one day is a range; an empty slot is no value");
         assert!(ok.get("slot").is_none());

@@ -297,7 +297,7 @@ async fn find_account(store: &dyn Store, actor: &Actor, named: &str) -> Result<O
     let query = store::identity::AccountQuery {
         search: Some(named.to_string()),
         status: Some("active".into()),
-        limit: Some(50),
+        limit: Some(500),
         ..store::identity::AccountQuery::new(actor.scope.clone())
     };
     let accounts = store.accounts(&query).await?;
@@ -932,6 +932,34 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The history of a record kept sensitive values in clear before sealing: masked now, as
+/// [`field_changes`] writes them.
+async fn mask_history(store: &dyn Store, form: &Form, record_id: &str) -> Result<()> {
+    let mut rewritten = Vec::new();
+    for row in store.form_record_changes(record_id).await? {
+        let Ok(changes) = serde_json::from_str::<Vec<FieldChange>>(&row.changes) else { continue };
+        let masked: Vec<FieldChange> = changes
+            .iter()
+            .map(|change| {
+                let mask = |value: &Option<Value>| match (form.field(&change.field), value) {
+                    (Some(field), Some(Value::String(text))) if field.sensitive && !text.contains('*') => {
+                        Some(Value::String(value::masked(field, text)))
+                    }
+                    (_, value) => value.clone(),
+                };
+                FieldChange { field: change.field.clone(), old: mask(&change.old), new: mask(&change.new) }
+            })
+            .collect();
+        if masked != changes {
+            rewritten.push((row.id, history_json(&masked)));
+        }
+    }
+    if !rewritten.is_empty() {
+        store.rewrite_form_record_changes(&rewritten).await?;
+    }
+    Ok(())
+}
+
 /// Derives the stored columns of every record of each form whose layout changed since the
 /// rows were written (a new filter field, a new sort key, a field made sensitive …), in
 /// batches, and seals sensitive values still stored in clear. Returns how many records were
@@ -975,6 +1003,7 @@ pub async fn reindex(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, cat
                     let data = stored_data(form, crypto, &id, &record.values)?;
                     let unique = if live { Some(unique_values(form, &record.values, crypto)?) } else { None };
                     store.seal_form_record(&form.key, &id, version, &data, unique.as_deref()).await?;
+                    mask_history(store, form, &id).await?;
                     sealed += 1;
                 }
                 let (title, search, keys) = derived(form, &record.values);

@@ -135,7 +135,11 @@ fn is_empty(value: Option<&Value>) -> bool {
 
 /// A time of day, `HH:MM` (also `9:30`, `09:30:00`, full-width digits, `9点30`).
 pub fn parse_time(text: &str) -> Result<String, &'static str> {
-    let text = half_width(text.trim()).replace(['点', '：'], ":").replace('分', "");
+    let mut text = half_width(text.trim()).replace(['点', '：'], ":").replace('分', "");
+    // "9点" is nine o'clock.
+    if text.ends_with(':') {
+        text.push_str("00");
+    }
     for format in ["%H:%M", "%H:%M:%S"] {
         if let Ok(time) = chrono::NaiveTime::parse_from_str(text.trim(), format) {
             return Ok(time.format("%H:%M").to_string());

@@ -362,6 +362,9 @@ pub trait FormStore: Send + Sync {
     async fn form_views(&self, form: &str, user: &str) -> Result<Vec<FormView>>;
     /// Deletes a view of `owner`; false when they have none of that id.
     async fn delete_form_view(&self, form: &str, id: &str, owner: &str) -> Result<bool>;
+    /// Writes the change lists of history rows again — (change id, changes JSON) — for the
+    /// start-up pass that masks sensitive values an earlier version kept in clear.
+    async fn rewrite_form_record_changes(&self, changes: &[(String, String)]) -> Result<()>;
     /// Benchmark fixture: inserts records as they are (no history, no unique values).
     async fn insert_form_fixture(&self, records: &[FormRecord]) -> Result<()>;
 
@@ -687,6 +690,16 @@ macro_rules! forms_impl {
                     if updated == 1 && let Some(unique) = unique {
                         sqlx::query(Self::sql(RELEASE_UNIQUE)).bind(id).execute(&mut *tx).await?;
                         Self::take_unique(&mut tx, form, id, unique).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn rewrite_form_record_changes(&self, changes: &[(String, String)]) -> Result<()> {
+                    let mut tx = self.begin_write().await?;
+                    for (id, text) in changes {
+                        sqlx::query(Self::sql("UPDATE form_record_changes SET changes = ? WHERE id = ?"))
+                            .bind(text).bind(id).execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
                     Ok(())

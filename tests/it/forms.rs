@@ -730,11 +730,24 @@ async fn sensitive_values_are_sealed_at_rest_and_found_by_their_blind_index() {
             data: data.to_string(),
             keys,
         };
-        store.insert_form_fixture(std::slice::from_ref(&old)).await.expect("inserted in clear");
+        let change = store::forms::RecordChange {
+            id: store::new_id(),
+            record_id: old_id.clone(),
+            form: "lawyer".into(),
+            at: store::now_millis(),
+            actor: "admin".into(),
+            action: "create".into(),
+            changes: json!([{ "field": "phone", "old": null, "new": "13700000000" }]).to_string(),
+            task_id: None,
+        };
+        store.insert_form_record(&old, &[], &change).await.expect("inserted in clear, with its history");
         store.reindex_form_records("lawyer", &[], Some("an earlier layout")).await.expect("old layout");
         forms::records::reindex(store.as_ref(), crate::support::test_keys(), &catalog).await.expect("reindexed");
         let row = store.form_record("lawyer", &old_id, &store::DataScope::All).await.expect("read").expect("row");
         assert!(!row.data.contains("310104199001010013") && !row.search.contains("13700000000"), "{row:?}");
+        let history = store.form_record_changes(&old_id).await.expect("history");
+        assert!(history.iter().all(|change| !change.changes.contains("13700000000")), "{history:?}");
+        assert!(history.iter().any(|change| change.changes.contains("137****0000")), "{history:?}");
         let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
         let record = forms::records::get(store.as_ref(), crate::support::test_keys(), form, &actor, &old_id).await.expect("opens");
         assert_eq!(record.values["id_number"], "310104199001010013");
