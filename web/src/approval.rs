@@ -581,22 +581,27 @@ async fn task_detail(
     Extension(auth): Extension<Auth>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<TaskDetail>> {
-    Ok(Json(load_task_detail(&state, &auth, &id).await?))
+    Ok(Json(load_task_detail(&state, &auth, &id).await?.0))
 }
 
 /// The one reading of a task for its API answer and its page: 404 outside the caller's scope,
 /// 403 for someone in scope who takes no part in it.
-pub(crate) async fn load_task_detail(state: &AppState, auth: &Auth, id: &str) -> ApiResult<TaskDetail> {
+/// The detail of task `id` for the caller, and its task form as loaded (the task pages draw
+/// their inputs from it without reading it again).
+pub(crate) async fn load_task_detail<'a>(
+    state: &'a AppState,
+    auth: &Auth,
+    id: &str,
+) -> ApiResult<(TaskDetail, Option<crate::forms::task::Loaded<'a>>)> {
     let caller = caller(state, auth).await?;
     let open = TaskQuery { id: Some(id.to_string()), ..TaskQuery::new(identity::scope()) };
     let task = state.store().tasks(&open).await?.0.into_iter().next();
     let history = TaskHistoryQuery { task_id: Some(id.to_string()), ..TaskHistoryQuery::new(identity::scope()) };
-    let task_form = match &task {
-        Some(task) => {
-            crate::forms::task::load(state, task).await?.map(|loaded| crate::forms::task::detail(state, &loaded))
-        }
+    let loaded = match &task {
+        Some(task) => crate::forms::task::load(state, task).await?,
         None => None,
     };
+    let task_form = loaded.as_ref().map(|loaded| crate::forms::task::detail(state, loaded));
     let (instance_id, summary) = match &task {
         Some(task) => (
             task.instance_id.clone(),
@@ -663,14 +668,15 @@ pub(crate) async fn load_task_detail(state: &AppState, auth: &Auth, id: &str) ->
         None => (Vec::new(), withdrawals(state, &instance, &caller).await?),
     };
     let form = instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
-    Ok(TaskDetail {
+    let detail = TaskDetail {
         task: summary,
         process_instance: InstanceSummary::from(&instance),
         form,
         timeline: timeline(state, &instance.id).await?,
         operations,
         return_targets: targets,
-    })
+    };
+    Ok((detail, loaded))
 }
 
 /// Whether the caller may open the instance (inside their scope already): the holders and

@@ -54,7 +54,7 @@ pub(crate) async fn task_context(
     refused: Option<&Refused>,
 ) -> ApiResult<Context> {
     let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let detail = load_task_detail(state, auth, id).await?;
+    let (detail, loaded) = load_task_detail(state, auth, id).await?;
     let (created, ended) = match &detail.task {
         TaskSummary::Open(task) => (task.facts.created, None),
         TaskSummary::Ended(task) => (task.facts.created, task.ended_at),
@@ -80,15 +80,6 @@ pub(crate) async fn task_context(
     context.insert("notice", &shown.notice);
     // The task form: read-only fields as text, editable ones as inputs of 通过 (only while the
     // caller may approve; otherwise everything is text).
-    let open = state
-        .store()
-        .tasks(&store::TaskQuery { id: Some(id.to_string()), ..store::TaskQuery::new(identity::scope()) })
-        .await?
-        .0;
-    let loaded = match open.first() {
-        Some(task) => crate::forms::task::load(state, task).await?,
-        None => None,
-    };
     match loaded {
         Some(loaded) => {
             let (posted, errors) = match refused {
