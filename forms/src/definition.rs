@@ -15,6 +15,12 @@ use crate::Problem;
 /// table's indexed key columns (`k1` … `k8`).
 pub const MAX_KEYS: usize = 8;
 
+/// The most files one file or image field holds.
+pub const MAX_FILES: usize = 20;
+
+/// The most rows a sub-table holds.
+pub const MAX_ROWS: usize = 200;
+
 /// The names a field may not take: the record's own columns, as the API and the list use them.
 const RESERVED: &[&str] = &["id", "version", "created", "updated", "deleted"];
 
@@ -65,6 +71,17 @@ pub enum FieldKind {
     User,
     /// An organisational unit, stored as `{"id", "title"}` (its name then).
     Unit,
+    /// Uploaded files (`accept` extensions, `max_files`, `max_mb`), stored as a list of
+    /// `{"id", "name", "contentType", "size"}`; the content is sealed in the file store and
+    /// served only to those who may read the record (`docs/forms.md`).
+    File,
+    /// Uploaded pictures (PNG or JPEG by their bytes), stored like [`FieldKind::File`].
+    Image,
+    /// Formatted text, stored as HTML the server has sanitised (only harmless tags and
+    /// attributes are kept, whatever was sent).
+    RichText,
+    /// A sub-table: rows of its own `columns` (simple fields), stored as a list of objects.
+    Table,
 }
 
 impl FieldKind {
@@ -94,6 +111,10 @@ impl FieldKind {
             "daterange" => FieldKind::DateRange,
             "address" => FieldKind::Address,
             "timeslot" => FieldKind::TimeSlot,
+            "file" => FieldKind::File,
+            "image" => FieldKind::Image,
+            "richtext" => FieldKind::RichText,
+            "table" => FieldKind::Table,
             _ => return None,
         })
     }
@@ -125,7 +146,44 @@ impl FieldKind {
             FieldKind::DateRange => "daterange",
             FieldKind::Address => "address",
             FieldKind::TimeSlot => "timeslot",
+            FieldKind::File => "file",
+            FieldKind::Image => "image",
+            FieldKind::RichText => "richtext",
+            FieldKind::Table => "table",
         }
+    }
+
+    /// Uploaded files.
+    pub fn is_upload(self) -> bool {
+        matches!(self, FieldKind::File | FieldKind::Image)
+    }
+
+    /// A value made of other values (uploads, sub-table rows, formatted text): not a filter,
+    /// sort key, unique or sensitive field, not a spreadsheet cell of an import.
+    pub fn is_compound(self) -> bool {
+        matches!(self, FieldKind::File | FieldKind::Image | FieldKind::RichText | FieldKind::Table)
+    }
+
+    /// The types a sub-table's column may have: one value in one cell.
+    fn fits_column(self) -> bool {
+        matches!(
+            self,
+            FieldKind::Text
+                | FieldKind::Integer
+                | FieldKind::Decimal
+                | FieldKind::Money
+                | FieldKind::Boolean
+                | FieldKind::Date
+                | FieldKind::Datetime
+                | FieldKind::Select
+                | FieldKind::Radio
+                | FieldKind::Phone
+                | FieldKind::IdCard
+                | FieldKind::Uscc
+                | FieldKind::Email
+                | FieldKind::Url
+                | FieldKind::District
+        )
     }
 
     /// Values from a dictionary (the definition names it with `dict`, except `district`).
@@ -240,6 +298,16 @@ pub struct Field {
     /// The sources of the two conditions, for the browser's hints.
     pub visible_when_source: Option<String>,
     pub required_when_source: Option<String>,
+    /// The extensions a file or image field takes (the bytes must match, `uploads::sniff`).
+    pub accept: Vec<String>,
+    /// How many files a file or image field holds.
+    pub max_files: usize,
+    /// The largest file a file or image field takes.
+    pub max_bytes: usize,
+    /// A table field's columns.
+    pub columns: Vec<Field>,
+    /// A table field's least and most rows.
+    pub rows: (usize, usize),
 }
 
 /// A cross-field rule: `check` must hold, else `message` shows at `fields` (or at the form).
@@ -377,7 +445,40 @@ impl Form {
             Some(view) if view.readonly.contains(&field.key) => Access::Readonly,
             Some(_) => Access::Hidden,
         };
+        let access = match view.and_then(|name| self.views.get(name)) {
+            // Some of a sub-table's columns editable: the table is (those cells only).
+            Some(view)
+                if access != Access::Editable
+                    && view
+                        .editable
+                        .iter()
+                        .any(|key| key.strip_prefix(field.key.as_str()).is_some_and(|rest| rest.starts_with('.'))) =>
+            {
+                Access::Editable
+            }
+            _ => access,
+        };
         if access == Access::Editable && field.readonly { Access::Readonly } else { access }
+    }
+
+    /// Whether a task with `view` may change a sub-table column's cells: every column when the
+    /// table itself is editable there, else those the view lists as `<table>.<column>`.
+    pub fn column_editable(&self, view: Option<&str>, table: &Field, column: &Field) -> bool {
+        match view.and_then(|name| self.views.get(name)) {
+            None => view.is_none(),
+            Some(view) => {
+                view.editable.contains(&table.key) || view.editable.contains(&format!("{}.{}", table.key, column.key))
+            }
+        }
+    }
+
+    /// Whether a task with `view` may add and remove a sub-table's rows: only when the table
+    /// itself is editable there.
+    pub fn rows_editable(&self, view: Option<&str>, table: &Field) -> bool {
+        match view.and_then(|name| self.views.get(name)) {
+            None => view.is_none(),
+            Some(view) => view.editable.contains(&table.key),
+        }
     }
 
     /// A fingerprint of what the stored key columns and search text depend on: when it changes,
@@ -523,6 +624,14 @@ struct FieldFile {
     help: Option<String>,
     visible_when: Option<String>,
     required_when: Option<String>,
+    /// A file field's extensions.
+    accept: Option<Vec<String>>,
+    max_files: Option<usize>,
+    max_mb: Option<usize>,
+    /// A table field's columns.
+    columns: Option<Vec<FieldFile>>,
+    min_rows: Option<usize>,
+    max_rows: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -584,204 +693,11 @@ pub(crate) fn read_form(
     let mut seen = HashSet::new();
     let mut slots = 0;
     for raw in parsed.fields {
-        let at = Some(raw.key.as_str());
-        if !valid_key(&raw.key) || raw.key.contains('-') {
-            problems.push(problem(at, "a field key must be lower-case letters, digits or '_'".into()));
+        if let Some(field) = read_field(file, raw, None, &mut seen, &mut slots, dicts, scripting, problems) {
+            fields.push(field);
         }
-        if RESERVED.contains(&raw.key.as_str()) {
-            problems.push(problem(at, format!("'{}' is reserved for the record's own columns", raw.key)));
-        }
-        if !seen.insert(raw.key.clone()) {
-            problems.push(problem(at, "the key is used twice".into()));
-        }
-        let Some(kind) = FieldKind::parse(&raw.kind) else {
-            problems.push(problem(at, format!("unknown type '{}'", raw.kind)));
-            continue;
-        };
-        let dict = match (kind, &raw.dict) {
-            (FieldKind::District, None) => Some("district".to_string()),
-            (FieldKind::District, Some(_)) => {
-                problems.push(problem(at, "a district field takes no dict: it is the 16 districts".into()));
-                None
-            }
-            (kind, Some(dict)) if kind.has_options() => {
-                if !dicts.contains(dict) {
-                    problems.push(problem(at, format!("dictionary '{dict}' does not exist in definitions/dicts")));
-                }
-                Some(dict.clone())
-            }
-            (kind, None) if kind.has_options() => {
-                problems.push(problem(at, format!("a {} field needs a dict", kind.name())));
-                None
-            }
-            (kind, Some(_)) => {
-                problems.push(problem(at, format!("a {} field takes no dict", kind.name())));
-                None
-            }
-            (_, None) => None,
-        };
-        let target = match (kind, &raw.form) {
-            (FieldKind::Reference, Some(target)) => Some(target.clone()),
-            (FieldKind::Reference, None) => {
-                problems.push(problem(at, "a reference field needs form = \"<form key>\"".into()));
-                None
-            }
-            (_, Some(_)) => {
-                problems.push(problem(at, "only a reference field takes form".into()));
-                None
-            }
-            (_, None) => None,
-        };
-        if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot | FieldKind::Address)
-            && (raw.filter || raw.unique || raw.sensitive)
-        {
-            problems.push(problem(
-                at,
-                format!("a {} field cannot be a filter, unique or sensitive (it can be a sort key)", kind.name()),
-            ));
-        }
-        if kind.is_link() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
-            problems.push(problem(
-                at,
-                format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name()),
-            ));
-        }
-        let scale = match (kind, raw.scale) {
-            (FieldKind::Decimal, Some(scale)) if scale <= 6 => scale,
-            (FieldKind::Decimal, Some(_)) => {
-                problems.push(problem(at, "scale is at most 6".into()));
-                2
-            }
-            (_, Some(_)) => {
-                problems.push(problem(at, "only a decimal field takes a scale".into()));
-                0
-            }
-            (kind, None) => kind.default_scale(),
-        };
-        // An address takes a `max_length` for its text.
-        let lengths = raw.min_length.is_some()
-            || raw.pattern.is_some()
-            || (raw.max_length.is_some() && kind != FieldKind::Address);
-        if lengths && !kind.is_text() {
-            problems.push(problem(
-                at,
-                format!("min_length, max_length and pattern are for text fields, not {}", kind.name()),
-            ));
-        }
-        if let (Some(min), Some(max)) = (raw.min_length, raw.max_length)
-            && min > max
-        {
-            problems.push(problem(at, "min_length is above max_length".into()));
-        }
-        let bound = |value: &Option<toml::Value>, name: &str, problems: &mut Vec<Problem>| {
-            let value = value.as_ref()?;
-            if !kind.is_ordered() {
-                problems.push(problem(at, format!("{name} is for numbers and dates, not {}", kind.name())));
-                return None;
-            }
-            let parsed = parse_bound(kind, scale, value);
-            if parsed.is_none() {
-                problems.push(problem(at, format!("{name} = {value:?} is no {} value", kind.name())));
-            }
-            parsed
-        };
-        let min = bound(&raw.min, "min", problems);
-        let max = bound(&raw.max, "max", problems);
-        let pattern =
-            raw.pattern.as_ref().and_then(|pattern| match regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
-                Ok(regex) => Some(regex),
-                Err(error) => {
-                    problems.push(problem(at, format!("pattern does not compile: {error}")));
-                    None
-                }
-            });
-        let phone = match (kind, raw.phone.as_deref()) {
-            (FieldKind::Phone, None | Some("any")) => PhoneKind::Any,
-            (FieldKind::Phone, Some("mobile")) => PhoneKind::Mobile,
-            (FieldKind::Phone, Some("landline")) => PhoneKind::Landline,
-            (FieldKind::Phone, Some(other)) => {
-                problems.push(problem(at, format!("phone = '{other}': use mobile, landline or any")));
-                PhoneKind::Any
-            }
-            (_, Some(_)) => {
-                problems.push(problem(at, "only a phone field takes phone".into()));
-                PhoneKind::Any
-            }
-            (_, None) => PhoneKind::Any,
-        };
-        let mut condition = |source: &Option<String>, name: &str| {
-            let source = source.as_ref()?;
-            match scripting.compile_expression(source) {
-                Ok(expression) => Some(Arc::new(expression)),
-                Err(error) => {
-                    problems.push(problem(at, format!("{name} does not compile: {error}")));
-                    None
-                }
-            }
-        };
-        let visible_when = condition(&raw.visible_when, "visible_when");
-        let required_when = condition(&raw.required_when, "required_when");
-        if (raw.filter || raw.sort) && kind == FieldKind::Textarea {
-            problems.push(problem(at, "a textarea cannot be a filter or sort key".into()));
-        }
-        if raw.sensitive && (raw.filter || raw.sort) {
-            problems.push(problem(
-                at,
-                "a sensitive field cannot be a filter or sort key (its values would be indexed in clear)".into(),
-            ));
-        }
-        if raw.sort && kind.is_list() {
-            problems.push(problem(at, format!("a {} field cannot be a sort key", kind.name())));
-        }
-        if raw.unique && (kind.is_list() || kind == FieldKind::Boolean || kind == FieldKind::Textarea) {
-            problems.push(problem(at, format!("a {} field cannot be unique", kind.name())));
-        }
-        let default_value = raw.default.as_ref().and_then(|value| match serde_json::to_value(value) {
-            Ok(value) => Some(value),
-            Err(error) => {
-                problems.push(problem(at, format!("default: {error}")));
-                None
-            }
-        });
-        if raw.readonly && raw.required && default_value.is_none() {
-            problems.push(problem(at, "a required read-only field needs a default (nobody could fill it)".into()));
-        }
-        let slot = (raw.filter || raw.sort).then(|| {
-            slots += 1;
-            slots - 1
-        });
-        fields.push((
-            raw.list,
-            Field {
-                key: raw.key,
-                label: raw.label,
-                kind,
-                required: raw.required,
-                unique: raw.unique,
-                sensitive: raw.sensitive,
-                readonly: raw.readonly,
-                default: default_value,
-                filter: raw.filter,
-                sortable: raw.sort,
-                slot,
-                min_length: raw.min_length,
-                max_length: raw.max_length,
-                min,
-                max,
-                pattern,
-                pattern_message: raw.pattern_message,
-                dict,
-                target,
-                scale,
-                phone,
-                help: raw.help,
-                visible_when,
-                required_when,
-                visible_when_source: raw.visible_when,
-                required_when_source: raw.required_when,
-            },
-        ));
     }
+
     if slots > MAX_KEYS {
         problems.push(problem(None, format!("{slots} fields are filters or sort keys; at most {MAX_KEYS} can be")));
     }
@@ -930,8 +846,23 @@ pub(crate) fn read_form(
             problems.push(problem(at, "a view name must be lower-case letters, digits, '-' or '_'".into()));
         }
         for key in raw.editable.iter().chain(&raw.readonly) {
-            if !fields.iter().any(|field| &field.key == key) {
+            let known = match key.split_once('.') {
+                // A sub-table's column: editable alone (the other columns and the rows stay).
+                Some((table, column)) => fields.iter().any(|field| {
+                    field.key == table
+                        && field.kind == FieldKind::Table
+                        && field.columns.iter().any(|candidate| candidate.key == column)
+                }),
+                None => fields.iter().any(|field| &field.key == key),
+            };
+            if !known {
                 problems.push(problem(Some(key), format!("view '{name}' names a field the form does not have")));
+            }
+            if key.contains('.') && raw.readonly.contains(key) {
+                problems.push(problem(
+                    Some(key),
+                    format!("view '{name}': list the table as readonly, a column only as editable"),
+                ));
             }
         }
         for key in raw.editable.iter().filter(|key| raw.readonly.contains(key)) {
@@ -947,7 +878,19 @@ pub(crate) fn read_form(
         }
         // The form's order, whatever order the view lists them in.
         let ordered = |listed: &[String]| -> Vec<String> {
-            fields.iter().filter(|field| listed.contains(&field.key)).map(|field| field.key.clone()).collect()
+            let mut ordered = Vec::new();
+            for field in &fields {
+                if listed.contains(&field.key) {
+                    ordered.push(field.key.clone());
+                }
+                for column in &field.columns {
+                    let key = format!("{}.{}", field.key, column.key);
+                    if listed.contains(&key) {
+                        ordered.push(key);
+                    }
+                }
+            }
+            ordered
         };
         views.insert(name, View { editable: ordered(&raw.editable), readonly: ordered(&raw.readonly) });
     }
@@ -991,6 +934,336 @@ pub(crate) fn read_form(
         import_match,
         file: file.to_string(),
     })
+}
+
+/// Reads one field (or a sub-table's column: `column_of` names its table) with whether the
+/// list shows it; `slots` counts the key columns taken so far.
+#[allow(clippy::too_many_arguments)]
+fn read_field(
+    file: &str,
+    raw: FieldFile,
+    column_of: Option<&str>,
+    seen: &mut HashSet<String>,
+    slots: &mut usize,
+    dicts: &HashSet<String>,
+    scripting: &engine::Scripting,
+    problems: &mut Vec<Problem>,
+) -> Option<(bool, Field)> {
+    let named = match column_of {
+        Some(table) => format!("{table}.{}", raw.key),
+        None => raw.key.clone(),
+    };
+    let problem = |field: Option<&str>, message: String| Problem {
+        file: file.to_string(),
+        field: field.map(|_| named.clone()),
+        message,
+    };
+    let at = Some(raw.key.as_str());
+    if !valid_key(&raw.key) || raw.key.contains('-') {
+        problems.push(problem(at, "a field key must be lower-case letters, digits or '_'".into()));
+    }
+    if RESERVED.contains(&raw.key.as_str()) {
+        problems.push(problem(at, format!("'{}' is reserved for the record's own columns", raw.key)));
+    }
+    if !seen.insert(raw.key.clone()) {
+        problems.push(problem(at, "the key is used twice".into()));
+    }
+    let Some(kind) = FieldKind::parse(&raw.kind) else {
+        problems.push(problem(at, format!("unknown type '{}'", raw.kind)));
+        return None;
+    };
+    let dict = match (kind, &raw.dict) {
+        (FieldKind::District, None) => Some("district".to_string()),
+        (FieldKind::District, Some(_)) => {
+            problems.push(problem(at, "a district field takes no dict: it is the 16 districts".into()));
+            None
+        }
+        (kind, Some(dict)) if kind.has_options() => {
+            if !dicts.contains(dict) {
+                problems.push(problem(at, format!("dictionary '{dict}' does not exist in definitions/dicts")));
+            }
+            Some(dict.clone())
+        }
+        (kind, None) if kind.has_options() => {
+            problems.push(problem(at, format!("a {} field needs a dict", kind.name())));
+            None
+        }
+        (kind, Some(_)) => {
+            problems.push(problem(at, format!("a {} field takes no dict", kind.name())));
+            None
+        }
+        (_, None) => None,
+    };
+    let target = match (kind, &raw.form) {
+        (FieldKind::Reference, Some(target)) => Some(target.clone()),
+        (FieldKind::Reference, None) => {
+            problems.push(problem(at, "a reference field needs form = \"<form key>\"".into()));
+            None
+        }
+        (_, Some(_)) => {
+            problems.push(problem(at, "only a reference field takes form".into()));
+            None
+        }
+        (_, None) => None,
+    };
+    if matches!(kind, FieldKind::DateRange | FieldKind::TimeSlot | FieldKind::Address)
+        && (raw.filter || raw.unique || raw.sensitive)
+    {
+        problems.push(problem(
+            at,
+            format!("a {} field cannot be a filter, unique or sensitive (it can be a sort key)", kind.name()),
+        ));
+    }
+    if kind.is_link() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
+        problems
+            .push(problem(at, format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name())));
+    }
+    if kind.is_compound() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
+        problems
+            .push(problem(at, format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name())));
+    }
+    if column_of.is_some() && !kind.fits_column() {
+        problems.push(problem(at, format!("a sub-table column cannot be a {} field", kind.name())));
+    }
+    if column_of.is_some()
+        && (raw.filter
+            || raw.sort
+            || raw.unique
+            || raw.sensitive
+            || raw.list
+            || raw.readonly
+            || raw.visible_when.is_some()
+            || raw.required_when.is_some())
+    {
+        problems.push(problem(
+            at,
+            "a sub-table column takes no filter, sort, unique, sensitive, list, readonly, visible_when or required_when"
+                .into(),
+        ));
+    }
+    let accept = match (kind, raw.accept) {
+        (FieldKind::File, Some(accept)) => {
+            for extension in &accept {
+                if !crate::uploads::KINDS.iter().any(|(known, _, _)| known == extension) {
+                    problems.push(problem(at, format!("accept: '{extension}' is no file type the system takes")));
+                }
+            }
+            accept
+        }
+        (FieldKind::File, None) => {
+            crate::uploads::KINDS.iter().map(|(extension, _, _)| extension.to_string()).collect()
+        }
+        (FieldKind::Image, None) => vec!["png".into(), "jpg".into(), "jpeg".into()],
+        (_, Some(_)) => {
+            problems.push(problem(at, "only a file field takes accept".into()));
+            Vec::new()
+        }
+        (_, None) => Vec::new(),
+    };
+    let max_files = match (kind.is_upload(), raw.max_files) {
+        (true, Some(count)) if (1..=MAX_FILES).contains(&count) => count,
+        (true, Some(_)) => {
+            problems.push(problem(at, format!("max_files is 1 to {MAX_FILES}")));
+            1
+        }
+        (true, None) => 1,
+        (false, Some(_)) => {
+            problems.push(problem(at, "only a file or image field takes max_files".into()));
+            0
+        }
+        (false, None) => 0,
+    };
+    let max_bytes = match (kind.is_upload(), raw.max_mb) {
+        (true, Some(mb)) if (1..=crate::uploads::MAX_FILE_BYTES / 1024 / 1024).contains(&mb) => mb * 1024 * 1024,
+        (true, Some(_)) => {
+            problems.push(problem(
+                at,
+                format!("max_mb is 1 to {} (the file store's limit)", crate::uploads::MAX_FILE_BYTES / 1024 / 1024),
+            ));
+            crate::uploads::MAX_FILE_BYTES
+        }
+        (true, None) => crate::uploads::MAX_FILE_BYTES,
+        (false, Some(_)) => {
+            problems.push(problem(at, "only a file or image field takes max_mb".into()));
+            0
+        }
+        (false, None) => 0,
+    };
+    let mut columns = Vec::new();
+    match (kind, raw.columns) {
+        (FieldKind::Table, Some(raw_columns)) if !raw_columns.is_empty() => {
+            let mut column_keys = HashSet::new();
+            let mut no_slots = 0;
+            for column in raw_columns {
+                if let Some((_, column)) = read_field(
+                    file,
+                    column,
+                    Some(&raw.key),
+                    &mut column_keys,
+                    &mut no_slots,
+                    dicts,
+                    scripting,
+                    problems,
+                ) {
+                    columns.push(column);
+                }
+            }
+        }
+        (FieldKind::Table, _) => problems.push(problem(at, "a table field needs [[fields.columns]]".into())),
+        (_, Some(_)) => problems.push(problem(at, "only a table field takes columns".into())),
+        (_, None) => {}
+    }
+    let rows = match (kind, raw.min_rows, raw.max_rows) {
+        (FieldKind::Table, min, max) => {
+            let (min, max) = (min.unwrap_or(0), max.unwrap_or(MAX_ROWS));
+            if min > max || max > MAX_ROWS {
+                problems.push(problem(at, format!("min_rows ≤ max_rows ≤ {MAX_ROWS}")));
+            }
+            (min, max.min(MAX_ROWS))
+        }
+        (_, None, None) => (0, 0),
+        _ => {
+            problems.push(problem(at, "only a table field takes min_rows and max_rows".into()));
+            (0, 0)
+        }
+    };
+    let scale = match (kind, raw.scale) {
+        (FieldKind::Decimal, Some(scale)) if scale <= 6 => scale,
+        (FieldKind::Decimal, Some(_)) => {
+            problems.push(problem(at, "scale is at most 6".into()));
+            2
+        }
+        (_, Some(_)) => {
+            problems.push(problem(at, "only a decimal field takes a scale".into()));
+            0
+        }
+        (kind, None) => kind.default_scale(),
+    };
+    // An address and formatted text take a `max_length` for their text.
+    let lengths = raw.min_length.is_some()
+        || raw.pattern.is_some()
+        || (raw.max_length.is_some() && !matches!(kind, FieldKind::Address | FieldKind::RichText));
+    if lengths && !kind.is_text() {
+        problems
+            .push(problem(at, format!("min_length, max_length and pattern are for text fields, not {}", kind.name())));
+    }
+    if let (Some(min), Some(max)) = (raw.min_length, raw.max_length)
+        && min > max
+    {
+        problems.push(problem(at, "min_length is above max_length".into()));
+    }
+    let bound = |value: &Option<toml::Value>, name: &str, problems: &mut Vec<Problem>| {
+        let value = value.as_ref()?;
+        if !kind.is_ordered() {
+            problems.push(problem(at, format!("{name} is for numbers and dates, not {}", kind.name())));
+            return None;
+        }
+        let parsed = parse_bound(kind, scale, value);
+        if parsed.is_none() {
+            problems.push(problem(at, format!("{name} = {value:?} is no {} value", kind.name())));
+        }
+        parsed
+    };
+    let min = bound(&raw.min, "min", problems);
+    let max = bound(&raw.max, "max", problems);
+    let pattern = raw.pattern.as_ref().and_then(|pattern| match regex_lite::Regex::new(&format!("^(?:{pattern})$")) {
+        Ok(regex) => Some(regex),
+        Err(error) => {
+            problems.push(problem(at, format!("pattern does not compile: {error}")));
+            None
+        }
+    });
+    let phone = match (kind, raw.phone.as_deref()) {
+        (FieldKind::Phone, None | Some("any")) => PhoneKind::Any,
+        (FieldKind::Phone, Some("mobile")) => PhoneKind::Mobile,
+        (FieldKind::Phone, Some("landline")) => PhoneKind::Landline,
+        (FieldKind::Phone, Some(other)) => {
+            problems.push(problem(at, format!("phone = '{other}': use mobile, landline or any")));
+            PhoneKind::Any
+        }
+        (_, Some(_)) => {
+            problems.push(problem(at, "only a phone field takes phone".into()));
+            PhoneKind::Any
+        }
+        (_, None) => PhoneKind::Any,
+    };
+    let mut condition = |source: &Option<String>, name: &str| {
+        let source = source.as_ref()?;
+        match scripting.compile_expression(source) {
+            Ok(expression) => Some(Arc::new(expression)),
+            Err(error) => {
+                problems.push(problem(at, format!("{name} does not compile: {error}")));
+                None
+            }
+        }
+    };
+    let visible_when = condition(&raw.visible_when, "visible_when");
+    let required_when = condition(&raw.required_when, "required_when");
+    if (raw.filter || raw.sort) && kind == FieldKind::Textarea {
+        problems.push(problem(at, "a textarea cannot be a filter or sort key".into()));
+    }
+    if raw.sensitive && (raw.filter || raw.sort) {
+        problems.push(problem(
+            at,
+            "a sensitive field cannot be a filter or sort key (its values would be indexed in clear)".into(),
+        ));
+    }
+    if raw.sort && kind.is_list() {
+        problems.push(problem(at, format!("a {} field cannot be a sort key", kind.name())));
+    }
+    if raw.unique && (kind.is_list() || kind == FieldKind::Boolean || kind == FieldKind::Textarea) {
+        problems.push(problem(at, format!("a {} field cannot be unique", kind.name())));
+    }
+    let default_value = raw.default.as_ref().and_then(|value| match serde_json::to_value(value) {
+        Ok(value) => Some(value),
+        Err(error) => {
+            problems.push(problem(at, format!("default: {error}")));
+            None
+        }
+    });
+    if raw.readonly && raw.required && default_value.is_none() {
+        problems.push(problem(at, "a required read-only field needs a default (nobody could fill it)".into()));
+    }
+    let slot = (raw.filter || raw.sort).then(|| {
+        *slots += 1;
+        *slots - 1
+    });
+    Some((
+        raw.list,
+        Field {
+            key: raw.key,
+            label: raw.label,
+            kind,
+            required: raw.required,
+            unique: raw.unique,
+            sensitive: raw.sensitive,
+            readonly: raw.readonly,
+            default: default_value,
+            filter: raw.filter,
+            sortable: raw.sort,
+            slot,
+            min_length: raw.min_length,
+            max_length: raw.max_length,
+            min,
+            max,
+            pattern,
+            pattern_message: raw.pattern_message,
+            dict,
+            target,
+            scale,
+            phone,
+            help: raw.help,
+            visible_when,
+            required_when,
+            visible_when_source: raw.visible_when,
+            required_when_source: raw.required_when,
+            accept,
+            max_files,
+            max_bytes,
+            columns,
+            rows,
+        },
+    ))
 }
 
 fn parse_bound(kind: FieldKind, scale: u32, value: &toml::Value) -> Option<Bound> {

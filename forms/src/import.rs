@@ -227,9 +227,14 @@ fn header_name(header: &str) -> String {
 }
 
 /// The fields an import may fill: all but the read-only ones (they take their default, and
-/// change only through record actions).
+/// change only through record actions), the uploads and the sub-tables (a cell holds neither;
+/// an update keeps what they hold).
 pub fn importable(form: &Form) -> impl Iterator<Item = &crate::Field> {
-    form.fields.iter().filter(|field| !field.readonly)
+    form.fields.iter().filter(|field| is_importable(field))
+}
+
+fn is_importable(field: &crate::Field) -> bool {
+    !field.readonly && !field.kind.is_upload() && field.kind != crate::FieldKind::Table
 }
 
 /// Maps the header row to the form's importable fields, by label or key.
@@ -238,7 +243,8 @@ pub fn columns(form: &Form, headers: &[String]) -> Result<Columns, SheetError> {
     let mut ignored = Vec::new();
     for header in headers {
         let name = header_name(header);
-        let found = form.fields.iter().position(|field| !field.readonly && (field.label == name || field.key == name));
+        let found =
+            form.fields.iter().position(|field| is_importable(field) && (field.label == name || field.key == name));
         if let Some(index) = found
             && fields.contains(&Some(index))
         {

@@ -15,6 +15,7 @@ pub mod records;
 pub mod sealed;
 pub mod sheets;
 pub mod task;
+pub mod uploads;
 pub mod value;
 
 use std::collections::{BTreeMap, HashSet};

@@ -241,6 +241,7 @@ pub async fn resolve_references(
     input: &mut Map<String, Value>,
     previous: Option<&Map<String, Value>>,
 ) -> Result<()> {
+    resolve_uploads(store, form, actor, input, previous).await?;
     for field in form.fields.iter().filter(|field| field.kind.is_link()) {
         let named = match input.get(&field.key) {
             Some(Value::Object(object)) => object.get("id").and_then(Value::as_str).map(str::to_string),
@@ -268,6 +269,95 @@ pub async fn resolve_references(
             None => Value::String(named),
         };
         input.insert(field.key.clone(), resolved);
+    }
+    Ok(())
+}
+
+/// The uploads `new` holds in its file and image fields that `old` did not: what a save binds
+/// to the record.
+pub(crate) fn new_uploads(form: &Form, old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let ids = |values: &Map<String, Value>, field: &crate::Field| -> Vec<String> { file_ids(values.get(&field.key)) };
+    let mut files = Vec::new();
+    for field in form.fields.iter().filter(|field| field.kind.is_upload()) {
+        let before = ids(old, field);
+        files.extend(ids(new, field).into_iter().filter(|id| !before.contains(id)));
+    }
+    files
+}
+
+/// The file ids of a stored file or image value.
+pub fn file_ids(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|file| file.get("id").and_then(Value::as_str).map(str::to_string))
+        .collect()
+}
+
+/// Turns what a submission names in each file or image field — file ids, as a list, a list of
+/// `{"id"}` objects or a comma-separated text — into the stored descriptions: a file the field
+/// already held stays as stored; any other must be the actor's own upload that nothing holds
+/// yet (else it stays an id and the validation refuses it, `not-file`), so nobody can take a
+/// file of another record or of another person into theirs.
+async fn resolve_uploads(
+    store: &dyn Store,
+    form: &Form,
+    actor: &Actor,
+    input: &mut Map<String, Value>,
+    previous: Option<&Map<String, Value>>,
+) -> Result<()> {
+    for field in form.fields.iter().filter(|field| field.kind.is_upload()) {
+        let named: Vec<String> = match input.get(&field.key) {
+            Some(Value::Array(items)) => items
+                .iter()
+                .filter_map(|item| match item {
+                    Value::String(id) => Some(id.trim().to_string()),
+                    Value::Object(object) => object.get("id").and_then(Value::as_str).map(str::to_string),
+                    _ => None,
+                })
+                .collect(),
+            Some(Value::String(text)) => text.split(',').map(|id| id.trim().to_string()).collect(),
+            Some(Value::Object(object)) => {
+                object.get("id").and_then(Value::as_str).map(str::to_string).into_iter().collect()
+            }
+            _ => continue,
+        };
+        let mut named: Vec<String> = named.into_iter().filter(|id| !id.is_empty()).collect();
+        named.dedup();
+        let stored: Vec<Value> = previous
+            .and_then(|previous| previous.get(&field.key))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let fresh: Vec<String> = named
+            .iter()
+            .filter(|id| !stored.iter().any(|file| file.get("id").and_then(Value::as_str) == Some(id.as_str())))
+            .cloned()
+            .collect();
+        let uploads = if fresh.is_empty() { Vec::new() } else { store.files(&fresh).await? };
+        let resolved: Vec<Value> = named
+            .iter()
+            .map(|id| {
+                if let Some(kept) =
+                    stored.iter().find(|file| file.get("id").and_then(Value::as_str) == Some(id.as_str()))
+                {
+                    return kept.clone();
+                }
+                match uploads.iter().find(|file| {
+                    &file.id == id
+                        && file.uploaded_by == actor.user
+                        && file.instance_id.is_none()
+                        && file.record_id.is_none()
+                }) {
+                    Some(file) => serde_json::json!({
+                        "id": file.id, "name": file.name, "contentType": file.content_type, "size": file.size,
+                    }),
+                    None => Value::String(id.clone()),
+                }
+            })
+            .collect();
+        input.insert(field.key.clone(), Value::Array(resolved));
     }
     Ok(())
 }
@@ -380,6 +470,7 @@ pub async fn create(
         keys,
     };
     let changes = field_changes(form, &Map::new(), &values);
+    let files = new_uploads(form, &Map::new(), &values);
     let change = RecordChange {
         id: new_id(),
         record_id: id.clone(),
@@ -389,6 +480,7 @@ pub async fn create(
         action: "create".into(),
         changes: history_json(&changes),
         task_id: task_id.map(str::to_string),
+        files,
     };
     store
         .insert_form_record(&row, &unique_values(form, &values, crypto)?, &change)
@@ -625,6 +717,7 @@ pub(crate) fn prepare_save(
         action: action.into(),
         changes: history_json(&changes),
         task_id: task_id.map(str::to_string),
+        files: new_uploads(form, &current.values, &values),
     };
     Ok(Some(RecordWrite { unique: unique_values(form, &values, crypto)?, record, expected_version, change }))
 }
@@ -685,6 +778,7 @@ pub async fn delete(
         action: "delete".into(),
         changes: "[]".into(),
         task_id: None,
+        files: Vec::new(),
     };
     match store.delete_form_record(&form.key, id, expected_version, &change).await {
         Err(store::Error::Conflict(_)) => {
@@ -716,6 +810,7 @@ pub async fn restore(
         action: "restore".into(),
         changes: "[]".into(),
         task_id: None,
+        files: Vec::new(),
     };
     store
         .restore_form_record(&form.key, id, &unique_values(form, &current.values, crypto)?, &change)

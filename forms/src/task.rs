@@ -179,6 +179,32 @@ pub fn submit(
         .map_err(|errors| TaskFormError::Record(RecordError::Invalid(errors)))?;
     let editable: Vec<&str> =
         subset.fields.iter().filter(|field| task.access(field) == Access::Editable).map(|f| f.key.as_str()).collect();
+    // A sub-table editable only in some columns: the same rows, the other cells as they were.
+    for table in
+        form.fields.iter().filter(|field| field.kind == crate::FieldKind::Table && given.contains_key(&field.key))
+    {
+        if task.access(table) != Access::Editable || form.rows_editable(task.view, table) {
+            continue;
+        }
+        let rows =
+            |values: &Map<String, Value>| values.get(&table.key).and_then(Value::as_array).cloned().unwrap_or_default();
+        let (before, after) = (rows(current), rows(&values));
+        if before.len() != after.len() {
+            return Err(TaskFormError::NotEditable {
+                field: table.key.clone(), label: format!("{}的行", table.label)
+            });
+        }
+        for (old, new) in before.iter().zip(&after) {
+            for column in table.columns.iter().filter(|column| !form.column_editable(task.view, table, column)) {
+                if old.get(&column.key) != new.get(&column.key) {
+                    return Err(TaskFormError::NotEditable {
+                        field: format!("{}.{}", table.key, column.key),
+                        label: format!("{}的“{}”列", table.label, column.label),
+                    });
+                }
+            }
+        }
+    }
     for field in subset.fields.iter().filter(|field| editable.contains(&field.key.as_str()) && !field.sensitive) {
         variables.insert(field.key.clone(), values.get(&field.key).cloned().unwrap_or(Value::Null));
     }

@@ -23,6 +23,11 @@ pub struct FieldError {
 }
 
 impl FieldError {
+    /// Whether the problem is at `field` or inside it (a sub-table's cell).
+    pub fn is_at(&self, field: &str) -> bool {
+        self.field == field || self.field.strip_prefix(field).is_some_and(|rest| rest.starts_with('.'))
+    }
+
     fn new(field: &str, code: &str, message: impl Into<String>) -> FieldError {
         FieldError { field: field.to_string(), code: code.to_string(), message: message.into() }
     }
@@ -225,6 +230,31 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
                 }
             }
         };
+    }
+    if kind.is_upload() {
+        return read_files(field, value);
+    }
+    if kind == FieldKind::RichText {
+        let Some(html) = text_of(value) else { return fail("not-text", "这里只能填写文字".into()) };
+        let clean = sanitise_html(&html);
+        let length = plain_text(&clean).chars().count();
+        if length == 0 {
+            // Only tags: nothing written.
+            return Ok(Value::String(String::new()));
+        }
+        let limit = field.max_length.unwrap_or(RICH_TEXT_LIMIT);
+        if length > limit {
+            return fail("too-long", format!("最多填写 {limit} 个字，现在是 {length} 个"));
+        }
+        if let Some(min) = field.min_length
+            && length < min
+        {
+            return fail("too-short", format!("至少填写 {min} 个字"));
+        }
+        return Ok(Value::String(clean));
+    }
+    if kind == FieldKind::Table {
+        return fail("not-table", "请逐行填写表格".into());
     }
     if kind == FieldKind::Address {
         let pieces = match value {
@@ -435,8 +465,138 @@ fn read(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Re
             }
             checked_text(text)
         }
-        FieldKind::Boolean | FieldKind::Multiselect | FieldKind::Checkbox => unreachable_kind(),
+        FieldKind::Boolean
+        | FieldKind::Multiselect
+        | FieldKind::Checkbox
+        | FieldKind::File
+        | FieldKind::Image
+        | FieldKind::RichText
+        | FieldKind::Table => unreachable_kind(),
     }
+}
+
+/// The most characters of text a rich-text field holds when its definition sets no
+/// `max_length`.
+const RICH_TEXT_LIMIT: usize = 20_000;
+
+/// Formatted text as the system keeps it: paragraphs, headings, emphasis, lists, quotes, and
+/// links to web pages (opened without handing the page a reference back), nothing else —
+/// scripts, styles, event handlers, frames and `javascript:` links are dropped, whatever
+/// the client sent.
+pub fn sanitise_html(html: &str) -> String {
+    use std::collections::HashSet;
+    let tags: HashSet<&str> =
+        ["p", "br", "b", "strong", "i", "em", "u", "s", "ul", "ol", "li", "h2", "h3", "h4", "blockquote", "a"]
+            .into_iter()
+            .collect();
+    ammonia::Builder::default()
+        .tags(tags)
+        .clean_content_tags(["script", "style"].into_iter().collect())
+        .generic_attributes(HashSet::new())
+        .tag_attributes([("a", ["href"].into_iter().collect())].into_iter().collect())
+        .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .link_rel(Some("noopener noreferrer nofollow"))
+        .clean(html)
+        .to_string()
+        .trim()
+        .to_string()
+}
+
+/// The words of formatted text, without its tags (what a search, a list and an export read).
+pub fn plain_text(html: &str) -> String {
+    // The end of a block is a space between its words and the next block's.
+    let spaced = ["</p>", "</h2>", "</h3>", "</h4>", "</li>", "</blockquote>", "<br>"]
+        .iter()
+        .fold(html.to_string(), |text, tag| text.replace(tag, &format!("{tag} ")));
+    let text = ammonia::Builder::empty().clean(&spaced).to_string();
+    let text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&");
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The files of an upload field as [`crate::records::resolve_references`] found them (each
+/// the caller's own upload, or one the record already holds): their count, types and sizes
+/// held to the definition.
+fn read_files(field: &Field, value: &Value) -> Result<Value, (String, String)> {
+    let unusable = || ("not-file".to_string(), "文件不存在或已失效，请重新上传".to_string());
+    let items: Vec<&Value> = match value {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    if items.len() > field.max_files {
+        return Err(("too-many-files".into(), format!("最多上传 {} 个文件", field.max_files)));
+    }
+    let mut files = Vec::new();
+    for item in items {
+        let object = item.as_object().ok_or_else(unusable)?;
+        let text = |name: &str| object.get(name).and_then(Value::as_str).filter(|text| !text.is_empty());
+        let (Some(id), Some(name), Some(content_type), Some(size)) =
+            (text("id"), text("name"), text("contentType"), object.get("size").and_then(Value::as_u64))
+        else {
+            return Err(unusable());
+        };
+        let extension = crate::uploads::extension(name);
+        let image = field.kind == FieldKind::Image;
+        if !field.accept.contains(&extension) || (image && !content_type.starts_with("image/")) {
+            let kinds = field.accept.join("、");
+            let message =
+                if image { "请上传 png 或 jpg 图片".to_string() } else { format!("请上传 {kinds} 文件") };
+            return Err(("file-type".into(), format!("“{name}”类型不符：{message}")));
+        }
+        if size as usize > field.max_bytes {
+            return Err(("file-too-large".into(), format!("“{name}”超过 {} MB", field.max_bytes / 1024 / 1024)));
+        }
+        files.push(serde_json::json!({ "id": id, "name": name, "contentType": content_type, "size": size }));
+    }
+    Ok(Value::Array(files))
+}
+
+/// The rows of a sub-table, each cell read as its column reads a value: rows with nothing in
+/// them dropped, every problem named by its place (`<table>.<row>.<column>`, rows from 0) and
+/// its message by row number and column label.
+fn read_table(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate) -> Result<Value, Vec<FieldError>> {
+    let Value::Array(items) = value else {
+        return Err(vec![FieldError::new(&field.key, "not-table", "请逐行填写表格")]);
+    };
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    for item in items {
+        let Value::Object(cells) = item else {
+            errors.push(FieldError::new(&field.key, "not-table", "请逐行填写表格"));
+            continue;
+        };
+        if field.columns.iter().all(|column| is_empty(cells.get(&column.key))) {
+            continue;
+        }
+        let index = rows.len();
+        let mut row = Map::new();
+        for column in &field.columns {
+            let at = format!("{}.{index}.{}", field.key, column.key);
+            let place = format!("第 {} 行“{}”", index + 1, column.label);
+            let cell = cells.get(&column.key).filter(|cell| !is_empty(Some(cell)));
+            let Some(cell) = cell else {
+                if column.required {
+                    errors.push(FieldError::new(&at, "required", format!("{place}：请填写{}", column.label)));
+                }
+                continue;
+            };
+            match read(column, catalog, cell, today) {
+                Ok(Value::Array(list)) if list.is_empty() => {}
+                Ok(value) => {
+                    row.insert(column.key.clone(), value);
+                }
+                Err((code, message)) => errors.push(FieldError::new(&at, &code, format!("{place}：{message}"))),
+            }
+        }
+        rows.push(Value::Object(row));
+    }
+    let (min, max) = field.rows;
+    if rows.len() > max {
+        errors.push(FieldError::new(&field.key, "too-many-rows", format!("最多 {max} 行，现在是 {} 行", rows.len())));
+    }
+    if rows.len() < min && !rows.is_empty() {
+        errors.push(FieldError::new(&field.key, "too-few-rows", format!("至少填写 {min} 行")));
+    }
+    if errors.is_empty() { Ok(Value::Array(rows)) } else { Err(errors) }
 }
 
 /// Booleans and lists are read before the text types; this arm is never taken.
@@ -548,8 +708,20 @@ pub fn validate(
             continue;
         }
         let Some(given) = given else { continue };
+        if field.kind == FieldKind::Table {
+            match read_table(field, catalog, given, today) {
+                Ok(Value::Array(rows)) if rows.is_empty() => {}
+                Ok(rows) => {
+                    values.insert(field.key.clone(), rows);
+                }
+                Err(mut problems) => errors.append(&mut problems),
+            }
+            continue;
+        }
         match read(field, catalog, given, today) {
             Ok(Value::Array(items)) if items.is_empty() => {}
+            // Formatted text that was only tags.
+            Ok(Value::String(text)) if text.is_empty() => {}
             Ok(value) => {
                 values.insert(field.key.clone(), value);
             }
@@ -563,11 +735,11 @@ pub fn validate(
         {
             // Not asked for: not kept, not required.
             values.remove(&field.key);
-            errors.retain(|error| error.field != field.key);
+            errors.retain(|error| !error.is_at(&field.key));
             continue;
         }
         let required = field.required || field.required_when.as_ref().is_some_and(|when| holds(catalog, when, &scope));
-        if required && !values.contains_key(&field.key) && !errors.iter().any(|error| error.field == field.key) {
+        if required && !values.contains_key(&field.key) && !errors.iter().any(|error| error.is_at(&field.key)) {
             errors.push(FieldError::new(&field.key, "required", format!("请填写{}", field.label)));
         }
     }
@@ -667,6 +839,11 @@ pub fn search_text(form: &Form, values: &Map<String, Value>) -> String {
             parts.push(text.to_lowercase());
         }
     }
+    for field in form.fields.iter().filter(|field| field.kind == FieldKind::RichText) {
+        if let Some(Value::String(html)) = values.get(&field.key) {
+            parts.push(plain_text(html).to_lowercase());
+        }
+    }
     // An address is found by its words too.
     for field in form.fields.iter().filter(|field| field.kind == FieldKind::Address) {
         if let Some(text) = values.get(&field.key).and_then(|value| value.get("address")).and_then(Value::as_str) {
@@ -708,6 +885,25 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
                 format!("{} {}–{}", part("date"), part("start"), part("end"))
             }
         }
+        Value::Array(files) if field.kind.is_upload() => {
+            files.iter().filter_map(|file| file.get("name").and_then(Value::as_str)).collect::<Vec<_>>().join("、")
+        }
+        Value::Array(rows) if field.kind == FieldKind::Table => rows
+            .iter()
+            .map(|row| {
+                field
+                    .columns
+                    .iter()
+                    .filter_map(|column| {
+                        let text = display(column, catalog, row.get(&column.key));
+                        (!text.is_empty()).then(|| format!("{}：{text}", column.label))
+                    })
+                    .collect::<Vec<_>>()
+                    .join("，")
+            })
+            .collect::<Vec<_>>()
+            .join("；"),
+        Value::String(html) if field.kind == FieldKind::RichText => plain_text(html),
         Value::Bool(true) => "是".into(),
         Value::Bool(false) => "否".into(),
         Value::Array(items) => items.iter().filter_map(Value::as_str).map(label).collect::<Vec<_>>().join("、"),

@@ -132,6 +132,8 @@ pub struct StoredFile {
     pub uploaded_at: i64,
     /// The instance an operation attached it to; `None` until then.
     pub instance_id: Option<String>,
+    /// The form record whose file or image field holds it; `None` until a save binds it.
+    pub record_id: Option<String>,
 }
 
 /// A signer added to a task (加签).
@@ -438,7 +440,7 @@ pub(crate) fn push_record(batch: &mut Batch, record: &ApprovalRecord) {
     let files = record_files(record);
     if !files.is_empty() {
         let statement = format!(
-            "UPDATE files SET instance_id = ? WHERE uploaded_by = ? AND (instance_id IS NULL OR instance_id = ?) AND id IN ({})",
+            "UPDATE files SET instance_id = ? WHERE uploaded_by = ? AND record_id IS NULL AND (instance_id IS NULL OR instance_id = ?) AND id IN ({})",
             vec!["?"; files.len()].join(", ")
         );
         let mut params = vec![Param::from(&record.instance_id), actor.into(), (&record.instance_id).into()];
@@ -517,7 +519,7 @@ macro_rules! approval_impl {
                 })
             }
 
-            const FILE_COLUMNS: &str = "id, name, content_type, size, digest, uploaded_by, uploaded_at, instance_id";
+            const FILE_COLUMNS: &str = "id, name, content_type, size, digest, uploaded_by, uploaded_at, instance_id, record_id";
 
             fn file_from(row: &DbRow) -> Result<StoredFile> {
                 Ok(StoredFile {
@@ -529,6 +531,7 @@ macro_rules! approval_impl {
                     uploaded_by: row.try_get("uploaded_by")?,
                     uploaded_at: row.try_get("uploaded_at")?,
                     instance_id: row.try_get("instance_id")?,
+                    record_id: row.try_get("record_id")?,
                 })
             }
 
@@ -769,7 +772,7 @@ macro_rules! approval_impl {
 
                 async fn insert_file(&self, file: &StoredFile, sealed: &[u8], unbound_before: i64) -> Result<()> {
                     let mut tx = self.begin_write().await?;
-                    sqlx::query(Self::sql("DELETE FROM files WHERE instance_id IS NULL AND uploaded_at < ?"))
+                    sqlx::query(Self::sql("DELETE FROM files WHERE instance_id IS NULL AND record_id IS NULL AND uploaded_at < ?"))
                         .bind(unbound_before).execute(&mut *tx).await?;
                     sqlx::query(Self::sql("INSERT INTO files (id, name, content_type, size, digest, uploaded_by, uploaded_at, instance_id, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"))
                         .bind(&file.id).bind(&file.name).bind(&file.content_type).bind(file.size).bind(&file.digest)

@@ -56,6 +56,10 @@ pub struct RecordChange {
     pub changes: String,
     /// The task the change was made in (a task form), if any.
     pub task_id: Option<String>,
+    /// The uploads the change puts into the record's file or image fields: each must be the
+    /// actor's own upload, not bound to anything else, and is bound to the record in the
+    /// change's transaction (a race for one upload is lost with [`crate::Error::Conflict`]).
+    pub files: Vec<String>,
 }
 
 /// A value of a unique field of a live record.
@@ -447,6 +451,15 @@ pub struct RecordWrite {
 pub(crate) const UPDATE_RECORD: &str = "UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL";
 pub(crate) const RELEASE_UNIQUE: &str = "DELETE FROM form_unique WHERE record_id = ?";
 pub(crate) const TAKE_UNIQUE: &str = "INSERT INTO form_unique (form, field, value, record_id) VALUES (?, ?, ?, ?) ON CONFLICT (form, field, value) DO NOTHING";
+pub(crate) const BIND_FILE: &str = "UPDATE files SET record_id = ? WHERE id = ? AND uploaded_by = ? AND instance_id IS NULL AND (record_id IS NULL OR record_id = ?)";
+
+/// The parameters of [`BIND_FILE`] for each upload a change binds.
+pub(crate) fn bind_file_params(change: &RecordChange) -> impl Iterator<Item = Vec<Param>> + '_ {
+    change.files.iter().map(|file| {
+        vec![Param::from(&change.record_id), file.into(), (&change.actor).into(), (&change.record_id).into()]
+    })
+}
+
 pub(crate) const INSERT_CHANGE: &str = "INSERT INTO form_record_changes (id, record_id, form, at, actor, action, changes, task_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 
 pub(crate) fn update_params(record: &FormRecord, expected_version: i64) -> Vec<Param> {
@@ -492,6 +505,9 @@ pub(crate) fn push_record_writes(batch: &mut crate::backend::Batch, writes: &[Re
             );
         }
         batch.push(INSERT_CHANGE.into(), change_params(&write.change));
+        for params in bind_file_params(&write.change) {
+            batch.push_guarded(BIND_FILE.into(), params);
+        }
     }
 }
 
@@ -542,6 +558,7 @@ macro_rules! forms_impl {
                     action: row.try_get("action")?,
                     changes: row.try_get("changes")?,
                     task_id: row.try_get("task_id")?,
+                    files: Vec::new(),
                 })
             }
 
@@ -620,6 +637,12 @@ macro_rules! forms_impl {
 
                 async fn push_change(tx: &mut Tx, change: &RecordChange) -> Result<()> {
                     bind_params(sqlx::query(Self::sql(INSERT_CHANGE)), &change_params(change)).execute(&mut **tx).await?;
+                    for (file, params) in change.files.iter().zip(bind_file_params(change)) {
+                        let bound = bind_params(sqlx::query(Self::sql(BIND_FILE)), &params).execute(&mut **tx).await?.rows_affected();
+                        if bound == 0 {
+                            return Err(Error::Conflict(format!("upload {file} is no longer available")));
+                        }
+                    }
                     Ok(())
                 }
 
@@ -956,6 +979,7 @@ macro_rules! forms_impl {
                                 action: format!("import:{import_id}"),
                                 changes: prepared.changes,
                                 task_id: None,
+                                files: Vec::new(),
                             };
                             let outcome = if row.outcome == "new" {
                                 Self::insert_in(&mut tx, &record, &unique, &change).await

@@ -20,6 +20,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (15, "form_imports", include_str!("../../migrations/sqlite/0015_form_imports.sql")),
     (16, "form_views", include_str!("../../migrations/sqlite/0016_form_views.sql")),
     (17, "form_list_index", include_str!("../../migrations/sqlite/0017_form_list_index.sql")),
+    (18, "record_files", include_str!("../../migrations/sqlite/0018_record_files.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -41,6 +42,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (15, "form_imports", include_str!("../../migrations/postgres/0015_form_imports.sql")),
     (16, "form_views", include_str!("../../migrations/postgres/0016_form_views.sql")),
     (17, "form_list_index", include_str!("../../migrations/postgres/0017_form_list_index.sql")),
+    (18, "record_files", include_str!("../../migrations/postgres/0018_record_files.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

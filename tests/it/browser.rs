@@ -784,3 +784,100 @@ async fn date_ranges_and_references_on_the_generated_screens() {
     page.screenshot("form-bulk-done.png").await;
     browser.close();
 }
+
+/// Issue 13's compound fields in a real browser: a picture chosen in a file field is uploaded at
+/// once and shown as a thumbnail, sub-table rows are added and saved, the record page shows
+/// both; formatted text is typed in the editor with its toolbar and shown formatted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_sub_tables_and_formatted_text_on_the_generated_screens() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    crate::forms::staff(&app).await;
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/forms/lawyer/new", app.base)).await;
+    for (selector, value) in [
+        ("#in-name", "赵志强"),
+        ("#in-licence_number", "13101200910777777"),
+        ("#in-firm", "上海市黄浦区拥军律师事务所"),
+        ("#in-district", "310101"),
+        ("#in-phone", "13816230000"),
+        ("#in-status", "active"),
+    ] {
+        page.fill(selector, value).await;
+    }
+    page.click("[name='v.specialities'][value='veteran-rights']").await;
+    // A picture chosen in the file field (DevTools sets the files as a person's picker would).
+    let photo = std::env::temp_dir().join(format!("sy-licence-{}.png", uuid_like()));
+    let png = base64_png();
+    std::fs::write(&photo, &png).expect("photo written");
+    let document = page.call("DOM.getDocument", json!({})).await;
+    let input = page
+        .call("DOM.querySelector", json!({ "nodeId": document["root"]["nodeId"], "selector": "#in-licence_photo" }))
+        .await;
+    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
+        .await;
+    page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
+    assert!(page.text("[data-field=licence_photo] .file-list").await.contains("✓"), "the upload is listed");
+    page.until("(() => { const img = document.querySelector('[data-field=licence_photo] img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
+    let _ = std::fs::remove_file(&photo);
+    // Two rows of the sub-table.
+    page.click("[data-add-row]").await;
+    page.click("[data-add-row]").await;
+    page.fill("[name='v.cases.0.year']", "2023").await;
+    page.fill("[name='v.cases.0.cause']", "军属劳动争议").await;
+    page.fill("[name='v.cases.1.year']", "2024").await;
+    page.fill("[name='v.cases.1.cause']", "退役安置纠纷").await;
+    page.fill("[name='v.cases.1.outcome']", "胜诉").await;
+    page.call(
+        "Runtime.evaluate",
+        json!({ "expression": "document.querySelector('[data-field=cases]').scrollIntoView()" }),
+    )
+    .await;
+    page.screenshot("form-files-table-edit.png").await;
+    page.click("#save").await;
+    page.until("document.getElementById('values') !== null").await;
+    assert_eq!(page.evaluate("document.querySelectorAll('#values .sub-table tbody tr').length").await, 2);
+    page.until("(() => { const img = document.querySelector('#values img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
+    page.screenshot("form-files-table-record.png").await;
+    browser.close();
+
+    // Formatted text with the editor's toolbar (an article is the city's).
+    let (browser, mut page) = desktop(&app, "city1").await;
+    page.open(&format!("{}/admin/forms/article/new", app.base)).await;
+    page.until("!document.querySelector('.rich-area').hidden").await;
+    page.fill("#in-title", "关于开展双拥走访慰问的通知").await;
+    page.fill("#in-column", "notice").await;
+    page.fill("#in-status", "draft").await;
+    page.evaluate(
+        "(() => { const area = document.querySelector('.rich-area'); area.focus(); \
+         document.execCommand('insertText', false, '各区双拥办：请于本月底前完成走访。'); \
+         const range = document.createRange(); range.selectNodeContents(area); \
+         const selection = getSelection(); selection.removeAllRanges(); selection.addRange(range); })()",
+    )
+    .await;
+    page.click("[data-command=bold]").await;
+    assert_eq!(
+        page.evaluate("document.getElementById('in-body').value.includes('<b>')").await,
+        true,
+        "the toolbar's bold is in the value"
+    );
+    page.screenshot("form-richtext-edit.png").await;
+    page.click("#save").await;
+    page.until("document.querySelector('#values .rich-text b') !== null").await;
+    assert!(page.text("#values .rich-text b").await.contains("请于本月底前完成走访"));
+    page.screenshot("form-richtext-record.png").await;
+    browser.close();
+}
+
+/// A small PNG (48×48, red) a browser decodes.
+fn base64_png() -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode("iVBORw0KGgoAAAANSUhEUgAAADAAAAAwCAIAAADYYG7QAAAAQklEQVR4nO3OQQ0AIAwAscmZfxXIwgXHo0kFdM7uVyYfCAkJCdUDISEhoXogJCQkVA+EhISE6oGQkJBQPRASEnrsAtMj2IhS8gEaAAAAAElFTkSuQmCC")
+        .expect("png")
+}

@@ -18,17 +18,7 @@ use crate::support::{TestApp, each_backend};
 
 /// Uploads `bytes` as `name` to the lawyer form's imports.
 async fn upload(app: &TestApp, session: &Session, name: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
-    let response = app
-        .client
-        .post(format!("{}/api/forms/lawyer/imports", app.base))
-        .header("cookie", &session.cookie)
-        .header("x-csrf-token", &session.csrf)
-        .multipart(form)
-        .send()
-        .await
-        .expect("sent");
+    let response = session.upload(app, "/api/forms/lawyer/imports", name, bytes).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

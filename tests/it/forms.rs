@@ -739,6 +739,7 @@ async fn sensitive_values_are_sealed_at_rest_and_found_by_their_blind_index() {
             action: "create".into(),
             changes: json!([{ "field": "phone", "old": null, "new": "13700000000" }]).to_string(),
             task_id: None,
+            files: Vec::new(),
         };
         store.insert_form_record(&old, &[], &change).await.expect("inserted in clear, with its history");
         store.reindex_form_records("lawyer", &[], Some("an earlier layout")).await.expect("old layout");

@@ -112,6 +112,20 @@ impl Session {
     pub fn post(&self, app: &TestApp, path: &str, body: Value) -> reqwest::RequestBuilder {
         self.send(app, reqwest::Method::POST, path, body)
     }
+
+    /// A multipart upload of `bytes` as the file `name` in the field `file`, with the CSRF header.
+    pub async fn upload(&self, app: &TestApp, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(name.to_string()));
+        app.client
+            .post(format!("{}{path}", app.base))
+            .header("cookie", &self.cookie)
+            .header("x-csrf-token", &self.csrf)
+            .multipart(form)
+            .send()
+            .await
+            .expect("sent")
+    }
 }
 
 async fn error_of(response: reqwest::Response) -> (StatusCode, String) {

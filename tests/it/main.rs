@@ -6,6 +6,7 @@ mod browser;
 mod console;
 mod engine_rest;
 mod events;
+mod form_fields;
 mod form_imports;
 mod forms;
 mod identity;

@@ -80,13 +80,17 @@ async function uploadFile(form, blob, name) {
   return answer.id;
 }
 
-// Attachments: each chosen file is uploaded at once and its id kept in the hidden field.
+// Attachments and file fields: each chosen file is uploaded at once and its id kept in the
+// hidden field of its box (a field of one file replaces the file it held); 移除 takes one out.
+const idsOf = (field) => field.value.split(",").map((id) => id.trim()).filter(Boolean);
 document.addEventListener("change", async (event) => {
   const input = event.target;
   if (!(input instanceof HTMLInputElement) || !input.dataset.upload) return;
-  const form = input.form;
-  const field = form.querySelector("input[name=" + input.dataset.upload + "]");
-  const list = input.closest("[data-files]").querySelector(".file-list");
+  const box = input.closest("[data-files]");
+  const field = box.querySelector('input[type=hidden][name="' + input.dataset.upload + '"]');
+  const form = field.form;
+  const list = box.querySelector(".file-list");
+  const max = Number(box.dataset.max || 0);
   for (const file of Array.from(input.files || [])) {
     const item = document.createElement("li");
     item.textContent = file.name + " 上传中…";
@@ -94,8 +98,29 @@ document.addEventListener("change", async (event) => {
     form.dataset.uploading = String(Number(form.dataset.uploading || 0) + 1);
     try {
       const id = await uploadFile(form, file, file.name);
-      field.value = field.value ? field.value + "," + id : id;
-      item.textContent = file.name + " ✓";
+      if (max === 1) {
+        list.querySelectorAll("li[data-file]").forEach((old) => old.remove());
+        field.value = id;
+      } else {
+        field.value = idsOf(field).concat(id).join(",");
+      }
+      item.dataset.file = id;
+      item.textContent = "";
+      if (file.type.startsWith("image/")) {
+        const thumb = document.createElement("img");
+        thumb.className = "thumb"; thumb.alt = file.name;
+        // A data: address (the CSP allows data: images, not blob:).
+        const reader = new FileReader();
+        reader.onload = () => { thumb.src = reader.result; };
+        reader.readAsDataURL(file);
+        item.appendChild(thumb);
+      }
+      item.appendChild(document.createTextNode(file.name + " ✓ "));
+      if (max) {
+        const remove = document.createElement("button");
+        remove.type = "button"; remove.className = "link"; remove.dataset.removeFile = id; remove.textContent = "移除";
+        item.appendChild(remove);
+      }
     } catch (error) {
       item.textContent = file.name + "：" + error.message;
       item.className = "error";
@@ -104,6 +129,65 @@ document.addEventListener("change", async (event) => {
     }
   }
   input.value = "";
+});
+document.addEventListener("click", (event) => {
+  const button = event.target instanceof Element && event.target.closest("[data-remove-file]");
+  if (!button) return;
+  const box = button.closest("[data-files]");
+  const field = box.querySelector("input[type=hidden]");
+  field.value = idsOf(field).filter((id) => id !== button.dataset.removeFile).join(",");
+  button.closest("li").remove();
+});
+
+// Sub-tables: 添加一行 copies the empty row (numbered after the highest row so far), 删除
+// removes one; the server reads the rows in the order of their numbers.
+document.addEventListener("click", (event) => {
+  const target = event.target instanceof Element ? event.target : null;
+  const add = target && target.closest("[data-add-row]");
+  if (add) {
+    const box = add.closest("[data-table]");
+    const body = box.querySelector("tbody");
+    const prefix = box.dataset.table + ".";
+    let next = 0;
+    box.querySelectorAll("tbody [name]").forEach((cell) => {
+      const row = Number(cell.name.slice(prefix.length).split(".")[0]);
+      if (Number.isInteger(row) && row >= next) next = row + 1;
+    });
+    const row = document.createElement("tr");
+    row.innerHTML = box.querySelector("template").innerHTML.replaceAll("__row__", String(next));
+    body.appendChild(row);
+    const first = row.querySelector("input:not([type=hidden]), select");
+    if (first) first.focus();
+    return;
+  }
+  const remove = target && target.closest("[data-remove-row]");
+  if (remove) remove.closest("tr").remove();
+});
+
+// Formatted text: a small editor over the textarea (which stays the value the form sends and
+// what works without script); the server keeps only harmless tags either way.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelectorAll("[data-richtext]").forEach((box) => {
+    const area = box.querySelector(".rich-area");
+    const source = box.querySelector("textarea");
+    const toolbar = box.querySelector(".rich-toolbar");
+    area.innerHTML = source.value;
+    source.hidden = true; area.hidden = false; toolbar.hidden = false;
+    const sync = () => { source.value = area.innerHTML; };
+    area.addEventListener("input", sync);
+    toolbar.addEventListener("click", (event) => {
+      const button = event.target instanceof Element && event.target.closest("[data-command]");
+      if (!button) return;
+      let value = button.dataset.value || null;
+      if (button.dataset.command === "createLink") {
+        value = window.prompt("链接地址（http:// 或 https:// 开头）", "https://");
+        if (!value) return;
+      }
+      area.focus();
+      document.execCommand(button.dataset.command, false, value);
+      sync();
+    });
+  });
 });
 
 // Signature pads: drawn with a finger or the mouse; uploaded as PNG when the form is sent.

@@ -24,25 +24,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::identity::{Auth, ClientIp, audit, entry};
 use crate::routes::{Need, Routes};
 
-/// The largest file accepted (the `/api` body limit is a little above it).
-pub const MAX_FILE_BYTES: usize = 8 * 1024 * 1024;
+pub use forms::uploads::MAX_FILE_BYTES;
 /// At most this many files on one operation.
 const MAX_ATTACHMENTS: usize = 20;
 /// Uploads no operation used are removed after a day.
 const UNBOUND_TTL_MS: i64 = 24 * 3600 * 1000;
-
-/// The kinds of file accepted: extension, content type, and the bytes such a file starts with.
-const KINDS: &[(&str, &str, &[u8])] = &[
-    ("png", "image/png", b"\x89PNG\r\n\x1a\n"),
-    ("jpg", "image/jpeg", b"\xff\xd8\xff"),
-    ("jpeg", "image/jpeg", b"\xff\xd8\xff"),
-    ("pdf", "application/pdf", b"%PDF-"),
-    ("ofd", "application/ofd", b"PK\x03\x04"),
-    ("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", b"PK\x03\x04"),
-    ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04"),
-    ("doc", "application/msword", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
-    ("xls", "application/vnd.ms-excel", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"),
-];
 
 pub fn router() -> Routes {
     Routes::new().post("/files", Need::SignedIn, upload).get("/files/{id}", Need::SignedIn, download)
@@ -65,19 +51,16 @@ fn clean_name(raw: &str) -> ApiResult<String> {
     Ok(name.to_string())
 }
 
-/// The content type of a file: its extension must be one of [`KINDS`] and its bytes must start
-/// the way that kind does.
+/// The content type of a file by its bytes and extension ([`forms::uploads::sniff`]).
 fn sniff(name: &str, content: &[u8]) -> ApiResult<&'static str> {
-    let extension = name.rsplit_once('.').map(|(_, extension)| extension.to_ascii_lowercase()).unwrap_or_default();
-    let Some((_, content_type, magic)) = KINDS.iter().find(|(known, _, _)| *known == extension) else {
-        return Err(ApiError::invalid(
+    forms::uploads::sniff(name, content).map_err(|refusal| match refusal {
+        forms::uploads::Refusal::UnknownType => ApiError::invalid(
             "不支持的文件类型，可上传 png、jpg、pdf、ofd、doc、docx、xls、xlsx (unsupported file type)",
-        ));
-    };
-    if !content.starts_with(magic) {
-        return Err(ApiError::invalid("文件内容与扩展名不符 (the content does not match the extension)"));
-    }
-    Ok(content_type)
+        ),
+        forms::uploads::Refusal::Mismatch => {
+            ApiError::invalid("文件内容与扩展名不符 (the content does not match the extension)")
+        }
+    })
 }
 
 /// What a file's sealed content is bound to.
@@ -143,6 +126,7 @@ pub(crate) async fn store_file(state: &AppState, user: &str, name: &str, content
         uploaded_by: user.to_string(),
         uploaded_at: now,
         instance_id: None,
+        record_id: None,
     };
     let sealed = state
         .security
@@ -274,16 +258,6 @@ pub(crate) async fn attach(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_file_is_accepted_only_when_its_bytes_match_its_extension() {
-        assert_eq!(sniff("签名.PNG", b"\x89PNG\r\n\x1a\nrest").ok(), Some("image/png"));
-        assert_eq!(sniff("scan.jpeg", b"\xff\xd8\xff\xe0").ok(), Some("image/jpeg"));
-        assert_eq!(sniff("证明.pdf", b"%PDF-1.7").ok(), Some("application/pdf"));
-        assert!(sniff("page.html", b"<html>").is_err(), "not a kind we take");
-        assert!(sniff("fake.png", b"%PDF-1.7").is_err(), "a PDF named .png");
-        assert!(sniff("noextension", b"%PDF-1.7").is_err());
-    }
 
     #[test]
     fn names_lose_their_paths_and_control_characters_are_refused() {

@@ -39,6 +39,7 @@ pub(crate) fn router() -> Routes {
         .post("/forms/{form}/views", Need::SignedIn, save_view)
         .delete("/forms/{form}/views/{id}", Need::SignedIn, delete_view)
         .get("/forms/{form}/export", Need::SignedIn, super::export::api_export)
+        .get("/forms/{form}/files/{file}", Need::SignedIn, download_file)
         .merge(super::import::api_router())
 }
 
@@ -71,6 +72,22 @@ pub(crate) fn description(catalog: &Catalog, form: &Form) -> Value {
                     "help": field.help,
                     // A reference: the form its records come from (`GET /api/forms/{form}/records`).
                     "form": field.target,
+                    // A file or image field: upload with `POST /api/files`, then name the ids.
+                    "accept": field.kind.is_upload().then_some(&field.accept),
+                    "maxFiles": field.kind.is_upload().then_some(field.max_files),
+                    "maxBytes": field.kind.is_upload().then_some(field.max_bytes),
+                    // A sub-table: its columns, described like fields.
+                    "columns": (field.kind == forms::FieldKind::Table).then(|| field.columns.iter().map(|column| json!({
+                        "key": column.key,
+                        "label": column.label,
+                        "type": column.kind.name(),
+                        "required": column.required,
+                        "options": column.dict.as_deref().and_then(|key| catalog.dict(key)).map(|dict| {
+                            dict.items.iter().map(|(code, label)| json!({ "code": code, "label": label })).collect::<Vec<_>>()
+                        }),
+                    })).collect::<Vec<_>>()),
+                    "minRows": (field.kind == forms::FieldKind::Table).then_some(field.rows.0),
+                    "maxRows": (field.kind == forms::FieldKind::Table).then_some(field.rows.1),
                 })
             })
             .collect();
@@ -452,4 +469,84 @@ async fn record_history(
         })
         .collect();
     Ok(Json(Value::Array(entries)))
+}
+
+#[derive(Deserialize)]
+struct FileAccess {
+    /// The open task whose form shows the file (its handler may lack the form's read right).
+    task: Option<String>,
+}
+
+/// `GET /api/forms/{form}/files/{file}`: a file of a file or image field — for whoever may read
+/// the record that holds it (its form's read right and the record in their data scope), for
+/// the handler of an open task whose form shows it (`?task=`), and for its uploader before a
+/// save binds it. Anything else is 404, as if there were no such file; every answer is audited.
+async fn download_file(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    ClientIp(ip): ClientIp,
+    Path((key, file_id)): Path<(String, String)>,
+    Query(access): Query<FileAccess>,
+) -> ApiResult<Response> {
+    let user = auth.principal.account.id.clone();
+    let stored = state.store().files(std::slice::from_ref(&file_id)).await?.into_iter().next();
+    let holds = |values: &Map<String, Value>, form: &Form, shown: &dyn Fn(&forms::Field) -> bool| {
+        form.fields
+            .iter()
+            .filter(|field| field.kind.is_upload() && shown(field))
+            .any(|field| records::file_ids(values.get(&field.key)).contains(&file_id))
+    };
+    let allowed = match (&stored, &access.task) {
+        (None, _) => false,
+        (Some(file), Some(task)) => {
+            match crate::approval::load_task_detail(&state, &auth, task).await {
+                // Only a file of the record the instance was submitted from: the values of a
+                // task form without one are process variables, which clients can set.
+                Ok((_, Some(loaded)))
+                    if loaded.task_form.form.key == key
+                        && loaded.record.as_ref().is_some_and(|record| file.record_id.as_ref() == Some(&record.id)) =>
+                {
+                    let task_form = loaded.task_form;
+                    holds(&loaded.values, task_form.form, &|field| task_form.access(field) != forms::Access::Hidden)
+                }
+                Ok(_) => false,
+                Err(error) if error.is_not_found() || error.status() == StatusCode::FORBIDDEN => false,
+                Err(error) => return Err(error),
+            }
+        }
+        (Some(file), None) => match &file.record_id {
+            None => file.uploaded_by == user && file.instance_id.is_none(),
+            Some(record_id) => match form_for(catalog(&state), &auth, &key, Action::Read) {
+                Err(_) => false,
+                Ok(form) => {
+                    match records::get(
+                        state.store().as_ref(),
+                        state.security.crypto.as_ref(),
+                        form,
+                        &actor(&auth),
+                        record_id,
+                    )
+                    .await
+                    {
+                        // Any file the record was given (its history names the earlier ones).
+                        Ok(record) => record.id == *record_id,
+                        Err(records::RecordError::NotFound) => false,
+                        Err(other) => return Err(refused(other)),
+                    }
+                }
+            },
+        },
+    };
+    let target = format!("{key}/{file_id}");
+    let outcome = if allowed { "success" } else { "denied" };
+    crate::identity::audit(
+        &state,
+        crate::identity::entry(Some(&user), &ip, "form.file.download", Some(&target), outcome),
+    )
+    .await?;
+    let opened = if allowed { crate::files::open_file(&state, &file_id).await? } else { None };
+    let Some((file, content)) = opened else {
+        return Err(ApiError::not_found("文件不存在或无权查看 (no such file)"));
+    };
+    crate::files::file_response(&file, content)
 }

@@ -412,6 +412,191 @@ pub(crate) struct Input {
     /// page hides the field until it holds; the server decides either way.
     show_if: Option<(String, String, bool)>,
     sensitive: bool,
+    /// A file or image field's files (the hidden input `name` carries their ids).
+    pub(crate) files: Vec<FileChip>,
+    /// A file or image field: the extensions the chooser offers (`.pdf,.jpg`) and how many.
+    accept: String,
+    /// The same for people: `pdf、jpg`.
+    accept_text: String,
+    max_files: usize,
+    /// A sub-table.
+    table: Option<TableInput>,
+}
+
+/// A file of a file or image field on a page.
+#[derive(Debug, Serialize, Clone)]
+pub(crate) struct FileChip {
+    id: String,
+    name: String,
+    size: String,
+    pub(crate) url: String,
+    image: bool,
+}
+
+/// A size as people read it.
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.0} KB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
+    }
+}
+
+/// The files of a stored file or image value, each served by the form's file route.
+pub(crate) fn file_chips(form: &Form, value: Option<&Value>) -> Vec<FileChip> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let id = file.get("id")?.as_str()?.to_string();
+            Some(FileChip {
+                url: format!("/api/forms/{}/files/{id}", form.key),
+                name: file.get("name").and_then(Value::as_str).unwrap_or("文件").to_string(),
+                size: size_text(file.get("size").and_then(Value::as_u64).unwrap_or(0)),
+                image: file.get("contentType").and_then(Value::as_str).is_some_and(|kind| kind.starts_with("image/")),
+                id,
+            })
+        })
+        .collect()
+}
+
+/// A sub-table on the edit form: a row of inputs per row, and an empty row the page copies
+/// when a row is added (`__row__` in its names).
+#[derive(Serialize)]
+pub(crate) struct TableInput {
+    columns: Vec<ColumnHead>,
+    rows: Vec<Vec<Cell>>,
+    template: Vec<Cell>,
+    /// Rows may be added and removed (not at a task that may change only some columns).
+    rows_editable: bool,
+}
+
+#[derive(Serialize)]
+struct ColumnHead {
+    key: String,
+    label: String,
+    required: bool,
+}
+
+/// One cell of a sub-table's row.
+#[derive(Serialize)]
+struct Cell {
+    key: String,
+    name: String,
+    /// `text`, `number`, `date`, `datetime-local`, `select`, `boolean`, `tel`, `email`, `url`.
+    input: &'static str,
+    value: String,
+    /// What a cell that may not be changed shows.
+    shown: String,
+    options: Vec<Choice>,
+    step: Option<String>,
+    editable: bool,
+    invalid: bool,
+}
+
+/// The input of a single value of `kind` (a field or a sub-table's column).
+fn input_kind(kind: FieldKind) -> &'static str {
+    match kind {
+        FieldKind::Text | FieldKind::IdCard | FieldKind::Uscc => "text",
+        FieldKind::Textarea => "textarea",
+        FieldKind::Integer | FieldKind::Decimal | FieldKind::Money => "number",
+        FieldKind::Boolean => "boolean",
+        FieldKind::Date => "date",
+        FieldKind::Datetime => "datetime-local",
+        FieldKind::Select | FieldKind::District => "select",
+        FieldKind::Reference | FieldKind::User | FieldKind::Unit => "select",
+        FieldKind::DateRange => "daterange",
+        FieldKind::Address => "address",
+        FieldKind::TimeSlot => "timeslot",
+        FieldKind::Radio => "radio",
+        FieldKind::Multiselect => "multiselect",
+        FieldKind::Checkbox => "checkbox",
+        FieldKind::Phone => "tel",
+        FieldKind::Email => "email",
+        FieldKind::Url => "url",
+        FieldKind::File | FieldKind::Image => "file",
+        FieldKind::RichText => "richtext",
+        FieldKind::Table => "table",
+    }
+}
+
+fn step_of(field: &Field) -> Option<String> {
+    match field.kind {
+        FieldKind::Integer => Some("1".to_string()),
+        FieldKind::Decimal | FieldKind::Money => Some(forms::value::format_decimal(1, field.scale)),
+        _ => None,
+    }
+}
+
+/// The text an input shows for a single value.
+fn input_text(value: Option<&Value>) -> String {
+    match value {
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) => number.to_string(),
+        Some(Value::Bool(flag)) => flag.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A sub-table's inputs: its rows as `values` hold them (stored, or as posted), each cell
+/// marked when an error is at it.
+fn table_input(catalog: &Catalog, field: &Field, value: Option<&Value>, errors: &[FieldError]) -> TableInput {
+    let cell = |row: Option<&Map<String, Value>>, index: &str, column: &Field| {
+        let value = row.and_then(|row| row.get(&column.key));
+        let selected: Vec<String> = value.and_then(Value::as_str).map(str::to_string).into_iter().collect();
+        let at = format!("{}.{index}.{}", field.key, column.key);
+        Cell {
+            key: column.key.clone(),
+            name: format!("{FIELD}{at}"),
+            input: input_kind(column.kind),
+            value: input_text(value),
+            shown: forms::value::display(column, catalog, value),
+            options: choices(catalog, column, &selected),
+            step: step_of(column),
+            editable: true,
+            invalid: errors.iter().any(|error| error.field == at),
+        }
+    };
+    let rows: Vec<Vec<Cell>> = value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(index, row)| {
+            field.columns.iter().map(|column| cell(row.as_object(), &index.to_string(), column)).collect()
+        })
+        .collect();
+    TableInput {
+        columns: field
+            .columns
+            .iter()
+            .map(|column| ColumnHead {
+                key: column.key.clone(),
+                label: column.label.clone(),
+                required: column.required,
+            })
+            .collect(),
+        rows,
+        template: field.columns.iter().map(|column| cell(None, "__row__", column)).collect(),
+        rows_editable: true,
+    }
+}
+
+/// A task that may change only some of a sub-table's columns: the others shown as text, and
+/// no rows added or removed (the server refuses either anyway).
+pub(crate) fn restrict_table(input: &mut Input, form: &Form, view: Option<&str>) {
+    let Some(field) = form.field(&input.key) else { return };
+    let Some(table) = input.table.as_mut() else { return };
+    table.rows_editable = form.rows_editable(view, field);
+    for column in &field.columns {
+        let editable = form.column_editable(view, field, column);
+        for cell in
+            table.rows.iter_mut().flatten().chain(table.template.iter_mut()).filter(|cell| cell.key == column.key)
+        {
+            cell.editable = editable;
+        }
+    }
 }
 
 /// One input of a composite value.
@@ -472,35 +657,16 @@ pub(crate) fn inputs(
             let text = match value {
                 Some(Value::Object(reference)) => reference.get("id").and_then(Value::as_str).unwrap_or("").to_string(),
                 Some(Value::String(text)) if field.sensitive && !unmask => super::masked(field, text),
+                // Posted back after a refusal: shown only as the server would keep it.
+                Some(Value::String(html)) if field.kind == FieldKind::RichText => forms::value::sanitise_html(html),
+                Some(Value::Array(_)) if field.kind.is_upload() => forms::records::file_ids(value).join(","),
                 Some(Value::String(text)) => text.clone(),
                 Some(Value::Number(number)) => number.to_string(),
                 Some(Value::Bool(flag)) => flag.to_string(),
                 _ => String::new(),
             };
-            let input = match field.kind {
-                FieldKind::Text | FieldKind::IdCard | FieldKind::Uscc => "text",
-                FieldKind::Textarea => "textarea",
-                FieldKind::Integer | FieldKind::Decimal | FieldKind::Money => "number",
-                FieldKind::Boolean => "boolean",
-                FieldKind::Date => "date",
-                FieldKind::Datetime => "datetime-local",
-                FieldKind::Select | FieldKind::District => "select",
-                FieldKind::Reference | FieldKind::User | FieldKind::Unit => "select",
-                FieldKind::DateRange => "daterange",
-                FieldKind::Address => "address",
-                FieldKind::TimeSlot => "timeslot",
-                FieldKind::Radio => "radio",
-                FieldKind::Multiselect => "multiselect",
-                FieldKind::Checkbox => "checkbox",
-                FieldKind::Phone => "tel",
-                FieldKind::Email => "email",
-                FieldKind::Url => "url",
-            };
-            let step = match field.kind {
-                FieldKind::Integer => Some("1".to_string()),
-                FieldKind::Decimal | FieldKind::Money => Some(forms::value::format_decimal(1, field.scale)),
-                _ => None,
-            };
+            let input = input_kind(field.kind);
+            let step = step_of(field);
             // The inputs of a composite value: its parts, each with its own name.
             let part_names: &[(&str, &str, &str)] = match field.kind {
                 FieldKind::DateRange => &[("from", "date", "开始"), ("to", "date", "结束")],
@@ -539,9 +705,21 @@ pub(crate) fn inputs(
                 step,
                 max_length: field.max_length,
                 help: field.help.clone(),
-                error: errors.iter().filter(|error| error.field == field.key).map(|error| error.message.clone()).next(),
+                error: {
+                    let messages: Vec<String> = errors
+                        .iter()
+                        .filter(|error| error.is_at(&field.key))
+                        .map(|error| error.message.clone())
+                        .collect();
+                    (!messages.is_empty()).then(|| messages.join("；"))
+                },
                 show_if: field.visible_when_source.as_deref().and_then(simple_condition),
                 sensitive: field.sensitive,
+                files: if field.kind.is_upload() { file_chips(form, value) } else { Vec::new() },
+                accept: field.accept.iter().map(|extension| format!(".{extension}")).collect::<Vec<_>>().join(","),
+                accept_text: field.accept.join("、"),
+                max_files: field.max_files,
+                table: (field.kind == FieldKind::Table).then(|| table_input(catalog, field, value, errors)),
             }
         })
         .collect()
@@ -653,6 +831,16 @@ pub(crate) fn posted_fields<'a>(
                 Value::Object(object)
             }
             FieldKind::Boolean => Value::Bool(given.iter().any(|value| value == "true" || value == "on")),
+            FieldKind::File | FieldKind::Image => Value::Array(
+                given
+                    .iter()
+                    .flat_map(|ids| ids.split(','))
+                    .map(str::trim)
+                    .filter(|id| !id.is_empty())
+                    .map(|id| Value::String(id.to_string()))
+                    .collect(),
+            ),
+            FieldKind::Table => posted_rows(field, pairs),
             _ => {
                 let text = given.into_iter().next().unwrap_or_default();
                 // A masked value shown on the page and sent back untouched keeps the stored one.
@@ -668,6 +856,27 @@ pub(crate) fn posted_fields<'a>(
         values.insert(field.key.clone(), value);
     }
     values
+}
+
+/// A sub-table's posted rows (`v.<table>.<row>.<column>`), in the order of their numbers
+/// (the page numbers rows as it adds them; removed ones leave gaps).
+fn posted_rows(field: &Field, pairs: &[(String, String)]) -> Value {
+    let prefix = format!("{FIELD}{}.", field.key);
+    let mut rows: std::collections::BTreeMap<u64, Map<String, Value>> = std::collections::BTreeMap::new();
+    for (name, value) in pairs {
+        let Some((row, column)) = name.strip_prefix(&prefix).and_then(|rest| rest.split_once('.')) else { continue };
+        let (Ok(row), Some(column)) =
+            (row.parse::<u64>(), field.columns.iter().find(|candidate| candidate.key == column))
+        else {
+            continue;
+        };
+        let cell = match column.kind {
+            FieldKind::Boolean => Value::Bool(value == "true" || value == "on"),
+            _ => Value::String(value.clone()),
+        };
+        rows.entry(row).or_default().insert(column.key.clone(), cell);
+    }
+    Value::Array(rows.into_values().map(Value::Object).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -811,6 +1020,42 @@ struct Shown {
     label: String,
     value: String,
     sensitive: bool,
+    /// A file or image field's files.
+    files: Vec<FileChip>,
+    /// Formatted text, sanitised when it was saved (and again here).
+    html: Option<String>,
+    /// A sub-table: its column labels and each row's cells as people read them.
+    table: Option<(Vec<String>, Vec<Vec<String>>)>,
+}
+
+/// A stored value on the record page: text, or files, formatted text, a table.
+fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Value>, unmask: bool) -> Shown {
+    let table = (field.kind == FieldKind::Table).then(|| {
+        let rows = value
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|row| {
+                field
+                    .columns
+                    .iter()
+                    .map(|column| forms::value::display(column, catalog, row.get(&column.key)))
+                    .collect()
+            })
+            .collect();
+        (field.columns.iter().map(|column| column.label.clone()).collect(), rows)
+    });
+    Shown {
+        label: field.label.clone(),
+        value: shown(catalog, field, value, unmask),
+        sensitive: field.sensitive && value.is_some(),
+        files: if field.kind.is_upload() { file_chips(form, value) } else { Vec::new() },
+        html: match value {
+            Some(Value::String(html)) if field.kind == FieldKind::RichText => Some(forms::value::sanitise_html(html)),
+            _ => None,
+        },
+        table,
+    }
 }
 
 #[derive(Serialize)]
@@ -847,11 +1092,7 @@ async fn detail(
     let values: Vec<Shown> = form
         .fields
         .iter()
-        .map(|field| Shown {
-            label: field.label.clone(),
-            value: shown(catalog, field, record.values.get(&field.key), unmask),
-            sensitive: field.sensitive && record.values.contains_key(&field.key),
-        })
+        .map(|field| shown_value(catalog, form, field, record.values.get(&field.key), unmask))
         .collect();
     let history =
         records::history(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;

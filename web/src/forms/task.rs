@@ -23,6 +23,7 @@ pub(crate) struct Loaded<'a> {
     pub(crate) task_form: TaskForm<'a>,
     pub(crate) values: Map<String, Value>,
     pub(crate) record: Option<Record>,
+    pub(crate) task_id: String,
 }
 
 /// The task form of `task`, if its form key names one.
@@ -76,7 +77,7 @@ pub(crate) async fn load<'a>(state: &'a AppState, task: &TaskRecord) -> ApiResul
             .filter_map(|field| variables.get(&field.key).map(|value| (field.key.clone(), value.to_json())))
             .collect(),
     };
-    Ok(Some(Loaded { task_form, values, record }))
+    Ok(Some(Loaded { task_form, values, record, task_id: task.id.clone() }))
 }
 
 /// Checks what is sent with 通过 on `task` against its task form: `None` when the task has
@@ -167,6 +168,9 @@ pub(crate) struct TaskField {
     pub(crate) value: Value,
     /// The value as people read it (dictionary labels, 是 / 否).
     pub(crate) text: String,
+    /// A file or image field's files, each served to the task's handler.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) files: Vec<super::pages::FileChip>,
 }
 
 /// The task form part of `/api/tasks/{id}`: the form, the view and each shown field.
@@ -201,6 +205,7 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
                 required: field.required && access == Access::Editable,
                 value: stored.map(|value| super::api_value(field, value, unmask)).unwrap_or(Value::Null),
                 text: super::shown(catalog(state), field, stored, unmask),
+                files: task_chips(loaded, field),
             }
         })
         .collect();
@@ -213,6 +218,18 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
         locked: loaded.task_form.locked,
         fields,
     }
+}
+
+/// The files of an upload field at a task, served through the task (`?task=`) to its handler.
+fn task_chips(loaded: &Loaded<'_>, field: &forms::Field) -> Vec<super::pages::FileChip> {
+    if !field.kind.is_upload() {
+        return Vec::new();
+    }
+    let mut chips = super::pages::file_chips(loaded.task_form.form, loaded.values.get(&field.key));
+    for chip in &mut chips {
+        chip.url = format!("{}?task={}", chip.url, loaded.task_id);
+    }
+    chips
 }
 
 /// The task page's part of a task form: the detail (read-only fields) and the inputs of the
@@ -239,6 +256,12 @@ pub(crate) async fn page_parts(
         .into_iter()
         .filter(|input| editable.contains(&input.key.as_str()))
         .collect();
+    for input in &mut inputs {
+        super::pages::restrict_table(input, form, loaded.task_form.view);
+        if let Some(field) = form.field(&input.key) {
+            input.files = task_chips(loaded, field);
+        }
+    }
     super::pages::reference_options(state, auth, form, &mut inputs).await?;
     Ok((detail(state, loaded), inputs))
 }

@@ -1,0 +1,407 @@
+//! The compound field types of the dynamic forms (issue 13) over real HTTP, on both databases:
+//! file and image fields (an upload bound to the record that first names it, its type and count
+//! held to the definition, served only inside the record's data scope or through a task that
+//! shows it), formatted text (sanitised on the server whatever the client sent) and sub-tables
+//! (every cell checked by its column, errors at `<table>.<row>.<column>`, a task that may change
+//! only some columns).
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::forms::{create, get, lawyer, page, staff, submit};
+use crate::identity::Session;
+use crate::support::{TestApp, each_backend};
+
+const MODEL: &str = include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn");
+const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00";
+const PDF: &[u8] = b"%PDF-1.7\n1 0 obj <<>> endobj\n%%EOF";
+
+/// `POST /api/files` as a signed-in console user: the new file's id.
+async fn upload(app: &TestApp, session: &Session, name: &str, content: &[u8]) -> String {
+    let response = session.upload(app, "/api/files", name, content.to_vec()).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body: Value = response.json().await.expect("json");
+    body["id"].as_str().expect("id").to_string()
+}
+
+/// `GET` of a file route as `session`: status and bytes.
+async fn fetch(app: &TestApp, session: &Session, path: &str) -> (StatusCode, Vec<u8>) {
+    let response = session.get(app, path).send().await.expect("sent");
+    let status = response.status();
+    (status, response.bytes().await.expect("bytes").to_vec())
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
+        base.extend(extra.clone());
+    }
+    base
+}
+
+/// Another lawyer (the licence number and identity number are unique).
+fn second_lawyer() -> Value {
+    with(lawyer(), json!({ "licence_number": "13101200910654321", "id_number": "11010519491231002X" }))
+}
+
+fn codes(body: &Value) -> Vec<(String, String)> {
+    body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|error| {
+            (error["field"].as_str().unwrap_or_default().to_string(), error["code"].as_str().unwrap_or_default().into())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_belongs_to_the_record_that_names_it_and_follows_its_scope() {
+    each_backend(|app| async move {
+        let (hp, xh, city) = staff(&app).await;
+        let photo = upload(&app, &hp, "执业证.png", PNG).await;
+        let (status, created) = create(&app, &hp, with(lawyer(), json!({ "licence_photo": [photo] }))).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let stored = &created["values"]["licence_photo"][0];
+        assert_eq!(stored["id"], photo.as_str());
+        assert_eq!(stored["name"], "执业证.png");
+        assert_eq!(stored["contentType"], "image/png", "the type is what the bytes say");
+        assert_eq!(created["display"]["licence_photo"], "执业证.png");
+
+        // Served inside the record's scope, byte for byte; another district gets 404.
+        let path = format!("/api/forms/lawyer/files/{photo}");
+        assert_eq!(fetch(&app, &hp, &path).await, (StatusCode::OK, PNG.to_vec()));
+        assert_eq!(fetch(&app, &city, &path).await, (StatusCode::OK, PNG.to_vec()));
+        assert_eq!(fetch(&app, &xh, &path).await.0, StatusCode::NOT_FOUND, "徐汇区 cannot see 黄浦区's record");
+        assert_eq!(
+            fetch(&app, &xh, &format!("/api/forms/lawyer/files/{photo}?task=nope")).await.0,
+            StatusCode::NOT_FOUND
+        );
+
+        // What a field does not take, at the field with a stable code.
+        let pdf = upload(&app, &hp, "执业证.pdf", PDF).await;
+        let (status, refused) = create(&app, &hp, with(second_lawyer(), json!({ "licence_photo": [pdf] }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "file-type".to_string())]);
+        let three = [
+            upload(&app, &hp, "1.png", PNG).await,
+            upload(&app, &hp, "2.png", PNG).await,
+            upload(&app, &hp, "3.png", PNG).await,
+        ];
+        let (status, refused) = create(&app, &hp, with(second_lawyer(), json!({ "licence_photo": three }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "too-many-files".to_string())]);
+
+        // Nobody takes a file that is not theirs to give: another person's upload, or one a
+        // record already holds.
+        let theirs = upload(&app, &xh, "别人的.png", PNG).await;
+        assert_eq!(fetch(&app, &hp, &format!("/api/forms/lawyer/files/{theirs}")).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            fetch(&app, &xh, &format!("/api/forms/lawyer/files/{theirs}")).await.0,
+            StatusCode::OK,
+            "the uploader's own"
+        );
+        for taken in [&theirs, &photo] {
+            let (status, refused) = create(&app, &hp, with(second_lawyer(), json!({ "licence_photo": [taken] }))).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+            assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "not-file".to_string())]);
+        }
+        // A forged description is looked up by its id like any other.
+        let forged =
+            json!({ "licence_photo": [{ "id": theirs, "name": "x.png", "contentType": "image/png", "size": 1 }] });
+        let (status, _) = create(&app, &hp, with(second_lawyer(), forged)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        // An edit keeps the file it names by id, adds another, and the history says so.
+        let second = upload(&app, &hp, "年度考核.png", PNG).await;
+        let record_path = format!("/api/forms/lawyer/records/{id}");
+        let response = hp
+            .send(
+                &app,
+                reqwest::Method::PUT,
+                &record_path,
+                json!({ "version": 1, "values": { "licence_photo": [photo, second] } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let (_, record) = get(&app, &hp, &record_path).await;
+        assert_eq!(record["display"]["licence_photo"], "执业证.png、年度考核.png");
+        // Removed from the record, a file stays the record's (its history names it).
+        let response = hp
+            .send(
+                &app,
+                reqwest::Method::PUT,
+                &record_path,
+                json!({ "version": 2, "values": { "licence_photo": [second] } }),
+            )
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        let (_, history) = get(&app, &hp, &format!("{record_path}/history")).await;
+        assert!(history.to_string().contains("执业证.png"), "{history}");
+        assert_eq!(fetch(&app, &hp, &path).await.0, StatusCode::OK);
+        assert_eq!(fetch(&app, &xh, &path).await.0, StatusCode::NOT_FOUND);
+
+        // The record page shows the pictures through the form's file route.
+        let (status, html) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(&format!("src=\"/api/forms/lawyer/files/{second}\"")), "a thumbnail");
+        // The edit page carries the ids the form posts back.
+        let (_, edit) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}/edit")).await;
+        assert!(edit.contains(&format!("name=\"v.licence_photo\" value=\"{second}\"")), "the hidden field of the ids");
+        assert!(edit.contains("accept=\".png,.jpg,.jpeg\""), "the chooser offers pictures only");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn formatted_text_is_sanitised_on_the_server() {
+    each_backend(|app| async move {
+        let (_, _, city) = staff(&app).await;
+        let body = "<h3 style=\"color:red\">通知</h3><p onclick=\"steal()\">双拥<b>正文</b><script>alert(1)</script>\
+                    <a href=\"javascript:alert(1)\">坏链接</a> <a href=\"https://www.example.gov.cn/x\">好链接</a>\
+                    <img src=\"x\" onerror=\"alert(1)\"><iframe src=\"https://evil.example\"></iframe></p>";
+        let article = json!({ "title": "关于双拥工作的通知", "column": "notice", "status": "draft", "body": body });
+        let response = city.post(&app, "/api/forms/article/records", article).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let created: Value = response.json().await.expect("json");
+        let stored = created["values"]["body"].as_str().expect("body").to_string();
+        for gone in ["script", "onclick", "javascript:", "<img", "onerror", "iframe", "style=", "alert"] {
+            assert!(!stored.contains(gone), "{gone} was removed: {stored}");
+        }
+        for kept in [
+            "<h3>通知</h3>",
+            "<b>正文</b>",
+            "坏链接",
+            "href=\"https://www.example.gov.cn/x\"",
+            "rel=\"noopener noreferrer nofollow\"",
+        ] {
+            assert!(stored.contains(kept), "{kept} was kept: {stored}");
+        }
+        assert_eq!(created["display"]["body"], "通知 双拥正文坏链接 好链接", "lists and exports read the words");
+
+        // Found by its words; shown as formatted text on the record page, never as a script.
+        let (_, found) = get(&app, &city, "/api/forms/article/records?q=%E5%8F%8C%E6%8B%A5%E6%AD%A3%E6%96%87").await;
+        assert_eq!(found["total"], 1, "{found}");
+        let id = created["id"].as_str().expect("id");
+        let (_, html) = page(&app, &city, &format!("/admin/forms/article/{id}")).await;
+        assert!(html.contains("<div class=\"rich-text\"><h3>通知</h3>"), "rendered as formatted text");
+        assert!(!html.contains("steal()") && !html.contains("alert(1)"));
+
+        // Only tags is nothing: a required body is missing.
+        let empty =
+            json!({ "title": "空", "column": "notice", "status": "draft", "body": "<p> </p><script>x</script>" });
+        let response = city.post(&app, "/api/forms/article/records", empty).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused: Value = response.json().await.expect("json");
+        assert_eq!(codes(&refused), vec![("body".to_string(), "required".to_string())]);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sub_table_is_checked_cell_by_cell() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let cases = json!({ "cases": [
+            { "year": "２０２３", "cause": "军属劳动争议", "outcome": "调解结案", "verified": "否" },
+            { "year": "", "cause": "", "outcome": "" },
+            { "year": 1800, "outcome": "胜诉" },
+            { "year": "去年", "cause": "退役安置" },
+        ] });
+        let (status, refused) = create(&app, &hp, with(lawyer(), cases)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        // The empty row is dropped before rows are numbered.
+        assert_eq!(
+            codes(&refused),
+            vec![
+                ("cases.1.year".to_string(), "too-small".to_string()),
+                ("cases.1.cause".to_string(), "required".to_string()),
+                ("cases.2.year".to_string(), "not-integer".to_string()),
+            ]
+        );
+        assert!(refused.to_string().contains("第 2 行“案由”：请填写案由"), "{refused}");
+
+        let good = json!({ "cases": [
+            { "year": "２０２３", "cause": "军属劳动争议", "outcome": "调解结案", "verified": "否" },
+            { "year": 2024, "cause": "退役安置", "extra": "ignored" },
+        ] });
+        let (status, created) = create(&app, &hp, with(lawyer(), good)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        assert_eq!(
+            created["values"]["cases"],
+            json!([
+                { "year": 2023, "cause": "军属劳动争议", "outcome": "调解结案", "verified": false },
+                { "year": 2024, "cause": "退役安置" },
+            ])
+        );
+        let too_many: Vec<Value> = (0..21).map(|n| json!({ "year": 2000 + n, "cause": "案件" })).collect();
+        let (status, refused) = create(&app, &hp, with(second_lawyer(), json!({ "cases": too_many }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&refused), vec![("cases".to_string(), "too-many-rows".to_string())]);
+
+        // The console's form posts rows by number (gaps where rows were removed) and shows a
+        // refused cell at its place.
+        let required = [
+            ("v.name", "李卫东"),
+            ("v.licence_number", "13101200910999999"),
+            ("v.firm", "上海市黄浦区拥军律师事务所"),
+            ("v.specialities", "veteran-rights"),
+            ("v.district", "310101"),
+            ("v.phone", "13816234568"),
+            ("v.status", "active"),
+        ];
+        let rows = |year: &'static str| {
+            let mut fields = required.to_vec();
+            fields.extend([
+                ("v.cases.0.year", "2023"),
+                ("v.cases.0.cause", "军属劳动争议"),
+                ("v.cases.0.verified", "false"),
+                ("v.cases.0.verified", "true"),
+                ("v.cases.5.year", year),
+                ("v.cases.5.cause", "新案件"),
+                ("v.cases.5.verified", "false"),
+            ]);
+            fields
+        };
+        let posted = submit(&app, &hp, "/admin/forms/lawyer", &rows("1800")).await;
+        assert_eq!(posted.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = posted.text().await.expect("html");
+        assert!(html.contains("第 2 行“年份”：不能小于 1990"), "the message names the row and column");
+        assert!(html.contains("name=\"v.cases.1.year\" value=\"1800\""), "the row as typed");
+        assert!(html.contains("aria-invalid=\"true\""), "the cell is marked");
+        let posted = submit(&app, &hp, "/admin/forms/lawyer", &rows("2025")).await;
+        assert_eq!(posted.status(), StatusCode::SEE_OTHER);
+        let location = posted.headers()["location"].to_str().expect("location").to_string();
+        let id = location.trim_start_matches("/admin/forms/lawyer/").split('?').next().expect("id").to_string();
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(
+            record["values"]["cases"],
+            json!([
+                { "year": 2023, "cause": "军属劳动争议", "verified": true },
+                { "year": 2025, "cause": "新案件", "verified": false },
+            ])
+        );
+        let (_, html) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
+        assert!(
+            html.contains("<table class=\"table sub-table\">") && html.contains("<td>新案件</td>"),
+            "a table of rows"
+        );
+    })
+    .await;
+}
+
+/// 区级审核 may tick 已核实 on the lawyer's cases and nothing else of them: the same rows, the
+/// other cells as they were (403 naming the column or the rows otherwise), on the API and the
+/// task page; the task's handler opens the record's pictures through the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_may_change_only_the_sub_table_columns_its_view_names() {
+    each_backend(|app| async move {
+        let (hp, xh, _) = staff(&app).await;
+        let (status, deployed) = app.deploy("svc01", MODEL).await;
+        assert_eq!(status, 200, "{deployed}");
+        let photo = upload(&app, &hp, "执业证.png", PNG).await;
+        let cases = json!({ "licence_photo": [photo], "cases": [
+            { "year": 2023, "cause": "军属劳动争议" },
+            { "year": 2024, "cause": "退役安置", "verified": false },
+        ] });
+        let (status, created) = create(&app, &hp, with(lawyer(), cases)).await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        let id = created["id"].as_str().expect("id").to_string();
+        let response = hp
+            .post(&app, &format!("/api/forms/lawyer/records/{id}/submit"), json!({ "version": 1 }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::CREATED);
+        let started: Value = response.json().await.expect("json");
+        let instance = started["instanceId"].as_str().expect("instance");
+        let tasks = app.tasks_of(instance).await;
+        let task_id = tasks[0]["id"].as_str().expect("task").to_string();
+        let response = hp.post(&app, &format!("/api/tasks/{task_id}/claim"), json!({})).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+
+        let approve = format!("/api/tasks/{task_id}/approve");
+        let attempt = |cases: Value| {
+            let request = hp.post(&app, &approve, json!({ "variables": { "cases": cases } }));
+            async move {
+                let response = request.send().await.expect("sent");
+                let status = response.status();
+                (status, response.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        let (status, refused) = attempt(json!([
+            { "year": 2023, "cause": "改了案由", "verified": true },
+            { "year": 2024, "cause": "退役安置", "verified": false },
+        ]))
+        .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("field-not-editable")),
+            "{refused}"
+        );
+        assert!(refused["message"].as_str().unwrap_or_default().contains("“案由”列"), "{refused}");
+        let (status, refused) = attempt(json!([
+            { "year": 2023, "cause": "军属劳动争议", "verified": true },
+            { "year": 2024, "cause": "退役安置" },
+            { "year": 2025, "cause": "多加一行" },
+        ]))
+        .await;
+        assert_eq!(
+            (status, refused["code"].as_str()),
+            (StatusCode::FORBIDDEN, Some("field-not-editable")),
+            "{refused}"
+        );
+
+        // The handler sees the picture through the task; 徐汇区 does not.
+        let through_task = format!("/api/forms/lawyer/files/{photo}?task={task_id}");
+        assert_eq!(fetch(&app, &hp, &through_task).await, (StatusCode::OK, PNG.to_vec()));
+        assert_eq!(fetch(&app, &xh, &through_task).await.0, StatusCode::NOT_FOUND);
+
+        // The task page: 已核实 a check box, the other cells text sent back as they were, no
+        // rows to add.
+        let (status, html) = page(&app, &hp, &format!("/tasks/{task_id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("type=\"checkbox\" name=\"v.cases.0.verified\""), "the editable column");
+        assert!(html.contains("type=\"hidden\" name=\"v.cases.0.cause\" value=\"军属劳动争议\""), "a fixed cell");
+        assert!(!html.contains("data-add-row"), "no rows to add at this task");
+        assert!(
+            html.contains(&through_task.replace('&', "&amp;")) || html.contains(&through_task),
+            "the picture through the task"
+        );
+        let posted = app
+            .client
+            .post(format!("{}/tasks/{task_id}/approve", app.base))
+            .header("cookie", &hp.cookie)
+            .form(&[
+                ("csrf_token", hp.csrf.as_str()),
+                ("comment", "案件已核实"),
+                ("v.cases.0.year", "2023"),
+                ("v.cases.0.cause", "军属劳动争议"),
+                ("v.cases.0.outcome", ""),
+                ("v.cases.0.verified", "false"),
+                ("v.cases.0.verified", "true"),
+                ("v.cases.1.year", "2024"),
+                ("v.cases.1.cause", "退役安置"),
+                ("v.cases.1.outcome", ""),
+                ("v.cases.1.verified", "false"),
+            ])
+            .send()
+            .await
+            .expect("sent");
+        let landed = posted.url().path().to_string();
+        assert_eq!(landed, "/inbox", "{:?}", posted.text().await);
+        let (_, record) = get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+        assert_eq!(
+            record["values"]["cases"],
+            json!([
+                { "year": 2023, "cause": "军属劳动争议", "verified": true },
+                { "year": 2024, "cause": "退役安置", "verified": false },
+            ])
+        );
+    })
+    .await;
+}
