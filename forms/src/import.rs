@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::io::Cursor;
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use store::Store;
 use store::forms::{ImportRow, PreparedWrite};
 
@@ -377,9 +377,14 @@ pub async fn validate(
     let mut outcomes = Vec::with_capacity(rows.len());
     for ((row_no, cells), ((input, raw), matched)) in rows.iter().zip(inputs.into_iter().zip(match_values)) {
         let mut errors: Vec<CellError> = Vec::new();
+        // The value of a sensitive cell is kept masked with its error (the cells themselves
+        // are sealed, `sealed::seal_cells`).
         let cell_error = |error: FieldError| CellError {
             column: if error.field == "_form" { String::new() } else { header_of(&error.field) },
-            value: raw.get(&error.field).and_then(Value::as_str).unwrap_or("").to_string(),
+            value: match (raw.get(&error.field).and_then(Value::as_str), form.field(&error.field)) {
+                (Some(text), Some(field)) if field.sensitive && !text.is_empty() => value::masked(field, text),
+                (text, _) => text.unwrap_or("").to_string(),
+            },
             field: error.field,
             code: error.code,
             message: error.message,
@@ -485,21 +490,22 @@ pub async fn validate(
                     field: value.field.clone(),
                     code: "duplicate".into(),
                     message: format!("{label}已被其他记录使用，不能重复"),
-                    value: values
-                        .get(&value.field)
-                        .map(|value| value.as_str().unwrap_or("").to_string())
-                        .unwrap_or_default(),
+                    value: match (values.get(&value.field).and_then(Value::as_str), form.field(&value.field)) {
+                        (Some(text), Some(field)) if field.sensitive => value::masked(field, text),
+                        (text, _) => text.unwrap_or("").to_string(),
+                    },
                 });
             }
         }
         let raw_cells: Vec<String> = cells.iter().map(Cell::raw).collect();
+        let raw_cells = crate::sealed::seal_cells(form, crypto, import_id, row_no, &raw_cells)?;
         let mut row = ImportRow {
             import_id: import_id.to_string(),
             row_no,
             outcome: "error".into(),
             record_id: None,
             expected_version: None,
-            raw: json!(raw_cells).to_string(),
+            raw: raw_cells,
             errors: "[]".into(),
             prepared: None,
         };

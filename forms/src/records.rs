@@ -1094,11 +1094,23 @@ pub async fn reindex(store: &dyn Store, crypto: &dyn crypto::CryptoProvider, cat
                 // Sensitive values written in clear before sealing existed: sealed now, their
                 // unique values moved to blind indexes (a record edited meanwhile is skipped:
                 // its edit sealed it).
-                if crate::sealed::needs_sealing(form, &stored) {
+                // A field no longer sensitive is stored in clear again, its unique value as text.
+                if crate::sealed::needs_sealing(form, &stored) || crate::sealed::stale_seals(form, &stored) {
                     let data = stored_data(form, crypto, &id, &record.values)?;
                     let unique = if live { Some(unique_values(form, &record.values, crypto)?) } else { None };
-                    store.seal_form_record(&form.key, &id, version, &data, unique.as_deref()).await?;
-                    mask_history(store, form, &id).await?;
+                    match store.seal_form_record(&form.key, &id, version, &data, unique.as_deref()).await {
+                        Ok(()) => {}
+                        // Two records that hold one value (taken as text before and as an index
+                        // now, or the other way round): this one keeps its stored form and the
+                        // node starts; the log names it for someone to resolve.
+                        Err(store::Error::Duplicate(field)) => {
+                            tracing::error!(form = %form.key, record = %id, %field, "a unique value is held by two records; this one was not sealed again");
+                        }
+                        Err(other) => return Err(other.into()),
+                    }
+                    if crate::sealed::needs_sealing(form, &stored) {
+                        mask_history(store, form, &id).await?;
+                    }
                     sealed += 1;
                 }
                 let (title, search, keys) = derived(form, &record.values);

@@ -93,6 +93,67 @@ pub fn open(
     Ok(values)
 }
 
+/// The cells of an import row as uploaded (`form_import_rows.raw`, a JSON list of texts): for a
+/// form with sensitive fields sealed whole (`{"$sealed": …}`, bound to the job and the row), so
+/// the 身份证 numbers of an upload are not kept in clear while the job waits for its commit.
+pub fn seal_cells(
+    form: &Form,
+    crypto: &dyn crypto::CryptoProvider,
+    import_id: &str,
+    row_no: i64,
+    cells: &[String],
+) -> Result<String, SealError> {
+    let text = zeroize::Zeroizing::new(serde_json::to_string(cells).unwrap_or_else(|_| "[]".into()));
+    if !form.fields.iter().any(|field| field.sensitive) {
+        return Ok(text.to_string());
+    }
+    let sealed = crypto.encrypt(text.as_bytes(), &cells_aad(import_id, row_no)).map_err(|error| SealError {
+        form: form.key.clone(),
+        record: format!("import {import_id} row {row_no}"),
+        field: String::new(),
+        message: error.to_string(),
+    })?;
+    let mut object = Map::new();
+    object.insert(SEALED.into(), Value::String(base64::engine::general_purpose::STANDARD.encode(sealed)));
+    Ok(Value::Object(object).to_string())
+}
+
+/// The cells [`seal_cells`] stored, opened (cells stored in clear read as they are).
+pub fn open_cells(
+    crypto: &dyn crypto::CryptoProvider,
+    import_id: &str,
+    row_no: i64,
+    stored: &str,
+) -> Result<Vec<String>, SealError> {
+    let failed = |message: String| SealError {
+        form: String::new(),
+        record: format!("import {import_id} row {row_no}"),
+        field: String::new(),
+        message,
+    };
+    let value: Value = serde_json::from_str(stored).map_err(|error| failed(error.to_string()))?;
+    if !is_sealed(&value) {
+        return serde_json::from_value(value).map_err(|error| failed(error.to_string()));
+    }
+    let text = value.get(SEALED).and_then(Value::as_str).unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).map_err(|error| failed(error.to_string()))?;
+    let plain = zeroize::Zeroizing::new(
+        crypto.decrypt(&bytes, &cells_aad(import_id, row_no)).map_err(|error| failed(error.to_string()))?,
+    );
+    serde_json::from_slice(&plain).map_err(|error| failed(error.to_string()))
+}
+
+fn cells_aad(import_id: &str, row_no: i64) -> Vec<u8> {
+    format!("form-import\u{1f}{import_id}\u{1f}{row_no}").into_bytes()
+}
+
+/// Whether the stored values hold a sealed value of a field the form no longer marks
+/// sensitive (it is to be stored in clear again, and its unique value held as text, not as a
+/// blind index, or uniqueness would compare text with indexes).
+pub fn stale_seals(form: &Form, stored: &Map<String, Value>) -> bool {
+    form.fields.iter().filter(|field| !field.sensitive).any(|field| stored.get(&field.key).is_some_and(is_sealed))
+}
+
 /// Whether the stored values hold a sensitive value in clear (written before sealing).
 pub fn needs_sealing(form: &Form, stored: &Map<String, Value>) -> bool {
     form.fields

@@ -776,27 +776,48 @@ macro_rules! forms_impl {
                     let filter = records_where(query)?;
                     let (column, ascending) = sort_column(query);
                     let direction = if ascending { "ASC" } else { "DESC" };
+                    let page = &query.page;
+                    let count = || async {
+                        let count = format!("SELECT COUNT(*) AS n FROM form_records{}", filter.sql());
+                        let n: i64 = bind_params(sqlx::query(Self::dynamic(count)), &filter.params).fetch_one(&self.pool).await?.try_get("n")?;
+                        Ok::<i64, Error>(n)
+                    };
+                    // Where the backend sorts few matches better than it walks the sort index
+                    // (`SORT_MATCHES_BELOW`), a page's total is counted first and decides how.
+                    let counted = if Self::SORT_MATCHES_BELOW > 0 && page.max_results.is_some() && !query.without_total {
+                        Some(count().await?)
+                    } else {
+                        None
+                    };
+                    if counted == Some(0) {
+                        return Ok((Vec::new(), 0));
+                    }
                     // A page is chosen by its ids first (an index can answer that alone), then
                     // only its rows are read: sorting the matches never reads their documents.
-                    let select = if query.page.max_results.is_some() {
+                    let select = if page.max_results.is_some() {
+                        // `OFFSET 0` keeps the matches a subquery of their own: found by the
+                        // filters' indexes, then sorted, whatever order the sort index offers.
+                        let matches = if counted.is_some_and(|n| n < Self::SORT_MATCHES_BELOW) {
+                            format!("(SELECT id, {column} FROM form_records{} OFFSET 0) matches", filter.sql())
+                        } else {
+                            format!("form_records{}", filter.sql())
+                        };
                         format!(
-                            "SELECT {RECORD_COLUMNS} FROM form_records WHERE id IN (SELECT id FROM form_records{} ORDER BY {column} {direction}, id {direction}{}) ORDER BY {column} {direction}, id {direction}",
-                            filter.sql(),
-                            limit(&query.page)
+                            "SELECT {RECORD_COLUMNS} FROM form_records WHERE id IN (SELECT id FROM {matches} ORDER BY {column} {direction}, id {direction}{}) ORDER BY {column} {direction}, id {direction}",
+                            limit(page)
                         )
                     } else {
                         format!("SELECT {RECORD_COLUMNS} FROM form_records{} ORDER BY {column} {direction}, id {direction}", filter.sql())
                     };
                     let rows = bind_params(sqlx::query(Self::dynamic(select)), &filter.params).fetch_all(&self.pool).await?;
                     let records = rows.iter().map(record_from).collect::<Result<Vec<_>>>()?;
-                    let page = &query.page;
-                    let total = if query.without_total {
-                        0
-                    } else if page.first_result == 0 && page.max_results.is_none_or(|max| (records.len() as i64) < max) {
-                        records.len() as i64
-                    } else {
-                        let count = format!("SELECT COUNT(*) AS n FROM form_records{}", filter.sql());
-                        bind_params(sqlx::query(Self::dynamic(count)), &filter.params).fetch_one(&self.pool).await?.try_get("n")?
+                    let total = match counted {
+                        Some(total) => total,
+                        None if query.without_total => 0,
+                        None if page.first_result == 0 && page.max_results.is_none_or(|max| (records.len() as i64) < max) => {
+                            records.len() as i64
+                        }
+                        None => count().await?,
                     };
                     Ok((records, total))
                 }

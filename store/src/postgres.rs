@@ -102,6 +102,13 @@ impl PostgresStore {
         Ok(true)
     }
 
+    /// A form list whose filters match fewer records than this is sorted from its matches
+    /// (found by the filter indexes), not by walking the sort key's index until a page of
+    /// matches turns up: PostgreSQL's planner assumes the matches are spread evenly along the
+    /// sort order, and when they are not (a district's records among those with the most
+    /// 执业年限) the walk reads a large part of the table for 20 rows (`docs/benchmarks.md`).
+    pub(crate) const SORT_MATCHES_BELOW: i64 = 50_000;
+
     fn sql(statement: &'static str) -> SqlStr {
         AssertSqlSafe(numbered_placeholders(statement).into_owned()).into_sql_str()
     }

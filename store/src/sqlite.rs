@@ -143,6 +143,10 @@ impl SqliteStore {
         }
     }
 
+    /// See `PostgresStore::SORT_MATCHES_BELOW`. SQLite's planner chooses well with its
+    /// statistics and the covering list index (migration 0017), so lists keep its plan.
+    pub(crate) const SORT_MATCHES_BELOW: i64 = 0;
+
     fn sql(statement: &'static str) -> SqlStr {
         statement.into_sql_str()
     }

@@ -405,3 +405,64 @@ async fn a_task_may_change_only_the_sub_table_columns_its_view_names() {
     })
     .await;
 }
+
+/// A definition change of a unique field between sensitive and not: the start-up pass stores
+/// its values (and the unique values it is held by) the way the definition now says, so
+/// uniqueness keeps comparing like with like; two records that already hold one value do not
+/// stop the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_unique_field_changed_between_sensitive_and_not_keeps_its_uniqueness() {
+    each_backend(|app| async move {
+        let definition = |code: &str| {
+            forms::Catalog::from_files(vec![(
+                "forms/test/person.toml".into(),
+                format!(
+                    "key = \"person\"\nname = \"人\"\ntitle = \"name\"\n[[fields]]\nkey = \"name\"\nlabel = \"姓名\"\ntype = \"text\"\n[[fields]]\nkey = \"code\"\nlabel = \"证件号\"\ntype = \"text\"\n{code}\n"
+                ),
+            )])
+            .expect("valid")
+        };
+        let store = app.executor.store().clone();
+        let keys = crate::support::test_keys();
+        let sensitive = definition("unique = true\nsensitive = true");
+        person(store.clone(), &sensitive, "甲", "AB123").await.expect("created");
+        let plain = definition("unique = true");
+        forms::records::reindex(store.as_ref(), keys, &plain).await.expect("reindexed");
+        let mut query = store::forms::RecordQuery::new(store::DataScope::All);
+        query.form = "person".into();
+        let (rows, _) = store.form_records(&query).await.expect("rows");
+        assert!(!rows[0].data.contains("$sealed") && rows[0].data.contains("AB123"), "stored in clear again: {}", rows[0].data);
+        let refused = person(store.clone(), &plain, "乙", "ab123").await;
+        assert!(
+            matches!(&refused, Err(forms::records::RecordError::Invalid(errors)) if errors[0].code == "duplicate"),
+            "{refused:?}"
+        );
+
+        // Two records holding one value before the field became unique and sensitive: the pass
+        // seals one, logs the other, and the node starts.
+        let loose = definition("");
+        person(store.clone(), &loose, "丙", "DUP").await.expect("created");
+        person(store.clone(), &loose, "丁", "DUP").await.expect("created");
+        forms::records::reindex(store.as_ref(), keys, &sensitive).await.expect("the node starts");
+        let refused = person(store.clone(), &sensitive, "戊", "dup").await;
+        assert!(
+            matches!(&refused, Err(forms::records::RecordError::Invalid(errors)) if errors[0].code == "duplicate"),
+            "{refused:?}"
+        );
+    })
+    .await;
+}
+
+/// Creates a record of the test form `person` as a city-wide actor.
+async fn person(
+    store: std::sync::Arc<dyn store::Store>,
+    catalog: &forms::Catalog,
+    name: &str,
+    code: &str,
+) -> forms::records::Result<forms::records::Record> {
+    let input = json!({ "name": name, "code": code }).as_object().cloned().expect("object");
+    let form = catalog.form("person").expect("form");
+    let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
+    let keys = crate::support::test_keys();
+    forms::records::create(store.as_ref(), keys, catalog, form, &actor, &input, forms::Mode::Strict, None).await
+}

@@ -137,13 +137,25 @@ async fn a_csv_with_bad_rows_is_previewed_then_only_its_valid_rows_are_committed
                 "row {row} {column} {code} in {found:?}"
             );
         };
-        expect(4, "身份证号", "310101198603030041", "id-check");
+        // A sensitive cell's value is kept masked with its error.
+        let masked = crypto::mask::mask_id_number;
+        expect(4, "身份证号", &masked("310101198603030041"), "id-check");
         expect(4, "执业领域", "不存在的领域", "not-option");
         expect(4, "联系电话", "", "required");
-        expect(5, "身份证号", "310101198502020038", "duplicate-in-file");
+        expect(5, "身份证号", &masked("310101198502020038"), "duplicate-in-file");
         expect(6, "所属区", "徐汇区", "district-out-of-scope");
         assert_eq!(found.len(), 5, "{found:?}");
         assert_eq!(errors[0]["cells"][0], "赵六", "the row as uploaded");
+        assert_eq!(errors[0]["cells"][2], masked("310101198603030041").as_str(), "its 身份证号 masked");
+        // The uploaded cells wait for the commit sealed: no 身份证号 in clear in the database.
+        let stored = app.executor.store().form_import_rows(&id, &[], 0, 100).await.expect("rows");
+        assert_eq!(stored.len(), 6);
+        for row in &stored {
+            let text = format!("{} {}", row.raw, row.errors);
+            for number in ["310101198603030041", "310101198502020038", "310101198805050066", "3101011985020200"] {
+                assert!(!text.contains(number), "{number} in clear in row {}: {text}", row.row_no);
+            }
+        }
 
         // Another account does not see the job; all-or-nothing refuses while a row is bad.
         let (status, _) = get(&app, &xh, &format!("/api/forms/lawyer/imports/{id}")).await;
@@ -187,6 +199,11 @@ async fn a_csv_with_bad_rows_is_previewed_then_only_its_valid_rows_are_committed
         let sheet = read_upload(&workbook).expect("the error workbook reads");
         assert_eq!(sheet.headers.last().map(String::as_str), Some("错误原因"));
         assert_eq!(sheet.rows.len(), 3);
+        assert_eq!(
+            sheet.rows[0].1.get(2).map(Cell::raw).as_deref(),
+            Some("310101198603030041"),
+            "the uploader gets back what they uploaded"
+        );
         let reasons = sheet.rows[0].1.last().map(Cell::raw).unwrap_or_default();
         assert!(reasons.contains("身份证号：") && reasons.contains("请填写联系电话"), "{reasons}");
     })

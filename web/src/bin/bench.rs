@@ -26,7 +26,7 @@
 //!
 //! Dynamic forms (issue 13): `forms N` — N records of the 律师 form, list pages (p50 / p99),
 //! an import of 100,000 rows and CSV / XLSX exports of every record with their peak memory
-//! (`bench/forms.rs`).
+//! (`bench/forms.rs`); `forms-lists N` stops after the list pages.
 //!
 //! Console pages (issue 12):
 //! - `pages N`: the inbox fixture (10,000 open tasks), the application served in this process,
@@ -97,10 +97,11 @@ mod forms_workload;
 
 fn main() -> anyhow::Result<()> {
     let options = options()?;
-    if options.workload == "forms" {
+    if options.workload == "forms" || options.workload == "forms-lists" {
         let url = options.database.clone().context("the forms workload needs --database URL")?;
+        let lists_only = options.workload == "forms-lists";
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        return runtime.block_on(forms_workload::run(&url, options.count));
+        return runtime.block_on(forms_workload::run(&url, options.count, lists_only));
     }
     if options.workload == "pages" {
         let url = options.database.clone().context("the pages workload needs --database URL")?;

@@ -471,25 +471,52 @@ struct RowView {
     changed: Vec<String>,
 }
 
-fn row_view(row: &ImportRow) -> RowView {
-    RowView {
+/// A row with its cells as uploaded (opened when sealed, `forms::sealed::seal_cells`);
+/// `mask`: the form and the job's columns when the sensitive ones are to be shown masked (the
+/// job page and the API; the error workbook gives the uploader back what they uploaded).
+fn row_view(state: &AppState, mask: Option<(&Form, &Columns)>, row: &ImportRow) -> ApiResult<RowView> {
+    let mut cells = forms::sealed::open_cells(state.security.crypto.as_ref(), &row.import_id, row.row_no, &row.raw)
+        .map_err(|error| ApiError::Internal(error.to_string()))?;
+    if let Some((form, columns)) = mask {
+        for (index, cell) in cells.iter_mut().enumerate() {
+            if let Some(Some(field)) = columns.fields.get(index)
+                && let Some(field) = form.fields.get(*field)
+                && field.sensitive
+                && !cell.is_empty()
+            {
+                *cell = super::masked(field, cell);
+            }
+        }
+    }
+    Ok(RowView {
         row: row.row_no,
         outcome: row.outcome.clone(),
         record_id: row.record_id.clone(),
-        cells: serde_json::from_str(&row.raw).unwrap_or_default(),
+        cells,
         errors: serde_json::from_str(&row.errors).unwrap_or_default(),
         changed: Vec::new(),
-    }
+    })
+}
+
+/// The job's columns (the masks of [`row_view`]).
+fn job_columns(form: &Form, job: &store::forms::FormImport) -> Columns {
+    import::columns(form, &headers_of(job)).unwrap_or(Columns { fields: Vec::new(), ignored: Vec::new() })
 }
 
 /// A row to be written as the job page previews it: each mapped column as it will be stored
 /// (labels for codes, dates as dates, sensitive values masked), and for an update the labels
 /// of the fields it changes.
-fn preview_view(catalog: &Catalog, form: &Form, columns: &Columns, row: &ImportRow) -> RowView {
-    let mut view = row_view(row);
+fn preview_view(
+    state: &AppState,
+    catalog: &Catalog,
+    form: &Form,
+    columns: &Columns,
+    row: &ImportRow,
+) -> ApiResult<RowView> {
+    let mut view = row_view(state, None, row)?;
     let prepared: Option<store::forms::PreparedWrite> =
         row.prepared.as_deref().and_then(|prepared| serde_json::from_str(prepared).ok());
-    let Some(prepared) = prepared else { return view };
+    let Some(prepared) = prepared else { return Ok(view) };
     let values: serde_json::Map<String, Value> = serde_json::from_str(&prepared.data).unwrap_or_default();
     for (index, cell) in view.cells.iter_mut().enumerate() {
         if let Some(Some(field)) = columns.fields.get(index) {
@@ -509,7 +536,7 @@ fn preview_view(catalog: &Catalog, form: &Form, columns: &Columns, row: &ImportR
             .map(|change| form.field(&change.field).map_or(change.field.clone(), |field| field.label.clone()))
             .collect();
     }
-    view
+    Ok(view)
 }
 
 const OUTCOMES: [&str; 4] = ["new", "update", "unchanged", "error"];
@@ -534,7 +561,8 @@ async fn api_rows(
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state.store().form_import_rows(&job.id, &outcomes, query.after.unwrap_or(0), limit).await?;
     let next = (rows.len() as i64 == limit).then(|| rows.last().map(|row| row.row_no)).flatten();
-    let items: Vec<RowView> = rows.iter().map(row_view).collect();
+    let columns = job_columns(form, &job);
+    let items = rows.iter().map(|row| row_view(&state, Some((form, &columns)), row)).collect::<ApiResult<Vec<_>>>()?;
     Ok(axum::Json(json!({ "items": items, "next": next })))
 }
 
@@ -586,7 +614,10 @@ async fn errors_workbook(
         let batch = state.store().form_import_rows(&job.id, &["error"], after, 1_000).await?;
         let Some(last) = batch.last() else { break };
         after = last.row_no;
-        rows.extend(batch.iter().map(row_view).map(|row| (row.cells, reasons(&row.errors))));
+        for row in &batch {
+            let view = row_view(&state, None, row)?;
+            rows.push((view.cells, reasons(&view.errors)));
+        }
     }
     let headers = headers_of(&job);
     let bytes = tokio::task::spawn_blocking(move || forms::sheets::error_workbook(&headers, &rows))
@@ -661,16 +692,19 @@ async fn job_page(
     let form = form_for(catalog, &auth, &key, Action::Create)?;
     let job = job_for(&state, &auth, form, &id).await?;
     let store = state.store();
-    let errors: Vec<RowView> =
-        store.form_import_rows(&job.id, &["error"], 0, 200).await?.iter().map(row_view).collect();
-    let columns =
-        import::columns(form, &headers_of(&job)).unwrap_or(Columns { fields: Vec::new(), ignored: Vec::new() });
-    let preview: Vec<RowView> = store
+    let columns = job_columns(form, &job);
+    let errors = store
+        .form_import_rows(&job.id, &["error"], 0, 200)
+        .await?
+        .iter()
+        .map(|row| row_view(&state, Some((form, &columns)), row))
+        .collect::<ApiResult<Vec<_>>>()?;
+    let preview = store
         .form_import_rows(&job.id, &["new", "update"], 0, 20)
         .await?
         .iter()
-        .map(|row| preview_view(catalog, form, &columns, row))
-        .collect();
+        .map(|row| preview_view(&state, catalog, form, &columns, row))
+        .collect::<ApiResult<Vec<_>>>()?;
     let counts = counts_of(&job);
     let mut context = Context::new();
     context.insert("form", &json!({ "key": form.key, "name": form.name }));
