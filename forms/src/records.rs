@@ -119,7 +119,7 @@ pub(crate) fn derived(form: &Form, values: &Map<String, Value>) -> (String, Stri
     let mut keys = vec![String::new(); store::forms::KEY_COLUMNS];
     for field in &form.fields {
         if let Some(slot) = field.slot {
-            keys[slot] = value::key_text(field, values.get(&field.key));
+            keys[slot] = value::key_text(field, values.get(&field.key)).chars().take(store::forms::KEY_CHARS).collect();
         }
     }
     (title.unwrap_or_default(), value::search_text(form, values), keys)

@@ -588,6 +588,11 @@ macro_rules! store_impl {
                     // 27 MB database with 10,000 open tasks) on the writer, since it writes the
                     // statistics tables: the node's commands wait that long, every six hours.
                     if $name == "postgres" {
+                        // The form lists' totals are index-only scans (migration 0019): they
+                        // read the heap for every page the visibility map does not mark
+                        // all-visible, so the records table is vacuumed here too (autovacuum
+                        // gets there later after bulk writes such as an import).
+                        sqlx::query("VACUUM (ANALYZE) form_records").execute(&self.pool).await?;
                         sqlx::query("ANALYZE").execute(&self.pool).await?;
                     } else {
                         let mut tx = self.begin_write().await?;

@@ -14,6 +14,12 @@ use crate::{DataScope, Result};
 
 /// How many key columns a record has (`k1` … `k8`).
 pub const KEY_COLUMNS: usize = 8;
+
+/// The most characters a key column holds: a longer text is kept to its first 80 characters
+/// (it sorts by them, and a filter finds a part of it within them; the keyword search reads the
+/// whole text). Eight such keys fit PostgreSQL's limit for one index entry (about 2.7 kB), so
+/// the lists' covering index (migration 0019) can hold them all.
+pub const KEY_CHARS: usize = 80;
 const KEY_NAMES: [&str; KEY_COLUMNS] = ["k1", "k2", "k3", "k4", "k5", "k6", "k7", "k8"];
 
 /// One record of a form, as stored.

@@ -21,6 +21,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (16, "form_views", include_str!("../../migrations/sqlite/0016_form_views.sql")),
     (17, "form_list_index", include_str!("../../migrations/sqlite/0017_form_list_index.sql")),
     (18, "record_files", include_str!("../../migrations/sqlite/0018_record_files.sql")),
+    (19, "form_key_length", include_str!("../../migrations/sqlite/0019_form_key_length.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -43,6 +44,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (16, "form_views", include_str!("../../migrations/postgres/0016_form_views.sql")),
     (17, "form_list_index", include_str!("../../migrations/postgres/0017_form_list_index.sql")),
     (18, "record_files", include_str!("../../migrations/postgres/0018_record_files.sql")),
+    (19, "form_key_length", include_str!("../../migrations/postgres/0019_form_key_length.sql")),
 ];
 
 /// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).

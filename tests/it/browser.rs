@@ -756,10 +756,20 @@ async fn date_ranges_and_references_on_the_generated_screens() {
         "address, latitude, longitude"
     );
     page.screenshot("form-address.png").await;
+    // A reference is found by typing part of its name; the pick fills the field.
     page.open(&format!("{}/admin/forms/preferential-service/new", app.base)).await;
-    let offered = page.text("#in-institution").await;
+    page.fill("#in-institution", "优待餐厅").await;
+    page.until("document.querySelector('[data-field=institution] [data-ref-pick]') !== null").await;
+    let offered = page.text("[data-field=institution] .picks").await;
     assert!(offered.contains("黄浦区示例退役军人优待餐厅"), "{offered}");
     page.screenshot("form-reference.png").await;
+    page.click("[data-field=institution] [data-ref-pick]").await;
+    assert_eq!(
+        page.evaluate("document.querySelector(\"[name='v.institution']\").value.length > 8").await,
+        true,
+        "the id"
+    );
+    assert_eq!(page.evaluate("document.getElementById('in-institution').value").await, "黄浦区示例退役军人优待餐厅");
     // A saved view with chosen columns, the column chooser open.
     page.open(&format!("{}/admin/forms/service-resource?cols=name&cols=provider&cols=district&sort=name", app.base))
         .await;

@@ -796,10 +796,24 @@ async fn a_reference_names_a_record_the_caller_can_see() {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{named}: {refused}");
             assert!(codes(&refused).contains(&("institution".into(), "not-reference".into())), "{refused}");
         }
-        // The edit page offers the caller's records only.
+        // The edit page shows the chosen one; its picker suggests the caller's records only,
+        // by part of the name.
         let id = created["id"].as_str().expect("id");
         let page = hp.get(&app, &format!("/admin/forms/preferential-service/{id}/edit")).send().await.expect("sent").text().await.expect("page");
-        assert!(page.contains("黄浦拥军餐厅") && !page.contains("徐汇拥军餐厅"), "only the caller's institutions are offered");
+        assert!(page.contains("value=\"黄浦拥军餐厅\"") && page.contains("data-ref-picker"), "the picker shows the chosen title");
+        let suggest = |session: &Session, q: &str| {
+            let request = session.get(&app, &format!("/admin/forms/preferential-service/choices/institution?q={q}"));
+            async move { request.send().await.expect("sent").text().await.expect("fragment") }
+        };
+        let offered = suggest(&hp, "%E6%8B%A5%E5%86%9B").await; // 拥军
+        assert!(offered.contains(&format!("data-ref-pick=\"{}\"", hp_inst["id"].as_str().expect("id"))), "{offered}");
+        assert!(!offered.contains("徐汇拥军餐厅"), "another district's institution is not offered: {offered}");
+        let offered = suggest(&xh, "%E6%8B%A5%E5%86%9B").await;
+        assert!(offered.contains("徐汇拥军餐厅") && !offered.contains("黄浦拥军餐厅"), "{offered}");
+        assert!(suggest(&hp, "%E6%B2%A1%E6%9C%89").await.contains("没有找到"), "nothing matches 没有");
+        // A field that is no reference, or a form the caller may not read, suggests nothing.
+        let response = hp.get(&app, "/admin/forms/preferential-service/choices/name?q=a").send().await.expect("sent");
+        assert!(!response.text().await.expect("fragment").contains("data-ref-pick"));
         // The export shows the title.
         let csv = hp.get(&app, "/api/forms/preferential-service/export?format=csv").send().await.expect("sent").text().await.expect("csv");
         assert!(csv.contains("黄浦拥军餐厅"), "{csv}");

@@ -328,3 +328,27 @@ document.addEventListener("change", (event) => {
   if (!(all instanceof HTMLInputElement) || !all.dataset.checkAll) return;
   document.querySelectorAll(`input[type=checkbox][name="${all.dataset.checkAll}"]`).forEach((box) => { box.checked = all.checked; });
 });
+
+// Reference pickers: htmx lists the records that match what is typed; a click puts the
+// record's id into the hidden field and its name into the box. Typed text that was not picked
+// is sent as it is (the server takes an exact name, else says it found nothing).
+document.addEventListener("click", (event) => {
+  const pick = event.target instanceof Element && event.target.closest("[data-ref-pick]");
+  if (!pick) return;
+  const picker = pick.closest(".ref-picker");
+  picker.querySelector("input[type=hidden]").value = pick.dataset.refPick;
+  const search = picker.querySelector("input[data-ref-picker]");
+  search.value = pick.dataset.title;
+  search.setCustomValidity("");
+  picker.querySelector(".picks").innerHTML = "";
+});
+document.addEventListener("input", (event) => {
+  const search = event.target;
+  if (!(search instanceof HTMLInputElement) || !search.hasAttribute("data-ref-picker")) return;
+  search.closest(".ref-picker").querySelector("input[type=hidden]").value = search.value.trim();
+});
+document.addEventListener("keydown", (event) => {
+  const search = event.target;
+  if (event.key !== "Escape" || !(search instanceof HTMLInputElement) || !search.hasAttribute("data-ref-picker")) return;
+  search.closest(".ref-picker").querySelector(".picks").innerHTML = "";
+});

@@ -33,6 +33,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "start_form.html",
     "mine.html",
     "people.html",
+    "form_choices.html",
     "print.html",
     "accounts.html",
     "units.html",

@@ -10,7 +10,7 @@
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use forms::records::{self, ListRequest, Record};
@@ -47,6 +47,9 @@ pub(crate) fn router() -> Routes {
         .post("/admin/forms/{form}/views", FORMS, save_view)
         .post("/admin/forms/{form}/bulk", FORMS, bulk)
         .post("/admin/forms/{form}/views/{id}/delete", FORMS, delete_view)
+        // The reference picker's suggestions: also on task pages, whose people may work on
+        // tasks without the forms menu (each answer asks the target form).
+        .get("/admin/forms/{form}/choices/{field}", Need::Screen(&["menu:forms", "menu:tasks"]), reference_choices)
         .merge(super::import::page_router())
 }
 
@@ -421,6 +424,9 @@ pub(crate) struct Input {
     max_files: usize,
     /// A sub-table.
     table: Option<TableInput>,
+    /// A reference field: where its picker asks for suggestions, and the title it shows.
+    choices: Option<String>,
+    title: String,
 }
 
 /// A file of a file or image field on a page.
@@ -505,7 +511,8 @@ fn input_kind(kind: FieldKind) -> &'static str {
         FieldKind::Date => "date",
         FieldKind::Datetime => "datetime-local",
         FieldKind::Select | FieldKind::District => "select",
-        FieldKind::Reference | FieldKind::User | FieldKind::Unit => "select",
+        FieldKind::Reference => "reference",
+        FieldKind::User | FieldKind::Unit => "select",
         FieldKind::DateRange => "daterange",
         FieldKind::Address => "address",
         FieldKind::TimeSlot => "timeslot",
@@ -720,29 +727,113 @@ pub(crate) fn inputs(
                 accept_text: field.accept.join("、"),
                 max_files: field.max_files,
                 table: (field.kind == FieldKind::Table).then(|| table_input(catalog, field, value, errors)),
+                choices: (field.kind == FieldKind::Reference)
+                    .then(|| format!("/admin/forms/{}/choices/{}", form.key, field.key)),
+                title: match value {
+                    Some(Value::Object(reference)) => {
+                        reference.get("title").and_then(Value::as_str).unwrap_or_default().to_string()
+                    }
+                    // A title typed and refused comes back as typed.
+                    Some(Value::String(text)) if field.kind == FieldKind::Reference => text.clone(),
+                    _ => String::new(),
+                },
             }
         })
         .collect()
 }
 
-/// The most records a reference field offers in its drop-down.
+/// The most accounts a user field offers in its drop-down.
 const REFERENCE_CHOICES: i64 = 500;
 
-/// Fills the options of the reference, user and unit fields among `inputs`: the live records
-/// of the target form, the active accounts or the units the caller can see (at most
-/// [`REFERENCE_CHOICES`], by name), the current one selected (and offered even when it is no
-/// longer among them, so an edit does not lose it).
+/// The most suggestions a reference picker shows at once (a longer name narrows them).
+const PICKER_SUGGESTIONS: i64 = 20;
+
+#[derive(serde::Deserialize, Default)]
+struct PickerQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(Serialize)]
+struct Suggestion {
+    id: String,
+    title: String,
+    /// The record's district, to tell two of one name apart.
+    district: String,
+}
+
+/// `GET /admin/forms/{form}/choices/{field}?q=…`: the reference picker's suggestions, an HTML
+/// fragment — live records of the target form whose title or text holds what was typed, inside
+/// the caller's data scope, only when the caller may read that form (as every reference is
+/// resolved, `records::resolve_references`). `console.js` puts a chosen one into the field.
+async fn reference_choices(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path((key, field)): Path<(String, String)>,
+    query: Result<Query<PickerQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let query = query.map(|Query(query)| query).unwrap_or_default();
+    let catalog = catalog(&state);
+    let target = catalog
+        .form(&key)
+        .and_then(|form| form.field(&field))
+        .filter(|field| field.kind == FieldKind::Reference)
+        .and_then(|field| field.target.as_deref())
+        .and_then(|target| catalog.form(target))
+        .filter(|target| super::may(&auth, target, Action::Read));
+    let search = query.q.trim().chars().take(100).collect::<String>();
+    let suggestions: Vec<Suggestion> = match target {
+        None => Vec::new(),
+        Some(target) => {
+            let request = ListRequest {
+                page: 1,
+                page_size: PICKER_SUGGESTIONS,
+                text: (!search.is_empty()).then(|| search.clone()),
+                ..ListRequest::default()
+            };
+            let (records, _) =
+                records::list(state.store().as_ref(), state.security.crypto.as_ref(), target, &actor(&auth), &request)
+                    .await
+                    .map_err(refused)?;
+            let district_label =
+                |code: &str| catalog.dict("district").and_then(|dict| dict.label(code)).unwrap_or(code).to_string();
+            records
+                .into_iter()
+                .map(|record| Suggestion {
+                    district: record.district.as_deref().map(district_label).unwrap_or_default(),
+                    id: record.id,
+                    title: record.title,
+                })
+                .collect()
+        }
+    };
+    let mut context = Context::new();
+    context.insert("suggestions", &suggestions);
+    context.insert("search", &search);
+    context.insert("allowed", &target.is_some());
+    Ok(crate::templates::page(StatusCode::OK, "form_choices.html", &context))
+}
+
+/// Fills the options of the user and unit fields among `inputs`: the active accounts or the
+/// units the caller can see (at most [`REFERENCE_CHOICES`], by name), the current one selected
+/// (and offered even when it is no longer among them, so an edit does not lose it). A
+/// reference field has a picker instead (`reference_choices`): a form may hold far more
+/// records than a drop-down can.
 pub(crate) async fn reference_options(
     state: &AppState,
     auth: &Auth,
     form: &Form,
     inputs: &mut [Input],
 ) -> ApiResult<()> {
-    let catalog = catalog(state);
     let store = state.store().as_ref();
     let actor = actor(auth);
     for input in inputs.iter_mut() {
-        let Some(field) = form.field(&input.key).filter(|field| field.kind.is_link()) else { continue };
+        // A reference's picker asks for suggestions as the person types (`choices`).
+        let Some(field) =
+            form.field(&input.key).filter(|field| matches!(field.kind, FieldKind::User | FieldKind::Unit))
+        else {
+            continue;
+        };
         let pairs: Vec<(String, String)> = match field.kind {
             FieldKind::User => {
                 let query = store::identity::AccountQuery {
@@ -760,28 +851,12 @@ pub(crate) async fn reference_options(
                     })
                     .collect()
             }
-            FieldKind::Unit => records::units_in_scope(store, &actor)
+            _ => records::units_in_scope(store, &actor)
                 .await
                 .map_err(refused)?
                 .into_iter()
                 .map(|unit| (unit.id, unit.name))
                 .collect(),
-            _ => {
-                // Only a form the caller may read lists its records.
-                let Some(target) = field
-                    .target
-                    .as_deref()
-                    .and_then(|key| catalog.form(key))
-                    .filter(|target| super::may(auth, target, Action::Read))
-                else {
-                    continue;
-                };
-                let request = ListRequest { page: 1, page_size: REFERENCE_CHOICES, ..ListRequest::default() };
-                let (records, _) = records::list(store, state.security.crypto.as_ref(), target, &actor, &request)
-                    .await
-                    .map_err(refused)?;
-                records.into_iter().map(|record| (record.id, record.title)).collect()
-            }
         };
         let mut options: Vec<Choice> =
             pairs.into_iter().map(|(code, label)| Choice { selected: code == input.value, code, label }).collect();
