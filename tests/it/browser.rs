@@ -655,7 +655,14 @@ async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
     let model = include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn");
     let (status, deployed) = app.deploy("svc01", model).await;
     assert_eq!(status, 200, "{deployed}");
-    let (status, created) = crate::forms::create(&app, &hp, crate::forms::lawyer()).await;
+    // With a licence photo and two cases (the district ticks 已核实, the city sees both).
+    let uploaded = hp.upload(&app, "/api/files", "执业证.png", base64_png()).await;
+    assert_eq!(uploaded.status(), reqwest::StatusCode::CREATED);
+    let photo = uploaded.json::<serde_json::Value>().await.expect("json")["id"].as_str().expect("id").to_string();
+    let mut lawyer = crate::forms::lawyer();
+    lawyer["licence_photo"] = json!([photo]);
+    lawyer["cases"] = json!([{ "year": 2023, "cause": "军属劳动争议", "outcome": "调解结案" }, { "year": 2024, "cause": "退役安置纠纷" }]);
+    let (status, created) = crate::forms::create(&app, &hp, lawyer).await;
     assert_eq!(status, reqwest::StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
 
@@ -687,6 +694,11 @@ async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
     assert_eq!(page.evaluate("document.querySelector('[name=\"v.firm\"]') === null").await, true);
     page.fill("#in-fee", "6000").await;
     page.fill("#in-remark", "材料齐全，同意入库").await;
+    // Only 已核实 of the cases is an input here; the photo is shown through the task.
+    page.click("input[type=checkbox][name='v.cases.0.verified']").await;
+    assert_eq!(page.evaluate("document.querySelector(\"input[type=text][name='v.cases.0.cause'], input[type=number][name='v.cases.0.year']\") === null").await, true);
+    page.until("(() => { const img = document.querySelector('#task-form img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
     page.screenshot("task-form-2-district.png").await;
     // The page's hints (max = 5000) would stop this in the browser; the server's own check is
     // what this is about, as for a client without them.
@@ -714,6 +726,9 @@ async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
     page.open(&format!("{}/m/tasks/{task}", app.base)).await;
     assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
     assert!(page.text("#task-form").await.contains("800.00"), "the district's subsidy, read-only here");
+    assert!(page.text("#task-form").await.contains("军属劳动争议"), "the cases, read-only here");
+    page.until("(() => { const img = document.querySelector('#task-form img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
     page.fill("#in-status", "paused").await;
     page.fill("#in-joined_on", "2026-12-01").await;
     page.screenshot("task-form-4-mobile.png").await;
@@ -729,6 +744,9 @@ async fn a_lawyers_record_goes_through_both_task_forms_in_a_browser() {
     assert!(history.contains("于任务") && history.contains("800.00") && history.contains("暂停服务"), "{history}");
     page.screenshot("task-form-5-done.png").await;
     browser.close();
+    let (_, record) = crate::forms::get(&app, &hp, &format!("/api/forms/lawyer/records/{id}")).await;
+    assert_eq!(record["values"]["cases"][0]["verified"], true, "the district's tick");
+    assert_eq!(record["values"]["cases"][1]["cause"], "退役安置纠纷", "the rows as the lawyer gave them");
 }
 
 /// The composite and reference inputs of the generated screens as a person sees them:
