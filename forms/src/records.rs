@@ -119,7 +119,10 @@ pub(crate) fn derived(form: &Form, values: &Map<String, Value>) -> (String, Stri
     let mut keys = vec![String::new(); store::forms::KEY_COLUMNS];
     for field in &form.fields {
         if let Some(slot) = field.slot {
-            keys[slot] = value::key_text(field, values.get(&field.key)).chars().take(store::forms::KEY_CHARS).collect();
+            let key = value::key_text(field, values.get(&field.key));
+            // Free text is cut to the key length; codes, numbers and dates are short already
+            // (and a list's `|a|b|` must stay whole for its filter).
+            keys[slot] = if field.kind.is_text() { key.chars().take(store::forms::KEY_CHARS).collect() } else { key };
         }
     }
     (title.unwrap_or_default(), value::search_text(form, values), keys)
@@ -208,9 +211,17 @@ pub(crate) fn stored_data(
     Ok(Value::Object(crate::sealed::seal(form, crypto, id, values)?).to_string())
 }
 
-/// A refusal of the store in the record's terms: a duplicate at its field.
+/// A refusal of the store in the record's terms: a duplicate at its field; an upload that
+/// another save took first.
 fn refusal(form: &Form, error: store::Error) -> RecordError {
     match error {
+        store::Error::Invalid(message) if message.starts_with(store::forms::UPLOAD_TAKEN) => {
+            RecordError::Invalid(vec![FieldError {
+                field: "_form".into(),
+                code: "not-file".into(),
+                message: "所选文件已不可用（可能已被其他记录使用），请重新上传".into(),
+            }])
+        }
         store::Error::Duplicate(field) => {
             let label = form.field(&field).map(|field| field.label.clone()).unwrap_or_else(|| field.clone());
             RecordError::Invalid(vec![FieldError {
@@ -323,8 +334,13 @@ async fn resolve_uploads(
             }
             _ => continue,
         };
-        let mut named: Vec<String> = named.into_iter().filter(|id| !id.is_empty()).collect();
-        named.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let named: Vec<String> = named.into_iter().filter(|id| !id.is_empty() && seen.insert(id.clone())).collect();
+        if named.len() > field.max_files {
+            // More than the field holds: refused as such (`too-many-files`), nothing looked up.
+            input.insert(field.key.clone(), Value::Array(named.into_iter().map(Value::String).collect()));
+            continue;
+        }
         let stored: Vec<Value> = previous
             .and_then(|previous| previous.get(&field.key))
             .and_then(Value::as_array)

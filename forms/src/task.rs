@@ -165,6 +165,20 @@ pub fn submit(
             },
         }
     }
+    // Files are kept by the record that holds them: without a bound record an upload would
+    // only be named by a process variable, never bound, and removed a day later.
+    if bound.is_none()
+        && let Some(field) = form
+            .fields
+            .iter()
+            .find(|field| field.kind.is_upload() && given.get(&field.key).is_some_and(|value| !value.is_null()))
+    {
+        return Err(TaskFormError::Record(RecordError::Invalid(vec![FieldError {
+            field: field.key.clone(),
+            code: "no-record".into(),
+            message: format!("{}：此流程没有关联的业务记录，文件无法随办理保存", field.label),
+        }])));
+    }
     // The editable fields checked with the form's own checks; the others are context for
     // the conditions and rules (their stored values), neither asked for nor required here.
     let mut subset = form.clone();

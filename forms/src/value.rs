@@ -495,6 +495,7 @@ pub fn sanitise_html(html: &str) -> String {
         .generic_attributes(HashSet::new())
         .tag_attributes([("a", ["href"].into_iter().collect())].into_iter().collect())
         .url_schemes(["http", "https", "mailto"].into_iter().collect())
+        .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(Some("noopener noreferrer nofollow"))
         .clean(html)
         .to_string()
@@ -509,7 +510,13 @@ pub fn plain_text(html: &str) -> String {
         .iter()
         .fold(html.to_string(), |text, tag| text.replace(tag, &format!("{tag} ")));
     let text = ammonia::Builder::empty().clean(&spaced).to_string();
-    let text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&amp;", "&");
+    let text = text
+        .replace("&nbsp;", " ")
+        .replace('\u{a0}', " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&");
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -564,7 +571,7 @@ fn read_table(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate)
             errors.push(FieldError::new(&field.key, "not-table", "请逐行填写表格"));
             continue;
         };
-        if field.columns.iter().all(|column| is_empty(cells.get(&column.key))) {
+        if field.columns.iter().all(|column| blank_cell(column, cells.get(&column.key))) {
             continue;
         }
         let index = rows.len();
@@ -572,7 +579,7 @@ fn read_table(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate)
         for column in &field.columns {
             let at = format!("{}.{index}.{}", field.key, column.key);
             let place = format!("第 {} 行“{}”", index + 1, column.label);
-            let cell = cells.get(&column.key).filter(|cell| !is_empty(Some(cell)));
+            let cell = cells.get(&column.key).filter(|cell| !blank_cell(column, Some(cell)));
             let Some(cell) = cell else {
                 if column.required {
                     errors.push(FieldError::new(&at, "required", format!("{place}：请填写{}", column.label)));
@@ -597,6 +604,18 @@ fn read_table(field: &Field, catalog: &Catalog, value: &Value, today: NaiveDate)
         errors.push(FieldError::new(&field.key, "too-few-rows", format!("至少填写 {min} 行")));
     }
     if errors.is_empty() { Ok(Value::Array(rows)) } else { Err(errors) }
+}
+
+/// Whether a sub-table cell holds nothing: empty, or a box left unticked (a row's check box
+/// is 否 until ticked, so an unticked box is not kept and does not make a blank row count).
+fn blank_cell(column: &Field, cell: Option<&Value>) -> bool {
+    match cell {
+        Some(Value::Bool(false)) => true,
+        Some(Value::String(text)) if column.kind == FieldKind::Boolean => {
+            matches!(half_width(text.trim()).to_lowercase().as_str(), "" | "false" | "off" | "0" | "no" | "否" | "n")
+        }
+        other => is_empty(other),
+    }
 }
 
 /// Booleans and lists are read before the text types; this arm is never taken.
@@ -895,7 +914,7 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
                     .columns
                     .iter()
                     .filter_map(|column| {
-                        let text = display(column, catalog, row.get(&column.key));
+                        let text = cell_display(column, catalog, row.get(&column.key));
                         (!text.is_empty()).then(|| format!("{}：{text}", column.label))
                     })
                     .collect::<Vec<_>>()
@@ -912,6 +931,14 @@ pub fn display(field: &Field, catalog: &Catalog, value: Option<&Value>) -> Strin
         Value::String(text) => text.clone(),
         Value::Number(number) => number.to_string(),
         other => other.to_string(),
+    }
+}
+
+/// How a sub-table cell reads: as its column's values do, an unticked box 否.
+pub fn cell_display(column: &Field, catalog: &Catalog, value: Option<&Value>) -> String {
+    match value {
+        None if column.kind == FieldKind::Boolean => "否".into(),
+        value => display(column, catalog, value),
     }
 }
 

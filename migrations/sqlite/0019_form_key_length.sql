@@ -1,4 +1,5 @@
--- Issue 13: key columns hold at most 80 characters (store::forms::KEY_CHARS), so eight of them
--- fit in one index entry. Records written before keep their longer keys cut to that length
--- here, as the records layer now derives them.
-UPDATE form_records SET k1 = substr(k1, 1, 80), k2 = substr(k2, 1, 80), k3 = substr(k3, 1, 80), k4 = substr(k4, 1, 80), k5 = substr(k5, 1, 80), k6 = substr(k6, 1, 80), k7 = substr(k7, 1, 80), k8 = substr(k8, 1, 80) WHERE length(k1) > 80 OR length(k2) > 80 OR length(k3) > 80 OR length(k4) > 80 OR length(k5) > 80 OR length(k6) > 80 OR length(k7) > 80 OR length(k8) > 80
+-- Issue 13: key columns of free text hold at most 80 characters (store::forms::KEY_CHARS), so
+-- eight of them fit in one index entry. Records written before keep their longer text keys cut
+-- to that length here, as the records layer now derives them. A list of codes (|a|b|) stays
+-- whole: its filter looks for one code anywhere in it.
+UPDATE form_records SET k1 = CASE WHEN k1 LIKE '|%|' THEN k1 ELSE substr(k1, 1, 80) END, k2 = CASE WHEN k2 LIKE '|%|' THEN k2 ELSE substr(k2, 1, 80) END, k3 = CASE WHEN k3 LIKE '|%|' THEN k3 ELSE substr(k3, 1, 80) END, k4 = CASE WHEN k4 LIKE '|%|' THEN k4 ELSE substr(k4, 1, 80) END, k5 = CASE WHEN k5 LIKE '|%|' THEN k5 ELSE substr(k5, 1, 80) END, k6 = CASE WHEN k6 LIKE '|%|' THEN k6 ELSE substr(k6, 1, 80) END, k7 = CASE WHEN k7 LIKE '|%|' THEN k7 ELSE substr(k7, 1, 80) END, k8 = CASE WHEN k8 LIKE '|%|' THEN k8 ELSE substr(k8, 1, 80) END WHERE (length(k1) > 80 AND k1 NOT LIKE '|%|') OR (length(k2) > 80 AND k2 NOT LIKE '|%|') OR (length(k3) > 80 AND k3 NOT LIKE '|%|') OR (length(k4) > 80 AND k4 NOT LIKE '|%|') OR (length(k5) > 80 AND k5 NOT LIKE '|%|') OR (length(k6) > 80 AND k6 NOT LIKE '|%|') OR (length(k7) > 80 AND k7 NOT LIKE '|%|') OR (length(k8) > 80 AND k8 NOT LIKE '|%|')

@@ -15,7 +15,8 @@ use crate::{DataScope, Result};
 /// How many key columns a record has (`k1` … `k8`).
 pub const KEY_COLUMNS: usize = 8;
 
-/// The most characters a key column holds: a longer text is kept to its first 80 characters
+/// The most characters a key column holds for free text (the records layer cuts it; codes,
+/// lists of codes, numbers and dates are short by nature): a longer text is kept to its first 80 characters
 /// (it sorts by them, and a filter finds a part of it within them; the keyword search reads the
 /// whole text). Eight such keys fit PostgreSQL's limit for one index entry (about 2.7 kB), so
 /// the lists' covering index (migration 0019) can hold them all.
@@ -64,7 +65,8 @@ pub struct RecordChange {
     pub task_id: Option<String>,
     /// The uploads the change puts into the record's file or image fields: each must be the
     /// actor's own upload, not bound to anything else, and is bound to the record in the
-    /// change's transaction (a race for one upload is lost with [`crate::Error::Conflict`]).
+    /// change's transaction (a race for one upload is lost with [`crate::Error::Invalid`]
+    /// starting [`UPLOAD_TAKEN`]; in a command's record writes, with the command's `Conflict`).
     pub files: Vec<String>,
 }
 
@@ -457,6 +459,10 @@ pub struct RecordWrite {
 pub(crate) const UPDATE_RECORD: &str = "UPDATE form_records SET version = ?, district = ?, updated_by = ?, updated_at = ?, title = ?, search = ?, data = ?, k1 = ?, k2 = ?, k3 = ?, k4 = ?, k5 = ?, k6 = ?, k7 = ?, k8 = ? WHERE id = ? AND form = ? AND version = ? AND deleted_at IS NULL";
 pub(crate) const RELEASE_UNIQUE: &str = "DELETE FROM form_unique WHERE record_id = ?";
 pub(crate) const TAKE_UNIQUE: &str = "INSERT INTO form_unique (form, field, value, record_id) VALUES (?, ?, ?, ?) ON CONFLICT (form, field, value) DO NOTHING";
+/// The start of the [`crate::Error::Invalid`] a save gets when an upload it names was bound
+/// to something else meanwhile.
+pub const UPLOAD_TAKEN: &str = "upload no longer available";
+
 pub(crate) const BIND_FILE: &str = "UPDATE files SET record_id = ? WHERE id = ? AND uploaded_by = ? AND instance_id IS NULL AND (record_id IS NULL OR record_id = ?)";
 
 /// The parameters of [`BIND_FILE`] for each upload a change binds.
@@ -646,7 +652,7 @@ macro_rules! forms_impl {
                     for (file, params) in change.files.iter().zip(bind_file_params(change)) {
                         let bound = bind_params(sqlx::query(Self::sql(BIND_FILE)), &params).execute(&mut **tx).await?.rows_affected();
                         if bound == 0 {
-                            return Err(Error::Conflict(format!("upload {file} is no longer available")));
+                            return Err(Error::Invalid(format!("{UPLOAD_TAKEN}: {file}")));
                         }
                     }
                     Ok(())

@@ -106,11 +106,28 @@ async fn an_upload_belongs_to_the_record_that_names_it_and_follows_its_scope() {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
             assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "not-file".to_string())]);
         }
+        // Far more ids than the field holds: refused as such, nothing looked up.
+        let many: Vec<String> =
+            (0..40_000).map(|n| if n % 2 == 0 { "a".to_string() } else { "b".to_string() }).collect();
+        let (status, refused) =
+            create(&app, &hp, with(second_lawyer(), json!({ "licence_photo": many.join(",") }))).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let (status, refused) = create(
+            &app,
+            &hp,
+            with(second_lawyer(), json!({ "licence_photo": (0..5_000).map(|n| format!("id{n}")).collect::<Vec<_>>() })),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "too-many-files".to_string())]);
+        // Once a record holds it, a file is the record's: not its uploader's through /api/files.
+        assert_eq!(fetch(&app, &hp, &format!("/api/files/{photo}")).await.0, StatusCode::NOT_FOUND);
         // A forged description is looked up by its id like any other.
         let forged =
             json!({ "licence_photo": [{ "id": theirs, "name": "x.png", "contentType": "image/png", "size": 1 }] });
-        let (status, _) = create(&app, &hp, with(second_lawyer(), forged)).await;
+        let (status, refused) = create(&app, &hp, with(second_lawyer(), forged)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "not-file".to_string())]);
 
         // An edit keeps the file it names by id, adds another, and the history says so.
         let second = upload(&app, &hp, "年度考核.png", PNG).await;
@@ -163,7 +180,8 @@ async fn formatted_text_is_sanitised_on_the_server() {
         let (_, _, city) = staff(&app).await;
         let body = "<h3 style=\"color:red\">通知</h3><p onclick=\"steal()\">双拥<b>正文</b><script>alert(1)</script>\
                     <a href=\"javascript:alert(1)\">坏链接</a> <a href=\"https://www.example.gov.cn/x\">好链接</a>\
-                    <img src=\"x\" onerror=\"alert(1)\"><iframe src=\"https://evil.example\"></iframe></p>";
+                    <img src=\"x\" onerror=\"alert(1)\"><iframe src=\"https://evil.example\"></iframe></p>\
+                    <p>落款&nbsp;<a href=\"//evil.example/x\">相对链接</a></p>";
         let article = json!({ "title": "关于双拥工作的通知", "column": "notice", "status": "draft", "body": body });
         let response = city.post(&app, "/api/forms/article/records", article).send().await.expect("sent");
         assert_eq!(response.status(), StatusCode::CREATED);
@@ -181,7 +199,11 @@ async fn formatted_text_is_sanitised_on_the_server() {
         ] {
             assert!(stored.contains(kept), "{kept} was kept: {stored}");
         }
-        assert_eq!(created["display"]["body"], "通知 双拥正文坏链接 好链接", "lists and exports read the words");
+        assert!(!stored.contains("evil.example"), "a link without its own scheme is dropped: {stored}");
+        assert_eq!(
+            created["display"]["body"], "通知 双拥正文坏链接 好链接 落款 相对链接",
+            "lists and exports read the words"
+        );
 
         // Found by its words; shown as formatted text on the record page, never as a script.
         let (_, found) = get(&app, &city, "/api/forms/article/records?q=%E5%8F%8C%E6%8B%A5%E6%AD%A3%E6%96%87").await;
@@ -231,10 +253,12 @@ async fn a_sub_table_is_checked_cell_by_cell() {
         ] });
         let (status, created) = create(&app, &hp, with(lawyer(), good)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
+        // An unticked box is not kept (a row's box is 否 until ticked), so it never counts as a
+        // change, nor keeps a blank row.
         assert_eq!(
             created["values"]["cases"],
             json!([
-                { "year": 2023, "cause": "军属劳动争议", "outcome": "调解结案", "verified": false },
+                { "year": 2023, "cause": "军属劳动争议", "outcome": "调解结案" },
                 { "year": 2024, "cause": "退役安置" },
             ])
         );
@@ -261,6 +285,8 @@ async fn a_sub_table_is_checked_cell_by_cell() {
                 ("v.cases.0.cause", "军属劳动争议"),
                 ("v.cases.0.verified", "false"),
                 ("v.cases.0.verified", "true"),
+                // A row added and left blank: only its unticked box is posted.
+                ("v.cases.3.verified", "false"),
                 ("v.cases.5.year", year),
                 ("v.cases.5.cause", "新案件"),
                 ("v.cases.5.verified", "false"),
@@ -282,7 +308,7 @@ async fn a_sub_table_is_checked_cell_by_cell() {
             record["values"]["cases"],
             json!([
                 { "year": 2023, "cause": "军属劳动争议", "verified": true },
-                { "year": 2025, "cause": "新案件", "verified": false },
+                { "year": 2025, "cause": "新案件" },
             ])
         );
         let (_, html) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
@@ -399,7 +425,7 @@ async fn a_task_may_change_only_the_sub_table_columns_its_view_names() {
             record["values"]["cases"],
             json!([
                 { "year": 2023, "cause": "军属劳动争议", "verified": true },
-                { "year": 2024, "cause": "退役安置", "verified": false },
+                { "year": 2024, "cause": "退役安置" },
             ])
         );
     })
@@ -465,4 +491,41 @@ async fn person(
     let actor = forms::records::Actor { user: "admin".into(), unit: None, scope: store::DataScope::All };
     let keys = crate::support::test_keys();
     forms::records::create(store.as_ref(), keys, catalog, form, &actor, &input, forms::Mode::Strict, None).await
+}
+
+/// A task form with a file field but no record behind the instance (a model that uses the
+/// form without 提交审批): an upload could only be named by a process variable, so it is
+/// refused at the field instead of being lost a day later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_form_without_a_record_refuses_files() {
+    each_backend(|app| async move {
+        let (hp, _, _) = staff(&app).await;
+        let xml = MODEL
+            .replace("svc01-lawyer-admission", "svc01-unbound")
+            .replace("form:lawyer/district-review", "form:lawyer");
+        let (status, deployed) = app.deploy("unbound", &xml).await;
+        assert_eq!(status, 200, "{deployed}");
+        let started = app.start("svc01-unbound", json!({ "variables": { "district": { "value": "310101" } } })).await;
+        let tasks = app.tasks_of(started["id"].as_str().expect("id")).await;
+        let task = tasks[0]["id"].as_str().expect("task").to_string();
+        let response = hp.post(&app, &format!("/api/tasks/{task}/claim"), json!({})).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let photo = upload(&app, &hp, "执业证.png", PNG).await;
+        let response = hp
+            .post(&app, &format!("/api/tasks/{task}/approve"), json!({ "variables": { "licence_photo": [photo] } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let refused: Value = response.json().await.expect("json");
+        assert_eq!(codes(&refused), vec![("licence_photo".to_string(), "no-record".to_string())]);
+        // Without a file, the same task is approved (the whole form is asked for here).
+        let response = hp
+            .post(&app, &format!("/api/tasks/{task}/approve"), json!({ "variables": lawyer() }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    })
+    .await;
 }

@@ -160,6 +160,8 @@ async fn download(
     let found = state.store().file_content(&id).await?;
     let allowed = match &found {
         None => false,
+        // A file a form record holds is the record's: served through it (`/api/forms/…/files`).
+        Some((file, _)) if file.record_id.is_some() => false,
         Some((file, _)) if file.uploaded_by == caller.id => true,
         Some((StoredFile { instance_id: Some(instance_id), .. }, _)) => {
             match visible_instance(&state, instance_id).await {
@@ -229,6 +231,7 @@ pub(crate) async fn attach(
         files.iter().find(|file| {
             file.id == id
                 && file.uploaded_by == user
+                && file.record_id.is_none()
                 && file.instance_id.as_deref().is_none_or(|bound| bound == instance_id)
         })
     };

@@ -558,7 +558,7 @@ fn table_input(catalog: &Catalog, field: &Field, value: Option<&Value>, errors: 
             name: format!("{FIELD}{at}"),
             input: input_kind(column.kind),
             value: input_text(value),
-            shown: forms::value::display(column, catalog, value),
+            shown: forms::value::cell_display(column, catalog, value),
             options: choices(catalog, column, &selected),
             step: step_of(column),
             editable: true,
@@ -951,7 +951,11 @@ fn posted_rows(field: &Field, pairs: &[(String, String)]) -> Value {
         };
         rows.entry(row).or_default().insert(column.key.clone(), cell);
     }
-    Value::Array(rows.into_values().map(Value::Object).collect())
+    // Rows left blank are dropped here as the records layer drops them, so an error's row
+    // number is the row the page shows again.
+    let blank =
+        |cell: &Value| matches!(cell, Value::Bool(false)) || cell.as_str().is_some_and(|text| text.trim().is_empty());
+    Value::Array(rows.into_values().filter(|row| !row.values().all(blank)).map(Value::Object).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1114,7 +1118,7 @@ fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Val
                 field
                     .columns
                     .iter()
-                    .map(|column| forms::value::display(column, catalog, row.get(&column.key)))
+                    .map(|column| forms::value::cell_display(column, catalog, row.get(&column.key)))
                     .collect()
             })
             .collect();
