@@ -909,3 +909,72 @@ fn base64_png() -> Vec<u8> {
         .decode("iVBORw0KGgoAAAANSUhEUgAAADAAAAAwCAIAAADYYG7QAAAAQklEQVR4nO3OQQ0AIAwAscmZfxXIwgXHo0kFdM7uVyYfCAkJCdUDISEhoXogJCQkVA+EhISE6oGQkJBQPRASEnrsAtMj2IhS8gEaAAAAAElFTkSuQmCC")
         .expect("png")
 }
+
+/// The forms on a 375 px phone (`/m/forms`): a new record typed in one column with a picture
+/// and a sub-table row, saved, shown, and listed — nothing wider than the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_record_is_created_and_read_on_a_phone() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    crate::forms::staff(&app).await;
+    let session = login(&app, "hp1", crate::identity::PASSWORD).await;
+    let (browser, mut page) = Browser::open(&app, &session.cookie).await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true }),
+    )
+    .await;
+    page.open(&format!("{}/m/forms/lawyer/new", app.base)).await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    for (selector, value) in [
+        ("#in-name", "周海"),
+        ("#in-licence_number", "13101200910666666"),
+        ("#in-firm", "上海市黄浦区拥军律师事务所"),
+        ("#in-district", "310101"),
+        ("#in-phone", "13816238888"),
+        ("#in-status", "active"),
+    ] {
+        page.fill(selector, value).await;
+    }
+    page.click("[name='v.specialities'][value='veteran-rights']").await;
+    let photo = std::env::temp_dir().join(format!("sy-phone-{}.png", uuid_like()));
+    std::fs::write(&photo, base64_png()).expect("photo written");
+    let document = page.call("DOM.getDocument", json!({})).await;
+    let input = page
+        .call("DOM.querySelector", json!({ "nodeId": document["root"]["nodeId"], "selector": "#in-licence_photo" }))
+        .await;
+    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
+        .await;
+    page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
+    let _ = std::fs::remove_file(&photo);
+    page.click("[data-add-row]").await;
+    page.fill("[name='v.cases.0.year']", "2025").await;
+    page.fill("[name='v.cases.0.cause']", "军属劳动争议").await;
+    page.call(
+        "Runtime.evaluate",
+        json!({ "expression": "document.querySelector('[data-field=cases]').scrollIntoView()" }),
+    )
+    .await;
+    assert_eq!(
+        page.evaluate("document.documentElement.scrollWidth <= 375").await,
+        true,
+        "the table scrolls inside itself"
+    );
+    page.screenshot("m-form-new.png").await;
+    page.click("#save").await;
+    page.until("document.getElementById('notice') !== null").await;
+    assert!(page.text("#values").await.contains("军属劳动争议"));
+    assert!(page.text("#values").await.contains("138****8888"), "masked");
+    page.until("(() => { const img = document.querySelector('#values img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("m-form-record.png").await;
+    page.open(&format!("{}/m/forms/lawyer", app.base)).await;
+    assert!(page.text("#cards").await.contains("周海"));
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("m-form-list.png").await;
+    browser.close();
+}

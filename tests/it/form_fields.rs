@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::forms::{create, get, lawyer, page, staff, submit};
-use crate::identity::Session;
+use crate::identity::{PASSWORD, Session, add_account, login};
 use crate::support::{TestApp, each_backend};
 
 const MODEL: &str = include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn");
@@ -526,6 +526,84 @@ async fn a_task_form_without_a_record_refuses_files() {
             .await
             .expect("sent");
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    })
+    .await;
+}
+
+/// The same definitions on a phone (`/m/forms`): a district's staff list their records as
+/// cards, create one in one column (refusals at their fields, as on the console), open it with
+/// its values masked, and submit it to its approval from the phone; another district and a
+/// citizen without the form's rights get nothing of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_forms_on_a_phone_follow_the_same_definitions_and_rights() {
+    each_backend(|app| async move {
+        let (hp, xh, _) = staff(&app).await;
+        let (status, deployed) = app.deploy("svc01", MODEL).await;
+        assert_eq!(status, 200, "{deployed}");
+        let (status, html) = page(&app, &hp, "/m/forms").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("href=\"/m/forms/lawyer\""), "the forms the caller may read");
+        let (status, html) = page(&app, &hp, "/m/forms/lawyer/new").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("action=\"/m/forms/lawyer\"") && html.contains("name=\"v.cases.__row__.year\""),
+            "one form, every type"
+        );
+        let fields = [
+            ("v.name", "陈立"),
+            ("v.licence_number", "13101200910888888"),
+            ("v.firm", "上海市黄浦区拥军律师事务所"),
+            ("v.specialities", "veteran-rights"),
+            ("v.district", "310101"),
+            ("v.phone", "13816239999"),
+            ("v.status", "active"),
+        ];
+        let refused = submit(&app, &hp, "/m/forms/lawyer", &fields[..3]).await;
+        assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let html = refused.text().await.expect("html");
+        assert!(
+            html.contains("id=\"form-error\"") && html.contains("陈立"),
+            "refused at the fields, what was typed kept"
+        );
+        let created = submit(&app, &hp, "/m/forms/lawyer", &fields).await;
+        assert_eq!(created.status(), StatusCode::SEE_OTHER);
+        let location = created.headers()["location"].to_str().expect("location").to_string();
+        assert!(location.starts_with("/m/forms/lawyer/") && location.ends_with("?notice=created"), "{location}");
+        let id = location.trim_start_matches("/m/forms/lawyer/").split('?').next().expect("id").to_string();
+
+        let (status, html) = page(&app, &hp, &location).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("已新建") && html.contains("陈立") && html.contains("138****9999"),
+            "masked on the phone"
+        );
+        assert!(!html.contains("13816239999"), "never in clear");
+        assert!(html.contains("name=\"back\" value=\"m\""), "提交入库审核 from the phone");
+        let (_, list) = page(&app, &hp, "/m/forms/lawyer?q=%E9%99%88%E7%AB%8B").await;
+        assert!(
+            list.contains(&format!("href=\"/m/forms/lawyer/{id}\"")) && list.contains("共 1 条"),
+            "found by its name"
+        );
+
+        // Submitted from the phone, back on the phone.
+        let submitted =
+            submit(&app, &hp, &format!("/admin/forms/lawyer/{id}/submit"), &[("version", "1"), ("back", "m")]).await;
+        assert_eq!(submitted.status(), StatusCode::SEE_OTHER);
+        assert_eq!(submitted.headers()["location"], format!("/m/forms/lawyer/{id}?notice=submitted").as_str());
+        let (_, html) = page(&app, &hp, &format!("/m/forms/lawyer/{id}")).await;
+        assert!(html.contains("审批中") && !html.contains("id=\"submit-workflow\""), "one approval at a time");
+
+        // Another district, and a citizen without the form's rights.
+        assert_eq!(page(&app, &xh, &format!("/m/forms/lawyer/{id}")).await.0, StatusCode::NOT_FOUND);
+        let (_, list) = page(&app, &xh, "/m/forms/lawyer").await;
+        assert!(!list.contains(&id), "not in another district's list");
+        add_account(&app, "citizen1", "310101", &["citizen"], "citizen").await;
+        let citizen = login(&app, "citizen1", PASSWORD).await;
+        let (status, html) = page(&app, &citizen, "/m/forms").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("没有可以办理的业务"), "no form is a citizen's here");
+        assert_eq!(page(&app, &citizen, "/m/forms/lawyer").await.0, StatusCode::NOT_FOUND);
+        assert_eq!(page(&app, &citizen, &format!("/m/forms/lawyer/{id}")).await.0, StatusCode::NOT_FOUND);
     })
     .await;
 }

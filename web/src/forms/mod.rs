@@ -14,6 +14,7 @@ mod api;
 mod export;
 pub(crate) mod import;
 mod pages;
+mod phone;
 pub(crate) mod task;
 
 use std::sync::Arc;

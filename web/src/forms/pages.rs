@@ -51,6 +51,7 @@ pub(crate) fn router() -> Routes {
         // tasks without the forms menu (each answer asks the target form).
         .get("/admin/forms/{form}/choices/{field}", Need::Screen(&["menu:forms", "menu:tasks"]), reference_choices)
         .merge(super::import::page_router())
+        .merge(super::phone::router())
 }
 
 /// The prefix of a field's name in a posted form (`v.name`), apart from the page's own fields.
@@ -118,7 +119,7 @@ async fn index(State(state): State<AppState>, Extension(auth): Extension<Auth>) 
 
 /// A form's facts the pages print.
 #[derive(Serialize)]
-struct FormFacts {
+pub(crate) struct FormFacts {
     key: String,
     name: String,
     description: Option<String>,
@@ -129,7 +130,7 @@ struct FormFacts {
     may_export: bool,
 }
 
-fn facts(auth: &Auth, form: &Form) -> FormFacts {
+pub(crate) fn facts_of(auth: &Auth, form: &Form) -> FormFacts {
     FormFacts {
         key: form.key.clone(),
         name: form.name.clone(),
@@ -336,7 +337,7 @@ async fn list(
     let page = request.page.max(1);
     let last = pages(total, size);
     let mut context = Context::new();
-    context.insert("form", &facts(&auth, form));
+    context.insert("form", &facts_of(&auth, form));
     context.insert("filters", &filters);
     context.insert("q", &request.text.clone().unwrap_or_default());
     context.insert("columns", &columns);
@@ -958,10 +959,29 @@ fn posted_rows(field: &Field, pairs: &[(String, String)]) -> Value {
     Value::Array(rows.into_values().filter(|row| !row.values().all(blank)).map(Value::Object).collect())
 }
 
+/// Which screens a page is drawn for: the console (`/admin/forms`) or a phone (`/m/forms`:
+/// the light apps and staff on the move), from the same definition and the same handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Surface {
+    Console,
+    Phone,
+}
+
+impl Surface {
+    /// Where a form's pages are on this surface.
+    pub(crate) fn base(self, form: &Form) -> String {
+        match self {
+            Surface::Console => format!("/admin/forms/{}", form.key),
+            Surface::Phone => format!("/m/forms/{}", form.key),
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
-async fn edit_page(
+pub(crate) async fn edit_page(
     state: &AppState,
     auth: &Auth,
+    surface: Surface,
     form: &Form,
     record: Option<&Record>,
     values: &Map<String, Value>,
@@ -971,7 +991,8 @@ async fn edit_page(
 ) -> ApiResult<Response> {
     let catalog = catalog(state);
     let mut context = Context::new();
-    context.insert("form", &facts(auth, form));
+    context.insert("form", &facts_of(auth, form));
+    context.insert("base", &surface.base(form));
     let mut shown_inputs = inputs(catalog, form, values, errors, false);
     reference_options(state, auth, form, &mut shown_inputs).await?;
     context.insert("inputs", &shown_inputs);
@@ -984,7 +1005,8 @@ async fn edit_page(
     context.insert("message", &message);
     context.insert("error_count", &errors.len());
     let active = format!("form:{}", form.key);
-    let mut response = screen(state, auth, &active, "form_edit.html", context).await?;
+    let template = if surface == Surface::Phone { "m_form_edit.html" } else { "form_edit.html" };
+    let mut response = screen(state, auth, &active, template, context).await?;
     *response.status_mut() = status;
     Ok(response)
 }
@@ -994,8 +1016,12 @@ async fn new_record(
     Extension(auth): Extension<Auth>,
     Path(key): Path<String>,
 ) -> ApiResult<Response> {
-    let form = form_for(catalog(&state), &auth, &key, Action::Create)?;
-    edit_page(&state, &auth, form, None, &Map::new(), &[], None, StatusCode::OK).await
+    new_record_on(&state, &auth, Surface::Console, &key).await
+}
+
+pub(crate) async fn new_record_on(state: &AppState, auth: &Auth, surface: Surface, key: &str) -> ApiResult<Response> {
+    let form = form_for(catalog(state), auth, key, Action::Create)?;
+    edit_page(state, auth, surface, form, None, &Map::new(), &[], None, StatusCode::OK).await
 }
 
 async fn create(
@@ -1004,24 +1030,36 @@ async fn create(
     Path(key): Path<String>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let catalog = catalog(&state);
-    let form = form_for(catalog, &auth, &key, Action::Create)?;
-    let (values, _) = posted(form, &body, None);
+    create_on(&state, &auth, Surface::Console, &key, &body).await
+}
+
+/// A new record from a posted edit form, then its page (or the form again, each problem at
+/// its field).
+pub(crate) async fn create_on(
+    state: &AppState,
+    auth: &Auth,
+    surface: Surface,
+    key: &str,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let catalog = catalog(state);
+    let form = form_for(catalog, auth, key, Action::Create)?;
+    let (values, _) = posted(form, body, None);
     match records::create(
         state.store().as_ref(),
         state.security.crypto.as_ref(),
         catalog,
         form,
-        &actor(&auth),
+        &actor(auth),
         &values,
         Mode::Lenient,
         None,
     )
     .await
     {
-        Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=created", form.key, record.id)),
+        Ok(record) => see_other(&format!("{}/{}?notice=created", surface.base(form), record.id)),
         Err(records::RecordError::Invalid(errors)) => {
-            edit_page(&state, &auth, form, None, &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
+            edit_page(state, auth, surface, form, None, &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
         Err(other) => Err(refused(other)),
     }
@@ -1032,14 +1070,24 @@ async fn edit(
     Extension(auth): Extension<Auth>,
     Path((key, id)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let form = form_for(catalog(&state), &auth, &key, Action::Update)?;
-    let record = records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(&auth), &id)
+    edit_on(&state, &auth, Surface::Console, &key, &id).await
+}
+
+pub(crate) async fn edit_on(
+    state: &AppState,
+    auth: &Auth,
+    surface: Surface,
+    key: &str,
+    id: &str,
+) -> ApiResult<Response> {
+    let form = form_for(catalog(state), auth, key, Action::Update)?;
+    let record = records::get(state.store().as_ref(), state.security.crypto.as_ref(), form, &actor(auth), id)
         .await
         .map_err(refused)?;
     if record.deleted_at.is_some() {
         return Err(refused(records::RecordError::NotFound));
     }
-    edit_page(&state, &auth, form, Some(&record), &record.values, &[], None, StatusCode::OK).await
+    edit_page(state, auth, surface, form, Some(&record), &record.values, &[], None, StatusCode::OK).await
 }
 
 async fn update(
@@ -1048,20 +1096,32 @@ async fn update(
     Path((key, id)): Path<(String, String)>,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let catalog = catalog(&state);
-    let form = form_for(catalog, &auth, &key, Action::Update)?;
+    update_on(&state, &auth, Surface::Console, &key, &id, &body).await
+}
+
+/// A posted edit of a record, then its page (or the form again: each problem at its field,
+/// or, when someone saved first, their version with a message).
+pub(crate) async fn update_on(
+    state: &AppState,
+    auth: &Auth,
+    surface: Surface,
+    key: &str,
+    id: &str,
+    body: &Bytes,
+) -> ApiResult<Response> {
+    let catalog = catalog(state);
+    let form = form_for(catalog, auth, key, Action::Update)?;
     let store = state.store().as_ref();
-    let current =
-        records::get(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
-    let (values, version) = posted(form, &body, Some(&current.values));
+    let current = records::get(store, state.security.crypto.as_ref(), form, &actor(auth), id).await.map_err(refused)?;
+    let (values, version) = posted(form, body, Some(&current.values));
     let Some(version) = version else { return Err(ApiError::invalid("缺少版本号 (version is required)")) };
     match records::update(
         store,
         state.security.crypto.as_ref(),
         catalog,
         form,
-        &actor(&auth),
-        &id,
+        &actor(auth),
+        id,
         version,
         &values,
         Mode::Lenient,
@@ -1069,19 +1129,29 @@ async fn update(
     )
     .await
     {
-        Ok(record) => see_other(&format!("/admin/forms/{}/{}?notice=saved", form.key, record.id)),
+        Ok(record) => see_other(&format!("{}/{}?notice=saved", surface.base(form), record.id)),
         Err(records::RecordError::Invalid(errors)) => {
-            edit_page(&state, &auth, form, Some(&current), &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY)
-                .await
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            edit_page(state, auth, surface, form, Some(&current), &values, &errors, None, status).await
         }
         Err(records::RecordError::Stale { .. }) => {
             // Someone saved first: show their version, say so; what this user typed is lost
             // only if they leave the page (the message tells them to compare).
             let latest =
-                records::get(store, state.security.crypto.as_ref(), form, &actor(&auth), &id).await.map_err(refused)?;
+                records::get(store, state.security.crypto.as_ref(), form, &actor(auth), id).await.map_err(refused)?;
             let message = "保存失败：这条记录在您编辑期间已被他人修改。下面是最新内容，请核对后重新修改并保存。";
-            edit_page(&state, &auth, form, Some(&latest), &latest.values, &[], Some(message), StatusCode::CONFLICT)
-                .await
+            edit_page(
+                state,
+                auth,
+                surface,
+                form,
+                Some(&latest),
+                &latest.values,
+                &[],
+                Some(message),
+                StatusCode::CONFLICT,
+            )
+            .await
         }
         Err(other) => Err(refused(other)),
     }
@@ -1095,7 +1165,7 @@ struct ActionButton {
 }
 
 #[derive(Serialize)]
-struct Shown {
+pub(crate) struct Shown {
     label: String,
     value: String,
     sensitive: bool,
@@ -1108,7 +1178,7 @@ struct Shown {
 }
 
 /// A stored value on the record page: text, or files, formatted text, a table.
-fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Value>, unmask: bool) -> Shown {
+pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Value>, unmask: bool) -> Shown {
     let table = (field.kind == FieldKind::Table).then(|| {
         let rows = value
             .and_then(Value::as_array)
@@ -1226,7 +1296,7 @@ async fn detail(
     };
     let mut context = Context::new();
     context.insert("actions", &actions);
-    context.insert("form", &facts(&auth, form));
+    context.insert("form", &facts_of(&auth, form));
     context.insert("record_id", &record.id);
     context.insert("title", &record.title);
     context.insert("version", &record.version);
@@ -1304,7 +1374,10 @@ async fn submit(
     let form = form_for(catalog(&state), &auth, &key, Action::Read)?;
     let version = version_of(&body)?;
     super::submit_record(&state, &auth, form, &id, version).await?;
-    see_other(&format!("/admin/forms/{}/{}?notice=submitted", form.key, id))
+    // The phone's record page posts here too (`back=m`) and goes back to itself.
+    let phone = form_urlencoded::parse(&body).any(|(key, value)| key == "back" && value == "m");
+    let surface = if phone { Surface::Phone } else { Surface::Console };
+    see_other(&format!("{}/{}?notice=submitted", surface.base(form), id))
 }
 
 /// The list's bulk bar (`/admin/forms/{form}/bulk`, the checked rows as `ids`): `export` /
@@ -1341,7 +1414,7 @@ async fn bulk(
     let label = bulk.label(form);
     let confirmed = pairs.iter().any(|(name, value)| name == "confirm" && value == "1");
     let mut context = Context::new();
-    context.insert("form", &facts(&auth, form));
+    context.insert("form", &facts_of(&auth, form));
     context.insert("action", action);
     context.insert("label", &label);
     context.insert("results", &Vec::<()>::new());
