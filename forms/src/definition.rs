@@ -1018,7 +1018,9 @@ fn read_field(
         problems
             .push(problem(at, format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name())));
     }
-    if kind.is_compound() && (raw.filter || raw.sort || raw.unique || raw.sensitive) {
+    // Uploads may be sensitive (an identity card's scan): their files are then served only with
+    // `pii:unmask`; formatted text and tables hold text the search and lists read.
+    if kind.is_compound() && (raw.filter || raw.sort || raw.unique || (raw.sensitive && !kind.is_upload())) {
         problems
             .push(problem(at, format!("a {} field cannot be a filter, sort key, unique or sensitive", kind.name())));
     }

@@ -162,6 +162,36 @@ async fn an_upload_belongs_to_the_record_that_names_it_and_follows_its_scope() {
         assert_eq!(fetch(&app, &hp, &path).await.0, StatusCode::OK);
         assert_eq!(fetch(&app, &xh, &path).await.0, StatusCode::NOT_FOUND);
 
+        // A sensitive picture (an identity card's scan) opens only with `pii:unmask`, audited as
+        // such; without it the record shows how many files there are, not which.
+        let scan = upload(&app, &hp, "身份证正面.png", PNG).await;
+        let response = hp
+            .send(&app, reqwest::Method::PUT, &record_path, json!({ "version": 3, "values": { "id_scan": [scan] } }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(response.status(), StatusCode::OK);
+        add_account(&app, "hp-leader", "310101", &["district-leader"], "staff").await;
+        let leader = login(&app, "hp-leader", PASSWORD).await;
+        let scan_path = format!("/api/forms/lawyer/files/{scan}");
+        assert_eq!(fetch(&app, &leader, &scan_path).await.0, StatusCode::FORBIDDEN, "no pii:unmask");
+        assert_eq!(
+            fetch(&app, &leader, &format!("/api/forms/lawyer/files/{second}")).await.0,
+            StatusCode::OK,
+            "not sensitive"
+        );
+        assert_eq!(fetch(&app, &hp, &scan_path).await, (StatusCode::OK, PNG.to_vec()));
+        let (_, seen) = get(&app, &leader, &record_path).await;
+        assert_eq!(seen["values"]["id_scan"], "1 个文件（已脱敏）", "{seen}");
+        assert!(!seen.to_string().contains(&scan), "no id to fetch it by");
+        let (_, html) = page(&app, &leader, &format!("/admin/forms/lawyer/{id}")).await;
+        assert!(!html.contains(&scan), "no link on the record page");
+        let query = store::identity::AuditQuery { action: Some("pii.unmask".into()), ..Default::default() };
+        let (rows, _) = app.executor.store().audit_search(&query).await.expect("audit");
+        let outcomes: Vec<(&str, &str)> =
+            rows.iter().map(|row| (row.entry.user_id.as_deref().unwrap_or(""), row.entry.result.as_str())).collect();
+        assert!(outcomes.contains(&("hp-leader", "denied")) && outcomes.contains(&("hp1", "success")), "{outcomes:?}");
+
         // The record page shows the pictures through the form's file route.
         let (status, html) = page(&app, &hp, &format!("/admin/forms/lawyer/{id}")).await;
         assert_eq!(status, StatusCode::OK);

@@ -490,14 +490,17 @@ async fn download_file(
 ) -> ApiResult<Response> {
     let user = auth.principal.account.id.clone();
     let stored = state.store().files(std::slice::from_ref(&file_id)).await?.into_iter().next();
-    let holds = |values: &Map<String, Value>, form: &Form, shown: &dyn Fn(&forms::Field) -> bool| {
+    // The upload field that holds the file among those `shown`: whether it is sensitive.
+    let holder = |values: &Map<String, Value>, form: &Form, shown: &dyn Fn(&forms::Field) -> bool| {
         form.fields
             .iter()
             .filter(|field| field.kind.is_upload() && shown(field))
-            .any(|field| records::file_ids(values.get(&field.key)).contains(&file_id))
+            .find(|field| records::file_ids(values.get(&field.key)).contains(&file_id))
+            .map(|field| field.sensitive)
     };
-    let allowed = match (&stored, &access.task) {
-        (None, _) => false,
+    // (allowed, the file is a sensitive field's, the record it belongs to)
+    let (allowed, sensitive, record_id) = match (&stored, &access.task) {
+        (None, _) => (false, false, None),
         (Some(file), Some(task)) => {
             match crate::approval::load_task_detail(&state, &auth, task).await {
                 // Only a file of the record the instance was submitted from: the values of a
@@ -507,17 +510,22 @@ async fn download_file(
                         && loaded.record.as_ref().is_some_and(|record| file.record_id.as_ref() == Some(&record.id)) =>
                 {
                     let task_form = loaded.task_form;
-                    holds(&loaded.values, task_form.form, &|field| task_form.access(field) != forms::Access::Hidden)
+                    match holder(&loaded.values, task_form.form, &|field| {
+                        task_form.access(field) != forms::Access::Hidden
+                    }) {
+                        Some(sensitive) => (true, sensitive, file.record_id.clone()),
+                        None => (false, false, None),
+                    }
                 }
-                Ok(_) => false,
-                Err(error) if error.is_not_found() || error.status() == StatusCode::FORBIDDEN => false,
+                Ok(_) => (false, false, None),
+                Err(error) if error.is_not_found() || error.status() == StatusCode::FORBIDDEN => (false, false, None),
                 Err(error) => return Err(error),
             }
         }
         (Some(file), None) => match &file.record_id {
-            None => file.uploaded_by == user && file.instance_id.is_none(),
+            None => (file.uploaded_by == user && file.instance_id.is_none(), false, None),
             Some(record_id) => match form_for(catalog(&state), &auth, &key, Action::Read) {
-                Err(_) => false,
+                Err(_) => (false, false, None),
                 Ok(form) => {
                     match records::get(
                         state.store().as_ref(),
@@ -528,15 +536,30 @@ async fn download_file(
                     )
                     .await
                     {
-                        // Any file the record was given (its history names the earlier ones).
-                        Ok(record) => record.id == *record_id,
-                        Err(records::RecordError::NotFound) => false,
+                        // Any file the record was given (its history names the earlier ones); one
+                        // no field holds now counts as sensitive when any upload field of the
+                        // form is.
+                        Ok(record) => {
+                            let sensitive = holder(&record.values, form, &|_| true).unwrap_or_else(|| {
+                                form.fields.iter().any(|field| field.kind.is_upload() && field.sensitive)
+                            });
+                            (true, sensitive, Some(record.id))
+                        }
+                        Err(records::RecordError::NotFound) => (false, false, None),
                         Err(other) => return Err(refused(other)),
                     }
                 }
             },
         },
     };
+    // A sensitive field's file (an identity card's scan) is opened like its masked values are:
+    // with `pii:unmask`, audited as such (403 without it: the record itself is visible).
+    if allowed
+        && sensitive
+        && let (Some(form), Some(record_id)) = (catalog(&state).form(&key), record_id.as_deref())
+    {
+        unmask_allowed(&state, &auth, &ip, form, record_id).await?;
+    }
     let target = format!("{key}/{file_id}");
     let outcome = if allowed { "success" } else { "denied" };
     crate::identity::audit(

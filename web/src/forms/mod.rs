@@ -196,6 +196,10 @@ pub(crate) fn shown(catalog: &Catalog, field: &Field, value: Option<&Value>, unm
 pub(crate) fn api_value(field: &Field, value: &Value, unmask: bool) -> Value {
     match value {
         Value::String(text) if field.sensitive && !unmask => Value::String(masked(field, text)),
+        // A sensitive upload's files: how many, not which (their ids would fetch them).
+        Value::Array(files) if field.sensitive && !unmask && field.kind.is_upload() => {
+            Value::String(format!("{} 个文件（已脱敏）", files.len()))
+        }
         other => other.clone(),
     }
 }

@@ -468,6 +468,27 @@ pub(crate) fn file_chips(form: &Form, value: Option<&Value>) -> Vec<FileChip> {
         .collect()
 }
 
+/// The files of a sensitive upload on an edit form for someone who sees it masked: their
+/// masked names, no link and no picture (移除 still works: the ids are the field's value).
+fn masked_chips(field: &Field, value: Option<&Value>) -> Vec<FileChip> {
+    value
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|file| {
+            let id = file.get("id")?.as_str()?.to_string();
+            let name = file.get("name").and_then(Value::as_str).unwrap_or("文件");
+            Some(FileChip {
+                url: String::new(),
+                name: super::masked(field, name),
+                size: String::new(),
+                image: false,
+                id,
+            })
+        })
+        .collect()
+}
+
 /// A sub-table on the edit form: a row of inputs per row, and an empty row the page copies
 /// when a row is added (`__row__` in its names).
 #[derive(Serialize)]
@@ -723,7 +744,11 @@ pub(crate) fn inputs(
                 },
                 show_if: field.visible_when_source.as_deref().and_then(simple_condition),
                 sensitive: field.sensitive,
-                files: if field.kind.is_upload() { file_chips(form, value) } else { Vec::new() },
+                files: match field.kind.is_upload() {
+                    true if field.sensitive && !unmask => masked_chips(field, value),
+                    true => file_chips(form, value),
+                    false => Vec::new(),
+                },
                 accept: field.accept.iter().map(|extension| format!(".{extension}")).collect::<Vec<_>>().join(","),
                 accept_text: field.accept.join("、"),
                 max_files: field.max_files,
@@ -1198,7 +1223,12 @@ pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: 
         label: field.label.clone(),
         value: shown(catalog, field, value, unmask),
         sensitive: field.sensitive && value.is_some(),
-        files: if field.kind.is_upload() { file_chips(form, value) } else { Vec::new() },
+        // A sensitive upload shows its files only unmasked (the masked text says how many).
+        files: if field.kind.is_upload() && (!field.sensitive || unmask) {
+            file_chips(form, value)
+        } else {
+            Vec::new()
+        },
         html: match value {
             Some(Value::String(html)) if field.kind == FieldKind::RichText => Some(forms::value::sanitise_html(html)),
             _ => None,

@@ -222,7 +222,8 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
 
 /// The files of an upload field at a task, served through the task (`?task=`) to its handler.
 fn task_chips(loaded: &Loaded<'_>, field: &forms::Field) -> Vec<super::pages::FileChip> {
-    if !field.kind.is_upload() {
+    // A sensitive upload is shown masked at a task (as its text is): no files to open there.
+    if !field.kind.is_upload() || field.sensitive {
         return Vec::new();
     }
     let mut chips = super::pages::file_chips(loaded.task_form.form, loaded.values.get(&field.key));
