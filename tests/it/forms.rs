@@ -888,13 +888,18 @@ async fn user_and_unit_fields_name_people_and_units_the_caller_can_see() {
         assert!(found.contains(&("handling_unit".into(), "not-unit".into())), "{refused}");
         let (status, created) = create_in(&app, &city, "service-resource", resource("xh1", "徐汇区")).await;
         assert_eq!(status, StatusCode::CREATED, "the city names any: {created}");
-        // The edit page offers the district's own people only.
+        // The account picker suggests the district's own people only, by part of a name or id.
         let page =
             hp.get(&app, "/admin/forms/service-resource/new").send().await.expect("sent").text().await.expect("page");
-        assert!(
-            page.contains("value=\"hp1\"") && !page.contains("value=\"xh1\""),
-            "only 黄浦区's accounts are offered"
-        );
+        assert!(page.contains("/admin/forms/service-resource/choices/handler"), "a picker, not a list of everyone");
+        let suggest = |q: &str| {
+            let request = hp.get(&app, &format!("/admin/forms/service-resource/choices/handler?q={q}"));
+            async move { request.send().await.expect("sent").text().await.expect("fragment") }
+        };
+        let offered = suggest("1").await;
+        assert!(offered.contains("data-ref-pick=\"hp1\""), "{offered}");
+        assert!(!offered.contains("xh1"), "only 黄浦区's accounts are offered: {offered}");
+        assert!(suggest("xh").await.contains("没有找到"), "another district's account is not found by its id");
     })
     .await;
 }

@@ -533,8 +533,8 @@ fn input_kind(kind: FieldKind) -> &'static str {
         FieldKind::Date => "date",
         FieldKind::Datetime => "datetime-local",
         FieldKind::Select | FieldKind::District => "select",
-        FieldKind::Reference => "reference",
-        FieldKind::User | FieldKind::Unit => "select",
+        FieldKind::Reference | FieldKind::User => "reference",
+        FieldKind::Unit => "select",
         FieldKind::DateRange => "daterange",
         FieldKind::Address => "address",
         FieldKind::TimeSlot => "timeslot",
@@ -753,23 +753,22 @@ pub(crate) fn inputs(
                 accept_text: field.accept.join("、"),
                 max_files: field.max_files,
                 table: (field.kind == FieldKind::Table).then(|| table_input(catalog, field, value, errors)),
-                choices: (field.kind == FieldKind::Reference)
+                choices: matches!(field.kind, FieldKind::Reference | FieldKind::User)
                     .then(|| format!("/admin/forms/{}/choices/{}", form.key, field.key)),
                 title: match value {
                     Some(Value::Object(reference)) => {
                         reference.get("title").and_then(Value::as_str).unwrap_or_default().to_string()
                     }
                     // A title typed and refused comes back as typed.
-                    Some(Value::String(text)) if field.kind == FieldKind::Reference => text.clone(),
+                    Some(Value::String(text)) if matches!(field.kind, FieldKind::Reference | FieldKind::User) => {
+                        text.clone()
+                    }
                     _ => String::new(),
                 },
             }
         })
         .collect()
 }
-
-/// The most accounts a user field offers in its drop-down.
-const REFERENCE_CHOICES: i64 = 500;
 
 /// The most suggestions a reference picker shows at once (a longer name narrows them).
 const PICKER_SUGGESTIONS: i64 = 20;
@@ -784,7 +783,7 @@ struct PickerQuery {
 struct Suggestion {
     id: String,
     title: String,
-    /// The record's district, to tell two of one name apart.
+    /// What tells two of one name apart: a record's district, an account's id.
     district: String,
 }
 
@@ -800,6 +799,33 @@ async fn reference_choices(
 ) -> ApiResult<Response> {
     let query = query.map(|Query(query)| query).unwrap_or_default();
     let catalog = catalog(&state);
+    let search = query.q.trim().chars().take(100).collect::<String>();
+    let kind = catalog.form(&key).and_then(|form| form.field(&field)).map(|field| field.kind);
+    if kind == Some(FieldKind::User) {
+        // Active accounts of the caller's scope whose id or name holds what was typed.
+        let accounts = store::identity::AccountQuery {
+            status: Some("active".into()),
+            search: (!search.is_empty()).then(|| search.clone()),
+            limit: Some(PICKER_SUGGESTIONS),
+            ..store::identity::AccountQuery::new(actor(&auth).scope)
+        };
+        let suggestions: Vec<Suggestion> = state
+            .store()
+            .accounts(&accounts)
+            .await?
+            .into_iter()
+            .map(|account| Suggestion {
+                title: account.display_name.clone().unwrap_or_else(|| account.id.clone()),
+                district: account.id.clone(),
+                id: account.id,
+            })
+            .collect();
+        let mut context = Context::new();
+        context.insert("suggestions", &suggestions);
+        context.insert("search", &search);
+        context.insert("allowed", &true);
+        return Ok(crate::templates::page(StatusCode::OK, "form_choices.html", &context));
+    }
     let target = catalog
         .form(&key)
         .and_then(|form| form.field(&field))
@@ -807,7 +833,6 @@ async fn reference_choices(
         .and_then(|field| field.target.as_deref())
         .and_then(|target| catalog.form(target))
         .filter(|target| super::may(&auth, target, Action::Read));
-    let search = query.q.trim().chars().take(100).collect::<String>();
     let suggestions: Vec<Suggestion> = match target {
         None => Vec::new(),
         Some(target) => {
@@ -840,11 +865,10 @@ async fn reference_choices(
     Ok(crate::templates::page(StatusCode::OK, "form_choices.html", &context))
 }
 
-/// Fills the options of the user and unit fields among `inputs`: the active accounts or the
-/// units the caller can see (at most [`REFERENCE_CHOICES`], by name), the current one selected
-/// (and offered even when it is no longer among them, so an edit does not lose it). A
-/// reference field has a picker instead (`reference_choices`): a form may hold far more
-/// records than a drop-down can.
+/// Fills the options of the unit fields among `inputs`: the units the caller can see, by name,
+/// the current one selected (and offered even when it is no longer among them, so an edit
+/// does not lose it). Reference and user fields have a picker instead (`reference_choices`): a
+/// form or a city's accounts hold far more than a drop-down can.
 pub(crate) async fn reference_options(
     state: &AppState,
     auth: &Auth,
@@ -854,36 +878,17 @@ pub(crate) async fn reference_options(
     let store = state.store().as_ref();
     let actor = actor(auth);
     for input in inputs.iter_mut() {
-        // A reference's picker asks for suggestions as the person types (`choices`).
-        let Some(field) =
-            form.field(&input.key).filter(|field| matches!(field.kind, FieldKind::User | FieldKind::Unit))
-        else {
+        // References and accounts have pickers that ask as the person types
+        // (`reference_choices`); units are few enough for a drop-down.
+        if form.field(&input.key).is_none_or(|field| field.kind != FieldKind::Unit) {
             continue;
-        };
-        let pairs: Vec<(String, String)> = match field.kind {
-            FieldKind::User => {
-                let query = store::identity::AccountQuery {
-                    status: Some("active".into()),
-                    limit: Some(REFERENCE_CHOICES),
-                    ..store::identity::AccountQuery::new(actor.scope.clone())
-                };
-                store
-                    .accounts(&query)
-                    .await?
-                    .into_iter()
-                    .map(|account| {
-                        let name = account.display_name.clone().unwrap_or_else(|| account.id.clone());
-                        (account.id.clone(), format!("{name}（{}）", account.id))
-                    })
-                    .collect()
-            }
-            _ => records::units_in_scope(store, &actor)
-                .await
-                .map_err(refused)?
-                .into_iter()
-                .map(|unit| (unit.id, unit.name))
-                .collect(),
-        };
+        }
+        let pairs: Vec<(String, String)> = records::units_in_scope(store, &actor)
+            .await
+            .map_err(refused)?
+            .into_iter()
+            .map(|unit| (unit.id, unit.name))
+            .collect();
         let mut options: Vec<Choice> =
             pairs.into_iter().map(|(code, label)| Choice { selected: code == input.value, code, label }).collect();
         options.sort_by(|a, b| a.label.cmp(&b.label));
