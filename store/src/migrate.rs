@@ -47,12 +47,59 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (19, "form_key_length", include_str!("../../migrations/postgres/0019_form_key_length.sql")),
 ];
 
-/// Splits a migration file into statements (our migrations have no `;` inside literals or bodies).
+/// Splits a migration file into statements at each `;` outside comment lines (our migrations
+/// have no `;` inside literals or bodies; a `;` in a `--` comment line is prose, not the end of
+/// a statement). Statements that are only comments are left out.
 pub(crate) fn statements(sql: &str) -> impl Iterator<Item = &str> {
-    sql.split(';').map(str::trim).filter(|statement| {
+    let mut cuts = Vec::new();
+    let mut offset = 0;
+    for line in sql.split_inclusive('\n') {
+        if !line.trim_start().starts_with("--") {
+            cuts.extend(line.match_indices(';').map(|(at, _)| offset + at));
+        }
+        offset += line.len();
+    }
+    let mut start = 0;
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    for cut in cuts {
+        pieces.push(&sql[start..cut]);
+        start = cut + 1;
+    }
+    pieces.push(&sql[start..]);
+    pieces.into_iter().map(str::trim).filter(|statement| {
         statement.lines().any(|line| {
             let line = line.trim();
             !line.is_empty() && !line.starts_with("--")
         })
     })
+}
+
+#[cfg(test)]
+mod split_tests {
+    use super::statements;
+
+    #[test]
+    fn a_semicolon_in_a_comment_line_does_not_end_a_statement() {
+        let sql = "-- first; with a semicolon in prose\nCREATE TABLE a (x INT);\n-- second; also prose\nCREATE INDEX a_x ON a (x)\n;\n-- only a comment; at the end\n";
+        let found: Vec<&str> = statements(sql).collect();
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].ends_with("CREATE TABLE a (x INT)"), "{found:?}");
+        assert!(found[1].ends_with("CREATE INDEX a_x ON a (x)"), "{found:?}");
+    }
+
+    #[test]
+    fn every_shipped_migration_splits_into_statements_without_comment_fragments() {
+        for (_, name, sql) in super::SQLITE.iter().chain(super::POSTGRES) {
+            for statement in statements(sql) {
+                let first = statement.lines().map(str::trim).find(|line| !line.is_empty() && !line.starts_with("--"));
+                let first = first.unwrap_or_default().to_ascii_uppercase();
+                assert!(
+                    ["CREATE", "ALTER", "INSERT", "UPDATE", "DELETE", "DROP", "PRAGMA", "WITH", "SELECT", "ANALYZE"]
+                        .iter()
+                        .any(|verb| first.starts_with(verb)),
+                    "{name}: {statement}"
+                );
+            }
+        }
+    }
 }
