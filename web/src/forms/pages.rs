@@ -1204,12 +1204,16 @@ pub(crate) struct Shown {
     /// Formatted text, sanitised when it was saved (and again here).
     html: Option<String>,
     /// A sub-table: its column labels and each row's cells as people read them.
-    table: Option<(Vec<String>, Vec<Vec<String>>)>,
+    table: Option<TableShown>,
 }
 
 /// A stored value on the record page: text, or files, formatted text, a table.
-pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Value>, unmask: bool) -> Shown {
-    let table = (field.kind == FieldKind::Table).then(|| {
+/// A sub-table as people read it: its column labels and each row's cells.
+pub(crate) type TableShown = (Vec<String>, Vec<Vec<String>>);
+
+/// A sub-table value as [`TableShown`] (`None` for any other field).
+pub(crate) fn table_shown(catalog: &Catalog, field: &Field, value: Option<&Value>) -> Option<TableShown> {
+    (field.kind == FieldKind::Table).then(|| {
         let rows = value
             .and_then(Value::as_array)
             .into_iter()
@@ -1223,7 +1227,11 @@ pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: 
             })
             .collect();
         (field.columns.iter().map(|column| column.label.clone()).collect(), rows)
-    });
+    })
+}
+
+pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: Option<&Value>, unmask: bool) -> Shown {
+    let table = table_shown(catalog, field, value);
     Shown {
         label: field.label.clone(),
         value: shown(catalog, field, value, unmask),

@@ -171,6 +171,9 @@ pub(crate) struct TaskField {
     /// A file or image field's files, each served to the task's handler.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) files: Vec<super::pages::FileChip>,
+    /// A sub-table's rows as people read them (the pages draw them as rows, not one text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) table: Option<super::pages::TableShown>,
 }
 
 /// The task form part of `/api/tasks/{id}`: the form, the view and each shown field.
@@ -206,6 +209,7 @@ pub(crate) fn detail(state: &AppState, loaded: &Loaded<'_>) -> TaskFormDetail {
                 value: stored.map(|value| super::api_value(field, value, unmask)).unwrap_or(Value::Null),
                 text: super::shown(catalog(state), field, stored, unmask),
                 files: task_chips(loaded, field),
+                table: super::pages::table_shown(catalog(state), field, stored),
             }
         })
         .collect();
