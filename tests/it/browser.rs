@@ -838,7 +838,10 @@ async fn files_sub_tables_and_formatted_text_on_the_generated_screens() {
     }
     page.click("[name='v.specialities'][value='veteran-rights']").await;
     // A picture chosen in the file field (DevTools sets the files as a person's picker would).
-    let photo = std::env::temp_dir().join(format!("sy-licence-{}.png", uuid_like()));
+    // A picture named as a person's would be, in a folder of its own.
+    let folder = std::env::temp_dir().join(format!("sy-licence-{}", uuid_like()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let photo = folder.join("执业证.png");
     let png = base64_png();
     std::fs::write(&photo, &png).expect("photo written");
     let document = page.call("DOM.getDocument", json!({})).await;
@@ -848,10 +851,10 @@ async fn files_sub_tables_and_formatted_text_on_the_generated_screens() {
     page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
         .await;
     page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
-    assert!(page.text("[data-field=licence_photo] .file-list").await.contains("✓"), "the upload is listed");
+    assert!(page.text("[data-field=licence_photo] .file-list").await.contains("执业证.png ✓"), "the upload is listed");
     page.until("(() => { const img = document.querySelector('[data-field=licence_photo] img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
         .await;
-    let _ = std::fs::remove_file(&photo);
+    let _ = std::fs::remove_dir_all(&folder);
     // Two rows of the sub-table.
     page.click("[data-add-row]").await;
     page.click("[data-add-row]").await;
@@ -940,7 +943,9 @@ async fn a_record_is_created_and_read_on_a_phone() {
         page.fill(selector, value).await;
     }
     page.click("[name='v.specialities'][value='veteran-rights']").await;
-    let photo = std::env::temp_dir().join(format!("sy-phone-{}.png", uuid_like()));
+    let folder = std::env::temp_dir().join(format!("sy-phone-{}", uuid_like()));
+    std::fs::create_dir_all(&folder).expect("folder");
+    let photo = folder.join("执业证.png");
     std::fs::write(&photo, base64_png()).expect("photo written");
     let document = page.call("DOM.getDocument", json!({})).await;
     let input = page
@@ -949,7 +954,7 @@ async fn a_record_is_created_and_read_on_a_phone() {
     page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
         .await;
     page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
-    let _ = std::fs::remove_file(&photo);
+    let _ = std::fs::remove_dir_all(&folder);
     page.click("[data-add-row]").await;
     page.fill("[name='v.cases.0.year']", "2025").await;
     page.fill("[name='v.cases.0.cause']", "军属劳动争议").await;
