@@ -262,16 +262,8 @@ async fn a_phone_approves_with_a_drawn_signature_and_a_photo() {
     page.call("Runtime.evaluate", json!({ "expression": "document.querySelector('form[action$=\"/approve\"] canvas').scrollIntoView({ block: 'center' })" })).await;
     page.draw("form[action$=\"/approve\"] canvas").await;
     // A photo chosen in the file field (DevTools sets the files as a person's picker would).
-    let photo = std::env::temp_dir().join(format!("sy-photo-{}.png", uuid_like()));
-    std::fs::write(&photo, b"\x89PNG\r\n\x1a\n a photo").expect("photo written");
-    let document = page.call("DOM.getDocument", json!({})).await;
-    let input = page
-        .call(
-            "DOM.querySelector",
-            json!({ "nodeId": document["root"]["nodeId"], "selector": "form[action$=\"/approve\"] input[type=file]" }),
-        )
-        .await;
-    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
+    let folder = page
+        .choose_file("form[action$=\"/approve\"] input[type=file]", "photo.png", b"\x89PNG\r\n\x1a\n a photo")
         .await;
     page.until("document.querySelector('form[action$=\"/approve\"] input[name=attachments]').value !== ''").await;
     page.screenshot("mobile-task.png").await;
@@ -282,7 +274,7 @@ async fn a_phone_approves_with_a_drawn_signature_and_a_photo() {
     .await;
     page.until("location.pathname === '/m/todo'").await;
     page.until("document.getElementById('notice') !== null").await;
-    let _ = std::fs::remove_file(&photo);
+    let _ = std::fs::remove_dir_all(&folder);
     // The decision carries both files; the page shows the photo's link and the signature image.
     let (_, detail) = crate::approval::get(&app, "hp1", &format!("/tasks/{task}")).await;
     let approval = detail["timeline"]
@@ -405,6 +397,22 @@ impl Page {
         let text =
             self.evaluate(&format!("(document.querySelector({selector}) || {{ textContent: '' }}).textContent")).await;
         text.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Chooses a file `name` holding `content` in the file input at `selector`, as a person's
+    /// picker would (DevTools sets the files); the file lies in a folder of its own, which the
+    /// caller removes once the page has read it.
+    pub(crate) async fn choose_file(&mut self, selector: &str, name: &str, content: &[u8]) -> std::path::PathBuf {
+        let folder = std::env::temp_dir().join(format!("sy-upload-{}", uuid_like()));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let file = folder.join(name);
+        std::fs::write(&file, content).expect("file written");
+        let document = self.call("DOM.getDocument", json!({})).await;
+        let input =
+            self.call("DOM.querySelector", json!({ "nodeId": document["root"]["nodeId"], "selector": selector })).await;
+        self.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [file.display().to_string()] }))
+            .await;
+        folder
     }
 
     /// Sets a form field and tells the page's scripts (input and change events).
@@ -837,19 +845,8 @@ async fn files_sub_tables_and_formatted_text_on_the_generated_screens() {
         page.fill(selector, value).await;
     }
     page.click("[name='v.specialities'][value='veteran-rights']").await;
-    // A picture chosen in the file field (DevTools sets the files as a person's picker would).
-    // A picture named as a person's would be, in a folder of its own.
-    let folder = std::env::temp_dir().join(format!("sy-licence-{}", uuid_like()));
-    std::fs::create_dir_all(&folder).expect("folder");
-    let photo = folder.join("执业证.png");
-    let png = base64_png();
-    std::fs::write(&photo, &png).expect("photo written");
-    let document = page.call("DOM.getDocument", json!({})).await;
-    let input = page
-        .call("DOM.querySelector", json!({ "nodeId": document["root"]["nodeId"], "selector": "#in-licence_photo" }))
-        .await;
-    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
-        .await;
+    // A picture chosen in the file field, named as a person's would be.
+    let folder = page.choose_file("#in-licence_photo", "执业证.png", &base64_png()).await;
     page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
     assert!(page.text("[data-field=licence_photo] .file-list").await.contains("执业证.png ✓"), "the upload is listed");
     page.until("(() => { const img = document.querySelector('[data-field=licence_photo] img.thumb'); return img && img.complete && img.naturalWidth > 0; })()")
@@ -943,16 +940,7 @@ async fn a_record_is_created_and_read_on_a_phone() {
         page.fill(selector, value).await;
     }
     page.click("[name='v.specialities'][value='veteran-rights']").await;
-    let folder = std::env::temp_dir().join(format!("sy-phone-{}", uuid_like()));
-    std::fs::create_dir_all(&folder).expect("folder");
-    let photo = folder.join("执业证.png");
-    std::fs::write(&photo, base64_png()).expect("photo written");
-    let document = page.call("DOM.getDocument", json!({})).await;
-    let input = page
-        .call("DOM.querySelector", json!({ "nodeId": document["root"]["nodeId"], "selector": "#in-licence_photo" }))
-        .await;
-    page.call("DOM.setFileInputFiles", json!({ "nodeId": input["nodeId"], "files": [photo.display().to_string()] }))
-        .await;
+    let folder = page.choose_file("#in-licence_photo", "执业证.png", &base64_png()).await;
     page.until("document.querySelector(\"[name='v.licence_photo']\").value !== ''").await;
     let _ = std::fs::remove_dir_all(&folder);
     page.click("[data-add-row]").await;

@@ -449,28 +449,10 @@ fn size_text(bytes: u64) -> String {
     }
 }
 
-/// The files of a stored file or image value, each served by the form's file route.
-pub(crate) fn file_chips(form: &Form, value: Option<&Value>) -> Vec<FileChip> {
-    value
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|file| {
-            let id = file.get("id")?.as_str()?.to_string();
-            Some(FileChip {
-                url: format!("/api/forms/{}/files/{id}", form.key),
-                name: file.get("name").and_then(Value::as_str).unwrap_or("文件").to_string(),
-                size: size_text(file.get("size").and_then(Value::as_u64).unwrap_or(0)),
-                image: file.get("contentType").and_then(Value::as_str).is_some_and(|kind| kind.starts_with("image/")),
-                id,
-            })
-        })
-        .collect()
-}
-
-/// The files of a sensitive upload on an edit form for someone who sees it masked: their
-/// masked names, no link and no picture (移除 still works: the ids are the field's value).
-fn masked_chips(field: &Field, value: Option<&Value>) -> Vec<FileChip> {
+/// The files of a stored file or image value, each served by the form's file route; `masked`
+/// (a sensitive field for someone who sees it masked): their masked names, no link and no
+/// picture (移除 on an edit form still works: the ids are the field's value).
+pub(crate) fn file_chips(form: &Form, masked: Option<&Field>, value: Option<&Value>) -> Vec<FileChip> {
     value
         .and_then(Value::as_array)
         .into_iter()
@@ -478,12 +460,24 @@ fn masked_chips(field: &Field, value: Option<&Value>) -> Vec<FileChip> {
         .filter_map(|file| {
             let id = file.get("id")?.as_str()?.to_string();
             let name = file.get("name").and_then(Value::as_str).unwrap_or("文件");
-            Some(FileChip {
-                url: String::new(),
-                name: super::masked(field, name),
-                size: String::new(),
-                image: false,
-                id,
+            Some(match masked {
+                Some(field) => FileChip {
+                    url: String::new(),
+                    name: super::masked(field, name),
+                    size: String::new(),
+                    image: false,
+                    id,
+                },
+                None => FileChip {
+                    url: format!("/api/forms/{}/files/{id}", form.key),
+                    name: name.to_string(),
+                    size: size_text(file.get("size").and_then(Value::as_u64).unwrap_or(0)),
+                    image: file
+                        .get("contentType")
+                        .and_then(Value::as_str)
+                        .is_some_and(|kind| kind.starts_with("image/")),
+                    id,
+                },
             })
         })
         .collect()
@@ -745,8 +739,7 @@ pub(crate) fn inputs(
                 show_if: field.visible_when_source.as_deref().and_then(simple_condition),
                 sensitive: field.sensitive,
                 files: match field.kind.is_upload() {
-                    true if field.sensitive && !unmask => masked_chips(field, value),
-                    true => file_chips(form, value),
+                    true => file_chips(form, (field.sensitive && !unmask).then_some(field), value),
                     false => Vec::new(),
                 },
                 accept: field.accept.iter().map(|extension| format!(".{extension}")).collect::<Vec<_>>().join(","),
@@ -820,11 +813,7 @@ async fn reference_choices(
                 id: account.id,
             })
             .collect();
-        let mut context = Context::new();
-        context.insert("suggestions", &suggestions);
-        context.insert("search", &search);
-        context.insert("allowed", &true);
-        return Ok(crate::templates::page(StatusCode::OK, "form_choices.html", &context));
+        return Ok(suggestions_fragment(&suggestions, &search, true));
     }
     let target = catalog
         .form(&key)
@@ -858,11 +847,16 @@ async fn reference_choices(
                 .collect()
         }
     };
+    Ok(suggestions_fragment(&suggestions, &search, target.is_some()))
+}
+
+/// The picker's fragment: the suggestions, or why there are none.
+fn suggestions_fragment(suggestions: &[Suggestion], search: &str, allowed: bool) -> Response {
     let mut context = Context::new();
-    context.insert("suggestions", &suggestions);
-    context.insert("search", &search);
-    context.insert("allowed", &target.is_some());
-    Ok(crate::templates::page(StatusCode::OK, "form_choices.html", &context))
+    context.insert("suggestions", suggestions);
+    context.insert("search", search);
+    context.insert("allowed", &allowed);
+    crate::templates::page(StatusCode::OK, "form_choices.html", &context)
 }
 
 /// Fills the options of the unit fields among `inputs`: the units the caller can see, by name,
@@ -1238,7 +1232,7 @@ pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: 
         sensitive: field.sensitive && value.is_some(),
         // A sensitive upload shows its files only unmasked (the masked text says how many).
         files: if field.kind.is_upload() && (!field.sensitive || unmask) {
-            file_chips(form, value)
+            file_chips(form, None, value)
         } else {
             Vec::new()
         },

@@ -230,7 +230,7 @@ fn task_chips(loaded: &Loaded<'_>, field: &forms::Field) -> Vec<super::pages::Fi
     if !field.kind.is_upload() || field.sensitive {
         return Vec::new();
     }
-    let mut chips = super::pages::file_chips(loaded.task_form.form, loaded.values.get(&field.key));
+    let mut chips = super::pages::file_chips(loaded.task_form.form, None, loaded.values.get(&field.key));
     for chip in &mut chips {
         chip.url = format!("{}?task={}", chip.url, loaded.task_id);
     }
