@@ -907,15 +907,31 @@ impl Builder<'_> {
                     return None;
                 }
                 let source = text.text.trim();
+                let workdays = match camunda_properties(node)
+                    .into_iter()
+                    .find(|(name, _)| name == crate::timer::CALENDAR_PROPERTY)
+                    .map(|(_, value)| value)
+                {
+                    None => false,
+                    Some(value) if value == crate::timer::WORKDAYS => true,
+                    Some(value) => {
+                        self.problem(
+                            node,
+                            format!("the timer calendar '{value}' is not known: the one calendar is 'workdays'"),
+                        );
+                        return None;
+                    }
+                };
                 if !source.contains("${") && !source.contains("#{") {
                     // A literal timer is checked now rather than failing when it is reached.
-                    if let Err(error) = crate::timer::schedule(*kind, source, 0) {
+                    let calendar = workdays.then_some(&crate::timer::WEEKDAYS);
+                    if let Err(error) = crate::timer::schedule_on(*kind, source, 0, calendar) {
                         self.problem(node, format!("the timer '{source}' is not valid: {error}"));
                         return None;
                     }
                 }
                 let template = self.template(node, "timer", source)?;
-                Trigger::Timer(TimerDefinition { kind: *kind, text: Arc::new(template) })
+                Trigger::Timer(TimerDefinition { kind: *kind, text: Arc::new(template), workdays })
             }
             "messageEventDefinition" => match definition.attr("messageRef") {
                 Some(id) => Trigger::Message(self.name_of(node, "message", id)?),

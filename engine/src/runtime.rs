@@ -106,6 +106,8 @@ pub struct Runtime<'a> {
     pub model: &'a ProcessModel,
     pub scripting: &'a Scripting,
     pub services: &'a dyn ServiceHandlers,
+    /// The working days timers marked `calendar = workdays` count.
+    pub calendar: &'a timer::WorkCalendar,
     /// The command's time, in milliseconds since the Unix epoch (the engine reads no clock).
     pub now: i64,
 }
@@ -1036,7 +1038,8 @@ impl<'r, 'a> Run<'r, 'a> {
             Trigger::Timer(definition) => {
                 let variables = self.visible_variables(scope);
                 let text = self.runtime.scripting.eval_template(&definition.text, &variables)?.as_text();
-                let (due, cycle) = timer::schedule(definition.kind, &text, self.runtime.now)?;
+                let calendar = definition.workdays.then_some(self.runtime.calendar);
+                let (due, cycle) = timer::schedule_on(definition.kind, &text, self.runtime.now, calendar)?;
                 WaitTrigger::Timer { due, cycle }
             }
             Trigger::Message(name) => WaitTrigger::Message { name: name.clone() },
@@ -1126,7 +1129,7 @@ impl<'r, 'a> Run<'r, 'a> {
     fn rearm_timer(&mut self, wait: &Wait, target: ElementIndex) {
         self.close_wait(wait.id, true);
         if let WaitTrigger::Timer { due, cycle: Some(cycle) } = &wait.trigger
-            && let Ok(Some((due, cycle))) = timer::next(cycle, *due)
+            && let Ok(Some((due, cycle))) = timer::next(cycle, *due, self.runtime.calendar)
         {
             self.open_wait(wait.token, target, WaitTrigger::Timer { due, cycle: Some(cycle) });
         }

@@ -6,10 +6,11 @@
 //! engine reads no clock. Dates without an offset are Shanghai time (UTC+08:00, no daylight
 //! saving), which is also the zone cron expressions are evaluated in.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, FixedOffset, Months, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Datelike, Duration, FixedOffset, Months, NaiveDate, NaiveDateTime, TimeZone, Weekday};
 use serde::{Deserialize, Serialize};
 
 use crate::script::Template;
@@ -19,6 +20,107 @@ use crate::script::Template;
 pub struct TimerDefinition {
     pub kind: TimerKind,
     pub text: Arc<Template>,
+    /// Whether its durations count working days of the node's [`WorkCalendar`] (the event's
+    /// extension property `calendar = workdays`) rather than calendar days.
+    pub workdays: bool,
+}
+
+/// The extension property (`camunda:properties`) of a timer event that makes its durations
+/// count working days, and its one value.
+pub const CALENDAR_PROPERTY: &str = "calendar";
+pub const WORKDAYS: &str = "workdays";
+
+/// Which days are working days: Monday to Friday, except the listed holidays, plus the listed
+/// weekend days that are worked instead (调休). A business calendar in the BPM sense; the
+/// runtime loads the system's from its definitions, the engine only counts with it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkCalendar {
+    holidays: BTreeSet<NaiveDate>,
+    workdays: BTreeSet<NaiveDate>,
+    years: BTreeSet<i32>,
+}
+
+/// The most working days a duration may count (some forty years).
+const MAX_WORKDAYS: u32 = 10_000;
+
+/// Monday to Friday, no holidays: what counts where no calendar is given.
+pub static WEEKDAYS: WorkCalendar =
+    WorkCalendar { holidays: BTreeSet::new(), workdays: BTreeSet::new(), years: BTreeSet::new() };
+
+impl WorkCalendar {
+    /// A calendar of the given years: `holidays` are days off (weekdays among them), `workdays`
+    /// weekend days worked. A day in both, or a date outside the listed years, is refused.
+    pub fn new(years: &[i32], holidays: &[NaiveDate], workdays: &[NaiveDate]) -> Result<WorkCalendar, String> {
+        let calendar = WorkCalendar {
+            holidays: holidays.iter().copied().collect(),
+            workdays: workdays.iter().copied().collect(),
+            years: years.iter().copied().collect(),
+        };
+        if let Some(both) = calendar.holidays.intersection(&calendar.workdays).next() {
+            return Err(format!("{both} is listed both as a holiday and as a working day"));
+        }
+        if let Some(outside) =
+            calendar.holidays.iter().chain(&calendar.workdays).find(|day| !calendar.covers(day.year()))
+        {
+            return Err(format!("{outside} is outside the calendar's years"));
+        }
+        if let Some(weekday) = calendar.workdays.iter().find(|day| !is_weekend(**day)) {
+            return Err(format!("{weekday} is a weekday: list only weekend days that are worked"));
+        }
+        Ok(calendar)
+    }
+
+    /// Whether the calendar lists the holidays of `year` (outside them, only weekends are off).
+    pub fn covers(&self, year: i32) -> bool {
+        self.years.contains(&year)
+    }
+
+    /// The years it lists, in order.
+    pub fn years(&self) -> impl Iterator<Item = i32> + '_ {
+        self.years.iter().copied()
+    }
+
+    pub fn is_working_day(&self, day: NaiveDate) -> bool {
+        if is_weekend(day) { self.workdays.contains(&day) } else { !self.holidays.contains(&day) }
+    }
+
+    /// `millis` plus `days` working days: the same time of day on the `days`-th working day
+    /// after its date (a start on a day off counts from the next working day the same way).
+    pub fn add_workdays(&self, millis: i64, days: u32) -> Result<i64, String> {
+        if days > MAX_WORKDAYS {
+            return Err(format!("at most {MAX_WORKDAYS} working days"));
+        }
+        let start = to_datetime(millis)?;
+        let mut day = start.date_naive();
+        let mut counted = 0;
+        while counted < days {
+            day = day.succ_opt().ok_or("the timer is too far in the future")?;
+            if self.is_working_day(day) {
+                counted += 1;
+            }
+        }
+        let shifted = day.and_time(start.time());
+        match shanghai().from_local_datetime(&shifted).single() {
+            Some(time) => Ok(time.timestamp_millis()),
+            None => Err("the timer is too far in the future".into()),
+        }
+    }
+}
+
+fn is_weekend(day: NaiveDate) -> bool {
+    matches!(day.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// A duration that counts working days: `P<n>D` and nothing else (weeks, months and times of
+/// day have no single meaning in working days).
+fn workdays_of(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    text.strip_prefix('P')
+        .and_then(|rest| rest.strip_suffix('D'))
+        .filter(|digits| !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()))
+        .and_then(|digits| digits.parse::<u32>().ok())
+        .filter(|days| *days > 0)
+        .ok_or_else(|| format!("'{text}': a timer counting working days takes whole days such as P3D"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,8 +133,14 @@ pub enum TimerKind {
 /// How a repeating timer goes on after it fires.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Cycle {
-    /// `R[n]/…/duration`: `remaining` more firings (`None` = unbounded) every `every`.
-    Repeat { remaining: Option<u32>, every: IsoDuration },
+    /// `R[n]/…/duration`: `remaining` more firings (`None` = unbounded) every `every`, in
+    /// working days when `workdays` (then `every.days` is the count).
+    Repeat {
+        remaining: Option<u32>,
+        every: IsoDuration,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        workdays: bool,
+    },
     /// A cron expression.
     Cron(String),
 }
@@ -144,29 +252,46 @@ pub fn due_text(text: &str, created: i64) -> Option<String> {
 
 /// The first due time of a timer whose text has been evaluated, and how it repeats.
 pub fn schedule(kind: TimerKind, text: &str, now: i64) -> Result<(i64, Option<Cycle>), String> {
-    match kind {
-        TimerKind::Date => Ok((parse_date(text)?, None)),
-        TimerKind::Duration => Ok((add_duration(now, &parse_duration(text)?)?, None)),
-        TimerKind::Cycle => parse_cycle(text, now),
+    schedule_on(kind, text, now, None)
+}
+
+/// [`schedule`], counting the durations in working days of `workdays` when one is given: a
+/// duration `P<n>D`, or a cycle `R[n]/P<n>D` (a date or a cron expression is refused).
+pub fn schedule_on(
+    kind: TimerKind,
+    text: &str,
+    now: i64,
+    workdays: Option<&WorkCalendar>,
+) -> Result<(i64, Option<Cycle>), String> {
+    match (kind, workdays) {
+        (TimerKind::Date, None) => Ok((parse_date(text)?, None)),
+        (TimerKind::Date, Some(_)) => Err("a timeDate timer cannot count working days".into()),
+        (TimerKind::Duration, None) => Ok((add_duration(now, &parse_duration(text)?)?, None)),
+        (TimerKind::Duration, Some(calendar)) => Ok((calendar.add_workdays(now, workdays_of(text)?)?, None)),
+        (TimerKind::Cycle, _) => parse_cycle(text, now, workdays),
     }
 }
 
 /// After a cycle fired at `fired`, the next due time and the cycle after that; `None` when the
-/// repetitions are used up.
-pub fn next(cycle: &Cycle, fired: i64) -> Result<Option<(i64, Cycle)>, String> {
+/// repetitions are used up. A cycle in working days counts them in `calendar`.
+pub fn next(cycle: &Cycle, fired: i64, calendar: &WorkCalendar) -> Result<Option<(i64, Cycle)>, String> {
     match cycle {
         Cycle::Repeat { remaining: Some(0), .. } => Ok(None),
-        Cycle::Repeat { remaining, every } => {
-            let due = add_duration(fired, every)?;
-            Ok(Some((due, Cycle::Repeat { remaining: remaining.map(|left| left - 1), every: *every })))
+        Cycle::Repeat { remaining, every, workdays } => {
+            let due = if *workdays { calendar.add_workdays(fired, every.days)? } else { add_duration(fired, every)? };
+            let remaining = remaining.map(|left| left - 1);
+            Ok(Some((due, Cycle::Repeat { remaining, every: *every, workdays: *workdays })))
         }
         Cycle::Cron(expression) => Ok(Some((next_cron(expression, fired)?, cycle.clone()))),
     }
 }
 
-fn parse_cycle(text: &str, now: i64) -> Result<(i64, Option<Cycle>), String> {
+fn parse_cycle(text: &str, now: i64, workdays: Option<&WorkCalendar>) -> Result<(i64, Option<Cycle>), String> {
     let text = text.trim();
     let Some(repeat) = text.strip_prefix('R') else {
+        if workdays.is_some() {
+            return Err(format!("'{text}': a cron cycle cannot count working days; write R3/P1D"));
+        }
         let due = next_cron(text, now)?;
         return Ok((due, Some(Cycle::Cron(text.to_string()))));
     };
@@ -177,9 +302,13 @@ fn parse_cycle(text: &str, now: i64) -> Result<(i64, Option<Cycle>), String> {
     if repetitions == Some(0) {
         return Err(format!("'{text}': a cycle must repeat at least once"));
     }
+    let every = |duration: &str| match workdays {
+        None => parse_duration(duration),
+        Some(_) => workdays_of(duration).map(|days| IsoDuration { days, ..IsoDuration::default() }),
+    };
     let (start, every) = match parts.as_slice() {
-        [_, duration] => (None, parse_duration(duration)?),
-        [_, start, duration] if !start.starts_with('P') => (Some(parse_date(start)?), parse_duration(duration)?),
+        [_, duration] => (None, every(duration)?),
+        [_, start, duration] if !start.starts_with('P') => (Some(parse_date(start)?), every(duration)?),
         _ => return Err(invalid()),
     };
     if every == IsoDuration::default() {
@@ -187,11 +316,12 @@ fn parse_cycle(text: &str, now: i64) -> Result<(i64, Option<Cycle>), String> {
     }
     // The first firing is one of the repetitions.
     let remaining = repetitions.map(|count| count - 1);
-    let due = match start {
-        Some(start) => start,
-        None => add_duration(now, &every)?,
+    let due = match (start, workdays) {
+        (Some(start), _) => start,
+        (None, Some(calendar)) => calendar.add_workdays(now, every.days)?,
+        (None, None) => add_duration(now, &every)?,
     };
-    Ok((due, Some(Cycle::Repeat { remaining, every })))
+    Ok((due, Some(Cycle::Repeat { remaining, every, workdays: workdays.is_some() })))
 }
 
 fn next_cron(expression: &str, after: i64) -> Result<i64, String> {
@@ -251,7 +381,7 @@ mod tests {
         assert_eq!(due, NOW + 3_600_000);
         let mut cycle = cycle.unwrap();
         let mut fired = vec![due];
-        while let Some((due, following)) = next(&cycle, *fired.last().unwrap()).unwrap() {
+        while let Some((due, following)) = next(&cycle, *fired.last().unwrap(), &WEEKDAYS).unwrap() {
             fired.push(due);
             cycle = following;
         }
@@ -260,7 +390,7 @@ mod tests {
         let start = parse_date("2026-12-01T09:00").unwrap();
         let (due, cycle) = schedule(TimerKind::Cycle, "R/2026-12-01T09:00/P1D", NOW).unwrap();
         assert_eq!(due, start);
-        assert_eq!(next(&cycle.unwrap(), due).unwrap().map(|(due, _)| due), Some(start + 86_400_000));
+        assert_eq!(next(&cycle.unwrap(), due, &WEEKDAYS).unwrap().map(|(due, _)| due), Some(start + 86_400_000));
         for bad in ["R0/PT1H", "Rx/PT1H", "R/PT0S", "R3/PT1H/P1D", "every hour"] {
             assert!(schedule(TimerKind::Cycle, bad, NOW).is_err(), "{bad} should be refused");
         }
@@ -272,7 +402,64 @@ mod tests {
         let now = parse_date("2026-11-29T09:30:00+08:00").unwrap();
         let (due, cycle) = schedule(TimerKind::Cycle, "0 0 9 * * ?", now).unwrap();
         assert_eq!(due, parse_date("2026-11-30T09:00:00+08:00").unwrap());
-        let (after, _) = next(&cycle.unwrap(), due).unwrap().unwrap();
+        let (after, _) = next(&cycle.unwrap(), due, &WEEKDAYS).unwrap().unwrap();
         assert_eq!(after, parse_date("2026-12-01T09:00:00+08:00").unwrap());
+    }
+
+    fn day(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    /// 2026's 国庆 (10-01 … 10-07 off, Sunday 09-20 and Saturday 10-10 worked).
+    fn national_day() -> WorkCalendar {
+        let holidays: Vec<_> = (1..=7).map(|d| day(&format!("2026-10-0{d}"))).collect();
+        WorkCalendar::new(&[2026], &holidays, &[day("2026-09-20"), day("2026-10-10")]).unwrap()
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays_and_count_make_up_days() {
+        let calendar = national_day();
+        // Friday 2026-09-18 10:00 + 3 working days: Sunday 09-20 is worked → Tuesday 09-22.
+        let friday = parse_date("2026-09-18T10:00").unwrap();
+        assert_eq!(calendar.add_workdays(friday, 3), Ok(parse_date("2026-09-22T10:00").unwrap()));
+        // Wednesday 09-30 + 3: 10-01 … 10-07 off, 10-08 Thu, 10-09 Fri, 10-10 Sat (worked).
+        let before = parse_date("2026-09-30T16:30").unwrap();
+        assert_eq!(calendar.add_workdays(before, 3), Ok(parse_date("2026-10-10T16:30").unwrap()));
+        // A start on a holiday counts from the next working day.
+        let holiday = parse_date("2026-10-03T09:00").unwrap();
+        assert_eq!(calendar.add_workdays(holiday, 1), Ok(parse_date("2026-10-08T09:00").unwrap()));
+        // Without holidays, only weekends are off.
+        assert_eq!(WEEKDAYS.add_workdays(before, 3), Ok(parse_date("2026-10-05T16:30").unwrap()));
+        assert!(calendar.add_workdays(before, MAX_WORKDAYS + 1).is_err());
+    }
+
+    #[test]
+    fn a_calendar_refuses_contradictions() {
+        assert!(WorkCalendar::new(&[2026], &[day("2026-10-01")], &[day("2026-10-01")]).is_err());
+        assert!(WorkCalendar::new(&[2026], &[day("2027-01-01")], &[]).is_err());
+        assert!(WorkCalendar::new(&[2026], &[], &[day("2026-10-09")]).is_err(), "a Friday is no make-up day");
+        assert!(national_day().covers(2026) && !national_day().covers(2027));
+    }
+
+    #[test]
+    fn working_day_timers_take_whole_days_and_cycles_keep_counting_them() {
+        let calendar = national_day();
+        let now = parse_date("2026-09-30T16:30").unwrap();
+        let (due, cycle) = schedule_on(TimerKind::Duration, "P3D", now, Some(&calendar)).unwrap();
+        assert_eq!((due, cycle), (parse_date("2026-10-10T16:30").unwrap(), None));
+        let (due, cycle) = schedule_on(TimerKind::Cycle, "R2/P1D", now, Some(&calendar)).unwrap();
+        assert_eq!(due, parse_date("2026-10-08T16:30").unwrap());
+        let cycle = cycle.unwrap();
+        let (second, last) = next(&cycle, due, &calendar).unwrap().unwrap();
+        assert_eq!(second, parse_date("2026-10-09T16:30").unwrap());
+        assert_eq!(next(&last, second, &calendar), Ok(None));
+        // The cycle remembers it counts working days: stored and read back, it still does.
+        let stored: Cycle = serde_json::from_str(&serde_json::to_string(&cycle).unwrap()).unwrap();
+        assert_eq!(stored, cycle);
+        for bad in ["P1W", "PT4H", "P1DT2H", "P0D", "P1M"] {
+            assert!(schedule_on(TimerKind::Duration, bad, now, Some(&calendar)).is_err(), "{bad} should be refused");
+        }
+        assert!(schedule_on(TimerKind::Date, "2026-10-10", now, Some(&calendar)).is_err());
+        assert!(schedule_on(TimerKind::Cycle, "0 0 9 * * ?", now, Some(&calendar)).is_err());
     }
 }

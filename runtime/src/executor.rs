@@ -45,6 +45,8 @@ pub struct Executor {
     store: Arc<dyn Store>,
     scripting: Arc<Scripting>,
     services: Arc<dyn ServiceHandlers>,
+    /// The working days that `calendar = workdays` timers count ([`crate::calendar`]).
+    calendar: Arc<timer::WorkCalendar>,
     /// Parsed models by definition id. Definitions never change once deployed, so this cache
     /// needs no invalidation across nodes (a deleted definition is simply never asked for).
     models: RwLock<HashMap<String, Arc<ProcessModel>>>,
@@ -110,6 +112,7 @@ impl Executor {
             store,
             scripting,
             services,
+            calendar: Arc::new(crate::calendar::shanghai()),
             models: RwLock::new(HashMap::new()),
             settings: RwLock::new(HashMap::new()),
             model_checks: RwLock::new(Vec::new()),
@@ -259,7 +262,8 @@ impl Executor {
                         .eval_template(&timer_definition.text, &Variables::new())
                         .map_err(|error| Error::Invalid(format!("timer start event '{}': {error}", element.id)))?
                         .as_text();
-                    let (due, cycle) = timer::schedule(timer_definition.kind, &text, now)
+                    let calendar = timer_definition.workdays.then_some(self.calendar.as_ref());
+                    let (due, cycle) = timer::schedule_on(timer_definition.kind, &text, now, calendar)
                         .map_err(|error| Error::Invalid(format!("timer start event '{}': {error}", element.id)))?;
                     if timer_definition.kind == TimerKind::Date && due < now {
                         continue; // a start date in the past never fires (as in Camunda)
@@ -351,8 +355,18 @@ impl Executor {
             .ok_or_else(|| Error::NotFound(format!("no process definition with key '{key}' is deployed")))
     }
 
-    fn runtime<'a>(&'a self, model: &'a ProcessModel, now: i64) -> Runtime<'a> {
-        Runtime { model, scripting: &self.scripting, services: self.services.as_ref(), now }
+    pub(crate) fn runtime<'a>(&'a self, model: &'a ProcessModel, now: i64) -> Runtime<'a> {
+        Runtime { model, scripting: &self.scripting, services: self.services.as_ref(), calendar: &self.calendar, now }
+    }
+
+    /// The working-day calendar timers count.
+    pub fn calendar(&self) -> &timer::WorkCalendar {
+        &self.calendar
+    }
+
+    /// Counts working days with `calendar` from now on (tests; a node uses the shipped one).
+    pub fn set_calendar(&mut self, calendar: timer::WorkCalendar) {
+        self.calendar = Arc::new(calendar);
     }
 
     /// Starts an instance of `definition`.

@@ -10,6 +10,7 @@
 //! change and what follows from it land in different transactions without a job row that
 //! carries the rest.
 
+pub mod calendar;
 pub mod executor;
 pub mod job_executor;
 pub mod operations;

@@ -382,7 +382,7 @@ impl Executor {
         let (instance_id, token) = split(&task.id)?;
         let instance = self.load_instance(instance_id).await?;
         let model = self.instance_model(&instance).await?;
-        let runtime = engine::Runtime { model: &model, scripting: self.scripting(), services: self.services(), now: 0 };
+        let runtime = self.runtime(&model, 0);
         let candidates = runtime.return_candidates(&instance.state, token);
         let completed = self.completed_elements(instance_id).await?;
         Ok(candidates.into_iter().filter(|element| completed.iter().any(|(done, _)| done == element)).collect())

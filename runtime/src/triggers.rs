@@ -292,7 +292,7 @@ impl Executor {
             None => None,
             Some(json) => {
                 let cycle: Cycle = serde_json::from_str(json).map_err(corrupt)?;
-                match timer::next(&cycle, job.due_at).map_err(Error::Invalid)? {
+                match timer::next(&cycle, job.due_at, self.calendar()).map_err(Error::Invalid)? {
                     None => None,
                     Some((due, cycle)) => Some((due, Some(serde_json::to_string(&cycle).map_err(corrupt)?))),
                 }

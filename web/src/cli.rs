@@ -223,6 +223,14 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     if recovered > 0 {
         tracing::warn!(jobs = recovered, "import jobs interrupted by the last stop were reset");
     }
+    let missing = runtime::calendar::missing_years(executor.calendar(), runtime::executor::now_millis());
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "the working-day calendar (definitions/calendar/shanghai.toml) lacks these years: \
+             their holidays are not counted, only weekends"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(&config.bind)
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {}: {error}", config.bind))?;

@@ -111,6 +111,47 @@ fn non_interrupting_cycle_reminds_and_interrupting_timer_escalates() {
     assert!(run.state().waits.is_empty());
 }
 
+/// A reminder that counts working days (`calendar = workdays`, issue 14): the scenario starts
+/// on a Friday at 16:00, so one working day later is Monday, and the cycle goes on to Tuesday.
+#[test]
+fn a_working_day_reminder_skips_the_weekend() {
+    let env = Env::new();
+    let xml = bpmn(&format!(
+        r#"<bpmn:startEvent id="start"/>
+        <bpmn:userTask id="review"/>
+        <bpmn:boundaryEvent id="remind" attachedToRef="review" cancelActivity="false">
+          <bpmn:extensionElements><camunda:properties><camunda:property name="calendar" value="workdays"/></camunda:properties></bpmn:extensionElements>
+          <bpmn:timerEventDefinition><bpmn:timeCycle>R2/P1D</bpmn:timeCycle></bpmn:timerEventDefinition>
+        </bpmn:boundaryEvent>
+        <bpmn:endEvent id="reminded"/>
+        <bpmn:endEvent id="end"/>
+        {}"#,
+        flows("f1: start -> review\nf2: review -> end\nf3: remind -> reminded")
+    ));
+    let mut run = env.run(&xml, &[start(vars(&[]))]);
+    let day = 24 * HOUR;
+    assert!(run.log.contains(&format!("wait remind #3 by #2 timer +{}ms", 3 * day)), "{:?}", run.log);
+    let fired = run.apply(&env, fire("remind"));
+    assert!(fired.contains(&format!("wait remind #4 by #2 timer +{}ms", 4 * day)), "{fired:?}");
+
+    // The property's one value is `workdays`; a timer counting them takes whole days.
+    for (property, timer, problem) in [
+        ("weekly", "<bpmn:timeDuration>P1D</bpmn:timeDuration>", "the timer calendar 'weekly' is not known"),
+        ("workdays", "<bpmn:timeDuration>PT4H</bpmn:timeDuration>", "a timer counting working days takes whole days"),
+        ("workdays", "<bpmn:timeDate>2027-01-20</bpmn:timeDate>", "a timeDate timer cannot count working days"),
+    ] {
+        let xml = bpmn(&format!(
+            r#"<bpmn:startEvent id="start"/><bpmn:intermediateCatchEvent id="wait">
+              <bpmn:extensionElements><camunda:properties><camunda:property name="calendar" value="{property}"/></camunda:properties></bpmn:extensionElements>
+              <bpmn:timerEventDefinition>{timer}</bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
+            <bpmn:endEvent id="end"/>{}"#,
+            flows("f1: start -> wait\nf2: wait -> end")
+        ));
+        let error = engine::parse(&xml, &env.scripting, &env.handlers).err().expect("refused");
+        assert!(format!("{error:?}").contains(problem), "{property} {timer}: {error:?}");
+    }
+}
+
 #[test]
 fn completing_the_task_withdraws_its_boundary_timers() {
     let env = Env::new();

@@ -184,7 +184,13 @@ impl Scenario {
             self.log.push(line.clone());
             return vec![line];
         }
-        let runtime = Runtime { model: &self.model, scripting: &env.scripting, services: &env.handlers, now: self.now };
+        let runtime = Runtime {
+            model: &self.model,
+            scripting: &env.scripting,
+            services: &env.handlers,
+            calendar: &engine::timer::WEEKDAYS,
+            now: self.now,
+        };
         let mut lines = vec![format!("> {}", render_command(&command, self.state.as_ref()))];
         let now = self.now;
         let result = match command {

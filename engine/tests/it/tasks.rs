@@ -36,7 +36,13 @@ fn user_task_attributes_are_evaluated_into_the_task_spec() {
     );
     let env = Env::new();
     let model = env.deploy(&xml);
-    let runtime = engine::Runtime { model: &model, scripting: &env.scripting, services: &env.handlers, now: 0 };
+    let runtime = engine::Runtime {
+        model: &model,
+        scripting: &env.scripting,
+        services: &env.handlers,
+        calendar: &engine::timer::WEEKDAYS,
+        now: 0,
+    };
     let (state, events) = runtime
         .start(vars(&[
             ("starter", text("li")),

@@ -146,7 +146,8 @@ fn in_memory(xml: &str, count: usize, persist: bool) -> anyhow::Result<f64> {
     let services = HandlerRegistry::new();
     let parsed = engine::parse(xml, &scripting, &services)?;
     let model = parsed.definitions.processes.first().context("the workload has no process")?.clone();
-    let runtime = Runtime { model: &model, scripting: &scripting, services: &services, now: 0 };
+    let calendar = &engine::timer::WEEKDAYS;
+    let runtime = Runtime { model: &model, scripting: &scripting, services: &services, calendar, now: 0 };
     let mut snapshot_bytes = 0usize;
     let mut snapshots = 0usize;
     let mut snapshot = |state: &InstanceState| -> anyhow::Result<()> {

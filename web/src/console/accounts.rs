@@ -327,6 +327,18 @@ pub(crate) async fn create_unit(
     super::see_other("/admin/units?notice=created")
 }
 
+/// The years the working-day calendar lists, and a warning when this or next year is missing.
+fn calendar_years(calendar: &engine::timer::WorkCalendar) -> String {
+    let years: Vec<String> = calendar.years().map(|year| year.to_string()).collect();
+    let listed = if years.is_empty() { "未配置节假日".to_string() } else { format!("{} 年", years.join("、")) };
+    let missing = runtime::calendar::missing_years(calendar, runtime::executor::now_millis());
+    if missing.is_empty() {
+        return listed;
+    }
+    let missing: Vec<String> = missing.iter().map(|year| year.to_string()).collect();
+    format!("{listed}（缺 {} 年的节假日安排，这些年份只按周末计算）", missing.join("、"))
+}
+
 /// `GET /admin/system` (system administrator, `menu:system`): the settings this node runs with
 /// and the size of what it holds, read-only — they are set by the start-up options and
 /// environment (`serve --help`), never from a screen. Keys are shown by fingerprint only.
@@ -358,6 +370,7 @@ pub(crate) async fn system(State(state): State<AppState>, Extension(auth): Exten
         ("账号", accounts.to_string()),
         ("组织机构", units.to_string()),
         ("短信通道", "本地发件箱（尚未接入短信运营商）".into()),
+        ("工作日历", calendar_years(state.executor.calendar())),
         (
             "密钥指纹",
             crate::identity::key_fingerprint(security.crypto.as_ref())
