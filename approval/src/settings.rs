@@ -59,6 +59,10 @@ pub struct TaskSettings {
     pub empty_candidates: Option<EmptyRule>,
     /// `sy:batchApprove`: the inbox may approve several of these tasks at once (批量通过).
     pub batch_approve: bool,
+    /// `sy:submit`: the submitter's own task (填写申请). When an instance starts and this task
+    /// is created for its starter, the start completes it in the same transaction, so the
+    /// submission is the first step done; 退回 brings the application back here for revision.
+    pub submit: bool,
 }
 
 /// A model's approval settings.
@@ -70,6 +74,9 @@ pub struct ApprovalSettings {
     pub admin: String,
     /// `sy:summary`: the variables an inbox row shows, in order.
     pub summary: Vec<String>,
+    /// `sy:notifyStarter`: the starter gets a message (the message centre) when the instance
+    /// is returned to them, rejected, or done.
+    pub notify_starter: bool,
     tasks: HashMap<String, TaskSettings>,
     timeouts: HashMap<String, TimeoutAction>,
 }
@@ -122,6 +129,7 @@ impl ApprovalSettings {
             empty_candidates: None,
             admin: "admin".into(),
             summary: Vec::new(),
+            notify_starter: false,
             tasks: HashMap::new(),
             timeouts: HashMap::new(),
         };
@@ -136,6 +144,10 @@ impl ApprovalSettings {
                 },
                 "sy:takeBack" => match switch(name, value) {
                     Ok(on) => settings.take_back = on,
+                    Err(message) => process_problem(message),
+                },
+                "sy:notifyStarter" => match switch(name, value) {
+                    Ok(on) => settings.notify_starter = on,
                     Err(message) => process_problem(message),
                 },
                 "sy:emptyCandidates" => match empty_rule(name, value) {
@@ -170,9 +182,20 @@ impl ApprovalSettings {
             let mut task = TaskSettings::default();
             for (name, value) in &element.properties {
                 let problem = match name.as_str() {
-                    "sy:reject" | "sy:vote" | "sy:cc" | "sy:emptyCandidates" | "sy:batchApprove" if !user_task => {
+                    "sy:reject" | "sy:vote" | "sy:cc" | "sy:emptyCandidates" | "sy:batchApprove" | "sy:submit"
+                        if !user_task =>
+                    {
                         Some(format!("{name} belongs on a user task"))
                     }
+                    "sy:submit" => match &element.kind {
+                        ElementKind::UserTask(definition) if definition.assignee.is_none() => {
+                            Some("sy:submit needs camunda:assignee naming the starter, such as ${starter}".to_string())
+                        }
+                        _ if element.multi_instance.is_some() => {
+                            Some("sy:submit cannot be on a multi-instance task".to_string())
+                        }
+                        _ => switch(name, value).map(|on| task.submit = on).err(),
+                    },
                     "sy:reject" => match value.trim().trim_start_matches("node:") {
                         "" | "end" => None,
                         "submitter" => {

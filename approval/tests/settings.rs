@@ -49,6 +49,7 @@ fn approval_settings_are_checked_by_name_value_and_place() {
     let xml = model(
         &properties(&[
             ("sy:withdraw", "no"),
+            ("sy:notifyStarter", "yes"),
             ("sy:colour", "red"),
             ("color", "free text is fine"),
             ("sy:summary", "a,b,c,d,e,f,g"),
@@ -58,12 +59,14 @@ fn approval_settings_are_checked_by_name_value_and_place() {
             ("sy:vote", "true"),
             ("sy:cc", "user:hp2, group:staff"),
             ("sy:emptyCandidates", "autoapprove"),
+            ("sy:submit", "true"),
         ]),
         &properties(&[("sy:timeout", "escalate")]),
-        &properties(&[("sy:timeout", "approve"), ("sy:batchApprove", "true")]),
+        &properties(&[("sy:timeout", "approve"), ("sy:batchApprove", "true"), ("sy:submit", "true")]),
     );
     let expected = vec![
         problem(Some("p"), "process", "sy:withdraw must be one of true, false (found 'no')"),
+        problem(Some("p"), "process", "sy:notifyStarter must be one of true, false (found 'yes')"),
         problem(Some("p"), "process", "unknown process setting 'sy:colour'"),
         problem(Some("p"), "process", "sy:summary names 1 to 6 variables, comma-separated"),
         problem(Some("review"), "userTask", "sy:reject 'nowhere' is not end, submitter or a user task of this process"),
@@ -73,9 +76,11 @@ fn approval_settings_are_checked_by_name_value_and_place() {
             "userTask",
             "sy:emptyCandidates must be one of autoApprove, autoReject, admin (found 'autoapprove')",
         ),
+        problem(Some("review"), "userTask", "sy:submit needs camunda:assignee naming the starter, such as ${starter}"),
         problem(Some("limit"), "boundaryTimer", "sy:timeout must be one of approve, reject (found 'escalate')"),
         problem(Some("notify"), "manualTask", "sy:timeout belongs on a timer boundary event of a user task"),
         problem(Some("notify"), "manualTask", "sy:batchApprove belongs on a user task"),
+        problem(Some("notify"), "manualTask", "sy:submit belongs on a user task"),
     ];
     assert_eq!(deploy(&xml).err(), Some(ParseError::Invalid(expected)));
     // The engine alone parses it: the rules are this crate's, not the engine's.
@@ -87,6 +92,7 @@ fn settings_are_read_into_types_with_defaults() {
     let xml = model(
         &properties(&[
             ("sy:withdraw", "false"),
+            ("sy:notifyStarter", "true"),
             ("sy:emptyCandidates", "admin"),
             ("sy:admin", " city2 "),
             ("sy:summary", "institutionName， district ,"),
@@ -104,6 +110,7 @@ fn settings_are_read_into_types_with_defaults() {
     let parsed = deploy(&xml).expect("valid settings deploy");
     let settings = ApprovalSettings::of(&parsed.definitions.processes[0]);
     assert!(!settings.withdraw);
+    assert!(settings.notify_starter);
     assert!(settings.take_back, "unset: allowed");
     assert_eq!(settings.admin, "city2");
     assert_eq!(settings.summary, ["institutionName", "district"], "trimmed, either comma");

@@ -308,6 +308,8 @@ pub struct Field {
     pub columns: Vec<Field>,
     /// A table field's least and most rows.
     pub rows: (usize, usize),
+    /// A text field the record pages also draw as a QR code (PREF-03's merchant code).
+    pub qr: bool,
 }
 
 /// A cross-field rule: `check` must hold, else `message` shows at `fields` (or at the form).
@@ -632,6 +634,9 @@ struct FieldFile {
     columns: Option<Vec<FieldFile>>,
     min_rows: Option<usize>,
     max_rows: Option<usize>,
+    /// A text field shown as a QR code on the record pages.
+    #[serde(default)]
+    qr: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -803,8 +808,12 @@ pub(crate) fn read_form(
             }
         }
         let account = raw.account.map(|effect| {
-            if !fields.iter().any(|field| field.key == effect.field && field.kind == FieldKind::Text) {
-                problems.push(problem(at, format!("account.field = '{}' is no text field of the form", effect.field)));
+            let holds_account = |kind: &FieldKind| matches!(kind, FieldKind::Text | FieldKind::User);
+            if !fields.iter().any(|field| field.key == effect.field && holds_account(&field.kind)) {
+                problems.push(problem(
+                    at,
+                    format!("account.field = '{}' is no text or user field of the form", effect.field),
+                ));
             }
             if !["active", "frozen", "cancelled"].contains(&effect.status.as_str()) {
                 problems.push(problem(
@@ -1062,6 +1071,9 @@ fn read_field(
         }
         (_, None) => Vec::new(),
     };
+    if raw.qr && (kind != FieldKind::Text || raw.sensitive) {
+        problems.push(problem(at, "only a text field that is not sensitive can be shown as a QR code (qr)".into()));
+    }
     let max_files = match (kind.is_upload(), raw.max_files) {
         (true, Some(count)) if (1..=MAX_FILES).contains(&count) => count,
         (true, Some(_)) => {
@@ -1264,6 +1276,7 @@ fn read_field(
             max_bytes,
             columns,
             rows,
+            qr: raw.qr,
         },
     ))
 }

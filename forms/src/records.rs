@@ -628,6 +628,29 @@ pub async fn update(
     save(store, crypto, catalog, form, actor, current, expected_version, &input, mode, task_id, "update").await
 }
 
+/// Sets fields of a live record as the system: a domain handler's effect (PREF-03's
+/// activation of an institution) or the demo's read-only values. Read-only fields included,
+/// every check of an edit applied, the history naming `system:<action>`. `actor` is the system
+/// (`store::SYSTEM_ACTOR`) with the data scope it acts in.
+#[allow(clippy::too_many_arguments)]
+pub async fn set_by_system(
+    store: &dyn Store,
+    crypto: &dyn crypto::CryptoProvider,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    id: &str,
+    expected_version: i64,
+    values: &Map<String, Value>,
+    action: &str,
+) -> Result<Record> {
+    let current = get(store, crypto, form, actor, id).await?;
+    let mut input = values.clone();
+    resolve_references(store, catalog, form, actor, &mut input, Some(&current.values)).await?;
+    let action = format!("system:{action}");
+    save(store, crypto, catalog, form, actor, current, expected_version, &input, Mode::Strict, None, &action).await
+}
+
 /// Whether `action` applies to `record` now (its `when`).
 pub fn action_applies(
     catalog: &Catalog,

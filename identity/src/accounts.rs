@@ -23,13 +23,14 @@ pub fn account_in_scope(principal: &Principal, account: &Account) -> bool {
     }
 }
 
-/// Whether `principal` may manage `account` (scope, and liaison managers only liaisons). No
-/// one manages an administrator's account (password, status) through the API: that would let
-/// one of the three acquire or silence another (`docs/security.md` T-ADMIN); the operator on the
-/// server uses `shuangyong user …`.
+/// Whether `principal` may manage `account` (scope, and without `user:manage` only the
+/// district's external accounts: liaisons, and institutions — 暂停服务 of an institution
+/// freezes its account). No one manages an administrator's account (password, status) through
+/// the API: that would let one of the three acquire or silence another (`docs/security.md`
+/// T-ADMIN); the operator on the server uses `shuangyong user …`.
 pub fn may_manage(principal: &Principal, account: &Account) -> bool {
     account_in_scope(principal, account)
-        && (principal.can("user:manage") || account.kind == "liaison")
+        && (principal.can("user:manage") || matches!(account.kind.as_str(), "liaison" | "provider"))
         && !crate::access::holds_admin_role(&account.roles)
 }
 

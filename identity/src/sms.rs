@@ -1,6 +1,7 @@
-//! SMS verification codes for citizens (SVC-18): the code's life (6 digits, a few minutes, single
-//! use, at most 5 tries, only its digest stored), citizen registration with it, and who may log
-//! in with a code alone. Phone numbers are stored sealed and found by a blind index.
+//! SMS verification codes for citizens (SVC-18) and institution applicants (PREF-03): the code's
+//! life (6 digits, a few minutes, single use, at most 5 tries, only its digest stored),
+//! registration with it, and who may log in with a code alone. Phone numbers are stored sealed
+//! and found by a blind index.
 
 use rand::RngExt;
 use store::Store;
@@ -72,19 +73,45 @@ pub async fn consume(store: &dyn Store, index: &str, purpose: &str, code: &str) 
     Ok(())
 }
 
-/// A citizen who proved their phone with a `register` code: a citizen account (kind and role
-/// `citizen`, at the city unit), its phone sealed, its access record signed. Returns the
-/// account id, derived from the phone's blind index.
-pub async fn register_citizen(
+/// Who registers with a phone number, and so which account they get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneAccount {
+    /// A citizen (SVC-18): kind and role `citizen`.
+    Citizen,
+    /// Someone applying for an institution to join (PREF-03, issue 14): kind `provider`, role
+    /// `provider-applicant` (apply, follow the application, revise a returned one); the
+    /// approval makes the account the institution's (role `provider`).
+    Applicant,
+}
+
+impl PhoneAccount {
+    /// (kind, role, the user-name prefix).
+    fn parts(self) -> (&'static str, &'static str, char) {
+        match self {
+            PhoneAccount::Citizen => ("citizen", "citizen", 'c'),
+            PhoneAccount::Applicant => ("provider", "provider-applicant", 'p'),
+        }
+    }
+}
+
+/// A person who proved their phone with a `register` code: an account of `kind` (at the city
+/// unit), its phone sealed, its access record signed. Returns the account id, derived from the
+/// phone's blind index. One account per phone number.
+pub async fn register(
     store: &dyn Store,
     crypto: &dyn crypto::CryptoProvider,
     policy: &crate::policy::PasswordPolicy,
-    citizen: (&str, &str, &str, Option<String>),
+    kind: PhoneAccount,
+    person: (&str, &str, &str, Option<String>),
 ) -> crate::Result<String> {
-    let (phone, code, password, display_name) = citizen;
+    let (phone, code, password, display_name) = person;
     let phone = parse_phone(phone)?;
     let index = phone_index(crypto, &phone)?;
-    let username = format!("c{}", &index[..16.min(index.len())]);
+    let (account_kind, role, prefix) = kind.parts();
+    let username = format!("{prefix}{}", &index[..16.min(index.len())]);
+    if display_name.as_ref().is_some_and(|name| name.trim().is_empty() || name.chars().count() > 64) {
+        return Err(Error::refused(Refusal::Invalid, "invalid-input", "姓名须为 1 到 64 个字 (display name 1–64)"));
+    }
     crate::password::require_policy(policy, &username, password)?;
     consume(store, &index, "register", code).await?;
     if store.account_by_phone(&index).await?.is_some() {
@@ -92,27 +119,40 @@ pub async fn register_citizen(
     }
     let account = NewAccount {
         id: username.clone(),
-        display_name,
+        display_name: display_name.map(|name| name.trim().to_string()),
         unit_id: Some(crate::org::CITY_UNIT.into()),
-        kind: "citizen".into(),
+        kind: account_kind.into(),
         password_hash: crate::password::hash(password, policy.iterations).await?,
         must_change_password: false,
-        roles: vec!["citizen".into()],
+        roles: vec![role.into()],
         phone_index: Some(index),
         phone_sealed: Some(crypto::encrypt_text(crypto, &phone, &phone_aad(&username))?),
         created_at: store::now_millis(),
     };
-    store.create_account(&account).await?;
+    store.create_account(&account).await.map_err(|error| match error {
+        // Two registrations of one number racing: the second finds the name taken.
+        store::Error::Conflict(_) => {
+            Error::refused(Refusal::Conflict, "conflict", "该手机号已注册 (already registered)")
+        }
+        other => other.into(),
+    })?;
     crate::access::sign_access(store, crypto, &username).await?;
     Ok(username)
 }
 
 /// Whether a verified account may sign in with an SMS code alone. A code is one factor: only a
-/// plain, active citizen account (no staff or administrator role, no second factor to skip).
+/// plain, active account of someone outside the administration — a citizen or card holder, an
+/// institution or its applicant — with no staff or administrator role and no second factor to
+/// skip.
 pub fn may_log_in_with_code(require_totp: bool, principal: &Principal) -> bool {
     let account = &principal.account;
+    let plain_roles: &[&str] = match account.kind.as_str() {
+        "citizen" => &["citizen", "card-holder"],
+        "provider" => &["provider", "provider-applicant"],
+        _ => &[],
+    };
     account.status == "active"
-        && account.kind == "citizen"
-        && account.roles.iter().all(|role| role == "citizen" || role == "card-holder")
+        && !account.roles.is_empty()
+        && account.roles.iter().all(|role| plain_roles.contains(&role.as_str()))
         && !crate::policy::must_use_second_factor(require_totp, principal)
 }

@@ -424,10 +424,28 @@ impl Executor {
         }
         let at = now_millis();
         let runtime = self.runtime(&model, at);
-        let (mut state, events) = match start_event {
+        let (mut state, mut events) = match start_event {
             None => runtime.start(variables)?,
             Some(element) => runtime.start_at(element, variables)?,
         };
+        // `sy:submit`: the starter's own first task (填写申请) is done by the start itself.
+        if let Some(user) = actor {
+            let settings = self.approval_settings(&definition.id).await?;
+            let submitted: Vec<_> = events
+                .iter()
+                .filter_map(|event| match event {
+                    Event::TaskCreated(task)
+                        if task.assignee.as_deref() == Some(user) && settings.task(&task.element_id).submit =>
+                    {
+                        Some(task.token)
+                    }
+                    _ => None,
+                })
+                .collect();
+            for token in submitted {
+                events.extend(runtime.complete_task(&mut state, token, Variables::new())?);
+            }
+        }
         // The owner is read from the state as it will be stored (a script before the first wait
         // could have set `district`), so the check and the stored owner never differ.
         if caller.is_none() {
@@ -457,7 +475,8 @@ impl Executor {
 
     /// The one check every new instance passes, however it comes into being (a start, a message
     /// or signal start, a timer start; a form submission later): the district a `district`
-    /// variable names must exist, and a person may name only their own (data scope `all`: any).
+    /// variable names must exist, and a staff member may name only their own (data scope
+    /// `all`: any; `own`, a person outside the administration: any, the instance is theirs).
     /// A called instance belongs to its caller's owner instead (`insert_instance`), and one the
     /// system starts to the district its model or trigger names.
     async fn check_owner(&self, actor: Actor<'_>, variables: &Variables) -> Result<()> {
@@ -475,6 +494,10 @@ impl Executor {
         let allowed = match &principal.scope {
             store::DataScope::All => true,
             store::DataScope::Nothing => false,
+            // Someone outside the administration (a citizen, an institution's applicant) sees
+            // only their own instances wherever they are: naming the district an application
+            // concerns sends it to that district's staff.
+            store::DataScope::Own(_) | store::DataScope::Started(_) => true,
             _ => principal.account.district.as_deref() == Some(code.as_str()),
         };
         if allowed {
@@ -659,9 +682,74 @@ impl Executor {
         }
         changes.approval_records = records;
         changes.record_writes = record_writes;
+        changes.messages = self.starter_messages(&instance, &model, &changes).await?;
         self.store.save_instance(&instance, stored.version, &changes).await?;
         self.after_commit(&changes).await;
         Ok(instance)
+    }
+
+    /// `sy:notifyStarter`: what this change tells the instance's starter — returned to them
+    /// (with the reason and their task), rejected (with the reason), or done. Written with the
+    /// change, once per instance version.
+    async fn starter_messages(
+        &self,
+        instance: &InstanceRecord,
+        model: &ProcessModel,
+        changes: &Changes,
+    ) -> Result<Vec<store::identity::NewMessage>> {
+        let Some(starter) = instance.start_user.as_deref().filter(|user| *user != store::SYSTEM_ACTOR) else {
+            return Ok(Vec::new());
+        };
+        if !self.approval_settings(&instance.definition_id).await?.notify_starter {
+            return Ok(Vec::new());
+        }
+        let process = model.name.clone().unwrap_or_else(|| instance.definition_key.clone());
+        let reason = |record: &store::approval::ApprovalRecord| match record.comment.as_deref() {
+            Some(comment) if !comment.trim().is_empty() => format!("理由：{}", comment.trim()),
+            _ => "未填写理由。".to_string(),
+        };
+        let step = |record: &store::approval::ApprovalRecord| record.task_name.clone().unwrap_or_default();
+        let mut messages = Vec::new();
+        let mut message = |kind: &str, title: String, body: String, link: String| {
+            messages.push(store::identity::NewMessage {
+                account_id: starter.to_string(),
+                title,
+                body,
+                link: Some(link),
+                dedup_key: Some(format!("{}:{}:{kind}", instance.id, instance.version)),
+                created_at: changes.at,
+            });
+        };
+        let own_task = changes.new_tasks.iter().find(|task| task.assignee.as_deref() == Some(starter));
+        for record in &changes.approval_records {
+            match record.operation.as_str() {
+                "return" | "reject" if own_task.is_some() => {
+                    let task = own_task.map(|task| task.id.clone()).unwrap_or_default();
+                    message(
+                        "returned",
+                        format!("您的“{process}”已退回，请修改后重新提交"),
+                        format!("“{}”环节退回了您的申请。{}", step(record), reason(record)),
+                        format!("/m/tasks/{task}"),
+                    );
+                }
+                "reject" if instance.status != InstanceStatus::Active => message(
+                    "rejected",
+                    format!("您的“{process}”未通过"),
+                    format!("“{}”环节驳回了您的申请，流程已结束。{}", step(record), reason(record)),
+                    format!("/instances/{}", instance.id),
+                ),
+                _ => {}
+            }
+        }
+        if changes.instance_ended && instance.status == InstanceStatus::Completed {
+            message(
+                "completed",
+                format!("您的“{process}”已办结"),
+                "审批已全部通过，流程已办结。".to_string(),
+                format!("/instances/{}", instance.id),
+            );
+        }
+        Ok(messages)
     }
 
     /// Wakes local waiters for new work, and runs the command's follow-up jobs here and now

@@ -4,7 +4,9 @@
 
 use std::sync::Arc;
 
-use services::domain::{Directory, Messages, OpenTask, Person, PortError, Tasks};
+use services::domain::{
+    Accounts, Directory, Messages, NewPerson, Note, OpenTask, Person, PortError, RecordView, Records, Tasks,
+};
 use store::Store;
 
 use crate::Executor;
@@ -21,6 +23,18 @@ impl Messages for OutboxMessages {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    async fn message_to_account(&self, key: &str, account: &str, message: &Note) -> Result<(), PortError> {
+        let message = store::identity::NewMessage {
+            account_id: account.to_string(),
+            title: message.title.clone(),
+            body: message.body.clone(),
+            link: message.link.clone(),
+            dedup_key: Some(key.to_string()),
+            created_at: store::now_millis(),
+        };
+        self.0.push_message(&message).await.map(|_| ()).map_err(unavailable)
     }
 }
 
@@ -86,14 +100,62 @@ impl Tasks for RuntimeTasks {
     }
 }
 
-/// The ports of a node: over its runtime (and so its store), with its crypto provider.
+/// The ports of a node: over its runtime (and so its store), with its crypto provider. Form
+/// records and account creation belong to the layers above (`forms`, `identity`): the node's
+/// binary connects them ([`Unconnected`] until it does, so a handler that needs them becomes an
+/// incident saying so rather than doing half its work).
 pub fn node_ports(executor: Arc<Executor>, crypto: Arc<dyn crypto::CryptoProvider>) -> services::domain::Ports {
     let store = executor.store().clone();
     services::domain::Ports {
         messages: Arc::new(OutboxMessages(store.clone())),
         directory: Arc::new(StoreDirectory(store)),
         tasks: Arc::new(RuntimeTasks(executor)),
+        records: Arc::new(Unconnected),
+        accounts: Arc::new(Unconnected),
         crypto,
+    }
+}
+
+/// A port the node has not connected: every call is refused (a permanent failure, so an
+/// incident names it at once).
+pub struct Unconnected;
+
+fn unconnected<T>(port: &str) -> Result<T, PortError> {
+    Err(PortError::Refused(format!("本节点未接入{port} (the {port} port is not connected on this node)")))
+}
+
+#[async_trait::async_trait]
+impl Records for Unconnected {
+    async fn record(&self, _form: &str, _id: &str) -> Result<Option<RecordView>, PortError> {
+        unconnected("records")
+    }
+
+    async fn set_fields(
+        &self,
+        _form: &str,
+        _id: &str,
+        _version: i64,
+        _values: serde_json::Map<String, serde_json::Value>,
+        _action: &str,
+    ) -> Result<(), PortError> {
+        unconnected("records")
+    }
+}
+
+#[async_trait::async_trait]
+impl Accounts for Unconnected {
+    async fn ensure_account(&self, _person: &NewPerson) -> Result<bool, PortError> {
+        unconnected("accounts")
+    }
+
+    async fn change_roles(
+        &self,
+        _id: &str,
+        _add: &[&str],
+        _remove: &[&str],
+        _profile: Option<(&str, &str)>,
+    ) -> Result<(), PortError> {
+        unconnected("accounts")
     }
 }
 

@@ -1,8 +1,8 @@
 //! The contract between the runtime and a domain module's handlers (issue 11).
 //!
 //! A domain handler is **async** and reaches the system only through [`Ports`] (messages, the
-//! directory of accounts, an instance's user tasks, the crypto provider; records arrive with
-//! the forms layer), never through SQL. It runs as a durable in-process worker of an external-task topic: a model says
+//! directory of accounts and the accounts it creates, an instance's user tasks, form records,
+//! the crypto provider), never through SQL. It runs as a durable in-process worker of an external-task topic: a model says
 //! `camunda:type="external" camunda:topic="sy-notify"`, the runtime locks the task, calls
 //! [`DomainHandler::handle`], and completes the task with the variables it returns, in one
 //! version-guarded command. So a handler's work is recorded in the database before it runs, is
@@ -105,12 +105,83 @@ impl From<PortError> for Failure {
     }
 }
 
-/// Outgoing messages (SMS now; in-app messages with the message service).
+/// Outgoing messages: SMS, and the in-app message centre (SVC-20).
 #[async_trait::async_trait]
 pub trait Messages: Send + Sync {
     /// Sends `text` by SMS to the phone of account `account`, once per `key`: a second call
     /// with the same key does nothing and succeeds.
     async fn sms_to_account(&self, key: &str, account: &str, text: &str) -> Result<(), PortError>;
+    /// Puts a message into account `account`'s message centre, once per `key`; `link` is a
+    /// path of this site the message is about.
+    async fn message_to_account(&self, key: &str, account: &str, message: &Note) -> Result<(), PortError>;
+}
+
+/// An in-app message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub title: String,
+    pub body: String,
+    pub link: Option<String>,
+}
+
+/// A form record as a handler sees it: its values as stored, sensitive ones opened (handlers
+/// are the system; they never log them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordView {
+    pub id: String,
+    pub version: i64,
+    pub district: Option<String>,
+    pub created_by: String,
+    pub values: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The records of the dynamic forms.
+#[async_trait::async_trait]
+pub trait Records: Send + Sync {
+    /// A live record of `form`, in any district.
+    async fn record(&self, form: &str, id: &str) -> Result<Option<RecordView>, PortError>;
+    /// Sets fields of the record at `version` as the system (read-only fields included, every
+    /// check of an edit applied), recorded in its history as `action`. A record changed since
+    /// is `Unavailable` (read it again and retry); values the definition refuses are `Refused`.
+    async fn set_fields(
+        &self,
+        form: &str,
+        id: &str,
+        version: i64,
+        values: serde_json::Map<String, serde_json::Value>,
+        action: &str,
+    ) -> Result<(), PortError>;
+}
+
+/// An account a handler creates (an institution's, on its approval).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPerson {
+    pub id: String,
+    pub display_name: String,
+    /// One of the account kinds (`provider` …).
+    pub kind: String,
+    pub roles: Vec<String>,
+    /// Its unit: a district code, or the city.
+    pub unit: String,
+    /// A mainland mobile number it signs in with by SMS code, when no other account has it.
+    pub phone: Option<String>,
+}
+
+/// Accounts: created and given roles by the system (audited, access records signed).
+#[async_trait::async_trait]
+pub trait Accounts: Send + Sync {
+    /// Creates the account unless one with its id exists (then nothing: `Ok(false)`). The phone
+    /// is left off when another account holds the number.
+    async fn ensure_account(&self, person: &NewPerson) -> Result<bool, PortError>;
+    /// Adds `add` to an account's roles and takes `remove` away; with `profile` (display name,
+    /// unit) it is also renamed and moved to that unit.
+    async fn change_roles(
+        &self,
+        id: &str,
+        add: &[&str],
+        remove: &[&str],
+        profile: Option<(&str, &str)>,
+    ) -> Result<(), PortError>;
 }
 
 /// An account as a handler may see it: never a secret, never a phone number in clear.
@@ -163,6 +234,8 @@ pub struct Ports {
     pub messages: Arc<dyn Messages>,
     pub directory: Arc<dyn Directory>,
     pub tasks: Arc<dyn Tasks>,
+    pub records: Arc<dyn Records>,
+    pub accounts: Arc<dyn Accounts>,
     pub crypto: Arc<dyn crypto::CryptoProvider>,
 }
 

@@ -17,12 +17,13 @@ use std::sync::Arc;
 use engine::{HandlerRegistry, Value, Variables};
 
 pub mod domain;
+pub mod institution;
 pub mod notify;
 pub mod remind;
 
 /// Every domain handler the system runs, one per topic.
 pub fn domain_handlers() -> Vec<Arc<dyn domain::DomainHandler>> {
-    vec![Arc::new(notify::Notify), Arc::new(remind::Remind)]
+    vec![Arc::new(notify::Notify), Arc::new(remind::Remind), Arc::new(institution::Activate)]
 }
 
 /// Every inline service-task handler the system offers, by name (`sy:handler="…"` in a model).

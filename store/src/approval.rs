@@ -566,6 +566,20 @@ macro_rules! approval_impl {
                     for record in &changes.approval_records {
                         push_record(batch, record);
                     }
+                    for message in &changes.messages {
+                        batch.push(
+                            crate::identity::INSERT_MESSAGE.into(),
+                            vec![
+                                Param::Text(crate::new_id()),
+                                (&message.account_id).into(),
+                                (&message.title).into(),
+                                (&message.body).into(),
+                                (&message.link).into(),
+                                (&message.dedup_key).into(),
+                                message.created_at.into(),
+                            ],
+                        );
+                    }
                 }
             }
 

@@ -492,24 +492,6 @@ macro_rules! store_impl {
                             batch.push_in("UPDATE history_activities SET ended_at = ?, canceled = ?, actor = ? WHERE id IN ({})", &leading, &ids);
                         }
                     }
-                    if !changes.ended_tasks.is_empty() {
-                        let ids: Vec<Param> = changes.ended_tasks.iter().map(|(id, _)| Param::from(id)).collect();
-                        // Candidates go with their task (ON DELETE CASCADE).
-                        batch.push_in("DELETE FROM tasks WHERE id IN ({})", &[], &ids);
-                        for reason in ["completed", "deleted"] {
-                            let ids: Vec<Param> = changes.ended_tasks.iter().filter(|(_, r)| r == reason).map(|(id, _)| Param::from(id)).collect();
-                            if !ids.is_empty() {
-                                // A task ends once: an asyncAfter task ended at completion keeps who completed it.
-                                let leading = [Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
-                                batch.push_in("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE ended_at IS NULL AND id IN ({})", &leading, &ids);
-                            }
-                        }
-                        if let Some(user) = &changes.actor {
-                            for (id, _) in changes.ended_tasks.iter().filter(|(_, reason)| reason == "completed") {
-                                crate::approval::push_completion(batch, user, id, changes.at);
-                            }
-                        }
-                    }
                     if !changes.new_tasks.is_empty() {
                         let columns = ["id", "instance_id", "token", "definition_id", "definition_key", "task_definition_key", "name", "description", "assignee", "owner", "priority", "created_at", "due", "follow_up", "form_key"];
                         let history = ["id", "instance_id", "definition_id", "definition_key", "task_definition_key", "activity_instance_id", "name", "description", "assignee", "owner", "priority", "created_at", "due", "follow_up"];
@@ -536,6 +518,26 @@ macro_rules! store_impl {
                         batch.push_rows("history_tasks", &history, history_params);
                         if !candidates.is_empty() {
                             batch.push_rows("task_candidates", &["task_id", "kind", "value"], candidates);
+                        }
+                    }
+                    // After the new tasks: a task created and ended by one command (an
+                    // application the submission completes, `sy:submit`) ends too.
+                    if !changes.ended_tasks.is_empty() {
+                        let ids: Vec<Param> = changes.ended_tasks.iter().map(|(id, _)| Param::from(id)).collect();
+                        // Candidates go with their task (ON DELETE CASCADE).
+                        batch.push_in("DELETE FROM tasks WHERE id IN ({})", &[], &ids);
+                        for reason in ["completed", "deleted"] {
+                            let ids: Vec<Param> = changes.ended_tasks.iter().filter(|(_, r)| r == reason).map(|(id, _)| Param::from(id)).collect();
+                            if !ids.is_empty() {
+                                // A task ends once: an asyncAfter task ended at completion keeps who completed it.
+                                let leading = [Param::Int(changes.at), Param::Text(reason.into()), Param::from(&changes.actor)];
+                                batch.push_in("UPDATE history_tasks SET ended_at = ?, delete_reason = ?, completed_by = ? WHERE ended_at IS NULL AND id IN ({})", &leading, &ids);
+                            }
+                        }
+                        if let Some(user) = &changes.actor {
+                            for (id, _) in changes.ended_tasks.iter().filter(|(_, reason)| reason == "completed") {
+                                crate::approval::push_completion(batch, user, id, changes.at);
+                            }
                         }
                     }
                     if !changes.variables.is_empty() {

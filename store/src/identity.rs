@@ -467,6 +467,9 @@ pub trait IdentityStore: Send + Sync {
     /// cancelled account cannot be changed any more.
     async fn set_account_status(&self, id: &str, status: &str) -> crate::Result<()>;
     async fn set_account_roles(&self, id: &str, roles: &[String]) -> crate::Result<()>;
+    /// Sets an account's display name and unit (the unit is part of its signed access record:
+    /// sign it again after).
+    async fn set_account_profile(&self, id: &str, display_name: &str, unit_id: &str) -> crate::Result<()>;
     /// The account with its permissions and widest data scope, if it exists.
     async fn principal(&self, id: &str) -> crate::Result<Option<Principal>>;
     /// Counts a login attempt (or failure) of the name `name` (an account or not) from
@@ -589,7 +592,52 @@ pub trait IdentityStore: Send + Sync {
     /// The newest `limit` messages to `phone` (an account's are addressed `account:ID`), newest
     /// first, with the time each was queued.
     async fn sms_outbox_recent(&self, phone: &str, limit: i64) -> crate::Result<Vec<(String, i64)>>;
+    /// Adds a message to an account's message centre; with a `dedup_key` only once (a second
+    /// push with the same key adds nothing and returns `false`).
+    async fn push_message(&self, message: &NewMessage) -> crate::Result<bool>;
+    /// An account's messages, newest first: `limit` of them from `offset`, and how many there
+    /// are and how many are unread.
+    async fn messages(&self, account: &str, unread_only: bool, offset: i64, limit: i64) -> crate::Result<MessagePage>;
+    /// How many of an account's messages are unread.
+    async fn unread_messages(&self, account: &str) -> crate::Result<i64>;
+    /// Marks an account's messages read: the one named, or all (`None`). Another account's
+    /// message is left alone. Returns how many changed.
+    async fn mark_messages_read(&self, account: &str, id: Option<&str>, now: i64) -> crate::Result<u64>;
 }
+
+/// A message to one account (the message centre, SVC-20).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub account_id: String,
+    pub title: String,
+    pub body: String,
+    /// A path of this site the message is about (the application, the task).
+    pub link: Option<String>,
+    /// Once per key: what caused the message (an operation, an external task).
+    pub dedup_key: Option<String>,
+    pub created_at: i64,
+}
+
+/// A message as its account reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: String,
+    pub title: String,
+    pub body: String,
+    pub link: Option<String>,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+}
+
+/// A page of an account's messages.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MessagePage {
+    pub items: Vec<Message>,
+    pub total: i64,
+    pub unread: i64,
+}
+
+pub(crate) const INSERT_MESSAGE: &str = "INSERT INTO messages (id, account_id, title, body, link, dedup_key, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dedup_key) DO NOTHING";
 
 /// Expands [`IdentityStore`] for one backend (same contract as `store_impl!`).
 macro_rules! identity_impl {
@@ -840,6 +888,17 @@ macro_rules! identity_impl {
                         sqlx::query(Self::sql("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")).bind(crate::now_millis()).bind(id).execute(&mut *tx).await?;
                     }
                     tx.commit().await.map_err(Self::map_error)?;
+                    Ok(())
+                }
+
+                async fn set_account_profile(&self, id: &str, display_name: &str, unit_id: &str) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE users SET display_name = ?, unit_id = ? WHERE id = ?"))
+                        .bind(display_name)
+                        .bind(unit_id)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(Self::map_error)?;
                     Ok(())
                 }
 
@@ -1189,6 +1248,70 @@ macro_rules! identity_impl {
                 async fn sms_outbox(&self, phone: &str) -> Result<Vec<String>> {
                     let rows = sqlx::query(Self::sql("SELECT message FROM sms_outbox WHERE phone = ? ORDER BY created_at, id")).bind(phone).fetch_all(&self.pool).await?;
                     rows.iter().map(|row| row.try_get("message").map_err(Error::from)).collect()
+                }
+
+                async fn push_message(&self, message: &NewMessage) -> Result<bool> {
+                    let done = sqlx::query(Self::sql(INSERT_MESSAGE))
+                        .bind(crate::new_id())
+                        .bind(&message.account_id)
+                        .bind(&message.title)
+                        .bind(&message.body)
+                        .bind(&message.link)
+                        .bind(&message.dedup_key)
+                        .bind(message.created_at)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(Self::map_error)?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn messages(&self, account: &str, unread_only: bool, offset: i64, limit: i64) -> Result<MessagePage> {
+                    let unread_clause = if unread_only { " AND read_at IS NULL" } else { "" };
+                    let select = format!("SELECT id, title, body, link, created_at, read_at FROM messages WHERE account_id = ?{unread_clause} ORDER BY created_at DESC, id DESC LIMIT ? OFFSET ?");
+                    let rows = sqlx::query(Self::dynamic(select))
+                        .bind(account)
+                        .bind(limit.clamp(0, 200))
+                        .bind(offset.max(0))
+                        .fetch_all(&self.pool)
+                        .await?;
+                    let items = rows
+                        .iter()
+                        .map(|row| {
+                            Ok(Message {
+                                id: row.try_get("id")?,
+                                title: row.try_get("title")?,
+                                body: row.try_get("body")?,
+                                link: row.try_get("link")?,
+                                created_at: row.try_get("created_at")?,
+                                read_at: row.try_get("read_at")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    let counts = sqlx::query(Self::sql("SELECT COUNT(*) AS total, COUNT(*) - COUNT(read_at) AS unread FROM messages WHERE account_id = ?"))
+                        .bind(account)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    let (total, unread): (i64, i64) = (counts.try_get("total")?, counts.try_get("unread")?);
+                    Ok(MessagePage { items, total: if unread_only { unread } else { total }, unread })
+                }
+
+                async fn unread_messages(&self, account: &str) -> Result<i64> {
+                    let row = sqlx::query(Self::sql("SELECT COUNT(*) AS n FROM messages WHERE account_id = ? AND read_at IS NULL"))
+                        .bind(account)
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(row.try_get("n")?)
+                }
+
+                async fn mark_messages_read(&self, account: &str, id: Option<&str>, now: i64) -> Result<u64> {
+                    let done = match id {
+                        Some(id) => sqlx::query(Self::sql("UPDATE messages SET read_at = ? WHERE account_id = ? AND id = ? AND read_at IS NULL"))
+                            .bind(now).bind(account).bind(id).execute(&self.pool).await,
+                        None => sqlx::query(Self::sql("UPDATE messages SET read_at = ? WHERE account_id = ? AND read_at IS NULL"))
+                            .bind(now).bind(account).execute(&self.pool).await,
+                    }
+                    .map_err(Self::map_error)?;
+                    Ok(done.rows_affected())
                 }
 
                 async fn sms_outbox_recent(&self, phone: &str, limit: i64) -> Result<Vec<(String, i64)>> {

@@ -22,6 +22,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (17, "form_list_index", include_str!("../../migrations/sqlite/0017_form_list_index.sql")),
     (18, "record_files", include_str!("../../migrations/sqlite/0018_record_files.sql")),
     (19, "form_key_length", include_str!("../../migrations/sqlite/0019_form_key_length.sql")),
+    (20, "messages", include_str!("../../migrations/sqlite/0020_messages.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -45,6 +46,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (17, "form_list_index", include_str!("../../migrations/postgres/0017_form_list_index.sql")),
     (18, "record_files", include_str!("../../migrations/postgres/0018_record_files.sql")),
     (19, "form_key_length", include_str!("../../migrations/postgres/0019_form_key_length.sql")),
+    (20, "messages", include_str!("../../migrations/postgres/0020_messages.sql")),
 ];
 
 /// Splits a migration file into statements at each `;` outside comment lines (our migrations

@@ -372,6 +372,9 @@ pub struct Changes {
     /// submission started the instance): each guarded by its version and its unique values,
     /// so a stale record refuses the whole command.
     pub record_writes: Vec<crate::forms::RecordWrite>,
+    /// Messages the change sends (the message centre): written in its transaction, so a
+    /// message is neither lost nor sent for a change that did not commit; once per key.
+    pub messages: Vec<crate::identity::NewMessage>,
     /// When these changes were made, and by whom.
     pub at: i64,
     pub actor: Option<String>,
@@ -393,6 +396,7 @@ impl Changes {
             && self.ended_external_tasks.is_empty()
             && self.approval_records.is_empty()
             && self.record_writes.is_empty()
+            && self.messages.is_empty()
             && self.executed_job.is_none()
     }
 }

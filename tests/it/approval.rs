@@ -9,6 +9,10 @@ use serde_json::{Value, json};
 use crate::identity::{PASSWORD, add_account};
 use crate::support::{TestApp, each_backend};
 
+/// The former demo model (a start form, an applicant's task, two reviews).
+const PREF03: (&str, &str) =
+    ("pref03-institution-onboarding.bpmn", include_str!("../fixtures/pref03-institution-onboarding.bpmn"));
+
 const MODEL: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
@@ -1318,12 +1322,13 @@ async fn camunda_identity_links_change_who_sees_a_task_and_are_recorded() {
     .await;
 }
 
-/// PREF-03 as shipped (`definitions/processes/`): 区 → 市 review with 驳回 back to the applicant.
+/// The PREF-03 model that shipped before issue 14 (`tests/fixtures/`): 区 → 市 review with 驳回
+/// back to the applicant, started bare with a start form.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_shipped_pref03_model_runs_district_then_city_review_with_returns() {
+async fn the_former_pref03_model_runs_district_then_city_review_with_returns() {
     each_backend(|app| async move {
         people(&app).await;
-        let (name, xml) = web::demo::PROCESSES[0];
+        let (name, xml) = PREF03;
         let (status, body) = app.deploy(name.trim_end_matches(".bpmn"), xml).await;
         assert_eq!(status, 200, "{body}");
         let response = app
@@ -1454,7 +1459,7 @@ async fn camunda_task_attachments_are_checked_sealed_files_in_the_timeline() {
 async fn a_review_routed_to_the_admin_still_lets_the_applicant_withdraw() {
     each_backend(|app| async move {
         people(&app).await;
-        let (name, xml) = web::demo::PROCESSES[0];
+        let (name, xml) = PREF03;
         assert_eq!(app.deploy(name.trim_end_matches(".bpmn"), xml).await.0, 200);
         // A liaison of 静安区, where nobody holds district-staff yet.
         add_account(&app, "jingan", "310106", &["liaison"], "staff").await;

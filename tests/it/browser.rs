@@ -469,7 +469,7 @@ async fn pref03_from_application_to_audit_in_a_browser() {
     ] {
         add_account(&app, id, unit, &[role], "staff").await;
     }
-    let model = include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn");
+    let model = include_str!("../fixtures/pref03-institution-onboarding.bpmn");
     let (status, body) = app.deploy("pref03-institution-onboarding", model).await;
     assert_eq!(status, 200, "{body}");
     let key = "pref03-institution-onboarding";

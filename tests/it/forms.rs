@@ -770,7 +770,7 @@ async fn a_reference_names_a_record_the_caller_can_see() {
     each_backend(|app| async move {
         let (hp, xh, _) = staff(&app).await;
         let institution = |name: &str, code: &str, district: &str| {
-            json!({ "name": name, "credit_code": code, "industry": "catering", "district": district, "status": "active",
+            json!({ "name": name, "credit_code": code, "industry": "catering", "district": district,
                     "contact": "何经理", "contact_phone": "13811110000", "address": "上海市福州路100号" })
         };
         let (status, hp_inst) = create_in(&app, &hp, "provider-institution", institution("黄浦拥军餐厅", "91310000MA1FL4CT3U", "310101")).await;
@@ -1081,7 +1081,7 @@ async fn old_import_jobs_fail_and_references_survive_their_target() {
 
         // A reference to a record deleted since: an edit of another field keeps it.
         let institution = json!({ "name": "黄浦拥军餐厅", "credit_code": "91310000MA1FL4CT3U", "industry": "catering", "district": "310101",
-                                  "status": "active", "contact": "何经理", "contact_phone": "13811110000", "address": "上海市福州路100号" });
+                                  "contact": "何经理", "contact_phone": "13811110000", "address": "上海市福州路100号" });
         let (status, target) = create_in(&app, &hp, "provider-institution", institution).await;
         assert_eq!(status, StatusCode::CREATED, "{target}");
         let service = |institution: Value| {

@@ -11,6 +11,7 @@ mod form_imports;
 mod forms;
 mod identity;
 mod idor;
+mod onboarding;
 mod routes;
 mod security;
 mod support;

@@ -166,6 +166,10 @@ fn first_start_banner(first: &demo::FirstStart, demo_people: bool, own: &[demo::
                 None => banner.push_str(&format!("    {id:<14} {name}\n")),
             }
         }
+        banner.push_str(&format!(
+            "  The light app (phones): /m/login — applicant signs in with {} and the same password\n",
+            demo::APPLICANT_PHONE
+        ));
     }
     if first.generated {
         banner.push_str(
@@ -211,6 +215,7 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
     if !config.no_demo {
         demo::load_forms(&executor, security.crypto.as_ref()).await?;
+        demo::load_flows(&executor, security.crypto.as_ref()).await?;
     }
     let unsealed = ::forms::import::fail_unsealed(executor.store().as_ref(), &crate::shipped_forms()).await?;
     if unsealed > 0 {

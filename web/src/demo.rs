@@ -2,9 +2,6 @@
 //! the demo accounts (one per kind of user the console is for) and one application waiting at
 //! 黄浦区's review.
 
-use std::collections::BTreeMap;
-
-use engine::Value;
 use runtime::Executor;
 use runtime::executor::{Upload, now_millis};
 use runtime::operations::OperationInput;
@@ -14,10 +11,7 @@ use crate::auth;
 
 /// The models shipped in `definitions/processes/`, embedded in the binary.
 pub const PROCESSES: &[(&str, &str)] = &[
-    (
-        "pref03-institution-onboarding.bpmn",
-        include_str!("../../definitions/processes/pref03-institution-onboarding.bpmn"),
-    ),
+    ("institution-onboarding.bpmn", include_str!("../../definitions/processes/institution-onboarding.bpmn")),
     ("svc01-lawyer-admission.bpmn", include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn")),
 ];
 
@@ -27,7 +21,8 @@ pub const PROCESSES: &[(&str, &str)] = &[
 /// printed once, to be changed at their first login, so no one password opens two of the three
 /// administrators (三员分立).
 pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
-    ("applicant", "黄浦区联络员（申请人）", "310101", "liaison"),
+    ("applicant", "李经理（机构入驻申请人）", crate::identity::CITY_UNIT, "provider-applicant"),
+    ("liaison", "黄浦区联络员", "310101", "liaison"),
     ("hp-reviewer", "黄浦区审核员", "310101", "district-staff"),
     ("hp-reviewer2", "黄浦区审核员二", "310101", "district-staff"),
     ("xh-reviewer", "徐汇区审核员", "310104", "district-staff"),
@@ -36,6 +31,10 @@ pub const DEMO_PEOPLE: &[(&str, &str, &str, &str)] = &[
     ("security", "安全管理员", crate::identity::CITY_UNIT, "secadmin"),
     ("audit", "安全审计员", crate::identity::CITY_UNIT, "auditor"),
 ];
+
+/// The demo institution applicant's mobile number (the light app's 手机号码 + 密码, or an SMS
+/// code from the outbox).
+pub const APPLICANT_PHONE: &str = "13800000001";
 
 /// What the first start created: the admin's password and whether it was generated (then it
 /// must be changed at the first login, and is printed once).
@@ -90,17 +89,30 @@ async fn add_account(
     (id, name, unit, role): (&str, &str, &str, &str),
 ) -> anyhow::Result<()> {
     let store = executor.store();
+    // The institution applicant signs in on the light app with their mobile number.
+    let (phone_index, phone_sealed) = if role == "provider-applicant" {
+        let index = ::identity::sms::phone_index(crypto, APPLICANT_PHONE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sealed = crypto::encrypt_text(crypto, APPLICANT_PHONE, &::identity::sms::phone_aad(id))?;
+        (Some(index), Some(sealed))
+    } else {
+        (None, None)
+    };
     store
         .create_account(&NewAccount {
             id: id.into(),
             display_name: Some(name.into()),
             unit_id: Some(unit.into()),
-            kind: if role == "liaison" { "liaison" } else { "staff" }.into(),
+            kind: match role {
+                "liaison" => "liaison",
+                "provider" | "provider-applicant" => "provider",
+                _ => "staff",
+            }
+            .into(),
             password_hash: hash(password).await?,
             must_change_password,
             roles: vec![role.into()],
-            phone_index: None,
-            phone_sealed: None,
+            phone_index,
+            phone_sealed,
             created_at: now_millis(),
         })
         .await?;
@@ -156,10 +168,17 @@ pub async fn load_forms(executor: &Executor, crypto: &dyn crypto::CryptoProvider
             continue;
         }
         for values in records.as_array().into_iter().flatten() {
-            let values = values
+            let mut values = values
                 .as_object()
                 .cloned()
                 .ok_or_else(|| anyhow::anyhow!("a demo record of '{key}' is no JSON object"))?;
+            // Read-only values (an institution already 已入驻) are set as the system sets them.
+            let fixed: serde_json::Map<String, serde_json::Value> = form
+                .fields
+                .iter()
+                .filter(|field| field.readonly)
+                .filter_map(|field| values.remove(&field.key).map(|value| (field.key.clone(), value)))
+                .collect();
             let created = forms::records::create(
                 executor.store().as_ref(),
                 crypto,
@@ -174,54 +193,155 @@ pub async fn load_forms(executor: &Executor, crypto: &dyn crypto::CryptoProvider
             if let Err(forms::records::RecordError::Invalid(errors)) = &created {
                 anyhow::bail!("a demo record of '{key}' is refused: {errors:?}");
             }
-            created?;
+            let created = created?;
+            if !fixed.is_empty() {
+                let (id, version) = (&created.id, created.version);
+                let store = executor.store().as_ref();
+                let set = forms::records::set_by_system(
+                    store,
+                    crypto,
+                    &catalog,
+                    form,
+                    &actor,
+                    id,
+                    version,
+                    &fixed,
+                    "演示数据",
+                );
+                match set.await {
+                    Err(forms::records::RecordError::Invalid(errors)) => {
+                        anyhow::bail!("a demo record of '{key}' is refused: {errors:?}")
+                    }
+                    other => other?,
+                };
+            }
         }
     }
     Ok(())
 }
 
+/// Deploys the shipped models (a no-op when they are already deployed unchanged).
 pub async fn load(executor: &Executor) -> anyhow::Result<()> {
     let uploads = PROCESSES
         .iter()
         .map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() })
         .collect();
-    let outcome =
-        executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, None, uploads).await?;
-    // Only whether any instance exists: one row, never every document (a damaged one is left
-    // out of lists anyway, so existing data never stops a start).
+    executor.deploy(Some("shuangyong-demo".into()), Some("shuangyong serve".into()), None, None, uploads).await?;
+    Ok(())
+}
+
+/// What happens to a demo application after it is submitted.
+enum Fate {
+    /// Waits at 区级审核.
+    Submitted,
+    /// 区级审核 approved: waits at 市级审核.
+    AtCity,
+    /// 区级审核 returned it to its applicant with this reason.
+    Returned(&'static str),
+    /// Rejected by the city with this reason.
+    Rejected(&'static str),
+    /// Approved by both levels: activated by the node's workers.
+    Approved,
+}
+
+/// The demo's 机构入驻 applications (institution-onboarding, PREF-03): (applicant, name,
+/// credit code, district, industry, contact phone, fate), one in every state of the flow.
+const APPLICATIONS: &[(&str, &str, &str, &str, &str, &str, Fate)] = &[
+    ("applicant", "黄浦区拥军便民超市", "91310101MA1FL4CT8Y", "310101", "retail", "13800000001", Fate::Submitted),
+    ("xh-reviewer", "徐汇区拥军书店", "91310104MA1FL4CT51", "310104", "education", "13800000002", Fate::AtCity),
+    (
+        "xh-reviewer",
+        "徐汇区军属优先照相馆",
+        "91310104MA1FL4CT64",
+        "310104",
+        "other",
+        "13800000003",
+        Fate::Returned("请补充营业执照照片和服务承诺书"),
+    ),
+    (
+        "hp-reviewer",
+        "黄浦区老兵理发店",
+        "91310101MA1FL4CT4J",
+        "310101",
+        "other",
+        "13800000004",
+        Fate::Rejected("经营场所与营业执照登记地址不符"),
+    ),
+    ("hp-reviewer", "黄浦区拥军面馆", "91310101MA1FL4CT3F", "310101", "catering", "13800000005", Fate::Approved),
+];
+
+/// On a database with no instance yet, the demo applications: each institution's record made
+/// by its applicant and submitted, then taken to its state by the reviewers, through the same
+/// commands as the screens (a newcomer finds work in 待办 and every state on the record pages).
+pub async fn load_flows(executor: &Executor, crypto: &dyn crypto::CryptoProvider) -> anyhow::Result<()> {
     let any = store::InstanceQuery {
         page: store::Page { first_result: 0, max_results: Some(1) },
         ..store::InstanceQuery::new(store::DataScope::All)
     };
-    let (_, running) = executor.store().instances(&any).await?;
-    if outcome.created
-        && running == 0
-        && let Some(definition) = outcome.definitions.iter().find(|d| d.key == "pref03-institution-onboarding")
-    {
-        // The 黄浦区 applicant applies (when the demo accounts exist) and submits, so the first
-        // thing a district reviewer sees is an application waiting in 黄浦区's pool.
-        let applicant = match executor.store().account("applicant").await? {
-            Some(_) => "applicant",
-            None => "admin",
+    let (_, existing) = executor.store().instances(&any).await?;
+    if existing > 0 || executor.store().account("applicant").await?.is_none() {
+        return Ok(());
+    }
+    let catalog = crate::shipped_forms();
+    let form = catalog
+        .form(services::institution::FORM)
+        .ok_or_else(|| anyhow::anyhow!("the shipped forms lack {}", services::institution::FORM))?;
+    for (applicant, name, credit_code, district, industry, phone, fate) in APPLICATIONS {
+        let principal = executor
+            .store()
+            .principal(applicant)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("demo account {applicant} is missing"))?;
+        let actor = forms::records::Actor {
+            user: (*applicant).to_string(),
+            unit: principal.account.unit_id.clone(),
+            scope: principal.scope.clone(),
         };
-        let variables: BTreeMap<String, Value> = [
-            ("applicant".to_string(), Value::String(applicant.into())),
-            ("institutionName".to_string(), Value::String("黄浦区示例退役军人优待餐厅".into())),
-            ("district".to_string(), Value::String("黄浦区".into())),
-        ]
-        .into_iter()
-        .collect();
-        let instance = executor.start(definition, Some("PREF03-DEMO-0001".into()), variables, Some(applicant)).await?;
-        if applicant == "applicant" {
+        let values = serde_json::json!({
+            "name": name,
+            "credit_code": credit_code,
+            "industry": industry,
+            "district": district,
+            "address": format!("上海市{}示范路 {} 号", if *district == "310101" { "黄浦区" } else { "徐汇区" }, &phone[9..]),
+            "contact": "王经理",
+            "contact_phone": phone,
+        });
+        let values = values.as_object().cloned().unwrap_or_default();
+        let store = executor.store().as_ref();
+        let record = forms::records::create(store, crypto, &catalog, form, &actor, &values, forms::Mode::Strict, None)
+            .await
+            .map_err(|error| anyhow::anyhow!("demo application {name}: {error:?}"))?;
+        let instance = crate::forms::start_submission(executor, crypto, &catalog, form, &actor, &record)
+            .await
+            .map_err(|error| anyhow::anyhow!("demo application {name}: {error}"))?;
+        let reviewer = if *district == "310101" { "hp-reviewer" } else { "xh-reviewer" };
+        let steps: &[(&str, &str, Option<&str>)] = match fate {
+            Fate::Submitted => &[],
+            Fate::AtCity => &[(reviewer, "approve", Some("材料齐全，同意"))],
+            Fate::Returned(reason) => &[(reviewer, "return", Some(reason))],
+            Fate::Rejected(reason) => &[(reviewer, "approve", Some("同意")), ("city-reviewer", "reject", Some(reason))],
+            Fate::Approved => &[(reviewer, "approve", Some("同意")), ("city-reviewer", "approve", Some("同意入驻"))],
+        };
+        for (actor, operation, comment) in steps {
             let query = store::TaskQuery {
                 instance_id: Some(instance.id.clone()),
                 ..store::TaskQuery::new(store::DataScope::All)
             };
-            if let Some(task) = executor.store().tasks(&query).await?.0.into_iter().next() {
-                let input =
-                    OperationInput { comment: Some("提交入驻申请".into()), ..OperationInput::by(applicant) };
-                executor.approve(&task, input).await?;
-            }
+            let task = executor
+                .store()
+                .tasks(&query)
+                .await?
+                .0
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("demo application {name}: no open task"))?;
+            executor.claim(&task, OperationInput::by(actor)).await?;
+            let input = OperationInput { comment: comment.map(str::to_string), ..OperationInput::by(actor) };
+            match *operation {
+                "approve" => executor.approve(&task, input).await?,
+                "reject" => executor.reject(&task, input).await?,
+                _ => executor.return_task(&task, "application", input).await?,
+            };
         }
     }
     Ok(())

@@ -20,6 +20,7 @@ mod files;
 mod forms;
 pub use forms::import::recover as recover_imports;
 pub mod identity;
+pub mod ports;
 pub mod routes;
 pub mod templates;
 
@@ -95,8 +96,7 @@ pub fn check_forms() -> Result<(), ::forms::Error> {
 
 /// The domain handlers of `services`, over this node's store and crypto provider.
 pub fn domain_workers(state: &AppState) -> Arc<runtime::workers::DomainWorkers> {
-    let ports = runtime::ports::node_ports(state.executor.clone(), state.security.crypto.clone());
-    Arc::new(runtime::workers::DomainWorkers::new(services::domain_handlers(), ports))
+    Arc::new(runtime::workers::DomainWorkers::new(services::domain_handlers(), ports::node_ports(state)))
 }
 
 /// The authenticated user of a request (set by the auth middleware).
@@ -109,6 +109,7 @@ pub fn routes() -> Routes {
         .get("/healthz", Need::Public, healthz)
         .merge(identity::api::public_router())
         .merge(identity::pages::router())
+        .merge(identity::phone::router())
         .merge(console::router())
         .merge(
             forms::page_router().with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(256 * 1024))),
@@ -176,6 +177,7 @@ fn api_router() -> Routes {
         .merge(files::router())
         .merge(forms::api_router())
         .merge(console::editor::api_router())
+        .merge(console::messages_api_router())
 }
 
 /// `GET /api/damaged-instances` (process administrators): running instances whose stored

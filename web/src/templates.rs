@@ -51,6 +51,9 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "form_bulk.html",
     "mobile.html",
     "m_todo.html",
+    "m_login.html",
+    "m_home.html",
+    "m_messages.html",
     "m_task.html",
     "password.html",
     "totp.html",
@@ -62,6 +65,17 @@ static ENGINE: LazyLock<Result<tera::Tera, String>> = LazyLock::new(|| {
     tera.add_raw_templates(TEMPLATES.iter().copied()).map_err(|error| format!("templates: {error}"))?;
     Ok(tera)
 });
+
+/// `text` as a QR code: an SVG image in a `data:` address (the CSP allows data: images), the
+/// encoder choosing the smallest version; `None` when the text is too long for a QR code.
+pub fn qr_image(text: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
+    Some(format!(
+        "data:image/svg+xml;base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
+    ))
+}
 
 /// Compiles every template; `serve` and `check` call this before they do anything else.
 pub fn check() -> Result<(), String> {

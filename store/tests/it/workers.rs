@@ -128,6 +128,15 @@ impl Messages for Down {
     async fn sms_to_account(&self, _key: &str, _account: &str, _text: &str) -> Result<(), PortError> {
         Err(PortError::Unavailable("短信网关无响应 (gateway timed out)".into()))
     }
+
+    async fn message_to_account(
+        &self,
+        _key: &str,
+        _account: &str,
+        _message: &services::domain::Note,
+    ) -> Result<(), PortError> {
+        Err(PortError::Unavailable("数据库不可用 (database unavailable)".into()))
+    }
 }
 
 /// `sy-notify` with no pause between attempts, so the test need not wait.

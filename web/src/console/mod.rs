@@ -6,6 +6,7 @@
 //! never show or do more than the API allows.
 
 mod accounts;
+mod app;
 mod audit;
 pub(crate) mod editor;
 mod inbox;
@@ -44,6 +45,10 @@ pub fn router() -> Routes {
         .get("/instances/{id}", STAFF, instance::show)
         .get("/instances/{id}/print", STAFF, instance::print)
         .post("/instances/{id}/withdraw", STAFF, instance::withdraw)
+        .get("/m", Need::Screen(&[]), app::home)
+        .get("/m/messages", Need::Screen(&[]), app::messages)
+        .get("/m/messages/{id}", Need::Screen(&[]), app::open)
+        .post("/m/messages/read", Need::Screen(&[]), app::read_all)
         .get("/m/todo", STAFF, mobile::todo)
         .get("/m/tasks/{id}", STAFF, mobile::task)
         .get("/admin/users", Need::Screen(&["menu:users"]), accounts::users)
@@ -72,6 +77,14 @@ pub fn router() -> Routes {
                     router.layer(axum::extract::DefaultBodyLimit::max(crate::identity::MAX_SCREEN_UPLOAD))
                 }),
         )
+}
+
+/// The message centre's API (`/api/messages…`): every signed-in account, its own messages.
+pub fn messages_api_router() -> Routes {
+    Routes::new()
+        .get("/messages", Need::SignedIn, app::api_list)
+        .post("/messages/read", Need::SignedIn, app::api_read_all)
+        .post("/messages/{id}/read", Need::SignedIn, app::api_read)
 }
 
 /// A form or query field as an optional value: empty or blank is none.

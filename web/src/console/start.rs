@@ -46,6 +46,12 @@ struct Startable {
     fields: usize,
 }
 
+/// Whether `key` is the process of a form's `[workflow]`: such a process is started from the
+/// record it reviews (提交审批), never bare from here (it would review nothing).
+fn record_bound(state: &AppState, key: &str) -> bool {
+    crate::forms::catalog(state).forms().any(|form| form.workflow.as_ref().is_some_and(|flow| flow.process == key))
+}
+
 /// The latest versions the caller may start, by name.
 async fn startable(state: &AppState, caller: &Caller) -> ApiResult<Vec<(Definition, std::sync::Arc<ProcessModel>)>> {
     let query = DefinitionQuery { latest_version: true, ..DefinitionQuery::default() };
@@ -61,7 +67,7 @@ async fn startable(state: &AppState, caller: &Caller) -> ApiResult<Vec<(Definiti
                 continue;
             }
         };
-        if model.is_executable && may_start(&model, caller) {
+        if model.is_executable && may_start(&model, caller) && !record_bound(state, &definition.key) {
             found.push((definition, model));
         }
     }
@@ -95,7 +101,7 @@ async fn chosen(state: &AppState, caller: &Caller, key: &str) -> ApiResult<(Defi
     let not_found = || ApiError::not_found("没有可发起的该流程 (no such process to start)");
     let definition = state.store().definitions(&query).await?.0.into_iter().next().ok_or_else(not_found)?;
     let model = state.executor.model(&definition).await?;
-    if definition.suspended || !model.is_executable || !may_start(&model, caller) {
+    if definition.suspended || !model.is_executable || !may_start(&model, caller) || record_bound(state, key) {
         return Err(not_found());
     }
     Ok((definition, model))

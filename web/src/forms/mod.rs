@@ -243,10 +243,12 @@ pub(crate) async fn run_action(
         }]));
     }
     // A record without a linked account only changes its status: there is no login to stop.
+    // The account a text field holds by id, or a user field as {"id", "title"}.
+    let linked = |value: &Value| value.as_str().or_else(|| value.get("id").and_then(Value::as_str)).map(str::to_string);
     if let Some((field, status)) = &action.account
-        && let Some(account) = current.values.get(field).and_then(Value::as_str)
+        && let Some(account) = current.values.get(field).and_then(linked)
     {
-        crate::identity::api::change_status(state, Some(&auth.principal), account, status, ip).await?;
+        crate::identity::api::change_status(state, Some(&auth.principal), &account, status, ip).await?;
     }
     records::act(store, state.security.crypto.as_ref(), catalog(state), form, &actor, id, version, action)
         .await
@@ -350,7 +352,28 @@ pub(crate) async fn submit_record(
     if record_instances(state, form, id).await?.iter().any(|instance| instance.status == "ACTIVE") {
         return Err(ApiError::coded(StatusCode::CONFLICT, "already-submitted", "该记录正在审批中，不能重复提交"));
     }
-    let definition = state.executor.latest_definition(&workflow.process).await.map_err(|_| {
+    start_submission(&state.executor, state.security.crypto.as_ref(), catalog(state), form, &actor, &record).await
+}
+
+/// Starts the form's process for `record` as `actor` (the checks of who may submit are the
+/// caller's): the record's values as variables, its `submit` entry in the new instance's
+/// transaction. Also the demo's way of submitting its applications.
+pub(crate) async fn start_submission(
+    executor: &runtime::Executor,
+    crypto: &dyn crypto::CryptoProvider,
+    catalog: &Catalog,
+    form: &Form,
+    actor: &Actor,
+    record: &records::Record,
+) -> ApiResult<store::InstanceRecord> {
+    let Some(workflow) = &form.workflow else {
+        return Err(ApiError::coded(
+            StatusCode::NOT_FOUND,
+            "workflow-not-found",
+            format!("“{}”没有审批流程", form.name),
+        ));
+    };
+    let definition = executor.latest_definition(&workflow.process).await.map_err(|_| {
         ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,
             "process-not-deployed",
@@ -359,11 +382,10 @@ pub(crate) async fn submit_record(
     })?;
     let instance_id = store::new_id();
     let (variables, write) =
-        forms::task::submission(state.security.crypto.as_ref(), catalog(state), form, &actor, &record, &instance_id)
-            .map_err(refused)?;
+        forms::task::submission(crypto, catalog, form, actor, record, &instance_id).map_err(refused)?;
     let variables = variables.iter().map(|(name, value)| (name.clone(), engine::Value::from_json(value))).collect();
-    state
-        .executor
+    let version = record.version;
+    executor
         .start_with_records(
             &definition,
             Some(record.id.clone()),

@@ -1028,6 +1028,9 @@ pub(crate) async fn edit_page(
     context.insert("form_errors", &form_errors);
     context.insert("message", &message);
     context.insert("error_count", &errors.len());
+    // A new record of a form with a process can be saved and submitted at once (保存并提交).
+    let submit = form.workflow.as_ref().filter(|_| record.is_none() && super::may_submit(auth, form));
+    context.insert("submit_label", &submit.map(|workflow| workflow.label.clone()));
     let active = format!("form:{}", form.key);
     let template = if surface == Surface::Phone { "m_form_edit.html" } else { "form_edit.html" };
     let mut response = screen(state, auth, &active, template, context).await?;
@@ -1081,7 +1084,22 @@ pub(crate) async fn create_on(
     )
     .await
     {
-        Ok(record) => see_other(&format!("{}/{}?notice=created", surface.base(form), record.id)),
+        Ok(record) => {
+            let then_submit = form_urlencoded::parse(body).any(|(name, value)| name == "then" && value == "submit");
+            let notice = if !then_submit {
+                "created"
+            } else {
+                match super::submit_record(state, auth, form, &record.id, record.version).await {
+                    Ok(_) => "submitted",
+                    // Saved all the same: the record page offers 提交 again and says why not.
+                    Err(error) => {
+                        tracing::info!(%error, record = %record.id, "saved, but the submission was refused");
+                        "created-not-submitted"
+                    }
+                }
+            };
+            see_other(&format!("{}/{}?notice={notice}", surface.base(form), record.id))
+        }
         Err(records::RecordError::Invalid(errors)) => {
             edit_page(state, auth, surface, form, None, &values, &errors, None, StatusCode::UNPROCESSABLE_ENTITY).await
         }
@@ -1199,6 +1217,8 @@ pub(crate) struct Shown {
     html: Option<String>,
     /// A sub-table: its column labels and each row's cells as people read them.
     table: Option<TableShown>,
+    /// A `qr` text field's value drawn as a QR code (a `data:` image).
+    qr: Option<String>,
 }
 
 /// A stored value on the record page: text, or files, formatted text, a table.
@@ -1241,6 +1261,10 @@ pub(crate) fn shown_value(catalog: &Catalog, form: &Form, field: &Field, value: 
             _ => None,
         },
         table,
+        qr: match value {
+            Some(Value::String(text)) if field.qr && !text.is_empty() => crate::templates::qr_image(text),
+            _ => None,
+        },
     }
 }
 
@@ -1296,7 +1320,11 @@ async fn detail(
                     .find(|action| action.key == key)
                     .map(|action| action.label.clone())
                     .unwrap_or_else(|| key.to_string()),
-                None => entry.action,
+                // What the system did (a domain handler's step), by its own label.
+                None => match entry.action.strip_prefix("system:") {
+                    Some(label) => format!("{label}（系统）"),
+                    None => entry.action,
+                },
             },
             task_id: entry.task_id,
             changes: entry

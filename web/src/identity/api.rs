@@ -24,6 +24,7 @@ pub fn public_router() -> Routes {
         .post("/api/session", Need::Public, create_session)
         .post("/api/sms/code", Need::Public, super::sms::send_code)
         .post("/api/citizens", Need::Public, super::sms::register_citizen)
+        .post("/api/applicants", Need::Public, super::sms::register_applicant)
         .post("/api/session/sms", Need::Public, super::sms::login_with_code)
         .with_router(|router| router.layer(axum::extract::DefaultBodyLimit::max(16 * 1024)))
 }

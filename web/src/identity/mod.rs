@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod pages;
 pub mod password;
+pub mod phone;
 pub mod sms;
 
 use std::net::SocketAddr;

@@ -40,17 +40,21 @@ pub(crate) fn safe_next(next: &str) -> Option<&str> {
         && !next.starts_with("//")
         && next.len() <= 2048
         && !next.chars().any(|c| c == '\\' || c.is_control() || c.is_whitespace())
-        && !next.starts_with("/login");
+        && !next.starts_with("/login")
+        && !next.starts_with("/m/login");
     safe.then_some(next)
 }
 
-/// The login page's address for a person who asked for `path` (`/login?next=…`).
+/// The login page's address for a person who asked for `path` (`/login?next=…`); the phone
+/// pages (`/m…`) have the light app's own (`/m/login?next=…`).
 pub(crate) fn login_for(path_and_query: &str) -> String {
+    let phone = path_and_query == "/m" || path_and_query.starts_with("/m/") || path_and_query.starts_with("/m?");
+    let login = if phone { "/m/login" } else { "/login" };
     match safe_next(path_and_query) {
-        Some(next) if next != "/" => {
-            format!("/login?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
+        Some(next) if next != "/" && next != "/m" => {
+            format!("{login}?next={}", form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>())
         }
-        _ => "/login".into(),
+        _ => login.into(),
     }
 }
 
@@ -276,18 +280,8 @@ fn totp_response(state: &AppState, auth: &Auth, status: StatusCode, error: &str,
         None => crypto::totp::new_secret(),
     };
     let uri = super::api::totp_uri(&account.id, &secret);
-    // The QR code as an SVG image in a data: address (the CSP allows data: images), drawn here:
-    // the secret never leaves the server for a third-party QR service.
-    let qr = match qrcode::QrCode::new(uri.as_bytes()) {
-        Ok(code) => {
-            let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build();
-            format!(
-                "data:image/svg+xml;base64,{}",
-                base64::Engine::encode(&base64::engine::general_purpose::STANDARD, svg)
-            )
-        }
-        Err(_) => return error_page(StatusCode::INTERNAL_SERVER_ERROR),
-    };
+    // Drawn here: the secret never leaves the server for a third-party QR service.
+    let Some(qr) = crate::templates::qr_image(&uri) else { return error_page(StatusCode::INTERNAL_SERVER_ERROR) };
     let mut context = Context::new();
     context.insert("csrf", csrf_of(auth));
     context.insert("secret", &secret);

@@ -337,7 +337,9 @@ async fn the_first_demo_start_prints_the_demo_logins_and_their_inbox_is_ready() 
     let (mut child, base, printed) = serve_demo(directory.path());
     let banner = printed.join("\n");
     assert!(banner.contains("log in as  admin"), "{banner}");
-    for login in ["applicant", "hp-reviewer", "xh-reviewer", "city-reviewer", "process-admin", "security", "audit"] {
+    for login in
+        ["applicant", "liaison", "hp-reviewer", "xh-reviewer", "city-reviewer", "process-admin", "security", "audit"]
+    {
         assert!(printed.iter().any(|line| line.trim_start().starts_with(login)), "{login} in\n{banner}");
     }
     assert!(!banner.contains("Demo-Pass-2026!"), "a chosen password is not printed: {banner}");
@@ -356,12 +358,35 @@ async fn the_first_demo_start_prints_the_demo_logins_and_their_inbox_is_ready() 
             response.json::<Value>().await.expect("JSON")
         }
     };
+    // The demo applications (issue 14): 黄浦区 has the applicant's waiting in its pool, 徐汇区's
+    // reviewer has the one returned to them to revise, the city one waiting in its pool.
     let hp = counts("hp-reviewer").await;
     assert_eq!((hp["todo"].as_i64(), hp["claimable"].as_i64()), (Some(1), Some(1)), "{hp}");
     let xh = counts("xh-reviewer").await;
-    assert_eq!(xh["todo"].as_i64(), Some(0), "{xh}");
+    assert_eq!((xh["todo"].as_i64(), xh["claimable"].as_i64()), (Some(1), Some(0)), "{xh}");
+    let city = counts("city-reviewer").await;
+    assert_eq!(city["claimable"].as_i64(), Some(1), "{city}");
     let applicant = counts("applicant").await;
     assert_eq!(applicant["started"].as_i64(), Some(1), "{applicant}");
+    assert!(banner.contains("/m/login"), "the light app's sign-in is printed: {banner}");
+    // The approved one is activated by the node's workers: its institution has its account.
+    let mut activated = String::new();
+    for _ in 0..100 {
+        activated = client
+            .get(format!("{base}/api/forms/provider-institution/records?q=%E6%8B%A5%E5%86%9B%E9%9D%A2%E9%A6%86"))
+            .basic_auth("hp-reviewer", Some("Demo-Pass-2026!"))
+            .send()
+            .await
+            .expect("sent")
+            .text()
+            .await
+            .expect("body");
+        if activated.contains("inst-91310101ma1fl4ct3f") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(activated.contains("inst-91310101ma1fl4ct3f") && activated.contains("\"active\""), "{activated}");
     // The auditor and the security administrator have passwords of their own (三员分立): the
     // admin's opens neither; their own, printed once, must be changed at the first login.
     for (login, role) in [("audit", "auditor"), ("security", "secadmin")] {

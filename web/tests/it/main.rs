@@ -26,13 +26,13 @@ fn check(files: &[PathBuf]) -> (bool, String) {
 #[test]
 fn check_accepts_the_shipped_and_benchmark_models() {
     let mut files =
-        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../definitions/processes/pref03-institution-onboarding.bpmn")];
+        vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../definitions/processes/institution-onboarding.bpmn")];
     for name in ["linear", "xor", "parallel", "approval"] {
         files.push(fixture(&format!("workloads/rhai/{name}.bpmn")));
     }
     let (ok, stdout) = check(&files);
     assert!(ok, "{stdout}");
-    assert!(stdout.contains("process 'pref03-institution-onboarding' (优待服务提供单位入驻审核)"), "{stdout}");
+    assert!(stdout.contains("process 'institution-onboarding' (优待服务提供单位入驻审核)"), "{stdout}");
     assert_eq!(stdout.matches(": OK").count(), 6, "five models and the built-in forms: {stdout}");
     assert!(stdout.contains("form definitions (built in): OK"), "{stdout}");
 }
