@@ -120,6 +120,9 @@ pub struct Standing {
     pub unassigned: bool,
     /// The task is handed on for now (委派, 加签 with signers pending): it cannot be released.
     pub handed_on: bool,
+    /// The task is the starter's own application (`sy:submit`, 填写申请): it is submitted
+    /// again (通过) or commented on, never handed on, rejected or returned by its holder.
+    pub application: bool,
 }
 
 /// Why the caller may not: the message shown to them.
@@ -135,6 +138,11 @@ impl fmt::Display for Refusal {
 /// Whether someone of `standing` may do `operation` on the task.
 pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
     let not_theirs = Refusal("无权处理该任务 (not an assignee or candidate of this task)");
+    if standing.application && !matches!(operation, Operation::Approve | Operation::Comment | Operation::Withdraw) {
+        return Err(Refusal(
+            "这是申请人修改申请的环节，只能修改后重新提交或撤回申请 (the applicant's own task: submit it again or withdraw the application)",
+        ));
+    }
     let allowed = match operation {
         Operation::Urge => {
             return (standing.starter || standing.admin)
@@ -180,6 +188,9 @@ pub fn offered(standing: &Standing, has_return_targets: bool) -> Vec<Operation> 
             operations.push(pool);
         }
     }
+    if standing.application {
+        return if standing.acting { vec![Approve, Comment] } else { Vec::new() };
+    }
     if standing.acting {
         if standing.delegate && standing.holder {
             operations.extend([Resolve, Cc, Comment]);
@@ -217,7 +228,7 @@ mod tests {
     /// relies on hold.
     #[test]
     fn whatever_is_offered_is_allowed() {
-        for bits in 0u16..256 {
+        for bits in 0u16..512 {
             let standing = Standing {
                 admin: bits & 1 != 0,
                 acting: bits & 2 != 0,
@@ -227,6 +238,7 @@ mod tests {
                 candidate: bits & 32 != 0,
                 unassigned: bits & 64 != 0,
                 handed_on: bits & 128 != 0,
+                application: bits & 256 != 0,
             };
             for targets in [false, true] {
                 for operation in offered(&standing, targets) {
@@ -272,5 +284,13 @@ mod tests {
             may(Operation::Unclaim, &Standing { handed_on: true, ..claimed }).is_err(),
             "not while signers are pending"
         );
+        // The applicant's own task (sy:submit): submitted again or commented on, nothing else.
+        let application = Standing { application: true, starter: true, ..holder };
+        assert_eq!(offered(&application, true), [Operation::Approve, Operation::Comment]);
+        for operation in [Operation::Reject, Operation::Return, Operation::Transfer, Operation::Delegate, Operation::Cc]
+        {
+            assert!(may(operation, &application).is_err(), "{operation} on one's own application");
+        }
+        assert!(may(Operation::Withdraw, &application).is_ok(), "the application may be withdrawn");
     }
 }

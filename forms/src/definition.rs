@@ -438,7 +438,7 @@ impl Form {
     }
 
     /// What a task form with `view` (`None`: the whole form) may do with `field`. A field the
-    /// form marks read-only is never editable.
+    /// form marks read-only is editable only where a view lists it as editable.
     pub fn access(&self, view: Option<&str>, field: &Field) -> Access {
         let access = match view.and_then(|name| self.views.get(name)) {
             None if view.is_some() => Access::Hidden,
@@ -460,7 +460,9 @@ impl Form {
             }
             _ => access,
         };
-        if access == Access::Editable && field.readonly { Access::Readonly } else { access }
+        // A read-only field is editable only at a task whose view names it (a review's
+        // 审核意见 that only that step writes); the whole form never edits it.
+        if access == Access::Editable && field.readonly && view.is_none() { Access::Readonly } else { access }
     }
 
     /// Whether a task with `view` may change a sub-table column's cells: every column when the
@@ -876,14 +878,6 @@ pub(crate) fn read_form(
         }
         for key in raw.editable.iter().filter(|key| raw.readonly.contains(key)) {
             problems.push(problem(Some(key), format!("view '{name}' lists the field as editable and read-only")));
-        }
-        for key in &raw.editable {
-            if fields.iter().any(|field| &field.key == key && field.readonly) {
-                problems.push(problem(
-                    Some(key),
-                    format!("view '{name}': a read-only field can only be set by record actions"),
-                ));
-            }
         }
         // The form's order, whatever order the view lists them in.
         let ordered = |listed: &[String]| -> Vec<String> {

@@ -718,8 +718,13 @@ pub(crate) fn prepare_save(
     if current.version != expected_version {
         return Err(RecordError::Stale { expected: expected_version, current: current.version });
     }
-    // A record action sets read-only fields; an edit cannot.
-    let input = if action == "update" { editable(form, input, Some(&current.values), mode)? } else { input.clone() };
+    // A record action sets read-only fields, and so does a task whose view makes them editable
+    // (the caller passes only those); an edit cannot.
+    let input = if action == "update" && task_id.is_none() {
+        editable(form, input, Some(&current.values), mode)?
+    } else {
+        input.clone()
+    };
     let mut values =
         value::validate(form, catalog, &input, Some(&current.values), mode, today()).map_err(RecordError::Invalid)?;
     keep_removed(form, &current.values, &mut values);

@@ -971,3 +971,142 @@ async fn a_record_is_created_and_read_on_a_phone() {
     page.screenshot("m-form-list.png").await;
     browser.close();
 }
+
+/// Issue 14's 机构入驻 from an institution's phone (375 px): it registers on the light app with
+/// an SMS code, applies with its 营业执照 photo (申请入驻 → 提交入驻申请 in one step), 黄浦区
+/// returns it, the message takes the applicant to the task, the revised application goes
+/// through both levels, and the phone shows the institution 已入驻 with its merchant QR code
+/// and the message that says so. Screenshots: m-login.png, m-register.png, m-apply.png,
+/// m-applied.png, m-returned.png, m-messages.png, m-revise.png, m-onboarded.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    let (hp, _, city) = crate::forms::staff(&app).await;
+    let model = include_str!("../../definitions/processes/institution-onboarding.bpmn");
+    let (status, deployed) = app.deploy("institution-onboarding", model).await;
+    assert_eq!(status, 200, "{deployed}");
+    let phone = "13912340000";
+    let code_sent = |app: &crate::support::TestApp| {
+        let store = app.executor.store().clone();
+        async move {
+            let outbox = store.sms_outbox(phone).await.expect("outbox");
+            outbox.last().expect("a code").chars().filter(char::is_ascii_digit).take(6).collect::<String>()
+        }
+    };
+
+    // Signed out, the light app is its own sign-in page.
+    let (browser, mut page) = Browser::open(&app, "sy_none=1").await;
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 375, "height": 812, "deviceScaleFactor": 2, "mobile": true }),
+    )
+    .await;
+    page.open(&format!("{}/m", app.base)).await;
+    page.until("location.pathname === '/m/login'").await;
+    assert!(page.text("#login-form").await.contains("短信验证码"));
+    page.screenshot("m-login.png").await;
+
+    // 注册: a code to the phone, then the account, signed in at once.
+    page.click("#to-register").await;
+    page.until("location.pathname === '/m/register'").await;
+    page.fill("#phone", phone).await;
+    page.click("#send-code").await;
+    page.until("document.getElementById('notice') !== null").await;
+    assert_eq!(page.evaluate("document.getElementById('phone').value").await, phone, "the number is kept");
+    let code = code_sent(&app).await;
+    page.fill("#code", &code).await;
+    page.fill("#name", "李经理").await;
+    page.fill("#password", "Apply-Pass-2026").await;
+    page.fill("#confirm_password", "Apply-Pass-2026").await;
+    page.screenshot("m-register.png").await;
+    page.click("#register").await;
+    page.until("location.pathname === '/m'").await;
+    assert!(page.text("#institutions").await.contains("申请入驻"));
+
+    // 申请入驻: the application with its licence photo, submitted in one step.
+    page.click("#apply").await;
+    page.until("location.pathname === '/m/forms/provider-institution/new'").await;
+    for (selector, value) in [
+        ("#in-name", "黄浦区拥军示范餐厅"),
+        ("#in-credit_code", "91310101MA1FL4CT3F"),
+        ("#in-industry", "catering"),
+        ("#in-district", "310101"),
+        ("#in-address", "上海市黄浦区南京东路 100 号"),
+        ("#in-contact", "李经理"),
+        ("#in-contact_phone", phone),
+    ] {
+        page.fill(selector, value).await;
+    }
+    let folder = page.choose_file("#in-licence_image", "营业执照.png", &base64_png()).await;
+    page.until("document.querySelector(\"[name='v.licence_image']\").value !== ''").await;
+    let _ = std::fs::remove_dir_all(&folder);
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("m-apply.png").await;
+    page.click("#save-submit").await;
+    page.until("document.getElementById('notice') !== null").await;
+    assert!(page.text("#notice").await.contains("已提交"), "{}", page.text("#notice").await);
+    page.screenshot("m-applied.png").await;
+    let id = page.evaluate("location.pathname.split('/').pop()").await.as_str().expect("record id").to_string();
+
+    // 黄浦区 returns it with a reason.
+    let instance = {
+        let path = format!("/api/forms/provider-institution/records/{id}/instances");
+        let (_, instances) = crate::forms::get(&app, &hp, &path).await;
+        instances[0]["id"].as_str().expect("instance").to_string()
+    };
+    let task = app.tasks_of(&instance).await[0]["id"].as_str().expect("task").to_string();
+    hp.post(&app, &format!("/api/tasks/{task}/claim"), json!({})).send().await.expect("sent");
+    let returned = json!({ "target": "application", "comment": "请补充经营场所门牌号" });
+    let response = hp.post(&app, &format!("/api/tasks/{task}/return"), returned).send().await.expect("sent");
+    assert_eq!(response.status(), 204);
+
+    // The phone: the home says so, the message takes the applicant to their task.
+    page.open(&format!("{}/m", app.base)).await;
+    assert!(page.text("#institutions").await.contains("申请已退回"));
+    assert_eq!(page.text("#tile-messages strong").await, "1");
+    page.screenshot("m-returned.png").await;
+    page.open(&format!("{}/m/messages", app.base)).await;
+    assert!(page.text("#messages").await.contains("门牌号"));
+    page.screenshot("m-messages.png").await;
+    page.click("#messages a.m-message").await;
+    page.until("location.pathname.startsWith('/m/tasks/')").await;
+    assert_eq!(
+        page.evaluate("document.getElementById('in-name').value").await,
+        "黄浦区拥军示范餐厅",
+        "their own values"
+    );
+    page.fill("#in-address", "上海市黄浦区南京东路 100 号 1 楼").await;
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("m-revise.png").await;
+    page.click("#op-form-approve button[type=submit]").await;
+    page.until("location.pathname === '/m/todo'").await;
+
+    // Both levels approve; the node's workers activate the institution.
+    for reviewer in [&hp, &city] {
+        let task = app.tasks_of(&instance).await[0]["id"].as_str().expect("task").to_string();
+        reviewer.post(&app, &format!("/api/tasks/{task}/claim"), json!({})).send().await.expect("sent");
+        let approved =
+            reviewer.post(&app, &format!("/api/tasks/{task}/approve"), json!({})).send().await.expect("sent");
+        assert_eq!(approved.status(), 204);
+    }
+    page.open(&format!("{}/m", app.base)).await;
+    for _ in 0..50 {
+        if page.text("#institutions").await.contains("已入驻") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        page.open(&format!("{}/m", app.base)).await;
+    }
+    assert!(page.text("#institutions").await.contains("已入驻"), "{}", page.text("#institutions").await);
+    page.until("(() => { const img = document.querySelector('#institutions .record-qr img'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
+    page.screenshot("m-onboarded.png").await;
+    page.open(&format!("{}/m/messages", app.base)).await;
+    assert!(page.text("#messages").await.contains("入驻审核已通过"));
+    page.screenshot("m-messages-onboarded.png").await;
+    browser.close();
+}

@@ -405,7 +405,7 @@ async fn candidates_claim_a_pooled_task_and_give_it_back() {
         assert!(page.contains(r#"id="op-unclaim""#) && !page.contains(r#"id="op-claim""#), "{page}");
         assert!(page.contains(&format!(r#"action="/tasks/{task}/approve""#)), "{page}");
         let timeline = &page[page.find(r#"id="timeline""#).expect("a timeline")..];
-        assert!(timeline.contains("<strong>hp1</strong> 认领"), "the timeline has the claim: {timeline}");
+        assert!(timeline.contains("<strong>测试hp1</strong> 认领"), "the timeline has the claim, by name: {timeline}");
 
         // Only the one who holds it may give it back.
         let (status, _) =

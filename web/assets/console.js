@@ -10,7 +10,9 @@ document.addEventListener("submit", (event) => {
   // A form that cannot be undone asks first (data-confirm: the question).
   if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) { event.preventDefault(); return; }
   form.dataset.sent = "1";
-  form.querySelectorAll("button[type=submit]").forEach((button) => { button.disabled = true; });
+  // After the browser has read the form: a disabled button would drop the one that was pressed
+  // (保存并提交 is told from 暂存 by its name and value).
+  setTimeout(() => form.querySelectorAll("button[type=submit]").forEach((button) => { button.disabled = true; }), 0);
 });
 
 // The diagram of a task or instance page: the model from the engine, the current nodes marked,

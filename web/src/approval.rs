@@ -404,7 +404,10 @@ async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiRe
         Some(instance) => instance.start_user.as_deref() == Some(caller.id.as_str()),
         None => false,
     };
+    let application =
+        state.executor.approval_settings(&task.definition_id).await?.task(&task.task_definition_key).submit;
     Ok(Standing {
+        application,
         admin: caller.admin,
         acting,
         holder,
@@ -573,6 +576,8 @@ pub(crate) struct TaskDetail {
     pub(crate) timeline: Vec<TimelineEntry>,
     pub(crate) operations: Vec<&'static str>,
     pub(crate) return_targets: Vec<String>,
+    /// The task is its starter's own application (`sy:submit`): 通过 submits it again.
+    pub(crate) application: bool,
 }
 
 /// `GET /api/tasks/{id}`: form data, timeline, the caller's operations and the return targets.
@@ -668,7 +673,13 @@ pub(crate) async fn load_task_detail<'a>(
         None => (Vec::new(), withdrawals(state, &instance, &caller).await?),
     };
     let form = instance.state.variables().iter().map(|(name, value)| (name.clone(), value.to_json())).collect();
+    let task_key = match &summary {
+        TaskSummary::Open(task) => &task.facts.task_key,
+        TaskSummary::Ended(task) => &task.facts.task_key,
+    };
+    let application = state.executor.approval_settings(&instance.definition_id).await?.task(task_key).submit;
     let detail = TaskDetail {
+        application,
         task: summary,
         process_instance: InstanceSummary::from(&instance),
         form,

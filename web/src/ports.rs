@@ -163,7 +163,7 @@ impl Accounts for SystemAccounts {
             store.set_account_profile(id, name, unit).await.map_err(unavailable)?;
         }
         ::identity::access::sign_access(store.as_ref(), crypto, id).await.map_err(unavailable)?;
-        let mut row = ::identity::audit::entry(Some(store::SYSTEM_ACTOR), "-", "role.assign", Some(id), "success");
+        let mut row = ::identity::audit::entry(Some(store::SYSTEM_ACTOR), "-", "user.roles", Some(id), "success");
         let unit = profile.map(|(_, unit)| unit).or(account.unit_id.as_deref()).unwrap_or_default().to_string();
         row.detail = Some(format!("unit={unit} roles={}", roles.join(",")));
         ::identity::audit::record(store.as_ref(), crypto, row).await.map_err(unavailable)?;

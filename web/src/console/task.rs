@@ -24,12 +24,15 @@ pub(crate) struct Shown {
     notice: String,
 }
 
-/// A timeline step with its time as people read it.
+/// A timeline step with its time as people read it, and the names of the people in it.
 #[derive(Serialize)]
 struct Step {
     #[serde(flatten)]
     entry: TimelineEntry,
     time_text: String,
+    /// The display names of its actor and assignee (an account id means little to a person).
+    actor_name: Option<String>,
+    assignee_name: Option<String>,
 }
 
 pub(crate) async fn show(
@@ -69,6 +72,7 @@ pub(crate) async fn task_context(
     context.insert("due_state", due_state);
     context.insert("detail", &detail);
     context.insert("operations", &detail.operations);
+    context.insert("application", &detail.application);
     context.insert("targets", &detail.return_targets);
     context.insert("created_text", &shanghai(created));
     context.insert("ended_text", &ended.map(shanghai).unwrap_or_default());
@@ -143,13 +147,31 @@ pub(crate) async fn instance_parts(
     context.insert("current", &current.join(" "));
     context.insert("visits", &serde_json::to_string(&visits).unwrap_or_default());
     context.insert("taken", &serde_json::to_string(&taken).unwrap_or_default());
+    // The people of the timeline by name, each account read once.
+    let mut names: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for entry in &timeline {
+        let (actor, assignee) = match entry {
+            TimelineEntry::Task { actor, assignee, .. } => (actor, assignee.as_ref()),
+            TimelineEntry::Operation { actor, .. } => (actor, None),
+        };
+        for id in actor.iter().chain(assignee) {
+            if !names.contains_key(id) {
+                let name = state.store().account(id).await?.and_then(|account| account.display_name);
+                names.insert(id.clone(), name);
+            }
+        }
+    }
+    let name_of = |id: Option<&String>| id.and_then(|id| names.get(id).cloned().flatten());
     let steps: Vec<Step> = timeline
         .into_iter()
         .map(|entry| {
-            let time = match &entry {
-                TimelineEntry::Task { time, .. } | TimelineEntry::Operation { time, .. } => *time,
+            let (time, actor_name, assignee_name) = match &entry {
+                TimelineEntry::Task { time, actor, assignee, .. } => {
+                    (*time, name_of(actor.as_ref()), name_of(assignee.as_ref()))
+                }
+                TimelineEntry::Operation { time, actor, .. } => (*time, name_of(actor.as_ref()), None),
             };
-            Step { entry, time_text: shanghai(time) }
+            Step { entry, time_text: shanghai(time), actor_name, assignee_name }
         })
         .collect();
     // Who handled each node, when, and what they said: the same steps, by node.

@@ -1018,8 +1018,18 @@ pub(crate) async fn edit_page(
     context.insert("form", &facts_of(auth, form));
     context.insert("base", &surface.base(form));
     let mut shown_inputs = inputs(catalog, form, values, errors, false);
+    // Read-only fields are no inputs here (record actions, the system and the reviews that name
+    // them set them): those with a value are shown as facts above the form.
+    let readonly = |key: &str| form.field(key).is_some_and(|field| field.readonly);
+    let fixed: Vec<(String, String)> = shown_inputs
+        .iter()
+        .filter(|input| readonly(&input.key) && !input.shown.is_empty())
+        .filter_map(|input| form.field(&input.key).map(|field| (field.label.clone(), input.shown.clone())))
+        .collect();
+    shown_inputs.retain(|input| !readonly(&input.key));
     reference_options(state, auth, form, &mut shown_inputs).await?;
     context.insert("inputs", &shown_inputs);
+    context.insert("fixed", &fixed);
     context.insert("record_id", &record.map(|record| record.id.clone()));
     context.insert("record_title", &record.map(|record| record.title.clone()));
     context.insert("version", &record.map(|record| record.version));
