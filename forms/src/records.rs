@@ -730,7 +730,9 @@ pub(crate) fn prepare_save(
     keep_removed(form, &current.values, &mut values);
     let district = district_of(form, &values, actor)?;
     let changes = field_changes(form, &current.values, &values);
-    if changes.is_empty() && district == current.district && action == "update" {
+    // An edit or a system step that changes nothing writes nothing (a handler run again finds
+    // its values set); a record action is recorded even so.
+    if changes.is_empty() && district == current.district && (action == "update" || action.starts_with("system:")) {
         return Ok(None);
     }
     let (title, search, keys) = derived(form, &values);

@@ -60,7 +60,9 @@ async fn one_request_cannot_poison_the_database() {
         assert_eq!(app.tasks_of(&healthy).await.len(), 1, "the healthy instance still works");
         // A node starts on this database, demo loading included.
         let second = spawn_node(&app.backend, &app.url).await;
-        web::demo::load(&second.executor).await.expect("demo loading does not fail on existing data");
+        web::demo::deploy_shipped(&second.executor).await.expect("deploying does not fail on existing data");
+        let keys = crate::support::test_keys();
+        web::demo::load_flows(&second.executor, keys).await.expect("demo loading does not fail on existing data");
         // The administrator sees it and ends it; the district user may not.
         let admin = |method: Method, path: &str| {
             app.client

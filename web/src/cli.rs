@@ -200,11 +200,13 @@ pub async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     .await?;
     crate::identity::bootstrap_access_signatures(executor.store().as_ref(), security.crypto.as_ref()).await?;
     let mut own_passwords = Vec::new();
-    if !config.no_demo {
-        if let Some(first) = &first {
-            own_passwords = demo::add_people(&executor, security.crypto.as_ref(), first).await?;
-        }
-        demo::load(&executor).await?;
+    // The shipped models are the system's own flows (a form's [workflow] names them): deployed
+    // on every start, demo or not (unchanged ones are not deployed again).
+    demo::deploy_shipped(&executor).await?;
+    if !config.no_demo
+        && let Some(first) = &first
+    {
+        own_passwords = demo::add_people(&executor, security.crypto.as_ref(), first).await?;
     }
     // Records written under an earlier definition whose filters or sort keys changed are
     // indexed again before anyone lists them.

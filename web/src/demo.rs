@@ -220,8 +220,9 @@ pub async fn load_forms(executor: &Executor, crypto: &dyn crypto::CryptoProvider
     Ok(())
 }
 
-/// Deploys the shipped models (a no-op when they are already deployed unchanged).
-pub async fn load(executor: &Executor) -> anyhow::Result<()> {
+/// Deploys the shipped models (a no-op when they are already deployed unchanged), on every
+/// start.
+pub async fn deploy_shipped(executor: &Executor) -> anyhow::Result<()> {
     let uploads = PROCESSES
         .iter()
         .map(|(name, content)| Upload { name: (*name).to_string(), content: (*content).to_string() })

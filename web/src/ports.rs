@@ -176,5 +176,41 @@ pub fn node_ports(state: &AppState) -> services::domain::Ports {
     let mut ports = runtime::ports::node_ports(state.executor.clone(), state.security.crypto.clone());
     ports.records = Arc::new(FormRecords(state.clone()));
     ports.accounts = Arc::new(SystemAccounts(state.clone()));
+    if let Ok(suffix) = std::env::var(FAULT_PAUSE_AFTER)
+        && !suffix.is_empty()
+    {
+        tracing::warn!(%suffix, "fault injection: domain handlers stop after this message ({FAULT_PAUSE_AFTER})");
+        ports.messages = Arc::new(PauseAfter { inner: ports.messages, suffix });
+    }
     ports
+}
+
+/// A fault for the kill tests (`web/tests/it`): with `SY_FAULT_PAUSE_AFTER=<key suffix>`, a
+/// handler that has just put a message whose key ends so into the message centre never goes on,
+/// so a test can kill the node between that effect and the next. Never set in production.
+pub const FAULT_PAUSE_AFTER: &str = "SY_FAULT_PAUSE_AFTER";
+
+struct PauseAfter {
+    inner: Arc<dyn services::domain::Messages>,
+    suffix: String,
+}
+
+#[async_trait::async_trait]
+impl services::domain::Messages for PauseAfter {
+    async fn sms_to_account(&self, key: &str, account: &str, text: &str) -> Result<(), PortError> {
+        self.inner.sms_to_account(key, account, text).await
+    }
+
+    async fn message_to_account(
+        &self,
+        key: &str,
+        account: &str,
+        message: &services::domain::Note,
+    ) -> Result<(), PortError> {
+        self.inner.message_to_account(key, account, message).await?;
+        if key.ends_with(&self.suffix) {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
 }

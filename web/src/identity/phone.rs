@@ -67,6 +67,12 @@ fn draw(state: &AppState, status: StatusCode, view: View<'_>) -> Response {
     // The Chinese part of a bilingual message.
     context.insert("error", view.error.split(" (").next().unwrap_or_default());
     context.insert("csrf", &csrf);
+    let policy = &state.security.password;
+    let rule = format!(
+        "密码至少 {} 位，须包含小写字母、大写字母、数字、符号中的至少 {} 类。",
+        policy.min_length, policy.min_classes
+    );
+    context.insert("password_rule", &rule);
     let mut response = page(status, "m_login.html", &context);
     let secure = if state.security.behind_tls { "; Secure" } else { "" };
     if let Ok(value) =

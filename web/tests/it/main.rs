@@ -126,8 +126,19 @@ impl Server {
     }
 
     fn start_with(data_dir: &Path, password: &str, env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, password, env, false)
+    }
+
+    /// A node that loads the demo (its accounts, records and applications) on an empty database.
+    fn start_demo(data_dir: &Path, password: &str, env: &[(&str, &str)]) -> Server {
+        Server::launch(data_dir, password, env, true)
+    }
+
+    fn launch(data_dir: &Path, password: &str, env: &[(&str, &str)], demo: bool) -> Server {
+        let demo_flag: &[&str] = if demo { &[] } else { &["--no-demo"] };
         let mut child = Command::new(binary())
-            .args(["serve", "--bind", "127.0.0.1:0", "--no-demo"])
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(demo_flag)
             .env_remove("DATABASE_URL")
             .env("SY_DATA_DIR", data_dir)
             .env("SY_ADMIN_PASSWORD", password)
@@ -414,6 +425,61 @@ async fn domain_handlers_of_a_killed_node_send_each_message_once() {
     let mut expected: Vec<String> = (0..N).map(|index| format!("通知 {index}")).collect();
     expected.sort();
     assert_eq!(sent, expected, "each notification exactly once");
+}
+
+/// Issue 14: a node is SIGKILLed inside `sy-institution-activate`, after the institution's
+/// account, its record (已入驻, merchant code) and its welcome message, before its SMS and the
+/// task's completion (the demo's approved application; the fault `SY_FAULT_PAUSE_AFTER` holds
+/// the handler there). After a restart the flow completes with one account, the same merchant
+/// code, one welcome message and one SMS.
+#[tokio::test]
+async fn an_institution_activation_killed_midway_completes_once_after_a_restart() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let password = "Kill-Activation-2026";
+    let account = "inst-91310101ma1fl4ct3f";
+    let database = format!("sqlite://{}", directory.path().join("shuangyong.db").display());
+    let env = [("SY_JOB_LOCK_SECONDS", "2"), ("SY_FAULT_PAUSE_AFTER", ":welcome")];
+    let server = Server::start_demo(directory.path(), password, &env);
+    // Wait for the welcome message: the handler is now held after it.
+    let store = store::connect(&database).await.expect("the database opens");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.messages(account, false, 0, 10).await.expect("reads").total == 0 {
+        assert!(Instant::now() < deadline, "the activation never sent its welcome");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let client = reqwest::Client::new();
+    let record = |server: &Server| {
+        client
+            .get(format!(
+                "{}/api/forms/provider-institution/records?q=%E6%8B%A5%E5%86%9B%E9%9D%A2%E9%A6%86",
+                server.base
+            ))
+            .basic_auth("hp-reviewer", Some(password))
+            .send()
+    };
+    let before: Value = record(&server).await.expect("sent").json().await.expect("json");
+    let code = before["items"][0]["values"]["merchant_code"].as_str().expect("the code was written").to_string();
+    assert!(store.sms_outbox(&format!("account:{account}")).await.expect("reads").is_empty(), "held before its SMS");
+    drop(server); // SIGKILL inside the handler
+    let open = store.external_tasks(&store::ExternalTaskQuery::new(store::DataScope::All)).await.expect("reads").1;
+    assert_eq!(open, 1, "the activation's task is still open at the kill");
+
+    let server = Server::start_demo(directory.path(), "ignored-the-admin-exists", &[("SY_JOB_LOCK_SECONDS", "2")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.external_tasks(&store::ExternalTaskQuery::new(store::DataScope::All)).await.expect("reads").1 > 0 {
+        assert!(Instant::now() < deadline, "the activation did not finish after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after: Value = record(&server).await.expect("sent").json().await.expect("json");
+    assert_eq!(after["items"][0]["values"]["merchant_code"], code.as_str(), "the same merchant code");
+    assert_eq!(after["items"][0]["values"]["status"], "active");
+    drop(server);
+    let accounts = store.accounts(&store::identity::AccountQuery::new(store::DataScope::All)).await.expect("reads");
+    assert_eq!(accounts.iter().filter(|held| held.id.starts_with("inst-")).count(), 1, "one account");
+    let welcome = store.messages(account, false, 0, 50).await.expect("reads");
+    assert_eq!(welcome.items.iter().filter(|message| message.title == "入驻审核已通过").count(), 1, "{welcome:?}");
+    let sms = store.sms_outbox(&format!("account:{account}")).await.expect("reads");
+    assert_eq!(sms.len(), 1, "one SMS: {sms:?}");
 }
 
 /// Issue 11 (keys out of git): a node started with a fresh data folder against an existing
