@@ -123,6 +123,9 @@ pub struct Standing {
     /// The task is the starter's own application (`sy:submit`, 填写申请): it is submitted
     /// again (通过) or commented on, never handed on, rejected or returned by its holder.
     pub application: bool,
+    /// The caller started the instance and its model says the starter does not review it
+    /// (`sy:selfReview = false`): they may follow it (催办, 意见, 撤回), not decide it.
+    pub own_review: bool,
 }
 
 /// Why the caller may not: the message shown to them.
@@ -138,10 +141,19 @@ impl fmt::Display for Refusal {
 /// Whether someone of `standing` may do `operation` on the task.
 pub fn may(operation: Operation, standing: &Standing) -> Result<(), Refusal> {
     let not_theirs = Refusal("无权处理该任务 (not an assignee or candidate of this task)");
-    if standing.application && !matches!(operation, Operation::Approve | Operation::Comment | Operation::Withdraw) {
+    if standing.application
+        && !standing.admin
+        && !matches!(operation, Operation::Approve | Operation::Comment | Operation::Withdraw)
+    {
         return Err(Refusal(
             "这是申请人修改申请的环节，只能修改后重新提交或撤回申请 (the applicant's own task: submit it again or withdraw the application)",
         ));
+    }
+    if standing.own_review
+        && !standing.application
+        && !matches!(operation, Operation::Urge | Operation::Comment | Operation::Withdraw)
+    {
+        return Err(Refusal("不能审核本人发起的申请 (the starter does not review their own application)"));
     }
     let allowed = match operation {
         Operation::Urge => {
@@ -188,7 +200,10 @@ pub fn offered(standing: &Standing, has_return_targets: bool) -> Vec<Operation> 
             operations.push(pool);
         }
     }
-    if standing.application {
+    if standing.own_review && !standing.application {
+        return if standing.starter || standing.admin { vec![Urge] } else { Vec::new() };
+    }
+    if standing.application && !standing.admin {
         return if standing.acting { vec![Approve, Comment] } else { Vec::new() };
     }
     if standing.acting {
@@ -228,7 +243,7 @@ mod tests {
     /// relies on hold.
     #[test]
     fn whatever_is_offered_is_allowed() {
-        for bits in 0u16..512 {
+        for bits in 0u16..1024 {
             let standing = Standing {
                 admin: bits & 1 != 0,
                 acting: bits & 2 != 0,
@@ -239,6 +254,7 @@ mod tests {
                 unassigned: bits & 64 != 0,
                 handed_on: bits & 128 != 0,
                 application: bits & 256 != 0,
+                own_review: bits & 512 != 0,
             };
             for targets in [false, true] {
                 for operation in offered(&standing, targets) {
@@ -292,5 +308,9 @@ mod tests {
             assert!(may(operation, &application).is_err(), "{operation} on one's own application");
         }
         assert!(may(Operation::Withdraw, &application).is_ok(), "the application may be withdrawn");
+        // Staff who applied on an institution's behalf (sy:selfReview = false) do not decide it.
+        let own = Standing { own_review: true, starter: true, ..holder };
+        assert_eq!(offered(&own, true), [Operation::Urge]);
+        assert!(may(Operation::Approve, &own).is_err() && may(Operation::Claim, &own).is_err());
     }
 }

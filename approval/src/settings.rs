@@ -77,6 +77,9 @@ pub struct ApprovalSettings {
     /// `sy:notifyStarter`: the starter gets a message (the message centre) when the instance
     /// is returned to them, rejected, or done.
     pub notify_starter: bool,
+    /// `sy:selfReview` (default true): whether the starter may decide the instance's other
+    /// tasks; `false` keeps someone who applied on another's behalf from approving it.
+    pub self_review: bool,
     tasks: HashMap<String, TaskSettings>,
     timeouts: HashMap<String, TimeoutAction>,
 }
@@ -130,6 +133,7 @@ impl ApprovalSettings {
             admin: "admin".into(),
             summary: Vec::new(),
             notify_starter: false,
+            self_review: true,
             tasks: HashMap::new(),
             timeouts: HashMap::new(),
         };
@@ -148,6 +152,10 @@ impl ApprovalSettings {
                 },
                 "sy:notifyStarter" => match switch(name, value) {
                     Ok(on) => settings.notify_starter = on,
+                    Err(message) => process_problem(message),
+                },
+                "sy:selfReview" => match switch(name, value) {
+                    Ok(on) => settings.self_review = on,
                     Err(message) => process_problem(message),
                 },
                 "sy:emptyCandidates" => match empty_rule(name, value) {

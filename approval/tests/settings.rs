@@ -93,6 +93,7 @@ fn settings_are_read_into_types_with_defaults() {
         &properties(&[
             ("sy:withdraw", "false"),
             ("sy:notifyStarter", "true"),
+            ("sy:selfReview", "false"),
             ("sy:emptyCandidates", "admin"),
             ("sy:admin", " city2 "),
             ("sy:summary", "institutionName， district ,"),
@@ -110,7 +111,7 @@ fn settings_are_read_into_types_with_defaults() {
     let parsed = deploy(&xml).expect("valid settings deploy");
     let settings = ApprovalSettings::of(&parsed.definitions.processes[0]);
     assert!(!settings.withdraw);
-    assert!(settings.notify_starter);
+    assert!(settings.notify_starter && !settings.self_review);
     assert!(settings.take_back, "unset: allowed");
     assert_eq!(settings.admin, "city2");
     assert_eq!(settings.summary, ["institutionName", "district"], "trimmed, either comma");

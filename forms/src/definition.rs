@@ -419,7 +419,7 @@ pub struct View {
 
 /// `[workflow]`: submitting a record (提交审批) starts `process` with the record's values as
 /// variables, the record's id as the business key; the record page shows its instances.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Workflow {
     /// The process definition key.
     pub process: String,
@@ -427,6 +427,8 @@ pub struct Workflow {
     pub label: String,
     /// Who may submit (any one of them; default: the update permissions).
     pub permissions: Vec<String>,
+    /// A record is submitted only while this holds (an institution only while 申请中).
+    pub when: Option<Arc<Expression>>,
 }
 
 /// The prefix of a `camunda:formKey` that names a form: `form:<form>` or `form:<form>/<view>`.
@@ -551,6 +553,7 @@ struct WorkflowFile {
     process: String,
     label: Option<String>,
     permissions: Option<Vec<String>>,
+    when: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -875,6 +878,21 @@ pub(crate) fn read_form(
                     format!("view '{name}': list the table as readonly, a column only as editable"),
                 ));
             }
+            // What a record action sets (a status, the linked account) goes through the action,
+            // with its permission, its `when` and its account effect: never a task's input.
+            if raw.editable.contains(key)
+                && let Some(action) = actions.iter().find(|action| {
+                    action.set.contains_key(key) || action.account.as_ref().is_some_and(|(field, _)| field == key)
+                })
+            {
+                problems.push(problem(
+                    Some(key),
+                    format!(
+                        "view '{name}': the record action '{}' sets this field, so no task may edit it",
+                        action.key
+                    ),
+                ));
+            }
         }
         for key in raw.editable.iter().filter(|key| raw.readonly.contains(key)) {
             problems.push(problem(Some(key), format!("view '{name}' lists the field as editable and read-only")));
@@ -901,10 +919,18 @@ pub(crate) fn read_form(
         if !valid_key(&raw.process) && !raw.process.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
             problems.push(problem(None, format!("workflow.process = '{}' is no process key", raw.process)));
         }
+        let when = raw.when.as_ref().and_then(|source| match scripting.compile_expression(source) {
+            Ok(expression) => Some(Arc::new(expression)),
+            Err(error) => {
+                problems.push(problem(None, format!("workflow.when does not compile: {error}")));
+                None
+            }
+        });
         Workflow {
             process: raw.process,
             label: raw.label.unwrap_or_else(|| "提交审批".into()),
             permissions: raw.permissions.unwrap_or_default(),
+            when,
         }
     });
     if problems.len() > before {

@@ -666,6 +666,16 @@ pub fn action_applies(
     }
 }
 
+/// Whether `record` may be submitted to its form's process now (`[workflow] when`).
+pub fn submission_applies(catalog: &Catalog, form: &Form, record: &Record) -> bool {
+    match form.workflow.as_ref().and_then(|workflow| workflow.when.as_ref()) {
+        None => true,
+        Some(when) => {
+            catalog.scripting().eval_condition(when, &value::variables(form, &record.values)).unwrap_or(false)
+        }
+    }
+}
+
 /// Runs a record action on a live record at `expected_version`: refused (`action-not-allowed`)
 /// when its `when` does not hold; its values are saved like an edit, the history naming the
 /// action. The caller has checked the action's permission and carried out its account effect.

@@ -449,7 +449,7 @@ impl Executor {
         // The owner is read from the state as it will be stored (a script before the first wait
         // could have set `district`), so the check and the stored owner never differ.
         if caller.is_none() {
-            self.check_owner(actor, state.variables()).await?;
+            self.check_owner(actor, state.variables(), !record_writes.is_empty()).await?;
         }
         state.caller = caller;
         let instance = InstanceRecord {
@@ -475,11 +475,11 @@ impl Executor {
 
     /// The one check every new instance passes, however it comes into being (a start, a message
     /// or signal start, a timer start; a form submission later): the district a `district`
-    /// variable names must exist, and a staff member may name only their own (data scope
-    /// `all`: any; `own`, a person outside the administration: any, the instance is theirs).
+    /// variable names must exist, and a person may name only their own (data scope `all`: any;
+    /// `own`, a person outside the administration submitting their own record: the record's).
     /// A called instance belongs to its caller's owner instead (`insert_instance`), and one the
     /// system starts to the district its model or trigger names.
-    async fn check_owner(&self, actor: Actor<'_>, variables: &Variables) -> Result<()> {
+    async fn check_owner(&self, actor: Actor<'_>, variables: &Variables, for_record: bool) -> Result<()> {
         let Some(named) = variables.get("district") else { return Ok(()) };
         let Value::String(name) = named else {
             return Err(Error::Invalid("变量 district 须为区名或区划代码 (district must be text)".into()));
@@ -494,10 +494,10 @@ impl Executor {
         let allowed = match &principal.scope {
             store::DataScope::All => true,
             store::DataScope::Nothing => false,
-            // Someone outside the administration (a citizen, an institution's applicant) sees
-            // only their own instances wherever they are: naming the district an application
-            // concerns sends it to that district's staff.
-            store::DataScope::Own(_) | store::DataScope::Started(_) => true,
+            // Someone outside the administration (a citizen, an institution's applicant)
+            // submitting their own record: the record's district (which its form checked) is the
+            // district the application concerns, and it goes to that district's staff.
+            store::DataScope::Own(_) | store::DataScope::Started(_) if for_record => true,
             _ => principal.account.district.as_deref() == Some(code.as_str()),
         };
         if allowed {
@@ -670,6 +670,20 @@ impl Executor {
         let mut instance = stored.clone();
         let at = now_millis();
         let events = run(&self.runtime(&model, at), &mut instance.state)?;
+        // `camunda:initiator` names who started the instance: set once, at the start. A command
+        // that would change it (a variable sent with 通过, a REST variable update, a script) is
+        // refused, so no one can make an instance someone else's.
+        if let Some(initiator) = &model.initiator {
+            let changed = events.iter().any(|event| {
+                matches!(event, Event::VariableSet { name, value, previous: Some(previous), .. }
+                    if name == initiator && previous != value)
+            });
+            if changed {
+                return Err(Error::Forbidden(format!(
+                    "变量 {initiator} 记录流程发起人，不能修改 (the initiator variable cannot be changed)"
+                )));
+            }
+        }
         instance.version = stored.version + 1;
         instance.status = instance.state.status;
         if !instance.state.is_active() {

@@ -52,6 +52,7 @@ impl Directory for StoreDirectory {
             district: account.district,
             kind: account.kind,
             status: account.status,
+            roles: account.roles,
         }))
     }
 }
@@ -138,6 +139,10 @@ impl Records for Unconnected {
         _values: serde_json::Map<String, serde_json::Value>,
         _action: &str,
     ) -> Result<(), PortError> {
+        unconnected("records")
+    }
+
+    async fn hand_over(&self, _form: &str, _id: &str, _account: &str) -> Result<(), PortError> {
         unconnected("records")
     }
 }

@@ -151,6 +151,9 @@ pub trait Records: Send + Sync {
         values: serde_json::Map<String, serde_json::Value>,
         action: &str,
     ) -> Result<(), PortError>;
+    /// Makes `account` the record's owner: the one an own data scope lets read it (an
+    /// institution's account takes over the application district staff made for it).
+    async fn hand_over(&self, form: &str, id: &str, account: &str) -> Result<(), PortError>;
 }
 
 /// An account a handler creates (an institution's, on its approval).
@@ -170,8 +173,9 @@ pub struct NewPerson {
 /// Accounts: created and given roles by the system (audited, access records signed).
 #[async_trait::async_trait]
 pub trait Accounts: Send + Sync {
-    /// Creates the account unless one with its id exists (then nothing: `Ok(false)`). The phone
-    /// is left off when another account holds the number.
+    /// Creates the account unless one with its id exists (then nothing). The phone is left off
+    /// when another account holds the number. Answers whether the account has a phone to sign
+    /// in with (by SMS code).
     async fn ensure_account(&self, person: &NewPerson) -> Result<bool, PortError>;
     /// Adds `add` to an account's roles and takes `remove` away; with `profile` (display name,
     /// unit) it is also renamed and moved to that unit.
@@ -194,6 +198,7 @@ pub struct Person {
     pub kind: String,
     /// `active`, `frozen` or `cancelled`.
     pub status: String,
+    pub roles: Vec<String>,
 }
 
 /// The directory of accounts.

@@ -35,14 +35,21 @@ fn text<'a>(values: &'a Map<String, Json>, key: &str) -> &'a str {
 /// signature (base64url) over everything before it. Checked by [`verify_merchant_code`].
 pub fn merchant_code(crypto: &dyn crypto::CryptoProvider, record: &str) -> Result<String, Failure> {
     use base64::Engine;
-    let payload = format!("{MERCHANT_CODE_PREFIX}.{record}.{}", crypto.current_key_id());
+    let payload = format!("{MERCHANT_CODE_PREFIX}.{record}.{}", signing_key(crypto));
     let signature = crypto
         .sign(payload.as_bytes())
         .map_err(|error| Failure::transient("crypto", format!("签名失败 (signing failed): {error}")))?;
     Ok(format!("{payload}.{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signature)))
 }
 
-/// The institution a merchant code names, if its signature is this node's.
+/// Which SM2 key signed a code: the first 8 hex digits of the SM3 digest of its public key (a
+/// verifier with several keys — after a rollover — knows which to use).
+fn signing_key(crypto: &dyn crypto::CryptoProvider) -> String {
+    crypto::sm3_hex(crypto.public_key_hex().as_bytes())[..8].to_string()
+}
+
+/// The institution a merchant code names, if its signature is this node's. Whether the
+/// institution is still in (已入驻) is the verifier's to check against the record.
 pub fn verify_merchant_code(crypto: &dyn crypto::CryptoProvider, code: &str) -> Option<String> {
     use base64::Engine;
     let (payload, signature) = code.rsplit_once('.')?;
@@ -53,6 +60,11 @@ pub fn verify_merchant_code(crypto: &dyn crypto::CryptoProvider, code: &str) -> 
     }
     let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature).ok()?;
     crypto.verify(payload.as_bytes(), &signature).then(|| record.to_string())
+}
+
+/// An account an approval may make the institution's: an active applicant's, nothing more.
+fn is_applicant(person: &crate::domain::Person) -> bool {
+    person.kind == "provider" && person.status == "active" && person.roles == ["provider-applicant"]
 }
 
 /// Today in Shanghai, `YYYY-MM-DD`.
@@ -73,10 +85,8 @@ impl DomainHandler for Activate {
             return Err(Failure::permanent("invalid-input", format!("recordForm 须为 {FORM} (not an institution)")));
         }
         let id = task.text("recordId")?;
-        let starter = task.text("starter")?;
-        let applicant = ports.directory.person(starter).await?;
         let mut attempt = 0;
-        let (account, name) = loop {
+        let account = loop {
             attempt += 1;
             let record = ports
                 .records
@@ -86,12 +96,26 @@ impl DomainHandler for Activate {
             let values = &record.values;
             let name = text(values, "name").to_string();
             let held = values.get("account").and_then(|account| account.get("id")).and_then(Json::as_str);
+            if held.is_none() && text(values, "status") != "applying" {
+                // Only an application goes in: a record already in (or paused, or gone) that was
+                // submitted again is not activated behind its status's back.
+                return Err(Failure::permanent(
+                    "invalid-state",
+                    format!("机构“{name}”的入驻状态不是申请中，不能开通 (the institution is not applying)"),
+                ));
+            }
+            // Whose application it is comes from the record (who made it), never from a process
+            // variable a client could have set.
+            let applicant = ports.directory.person(&record.created_by).await?;
             let account = match (held, &applicant) {
                 (Some(held), _) => held.to_string(),
-                // Applied from the light app: the applicant's account becomes the institution's.
-                (None, Some(person)) if person.kind == "provider" => person.id.clone(),
+                // Applied from the light app: the applicant's own account becomes the
+                // institution's — only an active applicant's account, never one that already
+                // belongs to an institution (a second branch gets an account of its own).
+                (None, Some(person)) if is_applicant(person) => person.id.clone(),
                 (None, _) => format!("inst-{}", text(values, "credit_code").to_ascii_lowercase()),
             };
+            let starter = record.created_by.clone();
             if account.len() <= "inst-".len() {
                 return Err(Failure::permanent("invalid-input", "机构缺少统一社会信用代码 (no credit code)"));
             }
@@ -105,7 +129,7 @@ impl DomainHandler for Activate {
                 unit: unit.clone(),
                 phone,
             };
-            ports.accounts.ensure_account(&person).await?;
+            let phone_bound = ports.accounts.ensure_account(&person).await?;
             // The account belongs to the institution's district from now on (its staff manage it).
             let profile = Some((name.as_str(), unit.as_str()));
             ports.accounts.change_roles(&account, &["provider"], &["provider-applicant"], profile).await?;
@@ -122,12 +146,17 @@ impl DomainHandler for Activate {
             set.insert("account".into(), json!(account));
             set.insert("merchant_code".into(), json!(code));
             set.insert("joined_on".into(), json!(joined));
-            match ports.records.set_fields(FORM, id, record.version, set, "activate").await {
-                Ok(()) => break (account, name),
+            match ports.records.set_fields(FORM, id, record.version, set, "开通入驻").await {
+                Ok(()) => {
+                    // The institution reads its own record (its data scope is its own).
+                    ports.records.hand_over(FORM, id, &account).await?;
+                    break (account, name, starter, phone_bound);
+                }
                 Err(PortError::Unavailable(_)) if attempt < SAVE_ATTEMPTS => continue,
                 Err(error) => return Err(error.into()),
             }
         };
+        let (account, name, starter, phone_bound) = (account.0, account.1, account.2, account.3);
         let link = Some(format!("/m/forms/{FORM}/{id}"));
         let welcome = Note {
             title: "入驻审核已通过".into(),
@@ -142,13 +171,19 @@ impl DomainHandler for Activate {
         );
         ports.messages.sms_to_account(&task.key("sms"), &account, &sms).await?;
         if starter != account {
-            // District staff applied on the institution's behalf: they hear of it too.
+            // District staff applied on the institution's behalf: they hear of it too, and of an
+            // account that could not be given the contact phone (another account has it).
+            let login = if phone_bound {
+                "机构可用联系电话以短信验证码登录。"
+            } else {
+                "联系电话已被其他账号使用，机构账号未绑定手机，请在账号管理中为其设置密码。"
+            };
             let done = Note {
                 title: "代为申请的机构已入驻".into(),
-                body: format!("您代为申请的“{name}”已审核通过，已开通机构账号 {account}。"),
+                body: format!("您代为申请的“{name}”已审核通过，已开通机构账号 {account}。{login}"),
                 link: Some(format!("/admin/forms/{FORM}/{id}")),
             };
-            ports.messages.message_to_account(&task.key("applicant"), starter, &done).await?;
+            ports.messages.message_to_account(&task.key("applicant"), &starter, &done).await?;
         }
         let mut output = Variables::new();
         output.insert("institutionAccount".into(), Value::String(account));

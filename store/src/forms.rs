@@ -369,6 +369,9 @@ pub trait FormStore: Send + Sync {
         data: &str,
         unique: Option<&[UniqueValue]>,
     ) -> Result<()>;
+    /// Makes `owner` the record's owner (`created_by`: whom an own data scope lets read it), as
+    /// when an institution's account takes over the application staff made for it.
+    async fn set_form_record_owner(&self, form: &str, id: &str, owner: &str) -> Result<()>;
     async fn insert_form_view(&self, view: &FormView) -> Result<()>;
     /// The views of `form` that `user` sees: their own and the shared ones, by name.
     async fn form_views(&self, form: &str, user: &str) -> Result<Vec<FormView>>;
@@ -727,6 +730,17 @@ macro_rules! forms_impl {
                         Self::take_unique(&mut tx, form, id, unique).await?;
                     }
                     tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn set_form_record_owner(&self, form: &str, id: &str, owner: &str) -> Result<()> {
+                    sqlx::query(Self::sql("UPDATE form_records SET created_by = ? WHERE id = ? AND form = ?"))
+                        .bind(owner)
+                        .bind(id)
+                        .bind(form)
+                        .execute(&self.pool)
+                        .await
+                        .map_err(Self::map_error)?;
                     Ok(())
                 }
 

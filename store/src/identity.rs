@@ -598,6 +598,8 @@ pub trait IdentityStore: Send + Sync {
     /// An account's messages, newest first: `limit` of them from `offset`, and how many there
     /// are and how many are unread.
     async fn messages(&self, account: &str, unread_only: bool, offset: i64, limit: i64) -> crate::Result<MessagePage>;
+    /// One of an account's messages (another account's is `None`).
+    async fn message(&self, account: &str, id: &str) -> crate::Result<Option<Message>>;
     /// How many of an account's messages are unread.
     async fn unread_messages(&self, account: &str) -> crate::Result<i64>;
     /// Marks an account's messages read: the one named, or all (`None`). Another account's
@@ -1293,6 +1295,25 @@ macro_rules! identity_impl {
                         .await?;
                     let (total, unread): (i64, i64) = (counts.try_get("total")?, counts.try_get("unread")?);
                     Ok(MessagePage { items, total: if unread_only { unread } else { total }, unread })
+                }
+
+                async fn message(&self, account: &str, id: &str) -> Result<Option<Message>> {
+                    let row = sqlx::query(Self::sql("SELECT id, title, body, link, created_at, read_at FROM messages WHERE account_id = ? AND id = ?"))
+                        .bind(account)
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(|row| {
+                        Ok(Message {
+                            id: row.try_get("id")?,
+                            title: row.try_get("title")?,
+                            body: row.try_get("body")?,
+                            link: row.try_get("link")?,
+                            created_at: row.try_get("created_at")?,
+                            read_at: row.try_get("read_at")?,
+                        })
+                    })
+                    .transpose()
                 }
 
                 async fn unread_messages(&self, account: &str) -> Result<i64> {

@@ -1194,8 +1194,10 @@ async fn camunda_task_comments_are_the_approval_comments() {
 async fn own_scope_accounts_see_the_instances_they_are_asked_to_act_on_and_no_others() {
     each_backend(|app| async move {
         people(&app).await;
-        add_account(&app, "prov1", "310101", &["provider"], "provider").await;
-        add_account(&app, "prov2", "310101", &["provider"], "provider").await;
+        // Own-scope accounts with the Camunda REST API (volunteer-team contacts; institutions
+        // work through the system's own API and pages, issue 14).
+        add_account(&app, "prov1", "310101", &["volunteer-contact"], "volunteer-contact").await;
+        add_account(&app, "prov2", "310101", &["volunteer-contact"], "volunteer-contact").await;
         // SVC-14's shape: a liaison submits, a service unit (own scope) confirms.
         let xml = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

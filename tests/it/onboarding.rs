@@ -197,6 +197,19 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         )
         .await;
         assert_eq!((status, refused["code"].as_str()), (StatusCode::FORBIDDEN, Some("field-not-editable")));
+        // Nor who started it (the initiator is set once), nor the district under review.
+        let hijack = json!({ "variables": { "starter": "hp1" } });
+        let (status, refused) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), hijack).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+        let moved = json!({ "variables": { "district": "310104" } });
+        let (status, refused) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), moved).await;
+        assert_eq!((status, refused["code"].as_str()), (StatusCode::FORBIDDEN, Some("field-not-editable")));
+        // Only 重新提交 and 意见 on their own application: no 转办, no 驳回.
+        let (status, _) = post(&app, &me, &format!("/api/tasks/{revise}/transfer"), json!({ "user": "hp1" })).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // The Camunda REST API is for staff and machines, not for self-registered people.
+        let response = me.get(&app, "/engine-rest/process-definition").send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let revised = json!({ "variables": { "address": "上海市黄浦区南京东路 100 号 1 楼" }, "comment": "已补充" });
         let (status, body) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), revised).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
@@ -245,6 +258,12 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         let (status, mine) = get(&app, &me, &record).await;
         assert_eq!(status, StatusCode::OK, "{mine}");
 
+        // An institution already in is not submitted again.
+        let (_, record_now) = get(&app, &hp, &record).await;
+        let version = record_now["version"].clone();
+        let (status, again) = post(&app, &hp, &format!("{record}/submit"), json!({ "version": version })).await;
+        assert_eq!((status, again["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("submit-not-allowed")));
+
         // Reading a message marks it; another account cannot touch it.
         let first = inbox["items"][0]["id"].as_str().expect("id").to_string();
         let (status, _) = post(&app, &hp, &format!("/api/messages/{first}/read"), json!({})).await;
@@ -267,6 +286,8 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         let (status, deployed) = app.deploy("institution-onboarding", MODEL).await;
         assert_eq!(status, 200, "{deployed}");
         let (hp, _xh, city) = staff(&app).await;
+        crate::identity::add_account(&app, "hp2", "310101", &["district-staff"], "staff").await;
+        let hp2 = crate::identity::login(&app, "hp2", crate::identity::PASSWORD).await;
 
         // Rejected by the city: the application ends with the reason, and the applicant (黄浦区's
         // staff member who applied on its behalf) hears why.
@@ -277,8 +298,11 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         assert_eq!(status, StatusCode::CREATED, "{started}");
         let instance = started["instanceId"].as_str().expect("instance").to_string();
         let (task, _) = open_task(&app, &instance).await;
-        post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
-        let (status, _) = post(&app, &hp, &format!("/api/tasks/{task}/approve"), json!({})).await;
+        // Who applied on the institution's behalf does not review it (sy:selfReview = false).
+        let (status, refused) = post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
+        post(&app, &hp2, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, _) = post(&app, &hp2, &format!("/api/tasks/{task}/approve"), json!({})).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (task, key) = open_task(&app, &instance).await;
         assert_eq!(key, "cityReview");
@@ -306,7 +330,7 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         let id = created["id"].as_str().expect("id").to_string();
         let (_, started) = post(&app, &hp, &format!("{FORM}/{id}/submit"), json!({ "version": 1 })).await;
         let instance = started["instanceId"].as_str().expect("instance").to_string();
-        for reviewer in [&hp, &city] {
+        for reviewer in [&hp2, &city] {
             let (task, _) = open_task(&app, &instance).await;
             post(&app, reviewer, &format!("/api/tasks/{task}/claim"), json!({})).await;
             let (status, body) = post(&app, reviewer, &format!("/api/tasks/{task}/approve"), json!({})).await;
@@ -319,6 +343,9 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         let created = app.executor.store().account(account).await.expect("reads").expect("created");
         assert_eq!((created.kind.as_str(), created.unit_id.as_deref()), ("provider", Some("310101")));
         let institution = code_login(&app, phone).await.expect("the institution signs in by SMS code");
+        // Its record is its own now: it reads it (and its QR code) though staff made it.
+        let (status, own) = get(&app, &institution, &format!("{FORM}/{id}")).await;
+        assert_eq!(status, StatusCode::OK, "{own}");
         let titles = titles(&messages(&app, &institution).await);
         assert!(titles.iter().any(|title| title.contains("入驻审核已通过")), "{titles:?}");
         let titles = crate::onboarding::titles(&messages(&app, &hp).await);

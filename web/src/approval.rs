@@ -404,10 +404,11 @@ async fn standing(state: &AppState, task: &TaskRecord, caller: &Caller) -> ApiRe
         Some(instance) => instance.start_user.as_deref() == Some(caller.id.as_str()),
         None => false,
     };
-    let application =
-        state.executor.approval_settings(&task.definition_id).await?.task(&task.task_definition_key).submit;
+    let settings = state.executor.approval_settings(&task.definition_id).await?;
+    let application = settings.task(&task.task_definition_key).submit;
     Ok(Standing {
         application,
+        own_review: starter && !settings.self_review && !application,
         admin: caller.admin,
         acting,
         holder,

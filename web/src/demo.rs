@@ -249,18 +249,20 @@ enum Fate {
 /// credit code, district, industry, contact phone, fate), one in every state of the flow.
 const APPLICATIONS: &[(&str, &str, &str, &str, &str, &str, Fate)] = &[
     ("applicant", "黄浦区拥军便民超市", "91310101MA1FL4CT8Y", "310101", "retail", "13800000001", Fate::Submitted),
-    ("xh-reviewer", "徐汇区拥军书店", "91310104MA1FL4CT51", "310104", "education", "13800000002", Fate::AtCity),
+    // Applied for by a 黄浦区 staff member on the institutions' behalf (they do not review them:
+    // sy:selfReview = false, so hp-reviewer does).
+    ("hp-reviewer2", "黄浦区拥军书店", "91310104MA1FL4CT51", "310101", "education", "13800000002", Fate::AtCity),
     (
-        "xh-reviewer",
-        "徐汇区军属优先照相馆",
+        "hp-reviewer2",
+        "黄浦区军属优先照相馆",
         "91310104MA1FL4CT64",
-        "310104",
+        "310101",
         "other",
         "13800000003",
         Fate::Returned("请补充营业执照照片和服务承诺书"),
     ),
     (
-        "hp-reviewer",
+        "hp-reviewer2",
         "黄浦区老兵理发店",
         "91310101MA1FL4CT4J",
         "310101",
@@ -268,7 +270,7 @@ const APPLICATIONS: &[(&str, &str, &str, &str, &str, &str, Fate)] = &[
         "13800000004",
         Fate::Rejected("经营场所与营业执照登记地址不符"),
     ),
-    ("hp-reviewer", "黄浦区拥军面馆", "91310101MA1FL4CT3F", "310101", "catering", "13800000005", Fate::Approved),
+    ("hp-reviewer2", "黄浦区拥军面馆", "91310101MA1FL4CT3F", "310101", "catering", "13800000005", Fate::Approved),
 ];
 
 /// On a database with no instance yet, the demo applications: each institution's record made

@@ -74,6 +74,11 @@ impl Records for FormRecords {
             Err(error) => Err(unavailable(error)),
         }
     }
+
+    async fn hand_over(&self, form: &str, id: &str, account: &str) -> Result<(), PortError> {
+        let form = self.form(form)?;
+        self.0.store().set_form_record_owner(&form.key, id, account).await.map_err(unavailable)
+    }
 }
 
 /// Accounts, as the system.
@@ -84,8 +89,17 @@ impl Accounts for SystemAccounts {
     async fn ensure_account(&self, person: &NewPerson) -> Result<bool, PortError> {
         let state = &self.0;
         let (store, crypto) = (state.store(), state.security.crypto.as_ref());
-        if store.account(&person.id).await.map_err(unavailable)?.is_some() {
-            return Ok(false);
+        if let Some(existing) = store.account(&person.id).await.map_err(unavailable)? {
+            // Made by an earlier run that died before signing it: sign it now, but only if it
+            // is exactly what this step makes (a row written behind the system's back with
+            // other roles, unit or kind is never signed into validity).
+            let ours = existing.kind == person.kind
+                && existing.roles == person.roles
+                && existing.unit_id.as_deref() == Some(person.unit.as_str());
+            if ours && store.access_signature(&person.id).await.map_err(unavailable)?.is_none() {
+                ::identity::access::sign_access(store.as_ref(), crypto, &person.id).await.map_err(unavailable)?;
+            }
+            return Ok(existing.phone_sealed.is_some());
         }
         // The phone it signs in with by SMS code, unless another account has the number.
         let mut phone = (None, None);
@@ -115,10 +129,11 @@ impl Accounts for SystemAccounts {
             phone_sealed: phone.1,
             created_at: store::now_millis(),
         };
+        let phone_bound = account.phone_index.is_some();
         match store.create_account(&account).await {
             Ok(()) => {}
-            // Created meanwhile by another run of the same step.
-            Err(store::Error::Conflict(_)) => return Ok(false),
+            // Created meanwhile by another run of the same step: that run signs it.
+            Err(store::Error::Conflict(_)) => return Ok(phone_bound),
             Err(error) => return Err(unavailable(error)),
         }
         ::identity::access::sign_access(store.as_ref(), crypto, &person.id).await.map_err(unavailable)?;
@@ -126,7 +141,7 @@ impl Accounts for SystemAccounts {
             ::identity::audit::entry(Some(store::SYSTEM_ACTOR), "-", "user.create", Some(&person.id), "success");
         row.detail = Some(format!("unit={} kind={} roles={}", person.unit, person.kind, person.roles.join(",")));
         ::identity::audit::record(store.as_ref(), crypto, row).await.map_err(unavailable)?;
-        Ok(true)
+        Ok(phone_bound)
     }
 
     async fn change_roles(
@@ -154,6 +169,12 @@ impl Accounts for SystemAccounts {
             account.display_name.as_deref() != Some(*name) || account.unit_id.as_deref() != Some(*unit)
         });
         if roles == account.roles && moved.is_none() {
+            // Already as wanted — perhaps by an earlier run that died before signing: sign
+            // this state (the one this step makes) if its record does not verify.
+            let fresh = profile.is_some() && account.status == "active";
+            if fresh && ::identity::access::verified_principal(store.as_ref(), crypto, id).await.is_err() {
+                ::identity::access::sign_access(store.as_ref(), crypto, id).await.map_err(unavailable)?;
+            }
             return Ok(());
         }
         if roles != account.roles {
@@ -176,7 +197,8 @@ pub fn node_ports(state: &AppState) -> services::domain::Ports {
     let mut ports = runtime::ports::node_ports(state.executor.clone(), state.security.crypto.clone());
     ports.records = Arc::new(FormRecords(state.clone()));
     ports.accounts = Arc::new(SystemAccounts(state.clone()));
-    if let Ok(suffix) = std::env::var(FAULT_PAUSE_AFTER)
+    if cfg!(debug_assertions)
+        && let Ok(suffix) = std::env::var(FAULT_PAUSE_AFTER)
         && !suffix.is_empty()
     {
         tracing::warn!(%suffix, "fault injection: domain handlers stop after this message ({FAULT_PAUSE_AFTER})");
@@ -187,7 +209,8 @@ pub fn node_ports(state: &AppState) -> services::domain::Ports {
 
 /// A fault for the kill tests (`web/tests/it`): with `SY_FAULT_PAUSE_AFTER=<key suffix>`, a
 /// handler that has just put a message whose key ends so into the message centre never goes on,
-/// so a test can kill the node between that effect and the next. Never set in production.
+/// so a test can kill the node between that effect and the next. Honoured by debug builds only
+/// (the tests'); a release binary ignores it.
 pub const FAULT_PAUSE_AFTER: &str = "SY_FAULT_PAUSE_AFTER";
 
 struct PauseAfter {

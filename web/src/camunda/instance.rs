@@ -183,6 +183,8 @@ async fn modify_variables(
         Some(Json_::Array(names)) => names.iter().filter_map(|name| name.as_str().map(str::to_string)).collect(),
         Some(_) => return Err(ApiError::BadRequest("deletions must be an array of names".into())),
     };
+    // The record binding of 提交审批 is not the client's to remove either.
+    crate::forms::task::refuse_reserved(deletions.iter())?;
     changeable(&state, &auth, &id).await?;
     state.executor.set_variables(&id, modifications, deletions, Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -208,6 +210,7 @@ async fn delete_variable(
     Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    crate::forms::task::refuse_reserved(std::iter::once(&name))?;
     changeable(&state, &auth, &id).await?;
     state.executor.set_variables(&id, engine::Variables::new(), vec![name], Some(&user.0)).await?;
     Ok(StatusCode::NO_CONTENT)

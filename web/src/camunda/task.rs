@@ -358,6 +358,8 @@ async fn modify_variables(
         .and_then(Json_::as_array)
         .map(|names| names.iter().filter_map(|n| n.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
+    let deletions: Vec<String> = deletions;
+    crate::forms::task::refuse_reserved(deletions.iter())?;
     let (task, _) = instance_of(&state, &id).await?;
     authorize(&state, &auth, &task).await?;
     state.executor.set_variables(&task.instance_id, modifications, deletions, Some(&actor.0)).await?;
@@ -387,6 +389,7 @@ async fn delete_variable(
     Extension(auth): Extension<Auth>,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    crate::forms::task::refuse_reserved(std::iter::once(&name))?;
     let (task, _) = instance_of(&state, &id).await?;
     authorize(&state, &auth, &task).await?;
     state.executor.set_variables(&task.instance_id, engine::Variables::new(), vec![name], Some(&actor.0)).await?;

@@ -49,7 +49,9 @@ pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extensi
     let unread = state.store().unread_messages(&account).await?;
     let mut context = Context::new();
     let catalog = crate::forms::catalog(&state);
-    let form = catalog.form(INSTITUTIONS).filter(|form| may(&auth, form, Action::Read));
+    // 我的机构 is for an institution's own accounts (staff find the institutions under 业务数据).
+    let own = auth.principal.can("institution:self");
+    let form = catalog.form(INSTITUTIONS).filter(|form| own && may(&auth, form, Action::Read));
     let (institutions, may_apply) = match form {
         Some(form) => (institutions(&state, &auth, form).await?, may(&auth, form, Action::Create)),
         None => (Vec::new(), false),
@@ -57,7 +59,7 @@ pub(crate) async fn home(State(state): State<AppState>, Extension(auth): Extensi
     context.insert("todo", &todo);
     context.insert("unread", &unread);
     context.insert("institutions", &institutions);
-    context.insert("may_apply", &(may_apply && auth.principal.can("institution:self")));
+    context.insert("may_apply", &may_apply);
     screen(&state, &auth, "home", "m_home.html", context).await
 }
 
@@ -153,7 +155,7 @@ pub(crate) async fn messages(
     context.insert("total", &found.total);
     context.insert("unread_only", &unread_only);
     context.insert("page", &page);
-    context.insert("more", &(page * PAGE_SIZE < found.total));
+    context.insert("more", &(page.saturating_mul(PAGE_SIZE) < found.total));
     screen(&state, &auth, "messages", "m_messages.html", context).await
 }
 
@@ -171,13 +173,9 @@ pub(crate) async fn open(
     see_other(to)
 }
 
-/// One of `account`'s messages (the newest 200 are searched: older ones are only listed).
+/// One of `account`'s messages; another account's is 404, as if there were none.
 async fn find(state: &AppState, account: &str, id: &str) -> ApiResult<store::identity::Message> {
-    let page = state.store().messages(account, false, 0, 200).await?;
-    page.items
-        .into_iter()
-        .find(|message| message.id == id)
-        .ok_or_else(|| ApiError::NotFound("消息不存在 (no such message)".into()))
+    state.store().message(account, id).await?.ok_or_else(|| ApiError::NotFound("消息不存在 (no such message)".into()))
 }
 
 /// `POST /m/messages/read`: marks every message of the caller read.

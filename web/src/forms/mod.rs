@@ -373,6 +373,15 @@ pub(crate) async fn start_submission(
             format!("“{}”没有审批流程", form.name),
         ));
     };
+    {
+        if !records::submission_applies(catalog, form, record) {
+            return Err(ApiError::coded(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "submit-not-allowed",
+                format!("当前状态下不能{}", workflow.label),
+            ));
+        }
+    }
     let definition = executor.latest_definition(&workflow.process).await.map_err(|_| {
         ApiError::coded(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1387,7 +1387,9 @@ async fn detail(
     let instances = super::record_instances(&state, form, &record.id).await?;
     let running = instances.iter().any(|instance| instance.status == "ACTIVE");
     context.insert("workflow", &form.workflow.as_ref().map(|workflow| workflow.label.clone()));
-    context.insert("may_submit", &(super::may_submit(&auth, form) && !running && record.deleted_at.is_none()));
+    let applies = records::submission_applies(catalog, form, &record);
+    context
+        .insert("may_submit", &(super::may_submit(&auth, form) && !running && applies && record.deleted_at.is_none()));
     context.insert("instances", &instances);
     let active = format!("form:{}", form.key);
     screen(&state, &auth, &active, "form_record.html", context).await

@@ -189,7 +189,8 @@ async fn detail(
     context.insert("updated", &super::time_text(record.updated_at));
     context.insert("notice", &notice);
     context.insert("workflow", &form.workflow.as_ref().map(|workflow| workflow.label.clone()));
-    context.insert("may_submit", &(super::may_submit(&auth, form) && !running));
+    let applies = forms::records::submission_applies(super::catalog(&state), form, &record);
+    context.insert("may_submit", &(super::may_submit(&auth, form) && !running && applies));
     context.insert("instances", &instances);
     screen(&state, &auth, &format!("form:{}", form.key), "m_form_record.html", context).await
 }

@@ -62,7 +62,10 @@ fn draw(state: &AppState, status: StatusCode, view: View<'_>) -> Response {
     context.insert("mode", if view.mode == "password" { "password" } else { "code" });
     context.insert("phone", view.phone);
     context.insert("name", view.name);
-    context.insert("next", safe_next(view.next).unwrap_or_default());
+    let next = safe_next(view.next).unwrap_or_default();
+    context.insert("next", next);
+    // For the links between the sign-in pages (tera has no urlencode).
+    context.insert("next_query", &form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>());
     context.insert("notice", view.notice);
     // The Chinese part of a bilingual message.
     context.insert("error", view.error.split(" (").next().unwrap_or_default());
