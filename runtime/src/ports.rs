@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use services::domain::{
-    Accounts, Directory, Messages, NewPerson, Note, OpenTask, Person, PortError, RecordView, Records, Tasks,
+    Accounts, Booked, BookingRequest, Bookings, Directory, Holder, Messages, NewPerson, Note, OpenTask, Person,
+    PortError, RecordView, Records, Tasks,
 };
 use store::Store;
 
@@ -101,6 +102,52 @@ impl Tasks for RuntimeTasks {
     }
 }
 
+/// The venues' schedule in the store (`store::bookings`: the slots' primary key is what
+/// refuses a double booking).
+pub struct StoreBookings(pub Arc<dyn Store>);
+
+fn holder(booking: store::bookings::VenueBooking) -> Holder {
+    Holder { title: booking.title, starts_at: booking.starts_at, ends_at: booking.ends_at }
+}
+
+#[async_trait::async_trait]
+impl Bookings for StoreBookings {
+    async fn conflict(&self, request: &BookingRequest) -> Result<Option<Holder>, PortError> {
+        let found = self.0.venue_conflict(&request.venue_id, request.starts_at, request.ends_at).await;
+        Ok(found.map_err(unavailable)?.map(holder))
+    }
+
+    async fn book(&self, request: &BookingRequest) -> Result<Booked, PortError> {
+        if request.ends_at - request.starts_at > store::bookings::MAX_SLOTS * store::bookings::SLOT_MILLIS {
+            return Err(PortError::Refused("一次预定最长 7 天 (a booking is at most a week)".into()));
+        }
+        let booking = store::bookings::VenueBooking {
+            id: store::new_id(),
+            venue_id: request.venue_id.clone(),
+            venue_title: request.venue_title.clone(),
+            district: request.district.clone(),
+            kind: request.kind.clone(),
+            title: request.title.clone(),
+            starts_at: request.starts_at,
+            ends_at: request.ends_at,
+            status: "confirmed".into(),
+            request_id: request.request_id.clone(),
+            booked_by: request.booked_by.clone(),
+            created_at: store::now_millis(),
+            cancelled_at: None,
+            cancelled_by: None,
+        };
+        let booked = self.0.book_venue(&booking).await.map_err(|error| match error {
+            store::Error::Invalid(message) => PortError::Refused(message),
+            other => unavailable(other),
+        })?;
+        match booked {
+            store::bookings::BookOutcome::Booked(booked) => Ok(Booked::Booked(booked.id)),
+            store::bookings::BookOutcome::Taken(other) => Ok(Booked::Taken(holder(other))),
+        }
+    }
+}
+
 /// The ports of a node: over its runtime (and so its store), with its crypto provider. Form
 /// records and account creation belong to the layers above (`forms`, `identity`): the node's
 /// binary connects them ([`Unconnected`] until it does, so a handler that needs them becomes an
@@ -109,10 +156,11 @@ pub fn node_ports(executor: Arc<Executor>, crypto: Arc<dyn crypto::CryptoProvide
     let store = executor.store().clone();
     services::domain::Ports {
         messages: Arc::new(OutboxMessages(store.clone())),
-        directory: Arc::new(StoreDirectory(store)),
+        directory: Arc::new(StoreDirectory(store.clone())),
         tasks: Arc::new(RuntimeTasks(executor)),
         records: Arc::new(Unconnected),
         accounts: Arc::new(Unconnected),
+        bookings: Arc::new(StoreBookings(store.clone())),
         crypto,
     }
 }

@@ -156,6 +156,49 @@ pub trait Records: Send + Sync {
     async fn hand_over(&self, form: &str, id: &str, account: &str) -> Result<(), PortError>;
 }
 
+/// A booking a handler asks the venue schedule for (SVC-22).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    /// The request (form record) it is for: one booking per request.
+    pub request_id: String,
+    pub venue_id: String,
+    pub venue_title: String,
+    pub district: Option<String>,
+    /// `venue`, `parking` or `support`.
+    pub kind: String,
+    pub title: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+    pub booked_by: String,
+}
+
+/// A booking that holds (part of) a time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub title: String,
+    pub starts_at: i64,
+    pub ends_at: i64,
+}
+
+/// What asking for a time did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Booked {
+    /// Booked: the booking's id (the same one when the request was booked before).
+    Booked(String),
+    /// Another booking holds the time.
+    Taken(Holder),
+}
+
+/// The venues' schedule.
+#[async_trait::async_trait]
+pub trait Bookings: Send + Sync {
+    /// The booking holding any of the request's time, if one does (a check; not a promise).
+    async fn conflict(&self, request: &BookingRequest) -> Result<Option<Holder>, PortError>;
+    /// Books the time, all or nothing, enforced by the database: of two requests for one time
+    /// only one is booked. The same request again answers its booking.
+    async fn book(&self, request: &BookingRequest) -> Result<Booked, PortError>;
+}
+
 /// An account a handler creates (an institution's, on its approval).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPerson {
@@ -241,6 +284,7 @@ pub struct Ports {
     pub tasks: Arc<dyn Tasks>,
     pub records: Arc<dyn Records>,
     pub accounts: Arc<dyn Accounts>,
+    pub bookings: Arc<dyn Bookings>,
     pub crypto: Arc<dyn crypto::CryptoProvider>,
 }
 

@@ -20,10 +20,17 @@ pub mod domain;
 pub mod institution;
 pub mod notify;
 pub mod remind;
+pub mod venue;
 
 /// Every domain handler the system runs, one per topic.
 pub fn domain_handlers() -> Vec<Arc<dyn domain::DomainHandler>> {
-    vec![Arc::new(notify::Notify), Arc::new(remind::Remind), Arc::new(institution::Activate)]
+    vec![
+        Arc::new(notify::Notify),
+        Arc::new(remind::Remind),
+        Arc::new(institution::Activate),
+        Arc::new(venue::Check),
+        Arc::new(venue::Confirm),
+    ]
 }
 
 /// Every inline service-task handler the system offers, by name (`sy:handler="…"` in a model).

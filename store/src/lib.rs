@@ -9,6 +9,7 @@
 
 pub mod approval;
 mod backend;
+pub mod bookings;
 pub mod forms;
 pub mod identity;
 mod jobs;
@@ -68,7 +69,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage port. One implementation per backend; the conformance suite in `tests/it` runs
 /// the same tests against both.
 #[async_trait::async_trait]
-pub trait Store: JobStore + IdentityStore + ApprovalStore + FormStore + Send + Sync {
+pub trait Store: JobStore + IdentityStore + ApprovalStore + FormStore + bookings::BookingStore + Send + Sync {
     /// Which backend this is ("sqlite" / "postgres"), for logs and `/healthz`.
     fn backend(&self) -> &'static str;
     async fn ping(&self) -> Result<()>;

@@ -23,6 +23,7 @@ pub(crate) const SQLITE: &[(i64, &str, &str)] = &[
     (18, "record_files", include_str!("../../migrations/sqlite/0018_record_files.sql")),
     (19, "form_key_length", include_str!("../../migrations/sqlite/0019_form_key_length.sql")),
     (20, "messages", include_str!("../../migrations/sqlite/0020_messages.sql")),
+    (21, "venue_bookings", include_str!("../../migrations/sqlite/0021_venue_bookings.sql")),
 ];
 
 /// (version, name, SQL) of the PostgreSQL migrations.
@@ -47,6 +48,7 @@ pub(crate) const POSTGRES: &[(i64, &str, &str)] = &[
     (18, "record_files", include_str!("../../migrations/postgres/0018_record_files.sql")),
     (19, "form_key_length", include_str!("../../migrations/postgres/0019_form_key_length.sql")),
     (20, "messages", include_str!("../../migrations/postgres/0020_messages.sql")),
+    (21, "venue_bookings", include_str!("../../migrations/postgres/0021_venue_bookings.sql")),
 ];
 
 /// Splits a migration file into statements at each `;` outside comment lines (our migrations

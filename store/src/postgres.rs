@@ -141,5 +141,6 @@ jobs_impl!(PostgresStore, Postgres);
 crate::identity::identity_impl!(PostgresStore, Postgres);
 crate::approval::approval_impl!(PostgresStore, Postgres);
 crate::forms::forms_impl!(PostgresStore, Postgres);
+crate::bookings::bookings_impl!(PostgresStore, Postgres);
 
 bind_fn!(Postgres, sqlx::postgres::PgArguments);

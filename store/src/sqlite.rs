@@ -174,6 +174,7 @@ jobs_impl!(SqliteStore, Sqlite);
 crate::identity::identity_impl!(SqliteStore, Sqlite);
 crate::approval::approval_impl!(SqliteStore, Sqlite);
 crate::forms::forms_impl!(SqliteStore, Sqlite);
+crate::bookings::bookings_impl!(SqliteStore, Sqlite);
 
 bind_fn!(Sqlite, sqlx::sqlite::SqliteArguments);
 

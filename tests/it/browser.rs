@@ -1110,3 +1110,63 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     page.screenshot("m-messages-onboarded.png").await;
     browser.close();
 }
+
+/// 场地排期 (SVC-22) at desktop size: the week by venue and day, and one venue's calendar by half
+/// hour, with the bookings the schedule holds. Screenshots: venue-board.png, venue-calendar.png.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_venue_schedule_shows_the_week_by_venue_and_by_half_hour() {
+    if !browser_tests() {
+        return;
+    }
+    let backend = store::testing::backends().into_iter().next().unwrap_or_else(|| "sqlite".into());
+    let app = spawn_app(&backend).await;
+    let (hp, _, _) = crate::forms::staff(&app).await;
+    let mut halls = Vec::new();
+    for (name, kind) in [("黄浦区双拥活动厅", "hall"), ("服务中心停车场", "parking"), ("二楼会议室", "meeting")]
+    {
+        let body = json!({ "name": name, "kind": kind, "capacity": 60, "district": "310101",
+                           "address": { "address": "黄浦区延安东路 300 号" }, "bookable": true });
+        let response = hp.post(&app, "/api/forms/venue/records", body).send().await.expect("sent");
+        let created: Value = response.json().await.expect("json");
+        halls.push((created["id"].as_str().expect("id").to_string(), name));
+    }
+    let monday = |hour: i64, minute: i64| 1_796_572_800_000 + hour * 3_600_000 + minute * 60_000; // 2026-12-07T00:00+08:00
+    let day = 86_400_000;
+    let bookings = [
+        (0, "退役军人政策宣讲会", monday(9, 0), monday(11, 30)),
+        (0, "八一慰问演出彩排", monday(14, 0) + 2 * day, monday(17, 0) + 2 * day),
+        (1, "慰问车队停车", monday(13, 30) + 2 * day, monday(18, 0) + 2 * day),
+        (2, "志愿服务队例会", monday(10, 0) + 3 * day, monday(11, 0) + 3 * day),
+        (0, "军属子女助学座谈", monday(9, 30) + 4 * day, monday(11, 0) + 4 * day),
+    ];
+    for (index, (hall, title, starts_at, ends_at)) in bookings.into_iter().enumerate() {
+        let (venue_id, venue_title) = &halls[hall];
+        let booking = store::bookings::VenueBooking {
+            id: store::new_id(),
+            venue_id: venue_id.clone(),
+            venue_title: venue_title.to_string(),
+            district: Some("310101".into()),
+            kind: if hall == 1 { "parking" } else { "venue" }.into(),
+            title: title.into(),
+            starts_at,
+            ends_at,
+            status: "confirmed".into(),
+            request_id: format!("request-{index}"),
+            booked_by: "hp1".into(),
+            created_at: 0,
+            cancelled_at: None,
+            cancelled_by: None,
+        };
+        app.executor.store().book_venue(&booking).await.expect("booked");
+    }
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/venues/schedule?week=2026-12-09", app.base)).await;
+    let board = page.text("#board").await;
+    assert!(board.contains("退役军人政策宣讲会") && board.contains("13:30–18:00"), "{board}");
+    page.screenshot("venue-board.png").await;
+    page.open(&format!("{}/admin/venues/schedule?week=2026-12-09&venue={}", app.base, halls[0].0)).await;
+    let calendar = page.text("#calendar").await;
+    assert!(calendar.contains("八一慰问演出彩排") && !calendar.contains("慰问车队停车"), "{calendar}");
+    page.screenshot("venue-calendar.png").await;
+    browser.close();
+}

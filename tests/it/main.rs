@@ -16,3 +16,4 @@ mod routes;
 mod security;
 mod support;
 mod task_forms;
+mod venues;

@@ -13,6 +13,7 @@ use crate::auth;
 pub const PROCESSES: &[(&str, &str)] = &[
     ("institution-onboarding.bpmn", include_str!("../../definitions/processes/institution-onboarding.bpmn")),
     ("svc01-lawyer-admission.bpmn", include_str!("../../definitions/processes/svc01-lawyer-admission.bpmn")),
+    ("venue-booking.bpmn", include_str!("../../definitions/processes/venue-booking.bpmn")),
 ];
 
 /// The demo accounts of a first start with the demo on: (id, display name, unit, role). The
@@ -273,6 +274,96 @@ const APPLICATIONS: &[(&str, &str, &str, &str, &str, &str, Fate)] = &[
     ("hp-reviewer2", "黄浦区拥军面馆", "91310101MA1FL4CT3F", "310101", "catering", "13800000005", Fate::Approved),
 ];
 
+/// The demo's 场地预定 requests (SVC-22): (venue, kind, purpose, day of this week from Monday,
+/// start, end, booked): the booked ones are in the schedule already (as if approved before), the
+/// others are submitted and wait for 黄浦区's review once the node has checked them.
+const BOOKINGS: &[(&str, &str, &str, i64, &str, &str, bool)] = &[
+    ("双拥服务中心多功能厅", "venue", "退役军人政策宣讲会", 1, "09:00", "11:30", true),
+    ("双拥服务中心多功能厅", "support", "八一慰问演出彩排", 3, "14:00", "17:00", true),
+    ("中心地下停车位 A 区", "parking", "慰问车队停车", 3, "13:30", "18:00", true),
+    ("双拥服务中心多功能厅", "venue", "军属子女助学座谈", 4, "09:30", "11:00", false),
+    ("中心地下停车位 A 区", "parking", "志愿服务队集合", 5, "08:00", "10:00", false),
+];
+
+/// The demo's venue requests and bookings ([`BOOKINGS`]), made through the records layer and
+/// the schedule as the process makes them.
+async fn load_bookings(executor: &Executor, crypto: &dyn crypto::CryptoProvider) -> anyhow::Result<()> {
+    use chrono::Datelike;
+    let catalog = crate::shipped_forms();
+    let (Some(form), Some(venues)) = (catalog.form(services::venue::FORM), catalog.form("venue")) else {
+        return Ok(());
+    };
+    let store = executor.store().as_ref();
+    let principal = store.principal("hp-reviewer2").await?.ok_or_else(|| anyhow::anyhow!("demo account missing"))?;
+    let actor = forms::records::Actor {
+        user: "hp-reviewer2".into(),
+        unit: principal.account.unit_id.clone(),
+        scope: principal.scope.clone(),
+    };
+    let system = forms::records::Actor { user: store::SYSTEM_ACTOR.into(), unit: None, scope: store::DataScope::All };
+    let list = forms::records::ListRequest { page: 1, page_size: 50, ..Default::default() };
+    let (halls, _) = forms::records::list(store, crypto, venues, &system, &list).await?;
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).ok_or_else(|| anyhow::anyhow!("offset"))?;
+    let today = chrono::Utc::now().with_timezone(&shanghai).date_naive();
+    let monday = today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    for (venue, kind, purpose, day, start, end, booked) in BOOKINGS {
+        let Some(hall) = halls.iter().find(|hall| hall.title == *venue) else { continue };
+        let date = (monday + chrono::Duration::days(*day)).format("%Y-%m-%d").to_string();
+        let values = serde_json::json!({
+            "kind": kind, "venue": hall.id, "purpose": purpose, "attendees": 30,
+            "time": { "date": date, "start": start, "end": end },
+            "contact": "王干事", "contact_phone": "13800000009", "district": "310101",
+        });
+        let values = values.as_object().cloned().unwrap_or_default();
+        let record = forms::records::create(store, crypto, &catalog, form, &actor, &values, forms::Mode::Strict, None)
+            .await
+            .map_err(|error| anyhow::anyhow!("demo booking {purpose}: {error:?}"))?;
+        if !booked {
+            crate::forms::start_submission(executor, crypto, &catalog, form, &actor, &record)
+                .await
+                .map_err(|error| anyhow::anyhow!("demo booking {purpose}: {error}"))?;
+            continue;
+        }
+        let (starts_at, ends_at) = services::venue::times(&date, start, end)
+            .ok_or_else(|| anyhow::anyhow!("demo booking {purpose}: bad time"))?;
+        let booking = store::bookings::VenueBooking {
+            id: store::new_id(),
+            venue_id: hall.id.clone(),
+            venue_title: hall.title.clone(),
+            district: Some("310101".into()),
+            kind: (*kind).into(),
+            title: (*purpose).into(),
+            starts_at,
+            ends_at,
+            status: "confirmed".into(),
+            request_id: record.id.clone(),
+            booked_by: "hp-reviewer2".into(),
+            created_at: now_millis(),
+            cancelled_at: None,
+            cancelled_by: None,
+        };
+        if let store::bookings::BookOutcome::Booked(booked) = store.book_venue(&booking).await? {
+            let mut set = serde_json::Map::new();
+            set.insert("status".into(), serde_json::json!("confirmed"));
+            set.insert("booking".into(), serde_json::json!(booked.id));
+            forms::records::set_by_system(
+                store,
+                crypto,
+                &catalog,
+                form,
+                &system,
+                &record.id,
+                record.version,
+                &set,
+                "演示数据",
+            )
+            .await
+            .map_err(|error| anyhow::anyhow!("demo booking {purpose}: {error:?}"))?;
+        }
+    }
+    Ok(())
+}
+
 /// On a database with no instance yet, the demo applications: each institution's record made
 /// by its applicant and submitted, then taken to its state by the reviewers, through the same
 /// commands as the screens (a newcomer finds work in 待办 and every state on the record pages).
@@ -347,5 +438,5 @@ pub async fn load_flows(executor: &Executor, crypto: &dyn crypto::CryptoProvider
             };
         }
     }
-    Ok(())
+    load_bookings(executor, crypto).await
 }

@@ -54,6 +54,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "m_login.html",
     "m_home.html",
     "m_messages.html",
+    "venue_schedule.html",
     "m_task.html",
     "password.html",
     "totp.html",

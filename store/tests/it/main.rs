@@ -6,6 +6,7 @@
 //! `web/` does, checking the rows each command leaves behind.
 
 mod access;
+mod bookings;
 mod cleanup;
 mod concurrency;
 mod definitions;

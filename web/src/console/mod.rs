@@ -17,6 +17,7 @@ pub(crate) mod problems;
 mod processes;
 mod start;
 mod task;
+mod venues;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -45,6 +46,8 @@ pub fn router() -> Routes {
         .get("/instances/{id}", STAFF, instance::show)
         .get("/instances/{id}/print", STAFF, instance::print)
         .post("/instances/{id}/withdraw", STAFF, instance::withdraw)
+        .get("/admin/venues/schedule", Need::Screen(&["menu:forms"]), venues::schedule)
+        .post("/admin/venues/bookings/{id}/cancel", Need::Screen(&["forms:write"]), venues::cancel)
         .get("/m", Need::Screen(&[]), app::home)
         .get("/m/messages", Need::Screen(&[]), app::messages)
         .get("/m/messages/{id}", Need::Screen(&[]), app::open)

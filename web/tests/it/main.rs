@@ -461,7 +461,11 @@ async fn an_institution_activation_killed_midway_completes_once_after_a_restart(
     let code = before["items"][0]["values"]["merchant_code"].as_str().expect("the code was written").to_string();
     assert!(store.sms_outbox(&format!("account:{account}")).await.expect("reads").is_empty(), "held before its SMS");
     drop(server); // SIGKILL inside the handler
-    let open = store.external_tasks(&store::ExternalTaskQuery::new(store::DataScope::All)).await.expect("reads").1;
+    let activation = store::ExternalTaskQuery {
+        topic: Some(services::institution::TOPIC.into()),
+        ..store::ExternalTaskQuery::new(store::DataScope::All)
+    };
+    let open = store.external_tasks(&activation).await.expect("reads").1;
     assert_eq!(open, 1, "the activation's task is still open at the kill");
 
     let server = Server::start_demo(directory.path(), "ignored-the-admin-exists", &[("SY_JOB_LOCK_SECONDS", "2")]);
