@@ -157,7 +157,20 @@ impl DomainWorkers {
             attempt: (attempts - left_before) as u32,
         };
         let worker = config.worker.as_str();
-        let outcome = handler.handle(&task, &self.ports).await;
+        // A handler that hangs (a peer that never answers) gives up before its lock runs out,
+        // as a transient failure: it is retried, and the node's other tasks are not held up.
+        let lock_ms = config.lock_ms.unwrap_or_else(|| handler.lock_ms()).max(100);
+        let patience = Duration::from_millis((lock_ms as u64).saturating_mul(9) / 10);
+        let outcome = match tokio::time::timeout(patience, handler.handle(&task, &self.ports)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::transient(
+                "timeout",
+                format!(
+                    "处理超时（{} 毫秒内未完成）(the handler did not finish within its lock)",
+                    patience.as_millis()
+                ),
+            )),
+        };
         let result = match outcome {
             Ok(output) => {
                 // A concurrent change of the instance is a lost race: settle again (the task is

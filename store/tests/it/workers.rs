@@ -157,6 +157,41 @@ impl DomainHandler for Impatient {
     }
 }
 
+/// A handler that never finishes (its peer never answers).
+struct Hangs;
+
+#[async_trait::async_trait]
+impl DomainHandler for Hangs {
+    fn topic(&self) -> &'static str {
+        services::notify::TOPIC
+    }
+
+    async fn handle(&self, _task: &Task, _ports: &Ports) -> Result<Variables, Failure> {
+        std::future::pending().await
+    }
+}
+
+/// A hanging handler gives up before its lock runs out: a transient failure with the kind
+/// `timeout`, retried later — the node's other tasks are not held up behind it.
+#[tokio::test]
+async fn a_handler_that_hangs_gives_up_before_its_lock_expires() {
+    each_backend(|cx| async move {
+        person(&cx, "zhang").await;
+        start(&cx, &[("notifyTo", "zhang"), ("notifyText", "通知")]).await;
+        let hangs = DomainWorkers::new(vec![Arc::new(Hangs)], ports(&cx));
+        let short = WorkerConfig { lock_ms: Some(300), ..config("node") };
+        let settled = tokio::time::timeout(Duration::from_secs(10), hangs.run_once(&cx.executor, &short))
+            .await
+            .expect("the worker does not hang with its handler")
+            .expect("runs");
+        assert_eq!(settled, [Settled::Retrying { left: 2 }]);
+        let open = cx.store.external_tasks(&store::ExternalTaskQuery::new(store::DataScope::All)).await.expect("reads");
+        let message = open.0[0].error_message.clone().unwrap_or_default();
+        assert!(message.starts_with("[timeout]"), "{message}");
+    })
+    .await;
+}
+
 async fn incident_of(cx: &Cx, instance: &str) -> store::IncidentRecord {
     let query = store::IncidentQuery {
         instance_id: Some(instance.to_string()),

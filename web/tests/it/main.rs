@@ -438,7 +438,8 @@ async fn an_institution_activation_killed_midway_completes_once_after_a_restart(
     let password = "Kill-Activation-2026";
     let account = "inst-91310101ma1fl4ct3f";
     let database = format!("sqlite://{}", directory.path().join("shuangyong.db").display());
-    let env = [("SY_JOB_LOCK_SECONDS", "2"), ("SY_FAULT_PAUSE_AFTER", ":welcome")];
+    // A 10-second lock: the held handler gives up only after 9 s (the kill comes well before).
+    let env = [("SY_JOB_LOCK_SECONDS", "10"), ("SY_FAULT_PAUSE_AFTER", ":welcome")];
     let server = Server::start_demo(directory.path(), password, &env);
     // Wait for the welcome message: the handler is now held after it.
     let store = store::connect(&database).await.expect("the database opens");
