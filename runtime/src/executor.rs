@@ -756,12 +756,18 @@ impl Executor {
             }
         }
         if changes.instance_ended && instance.status == InstanceStatus::Completed {
-            message(
-                "completed",
-                format!("您的“{process}”已办结"),
-                "审批已全部通过，流程已办结。".to_string(),
-                format!("/instances/{}", instance.id),
-            );
+            // Where it ended says how (已预定, 时间冲突, 入驻完成 …): an end is not always approval.
+            let end = changes
+                .started_activities
+                .iter()
+                .rev()
+                .find(|activity| activity.activity_type.ends_with("EndEvent") || activity.activity_type == "endEvent")
+                .and_then(|activity| activity.activity_name.clone());
+            let body = match end {
+                Some(end) => format!("流程已结束：{end}。"),
+                None => "流程已办结。".to_string(),
+            };
+            message("completed", format!("您的“{process}”已办结"), body, format!("/instances/{}", instance.id));
         }
         Ok(messages)
     }

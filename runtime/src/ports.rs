@@ -118,9 +118,6 @@ impl Bookings for StoreBookings {
     }
 
     async fn book(&self, request: &BookingRequest) -> Result<Booked, PortError> {
-        if request.ends_at - request.starts_at > store::bookings::MAX_SLOTS * store::bookings::SLOT_MILLIS {
-            return Err(PortError::Refused("一次预定最长 7 天 (a booking is at most a week)".into()));
-        }
         let booking = store::bookings::VenueBooking {
             id: store::new_id(),
             venue_id: request.venue_id.clone(),
@@ -144,6 +141,7 @@ impl Bookings for StoreBookings {
         match booked {
             store::bookings::BookOutcome::Booked(booked) => Ok(Booked::Booked(booked.id)),
             store::bookings::BookOutcome::Taken(other) => Ok(Booked::Taken(holder(other))),
+            store::bookings::BookOutcome::Cancelled(_) => Ok(Booked::Cancelled),
         }
     }
 }

@@ -159,8 +159,16 @@ impl DomainWorkers {
         let worker = config.worker.as_str();
         // A handler that hangs (a peer that never answers) gives up before its lock runs out,
         // as a transient failure: it is retried, and the node's other tasks are not held up.
+        // The lock was taken at the fetch for the whole batch: a task whose lock is nearly
+        // used up by the ones before it is left to the next fetch (by any node) rather than run
+        // past its lock beside another node's run of it.
         let lock_ms = config.lock_ms.unwrap_or_else(|| handler.lock_ms()).max(100);
-        let patience = Duration::from_millis((lock_ms as u64).saturating_mul(9) / 10);
+        let left = record.lock_expires_at.map_or(lock_ms, |expires| expires - store::now_millis());
+        let patience_ms = (lock_ms.saturating_mul(9) / 10).min(left - lock_ms / 10);
+        if patience_ms <= 0 {
+            return Ok(Settled::LockLost);
+        }
+        let patience = Duration::from_millis(patience_ms as u64);
         let outcome = match tokio::time::timeout(patience, handler.handle(&task, &self.ports)).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::transient(

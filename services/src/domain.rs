@@ -187,6 +187,8 @@ pub enum Booked {
     Booked(String),
     /// Another booking holds the time.
     Taken(Holder),
+    /// The request's booking was cancelled since it was made.
+    Cancelled,
 }
 
 /// The venues' schedule.

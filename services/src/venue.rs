@@ -1,59 +1,98 @@
 //! SVC-22 场地预定 / 停车预定 / 活动保障 (issue 14): the `venue-booking` process's handlers. A
 //! request (a `venue-booking` form record: the venue, the time, the purpose) is checked against
-//! the venue's schedule when it is submitted (`sy-venue-check`: a taken time ends the request at
-//! once, with whose booking holds it), reviewed by operations, and booked when approved
-//! (`sy-venue-confirm`): the schedule takes the time in one guarded transaction, so two requests
-//! approved for one time cannot both be booked — the second is told the time was taken. The
-//! request record shows the outcome (已确认 / 时间冲突), and the requester hears of it.
+//! the venue's schedule when it is submitted (`sy-venue-check`: a taken time, a venue gone or not
+//! bookable, or a time past ends the request at once, saying why), reviewed by operations, and
+//! booked when approved (`sy-venue-confirm`): the schedule takes the time in one guarded
+//! transaction, so two requests approved for one time cannot both be booked — the second is
+//! told the time was taken. Both book what was submitted (the process variables), not the record
+//! as it may have been edited since; the request record shows the outcome (已确认 / 时间冲突 /
+//! 场地不可用 / 已取消), and the requester hears of it, once per outcome.
 
 use chrono::{NaiveDate, NaiveTime, TimeZone};
 use engine::{Value, Variables};
 use serde_json::{Map, Value as Json, json};
 
-use crate::domain::{Booked, BookingRequest, DomainHandler, Failure, Note, Ports, Task};
+use crate::domain::{Booked, BookingRequest, DomainHandler, Failure, Note, Ports, RecordView, Task};
 
 pub const CHECK: &str = "sy-venue-check";
 pub const CONFIRM: &str = "sy-venue-confirm";
 /// The requests' form.
 pub const FORM: &str = "venue-booking";
-/// The BPMN error a taken time throws (a boundary event of the model catches it).
+/// The BPMN errors the check throws (the model's boundary event catches either): the time is
+/// taken; the venue cannot be booked (gone, not bookable) or the time has passed.
 pub const TAKEN: &str = "venue-taken";
+pub const UNAVAILABLE: &str = "venue-unavailable";
+/// The venues' form.
+const VENUES: &str = "venue";
 
 fn text<'a>(values: &'a Map<String, Json>, key: &str) -> &'a str {
     values.get(key).and_then(Json::as_str).map(str::trim).unwrap_or_default()
 }
 
-/// The request's venue, times and title, read from its record.
-async fn request(task: &Task, ports: &Ports) -> Result<(BookingRequest, i64, Map<String, Json>), Failure> {
+/// The request as submitted — the venue and the time the reviewer saw, from the process
+/// variables (an edit of the record since changes nothing) — with the live venue behind it (its
+/// district and name; it must still exist and be bookable) and the request's record.
+async fn request(task: &Task, ports: &Ports) -> Result<(BookingRequest, RecordView), Failure> {
     let id = task.text("recordId")?;
     let record = ports
         .records
         .record(FORM, id)
         .await?
         .ok_or_else(|| Failure::permanent("record-missing", format!("预定申请 {id} 不存在或已删除")))?;
-    let values = record.values.clone();
-    let venue = values.get("venue").cloned().unwrap_or(Json::Null);
-    let venue_id = venue.get("id").and_then(Json::as_str).unwrap_or_default().to_string();
-    let venue_title = venue.get("title").and_then(Json::as_str).unwrap_or_default().to_string();
-    if venue_id.is_empty() {
-        return Err(Failure::permanent("invalid-input", "预定申请未选择场地 (no venue)"));
-    }
-    let slot = values.get("time").cloned().unwrap_or(Json::Null);
+    let submitted = |name: &str| task.variables.get(name).map(engine::Value::to_json).unwrap_or(Json::Null);
+    let venue_id = submitted("venue").get("id").and_then(Json::as_str).unwrap_or_default().to_string();
+    let slot = submitted("time");
     let part = |name: &str| slot.get(name).and_then(Json::as_str).unwrap_or_default().to_string();
     let (starts_at, ends_at) = times(&part("date"), &part("start"), &part("end"))
         .ok_or_else(|| Failure::permanent("invalid-input", "预定时间无效 (bad time)"))?;
+    let venue = match ports.records.record(VENUES, &venue_id).await? {
+        Some(venue) => venue,
+        None => return Err(Failure::business(UNAVAILABLE, "所选场地已不存在")),
+    };
+    if venue.values.get("bookable").and_then(Json::as_bool) != Some(true) {
+        return Err(Failure::business(UNAVAILABLE, "所选场地目前不可预定"));
+    }
     let booking = BookingRequest {
         request_id: record.id.clone(),
         venue_id,
-        venue_title,
-        district: record.district.clone(),
-        kind: text(&values, "kind").to_string(),
-        title: text(&values, "purpose").chars().take(60).collect(),
+        venue_title: text(&venue.values, "name").to_string(),
+        // The venue's district: its district's staff see and cancel its bookings.
+        district: venue.district.clone(),
+        kind: submitted("kind").as_str().unwrap_or_default().to_string(),
+        title: submitted("purpose").as_str().unwrap_or_default().chars().take(60).collect(),
         starts_at,
         ends_at,
-        booked_by: record.created_by.clone(),
+        // Who submitted it (the initiator, which nobody can change after the start).
+        booked_by: task.text("starter")?.to_string(),
     };
-    Ok((booking, record.version, values))
+    Ok((booking, record))
+}
+
+/// Marks the request with its outcome (as the system: the status is read-only), unless it
+/// says so already.
+async fn mark(ports: &Ports, record: &RecordView, status: &str, booking: Option<&str>) -> Result<(), Failure> {
+    if text(&record.values, "status") == status {
+        return Ok(());
+    }
+    let mut set = Map::new();
+    set.insert("status".into(), json!(status));
+    if let Some(booking) = booking {
+        set.insert("booking".into(), json!(booking));
+    }
+    Ok(ports.records.set_fields(FORM, &record.id, record.version, set, "场地排期").await?)
+}
+
+/// Tells the requester, once per outcome.
+async fn tell(
+    task: &Task,
+    ports: &Ports,
+    booking: &BookingRequest,
+    outcome: &str,
+    title: &str,
+    body: String,
+) -> Result<(), Failure> {
+    let note = Note { title: title.into(), body, link: Some(format!("/m/forms/{FORM}/{}", booking.request_id)) };
+    Ok(ports.messages.message_to_account(&task.key(outcome), &booking.booked_by, &note).await?)
 }
 
 /// Shanghai time of a date and two clock times, widened to whole half hours.
@@ -88,16 +127,36 @@ impl DomainHandler for Check {
     }
 
     async fn handle(&self, task: &Task, ports: &Ports) -> Result<Variables, Failure> {
-        let (booking, _, _) = request(task, ports).await?;
+        let (booking, record) = match request(task, ports).await {
+            Err(Failure::Business { code, message }) => {
+                // The venue is gone or not bookable: the request says so and ends.
+                let id = task.text("recordId")?;
+                if let Some(record) = ports.records.record(FORM, id).await? {
+                    mark(ports, &record, "unavailable", None).await?;
+                    let note = Note {
+                        title: "场地预定未成功".into(),
+                        body: format!("{message}，请另选场地重新申请。"),
+                        link: Some(format!("/m/forms/{FORM}/{id}")),
+                    };
+                    let starter = task.text("starter")?;
+                    ports.messages.message_to_account(&task.key("unavailable"), starter, &note).await?;
+                }
+                return Err(Failure::Business { code, message });
+            }
+            other => other?,
+        };
+        if booking.starts_at < now() {
+            mark(ports, &record, "unavailable", None).await?;
+            tell(task, ports, &booking, "past", "场地预定未成功", "申请的时间已经过去，请重新选择时间。".into())
+                .await?;
+            return Err(Failure::business(UNAVAILABLE, "申请的时间已经过去"));
+        }
         if let Some(holder) = ports.bookings.conflict(&booking).await? {
             let taken =
                 format!("该时段已被“{}”预定（{}–{}）", holder.title, shown(holder.starts_at), shown(holder.ends_at));
-            let note = Note {
-                title: "场地预定未成功".into(),
-                body: format!("“{}”{taken}，请另选时间重新申请。", booking.venue_title),
-                link: Some(format!("/m/forms/{FORM}/{}", booking.request_id)),
-            };
-            ports.messages.message_to_account(&task.key("taken"), &booking.booked_by, &note).await?;
+            mark(ports, &record, "conflict", None).await?;
+            let body = format!("“{}”{taken}，请另选时间重新申请。", booking.venue_title);
+            tell(task, ports, &booking, "taken", "场地预定未成功", body).await?;
             return Err(Failure::business(TAKEN, taken));
         }
         Ok(Variables::new())
@@ -113,44 +172,46 @@ impl DomainHandler for Confirm {
     }
 
     async fn handle(&self, task: &Task, ports: &Ports) -> Result<Variables, Failure> {
-        let (booking, version, values) = request(task, ports).await?;
-        let requester = booking.booked_by.clone();
-        let (status, note) = match ports.bookings.book(&booking).await? {
-            Booked::Booked(id) => {
-                let when = format!("{}–{}", shown(booking.starts_at), shown(booking.ends_at));
-                let note = Note {
-                    title: "场地预定已确认".into(),
-                    body: format!("“{}”{when} 已为您预定，用途：{}。", booking.venue_title, booking.title),
-                    link: Some(format!("/m/forms/{FORM}/{}", booking.request_id)),
-                };
-                (("confirmed", Some(id)), note)
-            }
-            Booked::Taken(holder) => {
-                let note = Note {
-                    title: "场地预定未成功".into(),
-                    body: format!(
+        let (booking, record) = request(task, ports).await?;
+        let when = format!("{}–{}", shown(booking.starts_at), shown(booking.ends_at));
+        // An outcome already on the request stands (a run again after it was written, or a
+        // 取消 since): never booked twice, never flipped.
+        let booked = match text(&record.values, "status") {
+            "confirmed" => true,
+            "conflict" | "cancelled" | "unavailable" => false,
+            _ => match ports.bookings.book(&booking).await? {
+                Booked::Booked(id) => {
+                    mark(ports, &record, "confirmed", Some(&id)).await?;
+                    true
+                }
+                Booked::Taken(holder) => {
+                    mark(ports, &record, "conflict", None).await?;
+                    let body = format!(
                         "“{}”的该时段已被“{}”预定（{}–{}），请另选时间重新申请。",
                         booking.venue_title,
                         holder.title,
                         shown(holder.starts_at),
                         shown(holder.ends_at)
-                    ),
-                    link: Some(format!("/m/forms/{FORM}/{}", booking.request_id)),
-                };
-                (("conflict", None), note)
-            }
+                    );
+                    tell(task, ports, &booking, "conflict", "场地预定未成功", body).await?;
+                    false
+                }
+                Booked::Cancelled => {
+                    mark(ports, &record, "cancelled", None).await?;
+                    false
+                }
+            },
         };
-        let mut set = Map::new();
-        set.insert("status".into(), json!(status.0));
-        if let Some(id) = &status.1 {
-            set.insert("booking".into(), json!(id));
+        if booked {
+            let body = format!("“{}”{when} 已为您预定，用途：{}。", booking.venue_title, booking.title);
+            tell(task, ports, &booking, "confirmed", "场地预定已确认", body).await?;
         }
-        if text(&values, "status") != status.0 {
-            ports.records.set_fields(FORM, &booking.request_id, version, set, "场地排期").await?;
-        }
-        ports.messages.message_to_account(&task.key("outcome"), &requester, &note).await?;
         let mut output = Variables::new();
-        output.insert("booked".into(), Value::Boolean(status.1.is_some()));
+        output.insert("booked".into(), Value::Boolean(booked));
         Ok(output)
     }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp_millis()
 }

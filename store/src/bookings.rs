@@ -39,6 +39,9 @@ pub enum BookOutcome {
     Booked(VenueBooking),
     /// Another booking holds part of the time: its title and times.
     Taken(VenueBooking),
+    /// The request was booked before and that booking was cancelled since: never booked again
+    /// under the same request (a new time is a new request).
+    Cancelled(VenueBooking),
 }
 
 /// The half-hour slots from `starts_at` to `ends_at` (both on slot boundaries).
@@ -115,7 +118,8 @@ macro_rules! bookings_impl {
                     DataScope::All => ("", None),
                     DataScope::District(code) => (" AND b.district = ?", Some(code.clone())),
                     DataScope::Own(user) | DataScope::Started(user) => (" AND b.booked_by = ?", Some(user.clone())),
-                    // A unit sees its district's schedule through its staff; none of its own.
+                    // Bookings carry no unit: a unit-scope reader sees none (the schedule is
+                    // district staff's).
                     DataScope::Unit(_) | DataScope::Nothing => (" AND 1 = 0", None),
                 }
             }
@@ -124,16 +128,34 @@ macro_rules! bookings_impl {
             impl BookingStore for $store {
                 async fn book_venue(&self, booking: &VenueBooking) -> Result<BookOutcome> {
                     let slots = slots(booking.starts_at, booking.ends_at);
-                    if slots.is_empty() {
+                    let (Some(first), Some(last)) = (slots.first().copied(), slots.last().copied()) else {
                         return Err(Error::Invalid("预定时间为空 (an empty booking)".into()));
+                    };
+                    if booking.ends_at - booking.starts_at > MAX_SLOTS * SLOT_MILLIS {
+                        return Err(Error::Invalid("一次预定最长 7 天 (a booking is at most a week)".into()));
                     }
+                    // The time it holds is the whole slots: stored so, shown so.
+                    let mut booking = booking.clone();
+                    booking.starts_at = first;
+                    booking.ends_at = last + SLOT_MILLIS;
                     let mut tx = self.begin_write().await?;
                     let existing = sqlx::query(Self::dynamic(format!("SELECT {COLUMNS} FROM venue_bookings WHERE request_id = ?")))
                         .bind(&booking.request_id)
                         .fetch_optional(&mut *tx)
                         .await?;
                     if let Some(row) = existing {
-                        return Ok(BookOutcome::Booked(booking_from(&row)?));
+                        let existing = booking_from(&row)?;
+                        let same = existing.venue_id == booking.venue_id
+                            && existing.starts_at == booking.starts_at
+                            && existing.ends_at == booking.ends_at;
+                        return match (existing.status.as_str(), same) {
+                            (_, false) => Err(Error::Invalid(format!(
+                                "申请 {} 已有另一场地或时段的排期 (the request is booked for another venue or time)",
+                                booking.request_id
+                            ))),
+                            ("confirmed", true) => Ok(BookOutcome::Booked(existing)),
+                            _ => Ok(BookOutcome::Cancelled(existing)),
+                        };
                     }
                     sqlx::query(Self::dynamic(format!("INSERT INTO venue_bookings ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")))
                         .bind(&booking.id).bind(&booking.venue_id).bind(&booking.venue_title).bind(&booking.district)
@@ -162,9 +184,8 @@ macro_rules! bookings_impl {
                         Err(error) => return Err(Self::map_error(error)),
                     }
                     tx.commit().await.map_err(Self::map_error)?;
-                    let mut booked = booking.clone();
-                    booked.status = "confirmed".into();
-                    Ok(BookOutcome::Booked(booked))
+                    booking.status = "confirmed".into();
+                    Ok(BookOutcome::Booked(booking))
                 }
 
                 async fn venue_conflict(&self, venue_id: &str, starts_at: i64, ends_at: i64) -> Result<Option<VenueBooking>> {

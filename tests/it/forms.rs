@@ -652,7 +652,8 @@ async fn the_demo_records_of_every_shipped_form_load() {
         let (_, _, city) = staff(&app).await;
         let catalog = web::shipped_forms();
         let mut empty = Vec::new();
-        for form in catalog.forms() {
+        // The forms whose demo records the demo flows make are checked with the demo start.
+        for form in catalog.forms().filter(|form| !web::demo::FLOW_FORMS.contains(&form.key.as_str())) {
             let (status, list) = get(&app, &city, &format!("/api/forms/{}/records", form.key)).await;
             assert_eq!(status, StatusCode::OK, "{}: {list}", form.key);
             let demo: Value =

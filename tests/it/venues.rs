@@ -118,7 +118,26 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
             messages["items"].as_array().expect("items").iter().find(|m| m["title"] == "场地预定未成功").cloned();
         assert!(refused.expect("told").to_string().contains("老兵座谈会"), "{messages}");
         let (_, record) = get(&app, &hp, &format!("{REQUESTS}/{second}")).await;
-        assert_eq!(record["values"]["status"], "requested");
+        assert_eq!(record["values"]["status"], "conflict", "the request says so");
+        let (status, again) =
+            post(&app, &hp, &format!("{REQUESTS}/{second}/submit"), json!({ "version": record["version"] })).await;
+        assert_eq!((status, again["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("submit-not-allowed")));
+        // A request is not edited once made: what was submitted is what is reviewed and booked.
+        let edit = json!({ "version": record["version"], "purpose": "改了" });
+        let response =
+            hp.send(&app, reqwest::Method::PUT, &format!("{REQUESTS}/{second}"), edit).send().await.expect("sent");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+        // A venue that is not bookable: the request ends at the check, saying so.
+        let closed = json!({ "name": "维修中的会议室", "kind": "meeting", "capacity": 20, "district": "310101",
+                             "address": { "address": "黄浦区延安东路 300 号" }, "bookable": false });
+        let (_, closed) = post(&app, &hp, "/api/forms/venue/records", closed).await;
+        let closed = closed["id"].as_str().expect("id").to_string();
+        let (unavailable, instance) = request(&app, &hp, &closed, "会议", "09:00", "10:00").await;
+        assert_eq!(after_check(&app, &instance).await, None);
+        let (_, record) = get(&app, &hp, &format!("{REQUESTS}/{unavailable}")).await;
+        assert_eq!(record["values"]["status"], "unavailable");
+        assert!(titles(&app, &hp).await.iter().filter(|title| *title == "场地预定未成功").count() >= 2);
 
         // Two requests for one free time, both checked and approved: booked once.
         let (third, one) = request(&app, &hp, &hall, "拥军文艺演出", "14:00", "16:00").await;

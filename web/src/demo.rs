@@ -274,6 +274,10 @@ const APPLICATIONS: &[(&str, &str, &str, &str, &str, &str, Fate)] = &[
     ("hp-reviewer2", "黄浦区拥军面馆", "91310101MA1FL4CT3F", "310101", "catering", "13800000005", Fate::Approved),
 ];
 
+/// The forms whose demo records come from the demo flows ([`load_flows`]: made and submitted
+/// as the processes make them), not from `definitions/demo/form-records.json`.
+pub const FLOW_FORMS: &[&str] = &[services::venue::FORM];
+
 /// The demo's 场地预定 requests (SVC-22): (venue, kind, purpose, day of this week from Monday,
 /// start, end, booked): the booked ones are in the schedule already (as if approved before), the
 /// others are submitted and wait for 黄浦区's review once the node has checked them.

@@ -68,6 +68,7 @@ async fn of_many_racing_requests_for_one_time_exactly_one_is_booked() {
             match handle.await.expect("racer does not panic").expect("booking answers") {
                 BookOutcome::Booked(_) => booked += 1,
                 BookOutcome::Taken(holder) => assert_eq!(holder.venue_id, "hall"),
+                other => panic!("{}: a new request is booked or taken: {other:?}", cx.backend),
             }
         }
         assert_eq!(booked, 1, "{}: exactly one of {RACERS} overlapping requests is booked", cx.backend);
@@ -117,6 +118,14 @@ async fn adjacent_times_share_a_venue_and_cancelling_frees_the_time() {
         let seen = store.venue_bookings(None, NINE - HOUR, NINE + 3 * HOUR, false, &xh).await.expect("lists");
         assert!(seen.iter().all(|b| b.district.as_deref() == Some("310104")) && seen.len() == 1, "{seen:?}");
         assert!(store.venue_booking(&first.id, &xh).await.expect("reads").is_none());
+        // A cancelled request is never booked again under itself (a confirmation run again
+        // after 取消 does not bring the booking back).
+        match store.book_venue(&again).await.expect("answers") {
+            BookOutcome::Cancelled(old) => assert_eq!(old.id, first.id),
+            other => panic!("{}: cancelled stays cancelled: {other:?}", cx.backend),
+        }
+        // The same request for another time is refused outright.
+        assert!(store.book_venue(&booking("a", "hall", NINE + 5 * HOUR, NINE + 6 * HOUR, "310101")).await.is_err());
         // An empty time is refused.
         assert!(store.book_venue(&booking("e", "hall", NINE, NINE, "310101")).await.is_err());
     })

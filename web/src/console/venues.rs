@@ -20,7 +20,7 @@ use crate::templates::Context;
 /// The requests' form and the venues' form.
 const REQUESTS: &str = services::venue::FORM;
 const VENUES: &str = "venue";
-/// The hours the calendar shows (bookings outside them are listed under it).
+/// The hours the calendar shows (every booking of the week is also listed under it).
 const FIRST_HOUR: u32 = 8;
 const LAST_HOUR: u32 = 22;
 
@@ -102,7 +102,9 @@ pub(crate) async fn schedule(
     let today = chrono::Utc::now().with_timezone(&shanghai()).date_naive();
     let chosen = match query.week.as_deref().filter(|week| !week.is_empty()) {
         Some(week) => NaiveDate::parse_from_str(week, "%Y-%m-%d")
-            .map_err(|_| ApiError::invalid("日期格式应为 2026-12-07 (bad date)"))?,
+            .ok()
+            .filter(|day| (2000..=2100).contains(&day.year()))
+            .ok_or_else(|| ApiError::invalid("日期格式应为 2026-12-07，年份在 2000 至 2100 之间 (bad date)"))?,
         None => today,
     };
     let monday = chosen - Duration::days(i64::from(chosen.weekday().num_days_from_monday()));
@@ -209,12 +211,10 @@ pub(crate) async fn cancel(
         .venue_booking(&id, &scope)
         .await?
         .ok_or_else(|| ApiError::not_found("排期不存在或无权查看 (no such booking)"))?;
-    if !state.store().cancel_venue_booking(&id, &user, store::now_millis()).await? {
-        return Err(ApiError::coded(axum::http::StatusCode::CONFLICT, "invalid-state", "该排期已取消"));
-    }
-    crate::identity::audit(&state, crate::identity::entry(Some(&user), &ip, "venue.cancel", Some(&id), "success"))
-        .await?;
-    // The request says so (as the system: its status is read-only), and its requester hears.
+    let cancelled = state.store().cancel_venue_booking(&id, &user, store::now_millis()).await?;
+    // The request says so (as the system: its status is read-only), and its requester hears —
+    // also when the booking was cancelled before and these steps did not all happen then (each
+    // is done once: the status set is a no-op the second time, the message has its key).
     let catalog = crate::forms::catalog(&state);
     if let Some(form) = catalog.form(REQUESTS) {
         let system =
@@ -258,6 +258,11 @@ pub(crate) async fn cancel(
         created_at: store::now_millis(),
     };
     state.store().push_message(&message).await?;
+    if !cancelled {
+        return Err(ApiError::coded(axum::http::StatusCode::CONFLICT, "invalid-state", "该排期已取消"));
+    }
+    crate::identity::audit(&state, crate::identity::entry(Some(&user), &ip, "venue.cancel", Some(&id), "success"))
+        .await?;
     let week = day_of(booking.starts_at).map(|d| d.format("%Y-%m-%d").to_string()).unwrap_or_default();
     see_other(&format!("/admin/venues/schedule?week={week}&notice=cancelled"))
 }
