@@ -77,6 +77,9 @@ pub struct InboxQuery {
     /// `time` (default), `businessKey`, `process`, `name`; ascending when true.
     pub sort: Option<(String, bool)>,
     pub page: Page,
+    /// Process keys whose instances their starter does not review (`sy:selfReview = false`):
+    /// the unclaimed tasks of the user's own instances of these are not offered to them.
+    pub not_own_reviews: Vec<String>,
 }
 
 /// One row of an inbox tab.
@@ -255,6 +258,14 @@ fn candidate_clause(query: &InboxQuery) -> (String, Vec<Param>) {
         params.extend(query.roles.iter().cloned().map(Param::Text));
     }
     clause.push_str("))");
+    if !query.not_own_reviews.is_empty() {
+        clause.push_str(&format!(
+            " AND NOT (p.start_user = ? AND p.definition_key IN ({}))",
+            marks(query.not_own_reviews.len())
+        ));
+        params.push(Param::Text(query.user.clone()));
+        params.extend(query.not_own_reviews.iter().cloned().map(Param::Text));
+    }
     (clause, params)
 }
 

@@ -298,7 +298,11 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         assert_eq!(status, StatusCode::CREATED, "{started}");
         let instance = started["instanceId"].as_str().expect("instance").to_string();
         let (task, _) = open_task(&app, &instance).await;
-        // Who applied on the institution's behalf does not review it (sy:selfReview = false).
+        // Who applied on the institution's behalf does not review it (sy:selfReview = false):
+        // it is not offered to them, and claiming it is refused.
+        let (_, mine) = get(&app, &hp, "/api/inbox/counts").await;
+        let (_, theirs) = get(&app, &hp2, "/api/inbox/counts").await;
+        assert_eq!((mine["claimable"].as_i64(), theirs["claimable"].as_i64()), (Some(0), Some(1)), "{mine} {theirs}");
         let (status, refused) = post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
         post(&app, &hp2, &format!("/api/tasks/{task}/claim"), json!({})).await;

@@ -44,6 +44,8 @@ pub(crate) struct Caller {
     pub(crate) id: String,
     pub(crate) groups: Vec<String>,
     pub(crate) admin: bool,
+    /// Process keys whose starter does not review their instances (`sy:selfReview = false`).
+    pub(crate) not_own_reviews: Vec<String>,
 }
 
 pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
@@ -54,7 +56,28 @@ pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
             groups.push(group);
         }
     }
-    Ok(Caller { id: account.id.clone(), groups, admin: auth.principal.can("system:config") })
+    Ok(Caller {
+        id: account.id.clone(),
+        groups,
+        admin: auth.principal.can("system:config"),
+        not_own_reviews: not_own_reviews(state).await?,
+    })
+}
+
+/// The keys of the latest process versions whose starter does not review them (each model's
+/// settings are read once and cached by the executor).
+async fn not_own_reviews(state: &AppState) -> ApiResult<Vec<String>> {
+    let query = store::DefinitionQuery { latest_version: true, ..store::DefinitionQuery::default() };
+    let mut keys = Vec::new();
+    for definition in state.store().definitions(&query).await?.0 {
+        match state.executor.approval_settings(&definition.id).await {
+            Ok(settings) if !settings.self_review => keys.push(definition.key),
+            Ok(_) => {}
+            // A model that does not load never offers tasks anyway.
+            Err(error) => tracing::debug!(%error, definition = %definition.id, "settings unreadable"),
+        }
+    }
+    Ok(keys)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -109,6 +132,7 @@ pub(crate) fn inbox_query(tab: InboxTab, caller: &Caller, params: InboxParams) -
         return Err(ApiError::invalid(format!("不能按 {key} 排序 (cannot sort by {key})")));
     }
     Ok(InboxQuery {
+        not_own_reviews: caller.not_own_reviews.clone(),
         tab,
         user: caller.id.clone(),
         roles: caller.groups.clone(),

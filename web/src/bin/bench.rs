@@ -616,6 +616,7 @@ mod jobs {
             text: None,
             sort: None,
             page: store::Page { first_result: 0, max_results: Some(20) },
+            not_own_reviews: Vec::new(),
         };
         let percentiles = |mut samples: Vec<f64>| {
             samples.sort_by(f64::total_cmp);
