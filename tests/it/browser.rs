@@ -1006,13 +1006,13 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     )
     .await;
     page.open(&format!("{}/m", app.base)).await;
-    page.until("location.pathname === '/m/login'").await;
+    page.until("document.readyState === 'complete' && location.pathname === '/m/login'").await;
     assert!(page.text("#login-form").await.contains("短信验证码"));
     page.screenshot("m-login.png").await;
 
     // 注册: a code to the phone, then the account, signed in at once.
     page.click("#to-register").await;
-    page.until("location.pathname === '/m/register'").await;
+    page.until("document.readyState === 'complete' && location.pathname === '/m/register'").await;
     page.fill("#phone", phone).await;
     page.click("#send-code").await;
     page.until("document.getElementById('notice') !== null").await;
@@ -1024,12 +1024,12 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     page.fill("#confirm_password", "Apply-Pass-2026").await;
     page.screenshot("m-register.png").await;
     page.click("#register").await;
-    page.until("location.pathname === '/m'").await;
+    page.until("document.readyState === 'complete' && location.pathname === '/m'").await;
     assert!(page.text("#institutions").await.contains("申请入驻"));
 
     // 申请入驻: the application with its licence photo, submitted in one step.
     page.click("#apply").await;
-    page.until("location.pathname === '/m/forms/provider-institution/new'").await;
+    page.until("document.readyState === 'complete' && location.pathname === '/m/forms/provider-institution/new'").await;
     for (selector, value) in [
         ("#in-name", "黄浦区拥军示范餐厅"),
         ("#in-credit_code", "91310101MA1FL4CT3F"),
@@ -1045,6 +1045,9 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     page.until("document.querySelector(\"[name='v.licence_image']\").value !== ''").await;
     let _ = std::fs::remove_dir_all(&folder);
     assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    // An applicant cannot edit a saved application later (what is submitted is reviewed), so
+    // only 提交 is offered, not 暂存.
+    assert_eq!(page.evaluate("document.getElementById('save') === null").await, true, "no 暂存 for an applicant");
     page.screenshot("m-apply.png").await;
     page.click("#save-submit").await;
     page.until("document.getElementById('notice') !== null").await;
@@ -1073,7 +1076,7 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     assert!(page.text("#messages").await.contains("门牌号"));
     page.screenshot("m-messages.png").await;
     page.click("#messages a.m-message").await;
-    page.until("location.pathname.startsWith('/m/tasks/')").await;
+    page.until("document.readyState === 'complete' && location.pathname.startsWith('/m/tasks/')").await;
     assert_eq!(
         page.evaluate("document.getElementById('in-name').value").await,
         "黄浦区拥军示范餐厅",
@@ -1083,7 +1086,7 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
     page.screenshot("m-revise.png").await;
     page.click("#op-form-approve button[type=submit]").await;
-    page.until("location.pathname === '/m/todo'").await;
+    page.until("document.readyState === 'complete' && location.pathname === '/m/todo'").await;
 
     // Both levels approve; the node's workers activate the institution.
     for reviewer in [&hp, &city] {

@@ -1041,6 +1041,9 @@ pub(crate) async fn edit_page(
     // A new record of a form with a process can be saved and submitted at once (保存并提交).
     let submit = form.workflow.as_ref().filter(|_| record.is_none() && super::may_submit(auth, form));
     context.insert("submit_label", &submit.map(|workflow| workflow.label.clone()));
+    // Saving without submitting is offered only to whoever may edit the saved record later (an
+    // institution's applicant submits: what is submitted is what is reviewed).
+    context.insert("may_save", &(submit.is_none() || super::may(auth, form, Action::Update)));
     let active = format!("form:{}", form.key);
     let template = if surface == Surface::Phone { "m_form_edit.html" } else { "form_edit.html" };
     let mut response = screen(state, auth, &active, template, context).await?;
