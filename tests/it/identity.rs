@@ -113,6 +113,13 @@ impl Session {
         self.send(app, reqwest::Method::POST, path, body)
     }
 
+    /// A JSON POST: its status and body (`null` when there is none).
+    pub async fn post_json(&self, app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self.post(app, path, body).send().await.expect("sent");
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// A multipart upload of `bytes` as the file `name` in the field `file`, with the CSRF header.
     pub async fn upload(&self, app: &TestApp, path: &str, name: &str, bytes: Vec<u8>) -> reqwest::Response {
         let form = reqwest::multipart::Form::new()

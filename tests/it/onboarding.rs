@@ -17,12 +17,6 @@ use crate::support::{TestApp, each_backend, test_keys};
 const MODEL: &str = include_str!("../../definitions/processes/institution-onboarding.bpmn");
 const FORM: &str = "/api/forms/provider-institution/records";
 
-async fn post(app: &TestApp, session: &Session, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = session.post(app, path, body).send().await.expect("sent");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
 /// The newest SMS code sent to `phone` (the local outbox is the carrier here).
 async fn code_sent_to(app: &TestApp, phone: &str) -> String {
     let outbox = app.executor.store().sms_outbox(phone).await.expect("outbox reads");
@@ -100,18 +94,6 @@ fn restaurant(credit_code: &str, phone: &str) -> Value {
     })
 }
 
-/// Waits until the instance has ended (the activation runs on the node's domain workers).
-async fn ended(app: &TestApp, instance: &str) -> Value {
-    for _ in 0..200 {
-        let history = app.json(&format!("/history/process-instance/{instance}")).await;
-        if history["state"] != "ACTIVE" {
-            return history;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("instance {instance} did not end");
-}
-
 async fn messages(app: &TestApp, session: &Session) -> Value {
     let (status, messages) = get(app, session, "/api/messages").await;
     assert_eq!(status, StatusCode::OK, "{messages}");
@@ -146,12 +128,12 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
 
         // 申请入驻: the record and the submission in one go; the applicant's own first task
         // (sy:submit) is done by the submission, so the application waits at 黄浦区.
-        let (status, created) = post(&app, &me, FORM, restaurant("91310101MA1FL4CT3F", phone)).await;
+        let (status, created) = me.post_json(&app, FORM, restaurant("91310101MA1FL4CT3F", phone)).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         assert_eq!(created["values"]["status"], "applying", "a new institution is 申请中 whatever it sends");
         let id = created["id"].as_str().expect("id").to_string();
         let record = format!("{FORM}/{id}");
-        let (status, started) = post(&app, &me, &format!("{record}/submit"), json!({ "version": 1 })).await;
+        let (status, started) = me.post_json(&app, &format!("{record}/submit"), json!({ "version": 1 })).await;
         assert_eq!(status, StatusCode::CREATED, "{started}");
         let instance = started["instanceId"].as_str().expect("instance").to_string();
         let (task, key) = open_task(&app, &instance).await;
@@ -161,7 +143,7 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         assert_eq!(history[0]["assignee"], account.as_str(), "{history}");
         assert!(history[0]["endTime"].is_string(), "the submission completed the application task: {history}");
         // An applicant may not set what staff decide, nor read anyone else's institutions.
-        let (status, refused) = post(&app, &me, FORM, json!({ "name": "x", "status": "active" })).await;
+        let (status, refused) = me.post_json(&app, FORM, json!({ "name": "x", "status": "active" })).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
         let (status, list) = get(&app, &xh, &format!("{FORM}?size=50")).await;
         assert_eq!(status, StatusCode::OK);
@@ -170,10 +152,10 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         assert_eq!(status, StatusCode::NOT_FOUND, "nor its review");
 
         // 黄浦区 returns it to the applicant with a reason: they hear of it, with their task.
-        let (status, _) = post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, _) = hp.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let returned = json!({ "target": "application", "comment": "营业执照照片不清晰，请补充经营场所门牌号" });
-        let (status, body) = post(&app, &hp, &format!("/api/tasks/{task}/return"), returned).await;
+        let (status, body) = hp.post_json(&app, &format!("/api/tasks/{task}/return"), returned).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         let (revise, key) = open_task(&app, &instance).await;
         assert_eq!(key, "application");
@@ -189,29 +171,29 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         let (status, detail) = get(&app, &me, &format!("/api/tasks/{revise}")).await;
         assert_eq!(status, StatusCode::OK, "{detail}");
         assert_eq!(detail["task"]["taskForm"]["view"], "application");
-        let (status, refused) = post(
-            &app,
-            &me,
-            &format!("/api/tasks/{revise}/approve"),
-            json!({ "variables": { "review_note": "自己写的意见" } }),
-        )
-        .await;
+        let (status, refused) = me
+            .post_json(
+                &app,
+                &format!("/api/tasks/{revise}/approve"),
+                json!({ "variables": { "review_note": "自己写的意见" } }),
+            )
+            .await;
         assert_eq!((status, refused["code"].as_str()), (StatusCode::FORBIDDEN, Some("field-not-editable")));
         // Nor who started it (the initiator is set once), nor the district under review.
         let hijack = json!({ "variables": { "starter": "hp1" } });
-        let (status, refused) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), hijack).await;
+        let (status, refused) = me.post_json(&app, &format!("/api/tasks/{revise}/approve"), hijack).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
         let moved = json!({ "variables": { "district": "310104" } });
-        let (status, refused) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), moved).await;
+        let (status, refused) = me.post_json(&app, &format!("/api/tasks/{revise}/approve"), moved).await;
         assert_eq!((status, refused["code"].as_str()), (StatusCode::FORBIDDEN, Some("field-not-editable")));
         // Only 重新提交 and 意见 on their own application: no 转办, no 驳回.
-        let (status, _) = post(&app, &me, &format!("/api/tasks/{revise}/transfer"), json!({ "user": "hp1" })).await;
+        let (status, _) = me.post_json(&app, &format!("/api/tasks/{revise}/transfer"), json!({ "user": "hp1" })).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // The Camunda REST API is for staff and machines, not for self-registered people.
         let response = me.get(&app, "/engine-rest/process-definition").send().await.expect("sent");
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let revised = json!({ "variables": { "address": "上海市黄浦区南京东路 100 号 1 楼" }, "comment": "已补充" });
-        let (status, body) = post(&app, &me, &format!("/api/tasks/{revise}/approve"), revised).await;
+        let (status, body) = me.post_json(&app, &format!("/api/tasks/{revise}/approve"), revised).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         let (_, now) = get(&app, &me, &record).await;
         assert_eq!(now["values"]["address"], "上海市黄浦区南京东路 100 号 1 楼");
@@ -219,16 +201,16 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         // Both levels approve; the activation runs on the node's workers.
         let (task, key) = open_task(&app, &instance).await;
         assert_eq!(key, "districtReview");
-        post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        hp.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
         let note = json!({ "variables": { "review_note": "材料齐全，同意入驻" } });
-        let (status, body) = post(&app, &hp, &format!("/api/tasks/{task}/approve"), note).await;
+        let (status, body) = hp.post_json(&app, &format!("/api/tasks/{task}/approve"), note).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         let (task, key) = open_task(&app, &instance).await;
         assert_eq!(key, "cityReview");
-        post(&app, &city, &format!("/api/tasks/{task}/claim"), json!({})).await;
-        let (status, body) = post(&app, &city, &format!("/api/tasks/{task}/approve"), json!({})).await;
+        city.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, body) = city.post_json(&app, &format!("/api/tasks/{task}/approve"), json!({})).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-        let history = ended(&app, &instance).await;
+        let history = app.ended(&instance).await;
         assert_eq!(history["state"], "COMPLETED", "{history}");
 
         // 已入驻: the applicant's account is the institution's, moved to its district, with
@@ -261,18 +243,18 @@ async fn an_institution_applies_from_the_light_app_is_returned_revises_and_is_on
         // An institution already in is not submitted again.
         let (_, record_now) = get(&app, &hp, &record).await;
         let version = record_now["version"].clone();
-        let (status, again) = post(&app, &hp, &format!("{record}/submit"), json!({ "version": version })).await;
+        let (status, again) = hp.post_json(&app, &format!("{record}/submit"), json!({ "version": version })).await;
         assert_eq!((status, again["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("submit-not-allowed")));
 
         // Reading a message marks it; another account cannot touch it.
         let first = inbox["items"][0]["id"].as_str().expect("id").to_string();
-        let (status, _) = post(&app, &hp, &format!("/api/messages/{first}/read"), json!({})).await;
+        let (status, _) = hp.post_json(&app, &format!("/api/messages/{first}/read"), json!({})).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "another account's message is not there");
-        let (status, _) = post(&app, &me, &format!("/api/messages/{first}/read"), json!({})).await;
+        let (status, _) = me.post_json(&app, &format!("/api/messages/{first}/read"), json!({})).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let unread = messages(&app, &me).await["unread"].as_i64().expect("count");
         assert_eq!(unread, inbox["unread"].as_i64().expect("count") - 1);
-        let (status, all) = post(&app, &me, "/api/messages/read", json!({})).await;
+        let (status, all) = me.post_json(&app, "/api/messages/read", json!({})).await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(all["changed"], unread);
         assert_eq!(messages(&app, &me).await["unread"], 0);
@@ -291,10 +273,11 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
 
         // Rejected by the city: the application ends with the reason, and the applicant (黄浦区's
         // staff member who applied on its behalf) hears why.
-        let (status, created) = post(&app, &hp, FORM, restaurant("91310101MA1FL4CT4J", "13600001111")).await;
+        let (status, created) = hp.post_json(&app, FORM, restaurant("91310101MA1FL4CT4J", "13600001111")).await;
         assert_eq!(status, StatusCode::CREATED, "{created}");
         let rejected_id = created["id"].as_str().expect("id").to_string();
-        let (status, started) = post(&app, &hp, &format!("{FORM}/{rejected_id}/submit"), json!({ "version": 1 })).await;
+        let (status, started) =
+            hp.post_json(&app, &format!("{FORM}/{rejected_id}/submit"), json!({ "version": 1 })).await;
         assert_eq!(status, StatusCode::CREATED, "{started}");
         let instance = started["instanceId"].as_str().expect("instance").to_string();
         let (task, _) = open_task(&app, &instance).await;
@@ -303,20 +286,20 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         let (_, mine) = get(&app, &hp, "/api/inbox/counts").await;
         let (_, theirs) = get(&app, &hp2, "/api/inbox/counts").await;
         assert_eq!((mine["claimable"].as_i64(), theirs["claimable"].as_i64()), (Some(0), Some(1)), "{mine} {theirs}");
-        let (status, refused) = post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, refused) = hp.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{refused}");
-        post(&app, &hp2, &format!("/api/tasks/{task}/claim"), json!({})).await;
-        let (status, _) = post(&app, &hp2, &format!("/api/tasks/{task}/approve"), json!({})).await;
+        hp2.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, _) = hp2.post_json(&app, &format!("/api/tasks/{task}/approve"), json!({})).await;
         assert_eq!(status, StatusCode::NO_CONTENT);
         let (task, key) = open_task(&app, &instance).await;
         assert_eq!(key, "cityReview");
-        post(&app, &city, &format!("/api/tasks/{task}/claim"), json!({})).await;
-        let (status, refused) = post(&app, &city, &format!("/api/tasks/{task}/reject"), json!({})).await;
+        city.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, refused) = city.post_json(&app, &format!("/api/tasks/{task}/reject"), json!({})).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "驳回 needs a reason: {refused}");
         let reason = json!({ "comment": "该店已不在经营场所营业" });
-        let (status, body) = post(&app, &city, &format!("/api/tasks/{task}/reject"), reason).await;
+        let (status, body) = city.post_json(&app, &format!("/api/tasks/{task}/reject"), reason).await;
         assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-        let history = ended(&app, &instance).await;
+        let history = app.ended(&instance).await;
         assert_ne!(history["state"], "COMPLETED");
         let inbox = messages(&app, &hp).await;
         let message = &inbox["items"][0];
@@ -330,17 +313,17 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         // Approved: the institution gets an account of its own, named by its credit code,
         // that signs in by SMS code on its contact phone; the staff member is told.
         let phone = "13600002222";
-        let (_, created) = post(&app, &hp, FORM, restaurant("91310101MA1FL4CT6Q", phone)).await;
+        let (_, created) = hp.post_json(&app, FORM, restaurant("91310101MA1FL4CT6Q", phone)).await;
         let id = created["id"].as_str().expect("id").to_string();
-        let (_, started) = post(&app, &hp, &format!("{FORM}/{id}/submit"), json!({ "version": 1 })).await;
+        let (_, started) = hp.post_json(&app, &format!("{FORM}/{id}/submit"), json!({ "version": 1 })).await;
         let instance = started["instanceId"].as_str().expect("instance").to_string();
         for reviewer in [&hp2, &city] {
             let (task, _) = open_task(&app, &instance).await;
-            post(&app, reviewer, &format!("/api/tasks/{task}/claim"), json!({})).await;
-            let (status, body) = post(&app, reviewer, &format!("/api/tasks/{task}/approve"), json!({})).await;
+            reviewer.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
+            let (status, body) = reviewer.post_json(&app, &format!("/api/tasks/{task}/approve"), json!({})).await;
             assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
         }
-        assert_eq!(ended(&app, &instance).await["state"], "COMPLETED");
+        assert_eq!(app.ended(&instance).await["state"], "COMPLETED");
         let account = "inst-91310101ma1fl4ct6q";
         let (_, record) = get(&app, &hp, &format!("{FORM}/{id}")).await;
         assert_eq!(record["values"]["account"]["id"], account, "{record}");
@@ -356,7 +339,7 @@ async fn staff_apply_for_an_institution_it_gets_its_own_account_and_either_level
         assert!(titles.iter().any(|title| title.contains("代为申请的机构已入驻")), "{titles:?}");
         // 暂停服务 freezes the institution's account with the record (a district action).
         let (status, paused) =
-            post(&app, &hp, &format!("{FORM}/{id}/actions/pause"), json!({ "version": record["version"] })).await;
+            hp.post_json(&app, &format!("{FORM}/{id}/actions/pause"), json!({ "version": record["version"] })).await;
         assert_eq!(status, StatusCode::OK, "{paused}");
         let frozen = app.executor.store().account(account).await.expect("reads").expect("account");
         assert_eq!(frozen.status, "frozen");

@@ -149,6 +149,18 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// The instance's history once it has ended (domain handlers run on the node's workers).
+    pub async fn ended(&self, instance: &str) -> Value {
+        for _ in 0..200 {
+            let history = self.json(&format!("/history/process-instance/{instance}")).await;
+            if history["state"] != "ACTIVE" {
+                return history;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("instance {instance} did not end");
+    }
+
     /// The open tasks of an instance.
     pub async fn tasks_of(&self, instance_id: &str) -> Vec<Value> {
         self.json(&format!("/task?processInstanceId={instance_id}")).await.as_array().cloned().unwrap_or_default()

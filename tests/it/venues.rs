@@ -6,7 +6,7 @@
 //! time, marks the request and tells the requester.
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::forms::{get, page, staff, submit};
 use crate::identity::{PASSWORD, Session, add_account, login};
@@ -14,23 +14,6 @@ use crate::support::{TestApp, each_backend};
 
 const MODEL: &str = include_str!("../../definitions/processes/venue-booking.bpmn");
 const REQUESTS: &str = "/api/forms/venue-booking/records";
-
-async fn post(app: &TestApp, session: &Session, path: &str, body: Value) -> (StatusCode, Value) {
-    let response = session.post(app, path, body).send().await.expect("sent");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn ended(app: &TestApp, instance: &str) -> Value {
-    for _ in 0..200 {
-        let history = app.json(&format!("/history/process-instance/{instance}")).await;
-        if history["state"] != "ACTIVE" {
-            return history;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("instance {instance} did not end");
-}
 
 /// The request's instance once its schedule check has run: at 运营审批 (its task), or ended.
 async fn after_check(app: &TestApp, instance: &str) -> Option<String> {
@@ -62,18 +45,18 @@ async fn request(
         "time": { "date": "2026-12-09", "start": start, "end": end },
         "contact": "王干事", "contact_phone": "13900001111", "district": "310101"
     });
-    let (status, created) = post(app, session, REQUESTS, body).await;
+    let (status, created) = session.post_json(app, REQUESTS, body).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let id = created["id"].as_str().expect("id").to_string();
-    let (status, started) = post(app, session, &format!("{REQUESTS}/{id}/submit"), json!({ "version": 1 })).await;
+    let (status, started) = session.post_json(app, &format!("{REQUESTS}/{id}/submit"), json!({ "version": 1 })).await;
     assert_eq!(status, StatusCode::CREATED, "{started}");
     (id, started["instanceId"].as_str().expect("instance").to_string())
 }
 
 async fn approve(app: &TestApp, reviewer: &Session, task: &str) {
-    let (status, body) = post(app, reviewer, &format!("/api/tasks/{task}/claim"), json!({})).await;
+    let (status, body) = reviewer.post_json(app, &format!("/api/tasks/{task}/claim"), json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
-    let (status, body) = post(app, reviewer, &format!("/api/tasks/{task}/approve"), json!({})).await;
+    let (status, body) = reviewer.post_json(app, &format!("/api/tasks/{task}/approve"), json!({})).await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
 }
 
@@ -92,17 +75,17 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
         let hp2 = login(&app, "hp2", PASSWORD).await;
         let hall = json!({ "name": "黄浦区双拥活动厅", "kind": "hall", "capacity": 80, "district": "310101",
                            "address": { "address": "黄浦区延安东路 300 号" }, "bookable": true });
-        let (status, hall) = post(&app, &hp, "/api/forms/venue/records", hall).await;
+        let (status, hall) = hp.post_json(&app, "/api/forms/venue/records", hall).await;
         assert_eq!(status, StatusCode::CREATED, "{hall}");
         let hall = hall["id"].as_str().expect("id").to_string();
 
         // Booked: checked, reviewed by someone else, written into the schedule.
         let (first, instance) = request(&app, &hp, &hall, "老兵座谈会", "09:00", "11:00").await;
         let task = after_check(&app, &instance).await.expect("the time is free: to review");
-        let (status, _) = post(&app, &hp, &format!("/api/tasks/{task}/claim"), json!({})).await;
+        let (status, _) = hp.post_json(&app, &format!("/api/tasks/{task}/claim"), json!({})).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "the requester does not review their own request");
         approve(&app, &hp2, &task).await;
-        assert_eq!(ended(&app, &instance).await["state"], "COMPLETED");
+        assert_eq!(app.ended(&instance).await["state"], "COMPLETED");
         let (_, record) = get(&app, &hp, &format!("{REQUESTS}/{first}")).await;
         assert_eq!(record["values"]["status"], "confirmed", "{record}");
         let booking = record["values"]["booking"].as_str().expect("the schedule's booking").to_string();
@@ -111,7 +94,7 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
         // A request for a time the schedule holds ends at the check, and says whose it is.
         let (second, instance) = request(&app, &hp, &hall, "重叠的活动", "10:30", "12:00").await;
         assert_eq!(after_check(&app, &instance).await, None, "no review for a taken time");
-        let history = ended(&app, &instance).await;
+        let history = app.ended(&instance).await;
         assert_eq!(history["state"], "COMPLETED", "{history}");
         let (_, messages) = get(&app, &hp, "/api/messages").await;
         let refused =
@@ -120,7 +103,7 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
         let (_, record) = get(&app, &hp, &format!("{REQUESTS}/{second}")).await;
         assert_eq!(record["values"]["status"], "conflict", "the request says so");
         let (status, again) =
-            post(&app, &hp, &format!("{REQUESTS}/{second}/submit"), json!({ "version": record["version"] })).await;
+            hp.post_json(&app, &format!("{REQUESTS}/{second}/submit"), json!({ "version": record["version"] })).await;
         assert_eq!((status, again["code"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("submit-not-allowed")));
         // A request is not edited once made: what was submitted is what is reviewed and booked.
         let edit = json!({ "version": record["version"], "purpose": "改了" });
@@ -131,7 +114,7 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
         // A venue that is not bookable: the request ends at the check, saying so.
         let closed = json!({ "name": "维修中的会议室", "kind": "meeting", "capacity": 20, "district": "310101",
                              "address": { "address": "黄浦区延安东路 300 号" }, "bookable": false });
-        let (_, closed) = post(&app, &hp, "/api/forms/venue/records", closed).await;
+        let (_, closed) = hp.post_json(&app, "/api/forms/venue/records", closed).await;
         let closed = closed["id"].as_str().expect("id").to_string();
         let (unavailable, instance) = request(&app, &hp, &closed, "会议", "09:00", "10:00").await;
         assert_eq!(after_check(&app, &instance).await, None);
@@ -146,8 +129,8 @@ async fn a_venue_is_booked_once_a_taken_time_is_refused_and_cancelling_frees_it(
             (after_check(&app, &one).await.expect("free"), after_check(&app, &two).await.expect("free"));
         approve(&app, &hp2, &task_one).await;
         approve(&app, &hp2, &task_two).await;
-        ended(&app, &one).await;
-        ended(&app, &two).await;
+        app.ended(&one).await;
+        app.ended(&two).await;
         let mut statuses = Vec::new();
         for id in [&third, &fourth] {
             let (_, record) = get(&app, &hp, &format!("{REQUESTS}/{id}")).await;

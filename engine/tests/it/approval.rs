@@ -30,13 +30,7 @@ fn token_at(state: &engine::InstanceState, element: &str) -> u64 {
 fn return_to_the_applicant_cancels_both_parallel_branches() {
     let env = Env::new();
     let model = env.deploy(&parallel_model());
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let (mut state, _) = runtime.start(Variables::new()).expect("starts");
     let apply = token_at(&state, "apply");
     runtime.complete_task(&mut state, apply, Variables::new()).expect("applies");
@@ -75,13 +69,7 @@ fn return_inside_a_branch_leaves_the_other_branch_alone() {
     ));
     let env = Env::new();
     let model = env.deploy(&xml);
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let (mut state, _) = runtime.start(Variables::new()).expect("starts");
     let a1 = token_at(&state, "a1");
     runtime.complete_task(&mut state, a1, Variables::new()).expect("a1 done");
@@ -104,13 +92,7 @@ fn return_inside_a_branch_leaves_the_other_branch_alone() {
 fn return_to_a_later_or_unknown_task_is_refused() {
     let env = Env::new();
     let model = env.deploy(&parallel_model());
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let (mut state, _) = runtime.start(Variables::new()).expect("starts");
     let apply = token_at(&state, "apply");
     assert!(runtime.return_to(&mut state, apply, "nowhere", None).is_err());
@@ -141,13 +123,7 @@ fn voting_model() -> String {
 fn run_vote(votes: &[bool]) -> (bool, Vec<String>) {
     let env = Env::new();
     let model = env.deploy(&voting_model());
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let voters = engine::Value::Json(serde_json::json!(["a", "b", "c"]));
     let (mut state, _) = runtime.start(Variables::from([("voters".to_string(), voters)])).expect("starts");
     let mut ended = Vec::new();

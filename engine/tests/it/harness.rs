@@ -140,6 +140,11 @@ impl Env {
         Env { scripting: Scripting::new(), handlers }
     }
 
+    /// A runtime for `model` at time `now`, counting working days Monday to Friday.
+    pub fn runtime<'a>(&'a self, model: &'a ProcessModel, now: i64) -> Runtime<'a> {
+        Runtime { model, scripting: &self.scripting, services: &self.handlers, calendar: &engine::timer::WEEKDAYS, now }
+    }
+
     pub fn parse(&self, xml: &str) -> Result<Parsed, ParseError> {
         engine::parse(xml, &self.scripting, &self.handlers)
     }
@@ -184,13 +189,7 @@ impl Scenario {
             self.log.push(line.clone());
             return vec![line];
         }
-        let runtime = Runtime {
-            model: &self.model,
-            scripting: &env.scripting,
-            services: &env.handlers,
-            calendar: &engine::timer::WEEKDAYS,
-            now: self.now,
-        };
+        let runtime = env.runtime(&self.model, self.now);
         let mut lines = vec![format!("> {}", render_command(&command, self.state.as_ref()))];
         let now = self.now;
         let result = match command {

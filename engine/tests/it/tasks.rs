@@ -36,13 +36,7 @@ fn user_task_attributes_are_evaluated_into_the_task_spec() {
     );
     let env = Env::new();
     let model = env.deploy(&xml);
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let (state, events) = runtime
         .start(vars(&[
             ("starter", text("li")),

@@ -107,13 +107,7 @@ fn xor_routes_by_amount_over_a_full_period() {
     // 7919 is prime to 2000, so n = 0..2000 gives every amount once: exactly 5% / 45% / 50%.
     let env = Env::new();
     let model = env.deploy(&workload("xor.bpmn"));
-    let runtime = engine::Runtime {
-        model: &model,
-        scripting: &env.scripting,
-        services: &env.handlers,
-        calendar: &engine::timer::WEEKDAYS,
-        now: 0,
-    };
+    let runtime = env.runtime(&model, 0);
     let mut counts = std::collections::BTreeMap::new();
     for n in 0..2000i64 {
         let (state, events) = runtime.start(vars(&[("n", Value::from_i64(n))])).expect("starts");

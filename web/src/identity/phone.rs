@@ -86,6 +86,22 @@ fn draw(state: &AppState, status: StatusCode, view: View<'_>) -> Response {
     response
 }
 
+/// A refused attempt: the form again with the refusal's words (a server fault: the error page).
+fn refused(state: &AppState, error: ApiError, view: View<'_>) -> Response {
+    match error {
+        ApiError::Internal(_) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
+        error => draw(state, error.status(), View { error: error.to_string(), ..view }),
+    }
+}
+
+/// The 获取验证码 step of either form: a `purpose` code to the number, the form again.
+async fn send_code(state: &AppState, ip: &str, phone: &str, purpose: &str, view: View<'_>) -> Response {
+    match super::sms::send_code_to(state, ip, phone, purpose).await {
+        Ok(()) => draw(state, StatusCode::OK, View { notice: "验证码已发送，请查收短信", ..view }),
+        Err(error) => refused(state, error, view),
+    }
+}
+
 fn signed_in(state: &AppState, token: &str, to: &str) -> Response {
     let location = HeaderValue::from_str(to).unwrap_or(HeaderValue::from_static(HOME));
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
@@ -161,21 +177,15 @@ async fn login_form(
                 let to = if super::password_change_due(&state.security, &principal) { "/password" } else { &to };
                 signed_in(&state, &token, to)
             }
-            Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
-            Err(error) => draw(&state, error.status(), view(error.to_string(), "")),
+            Err(error) => refused(&state, error, view(String::new(), "")),
         };
     }
     if form.step == "send" {
-        return match super::sms::send_code_to(&state, &ip, &form.phone, "login").await {
-            Ok(()) => draw(&state, StatusCode::OK, view(String::new(), "验证码已发送，请查收短信")),
-            Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
-            Err(error) => draw(&state, error.status(), view(error.to_string(), "")),
-        };
+        return send_code(&state, &ip, &form.phone, "login", view(String::new(), "")).await;
     }
     match super::sms::code_login(&state, &ip, &form.phone, &form.code).await {
         Ok((token, _, _)) => signed_in(&state, &token, &to),
-        Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
-        Err(error) => draw(&state, error.status(), view(error.to_string(), "")),
+        Err(error) => refused(&state, error, view(String::new(), "")),
     }
 }
 
@@ -223,11 +233,7 @@ async fn register_form(
         return draw(&state, StatusCode::FORBIDDEN, view("页面已过期，请重新操作".into(), ""));
     }
     if form.step == "send" {
-        return match super::sms::send_code_to(&state, &ip, &form.phone, "register").await {
-            Ok(()) => draw(&state, StatusCode::OK, view(String::new(), "验证码已发送，请查收短信")),
-            Err(ApiError::Internal(_)) => error_page(StatusCode::INTERNAL_SERVER_ERROR),
-            Err(error) => draw(&state, error.status(), view(error.to_string(), "")),
-        };
+        return send_code(&state, &ip, &form.phone, "register", view(String::new(), "")).await;
     }
     if form.password != form.confirm_password {
         return draw(&state, StatusCode::BAD_REQUEST, view("两次输入的密码不一致".into(), ""));
@@ -241,8 +247,7 @@ async fn register_form(
     let kind = ::identity::sms::PhoneAccount::Applicant;
     let username = match super::sms::register_person(&state, &ip, kind, registration).await {
         Ok(username) => username,
-        Err(ApiError::Internal(_)) => return error_page(StatusCode::INTERNAL_SERVER_ERROR),
-        Err(error) => return draw(&state, error.status(), view(error.to_string(), "")),
+        Err(error) => return refused(&state, error, view(String::new(), "")),
     };
     // Registered: signed in at once with the password just chosen.
     let credentials = Credentials { username, password: form.password.clone(), totp: None };
