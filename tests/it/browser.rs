@@ -1054,6 +1054,13 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     assert!(page.text("#notice").await.contains("已提交"), "{}", page.text("#notice").await);
     page.screenshot("m-applied.png").await;
     let id = page.evaluate("location.pathname.split('/').pop()").await.as_str().expect("record id").to_string();
+    // The submission's progress, on the phone: where it is now and what happened.
+    page.click("a[href^='/m/instances/']").await;
+    page.until("document.readyState === 'complete' && location.pathname.startsWith('/m/instances/')").await;
+    assert!(page.text("#open-steps").await.contains("区级审核"), "{}", page.text("#open-steps").await);
+    assert!(page.text("#timeline").await.contains("填写入驻申请"));
+    assert_eq!(page.evaluate("document.documentElement.scrollWidth <= 375").await, true, "no horizontal scroll");
+    page.screenshot("m-instance.png").await;
 
     // 黄浦区 returns it with a reason.
     let instance = {

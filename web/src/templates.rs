@@ -55,6 +55,7 @@ const TEMPLATES: &[(&str, &str)] = embedded![
     "m_home.html",
     "m_messages.html",
     "venue_schedule.html",
+    "m_instance.html",
     "m_task.html",
     "password.html",
     "totp.html",

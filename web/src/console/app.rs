@@ -31,8 +31,9 @@ struct Institution {
     id: String,
     name: String,
     status: String,
-    /// The state of its latest 入驻审核 (审批中, 已驳回 …), if it was submitted.
+    /// The state of its latest 入驻审核 (审批中, 已驳回 …), if it was submitted, and that instance.
     review: Option<String>,
+    instance: Option<String>,
     /// The open task of the caller on it (a returned application to revise).
     task: Option<String>,
     qr: Option<String>,
@@ -102,6 +103,7 @@ async fn institutions(state: &AppState, auth: &Auth, form: &forms::Form) -> ApiR
             name: record.title,
             status,
             review: latest.map(|instance| instance.status_text.clone()),
+            instance: latest.map(|instance| instance.id.clone()),
             task,
             qr,
         });

@@ -91,6 +91,20 @@ pub(crate) async fn show(
     screen(&state, &auth, "inbox", "mine.html", context).await
 }
 
+/// `GET /m/instances/{id}`: the same instance on a phone (issue 14: a light-app user follows
+/// their submission — its state, who has it now, the timeline — and may 撤回申请 it).
+pub(crate) async fn phone(
+    State(state): State<AppState>,
+    Extension(auth): Extension<Auth>,
+    Path(id): Path<String>,
+    shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
+    let mut context = instance_context(&state, &auth, &id).await?;
+    context.insert("notice", &shown.notice);
+    screen(&state, &auth, "inbox", "m_instance.html", context).await
+}
+
 /// `GET /instances/{id}/print`: a page without the console around it, laid out for A4.
 pub(crate) async fn print(
     State(state): State<AppState>,
@@ -106,6 +120,9 @@ pub(crate) async fn print(
 pub(crate) struct WithdrawForm {
     #[serde(default)]
     comment: String,
+    /// `m`: from the phone's page, back to it.
+    #[serde(default)]
+    back: String,
 }
 
 /// `POST /instances/{id}/withdraw`: 撤回申请 (the starter), with an optional reason.
@@ -119,5 +136,6 @@ pub(crate) async fn withdraw(
     let body = checked_body(OperationBody { comment: filled(&form.comment), ..OperationBody::default() })?;
     crate::approval::withdraw(&state, &auth, &id, body).await?;
     let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    super::see_other(&format!("/instances/{id}?notice=withdrawn"))
+    let base = if form.back == "m" { "/m/instances" } else { "/instances" };
+    super::see_other(&format!("{base}/{id}?notice=withdrawn"))
 }

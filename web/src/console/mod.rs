@@ -52,6 +52,7 @@ pub fn router() -> Routes {
         .get("/m/messages", Need::Screen(&[]), app::messages)
         .get("/m/messages/{id}", Need::Screen(&[]), app::open)
         .post("/m/messages/read", Need::Screen(&[]), app::read_all)
+        .get("/m/instances/{id}", STAFF, instance::phone)
         .get("/m/todo", STAFF, mobile::todo)
         .get("/m/tasks/{id}", STAFF, mobile::task)
         .get("/admin/users", Need::Screen(&["menu:users"]), accounts::users)
