@@ -1119,6 +1119,15 @@ async fn an_institution_is_onboarded_from_a_phone_in_a_browser() {
     assert!(page.text("#messages").await.contains("入驻审核已通过"));
     page.screenshot("m-messages-onboarded.png").await;
     browser.close();
+
+    // The district's desktop record page: 已入驻, the account, the merchant QR code drawn.
+    let (browser, mut page) = desktop(&app, "hp1").await;
+    page.open(&format!("{}/admin/forms/provider-institution/{id}", app.base)).await;
+    assert!(page.text("#values").await.contains("已入驻"));
+    page.until("(() => { const img = document.querySelector('#values .record-qr img'); return img && img.complete && img.naturalWidth > 0; })()")
+        .await;
+    page.screenshot("institution-record.png").await;
+    browser.close();
 }
 
 /// 场地排期 (SVC-22) at desktop size: the week by venue and day, and one venue's calendar by half

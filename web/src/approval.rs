@@ -44,7 +44,8 @@ pub(crate) struct Caller {
     pub(crate) id: String,
     pub(crate) groups: Vec<String>,
     pub(crate) admin: bool,
-    /// Process keys whose starter does not review their instances (`sy:selfReview = false`).
+    /// Process keys whose starter does not review their instances (`sy:selfReview = false`);
+    /// filled for the inbox only ([`inbox_caller`]).
     pub(crate) not_own_reviews: Vec<String>,
 }
 
@@ -60,8 +61,14 @@ pub(crate) async fn caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
         id: account.id.clone(),
         groups,
         admin: auth.principal.can("system:config"),
-        not_own_reviews: not_own_reviews(state).await?,
+        not_own_reviews: Vec::new(),
     })
+}
+
+/// [`caller`] for an inbox list or count, with the processes whose own reviews it leaves out
+/// (read only here: no other request pays for it).
+async fn inbox_caller(state: &AppState, auth: &Auth) -> ApiResult<Caller> {
+    Ok(Caller { not_own_reviews: not_own_reviews(state).await?, ..caller(state, auth).await? })
 }
 
 /// The keys of the latest process versions whose starter does not review them (each model's
@@ -221,7 +228,7 @@ pub(crate) async fn inbox_list(
     tab: InboxTab,
     params: InboxParams,
 ) -> ApiResult<InboxList> {
-    let caller = caller(state, auth).await?;
+    let caller = inbox_caller(state, auth).await?;
     let query = inbox_query(tab, &caller, params)?;
     let (items, total) = state.store().inbox(&query).await?;
     let mut items: Vec<InboxEntry> = items.into_iter().map(InboxEntry::from).collect();
@@ -278,7 +285,7 @@ pub(crate) struct InboxCounts {
 }
 
 pub(crate) async fn inbox_counts(state: &AppState, auth: &Auth) -> ApiResult<InboxCounts> {
-    let caller = caller(state, auth).await?;
+    let caller = inbox_caller(state, auth).await?;
     let count = |tab| {
         let query = inbox_query(tab, &caller, InboxParams::default());
         async move { state.store().inbox_count(&query?).await.map_err(ApiError::from) }

@@ -85,10 +85,7 @@ pub(crate) async fn show(
     Path(id): Path<String>,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
-    let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let mut context = instance_context(&state, &auth, &id).await?;
-    context.insert("notice", &shown.notice);
-    screen(&state, &auth, "inbox", "mine.html", context).await
+    shown_on(&state, &auth, &id, shown, "mine.html").await
 }
 
 /// `GET /m/instances/{id}`: the same instance on a phone (issue 14: a light-app user follows
@@ -99,10 +96,21 @@ pub(crate) async fn phone(
     Path(id): Path<String>,
     shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<Response> {
+    shown_on(&state, &auth, &id, shown, "m_instance.html").await
+}
+
+/// The instance's page in `template` (desktop or phone), with the notice of what was just done.
+async fn shown_on(
+    state: &AppState,
+    auth: &Auth,
+    id: &str,
+    shown: Result<Query<Shown>, axum::extract::rejection::QueryRejection>,
+    template: &str,
+) -> ApiResult<Response> {
     let Query(shown) = shown.map_err(|_| ApiError::invalid("查询条件无效 (bad query)"))?;
-    let mut context = instance_context(&state, &auth, &id).await?;
+    let mut context = instance_context(state, auth, id).await?;
     context.insert("notice", &shown.notice);
-    screen(&state, &auth, "inbox", "m_instance.html", context).await
+    screen(state, auth, "inbox", template, context).await
 }
 
 /// `GET /instances/{id}/print`: a page without the console around it, laid out for A4.
